@@ -1,0 +1,89 @@
+/* Configuration: config/sluice.json (cJSON) plus SLUICE_* environment overrides.
+ * Loading validates everything; an unknown key or a bad value fails with a
+ * message naming the key path ("pools[1].workers: ..."). */
+#ifndef SL_CONFIG_H
+#define SL_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** A pool: N workers of one queue+group running the handlers of some plugins. */
+typedef struct sl_pool_cfg {
+    char *name;        /* pools[].name, unique, [A-Za-z0-9_.-]{1,64} */
+    char *queue;       /* pools[].queue, default "default" */
+    char *group;       /* pools[].group, default = name */
+    char **plugins;    /* pools[].plugins: file names in plugin_dir ("orders" or "orders.so") */
+    size_t nplugins;
+    int workers;       /* pools[].workers, 0..1024, default 1 */
+    char *start_at;    /* pools[].start_at: where a new group starts: "0" (all history, default), "$" (new only), or a stream id */
+    int read_count;    /* pools[].read_count: XREADGROUP COUNT, 1..1000, default 10 */
+    int64_t block_ms;  /* pools[].block: XREADGROUP BLOCK, 1..2000 ms, default 2000 */
+    char **setting_keys;   /* pools[].settings: string map for plugins (config_get) */
+    char **setting_values;
+    size_t nsettings;
+} sl_pool_cfg;
+
+typedef struct sl_config {
+    char *origin;               /* file path or "<string>", for messages */
+    /* redis */
+    char *redis_url;            /* redis.url, default redis://127.0.0.1:6379/0; env SLUICE_REDIS_URL */
+    int64_t connect_timeout_ms; /* redis.connect_timeout, default 2s */
+    int64_t command_timeout_ms; /* redis.command_timeout, default 5s (must exceed every pool's block) */
+    int64_t reconnect_min_ms;   /* redis.reconnect_min, default 100ms */
+    int64_t reconnect_max_ms;   /* redis.reconnect_max, default 5s */
+    /* log */
+    int log_format;             /* log.format: "text" | "json" (sl_log_format), default text; env SLUICE_LOG_FORMAT */
+    int log_level;              /* log.level: debug|info|warn|error (sl_log_level), default info; env SLUICE_LOG_LEVEL */
+    char *log_file;             /* log.file, default NULL = stderr; env SLUICE_LOG_FILE */
+    /* plugins */
+    char *plugin_dir;           /* plugin_dir, required; relative paths are relative to the config file's folder; env SLUICE_PLUGIN_DIR */
+    /* supervisor */
+    int64_t shutdown_timeout_ms;  /* supervisor.shutdown_timeout, default 30s */
+    int64_t restart_min_ms;       /* supervisor.restart_backoff_min, default 100ms */
+    int64_t restart_max_ms;       /* supervisor.restart_backoff_max, default 30s */
+    char *worker_path;            /* supervisor.worker_path, default: sluice-worker beside the sluice binary; env SLUICE_WORKER_PATH */
+    /* job defaults */
+    int64_t max_payload_bytes;    /* jobs.max_payload_bytes, default 1048576 */
+    int max_attempts;             /* jobs.max_attempts, default 25 */
+    int max_deliveries;           /* jobs.max_deliveries, default 3 */
+    int64_t backoff_base_ms;      /* jobs.backoff_base, default 1s */
+    int64_t backoff_cap_ms;       /* jobs.backoff_cap, default 1h */
+    int64_t job_timeout_ms;       /* jobs.timeout, default 5m */
+    /* pools */
+    sl_pool_cfg *pools;           /* pools: array, at least one */
+    size_t npools;
+} sl_config;
+
+/** Environment handling for the loaders. */
+enum { SL_CFG_ENV = 1, SL_CFG_NO_ENV = 0 };
+
+/**
+ * Load and validate a config file. Relative plugin_dir is resolved against the
+ * file's directory (made absolute). With SL_CFG_ENV, SLUICE_* overrides apply.
+ * @return a config, or NULL with a one-line message naming the file and key path
+ *         in err (e.g. "config/sluice.json: pools[0].workers: expected an integer 0..1024").
+ */
+sl_config *sl_cfg_load_file(const char *path, int env, char *err, size_t errlen);
+
+/** Same for JSON text (origin names it in messages; relative plugin_dir resolves
+ *  against the current directory). */
+sl_config *sl_cfg_load_string(const char *json, const char *origin, int env, char *err, size_t errlen);
+
+/** The resolved config as compact one-line JSON (same schema; loads back with
+ *  sl_cfg_load_string to an equal config). Includes the password: for the
+ *  supervisor->worker channel only, never for logs. Caller frees with free(). */
+char *sl_cfg_to_json(const sl_config *cfg);
+
+/** JSON of one pool plus every setting a worker of that pool depends on; two
+ *  configs whose fingerprints for a pool are equal run that pool identically
+ *  (worker count excluded). Caller frees. */
+char *sl_cfg_pool_fingerprint(const sl_config *cfg, const sl_pool_cfg *pool);
+
+/** Find a pool by name, NULL if absent. */
+const sl_pool_cfg *sl_cfg_pool(const sl_config *cfg, const char *name);
+/** Find a pool setting, NULL if absent. */
+const char *sl_cfg_setting(const sl_pool_cfg *pool, const char *key);
+
+void sl_cfg_free(sl_config *cfg);
+
+#endif

@@ -1,0 +1,25 @@
+/* Redis key names. Every key of a queue shares the hash tag {queue}, so one queue
+ * lives in one Redis Cluster slot and multi-key scripts stay legal.
+ *
+ *   sluice:{Q}                 work stream of queue Q (XADD here to enqueue)
+ *   sluice:{Q}:dlq:G           dead-letter stream of group G on queue Q
+ *   sluice:{Q}:once:G:ID:K     once-per-job markers (sluice_host.once), with a TTL
+ *
+ * Later features add keys here, each documented in README "Keys".
+ */
+#ifndef SL_KEYS_H
+#define SL_KEYS_H
+
+#include <stddef.h>
+
+/** Longest key this module builds, including the NUL. */
+#define SL_KEY_MAX 256
+
+/** "sluice:{Q}". Returns 0, or -1 if it does not fit. */
+int sl_key_stream(char *buf, size_t n, const char *queue);
+/** "sluice:{Q}:dlq:G". Returns 0 or -1. */
+int sl_key_dlq(char *buf, size_t n, const char *queue, const char *group);
+/** "sluice:{Q}:once:G:ID:K". Returns 0 or -1. */
+int sl_key_once(char *buf, size_t n, const char *queue, const char *group, const char *job_id, const char *key);
+
+#endif

@@ -1,0 +1,65 @@
+/* The supervisor <-> worker contract: how a worker is started, the channel, and
+ * the shared status slot the supervisor reads without a syscall per job.
+ *
+ * Start: the supervisor fork+execs
+ *     sluice-worker --pool NAME --slot N --consumer NAME [--check]
+ * with fd 3 = one end of a socketpair (the channel) and fd 4 = a memfd holding one
+ * sl_slot. The Redis URL never appears in argv or the environment it adds.
+ *
+ * Channel, supervisor -> worker: the resolved config as one line of JSON
+ * (sl_cfg_to_json) ended by '\n'; then nothing. Worker -> supervisor: "ready\n"
+ * once plugins are loaded and initialised (or, with --check, just before exit 0).
+ * EOF on the channel means the supervisor is gone: the worker stops (as on
+ * SIGTERM). The worker also sets PR_SET_PDEATHSIG(SIGTERM) and checks getppid().
+ *
+ * Signals to a worker: SIGTERM/SIGINT = graceful stop (finish the running job,
+ * ack, leave unstarted prefetched entries pending for this consumer name, exit 0).
+ * SIGKILL after shutdown_timeout.
+ *
+ * Exit codes: 0 stopped; 78 (EX_CONFIG) bad config/plugin: never respawned; any
+ * other code or a signal: crashed, respawned with backoff.
+ */
+#ifndef SL_PROC_H
+#define SL_PROC_H
+
+#include <stdint.h>
+
+#define SL_CHANNEL_FD 3
+#define SL_SLOT_FD 4
+#define SL_EXIT_CONFIG 78
+
+#define SL_SLOT_MAGIC 0x534c4353u /* "SLCS" */
+#define SL_SLOT_VERSION 1
+
+typedef enum sl_slot_state {
+    SL_SLOT_STARTING = 0, /* exec'd, loading plugins / connecting */
+    SL_SLOT_IDLE = 1,     /* connected, waiting for jobs */
+    SL_SLOT_RUNNING = 2,  /* a handler is running (job_* fields valid) */
+    SL_SLOT_STOPPING = 3  /* asked to stop, finishing */
+} sl_slot_state;
+
+/**
+ * One worker's status, in shared memory written only by the worker. Scalars are
+ * C11 atomics (relaxed is enough: the supervisor only needs eventually-correct
+ * values). The job_* strings are written before `job_seq` is bumped and
+ * `state` set to RUNNING; a reader copies them and re-checks job_seq.
+ */
+typedef struct sl_slot {
+    uint32_t magic;
+    uint32_t version;
+    _Atomic int32_t pid;
+    _Atomic int32_t state;             /* sl_slot_state */
+    _Atomic uint64_t job_seq;          /* bumped at every job start */
+    _Atomic int64_t job_started_mono_ms; /* sl_now_mono_ms() at handler start */
+    _Atomic int64_t job_timeout_ms;    /* hard timeout of the running job, 0 = none */
+    _Atomic int64_t heartbeat_mono_ms; /* last loop iteration */
+    _Atomic uint64_t jobs_ok;          /* handler results, cumulative for this process */
+    _Atomic uint64_t jobs_retry;
+    _Atomic uint64_t jobs_fail;
+    _Atomic uint64_t jobs_rejected;    /* bad envelopes, unknown types */
+    char job_id[160];
+    char job_type[132];
+    char job_stream_id[48];
+} sl_slot;
+
+#endif

@@ -1,0 +1,69 @@
+/* Redis connection: URL, AUTH/SELECT, connect and command timeouts, reconnect
+ * with capped backoff and jitter. A thin layer over a blocking hiredis context. */
+#ifndef SL_REDIS_H
+#define SL_REDIS_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/compat.h"
+
+typedef struct sl_redis sl_redis;
+
+typedef struct sl_redis_opts {
+    int64_t connect_timeout_ms; /* 0: 2000 */
+    int64_t command_timeout_ms; /* 0: 5000 */
+    int64_t reconnect_min_ms;   /* 0: 100 */
+    int64_t reconnect_max_ms;   /* 0: 5000 */
+} sl_redis_opts;
+
+/** Parse url and keep it; does not connect. NULL on a bad URL (err set, no password). */
+sl_redis *sl_redis_new(const char *url, const sl_redis_opts *opts, char *err, size_t errlen);
+void sl_redis_free(sl_redis *r);
+
+/** One connection attempt (connect, AUTH, SELECT, timeouts). 0, or -1 with errstr. */
+int sl_redis_connect(sl_redis *r);
+
+/**
+ * Be connected: return at once if connected, else retry sl_redis_connect with
+ * capped exponential backoff and full jitter until it succeeds or *stop becomes
+ * non-zero (stop may be NULL). Logs each failure once per attempt at warn level
+ * with the redacted URL. Returns 0 when connected, -1 when stopped.
+ */
+int sl_redis_ensure(sl_redis *r, volatile sig_atomic_t *stop);
+
+/** Drop the connection (the next ensure reconnects). */
+void sl_redis_disconnect(sl_redis *r);
+int sl_redis_connected(const sl_redis *r);
+
+/**
+ * Run a command. Returns the reply (caller frees with freeReplyObject), which
+ * may be an error reply; NULL on an I/O or protocol error, after which the
+ * connection is dropped and errstr says why. Never called while disconnected
+ * (returns NULL with "not connected").
+ */
+redisReply *sl_redis_cmd(sl_redis *r, const char *fmt, ...);
+redisReply *sl_redis_cmdargv(sl_redis *r, int argc, const char **argv, const size_t *lens);
+
+/** Pipelining: append commands, then read replies in order. append returns 0/-1;
+ *  get_reply returns the reply or NULL (connection dropped). */
+int sl_redis_append_argv(sl_redis *r, int argc, const char **argv, const size_t *lens);
+redisReply *sl_redis_get_reply(sl_redis *r);
+
+/** Error replies the caller should wait out and retry (LOADING, READONLY,
+ *  OOM, MASTERDOWN, BUSY, TRYAGAIN, CLUSTERDOWN). 1 or 0. */
+int sl_redis_reply_transient(const redisReply *reply);
+/** 1 if reply is an error starting with the given code, e.g. "NOGROUP". */
+int sl_redis_reply_is(const redisReply *reply, const char *code);
+
+const char *sl_redis_errstr(const sl_redis *r);
+/** The redacted URL, for logs. */
+const char *sl_redis_name(const sl_redis *r);
+/** The underlying context (NULL when disconnected), for code that needs hiredis directly. */
+redisContext *sl_redis_context(sl_redis *r);
+
+/** Sleep up to ms, waking early when *stop becomes non-zero (checked every 50 ms). */
+void sl_sleep_ms(int64_t ms, volatile sig_atomic_t *stop);
+
+#endif
