@@ -1,0 +1,209 @@
+/* Configuration output and lifetime (see config.h): the resolved config as JSON
+ * for the supervisor->worker channel, per-pool fingerprints for reloads, lookups
+ * and sl_cfg_free. Driven by the key tables in config_schema.h. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/config_schema.h"
+#include "common/log.h"
+
+#define FIELD SL_CFG_FIELD
+
+/* ---- output ------------------------------------------------------------- */
+
+/* Add obj's value of key k to the JSON object j (path relative to j). */
+static int emit(cJSON *j, const sl_cfg_key *k, const void *obj, const char *name)
+{
+    const void *f = (const char *)obj + k->off;
+    cJSON *v = NULL;
+
+    switch (k->type) {
+    case SL_CFG_INT:
+        v = cJSON_CreateNumber(*(const int *)f);
+        break;
+    case SL_CFG_I64:
+    case SL_CFG_DUR:
+        v = cJSON_CreateNumber((double)*(const int64_t *)f);
+        break;
+    case SL_CFG_LEVEL: {
+        static const char *lv[] = {"debug", "info", "warn", "error"};
+        int l = *(const int *)f;
+        v = cJSON_CreateString(lv[l >= 0 && l <= 3 ? l : 1]);
+        break;
+    }
+    case SL_CFG_FORMAT:
+        v = cJSON_CreateString(*(const int *)f == SL_LOG_JSON ? "json" : "text");
+        break;
+    case SL_CFG_PLUGINS: {
+        const sl_pool_cfg *pool = obj;
+        v = cJSON_CreateStringArray((const char *const *)pool->plugins, (int)pool->nplugins);
+        break;
+    }
+    case SL_CFG_SETTINGS: {
+        const sl_pool_cfg *pool = obj;
+        v = cJSON_CreateObject();
+        for (size_t i = 0; v != NULL && i < pool->nsettings; i++)
+            if (!cJSON_AddStringToObject(v, pool->setting_keys[i], pool->setting_values[i]))
+                break;
+        break;
+    }
+    case SL_CFG_POOLS:
+        return 0;
+    default: {
+        const char *s = *(char *const *)f;
+        v = s ? cJSON_CreateString(s) : cJSON_CreateNull();
+        break;
+    }
+    }
+    if (v == NULL)
+        return -1;
+    cJSON_AddItemToObject(j, name, v);
+    return 0;
+}
+
+static cJSON *pool_json(const sl_pool_cfg *pool, int with_workers)
+{
+    cJSON *j = cJSON_CreateObject();
+
+    for (size_t i = 0; j != NULL && i < sl_cfg_npool_keys; i++) {
+        if (!with_workers && strcmp(sl_cfg_pool_keys[i].path, "workers") == 0)
+            continue;
+        if (emit(j, &sl_cfg_pool_keys[i], pool, sl_cfg_pool_keys[i].path) != 0) {
+            cJSON_Delete(j);
+            return NULL;
+        }
+    }
+    return j;
+}
+
+/* Top-level keys for which keep(path) is true, with sections created as needed. */
+static cJSON *main_json(const sl_config *cfg, int (*keep)(const char *path))
+{
+    cJSON *root = cJSON_CreateObject();
+    char sect[32];
+
+    for (size_t i = 0; root != NULL && i < sl_cfg_nmain_keys; i++) {
+        const sl_cfg_key *k = &sl_cfg_main_keys[i];
+        const char *dot = strchr(k->path, '.');
+        cJSON *into = root;
+        if (keep != NULL && !keep(k->path))
+            continue;
+        if (dot != NULL) {
+            snprintf(sect, sizeof sect, "%.*s", (int)(dot - k->path), k->path);
+            into = cJSON_GetObjectItemCaseSensitive(root, sect);
+            if (into == NULL)
+                into = cJSON_AddObjectToObject(root, sect);
+        }
+        if (into == NULL || emit(into, k, cfg, dot ? dot + 1 : k->path) != 0) {
+            cJSON_Delete(root);
+            return NULL;
+        }
+    }
+    return root;
+}
+
+static char *print_free(cJSON *j)
+{
+    char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+
+    cJSON_Delete(j);
+    return s;
+}
+
+char *sl_cfg_to_json(const sl_config *cfg)
+{
+    cJSON *root, *arr;
+
+    if (cfg == NULL || (root = main_json(cfg, NULL)) == NULL)
+        return NULL;
+    arr = cJSON_AddArrayToObject(root, "pools");
+    for (size_t i = 0; arr != NULL && i < cfg->npools; i++) {
+        cJSON *pj = pool_json(&cfg->pools[i], 1);
+        if (pj == NULL) {
+            arr = NULL;
+            break;
+        }
+        cJSON_AddItemToArray(arr, pj);
+    }
+    if (arr == NULL) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return print_free(root);
+}
+
+/* What a worker depends on: redis, log, plugin_dir, jobs and the worker binary. */
+static int fingerprint_key(const char *path)
+{
+    return strncmp(path, "supervisor.", 11) != 0 || strcmp(path, "supervisor.worker_path") == 0;
+}
+
+char *sl_cfg_pool_fingerprint(const sl_config *cfg, const sl_pool_cfg *pool)
+{
+    cJSON *root, *pj;
+
+    if (cfg == NULL || pool == NULL || (root = main_json(cfg, fingerprint_key)) == NULL)
+        return NULL;
+    if ((pj = pool_json(pool, 0)) == NULL) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    cJSON_AddItemToObject(root, "pool", pj);
+    return print_free(root);
+}
+
+/* ---- lookups and free --------------------------------------------------- */
+
+const sl_pool_cfg *sl_cfg_pool(const sl_config *cfg, const char *name)
+{
+    for (size_t i = 0; cfg != NULL && name != NULL && i < cfg->npools; i++)
+        if (cfg->pools[i].name != NULL && strcmp(cfg->pools[i].name, name) == 0)
+            return &cfg->pools[i];
+    return NULL;
+}
+
+const char *sl_cfg_setting(const sl_pool_cfg *pool, const char *key)
+{
+    for (size_t i = 0; pool != NULL && key != NULL && i < pool->nsettings; i++)
+        if (strcmp(pool->setting_keys[i], key) == 0)
+            return pool->setting_values[i];
+    return NULL;
+}
+
+static void pool_free(sl_pool_cfg *p)
+{
+    for (size_t i = 0; i < p->nsettings; i++) {
+        free(p->setting_keys[i]);
+        free(p->setting_values[i]);
+    }
+    free(p->setting_values);
+    free(p->setting_keys);
+    for (size_t i = 0; i < p->nplugins; i++)
+        free(p->plugins[i]);
+    free(p->plugins);
+    free(p->start_at);
+    free(p->group);
+    free(p->queue);
+    free(p->name);
+}
+
+void sl_cfg_free(sl_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < cfg->npools; i++)
+        pool_free(&cfg->pools[i]);
+    free(cfg->pools);
+    if (cfg->redis_url != NULL)     /* it may hold the password */
+        explicit_bzero(cfg->redis_url, strlen(cfg->redis_url));
+    for (size_t i = 0; i < sl_cfg_nmain_keys; i++) {
+        const sl_cfg_key *k = &sl_cfg_main_keys[i];
+        if (sl_cfg_is_string(k->type))
+            free(*FIELD(cfg, k->off, char *));
+    }
+    free(cfg->origin);
+    free(cfg);
+}

@@ -1,0 +1,54 @@
+/* Private to the config module: the key schema shared by config.c (parsing,
+ * defaults, env overrides) and config_json.c (JSON output, fingerprints, free).
+ * Every key of the JSON file has exactly one row in one of the two tables. */
+#ifndef SL_CONFIG_SCHEMA_H
+#define SL_CONFIG_SCHEMA_H
+
+#include <stddef.h>
+
+typedef enum sl_cfg_ktype {
+    SL_CFG_STR,      /* char *, free text (nullable ones accept null / "") */
+    SL_CFG_NAME,     /* char *, sl_valid_name */
+    SL_CFG_URL,      /* char *, sl_url_parse; the value is never echoed in errors */
+    SL_CFG_PATH,     /* char *, made absolute against the config file's folder */
+    SL_CFG_INT,      /* int */
+    SL_CFG_I64,      /* int64_t */
+    SL_CFG_DUR,      /* int64_t ms: integer or "250ms" / "10s" / "2m" / "1h" */
+    SL_CFG_LEVEL,    /* int (sl_log_level) */
+    SL_CFG_FORMAT,   /* int (sl_log_format) */
+    SL_CFG_STARTAT,  /* char *: "0", "$" or a stream id */
+    SL_CFG_PLUGINS,  /* char ** + count */
+    SL_CFG_SETTINGS, /* string map */
+    SL_CFG_POOLS     /* the pools array (handled by parse_pools) */
+} sl_cfg_ktype;
+
+enum { SL_CFG_REQUIRED = 1, SL_CFG_NULLABLE = 2 };
+
+typedef struct sl_cfg_key {
+    const char *path;   /* "redis.url"; pool keys are relative ("workers") */
+    sl_cfg_ktype type;
+    int flags;
+    size_t off;         /* offset in sl_config / sl_pool_cfg */
+    long long def;      /* numeric default */
+    const char *sdef;   /* string default (NULL: none) */
+    long long min, max; /* numeric range */
+    const char *env;    /* SLUICE_* override, or NULL */
+} sl_cfg_key;
+
+/** Top-level keys ("redis.url", ..., "pools") and pool keys ("name", ...). */
+extern const sl_cfg_key sl_cfg_main_keys[];
+extern const size_t sl_cfg_nmain_keys;
+extern const sl_cfg_key sl_cfg_pool_keys[];
+extern const size_t sl_cfg_npool_keys;
+
+/** Types stored as a malloc'd char * (NULL allowed). */
+static inline int sl_cfg_is_string(sl_cfg_ktype t)
+{
+    return t == SL_CFG_STR || t == SL_CFG_NAME || t == SL_CFG_URL || t == SL_CFG_PATH ||
+           t == SL_CFG_STARTAT;
+}
+
+/** The field at byte offset off of a config struct, as a T. */
+#define SL_CFG_FIELD(obj, off, T) ((T *)(void *)((char *)(obj) + (off)))
+
+#endif
