@@ -1,0 +1,20 @@
+/* Redis key names (see keys.h for the list and README "Keys"). */
+#include "common/keys.h"
+
+#include "common/util.h"
+
+int sl_key_stream(char *buf, size_t n, const char *queue)
+{
+    return sl_fmt(buf, n, "sluice:{%s}", queue);
+}
+
+int sl_key_dlq(char *buf, size_t n, const char *queue, const char *group)
+{
+    return sl_fmt(buf, n, "sluice:{%s}:dlq:%s", queue, group);
+}
+
+int sl_key_once(char *buf, size_t n, const char *queue, const char *group, const char *job_id,
+                const char *key)
+{
+    return sl_fmt(buf, n, "sluice:{%s}:once:%s:%s:%s", queue, group, job_id, key);
+}

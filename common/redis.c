@@ -1,0 +1,249 @@
+/* Redis connection for workers, the supervisor, the CLI and the client API:
+ * a blocking hiredis context with connect/command timeouts, AUTH and SELECT from
+ * the URL, and reconnection with capped exponential backoff and full jitter. */
+#include "common/redis.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/url.h"
+#include "common/util.h"
+
+struct sl_redis {
+    sl_url url;          /* parsed; holds the password in memory only */
+    sl_redis_opts opts;
+    redisContext *ctx;   /* NULL while disconnected */
+    unsigned failures;   /* consecutive failed connects, drives the backoff */
+    char name[300];      /* redacted URL for logs */
+    char errstr[1024]; /* room for the name, a hiredis errstr and a reply */
+};
+
+static struct timeval ms_to_tv(int64_t ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)((ms % 1000) * 1000)};
+    return tv;
+}
+
+sl_redis *sl_redis_new(const char *url, const sl_redis_opts *opts, char *err, size_t errlen)
+{
+    sl_redis *r = calloc(1, sizeof(*r));
+    if (!r) {
+        if (err && errlen) snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (sl_url_parse(url, &r->url, err, errlen) != 0) {
+        free(r);
+        return NULL;
+    }
+    if (opts) r->opts = *opts;
+    if (r->opts.connect_timeout_ms <= 0) r->opts.connect_timeout_ms = 2000;
+    if (r->opts.command_timeout_ms <= 0) r->opts.command_timeout_ms = 5000;
+    if (r->opts.reconnect_min_ms <= 0) r->opts.reconnect_min_ms = 100;
+    if (r->opts.reconnect_max_ms <= 0) r->opts.reconnect_max_ms = 5000;
+    sl_url_redact(url, r->name, sizeof(r->name));
+    return r;
+}
+
+void sl_redis_disconnect(sl_redis *r)
+{
+    if (r && r->ctx) {
+        redisFree(r->ctx);
+        r->ctx = NULL;
+    }
+}
+
+void sl_redis_free(sl_redis *r)
+{
+    if (!r) return;
+    sl_redis_disconnect(r);
+    sl_url_wipe(&r->url);
+    free(r);
+}
+
+int sl_redis_connected(const sl_redis *r)
+{
+    return r->ctx != NULL;
+}
+
+/* Send a setup command on a fresh context; 0 or -1 with errstr set. The password
+ * is an argv element, never formatted into a message. */
+static int setup_cmd(sl_redis *r, redisContext *c, const char *what, int argc, const char **argv)
+{
+    redisReply *rep = redisCommandArgv(c, argc, argv, NULL);
+    if (!rep) {
+        snprintf(r->errstr, sizeof(r->errstr), "%s on %s failed: %s", what, r->name, c->errstr);
+        return -1;
+    }
+    int rc = 0;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        snprintf(r->errstr, sizeof(r->errstr), "%s on %s failed: %.*s", what, r->name,
+                 (int)(rep->len > 160 ? 160 : rep->len), rep->str);
+        rc = -1;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+int sl_redis_connect(sl_redis *r)
+{
+    sl_redis_disconnect(r);
+    struct timeval ctv = ms_to_tv(r->opts.connect_timeout_ms);
+    redisContext *c = r->url.is_unix ? redisConnectUnixWithTimeout(r->url.path, ctv)
+                                     : redisConnectWithTimeout(r->url.host, r->url.port, ctv);
+    if (!c) {
+        snprintf(r->errstr, sizeof(r->errstr), "connect(%s) failed: out of memory", r->name);
+        return -1;
+    }
+    if (c->err) {
+        snprintf(r->errstr, sizeof(r->errstr), "connect(%s) failed: %s", r->name, c->errstr);
+        goto fail;
+    }
+    if (redisSetTimeout(c, ms_to_tv(r->opts.command_timeout_ms)) != REDIS_OK) {
+        snprintf(r->errstr, sizeof(r->errstr), "setting the command timeout on %s failed: %s", r->name,
+                 c->errstr);
+        goto fail;
+    }
+    if (!r->url.is_unix) redisEnableKeepAlive(c);
+    if (r->url.password[0]) {
+        const char *argv[3] = {"AUTH", r->url.user, r->url.password};
+        int argc = 3;
+        if (!r->url.user[0]) {
+            argv[1] = r->url.password;
+            argc = 2;
+        }
+        if (setup_cmd(r, c, "AUTH", argc, argv) != 0) goto fail;
+    }
+    if (r->url.db != 0) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", r->url.db);
+        const char *argv[2] = {"SELECT", db};
+        if (setup_cmd(r, c, "SELECT", 2, argv) != 0) goto fail;
+    }
+    r->ctx = c;
+    r->errstr[0] = '\0';
+    return 0;
+fail:
+    redisFree(c);
+    return -1;
+}
+
+void sl_sleep_ms(int64_t ms, volatile sig_atomic_t *stop)
+{
+    while (ms > 0 && !(stop && *stop)) {
+        int64_t step = ms < 50 ? ms : 50;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+int sl_redis_ensure(sl_redis *r, volatile sig_atomic_t *stop)
+{
+    while (!r->ctx) {
+        if (stop && *stop) return -1;
+        if (sl_redis_connect(r) == 0) {
+            if (r->failures > 0)
+                SL_LOG(SL_INFO, "redis reconnected", SL_S("redis", r->name), SL_I("attempts", r->failures + 1));
+            r->failures = 0;
+            return 0;
+        }
+        int64_t delay = sl_backoff_ms(r->opts.reconnect_min_ms, r->opts.reconnect_max_ms, r->failures,
+                                      r->opts.reconnect_min_ms / 2);
+        SL_LOG(SL_WARN, "redis connect failed", SL_S("error", r->errstr), SL_I("attempt", r->failures + 1),
+               SL_I("retry_in_ms", delay));
+        if (r->failures < 64) r->failures++;
+        sl_sleep_ms(delay, stop);
+    }
+    return 0;
+}
+
+/* After a NULL reply the context is unusable (hiredis sets err): keep the reason
+ * and drop it so the next ensure reconnects. */
+static redisReply *io_failed(sl_redis *r)
+{
+    snprintf(r->errstr, sizeof(r->errstr), "redis %s: %s", r->name,
+             r->ctx && r->ctx->errstr[0] ? r->ctx->errstr : "connection lost");
+    sl_redis_disconnect(r);
+    return NULL;
+}
+
+static redisReply *not_connected(sl_redis *r)
+{
+    snprintf(r->errstr, sizeof(r->errstr), "redis %s: not connected", r->name);
+    return NULL;
+}
+
+redisReply *sl_redis_cmd(sl_redis *r, const char *fmt, ...)
+{
+    if (!r->ctx) return not_connected(r);
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = redisvCommand(r->ctx, fmt, ap);
+    va_end(ap);
+    return rep ? rep : io_failed(r);
+}
+
+redisReply *sl_redis_cmdargv(sl_redis *r, int argc, const char **argv, const size_t *lens)
+{
+    if (!r->ctx) return not_connected(r);
+    redisReply *rep = redisCommandArgv(r->ctx, argc, argv, lens);
+    return rep ? rep : io_failed(r);
+}
+
+int sl_redis_append_argv(sl_redis *r, int argc, const char **argv, const size_t *lens)
+{
+    if (!r->ctx) {
+        not_connected(r);
+        return -1;
+    }
+    if (redisAppendCommandArgv(r->ctx, argc, argv, lens) != REDIS_OK) {
+        io_failed(r);
+        return -1;
+    }
+    return 0;
+}
+
+redisReply *sl_redis_get_reply(sl_redis *r)
+{
+    if (!r->ctx) return not_connected(r);
+    void *rep = NULL;
+    if (redisGetReply(r->ctx, &rep) != REDIS_OK || !rep) return io_failed(r);
+    return rep;
+}
+
+int sl_redis_reply_is(const redisReply *reply, const char *code)
+{
+    if (!reply || reply->type != REDIS_REPLY_ERROR || !reply->str) return 0;
+    size_t n = strlen(code);
+    return reply->len >= n && strncmp(reply->str, code, n) == 0 &&
+           (reply->len == n || reply->str[n] == ' ');
+}
+
+int sl_redis_reply_transient(const redisReply *reply)
+{
+    static const char *const codes[] = {"LOADING", "READONLY", "OOM", "MASTERDOWN",
+                                        "BUSY", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS"};
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (sl_redis_reply_is(reply, codes[i])) return 1;
+    return 0;
+}
+
+const char *sl_redis_errstr(const sl_redis *r)
+{
+    return r->errstr;
+}
+
+const char *sl_redis_name(const sl_redis *r)
+{
+    return r->name;
+}
+
+redisContext *sl_redis_context(sl_redis *r)
+{
+    return r->ctx;
+}
