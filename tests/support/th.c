@@ -1,0 +1,302 @@
+/* Test harness implementation: a private redis-server when $SLUICE_TEST_REDIS_URL
+ * is unset, temp dirs, files, child processes and polling. See th.h. */
+#include "th.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <time.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+static char redis_url[300];
+static pid_t redis_pid;
+static pid_t owner_pid;
+
+void th_sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static void rm_rf(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char sub[1024];
+            snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+            struct stat st;
+            if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+                rm_rf(sub);
+            else
+                unlink(sub);
+        }
+        closedir(d);
+        rmdir(path);
+    }
+}
+
+static void cleanup(void)
+{
+    if (getpid() != owner_pid) return; /* forked children must not tear down */
+    if (redis_pid > 0) {
+        kill(redis_pid, SIGKILL);
+        waitpid(redis_pid, NULL, 0);
+        redis_pid = 0;
+    }
+    const char *keep = getenv("TH_KEEP");
+    if (tmpdir[0] && !(keep && !strcmp(keep, "1"))) rm_rf(tmpdir);
+}
+
+const char *th_tmpdir(void)
+{
+    if (!tmpdir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(tmpdir, sizeof(tmpdir), "%s/sluice-test-XXXXXX", base && *base ? base : "/tmp");
+        cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp(%s) failed: %s", tmpdir, strerror(errno));
+        owner_pid = getpid();
+        atexit(cleanup);
+    }
+    return tmpdir;
+}
+
+/* Ask the kernel for a free loopback port (bind to port 0). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+              getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void start_private_redis(void)
+{
+    const char *dir = th_tmpdir();
+    int port = free_port();
+    char portbuf[16], log[512];
+    snprintf(portbuf, sizeof(portbuf), "%d", port);
+    snprintf(log, sizeof(log), "%s/redis.log", dir);
+    char *argv[] = {"redis-server", "--port", portbuf, "--bind", "127.0.0.1", "--dir", (char *)dir,
+                    "--save", "", "--appendonly", "no", "--daemonize", "no", NULL};
+    redis_pid = th_spawn(argv, NULL, log);
+    snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d/0", port);
+    for (int i = 0; i < 250; i++) {
+        redisContext *c = redisConnect("127.0.0.1", port);
+        if (c && !c->err) {
+            redisReply *r = redisCommand(c, "PING");
+            int ok = r && r->type == REDIS_REPLY_STATUS;
+            if (r) freeReplyObject(r);
+            redisFree(c);
+            if (ok) return;
+        } else if (c) {
+            redisFree(c);
+        }
+        th_sleep_ms(20);
+    }
+    cr_assert_fail("private redis-server on port %d did not start (see %s)", port, log);
+}
+
+const char *th_redis_url(void)
+{
+    if (!redis_url[0]) {
+        const char *env = getenv("SLUICE_TEST_REDIS_URL");
+        if (env && *env)
+            snprintf(redis_url, sizeof(redis_url), "%s", env);
+        else
+            start_private_redis();
+    }
+    return redis_url;
+}
+
+redisContext *th_redis(void)
+{
+    const char *url = th_redis_url();
+    /* Test URLs are plain: redis://host:port[/db] or unix:///path. */
+    redisContext *c = NULL;
+    int db = 0;
+    if (!strncmp(url, "unix://", 7)) {
+        c = redisConnectUnix(url + 7);
+    } else {
+        char host[256] = "127.0.0.1";
+        int port = 6379;
+        cr_assert(sscanf(url, "redis://%255[^:/]:%d/%d", host, &port, &db) >= 2, "bad test url %s", url);
+        c = redisConnect(host, port);
+    }
+    cr_assert(c && !c->err, "connect to test redis %s failed: %s", url, c ? c->errstr : "oom");
+    if (db) {
+        redisReply *r = redisCommand(c, "SELECT %d", db);
+        cr_assert(r && r->type == REDIS_REPLY_STATUS);
+        freeReplyObject(r);
+    }
+    return c;
+}
+
+void th_flushall(void)
+{
+    redisContext *c = th_redis();
+    redisReply *r = redisCommand(c, "FLUSHALL");
+    cr_assert(r && r->type == REDIS_REPLY_STATUS, "FLUSHALL failed");
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+long long th_int(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    cr_assert(r, "command %s failed: %s", fmt, c->errstr);
+    cr_assert(r->type != REDIS_REPLY_ERROR, "command %s: %s", fmt, r->str);
+    long long v = -1;
+    if (r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    else if (r->type == REDIS_REPLY_STRING)
+        v = strtoll(r->str, NULL, 10);
+    else if (r->type == REDIS_REPLY_ARRAY)
+        v = (long long)r->elements;
+    freeReplyObject(r);
+    return v;
+}
+
+char *th_write_file(const char *name, const char *text)
+{
+    char *path = NULL;
+    cr_assert(asprintf(&path, "%s/%s", th_tmpdir(), name) > 0);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "fopen(%s) failed: %s", path, strerror(errno));
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+char *th_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    size_t n;
+    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len < 2) buf = realloc(buf, cap *= 2);
+    }
+    buf[len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+long th_count_lines(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    long lines = 0;
+    int ch;
+    while ((ch = getc(f)) != EOF)
+        if (ch == '\n') lines++;
+    fclose(f);
+    return lines;
+}
+
+pid_t th_spawn(char *const argv[], char *const env[], const char *log_path)
+{
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork failed: %s", strerror(errno));
+    if (pid == 0) {
+        if (log_path) {
+            int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd >= 0) {
+                dup2(fd, 1);
+                dup2(fd, 2);
+                close(fd);
+            }
+        }
+        for (int i = 0; env && env[i]; i++) putenv(env[i]);
+        setpgid(0, 0); /* own group: a test killing it never hits the runner */
+        execvp(argv[0], argv);
+        fprintf(stderr, "exec %s failed: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+int th_wait_exit(pid_t pid, int timeout_ms, int *status)
+{
+    for (int waited = 0;; waited += 10) {
+        int st = 0;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid) {
+            if (status) *status = st;
+            return 1;
+        }
+        if (r < 0) return 1; /* already reaped */
+        if (waited >= timeout_ms) return 0;
+        th_sleep_ms(10);
+    }
+}
+
+void th_kill(pid_t pid)
+{
+    if (pid <= 0) return;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+int th_wait_until(int (*pred)(void *), void *arg, int timeout_ms)
+{
+    int v = 0;
+    for (int waited = 0;; waited += 20) {
+        if ((v = pred(arg))) return v;
+        if (waited >= timeout_ms) return v;
+        th_sleep_ms(20);
+    }
+}
+
+int th_children(pid_t parent, const char *comm, pid_t *out, int max)
+{
+    DIR *d = opendir("/proc");
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < max) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0) continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        /* pid (comm) state ppid ... ; comm may hold spaces/parens: split at the last ')'. */
+        char *open = strchr(buf, '('), *close_p = strrchr(buf, ')');
+        if (!open || !close_p) continue;
+        *close_p = '\0';
+        char state;
+        long ppid;
+        if (sscanf(close_p + 2, "%c %ld", &state, &ppid) != 2) continue;
+        if (ppid != parent || state == 'Z') continue;
+        if (comm && strcmp(open + 1, comm) != 0) continue;
+        out[n++] = (pid_t)pid;
+    }
+    closedir(d);
+    return n;
+}

@@ -1,0 +1,57 @@
+/* Test harness shared by the criterion suites: a real redis-server, temp dirs,
+ * config files, child processes and polling helpers. No mocks: tests talk to a
+ * real redis-server and run the real binaries and plugins.
+ *
+ * Redis: th_redis_url() returns $SLUICE_TEST_REDIS_URL (set by `make test`), or
+ * starts a private redis-server on a free loopback port in a temp dir, once per
+ * test process, stopped at exit. Each suite should th_flushall() in its init.
+ *
+ * Paths from the build (compile definitions): SLUICE_BIN, SLUICE_WORKER_BIN,
+ * SLUICE_TEST_PLUGIN_DIR, SLUICE_PLUGIN_DIR, SLUICE_SOURCE_DIR, SLUICE_BUILD_DIR.
+ */
+#ifndef TH_H
+#define TH_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/compat.h"
+
+/** URL of the test Redis. */
+const char *th_redis_url(void);
+/** A new connected hiredis context to it (asserts on failure). */
+redisContext *th_redis(void);
+/** FLUSHALL the test Redis. */
+void th_flushall(void);
+/** Run a command, assert a non-error reply, return the integer (or -1 for nil). */
+long long th_int(redisContext *c, const char *fmt, ...);
+
+/** A fresh private temp directory (removed at exit unless TH_KEEP=1). */
+const char *th_tmpdir(void);
+/** Write text to <tmpdir>/<name>, return the malloc'd full path. */
+char *th_write_file(const char *name, const char *text);
+/** Read a whole file (NULL if missing). Caller frees. */
+char *th_read_file(const char *path);
+/** Count lines in a file (0 if missing). */
+long th_count_lines(const char *path);
+
+/** fork+exec argv (NULL-terminated) with stdout+stderr appended to log_path
+ *  (NULL: inherit). Extra environment "K=V" strings (NULL-terminated, may be NULL). */
+pid_t th_spawn(char *const argv[], char *const env[], const char *log_path);
+/** Wait up to timeout_ms for pid to exit. Returns 1 and the wait status, or 0 on timeout. */
+int th_wait_exit(pid_t pid, int timeout_ms, int *status);
+/** Kill with SIGKILL if still running and reap. */
+void th_kill(pid_t pid);
+
+/** Poll pred(arg) every 20 ms until it returns non-zero or timeout_ms passes.
+ *  Returns the last value of pred. */
+int th_wait_until(int (*pred)(void *), void *arg, int timeout_ms);
+
+/** Sleep ms milliseconds. */
+void th_sleep_ms(int ms);
+
+/** PIDs of the direct children of `parent` whose /proc/<pid>/comm equals comm.
+ *  Returns how many were written to out (at most max). */
+int th_children(pid_t parent, const char *comm, pid_t *out, int max);
+
+#endif
