@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# `make demo`: install what is missing, build, start a private redis-server (AOF
+# on; data and socket in .sluice/, which git ignores) unless SLUICE_REDIS_URL names
+# one, run the supervisor with the example orders plugin, enqueue sample orders
+# from the CLI and from plain redis-cli XADD, and show what happened.
+# Ctrl-C stops the supervisor (gracefully) and the private Redis.
+# SLUICE_DEMO_ONCE=1 stops by itself after showing the results (used by tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+source scripts/lib-redis.sh
+
+scripts/deps.sh build
+cmake -S . -B build -DSLUICE_BUILD_TESTS=OFF >/dev/null
+cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
+
+state=$root/.sluice
+mkdir -p "$state/redis"
+sup_pid="" redis_pid=""
+stop_all() {
+  trap - INT TERM EXIT
+  echo
+  if [[ -n "$sup_pid" ]] && kill -0 "$sup_pid" 2>/dev/null; then
+    echo "demo: stopping the supervisor (SIGTERM: in-flight jobs finish)"
+    kill -TERM "$sup_pid" 2>/dev/null || true
+    wait "$sup_pid" 2>/dev/null || true
+  fi
+  if [[ -n "$redis_pid" ]]; then
+    echo "demo: stopping the private redis-server"
+    redis-cli -s "$state/redis/redis.sock" shutdown >/dev/null 2>&1 || kill "$redis_pid" 2>/dev/null || true
+    wait "$redis_pid" 2>/dev/null || true
+  fi
+  echo "demo: stopped"
+}
+trap stop_all EXIT
+trap 'exit 0' INT TERM
+
+if [[ -z "${SLUICE_REDIS_URL:-}" ]]; then
+  rm -f "$state/redis/redis.sock"
+  redis-server "$root/config/redis.conf" --port 0 --unixsocket "$state/redis/redis.sock" \
+    --unixsocketperm 700 --dir "$state/redis" --logfile "$state/redis/redis.log" --daemonize no &
+  redis_pid=$!
+  wait_redis -s "$state/redis/redis.sock" || { echo "redis-server did not start: $state/redis/redis.log" >&2; exit 1; }
+  export SLUICE_REDIS_URL="unix://$state/redis/redis.sock"
+  echo "demo: private redis-server (AOF on) at $SLUICE_REDIS_URL"
+fi
+rcli() {  # redis-cli against SLUICE_REDIS_URL
+  case "$SLUICE_REDIS_URL" in
+    unix://*) redis-cli -s "${SLUICE_REDIS_URL#unix://}" "$@" ;;
+    *) redis-cli -u "$SLUICE_REDIS_URL" "$@" ;;
+  esac
+}
+
+# A fresh demo each run: forget earlier demo data.
+rcli del 'sluice:{orders}' 'sluice:{orders}:dlq:orders-svc' 'sluice:{orders}:dlq:audit' >/dev/null
+rm -f "$state/order-summaries.jsonl"
+
+build/sluice run -c config/sluice.json &
+sup_pid=$!
+sleep 0.5
+
+echo "demo: enqueueing sample orders with the CLI"
+build/sluice enqueue orders order.placed.v1 \
+  '{"order_id":"A-1001","customer":"c-42","currency":"EUR","items":[{"sku":"tea","qty":2,"unit_price":4.5},{"sku":"pot","qty":1,"unit_price":19.9}]}'
+printf '%s\n' \
+  '{"order_id":"A-1002","customer":"c-7","currency":"USD","items":[{"sku":"mug","qty":4,"unit_price":6}]}' \
+  '{"order_id":"A-1003","customer":"c-9","currency":"GBP","items":[{"sku":"kettle","qty":1,"unit_price":35}]}' \
+  '{"order_id":"A-1004","customer":"c-9","currency":"eur","items":[]}' |
+  build/sluice enqueue orders order.placed.v1 -
+echo "demo: enqueueing with a plain XADD from redis-cli (any Redis client works)"
+rcli XADD 'sluice:{orders}' '*' type order.placed.v1 \
+  payload '{"order_id":"A-1005","customer":"c-1","currency":"EUR","items":[{"sku":"cups","qty":6,"unit_price":3.25}]}'
+rcli XADD 'sluice:{orders}' '*' type order.cancelled.v1 payload '{"order_id":"A-1001"}'
+
+# Wait until every group has read and acked everything.
+for _ in $(seq 1 100); do
+  busy=$(rcli XINFO GROUPS 'sluice:{orders}' 2>/dev/null | awk 'p{print; p=0} /^(pending|lag)$/{p=1}' | grep -cv '^0$' || true)
+  [[ "$busy" == 0 ]] && break
+  sleep 0.1
+done
+
+echo
+echo "== order summaries written by the handler ($state/order-summaries.jsonl)"
+cat "$state/order-summaries.jsonl" 2>/dev/null || echo "(none)"
+echo
+echo "== summary events it published (sluice:{orders-summary})"
+rcli XRANGE 'sluice:{orders-summary}' - + | grep -A1 '^payload$' | grep -v -e '^payload$' -e '^--$' || echo "(none)"
+echo
+echo "== dead letters (sluice:{orders}:dlq:orders-svc): reason and error"
+rcli XRANGE 'sluice:{orders}:dlq:orders-svc' - + | awk 'p{print "  " k ": " $0; p=0} /^(reason|error|type)$/{k=$0; p=1}'
+echo
+echo "== consumer groups"
+rcli XINFO GROUPS 'sluice:{orders}' | paste - - | awk '{printf "  %s=%s", $1, $2} NR%6==0{print ""}'
+echo
+
+if [[ "${SLUICE_DEMO_ONCE:-0}" == 1 ]]; then exit 0; fi
+echo "demo: running; enqueue more with: build/sluice enqueue orders order.placed.v1 '{...}'  (Ctrl-C stops)"
+wait "$sup_pid"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install the Debian packages sluice needs that are missing. Usage:
+#   scripts/deps.sh build   compilers, libraries, redis-server (make demo)
+#   scripts/deps.sh test    the above plus what the test suite uses (make test)
+# Runs apt-get only when something is missing; needs root for that.
+set -euo pipefail
+
+build_pkgs=(gcc make cmake pkg-config libhiredis-dev libevent-dev libcjson-dev
+            redis-server redis-tools)
+test_pkgs=(libcriterion-dev python3 python3-redis docker-compose)
+
+want=("${build_pkgs[@]}")
+if [[ "${1:-build}" == test ]]; then want+=("${test_pkgs[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+if [[ $(id -u) -ne 0 ]]; then
+  echo "deps: missing packages and not root; run: sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian's redis-server package starts a system instance where an init system runs;
+# sluice never uses it (demo and tests start their own), so leave it be.

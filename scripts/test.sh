@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `make test`: install what is missing, build plain and ASan+UBSan, start a
+# throwaway redis-server on a free loopback port in a temp dir, run every suite
+# against it in both builds, stop the server. Prints "sluice: N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib-redis.sh
+
+scripts/deps.sh test
+
+jobs=$(nproc 2>/dev/null || echo 2)
+build() {  # build DIR CMAKE_ARGS...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DSLUICE_WERROR=ON -DSLUICE_BUILD_TESTS=ON "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs" -- --no-print-directory >"$dir.build.log" 2>&1 ||
+    { cat "$dir.build.log"; echo "build of $dir failed" >&2; exit 1; }
+  if grep -q "warning:" "$dir.build.log"; then
+    grep "warning:" "$dir.build.log"; echo "build of $dir has warnings" >&2; exit 1
+  fi
+}
+echo "== build (plain)"
+build build
+echo "== build (asan+ubsan)"
+build build-asan -DSLUICE_SANITIZE=ON
+
+tmp=$(mktemp -d /tmp/sluice-ci-XXXXXX)
+cleanup() {
+  [[ -n "${REDIS_PID:-}" ]] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+start_tcp_redis "$tmp"
+export SLUICE_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+echo "== redis-server $(redis-server --version | awk '{print $3}') on 127.0.0.1:$REDIS_PORT ($tmp)"
+
+# Python interop needs Debian's python3 with python3-redis, whatever python3 PATH finds.
+export SLUICE_PYTHON=/usr/bin/python3
+
+passed=0 failed=0
+run_suites() {  # run_suites BUILD_DIR LABEL
+  local dir=$1 label=$2 out="$tmp/ctest-$2.log" rc=0
+  echo "== tests ($label)"
+  # Suites share one redis-server, so they run one at a time.
+  (cd "$dir" && ctest --output-on-failure -j1 ${SLUICE_TEST_FILTER:+-R "$SLUICE_TEST_FILTER"}) \
+    | tee "$out" || rc=$?
+  local p f
+  p=$(grep -c "Test *#[0-9]*: .* Passed" "$out" || true)
+  f=$(grep -cE "Test *#[0-9]*: .* (\*\*\*|Failed|Exception|Timeout|Not Run)" "$out" || true)
+  passed=$((passed + p)); failed=$((failed + f))
+  if [[ $rc -ne 0 && $f -eq 0 ]]; then failed=$((failed + 1)); fi
+}
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+run_suites build plain
+run_suites build-asan asan
+
+echo "== docker-compose config"
+if docker-compose -f docker-compose.yml config -q; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+echo "sluice: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
