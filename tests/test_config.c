@@ -639,7 +639,8 @@ Test(config, shipped_example_loads)
     cr_assert_eq(p->nplugins, 1);
     cr_assert_str_eq(p->plugins[0], "orders");
     cr_assert_eq(p->workers, 2);
-    cr_assert_str_eq(sl_cfg_setting(p, "summary_prefix"), "sluice:demo:order:");
+    cr_assert_str_eq(sl_cfg_setting(p, "summary_file"), ".sluice/order-summaries.jsonl");
+    cr_assert_str_eq(sl_cfg_setting(p, "summary_queue"), "orders-summary");
     sl_cfg_free(c);
 }
 
@@ -700,7 +701,7 @@ Test(config, docs_complete_example_loads)
     cr_assert_eq(c->backoff_cap_ms, 3600000);
     cr_assert_eq(c->job_timeout_ms, 300000);
     cr_assert_eq(c->pools[0].block_ms, 2000);
-    cr_assert_str_eq(sl_cfg_setting(&c->pools[0], "summary_prefix"), "sluice:demo:order:");
+    cr_assert_str_eq(sl_cfg_setting(&c->pools[0], "summary_queue"), "orders-summary");
     sl_cfg_free(c);
     free(md);
 }
