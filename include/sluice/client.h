@@ -74,8 +74,10 @@ int sluice_enqueue(sluice_client *c, const char *queue, const char *type,
  * Enqueue n jobs pipelined (one round trip per chunk of jobs).
  * Every job is validated before any is sent: a bad job enqueues nothing.
  * @param ids_out n * SLUICE_ID_MAX bytes receiving the ids in order (may be NULL)
- * @return the number of jobs enqueued (n on success), or -1 with nothing sent.
- *         A connection lost mid-batch returns how many were confirmed.
+ * @return the number of jobs enqueued (n on success), or -1 when nothing was
+ *         sent. On an error reply or a lost connection mid-batch, returns how
+ *         many were confirmed and sets ids_out[i] to "" for each job not
+ *         confirmed (those may or may not be in the stream).
  */
 long sluice_enqueue_batch(sluice_client *c, const char *queue,
                           const sluice_job_spec *jobs, size_t n, char (*ids_out)[SLUICE_ID_MAX]);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -230,6 +231,9 @@ pid_t th_spawn(char *const argv[], char *const env[], const char *log_path)
         }
         for (int i = 0; env && env[i]; i++) putenv(env[i]);
         setpgid(0, 0); /* own group: a test killing it never hits the runner */
+        /* Die with the test process, so a crashed or timed-out test leaks no
+         * redis-server or supervisor. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         execvp(argv[0], argv);
         fprintf(stderr, "exec %s failed: %s\n", argv[0], strerror(errno));
         _exit(127);

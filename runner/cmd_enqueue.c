@@ -1,0 +1,332 @@
+/* `sluice enqueue`: add one job from the command line, or one job per stdin line,
+ * through the producer API (include/sluice/client.h). Arguments are checked with
+ * the codec's rules before connecting, so a bad argument is a usage error (2). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/codec.h"
+#include "common/util.h"
+#include "runner/commands.h"
+#include "sluice/client.h"
+
+#define MAX_PAYLOAD (1024 * 1024) /* the client's default, passed explicitly */
+#define CHUNK_JOBS 1000           /* stdin lines per sluice_enqueue_batch call */
+#define CHUNK_BYTES (8u * 1024 * 1024)
+
+static const char usage_text[] =
+    "usage: sluice enqueue [-u URL] [--id ID] [--correlation-id ID] [--causation-id ID] [-q]\n"
+    "                      QUEUE TYPE [JSON | -]\n"
+    "\n"
+    "Add a job of type TYPE to queue QUEUE (stream sluice:{QUEUE}). JSON is the payload\n"
+    "(default {}). With \"-\", every stdin line is the payload of one job (blank lines are\n"
+    "skipped), sent in pipelined batches of up to 1000.\n"
+    "\n"
+    "  -u, --url URL            Redis URL; default $SLUICE_REDIS_URL, else\n"
+    "                           redis://127.0.0.1:6379/0\n"
+    "      --id ID              job id (default: the stream entry id); not with \"-\"\n"
+    "      --correlation-id ID  correlation id (default: a new UUID per job)\n"
+    "      --causation-id ID    id of the job or event that caused this one\n"
+    "  -q, --quiet              do not print job ids\n"
+    "  -h, --help               print this help\n"
+    "\n"
+    "Prints each job id on stdout; with \"-\", also \"enqueued N jobs\" on stderr. A stdin\n"
+    "line that is not valid JSON stops the command: every line before it has been\n"
+    "enqueued, none from it on. Put \"--\" before a payload that starts with '-'.\n"
+    "Exit status: 0 done, 1 failure, 2 usage error.\n";
+
+/* The command line, parsed. */
+typedef struct enqueue_args {
+    const char *url;   /* NULL: $SLUICE_REDIS_URL, else the default */
+    const char *queue;
+    const char *type;
+    const char *payload; /* NULL with from_stdin */
+    int from_stdin;
+    int quiet;
+    sluice_enqueue_opts opts;
+} enqueue_args;
+
+/* The stdin lines of the chunk being built: one buffer, offsets into it. */
+typedef struct line_chunk {
+    char *buf;
+    size_t used, cap;
+    size_t off[CHUNK_JOBS], len[CHUNK_JOBS];
+    long line_no[CHUNK_JOBS];
+    size_t n;
+} line_chunk;
+
+/* Print "what 'arg'" (arg may be NULL) as a usage error; returns exit code 2.
+ * arg is cut at '=' (a mistyped --url=... must not print a password) and at 64 bytes. */
+static int usage_error(const char *what, const char *arg)
+{
+    if (arg != NULL)
+        fprintf(stderr, "sluice enqueue: %s '%.*s' (see `sluice enqueue --help`)\n", what,
+                (int)strcspn(arg, "=") < 64 ? (int)strcspn(arg, "=") : 64, arg);
+    else
+        fprintf(stderr, "sluice enqueue: %s (see `sluice enqueue --help`)\n", what);
+    return 2;
+}
+
+/* Parse argv; returns -1 to go on, else the exit code (help or usage error). */
+static int parse_args(int argc, char **argv, enqueue_args *a)
+{
+    enum { OPT_ID = 256, OPT_CORRELATION, OPT_CAUSATION };
+    static const struct option longopts[] = {
+        {"url", required_argument, NULL, 'u'},
+        {"id", required_argument, NULL, OPT_ID},
+        {"correlation-id", required_argument, NULL, OPT_CORRELATION},
+        {"causation-id", required_argument, NULL, OPT_CAUSATION},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+
+    memset(a, 0, sizeof *a);
+    a->opts.size = sizeof a->opts;
+    optind = 0; /* full getopt reset: main may have parsed before */
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":u:qh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'u':
+            a->url = optarg;
+            break;
+        case OPT_ID:
+            a->opts.job_id = optarg;
+            break;
+        case OPT_CORRELATION:
+            a->opts.correlation_id = optarg;
+            break;
+        case OPT_CAUSATION:
+            a->opts.causation_id = optarg;
+            break;
+        case 'q':
+            a->quiet = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        case ':':
+            return usage_error("missing value for option", argv[optind - 1]);
+        default:
+            return usage_error("unknown option", argv[optind - 1]);
+        }
+    }
+    if (argc - optind < 2)
+        return usage_error("missing QUEUE and TYPE", NULL);
+    if (argc - optind > 3)
+        return usage_error("unexpected argument", argv[optind + 3]);
+    a->queue = argv[optind];
+    a->type = argv[optind + 1];
+    a->payload = argc - optind == 3 ? argv[optind + 2] : "{}";
+    if (strcmp(a->payload, "-") == 0) {
+        a->payload = NULL;
+        a->from_stdin = 1;
+        if (a->opts.job_id != NULL)
+            return usage_error("--id names one job; it cannot be used with \"-\"", NULL);
+    }
+    return -1;
+}
+
+/* Check everything but stdin lines before connecting. 0, or exit code 2. */
+static int check_args(const enqueue_args *a)
+{
+    char q[SL_CODEC_QUOTE_SIZE];
+    char msg[512];
+    sl_job job = {
+        .type = a->type,
+        .payload = a->payload,
+        .id = a->opts.job_id,
+        .correlation_id = a->opts.correlation_id,
+        .causation_id = a->opts.causation_id,
+    };
+
+    if (!sl_valid_name(a->queue)) {
+        sl_codec_quote(q, sizeof q, a->queue, strlen(a->queue));
+        fprintf(stderr, "sluice enqueue: invalid queue name %s (expected [A-Za-z0-9_.-]{1,64})\n", q);
+        return 2;
+    }
+    if (!sl_valid_type(a->type, strlen(a->type))) {
+        sl_codec_quote(q, sizeof q, a->type, strlen(a->type));
+        fprintf(stderr, "sluice enqueue: invalid type %s (expected [a-z0-9_.-]{1,128})\n", q);
+        return 2;
+    }
+    if (sl_codec_check_job(&job, MAX_PAYLOAD, msg, sizeof msg) != SL_CODEC_OK) {
+        fprintf(stderr, "sluice enqueue: %s\n", msg);
+        return 2;
+    }
+    return 0;
+}
+
+static int print_id(const char *id)
+{
+    return puts(id) < 0 ? -1 : 0;
+}
+
+/* Send the chunk's lines; print their ids. Adds the confirmed count to *total.
+ * Returns 0, or -1 after printing the error. */
+static int send_chunk(sluice_client *c, const enqueue_args *a, line_chunk *ch,
+                      sluice_job_spec *specs, char (*ids)[SLUICE_ID_MAX], long *total)
+{
+    long got;
+
+    if (ch->n == 0)
+        return 0;
+    for (size_t i = 0; i < ch->n; i++)
+        specs[i] = (sluice_job_spec){a->type, ch->buf + ch->off[i], ch->len[i], &a->opts};
+    got = sluice_enqueue_batch(c, a->queue, specs, ch->n, ids);
+    if (got > 0)
+        *total += got;
+    for (size_t i = 0; got > 0 && !a->quiet && i < ch->n; i++) {
+        if (ids[i][0] != '\0' && print_id(ids[i]) != 0) {
+            fprintf(stderr, "sluice enqueue: writing job ids to stdout failed: %s\n", strerror(errno));
+            return -1;
+        }
+    }
+    if (got != (long)ch->n) {
+        fprintf(stderr, "sluice enqueue: sending stdin lines %ld..%ld failed: %s\n", ch->line_no[0],
+                ch->line_no[ch->n - 1], sluice_client_error(c));
+        return -1;
+    }
+    ch->n = 0;
+    ch->used = 0;
+    return 0;
+}
+
+/* Add a line to the chunk (copied). -1 if out of memory. */
+static int chunk_add(line_chunk *ch, const char *line, size_t len, long line_no)
+{
+    if (ch->used + len + 1 > ch->cap) {
+        size_t cap = ch->cap ? ch->cap : 64 * 1024;
+        while (cap < ch->used + len + 1)
+            cap *= 2;
+        char *p = realloc(ch->buf, cap);
+        if (p == NULL)
+            return -1;
+        ch->buf = p;
+        ch->cap = cap;
+    }
+    memcpy(ch->buf + ch->used, line, len);
+    ch->buf[ch->used + len] = '\0';
+    ch->off[ch->n] = ch->used;
+    ch->len[ch->n] = len;
+    ch->line_no[ch->n] = line_no;
+    ch->n++;
+    ch->used += len + 1;
+    return 0;
+}
+
+static int blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+            return 0;
+    return 1;
+}
+
+/* Read payloads from stdin, one per line. Returns the exit code. */
+static int enqueue_stdin(sluice_client *c, const enqueue_args *a)
+{
+    line_chunk *ch = calloc(1, sizeof *ch);
+    sluice_job_spec *specs = malloc(CHUNK_JOBS * sizeof *specs);
+    char (*ids)[SLUICE_ID_MAX] = malloc(CHUNK_JOBS * sizeof *ids);
+    char *line = NULL;
+    size_t linecap = 0;
+    ssize_t got;
+    long line_no = 0, total = 0;
+    int rc = 1;
+
+    if (ch == NULL || specs == NULL || ids == NULL) {
+        fprintf(stderr, "sluice enqueue: out of memory\n");
+        goto done;
+    }
+    while ((got = getline(&line, &linecap, stdin)) >= 0) {
+        size_t len = (size_t)got;
+        char msg[512];
+        sl_job job = {.type = a->type};
+
+        line_no++;
+        if (len > 0 && line[len - 1] == '\n')
+            len--;
+        if (len > 0 && line[len - 1] == '\r')
+            len--;
+        if (blank(line, len))
+            continue;
+        job.payload = line;
+        job.payload_len = len;
+        if (sl_codec_check_job(&job, MAX_PAYLOAD, msg, sizeof msg) != SL_CODEC_OK) {
+            /* Everything before this line goes out; nothing from it on. */
+            if (send_chunk(c, a, ch, specs, ids, &total) == 0)
+                fprintf(stderr, "sluice enqueue: stdin line %ld: %s\n", line_no, msg);
+            goto done;
+        }
+        if (chunk_add(ch, line, len, line_no) != 0) {
+            fprintf(stderr, "sluice enqueue: out of memory at stdin line %ld\n", line_no);
+            goto done;
+        }
+        if ((ch->n == CHUNK_JOBS || ch->used >= CHUNK_BYTES) &&
+            send_chunk(c, a, ch, specs, ids, &total) != 0)
+            goto done;
+    }
+    if (ferror(stdin)) {
+        fprintf(stderr, "sluice enqueue: reading stdin failed at line %ld: %s\n", line_no + 1,
+                strerror(errno));
+        goto done;
+    }
+    if (send_chunk(c, a, ch, specs, ids, &total) != 0)
+        goto done;
+    rc = 0;
+
+done:
+    fprintf(stderr, "sluice enqueue: enqueued %ld job%s\n", total, total == 1 ? "" : "s");
+    free(line);
+    free(ids);
+    free(specs);
+    if (ch != NULL)
+        free(ch->buf);
+    free(ch);
+    return rc;
+}
+
+int sl_cmd_enqueue(int argc, char **argv)
+{
+    enqueue_args a;
+    sluice_client_opts copts = {.size = sizeof copts, .max_payload_bytes = MAX_PAYLOAD};
+    sluice_client *c = NULL;
+    char err[512];
+    char id[SLUICE_ID_MAX];
+    int rc = parse_args(argc, argv, &a);
+
+    if (rc >= 0)
+        return rc;
+    rc = check_args(&a);
+    if (rc != 0)
+        return rc;
+    signal(SIGPIPE, SIG_IGN); /* a closed stdout shows up as a write error */
+    rc = 1;
+    c = sluice_client_new(a.url, &copts, err, sizeof err);
+    if (c == NULL) {
+        fprintf(stderr, "sluice enqueue: %s\n", err);
+        goto done;
+    }
+    if (a.from_stdin) {
+        rc = enqueue_stdin(c, &a);
+    } else if (sluice_enqueue(c, a.queue, a.type, a.payload, 0, &a.opts, id, sizeof id) != 0) {
+        fprintf(stderr, "sluice enqueue: %s\n", sluice_client_error(c));
+    } else if (!a.quiet && print_id(id) != 0) {
+        fprintf(stderr, "sluice enqueue: writing the job id failed: %s\n", strerror(errno));
+    } else {
+        rc = 0;
+    }
+    if (fflush(stdout) != 0 && rc == 0) {
+        fprintf(stderr, "sluice enqueue: writing to stdout failed: %s\n", strerror(errno));
+        rc = 1;
+    }
+
+done:
+    sluice_client_free(c);
+    return rc;
+}
