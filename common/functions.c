@@ -1,0 +1,54 @@
+/* Loads the embedded sluice function library into Redis when it is missing or at
+ * another version. */
+#include "common/functions.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+
+int sl_functions_missing(const redisReply *reply)
+{
+    return reply && reply->type == REDIS_REPLY_ERROR && reply->str &&
+           strstr(reply->str, "Function not found") != NULL;
+}
+
+static int reply_error(const redisReply *rep, const char *what, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s failed: %.*s", what, (int)(rep->len > 200 ? 200 : rep->len), rep->str);
+    return -1;
+}
+
+int sl_functions_ensure(sl_redis *r, char *err, size_t errlen)
+{
+    redisReply *rep = sl_redis_cmd(r, "FCALL sluice_version 0");
+    if (!rep) {
+        snprintf(err, errlen, "%s", sl_redis_errstr(r));
+        return -1;
+    }
+    int current = rep->type == REDIS_REPLY_STRING && strcmp(rep->str, SL_FUNCTIONS_VERSION) == 0;
+    int missing = sl_functions_missing(rep);
+    if (!current && !missing && rep->type == REDIS_REPLY_ERROR) {
+        int rc = reply_error(rep, "FCALL sluice_version", err, errlen);
+        freeReplyObject(rep);
+        return rc;
+    }
+    freeReplyObject(rep);
+    if (current) return 0;
+
+    const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE", sl_functions_lua};
+    size_t lens[4] = {8, 4, 7, sl_functions_lua_len};
+    rep = sl_redis_cmdargv(r, 4, argv, lens);
+    if (!rep) {
+        snprintf(err, errlen, "%s", sl_redis_errstr(r));
+        return -1;
+    }
+    int rc = 0;
+    if (rep->type == REDIS_REPLY_ERROR)
+        rc = reply_error(rep, "FUNCTION LOAD sluice", err, errlen);
+    else
+        SL_LOG(SL_INFO, "loaded redis function library", SL_S("library", "sluice"),
+               SL_S("version", SL_FUNCTIONS_VERSION), SL_S("redis", sl_redis_name(r)));
+    freeReplyObject(rep);
+    return rc;
+}

@@ -1,0 +1,242 @@
+#!lua name=sluice
+--[[
+sluice server-side functions (Redis 7 FUNCTION library "sluice").
+
+Every move of a job between keys is one of these functions, so it is atomic and
+fenced: a consumer can only settle an entry it still owns in the group's pending
+list. Workers, the supervisor and the CLI load the library at start-up
+(FUNCTION LOAD REPLACE when sluice_version differs), and any Redis client can
+call the public ones (sluice_enqueue, sluice_schedule) with FCALL.
+
+Keys (all of one queue share the hash tag {Q}, so one queue is one cluster slot;
+sluice_promote writes to the stream named inside each scheduled entry, always
+of the same {Q}):
+  sluice:{Q}            work stream
+  sluice:{Q}:r:G        retry stream of group G (only G reads it)
+  sluice:{Q}:sched      scheduled entries (retries and delayed jobs), score = due ms
+  sluice:{Q}:dlq:G      dead letters of group G
+  sluice:{Q}:idem:K     idempotency key K -> first job id (with a TTL)
+  sluice:{Q}:done:G:ID  done-marker of job ID in group G (with a TTL)
+Time is always Redis server time (TIME), never a client's clock.
+]]
+
+local VERSION = '1'
+
+local function now_ms()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Owner and delivery count of a pending entry, or nil if it is not pending.
+local function pending_owner(stream, group, id)
+    local p = redis.call('XPENDING', stream, group, id, id, 1)
+    if #p == 0 then return nil, 0 end
+    return p[1][2], tonumber(p[1][4])
+end
+
+-- The entry's field list, {} when it was deleted or trimmed.
+local function entry_fields(stream, id)
+    local r = redis.call('XRANGE', stream, id, id)
+    if #r == 0 then return {} end
+    return r[1][2]
+end
+
+-- Copy fields without the named ones.
+local function without(fields, drop)
+    local out = {}
+    for i = 1, #fields, 2 do
+        if not drop[fields[i]] then
+            out[#out + 1] = fields[i]
+            out[#out + 1] = fields[i + 1]
+        end
+    end
+    return out
+end
+
+local function field(fields, name)
+    for i = 1, #fields, 2 do
+        if fields[i] == name then return fields[i + 1] end
+    end
+    return nil
+end
+
+local function xadd(stream, maxlen, fields)
+    if maxlen and maxlen > 0 then
+        return redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', unpack(fields))
+    end
+    return redis.call('XADD', stream, '*', unpack(fields))
+end
+
+local function schedule(sched, due, target, fields)
+    -- The member is the whole entry; its job id and attempt make it unique.
+    local member = cjson.encode({s = target, f = fields})
+    redis.call('ZADD', sched, due, member)
+end
+
+-- sluice_version() -> library version
+redis.register_function{function_name = 'sluice_version', flags = {'no-writes'},
+    callback = function(keys, args) return VERSION end}
+
+--[[ sluice_ack: acknowledge entries this consumer still owns.
+KEYS[1] stream
+ARGV[1] group, ARGV[2] consumer, ARGV[3] done-marker key prefix ("" = none),
+ARGV[4] done-marker TTL seconds, then stream ids (with a prefix: pairs of
+stream id, job id; the marker is prefix..job id).
+Returns {acked, refused}: refused entries are pending under another consumer
+(their lease lapsed and they were reclaimed) or no longer pending. ]]
+redis.register_function('sluice_ack', function(keys, args)
+    local stream, group, consumer = keys[1], args[1], args[2]
+    local prefix, ttl = args[3], tonumber(args[4])
+    local step = (prefix ~= '') and 2 or 1
+    local acked, refused = 0, 0
+    for i = 5, #args, step do
+        local id = args[i]
+        if pending_owner(stream, group, id) == consumer then
+            redis.call('XACK', stream, group, id)
+            if step == 2 then redis.call('SET', prefix .. args[i + 1], '1', 'EX', ttl) end
+            acked = acked + 1
+        else
+            refused = refused + 1
+        end
+    end
+    return {acked, refused}
+end)
+
+--[[ sluice_settle: move one owned entry to a retry or to the dead-letter stream,
+atomically with its ack.
+KEYS[1] stream the entry is pending in, KEYS[2] sched, KEYS[3] dlq,
+KEYS[4] retry stream of the group
+ARGV: [1] group [2] consumer [3] stream id [4] "retry" | "dead"
+      [5] retry delay ms [6] reason [7] error [8] attempt (of the run that ended)
+      [9] deliveries [10] dlq MAXLEN (0 = uncapped) [11] job id
+A retry is a copy of the entry with attempt+1, id = job id and last_error, put
+in sched and moved by sluice_promote into the retry stream of this group only.
+A dead letter is the original fields plus reason, error, attempts, deliveries,
+original_id, original_stream, group, consumer, failed_at (ms).
+Returns 1, or 0 when refused (not owned by this consumer any more). ]]
+redis.register_function('sluice_settle', function(keys, args)
+    local stream, sched, dlq, rstream = keys[1], keys[2], keys[3], keys[4]
+    local group, consumer, id, action = args[1], args[2], args[3], args[4]
+    if pending_owner(stream, group, id) ~= consumer then return 0 end
+    local fields = entry_fields(stream, id)
+    local now = now_ms()
+    if action == 'retry' then
+        local copy = without(fields, {attempt = true, id = true, last_error = true})
+        copy[#copy + 1] = 'id'; copy[#copy + 1] = args[11]
+        copy[#copy + 1] = 'attempt'; copy[#copy + 1] = tostring(tonumber(args[8]) + 1)
+        copy[#copy + 1] = 'last_error'; copy[#copy + 1] = args[7]
+        schedule(sched, now + tonumber(args[5]), rstream, copy)
+    elseif action == 'dead' then
+        local d = without(fields, {reason = true, error = true, attempts = true, deliveries = true,
+            original_id = true, original_stream = true, group = true, consumer = true, failed_at = true})
+        if field(d, 'id') == nil and args[11] ~= '' then
+            d[#d + 1] = 'id'; d[#d + 1] = args[11]
+        end
+        local extra = {'reason', args[6], 'error', args[7], 'attempts', args[8],
+            'deliveries', args[9], 'original_id', id, 'original_stream', stream,
+            'group', group, 'consumer', consumer, 'failed_at', tostring(now)}
+        for i = 1, #extra do d[#d + 1] = extra[i] end
+        xadd(dlq, tonumber(args[10]), d)
+    else
+        return redis.error_reply('ERR sluice_settle: unknown action ' .. tostring(action))
+    end
+    redis.call('XACK', stream, group, id)
+    return 1
+end)
+
+--[[ sluice_extend: keep owned entries' leases fresh (reset idle time) without
+counting a delivery. Never claims an entry another consumer owns.
+KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, then stream ids.
+Returns how many were extended. ]]
+redis.register_function('sluice_extend', function(keys, args)
+    local stream, group, consumer = keys[1], args[1], args[2]
+    local n = 0
+    for i = 3, #args do
+        if pending_owner(stream, group, args[i]) == consumer then
+            redis.call('XCLAIM', stream, group, consumer, 0, args[i], 'JUSTID')
+            n = n + 1
+        end
+    end
+    return n
+end)
+
+--[[ sluice_release: give back owned entries without spending a delivery (graceful
+stop: a job killed at shutdown_timeout, or prefetched and never started). The
+entry stays pending under the same consumer with its delivery count lowered by
+one, so the next delivery counts as the same one.
+KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, then stream ids.
+Returns how many were released. ]]
+redis.register_function('sluice_release', function(keys, args)
+    local stream, group, consumer = keys[1], args[1], args[2]
+    local n = 0
+    for i = 3, #args do
+        local owner, deliveries = pending_owner(stream, group, args[i])
+        if owner == consumer then
+            local keep = deliveries > 0 and deliveries - 1 or 0
+            redis.call('XCLAIM', stream, group, consumer, 0, args[i], 'RETRYCOUNT', keep, 'JUSTID')
+            n = n + 1
+        end
+    end
+    return n
+end)
+
+--[[ sluice_promote: move due scheduled entries into their target streams.
+KEYS[1] sched; ARGV[1] max entries to move. Safe to run from many supervisors
+at once: each entry moves exactly once. Returns how many moved. ]]
+redis.register_function('sluice_promote', function(keys, args)
+    local sched, limit = keys[1], tonumber(args[1])
+    local due = redis.call('ZRANGEBYSCORE', sched, '-inf', now_ms(), 'LIMIT', 0, limit)
+    for _, member in ipairs(due) do
+        local e = cjson.decode(member)
+        redis.call('XADD', e.s, '*', unpack(e.f))
+        redis.call('ZREM', sched, member)
+    end
+    return #due
+end)
+
+-- Shared by sluice_schedule and sluice_enqueue: enqueue now or later.
+-- mode "" = now (XADD), "in" = after ms, "at" = at epoch ms. Returns the job id.
+local function put(stream, sched, mode, ms, fields)
+    if mode == '' then
+        local sid = redis.call('XADD', stream, '*', unpack(fields))
+        return field(fields, 'id') or sid
+    end
+    local id = field(fields, 'id')
+    if not id then return redis.error_reply('ERR a scheduled job needs an id field') end
+    local due = (mode == 'in') and (now_ms() + ms) or ms
+    schedule(sched, due, stream, fields)
+    return id
+end
+
+--[[ sluice_schedule: enqueue a job for later (any client may call it).
+KEYS[1] stream, KEYS[2] sched
+ARGV[1] "in" | "at", ARGV[2] delay ms or epoch ms, then field/value pairs,
+which must include id (the job id). Returns the job id.
+  FCALL sluice_schedule 2 sluice:{q} sluice:{q}:sched in 30000 id job-1 type t payload {} ]]
+redis.register_function('sluice_schedule', function(keys, args)
+    local mode = args[1]
+    if mode ~= 'in' and mode ~= 'at' then
+        return redis.error_reply('ERR sluice_schedule: mode must be "in" or "at"')
+    end
+    local fields = {}
+    for i = 3, #args do fields[#fields + 1] = args[i] end
+    return put(keys[1], keys[2], mode, tonumber(args[2]), fields)
+end)
+
+--[[ sluice_enqueue: idempotent enqueue (any client may call it). The first call
+with key K enqueues and remembers the job id for TTL seconds; later calls with K
+enqueue nothing and return the first id.
+KEYS[1] stream, KEYS[2] sluice:{Q}:idem:K, KEYS[3] sched
+ARGV[1] TTL seconds, ARGV[2] "" | "in" | "at", ARGV[3] ms, then field/value pairs.
+Returns {job id, 1 if enqueued now / 0 if a duplicate}.
+  FCALL sluice_enqueue 3 sluice:{q} sluice:{q}:idem:order-42 sluice:{q}:sched 86400 "" 0 type t payload {} ]]
+redis.register_function('sluice_enqueue', function(keys, args)
+    local first = redis.call('GET', keys[2])
+    if first then return {first, 0} end
+    local fields = {}
+    for i = 4, #args do fields[#fields + 1] = args[i] end
+    local id = put(keys[1], keys[3], args[2], tonumber(args[3]), fields)
+    if type(id) == 'table' then return id end -- an error reply
+    redis.call('SET', keys[2], id, 'EX', tonumber(args[1]))
+    return {id, 1}
+end)
