@@ -1,0 +1,186 @@
+/* One stream entry, start to finish: decode the envelope, find the handler,
+ * publish the job in the status slot, run the handler, and hand the result to
+ * outcome.c. Bad input never crashes the worker: it is dead-lettered. */
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "workers/worker.h"
+
+/* Copy s into a fixed slot field, truncated and NUL-terminated. */
+static void slot_copy(char *dst, size_t n, const char *s, size_t len)
+{
+    if (len >= n) len = n - 1;
+    memcpy(dst, s, len);
+    dst[len] = '\0';
+}
+
+/* Publish the running job: strings first, then job_seq and state (release),
+ * so a reader that sees the new seq sees the new strings. */
+static void slot_job_begin(sl_worker *w, const sl_job *job, const sl_handler *h)
+{
+    sl_slot *s = w->slot;
+    slot_copy(s->job_id, sizeof(s->job_id), job->id, strlen(job->id));
+    slot_copy(s->job_type, sizeof(s->job_type), job->type, job->type_len);
+    slot_copy(s->job_stream_id, sizeof(s->job_stream_id), job->stream_id, strlen(job->stream_id));
+    int64_t timeout = h->timeout_ms ? (int64_t)h->timeout_ms : w->cfg->job_timeout_ms;
+    atomic_store_explicit(&s->job_timeout_ms, timeout, memory_order_relaxed);
+    atomic_store_explicit(&s->job_started_mono_ms, sl_now_mono_ms(), memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->job_seq, 1, memory_order_release);
+    atomic_store_explicit(&s->state, SL_SLOT_RUNNING, memory_order_release);
+}
+
+static void slot_job_end(sl_worker *w)
+{
+    atomic_store_explicit(&w->slot->state, *w->stop ? SL_SLOT_STOPPING : SL_SLOT_IDLE, memory_order_release);
+}
+
+static void count(_Atomic uint64_t *c)
+{
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+/* Fields of the reply as sl_field pairs, borrowing the reply's strings. Returns
+ * the count, or -1 (with err) when the reply is not pairs of strings. */
+static long fields_view(sl_worker *w, const redisReply *r, char *err, size_t errlen)
+{
+    if (r->elements % 2 != 0) {
+        snprintf(err, errlen, "entry has an odd number of field elements (%zu)", r->elements);
+        return -1;
+    }
+    size_t n = r->elements / 2;
+    if (n > w->fields_cap) {
+        size_t cap = w->fields_cap ? w->fields_cap : 16;
+        while (cap < n) cap *= 2;
+        sl_field *f = realloc(w->fields, cap * sizeof(*f));
+        if (!f) {
+            snprintf(err, errlen, "out of memory for %zu fields", n);
+            return -1;
+        }
+        w->fields = f;
+        w->fields_cap = cap;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *k = r->element[2 * i], *v = r->element[2 * i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+            snprintf(err, errlen, "field %zu is not a string pair", i);
+            return -1;
+        }
+        w->fields[i] = (sl_field){k->str, k->len, v->str, v->len};
+    }
+    return (long)n;
+}
+
+/* Best-effort attempt number of an undecodable entry, for its dead letter. */
+static uint32_t raw_attempt(const sl_field *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (f[i].name_len == 7 && memcmp(f[i].name, "attempt", 7) == 0) {
+            char *end;
+            unsigned long v = strtoul(f[i].value, &end, 10);
+            if (end != f[i].value && *end == '\0' && v > 0 && v <= UINT32_MAX) return (uint32_t)v;
+        }
+    }
+    return 1;
+}
+
+static sl_write_rc reject(sl_worker *w, sl_dead *d)
+{
+    count(&w->slot->jobs_rejected);
+    return sl_outcome_dead_letter(w, d);
+}
+
+/* Run the handler and map its result to an outcome. */
+static sl_write_rc run(sl_worker *w, const sl_job *job, const sl_handler *h, sl_dead *d)
+{
+    sluice_job view = {.size = sizeof(sluice_job),
+                       .id = job->id,
+                       .type = job->type,
+                       .payload = job->payload,
+                       .payload_len = job->payload_len,
+                       .attempt = job->attempt,
+                       .deliveries = d->deliveries,
+                       .enqueued_at_ms = job->enqueued_at_ms,
+                       .correlation_id = job->correlation_id,
+                       .causation_id = job->causation_id,
+                       .traceparent = job->traceparent,
+                       .queue = w->pool->queue,
+                       .group = w->pool->group,
+                       .stream_id = job->stream_id};
+    sl_host_ctx_begin(&w->ctx, job, h->plugin);
+    slot_job_begin(w, job, h);
+    int64_t t0 = sl_now_mono_ms();
+    sluice_result res = h->fn(&w->ctx, &view, h->data);
+    int64_t took = sl_now_mono_ms() - t0;
+    slot_job_end(w);
+    sl_host_ctx_end(&w->ctx);
+    if (sl_log_enabled(SL_DEBUG))
+        SL_LOG(SL_DEBUG, "job finished", SL_S("job_id", job->id), SL_S("type", h->type), SL_I("result", (int)res),
+               SL_I("attempt", job->attempt), SL_I("deliveries", d->deliveries), SL_I("ms", took));
+
+    char err[96];
+    switch (res) {
+    case SLUICE_OK:
+        count(&w->slot->jobs_ok);
+        return sl_outcome_ack(w, job->stream_id);
+    case SLUICE_RETRY:
+        count(&w->slot->jobs_retry);
+        return sl_outcome_retry(w, job, h, &w->ctx, d->deliveries);
+    case SLUICE_FAIL:
+        d->error = sl_host_ctx_error(&w->ctx);
+        if (!d->error) d->error = "handler returned SLUICE_FAIL without an error message";
+        break;
+    default:
+        snprintf(err, sizeof(err), "handler returned an invalid result (%d)", (int)res);
+        d->error = err;
+        break;
+    }
+    count(&w->slot->jobs_fail);
+    d->reason = "failed";
+    return sl_outcome_dead_letter(w, d);
+}
+
+sl_write_rc sl_job_handle(sl_worker *w, const char *id, const redisReply *fields, uint32_t deliveries)
+{
+    char err[512] = "";
+    sl_dead d = {.stream_id = id, .deliveries = deliveries, .attempts = 1};
+    sl_job job;
+    sl_codec_status st;
+    if (!fields || fields->type == REDIS_REPLY_NIL) {
+        st = sl_codec_decode(id, NULL, 0, (size_t)w->cfg->max_payload_bytes, &job, err, sizeof(err));
+    } else {
+        long n = fields->type == REDIS_REPLY_ARRAY ? fields_view(w, fields, err, sizeof(err)) : -1;
+        if (n < 0) {
+            if (!err[0]) snprintf(err, sizeof(err), "entry fields are not an array (reply type %d)", fields->type);
+            d.reason = sl_codec_reason(SL_CODEC_BAD_FIELD);
+            d.error = err;
+            return reject(w, &d);
+        }
+        d.fields = w->fields;
+        d.nfields = (size_t)n;
+        st = sl_codec_decode(id, w->fields, (size_t)n, (size_t)w->cfg->max_payload_bytes, &job, err, sizeof(err));
+    }
+    if (st != SL_CODEC_OK) {
+        d.reason = sl_codec_reason(st);
+        if (!err[0])
+            snprintf(err, sizeof(err), "%s", st == SL_CODEC_NIL ? "entry deleted or trimmed while pending" : d.reason);
+        d.error = err;
+        d.attempts = raw_attempt(d.fields, d.nfields);
+        return reject(w, &d);
+    }
+    d.attempts = job.attempt;
+    d.job_id = job.id;
+    d.type = job.type;
+    const sl_handler *h = sl_loader_find(w->loader, job.type, job.type_len);
+    if (!h) {
+        snprintf(err, sizeof(err), "no handler for type '%s' in pool %s", job.type, w->pool->name);
+        d.reason = "unknown_type";
+        d.error = err;
+        return reject(w, &d);
+    }
+    return run(w, &job, h, &d);
+}

@@ -1,0 +1,375 @@
+/* Plugin loader: path confinement, file checks, dlopen, the ABI check (before
+ * any plugin code runs), init() and handler registration into an open-addressing
+ * hash table (FNV-1a, power-of-two size, load <= 1/2) for O(1) lookups per job. */
+#include "workers/loader.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "workers/host.h"
+
+/* Smallest blocks an ABI 1.0 plugin can hand us: up to the end of their last
+ * 1.0 member. Later minors only append, so bigger is fine. */
+#define INFO_V1_0_SIZE (offsetof(sluice_plugin_info, fini) + sizeof(void (*)(void)))
+#define DEF_V1_0_SIZE (offsetof(sluice_handler_def, flags) + sizeof(uint32_t))
+#define KNOWN_FLAGS (SLUICE_HANDLER_DONE_MARKER)
+
+/* One loaded plugin. The registration context lives here so a handler's
+ * `plugin` name and the init ctx stay valid as long as the loader. */
+typedef struct sl_plugin {
+    char *name;
+    char *path; /* resolved real path */
+    void *dl;
+    const sluice_plugin_info *info;
+    int inited; /* init() returned 0: fini() is due */
+} sl_plugin;
+
+struct sluice_plugin_ctx {
+    sl_loader *loader;
+    sl_plugin *plugin;
+    int active;       /* init() is running: register_handler allowed */
+    char err[512];    /* first registration error */
+    sluice_ctx ctx;   /* plugin_ctx_as_ctx */
+};
+
+struct sl_loader {
+    char *dir;
+    const sl_host_env *env;
+    sl_plugin **plugins;
+    size_t nplugins;
+    sl_handler **handlers; /* registration order */
+    size_t nhandlers, hcap;
+    uint32_t *table;       /* index+1 into handlers, 0 = empty */
+    size_t tcap;           /* power of two */
+};
+
+static uint64_t hash_type(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* Rebuild the table for the current handlers; grows it to keep load <= 1/2. */
+static int table_rebuild(sl_loader *l)
+{
+    size_t cap = 16;
+    while (cap < l->nhandlers * 2 + 2) cap *= 2;
+    uint32_t *t = calloc(cap, sizeof(*t));
+    if (!t) return -1;
+    for (size_t i = 0; i < l->nhandlers; i++) {
+        size_t j = (size_t)hash_type(l->handlers[i]->type, l->handlers[i]->type_len) & (cap - 1);
+        while (t[j]) j = (j + 1) & (cap - 1);
+        t[j] = (uint32_t)(i + 1);
+    }
+    free(l->table);
+    l->table = t;
+    l->tcap = cap;
+    return 0;
+}
+
+sl_loader *sl_loader_new(const char *plugin_dir)
+{
+    sl_loader *l = calloc(1, sizeof(*l));
+    if (!l) return NULL;
+    l->dir = strdup(plugin_dir ? plugin_dir : "");
+    if (!l->dir || table_rebuild(l) != 0) {
+        sl_loader_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+void sl_loader_set_env(sl_loader *l, const struct sl_host_env *env)
+{
+    l->env = env;
+}
+
+const sl_handler *sl_loader_find(const sl_loader *l, const char *type, size_t len)
+{
+    size_t mask = l->tcap - 1;
+    for (size_t j = (size_t)hash_type(type, len) & mask; l->table[j]; j = (j + 1) & mask) {
+        const sl_handler *h = l->handlers[l->table[j] - 1];
+        if (h->type_len == len && memcmp(h->type, type, len) == 0) return h;
+    }
+    return NULL;
+}
+
+size_t sl_loader_nplugins(const sl_loader *l)
+{
+    return l->nplugins;
+}
+
+size_t sl_loader_nhandlers(const sl_loader *l)
+{
+    return l->nhandlers;
+}
+
+static void handler_free(sl_handler *h)
+{
+    if (!h) return;
+    free(h->schema);
+    free(h);
+}
+
+/* Remove the handlers registered after the first `keep` (a failed plugin's). */
+static void handlers_truncate(sl_loader *l, size_t keep)
+{
+    while (l->nhandlers > keep) handler_free(l->handlers[--l->nhandlers]);
+    table_rebuild(l); /* shrinking never needs more memory than it had */
+}
+
+/* Keep the first registration error of a plugin and log it. */
+static int reg_fail(sluice_plugin_ctx *pctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int reg_fail(sluice_plugin_ctx *pctx, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    SL_LOG(SL_ERROR, "register_handler refused", SL_S("plugin", pctx->plugin->name), SL_S("error", msg));
+    if (!pctx->err[0]) snprintf(pctx->err, sizeof(pctx->err), "%s", msg);
+    return -1;
+}
+
+int sl_loader_register(sluice_plugin_ctx *pctx, const sluice_handler_def *def)
+{
+    if (!pctx) return -1;
+    if (!pctx->active) return reg_fail(pctx, "register_handler called outside init()");
+    if (!def) return reg_fail(pctx, "register_handler called with a NULL definition");
+    const char *pname = pctx->plugin->name;
+    if (def->size < DEF_V1_0_SIZE)
+        return reg_fail(pctx, "plugin %s: handler definition is %zu bytes, ABI 1.0 needs at least %zu",
+                        pname, def->size, (size_t)DEF_V1_0_SIZE);
+    size_t tlen = def->type ? strlen(def->type) : 0;
+    if (!def->type || !sl_valid_type(def->type, tlen))
+        return reg_fail(pctx, "plugin %s: invalid handler type '%.*s' (want [a-z0-9_.-]{1,128})", pname,
+                        (int)(tlen > 140 ? 140 : tlen), def->type ? def->type : "(null)");
+    if (!def->fn) return reg_fail(pctx, "plugin %s: handler '%s' has no function", pname, def->type);
+    if (def->flags & ~KNOWN_FLAGS)
+        return reg_fail(pctx, "plugin %s: handler '%s' has unknown flags 0x%x", pname, def->type,
+                        (unsigned)(def->flags & ~KNOWN_FLAGS));
+    if (def->backoff_base_ms && def->backoff_cap_ms && def->backoff_base_ms > def->backoff_cap_ms)
+        return reg_fail(pctx, "plugin %s: handler '%s': backoff_base_ms %u exceeds backoff_cap_ms %u", pname,
+                        def->type, def->backoff_base_ms, def->backoff_cap_ms);
+    sl_loader *l = pctx->loader;
+    const sl_handler *dup = sl_loader_find(l, def->type, tlen);
+    if (dup)
+        return reg_fail(pctx, "duplicate handler type '%s': plugin %s registers it, already registered by plugin %s",
+                        def->type, pname, dup->plugin);
+
+    sl_handler *h = calloc(1, sizeof(*h));
+    if (!h) return reg_fail(pctx, "plugin %s: out of memory registering '%s'", pname, def->type);
+    memcpy(h->type, def->type, tlen + 1);
+    h->type_len = tlen;
+    h->fn = def->fn;
+    h->data = def->data;
+    h->max_attempts = def->max_attempts;
+    h->backoff_base_ms = def->backoff_base_ms;
+    h->backoff_cap_ms = def->backoff_cap_ms;
+    h->timeout_ms = def->timeout_ms;
+    h->flags = def->flags;
+    h->plugin = pname;
+    if (def->schema && !(h->schema = strdup(def->schema))) {
+        handler_free(h);
+        return reg_fail(pctx, "plugin %s: out of memory registering '%s'", pname, def->type);
+    }
+    if (l->nhandlers == l->hcap) {
+        size_t ncap = l->hcap ? l->hcap * 2 : 16;
+        sl_handler **nh = realloc(l->handlers, ncap * sizeof(*nh));
+        if (!nh) {
+            handler_free(h);
+            return reg_fail(pctx, "plugin %s: out of memory registering '%s'", pname, def->type);
+        }
+        l->handlers = nh;
+        l->hcap = ncap;
+    }
+    l->handlers[l->nhandlers++] = h;
+    if (table_rebuild(l) != 0) {
+        handlers_truncate(l, l->nhandlers - 1);
+        return reg_fail(pctx, "plugin %s: out of memory registering '%s'", pname, def->type);
+    }
+    if (h->schema)
+        SL_LOG(SL_WARN, "handler schema is not enforced yet", SL_S("plugin", pname), SL_S("type", h->type));
+    SL_LOG(SL_DEBUG, "handler registered", SL_S("plugin", pname), SL_S("type", h->type));
+    return 0;
+}
+
+sluice_ctx *sl_loader_pctx_ctx(sluice_plugin_ctx *pctx)
+{
+    return pctx ? &pctx->ctx : NULL;
+}
+
+/* Resolve name to a real path confined to the plugin directory and check the
+ * file: regular, not group/world-writable. Returns the malloc'd real path or
+ * NULL with err set. */
+static char *resolve(const sl_loader *l, const char *name, char *err, size_t errlen)
+{
+    char path[PATH_MAX], realdir[PATH_MAX];
+    size_t nlen = strlen(name);
+    const char *ext = (nlen >= 3 && strcmp(name + nlen - 3, ".so") == 0) ? "" : ".so";
+    if (nlen == 0 || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        snprintf(err, errlen, "plugin %s: invalid plugin name (a file name in plugin_dir, no '/')", name);
+        return NULL;
+    }
+    if (!realpath(l->dir, realdir)) {
+        int e = errno;
+        snprintf(err, errlen, "plugin %s: plugin_dir %s: %s", name, l->dir, strerror(e));
+        return NULL;
+    }
+    if (sl_fmt(path, sizeof(path), "%s/%s%s", l->dir, name, ext) != 0) {
+        snprintf(err, errlen, "plugin %s: path too long", name);
+        return NULL;
+    }
+    char *real = realpath(path, NULL);
+    if (!real) {
+        int e = errno;
+        snprintf(err, errlen, "plugin %s: cannot open %s: %s", name, path, strerror(e));
+        return NULL;
+    }
+    size_t dlen = strlen(realdir);
+    int inside = strncmp(real, realdir, dlen) == 0 && (real[dlen] == '/' || (dlen == 1 && realdir[0] == '/'));
+    struct stat st;
+    if (!inside) {
+        snprintf(err, errlen, "plugin %s: %s resolves to %s, outside plugin_dir %s", name, path, real, realdir);
+    } else if (stat(real, &st) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "plugin %s: stat(%s) failed: %s", name, real, strerror(e));
+    } else if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "plugin %s: %s is not a regular file", name, real);
+    } else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(err, errlen, "plugin %s: refusing group/world-writable file %s (mode %04o)", name, real,
+                 (unsigned)(st.st_mode & 07777));
+    } else {
+        return real;
+    }
+    free(real);
+    return NULL;
+}
+
+/* Check the info block before any other plugin code runs. */
+static int check_info(const char *name, const sluice_plugin_info *info, char *err, size_t errlen)
+{
+    if (!info) {
+        snprintf(err, errlen, "plugin %s: entry point returned NULL", name);
+    } else if (info->size < INFO_V1_0_SIZE) {
+        snprintf(err, errlen, "plugin %s: info block is %zu bytes, ABI 1.0 needs at least %zu", name, info->size,
+                 (size_t)INFO_V1_0_SIZE);
+    } else if (info->abi_major != SLUICE_ABI_MAJOR || info->abi_minor > SLUICE_ABI_MINOR) {
+        snprintf(err, errlen, "plugin %s: ABI %u.%u, this host supports %d.%d", name, info->abi_major,
+                 info->abi_minor, SLUICE_ABI_MAJOR, SLUICE_ABI_MINOR);
+    } else if (!info->init) {
+        snprintf(err, errlen, "plugin %s: info block has no init function", name);
+    } else {
+        return 0;
+    }
+    return -1;
+}
+
+static void plugin_free(sl_plugin *p)
+{
+    if (!p) return;
+    if (p->inited && p->info->fini) p->info->fini();
+    if (p->dl) dlclose(p->dl);
+    free(p->path);
+    free(p->name);
+    free(p);
+}
+
+int sl_loader_load(sl_loader *l, const char *name, char *err, size_t errlen)
+{
+    int rc = -1;
+    size_t keep = l->nhandlers;
+    sluice_plugin_ctx *pctx = NULL;
+    sl_plugin *p = calloc(1, sizeof(*p));
+    sl_plugin **np = realloc(l->plugins, (l->nplugins + 1) * sizeof(*np));
+    if (!p || !np || !(p->name = strdup(name))) {
+        if (np) l->plugins = np;
+        snprintf(err, errlen, "plugin %s: out of memory", name);
+        goto cleanup;
+    }
+    l->plugins = np;
+    if (!(p->path = resolve(l, name, err, errlen))) goto cleanup;
+    for (size_t i = 0; i < l->nplugins; i++) {
+        if (strcmp(l->plugins[i]->path, p->path) == 0) {
+            snprintf(err, errlen, "plugin %s: %s is already loaded (as plugin %s)", name, p->path,
+                     l->plugins[i]->name);
+            goto cleanup;
+        }
+    }
+    dlerror();
+    if (!(p->dl = dlopen(p->path, RTLD_NOW | RTLD_LOCAL))) {
+        const char *e = dlerror();
+        snprintf(err, errlen, "plugin %s: dlopen(%s) failed: %s", name, p->path, e ? e : "unknown error");
+        goto cleanup;
+    }
+    dlerror();
+    void *sym = dlsym(p->dl, SLUICE_PLUGIN_ENTRY_SYMBOL);
+    if (!sym) {
+        snprintf(err, errlen, "plugin %s: no entry point '%s' in %s (not built with SLUICE_PLUGIN?)", name,
+                 SLUICE_PLUGIN_ENTRY_SYMBOL, p->path);
+        goto cleanup;
+    }
+    sluice_plugin_entry_fn entry;
+    memcpy(&entry, &sym, sizeof(entry)); /* object -> function pointer without a cast warning */
+    p->info = entry();
+    if (check_info(name, p->info, err, errlen) != 0) goto cleanup;
+
+    if (!(pctx = calloc(1, sizeof(*pctx)))) {
+        snprintf(err, errlen, "plugin %s: out of memory", name);
+        goto cleanup;
+    }
+    pctx->loader = l;
+    pctx->plugin = p;
+    sl_host_ctx_init(&pctx->ctx, l->env, p->name);
+    pctx->active = 1;
+    int irc = p->info->init(sl_host_services(), pctx);
+    pctx->active = 0;
+    if (irc != 0) {
+        snprintf(err, errlen, "plugin %s: init failed (returned %d)%s%s", name, irc, pctx->err[0] ? ": " : "",
+                 pctx->err);
+        goto cleanup;
+    }
+    p->inited = 1;
+    if (pctx->err[0]) {
+        snprintf(err, errlen, "%s", pctx->err); /* a refused registration fails the load */
+        goto cleanup;
+    }
+    SL_LOG(SL_INFO, "plugin loaded", SL_S("plugin", name), SL_S("path", p->path),
+           SL_S("plugin_name", p->info->name ? p->info->name : ""),
+           SL_S("plugin_version", p->info->version ? p->info->version : ""),
+           SL_I("handlers", l->nhandlers - keep));
+    l->plugins[l->nplugins++] = p;
+    p = NULL;
+    rc = 0;
+cleanup:
+    if (rc != 0) handlers_truncate(l, keep);
+    if (pctx) sl_host_ctx_cleanup(&pctx->ctx);
+    free(pctx);
+    plugin_free(p);
+    return rc;
+}
+
+void sl_loader_free(sl_loader *l)
+{
+    if (!l) return;
+    for (size_t i = l->nplugins; i > 0; i--) plugin_free(l->plugins[i - 1]);
+    for (size_t i = 0; i < l->nhandlers; i++) handler_free(l->handlers[i]);
+    free(l->handlers);
+    free(l->plugins);
+    free(l->table);
+    free(l->dir);
+    free(l);
+}

@@ -1,0 +1,68 @@
+/* The worker's process-wide state, shared by the read loop (consume.c), job
+ * handling (job.c) and the Redis writes of outcomes (outcome.c). One worker runs
+ * one job at a time; nothing here is touched from another thread. */
+#ifndef SL_WORKER_WORKER_H
+#define SL_WORKER_WORKER_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/codec.h"
+#include "common/config.h"
+#include "common/keys.h"
+#include "common/proc.h"
+#include "common/redis.h"
+#include "workers/host.h"
+#include "workers/loader.h"
+#include "workers/outcome.h"
+
+/** Longest consumer name accepted on the command line. */
+#define SL_CONSUMER_MAX 128
+
+typedef struct sl_worker {
+    sl_config *cfg;
+    const sl_pool_cfg *pool;
+    char consumer[SL_CONSUMER_MAX + 1];
+    sl_slot *slot;                /* shared with the supervisor, or private */
+    int chan_fd;                  /* channel to the supervisor, -1 standalone */
+    pid_t parent;                 /* supervisor pid to watch, 0 standalone */
+    volatile sig_atomic_t *stop;  /* set by signals, channel EOF, parent exit */
+    volatile sig_atomic_t *reopen;/* SIGUSR1: reopen the log file (may be NULL) */
+    sl_loader *loader;
+    sl_redis *redis;
+    sl_host_env env;              /* what host services see */
+    sluice_ctx ctx;               /* the job context, reused for every job */
+    char stream_key[SL_KEY_MAX];  /* sluice:{Q} */
+    char dlq_key[SL_KEY_MAX];     /* sluice:{Q}:dlq:G */
+    sl_acks acks;                 /* acks of the current batch, sent together */
+    sl_field *fields;             /* decode scratch, grown on demand */
+    size_t fields_cap;
+    const char **argv;            /* dead-letter XADD scratch, grown on demand */
+    size_t *lens;
+    size_t argv_cap;
+    int resync;                   /* an outcome write was deferred (BUSY): back off, replay pending */
+} sl_worker;
+
+/**
+ * Handle one stream entry: decode, find the handler, run it with the slot
+ * updated, then ack / dead-letter / leave for retry.
+ * @param id          the entry id (NUL-terminated)
+ * @param fields      the entry's field array reply, or NULL/nil for a trimmed entry
+ * @param deliveries  delivery count (1 for fresh entries, from XPENDING on replay)
+ * @return SL_WRITE_OK, or how writing the outcome failed (the entry then stays pending)
+ */
+sl_write_rc sl_job_handle(sl_worker *w, const char *id, const redisReply *fields, uint32_t deliveries);
+
+/**
+ * The read loop: replay this consumer's pending entries, then read new ones,
+ * until *w->stop. Survives every Redis error (reconnect, recreate the group,
+ * back off on transient errors). Sends outstanding acks before returning.
+ */
+void sl_consume_run(sl_worker *w);
+
+/** Once per loop iteration: heartbeat, log reopen on request, and set *w->stop
+ *  when the supervisor is gone (channel EOF or a new parent pid). */
+void sl_worker_tick(sl_worker *w);
+
+#endif
