@@ -227,7 +227,7 @@ int sl_redis_reply_is(const redisReply *reply, const char *code)
 int sl_redis_reply_transient(const redisReply *reply)
 {
     static const char *const codes[] = {"LOADING", "READONLY", "OOM", "MASTERDOWN",
-                                        "BUSY", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS"};
+                                        "BUSY", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS", "UNBLOCKED"};
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
         if (sl_redis_reply_is(reply, codes[i])) return 1;
     return 0;

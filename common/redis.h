@@ -52,7 +52,7 @@ int sl_redis_append_argv(sl_redis *r, int argc, const char **argv, const size_t 
 redisReply *sl_redis_get_reply(sl_redis *r);
 
 /** Error replies the caller should wait out and retry (LOADING, READONLY,
- *  OOM, MASTERDOWN, BUSY, TRYAGAIN, CLUSTERDOWN). 1 or 0. */
+ *  OOM, MASTERDOWN, BUSY, TRYAGAIN, CLUSTERDOWN, NOREPLICAS, UNBLOCKED). 1 or 0. */
 int sl_redis_reply_transient(const redisReply *reply);
 /** 1 if reply is an error starting with the given code, e.g. "NOGROUP". */
 int sl_redis_reply_is(const redisReply *reply, const char *code);
