@@ -49,6 +49,10 @@ const sl_cfg_key sl_cfg_main_keys[] = {
     {"jobs.backoff_base", SL_CFG_DUR, 0, C(backoff_base_ms), 1000, NULL, 1, DAY_MS, NULL},
     {"jobs.backoff_cap", SL_CFG_DUR, 0, C(backoff_cap_ms), HOUR_MS, NULL, 1, 7 * DAY_MS, NULL},
     {"jobs.timeout", SL_CFG_DUR, 0, C(job_timeout_ms), 5 * MIN_MS, NULL, 1, DAY_MS, NULL},
+    {"jobs.lease", SL_CFG_DUR, 0, C(lease_ms), 30000, NULL, 1000, DAY_MS, NULL},
+    {"jobs.dlq_maxlen", SL_CFG_I64, 0, C(dlq_maxlen), 100000, NULL, 0, 1000000000, NULL},
+    {"jobs.done_ttl", SL_CFG_DUR, 0, C(done_ttl_ms), 7 * DAY_MS, NULL, 1000, 365 * DAY_MS, NULL},
+    {"supervisor.promote_interval", SL_CFG_DUR, 0, C(promote_interval_ms), 100, NULL, 10, MIN_MS, NULL},
     {"pools", SL_CFG_POOLS, SL_CFG_REQUIRED, C(pools), 0, NULL, 0, 0, NULL},
 };
 

@@ -49,6 +49,10 @@ typedef struct sl_config {
     int64_t backoff_base_ms;      /* jobs.backoff_base, default 1s */
     int64_t backoff_cap_ms;       /* jobs.backoff_cap, default 1h */
     int64_t job_timeout_ms;       /* jobs.timeout, default 5m */
+    int64_t lease_ms;             /* jobs.lease: idle time after which live consumers reclaim a pending entry, default 30s */
+    int64_t dlq_maxlen;           /* jobs.dlq_maxlen: approximate cap of each dead-letter stream, 0 = uncapped, default 100000 */
+    int64_t done_ttl_ms;          /* jobs.done_ttl: how long done-markers are kept, default 7 days */
+    int64_t promote_interval_ms;  /* supervisor.promote_interval: how often due retries/delayed jobs are moved, default 100ms */
     /* pools */
     sl_pool_cfg *pools;           /* pools: array, at least one */
     size_t npools;
