@@ -29,7 +29,7 @@
 #define SL_EXIT_CONFIG 78
 
 #define SL_SLOT_MAGIC 0x534c4353u /* "SLCS" */
-#define SL_SLOT_VERSION 1
+#define SL_SLOT_VERSION 2
 
 typedef enum sl_slot_state {
     SL_SLOT_STARTING = 0, /* exec'd, loading plugins / connecting */
@@ -60,6 +60,23 @@ typedef struct sl_slot {
     char job_id[160];
     char job_type[132];
     char job_stream_id[48];
+    /* v2: enough for the supervisor to settle or release the running job itself
+     * when it kills the worker (hard timeout, shutdown_timeout). Written before
+     * job_seq is bumped, like the strings above. */
+    _Atomic int32_t job_in_retry_stream; /* 1: entry is in sluice:{Q}:r:G, 0: in sluice:{Q} */
+    _Atomic uint32_t job_attempt;        /* attempt of the running job (1-based) */
+    _Atomic uint32_t job_deliveries;     /* delivery count of its stream entry */
+    _Atomic uint32_t job_max_attempts;   /* the handler's effective max_attempts */
+    _Atomic int64_t job_backoff_base_ms; /* the handler's effective backoff */
+    _Atomic int64_t job_backoff_cap_ms;
+    /* v2 counters, cumulative for this process */
+    _Atomic uint64_t jobs_retried;       /* moved to a retry (RETRY results) */
+    _Atomic uint64_t jobs_dead;          /* moved to the dead-letter stream, any reason */
+    _Atomic uint64_t late_results;       /* acks/moves refused: the entry was no longer ours */
+    _Atomic uint64_t reclaimed;          /* entries taken over from idle consumers (XAUTOCLAIM) */
+    _Atomic uint64_t reclaim_deleted;    /* ids XAUTOCLAIM reported deleted (trimmed while pending) */
+    _Atomic uint64_t done_skipped;       /* duplicate deliveries acked without running (done-marker) */
+    _Atomic uint64_t released;           /* prefetched entries given back at a graceful stop */
 } sl_slot;
 
 #endif
