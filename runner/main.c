@@ -1,0 +1,50 @@
+/* The `sluice` command line: a table of subcommands (runner/commands.h) and a
+ * dispatcher. A new subcommand is one line in sl_commands[]. */
+#include <stdio.h>
+#include <string.h>
+
+#include "runner/commands.h"
+#include "sluice/version.h"
+
+typedef int (*sl_cmd_fn)(int argc, char **argv);
+
+static const struct sl_command {
+    const char *name;
+    sl_cmd_fn fn;
+    const char *summary;
+} sl_commands[] = {
+    {"run", sl_cmd_run, "run the supervisor and its worker pools (-t: check the config)"},
+    {"enqueue", sl_cmd_enqueue, "add a job to a queue"},
+};
+#define SL_NCOMMANDS (sizeof sl_commands / sizeof sl_commands[0])
+
+static void sl_usage(FILE *out)
+{
+    fprintf(out, "usage: sluice <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < SL_NCOMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", sl_commands[i].name, sl_commands[i].summary);
+    fprintf(out, "  %-10s %s\n", "help", "this list");
+    fprintf(out, "\n`sluice <command> --help` describes a command. `sluice --version` prints the version.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        sl_usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+        printf("sluice %s\n", SLUICE_VERSION_STRING);
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        sl_usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < SL_NCOMMANDS; i++)
+        if (strcmp(cmd, sl_commands[i].name) == 0)
+            return sl_commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "sluice: unknown command '%s' (see `sluice --help`)\n", cmd);
+    return 2;
+}

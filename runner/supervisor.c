@@ -1,0 +1,402 @@
+/* `sluice run`: the supervisor. Loads the config, starts the pools, and runs
+ * one libevent loop whose signal table (below) drives everything else:
+ * graceful and fast stop, reload, reaping, resizing and log reopening. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "common/log.h"
+#include "sluice/version.h"
+#include "runner/commands.h"
+#include "runner/supervisor.h"
+
+typedef void (*sl_sup_sig_fn)(sl_sup *sup, const char *signame);
+
+static void sl_sup_sig_stop(sl_sup *sup, const char *signame);
+static void sl_sup_sig_interrupt(sl_sup *sup, const char *signame);
+static void sl_sup_sig_reload(sl_sup *sup, const char *signame);
+static void sl_sup_sig_reap(sl_sup *sup, const char *signame);
+static void sl_sup_sig_grow(sl_sup *sup, const char *signame);
+static void sl_sup_sig_shrink(sl_sup *sup, const char *signame);
+static void sl_sup_sig_reopen(sl_sup *sup, const char *signame);
+
+/* Signal -> action (nginx style). Delivered through evsignal only. */
+static const struct sl_sup_signal {
+    int signo;
+    const char *name;
+    sl_sup_sig_fn fn;
+} sl_sup_signals[] = {
+    {SIGTERM, "SIGTERM", sl_sup_sig_stop},      /* graceful stop */
+    {SIGINT, "SIGINT", sl_sup_sig_interrupt},   /* graceful stop; again: kill all */
+    {SIGHUP, "SIGHUP", sl_sup_sig_reload},      /* reload the config file */
+    {SIGCHLD, "SIGCHLD", sl_sup_sig_reap},      /* reap workers */
+    {SIGTTIN, "SIGTTIN", sl_sup_sig_grow},      /* one more worker per pool */
+    {SIGTTOU, "SIGTTOU", sl_sup_sig_shrink},    /* one less worker per pool */
+    {SIGUSR1, "SIGUSR1", sl_sup_sig_reopen},    /* reopen the log file */
+};
+#define SL_SUP_NSIGNALS (sizeof sl_sup_signals / sizeof sl_sup_signals[0])
+
+sl_pool_slot *sl_sup_find_pid(sl_sup *sup, pid_t pid)
+{
+    for (sl_pool *p = sup->pools; p; p = p->next)
+        for (int i = 0; i < p->nslots; i++)
+            if (p->slots[i] && p->slots[i]->pid == pid)
+                return p->slots[i];
+    return NULL;
+}
+
+static int sl_sup_live(const sl_sup *sup)
+{
+    int n = 0;
+    for (const sl_pool *p = sup->pools; p; p = p->next)
+        n += sl_pool_live(p);
+    return n;
+}
+
+/* Every wanted slot of every pool is disabled and nothing runs any more. */
+static int sl_sup_all_disabled(const sl_sup *sup)
+{
+    int wanted = 0;
+    if (sl_sup_live(sup) > 0)
+        return 0;
+    for (const sl_pool *p = sup->pools; p; p = p->next) {
+        for (int i = 0; i < p->want && sl_pool_wants(p, i); i++) {
+            const sl_pool_slot *s = i < p->nslots ? p->slots[i] : NULL;
+            if (!s || s->phase != SL_PHASE_DISABLED)
+                return 0;
+            wanted++;
+        }
+    }
+    return wanted > 0;
+}
+
+void sl_sup_check_done(sl_sup *sup)
+{
+    if (sup->stopping) {
+        if (sl_sup_live(sup) == 0) {
+            SL_LOG(SL_INFO, "all workers stopped; supervisor exiting", SL_I("exit_code", 0));
+            sup->exit_code = 0;
+            event_base_loopbreak(sup->base);
+        }
+    } else if (sl_sup_all_disabled(sup)) {
+        SL_LOG(SL_ERROR, "every worker slot is disabled by config errors; supervisor exiting",
+               SL_I("exit_code", SL_EXIT_CONFIG));
+        sup->exit_code = SL_EXIT_CONFIG;
+        event_base_loopbreak(sup->base);
+    }
+}
+
+void sl_sup_collect(sl_sup *sup)
+{
+    sl_pool **link = &sup->pools;
+    while (*link) {
+        sl_pool *p = *link;
+        if (p->removed && sl_pool_live(p) == 0) {
+            *link = p->next;
+            SL_LOG(SL_INFO, "pool removed", SL_S("pool", p->name));
+            sl_pool_free(p);
+        } else {
+            link = &p->next;
+        }
+    }
+}
+
+int sl_sup_set_cfg_json(sl_sup *sup)
+{
+    char *json = sl_cfg_to_json(sup->cfg);
+    if (!json)
+        return -1;
+    if (sup->cfg_json) {
+        explicit_bzero(sup->cfg_json, sup->cfg_json_len);
+        free(sup->cfg_json);
+    }
+    sup->cfg_json = json;
+    sup->cfg_json_len = strlen(json);
+    return 0;
+}
+
+static void sl_sup_sync_all(sl_sup *sup)
+{
+    for (sl_pool *p = sup->pools; p; p = p->next)
+        sl_pool_sync(p);
+}
+
+/* SIGTERM, first SIGINT: stop spawning, SIGTERM every worker (each gets a
+ * shutdown_timeout deadline, then SIGKILL), exit 0 once all are reaped. */
+static void sl_sup_sig_stop(sl_sup *sup, const char *signame)
+{
+    if (sup->stopping) {
+        SL_LOG(SL_INFO, "already stopping", SL_S("signal", signame), SL_I("workers", sl_sup_live(sup)));
+        return;
+    }
+    sup->stopping = 1;
+    SL_LOG(SL_INFO, "graceful stop: stopping all workers", SL_S("signal", signame),
+           SL_I("workers", sl_sup_live(sup)), SL_I("shutdown_timeout_ms", sup->cfg->shutdown_timeout_ms));
+    sl_sup_sync_all(sup);
+    sl_sup_check_done(sup);
+}
+
+/* SIGINT: a graceful stop the first time; while stopping, SIGKILL everything. */
+static void sl_sup_sig_interrupt(sl_sup *sup, const char *signame)
+{
+    if (!sup->stopping) {
+        sl_sup_sig_stop(sup, signame);
+        return;
+    }
+    SL_LOG(SL_WARN, "second SIGINT: killing all workers now", SL_I("workers", sl_sup_live(sup)));
+    for (sl_pool *p = sup->pools; p; p = p->next)
+        for (int i = 0; i < p->nslots; i++)
+            if (p->slots[i] && p->slots[i]->pid)
+                sl_pool_slot_kill(p->slots[i], "fast stop");
+}
+
+static void sl_sup_sig_reload(sl_sup *sup, const char *signame)
+{
+    (void)signame;
+    sl_sup_reload(sup);
+    sl_sup_check_done(sup);
+}
+
+/* SIGCHLD: reap every exited child (signals coalesce: loop until none left). */
+static void sl_sup_sig_reap(sl_sup *sup, const char *signame)
+{
+    (void)signame;
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid < 0 && errno == EINTR)
+            continue;
+        if (pid <= 0)
+            break;
+        sl_pool_slot *s = sl_sup_find_pid(sup, pid);
+        if (s)
+            sl_pool_slot_exited(s, status);
+        else
+            SL_LOG(SL_DEBUG, "reaped an unknown child", SL_I("pid", pid));
+    }
+    sl_sup_collect(sup);
+    sl_sup_check_done(sup);
+}
+
+/* SIGTTIN / SIGTTOU: change every pool's size by one (not below 0). The new
+ * sizes last until the next reload sets them from the file again. */
+static void sl_sup_resize(sl_sup *sup, const char *signame, int delta)
+{
+    if (sup->stopping) {
+        SL_LOG(SL_INFO, "resize ignored while stopping", SL_S("signal", signame));
+        return;
+    }
+    for (sl_pool *p = sup->pools; p; p = p->next) {
+        if (p->removed)
+            continue;
+        int want = p->want + delta;
+        p->want = want < 0 ? 0 : want;
+        SL_LOG(SL_INFO, "pool resized", SL_S("signal", signame), SL_S("pool", p->name),
+               SL_I("workers", p->want));
+        sl_pool_sync(p);
+    }
+    sl_sup_check_done(sup);
+}
+
+static void sl_sup_sig_grow(sl_sup *sup, const char *signame)
+{
+    sl_sup_resize(sup, signame, +1);
+}
+
+static void sl_sup_sig_shrink(sl_sup *sup, const char *signame)
+{
+    sl_sup_resize(sup, signame, -1);
+}
+
+static void sl_sup_sig_reopen(sl_sup *sup, const char *signame)
+{
+    (void)sup;
+    if (sl_log_reopen() != 0)
+        SL_LOG(SL_ERROR, "log reopen failed", SL_S("signal", signame), SL_S("error", strerror(errno)));
+    else
+        SL_LOG(SL_INFO, "log reopened", SL_S("signal", signame));
+}
+
+static void sl_sup_on_signal(evutil_socket_t signo, short what, void *arg)
+{
+    (void)what;
+    for (size_t i = 0; i < SL_SUP_NSIGNALS; i++)
+        if (sl_sup_signals[i].signo == (int)signo)
+            sl_sup_signals[i].fn(arg, sl_sup_signals[i].name);
+}
+
+/* Logging from the config, with component=supervisor on every line. */
+static void sl_sup_open_log(const sl_config *cfg)
+{
+    if (sl_log_open(cfg->log_file, (sl_log_format)cfg->log_format, (sl_log_level)cfg->log_level) != 0)
+        fprintf(stderr, "sluice: cannot open log file %s: %s (logging to stderr)\n",
+                cfg->log_file ? cfg->log_file : "", strerror(errno));
+    sl_kv ctx[] = {SL_S("component", "supervisor")};
+    sl_log_set_context(ctx, 1);
+}
+
+/* Run the supervisor on a loaded config (owned). Returns the exit code. */
+static int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
+{
+    sl_sup sup;
+    struct event *sigev[SL_SUP_NSIGNALS] = {0};
+    int total = 0;
+
+    memset(&sup, 0, sizeof sup);
+    sup.cfg = cfg;
+    sup.cfg_path = path;
+    sup.exit_code = 1;
+    (void)snprintf(sup.hostname, sizeof sup.hostname, "%s", hostname);
+    sl_sup_open_log(cfg);
+
+    struct sigaction ign;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    (void)sigaction(SIGPIPE, &ign, NULL); /* a dead worker's channel must not kill us */
+
+    sup.base = event_base_new();
+    if (!sup.base) {
+        SL_LOG(SL_ERROR, "event_base_new() failed", SL_S("error", strerror(errno)));
+        goto cleanup;
+    }
+    for (size_t i = 0; i < SL_SUP_NSIGNALS; i++) {
+        sigev[i] = evsignal_new(sup.base, sl_sup_signals[i].signo, sl_sup_on_signal, &sup);
+        if (!sigev[i] || evsignal_add(sigev[i], NULL) != 0) {
+            SL_LOG(SL_ERROR, "evsignal_add() failed", SL_S("signal", sl_sup_signals[i].name));
+            goto cleanup;
+        }
+    }
+    if (sl_sup_set_cfg_json(&sup) != 0) {
+        SL_LOG(SL_ERROR, "cannot serialise the config", SL_S("config", path));
+        goto cleanup;
+    }
+    sl_pool **tail = &sup.pools;
+    for (size_t i = 0; i < cfg->npools; i++) {
+        *tail = sl_pool_new(&sup, &cfg->pools[i], sl_cfg_pool_fingerprint(cfg, &cfg->pools[i]));
+        if (!*tail || !(*tail)->fingerprint) {
+            SL_LOG(SL_ERROR, "out of memory creating pool", SL_S("pool", cfg->pools[i].name));
+            goto cleanup;
+        }
+        total += cfg->pools[i].workers;
+        tail = &(*tail)->next;
+    }
+    if (sl_sup_watchdog_start(&sup) != 0) {
+        SL_LOG(SL_ERROR, "cannot start the timeout watchdog", SL_S("error", strerror(errno)));
+        goto cleanup;
+    }
+    SL_LOG(SL_INFO, "supervisor started", SL_S("version", SLUICE_VERSION_STRING),
+           SL_I("pid", getpid()), SL_S("config", path), SL_I("pools", cfg->npools),
+           SL_I("workers", total));
+    sl_sup_sync_all(&sup);
+    if (event_base_dispatch(sup.base) < 0) {
+        SL_LOG(SL_ERROR, "event loop failed", SL_S("error", strerror(errno)));
+        sup.exit_code = 1;
+    }
+
+cleanup:
+    /* Only a fatal error leaves processes here: do not leave them orphaned. */
+    for (sl_pool *p = sup.pools; p; p = p->next)
+        for (int i = 0; i < p->nslots; i++)
+            if (p->slots[i] && p->slots[i]->pid) {
+                (void)kill(p->slots[i]->pid, SIGKILL);
+                (void)waitpid(p->slots[i]->pid, NULL, 0);
+                p->slots[i]->pid = 0;
+            }
+    while (sup.pools) {
+        sl_pool *next = sup.pools->next;
+        sl_pool_free(sup.pools);
+        sup.pools = next;
+    }
+    if (sup.watchdog)
+        event_free(sup.watchdog);
+    for (size_t i = 0; i < SL_SUP_NSIGNALS; i++)
+        if (sigev[i])
+            event_free(sigev[i]);
+    if (sup.base)
+        event_base_free(sup.base);
+    if (sup.cfg_json) {
+        explicit_bzero(sup.cfg_json, sup.cfg_json_len);
+        free(sup.cfg_json);
+    }
+    sl_cfg_free(sup.cfg);
+    sl_log_close();
+    return sup.exit_code;
+}
+
+static void sl_sup_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: sluice run [-c FILE] [-t]\n"
+            "  -c, --config FILE  config file (default: $SLUICE_CONFIG, else config/sluice.json)\n"
+            "  -t, --test         check the config and every pool's plugins, then exit\n"
+            "  -h, --help         this help\n"
+            "Signals: TERM/INT stop gracefully (a second INT kills), HUP reloads,\n"
+            "TTIN/TTOU add/remove one worker per pool, USR1 reopens the log file.\n");
+}
+
+int sl_cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"test", no_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL;
+    int check = 0;
+    int c;
+    char err[1024];
+    char hostname[256];
+
+    optind = 1;
+    opterr = 1;
+    while ((c = getopt_long(argc, argv, "c:th", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            path = optarg;
+            break;
+        case 't':
+            check = 1;
+            break;
+        case 'h':
+            sl_sup_usage(stdout);
+            return 0;
+        default:
+            sl_sup_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "sluice run: unexpected argument '%s'\n", argv[optind]);
+        sl_sup_usage(stderr);
+        return 2;
+    }
+    if (!path)
+        path = getenv("SLUICE_CONFIG");
+    if (!path || !*path)
+        path = "config/sluice.json";
+
+    sl_config *cfg = sl_cfg_load_file(path, SL_CFG_ENV, err, sizeof err);
+    if (!cfg) {
+        fprintf(stderr, "sluice: %s\n", err);
+        return SL_EXIT_CONFIG;
+    }
+    if (gethostname(hostname, sizeof hostname) != 0 || !hostname[0])
+        (void)snprintf(hostname, sizeof hostname, "localhost");
+    hostname[sizeof hostname - 1] = '\0';
+
+    if (check) {
+        int rc = sl_sup_run_check(cfg, hostname);
+        sl_cfg_free(cfg);
+        return rc;
+    }
+    return sl_sup_main(cfg, path, hostname);
+}

@@ -1,0 +1,140 @@
+/* The supervisor's state, private to runner/: the event loop, the running
+ * config, and its pools of worker slots. supervisor.c owns the loop and the
+ * signals; pool.c the pools; slot.c one slot's process; reload.c SIGHUP;
+ * watchdog.c the hard job timeouts. */
+#ifndef SL_RUNNER_SUPERVISOR_H
+#define SL_RUNNER_SUPERVISOR_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/config.h"
+#include "common/proc.h"
+
+struct event_base;
+struct event;
+struct bufferevent;
+struct sl_pool;
+struct sl_sup;
+
+/** A worker that lived at least this long resets its slot's crash counter. */
+#define SL_SUP_STABLE_MS 30000
+/** An exit 127 (exec failed) within this time of the spawn is a "fast" failure. */
+#define SL_SUP_FAST_EXIT_MS 2000
+/** This many consecutive fast 127 exits disable a slot like exit 78. */
+#define SL_SUP_MAX_EXEC_FAILURES 3
+/** Period of the hard-timeout watchdog. */
+#define SL_SUP_WATCHDOG_MS 100
+
+/** Where a slot is in its life. A live process (pid != 0) is STARTING or READY. */
+typedef enum sl_pool_phase {
+    SL_PHASE_EMPTY,    /* no process; spawned by the next sync if wanted */
+    SL_PHASE_BACKOFF,  /* no process; the timer respawns it after a crash */
+    SL_PHASE_STARTING, /* process running, has not said "ready" */
+    SL_PHASE_READY,    /* process running and ready */
+    SL_PHASE_DISABLED  /* exited 78 or could not exec: not respawned until a reload */
+} sl_pool_phase;
+
+/** One worker position of a pool: a stable consumer name and at most one process. */
+typedef struct sl_pool_slot {
+    struct sl_pool *pool;
+    int index;
+    char consumer[320];        /* <hostname>-<pool>-<index> */
+    sl_pool_phase phase;
+    pid_t pid;                 /* the live process, 0 if none */
+    unsigned gen;              /* pool generation the process runs */
+    int64_t started_ms;        /* monotonic time of the spawn */
+    sl_slot *shm;              /* the process's status slot, NULL if none */
+    struct bufferevent *chan;  /* channel to the process, NULL once closed */
+    struct event *timer;       /* backoff (no process) or stop deadline (process) */
+    const char *stop_reason;   /* non-NULL once SIGTERM was sent */
+    const char *kill_reason;   /* non-NULL once SIGKILL was sent */
+    int restarting;            /* being replaced by a rolling restart */
+    unsigned crashes;          /* consecutive crashes, for the backoff */
+    unsigned exec_failures;    /* consecutive fast exits with 127 */
+} sl_pool_slot;
+
+/** A pool: the slots of one pools[] entry of the config. */
+typedef struct sl_pool {
+    struct sl_sup *sup;
+    char *name;
+    const sl_pool_cfg *cfg;    /* points into sup->cfg; NULL once removed */
+    char *fingerprint;         /* sl_cfg_pool_fingerprint of the config it runs */
+    unsigned gen;              /* bumped when the fingerprint changes */
+    unsigned roll_abort_gen;   /* a rolling restart to this gen failed: stop it */
+    int want;                  /* target number of workers */
+    int removed;               /* gone from the config: stop everything, then free */
+    sl_pool_slot **slots;      /* slots[i] or NULL, i < nslots */
+    int nslots;
+    struct sl_pool *next;
+} sl_pool;
+
+/** The supervisor. */
+typedef struct sl_sup {
+    struct event_base *base;
+    sl_config *cfg;
+    char *cfg_json;            /* sl_cfg_to_json(cfg): holds the password, never log it */
+    size_t cfg_json_len;
+    const char *cfg_path;
+    char hostname[256];
+    sl_pool *pools;
+    struct event *watchdog;
+    int stopping;              /* graceful stop in progress: spawn nothing */
+    int exit_code;
+} sl_sup;
+
+/* pool.c */
+/** A pool for cfg (in sup->cfg) with no slots yet; takes ownership of
+ *  fingerprint. NULL when out of memory. */
+sl_pool *sl_pool_new(sl_sup *sup, const sl_pool_cfg *cfg, char *fingerprint);
+/** Free a pool and its slots; only when none has a live process. */
+void sl_pool_free(sl_pool *p);
+/**
+ * Reconcile a pool with its target: spawn wanted slots that have no process,
+ * SIGTERM live ones that are no longer wanted, free empty unwanted slots, and
+ * advance a rolling restart by one slot when none is in progress. May free any
+ * slot of the pool (never the pool itself).
+ */
+void sl_pool_sync(sl_pool *p);
+/** Number of live processes. */
+int sl_pool_live(const sl_pool *p);
+/** Is slot index i wanted (inside the target, pool not removed, not stopping)? */
+int sl_pool_wants(const sl_pool *p, int i);
+
+/* slot.c */
+sl_pool_slot *sl_pool_slot_new(sl_pool *p, int index);
+void sl_pool_slot_free(sl_pool_slot *s);
+/** Spawn a process for an empty slot. On failure the slot goes to backoff. */
+void sl_pool_slot_spawn(sl_pool_slot *s);
+/** SIGTERM the process and arm the shutdown_timeout deadline (once). */
+void sl_pool_slot_stop(sl_pool_slot *s, const char *reason);
+/** SIGKILL the process now (once), with a reason for the logs. */
+void sl_pool_slot_kill(sl_pool_slot *s, const char *reason);
+/** The process exited with wait status `status`: classify, log, arrange a
+ *  respawn or disable the slot, then sync the pool (s may be freed). */
+void sl_pool_slot_exited(sl_pool_slot *s, int status);
+
+/* supervisor.c */
+/** Find the slot whose live process is pid, or NULL. */
+sl_pool_slot *sl_sup_find_pid(sl_sup *sup, pid_t pid);
+/** After a state change: end the loop if a stop finished or every slot is disabled. */
+void sl_sup_check_done(sl_sup *sup);
+/** Free removed pools whose last process has been reaped. */
+void sl_sup_collect(sl_sup *sup);
+/** Replace sup->cfg_json with that of sup->cfg. 0 or -1. */
+int sl_sup_set_cfg_json(sl_sup *sup);
+
+/* reload.c */
+/** SIGHUP: reload the config file; keep the running config on any error. */
+void sl_sup_reload(sl_sup *sup);
+
+/* watchdog.c */
+/** Start the 100 ms hard-timeout timer. 0 or -1. */
+int sl_sup_watchdog_start(sl_sup *sup);
+
+/* run_check.c */
+/** `sluice run -t`: check every pool with a `--check` worker. Exit code. */
+int sl_sup_run_check(const sl_config *cfg, const char *hostname);
+
+#endif

@@ -1,0 +1,606 @@
+/* Supervisor suite: real `sluice run` processes spawning real sluice-worker
+ * processes with the test plugins, against a real Redis. Covers spawning, crash
+ * restart, graceful and fast stop, hard timeouts, resizing by signal, reload,
+ * exit 78 and `run -t`. Every wait polls; no sleep is an assertion. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/support/th.h"
+
+#define MAX_KIDS 64
+#define WORKER "\"worker_path\":\"" SLUICE_WORKER_BIN "\""
+#define SUP_DEFAULT WORKER ",\"shutdown_timeout\":\"10s\""
+/* A pool (short XREADGROUP block so stops are quick); `more` adds members. */
+#define POOL(name, q, n, plugin, more)                                                   \
+    "{\"name\":\"" name "\",\"queue\":\"" q "\",\"workers\":" #n ",\"plugins\":[" plugin \
+    "],\"block\":\"200ms\"" more "}"
+/* A pool of the record plugin; takes the record file as its format argument. */
+#define REC_POOL(name, q, n) POOL(name, q, n, "\"record\"", ",\"settings\":{\"record_file\":\"%s\"}")
+
+static redisContext *rc;
+static pid_t sup_pid;
+static char sup_log[512], rec_path[512], cfg_path[512];
+
+static void setup(void)
+{
+    th_flushall();
+    rc = th_redis();
+    snprintf(sup_log, sizeof sup_log, "%s/supervisor.log", th_tmpdir());
+    snprintf(rec_path, sizeof rec_path, "%s/rec.txt", th_tmpdir());
+}
+
+/* A failed assertion must not leave a supervisor behind; its workers follow
+ * it through PR_SET_PDEATHSIG. */
+static void teardown(void)
+{
+    if (sup_pid > 0)
+        th_kill(sup_pid);
+    sup_pid = 0;
+    if (rc)
+        redisFree(rc);
+    rc = NULL;
+}
+
+TestSuite(supervisor, .init = setup, .fini = teardown, .timeout = 45);
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* (Re)write sluice.json: supervisor members, extra top-level members ("" or
+ * ending with a comma) and the pools (a printf format). */
+static void write_cfg(const char *sup, const char *extra, const char *pools_fmt, ...)
+{
+    char *pools = NULL, *text = NULL;
+    va_list ap;
+    va_start(ap, pools_fmt);
+    cr_assert(vasprintf(&pools, pools_fmt, ap) > 0);
+    va_end(ap);
+    cr_assert(asprintf(&text,
+                       "{\"redis\":{\"url\":\"%s\"},\"log\":{\"format\":\"json\"},\"plugin_dir\":\"%s\",%s"
+                       "\"supervisor\":{%s,\"restart_backoff_min\":\"100ms\",\"restart_backoff_max\":\"1s\"},"
+                       "\"pools\":[%s]}\n",
+                       th_redis_url(), SLUICE_TEST_PLUGIN_DIR, extra, sup, pools) > 0);
+    char *path = th_write_file("sluice.json", text);
+    snprintf(cfg_path, sizeof cfg_path, "%s", path);
+    free(path);
+    free(text);
+    free(pools);
+}
+
+static void start_sup(void)
+{
+    char *argv[] = {SLUICE_BIN, "run", "-c", cfg_path, NULL};
+    sup_pid = th_spawn(argv, NULL, sup_log);
+}
+
+/* Wait for the supervisor to exit; returns its exit code. */
+static int sup_exit(int timeout_ms)
+{
+    int st = 0;
+    cr_assert(th_wait_exit(sup_pid, timeout_ms, &st), "supervisor did not exit");
+    sup_pid = 0;
+    cr_assert(WIFEXITED(st), "supervisor died: status %d", st);
+    return WEXITSTATUS(st);
+}
+
+/* SIGTERM the supervisor and expect exit 0. */
+static void stop_sup(void)
+{
+    cr_assert_eq(kill(sup_pid, SIGTERM), 0);
+    cr_assert_eq(sup_exit(15000), 0);
+}
+
+static int nworkers(pid_t *out)
+{
+    pid_t tmp[MAX_KIDS];
+    return th_children(sup_pid, "sluice-worker", out ? out : tmp, MAX_KIDS);
+}
+
+static int has_n_workers(void *arg)
+{
+    return nworkers(NULL) == *(int *)arg;
+}
+
+static void wait_workers(int n)
+{
+    cr_assert(th_wait_until(has_n_workers, &n, 10000), "expected %d workers, have %d", n, nworkers(NULL));
+}
+
+static int has_pid(const pid_t *pids, int n, pid_t pid)
+{
+    for (int i = 0; i < n; i++)
+        if (pids[i] == pid)
+            return 1;
+    return 0;
+}
+
+/* Argument `opt` of a worker, from /proc/<pid>/cmdline ("" if gone). */
+static void arg_of(pid_t pid, const char *opt, char *out, size_t n)
+{
+    char path[64], buf[4096];
+    out[0] = '\0';
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    for (size_t i = 0; i < len; i += strlen(buf + i) + 1)
+        if (strcmp(buf + i, opt) == 0 && i + strlen(buf + i) + 1 < len) {
+            snprintf(out, n, "%s", buf + i + strlen(buf + i) + 1);
+            return;
+        }
+}
+
+/* Workers whose `opt` argument is `value`, into out. */
+static int workers_with(const char *opt, const char *value, pid_t *out)
+{
+    pid_t pids[MAX_KIDS];
+    int n = nworkers(pids), m = 0;
+    char v[256];
+    for (int i = 0; i < n; i++) {
+        arg_of(pids[i], opt, v, sizeof v);
+        if (strcmp(v, value) == 0)
+            out[m++] = pids[i];
+    }
+    return m;
+}
+
+/* The worker running as consumer name, or 0. */
+static pid_t worker_of(const char *consumer)
+{
+    pid_t p[MAX_KIDS];
+    return workers_with("--consumer", consumer, p) ? p[0] : 0;
+}
+
+struct respawn_arg {
+    const char *consumer;
+    pid_t old;
+};
+
+static int respawned(void *arg)
+{
+    struct respawn_arg *a = arg;
+    pid_t p = worker_of(a->consumer);
+    return p != 0 && p != a->old;
+}
+
+/* XADD a job; returns its id (caller frees). */
+static char *xadd(const char *q, const char *type, const char *payload)
+{
+    redisReply *r = redisCommand(rc, "XADD sluice:{%s} * type %s payload %s", q, type, payload);
+    cr_assert(r && r->type == REDIS_REPLY_STRING, "XADD failed");
+    char *id = strdup(r->str);
+    freeReplyObject(r);
+    return id;
+}
+
+/* XPENDING count for group g on queue q; -1 while the group does not exist. */
+static long long pending(const char *q, const char *g)
+{
+    redisReply *r = redisCommand(rc, "XPENDING sluice:{%s} %s", q, g);
+    long long n = -1;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_INTEGER)
+        n = r->element[0]->integer;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
+struct pending_arg {
+    const char *q, *g;
+    long long want;
+};
+
+static int pending_is(void *arg)
+{
+    struct pending_arg *a = arg;
+    return pending(a->q, a->g) == a->want;
+}
+
+/* Is the worker inside a handler's sleep (record's sleep_ms, hang)? Its
+ * current syscall is then clock_nanosleep or nanosleep; an idle worker waits
+ * in a Redis read instead. Proves a job has started, not just been delivered. */
+static int in_handler_sleep(void *arg)
+{
+    char path[64], buf[64] = "";
+    snprintf(path, sizeof path, "/proc/%d/syscall", *(pid_t *)arg);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    buf[fread(buf, 1, sizeof buf - 1, f)] = '\0';
+    fclose(f);
+    long nr = strtol(buf, NULL, 10);
+#ifdef SYS_nanosleep
+    if (nr == SYS_nanosleep)
+        return 1;
+#endif
+    return nr == SYS_clock_nanosleep;
+}
+
+/* Wait until the one job pending in group g of queue q runs; its worker's pid. */
+static pid_t wait_job_running(const char *q, const char *g)
+{
+    struct pending_arg pa = {q, g, 1};
+    cr_assert(th_wait_until(pending_is, &pa, 10000), "job not delivered");
+    redisReply *r = redisCommand(rc, "XPENDING sluice:{%s} %s - + 10", q, g);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1, "expected one pending entry");
+    pid_t pid = worker_of(r->element[0]->element[1]->str);
+    freeReplyObject(r);
+    cr_assert(pid > 0, "no worker holds the pending entry");
+    cr_assert(th_wait_until(in_handler_sleep, &pid, 10000), "job never started in %d", (int)pid);
+    return pid;
+}
+
+typedef struct rec {
+    char id[64];
+    int attempt;
+    long pid;
+    int deliveries;
+} rec;
+
+/* Parse the record file: "<job id> <attempt> <pid> <deliveries>" per line. */
+static int read_recs(rec **out)
+{
+    char *text = th_read_file(rec_path), *save = NULL;
+    int n = 0, cap = 0;
+    *out = NULL;
+    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+        if (n == cap)
+            *out = realloc(*out, (size_t)(cap = cap ? cap * 2 : 64) * sizeof **out);
+        rec *r = &(*out)[n++];
+        cr_assert(sscanf(line, "%63s %d %ld %d", r->id, &r->attempt, &r->pid, &r->deliveries) == 4,
+                  "bad record line '%s'", line);
+    }
+    free(text);
+    return n;
+}
+
+static int cmp_rec_id(const void *a, const void *b)
+{
+    return strcmp(((const rec *)a)->id, ((const rec *)b)->id);
+}
+
+static int recorded_at_least(void *arg)
+{
+    return th_count_lines(rec_path) >= *(long *)arg;
+}
+
+/* Index of the first supervisor log line after `after` containing a and b,
+ * or -1; with count non-NULL, counts all such lines instead. */
+static int log_find(const char *a, const char *b, int after, int *count)
+{
+    char *text = th_read_file(sup_log), *save = NULL;
+    int i = 0, found = -1;
+    if (count)
+        *count = 0;
+    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save), i++) {
+        if (i <= after || !strstr(line, a) || !strstr(line, b))
+            continue;
+        if (!count) {
+            found = i;
+            break;
+        }
+        ++*count;
+    }
+    free(text);
+    return found;
+}
+
+static int log_count(const char *a, const char *b)
+{
+    int n;
+    log_find(a, b, -1, &n);
+    return n;
+}
+
+static int log_has(void *needle)
+{
+    return log_find(needle, "", -1, NULL) >= 0;
+}
+
+/* Wait until the supervisor log contains needle. */
+static int wait_log(const char *needle, int timeout_ms)
+{
+    return th_wait_until(log_has, (void *)needle, timeout_ms);
+}
+
+static int alive(pid_t pid)
+{
+    return kill(pid, 0) == 0;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+Test(supervisor, two_workers_process_500_jobs)
+{
+    write_cfg(SUP_DEFAULT, "", REC_POOL("rec", "q1", 2), rec_path);
+    start_sup();
+    wait_workers(2);
+    for (int i = 0; i < 500; i++)
+        redisAppendCommand(rc, "XADD sluice:{q1} * type test.record payload {}");
+    for (int i = 0; i < 500; i++) {
+        redisReply *r = NULL;
+        cr_assert(redisGetReply(rc, (void **)&r) == REDIS_OK && r->type == REDIS_REPLY_STRING);
+        freeReplyObject(r);
+    }
+    long want = 500;
+    cr_assert(th_wait_until(recorded_at_least, &want, 20000), "only %ld jobs recorded",
+              th_count_lines(rec_path));
+    struct pending_arg pa = {"q1", "rec", 0};
+    cr_assert(th_wait_until(pending_is, &pa, 5000), "pending %lld", pending("q1", "rec"));
+
+    rec *recs;
+    int n = read_recs(&recs);
+    cr_assert_eq(n, 500);
+    qsort(recs, (size_t)n, sizeof *recs, cmp_rec_id);
+    int distinct = 1;
+    for (int i = 1; i < n; i++)
+        distinct += strcmp(recs[i].id, recs[i - 1].id) != 0;
+    cr_assert_eq(distinct, 500);
+    cr_assert_eq(nworkers(NULL), 2);
+    free(recs);
+    stop_sup();
+}
+
+Test(supervisor, killed_worker_is_restarted_and_job_redelivered)
+{
+    write_cfg(SUP_DEFAULT, "", REC_POOL("rec", "q2", 2), rec_path);
+    start_sup();
+    wait_workers(2);
+    char *id = xadd("q2", "test.record", "{\"sleep_ms\":1500}");
+    pid_t victim = wait_job_running("q2", "rec");
+    char consumer[256];
+    arg_of(victim, "--consumer", consumer, sizeof consumer);
+    cr_assert_eq(kill(victim, SIGKILL), 0);
+
+    struct respawn_arg ra = {consumer, victim};
+    cr_assert(th_wait_until(respawned, &ra, 10000), "slot %s was not restarted", consumer);
+    pid_t fresh = worker_of(consumer);
+    long one = 1;
+    cr_assert(th_wait_until(recorded_at_least, &one, 10000), "redelivered job never completed");
+    struct pending_arg pa = {"q2", "rec", 0};
+    cr_assert(th_wait_until(pending_is, &pa, 5000), "pending %lld", pending("q2", "rec"));
+
+    rec *recs;
+    cr_assert_eq(read_recs(&recs), 1);
+    cr_assert_str_eq(recs[0].id, id);
+    cr_assert_eq(recs[0].deliveries, 2);
+    cr_assert_eq(recs[0].pid, (long)fresh);
+    cr_assert_eq(nworkers(NULL), 2);
+    free(recs);
+    free(id);
+    stop_sup();
+}
+
+Test(supervisor, sigterm_finishes_the_running_job)
+{
+    write_cfg(SUP_DEFAULT, "", REC_POOL("rec", "q3", 2), rec_path);
+    start_sup();
+    wait_workers(2);
+    pid_t pids[MAX_KIDS];
+    int n = nworkers(pids);
+    char *id = xadd("q3", "test.record", "{\"sleep_ms\":1000}");
+    wait_job_running("q3", "rec");
+    cr_assert_eq(th_count_lines(rec_path), 0, "job finished before the stop: test proves nothing");
+    stop_sup();
+
+    rec *recs;
+    cr_assert_eq(read_recs(&recs), 1);
+    cr_assert_str_eq(recs[0].id, id);
+    cr_assert_eq(pending("q3", "rec"), 0);
+    for (int i = 0; i < n; i++)
+        cr_assert(!alive(pids[i]), "worker %d still alive", (int)pids[i]);
+    free(recs);
+    free(id);
+}
+
+Test(supervisor, ttin_ttou_resize_every_pool)
+{
+    write_cfg(SUP_DEFAULT, "", REC_POOL("rec", "q4", 2), rec_path);
+    start_sup();
+    wait_workers(2);
+    pid_t orig[MAX_KIDS], now[MAX_KIDS];
+    cr_assert_eq(nworkers(orig), 2);
+    cr_assert_eq(kill(sup_pid, SIGTTIN), 0);
+    wait_workers(3);
+    int n = nworkers(now);
+    cr_assert(has_pid(now, n, orig[0]) && has_pid(now, n, orig[1]));
+    cr_assert_eq(kill(sup_pid, SIGTTOU), 0);
+    wait_workers(2);
+    n = nworkers(now);
+    cr_assert(n == 2 && has_pid(now, n, orig[0]) && has_pid(now, n, orig[1]));
+    stop_sup();
+}
+
+Test(supervisor, sighup_resizes_and_survives_a_bad_config)
+{
+    write_cfg(SUP_DEFAULT, "", REC_POOL("rec", "q5", 2), rec_path);
+    start_sup();
+    wait_workers(2);
+    pid_t orig[MAX_KIDS], now[MAX_KIDS], after[MAX_KIDS];
+    cr_assert_eq(nworkers(orig), 2);
+    write_cfg(SUP_DEFAULT, "", REC_POOL("rec", "q5", 4), rec_path);
+    cr_assert_eq(kill(sup_pid, SIGHUP), 0);
+    wait_workers(4);
+    int n = nworkers(now);
+    cr_assert(has_pid(now, n, orig[0]) && has_pid(now, n, orig[1]));
+    cr_assert(wait_log("\"msg\":\"config reloaded\"", 5000));
+
+    free(th_write_file("sluice.json", "{\"plugin_dir\":\"/tmp\",\"pools\":[{\"name\":\"rec\","
+                                      "\"plugins\":[\"record\"],\"workers\":\"many\"}]}"));
+    cr_assert_eq(kill(sup_pid, SIGHUP), 0);
+    cr_assert(wait_log("config reload failed", 5000), "reload failure not logged");
+    cr_assert_eq(log_count("config reload failed", "pools[0].workers"), 1, "the error does not name the key");
+    cr_assert(alive(sup_pid));
+    int m = nworkers(after);
+    cr_assert_eq(m, 4);
+    for (int i = 0; i < n; i++)
+        cr_assert(has_pid(after, m, now[i]), "worker %d replaced", (int)now[i]);
+    stop_sup();
+}
+
+Test(supervisor, exit_78_is_never_respawned)
+{
+    write_cfg(SUP_DEFAULT, "", REC_POOL("good", "q6", 1) "," POOL("bad", "q6b", 1, "\"init_fail\"", ""),
+              rec_path);
+    start_sup();
+    cr_assert(wait_log("slot disabled", 10000), "no config-error exit logged");
+    wait_workers(1);
+    th_sleep_ms(2000); /* give a wrong respawn the chance to happen */
+    cr_assert_eq(log_count("\"msg\":\"worker spawned\"", "\"pool\":\"bad\""), 1);
+    cr_assert(alive(sup_pid));
+    cr_assert_eq(nworkers(NULL), 1);
+    stop_sup();
+}
+
+Test(supervisor, all_slots_config_error_exits_78)
+{
+    write_cfg(SUP_DEFAULT, "", POOL("bad", "q7", 2, "\"init_fail\"", ""));
+    start_sup();
+    cr_assert_eq(sup_exit(15000), 78);
+    cr_assert_eq(log_count("\"msg\":\"worker spawned\"", "\"pool\":\"bad\""), 2);
+}
+
+Test(supervisor, unexecutable_worker_binary_exits_78)
+{
+    write_cfg("\"worker_path\":\"/nonexistent/sluice-worker\"", "", POOL("a", "q12", 1, "\"ok\"", ""));
+    start_sup();
+    cr_assert_eq(sup_exit(15000), 78);
+    cr_assert_eq(log_count("\"msg\":\"worker spawned\"", "\"pool\":\"a\""), 3);
+    cr_assert_eq(log_count("worker binary failed repeatedly", "/nonexistent/sluice-worker"), 1);
+}
+
+struct reload_arg {
+    pid_t roll[2];
+    pid_t keep;
+};
+
+static int reload_applied(void *arg)
+{
+    struct reload_arg *a = arg;
+    pid_t p[MAX_KIDS];
+    int n = workers_with("--pool", "roll", p);
+    if (n != 2 || has_pid(p, n, a->roll[0]) || has_pid(p, n, a->roll[1]))
+        return 0;
+    if (workers_with("--pool", "keep", p) != 1 || p[0] != a->keep)
+        return 0;
+    return workers_with("--pool", "gone", p) == 0 && workers_with("--pool", "new", p) == 1;
+}
+
+Test(supervisor, sighup_restarts_changed_pools_one_slot_at_a_time)
+{
+    write_cfg(SUP_DEFAULT, "", POOL("roll", "q8", 2, "\"ok\"", "") "," POOL("keep", "q8", 1, "\"ok\"", "") ","
+                                   POOL("gone", "q8", 1, "\"ok\"", ""));
+    start_sup();
+    wait_workers(4);
+    struct reload_arg ra;
+    pid_t keep[MAX_KIDS];
+    cr_assert_eq(workers_with("--pool", "roll", ra.roll), 2);
+    cr_assert_eq(workers_with("--pool", "keep", keep), 1);
+    ra.keep = keep[0];
+
+    write_cfg(SUP_DEFAULT, "", POOL("roll", "q8", 2, "\"ok\"", ",\"read_count\":5") ","
+                                   POOL("keep", "q8", 1, "\"ok\"", "") ","
+                                   POOL("new", "q8", 1, "\"ok\"", ""));
+    cr_assert_eq(kill(sup_pid, SIGHUP), 0);
+    cr_assert(th_wait_until(reload_applied, &ra, 15000), "reload not applied as expected");
+
+    /* One slot at a time: the second replacement starts only after the first
+     * replacement said ready. */
+    int first = log_find("rolling restart: replacing worker", "\"pool\":\"roll\"", -1, NULL);
+    int ready = log_find("\"msg\":\"worker ready\"", "\"pool\":\"roll\"", first, NULL);
+    int second = log_find("rolling restart: replacing worker", "\"pool\":\"roll\"", first, NULL);
+    cr_assert(first >= 0 && ready > first && second > ready, "order %d %d %d", first, ready, second);
+    stop_sup();
+}
+
+Test(supervisor, hard_timeout_kills_the_worker)
+{
+    write_cfg(SUP_DEFAULT, "\"jobs\":{\"timeout\":\"300ms\"},", POOL("hang", "q9", 1, "\"hang\"", ""));
+    start_sup();
+    wait_workers(1);
+    pid_t first[1];
+    cr_assert_eq(nworkers(first), 1);
+    char consumer[256];
+    arg_of(first[0], "--consumer", consumer, sizeof consumer);
+
+    char *id = xadd("q9", "test.hang", "{}");
+    cr_assert(wait_log("job passed its hard timeout", 10000), "hung job was never killed");
+    cr_assert(log_count("job passed its hard timeout", id) >= 1, "timeout log lacks the job id");
+    cr_assert(log_count("job passed its hard timeout", "\"reason\":\"timeout\"") >= 1);
+    struct respawn_arg ra = {consumer, first[0]};
+    cr_assert(th_wait_until(respawned, &ra, 10000), "worker not restarted after the timeout kill");
+    free(id);
+    stop_sup();
+}
+
+Test(supervisor, shutdown_timeout_kills_and_leaves_the_job_pending)
+{
+    write_cfg(WORKER ",\"shutdown_timeout\":\"500ms\"", "", POOL("hang", "q10", 1, "\"hang\"", ""));
+    start_sup();
+    wait_workers(1);
+    free(xadd("q10", "test.hang", "{}"));
+    wait_job_running("q10", "hang");
+    stop_sup();
+    cr_assert_eq(log_count("did not stop within shutdown_timeout", "\"pool\":\"hang\""), 1);
+    cr_assert_eq(pending("q10", "hang"), 1);
+}
+
+Test(supervisor, second_sigint_kills_at_once)
+{
+    write_cfg(SUP_DEFAULT, "", POOL("hang", "q11", 1, "\"hang\"", ""));
+    start_sup();
+    wait_workers(1);
+    free(xadd("q11", "test.hang", "{}"));
+    wait_job_running("q11", "hang");
+    cr_assert_eq(kill(sup_pid, SIGINT), 0);
+    cr_assert(wait_log("graceful stop", 5000));
+    cr_assert_eq(kill(sup_pid, SIGINT), 0);
+    /* shutdown_timeout is 10 s: an exit well before it proves the fast path. */
+    cr_assert_eq(sup_exit(5000), 0);
+    cr_assert_eq(log_count("second SIGINT", ""), 1);
+}
+
+/* Run `sluice run -t` on sluice.json; the exit code, output in *out. */
+static int run_check(char **out)
+{
+    char *log = th_write_file("check.log", "");
+    char *argv[] = {SLUICE_BIN, "run", "-t", "-c", cfg_path, NULL};
+    pid_t pid = th_spawn(argv, NULL, log);
+    int st = 0;
+    cr_assert(th_wait_exit(pid, 30000, &st), "sluice run -t hangs");
+    *out = th_read_file(log);
+    free(log);
+    cr_assert(WIFEXITED(st), "sluice run -t died: %d", st);
+    return WEXITSTATUS(st);
+}
+
+Test(supervisor, run_t_checks_config_and_plugins)
+{
+    char *out = NULL;
+    write_cfg(SUP_DEFAULT, "", POOL("a", "q", 1, "\"ok\"", "") ","
+                                   POOL("b", "q", 1, "\"ok\",\"record\"", ""));
+    cr_assert_eq(run_check(&out), 0, "output: %s", out);
+    cr_assert(strstr(out, "config OK: 2 pools, 2 plugins"), "output: %s", out);
+    free(out);
+
+    write_cfg(SUP_DEFAULT, "", POOL("a", "q", 1, "\"ok\"", "") ","
+                                   POOL("broken", "q", 1, "\"init_fail\"", ""));
+    cr_assert_eq(run_check(&out), 78, "output: %s", out);
+    cr_assert(strstr(out, "pool broken") && !strstr(out, "pool a:"), "output: %s", out);
+    free(out);
+
+    write_cfg(SUP_DEFAULT, "", POOL("a", "q", 1, "\"ok\"", ",\"wrokers\":2"));
+    cr_assert_eq(run_check(&out), 78, "output: %s", out);
+    cr_assert(strstr(out, "wrokers"), "output: %s", out);
+    free(out);
+}
