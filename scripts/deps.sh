@@ -7,7 +7,7 @@ set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config libhiredis-dev libevent-dev libcjson-dev
             redis-server redis-tools)
-test_pkgs=(libcriterion-dev python3 python3-redis docker-compose)
+test_pkgs=(g++ libcriterion-dev python3 python3-redis docker-compose)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-build}" == test ]]; then want+=("${test_pkgs[@]}"); fi

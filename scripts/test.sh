@@ -54,6 +54,17 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_suites build plain
 run_suites build-asan asan
 
+echo "== public headers compile alone (C11 and C++)"
+for h in include/sluice/*.h; do
+  inc="#include <sluice/$(basename "$h")>"
+  if echo "$inc" | cc -std=c11 -Wall -Wextra -Werror -Iinclude -x c -fsyntax-only - &&
+     echo "$inc" | c++ -Wall -Wextra -Werror -Iinclude -x c++ -fsyntax-only -; then
+    passed=$((passed + 1))
+  else
+    echo "FAILED: $h does not compile alone"; failed=$((failed + 1))
+  fi
+done
+
 echo "== docker-compose config"
 if docker-compose -f docker-compose.yml config -q; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
