@@ -1,5 +1,7 @@
 /* The producer API (include/sluice/client.h): validate jobs with the codec's
- * rules, then XADD them one at a time or pipelined in chunks. A command is
+ * rules, then send them one at a time or pipelined in chunks: a plain XADD, or,
+ * for delayed and idempotent jobs, an FCALL of the sluice function library
+ * (common/functions.lua), loaded lazily once per connection. A command is
  * resent after a reconnect only when none of its bytes reached the socket, so a
  * job is never enqueued twice by the library itself. */
 #include "sluice/client.h"
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "common/codec.h"
+#include "common/functions.h"
 #include "common/keys.h"
 #include "common/redis.h"
 #include "common/util.h"
@@ -26,12 +29,50 @@
 #define CHUNK_BYTES (8u * 1024 * 1024)
 /* Longest stream entry id ("<20 digits>-<20 digits>") plus its NUL. */
 #define STREAM_ID_SIZE 42
+/* Room for any id an idempotent enqueue may return: the first job's id, which
+ * can be any valid job id (longer than a stream id). */
+#define ANY_ID_SIZE (SL_CODEC_TEXT_MAX + 1)
+/* Room for "sluice:{Q}:idem:K". */
+#define IDEM_KEY_SIZE (SL_KEY_MAX + SLUICE_IDEMPOTENCY_KEY_MAX)
+/* Latest due time and longest delay accepted (ms): 9999-12-31, the codec's
+ * enqueued_at limit; it keeps now + delay exact in Lua's doubles. */
+#define TIME_MAX_MS ((uint64_t)SL_CODEC_ENQUEUED_AT_MAX)
 
 struct sluice_client {
     sl_redis *redis;
     size_t max_payload;
+    int functions_ok;   /* the function library was checked on this connection */
+    unsigned char *dup; /* dup[i]: job i of the last call was an idempotency duplicate */
+    size_t dup_cap;
+    size_t dup_n;       /* jobs of the last call covered by dup (0: no idempotent job) */
+    size_t ndup;        /* duplicates in the last call */
     char err[512];
 };
+
+/* How a prepared job is sent. */
+typedef enum send_kind {
+    SEND_XADD,     /* XADD sluice:{Q} * ...: the fast path */
+    SEND_SCHEDULE, /* FCALL sluice_schedule: delayed, no idempotency key */
+    SEND_IDEM      /* FCALL sluice_enqueue: idempotency key, now or delayed */
+} send_kind;
+
+/* A validated job and how to send it. */
+typedef struct prepared {
+    sl_job job;           /* correlation_id (if absent) and enqueued_at are set at send time */
+    send_kind kind;
+    const char *mode;     /* "" (now), "in" (after ms) or "at" (at epoch ms) */
+    uint64_t ms;
+    const char *idem_key; /* SEND_IDEM: the caller's key */
+    uint32_t ttl_s;       /* SEND_IDEM: seconds */
+    char gen_id[37];      /* the id made for a delayed job without job_id (job.id points here) */
+} prepared;
+
+/* The keys of one queue a call may write. */
+typedef struct queue_keys {
+    const char *queue;
+    char stream[SL_KEY_MAX]; /* sluice:{Q} */
+    char sched[SL_KEY_MAX];  /* sluice:{Q}:sched */
+} queue_keys;
 
 /* True if the member of a caller's struct lies within the size it declared. */
 #define HAS_MEMBER(p, type, m) (offsetof(type, m) + sizeof((p)->m) <= (p)->size)
@@ -54,6 +95,16 @@ const char *sluice_version(void)
 const char *sluice_client_error(const sluice_client *c)
 {
     return c != NULL ? c->err : "client is NULL";
+}
+
+int sluice_enqueue_last_was_duplicate(const sluice_client *c)
+{
+    return c != NULL && c->ndup > 0;
+}
+
+int sluice_enqueue_batch_was_duplicate(const sluice_client *c, size_t i)
+{
+    return c != NULL && i < c->dup_n && c->dup[i] != 0;
 }
 
 sluice_client *sluice_client_new(const char *url, const sluice_client_opts *opts, char *err,
@@ -107,20 +158,109 @@ void sluice_client_free(sluice_client *c)
     if (c == NULL)
         return;
     sl_redis_free(c->redis);
+    free(c->dup);
     free(c);
+}
+
+/* ---- Keys ---- */
+
+/* Keys of delayed jobs and idempotency, kept here until common/keys.h (shared)
+ * gets them; functions.lua documents every key of a queue:
+ *   sluice:{Q}:sched     sorted set of scheduled entries, score = due ms
+ *   sluice:{Q}:idem:K    idempotency key K -> the first job's id, with a TTL */
+static int key_sched(char *buf, size_t n, const char *queue)
+{
+    return sl_fmt(buf, n, "sluice:{%s}:sched", queue);
+}
+
+static int key_idem(char *buf, size_t n, const char *queue, const char *key)
+{
+    return sl_fmt(buf, n, "sluice:{%s}:idem:%s", queue, key);
 }
 
 /* ---- Validation ---- */
 
-/* Check one job and fill *job with everything but correlation_id and
+/* 1 if s is an idempotency key: 1..SLUICE_IDEMPOTENCY_KEY_MAX bytes of
+ * [A-Za-z0-9_.:-] (safe in a key name, a log line and a shell). */
+static int valid_idem_key(const char *s)
+{
+    size_t n;
+
+    for (n = 0; s[n] != '\0'; n++) {
+        char ch = s[n];
+        if (n >= SLUICE_IDEMPOTENCY_KEY_MAX)
+            return 0;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '.' || ch == ':' || ch == '-'))
+            return 0;
+    }
+    return n > 0;
+}
+
+/* Check the delivery options (delay, due time, idempotency) and set how p is
+ * sent. delayed jobs get a job id here (job_id, else a new UUID) so a resend
+ * after a reconnect carries the same one. Returns 0 or -1 with c->err set. */
+static int prepare_delivery(sluice_client *c, const char *where, const sluice_enqueue_opts *o, prepared *p)
+{
+    uint64_t delay_ms = 0, at_ms = 0;
+    char q[SL_CODEC_QUOTE_SIZE];
+
+    p->kind = SEND_XADD;
+    p->mode = "";
+    if (o == NULL)
+        return 0;
+    if (HAS_MEMBER(o, sluice_enqueue_opts, delay_ms))
+        delay_ms = o->delay_ms;
+    if (HAS_MEMBER(o, sluice_enqueue_opts, at_ms))
+        at_ms = o->at_ms;
+    if (HAS_MEMBER(o, sluice_enqueue_opts, idempotency_key) && o->idempotency_key != NULL &&
+        o->idempotency_key[0] != '\0')
+        p->idem_key = o->idempotency_key;
+    if (HAS_MEMBER(o, sluice_enqueue_opts, idempotency_ttl_s))
+        p->ttl_s = o->idempotency_ttl_s;
+
+    if (delay_ms != 0 && at_ms != 0) {
+        set_err(c, "%sdelay_ms and at_ms are both set (use one)", where);
+        return -1;
+    }
+    if (delay_ms > TIME_MAX_MS || at_ms > TIME_MAX_MS) {
+        set_err(c, "%s%s %llu is too large (at most %llu)", where, delay_ms != 0 ? "delay_ms" : "at_ms",
+                (unsigned long long)(delay_ms != 0 ? delay_ms : at_ms), (unsigned long long)TIME_MAX_MS);
+        return -1;
+    }
+    if (p->idem_key != NULL && !valid_idem_key(p->idem_key)) {
+        sl_codec_quote(q, sizeof q, p->idem_key, strlen(p->idem_key));
+        set_err(c, "%sinvalid idempotency_key %s (expected [A-Za-z0-9_.:-]{1,%d})", where, q,
+                SLUICE_IDEMPOTENCY_KEY_MAX);
+        return -1;
+    }
+    if (delay_ms != 0 || at_ms != 0) {
+        p->kind = SEND_SCHEDULE;
+        p->mode = delay_ms != 0 ? "in" : "at";
+        p->ms = delay_ms != 0 ? delay_ms : at_ms;
+        if (p->job.id == NULL || p->job.id[0] == '\0') {
+            sl_uuid4(p->gen_id);
+            p->job.id = p->gen_id;
+        }
+    }
+    if (p->idem_key != NULL) {
+        p->kind = SEND_IDEM;
+        if (p->ttl_s == 0)
+            p->ttl_s = SLUICE_IDEMPOTENCY_TTL_DEFAULT;
+    }
+    return 0;
+}
+
+/* Check one job and fill *p with everything but correlation_id and
  * enqueued_at (set at send time). where is "" or "jobs[N]: " for messages. */
-static int prepare(sluice_client *c, const char *where, const sluice_job_spec *spec, sl_job *job)
+static int prepare(sluice_client *c, const char *where, const sluice_job_spec *spec, prepared *p)
 {
     const sluice_enqueue_opts *o = spec->opts;
+    sl_job *job = &p->job;
     char q[SL_CODEC_QUOTE_SIZE];
     char msg[400];
 
-    memset(job, 0, sizeof *job);
+    memset(p, 0, sizeof *p);
     if (spec->type == NULL) {
         set_err(c, "%stype is NULL", where);
         return -1;
@@ -152,11 +292,9 @@ static int prepare(sluice_client *c, const char *where, const sluice_job_spec *s
             job->causation_id = o->causation_id;
         if (HAS_MEMBER(o, sluice_enqueue_opts, traceparent))
             job->traceparent = o->traceparent;
-        if (HAS_MEMBER(o, sluice_enqueue_opts, delay_ms) && o->delay_ms != 0) {
-            set_err(c, "%sdelay_ms is not supported yet", where);
-            return -1;
-        }
     }
+    if (prepare_delivery(c, where, o, p) != 0)
+        return -1;
     if (sl_codec_check_job(job, c->max_payload, msg, sizeof msg) != SL_CODEC_OK) {
         set_err(c, "%s%s", where, msg);
         return -1;
@@ -164,7 +302,7 @@ static int prepare(sluice_client *c, const char *where, const sluice_job_spec *s
     return 0;
 }
 
-static int check_queue(sluice_client *c, const char *queue, char *key, size_t keylen)
+static int check_queue(sluice_client *c, const char *queue, queue_keys *k)
 {
     char q[SL_CODEC_QUOTE_SIZE];
 
@@ -176,10 +314,39 @@ static int check_queue(sluice_client *c, const char *queue, char *key, size_t ke
         set_err(c, "invalid queue name %s (expected [A-Za-z0-9_.-]{1,64})", q);
         return -1;
     }
-    if (sl_key_stream(key, keylen, queue) != 0) {
+    k->queue = queue;
+    if (sl_key_stream(k->stream, sizeof k->stream, queue) != 0 ||
+        key_sched(k->sched, sizeof k->sched, queue) != 0) {
         set_err(c, "queue name \"%s\" makes too long a key", queue);
         return -1;
     }
+    return 0;
+}
+
+/* Start a call: clear the error and the duplicate marks, and make room to mark
+ * duplicates among n jobs when any job has an idempotency key. 0 or -1. */
+static int begin_call(sluice_client *c, const prepared *jobs, size_t n)
+{
+    int any_idem = 0;
+
+    for (size_t i = 0; i < n && !any_idem; i++)
+        any_idem = jobs[i].kind == SEND_IDEM;
+    c->ndup = 0;
+    c->dup_n = 0;
+    if (!any_idem)
+        return 0;
+    if (c->dup_cap < n) {
+        size_t cap = n < 64 ? 64 : n;
+        unsigned char *d = realloc(c->dup, cap);
+        if (d == NULL) {
+            set_err(c, "out of memory for %zu jobs", n);
+            return -1;
+        }
+        c->dup = d;
+        c->dup_cap = cap;
+    }
+    memset(c->dup, 0, n);
+    c->dup_n = n;
     return 0;
 }
 
@@ -201,22 +368,45 @@ static int connection_fresh(sl_redis *r)
     return poll(&p, 1, 0) == 0;
 }
 
-/* Write hiredis's output buffer. SIGPIPE is blocked in this thread meanwhile and
- * any SIGPIPE we raised is consumed, so a reset connection cannot kill the host
- * program. Returns 0 when all was written; else -1 with the reason in why and
- * *wrote_any telling whether any write(2) had succeeded (if not, nothing was sent)
- * and the connection dropped. */
+/* SIGPIPE is blocked in this thread while we write to Redis, and any SIGPIPE we
+ * raised is consumed, so a reset connection cannot kill the host program
+ * (hiredis writes with write(2)). */
+typedef struct pipe_guard {
+    sigset_t set, old;
+    int was_pending;
+} pipe_guard;
+
+static void pipe_block(pipe_guard *g)
+{
+    sigset_t pending;
+
+    sigemptyset(&g->set);
+    sigaddset(&g->set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &g->set, &g->old);
+    sigpending(&pending);
+    g->was_pending = sigismember(&pending, SIGPIPE);
+}
+
+static void pipe_restore(pipe_guard *g)
+{
+    if (!g->was_pending) {
+        static const struct timespec zero = {0, 0};
+        while (sigtimedwait(&g->set, NULL, &zero) > 0)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+/* Write hiredis's output buffer under a pipe_guard. Returns 0 when all was
+ * written; else -1 with the reason in why and *wrote_any telling whether any
+ * write(2) had succeeded (if not, nothing was sent) and the connection dropped. */
 static int flush_output(sluice_client *c, int *wrote_any, char *why, size_t whylen)
 {
     redisContext *ctx = sl_redis_context(c->redis);
-    sigset_t pipe_set, old_set, pending;
-    int done = 0, calls = 0, rc = 0, was_pending;
+    pipe_guard g;
+    int done = 0, calls = 0, rc = 0;
 
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
-    sigpending(&pending);
-    was_pending = sigismember(&pending, SIGPIPE);
+    pipe_block(&g);
     while (!done) {
         if (redisBufferWrite(ctx, &done) != REDIS_OK) {
             snprintf(why, whylen, "redis %s: write failed: %s", sl_redis_name(c->redis),
@@ -226,23 +416,20 @@ static int flush_output(sluice_client *c, int *wrote_any, char *why, size_t whyl
         }
         calls++;
     }
-    if (!was_pending) {
-        static const struct timespec zero = {0, 0};
-        while (sigtimedwait(&pipe_set, NULL, &zero) > 0)
-            ;
-    }
-    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+    pipe_restore(&g);
     *wrote_any = calls > 0;
     if (rc != 0)
         sl_redis_disconnect(c->redis); /* a partial command must never be completed */
     return rc;
 }
 
-/* Be connected with a fresh connection (one connect attempt). 0 or -1. */
+/* Be connected with a fresh connection (one connect attempt). 0 or -1. A new
+ * connection has not checked the function library yet. */
 static int ready(sluice_client *c)
 {
     if (sl_redis_connected(c->redis) && connection_fresh(c->redis))
         return 0;
+    c->functions_ok = 0;
     if (sl_redis_connect(c->redis) != 0) {
         set_err(c, "%s", sl_redis_errstr(c->redis));
         return -1;
@@ -250,29 +437,103 @@ static int ready(sluice_client *c)
     return 0;
 }
 
-/* Append XADDs for jobs[from..to) to hiredis's buffer. -1 on failure (dropped). */
-static int append_chunk(sluice_client *c, const char *key, sl_job *jobs, size_t from, size_t to)
+/* Load the function library unless this connection has already checked it.
+ * Runs before any job of the chunk is written. 0, or -1 with c->err set. */
+static int functions_ready(sluice_client *c)
 {
-    for (size_t i = from; i < to; i++) {
-        char uuid[37];
-        sl_xadd_args a;
-        sl_job *j = &jobs[i];
-        const char *corr = j->correlation_id;
+    char why[400];
+    pipe_guard g;
+    int rc;
 
-        if (corr == NULL || corr[0] == '\0') {
-            sl_uuid4(uuid);
-            j->correlation_id = uuid;
-        }
-        j->enqueued_at_ms = sl_now_wall_ms();
-        int rc = sl_codec_encode_xadd(key, j, &a);
-        j->correlation_id = corr; /* uuid dies here; the append copied it */
-        if (rc != 0 || sl_redis_append_argv(c->redis, a.argc, a.argv, a.lens) != 0) {
-            set_err(c, "XADD %s: building the command failed: %s", key, sl_redis_errstr(c->redis));
-            sl_redis_disconnect(c->redis);
-            return -1;
-        }
+    if (c->functions_ok)
+        return 0;
+    pipe_block(&g);
+    rc = sl_functions_ensure(c->redis, why, sizeof why);
+    pipe_restore(&g);
+    if (rc != 0) {
+        set_err(c, "loading the sluice function library failed: %s", why);
+        return -1;
     }
+    c->functions_ok = 1;
     return 0;
+}
+
+static const char *command_name(const prepared *p)
+{
+    switch (p->kind) {
+    case SEND_SCHEDULE:
+        return "FCALL sluice_schedule";
+    case SEND_IDEM:
+        return "FCALL sluice_enqueue";
+    default:
+        return "XADD";
+    }
+}
+
+/* Append the command for one job to hiredis's buffer:
+ *   XADD sluice:{Q} * <fields>
+ *   FCALL sluice_schedule 2 sluice:{Q} sluice:{Q}:sched in|at <ms> <fields>
+ *   FCALL sluice_enqueue 3 sluice:{Q} sluice:{Q}:idem:<K> sluice:{Q}:sched <ttl> ""|in|at <ms> <fields>
+ * Returns 0, or -1 with c->err set and the connection dropped. */
+static int append_job(sluice_client *c, const queue_keys *k, prepared *p)
+{
+    enum { PREFIX_MAX = 9 };
+    const char *argv[SL_CODEC_MAX_ARGS + PREFIX_MAX];
+    size_t lens[SL_CODEC_MAX_ARGS + PREFIX_MAX];
+    char uuid[37], ms[24], ttl[16], idem[IDEM_KEY_SIZE];
+    sl_xadd_args a;
+    sl_job *j = &p->job;
+    const char *corr = j->correlation_id;
+    int argc = 0, rc;
+
+    if (corr == NULL || corr[0] == '\0') {
+        sl_uuid4(uuid);
+        j->correlation_id = uuid;
+    }
+    j->enqueued_at_ms = sl_now_wall_ms();
+    rc = sl_codec_encode_xadd(k->stream, j, &a);
+    j->correlation_id = corr; /* a.argv still points at uuid, alive until we return */
+    if (rc != 0)
+        goto fail;
+    if (p->kind == SEND_XADD) {
+        if (sl_redis_append_argv(c->redis, a.argc, a.argv, a.lens) != 0)
+            goto fail;
+        return 0;
+    }
+    argv[argc++] = "FCALL";
+    if (p->kind == SEND_SCHEDULE) {
+        argv[argc++] = "sluice_schedule";
+        argv[argc++] = "2";
+        argv[argc++] = k->stream;
+        argv[argc++] = k->sched;
+    } else {
+        if (key_idem(idem, sizeof idem, k->queue, p->idem_key) != 0)
+            goto fail;
+        snprintf(ttl, sizeof ttl, "%u", (unsigned)p->ttl_s);
+        argv[argc++] = "sluice_enqueue";
+        argv[argc++] = "3";
+        argv[argc++] = k->stream;
+        argv[argc++] = idem;
+        argv[argc++] = k->sched;
+        argv[argc++] = ttl;
+    }
+    snprintf(ms, sizeof ms, "%llu", (unsigned long long)p->ms);
+    argv[argc++] = p->mode;
+    argv[argc++] = ms;
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    for (int i = 3; i < a.argc; i++) { /* the fields: a.argv is XADD <key> * <fields> */
+        argv[argc] = a.argv[i];
+        lens[argc++] = a.lens[i];
+    }
+    if (sl_redis_append_argv(c->redis, argc, argv, lens) != 0)
+        goto fail;
+    return 0;
+
+fail:
+    set_err(c, "%s %s: building the command failed: %s", command_name(p), k->stream, sl_redis_errstr(c->redis));
+    sl_redis_disconnect(c->redis);
+    return -1;
 }
 
 /* Where a job's id goes: the i-th slot of ids (stride id_size), NULL if none. */
@@ -281,84 +542,198 @@ static char *id_slot(char *ids, size_t id_size, size_t i)
     return ids != NULL ? ids + i * id_size : NULL;
 }
 
-/*
- * Send jobs[0..n) (already prepared) in pipelined chunks and write each job id
- * (the job's own id if set, else the stream entry id) to its slot, or "" for a
- * job not confirmed. A chunk is sent again after one reconnect only if nothing
- * of it was written. An error reply stops after its chunk (replies are always
- * read to the end so the connection stays in step).
- * Returns the number of jobs confirmed; c->err is set when that is less than n.
- * *sent_any tells whether any byte may have reached Redis.
- */
-static size_t send_jobs(sluice_client *c, const char *key, sl_job *jobs, size_t n, char *ids,
-                        size_t id_size, const char *(*label)(char *, size_t, size_t), int *sent_any)
+/* What the reply to one job's command said. */
+typedef enum reply_outcome {
+    REPLY_OK,        /* enqueued or scheduled */
+    REPLY_DUPLICATE, /* idempotency key already used: nothing enqueued */
+    REPLY_NO_LIBRARY,/* the function library is gone (FUNCTION FLUSH?): nothing ran */
+    REPLY_FAILED     /* error or unexpected reply; the reason is in why */
+} reply_outcome;
+
+/* Check the reply to job p's command and write the job id to slot (may be NULL;
+ * slot_size bytes): the job's own id if set, else the one Redis returned (the
+ * stream entry id, or the first job's id for a duplicate). */
+static reply_outcome take_reply(const queue_keys *k, const prepared *p, const redisReply *rep, char *slot,
+                                size_t slot_size, char *why, size_t whylen)
 {
-    size_t ok = 0;
+    const char *id = NULL;
+    size_t id_len = 0;
+    reply_outcome out = REPLY_OK;
+
+    if (rep->type == REDIS_REPLY_ERROR) {
+        if (p->kind != SEND_XADD && sl_functions_missing(rep))
+            return REPLY_NO_LIBRARY;
+        snprintf(why, whylen, "%s %s failed: %.*s", command_name(p), k->stream,
+                 (int)(rep->len > 200 ? 200 : rep->len), rep->str);
+        return REPLY_FAILED;
+    }
+    if (p->kind == SEND_XADD && rep->type == REDIS_REPLY_STRING && rep->len < STREAM_ID_SIZE) {
+        id = p->job.id != NULL && p->job.id[0] != '\0' ? p->job.id : rep->str;
+        id_len = strlen(id);
+    } else if (p->kind == SEND_SCHEDULE && rep->type == REDIS_REPLY_STRING) {
+        id = rep->str;
+        id_len = rep->len;
+    } else if (p->kind == SEND_IDEM && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+               rep->element[0]->type == REDIS_REPLY_STRING && rep->element[1]->type == REDIS_REPLY_INTEGER) {
+        id = rep->element[0]->str;
+        id_len = rep->element[0]->len;
+        if (rep->element[1]->integer == 0)
+            out = REPLY_DUPLICATE;
+    }
+    if (id == NULL) {
+        snprintf(why, whylen, "%s %s: unexpected reply type %d", command_name(p), k->stream, rep->type);
+        return REPLY_FAILED;
+    }
+    if (slot != NULL) {
+        if (id_len >= slot_size) {
+            snprintf(why, whylen, "%s %s: the job id returned is %zu bytes, more than the id buffer holds",
+                     command_name(p), k->stream, id_len);
+            return REPLY_FAILED;
+        }
+        memcpy(slot, id, id_len);
+        slot[id_len] = '\0';
+    }
+    return out;
+}
+
+/* Result of sending one part of a chunk. */
+typedef enum part_status {
+    PART_DONE,   /* every reply read (some may have failed: see *failed) */
+    PART_STOPPED /* not sent, or the connection was lost: stop the batch */
+} part_status;
+
+/* The jobs and output of one send_jobs call. */
+typedef struct batch {
+    const queue_keys *k;
+    prepared *jobs;
+    char *ids;
+    size_t id_size;
+    const char *(*label)(char *, size_t, size_t);
+    size_t ok;    /* jobs confirmed so far */
+    int sent_any; /* any byte may have reached Redis */
+    int failed;   /* an error reply was seen (c->err holds the first) */
+} batch;
+
+/*
+ * Send jobs[from..to) of the batch — only those with want[i - from] set when
+ * want is non-NULL — and read every reply. Confirmed jobs get their id and
+ * count in b->ok. Jobs whose FCALL found no function library ran nothing; they
+ * are marked in no_lib[i - from] (*n_no_lib counts them) for one resend. The
+ * part is sent again after one reconnect only if nothing of it was written.
+ */
+static part_status send_part(sluice_client *c, batch *b, size_t from, size_t to, const unsigned char *want,
+                             unsigned char *no_lib, size_t *n_no_lib)
+{
+    char where[48];
+    int needs_library = 0;
+
+    *n_no_lib = 0;
+    for (size_t i = from; i < to; i++) {
+        no_lib[i - from] = 0;
+        if ((want == NULL || want[i - from]) && b->jobs[i].kind != SEND_XADD)
+            needs_library = 1;
+    }
+    for (int attempt = 0;; attempt++) {
+        char why[400];
+        int wrote_any = 0;
+
+        if (ready(c) != 0 || (needs_library && functions_ready(c) != 0))
+            return PART_STOPPED;
+        for (size_t i = from; i < to; i++)
+            if ((want == NULL || want[i - from]) && append_job(c, b->k, &b->jobs[i]) != 0)
+                return PART_STOPPED;
+        if (flush_output(c, &wrote_any, why, sizeof why) == 0)
+            break;
+        if (wrote_any) {
+            b->sent_any = 1;
+            set_err(c, "%sconnection lost while sending; this job and later ones may or may not have "
+                       "been enqueued: %s",
+                    b->label(where, sizeof where, from), why);
+            return PART_STOPPED;
+        }
+        if (attempt == 1) {
+            set_err(c, "%snot sent: %s", b->label(where, sizeof where, from), why);
+            return PART_STOPPED;
+        }
+    }
+    b->sent_any = 1;
+    for (size_t i = from; i < to; i++) {
+        char why[400];
+        redisReply *rep;
+
+        if (want != NULL && !want[i - from])
+            continue;
+        rep = sl_redis_get_reply(c->redis);
+        if (rep == NULL) {
+            set_err(c, "%sconnection lost before the reply; it and later jobs may or may not have been "
+                       "enqueued: %s",
+                    b->label(where, sizeof where, i), sl_redis_errstr(c->redis));
+            return PART_STOPPED;
+        }
+        switch (take_reply(b->k, &b->jobs[i], rep, id_slot(b->ids, b->id_size, i), b->id_size, why,
+                           sizeof why)) {
+        case REPLY_DUPLICATE:
+            c->ndup++;
+            if (i < c->dup_n)
+                c->dup[i] = 1;
+            /* fall through */
+        case REPLY_OK:
+            b->ok++;
+            break;
+        case REPLY_NO_LIBRARY:
+            c->functions_ok = 0;
+            no_lib[i - from] = 1;
+            (*n_no_lib)++;
+            break;
+        case REPLY_FAILED:
+            if (!b->failed)
+                set_err(c, "%s%s", b->label(where, sizeof where, i), why);
+            b->failed = 1;
+            break;
+        }
+        freeReplyObject(rep);
+    }
+    return PART_DONE;
+}
+
+/*
+ * Send b->jobs[0..n) (already prepared) in pipelined chunks and write each job
+ * id to its slot, or "" for a job not confirmed. An error reply stops after its
+ * chunk (replies are always read to the end so the connection stays in step).
+ * Jobs refused because the function library had vanished (FUNCTION FLUSH while
+ * connected) ran nothing, so they are resent once after reloading it.
+ * c->err is set when fewer than n are confirmed.
+ */
+static void send_jobs(sluice_client *c, batch *b, size_t n)
+{
+    unsigned char no_lib[CHUNK_JOBS], again[CHUNK_JOBS];
     char where[48];
 
-    *sent_any = 0;
-    for (size_t i = 0; i < n; i++)
-        if (ids != NULL)
-            id_slot(ids, id_size, i)[0] = '\0';
+    for (size_t i = 0; b->ids != NULL && i < n; i++)
+        id_slot(b->ids, b->id_size, i)[0] = '\0';
     for (size_t from = 0; from < n;) {
-        size_t to = from, bytes = 0;
-        int failed_reply = 0;
+        size_t to = from, bytes = 0, n_no_lib = 0;
 
         while (to < n && to - from < CHUNK_JOBS && bytes < CHUNK_BYTES)
-            bytes += jobs[to++].payload_len;
-        for (int attempt = 0;; attempt++) {
-            char why[400];
-            int wrote_any = 0;
-            if (ready(c) != 0 || append_chunk(c, key, jobs, from, to) != 0)
-                return ok;
-            if (flush_output(c, &wrote_any, why, sizeof why) == 0)
-                break;
-            if (wrote_any) {
-                *sent_any = 1;
-                set_err(c, "%sconnection lost while sending; this job and later ones may or may "
-                           "not have been enqueued: %s",
-                        label(where, sizeof where, from), why);
-                return ok;
-            }
-            if (attempt == 1) {
-                set_err(c, "%snot sent: %s", label(where, sizeof where, from), why);
-                return ok;
-            }
-        }
-        *sent_any = 1;
-        for (size_t i = from; i < to; i++) {
-            redisReply *rep = sl_redis_get_reply(c->redis);
-            if (rep == NULL) {
-                set_err(c, "%sconnection lost before the reply; it and later jobs may or may not "
-                           "have been enqueued: %s",
-                        label(where, sizeof where, i), sl_redis_errstr(c->redis));
-                return ok;
-            }
-            if (rep->type == REDIS_REPLY_STRING && rep->len < STREAM_ID_SIZE) {
-                char *slot = id_slot(ids, id_size, i);
-                if (slot != NULL) {
-                    if (jobs[i].id != NULL && jobs[i].id[0] != '\0')
-                        snprintf(slot, id_size, "%s", jobs[i].id);
-                    else
-                        snprintf(slot, id_size, "%.*s", (int)rep->len, rep->str);
+            bytes += b->jobs[to++].job.payload_len;
+        if (send_part(c, b, from, to, NULL, no_lib, &n_no_lib) != PART_DONE)
+            return;
+        if (n_no_lib > 0 && !b->failed) {
+            memcpy(again, no_lib, to - from);
+            if (send_part(c, b, from, to, again, no_lib, &n_no_lib) != PART_DONE)
+                return;
+            for (size_t i = from; n_no_lib > 0 && !b->failed && i < to; i++) {
+                if (no_lib[i - from]) {
+                    set_err(c, "%s%s %s failed: the sluice function library is missing right after loading it",
+                            b->label(where, sizeof where, i), command_name(&b->jobs[i]), b->k->stream);
+                    b->failed = 1;
                 }
-                ok++;
-            } else if (!failed_reply) {
-                failed_reply = 1;
-                if (rep->type == REDIS_REPLY_ERROR)
-                    set_err(c, "%sXADD %s failed: %.*s", label(where, sizeof where, i), key,
-                            (int)(rep->len > 200 ? 200 : rep->len), rep->str);
-                else
-                    set_err(c, "%sXADD %s: unexpected reply type %d", label(where, sizeof where, i),
-                            key, rep->type);
             }
-            freeReplyObject(rep);
         }
-        if (failed_reply)
-            return ok;
+        if (b->failed || n_no_lib > 0)
+            return;
         from = to;
     }
-    return ok;
 }
 
 static const char *label_none(char *buf, size_t n, size_t i)
@@ -382,39 +757,49 @@ int sluice_enqueue(sluice_client *c, const char *queue, const char *type, const 
                    size_t id_out_len)
 {
     sluice_job_spec spec = {type, payload, payload_len, opts};
-    char key[SL_KEY_MAX];
-    sl_job job;
-    int sent_any;
+    queue_keys k;
+    prepared job;
+    batch b;
 
     if (c == NULL)
         return -1;
     c->err[0] = '\0';
-    if (check_queue(c, queue, key, sizeof key) != 0 || prepare(c, "", &spec, &job) != 0)
+    c->ndup = 0;
+    c->dup_n = 0;
+    if (check_queue(c, queue, &k) != 0 || prepare(c, "", &spec, &job) != 0)
         return -1;
     if (id_out != NULL) {
-        size_t need = job.id != NULL && job.id[0] != '\0' ? strlen(job.id) + 1 : STREAM_ID_SIZE;
+        size_t need = job.job.id != NULL && job.job.id[0] != '\0' ? strlen(job.job.id) + 1 : STREAM_ID_SIZE;
+        if (job.kind == SEND_IDEM && need < ANY_ID_SIZE)
+            need = ANY_ID_SIZE; /* a duplicate returns the first job's id */
         if (id_out_len < need) {
             set_err(c, "id_out_len %zu is too small for the job id (need %zu; SLUICE_ID_MAX always fits)",
                     id_out_len, need);
             return -1;
         }
     }
-    return send_jobs(c, key, &job, 1, id_out, id_out_len, label_none, &sent_any) == 1 ? 0 : -1;
+    if (begin_call(c, &job, 1) != 0)
+        return -1;
+    b = (batch){.k = &k, .jobs = &job, .ids = id_out, .id_size = id_out_len, .label = label_none};
+    send_jobs(c, &b, 1);
+    return b.ok == 1 ? 0 : -1;
 }
 
 long sluice_enqueue_batch(sluice_client *c, const char *queue, const sluice_job_spec *jobs,
                           size_t n, char (*ids_out)[SLUICE_ID_MAX])
 {
-    char key[SL_KEY_MAX];
+    queue_keys k;
     char where[48];
-    sl_job *prepared = NULL;
+    prepared *prepared_jobs = NULL;
+    batch b;
     long rc = -1;
-    int sent_any = 0;
 
     if (c == NULL)
         return -1;
     c->err[0] = '\0';
-    if (check_queue(c, queue, key, sizeof key) != 0)
+    c->ndup = 0;
+    c->dup_n = 0;
+    if (check_queue(c, queue, &k) != 0)
         return -1;
     if (n == 0)
         return 0;
@@ -423,22 +808,29 @@ long sluice_enqueue_batch(sluice_client *c, const char *queue, const sluice_job_
         return -1;
     }
     /* One allocation per batch (not per job) for the validated views. */
-    prepared = malloc(n * sizeof *prepared);
-    if (prepared == NULL) {
+    prepared_jobs = malloc(n * sizeof *prepared_jobs);
+    if (prepared_jobs == NULL) {
         set_err(c, "out of memory for %zu jobs", n);
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
         label_index(where, sizeof where, i);
-        if (prepare(c, where, &jobs[i], &prepared[i]) != 0)
+        if (prepare(c, where, &jobs[i], &prepared_jobs[i]) != 0)
             goto done;
     }
-    rc = (long)send_jobs(c, key, prepared, n, ids_out != NULL ? ids_out[0] : NULL, SLUICE_ID_MAX,
-                         label_index, &sent_any);
-    if (rc == 0 && !sent_any)
+    if (begin_call(c, prepared_jobs, n) != 0)
+        goto done;
+    b = (batch){.k = &k,
+                .jobs = prepared_jobs,
+                .ids = ids_out != NULL ? ids_out[0] : NULL,
+                .id_size = SLUICE_ID_MAX,
+                .label = label_index};
+    send_jobs(c, &b, n);
+    rc = (long)b.ok;
+    if (rc == 0 && !b.sent_any)
         rc = -1; /* nothing was sent: the caller may simply retry */
 
 done:
-    free(prepared);
+    free(prepared_jobs);
     return rc;
 }

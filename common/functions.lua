@@ -34,6 +34,11 @@ local function pending_owner(stream, group, id)
     return p[1][2], tonumber(p[1][4])
 end
 
+-- 1 if the entry is still in the stream (not deleted or trimmed).
+local function entry_exists(stream, id)
+    return #redis.call('XRANGE', stream, id, id, 'COUNT', 1) > 0
+end
+
 -- The entry's field list, {} when it was deleted or trimmed.
 local function entry_fields(stream, id)
     local r = redis.call('XRANGE', stream, id, id)
@@ -117,6 +122,10 @@ Returns 1, or 0 when refused (not owned by this consumer any more). ]]
 redis.register_function('sluice_settle', function(keys, args)
     local stream, sched, dlq, rstream = keys[1], keys[2], keys[3], keys[4]
     local group, consumer, id, action = args[1], args[2], args[3], args[4]
+    -- Checked first, so a caller's bug is an error even for an entry it lost.
+    if action ~= 'retry' and action ~= 'dead' then
+        return redis.error_reply('ERR sluice_settle: unknown action ' .. tostring(action))
+    end
     if pending_owner(stream, group, id) ~= consumer then return 0 end
     local fields = entry_fields(stream, id)
     local now = now_ms()
@@ -137,22 +146,23 @@ redis.register_function('sluice_settle', function(keys, args)
             'group', group, 'consumer', consumer, 'failed_at', tostring(now)}
         for i = 1, #extra do d[#d + 1] = extra[i] end
         xadd(dlq, tonumber(args[10]), d)
-    else
-        return redis.error_reply('ERR sluice_settle: unknown action ' .. tostring(action))
     end
     redis.call('XACK', stream, group, id)
     return 1
 end)
 
 --[[ sluice_extend: keep owned entries' leases fresh (reset idle time) without
-counting a delivery. Never claims an entry another consumer owns.
+counting a delivery. Never claims an entry another consumer owns. An entry
+deleted or trimmed from the stream while pending is left alone (not counted):
+XCLAIM would silently drop it from the pending list (Redis >= 7.0), and it must
+stay there until its owner settles it (a "trimmed" dead letter) or acks it.
 KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, then stream ids.
 Returns how many were extended. ]]
 redis.register_function('sluice_extend', function(keys, args)
     local stream, group, consumer = keys[1], args[1], args[2]
     local n = 0
     for i = 3, #args do
-        if pending_owner(stream, group, args[i]) == consumer then
+        if pending_owner(stream, group, args[i]) == consumer and entry_exists(stream, args[i]) then
             redis.call('XCLAIM', stream, group, consumer, 0, args[i], 'JUSTID')
             n = n + 1
         end
@@ -163,7 +173,9 @@ end)
 --[[ sluice_release: give back owned entries without spending a delivery (graceful
 stop: a job killed at shutdown_timeout, or prefetched and never started). The
 entry stays pending under the same consumer with its delivery count lowered by
-one, so the next delivery counts as the same one.
+one, so the next delivery counts as the same one. An entry deleted or trimmed
+from the stream is left pending untouched (not counted), as in sluice_extend:
+its owner's next replay reads it as nil and dead-letters it as "trimmed".
 KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, then stream ids.
 Returns how many were released. ]]
 redis.register_function('sluice_release', function(keys, args)
@@ -171,7 +183,7 @@ redis.register_function('sluice_release', function(keys, args)
     local n = 0
     for i = 3, #args do
         local owner, deliveries = pending_owner(stream, group, args[i])
-        if owner == consumer then
+        if owner == consumer and entry_exists(stream, args[i]) then
             local keep = deliveries > 0 and deliveries - 1 or 0
             redis.call('XCLAIM', stream, group, consumer, 0, args[i], 'RETRYCOUNT', keep, 'JUSTID')
             n = n + 1
@@ -194,18 +206,41 @@ redis.register_function('sluice_promote', function(keys, args)
     return #due
 end)
 
--- Shared by sluice_schedule and sluice_enqueue: enqueue now or later.
--- mode "" = now (XADD), "in" = after ms, "at" = at epoch ms. Returns the job id.
+-- Check the arguments of put before anything is written: a bad call must fail
+-- whole. A scheduled entry with an odd field list would make every later
+-- sluice_promote fail on it (XADD refuses it), blocking the queue's schedule.
+-- Returns nil, or an error reply.
+local function check_put(fname, mode, ms, fields)
+    if mode ~= '' and mode ~= 'in' and mode ~= 'at' then
+        return redis.error_reply('ERR ' .. fname .. ': mode must be "in" or "at"' ..
+            (fname == 'sluice_enqueue' and ' or ""' or ''))
+    end
+    if #fields == 0 or #fields % 2 ~= 0 then
+        return redis.error_reply('ERR ' .. fname .. ': expected field/value pairs')
+    end
+    if mode ~= '' then
+        if not string.match(ms, '^%d+$') then
+            return redis.error_reply('ERR ' .. fname .. ': ms must be a non-negative integer')
+        end
+        local id = field(fields, 'id')
+        if id == nil or id == '' then
+            return redis.error_reply('ERR ' .. fname .. ': a scheduled job needs an id field')
+        end
+    end
+    return nil
+end
+
+-- Shared by sluice_schedule and sluice_enqueue: enqueue now or later (arguments
+-- checked by check_put). mode "" = now (XADD), "in" = after ms, "at" = at
+-- epoch ms. Returns the job id.
 local function put(stream, sched, mode, ms, fields)
     if mode == '' then
         local sid = redis.call('XADD', stream, '*', unpack(fields))
         return field(fields, 'id') or sid
     end
-    local id = field(fields, 'id')
-    if not id then return redis.error_reply('ERR a scheduled job needs an id field') end
-    local due = (mode == 'in') and (now_ms() + ms) or ms
+    local due = (mode == 'in') and (now_ms() + tonumber(ms)) or tonumber(ms)
     schedule(sched, due, stream, fields)
-    return id
+    return field(fields, 'id')
 end
 
 --[[ sluice_schedule: enqueue a job for later (any client may call it).
@@ -220,23 +255,34 @@ redis.register_function('sluice_schedule', function(keys, args)
     end
     local fields = {}
     for i = 3, #args do fields[#fields + 1] = args[i] end
-    return put(keys[1], keys[2], mode, tonumber(args[2]), fields)
+    local bad = check_put('sluice_schedule', mode, args[2] or '', fields)
+    if bad then return bad end
+    return put(keys[1], keys[2], mode, args[2], fields)
 end)
 
 --[[ sluice_enqueue: idempotent enqueue (any client may call it). The first call
 with key K enqueues and remembers the job id for TTL seconds; later calls with K
 enqueue nothing and return the first id.
 KEYS[1] stream, KEYS[2] sluice:{Q}:idem:K, KEYS[3] sched
-ARGV[1] TTL seconds, ARGV[2] "" | "in" | "at", ARGV[3] ms, then field/value pairs.
-Returns {job id, 1 if enqueued now / 0 if a duplicate}.
+ARGV[1] TTL seconds (1..9999999999), ARGV[2] "" | "in" | "at", ARGV[3] ms
+(ignored with ""), then field/value pairs (with "in"/"at" they must include id).
+Returns {job id, 1 if enqueued now / 0 if a duplicate}. Bad arguments are an
+error reply and write nothing, even when K is already taken.
   FCALL sluice_enqueue 3 sluice:{q} sluice:{q}:idem:order-42 sluice:{q}:sched 86400 "" 0 type t payload {} ]]
 redis.register_function('sluice_enqueue', function(keys, args)
-    local first = redis.call('GET', keys[2])
-    if first then return {first, 0} end
+    -- The TTL is checked before the XADD: SET EX failing after it would leave
+    -- the job enqueued without its key, and the caller's retry would add it again.
+    local ttl = args[1] or ''
+    if not string.match(ttl, '^%d+$') or #ttl > 10 or tonumber(ttl) == 0 then
+        return redis.error_reply('ERR sluice_enqueue: TTL must be a positive integer (seconds, at most 10 digits)')
+    end
     local fields = {}
     for i = 4, #args do fields[#fields + 1] = args[i] end
-    local id = put(keys[1], keys[3], args[2], tonumber(args[3]), fields)
-    if type(id) == 'table' then return id end -- an error reply
-    redis.call('SET', keys[2], id, 'EX', tonumber(args[1]))
+    local bad = check_put('sluice_enqueue', args[2] or '', args[3] or '', fields)
+    if bad then return bad end
+    local first = redis.call('GET', keys[2])
+    if first then return {first, 0} end
+    local id = put(keys[1], keys[3], args[2], args[3], fields)
+    redis.call('SET', keys[2], id, 'EX', ttl)
     return {id, 1}
 end)

@@ -1,14 +1,17 @@
 /* `sluice enqueue`: add one job from the command line, or one job per stdin line,
- * through the producer API (include/sluice/client.h). Arguments are checked with
- * the codec's rules before connecting, so a bad argument is a usage error (2). */
+ * through the producer API (include/sluice/client.h), now or delayed, with an
+ * optional idempotency key. Arguments are checked with the codec's rules before
+ * connecting, so a bad argument is a usage error (2). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/codec.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "runner/commands.h"
 #include "sluice/client.h"
@@ -18,25 +21,50 @@
 #define CHUNK_BYTES (8u * 1024 * 1024)
 
 static const char usage_text[] =
-    "usage: sluice enqueue [-u URL] [--id ID] [--correlation-id ID] [--causation-id ID] [-q]\n"
-    "                      QUEUE TYPE [JSON | -]\n"
+    "usage: sluice enqueue [-u URL] [--id ID] [--correlation-id ID] [--causation-id ID]\n"
+    "                      [--delay DURATION | --at TIME] [--key KEY [--key-ttl DURATION]]\n"
+    "                      [-q] QUEUE TYPE [JSON | -]\n"
     "\n"
     "Add a job of type TYPE to queue QUEUE (stream sluice:{QUEUE}). JSON is the payload\n"
     "(default {}). With \"-\", every stdin line is the payload of one job (blank lines are\n"
-    "skipped), sent in pipelined batches of up to 1000.\n"
+    "skipped), sent in pipelined batches of up to 1000; the options apply to every line.\n"
     "\n"
     "  -u, --url URL            Redis URL; default $SLUICE_REDIS_URL, else\n"
     "                           redis://127.0.0.1:6379/0\n"
-    "      --id ID              job id (default: the stream entry id); not with \"-\"\n"
+    "      --id ID              job id (default: the stream entry id; for a delayed job,\n"
+    "                           a new UUID); not with \"-\"\n"
     "      --correlation-id ID  correlation id (default: a new UUID per job)\n"
     "      --causation-id ID    id of the job or event that caused this one\n"
+    "      --delay DURATION     run the job after DURATION: 250ms, 30s, 5m, 1.5h\n"
+    "                           (a bare number is milliseconds)\n"
+    "      --at TIME            run the job at TIME: RFC 3339 (2026-11-26T10:00:00Z,\n"
+    "                           2026-11-26T11:00:00.250+01:00) or @EPOCH_SECONDS\n"
+    "                           (@1795687543); a past time runs it at once\n"
+    "      --key KEY            idempotency key, [A-Za-z0-9_.:-]{1,200}: the first enqueue\n"
+    "                           with KEY on QUEUE adds the job, later ones within the TTL\n"
+    "                           add nothing and print the first job's id; not with \"-\"\n"
+    "      --key-ttl DURATION   how long KEY is remembered (whole seconds; default 24h)\n"
     "  -q, --quiet              do not print job ids\n"
     "  -h, --help               print this help\n"
     "\n"
-    "Prints each job id on stdout; with \"-\", also \"enqueued N jobs\" on stderr. A stdin\n"
-    "line that is not valid JSON stops the command: every line before it has been\n"
-    "enqueued, none from it on. Put \"--\" before a payload that starts with '-'.\n"
-    "Exit status: 0 done, 1 failure, 2 usage error.\n";
+    "Delayed jobs wait in sluice:{QUEUE}:sched until due by the Redis server's clock;\n"
+    "the supervisor (`sluice run`) then moves them to the queue.\n"
+    "\n"
+    "Prints each job id on stdout; with \"-\", also \"enqueued N jobs\" on stderr. When\n"
+    "--key was already used, prints the first job's id and \"duplicate: ...\" on stderr,\n"
+    "and exits 0. A stdin line that is not valid JSON stops the command: every line\n"
+    "before it has been enqueued, none from it on. Put \"--\" before a payload that\n"
+    "starts with '-'. Exit status: 0 done, 1 failure, 2 usage error.\n"
+    "\n"
+    "Examples:\n"
+    "  sluice enqueue orders order.placed.v1 '{\"order_id\":\"A-1\"}'\n"
+    "  sluice enqueue --delay 10m mail email.reminder '{\"user\":42}'\n"
+    "  sluice enqueue --at 2026-12-24T18:00:00Z mail email.greeting '{\"user\":42}'\n"
+    "  sluice enqueue --key order-A-1 --key-ttl 168h orders order.placed.v1 '{\"order_id\":\"A-1\"}'\n"
+    "  sluice enqueue --delay 30s orders order.recheck.v1 - < payloads.jsonl\n";
+
+/* Latest --at time accepted: 9999-12-31T23:59:59.999Z, the codec's limit. */
+#define AT_MAX_MS ((uint64_t)SL_CODEC_ENQUEUED_AT_MAX)
 
 /* The command line, parsed. */
 typedef struct enqueue_args {
@@ -46,7 +74,7 @@ typedef struct enqueue_args {
     const char *payload; /* NULL with from_stdin */
     int from_stdin;
     int quiet;
-    sluice_enqueue_opts opts;
+    sluice_enqueue_opts opts; /* delay_ms, at_ms, idempotency_* set from the options */
 } enqueue_args;
 
 /* The stdin lines of the chunk being built: one buffer, offsets into it. */
@@ -70,19 +98,171 @@ static int usage_error(const char *what, const char *arg)
     return 2;
 }
 
+/* Print "invalid OPT "ARG" (expected WHAT)" as a usage error; returns 2. */
+static int bad_value(const char *opt, const char *arg, const char *expected)
+{
+    char q[SL_CODEC_QUOTE_SIZE];
+
+    sl_codec_quote(q, sizeof q, arg, strlen(arg));
+    fprintf(stderr, "sluice enqueue: invalid %s %s (expected %s)\n", opt, q, expected);
+    return 2;
+}
+
+/* Read exactly n decimal digits at s into *out. 0, or -1 (stops at a NUL). */
+static int read_digits(const char *s, int n, int *out)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
+ * (H. Hinnant's days_from_civil), for y >= 0. */
+static int64_t days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    int era = y / 400;
+    int yoe = y - era * 400;
+    int doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return (int64_t)era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
+/*
+ * Parse an --at value: "@<epoch seconds>", or an RFC 3339 date-time
+ * "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" ('t'/'z' accepted too; digits of
+ * the fraction beyond milliseconds are dropped). The time must lie in
+ * 1970..9999. Returns 0 and ms since the epoch, or -1.
+ */
+static int parse_at(const char *s, uint64_t *out_ms)
+{
+    int y, mo, d, h, mi, sec, oh = 0, om = 0, frac_ms = 0;
+    int64_t secs, off = 0;
+    const char *p;
+
+    if (s[0] == '@') {
+        uint64_t v = 0;
+        if (s[1] == '\0')
+            return -1;
+        for (p = s + 1; *p != '\0'; p++) {
+            if (*p < '0' || *p > '9' || v > AT_MAX_MS / 1000)
+                return -1;
+            v = v * 10 + (uint64_t)(*p - '0');
+        }
+        if (v > AT_MAX_MS / 1000)
+            return -1;
+        *out_ms = v * 1000;
+        return 0;
+    }
+    /* Each check reads a byte only after the ones before it matched. */
+    if (read_digits(s, 4, &y) || s[4] != '-' || read_digits(s + 5, 2, &mo) || s[7] != '-' ||
+        read_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || read_digits(s + 11, 2, &h) ||
+        s[13] != ':' || read_digits(s + 14, 2, &mi) || s[16] != ':' || read_digits(s + 17, 2, &sec))
+        return -1;
+    p = s + 19;
+    if (*p == '.') {
+        int n = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, n++)
+            if (n < 3)
+                frac_ms = frac_ms * 10 + (*p - '0');
+        if (n == 0)
+            return -1;
+        for (; n < 3; n++)
+            frac_ms *= 10;
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        if (read_digits(p + 1, 2, &oh) || p[3] != ':' || read_digits(p + 4, 2, &om) || oh > 23 || om > 59)
+            return -1;
+        off = (*p == '+' ? 1 : -1) * ((int64_t)oh * 3600 + om * 60);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p != '\0' || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+        mi > 59 || sec > 60) /* 60: a leap second, counted into the next minute */
+        return -1;
+    secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
+    if (secs < 0 || (uint64_t)secs * 1000 + (uint64_t)frac_ms > AT_MAX_MS)
+        return -1;
+    *out_ms = (uint64_t)secs * 1000 + (uint64_t)frac_ms;
+    return 0;
+}
+
+/* Idempotency keys: [A-Za-z0-9_.:-]{1,SLUICE_IDEMPOTENCY_KEY_MAX}, the rule the
+ * client API applies (checked here too so a bad key is a usage error). */
+static int valid_key(const char *s)
+{
+    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-");
+    return n > 0 && s[n] == '\0' && n <= SLUICE_IDEMPOTENCY_KEY_MAX;
+}
+
+/* Turn the --delay, --at, --key and --key-ttl values into a->opts. 0, or exit code 2. */
+static int parse_delivery(enqueue_args *a, const char *delay, const char *at, const char *key,
+                          const char *key_ttl)
+{
+    int64_t ms;
+
+    if (delay != NULL && at != NULL)
+        return usage_error("--delay and --at cannot be used together", NULL);
+    if (delay != NULL) {
+        if (sl_parse_duration_ms(delay, &ms) != 0 || (uint64_t)ms > AT_MAX_MS)
+            return bad_value("--delay", delay, "a duration like 250ms, 30s, 5m or 1.5h");
+        a->opts.delay_ms = (uint64_t)ms;
+    }
+    if (at != NULL && parse_at(at, &a->opts.at_ms) != 0)
+        return bad_value("--at", at,
+                         "an RFC 3339 time like 2026-11-26T10:00:00Z or @EPOCH_SECONDS, in 1970..9999");
+    if (key_ttl != NULL && key == NULL)
+        return usage_error("--key-ttl needs --key", NULL);
+    if (key != NULL) {
+        if (a->from_stdin)
+            return usage_error("--key names one job; it cannot be used with \"-\"", NULL);
+        if (!valid_key(key))
+            return bad_value("--key", key, "1 to 200 of [A-Za-z0-9_.:-]");
+        a->opts.idempotency_key = key;
+    }
+    if (key_ttl != NULL) {
+        if (sl_parse_duration_ms(key_ttl, &ms) != 0 || ms < 1000 || ms % 1000 != 0 ||
+            ms / 1000 > (int64_t)UINT32_MAX)
+            return bad_value("--key-ttl", key_ttl, "whole seconds like 3600s, 90m or 24h, at least 1s");
+        a->opts.idempotency_ttl_s = (uint32_t)(ms / 1000);
+    }
+    return 0;
+}
+
 /* Parse argv; returns -1 to go on, else the exit code (help or usage error). */
 static int parse_args(int argc, char **argv, enqueue_args *a)
 {
-    enum { OPT_ID = 256, OPT_CORRELATION, OPT_CAUSATION };
+    enum { OPT_ID = 256, OPT_CORRELATION, OPT_CAUSATION, OPT_DELAY, OPT_AT, OPT_KEY, OPT_KEY_TTL };
     static const struct option longopts[] = {
         {"url", required_argument, NULL, 'u'},
         {"id", required_argument, NULL, OPT_ID},
         {"correlation-id", required_argument, NULL, OPT_CORRELATION},
         {"causation-id", required_argument, NULL, OPT_CAUSATION},
+        {"delay", required_argument, NULL, OPT_DELAY},
+        {"at", required_argument, NULL, OPT_AT},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"key-ttl", required_argument, NULL, OPT_KEY_TTL},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    const char *delay = NULL, *at = NULL, *key = NULL, *key_ttl = NULL;
     int ch;
 
     memset(a, 0, sizeof *a);
@@ -102,6 +282,18 @@ static int parse_args(int argc, char **argv, enqueue_args *a)
             break;
         case OPT_CAUSATION:
             a->opts.causation_id = optarg;
+            break;
+        case OPT_DELAY:
+            delay = optarg;
+            break;
+        case OPT_AT:
+            at = optarg;
+            break;
+        case OPT_KEY:
+            key = optarg;
+            break;
+        case OPT_KEY_TTL:
+            key_ttl = optarg;
             break;
         case 'q':
             a->quiet = 1;
@@ -128,6 +320,8 @@ static int parse_args(int argc, char **argv, enqueue_args *a)
         if (a->opts.job_id != NULL)
             return usage_error("--id names one job; it cannot be used with \"-\"", NULL);
     }
+    if (parse_delivery(a, delay, at, key, key_ttl) != 0)
+        return 2;
     return -1;
 }
 
@@ -306,6 +500,9 @@ int sl_cmd_enqueue(int argc, char **argv)
     if (rc != 0)
         return rc;
     signal(SIGPIPE, SIG_IGN); /* a closed stdout shows up as a write error */
+    /* stderr carries this command's own messages; library notices such as
+     * "loaded redis function library" (first delayed/keyed job) stay quiet. */
+    sl_log_open(NULL, SL_LOG_TEXT, SL_WARN);
     rc = 1;
     c = sluice_client_new(a.url, &copts, err, sizeof err);
     if (c == NULL) {
@@ -316,10 +513,15 @@ int sl_cmd_enqueue(int argc, char **argv)
         rc = enqueue_stdin(c, &a);
     } else if (sluice_enqueue(c, a.queue, a.type, a.payload, 0, &a.opts, id, sizeof id) != 0) {
         fprintf(stderr, "sluice enqueue: %s\n", sluice_client_error(c));
-    } else if (!a.quiet && print_id(id) != 0) {
-        fprintf(stderr, "sluice enqueue: writing the job id failed: %s\n", strerror(errno));
     } else {
-        rc = 0;
+        /* A duplicate is a success: the job exists, under the first id. */
+        if (sluice_enqueue_last_was_duplicate(c))
+            fprintf(stderr, "sluice enqueue: duplicate: key '%s' was already used by job %s; nothing enqueued\n",
+                    a.opts.idempotency_key, id);
+        if (!a.quiet && print_id(id) != 0)
+            fprintf(stderr, "sluice enqueue: writing the job id failed: %s\n", strerror(errno));
+        else
+            rc = 0;
     }
     if (fflush(stdout) != 0 && rc == 0) {
         fprintf(stderr, "sluice enqueue: writing to stdout failed: %s\n", strerror(errno));

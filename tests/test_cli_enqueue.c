@@ -1,6 +1,7 @@
 /* `sluice enqueue` run as the real binary (SLUICE_BIN) against a real
  * redis-server: one job, 2,500 stdin lines, a bad line's number and exit code,
- * --help, usage errors, URL precedence and a redacted password. */
+ * --help, usage errors, URL precedence and a redacted password, delayed jobs
+ * (--delay, --at) and idempotency keys (--key, --key-ttl). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -232,6 +233,10 @@ Test(cli_enqueue, help_exits_0)
     run_result r = run_cli(args, NULL, NULL);
     cr_assert_eq(r.code, 0);
     cr_assert(strncmp(r.out, "usage: sluice enqueue", 21) == 0, "%s", r.out);
+    const char *documented[] = {"--delay DURATION", "--at TIME", "--key KEY", "--key-ttl DURATION",
+                                "@EPOCH_SECONDS", "Examples:", "sluice enqueue --delay 10m"};
+    for (size_t i = 0; i < sizeof documented / sizeof documented[0]; i++)
+        cr_assert(strstr(r.out, documented[i]), "--help lacks %s", documented[i]);
     cr_assert_str_eq(r.err, "");
     run_free(&r);
 }
@@ -278,4 +283,196 @@ Test(cli_enqueue, url_flag_beats_environment_and_password_is_hidden)
     cr_assert_eq(r.code, 2);
     cr_assert_null(strstr(r.err, "hunter2pw"), "%s", r.err);
     run_free(&r);
+}
+
+/* ---- delayed jobs and idempotency keys ---- */
+
+static long long server_ms(redisContext *c)
+{
+    redisReply *rep = redisCommand(c, "TIME");
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2);
+    long long ms = strtoll(rep->element[0]->str, NULL, 10) * 1000 + strtoll(rep->element[1]->str, NULL, 10) / 1000;
+    freeReplyObject(rep);
+    return ms;
+}
+
+/* Score of the sched member of queue q whose field list holds "id","<id>". */
+static long long due_of(redisContext *c, const char *q, const char *id)
+{
+    redisReply *rep = redisCommand(c, "ZRANGE sluice:{%s}:sched 0 -1 WITHSCORES", q);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY);
+    char pat[200];
+    snprintf(pat, sizeof pat, "\"id\",\"%s\"", id);
+    long long due = -1;
+    for (size_t i = 0; i + 1 < rep->elements; i += 2)
+        if (strstr(rep->element[i]->str, pat))
+            due = strtoll(rep->element[i + 1]->str, NULL, 10);
+    freeReplyObject(rep);
+    cr_assert_neq(due, -1, "no sched member with id %s", id);
+    return due;
+}
+
+/* Copy stdout without its newline. */
+static void chomp_to(char *dst, size_t n, const char *out)
+{
+    snprintf(dst, n, "%.*s", (int)strcspn(out, "\n"), out);
+}
+
+Test(cli_enqueue, delay_puts_the_job_in_the_schedule)
+{
+    redisContext *c = th_redis();
+    const char *args[] = {"enqueue", "-u", th_redis_url(), "--delay", "30s", "q", "t", "{\"a\":1}", NULL};
+    long long before = server_ms(c);
+    run_result r = run_cli(args, NULL, NULL);
+    long long after = server_ms(c);
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    cr_assert_str_eq(r.err, "", "no log noise on stderr");
+    char id[128];
+    chomp_to(id, sizeof id, r.out);
+    cr_assert_eq(strlen(id), 36, "a UUID job id: %s", r.out);
+    cr_assert_eq(th_int(c, "ZCARD sluice:{q}:sched"), 1);
+    cr_assert_eq(th_int(c, "EXISTS sluice:{q}"), 0, "nothing in the stream yet");
+    long long due = due_of(c, "q", id);
+    cr_assert(due >= before + 30000 && due <= after + 30000, "due %lld not in [%lld, %lld]", due, before + 30000,
+              after + 30000);
+    run_free(&r);
+    redisFree(c);
+}
+
+Test(cli_enqueue, at_in_the_past_schedules_with_that_score)
+{
+    redisContext *c = th_redis();
+    struct {
+        const char *at, *id;
+        long long want;
+    } cases[] = {
+        {"2023-11-14T22:13:20Z", "a1", 1700000000000LL},
+        {"@1700000000", "a2", 1700000000000LL},
+        {"2023-11-14T23:13:20.5+01:00", "a3", 1700000000500LL},
+        {"2023-11-14t12:13:20.123456-10:00", "a4", 1700000000123LL},
+        {"2024-02-29T00:00:00Z", "a5", 1709164800000LL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *args[] = {"enqueue", "-u", th_redis_url(), "--at", cases[i].at, "--id", cases[i].id, "q", "t", NULL};
+        run_result r = run_cli(args, NULL, NULL);
+        cr_assert_eq(r.code, 0, "%s: %s", cases[i].at, r.err);
+        char want[64];
+        snprintf(want, sizeof want, "%s\n", cases[i].id);
+        cr_assert_str_eq(r.out, want);
+        cr_assert_eq(due_of(c, "q", cases[i].id), cases[i].want, "%s", cases[i].at);
+        run_free(&r);
+    }
+    cr_assert_eq(th_int(c, "EXISTS sluice:{q}"), 0);
+    redisFree(c);
+}
+
+Test(cli_enqueue, key_makes_a_second_enqueue_a_duplicate)
+{
+    redisContext *c = th_redis();
+    const char *args[] = {"enqueue", "-u", th_redis_url(), "--key", "order-42", "orders", "order.placed.v1",
+                          "{\"order_id\":42}", NULL};
+    run_result r1 = run_cli(args, NULL, NULL);
+    cr_assert_eq(r1.code, 0, "stderr: %s", r1.err);
+    cr_assert_str_eq(r1.err, "");
+    run_result r2 = run_cli(args, NULL, NULL);
+    cr_assert_eq(r2.code, 0, "a duplicate is not a failure: %s", r2.err);
+    cr_assert_str_eq(r2.out, r1.out, "the first job's id both times");
+    char id[128], want[300];
+    chomp_to(id, sizeof id, r1.out);
+    snprintf(want, sizeof want, "sluice enqueue: duplicate: key 'order-42' was already used by job %s; nothing enqueued\n",
+             id);
+    cr_assert_str_eq(r2.err, want);
+    cr_assert_eq(th_int(c, "XLEN sluice:{orders}"), 1);
+    redisReply *rep = redisCommand(c, "XRANGE sluice:{orders} - +");
+    cr_assert_str_eq(rep->element[0]->element[0]->str, id);
+    freeReplyObject(rep);
+    long long ttl = th_int(c, "TTL sluice:{orders}:idem:order-42");
+    cr_assert(ttl > 86390 && ttl <= 86400, "default TTL 24h: %lld", ttl);
+    run_free(&r1);
+    run_free(&r2);
+
+    const char *args2[] = {"enqueue", "-u", th_redis_url(), "-q", "--key", "k:2", "--key-ttl", "90m", "--delay", "1m",
+                           "orders", "t", NULL};
+    r1 = run_cli(args2, NULL, NULL);
+    cr_assert_eq(r1.code, 0, "stderr: %s", r1.err);
+    cr_assert_str_eq(r1.out, "", "-q");
+    ttl = th_int(c, "TTL sluice:{orders}:idem:k:2");
+    cr_assert(ttl > 5390 && ttl <= 5400, "--key-ttl 90m: %lld", ttl);
+    cr_assert_eq(th_int(c, "ZCARD sluice:{orders}:sched"), 1);
+    r2 = run_cli(args2, NULL, NULL);
+    cr_assert_eq(r2.code, 0);
+    cr_assert(strstr(r2.err, "duplicate: key 'k:2'"), "%s", r2.err);
+    cr_assert_eq(th_int(c, "ZCARD sluice:{orders}:sched"), 1);
+    run_free(&r1);
+    run_free(&r2);
+    redisFree(c);
+}
+
+Test(cli_enqueue, stdin_lines_with_a_delay)
+{
+    redisContext *c = th_redis();
+    const char *args[] = {"enqueue", "-u", th_redis_url(), "--delay", "1.5m", "q", "t", "-", NULL};
+    long long before = server_ms(c);
+    run_result r = run_cli(args, "{\"n\":1}\n{\"n\":2}\n\n{\"n\":3}\n", NULL);
+    long long after = server_ms(c);
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    cr_assert(strstr(r.err, "enqueued 3 jobs"), "%s", r.err);
+    cr_assert_eq(count_lines(r.out), 3);
+    cr_assert_eq(th_int(c, "ZCARD sluice:{q}:sched"), 3);
+    cr_assert_eq(th_int(c, "EXISTS sluice:{q}"), 0);
+    char id[128];
+    chomp_to(id, sizeof id, r.out);
+    long long due = due_of(c, "q", id);
+    cr_assert(due >= before + 90000 && due <= after + 90000, "due %lld", due);
+    run_free(&r);
+    redisFree(c);
+}
+
+Test(cli_enqueue, bad_delivery_options_exit_2)
+{
+    struct {
+        const char *args[8];
+        const char *msg;
+    } cases[] = {
+        {{"--delay", "1s", "--at", "@1700000000"}, "sluice enqueue: --delay and --at cannot be used together"},
+        {{"--delay", "soon"}, "sluice enqueue: invalid --delay \"soon\" (expected a duration like 250ms, 30s, 5m or 1.5h)"},
+        {{"--delay", "-5s"}, "invalid --delay \"-5s\""},
+        {{"--at", "2026-02-29T10:00:00Z"}, "sluice enqueue: invalid --at \"2026-02-29T10:00:00Z\" (expected an RFC 3339 "
+                                            "time like 2026-11-26T10:00:00Z or @EPOCH_SECONDS, in 1970..9999)"},
+        {{"--at", "2026-11-26 10:00:00"}, "invalid --at \"2026-11-26 10:00:00\""},
+        {{"--at", "2026-11-26T10:00:00"}, "invalid --at \"2026-11-26T10:00:00\"", /* no zone */},
+        {{"--at", "@"}, "invalid --at \"@\""},
+        {{"--at", "@99999999999999"}, "invalid --at \"@99999999999999\""},
+        {{"--at", "1969-12-31T23:59:59Z"}, "invalid --at \"1969-12-31T23:59:59Z\""},
+        {{"--key", "has space"}, "sluice enqueue: invalid --key \"has space\" (expected 1 to 200 of [A-Za-z0-9_.:-])"},
+        {{"--key", ""}, "invalid --key \"\""},
+        {{"--key-ttl", "1h"}, "sluice enqueue: --key-ttl needs --key"},
+        {{"--key", "k", "--key-ttl", "1500ms"}, "sluice enqueue: invalid --key-ttl \"1500ms\" (expected whole seconds "
+                                                "like 3600s, 90m or 24h, at least 1s)"},
+        {{"--key", "k", "--key-ttl", "0s"}, "invalid --key-ttl \"0s\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *argv[16] = {"enqueue", "-u", th_redis_url()};
+        int n = 3;
+        for (int j = 0; cases[i].args[j] != NULL; j++)
+            argv[n++] = cases[i].args[j];
+        argv[n++] = "q";
+        argv[n++] = "t";
+        argv[n] = NULL;
+        run_result r = run_cli(argv, NULL, NULL);
+        cr_assert_eq(r.code, 2, "case %zu: %s", i, r.err);
+        cr_assert(strstr(r.err, cases[i].msg), "case %zu: %s", i, r.err);
+        cr_assert_str_eq(r.out, "");
+        run_free(&r);
+    }
+    /* --key names one job: not with stdin lines. */
+    const char *args[] = {"enqueue", "-u", th_redis_url(), "--key", "k", "q", "t", "-", NULL};
+    run_result r = run_cli(args, "{}\n", NULL);
+    cr_assert_eq(r.code, 2);
+    cr_assert(strstr(r.err, "sluice enqueue: --key names one job; it cannot be used with \"-\""), "%s", r.err);
+    run_free(&r);
+
+    redisContext *c = th_redis();
+    cr_assert_eq(th_int(c, "DBSIZE"), 0, "nothing written");
+    redisFree(c);
 }

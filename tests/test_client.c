@@ -1,6 +1,8 @@
 /* The producer API (include/sluice/client.h) against a real redis-server:
  * exact entry fields, options, a 10,000-job pipelined batch, all-or-nothing
- * validation, redacted connection errors, and no duplicate after a reconnect. */
+ * validation, redacted connection errors, no duplicate after a reconnect,
+ * delayed jobs (delay/at) in the schedule, idempotency keys, and the lazily
+ * loaded function library. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,14 +158,308 @@ Test(client, opts_size_is_honoured)
     sluice_client_free(c);
 }
 
-Test(client, delay_is_refused)
+/* Redis server time in ms (scheduled jobs are due by server time). */
+static long long server_ms(redisContext *r)
+{
+    redisReply *rep = redisCommand(r, "TIME");
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2);
+    long long ms = strtoll(rep->element[0]->str, NULL, 10) * 1000 + strtoll(rep->element[1]->str, NULL, 10) / 1000;
+    freeReplyObject(rep);
+    return ms;
+}
+
+/* The only member of sluice:{q}:sched: its score, and the value of field `name`
+ * in its field list copied to val (256 bytes; "" if absent). */
+static long long sched_member(redisContext *r, const char *queue, const char *name, char val[256])
+{
+    redisReply *rep = redisCommand(r, "ZRANGE sluice:{%s}:sched 0 -1 WITHSCORES", queue);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2, "one sched member");
+    long long score = strtoll(rep->element[1]->str, NULL, 10);
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\",\"", name);
+    const char *p = strstr(rep->element[0]->str, pat);
+    val[0] = '\0';
+    if (p != NULL)
+        sscanf(p + strlen(pat), "%255[^\"]", val);
+    freeReplyObject(rep);
+    return score;
+}
+
+/* Calls of a command (e.g. "fcall", "function|load") since CONFIG RESETSTAT. */
+static long long calls_of(redisContext *r, const char *cmd)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "cmdstat_%s:calls=", cmd);
+    redisReply *rep = redisCommand(r, "INFO commandstats");
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+    const char *p = strstr(rep->str, pat);
+    long long n = p ? strtoll(p + strlen(pat), NULL, 10) : 0;
+    freeReplyObject(rep);
+    return n;
+}
+
+static void command_ok(redisContext *r, const char *cmd)
+{
+    redisReply *rep = redisCommand(r, cmd);
+    cr_assert(rep && rep->type != REDIS_REPLY_ERROR, "%s: %s", cmd, rep ? rep->str : r->errstr);
+    freeReplyObject(rep);
+}
+
+Test(client, delayed_job_waits_in_the_schedule)
 {
     sluice_client *c = connect_test();
-    sluice_enqueue_opts o = {.size = sizeof o, .delay_ms = 1000};
-    cr_assert_eq(sluice_enqueue(c, "q", "t", "{}", 0, &o, NULL, 0), -1);
-    cr_assert_str_eq(sluice_client_error(c), "delay_ms is not supported yet");
     redisContext *r = th_redis();
+    sluice_enqueue_opts o = {.size = sizeof o, .delay_ms = 30000};
+    char id[SLUICE_ID_MAX], val[256];
+    long long before = server_ms(r);
+    cr_assert_eq(sluice_enqueue(c, "q", "t", "{\"a\":1}", 0, &o, id, sizeof id), 0, "%s", sluice_client_error(c));
+    long long after = server_ms(r);
+    cr_assert(is_uuid4(id), "a delayed job gets a UUID job id: %s", id);
+    cr_assert_eq(sluice_enqueue_last_was_duplicate(c), 0);
+    cr_assert_eq(th_int(r, "ZCARD sluice:{q}:sched"), 1);
+    cr_assert_eq(th_int(r, "XLEN sluice:{q}"), 0);
+    long long due = sched_member(r, "q", "id", val);
+    cr_assert_str_eq(val, id, "the id field is set");
+    cr_assert(due >= before + 30000 && due <= after + 30000, "due %lld not in [%lld, %lld]", due, before + 30000,
+              after + 30000);
+    sched_member(r, "q", "type", val);
+    cr_assert_str_eq(val, "t");
+    sched_member(r, "q", "correlation_id", val);
+    cr_assert(is_uuid4(val), "%s", val);
+
+    /* With a job id, that is the id. */
+    th_flushall();
+    o.job_id = "mail-7";
+    cr_assert_eq(sluice_enqueue(c, "q", "t", NULL, 0, &o, id, sizeof id), 0, "%s", sluice_client_error(c));
+    cr_assert_str_eq(id, "mail-7");
+    sched_member(r, "q", "id", val);
+    cr_assert_str_eq(val, "mail-7");
+    redisFree(r);
+    sluice_client_free(c);
+}
+
+Test(client, at_in_the_past_schedules_with_that_score)
+{
+    sluice_client *c = connect_test();
+    sluice_enqueue_opts o = {.size = sizeof o, .at_ms = 1700000000123ULL, .job_id = "job-at"};
+    char id[SLUICE_ID_MAX], val[256];
+    cr_assert_eq(sluice_enqueue(c, "q", "t", "{}", 0, &o, id, sizeof id), 0, "%s", sluice_client_error(c));
+    cr_assert_str_eq(id, "job-at");
+    redisContext *r = th_redis();
+    cr_assert_eq(sched_member(r, "q", "id", val), 1700000000123LL);
     cr_assert_eq(th_int(r, "EXISTS sluice:{q}"), 0);
+    redisFree(r);
+    sluice_client_free(c);
+}
+
+Test(client, bad_delivery_options_are_refused)
+{
+    sluice_client *c = connect_test();
+    char key201[202];
+    memset(key201, 'k', 201);
+    key201[201] = '\0';
+    struct {
+        sluice_enqueue_opts o;
+        const char *msg;
+    } cases[] = {
+        {{.size = sizeof(sluice_enqueue_opts), .delay_ms = 1000, .at_ms = 1700000000000ULL},
+         "delay_ms and at_ms are both set (use one)"},
+        {{.size = sizeof(sluice_enqueue_opts), .delay_ms = 253402300800000ULL},
+         "delay_ms 253402300800000 is too large (at most 253402300799999)"},
+        {{.size = sizeof(sluice_enqueue_opts), .at_ms = UINT64_MAX},
+         "at_ms 18446744073709551615 is too large (at most 253402300799999)"},
+        {{.size = sizeof(sluice_enqueue_opts), .idempotency_key = "has space"},
+         "invalid idempotency_key \"has space\" (expected [A-Za-z0-9_.:-]{1,200})"},
+        {{.size = sizeof(sluice_enqueue_opts), .idempotency_key = "a/b"},
+         "invalid idempotency_key \"a/b\" (expected [A-Za-z0-9_.:-]{1,200})"},
+        {{.size = sizeof(sluice_enqueue_opts), .idempotency_key = key201}, "invalid idempotency_key \"kkkk"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cr_assert_eq(sluice_enqueue(c, "q", "t", "{}", 0, &cases[i].o, NULL, 0), -1, "case %zu", i);
+        cr_assert(strncmp(sluice_client_error(c), cases[i].msg, strlen(cases[i].msg)) == 0, "case %zu: %s", i,
+                  sluice_client_error(c));
+    }
+    /* In a batch the job is named, and nothing is sent. */
+    sluice_job_spec jobs[2] = {{.type = "t"}, {.type = "t", .opts = &cases[0].o}};
+    cr_assert_eq(sluice_enqueue_batch(c, "q", jobs, 2, NULL), -1);
+    cr_assert_str_eq(sluice_client_error(c), "jobs[1]: delay_ms and at_ms are both set (use one)");
+    /* 200 bytes is the limit, not over it. */
+    key201[200] = '\0';
+    sluice_enqueue_opts ok = {.size = sizeof ok, .idempotency_key = key201};
+    char id[SLUICE_ID_MAX];
+    cr_assert_eq(sluice_enqueue(c, "q", "t", "{}", 0, &ok, id, sizeof id), 0, "%s", sluice_client_error(c));
+    /* A duplicate may return any valid id: id_out must hold 129 bytes. */
+    char small[64];
+    cr_assert_eq(sluice_enqueue(c, "q", "t", "{}", 0, &ok, small, sizeof small), -1);
+    cr_assert_str_eq(sluice_client_error(c),
+                     "id_out_len 64 is too small for the job id (need 129; SLUICE_ID_MAX always fits)");
+
+    redisContext *r = th_redis();
+    cr_assert_eq(th_int(r, "XLEN sluice:{q}"), 1);
+    cr_assert_eq(th_int(r, "EXISTS sluice:{q}:sched"), 0);
+    redisFree(r);
+    sluice_client_free(c);
+}
+
+Test(client, idempotency_key_enqueues_once)
+{
+    sluice_client *c = connect_test();
+    redisContext *r = th_redis();
+    sluice_enqueue_opts o = {.size = sizeof o, .idempotency_key = "order-42"};
+    char id1[SLUICE_ID_MAX], id2[SLUICE_ID_MAX];
+    cr_assert_eq(sluice_enqueue(c, "q", "t", "{\"n\":1}", 0, &o, id1, sizeof id1), 0, "%s", sluice_client_error(c));
+    cr_assert_eq(sluice_enqueue_last_was_duplicate(c), 0);
+    cr_assert_eq(th_int(r, "XLEN sluice:{q}"), 1);
+    redisReply *rep = redisCommand(r, "XRANGE sluice:{q} - +");
+    cr_assert_str_eq(rep->element[0]->element[0]->str, id1, "the job id is the stream id");
+    freeReplyObject(rep);
+
+    cr_assert_eq(sluice_enqueue(c, "q", "t", "{\"n\":2}", 0, &o, id2, sizeof id2), 0, "%s", sluice_client_error(c));
+    cr_assert_eq(sluice_enqueue_last_was_duplicate(c), 1);
+    cr_assert_eq(sluice_enqueue_batch_was_duplicate(c, 0), 1);
+    cr_assert_eq(sluice_enqueue_batch_was_duplicate(c, 1), 0, "out of range");
+    cr_assert_str_eq(id2, id1, "a duplicate returns the first job's id");
+    cr_assert_eq(th_int(r, "XLEN sluice:{q}"), 1, "nothing enqueued the second time");
+    long long ttl = th_int(r, "TTL sluice:{q}:idem:order-42");
+    cr_assert(ttl > 86390 && ttl <= 86400, "default TTL one day, got %lld", ttl);
+
+    /* A plain enqueue afterwards is not a duplicate. */
+    cr_assert_eq(sluice_enqueue(c, "q", "t", NULL, 0, NULL, NULL, 0), 0);
+    cr_assert_eq(sluice_enqueue_last_was_duplicate(c), 0);
+
+    /* Own TTL, own job id. */
+    sluice_enqueue_opts o2 = {.size = sizeof o2, .idempotency_key = "k:2", .idempotency_ttl_s = 60, .job_id = "j2"};
+    cr_assert_eq(sluice_enqueue(c, "q", "t", NULL, 0, &o2, id1, sizeof id1), 0, "%s", sluice_client_error(c));
+    cr_assert_str_eq(id1, "j2");
+    ttl = th_int(r, "TTL sluice:{q}:idem:k:2");
+    cr_assert(ttl > 50 && ttl <= 60, "TTL %lld", ttl);
+    rep = redisCommand(r, "GET sluice:{q}:idem:k:2");
+    cr_assert_str_eq(rep->str, "j2");
+    freeReplyObject(rep);
+    redisFree(r);
+    sluice_client_free(c);
+}
+
+Test(client, idempotency_key_with_a_delay)
+{
+    sluice_client *c = connect_test();
+    redisContext *r = th_redis();
+    sluice_enqueue_opts o = {.size = sizeof o, .idempotency_key = "welcome-mail-u1", .delay_ms = 60000};
+    char id1[SLUICE_ID_MAX], id2[SLUICE_ID_MAX];
+    cr_assert_eq(sluice_enqueue(c, "q", "t", NULL, 0, &o, id1, sizeof id1), 0, "%s", sluice_client_error(c));
+    cr_assert(is_uuid4(id1));
+    cr_assert_eq(sluice_enqueue(c, "q", "t", NULL, 0, &o, id2, sizeof id2), 0, "%s", sluice_client_error(c));
+    cr_assert_eq(sluice_enqueue_last_was_duplicate(c), 1);
+    cr_assert_str_eq(id2, id1);
+    cr_assert_eq(th_int(r, "ZCARD sluice:{q}:sched"), 1);
+    cr_assert_eq(th_int(r, "EXISTS sluice:{q}"), 0);
+    redisFree(r);
+    sluice_client_free(c);
+}
+
+Test(client, function_library_is_loaded_lazily_once_per_connection)
+{
+    sluice_client *c = connect_test();
+    redisContext *r = th_redis();
+    sluice_enqueue_opts d = {.size = sizeof d, .delay_ms = 1000};
+    command_ok(r, "FUNCTION FLUSH");
+    cr_assert_eq(sluice_enqueue(c, "q", "t", NULL, 0, NULL, NULL, 0), 0);
+    cr_assert_eq(th_int(r, "FUNCTION LIST"), 0, "the plain path never touches the library");
+
+    cr_assert_eq(sluice_enqueue(c, "q", "t", NULL, 0, &d, NULL, 0), 0, "%s", sluice_client_error(c));
+    cr_assert_eq(th_int(r, "FUNCTION LIST"), 1, "loaded on first use");
+    command_ok(r, "CONFIG RESETSTAT");
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(sluice_enqueue(c, "q", "t", NULL, 0, &d, NULL, 0), 0, "%s", sluice_client_error(c));
+    cr_assert_eq(calls_of(r, "fcall"), 5, "no version check after the first on this connection");
+
+    /* Deleted behind the client's back: reloaded, and the job sent once. */
+    command_ok(r, "FUNCTION FLUSH");
+    cr_assert_eq(sluice_enqueue(c, "q", "t", NULL, 0, &d, NULL, 0), 0, "%s", sluice_client_error(c));
+    cr_assert_eq(th_int(r, "ZCARD sluice:{q}:sched"), 7);
+
+    /* A new connection checks again. */
+    cr_assert_geq(th_int(r, "CLIENT KILL TYPE normal SKIPME yes"), 1);
+    th_sleep_ms(50);
+    command_ok(r, "CONFIG RESETSTAT");
+    cr_assert_eq(sluice_enqueue(c, "q", "t", NULL, 0, &d, NULL, 0), 0, "%s", sluice_client_error(c));
+    cr_assert_eq(calls_of(r, "fcall"), 2, "sluice_version, then sluice_schedule");
+    cr_assert_eq(th_int(r, "ZCARD sluice:{q}:sched"), 8);
+    redisFree(r);
+    sluice_client_free(c);
+}
+
+Test(client, batch_mixes_plain_delayed_and_idempotent_jobs)
+{
+    sluice_client *c = connect_test();
+    redisContext *r = th_redis();
+    sluice_enqueue_opts delayed = {.size = sizeof delayed, .delay_ms = 60000};
+    sluice_enqueue_opts at = {.size = sizeof at, .at_ms = 4102444800000ULL, .job_id = "new-year"};
+    sluice_enqueue_opts idem = {.size = sizeof idem, .idempotency_key = "k1"};
+    sluice_job_spec jobs[6] = {
+        {.type = "plain"}, {.type = "delayed", .opts = &delayed}, {.type = "idem", .opts = &idem},
+        {.type = "idem", .opts = &idem}, {.type = "at", .opts = &at}, {.type = "plain"},
+    };
+    char ids[6][SLUICE_ID_MAX];
+    cr_assert_eq(sluice_enqueue_batch(c, "q", jobs, 6, ids), 6, "%s", sluice_client_error(c));
+    cr_assert(is_uuid4(ids[1]));
+    cr_assert_str_eq(ids[3], ids[2], "the second job with key k1 is a duplicate of the first");
+    cr_assert_str_eq(ids[4], "new-year");
+    for (size_t i = 0; i < 6; i++)
+        cr_assert_eq(sluice_enqueue_batch_was_duplicate(c, i), i == 3, "job %zu", i);
+    cr_assert_eq(sluice_enqueue_last_was_duplicate(c), 1);
+    cr_assert_eq(th_int(r, "XLEN sluice:{q}"), 3, "two plain jobs and the first idempotent one");
+    cr_assert_eq(th_int(r, "ZCARD sluice:{q}:sched"), 2);
+    redisReply *rep = redisCommand(r, "XRANGE sluice:{q} - +");
+    cr_assert_str_eq(rep->element[0]->element[0]->str, ids[0]);
+    cr_assert_str_eq(rep->element[1]->element[0]->str, ids[2]);
+    cr_assert_str_eq(rep->element[2]->element[0]->str, ids[5]);
+    freeReplyObject(rep);
+
+    /* A plain batch afterwards clears the duplicate marks. */
+    cr_assert_eq(sluice_enqueue_batch(c, "q", jobs, 1, ids), 1);
+    cr_assert_eq(sluice_enqueue_last_was_duplicate(c), 0);
+    cr_assert_eq(sluice_enqueue_batch_was_duplicate(c, 0), 0);
+    redisFree(r);
+    sluice_client_free(c);
+}
+
+Test(client, delayed_batch_of_2500_spans_chunks_and_survives_a_library_flush)
+{
+    enum { N = 2500 };
+    sluice_client *c = connect_test();
+    redisContext *r = th_redis();
+    sluice_enqueue_opts d = {.size = sizeof d, .delay_ms = 5000};
+    sluice_job_spec *jobs = calloc(N, sizeof *jobs);
+    char (*ids)[SLUICE_ID_MAX] = calloc(N, SLUICE_ID_MAX);
+    cr_assert(jobs && ids);
+    for (int i = 0; i < N; i++)
+        jobs[i] = (sluice_job_spec){.type = "t", .opts = &d};
+    cr_assert_eq(sluice_enqueue_batch(c, "q", jobs, N, ids), N, "%s", sluice_client_error(c));
+    cr_assert_eq(th_int(r, "ZCARD sluice:{q}:sched"), N);
+    for (int i = 0; i < N; i++)
+        cr_assert(is_uuid4(ids[i]), "ids[%d] = %s", i, ids[i]);
+
+    command_ok(r, "FUNCTION FLUSH");
+    cr_assert_eq(sluice_enqueue_batch(c, "q", jobs, N, ids), N, "%s", sluice_client_error(c));
+    cr_assert_eq(th_int(r, "ZCARD sluice:{q}:sched"), 2 * N, "each job scheduled once");
+    free(ids);
+    free(jobs);
+    redisFree(r);
+    sluice_client_free(c);
+}
+
+Test(client, old_opts_size_ignores_the_new_members)
+{
+    sluice_client *c = connect_test();
+    /* A caller built against the header that ended at delay_ms. */
+    sluice_enqueue_opts o = {.size = offsetof(sluice_enqueue_opts, delay_ms) + sizeof(uint64_t),
+                             .at_ms = 1700000000000ULL,
+                             .idempotency_key = "beyond-size"};
+    cr_assert_eq(sluice_enqueue(c, "q", "t", "{}", 0, &o, NULL, 0), 0, "%s", sluice_client_error(c));
+    redisContext *r = th_redis();
+    cr_assert_eq(th_int(r, "XLEN sluice:{q}"), 1, "a plain XADD");
+    cr_assert_eq(th_int(r, "EXISTS sluice:{q}:sched sluice:{q}:idem:beyond-size"), 0);
     redisFree(r);
     sluice_client_free(c);
 }

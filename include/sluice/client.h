@@ -1,7 +1,8 @@
 /* sluice producer API: enqueue jobs from a C program.
  *
  * Any Redis client can enqueue with a plain XADD (see README, "Wire format");
- * this API adds URL parsing, timeouts, correlation ids and pipelined batches.
+ * this API adds URL parsing, timeouts, correlation ids, pipelined batches,
+ * delayed jobs and idempotency keys (docs/enqueue.md).
  * A sluice_client is not thread-safe: use one per thread.
  */
 #ifndef SLUICE_CLIENT_H
@@ -19,14 +20,37 @@ extern "C" {
 
 typedef struct sluice_client sluice_client;
 
-/** Per-job options. Zero/NULL members take defaults. */
+/** Longest idempotency key, in bytes. */
+#define SLUICE_IDEMPOTENCY_KEY_MAX 200
+/** Idempotency TTL used when sluice_enqueue_opts.idempotency_ttl_s is 0: one day. */
+#define SLUICE_IDEMPOTENCY_TTL_DEFAULT 86400
+
+/**
+ * Per-job options. Zero/NULL members (and "" strings) take defaults. Members are
+ * only ever added at the end; `size` tells the library which ones the caller's
+ * header had, so a program built against an older header keeps working.
+ *
+ * Delayed jobs (delay_ms or at_ms) wait in the sorted set sluice:{Q}:sched until
+ * due by Redis server time, then the supervisor moves them to sluice:{Q}; they
+ * always carry an `id` field (job_id, else a new UUID v4). Jobs with an
+ * idempotency key are enqueued only by the first call with that key within its
+ * TTL: later calls enqueue nothing and get the first job's id (see
+ * sluice_enqueue_last_was_duplicate). Both go through the server-side function
+ * library, which the client loads on first use.
+ */
 typedef struct sluice_enqueue_opts {
     size_t size;                /**< sizeof(sluice_enqueue_opts) */
-    const char *job_id;         /**< NULL: the job id is the stream entry id */
+    const char *job_id;         /**< NULL: the job id is the stream entry id (delayed jobs: a new UUID v4) */
     const char *correlation_id; /**< NULL: a new random id (UUID v4 text) */
     const char *causation_id;   /**< NULL: none */
     const char *traceparent;    /**< NULL: none */
-    uint64_t delay_ms;          /**< reserved: must be 0 in this version */
+    uint64_t delay_ms;          /**< 0: now; else due this many ms after Redis receives the job */
+    /* Added with delayed jobs and idempotency keys. */
+    uint64_t at_ms;              /**< 0: none; else due at this time, ms since the epoch (the past: due at once).
+                                      Setting both delay_ms and at_ms is an error. */
+    const char *idempotency_key; /**< NULL: none; else 1..SLUICE_IDEMPOTENCY_KEY_MAX bytes of [A-Za-z0-9_.:-],
+                                      unique per queue (key sluice:{Q}:idem:<key>) */
+    uint32_t idempotency_ttl_s;  /**< how long the key is remembered; 0: SLUICE_IDEMPOTENCY_TTL_DEFAULT */
 } sluice_enqueue_opts;
 
 /** One job of a batch. */
@@ -62,8 +86,12 @@ void sluice_client_free(sluice_client *c);
 /**
  * Enqueue one job on `queue` (stream sluice:{queue}).
  * The payload must be valid JSON no larger than max_payload_bytes.
- * @param id_out receives the job id (may be NULL)
- * @return 0, or -1 with sluice_client_error() set. Reconnects once on a broken
+ * @param id_out receives the job id (may be NULL); for a duplicate idempotent
+ *        enqueue, the first job's id. id_out_len must hold the id: SLUICE_ID_MAX
+ *        always does (with an idempotency key, at least 129 bytes are required,
+ *        since the first job's id may be any valid id)
+ * @return 0 (also for a duplicate: check sluice_enqueue_last_was_duplicate), or
+ *         -1 with sluice_client_error() set. Reconnects once on a broken
  *         connection; the job is not enqueued twice by that.
  */
 int sluice_enqueue(sluice_client *c, const char *queue, const char *type,
@@ -71,16 +99,34 @@ int sluice_enqueue(sluice_client *c, const char *queue, const char *type,
                    const sluice_enqueue_opts *opts, char *id_out, size_t id_out_len);
 
 /**
- * Enqueue n jobs pipelined (one round trip per chunk of jobs).
+ * Enqueue n jobs pipelined (one round trip per chunk of jobs). Delayed and
+ * idempotent jobs may be mixed with plain ones; each is confirmed on its own.
  * Every job is validated before any is sent: a bad job enqueues nothing.
  * @param ids_out n * SLUICE_ID_MAX bytes receiving the ids in order (may be NULL)
- * @return the number of jobs enqueued (n on success), or -1 when nothing was
- *         sent. On an error reply or a lost connection mid-batch, returns how
- *         many were confirmed and sets ids_out[i] to "" for each job not
- *         confirmed (those may or may not be in the stream).
+ * @return the number of jobs confirmed (n on success; an idempotency duplicate
+ *         counts as confirmed), or -1 when nothing was sent. On an error reply
+ *         or a lost connection mid-batch, returns how many were confirmed and
+ *         sets ids_out[i] to "" for each job not confirmed (those may or may
+ *         not be in the stream or the schedule).
  */
 long sluice_enqueue_batch(sluice_client *c, const char *queue,
                           const sluice_job_spec *jobs, size_t n, char (*ids_out)[SLUICE_ID_MAX]);
+
+/**
+ * After sluice_enqueue: 1 if its idempotency key had already been used within
+ * the key's TTL, so nothing was enqueued and id_out received the first job's id;
+ * 0 otherwise (no key, a new key, or the call failed). After
+ * sluice_enqueue_batch: 1 if at least one job was such a duplicate (see
+ * sluice_enqueue_batch_was_duplicate). Valid until the next enqueue call on c.
+ */
+int sluice_enqueue_last_was_duplicate(const sluice_client *c);
+
+/**
+ * After sluice_enqueue_batch: 1 if jobs[i] was an idempotency duplicate (nothing
+ * enqueued; ids_out[i] is the first job's id), else 0 (also for i out of range).
+ * After sluice_enqueue, i = 0 gives sluice_enqueue_last_was_duplicate.
+ */
+int sluice_enqueue_batch_was_duplicate(const sluice_client *c, size_t i);
 
 /** The last error message of this client ("" if none). */
 const char *sluice_client_error(const sluice_client *c);

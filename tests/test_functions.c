@@ -1,0 +1,936 @@
+/* The Redis function library (common/functions.lua) against a real redis-server:
+ * loading and versioning (sl_functions_ensure), then every function's contract —
+ * fenced acks, retry and dead-letter moves, lease extension and release,
+ * promotion (exactly once under two concurrent promoters), delayed and
+ * idempotent enqueues — asserted on the exact keys, fields and scores. */
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/functions.h"
+#include "common/redis.h"
+#include "support/th.h"
+
+#define STREAM "sluice:{q}"
+#define SCHED "sluice:{q}:sched"
+#define DLQ "sluice:{q}:dlq:g"
+#define RSTREAM "sluice:{q}:r:g"
+
+/* Load the library (once per test: FLUSHALL keeps functions, but a test may
+ * have flushed them). */
+static void ensure_library(void)
+{
+    char err[512] = "";
+    sl_redis *r = sl_redis_new(th_redis_url(), NULL, err, sizeof err);
+    cr_assert_not_null(r, "%s", err);
+    cr_assert_eq(sl_redis_connect(r), 0, "%s", sl_redis_errstr(r));
+    cr_assert_eq(sl_functions_ensure(r, err, sizeof err), 0, "sl_functions_ensure: %s", err);
+    sl_redis_free(r);
+}
+
+static void setup(void)
+{
+    th_flushall();
+    ensure_library();
+}
+
+TestSuite(functions, .init = setup, .timeout = 120);
+
+/* ---- helpers ---- */
+
+/* Run a command (argv form, so values may hold spaces); assert it did not fail
+ * at the I/O level. The reply may be an error reply. */
+static redisReply *cmdv(redisContext *c, int argc, const char **argv)
+{
+    redisReply *rep = redisCommandArgv(c, argc, argv, NULL);
+    cr_assert_not_null(rep, "%s failed: %s", argv[0], c->errstr);
+    return rep;
+}
+
+/* Build argv from a NULL-terminated list and run it. */
+static redisReply *cmdl(redisContext *c, ...)
+{
+    const char *argv[64];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, c);
+    for (const char *s; (s = va_arg(ap, const char *)) != NULL;) {
+        cr_assert_lt(argc, 64);
+        argv[argc++] = s;
+    }
+    va_end(ap);
+    return cmdv(c, argc, argv);
+}
+
+/* Like cmdl, asserting an integer reply; returns it. */
+#define INT_OF(c, ...) int_of(cmdl((c), __VA_ARGS__, (const char *)NULL))
+static long long int_of(redisReply *rep)
+{
+    cr_assert_eq(rep->type, REDIS_REPLY_INTEGER, "expected an integer reply, got type %d: %s", rep->type,
+                 rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+    long long v = rep->integer;
+    freeReplyObject(rep);
+    return v;
+}
+
+/* Like cmdl, asserting an error reply containing `want`. */
+#define ERR_OF(c, want, ...) err_of(cmdl((c), __VA_ARGS__, (const char *)NULL), (want))
+static void err_of(redisReply *rep, const char *want)
+{
+    cr_assert_eq(rep->type, REDIS_REPLY_ERROR, "expected an error reply, got type %d", rep->type);
+    cr_assert(strstr(rep->str, want), "error %s does not contain %s", rep->str, want);
+    freeReplyObject(rep);
+}
+
+/* Redis server time in ms. */
+static long long server_ms(redisContext *c)
+{
+    redisReply *rep = cmdl(c, "TIME", (const char *)NULL);
+    cr_assert(rep->type == REDIS_REPLY_ARRAY && rep->elements == 2);
+    long long ms = strtoll(rep->element[0]->str, NULL, 10) * 1000 + strtoll(rep->element[1]->str, NULL, 10) / 1000;
+    freeReplyObject(rep);
+    return ms;
+}
+
+/* XADD to STREAM with the given field/value list (NULL-terminated); the new id
+ * is written to id (64 bytes). */
+static void add(redisContext *c, char id[64], ...)
+{
+    const char *argv[64] = {"XADD", STREAM, "*"};
+    int argc = 3;
+    va_list ap;
+    va_start(ap, id);
+    for (const char *s; (s = va_arg(ap, const char *)) != NULL;)
+        argv[argc++] = s;
+    va_end(ap);
+    redisReply *rep = cmdv(c, argc, argv);
+    cr_assert_eq(rep->type, REDIS_REPLY_STRING, "XADD: %s", rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+    snprintf(id, 64, "%s", rep->str);
+    freeReplyObject(rep);
+}
+
+/* Create group g at 0 and deliver up to n new entries to consumer. */
+static void deliver(redisContext *c, const char *consumer, int n)
+{
+    redisReply *rep = redisCommand(c, "XGROUP CREATE %s g 0 MKSTREAM", STREAM);
+    cr_assert_not_null(rep);
+    freeReplyObject(rep); /* BUSYGROUP on the second call is fine */
+    rep = redisCommand(c, "XREADGROUP GROUP g %s COUNT %d STREAMS %s >", consumer, n, STREAM);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY, "XREADGROUP failed");
+    freeReplyObject(rep);
+}
+
+/* Move a pending entry to consumer `to` the way a live consumer reclaims it. */
+static void steal(redisContext *c, const char *to, const char *id)
+{
+    redisReply *rep = redisCommand(c, "XAUTOCLAIM %s g %s 0 %s COUNT 1", STREAM, to, id);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->element[1]->elements == 1, "XAUTOCLAIM %s", id);
+    freeReplyObject(rep);
+}
+
+/* Pending state of one entry: owner (copied into owner, "" if not pending),
+ * idle ms and delivery count. Returns 1 if pending. */
+static int pending(redisContext *c, const char *id, char owner[64], long long *idle, long long *count)
+{
+    redisReply *rep = redisCommand(c, "XPENDING %s g %s %s 1", STREAM, id, id);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY, "XPENDING");
+    int found = rep->elements == 1;
+    owner[0] = '\0';
+    if (found) {
+        redisReply *e = rep->element[0];
+        snprintf(owner, 64, "%s", e->element[1]->str);
+        if (idle)
+            *idle = e->element[2]->integer;
+        if (count)
+            *count = e->element[3]->integer;
+    }
+    freeReplyObject(rep);
+    return found;
+}
+
+/* The value of field `name` in a flat [f, v, ...] reply array, or NULL. */
+static const char *fv_get(const redisReply *fv, const char *name)
+{
+    for (size_t i = 0; i + 1 < fv->elements; i += 2)
+        if (strcmp(fv->element[i]->str, name) == 0)
+            return fv->element[i + 1]->str;
+    return NULL;
+}
+
+/* Assert no field name appears twice in a flat [f, v, ...] reply. */
+static void fv_no_duplicates(const redisReply *fv)
+{
+    for (size_t i = 0; i + 1 < fv->elements; i += 2)
+        for (size_t j = i + 2; j + 1 < fv->elements; j += 2)
+            cr_assert_str_neq(fv->element[i]->str, fv->element[j]->str, "field %s twice", fv->element[i]->str);
+}
+
+/* The value of field `name` in a decoded sched member's "f" array, or NULL;
+ * asserts no field appears twice. */
+static const char *json_get(const cJSON *f, const char *name)
+{
+    const char *found = NULL;
+    int n = cJSON_GetArraySize(f);
+    for (int i = 0; i + 1 < n; i += 2) {
+        const char *k = cJSON_GetArrayItem(f, i)->valuestring;
+        if (strcmp(k, name) == 0) {
+            cr_assert_null(found, "field %s twice in the sched member", name);
+            found = cJSON_GetArrayItem(f, i + 1)->valuestring;
+        }
+    }
+    return found;
+}
+
+/* The only member of SCHED and its score; the member is decoded (caller frees). */
+static cJSON *only_sched_member(redisContext *c, long long *score)
+{
+    redisReply *rep = redisCommand(c, "ZRANGE %s 0 -1 WITHSCORES", SCHED);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY);
+    cr_assert_eq(rep->elements, 2, "exactly one sched member, got %zu elements", rep->elements);
+    cJSON *m = cJSON_Parse(rep->element[0]->str);
+    cr_assert_not_null(m, "member is JSON: %s", rep->element[0]->str);
+    *score = strtoll(rep->element[1]->str, NULL, 10);
+    freeReplyObject(rep);
+    cr_assert(cJSON_IsString(cJSON_GetObjectItem(m, "s")));
+    cr_assert(cJSON_IsArray(cJSON_GetObjectItem(m, "f")));
+    return m;
+}
+
+/* ---- loading ---- */
+
+static int library_count(redisContext *c)
+{
+    redisReply *rep = redisCommand(c, "FUNCTION LIST");
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY);
+    int n = (int)rep->elements;
+    freeReplyObject(rep);
+    return n;
+}
+
+static void assert_version(redisContext *c, const char *want)
+{
+    redisReply *rep = redisCommand(c, "FCALL sluice_version 0");
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING, "FCALL sluice_version: %s",
+              rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
+    cr_assert_str_eq(rep->str, want);
+    freeReplyObject(rep);
+}
+
+/* Calls of FUNCTION LOAD since the last CONFIG RESETSTAT. */
+static long long function_loads(redisContext *c)
+{
+    redisReply *rep = redisCommand(c, "INFO commandstats");
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+    const char *p = strstr(rep->str, "cmdstat_function|load:calls=");
+    long long n = p ? strtoll(p + strlen("cmdstat_function|load:calls="), NULL, 10) : 0;
+    freeReplyObject(rep);
+    return n;
+}
+
+Test(functions, ensure_loads_on_an_empty_server)
+{
+    redisContext *c = th_redis();
+    freeReplyObject(cmdl(c, "FUNCTION", "FLUSH", (const char *)NULL));
+    cr_assert_eq(library_count(c), 0);
+    err_of(cmdl(c, "FCALL", "sluice_version", "0", (const char *)NULL), "Function not found");
+    ensure_library();
+    cr_assert_eq(library_count(c), 1);
+    assert_version(c, SL_FUNCTIONS_VERSION);
+    redisReply *rep = redisCommand(c, "FUNCTION LIST LIBRARYNAME sluice");
+    cr_assert(rep && rep->elements == 1);
+    freeReplyObject(rep);
+    redisFree(c);
+}
+
+Test(functions, ensure_is_a_no_op_when_current)
+{
+    redisContext *c = th_redis();
+    freeReplyObject(cmdl(c, "CONFIG", "RESETSTAT", (const char *)NULL));
+    ensure_library();
+    ensure_library();
+    cr_assert_eq(function_loads(c), 0, "no FUNCTION LOAD when the version is current");
+    cr_assert_eq(library_count(c), 1);
+    assert_version(c, SL_FUNCTIONS_VERSION);
+    redisFree(c);
+}
+
+Test(functions, ensure_replaces_another_version)
+{
+    redisContext *c = th_redis();
+    const char *fake = "#!lua name=sluice\n"
+                       "redis.register_function('sluice_version', function() return '0' end)\n";
+    freeReplyObject(cmdl(c, "FUNCTION", "FLUSH", (const char *)NULL));
+    redisReply *rep = cmdl(c, "FUNCTION", "LOAD", fake, (const char *)NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_STRING, "%s", rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+    freeReplyObject(rep);
+    assert_version(c, "0");
+
+    freeReplyObject(cmdl(c, "CONFIG", "RESETSTAT", (const char *)NULL));
+    ensure_library();
+    cr_assert_eq(function_loads(c), 1);
+    cr_assert_eq(library_count(c), 1);
+    assert_version(c, SL_FUNCTIONS_VERSION);
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_promote", "1", SCHED, "10"), 0, "the real library is in place");
+
+    /* A "sluice" library without sluice_version at all is replaced too. */
+    const char *other = "#!lua name=sluice\n"
+                        "redis.register_function('sluice_other', function() return 1 end)\n";
+    rep = cmdl(c, "FUNCTION", "LOAD", "REPLACE", other, (const char *)NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_STRING);
+    freeReplyObject(rep);
+    ensure_library();
+    assert_version(c, SL_FUNCTIONS_VERSION);
+    cr_assert_eq(library_count(c), 1);
+    redisFree(c);
+}
+
+/* ---- sluice_ack ---- */
+
+/* Reply {acked, refused} of sluice_ack. */
+static void ack_reply(redisReply *rep, long long acked, long long refused)
+{
+    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "sluice_ack: %s", rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+    cr_assert_eq(rep->elements, 2);
+    cr_assert_eq(rep->element[0]->integer, acked, "acked");
+    cr_assert_eq(rep->element[1]->integer, refused, "refused");
+    freeReplyObject(rep);
+}
+
+Test(functions, ack_only_what_the_caller_owns)
+{
+    redisContext *c = th_redis();
+    char id1[64], id2[64], id3[64], id4[64];
+    char owner[64];
+    add(c, id1, "type", "t", NULL);
+    add(c, id2, "type", "t", NULL);
+    add(c, id3, "type", "t", NULL);
+    deliver(c, "c1", 3);
+    add(c, id4, "type", "t", NULL); /* in the stream, never delivered */
+    steal(c, "c2", id2);
+
+    ack_reply(cmdl(c, "FCALL", "sluice_ack", "1", STREAM, "g", "c1", "", "0", id1, id2, id3, id4, "9-9",
+                   (const char *)NULL),
+              2, 3);
+    cr_assert_not(pending(c, id1, owner, NULL, NULL));
+    cr_assert_not(pending(c, id3, owner, NULL, NULL));
+    cr_assert(pending(c, id2, owner, NULL, NULL), "the reclaimed entry is still pending");
+    cr_assert_str_eq(owner, "c2");
+    /* Already acked: refused, not counted twice. */
+    ack_reply(cmdl(c, "FCALL", "sluice_ack", "1", STREAM, "g", "c1", "", "0", id1, (const char *)NULL), 0, 1);
+    /* The new owner may ack it. */
+    ack_reply(cmdl(c, "FCALL", "sluice_ack", "1", STREAM, "g", "c2", "", "0", id2, (const char *)NULL), 1, 0);
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), 4, "acks never delete entries");
+    redisFree(c);
+}
+
+Test(functions, ack_sets_done_markers_with_their_ttl)
+{
+    redisContext *c = th_redis();
+    char id1[64], id2[64];
+    add(c, id1, "type", "t", "id", "job-1", NULL);
+    add(c, id2, "type", "t", "id", "job-2", NULL);
+    deliver(c, "c1", 2);
+    steal(c, "c2", id2);
+
+    ack_reply(cmdl(c, "FCALL", "sluice_ack", "1", STREAM, "g", "c1", "sluice:{q}:done:g:", "3600", id1, "job-1",
+                   id2, "job-2", (const char *)NULL),
+              1, 1);
+    redisReply *rep = cmdl(c, "GET", "sluice:{q}:done:g:job-1", (const char *)NULL);
+    cr_assert(rep->type == REDIS_REPLY_STRING && strcmp(rep->str, "1") == 0);
+    freeReplyObject(rep);
+    long long ttl = INT_OF(c, "TTL", "sluice:{q}:done:g:job-1");
+    cr_assert(ttl > 3590 && ttl <= 3600, "TTL %lld", ttl);
+    cr_assert_eq(INT_OF(c, "EXISTS", "sluice:{q}:done:g:job-2"), 0, "no marker for a refused entry");
+    redisFree(c);
+}
+
+/* ---- sluice_settle ---- */
+
+/* FCALL sluice_settle with the full ARGV list. */
+static redisReply *settle(redisContext *c, const char *consumer, const char *id, const char *action,
+                          const char *delay, const char *reason, const char *error, const char *attempt,
+                          const char *deliveries, const char *maxlen, const char *job_id)
+{
+    return cmdl(c, "FCALL", "sluice_settle", "4", STREAM, SCHED, DLQ, RSTREAM, "g", consumer, id, action, delay,
+                reason, error, attempt, deliveries, maxlen, job_id, (const char *)NULL);
+}
+
+Test(functions, settle_retry_schedules_the_next_attempt_for_this_group_only)
+{
+    redisContext *c = th_redis();
+    char sid[64], owner[64];
+    add(c, sid, "type", "email.send", "payload", "{\"to\":\"a b\"}", "id", "job-9", "attempt", "2",
+        "correlation_id", "corr-1", "last_error", "older", "custom", "kept", NULL);
+    deliver(c, "c1", 1);
+
+    long long before = server_ms(c);
+    cr_assert_eq(int_of(settle(c, "c1", sid, "retry", "5000", "", "boom: timeout", "2", "1", "0", "job-9")), 1);
+    long long after = server_ms(c);
+
+    cr_assert_not(pending(c, sid, owner, NULL, NULL), "acked with the move");
+    cr_assert_eq(INT_OF(c, "ZCARD", SCHED), 1);
+    cr_assert_eq(INT_OF(c, "EXISTS", DLQ), 0);
+    cr_assert_eq(INT_OF(c, "EXISTS", RSTREAM), 0, "not in the retry stream before it is due");
+    long long due;
+    cJSON *m = only_sched_member(c, &due);
+    cr_assert_str_eq(cJSON_GetObjectItem(m, "s")->valuestring, RSTREAM);
+    cJSON *f = cJSON_GetObjectItem(m, "f");
+    cr_assert_eq(cJSON_GetArraySize(f), 14, "7 fields, no duplicates");
+    cr_assert_str_eq(json_get(f, "attempt"), "3");
+    cr_assert_str_eq(json_get(f, "id"), "job-9");
+    cr_assert_str_eq(json_get(f, "last_error"), "boom: timeout");
+    cr_assert_str_eq(json_get(f, "type"), "email.send");
+    cr_assert_str_eq(json_get(f, "payload"), "{\"to\":\"a b\"}");
+    cr_assert_str_eq(json_get(f, "correlation_id"), "corr-1");
+    cr_assert_str_eq(json_get(f, "custom"), "kept");
+    cr_assert(due >= before + 5000 && due <= after + 5000, "due %lld not in [%lld, %lld]", due, before + 5000,
+              after + 5000);
+    cJSON_Delete(m);
+    redisFree(c);
+}
+
+Test(functions, settle_retry_uses_the_given_job_id_and_promotes_into_the_retry_stream)
+{
+    redisContext *c = th_redis();
+    char sid[64];
+    add(c, sid, "type", "t", NULL); /* no id, no attempt: first run */
+    deliver(c, "c1", 1);
+    cr_assert_eq(int_of(settle(c, "c1", sid, "retry", "0", "", "e", "1", "1", "0", sid)), 1);
+    long long due;
+    cJSON *m = only_sched_member(c, &due);
+    cJSON *f = cJSON_GetObjectItem(m, "f");
+    cr_assert_eq(cJSON_GetArraySize(f), 8);
+    cr_assert_str_eq(json_get(f, "id"), sid, "the job id stays the first stream id");
+    cr_assert_str_eq(json_get(f, "attempt"), "2");
+    cJSON_Delete(m);
+
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_promote", "1", SCHED, "100"), 1);
+    cr_assert_eq(INT_OF(c, "XLEN", RSTREAM), 1);
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), 1, "the work stream (every group) gets nothing");
+    redisReply *rep = redisCommand(c, "XRANGE %s - +", RSTREAM);
+    const redisReply *fv = rep->element[0]->element[1];
+    cr_assert_eq(fv->elements, 8);
+    cr_assert_str_eq(fv_get(fv, "type"), "t");
+    cr_assert_str_eq(fv_get(fv, "id"), sid);
+    cr_assert_str_eq(fv_get(fv, "attempt"), "2");
+    cr_assert_str_eq(fv_get(fv, "last_error"), "e");
+    freeReplyObject(rep);
+    redisFree(c);
+}
+
+Test(functions, settle_is_refused_when_another_consumer_owns_the_entry)
+{
+    redisContext *c = th_redis();
+    char sid[64], owner[64];
+    long long count;
+    add(c, sid, "type", "t", NULL);
+    deliver(c, "c1", 1);
+    steal(c, "c2", sid);
+
+    cr_assert_eq(int_of(settle(c, "c1", sid, "retry", "0", "", "e", "1", "1", "0", sid)), 0);
+    cr_assert_eq(int_of(settle(c, "c1", sid, "dead", "0", "failed", "e", "1", "1", "0", sid)), 0);
+    cr_assert_eq(INT_OF(c, "EXISTS", SCHED), 0);
+    cr_assert_eq(INT_OF(c, "EXISTS", DLQ), 0);
+    cr_assert(pending(c, sid, owner, NULL, &count));
+    cr_assert_str_eq(owner, "c2");
+    cr_assert_eq(count, 2, "delivered to c1, then reclaimed by c2");
+    /* Not pending at all: refused too. */
+    cr_assert_eq(int_of(settle(c, "c1", "9-9", "dead", "0", "failed", "e", "1", "1", "0", "x")), 0);
+    redisFree(c);
+}
+
+Test(functions, settle_dead_writes_the_original_fields_and_the_record)
+{
+    redisContext *c = th_redis();
+    char sid[64], owner[64];
+    add(c, sid, "type", "order.placed.v1", "payload", "{\"n\":1}", "id", "job-1", "correlation_id", "corr",
+        "reason", "stale", NULL); /* a replayed dead letter: its old reason is replaced */
+    deliver(c, "c1", 1);
+
+    long long before = server_ms(c);
+    cr_assert_eq(int_of(settle(c, "c1", sid, "dead", "0", "failed", "card declined", "3", "1", "0", "job-1")), 1);
+    long long after = server_ms(c);
+    cr_assert_not(pending(c, sid, owner, NULL, NULL), "acked with the move");
+    cr_assert_eq(INT_OF(c, "EXISTS", SCHED), 0);
+
+    redisReply *rep = redisCommand(c, "XRANGE %s - +", DLQ);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1);
+    const redisReply *fv = rep->element[0]->element[1];
+    fv_no_duplicates(fv);
+    cr_assert_eq(fv->elements, 26, "4 original + 9 added fields");
+    cr_assert_str_eq(fv_get(fv, "type"), "order.placed.v1");
+    cr_assert_str_eq(fv_get(fv, "payload"), "{\"n\":1}");
+    cr_assert_str_eq(fv_get(fv, "id"), "job-1");
+    cr_assert_str_eq(fv_get(fv, "correlation_id"), "corr");
+    cr_assert_str_eq(fv_get(fv, "reason"), "failed");
+    cr_assert_str_eq(fv_get(fv, "error"), "card declined");
+    cr_assert_str_eq(fv_get(fv, "attempts"), "3");
+    cr_assert_str_eq(fv_get(fv, "deliveries"), "1");
+    cr_assert_str_eq(fv_get(fv, "original_id"), sid);
+    cr_assert_str_eq(fv_get(fv, "original_stream"), STREAM);
+    cr_assert_str_eq(fv_get(fv, "group"), "g");
+    cr_assert_str_eq(fv_get(fv, "consumer"), "c1");
+    long long failed_at = strtoll(fv_get(fv, "failed_at"), NULL, 10);
+    cr_assert(failed_at >= before && failed_at <= after, "failed_at %lld", failed_at);
+    freeReplyObject(rep);
+    redisFree(c);
+}
+
+Test(functions, settle_dead_honours_the_dlq_cap_approximately)
+{
+    enum { N = 200, CAP = 10 };
+    redisContext *c = th_redis();
+    char ids[N][64];
+    for (int i = 0; i < N; i++)
+        add(c, ids[i], "type", "t", NULL);
+    deliver(c, "c1", N);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(int_of(settle(c, "c1", ids[i], "dead", "0", "failed", "e", "1", "1", "10", ids[i])), 1);
+    long long len = INT_OF(c, "XLEN", DLQ);
+    /* MAXLEN ~ trims whole macro nodes (stream-node-max-entries, 100 by default). */
+    redisReply *rep = redisCommand(c, "CONFIG GET stream-node-max-entries");
+    long long node = strtoll(rep->element[1]->str, NULL, 10);
+    freeReplyObject(rep);
+    cr_assert(len >= CAP && len <= CAP + node, "XLEN %lld not in [%d, %lld]", len, CAP, CAP + node);
+    cr_assert_lt(len, N);
+    redisFree(c);
+}
+
+Test(functions, settle_dead_of_a_trimmed_entry_records_only_the_added_fields)
+{
+    redisContext *c = th_redis();
+    char sid1[64], sid2[64];
+    add(c, sid1, "type", "t", "payload", "{}", NULL);
+    add(c, sid2, "type", "t", "payload", "{}", NULL);
+    deliver(c, "c1", 2);
+    cr_assert_eq(INT_OF(c, "XDEL", STREAM, sid1, sid2), 2);
+
+    cr_assert_eq(int_of(settle(c, "c1", sid1, "dead", "0", "trimmed", "entry deleted", "1", "1", "0", "")), 1);
+    cr_assert_eq(int_of(settle(c, "c1", sid2, "dead", "0", "trimmed", "entry deleted", "1", "1", "0", "job-2")), 1);
+    redisReply *rep = redisCommand(c, "XRANGE %s - +", DLQ);
+    cr_assert(rep && rep->elements == 2);
+    const redisReply *fv = rep->element[0]->element[1];
+    cr_assert_eq(fv->elements, 18, "the 9 added fields only");
+    cr_assert_null(fv_get(fv, "type"));
+    cr_assert_str_eq(fv_get(fv, "reason"), "trimmed");
+    cr_assert_str_eq(fv_get(fv, "original_id"), sid1);
+    fv = rep->element[1]->element[1];
+    cr_assert_eq(fv->elements, 20, "the 9 added fields and the given job id");
+    cr_assert_str_eq(fv_get(fv, "id"), "job-2");
+    freeReplyObject(rep);
+    cr_assert_eq(INT_OF(c, "XLEN", DLQ), 2);
+    redisFree(c);
+}
+
+Test(functions, settle_with_an_unknown_action_is_an_error_and_changes_nothing)
+{
+    redisContext *c = th_redis();
+    char sid[64], owner[64];
+    add(c, sid, "type", "t", NULL);
+    deliver(c, "c1", 1);
+    err_of(settle(c, "c1", sid, "requeue", "0", "", "e", "1", "1", "0", sid), "unknown action requeue");
+    /* Also for an entry the caller does not own: a caller bug is never a quiet 0. */
+    err_of(settle(c, "c2", sid, "requeue", "0", "", "e", "1", "1", "0", sid), "unknown action");
+    cr_assert(pending(c, sid, owner, NULL, NULL));
+    cr_assert_str_eq(owner, "c1");
+    cr_assert_eq(INT_OF(c, "EXISTS", SCHED), 0);
+    cr_assert_eq(INT_OF(c, "EXISTS", DLQ), 0);
+    redisFree(c);
+}
+
+/* ---- sluice_extend and sluice_release ---- */
+
+Test(functions, extend_resets_idle_without_counting_a_delivery)
+{
+    redisContext *c = th_redis();
+    char a[64], b[64], owner[64];
+    long long idle, count;
+    add(c, a, "type", "t", NULL);
+    add(c, b, "type", "t", NULL);
+    deliver(c, "c1", 2);
+    th_sleep_ms(300);
+    cr_assert(pending(c, a, owner, &idle, &count));
+    cr_assert_geq(idle, 300);
+
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_extend", "1", STREAM, "g", "c1", a), 1);
+    cr_assert(pending(c, a, owner, &idle, &count));
+    cr_assert_lt(idle, 200, "idle reset, got %lld", idle);
+    cr_assert_eq(count, 1, "delivery count unchanged");
+    cr_assert_str_eq(owner, "c1");
+
+    /* Not owned: untouched. */
+    steal(c, "c2", b);
+    th_sleep_ms(300);
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_extend", "1", STREAM, "g", "c1", b, "9-9"), 0);
+    cr_assert(pending(c, b, owner, &idle, &count));
+    cr_assert_str_eq(owner, "c2", "never stolen back");
+    cr_assert_geq(idle, 300, "the other consumer's idle time is not reset");
+    cr_assert_eq(count, 2);
+    redisFree(c);
+}
+
+Test(functions, extend_and_release_leave_a_deleted_entry_pending)
+{
+    redisContext *c = th_redis();
+    char a[64], owner[64];
+    long long count;
+    add(c, a, "type", "t", NULL);
+    deliver(c, "c1", 1);
+    cr_assert_eq(INT_OF(c, "XDEL", STREAM, a), 1);
+    /* XCLAIM would drop it from the pending list: the entry must stay there so
+     * its owner can dead-letter it ("trimmed") instead of losing it silently. */
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_extend", "1", STREAM, "g", "c1", a), 0);
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_release", "1", STREAM, "g", "c1", a), 0);
+    cr_assert(pending(c, a, owner, NULL, &count), "still pending");
+    cr_assert_str_eq(owner, "c1");
+    cr_assert_eq(count, 1);
+    cr_assert_eq(int_of(settle(c, "c1", a, "dead", "0", "trimmed", "gone", "1", "1", "0", a)), 1);
+    cr_assert_eq(INT_OF(c, "XLEN", DLQ), 1);
+    redisFree(c);
+}
+
+Test(functions, release_gives_back_one_delivery_and_keeps_the_owner)
+{
+    redisContext *c = th_redis();
+    char a[64], b[64], owner[64];
+    long long count;
+    add(c, a, "type", "t", NULL);
+    add(c, b, "type", "t", NULL);
+    deliver(c, "c1", 2);
+    /* A second delivery to c1 (a replay after a reclaim). */
+    redisReply *rep = redisCommand(c, "XCLAIM %s g c1 0 %s", STREAM, a);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1);
+    freeReplyObject(rep);
+    cr_assert(pending(c, a, owner, NULL, &count));
+    cr_assert_eq(count, 2);
+
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_release", "1", STREAM, "g", "c1", a), 1);
+    cr_assert(pending(c, a, owner, NULL, &count));
+    cr_assert_eq(count, 1);
+    cr_assert_str_eq(owner, "c1");
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_release", "1", STREAM, "g", "c1", a), 1);
+    cr_assert(pending(c, a, owner, NULL, &count));
+    cr_assert_eq(count, 0);
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_release", "1", STREAM, "g", "c1", a), 1);
+    cr_assert(pending(c, a, owner, NULL, &count));
+    cr_assert_eq(count, 0, "never below zero");
+
+    steal(c, "c2", b);
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_release", "1", STREAM, "g", "c1", b), 0);
+    cr_assert(pending(c, b, owner, NULL, &count));
+    cr_assert_str_eq(owner, "c2");
+    cr_assert_eq(count, 2);
+    redisFree(c);
+}
+
+/* ---- sluice_promote ---- */
+
+Test(functions, promote_moves_only_due_entries_with_their_fields)
+{
+    redisContext *c = th_redis();
+    char bin[] = "b\x01n\xff"; /* arbitrary bytes survive the JSON member */
+    redisReply *rep;
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "due-%d", i);
+        rep = cmdl(c, "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "0", "id", id, "type", "t", "payload",
+                   "{\"k\":\"v w\"}", "blob", bin, (const char *)NULL);
+        cr_assert_eq(rep->type, REDIS_REPLY_STRING);
+        freeReplyObject(rep);
+    }
+    rep = cmdl(c, "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "60000", "id", "later-1", "type", "t",
+               (const char *)NULL);
+    freeReplyObject(rep);
+    rep = cmdl(c, "FCALL", "sluice_schedule", "2", STREAM, SCHED, "at", "99999999999999", "id", "later-2", "type",
+               "t", (const char *)NULL);
+    freeReplyObject(rep);
+    cr_assert_eq(INT_OF(c, "ZCARD", SCHED), 5);
+
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_promote", "1", SCHED, "2"), 2, "limit respected");
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), 2);
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_promote", "1", SCHED, "100"), 1, "only the due one left");
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_promote", "1", SCHED, "100"), 0);
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), 3);
+    cr_assert_eq(INT_OF(c, "ZCARD", SCHED), 2, "entries not due stay scheduled");
+
+    rep = redisCommand(c, "XRANGE %s - +", STREAM);
+    for (size_t i = 0; i < rep->elements; i++) {
+        const redisReply *fv = rep->element[i]->element[1];
+        char want[32];
+        snprintf(want, sizeof want, "due-%zu", i);
+        cr_assert_eq(fv->elements, 8);
+        cr_assert_str_eq(fv->element[0]->str, "id", "field order kept");
+        cr_assert_str_eq(fv_get(fv, "id"), want);
+        cr_assert_str_eq(fv_get(fv, "type"), "t");
+        cr_assert_str_eq(fv_get(fv, "payload"), "{\"k\":\"v w\"}");
+        cr_assert_eq(fv->element[7]->len, 4);
+        cr_assert(memcmp(fv->element[7]->str, bin, 4) == 0, "binary value intact");
+    }
+    freeReplyObject(rep);
+    redisFree(c);
+}
+
+/* One of two concurrent promoters: loops sluice_promote LIMIT 50 until the
+ * schedule is empty, counting what it moved. */
+typedef struct promoter {
+    long long moved;
+    long long calls;
+    char err[256];
+} promoter;
+
+static void *promote_loop(void *arg)
+{
+    promoter *p = arg;
+    redisContext *c = th_redis();
+    for (;;) {
+        redisReply *rep = redisCommand(c, "FCALL sluice_promote 1 %s 50", SCHED);
+        if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
+            snprintf(p->err, sizeof p->err, "%s", rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "I/O error");
+            if (rep)
+                freeReplyObject(rep);
+            break;
+        }
+        long long n = rep->integer;
+        freeReplyObject(rep);
+        p->moved += n;
+        p->calls++;
+        if (n == 0) {
+            rep = redisCommand(c, "ZCARD %s", SCHED);
+            long long left = rep ? rep->integer : -1;
+            if (rep)
+                freeReplyObject(rep);
+            if (left == 0)
+                break;
+        }
+    }
+    redisFree(c);
+    return NULL;
+}
+
+Test(functions, concurrent_promoters_move_each_entry_exactly_once)
+{
+    enum { N = 2000 };
+    redisContext *c = th_redis();
+    for (int i = 0; i < N; i++)
+        redisAppendCommand(c, "FCALL sluice_schedule 2 %s %s in 0 id job-%d type t payload {}", STREAM, SCHED, i);
+    for (int i = 0; i < N; i++) {
+        void *rep = NULL;
+        cr_assert_eq(redisGetReply(c, &rep), REDIS_OK);
+        cr_assert_eq(((redisReply *)rep)->type, REDIS_REPLY_STRING);
+        freeReplyObject(rep);
+    }
+    cr_assert_eq(INT_OF(c, "ZCARD", SCHED), N);
+
+    promoter p[2];
+    pthread_t t[2];
+    memset(p, 0, sizeof p);
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, promote_loop, &p[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    cr_assert_str_eq(p[0].err, "");
+    cr_assert_str_eq(p[1].err, "");
+    cr_assert_eq(p[0].moved + p[1].moved, N, "moved %lld + %lld", p[0].moved, p[1].moved);
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), N);
+    cr_assert_eq(INT_OF(c, "ZCARD", SCHED), 0);
+
+    /* Every job exactly once: the ids are job-0 .. job-1999, each seen once. */
+    static unsigned char seen[N];
+    memset(seen, 0, sizeof seen);
+    redisReply *rep = redisCommand(c, "XRANGE %s - +", STREAM);
+    cr_assert(rep && rep->elements == N);
+    for (size_t i = 0; i < rep->elements; i++) {
+        const char *id = fv_get(rep->element[i]->element[1], "id");
+        int k = -1;
+        cr_assert(id && sscanf(id, "job-%d", &k) == 1 && k >= 0 && k < N, "id %s", id ? id : "(none)");
+        cr_assert_not(seen[k], "job-%d promoted twice", k);
+        seen[k] = 1;
+    }
+    freeReplyObject(rep);
+    redisFree(c);
+}
+
+Test(functions, promote_with_two_alternating_connections)
+{
+    enum { N = 2000 };
+    redisContext *c = th_redis(), *c2 = th_redis();
+    for (int i = 0; i < N; i++)
+        redisAppendCommand(c, "FCALL sluice_schedule 2 %s %s in 0 id job-%d type t", STREAM, SCHED, i);
+    for (int i = 0; i < N; i++) {
+        void *rep = NULL;
+        cr_assert_eq(redisGetReply(c, &rep), REDIS_OK);
+        freeReplyObject(rep);
+    }
+    long long moved = 0;
+    int rounds = 0;
+    for (redisContext *cur = c;; cur = cur == c ? c2 : c, rounds++) {
+        long long n = INT_OF(cur, "FCALL", "sluice_promote", "1", SCHED, "50");
+        cr_assert_leq(n, 50);
+        moved += n;
+        if (n == 0)
+            break;
+    }
+    cr_assert_eq(moved, N);
+    cr_assert_eq(rounds, N / 50);
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), N);
+    redisFree(c2);
+    redisFree(c);
+}
+
+/* ---- sluice_schedule ---- */
+
+Test(functions, schedule_in_and_at)
+{
+    redisContext *c = th_redis();
+    long long before = server_ms(c);
+    redisReply *rep = cmdl(c, "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "30000", "id", "job-1", "type",
+                           "t", "payload", "{}", (const char *)NULL);
+    long long after = server_ms(c);
+    cr_assert_eq(rep->type, REDIS_REPLY_STRING);
+    cr_assert_str_eq(rep->str, "job-1", "returns the job id");
+    freeReplyObject(rep);
+    long long due;
+    cJSON *m = only_sched_member(c, &due);
+    cr_assert_str_eq(cJSON_GetObjectItem(m, "s")->valuestring, STREAM);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(m, "f")), 6);
+    cJSON_Delete(m);
+    cr_assert(due >= before + 30000 && due <= after + 30000, "due %lld", due);
+    cr_assert_eq(INT_OF(c, "EXISTS", STREAM), 0);
+
+    rep = cmdl(c, "FCALL", "sluice_schedule", "2", STREAM, SCHED, "at", "1700000000000", "id", "job-2", "type", "t",
+               (const char *)NULL);
+    cr_assert_str_eq(rep->str, "job-2");
+    freeReplyObject(rep);
+    rep = cmdl(c, "ZSCORE", SCHED, "{\"s\":\"sluice:{q}\",\"f\":[\"id\",\"job-2\",\"type\",\"t\"]}", (const char *)NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_STRING, "member found by its JSON");
+    cr_assert_str_eq(rep->str, "1700000000000");
+    freeReplyObject(rep);
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_promote", "1", SCHED, "10"), 1, "a past 'at' is due at once");
+    redisFree(c);
+}
+
+Test(functions, schedule_refuses_bad_calls_and_writes_nothing)
+{
+    redisContext *c = th_redis();
+    ERR_OF(c, "needs an id field", "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "0", "type", "t");
+    ERR_OF(c, "needs an id field", "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "0", "id", "", "type", "t");
+    ERR_OF(c, "mode must be \"in\" or \"at\"", "FCALL", "sluice_schedule", "2", STREAM, SCHED, "soon", "0", "id",
+           "j", "type", "t");
+    ERR_OF(c, "mode must be", "FCALL", "sluice_schedule", "2", STREAM, SCHED);
+    ERR_OF(c, "expected field/value pairs", "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "0", "id", "j",
+           "type");
+    ERR_OF(c, "expected field/value pairs", "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "0");
+    ERR_OF(c, "ms must be a non-negative integer", "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "soon",
+           "id", "j", "type", "t");
+    ERR_OF(c, "ms must be a non-negative integer", "FCALL", "sluice_schedule", "2", STREAM, SCHED, "at", "-5", "id",
+           "j", "type", "t");
+    cr_assert_eq(INT_OF(c, "EXISTS", SCHED, STREAM), 0);
+    redisFree(c);
+}
+
+/* ---- sluice_enqueue ---- */
+
+#define IDEM "sluice:{q}:idem:order-42"
+
+/* {id, enqueued} reply of sluice_enqueue; id copied into id_out (64 bytes). */
+static long long idem_reply(redisReply *rep, char id_out[64])
+{
+    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "sluice_enqueue: %s", rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+    cr_assert_eq(rep->elements, 2);
+    cr_assert_eq(rep->element[0]->type, REDIS_REPLY_STRING);
+    cr_assert_eq(rep->element[1]->type, REDIS_REPLY_INTEGER);
+    snprintf(id_out, 64, "%s", rep->element[0]->str);
+    long long v = rep->element[1]->integer;
+    freeReplyObject(rep);
+    return v;
+}
+
+Test(functions, enqueue_with_a_key_enqueues_once)
+{
+    redisContext *c = th_redis();
+    char first[64], second[64];
+    cr_assert_eq(idem_reply(cmdl(c, "FCALL", "sluice_enqueue", "3", STREAM, IDEM, SCHED, "600", "", "0", "type", "t",
+                                 "payload", "{\"n\":1}", (const char *)NULL),
+                            first),
+                 1);
+    redisReply *rep = redisCommand(c, "XRANGE %s - +", STREAM);
+    cr_assert(rep && rep->elements == 1);
+    cr_assert_str_eq(first, rep->element[0]->element[0]->str, "without an id field the job id is the stream id");
+    freeReplyObject(rep);
+    long long ttl = INT_OF(c, "TTL", IDEM);
+    cr_assert(ttl > 590 && ttl <= 600, "TTL %lld", ttl);
+
+    cr_assert_eq(idem_reply(cmdl(c, "FCALL", "sluice_enqueue", "3", STREAM, IDEM, SCHED, "600", "", "0", "type", "t",
+                                 "payload", "{\"n\":2}", (const char *)NULL),
+                            second),
+                 0);
+    cr_assert_str_eq(second, first, "a duplicate returns the first id");
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), 1);
+
+    /* With an id field, that is the job id. */
+    cr_assert_eq(idem_reply(cmdl(c, "FCALL", "sluice_enqueue", "3", STREAM, "sluice:{q}:idem:k2", SCHED, "60", "",
+                                 "0", "id", "job-7", "type", "t", (const char *)NULL),
+                            first),
+                 1);
+    cr_assert_str_eq(first, "job-7");
+    rep = cmdl(c, "GET", "sluice:{q}:idem:k2", (const char *)NULL);
+    cr_assert_str_eq(rep->str, "job-7");
+    freeReplyObject(rep);
+    redisFree(c);
+}
+
+Test(functions, enqueue_with_a_key_and_a_delay_schedules_once)
+{
+    redisContext *c = th_redis();
+    char id[64];
+    long long before = server_ms(c);
+    cr_assert_eq(idem_reply(cmdl(c, "FCALL", "sluice_enqueue", "3", STREAM, IDEM, SCHED, "600", "in", "5000", "id",
+                                 "job-1", "type", "t", (const char *)NULL),
+                            id),
+                 1);
+    long long after = server_ms(c);
+    cr_assert_str_eq(id, "job-1");
+    cr_assert_eq(INT_OF(c, "EXISTS", STREAM), 0);
+    long long due;
+    cJSON *m = only_sched_member(c, &due);
+    cJSON_Delete(m);
+    cr_assert(due >= before + 5000 && due <= after + 5000);
+    cr_assert_eq(idem_reply(cmdl(c, "FCALL", "sluice_enqueue", "3", STREAM, IDEM, SCHED, "600", "in", "5000", "id",
+                                 "job-2", "type", "t", (const char *)NULL),
+                            id),
+                 0);
+    cr_assert_str_eq(id, "job-1");
+    cr_assert_eq(INT_OF(c, "ZCARD", SCHED), 1);
+
+    cr_assert_eq(idem_reply(cmdl(c, "FCALL", "sluice_enqueue", "3", STREAM, "sluice:{q}:idem:at", SCHED, "600", "at",
+                                 "1700000000000", "id", "job-3", "type", "t", (const char *)NULL),
+                            id),
+                 1);
+    cr_assert_eq(INT_OF(c, "ZCARD", SCHED), 2);
+    redisFree(c);
+}
+
+Test(functions, enqueue_refuses_bad_calls_and_writes_nothing)
+{
+    redisContext *c = th_redis();
+    /* A zero TTL used to fail in SET after the XADD: job added, key missing. */
+    ERR_OF(c, "TTL must be a positive integer", "FCALL", "sluice_enqueue", "3", STREAM, IDEM, SCHED, "0", "", "0",
+           "type", "t");
+    ERR_OF(c, "TTL must be a positive integer", "FCALL", "sluice_enqueue", "3", STREAM, IDEM, SCHED, "1h", "", "0",
+           "type", "t");
+    /* So did a TTL beyond what SET EX takes. */
+    ERR_OF(c, "TTL must be a positive integer", "FCALL", "sluice_enqueue", "3", STREAM, IDEM, SCHED,
+           "99999999999999999999", "", "0", "type", "t");
+    /* An unknown mode used to be taken as "at". */
+    ERR_OF(c, "mode must be \"in\" or \"at\" or \"\"", "FCALL", "sluice_enqueue", "3", STREAM, IDEM, SCHED, "60",
+           "later", "5", "id", "j", "type", "t");
+    ERR_OF(c, "needs an id field", "FCALL", "sluice_enqueue", "3", STREAM, IDEM, SCHED, "60", "in", "5", "type", "t");
+    ERR_OF(c, "expected field/value pairs", "FCALL", "sluice_enqueue", "3", STREAM, IDEM, SCHED, "60", "", "0",
+           "type");
+    cr_assert_eq(INT_OF(c, "EXISTS", STREAM, SCHED, IDEM), 0);
+    redisFree(c);
+}
