@@ -47,7 +47,7 @@ int sl_functions_ensure(sl_redis *r, char *err, size_t errlen)
     if (rep->type == REDIS_REPLY_ERROR)
         rc = reply_error(rep, "FUNCTION LOAD sluice", err, errlen);
     else
-        SL_LOG(SL_INFO, "loaded redis function library", SL_S("library", "sluice"),
+        SL_LOG(SL_DEBUG, "loaded redis function library", SL_S("library", "sluice"),
                SL_S("version", SL_FUNCTIONS_VERSION), SL_S("redis", sl_redis_name(r)));
     freeReplyObject(rep);
     return rc;

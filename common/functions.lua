@@ -14,6 +14,7 @@ of the same {Q}):
   sluice:{Q}            work stream
   sluice:{Q}:r:G        retry stream of group G (only G reads it)
   sluice:{Q}:sched      scheduled entries (retries and delayed jobs), score = due ms
+  sluice:{Q}:sched:bad  scheduled entries sluice_promote could not move (inspect by hand)
   sluice:{Q}:dlq:G      dead letters of group G
   sluice:{Q}:idem:K     idempotency key K -> first job id (with a TTL)
   sluice:{Q}:done:G:ID  done-marker of job ID in group G (with a TTL)
@@ -194,16 +195,33 @@ end)
 
 --[[ sluice_promote: move due scheduled entries into their target streams.
 KEYS[1] sched; ARGV[1] max entries to move. Safe to run from many supervisors
-at once: each entry moves exactly once. Returns how many moved. ]]
+at once: each entry moves exactly once. A member that cannot be moved (not
+sluice's JSON, or its target is not a stream) is parked in KEYS[1]..":bad"
+with its score (and a warning in the Redis log) instead of failing the call, so
+one bad member never blocks the queue's schedule. Returns how many moved. ]]
 redis.register_function('sluice_promote', function(keys, args)
     local sched, limit = keys[1], tonumber(args[1])
-    local due = redis.call('ZRANGEBYSCORE', sched, '-inf', now_ms(), 'LIMIT', 0, limit)
-    for _, member in ipairs(due) do
-        local e = cjson.decode(member)
-        redis.call('XADD', e.s, '*', unpack(e.f))
+    local due = redis.call('ZRANGEBYSCORE', sched, '-inf', now_ms(), 'WITHSCORES', 'LIMIT', 0, limit)
+    local moved, parked = 0, 0
+    for i = 1, #due, 2 do
+        local member, score = due[i], due[i + 1]
+        local ok, e = pcall(cjson.decode, member)
+        local added = false
+        if ok and type(e) == 'table' and type(e.s) == 'string' and type(e.f) == 'table' and #e.f > 0 then
+            added = type(redis.pcall('XADD', e.s, '*', unpack(e.f))) == 'string'
+        end
+        if added then
+            moved = moved + 1
+        else
+            redis.call('ZADD', sched .. ':bad', score, member)
+            parked = parked + 1
+        end
         redis.call('ZREM', sched, member)
     end
-    return #due
+    if parked > 0 then
+        redis.log(redis.LOG_WARNING, 'sluice_promote: parked ' .. parked .. ' unmovable member(s) in ' .. sched .. ':bad')
+    end
+    return moved
 end)
 
 -- Check the arguments of put before anything is written: a bad call must fail

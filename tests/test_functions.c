@@ -934,3 +934,23 @@ Test(functions, enqueue_refuses_bad_calls_and_writes_nothing)
     cr_assert_eq(INT_OF(c, "EXISTS", STREAM, SCHED, IDEM), 0);
     redisFree(c);
 }
+
+/* A member that is not sluice's JSON, or whose target is not a stream, is
+ * parked in sched:bad; the good ones around it still move. */
+Test(functions, promote_parks_unmovable_members, .init = setup)
+{
+    redisContext *c = th_redis();
+    redisReply *r = redisCommand(c, "SET %s %s", "sluice:{q}:notastream", "x");
+    freeReplyObject(r);
+    r = redisCommand(c, "ZADD %s 1 %s", SCHED, "not json at all");
+    freeReplyObject(r);
+    r = redisCommand(c, "ZADD %s 2 %s", SCHED, "{\"s\":\"sluice:{q}:notastream\",\"f\":[\"type\",\"t\"]}");
+    freeReplyObject(r);
+    r = redisCommand(c, "ZADD %s 3 %s", SCHED, "{\"s\":\"sluice:{q}\",\"f\":[\"type\",\"t\",\"id\",\"good\"]}");
+    freeReplyObject(r);
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_promote", "1", SCHED, "100"), 1, "the good member moved");
+    cr_assert_eq(th_int(c, "XLEN sluice:{q}"), 1);
+    cr_assert_eq(th_int(c, "ZCARD %s", SCHED), 0, "nothing left to block the schedule");
+    cr_assert_eq(th_int(c, "ZCARD %s:bad", SCHED), 2, "both unmovable members parked");
+    redisFree(c);
+}
