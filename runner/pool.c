@@ -45,6 +45,15 @@ int sl_pool_wants(const sl_pool *p, int i)
     return !p->sup->stopping && !p->removed && p->cfg && i < p->want;
 }
 
+int sl_pool_held(const sl_pool *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->nslots; i++)
+        if (p->slots[i] && p->slots[i]->hold > 0)
+            n++;
+    return n;
+}
+
 int sl_pool_live(const sl_pool *p)
 {
     int n = 0;
@@ -127,13 +136,15 @@ void sl_pool_sync(sl_pool *p)
         if (!wanted) {
             if (s->pid) {
                 sl_pool_slot_stop(s, sl_pool_stop_reason(p));
-            } else {
+            } else if (!s->hold) { /* a held slot is freed when its move ends */
                 sl_pool_slot_free(s);
                 p->slots[i] = NULL;
             }
             continue;
         }
-        if (!s->pid && s->phase == SL_PHASE_EMPTY)
+        /* A held slot waits for the Redis move of its killed job first, so its
+         * next worker cannot replay an entry that is being settled. */
+        if (!s->pid && s->phase == SL_PHASE_EMPTY && !s->hold)
             sl_pool_slot_spawn(s);
     }
     while (p->nslots > 0 && !p->slots[p->nslots - 1])

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "runner/maint.h"
 #include "runner/supervisor.h"
 
 static sl_pool *sl_sup_pool_by_name(sl_sup *sup, const char *name)
@@ -138,6 +139,7 @@ void sl_sup_reload(sl_sup *sup)
     for (sl_pool *p = sup->pools; p; p = p->next)
         sl_pool_sync(p);
     sl_sup_collect(sup);
+    sl_maint_reload(sup->maint); /* new queues, intervals, redis.* settings */
     SL_LOG(SL_INFO, "config reloaded", SL_S("config", sup->cfg_path), SL_I("pools", sup->cfg->npools),
            SL_I("added", added), SL_I("restarting", restarted), SL_I("removed", removed));
     goto cleanup;

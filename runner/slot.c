@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "runner/maint.h"
 #include "runner/spawn.h"
 #include "runner/supervisor.h"
 
@@ -83,12 +84,15 @@ static int64_t sl_pool_slot_backoff_ms(const sl_config *cfg, unsigned n)
     return delay < lo ? lo : delay;
 }
 
-/* Count a crash and schedule the respawn. */
-static void sl_pool_slot_backoff(sl_pool_slot *s)
+/* Schedule the respawn; count_crash 0 (a hard-timeout kill: the worker was
+ * healthy, the handler hung, and the timeout itself bounds the rate) keeps the
+ * crash counter and uses the current step. */
+static void sl_pool_slot_backoff(sl_pool_slot *s, int count_crash)
 {
     struct timeval tv;
-    s->crashes++;
-    int64_t delay = sl_pool_slot_backoff_ms(s->pool->sup->cfg, s->crashes);
+    if (count_crash)
+        s->crashes++;
+    int64_t delay = sl_pool_slot_backoff_ms(s->pool->sup->cfg, s->crashes ? s->crashes : 1);
     s->phase = SL_PHASE_BACKOFF;
     sl_ms_to_tv(delay, &tv);
     evtimer_add(s->timer, &tv);
@@ -156,7 +160,7 @@ static void sl_pool_slot_on_timer(evutil_socket_t fd, short what, void *arg)
     if (s->pid) {
         SL_LOG(SL_WARN, "worker did not stop within shutdown_timeout; killing it",
                SL_S("pool", s->pool->name), SL_I("slot", s->index), SL_I("pid", s->pid));
-        sl_pool_slot_kill(s, "shutdown_timeout");
+        sl_pool_slot_kill_release(s, "shutdown_timeout");
         return;
     }
     if (s->phase == SL_PHASE_BACKOFF) {
@@ -206,10 +210,14 @@ void sl_pool_slot_spawn(sl_pool_slot *s)
     }
     SL_LOG(SL_ERROR, "cannot spawn worker", SL_S("pool", p->name), SL_I("slot", s->index),
            SL_S("error", err));
-    sl_pool_slot_backoff(s);
+    sl_pool_slot_backoff(s, 1);
     return;
 
 spawned:
+    /* The keys of this process's jobs, for the supervisor's moves of them
+     * (a reload may change the pool's queue before this process is gone). */
+    (void)sl_fmt(s->queue, sizeof s->queue, "%s", p->cfg ? p->cfg->queue : "");
+    (void)sl_fmt(s->group, sizeof s->group, "%s", p->cfg ? p->cfg->group : "");
     s->pid = proc.pid;
     s->shm = proc.shm;
     s->gen = p->gen;
@@ -247,6 +255,36 @@ void sl_pool_slot_kill(sl_pool_slot *s, const char *reason)
     s->kill_reason = reason;
     if (kill(s->pid, SIGKILL) != 0 && errno != ESRCH)
         SL_LOG(SL_WARN, "kill(SIGKILL) failed", SL_I("pid", s->pid), SL_S("error", strerror(errno)));
+}
+
+void sl_pool_slot_kill_release(sl_pool_slot *s, const char *reason)
+{
+    sl_job_snap snap;
+    if (!s->pid || s->kill_reason)
+        return;
+    /* Read before the kill: after it the slot may show a later job or none. */
+    int running = sl_slot_snapshot(s->shm, &snap) == 0;
+    sl_pool_slot_kill(s, reason);
+    if (running)
+        sl_maint_release(s->pool->sup->maint, s, &snap);
+}
+
+void sl_pool_slot_hold(sl_pool_slot *s)
+{
+    s->hold++;
+    s->pool->sup->holds++;
+}
+
+void sl_pool_slot_unhold(sl_pool_slot *s)
+{
+    sl_sup *sup = s->pool->sup;
+    s->hold--;
+    sup->holds--;
+    if (s->hold > 0 || sup->closing)
+        return;
+    sl_pool_sync(s->pool); /* respawn it, or free it if unwanted: s may be gone */
+    sl_sup_collect(sup);
+    sl_sup_check_done(sup);
 }
 
 /* Exit 78 or repeated exec failures: never respawn (until a reload). */
@@ -319,7 +357,7 @@ void sl_pool_slot_exited(sl_pool_slot *s, int status)
                    SL_S("pool", p->name), SL_I("slot", s->index), SL_S("path", path));
             sl_pool_slot_disable(s);
         } else if (!stop) {
-            sl_pool_slot_backoff(s);
+            sl_pool_slot_backoff(s, 1);
         }
     } else if (stop && (code == 0 || s->kill_reason ||
                         (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM))) {
@@ -330,7 +368,7 @@ void sl_pool_slot_exited(sl_pool_slot *s, int status)
     } else {
         sl_pool_slot_log_crash(s, pid, status, lived);
         if (!stop)
-            sl_pool_slot_backoff(s);
+            sl_pool_slot_backoff(s, !(s->kill_reason && strcmp(s->kill_reason, "timeout") == 0));
     }
     s->stop_reason = NULL;
     s->kill_reason = NULL;

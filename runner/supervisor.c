@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "sluice/version.h"
 #include "runner/commands.h"
+#include "runner/maint.h"
 #include "runner/supervisor.h"
 
 typedef void (*sl_sup_sig_fn)(sl_sup *sup, const char *signame);
@@ -79,8 +80,11 @@ static int sl_sup_all_disabled(const sl_sup *sup)
 
 void sl_sup_check_done(sl_sup *sup)
 {
+    if (sup->closing)
+        return;
     if (sup->stopping) {
-        if (sl_sup_live(sup) == 0) {
+        /* Held slots: the release of a killed job is still in flight. */
+        if (sl_sup_live(sup) == 0 && sup->holds == 0) {
             SL_LOG(SL_INFO, "all workers stopped; supervisor exiting", SL_I("exit_code", 0));
             sup->exit_code = 0;
             event_base_loopbreak(sup->base);
@@ -98,7 +102,7 @@ void sl_sup_collect(sl_sup *sup)
     sl_pool **link = &sup->pools;
     while (*link) {
         sl_pool *p = *link;
-        if (p->removed && sl_pool_live(p) == 0) {
+        if (p->removed && sl_pool_live(p) == 0 && sl_pool_held(p) == 0) {
             *link = p->next;
             SL_LOG(SL_INFO, "pool removed", SL_S("pool", p->name));
             sl_pool_free(p);
@@ -154,7 +158,7 @@ static void sl_sup_sig_interrupt(sl_sup *sup, const char *signame)
     for (sl_pool *p = sup->pools; p; p = p->next)
         for (int i = 0; i < p->nslots; i++)
             if (p->slots[i] && p->slots[i]->pid)
-                sl_pool_slot_kill(p->slots[i], "fast stop");
+                sl_pool_slot_kill_release(p->slots[i], "fast stop");
 }
 
 static void sl_sup_sig_reload(sl_sup *sup, const char *signame)
@@ -288,6 +292,11 @@ static int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
         total += cfg->pools[i].workers;
         tail = &(*tail)->next;
     }
+    sup.maint = sl_maint_new(&sup);
+    if (!sup.maint) {
+        SL_LOG(SL_ERROR, "cannot start the redis maintenance", SL_S("config", path));
+        goto cleanup;
+    }
     if (sl_sup_watchdog_start(&sup) != 0) {
         SL_LOG(SL_ERROR, "cannot start the timeout watchdog", SL_S("error", strerror(errno)));
         goto cleanup;
@@ -300,8 +309,16 @@ static int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
         SL_LOG(SL_ERROR, "event loop failed", SL_S("error", strerror(errno)));
         sup.exit_code = 1;
     }
+    SL_LOG(SL_INFO, "maintenance totals", SL_I("promoted", sup.stats.promoted),
+           SL_I("leases_extended", sup.stats.extended), SL_I("timeouts_retried", sup.stats.timeout_retried),
+           SL_I("timeouts_dead", sup.stats.timeout_dead), SL_I("timeouts_refused", sup.stats.timeout_refused),
+           SL_I("timeouts_unsettled", sup.stats.timeout_unsettled), SL_I("released", sup.stats.released));
 
 cleanup:
+    /* From here on callbacks (the maintenance's, run with no reply when it
+     * closes) must not spawn or stop anything. */
+    sup.closing = 1;
+    sup.stopping = 1;
     /* Only a fatal error leaves processes here: do not leave them orphaned. */
     for (sl_pool *p = sup.pools; p; p = p->next)
         for (int i = 0; i < p->nslots; i++)
@@ -310,6 +327,7 @@ cleanup:
                 (void)waitpid(p->slots[i]->pid, NULL, 0);
                 p->slots[i]->pid = 0;
             }
+    sl_maint_free(sup.maint); /* before the pools: its callbacks touch slots */
     while (sup.pools) {
         sl_pool *next = sup.pools->next;
         sl_pool_free(sup.pools);

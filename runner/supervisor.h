@@ -1,7 +1,8 @@
 /* The supervisor's state, private to runner/: the event loop, the running
  * config, and its pools of worker slots. supervisor.c owns the loop and the
  * signals; pool.c the pools; slot.c one slot's process; reload.c SIGHUP;
- * watchdog.c the hard job timeouts. */
+ * watchdog.c the hard job timeouts; maint.c the periodic Redis maintenance
+ * over its own async connection (maint_conn.c). */
 #ifndef SL_RUNNER_SUPERVISOR_H
 #define SL_RUNNER_SUPERVISOR_H
 
@@ -17,6 +18,7 @@ struct event;
 struct bufferevent;
 struct sl_pool;
 struct sl_sup;
+struct sl_maint;
 
 /** A worker that lived at least this long resets its slot's crash counter. */
 #define SL_SUP_STABLE_MS 30000
@@ -53,6 +55,9 @@ typedef struct sl_pool_slot {
     int restarting;            /* being replaced by a rolling restart */
     unsigned crashes;          /* consecutive crashes, for the backoff */
     unsigned exec_failures;    /* consecutive fast exits with 127 */
+    int hold;                  /* Redis moves of its killed job still in flight: no respawn, no free */
+    char queue[128];           /* queue and group of the live process (pool config at spawn) */
+    char group[128];
 } sl_pool_slot;
 
 /** A pool: the slots of one pools[] entry of the config. */
@@ -70,6 +75,21 @@ typedef struct sl_pool {
     struct sl_pool *next;
 } sl_pool;
 
+/** Maintenance counters (for metrics), cumulative since start. */
+typedef struct sl_sup_stats {
+    uint64_t promoted;          /* scheduled entries moved by sluice_promote */
+    uint64_t promote_errors;    /* error replies of sluice_promote */
+    uint64_t extend_calls;      /* sluice_extend calls answered */
+    uint64_t extended;          /* leases extended */
+    uint64_t extend_missed;     /* running job's entry no longer ours (or trimmed) */
+    uint64_t timeout_retried;   /* hard timeouts settled as a retry */
+    uint64_t timeout_dead;      /* hard timeouts dead-lettered (attempts exhausted) */
+    uint64_t timeout_refused;   /* settle refused: the entry was no longer the worker's */
+    uint64_t timeout_unsettled; /* no answer (Redis down/slow): the respawned worker replays it */
+    uint64_t released;          /* jobs killed at shutdown given back without spending a delivery */
+    uint64_t release_missed;    /* release refused (entry gone or not ours) or unanswered */
+} sl_sup_stats;
+
 /** The supervisor. */
 typedef struct sl_sup {
     struct event_base *base;
@@ -81,8 +101,23 @@ typedef struct sl_sup {
     sl_pool *pools;
     struct event *watchdog;
     int stopping;              /* graceful stop in progress: spawn nothing */
+    int closing;               /* tearing down after the loop: callbacks change nothing */
+    int holds;                 /* sum of the slots' hold: the stop waits for them */
     int exit_code;
+    struct sl_maint *maint;    /* periodic Redis maintenance (maint.c) */
+    sl_sup_stats stats;
 } sl_sup;
+
+/** A consistent copy of a worker's running job, read from its status slot. */
+typedef struct sl_job_snap {
+    char id[sizeof(((sl_slot *)0)->job_id)];
+    char type[sizeof(((sl_slot *)0)->job_type)];
+    char stream_id[sizeof(((sl_slot *)0)->job_stream_id)];
+    int in_retry_stream;
+    uint32_t attempt, deliveries, max_attempts;
+    int64_t backoff_base_ms, backoff_cap_ms;
+    int64_t timeout_ms, started_mono_ms;
+} sl_job_snap;
 
 /* pool.c */
 /** A pool for cfg (in sup->cfg) with no slots yet; takes ownership of
@@ -99,6 +134,8 @@ void sl_pool_free(sl_pool *p);
 void sl_pool_sync(sl_pool *p);
 /** Number of live processes. */
 int sl_pool_live(const sl_pool *p);
+/** Number of held slots (sl_pool_slot_hold). */
+int sl_pool_held(const sl_pool *p);
 /** Is slot index i wanted (inside the target, pool not removed, not stopping)? */
 int sl_pool_wants(const sl_pool *p, int i);
 
@@ -114,6 +151,13 @@ void sl_pool_slot_kill(sl_pool_slot *s, const char *reason);
 /** The process exited with wait status `status`: classify, log, arrange a
  *  respawn or disable the slot, then sync the pool (s may be freed). */
 void sl_pool_slot_exited(sl_pool_slot *s, int status);
+/** SIGKILL the process at a stop (shutdown_timeout, second SIGINT); a job it
+ *  was running is released (sluice_release) so it spends no delivery. */
+void sl_pool_slot_kill_release(sl_pool_slot *s, const char *reason);
+/** Keep the slot (no respawn, not freed) until a Redis move of its job ends. */
+void sl_pool_slot_hold(sl_pool_slot *s);
+/** That move ended: respawn or free it as due, and re-check the stop. May free s. */
+void sl_pool_slot_unhold(sl_pool_slot *s);
 
 /* supervisor.c */
 /** Find the slot whose live process is pid, or NULL. */
@@ -132,6 +176,10 @@ void sl_sup_reload(sl_sup *sup);
 /* watchdog.c */
 /** Start the 100 ms hard-timeout timer. 0 or -1. */
 int sl_sup_watchdog_start(sl_sup *sup);
+/** Copy the running job out of a status slot (seqlock-style: the strings are
+ *  kept only if job_seq did not change meanwhile). 0 with *out when the state
+ *  is RUNNING and the copy is consistent; -1 otherwise. */
+int sl_slot_snapshot(sl_slot *sh, sl_job_snap *out);
 
 /* run_check.c */
 /** `sluice run -t`: check every pool with a `--check` worker. Exit code. */

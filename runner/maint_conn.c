@@ -1,0 +1,574 @@
+/* The supervisor's async Redis connection (see maint_conn.h): connect, AUTH,
+ * SELECT, function library, reconnect with capped backoff and jitter, and a
+ * 100 ms tick that drops the connection when a command or the connect itself
+ * outlives its timeout, so a stopped Redis cannot wedge maintenance. */
+#define SL_COMPAT_ASYNC 1
+#include "common/compat.h"
+
+#include <hiredis/adapters/libevent.h>
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/functions.h"
+#include "common/log.h"
+#include "common/url.h"
+#include "common/util.h"
+#include "runner/maint_conn.h"
+
+/* Period of the timeout check. */
+#define SL_MCONN_TICK_MS 100
+
+typedef enum sl_mconn_state {
+    SL_MC_DOWN,       /* no context; the retry timer reconnects */
+    SL_MC_CONNECTING, /* TCP/unix connect in progress */
+    SL_MC_HANDSHAKE,  /* AUTH, SELECT, library check in flight */
+    SL_MC_READY,      /* commands go out at once */
+    SL_MC_CLOSED      /* sl_mconn_free in progress */
+} sl_mconn_state;
+
+/* One command: queued (waiting for ready) or in flight. */
+typedef struct sl_mconn_req {
+    struct sl_mconn_req *prev, *next;
+    sl_mconn *c;
+    sl_mconn_cb cb;
+    void *arg;
+    int internal;   /* a handshake step: dropped silently with its connection */
+    unsigned gen;   /* connection generation it was sent on */
+    int64_t t0;     /* when it was sent (in flight) or queued */
+    int argc;
+    const char **argv; /* copies, in the same allocation */
+    size_t *lens;
+} sl_mconn_req;
+
+typedef struct sl_mconn_list {
+    sl_mconn_req *head, *tail;
+    size_t n;
+} sl_mconn_list;
+
+struct sl_mconn {
+    struct event_base *base;
+    redisAsyncContext *ac;
+    sl_mconn_state state;
+    unsigned gen;              /* bumped per connection attempt */
+    char *url;                 /* holds the password: wiped on free */
+    sl_url u;
+    char name[512];            /* redacted URL, for logs */
+    int64_t connect_timeout_ms, command_timeout_ms, reconnect_min_ms, reconnect_max_ms;
+    int64_t conn_t0;           /* start of the current connect attempt */
+    unsigned failures;         /* consecutive failed attempts/drops since last ready */
+    int was_ready;             /* ever ready: later readies are "restored" */
+    struct event *tick, *retry;
+    sl_mconn_list inflight;    /* in send order: head is the oldest */
+    sl_mconn_list queue;
+    sl_mconn_ready_fn on_ready;
+    void *ready_arg;
+};
+
+static void sl_mconn_connect(sl_mconn *c);
+
+/* ---- lists and requests ------------------------------------------------- */
+
+static void sl_mconn_push(sl_mconn_list *l, sl_mconn_req *q)
+{
+    q->next = NULL;
+    q->prev = l->tail;
+    if (l->tail)
+        l->tail->next = q;
+    else
+        l->head = q;
+    l->tail = q;
+    l->n++;
+}
+
+static void sl_mconn_unlink(sl_mconn_list *l, sl_mconn_req *q)
+{
+    if (q->prev)
+        q->prev->next = q->next;
+    else
+        l->head = q->next;
+    if (q->next)
+        q->next->prev = q->prev;
+    else
+        l->tail = q->prev;
+    q->prev = q->next = NULL;
+    l->n--;
+}
+
+/* A request with private copies of argv (one allocation). NULL when out of memory. */
+static sl_mconn_req *sl_mconn_req_new(sl_mconn *c, sl_mconn_cb cb, void *arg, int argc,
+                                      const char **argv, const size_t *lens)
+{
+    size_t bytes = sizeof(sl_mconn_req) + (size_t)argc * (sizeof(char *) + sizeof(size_t));
+    for (int i = 0; i < argc; i++)
+        bytes += lens[i] + 1;
+    sl_mconn_req *q = calloc(1, bytes);
+    if (!q)
+        return NULL;
+    q->c = c;
+    q->cb = cb;
+    q->arg = arg;
+    q->argc = argc;
+    q->lens = (size_t *)(q + 1);
+    q->argv = (const char **)(q->lens + argc);
+    char *p = (char *)(q->argv + argc);
+    for (int i = 0; i < argc; i++) {
+        memcpy(p, argv[i], lens[i]);
+        p[lens[i]] = '\0';
+        q->argv[i] = p;
+        q->lens[i] = lens[i];
+        p += lens[i] + 1;
+    }
+    return q;
+}
+
+/* Free a request, wiping its arguments (AUTH carries the password). */
+static void sl_mconn_req_free(sl_mconn_req *q)
+{
+    for (int i = 0; i < q->argc; i++)
+        explicit_bzero((char *)q->argv[i], q->lens[i]);
+    free(q);
+}
+
+/* hiredis reply callback of every command (reply NULL: the context is going). */
+static void sl_mconn_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    sl_mconn_req *q = privdata;
+    sl_mconn *c = q->c;
+    (void)ac;
+    sl_mconn_unlink(&c->inflight, q);
+    if (!q->internal || (reply && q->gen == c->gen && c->ac))
+        q->cb(q->arg, reply);
+    sl_mconn_req_free(q);
+}
+
+/* Hand a request to hiredis. 0, or -1 if the context refuses (tearing down). */
+static int sl_mconn_send(sl_mconn *c, sl_mconn_req *q)
+{
+    if (!c->ac || SL_ASYNC_CLOSING(c->ac) ||
+        redisAsyncCommandArgv(c->ac, sl_mconn_on_reply, q, q->argc, q->argv, q->lens) != REDIS_OK)
+        return -1;
+    q->gen = c->gen;
+    q->t0 = sl_now_mono_ms();
+    sl_mconn_push(&c->inflight, q);
+    return 0;
+}
+
+/* ---- connection life ---------------------------------------------------- */
+
+static void sl_mconn_ms_to_tv(int64_t ms, struct timeval *tv)
+{
+    tv->tv_sec = (time_t)(ms / 1000);
+    tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
+}
+
+/* Arm the reconnect timer: capped exponential backoff with full jitter, never
+ * below reconnect_min (no busy loop even when Redis refuses at once). */
+static void sl_mconn_schedule(sl_mconn *c)
+{
+    struct timeval tv;
+    unsigned n = c->failures ? c->failures - 1 : 0;
+    int64_t delay = sl_backoff_ms(c->reconnect_min_ms, c->reconnect_max_ms, n, c->reconnect_min_ms);
+    c->state = SL_MC_DOWN;
+    sl_mconn_ms_to_tv(delay, &tv);
+    evtimer_add(c->retry, &tv);
+}
+
+/* Forget the context (its pending callbacks run now, with NULL replies) and
+ * schedule a reconnect. Safe inside a hiredis callback (the free is deferred). */
+static void sl_mconn_drop(sl_mconn *c, const char *why)
+{
+    redisAsyncContext *ac = c->ac;
+    int closing = c->state == SL_MC_CLOSED;
+    c->ac = NULL;
+    if (!closing) {
+        c->failures++;
+        c->state = SL_MC_DOWN;
+        if (c->failures == 1)
+            SL_LOG(SL_WARN, "redis maintenance connection dropped; maintenance paused", SL_S("redis", c->name),
+                   SL_S("reason", why));
+        else
+            SL_LOG(SL_DEBUG, "redis maintenance connection dropped", SL_S("redis", c->name),
+                   SL_S("reason", why), SL_I("failures", c->failures));
+    }
+    if (ac)
+        redisAsyncFree(ac);
+    if (!closing)
+        sl_mconn_schedule(c);
+}
+
+/* A connect attempt failed before there was a usable context. */
+static void sl_mconn_failed(sl_mconn *c, const char *why)
+{
+    c->ac = NULL;
+    c->failures++;
+    if (c->failures == 1)
+        SL_LOG(SL_WARN, "cannot connect to redis for maintenance; retrying with backoff",
+               SL_S("redis", c->name), SL_S("error", why));
+    else
+        SL_LOG(SL_DEBUG, "redis maintenance connect failed", SL_S("redis", c->name), SL_S("error", why),
+               SL_I("failures", c->failures));
+    sl_mconn_schedule(c);
+}
+
+static void sl_mconn_ready_now(sl_mconn *c)
+{
+    c->state = SL_MC_READY;
+    SL_LOG(SL_INFO, c->was_ready ? "redis maintenance connection restored" : "redis maintenance connection ready",
+           SL_S("redis", c->name), SL_I("failures", c->failures));
+    c->failures = 0;
+    c->was_ready = 1;
+    /* Commands queued while down go out first, in order. */
+    while (c->queue.head && c->state == SL_MC_READY) {
+        sl_mconn_req *q = c->queue.head;
+        sl_mconn_unlink(&c->queue, q);
+        if (sl_mconn_send(c, q) != 0) {
+            q->cb(q->arg, NULL);
+            sl_mconn_req_free(q);
+        }
+    }
+    if (c->state == SL_MC_READY && c->on_ready)
+        c->on_ready(c->ready_arg);
+}
+
+/* Send one handshake command. 0 or -1 (then the connection is dropped). */
+static int sl_mconn_internal(sl_mconn *c, sl_mconn_cb cb, int argc, const char **argv, const size_t *lens)
+{
+    sl_mconn_req *q = sl_mconn_req_new(c, cb, c, argc, argv, lens);
+    if (!q)
+        return -1;
+    q->internal = 1;
+    if (sl_mconn_send(c, q) != 0) {
+        sl_mconn_req_free(q);
+        return -1;
+    }
+    return 0;
+}
+
+/* A handshake step's reply: 0 if it is not an error; else log it, drop the
+ * connection (the reconnect backoff retries the handshake) and return 1. */
+static int sl_mconn_is_error(sl_mconn *c, redisReply *r, const char *what)
+{
+    if (r->type != REDIS_REPLY_ERROR)
+        return 0;
+    char why[256];
+    (void)snprintf(why, sizeof why, "%s failed: %.*s", what, (int)(r->len > 200 ? 200 : r->len), r->str);
+    SL_LOG(SL_ERROR, "redis maintenance handshake failed", SL_S("redis", c->name), SL_S("error", why));
+    sl_mconn_drop(c, why);
+    return 1;
+}
+
+static void sl_mconn_hs_auth(void *arg, redisReply *r)
+{
+    (void)sl_mconn_is_error(arg, r, "AUTH");
+}
+
+static void sl_mconn_hs_select(void *arg, redisReply *r)
+{
+    (void)sl_mconn_is_error(arg, r, "SELECT");
+}
+
+static void sl_mconn_hs_load(void *arg, redisReply *r)
+{
+    sl_mconn *c = arg;
+    if (sl_mconn_is_error(c, r, "FUNCTION LOAD sluice"))
+        return;
+    SL_LOG(SL_INFO, "loaded redis function library", SL_S("library", "sluice"),
+           SL_S("version", SL_FUNCTIONS_VERSION), SL_S("redis", c->name));
+    sl_mconn_ready_now(c);
+}
+
+/* FCALL sluice_version: current -> ready; missing or another version ->
+ * FUNCTION LOAD REPLACE (the Lua source is one binary-safe argument). */
+static void sl_mconn_hs_version(void *arg, redisReply *r)
+{
+    sl_mconn *c = arg;
+    if (r->type == REDIS_REPLY_STRING && strcmp(r->str, SL_FUNCTIONS_VERSION) == 0) {
+        sl_mconn_ready_now(c);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR && !sl_functions_missing(r)) {
+        (void)sl_mconn_is_error(c, r, "FCALL sluice_version");
+        return;
+    }
+    const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", sl_functions_lua};
+    size_t lens[] = {8, 4, 7, sl_functions_lua_len};
+    if (sl_mconn_internal(c, sl_mconn_hs_load, 4, argv, lens) != 0)
+        sl_mconn_drop(c, "cannot send FUNCTION LOAD");
+}
+
+/* CONFIG GET maxmemory-policy: an evicting policy can drop queued jobs. Errors
+ * (CONFIG renamed or disabled) are ignored. Once per connection. */
+static void sl_mconn_hs_policy(void *arg, redisReply *r)
+{
+    sl_mconn *c = arg;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[1]->type != REDIS_REPLY_STRING)
+        return;
+    if (strcmp(r->element[1]->str, "noeviction") != 0)
+        SL_LOG(SL_WARN, "redis maxmemory-policy is not noeviction: Redis may evict queued jobs under memory pressure",
+               SL_S("redis", c->name), SL_S("maxmemory_policy", r->element[1]->str));
+}
+
+/* Connected: AUTH, SELECT, library version, eviction policy, pipelined.
+ * Replies come in order, so a failed AUTH drops the connection before
+ * anything after it matters. */
+static void sl_mconn_handshake(sl_mconn *c)
+{
+    char db[16];
+    int rc = 0;
+    c->state = SL_MC_HANDSHAKE;
+    if (c->u.password[0]) {
+        const char *argv[3] = {"AUTH"};
+        size_t lens[3] = {4};
+        int n = 1;
+        if (c->u.user[0]) {
+            argv[n] = c->u.user;
+            lens[n++] = strlen(c->u.user);
+        }
+        argv[n] = c->u.password;
+        lens[n++] = strlen(c->u.password);
+        rc |= sl_mconn_internal(c, sl_mconn_hs_auth, n, argv, lens);
+    }
+    if (c->u.db != 0) {
+        (void)snprintf(db, sizeof db, "%d", c->u.db);
+        const char *argv[] = {"SELECT", db};
+        size_t lens[] = {6, strlen(db)};
+        rc |= sl_mconn_internal(c, sl_mconn_hs_select, 2, argv, lens);
+    }
+    const char *ver[] = {"FCALL", "sluice_version", "0"};
+    size_t verl[] = {5, 14, 1};
+    rc |= sl_mconn_internal(c, sl_mconn_hs_version, 3, ver, verl);
+    const char *pol[] = {"CONFIG", "GET", "maxmemory-policy"};
+    size_t poll[] = {6, 3, 16};
+    rc |= sl_mconn_internal(c, sl_mconn_hs_policy, 3, pol, poll);
+    if (rc)
+        sl_mconn_drop(c, "cannot send the handshake");
+}
+
+static void sl_mconn_on_connect(const redisAsyncContext *ac, int status)
+{
+    sl_mconn *c = ac->data;
+    if (c->ac != ac)
+        return;
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this callback. */
+        sl_mconn_failed(c, ac->errstr ? ac->errstr : "connect failed");
+        return;
+    }
+    sl_mconn_handshake(c);
+}
+
+/* hiredis lost the connection (EOF, I/O error); it frees the context. Not
+ * called for our own drops: c->ac no longer points at it then. */
+static void sl_mconn_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    sl_mconn *c = ac->data;
+    (void)status;
+    if (c->ac != ac)
+        return;
+    c->ac = NULL;
+    sl_mconn_drop(c, ac->errstr && ac->errstr[0] ? ac->errstr : "connection closed");
+}
+
+static void sl_mconn_connect(sl_mconn *c)
+{
+    redisAsyncContext *ac =
+        c->u.is_unix ? redisAsyncConnectUnix(c->u.path) : redisAsyncConnect(c->u.host, c->u.port);
+    if (!ac) {
+        sl_mconn_failed(c, "out of memory");
+        return;
+    }
+    if (ac->err) {
+        char why[256];
+        (void)snprintf(why, sizeof why, "%s", ac->errstr);
+        redisAsyncFree(ac);
+        sl_mconn_failed(c, why);
+        return;
+    }
+    ac->data = c;
+    if (redisLibeventAttach(ac, c->base) != REDIS_OK) {
+        redisAsyncFree(ac);
+        sl_mconn_failed(c, "cannot attach to the event loop");
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, sl_mconn_on_connect);
+    redisAsyncSetDisconnectCallback(ac, sl_mconn_on_disconnect);
+    c->ac = ac;
+    c->gen++;
+    c->state = SL_MC_CONNECTING;
+    c->conn_t0 = sl_now_mono_ms();
+}
+
+static void sl_mconn_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    sl_mconn *c = arg;
+    (void)fd;
+    (void)what;
+    if (c->state == SL_MC_DOWN)
+        sl_mconn_connect(c);
+}
+
+/* Every 100 ms: bound the connect, the oldest in-flight command and the
+ * queued ones. hiredis 0.14 would wait forever on a stopped Redis. */
+static void sl_mconn_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    sl_mconn *c = arg;
+    int64_t now = sl_now_mono_ms();
+    char why[128];
+    (void)fd;
+    (void)what;
+    if (c->state == SL_MC_CONNECTING && now - c->conn_t0 > c->connect_timeout_ms) {
+        (void)snprintf(why, sizeof why, "connect timed out after %lld ms", (long long)(now - c->conn_t0));
+        sl_mconn_drop(c, why);
+    } else if (c->inflight.head && now - c->inflight.head->t0 > c->command_timeout_ms) {
+        (void)snprintf(why, sizeof why, "no reply within command_timeout (%lld ms, %zu commands in flight)",
+                       (long long)c->command_timeout_ms, c->inflight.n);
+        sl_mconn_drop(c, why);
+    }
+    while (c->queue.head && now - c->queue.head->t0 > c->command_timeout_ms) {
+        sl_mconn_req *q = c->queue.head;
+        sl_mconn_unlink(&c->queue, q);
+        q->cb(q->arg, NULL);
+        sl_mconn_req_free(q);
+    }
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+/* Take cfg's redis.* values; the URL only if it parses. 0, or -1 (logged). */
+static int sl_mconn_take_cfg(sl_mconn *c, const sl_config *cfg, int *url_changed)
+{
+    char err[256];
+    *url_changed = 0;
+    c->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 2000;
+    c->command_timeout_ms = cfg->command_timeout_ms > 0 ? cfg->command_timeout_ms : 5000;
+    c->reconnect_min_ms = cfg->reconnect_min_ms > 10 ? cfg->reconnect_min_ms : 10;
+    c->reconnect_max_ms = cfg->reconnect_max_ms > c->reconnect_min_ms ? cfg->reconnect_max_ms : c->reconnect_min_ms;
+    if (c->url && strcmp(c->url, cfg->redis_url) == 0)
+        return 0;
+    sl_url u;
+    if (sl_url_parse(cfg->redis_url, &u, err, sizeof err) != 0) {
+        SL_LOG(SL_ERROR, "bad redis.url for the maintenance connection", SL_S("error", err));
+        sl_url_wipe(&u);
+        return -1;
+    }
+    char *url = strdup(cfg->redis_url);
+    if (!url) {
+        sl_url_wipe(&u);
+        return -1;
+    }
+    if (c->url) {
+        explicit_bzero(c->url, strlen(c->url));
+        free(c->url);
+    }
+    sl_url_wipe(&c->u);
+    c->url = url;
+    c->u = u;
+    sl_url_wipe(&u);
+    sl_url_redact(c->url, c->name, sizeof c->name);
+    *url_changed = 1;
+    return 0;
+}
+
+sl_mconn *sl_mconn_new(struct event_base *base, const sl_config *cfg, sl_mconn_ready_fn on_ready, void *arg)
+{
+    struct timeval tv;
+    int changed;
+    sl_mconn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->base = base;
+    c->on_ready = on_ready;
+    c->ready_arg = arg;
+    c->state = SL_MC_DOWN;
+    c->tick = event_new(base, -1, EV_PERSIST, sl_mconn_on_tick, c);
+    c->retry = evtimer_new(base, sl_mconn_on_retry, c);
+    sl_mconn_ms_to_tv(SL_MCONN_TICK_MS, &tv);
+    if (!c->tick || !c->retry || event_add(c->tick, &tv) != 0 || sl_mconn_take_cfg(c, cfg, &changed) != 0) {
+        sl_mconn_free(c);
+        return NULL;
+    }
+    sl_mconn_connect(c);
+    return c;
+}
+
+void sl_mconn_free(sl_mconn *c)
+{
+    if (!c)
+        return;
+    c->state = SL_MC_CLOSED;
+    sl_mconn_drop(c, "closing");
+    while (c->queue.head) {
+        sl_mconn_req *q = c->queue.head;
+        sl_mconn_unlink(&c->queue, q);
+        q->cb(q->arg, NULL);
+        sl_mconn_req_free(q);
+    }
+    if (c->tick)
+        event_free(c->tick);
+    if (c->retry)
+        event_free(c->retry);
+    if (c->url) {
+        explicit_bzero(c->url, strlen(c->url));
+        free(c->url);
+    }
+    sl_url_wipe(&c->u);
+    free(c);
+}
+
+int sl_mconn_configure(sl_mconn *c, const sl_config *cfg)
+{
+    int changed;
+    if (sl_mconn_take_cfg(c, cfg, &changed) != 0)
+        return -1;
+    if (changed) {
+        SL_LOG(SL_INFO, "redis.url changed: reconnecting the maintenance connection", SL_S("redis", c->name));
+        evtimer_del(c->retry);
+        if (c->ac)
+            sl_mconn_drop(c, "redis.url changed");
+        c->failures = 0;
+        evtimer_del(c->retry);
+        sl_mconn_connect(c);
+    }
+    return 0;
+}
+
+int sl_mconn_ready(const sl_mconn *c)
+{
+    return c->state == SL_MC_READY && c->ac && !SL_ASYNC_CLOSING(c->ac);
+}
+
+int sl_mconn_call(sl_mconn *c, sl_mconn_mode mode, sl_mconn_cb cb, void *arg, int argc,
+                  const char **argv, const size_t *lens)
+{
+    if (c->state == SL_MC_CLOSED)
+        return -1;
+    int ready = sl_mconn_ready(c);
+    if (!ready && mode == SL_MCONN_NOW)
+        return -1;
+    sl_mconn_req *q = sl_mconn_req_new(c, cb, arg, argc, argv, lens);
+    if (!q)
+        return -1;
+    if (ready && sl_mconn_send(c, q) == 0)
+        return 0;
+    if (mode == SL_MCONN_NOW) {
+        sl_mconn_req_free(q);
+        return -1;
+    }
+    q->t0 = sl_now_mono_ms();
+    sl_mconn_push(&c->queue, q);
+    return 0;
+}
+
+void sl_mconn_reset(sl_mconn *c, const char *why)
+{
+    if (c->ac && c->state != SL_MC_CLOSED)
+        sl_mconn_drop(c, why);
+}
+
+size_t sl_mconn_inflight(const sl_mconn *c)
+{
+    return c->inflight.n;
+}

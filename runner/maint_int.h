@@ -1,0 +1,39 @@
+/* Internals shared by maint.c (promoter, leases) and maint_jobs.c (settle and
+ * release of killed jobs). Not for the rest of runner/: use maint.h. */
+#ifndef SL_RUNNER_MAINT_INT_H
+#define SL_RUNNER_MAINT_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runner/maint.h"
+#include "runner/maint_conn.h"
+
+struct event;
+
+/** A queue the promoter serves. Never freed before the maint (a call in flight
+ *  points at it); a reload only clears `active`. */
+typedef struct sl_maint_queue {
+    struct sl_maint_queue *next;
+    struct sl_maint *m;
+    char name[128];
+    char sched[256];   /* sluice:{Q}:sched */
+    int active;        /* in the current config */
+    int inflight;      /* a sluice_promote is outstanding: skip ticks */
+    int failing;       /* last call failed (logged once until it works again) */
+} sl_maint_queue;
+
+struct sl_maint {
+    sl_sup *sup;
+    sl_mconn *conn;
+    struct event *promote_ev, *lease_ev;
+    int64_t promote_ms, lease_tick_ms; /* current timer periods */
+    sl_maint_queue *queues;
+    int extend_inflight;               /* sluice_extend calls of the last round unanswered */
+};
+
+/** The stream a slot's running job is pending in: sluice:{Q}:r:G when it came
+ *  from the retry stream, else sluice:{Q} (queue and group of the process). 0 or -1. */
+int sl_maint_job_stream(const sl_pool_slot *s, int in_retry_stream, char *buf, size_t n);
+
+#endif

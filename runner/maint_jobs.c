@@ -1,0 +1,176 @@
+/* The Redis side of killed jobs (see maint.h): a hard timeout counts an
+ * attempt (sluice_settle: retry or dead letter "timeout"), a kill at a stop
+ * gives the entry back (sluice_release). The slot is held meanwhile, so its
+ * next worker cannot replay the entry before the move is decided. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/functions.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "runner/maint.h"
+#include "runner/maint_int.h"
+
+typedef enum sl_move_kind { SL_MOVE_RETRY, SL_MOVE_DEAD, SL_MOVE_RELEASE } sl_move_kind;
+
+/* One move in flight; the slot is held until its reply (or none) arrives. */
+typedef struct sl_maint_move {
+    sl_maint *m;
+    sl_pool_slot *s;
+    sl_move_kind kind;
+    char job_id[sizeof(((sl_job_snap *)0)->id)];
+    char stream_id[sizeof(((sl_job_snap *)0)->stream_id)];
+    uint32_t attempt;
+    int64_t delay_ms;
+} sl_maint_move;
+
+int sl_maint_job_stream(const sl_pool_slot *s, int in_retry_stream, char *buf, size_t n)
+{
+    if (!s->queue[0] || !s->group[0])
+        return -1;
+    return in_retry_stream ? sl_key_retry(buf, n, s->queue, s->group) : sl_key_stream(buf, n, s->queue);
+}
+
+static void sl_maint_move_done(sl_maint_move *mv)
+{
+    sl_pool_slot *s = mv->s;
+    free(mv);
+    sl_pool_slot_unhold(s); /* may respawn or free s */
+}
+
+static void sl_maint_on_settled(void *arg, redisReply *r)
+{
+    sl_maint_move *mv = arg;
+    sl_pool_slot *s = mv->s;
+    sl_sup_stats *st = &mv->m->sup->stats;
+    const char *pool = s->pool->name;
+
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1 && mv->kind == SL_MOVE_RETRY) {
+        st->timeout_retried++;
+        SL_LOG(SL_WARN, "timed-out job scheduled for a retry", SL_S("pool", pool), SL_I("slot", s->index),
+               SL_S("job_id", mv->job_id), SL_S("stream_id", mv->stream_id), SL_I("attempt", mv->attempt),
+               SL_I("delay_ms", mv->delay_ms), SL_S("reason", "timeout"), SL_S("outcome", "retried"));
+    } else if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+        st->timeout_dead++;
+        SL_LOG(SL_ERROR, "timed-out job dead-lettered: attempts exhausted", SL_S("pool", pool),
+               SL_I("slot", s->index), SL_S("job_id", mv->job_id), SL_S("stream_id", mv->stream_id),
+               SL_I("attempt", mv->attempt), SL_S("reason", "timeout"), SL_S("outcome", "dead"));
+    } else if (r && r->type == REDIS_REPLY_INTEGER) {
+        st->timeout_refused++;
+        SL_LOG(SL_WARN, "timed-out job not settled: its entry is no longer the worker's", SL_S("pool", pool),
+               SL_I("slot", s->index), SL_S("job_id", mv->job_id), SL_S("stream_id", mv->stream_id),
+               SL_S("outcome", "refused"));
+    } else {
+        st->timeout_unsettled++;
+        SL_LOG(SL_WARN, "timed-out job not settled (no answer from redis); respawning anyway: the new worker "
+                        "replays the entry and max_deliveries bounds it",
+               SL_S("pool", pool), SL_I("slot", s->index), SL_S("job_id", mv->job_id),
+               SL_S("stream_id", mv->stream_id), SL_S("outcome", "unsettled"),
+               SL_S("error", r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply"));
+        if (sl_functions_missing(r))
+            sl_mconn_reset(mv->m->conn, "function library missing");
+    }
+    sl_maint_move_done(mv);
+}
+
+/* Send mv's command, holding the slot. On failure nothing is held. */
+static void sl_maint_move_send(sl_maint_move *mv, sl_mconn_cb cb, int argc, const char **argv)
+{
+    size_t lens[20];
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    if (sl_mconn_call(mv->m->conn, SL_MCONN_QUEUE, cb, mv, argc, argv, lens) != 0) {
+        SL_LOG(SL_ERROR, "cannot send the move of a killed job (out of memory?); the new worker replays it",
+               SL_S("pool", mv->s->pool->name), SL_I("slot", mv->s->index), SL_S("job_id", mv->job_id));
+        free(mv);
+        return;
+    }
+    sl_pool_slot_hold(mv->s);
+}
+
+static sl_maint_move *sl_maint_move_new(sl_maint *m, sl_pool_slot *s, const sl_job_snap *snap)
+{
+    if (!m || !snap->stream_id[0])
+        return NULL;
+    sl_maint_move *mv = calloc(1, sizeof *mv);
+    if (!mv)
+        return NULL;
+    mv->m = m;
+    mv->s = s;
+    (void)sl_fmt(mv->job_id, sizeof mv->job_id, "%s", snap->id[0] ? snap->id : snap->stream_id);
+    (void)sl_fmt(mv->stream_id, sizeof mv->stream_id, "%s", snap->stream_id);
+    return mv;
+}
+
+void sl_maint_settle_timeout(sl_maint *m, sl_pool_slot *s, const sl_job_snap *snap, int64_t elapsed_ms)
+{
+    const sl_config *cfg;
+    char stream[SL_KEY_MAX], sched[SL_KEY_MAX], dlq[SL_KEY_MAX], rstream[SL_KEY_MAX];
+    char delay[24], attempt[16], deliveries[16], maxlen[24], error[96];
+    sl_maint_move *mv = sl_maint_move_new(m, s, snap);
+    if (!mv)
+        return;
+    cfg = m->sup->cfg;
+    /* A worker that did not fill in a field (0) gets the jobs.* default. */
+    uint32_t att = snap->attempt ? snap->attempt : 1;
+    uint32_t max = snap->max_attempts ? snap->max_attempts : (uint32_t)cfg->max_attempts;
+    int64_t base = snap->backoff_base_ms > 0 ? snap->backoff_base_ms : cfg->backoff_base_ms;
+    int64_t cap = snap->backoff_cap_ms > 0 ? snap->backoff_cap_ms : cfg->backoff_cap_ms;
+    mv->kind = att < max ? SL_MOVE_RETRY : SL_MOVE_DEAD;
+    mv->attempt = att;
+    mv->delay_ms = mv->kind == SL_MOVE_RETRY ? sl_backoff_ms(base, cap, att - 1, 0) : 0;
+    if (sl_maint_job_stream(s, snap->in_retry_stream, stream, sizeof stream) != 0 ||
+        sl_key_sched(sched, sizeof sched, s->queue) != 0 || sl_key_dlq(dlq, sizeof dlq, s->queue, s->group) != 0 ||
+        sl_key_retry(rstream, sizeof rstream, s->queue, s->group) != 0) {
+        free(mv);
+        return;
+    }
+    (void)snprintf(delay, sizeof delay, "%lld", (long long)mv->delay_ms);
+    (void)snprintf(attempt, sizeof attempt, "%u", att);
+    (void)snprintf(deliveries, sizeof deliveries, "%u", snap->deliveries);
+    (void)snprintf(maxlen, sizeof maxlen, "%lld", (long long)(cfg->dlq_maxlen > 0 ? cfg->dlq_maxlen : 0));
+    (void)snprintf(error, sizeof error, "hard timeout: killed after %lld ms", (long long)elapsed_ms);
+    const char *argv[] = {"FCALL", "sluice_settle", "4", stream, sched, dlq, rstream, s->group, s->consumer,
+                          mv->stream_id, mv->kind == SL_MOVE_RETRY ? "retry" : "dead", delay, "timeout",
+                          error, attempt, deliveries, maxlen, mv->job_id};
+    sl_maint_move_send(mv, sl_maint_on_settled, (int)(sizeof argv / sizeof argv[0]), argv);
+}
+
+static void sl_maint_on_released(void *arg, redisReply *r)
+{
+    sl_maint_move *mv = arg;
+    sl_pool_slot *s = mv->s;
+    sl_sup_stats *st = &mv->m->sup->stats;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
+        st->released++;
+        SL_LOG(SL_INFO, "released the killed worker's job: no delivery spent", SL_S("pool", s->pool->name),
+               SL_I("slot", s->index), SL_S("job_id", mv->job_id), SL_S("stream_id", mv->stream_id));
+    } else if (r && r->type == REDIS_REPLY_INTEGER) {
+        st->release_missed++;
+        SL_LOG(SL_INFO, "nothing to release: the killed worker's entry is gone or no longer its own",
+               SL_S("pool", s->pool->name), SL_I("slot", s->index), SL_S("job_id", mv->job_id));
+    } else {
+        st->release_missed++;
+        SL_LOG(SL_WARN, "could not release the killed worker's job; it stays pending with this delivery counted",
+               SL_S("pool", s->pool->name), SL_I("slot", s->index), SL_S("job_id", mv->job_id),
+               SL_S("error", r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply"));
+    }
+    sl_maint_move_done(mv);
+}
+
+void sl_maint_release(sl_maint *m, sl_pool_slot *s, const sl_job_snap *snap)
+{
+    char stream[SL_KEY_MAX];
+    sl_maint_move *mv = sl_maint_move_new(m, s, snap);
+    if (!mv)
+        return;
+    mv->kind = SL_MOVE_RELEASE;
+    if (sl_maint_job_stream(s, snap->in_retry_stream, stream, sizeof stream) != 0) {
+        free(mv);
+        return;
+    }
+    const char *argv[] = {"FCALL", "sluice_release", "1", stream, s->group, s->consumer, mv->stream_id};
+    sl_maint_move_send(mv, sl_maint_on_released, 7, argv);
+}

@@ -1,0 +1,249 @@
+/* Helpers of the maintenance suites; see mt.h. */
+#include "mt.h"
+
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_KIDS 64
+
+redisContext *mt_rc;
+mt_sup mt_s1, mt_s2;
+char mt_rec_path[512];
+pid_t mt_own_redis;
+
+void mt_setup(void)
+{
+    th_flushall();
+    mt_rc = th_redis();
+    snprintf(mt_rec_path, sizeof mt_rec_path, "%s/rec.txt", th_tmpdir());
+}
+
+void mt_teardown(void)
+{
+    if (mt_s1.pid > 0)
+        th_kill(mt_s1.pid);
+    if (mt_s2.pid > 0)
+        th_kill(mt_s2.pid);
+    mt_s1.pid = mt_s2.pid = 0;
+    if (mt_own_redis > 0) {
+        kill(mt_own_redis, SIGCONT);
+        th_kill(mt_own_redis);
+    }
+    mt_own_redis = 0;
+    if (mt_rc)
+        redisFree(mt_rc);
+    mt_rc = NULL;
+}
+
+/* pools with every "@REC@" replaced by the record file's path. Caller frees. */
+static char *mt_with_rec(const char *pools)
+{
+    size_t n = strlen(pools) + 1;
+    for (const char *p = strstr(pools, "@REC@"); p; p = strstr(p + 5, "@REC@"))
+        n += strlen(mt_rec_path);
+    char *out = malloc(n), *o = out;
+    cr_assert(out);
+    for (const char *p = pools; *p;) {
+        if (strncmp(p, "@REC@", 5) == 0) {
+            o = stpcpy(o, mt_rec_path);
+            p += 5;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Write <name>.json: redis url (NULL: the test Redis) and extra redis members,
+ * supervisor members, jobs members, and pools ("@REC@" = the record file). */
+void mt_write_cfg(mt_sup *s, const char *name, const char *url, const char *redis, const char *supv,
+                      const char *jobs, const char *pools_tmpl)
+{
+    char *pools = mt_with_rec(pools_tmpl), *text = NULL, file[64];
+    cr_assert(asprintf(&text,
+                       "{\"redis\":{\"url\":\"%s\"%s},\"log\":{\"format\":\"json\"},\"plugin_dir\":\"%s\","
+                       "\"supervisor\":{%s},\"jobs\":{%s},\"pools\":[%s]}\n",
+                       url ? url : th_redis_url(), redis, SLUICE_TEST_PLUGIN_DIR, supv, jobs, pools) > 0);
+    snprintf(file, sizeof file, "%s.json", name);
+    char *path = th_write_file(file, text);
+    snprintf(s->cfg, sizeof s->cfg, "%s", path);
+    snprintf(s->log, sizeof s->log, "%s/%s.log", th_tmpdir(), name);
+    free(path);
+    free(text);
+    free(pools);
+}
+
+void mt_start(mt_sup *s)
+{
+    char *argv[] = {SLUICE_BIN, "run", "-c", s->cfg, NULL};
+    s->pid = th_spawn(argv, NULL, s->log);
+}
+
+/* SIGTERM and expect exit 0 within timeout_ms. */
+void mt_stop(mt_sup *s, int timeout_ms)
+{
+    int st = 0;
+    cr_assert_eq(kill(s->pid, SIGTERM), 0);
+    cr_assert(th_wait_exit(s->pid, timeout_ms, &st), "supervisor did not exit");
+    s->pid = 0;
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "supervisor exit status %d", st);
+}
+
+struct nw {
+    mt_sup *s;
+    int n;
+};
+
+static int has_workers(void *arg)
+{
+    struct nw *a = arg;
+    pid_t p[MAX_KIDS];
+    return th_children(a->s->pid, "sluice-worker", p, MAX_KIDS) == a->n;
+}
+
+void mt_wait_workers(mt_sup *s, int n, int timeout_ms)
+{
+    struct nw a = {s, n};
+    cr_assert(th_wait_until(has_workers, &a, timeout_ms), "expected %d workers", n);
+}
+
+/* Lines of s's log containing both a and b. */
+int mt_log_count(const mt_sup *s, const char *a, const char *b)
+{
+    char *text = th_read_file(s->log), *save = NULL;
+    int n = 0;
+    for (char *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
+        n += strstr(l, a) && strstr(l, b);
+    free(text);
+    return n;
+}
+
+struct logw {
+    const mt_sup *s;
+    const char *a;
+};
+
+static int log_has(void *arg)
+{
+    struct logw *w = arg;
+    return mt_log_count(w->s, w->a, "") > 0;
+}
+
+int mt_wait_log(const mt_sup *s, const char *a, int timeout_ms)
+{
+    struct logw w = {s, a};
+    return th_wait_until(log_has, &w, timeout_ms);
+}
+
+static int recorded_at_least(void *arg)
+{
+    return th_count_lines(mt_rec_path) >= *(long *)arg;
+}
+
+void mt_wait_records(long n, int timeout_ms)
+{
+    cr_assert(th_wait_until(recorded_at_least, &n, timeout_ms), "only %ld of %ld jobs recorded",
+              th_count_lines(mt_rec_path), n);
+}
+
+static int cmp_rec(const void *a, const void *b)
+{
+    return strcmp(((const mt_rec *)a)->id, ((const mt_rec *)b)->id);
+}
+
+/* The record file, "<job id> <attempt> <pid> <deliveries>" per line, sorted by id. */
+int mt_read_recs(mt_rec **out)
+{
+    char *text = th_read_file(mt_rec_path), *save = NULL;
+    int n = 0, cap = 0;
+    *out = NULL;
+    for (char *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
+        if (n == cap)
+            *out = realloc(*out, (size_t)(cap = cap ? cap * 2 : 256) * sizeof **out);
+        mt_rec *r = &(*out)[n++];
+        cr_assert(sscanf(l, "%63s %d %ld %d", r->id, &r->attempt, &r->pid, &r->deliveries) == 4, "bad line %s", l);
+    }
+    free(text);
+    if (n)
+        qsort(*out, (size_t)n, sizeof **out, cmp_rec);
+    return n;
+}
+
+int mt_distinct(const mt_rec *r, int n)
+{
+    int d = n > 0;
+    for (int i = 1; i < n; i++)
+        d += strcmp(r[i].id, r[i - 1].id) != 0;
+    return d;
+}
+
+/* Pipelined FCALL sluice_schedule of n jobs "in" ms (ids <prefix>-<i>). */
+void mt_schedule(const char *q, const char *prefix, int n, int in_ms, const char *type, const char *payload)
+{
+    for (int i = 0; i < n; i++)
+        redisAppendCommand(mt_rc, "FCALL sluice_schedule 2 sluice:{%s} sluice:{%s}:sched in %d id %s-%d type %s payload %s",
+                           q, q, in_ms, prefix, i, type, payload);
+    for (int i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        cr_assert(redisGetReply(mt_rc, (void **)&r) == REDIS_OK && r, "FCALL sluice_schedule: no reply");
+        cr_assert(r->type == REDIS_REPLY_STRING, "FCALL sluice_schedule: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+        freeReplyObject(r);
+    }
+}
+
+/* The function library must be there before the test schedules: the
+ * supervisor loads it on connect. */
+void mt_wait_library(const mt_sup *s)
+{
+    cr_assert(mt_wait_log(s, "redis maintenance connection ready", 10000), "maintenance never connected");
+}
+
+void mt_xadd(const char *q, int n, const char *type, const char *payload)
+{
+    for (int i = 0; i < n; i++)
+        redisAppendCommand(mt_rc, "XADD sluice:{%s} * type %s payload %s", q, type, payload);
+    for (int i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        cr_assert(redisGetReply(mt_rc, (void **)&r) == REDIS_OK && r && r->type == REDIS_REPLY_STRING);
+        freeReplyObject(r);
+    }
+}
+
+/* XPENDING summary count of a stream/group; 0 when the group does not exist. */
+long long mt_pending(const char *stream, const char *g)
+{
+    redisReply *r = redisCommand(mt_rc, "XPENDING %s %s", stream, g);
+    long long n = 0;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_INTEGER)
+        n = r->element[0]->integer;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
+struct quiet {
+    const char *q, *g;
+};
+
+/* Nothing pending in the work stream and the retry stream, nothing scheduled. */
+static int all_settled(void *arg)
+{
+    struct quiet *a = arg;
+    char s[128], r[128];
+    snprintf(s, sizeof s, "sluice:{%s}", a->q);
+    snprintf(r, sizeof r, "sluice:{%s}:r:%s", a->q, a->g);
+    return mt_pending(s, a->g) == 0 && mt_pending(r, a->g) == 0 &&
+           th_int(mt_rc, "ZCARD sluice:{%s}:sched", a->q) == 0;
+}
+
+void mt_wait_settled(const char *q, const char *g, int timeout_ms)
+{
+    struct quiet a = {q, g};
+    cr_assert(th_wait_until(all_settled, &a, timeout_ms), "jobs of %s/%s still pending or scheduled", q, g);
+}

@@ -1,0 +1,63 @@
+/* Helpers of the maintenance suites (tests/test_maint*.c): supervisors run
+ * from generated configs, the record plugin's file, delayed jobs, and waits on
+ * pending/scheduled state. Built on th.h; every wait polls and asserts. */
+#ifndef TH_MT_H
+#define TH_MT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "th.h"
+
+/** One `sluice run` and its files. */
+typedef struct mt_sup {
+    pid_t pid;
+    char cfg[512], log[512];
+} mt_sup;
+
+/** A line of the record file: "<job id> <attempt> <pid> <deliveries>". */
+typedef struct mt_rec {
+    char id[64];
+    int attempt;
+    long pid;
+    int deliveries;
+} mt_rec;
+
+extern redisContext *mt_rc;   /* connection to the test Redis (or the private one) */
+extern mt_sup mt_s1, mt_s2;   /* killed by mt_teardown if still running */
+extern char mt_rec_path[512]; /* the record file */
+extern pid_t mt_own_redis;    /* a private redis-server a test started, 0 if none */
+
+/** Suite init/fini: flush the test Redis, connect; kill what is left. */
+void mt_setup(void);
+void mt_teardown(void);
+
+/** Write <name>.json: redis url (NULL: the test Redis) plus extra members of
+ *  "redis", "supervisor" and "jobs", and the pools ("@REC@" = record file). */
+void mt_write_cfg(mt_sup *s, const char *name, const char *url, const char *redis, const char *supv,
+                  const char *jobs, const char *pools_tmpl);
+void mt_start(mt_sup *s);
+/** SIGTERM and expect exit 0 within timeout_ms. */
+void mt_stop(mt_sup *s, int timeout_ms);
+void mt_wait_workers(mt_sup *s, int n, int timeout_ms);
+/** Lines of s's log containing both a and b. */
+int mt_log_count(const mt_sup *s, const char *a, const char *b);
+int mt_wait_log(const mt_sup *s, const char *a, int timeout_ms);
+/** Wait for the maintenance connection (the library is loaded then). */
+void mt_wait_library(const mt_sup *s);
+
+void mt_wait_records(long n, int timeout_ms);
+/** The record file sorted by job id (caller frees *out); the line count. */
+int mt_read_recs(mt_rec **out);
+int mt_distinct(const mt_rec *r, int n);
+
+/** Pipelined FCALL sluice_schedule of n jobs due "in" in_ms (ids <prefix>-<i>). */
+void mt_schedule(const char *q, const char *prefix, int n, int in_ms, const char *type, const char *payload);
+/** Pipelined XADD of n jobs. */
+void mt_xadd(const char *q, int n, const char *type, const char *payload);
+/** XPENDING count of stream/group; 0 when the group does not exist. */
+long long mt_pending(const char *stream, const char *g);
+/** Wait until nothing of q/g is pending (work and retry stream) or scheduled. */
+void mt_wait_settled(const char *q, const char *g, int timeout_ms);
+
+#endif

@@ -1,0 +1,168 @@
+/* Maintenance suite, stops and faults: a job killed at shutdown_timeout or by
+ * a second SIGINT is released (no delivery spent), and a Redis that stops
+ * answering (SIGSTOP) neither blocks the supervisor nor ends promotion. Real
+ * `sluice run` processes and workers; every wait polls. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "tests/support/mt.h"
+
+/* Fast everything: tiny promote interval, restart backoff and XREADGROUP block. */
+#define SUP_FAST "\"worker_path\":\"" SLUICE_WORKER_BIN "\",\"promote_interval\":\"20ms\"," \
+                 "\"restart_backoff_min\":\"20ms\",\"restart_backoff_max\":\"200ms\""
+#define POOL(name, q, n, plugin, more)                                                   \
+    "{\"name\":\"" name "\",\"queue\":\"" q "\",\"workers\":" #n ",\"plugins\":[" plugin \
+    "],\"block\":\"200ms\"" more "}"
+#define REC(file) ",\"settings\":{\"record_file\":\"" file "\"}"
+
+TestSuite(maint_stop, .init = mt_setup, .fini = mt_teardown, .timeout = 90);
+
+/* ---- stops -------------------------------------------------------------- */
+
+/* The one pending entry of group g on stream: its delivery count (-1: none). */
+static long long delivery_count(const char *stream, const char *g)
+{
+    redisReply *r = redisCommand(mt_rc, "XPENDING %s %s - + 10", stream, g);
+    long long n = -1;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1)
+        n = r->element[0]->element[3]->integer;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
+/* Is the worker pid inside the handler's sleep (nanosleep syscall)? */
+static int in_sleep(void *arg)
+{
+    char path[64], buf[64] = "";
+    snprintf(path, sizeof path, "/proc/%d/syscall", *(pid_t *)arg);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    buf[fread(buf, 1, sizeof buf - 1, f)] = '\0';
+    fclose(f);
+    long nr = strtol(buf, NULL, 10);
+#ifdef SYS_nanosleep
+    if (nr == SYS_nanosleep)
+        return 1;
+#endif
+    return nr == SYS_clock_nanosleep;
+}
+
+/* Start s (one worker), run a 5 s record job, wait until it sleeps in the handler. */
+static void start_long_job(mt_sup *s, const char *q)
+{
+    mt_start(s);
+    mt_wait_workers(s, 1, 10000);
+    mt_wait_library(s);
+    mt_xadd(q, 1, "test.record", "{\"sleep_ms\":5000}");
+    pid_t w[1];
+    cr_assert_eq(th_children(s->pid, "sluice-worker", w, 1), 1);
+    cr_assert(th_wait_until(in_sleep, &w[0], 10000), "job never started");
+}
+
+Test(maint_stop, shutdown_timeout_releases_the_killed_job)
+{
+    mt_write_cfg(&mt_s1, "s1", NULL, "", SUP_FAST ",\"shutdown_timeout\":\"300ms\"", "\"timeout\":\"30s\"",
+              POOL("rel", "md8", 1, "\"record\"", REC("@REC@")));
+    start_long_job(&mt_s1, "md8");
+    mt_stop(&mt_s1, 5000);
+    cr_assert_eq(mt_log_count(&mt_s1, "did not stop within shutdown_timeout", ""), 1);
+    cr_assert_eq(mt_log_count(&mt_s1, "released the killed worker's job", ""), 1);
+    cr_assert_eq(delivery_count("sluice:{md8}", "rel"), 0, "the killed job spent a delivery");
+    cr_assert_eq(th_count_lines(mt_rec_path), 0);
+
+    /* The same slot (consumer name) replays it: its first counted delivery. */
+    mt_start(&mt_s1);
+    mt_wait_records(1, 15000);
+    mt_wait_settled("md8", "rel", 5000);
+    mt_rec *r;
+    cr_assert_eq(mt_read_recs(&r), 1);
+    cr_assert_eq(r[0].deliveries, 1);
+    free(r);
+    mt_stop(&mt_s1, 10000);
+}
+
+Test(maint_stop, second_sigint_releases_the_killed_job)
+{
+    mt_write_cfg(&mt_s1, "s1", NULL, "", SUP_FAST ",\"shutdown_timeout\":\"30s\"", "\"timeout\":\"30s\"",
+              POOL("rel", "md9", 1, "\"record\"", REC("@REC@")));
+    start_long_job(&mt_s1, "md9");
+    cr_assert_eq(kill(mt_s1.pid, SIGINT), 0);
+    cr_assert(mt_wait_log(&mt_s1, "graceful stop", 5000));
+    cr_assert_eq(kill(mt_s1.pid, SIGINT), 0);
+    int st = 0;
+    cr_assert(th_wait_exit(mt_s1.pid, 3000, &st) && WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    mt_s1.pid = 0;
+    cr_assert_eq(mt_log_count(&mt_s1, "released the killed worker's job", ""), 1);
+    cr_assert_eq(delivery_count("sluice:{md9}", "rel"), 0);
+}
+
+/* ---- Redis faults ------------------------------------------------------- */
+
+/* Start a private redis-server on a free port; returns its URL in url. */
+static void start_own_redis(char *url, size_t n)
+{
+    int port = 0;
+    for (int tries = 0; tries < 50 && !port; tries++) {
+        int p = 20000 + (int)(sl_rand64() % 30000);
+        redisContext *c = redisConnect("127.0.0.1", p);
+        if (c && c->err)
+            port = p; /* nothing listens there */
+        redisFree(c);
+    }
+    cr_assert(port, "no free port");
+    char ports[16], log[512];
+    snprintf(ports, sizeof ports, "%d", port);
+    snprintf(log, sizeof log, "%s/own-redis.log", th_tmpdir());
+    char *argv[] = {"redis-server", "--port", ports, "--bind", "127.0.0.1", "--dir", (char *)th_tmpdir(),
+                    "--save", "", "--appendonly", "no", NULL};
+    mt_own_redis = th_spawn(argv, NULL, log);
+    for (int i = 0; i < 250; i++) {
+        redisContext *c = redisConnect("127.0.0.1", port);
+        int up = c && !c->err;
+        redisFree(c);
+        if (up)
+            break;
+        th_sleep_ms(20);
+    }
+    snprintf(url, n, "redis://127.0.0.1:%d/0", port);
+    redisFree(mt_rc);
+    mt_rc = redisConnect("127.0.0.1", port);
+    cr_assert(mt_rc && !mt_rc->err, "private redis did not start");
+}
+
+Test(maint_stop, a_paused_redis_does_not_block_the_supervisor)
+{
+    char url[64];
+    start_own_redis(url, sizeof url);
+    mt_write_cfg(&mt_s1, "s1", url, ",\"command_timeout\":\"1s\",\"reconnect_min\":\"50ms\",\"reconnect_max\":\"300ms\"",
+              SUP_FAST, "", POOL("pz", "md10", 1, "\"record\"", REC("@REC@")));
+    mt_start(&mt_s1);
+    mt_wait_workers(&mt_s1, 1, 10000);
+    mt_wait_library(&mt_s1);
+    mt_schedule("md10", "paused", 1, 1000, "test.record", "{}");
+
+    cr_assert_eq(kill(mt_own_redis, SIGSTOP), 0);
+    int64_t t0 = sl_now_mono_ms();
+    th_sleep_ms(300);
+    cr_assert_eq(kill(mt_s1.pid, SIGTTIN), 0);
+    mt_wait_workers(&mt_s1, 2, 2000);
+    cr_assert(sl_now_mono_ms() - t0 < 3000, "the supervisor answered only after the pause");
+    cr_assert(mt_wait_log(&mt_s1, "maintenance paused", 2500), "the stuck command was never dropped");
+    th_sleep_ms((int)(3000 - (sl_now_mono_ms() - t0)));
+    cr_assert_eq(kill(mt_own_redis, SIGCONT), 0);
+
+    mt_wait_records(1, 15000);
+    cr_assert(mt_wait_log(&mt_s1, "redis maintenance connection restored", 5000));
+    mt_stop(&mt_s1, 10000);
+}
+
+/* `sluice run -t` checks plugins only: it must not need Redis. */
