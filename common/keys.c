@@ -18,3 +18,18 @@ int sl_key_once(char *buf, size_t n, const char *queue, const char *group, const
 {
     return sl_fmt(buf, n, "sluice:{%s}:once:%s:%s:%s", queue, group, job_id, key);
 }
+
+int sl_key_retry(char *buf, size_t n, const char *queue, const char *group)
+{
+    return sl_fmt(buf, n, "sluice:{%s}:r:%s", queue, group);
+}
+
+int sl_key_sched(char *buf, size_t n, const char *queue)
+{
+    return sl_fmt(buf, n, "sluice:{%s}:sched", queue);
+}
+
+int sl_key_done(char *buf, size_t n, const char *queue, const char *group, const char *job_id)
+{
+    return sl_fmt(buf, n, "sluice:{%s}:done:%s:%s", queue, group, job_id);
+}

@@ -2,7 +2,10 @@
  * lives in one Redis Cluster slot and multi-key scripts stay legal.
  *
  *   sluice:{Q}                 work stream of queue Q (XADD here to enqueue)
+ *   sluice:{Q}:r:G             retry stream of group G (only G reads it)
+ *   sluice:{Q}:sched           scheduled entries (retries, delayed jobs), score = due ms
  *   sluice:{Q}:dlq:G           dead-letter stream of group G on queue Q
+ *   sluice:{Q}:done:G:ID       done-marker of job ID in group G, with a TTL
  *   sluice:{Q}:once:G:ID:K     once-per-job markers (sluice_host.once), with a TTL
  *
  * Later features add keys here, each documented in README "Keys".
@@ -19,6 +22,12 @@
 int sl_key_stream(char *buf, size_t n, const char *queue);
 /** "sluice:{Q}:dlq:G". Returns 0 or -1. */
 int sl_key_dlq(char *buf, size_t n, const char *queue, const char *group);
+/** "sluice:{Q}:r:G". Returns 0 or -1. */
+int sl_key_retry(char *buf, size_t n, const char *queue, const char *group);
+/** "sluice:{Q}:sched". Returns 0 or -1. */
+int sl_key_sched(char *buf, size_t n, const char *queue);
+/** "sluice:{Q}:done:G:ID"; with job_id "" it is the prefix sluice_ack takes. Returns 0 or -1. */
+int sl_key_done(char *buf, size_t n, const char *queue, const char *group, const char *job_id);
 /** "sluice:{Q}:once:G:ID:K". Returns 0 or -1. */
 int sl_key_once(char *buf, size_t n, const char *queue, const char *group, const char *job_id, const char *key);
 

@@ -1,7 +1,9 @@
-/* The read loop: XREADGROUP over the pool's stream. After every (re)connect it
- * first replays this consumer's own pending entries (cursor from "0"), then
- * reads new ones (">", BLOCK <= 2000 ms so signals are seen). Redis faults are
- * waited out (reconnect, recreate the group, back off); the loop only ends on stop. */
+/* The read loop over the pool's two streams, sluice:{Q} and sluice:{Q}:r:G.
+ * After every (re)connect it loads the function library, replays this
+ * consumer's own pending entries (one stream, one entry at a time), reclaims
+ * entries idle past the lease (then every lease/2), and reads new ones (">",
+ * BLOCK <= 2000 ms so signals are seen). Redis faults are waited out
+ * (reconnect, recreate the groups, back off); the loop only ends on stop. */
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -11,18 +13,24 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "workers/batch.h"
 #include "workers/channel.h"
+#include "workers/reclaim.h"
+#include "workers/session.h"
 #include "workers/worker.h"
 
 /* Loop state that survives iterations. */
 typedef struct sl_consume {
-    char cursor[SL_STREAM_ID_MAX]; /* replay position */
+    char cursor[SL_STREAM_ID_MAX]; /* replay position in replay_stream */
     int replaying;                 /* reading own pending entries, not ">" */
+    int replay_stream;             /* SL_STREAM_MAIN, then SL_STREAM_RETRY */
+    int session_ready;             /* function library checked on this connection */
+    int eviction_checked;
     int group_ready;
     unsigned failures;             /* consecutive failed rounds, drives the backoff */
     uint64_t replayed;             /* entries seen in the current replay */
-    uint32_t *deliveries;          /* per entry of a replayed batch */
-    size_t deliveries_cap;
+    sl_batch batch;
+    sl_reclaim reclaim;
     char count[16], block[24];     /* XREADGROUP arguments as text */
 } sl_consume;
 
@@ -56,6 +64,7 @@ static void back_off(sl_worker *w, sl_consume *c)
 static void start_replay(sl_consume *c)
 {
     c->replaying = 1;
+    c->replay_stream = SL_STREAM_MAIN;
     c->replayed = 0;
     snprintf(c->cursor, sizeof(c->cursor), "0");
 }
@@ -72,8 +81,8 @@ static void read_failed(sl_worker *w, sl_consume *c, const char *what, const red
     snprintf(msg, sizeof(msg), "%.*s", r->type == REDIS_REPLY_ERROR ? (int)r->len : 0,
              r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type");
     if (sl_redis_reply_is(r, "NOGROUP")) {
-        SL_LOG(SL_WARN, "consumer group missing; recreating it", SL_S("stream", w->stream_key),
-               SL_S("group", w->pool->group));
+        SL_LOG(SL_WARN, "consumer group missing; recreating it", SL_S("command", what),
+               SL_S("group", w->pool->group), SL_S("error", msg));
         c->group_ready = 0;
         start_replay(c);
         back_off(w, c); /* a group that keeps vanishing must not make us spin */
@@ -85,109 +94,111 @@ static void read_failed(sl_worker *w, sl_consume *c, const char *what, const red
     back_off(w, c);
 }
 
-/* XGROUP CREATE <key> <group> <start_at> MKSTREAM; BUSYGROUP means it exists. */
-static int ensure_group(sl_worker *w, sl_consume *c)
+/* A fresh connection: the function library, and once per process (slot 0 of
+ * the pool) the eviction-policy warning. Returns 0, or -1 to try again later. */
+static int start_session(sl_worker *w, sl_consume *c)
 {
-    const char *argv[] = {"XGROUP", "CREATE", w->stream_key, w->pool->group, w->pool->start_at, "MKSTREAM"};
-    redisReply *r = sl_redis_cmdargv(w->redis, 6, argv, NULL);
-    int ok = r && (r->type == REDIS_REPLY_STATUS || sl_redis_reply_is(r, "BUSYGROUP"));
-    if (ok) {
-        if (r->type == REDIS_REPLY_STATUS)
-            SL_LOG(SL_INFO, "consumer group created", SL_S("stream", w->stream_key), SL_S("group", w->pool->group),
-                   SL_S("start_at", w->pool->start_at));
+    sl_session_rc rc = sl_session_functions(w);
+    if (rc == SL_SESSION_FATAL) {
+        w->exit_code = SL_EXIT_CONFIG;
+        *w->stop = 1;
+        return -1;
+    }
+    if (rc != SL_SESSION_OK) {
+        back_off(w, c);
+        return -1;
+    }
+    if (!c->eviction_checked) {
+        c->eviction_checked = 1;
+        if (w->slot_index == 0) sl_session_check_eviction(w);
+    }
+    c->session_ready = 1;
+    return 0;
+}
+
+static int ensure_groups(sl_worker *w, sl_consume *c)
+{
+    redisReply *failed = NULL;
+    if (sl_session_groups(w, &failed) == 0) {
         c->group_ready = 1;
-    } else {
-        read_failed(w, c, "XGROUP CREATE", r);
-    }
-    if (r) freeReplyObject(r);
-    return ok ? 0 : -1;
-}
-
-/* Entries of an XREADGROUP reply for our single stream, or NULL when there are
- * none (nil reply, or an empty list). *bad is set when the reply is malformed. */
-static const redisReply *entries_of(const redisReply *r, int *bad)
-{
-    *bad = 0;
-    if (r->type == REDIS_REPLY_NIL) return NULL;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 || r->element[0]->type != REDIS_REPLY_ARRAY ||
-        r->element[0]->elements != 2 || r->element[0]->element[1]->type != REDIS_REPLY_ARRAY) {
-        *bad = r->type != REDIS_REPLY_ARRAY || r->elements != 0;
-        return NULL;
-    }
-    const redisReply *e = r->element[0]->element[1];
-    for (size_t i = 0; i < e->elements; i++) {
-        const redisReply *x = e->element[i];
-        if (x->type != REDIS_REPLY_ARRAY || x->elements != 2 || x->element[0]->type != REDIS_REPLY_STRING) {
-            *bad = 1;
-            return NULL;
-        }
-    }
-    return e->elements ? e : NULL;
-}
-
-/* Delivery counts for a replayed batch: one XPENDING over the batch's id range
- * for this consumer, matched by id (both lists are in id order). Entries not
- * found count as 1. Returns 0, or -1 if the connection was lost. */
-static int replay_deliveries(sl_worker *w, sl_consume *c, const redisReply *e)
-{
-    if (e->elements > c->deliveries_cap) {
-        uint32_t *d = realloc(c->deliveries, e->elements * sizeof(*d));
-        if (!d) return -1;
-        c->deliveries = d;
-        c->deliveries_cap = e->elements;
-    }
-    for (size_t i = 0; i < e->elements; i++) c->deliveries[i] = 1;
-    char n[16];
-    snprintf(n, sizeof(n), "%zu", e->elements);
-    const char *argv[] = {"XPENDING", w->stream_key, w->pool->group, e->element[0]->element[0]->str,
-                          e->element[e->elements - 1]->element[0]->str, n, w->consumer};
-    redisReply *r = sl_redis_cmdargv(w->redis, 7, argv, NULL);
-    if (!r) return -1;
-    if (r->type != REDIS_REPLY_ARRAY) {
-        read_failed(w, c, "XPENDING", r); /* counts unknown: treat as first deliveries */
-        freeReplyObject(r);
         return 0;
     }
-    size_t j = 0;
-    for (size_t i = 0; i < r->elements && j < e->elements; i++) {
-        const redisReply *p = r->element[i];
-        if (p->type != REDIS_REPLY_ARRAY || p->elements < 4 || p->element[0]->type != REDIS_REPLY_STRING ||
-            p->element[3]->type != REDIS_REPLY_INTEGER)
-            continue;
-        while (j < e->elements && strcmp(e->element[j]->element[0]->str, p->element[0]->str) != 0) j++;
-        if (j < e->elements && p->element[3]->integer > 0)
-            c->deliveries[j++] = p->element[3]->integer > UINT32_MAX ? UINT32_MAX : (uint32_t)p->element[3]->integer;
-    }
-    freeReplyObject(r);
-    return 0;
+    read_failed(w, c, "XGROUP CREATE", failed);
+    if (failed) freeReplyObject(failed);
+    return -1;
 }
 
-/* Run a batch. Returns 0, or -1 when the connection was lost mid-batch. */
-static int run_batch(sl_worker *w, sl_consume *c, const redisReply *e)
+/* Index of a stream key of ours, or -1. */
+static int stream_index(const sl_worker *w, const redisReply *key)
 {
-    if (c->replaying && replay_deliveries(w, c, e) != 0) return -1;
-    for (size_t i = 0; i < e->elements && !*w->stop; i++) {
-        const redisReply *x = e->element[i];
-        const char *id = x->element[0]->str;
-        if (c->replaying) {
-            snprintf(c->cursor, sizeof(c->cursor), "%s", id); /* advance even past entries left pending */
-            c->replayed++;
-        }
-        sl_write_rc rc = sl_job_handle(w, id, x->element[1], c->replaying ? c->deliveries[i] : 1);
-        if (rc == SL_WRITE_OK && c->replaying) rc = sl_outcome_flush(w); /* settle replays one by one */
-        if (rc == SL_WRITE_LOST) return -1;
-        if (rc == SL_WRITE_BUSY) w->resync = 1;
+    for (int s = 0; s < SL_NSTREAMS; s++)
+        if (key->type == REDIS_REPLY_STRING && strcmp(key->str, w->keys[s]) == 0) return s;
+    return -1;
+}
+
+/* Add every entry of an XREADGROUP reply ([[key, entries]...] or nil) to the
+ * batch. Returns 0, or -1 when the reply is malformed. */
+static int add_streams(sl_worker *w, sl_batch *b, const redisReply *r)
+{
+    if (r->type == REDIS_REPLY_NIL) return 0;
+    if (r->type != REDIS_REPLY_ARRAY) return -1;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *x = r->element[i];
+        int s = x->type == REDIS_REPLY_ARRAY && x->elements == 2 ? stream_index(w, x->element[0]) : -1;
+        if (s < 0 || sl_batch_add(b, s, x->element[1]) != 0) return -1;
     }
     return 0;
 }
 
-/* One round: be connected, flush acks, have the group, read, run the batch. */
+/* Read with XREADGROUP (argv), run what came back. replay: own pending
+ * entries of one stream, one at a time, with counts from XPENDING. Returns 0,
+ * or -1 when the read failed (logged, backed off). */
+static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv, int replay)
+{
+    redisReply *r = sl_worker_cmd(w, argc, argv, NULL);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        read_failed(w, c, "XREADGROUP", r);
+        if (r) freeReplyObject(r);
+        return -1;
+    }
+    sl_batch *b = &c->batch;
+    sl_batch_reset(b, replay);
+    if (add_streams(w, b, r) != 0) {
+        SL_LOG(SL_ERROR, "unexpected XREADGROUP reply shape; backing off", SL_I("type", r->type));
+        freeReplyObject(r);
+        sl_batch_reset(b, 0);
+        back_off(w, c);
+        return -1;
+    }
+    if (replay && b->n == 0) { /* this stream's pending list is done */
+        if (c->replay_stream == SL_STREAM_MAIN) {
+            c->replay_stream = SL_STREAM_RETRY;
+            snprintf(c->cursor, sizeof(c->cursor), "0");
+        } else {
+            c->replaying = 0;
+            c->reclaim.next_mono_ms = 0; /* reclaim right after the start-up replay */
+            if (c->replayed) SL_LOG(SL_INFO, "pending entries replayed", SL_I("entries", c->replayed));
+        }
+    } else if (replay) { /* advance even past entries left pending */
+        snprintf(c->cursor, sizeof(c->cursor), "%s", b->v[b->n - 1].id);
+        c->replayed += b->n;
+    }
+    int rc = 0;
+    if (b->n && ((replay && sl_batch_deliveries(w, b) != 0) || sl_batch_run(w, b) != 0)) rc = -1;
+    sl_batch_reset(b, 0);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* One round: be connected, flush acks, have the groups, then replay, reclaim or read. */
 static void round_once(sl_worker *w, sl_consume *c)
 {
     if (!sl_redis_connected(w->redis)) {
         if (sl_redis_ensure(w->redis, w->stop) != 0) return;
         start_replay(c); /* a lost connection may have lost acks: entries are still ours */
+        c->session_ready = 0;
     }
+    if (!c->session_ready && start_session(w, c) != 0) return;
     sl_write_rc frc = sl_outcome_flush(w);
     if (frc == SL_WRITE_LOST) return;
     if (frc == SL_WRITE_BUSY) { /* acks kept: wait, then send them again */
@@ -200,56 +211,45 @@ static void round_once(sl_worker *w, sl_consume *c)
         start_replay(c);
         return;
     }
-    if (!c->group_ready && ensure_group(w, c) != 0) return;
+    if (!c->group_ready && ensure_groups(w, c) != 0) return;
 
-    /* Replay reads one entry at a time: reading history bumps the delivery
-     * count of every entry returned, and after a crash only the entry that is
-     * about to run should be charged (the crash budget counts deliveries). */
-    const char *rd[11] = {"XREADGROUP", "GROUP", w->pool->group, w->consumer, "COUNT",
-                          c->replaying ? "1" : c->count};
-    int argc;
-    if (c->replaying) { /* own pending entries after the cursor: never blocks */
-        rd[6] = "STREAMS", rd[7] = w->stream_key, rd[8] = c->cursor;
-        argc = 9;
-    } else {
-        rd[6] = "BLOCK", rd[7] = c->block, rd[8] = "STREAMS", rd[9] = w->stream_key, rd[10] = ">";
-        argc = 11;
-    }
-    redisReply *r = sl_redis_cmdargv(w->redis, argc, rd, NULL);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        read_failed(w, c, "XREADGROUP", r);
-        if (r) freeReplyObject(r);
-        return;
-    }
-    int bad;
-    const redisReply *e = entries_of(r, &bad);
-    if (bad) {
-        SL_LOG(SL_ERROR, "unexpected XREADGROUP reply shape; backing off", SL_I("type", r->type));
-        freeReplyObject(r);
-        back_off(w, c);
-        return;
-    }
-    if (!e) {
-        if (c->replaying) {
-            c->replaying = 0;
-            if (c->replayed)
-                SL_LOG(SL_INFO, "pending entries replayed", SL_I("entries", c->replayed));
+    if (c->replaying) {
+        /* Replay reads one entry at a time, one stream after the other: reading
+         * history bumps the delivery count of every entry returned, and after a
+         * crash only the entry about to run should be charged. Never blocks. */
+        const char *rd[] = {"XREADGROUP", "GROUP", w->pool->group, w->consumer, "COUNT", "1",
+                            "STREAMS", w->keys[c->replay_stream], c->cursor};
+        if (read_and_run(w, c, 9, rd, 1) != 0) return;
+    } else if (sl_reclaim_due(&c->reclaim)) {
+        int rc = sl_reclaim_round(w, &c->reclaim, &c->batch);
+        if (rc == 1) {
+            SL_LOG(SL_WARN, "consumer group missing at reclaim; recreating it", SL_S("group", w->pool->group));
+            c->group_ready = 0;
+            back_off(w, c);
         }
-    } else if (run_batch(w, c, e) != 0) {
-        freeReplyObject(r);
-        return;
+        if (rc != 0) return;
+    } else {
+        const char *rd[] = {"XREADGROUP", "GROUP", w->pool->group, w->consumer, "COUNT", c->count, "BLOCK",
+                            c->block, "STREAMS", w->keys[SL_STREAM_MAIN], w->keys[SL_STREAM_RETRY], ">", ">"};
+        if (read_and_run(w, c, 13, rd, 0) != 0) return;
     }
-    freeReplyObject(r);
     /* A clean round ends the backoff; a deferred outcome keeps it growing. */
     if (sl_outcome_flush(w) == SL_WRITE_OK && !w->resync) c->failures = 0;
 }
 
+void sl_worker_sync(void *worker)
+{
+    sl_outcome_drain(worker);
+}
+
 void sl_consume_run(sl_worker *w)
 {
-    sl_consume c = {.group_ready = 0};
+    sl_consume c;
+    memset(&c, 0, sizeof(c));
     snprintf(c.count, sizeof(c.count), "%d", w->pool->read_count);
     snprintf(c.block, sizeof(c.block), "%" PRId64, w->pool->block_ms);
     start_replay(&c);
+    sl_reclaim_init(&c.reclaim);
     atomic_store_explicit(&w->slot->state, SL_SLOT_IDLE, memory_order_release);
     while (!*w->stop) {
         sl_worker_tick(w);
@@ -257,10 +257,10 @@ void sl_consume_run(sl_worker *w)
         round_once(w, &c);
     }
     atomic_store_explicit(&w->slot->state, SL_SLOT_STOPPING, memory_order_release);
-    /* Last chance for this batch's acks: one reconnect attempt, no waiting. */
+    /* Last chance for acks in flight: one reconnect attempt, no waiting. */
     if (w->acks.n && !sl_redis_connected(w->redis)) sl_redis_connect(w->redis);
     if (w->acks.n && sl_outcome_flush(w) != SL_WRITE_OK)
         SL_LOG(SL_WARN, "acks not sent at stop; those entries stay pending and will be replayed",
                SL_I("entries", w->acks.n));
-    free(c.deliveries);
+    sl_batch_free(&c.batch);
 }

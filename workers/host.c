@@ -3,10 +3,12 @@
  * on the worker's own Redis connection and logger. */
 #include "workers/host.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "common/functions.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "workers/loader.h"
@@ -120,10 +122,41 @@ static void host_retry_after(sluice_ctx *ctx, uint64_t delay_ms)
     ctx->retry_after_ms = delay_ms;
 }
 
-/* Enqueue a job from a handler: XADD on the worker's connection, with the
- * running job's tracing context propagated. The new entry is checked with the
- * rules workers decode with (sl_codec_check_job), so a handler cannot publish
- * what a worker would dead-letter as a bad envelope. */
+/* Read the worker's pipelined replies first: a synchronous command must not
+ * take an earlier command's reply as its own. */
+static void host_sync(const sl_host_env *env)
+{
+    if (env->sync) env->sync(env->sync_arg);
+}
+
+/* FCALL sluice_schedule 2 <stream> <sched> in <delay> <fields...>, the fields
+ * taken from an encoded XADD (after "XADD key *"). The library is loaded and
+ * the call retried once when Redis says the function is missing. */
+static redisReply *schedule(const sl_host_env *env, const char *queue, const sl_xadd_args *a, uint64_t delay_ms)
+{
+    char sched[SL_KEY_MAX], delay[24];
+    if (sl_key_sched(sched, sizeof(sched), queue) != 0) return NULL;
+    snprintf(delay, sizeof(delay), "%" PRIu64, delay_ms);
+    const char *argv[SL_CODEC_MAX_ARGS + 4] = {"FCALL", "sluice_schedule", "2", a->argv[1], sched, "in", delay};
+    size_t lens[SL_CODEC_MAX_ARGS + 4] = {5, 15, 1, a->lens[1], strlen(sched), 2, strlen(delay)};
+    int argc = 7;
+    for (int i = 3; i < a->argc; i++, argc++) argv[argc] = a->argv[i], lens[argc] = a->lens[i];
+    redisReply *r = sl_redis_cmdargv(env->redis, argc, argv, lens);
+    if (r && sl_functions_missing(r)) {
+        char err[512];
+        freeReplyObject(r);
+        if (sl_functions_ensure(env->redis, err, sizeof(err)) != 0)
+            SL_LOG(SL_WARN, "cannot load the sluice function library", SL_S("error", err));
+        r = sl_redis_cmdargv(env->redis, argc, argv, lens);
+    }
+    return r;
+}
+
+/* Enqueue a job from a handler: XADD on the worker's connection, or with a
+ * delay sluice_schedule into sluice:{Q}:sched with an id field (the given job
+ * id or a new UUID); the running job's tracing context is propagated. The new
+ * entry is checked with the rules workers decode with (sl_codec_check_job), so
+ * a handler cannot publish what a worker would dead-letter as a bad envelope. */
 static int host_enqueue(sluice_ctx *ctx, const sluice_enqueue_req *req, char *id_out, size_t id_out_len)
 {
     if (!ctx || !req) return -1;
@@ -147,10 +180,6 @@ static int host_enqueue(sluice_ctx *ctx, const sluice_enqueue_req *req, char *id
         complain(ctx, "enqueue: invalid queue name '%s'", queue ? queue : "(null)");
         return -1;
     }
-    if (req->delay_ms > 0) {
-        complain(ctx, "enqueue: delay_ms is not supported yet (delayed jobs arrive with the scheduler)");
-        return -1;
-    }
     size_t tlen = req->type ? strlen(req->type) : 0;
     if (!req->type || !sl_valid_type(req->type, tlen)) {
         complain(ctx, "enqueue: invalid job type '%s'", req->type ? req->type : "(null)");
@@ -163,7 +192,9 @@ static int host_enqueue(sluice_ctx *ctx, const sluice_enqueue_req *req, char *id
         if (!ctx->correlation[0]) sl_uuid4(ctx->correlation); /* one per job, shared by its children */
         corr = ctx->correlation;
     }
-    sl_job nj = {.id = req->job_id ? req->job_id : "",
+    char uuid[37];
+    if (req->delay_ms > 0 && !req->job_id) sl_uuid4(uuid); /* a scheduled job needs an id field */
+    sl_job nj = {.id = req->job_id ? req->job_id : req->delay_ms > 0 ? uuid : "",
                  .type = req->type,
                  .type_len = tlen,
                  .payload = payload,
@@ -186,12 +217,15 @@ static int host_enqueue(sluice_ctx *ctx, const sluice_enqueue_req *req, char *id
         complain(ctx, "enqueue: cannot encode a job of type '%s' for queue '%s'", req->type, queue);
         return -1;
     }
-    redisReply *r = sl_redis_cmdargv(env->redis, a.argc, a.argv, a.lens);
+    host_sync(env);
+    const char *what = req->delay_ms > 0 ? "FCALL sluice_schedule" : "XADD";
+    redisReply *r = req->delay_ms > 0 ? schedule(env, queue, &a, req->delay_ms)
+                                      : sl_redis_cmdargv(env->redis, a.argc, a.argv, a.lens);
     int rc = -1;
     if (!r) {
-        complain(ctx, "enqueue: XADD %s failed: %s", key, sl_redis_errstr(env->redis));
+        complain(ctx, "enqueue: %s %s failed: %s", what, key, sl_redis_errstr(env->redis));
     } else if (r->type != REDIS_REPLY_STRING) {
-        complain(ctx, "enqueue: XADD %s failed: %.*s", key, r->type == REDIS_REPLY_ERROR ? (int)r->len : 0,
+        complain(ctx, "enqueue: %s %s failed: %.*s", what, key, r->type == REDIS_REPLY_ERROR ? (int)r->len : 0,
                  r->type == REDIS_REPLY_ERROR ? r->str : "");
     } else {
         const char *id = req->job_id ? req->job_id : r->str;
@@ -231,6 +265,7 @@ static int host_once(sluice_ctx *ctx, const char *key)
         return -1;
     }
     const char *argv[] = {"SET", k, "1", "NX", "EX", ONCE_TTL_S};
+    host_sync(ctx->env);
     redisReply *r = sl_redis_cmdargv(ctx->env->redis, 6, argv, NULL);
     int rc = -1;
     if (!r)

@@ -19,14 +19,35 @@ static void slot_copy(char *dst, size_t n, const char *s, size_t len)
     dst[len] = '\0';
 }
 
-/* Publish the running job: strings first, then job_seq and state (release),
- * so a reader that sees the new seq sees the new strings. */
-static void slot_job_begin(sl_worker *w, const sl_job *job, const sl_handler *h)
+/* The effective retry policy of a handler: its own values, else jobs.*. */
+typedef struct policy {
+    uint32_t max_attempts;
+    int64_t base_ms, cap_ms;
+} policy;
+
+static policy policy_of(const sl_worker *w, const sl_handler *h)
+{
+    policy p = {h->max_attempts ? h->max_attempts : (uint32_t)w->cfg->max_attempts,
+                h->backoff_base_ms ? (int64_t)h->backoff_base_ms : w->cfg->backoff_base_ms,
+                h->backoff_cap_ms ? (int64_t)h->backoff_cap_ms : w->cfg->backoff_cap_ms};
+    return p;
+}
+
+/* Publish the running job: strings and v2 fields first, then job_seq and state
+ * (release), so a reader that sees the new seq sees the new values. */
+static void slot_job_begin(sl_worker *w, int stream, const sl_job *job, const sl_handler *h, uint32_t deliveries)
 {
     sl_slot *s = w->slot;
     slot_copy(s->job_id, sizeof(s->job_id), job->id, strlen(job->id));
     slot_copy(s->job_type, sizeof(s->job_type), job->type, job->type_len);
     slot_copy(s->job_stream_id, sizeof(s->job_stream_id), job->stream_id, strlen(job->stream_id));
+    policy p = policy_of(w, h);
+    atomic_store_explicit(&s->job_in_retry_stream, stream == SL_STREAM_RETRY, memory_order_relaxed);
+    atomic_store_explicit(&s->job_attempt, job->attempt, memory_order_relaxed);
+    atomic_store_explicit(&s->job_deliveries, deliveries, memory_order_relaxed);
+    atomic_store_explicit(&s->job_max_attempts, p.max_attempts, memory_order_relaxed);
+    atomic_store_explicit(&s->job_backoff_base_ms, p.base_ms, memory_order_relaxed);
+    atomic_store_explicit(&s->job_backoff_cap_ms, p.cap_ms, memory_order_relaxed);
     int64_t timeout = h->timeout_ms ? (int64_t)h->timeout_ms : w->cfg->job_timeout_ms;
     atomic_store_explicit(&s->job_timeout_ms, timeout, memory_order_relaxed);
     atomic_store_explicit(&s->job_started_mono_ms, sl_now_mono_ms(), memory_order_relaxed);
@@ -88,14 +109,32 @@ static uint32_t raw_attempt(const sl_field *f, size_t n)
     return 1;
 }
 
-static sl_write_rc reject(sl_worker *w, sl_dead *d)
+static sl_write_rc reject(sl_worker *w, sl_settle *d)
 {
     count(&w->slot->jobs_rejected);
-    return sl_outcome_dead_letter(w, d);
+    return sl_outcome_settle(w, d);
+}
+
+/* RETRY: a retry after the hint or the backoff while attempts are left, else
+ * a dead letter "exhausted". */
+static sl_write_rc retry(sl_worker *w, const sl_job *job, const sl_handler *h, sl_settle *d)
+{
+    policy p = policy_of(w, h);
+    d->error = sl_host_ctx_error(&w->ctx);
+    if (!d->error) d->error = "retry requested";
+    if (job->attempt >= p.max_attempts) {
+        d->reason = "exhausted";
+        return sl_outcome_settle(w, d);
+    }
+    d->retry = 1;
+    d->delay_ms = w->ctx.has_retry_after ? (int64_t)(w->ctx.retry_after_ms > INT64_MAX ? INT64_MAX
+                                                                                      : w->ctx.retry_after_ms)
+                                         : sl_backoff_ms(p.base_ms, p.cap_ms, job->attempt - 1, 0);
+    return sl_outcome_settle(w, d);
 }
 
 /* Run the handler and map its result to an outcome. */
-static sl_write_rc run(sl_worker *w, const sl_job *job, const sl_handler *h, sl_dead *d)
+static sl_write_rc run(sl_worker *w, int stream, const sl_job *job, const sl_handler *h, sl_settle *d)
 {
     sluice_job view = {.size = sizeof(sluice_job),
                        .id = job->id,
@@ -112,7 +151,7 @@ static sl_write_rc run(sl_worker *w, const sl_job *job, const sl_handler *h, sl_
                        .group = w->pool->group,
                        .stream_id = job->stream_id};
     sl_host_ctx_begin(&w->ctx, job, h->plugin);
-    slot_job_begin(w, job, h);
+    slot_job_begin(w, stream, job, h, d->deliveries);
     int64_t t0 = sl_now_mono_ms();
     sluice_result res = h->fn(&w->ctx, &view, h->data);
     int64_t took = sl_now_mono_ms() - t0;
@@ -126,10 +165,10 @@ static sl_write_rc run(sl_worker *w, const sl_job *job, const sl_handler *h, sl_
     switch (res) {
     case SLUICE_OK:
         count(&w->slot->jobs_ok);
-        return sl_outcome_ack(w, job->stream_id);
+        return sl_outcome_ack(w, stream, job->stream_id, (h->flags & SLUICE_HANDLER_DONE_MARKER) ? job->id : NULL);
     case SLUICE_RETRY:
         count(&w->slot->jobs_retry);
-        return sl_outcome_retry(w, job, h, &w->ctx, d->deliveries);
+        return retry(w, job, h, d);
     case SLUICE_FAIL:
         d->error = sl_host_ctx_error(&w->ctx);
         if (!d->error) d->error = "handler returned SLUICE_FAIL without an error message";
@@ -141,15 +180,41 @@ static sl_write_rc run(sl_worker *w, const sl_job *job, const sl_handler *h, sl_
     }
     count(&w->slot->jobs_fail);
     d->reason = "failed";
-    return sl_outcome_dead_letter(w, d);
+    return sl_outcome_settle(w, d);
 }
 
-sl_write_rc sl_job_handle(sl_worker *w, const char *id, const redisReply *fields, uint32_t deliveries)
+/* Done-marker check: 1 when this group finished the job id already (the entry
+ * was acked here), 0 to run it, -1 when the check could not be made (the entry
+ * stays pending; *rc says why). */
+static int already_done(sl_worker *w, int stream, const sl_job *job, sl_write_rc *rc)
+{
+    char key[SL_KEY_MAX];
+    if (sl_fmt(key, sizeof(key), "%s%s", w->done_prefix, job->id) != 0) return 0;
+    const char *argv[] = {"EXISTS", key};
+    redisReply *r = sl_worker_cmd(w, 2, argv, NULL);
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+        *rc = sl_outcome_write_failed(w, "EXISTS (done-marker)", r);
+        if (r) freeReplyObject(r);
+        return -1;
+    }
+    int done = r->integer == 1;
+    freeReplyObject(r);
+    if (!done) return 0;
+    count(&w->slot->done_skipped);
+    SL_LOG(SL_INFO, "job already done in this group; acked without running", SL_S("job_id", job->id),
+           SL_S("type", job->type), SL_S("stream_id", job->stream_id));
+    *rc = sl_outcome_ack(w, stream, job->stream_id, NULL);
+    return 1;
+}
+
+sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisReply *fields, uint32_t deliveries)
 {
     char err[512] = "";
-    sl_dead d = {.stream_id = id, .deliveries = deliveries, .attempts = 1};
+    sl_settle d = {.stream = stream, .stream_id = id, .job_id = id, .deliveries = deliveries, .attempt = 1};
     sl_job job;
     sl_codec_status st;
+    const sl_field *fv = NULL;
+    size_t nf = 0;
     if (!fields || fields->type == REDIS_REPLY_NIL) {
         st = sl_codec_decode(id, NULL, 0, (size_t)w->cfg->max_payload_bytes, &job, err, sizeof(err));
     } else {
@@ -160,19 +225,20 @@ sl_write_rc sl_job_handle(sl_worker *w, const char *id, const redisReply *fields
             d.error = err;
             return reject(w, &d);
         }
-        d.fields = w->fields;
-        d.nfields = (size_t)n;
-        st = sl_codec_decode(id, w->fields, (size_t)n, (size_t)w->cfg->max_payload_bytes, &job, err, sizeof(err));
+        fv = w->fields;
+        nf = (size_t)n;
+        st = sl_codec_decode(id, fv, nf, (size_t)w->cfg->max_payload_bytes, &job, err, sizeof(err));
     }
     if (st != SL_CODEC_OK) {
         d.reason = sl_codec_reason(st);
         if (!err[0])
             snprintf(err, sizeof(err), "%s", st == SL_CODEC_NIL ? "entry deleted or trimmed while pending" : d.reason);
         d.error = err;
-        d.attempts = raw_attempt(d.fields, d.nfields);
+        d.attempt = raw_attempt(fv, nf);
+        d.job_id = st == SL_CODEC_NIL ? id : job.id;
         return reject(w, &d);
     }
-    d.attempts = job.attempt;
+    d.attempt = job.attempt;
     d.job_id = job.id;
     d.type = job.type;
     const sl_handler *h = sl_loader_find(w->loader, job.type, job.type_len);
@@ -182,5 +248,16 @@ sl_write_rc sl_job_handle(sl_worker *w, const char *id, const redisReply *fields
         d.error = err;
         return reject(w, &d);
     }
-    return run(w, &job, h, &d);
+    if (deliveries > (uint32_t)w->cfg->max_deliveries) {
+        snprintf(err, sizeof(err), "delivered %" PRIu32 " times without a result (worker crashed or was killed)",
+                 deliveries);
+        d.reason = "crashed";
+        d.error = err;
+        return sl_outcome_settle(w, &d);
+    }
+    if (h->flags & SLUICE_HANDLER_DONE_MARKER) {
+        sl_write_rc rc = SL_WRITE_OK;
+        if (already_done(w, stream, &job, &rc) != 0) return rc;
+    }
+    return run(w, stream, &job, h, &d);
 }

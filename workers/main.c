@@ -161,6 +161,21 @@ static int load_plugins(sl_worker *w)
     return 0;
 }
 
+/* Every key the worker writes, built once. Returns 0 or -1 (names too long). */
+static int make_keys(sl_worker *w)
+{
+    const char *q = w->pool->queue, *g = w->pool->group;
+    int64_t ttl = w->cfg->done_ttl_ms / 1000;
+    snprintf(w->done_ttl, sizeof(w->done_ttl), "%lld", (long long)(ttl > 0 ? ttl : 1));
+    return sl_key_stream(w->keys[SL_STREAM_MAIN], sizeof(w->keys[0]), q) != 0 ||
+                   sl_key_retry(w->keys[SL_STREAM_RETRY], sizeof(w->keys[0]), q, g) != 0 ||
+                   sl_key_dlq(w->dlq_key, sizeof(w->dlq_key), q, g) != 0 ||
+                   sl_key_sched(w->sched_key, sizeof(w->sched_key), q) != 0 ||
+                   sl_key_done(w->done_prefix, sizeof(w->done_prefix), q, g, "") != 0
+               ? -1
+               : 0;
+}
+
 int main(int argc, char **argv)
 {
     args a = {0};
@@ -192,6 +207,7 @@ int main(int argc, char **argv)
         snprintf(err, sizeof(err), "%s: no pool named '%s'", w.cfg->origin, a.pool);
         goto cleanup;
     }
+    w.slot_index = a.slot;
     if (a.consumer) {
         snprintf(w.consumer, sizeof(w.consumer), "%s", a.consumer);
     } else {
@@ -204,8 +220,7 @@ int main(int argc, char **argv)
     set_log_context(&w);
     err[0] = '\0';
 
-    if (sl_key_stream(w.stream_key, sizeof(w.stream_key), w.pool->queue) != 0 ||
-        sl_key_dlq(w.dlq_key, sizeof(w.dlq_key), w.pool->queue, w.pool->group) != 0) {
+    if (make_keys(&w) != 0) {
         snprintf(err, sizeof(err), "queue/group names too long for keys");
         goto cleanup;
     }
@@ -214,9 +229,10 @@ int main(int argc, char **argv)
                         .reconnect_min_ms = w.cfg->reconnect_min_ms,
                         .reconnect_max_ms = w.cfg->reconnect_max_ms};
     if (!(w.redis = sl_redis_new(w.cfg->redis_url, &ro, err, sizeof(err)))) goto cleanup;
-    w.env = (sl_host_env){.cfg = w.cfg, .pool = w.pool, .consumer = w.consumer, .redis = w.redis, .stop = w.stop};
+    w.env = (sl_host_env){.cfg = w.cfg, .pool = w.pool, .consumer = w.consumer, .redis = w.redis, .stop = w.stop,
+                          .sync = sl_worker_sync, .sync_arg = &w};
     sl_host_ctx_init(&w.ctx, &w.env, NULL);
-    if (!(w.loader = sl_loader_new(w.cfg->plugin_dir)) || sl_acks_init(&w.acks, (size_t)w.pool->read_count) != 0) {
+    if (!(w.loader = sl_loader_new(w.cfg->plugin_dir))) {
         snprintf(err, sizeof(err), "out of memory");
         goto cleanup;
     }
@@ -236,8 +252,12 @@ int main(int argc, char **argv)
     sl_consume_run(&w);
     SL_LOG(SL_INFO, "worker stopped", SL_I("jobs_ok", atomic_load(&w.slot->jobs_ok)),
            SL_I("jobs_failed", atomic_load(&w.slot->jobs_fail)),
-           SL_I("jobs_rejected", atomic_load(&w.slot->jobs_rejected)));
-    rc = 0;
+           SL_I("jobs_rejected", atomic_load(&w.slot->jobs_rejected)),
+           SL_I("jobs_retried", atomic_load(&w.slot->jobs_retried)), SL_I("jobs_dead", atomic_load(&w.slot->jobs_dead)),
+           SL_I("late_results", atomic_load(&w.slot->late_results)),
+           SL_I("reclaimed", atomic_load(&w.slot->reclaimed)), SL_I("released", atomic_load(&w.slot->released)),
+           SL_I("exit_code", w.exit_code));
+    rc = w.exit_code;
 cleanup:
     if (err[0]) {
         if (w.cfg)
@@ -247,10 +267,7 @@ cleanup:
     }
     sl_loader_free(w.loader); /* fini() of every plugin */
     sl_host_ctx_cleanup(&w.ctx);
-    sl_acks_free(&w.acks);
     free(w.fields);
-    free(w.argv);
-    free(w.lens);
     sl_redis_free(w.redis);
     if (w.slot && w.slot != &private_slot) sl_slot_unmap(w.slot);
     sl_cfg_free(w.cfg);

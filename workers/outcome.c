@@ -1,40 +1,35 @@
-/* Outcome writes: batched XACK, the atomic dead-letter move (a Lua script:
- * XADD to the DLQ, then XACK) and the retry placeholder. Callers learn only
- * whether the write happened; the entry stays pending whenever it did not, so
- * nothing is lost. */
+/* Outcome writes through the sluice function library: pipelined fenced acks
+ * (sluice_ack, replies read back later), retry and dead-letter moves
+ * (sluice_settle), and the command wrapper that keeps the pipeline in order.
+ * Callers learn only whether a write happened; the entry stays pending
+ * whenever it did not, so nothing is lost. */
 #include "workers/outcome.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "common/functions.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "workers/worker.h"
 
-int sl_acks_init(sl_acks *a, size_t cap)
+#define LATE_MSG "late result refused: entry was reclaimed by another consumer"
+
+static void count(_Atomic uint64_t *c, uint64_t n)
 {
-    memset(a, 0, sizeof(*a));
-    a->ids = calloc(cap, sizeof(*a->ids));
-    a->argv = calloc(cap + 3, sizeof(*a->argv));
-    if (!a->ids || !a->argv) {
-        sl_acks_free(a);
-        return -1;
-    }
-    a->cap = cap;
-    return 0;
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
-void sl_acks_free(sl_acks *a)
+/* The more serious of two outcomes: LOST > BUSY > REFUSED > OK. */
+static sl_write_rc worse(sl_write_rc a, sl_write_rc b)
 {
-    free(a->ids);
-    free(a->argv);
-    memset(a, 0, sizeof(*a));
+    static const int rank[] = {[SL_WRITE_OK] = 0, [SL_WRITE_REFUSED] = 1, [SL_WRITE_BUSY] = 2, [SL_WRITE_LOST] = 3};
+    return rank[b] > rank[a] ? b : a;
 }
 
-/* Log an error reply or a lost connection for a write. */
-static sl_write_rc write_failed(sl_worker *w, const char *what, const redisReply *r)
+sl_write_rc sl_outcome_write_failed(sl_worker *w, const char *what, const redisReply *r)
 {
     if (!r) {
         SL_LOG(SL_WARN, "redis write failed", SL_S("command", what), SL_S("error", sl_redis_errstr(w->redis)));
@@ -49,125 +44,191 @@ static sl_write_rc write_failed(sl_worker *w, const char *what, const redisReply
     return busy ? SL_WRITE_BUSY : SL_WRITE_REFUSED;
 }
 
-sl_write_rc sl_outcome_flush(sl_worker *w)
+/* Write hiredis' output buffer to the socket now, so the ack is on its way
+ * before the next job starts. Returns 0, or -1 (connection dropped). */
+static int write_out(sl_worker *w)
 {
-    sl_acks *a = &w->acks;
-    if (a->n == 0) return SL_WRITE_OK;
-    a->argv[0] = "XACK";
-    a->argv[1] = w->stream_key;
-    a->argv[2] = w->pool->group;
-    for (size_t i = 0; i < a->n; i++) a->argv[i + 3] = a->ids[i];
-    redisReply *r = sl_redis_cmdargv(w->redis, (int)(a->n + 3), a->argv, NULL);
-    sl_write_rc rc = SL_WRITE_OK;
-    if (!r || r->type != REDIS_REPLY_INTEGER) {
-        rc = write_failed(w, "XACK", r);
-        /* Keep the ids to resend unless resending cannot help (NOGROUP, a bad
-         * reply): those entries stay pending and are replayed instead. */
-        if (rc != SL_WRITE_REFUSED) {
-            if (r) freeReplyObject(r);
-            return rc;
+    redisContext *c = sl_redis_context(w->redis);
+    int done = 0;
+    while (c && !done) {
+        if (redisBufferWrite(c, &done) != REDIS_OK) {
+            SL_LOG(SL_WARN, "redis write failed", SL_S("command", "FCALL sluice_ack"),
+                   SL_S("error", c->errstr[0] ? c->errstr : "connection lost"));
+            sl_redis_disconnect(w->redis);
+            return -1;
         }
-    } else if ((size_t)r->integer != a->n) {
-        SL_LOG(SL_WARN, "XACK acknowledged fewer entries than sent (already acked or claimed elsewhere)",
-               SL_I("sent", a->n), SL_I("acked", r->integer));
     }
-    if (r) freeReplyObject(r);
-    a->n = 0;
-    return rc;
+    return c ? 0 : -1;
 }
 
-sl_write_rc sl_outcome_ack(sl_worker *w, const char *stream_id)
+/* Append one ack's FCALL and write it out. Returns 0 or -1 (not sent: kept). */
+static int send_ack(sl_worker *w, sl_ack *k)
 {
-    sl_acks *a = &w->acks;
-    if (a->n == a->cap) {
-        sl_write_rc rc = sl_outcome_flush(w);
-        if (rc != SL_WRITE_OK && a->n == a->cap) return rc; /* still full: entry stays pending */
-    }
-    snprintf(a->ids[a->n++], SL_STREAM_ID_MAX, "%s", stream_id);
-    return SL_WRITE_OK;
-}
-
-/* Room for argc arguments in the worker's scratch arrays. */
-static int argv_reserve(sl_worker *w, size_t argc)
-{
-    if (w->argv_cap >= argc) return 0;
-    size_t cap = w->argv_cap ? w->argv_cap : 64;
-    while (cap < argc) cap *= 2;
-    const char **av = realloc(w->argv, cap * sizeof(*av));
-    if (!av) return -1;
-    w->argv = av;
-    size_t *lv = realloc(w->lens, cap * sizeof(*lv));
-    if (!lv) return -1;
-    w->lens = lv;
-    w->argv_cap = cap;
+    const char *argv[] = {"FCALL",        "sluice_ack",   "1",        w->keys[k->stream], w->pool->group,
+                          w->consumer,    k->marker ? w->done_prefix : "", k->marker ? w->done_ttl : "0",
+                          k->sid,         k->job_id};
+    int argc = k->marker ? 10 : 9;
+    if (sl_redis_append_argv(w->redis, argc, argv, NULL) != 0 || write_out(w) != 0) return -1;
+    if (k->sends++ > 0) k->resent = 1;
+    k->sent = 1;
     return 0;
 }
 
-/* The dead-letter move as one script: XADD to the DLQ, then XACK only if the
- * XADD succeeded. Not MULTI/EXEC: EXEC does not roll back, so a runtime error
- * in the XADD (WRONGTYPE at the DLQ key) would still run the XACK and lose the
- * job. redis.call raises on error, so a failed XADD aborts the script before
- * the ack, and the entry stays pending. Both keys share the {queue} hash tag.
- * KEYS: dlq, stream. ARGV: group, entry id, field, value, ... */
-static const char dead_letter_lua[] =
-    "local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))\n"
-    "redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])\n"
-    "return id\n";
-
-sl_write_rc sl_outcome_dead_letter(sl_worker *w, const sl_dead *d)
+/* Handle one ack reply. Returns 1 when the ack is settled (drop it), 0 to keep
+ * it for a resend; *rc gets the outcome. */
+static int ack_reply(sl_worker *w, sl_ack *k, const redisReply *r, sl_write_rc *rc)
 {
-    char attempts[16], deliveries[16], failed_at[24];
-    snprintf(attempts, sizeof(attempts), "%" PRIu32, d->attempts);
-    snprintf(deliveries, sizeof(deliveries), "%" PRIu32, d->deliveries);
-    snprintf(failed_at, sizeof(failed_at), "%" PRId64, sl_now_wall_ms());
-    /* Our fields come after the originals so readers that fold fields into a
-     * map (last one wins) see ours even if the producer used the same names. */
-    const char *extra[] = {"reason",        d->reason,      "error",           d->error ? d->error : "",
-                           "attempts",      attempts,       "deliveries",      deliveries,
-                           "original_id",   d->stream_id,   "original_stream", w->stream_key,
-                           "group",         w->pool->group, "consumer",        w->consumer,
-                           "failed_at",     failed_at};
-    size_t nextra = sizeof(extra) / sizeof(extra[0]);
-    size_t argc = 7 + 2 * d->nfields + nextra;
-    if (argv_reserve(w, argc) != 0) {
-        SL_LOG(SL_ERROR, "dead-letter failed: out of memory", SL_S("stream_id", d->stream_id));
-        return SL_WRITE_BUSY;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_INTEGER) {
+        long long refused = r->element[1]->integer;
+        if (refused > 0 && k->resent) {
+            SL_LOG(SL_INFO, "resent ack refused: acked before the connection dropped, or reclaimed",
+                   SL_S("stream_id", k->sid), SL_S("stream", w->keys[k->stream]));
+        } else if (refused > 0) {
+            count(&w->slot->late_results, (uint64_t)refused);
+            SL_LOG(SL_WARN, LATE_MSG, SL_S("stream_id", k->sid), SL_S("stream", w->keys[k->stream]),
+                   SL_S("outcome", "ack"));
+        }
+        return 1;
     }
-    size_t k = 0;
-#define ARG(s, n) (w->argv[k] = (s), w->lens[k++] = (n))
-    ARG("EVAL", 4);
-    ARG(dead_letter_lua, sizeof(dead_letter_lua) - 1);
-    ARG("2", 1);
-    ARG(w->dlq_key, strlen(w->dlq_key));
-    ARG(w->stream_key, strlen(w->stream_key));
-    ARG(w->pool->group, strlen(w->pool->group));
-    ARG(d->stream_id, strlen(d->stream_id));
-    for (size_t i = 0; i < d->nfields; i++) {
-        ARG(d->fields[i].name, d->fields[i].name_len);
-        ARG(d->fields[i].value, d->fields[i].value_len);
+    if (sl_functions_missing(r)) {
+        w->acks.fn_missing = 1;
+        return 0;
     }
-    for (size_t i = 0; i < nextra; i++) ARG(extra[i], strlen(extra[i]));
-#undef ARG
-    redisReply *r = sl_redis_cmdargv(w->redis, (int)k, w->argv, w->lens);
+    sl_write_rc e = sl_outcome_write_failed(w, "FCALL sluice_ack", r);
+    *rc = worse(*rc, e);
+    return e != SL_WRITE_BUSY; /* transient: keep and resend; otherwise the entry stays pending */
+}
+
+sl_write_rc sl_outcome_drain(sl_worker *w)
+{
+    sl_acks *a = &w->acks;
     sl_write_rc rc = SL_WRITE_OK;
-    if (!r || r->type != REDIS_REPLY_STRING) rc = write_failed(w, "EVAL (dead-letter XADD+XACK)", r);
-    if (r) freeReplyObject(r);
-    if (rc == SL_WRITE_OK)
-        SL_LOG(SL_WARN, "job dead-lettered", SL_S("stream_id", d->stream_id),
-               SL_S("job_id", d->job_id ? d->job_id : d->stream_id), SL_S("type", d->type ? d->type : ""),
-               SL_S("reason", d->reason), SL_S("error", d->error ? d->error : ""), SL_I("attempts", d->attempts),
-               SL_I("deliveries", d->deliveries), SL_S("dlq", w->dlq_key));
+    size_t keep = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        sl_ack *k = &a->v[i];
+        int drop = 0;
+        if (k->sent) {
+            k->sent = 0;
+            redisReply *r = rc == SL_WRITE_LOST ? NULL : sl_redis_get_reply(w->redis);
+            if (!r) {
+                if (rc != SL_WRITE_LOST)
+                    SL_LOG(SL_WARN, "redis connection lost with acks in flight; they will be resent",
+                           SL_S("error", sl_redis_errstr(w->redis)));
+                rc = SL_WRITE_LOST;
+            } else {
+                drop = ack_reply(w, k, r, &rc);
+                freeReplyObject(r);
+            }
+        }
+        if (!drop) a->v[keep++] = *k;
+    }
+    a->n = keep;
     return rc;
 }
 
-sl_write_rc sl_outcome_retry(sl_worker *w, const sl_job *job, const struct sl_handler *h, const sluice_ctx *ctx,
-                             uint32_t deliveries)
+sl_write_rc sl_outcome_flush(sl_worker *w)
 {
-    (void)w;
-    const char *err = sl_host_ctx_error(ctx);
-    SL_LOG(SL_WARN, "retry scheduling not available yet; entry left pending", SL_S("job_id", job->id),
-           SL_S("type", h->type), SL_S("stream_id", job->stream_id), SL_I("attempt", job->attempt),
-           SL_I("deliveries", deliveries), SL_S("error", err ? err : ""),
-           SL_I("retry_after_ms", ctx->has_retry_after ? (long long)ctx->retry_after_ms : -1));
-    return SL_WRITE_OK;
+    sl_acks *a = &w->acks;
+    sl_write_rc rc = sl_outcome_drain(w);
+    for (int pass = 0; pass < 2 && a->n && rc != SL_WRITE_LOST; pass++) {
+        if (a->fn_missing) {
+            char err[512];
+            a->fn_missing = 0;
+            if (sl_functions_ensure(w->redis, err, sizeof(err)) != 0) {
+                SL_LOG(SL_WARN, "cannot load the sluice function library; acks kept", SL_S("error", err));
+                return sl_redis_connected(w->redis) ? SL_WRITE_BUSY : SL_WRITE_LOST;
+            }
+        }
+        for (size_t i = 0; i < a->n; i++)
+            if (!a->v[i].sent && send_ack(w, &a->v[i]) != 0) break;
+        rc = sl_outcome_drain(w);
+        if (!a->fn_missing) break;
+    }
+    return a->fn_missing && rc == SL_WRITE_OK ? SL_WRITE_BUSY : rc;
+}
+
+sl_write_rc sl_outcome_ack(sl_worker *w, int stream, const char *stream_id, const char *job_id)
+{
+    sl_acks *a = &w->acks;
+    if (a->n == SL_ACKS_MAX) {
+        sl_write_rc rc = sl_outcome_flush(w);
+        if (a->n == SL_ACKS_MAX) return rc == SL_WRITE_OK ? SL_WRITE_BUSY : rc; /* entry stays pending */
+    }
+    sl_ack *k = &a->v[a->n++];
+    memset(k, 0, sizeof(*k));
+    k->stream = stream;
+    k->marker = job_id != NULL;
+    snprintf(k->sid, sizeof(k->sid), "%s", stream_id);
+    snprintf(k->job_id, sizeof(k->job_id), "%s", job_id ? job_id : "");
+    return send_ack(w, k) == 0 ? SL_WRITE_OK : SL_WRITE_LOST;
+}
+
+redisReply *sl_worker_cmd(sl_worker *w, int argc, const char **argv, const size_t *lens)
+{
+    sl_outcome_drain(w); /* no reply may be in flight before a synchronous command */
+    redisReply *r = sl_redis_cmdargv(w->redis, argc, argv, lens);
+    if (r && strcmp(argv[0], "FCALL") == 0 && sl_functions_missing(r)) {
+        char err[512];
+        freeReplyObject(r);
+        if (sl_functions_ensure(w->redis, err, sizeof(err)) != 0)
+            SL_LOG(SL_WARN, "cannot load the sluice function library", SL_S("error", err));
+        r = sl_redis_cmdargv(w->redis, argc, argv, lens); /* once; its error is the caller's */
+    }
+    return r;
+}
+
+/* Log a settled move and count it. */
+static void settled(sl_worker *w, const sl_settle *s)
+{
+    if (s->retry) {
+        count(&w->slot->jobs_retried, 1);
+        SL_LOG(SL_INFO, "job scheduled for retry", SL_S("stream_id", s->stream_id), SL_S("job_id", s->job_id),
+               SL_S("type", s->type ? s->type : ""), SL_I("attempt", s->attempt), SL_I("delay_ms", s->delay_ms),
+               SL_S("error", s->error ? s->error : ""));
+        return;
+    }
+    count(&w->slot->jobs_dead, 1);
+    SL_LOG(SL_WARN, "job dead-lettered", SL_S("stream_id", s->stream_id), SL_S("job_id", s->job_id),
+           SL_S("type", s->type ? s->type : ""), SL_S("reason", s->reason), SL_S("error", s->error ? s->error : ""),
+           SL_I("attempts", s->attempt), SL_I("deliveries", s->deliveries), SL_S("dlq", w->dlq_key));
+}
+
+sl_write_rc sl_outcome_settle(sl_worker *w, const sl_settle *s)
+{
+    char delay[24], attempt[16], deliveries[16], maxlen[24];
+    snprintf(delay, sizeof(delay), "%" PRId64, s->retry && s->delay_ms > 0 ? s->delay_ms : 0);
+    snprintf(attempt, sizeof(attempt), "%" PRIu32, s->attempt);
+    snprintf(deliveries, sizeof(deliveries), "%" PRIu32, s->deliveries);
+    snprintf(maxlen, sizeof(maxlen), "%" PRId64, w->cfg->dlq_maxlen > 0 ? w->cfg->dlq_maxlen : 0);
+    const char *argv[] = {"FCALL",
+                          "sluice_settle",
+                          "4",
+                          w->keys[s->stream],
+                          w->sched_key,
+                          w->dlq_key,
+                          w->keys[SL_STREAM_RETRY],
+                          w->pool->group,
+                          w->consumer,
+                          s->stream_id,
+                          s->retry ? "retry" : "dead",
+                          delay,
+                          s->retry ? "" : s->reason,
+                          s->error ? s->error : "",
+                          attempt,
+                          deliveries,
+                          maxlen,
+                          s->job_id ? s->job_id : s->stream_id};
+    redisReply *r = sl_worker_cmd(w, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+    sl_write_rc rc = SL_WRITE_OK;
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+        rc = sl_outcome_write_failed(w, "FCALL sluice_settle", r);
+    } else if (r->integer == 1) {
+        settled(w, s);
+    } else {
+        count(&w->slot->late_results, 1);
+        SL_LOG(SL_WARN, LATE_MSG, SL_S("stream_id", s->stream_id), SL_S("stream", w->keys[s->stream]),
+               SL_S("job_id", s->job_id ? s->job_id : ""), SL_S("outcome", s->retry ? "retry" : s->reason));
+    }
+    if (r) freeReplyObject(r);
+    return rc;
 }

@@ -20,6 +20,10 @@
 /** Longest consumer name accepted on the command line. */
 #define SL_CONSUMER_MAX 128
 
+/** The two streams a worker of group G reads: the work stream sluice:{Q} and
+ *  its group's retry stream sluice:{Q}:r:G. Indexes into sl_worker.keys. */
+enum { SL_STREAM_MAIN = 0, SL_STREAM_RETRY = 1, SL_NSTREAMS = 2 };
+
 typedef struct sl_worker {
     sl_config *cfg;
     const sl_pool_cfg *pool;
@@ -33,26 +37,33 @@ typedef struct sl_worker {
     sl_redis *redis;
     sl_host_env env;              /* what host services see */
     sluice_ctx ctx;               /* the job context, reused for every job */
-    char stream_key[SL_KEY_MAX];  /* sluice:{Q} */
+    long slot_index;              /* --slot: slot 0 of a pool does once-per-pool warnings */
+    char keys[SL_NSTREAMS][SL_KEY_MAX]; /* sluice:{Q}, sluice:{Q}:r:G */
     char dlq_key[SL_KEY_MAX];     /* sluice:{Q}:dlq:G */
-    sl_acks acks;                 /* acks of the current batch, sent together */
+    char sched_key[SL_KEY_MAX];   /* sluice:{Q}:sched */
+    char done_prefix[SL_KEY_MAX]; /* sluice:{Q}:done:G: (done-marker key = prefix + job id) */
+    char done_ttl[24];            /* jobs.done_ttl in seconds, as text */
+    sl_acks acks;                 /* pipelined fenced acks in flight */
     sl_field *fields;             /* decode scratch, grown on demand */
     size_t fields_cap;
-    const char **argv;            /* dead-letter XADD scratch, grown on demand */
-    size_t *lens;
-    size_t argv_cap;
     int resync;                   /* an outcome write was deferred (BUSY): back off, replay pending */
+    int exit_code;                /* set with *stop on a fatal error (78: Redis cannot serve sluice) */
 } sl_worker;
 
 /**
- * Handle one stream entry: decode, find the handler, run it with the slot
- * updated, then ack / dead-letter / leave for retry.
+ * Handle one stream entry: decode, find the handler, check the crash budget
+ * and the done-marker, run it with the slot updated, then ack / retry /
+ * dead-letter it on the stream it came from.
+ * @param stream      SL_STREAM_MAIN or SL_STREAM_RETRY
  * @param id          the entry id (NUL-terminated)
  * @param fields      the entry's field array reply, or NULL/nil for a trimmed entry
  * @param deliveries  delivery count (1 for fresh entries, from XPENDING on replay)
  * @return SL_WRITE_OK, or how writing the outcome failed (the entry then stays pending)
  */
-sl_write_rc sl_job_handle(sl_worker *w, const char *id, const redisReply *fields, uint32_t deliveries);
+sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisReply *fields, uint32_t deliveries);
+
+/** Drain pipelined replies (host services call it before their own commands). */
+void sl_worker_sync(void *worker);
 
 /**
  * The read loop: replay this consumer's pending entries, then read new ones,

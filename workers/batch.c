@@ -1,0 +1,246 @@
+/* Batches of stream entries: built from read replies, delivery counts from
+ * XPENDING, run one job at a time with lease extension of the prefetched rest
+ * (sluice_extend) and their release at a graceful stop (sluice_release). */
+#include "workers/batch.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "workers/worker.h"
+
+void sl_batch_free(sl_batch *b)
+{
+    free(b->v);
+    free(b->argv);
+    memset(b, 0, sizeof(*b));
+}
+
+void sl_batch_reset(sl_batch *b, int settle_each)
+{
+    b->n = b->next = 0;
+    b->settle_each = settle_each;
+    b->fresh_mono_ms = sl_now_mono_ms();
+}
+
+static int valid_entry(const redisReply *x)
+{
+    return x->type == REDIS_REPLY_ARRAY && x->elements == 2 && x->element[0]->type == REDIS_REPLY_STRING &&
+           (x->element[1]->type == REDIS_REPLY_ARRAY || x->element[1]->type == REDIS_REPLY_NIL);
+}
+
+int sl_batch_add(sl_batch *b, int stream, const redisReply *entries)
+{
+    if (entries->type != REDIS_REPLY_ARRAY) return -1;
+    for (size_t i = 0; i < entries->elements; i++)
+        if (!valid_entry(entries->element[i])) return -1;
+    if (b->n + entries->elements > b->cap) {
+        size_t cap = b->cap ? b->cap : 16;
+        while (cap < b->n + entries->elements) cap *= 2;
+        sl_entry *v = realloc(b->v, cap * sizeof(*v));
+        if (!v) return -1;
+        b->v = v;
+        b->cap = cap;
+    }
+    for (size_t i = 0; i < entries->elements; i++) {
+        const redisReply *x = entries->element[i];
+        b->v[b->n++] = (sl_entry){stream, x->element[0]->str, x->element[1], 1, 0};
+    }
+    return 0;
+}
+
+/* Delivery counts of entries [from, to) of one stream: one XPENDING over their
+ * id range for this consumer, matched by id (both lists are in id order).
+ * Entries not found keep 1. Returns 0, or -1 if the connection was lost. */
+static int deliveries_of(sl_worker *w, sl_batch *b, size_t from, size_t to)
+{
+    char n[24];
+    snprintf(n, sizeof(n), "%zu", to - from);
+    const char *argv[] = {"XPENDING", w->keys[b->v[from].stream], w->pool->group, b->v[from].id, b->v[to - 1].id,
+                          n, w->consumer};
+    redisReply *r = sl_worker_cmd(w, 7, argv, NULL);
+    if (!r) return -1;
+    if (r->type != REDIS_REPLY_ARRAY) { /* counts unknown: treat as first deliveries */
+        sl_outcome_write_failed(w, "XPENDING", r);
+        freeReplyObject(r);
+        return 0;
+    }
+    size_t j = from;
+    for (size_t i = 0; i < r->elements && j < to; i++) {
+        const redisReply *p = r->element[i];
+        if (p->type != REDIS_REPLY_ARRAY || p->elements < 4 || p->element[0]->type != REDIS_REPLY_STRING ||
+            p->element[3]->type != REDIS_REPLY_INTEGER)
+            continue;
+        while (j < to && strcmp(b->v[j].id, p->element[0]->str) != 0) j++;
+        if (j < to && p->element[3]->integer > 0)
+            b->v[j++].deliveries = p->element[3]->integer > UINT32_MAX ? UINT32_MAX : (uint32_t)p->element[3]->integer;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+int sl_batch_deliveries(sl_worker *w, sl_batch *b)
+{
+    for (size_t from = 0; from < b->n;) {
+        size_t to = from + 1;
+        while (to < b->n && b->v[to].stream == b->v[from].stream) to++;
+        if (deliveries_of(w, b, from, to) != 0) return -1;
+        from = to;
+    }
+    return 0;
+}
+
+/* FCALL fn 1 <stream> G C ids... for the unstarted entries of one stream.
+ * Returns how many the function reported, 0 when none were sent, or -1 when
+ * the connection was lost (errors are logged and count as 0). *sent gets the
+ * number of ids sent. */
+static long long call_unstarted(sl_worker *w, sl_batch *b, const char *fn, int stream, size_t *sent)
+{
+    size_t need = 6 + (b->n - b->next);
+    if (need > b->argv_cap) {
+        const char **av = realloc(b->argv, need * sizeof(*av));
+        if (!av) return 0;
+        b->argv = av;
+        b->argv_cap = need;
+    }
+    int argc = 0;
+    const char **av = b->argv;
+    av[argc++] = "FCALL", av[argc++] = fn, av[argc++] = "1", av[argc++] = w->keys[stream];
+    av[argc++] = w->pool->group, av[argc++] = w->consumer;
+    for (size_t i = b->next; i < b->n; i++)
+        if (b->v[i].stream == stream && !b->v[i].skip) av[argc++] = b->v[i].id;
+    *sent = (size_t)argc - 6;
+    if (argc == 6) return 0;
+    redisReply *r = sl_worker_cmd(w, argc, av, NULL);
+    long long n = 0;
+    if (!r) return -1;
+    if (r->type == REDIS_REPLY_INTEGER)
+        n = r->integer;
+    else
+        sl_outcome_write_failed(w, fn, r);
+    freeReplyObject(r);
+    return n;
+}
+
+/* Order of two stream ids "<ms>-<seq>": <0, 0, >0. */
+static int stream_id_cmp(const char *a, const char *b)
+{
+    char *ea, *eb;
+    unsigned long long ma = strtoull(a, &ea, 10), mb = strtoull(b, &eb, 10);
+    if (ma != mb) return ma < mb ? -1 : 1;
+    unsigned long long sa = *ea == '-' ? strtoull(ea + 1, NULL, 10) : 0;
+    unsigned long long sb = *eb == '-' ? strtoull(eb + 1, NULL, 10) : 0;
+    return sa < sb ? -1 : sa > sb;
+}
+
+/* The job id in an entry's fields held in memory (for a dead letter whose
+ * stream entry is gone), else the stream id. */
+static const char *memory_job_id(const sl_entry *e)
+{
+    const redisReply *f = e->fields;
+    for (size_t i = 0; f && f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2) {
+        const redisReply *k = f->element[i], *v = f->element[i + 1];
+        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING && strcmp(k->str, "id") == 0 &&
+            v->len > 0 && v->len <= SL_CODEC_TEXT_MAX && strlen(v->str) == v->len)
+            return v->str;
+    }
+    return e->id;
+}
+
+/* An unstarted entry the extension missed is either not ours any more (a
+ * reclaimer took it: skip it, running it would be a duplicate) or deleted from
+ * the stream (still ours: dead-letter it "trimmed" now, fenced, before a
+ * reclaimer does while we run it). One XPENDING of this consumer tells which.
+ * Returns 0, or -1 when the connection was lost. */
+static int check_missed(sl_worker *w, sl_batch *b, int stream)
+{
+    size_t first = b->n, last = 0, count = 0;
+    for (size_t i = b->next; i < b->n; i++)
+        if (b->v[i].stream == stream && !b->v[i].skip) {
+            if (first == b->n) first = i;
+            last = i, count++;
+        }
+    if (count == 0) return 0;
+    char n[24];
+    snprintf(n, sizeof(n), "%zu", count);
+    const char *argv[] = {"XPENDING", w->keys[stream], w->pool->group, b->v[first].id, b->v[last].id, n, w->consumer};
+    redisReply *r = sl_worker_cmd(w, 7, argv, NULL);
+    if (!r) return -1;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        sl_outcome_write_failed(w, "XPENDING", r);
+        freeReplyObject(r);
+        return 0;
+    }
+    size_t j = 0; /* both lists in id order */
+    for (size_t i = first; i <= last; i++) {
+        sl_entry *e = &b->v[i];
+        if (e->stream != stream || e->skip) continue;
+        while (j < r->elements && r->element[j]->type == REDIS_REPLY_ARRAY && r->element[j]->elements >= 1 &&
+               stream_id_cmp(r->element[j]->element[0]->str, e->id) < 0)
+            j++;
+        int mine = j < r->elements && r->element[j]->elements >= 1 && strcmp(r->element[j]->element[0]->str, e->id) == 0;
+        e->skip = 1;
+        if (!mine) {
+            SL_LOG(SL_INFO, "prefetched entry taken over by another consumer; not running it", SL_S("stream_id", e->id),
+                   SL_S("stream", w->keys[stream]));
+            continue;
+        }
+        sl_settle d = {.stream = stream, .stream_id = e->id, .job_id = memory_job_id(e), .reason = "trimmed",
+                       .error = "entry deleted from the stream while prefetched (not started)", .attempt = 1,
+                       .deliveries = e->deliveries};
+        if (sl_outcome_settle(w, &d) == SL_WRITE_LOST) {
+            freeReplyObject(r);
+            return -1;
+        }
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+/* Reset the idle time of every unstarted entry so live consumers do not take
+ * them over while earlier jobs of the batch run. */
+static int extend_unstarted(sl_worker *w, sl_batch *b)
+{
+    for (int s = 0; s < SL_NSTREAMS; s++) {
+        size_t sent = 0;
+        long long n = call_unstarted(w, b, "sluice_extend", s, &sent);
+        if (n < 0) return -1;
+        if ((size_t)n < sent && check_missed(w, b, s) != 0) return -1;
+        if (sl_log_enabled(SL_DEBUG))
+            SL_LOG(SL_DEBUG, "prefetched leases extended", SL_S("stream", w->keys[s]), SL_I("entries", n));
+    }
+    b->fresh_mono_ms = sl_now_mono_ms();
+    return 0;
+}
+
+/* Graceful stop: give unstarted entries back without spending a delivery. */
+static void release_unstarted(sl_worker *w, sl_batch *b)
+{
+    for (int s = 0; s < SL_NSTREAMS; s++) {
+        size_t sent = 0;
+        long long n = call_unstarted(w, b, "sluice_release", s, &sent);
+        if (n <= 0) continue;
+        atomic_fetch_add_explicit(&w->slot->released, (uint64_t)n, memory_order_relaxed);
+        SL_LOG(SL_INFO, "released unstarted prefetched entries", SL_S("stream", w->keys[s]), SL_I("entries", n));
+    }
+}
+
+int sl_batch_run(sl_worker *w, sl_batch *b)
+{
+    while (b->next < b->n && !*w->stop) {
+        sl_worker_tick(w);
+        if (*w->stop) break;
+        if (sl_now_mono_ms() - b->fresh_mono_ms > w->cfg->lease_ms / 2 && extend_unstarted(w, b) != 0) return -1;
+        const sl_entry *e = &b->v[b->next++];
+        if (e->skip) continue;
+        sl_write_rc rc = sl_job_handle(w, e->stream, e->id, e->fields, e->deliveries);
+        if (rc == SL_WRITE_OK && b->settle_each) rc = sl_outcome_flush(w); /* settle replays one by one */
+        if (rc == SL_WRITE_LOST) return -1;
+        if (rc == SL_WRITE_BUSY) w->resync = 1;
+    }
+    if (*w->stop && b->next < b->n) release_unstarted(w, b); /* skipped ones are not ours or settled */
+    return 0;
+}
