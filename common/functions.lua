@@ -193,6 +193,46 @@ redis.register_function('sluice_release', function(keys, args)
     return n
 end)
 
+--[[ sluice_reclaim: take over entries idle past the lease from consumers that
+stopped working them (a dead host). Used instead of XAUTOCLAIM because in Redis
+7.0 XAUTOCLAIM drops EVERY deleted entry it scans from the pending list before
+it looks at idle time, fresh ones of live consumers included: a job still
+running would then end both completed and dead-lettered. This function touches
+only entries idle for at least min-idle:
+  - still in the stream: XCLAIM (not JUSTID: the delivery count grows, so the
+    crash budget holds) and returned to the caller to run;
+  - deleted from the stream: dead-lettered "trimmed" and acked, atomically.
+KEYS[1] stream, KEYS[2] dlq
+ARGV[1] group, ARGV[2] consumer, ARGV[3] min idle ms, ARGV[4] cursor ("0-0" to
+start a pass), ARGV[5] count, ARGV[6] dlq MAXLEN (0 = uncapped)
+Returns XAUTOCLAIM's shape: {next cursor ("0-0" when the pass is done),
+{{id, fields}...}, {ids dead-lettered as trimmed}}. ]]
+redis.register_function('sluice_reclaim', function(keys, args)
+    local stream, dlq = keys[1], keys[2]
+    local group, consumer, min_idle, cursor = args[1], args[2], args[3], args[4]
+    local count, maxlen = tonumber(args[5]), tonumber(args[6])
+    local stale = redis.call('XPENDING', stream, group, 'IDLE', min_idle, cursor, '+', count)
+    local claimed, deleted = {}, {}
+    local now = now_ms()
+    for _, p in ipairs(stale) do
+        local id = p[1]
+        if entry_exists(stream, id) then
+            local c = redis.call('XCLAIM', stream, group, consumer, min_idle, id)
+            if #c > 0 then claimed[#claimed + 1] = c[1] end
+        else
+            xadd(dlq, maxlen, {'id', id, 'reason', 'trimmed',
+                'error', 'entry deleted from the stream while pending, found at reclaim',
+                'attempts', '0', 'deliveries', tostring(p[4]), 'original_id', id,
+                'original_stream', stream, 'group', group, 'consumer', p[2], 'failed_at', tostring(now)})
+            redis.call('XACK', stream, group, id)
+            deleted[#deleted + 1] = id
+        end
+    end
+    local next = '0-0'
+    if #stale == count then next = '(' .. stale[#stale][1] end
+    return {next, claimed, deleted}
+end)
+
 --[[ sluice_promote: move due scheduled entries into their target streams.
 KEYS[1] sched; ARGV[1] max entries to move. Safe to run from many supervisors
 at once: each entry moves exactly once. A member that cannot be moved (not

@@ -954,3 +954,83 @@ Test(functions, promote_parks_unmovable_members, .init = setup)
     cr_assert_eq(th_int(c, "ZCARD %s:bad", SCHED), 2, "both unmovable members parked");
     redisFree(c);
 }
+
+/* sluice_reclaim touches only entries idle past min-idle: a fresh entry of a
+ * live consumer is left alone even when it was deleted (XAUTOCLAIM would drop
+ * it), a stale existing one is claimed with its delivery count bumped, and a
+ * stale deleted one is dead-lettered "trimmed" and acked. */
+Test(functions, reclaim_is_fenced_by_idle_time, .init = setup)
+{
+    redisContext *c = th_redis();
+    redisReply *r;
+    r = redisCommand(c, "XGROUP CREATE %s g 0 MKSTREAM", STREAM);
+    freeReplyObject(r);
+    const char *ids[] = {"1-1", "1-2", "1-3"};
+    for (int i = 0; i < 3; i++) {
+        r = redisCommand(c, "XADD %s %s type t payload {}", STREAM, ids[i]);
+        freeReplyObject(r);
+    }
+    /* ghost takes all three; then 1-1 goes stale, 1-2 stale and deleted, 1-3
+     * stays fresh but deleted (its live owner is still working it). */
+    r = redisCommand(c, "XREADGROUP GROUP g ghost COUNT 3 STREAMS %s >", STREAM);
+    freeReplyObject(r);
+    r = redisCommand(c, "XCLAIM %s g ghost 0 1-1 1-2 IDLE 60000 JUSTID", STREAM);
+    freeReplyObject(r);
+    r = redisCommand(c, "XDEL %s 1-2 1-3", STREAM);
+    freeReplyObject(r);
+
+    r = redisCommand(c, "FCALL sluice_reclaim 2 %s %s g live 30000 0-0 10 0", STREAM, DLQ);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 3, "reply shape");
+    cr_assert_str_eq(r->element[0]->str, "0-0", "pass done");
+    cr_assert_eq(r->element[1]->elements, 1, "one entry claimed");
+    cr_assert_str_eq(r->element[1]->element[0]->element[0]->str, "1-1");
+    cr_assert_eq(r->element[2]->elements, 1, "one stale deleted entry dead-lettered");
+    cr_assert_str_eq(r->element[2]->element[0]->str, "1-2");
+    freeReplyObject(r);
+
+    r = redisCommand(c, "XPENDING %s g - + 10", STREAM);
+    cr_assert_eq(r->elements, 2, "1-1 (now live's) and the fresh 1-3 (still ghost's) stay pending");
+    cr_assert_str_eq(r->element[0]->element[0]->str, "1-1");
+    cr_assert_str_eq(r->element[0]->element[1]->str, "live");
+    cr_assert_eq(r->element[0]->element[3]->integer, 2, "the claim counted a delivery");
+    cr_assert_str_eq(r->element[1]->element[0]->str, "1-3");
+    cr_assert_str_eq(r->element[1]->element[1]->str, "ghost");
+    freeReplyObject(r);
+
+    r = redisCommand(c, "XRANGE %s - +", DLQ);
+    cr_assert_eq(r->elements, 1);
+    const redisReply *f = r->element[0]->element[1];
+    int reason_ok = 0;
+    for (size_t i = 0; i + 1 < f->elements; i += 2)
+        if (!strcmp(f->element[i]->str, "reason")) reason_ok = !strcmp(f->element[i + 1]->str, "trimmed");
+    cr_assert(reason_ok, "dead letter reason is trimmed");
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* The cursor walks the pending list in pages of `count`. */
+Test(functions, reclaim_walks_with_a_cursor, .init = setup)
+{
+    redisContext *c = th_redis();
+    redisReply *r = redisCommand(c, "XGROUP CREATE %s g 0 MKSTREAM", STREAM);
+    freeReplyObject(r);
+    for (int i = 1; i <= 5; i++) {
+        r = redisCommand(c, "XADD %s 1-%d type t", STREAM, i);
+        freeReplyObject(r);
+    }
+    r = redisCommand(c, "XREADGROUP GROUP g ghost COUNT 5 STREAMS %s >", STREAM);
+    freeReplyObject(r);
+    char cursor[64] = "0-0";
+    int claimed = 0, calls = 0;
+    do {
+        r = redisCommand(c, "FCALL sluice_reclaim 2 %s %s g live 0 %s 2 0", STREAM, DLQ, cursor);
+        cr_assert(r && r->type == REDIS_REPLY_ARRAY);
+        claimed += (int)r->element[1]->elements;
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        freeReplyObject(r);
+        calls++;
+    } while (strcmp(cursor, "0-0") != 0 && calls < 10);
+    cr_assert_eq(claimed, 5);
+    cr_assert_eq(calls, 3, "pages of 2, 2, 1");
+    redisFree(c);
+}

@@ -1,7 +1,8 @@
 /* Reclaim: take over entries idle past jobs.lease from consumers that stopped
- * working them (a dead host), with XAUTOCLAIM on both streams (never JUSTID,
- * so delivery counts grow and the crash budget holds). Ids XAUTOCLAIM reports
- * deleted while pending are counted, logged and dead-lettered "trimmed". */
+ * working them (a dead host), with FCALL sluice_reclaim on both streams: an
+ * idle-fenced XAUTOCLAIM (see common/functions.lua for why not XAUTOCLAIM
+ * itself). Claims count a delivery, so the crash budget holds. Idle entries
+ * deleted while pending come back dead-lettered "trimmed": counted and logged. */
 #include "workers/reclaim.h"
 
 #include <inttypes.h>
@@ -26,31 +27,8 @@ int sl_reclaim_due(const sl_reclaim *rc)
     return sl_now_mono_ms() >= rc->next_mono_ms;
 }
 
-/* Dead-letter one id XAUTOCLAIM dropped as deleted: reason "trimmed". Not a
- * fenced move (nothing is pending any more, so sluice_settle would refuse it):
- * XAUTOCLAIM reports each deleted id to exactly one caller, so exactly one
- * worker writes this. The fields are gone; the record keeps the ids. */
-static void dead_letter_deleted(sl_worker *w, int stream, const char *id)
-{
-    char maxlen[24], failed_at[24];
-    snprintf(maxlen, sizeof(maxlen), "%" PRId64, w->cfg->dlq_maxlen > 0 ? w->cfg->dlq_maxlen : 0);
-    snprintf(failed_at, sizeof(failed_at), "%" PRId64, sl_now_wall_ms());
-    const char *argv[] = {"XADD", w->dlq_key, "MAXLEN", "~", maxlen, "*", "id", id, "reason", "trimmed", "error",
-                          "entry deleted from the stream while pending (reported by XAUTOCLAIM at reclaim)",
-                          "attempts", "1", "deliveries", "0", "original_id", id, "original_stream", w->keys[stream],
-                          "group", w->pool->group, "consumer", w->consumer, "failed_at", failed_at};
-    int off = w->cfg->dlq_maxlen > 0 ? 0 : 3; /* uncapped: drop MAXLEN ~ n */
-    if (off) argv[3] = argv[0], argv[4] = argv[1];
-    redisReply *r = sl_worker_cmd(w, (int)(sizeof(argv) / sizeof(argv[0])) - off, argv + off, NULL);
-    if (r && r->type == REDIS_REPLY_STRING)
-        atomic_fetch_add_explicit(&w->slot->jobs_dead, 1, memory_order_relaxed);
-    else
-        sl_outcome_write_failed(w, "XADD (dead letter of a deleted entry)", r);
-    if (r) freeReplyObject(r);
-}
-
-/* Count, log and dead-letter ("trimmed") the ids XAUTOCLAIM dropped from the
- * pending list because their entries were deleted (Redis >= 7). */
+/* Count and log the ids sluice_reclaim found deleted from the stream while
+ * pending; the function already dead-lettered them ("trimmed") and acked them. */
 static void report_deleted(sl_worker *w, int stream, const redisReply *d)
 {
     if (!d || d->type != REDIS_REPLY_ARRAY || d->elements == 0) return;
@@ -64,24 +42,24 @@ static void report_deleted(sl_worker *w, int stream, const redisReply *d)
     }
     if (d->elements > DELETED_LOGGED && len + 4 < sizeof(ids)) memcpy(ids + len, ",...", 5);
     atomic_fetch_add_explicit(&w->slot->reclaim_deleted, d->elements, memory_order_relaxed);
-    SL_LOG(SL_WARN, "XAUTOCLAIM reported entries deleted while pending; dead-lettering them as trimmed",
+    SL_LOG(SL_WARN, "reclaim found entries deleted while pending; dead-lettered them as trimmed",
            SL_S("stream", w->keys[stream]), SL_S("group", w->pool->group), SL_I("deleted", d->elements),
            SL_S("ids", ids));
-    for (size_t i = 0; i < d->elements; i++)
-        if (d->element[i]->type == REDIS_REPLY_STRING) dead_letter_deleted(w, stream, d->element[i]->str);
+    atomic_fetch_add_explicit(&w->slot->jobs_dead, d->elements, memory_order_relaxed);
 }
 
-/* XAUTOCLAIM on one stream from its cursor. *out gets the reply (caller frees)
+/* sluice_reclaim on one stream from its cursor. *out gets the reply (caller frees)
  * when it has entries to run. Returns 0, 1 when the group is missing, or -1
  * when the connection was lost. */
 static int claim(sl_worker *w, sl_reclaim *rc, int stream, redisReply **out)
 {
-    char lease[24], count[16];
+    char lease[24], count[16], maxlen[24];
     snprintf(lease, sizeof(lease), "%" PRId64, w->cfg->lease_ms);
     snprintf(count, sizeof(count), "%d", w->pool->read_count);
-    const char *argv[] = {"XAUTOCLAIM", w->keys[stream], w->pool->group, w->consumer, lease,
-                          rc->cursor[stream], "COUNT", count};
-    redisReply *r = sl_worker_cmd(w, 8, argv, NULL);
+    snprintf(maxlen, sizeof(maxlen), "%" PRId64, w->cfg->dlq_maxlen > 0 ? w->cfg->dlq_maxlen : 0);
+    const char *argv[] = {"FCALL", "sluice_reclaim", "2", w->keys[stream], w->dlq_key, w->pool->group,
+                          w->consumer, lease, rc->cursor[stream], count, maxlen};
+    redisReply *r = sl_worker_cmd(w, 11, argv, NULL);
     *out = NULL;
     if (!r) return -1;
     if (sl_redis_reply_is(r, "NOGROUP")) {
@@ -90,7 +68,7 @@ static int claim(sl_worker *w, sl_reclaim *rc, int stream, redisReply **out)
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING ||
         r->element[1]->type != REDIS_REPLY_ARRAY) {
-        sl_outcome_write_failed(w, "XAUTOCLAIM", r);
+        sl_outcome_write_failed(w, "FCALL sluice_reclaim", r);
         snprintf(rc->cursor[stream], sizeof(rc->cursor[stream]), "0-0");
         freeReplyObject(r);
         return 0;
@@ -122,7 +100,7 @@ int sl_reclaim_round(sl_worker *w, sl_reclaim *rc, sl_batch *b)
         int run = sl_batch_add(b, s, e) == 0 ? 0 : -2;
         if (run == 0 && sl_batch_deliveries(w, b) != 0) run = -1;
         if (run == 0) run = sl_batch_run(w, b);
-        if (run == -2) SL_LOG(SL_ERROR, "unexpected XAUTOCLAIM entry list; left pending", SL_S("stream", w->keys[s]));
+        if (run == -2) SL_LOG(SL_ERROR, "unexpected sluice_reclaim entry list; left pending", SL_S("stream", w->keys[s]));
         freeReplyObject(r);
         sl_batch_reset(b, 0);
         if (run == -1) return -1;

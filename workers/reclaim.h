@@ -1,5 +1,5 @@
-/* Reclaim of entries idle past jobs.lease (XAUTOCLAIM on both streams), every
- * lease/2 and once after the start-up replay. Private to workers/. */
+/* Reclaim of entries idle past jobs.lease (FCALL sluice_reclaim on both
+ * streams), every lease/2 and once after the start-up replay. Private to workers/. */
 #ifndef SL_WORKER_RECLAIM_H
 #define SL_WORKER_RECLAIM_H
 
@@ -21,8 +21,8 @@ void sl_reclaim_init(sl_reclaim *rc);
 int sl_reclaim_due(const sl_reclaim *rc);
 
 /**
- * One round: XAUTOCLAIM <stream> G C <lease> <cursor> COUNT <read_count> on
- * each stream; claimed entries are run like replayed ones (delivery counts from
+ * One round: FCALL sluice_reclaim <stream> <dlq> G C <lease> <cursor> <read_count>
+ * on each stream; claimed entries are run like replayed ones (delivery counts from
  * XPENDING, one outcome at a time). Schedules the next round: at once while a
  * cursor has not wrapped, else after lease/2.
  * @return 0; 1 when a group is missing (recreate it); -1 when the connection was lost
