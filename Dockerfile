@@ -2,16 +2,16 @@
 # the supervisor. Used by docker-compose.yml.
 FROM debian:12-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      gcc make cmake pkg-config libhiredis-dev libevent-dev libcjson-dev \
+      gcc make cmake pkg-config libhiredis-dev libevent-dev libcjson-dev libpcre2-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cmake -S . -B build -DSLUICE_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
+RUN cmake -S . -B build -DSLUICE_BUILD_TESTS=OFF -DSLUICE_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Release \
     && cmake --build build -j"$(nproc)"
 
 FROM debian:12-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      libhiredis0.14 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7 libcjson1 \
+      libhiredis0.14 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7 libcjson1 libpcre2-8-0 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /srv/sluice sluice \
     && mkdir -p /srv/sluice/.sluice && chown -R sluice /srv/sluice

@@ -10,7 +10,7 @@ all: build
 
 build:
 	@scripts/deps.sh build
-	cmake -S . -B $(BUILD) -DSLUICE_BUILD_TESTS=OFF >/dev/null
+	cmake -S . -B $(BUILD) -DSLUICE_BUILD_TESTS=OFF -DSLUICE_BUILD_BENCH=OFF >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
 
 demo:

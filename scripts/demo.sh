@@ -11,7 +11,7 @@ root=$PWD
 source scripts/lib-redis.sh
 
 scripts/deps.sh build
-cmake -S . -B build -DSLUICE_BUILD_TESTS=OFF >/dev/null
+cmake -S . -B build -DSLUICE_BUILD_TESTS=OFF -DSLUICE_BUILD_BENCH=OFF >/dev/null
 cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 
 state=$root/.sluice
