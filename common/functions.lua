@@ -18,6 +18,7 @@ of the same {Q}):
   sluice:{Q}:dlq:G      dead letters of group G
   sluice:{Q}:idem:K     idempotency key K -> first job id (with a TTL)
   sluice:{Q}:done:G:ID  done-marker of job ID in group G (with a TTL)
+  <stream>:lease:G:ID   lease marker of an owned entry deleted while pending (1 h TTL)
 Time is always Redis server time (TIME), never a client's clock.
 ]]
 
@@ -38,6 +39,15 @@ end
 -- 1 if the entry is still in the stream (not deleted or trimmed).
 local function entry_exists(stream, id)
     return #redis.call('XRANGE', stream, id, id, 'COUNT', 1) > 0
+end
+
+-- Lease marker of an owned entry that was deleted from its stream while pending
+-- (XCLAIM cannot refresh such an entry: it would drop it from the pending list).
+-- Holds the server time of the owner's last extension; sluice_reclaim leaves the
+-- entry alone while that is fresher than the lease. Expires by itself.
+local LEASE_MARKER_TTL_MS = 3600000
+local function lease_key(stream, group, id)
+    return stream .. ':lease:' .. group .. ':' .. id
 end
 
 -- The entry's field list, {} when it was deleted or trimmed.
@@ -153,18 +163,23 @@ redis.register_function('sluice_settle', function(keys, args)
 end)
 
 --[[ sluice_extend: keep owned entries' leases fresh (reset idle time) without
-counting a delivery. Never claims an entry another consumer owns. An entry
-deleted or trimmed from the stream while pending is left alone (not counted):
-XCLAIM would silently drop it from the pending list (Redis >= 7.0), and it must
-stay there until its owner settles it (a "trimmed" dead letter) or acks it.
+counting a delivery. Never claims an entry another consumer owns. For an entry
+deleted or trimmed from the stream while pending, XCLAIM would silently drop it
+from the pending list (Redis >= 7.0), so instead the extension is recorded in
+its lease marker (see lease_key): sluice_reclaim then leaves it to its live
+owner, who acks it or dead-letters it "trimmed".
 KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, then stream ids.
 Returns how many were extended. ]]
 redis.register_function('sluice_extend', function(keys, args)
     local stream, group, consumer = keys[1], args[1], args[2]
     local n = 0
     for i = 3, #args do
-        if pending_owner(stream, group, args[i]) == consumer and entry_exists(stream, args[i]) then
-            redis.call('XCLAIM', stream, group, consumer, 0, args[i], 'JUSTID')
+        if pending_owner(stream, group, args[i]) == consumer then
+            if entry_exists(stream, args[i]) then
+                redis.call('XCLAIM', stream, group, consumer, 0, args[i], 'JUSTID')
+            else
+                redis.call('SET', lease_key(stream, group, args[i]), tostring(now_ms()), 'PX', LEASE_MARKER_TTL_MS)
+            end
             n = n + 1
         end
     end
@@ -201,12 +216,19 @@ running would then end both completed and dead-lettered. This function touches
 only entries idle for at least min-idle:
   - still in the stream: XCLAIM (not JUSTID: the delivery count grows, so the
     crash budget holds) and returned to the caller to run;
-  - deleted from the stream: dead-lettered "trimmed" and acked, atomically.
+  - deleted from the stream: dead-lettered "trimmed" and acked, atomically,
+    unless its owner extended it within the lease (a live owner still running
+    it: see sluice_extend), in which case it is left to the owner.
 KEYS[1] stream, KEYS[2] dlq
 ARGV[1] group, ARGV[2] consumer, ARGV[3] min idle ms, ARGV[4] cursor ("0-0" to
 start a pass), ARGV[5] count, ARGV[6] dlq MAXLEN (0 = uncapped)
 Returns XAUTOCLAIM's shape: {next cursor ("0-0" when the pass is done),
 {{id, fields}...}, {ids dead-lettered as trimmed}}. ]]
+local function fresh_lease(stream, group, id, now, min_idle)
+    local last = redis.call('GET', lease_key(stream, group, id))
+    return last ~= false and last ~= nil and now - tonumber(last) < min_idle
+end
+
 redis.register_function('sluice_reclaim', function(keys, args)
     local stream, dlq = keys[1], keys[2]
     local group, consumer, min_idle, cursor = args[1], args[2], args[3], args[4]
@@ -219,7 +241,10 @@ redis.register_function('sluice_reclaim', function(keys, args)
         if entry_exists(stream, id) then
             local c = redis.call('XCLAIM', stream, group, consumer, min_idle, id)
             if #c > 0 then claimed[#claimed + 1] = c[1] end
+        elseif fresh_lease(stream, group, id, now, tonumber(min_idle)) then
+            -- deleted, but its owner extended it within the lease: still running
         else
+            redis.call('DEL', lease_key(stream, group, id))
             xadd(dlq, maxlen, {'id', id, 'reason', 'trimmed',
                 'error', 'entry deleted from the stream while pending, found at reclaim',
                 'attempts', '0', 'deliveries', tostring(p[4]), 'original_id', id,

@@ -580,12 +580,31 @@ Test(functions, extend_and_release_leave_a_deleted_entry_pending)
     long long count;
     add(c, a, "type", "t", NULL);
     deliver(c, "c1", 1);
+    /* Idle for a minute as far as the pending list can tell (nothing can
+     * refresh a deleted entry's idle time). */
+    redisReply *idle = redisCommand(c, "XCLAIM %s g c1 0 %s IDLE 60000 JUSTID", STREAM, a);
+    freeReplyObject(idle);
     cr_assert_eq(INT_OF(c, "XDEL", STREAM, a), 1);
     /* XCLAIM would drop it from the pending list: the entry must stay there so
-     * its owner can dead-letter it ("trimmed") instead of losing it silently. */
-    cr_assert_eq(INT_OF(c, "FCALL", "sluice_extend", "1", STREAM, "g", "c1", a), 0);
+     * its owner can dead-letter it ("trimmed") instead of losing it silently.
+     * Extending it records the lease in a marker instead; another consumer's
+     * extend does nothing. */
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_extend", "1", STREAM, "g", "other", a), 0);
+    char marker[160];
+    snprintf(marker, sizeof(marker), "%s:lease:g:%s", STREAM, a);
+    cr_assert_eq(INT_OF(c, "EXISTS", marker), 0, "no marker for a non-owner");
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_extend", "1", STREAM, "g", "c1", a), 1);
+    cr_assert_eq(INT_OF(c, "EXISTS", marker), 1, "lease marker set");
+    long long ttl = INT_OF(c, "PTTL", marker);
+    cr_assert(ttl > 0 && ttl <= 3600000, "marker expires by itself (pttl %lld)", ttl);
     cr_assert_eq(INT_OF(c, "FCALL", "sluice_release", "1", STREAM, "g", "c1", a), 0);
     cr_assert(pending(c, a, owner, NULL, &count), "still pending");
+    /* A reclaimer leaves it to its owner while the lease is fresh. */
+    redisReply *rep = redisCommand(c, "FCALL sluice_reclaim 2 %s %s g thief 30000 0-0 10 0", STREAM, DLQ);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3);
+    cr_assert_eq(rep->element[1]->elements + rep->element[2]->elements, 0, "nothing claimed or dead-lettered");
+    freeReplyObject(rep);
+    cr_assert_eq(INT_OF(c, "XLEN", DLQ), 0);
     cr_assert_str_eq(owner, "c1");
     cr_assert_eq(count, 1);
     cr_assert_eq(int_of(settle(c, "c1", a, "dead", "0", "trimmed", "gone", "1", "1", "0", a)), 1);

@@ -136,24 +136,11 @@ static int stream_id_cmp(const char *a, const char *b)
     return sa < sb ? -1 : sa > sb;
 }
 
-/* The job id in an entry's fields held in memory (for a dead letter whose
- * stream entry is gone), else the stream id. */
-static const char *memory_job_id(const sl_entry *e)
-{
-    const redisReply *f = e->fields;
-    for (size_t i = 0; f && f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2) {
-        const redisReply *k = f->element[i], *v = f->element[i + 1];
-        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING && strcmp(k->str, "id") == 0 &&
-            v->len > 0 && v->len <= SL_CODEC_TEXT_MAX && strlen(v->str) == v->len)
-            return v->str;
-    }
-    return e->id;
-}
-
-/* An unstarted entry the extension missed is either not ours any more (a
- * reclaimer took it: skip it, running it would be a duplicate) or deleted from
- * the stream (still ours: dead-letter it "trimmed" now, fenced, before a
- * reclaimer does while we run it). One XPENDING of this consumer tells which.
+/* An unstarted entry the extension missed is not ours any more: a reclaimer
+ * took it over, and running it would be a duplicate, so it is skipped. (An
+ * entry still ours is always extended, even when it was deleted from the
+ * stream meanwhile: sluice_extend records its lease, and we run it from the
+ * fields we already hold.) One XPENDING of this consumer tells which are ours.
  * Returns 0, or -1 when the connection was lost. */
 static int check_missed(sl_worker *w, sl_batch *b, int stream)
 {
@@ -182,18 +169,10 @@ static int check_missed(sl_worker *w, sl_batch *b, int stream)
                stream_id_cmp(r->element[j]->element[0]->str, e->id) < 0)
             j++;
         int mine = j < r->elements && r->element[j]->elements >= 1 && strcmp(r->element[j]->element[0]->str, e->id) == 0;
-        e->skip = 1;
         if (!mine) {
+            e->skip = 1;
             SL_LOG(SL_INFO, "prefetched entry taken over by another consumer; not running it", SL_S("stream_id", e->id),
                    SL_S("stream", w->keys[stream]));
-            continue;
-        }
-        sl_settle d = {.stream = stream, .stream_id = e->id, .job_id = memory_job_id(e), .reason = "trimmed",
-                       .error = "entry deleted from the stream while prefetched (not started)", .attempt = 1,
-                       .deliveries = e->deliveries};
-        if (sl_outcome_settle(w, &d) == SL_WRITE_LOST) {
-            freeReplyObject(r);
-            return -1;
         }
     }
     freeReplyObject(r);
