@@ -1,0 +1,249 @@
+/* Fault-suite helpers (see fx.h): config files with tiny timeouts, the
+ * supervisor, pipelined producers and a restartable private redis-server. */
+#include "fx.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Suite defaults; a member named in the scenario's extra text replaces one. */
+static const char *jobs_defaults[] = {
+    "\"backoff_base\":\"10ms\"", "\"backoff_cap\":\"50ms\"", "\"lease\":\"1s\"", "\"timeout\":\"10s\"",
+    "\"max_deliveries\":3", NULL};
+static const char *redis_defaults[] = {
+    "\"reconnect_min\":\"50ms\"", "\"reconnect_max\":\"500ms\"", "\"command_timeout\":\"2s\"", NULL};
+
+/* "{defaults not overridden,extra}" members into out. */
+static void members(char *out, size_t n, const char **defaults, const char *extra)
+{
+    size_t len = (size_t)snprintf(out, n, "%s", extra ? extra : "");
+    for (int i = 0; defaults[i]; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "%.*s", (int)(strchr(defaults[i], ':') - defaults[i]), defaults[i]);
+        if (extra && strstr(extra, key)) continue;
+        len += (size_t)snprintf(out + len, n - len, "%s%s", len ? "," : "", defaults[i]);
+    }
+    cr_assert(len < n, "config members too long");
+}
+
+void fx_setup(fx_run *r, const char *name, const fx_cfg *c)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    snprintf(r->log, sizeof(r->log), "%s/%s-supervisor.log", th_tmpdir(), name);
+    snprintf(r->record, sizeof(r->record), "%s/%s-record.txt", th_tmpdir(), name);
+    remove(r->record);
+    remove(r->log);
+    char jobs[1024], redis[512];
+    members(jobs, sizeof(jobs), jobs_defaults, c->jobs);
+    members(redis, sizeof(redis), redis_defaults, c->redis);
+    char *json = NULL, *file = NULL;
+    cr_assert(asprintf(&json,
+                       "{\"redis\":{\"url\":\"%s\",%s},\"log\":{\"format\":\"json\",\"level\":\"info\"},"
+                       "\"plugin_dir\":\"%s\",\"supervisor\":{\"worker_path\":\"%s\",\"shutdown_timeout\":\"2s\","
+                       "\"restart_backoff_min\":\"50ms\",\"restart_backoff_max\":\"300ms\","
+                       "\"promote_interval\":\"20ms\"},\"jobs\":{%s},"
+                       "\"pools\":[{\"name\":\"%s\",\"queue\":\"%s\",\"group\":\"%s\",\"plugins\":[\"faulty\"],"
+                       "\"workers\":%d,\"read_count\":%d,\"block\":\"200ms\","
+                       "\"settings\":{\"record_file\":\"%s\"}}]}\n",
+                       c->redis_url ? c->redis_url : th_redis_url(), redis, SLUICE_TEST_PLUGIN_DIR,
+                       SLUICE_WORKER_BIN, jobs, c->queue, c->queue, c->queue, c->workers ? c->workers : 4,
+                       c->read_count ? c->read_count : 10, r->record) > 0);
+    cr_assert(asprintf(&file, "%s.json", name) > 0);
+    char *path = th_write_file(file, json);
+    snprintf(r->cfg, sizeof(r->cfg), "%s", path);
+    free(path);
+    free(file);
+    free(json);
+}
+
+void fx_start(fx_run *r)
+{
+    char *argv[] = {SLUICE_BIN, "run", "-c", r->cfg, NULL};
+    r->sup = th_spawn(argv, NULL, r->log);
+}
+
+int fx_stop(fx_run *r, int timeout_ms)
+{
+    int st = -1;
+    cr_assert_eq(kill(r->sup, SIGTERM), 0);
+    cr_assert(th_wait_exit(r->sup, timeout_ms, &st), "%s: supervisor did not exit after SIGTERM (see %s)",
+              r->name, r->log);
+    r->sup = 0;
+    return st;
+}
+
+long fx_log_count(const fx_run *r, const char *needle)
+{
+    FILE *f = fopen(r->log, "r");
+    if (!f) return 0;
+    char line[8192];
+    long n = 0;
+    while (fgets(line, sizeof(line), f))
+        if (strstr(line, needle)) n++;
+    fclose(f);
+    return n;
+}
+
+int fx_workers(const fx_run *r, pid_t *out, int max)
+{
+    return th_children(r->sup, "sluice-worker", out, max);
+}
+
+struct nwait {
+    const fx_run *r;
+    int n;
+};
+
+static int has_workers(void *arg)
+{
+    struct nwait *w = arg;
+    pid_t p[64];
+    return fx_workers(w->r, p, 64) == w->n;
+}
+
+void fx_wait_workers(const fx_run *r, int n)
+{
+    struct nwait w = {r, n};
+    cr_assert(th_wait_until(has_workers, &w, 20000), "%s: expected %d workers (see %s)", r->name, n, r->log);
+}
+
+struct cwait {
+    redisContext *c;
+    const char *queue;
+    int n;
+};
+
+static int has_consumers(void *arg)
+{
+    struct cwait *w = arg;
+    redisReply *r = redisCommand(w->c, "XINFO CONSUMERS sluice:{%s} %s", w->queue, w->queue);
+    int n = r && r->type == REDIS_REPLY_ARRAY ? (int)r->elements : -1;
+    if (r) freeReplyObject(r);
+    return n == w->n;
+}
+
+void fx_wait_consumers(redisContext *c, const fx_run *r, const char *queue, int n)
+{
+    struct cwait w = {c, queue, n};
+    cr_assert(th_wait_until(has_consumers, &w, 20000), "%s: group %s never had %d consumers (see %s)", r->name,
+              queue, n, r->log);
+}
+
+struct rwait {
+    const fx_run *r;
+    long n;
+};
+
+static int has_records(void *arg)
+{
+    struct rwait *w = arg;
+    return th_count_lines(w->r->record) >= w->n;
+}
+
+void fx_wait_records(const fx_run *r, long n, int timeout_ms)
+{
+    struct rwait w = {r, n};
+    cr_assert(th_wait_until(has_records, &w, timeout_ms), "%s: only %ld of %ld completions recorded (see %s)",
+              r->name, th_count_lines(r->record), n, r->log);
+}
+
+void fx_xadd(redisContext *c, const char *queue, const char *type, int n, fx_payload_fn fn, void *arg, acct_ledger *a,
+             char (*ids)[64])
+{
+    char key[256], payload[4096];
+    snprintf(key, sizeof(key), "sluice:{%s}", queue);
+    for (int i = 0; i < n; i++) {
+        if (fn)
+            fn(i, payload, sizeof(payload), arg);
+        else
+            snprintf(payload, sizeof(payload), "{}");
+        redisAppendCommand(c, "XADD %s * type %s payload %s", key, type, payload);
+    }
+    for (int i = 0; i < n; i++) {
+        void *v = NULL;
+        cr_assert_eq(redisGetReply(c, &v), REDIS_OK, "XADD %d of %d: %s", i, n, c->errstr);
+        redisReply *r = v;
+        cr_assert(r->type == REDIS_REPLY_STRING, "XADD %d of %d refused: %s", i, n,
+                  r->type == REDIS_REPLY_ERROR ? r->str : "?");
+        if (a) acct_add(a, r->str);
+        if (ids) snprintf(ids[i], 64, "%s", r->str);
+        freeReplyObject(r);
+    }
+}
+
+int fx_alive(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    const char *close_p = strrchr(buf, ')');
+    return close_p && close_p[1] == ' ' && close_p[2] != 'Z' && close_p[2] != 'X';
+}
+
+/* A free loopback port (bind to port 0 and give it back). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+              getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+void fx_redis_start(fx_redis *r)
+{
+    if (!r->port) {
+        r->port = free_port();
+        snprintf(r->dir, sizeof(r->dir), "%.300s/redis-aof-%d", th_tmpdir(), r->port);
+        cr_assert(mkdir(r->dir, 0700) == 0 || errno == EEXIST, "mkdir(%s) failed: %s", r->dir, strerror(errno));
+        snprintf(r->log, sizeof(r->log), "%s/redis.log", r->dir);
+        snprintf(r->url, sizeof(r->url), "redis://127.0.0.1:%d/0", r->port);
+    }
+    char port[16];
+    snprintf(port, sizeof(port), "%d", r->port);
+    char *argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", r->dir, "--save", "",
+                    "--appendonly", "yes", "--appendfsync", "always", "--maxmemory-policy", "noeviction",
+                    "--daemonize", "no", NULL};
+    r->pid = th_spawn(argv, NULL, r->log);
+    for (int i = 0; i < 500; i++) {
+        redisContext *c = redisConnect("127.0.0.1", r->port);
+        int ok = 0;
+        if (c && !c->err) {
+            redisReply *rep = redisCommand(c, "PING");
+            ok = rep && rep->type == REDIS_REPLY_STATUS;
+            if (rep) freeReplyObject(rep);
+        }
+        if (c) redisFree(c);
+        if (ok) return;
+        th_sleep_ms(20);
+    }
+    cr_assert_fail("private redis-server on port %d did not start (see %s)", r->port, r->log);
+}
+
+redisContext *fx_redis_connect(const fx_redis *r)
+{
+    redisContext *c = redisConnect("127.0.0.1", r->port);
+    cr_assert(c && !c->err, "connect to 127.0.0.1:%d failed: %s", r->port, c ? c->errstr : "oom");
+    return c;
+}
+
+void fx_redis_kill(fx_redis *r)
+{
+    th_kill(r->pid);
+    r->pid = 0;
+}

@@ -1,0 +1,315 @@
+/* Fault suite, Redis faults: a private AOF redis-server killed with -9 and
+ * restarted mid-run, one frozen 10 s by SIGSTOP, and entries deleted (XDEL)
+ * while pending or running. Every acknowledged job must complete or be
+ * dead-lettered, exactly one of the two; workers must not crash. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support/acct.h"
+#include "support/fx.h"
+
+#define N 1000
+#define WORKERS 4
+#define READ_COUNT 10
+/* An unconfirmed ack (its reply lost with the connection) re-runs a job: at
+ * most one read batch per worker can be in that state. */
+#define MAX_DUPS (WORKERS * READ_COUNT)
+
+static fx_redis red;
+static redisContext *rc;
+static acct_ledger *ledger; /* freed by teardown, also after a failed assertion */
+
+static void teardown(void)
+{
+    acct_free(ledger);
+    ledger = NULL;
+    if (rc) redisFree(rc);
+    rc = NULL;
+    if (red.pid > 0) {
+        kill(red.pid, SIGCONT);
+        fx_redis_kill(&red);
+    }
+}
+
+TestSuite(faults_redis, .fini = teardown);
+
+static void p_sleep5(int i, char *buf, size_t n, void *arg)
+{
+    (void)arg;
+    snprintf(buf, n, "{\"n\":%d,\"sleep_ms\":5}", i);
+}
+
+/* Payload {"n":i,"sleep_ms":*arg}. */
+static void p_sleep(int i, char *buf, size_t n, void *arg)
+{
+    snprintf(buf, n, "{\"n\":%d,\"sleep_ms\":%d}", i, *(const int *)arg);
+}
+
+static void settle(acct_ledger *a, const fx_run *r, const char *title, acct_counts *k)
+{
+    int ok = acct_wait_settled(a, rc, 90000, k);
+    acct_print(title, k);
+    if (!ok || k->lost || k->both) acct_print_bad(a, 10);
+    cr_assert(ok, "%s: not settled: lost=%ld pending=%ld scheduled=%ld undelivered=%ld (see %s)", title, k->lost,
+              k->pending, k->scheduled, k->undelivered, r->log);
+    cr_assert_eq(k->lost, 0, "%s: %ld jobs lost", title, k->lost);
+    cr_assert_eq(k->both, 0);
+    cr_assert_eq(k->unknown, 0);
+    cr_assert_eq(k->dead_dups, 0);
+}
+
+/* Send n XADDs pipelined, wait for the first reply, then kill -9 Redis while
+ * the rest are in flight; the ids whose reply arrived go to acked_ids.
+ * Returns how many did (>= 1). */
+static int enqueue_into_kill(char (*acked_ids)[64], int n)
+{
+    for (int i = 0; i < n; i++)
+        redisAppendCommand(rc, "XADD sluice:{s6} * type test.acct payload {\"n\":%d,\"sleep_ms\":5,\"race\":1}", i);
+    int acked = 0;
+    for (int i = 0; i < n; i++) {
+        void *v = NULL;
+        if (redisGetReply(rc, &v) != REDIS_OK) break;
+        redisReply *r = v;
+        if (r->type == REDIS_REPLY_STRING) snprintf(acked_ids[acked++], 64, "%s", r->str);
+        freeReplyObject(r);
+        if (i == 0) fx_redis_kill(&red);
+    }
+    cr_assert_geq(acked, 1);
+    return acked;
+}
+
+/* 6. redis-server kill -9 and restart (AOF, appendfsync always) mid-run. */
+Test(faults_redis, kill9_restart_aof, .timeout = 150)
+{
+    fx_redis_start(&red);
+    rc = fx_redis_connect(&red);
+    fx_run r;
+    fx_setup(&r, "s6", &(fx_cfg){.queue = "s6", .redis_url = red.url, .workers = WORKERS,
+                                 .read_count = READ_COUNT});
+    acct_ledger *a = ledger = acct_new("s6", "s6", r.record);
+    fx_start(&r);
+    fx_wait_consumers(rc, &r, "s6", WORKERS);
+    fx_xadd(rc, "s6", "test.acct", N, p_sleep5, NULL, a, NULL);
+    fx_wait_records(&r, 300, 60000);
+    static char acked_ids[500][64];
+    int acked = enqueue_into_kill(acked_ids, 500);
+    redisFree(rc);
+    rc = NULL;
+    th_sleep_ms(500);
+    fx_redis_start(&red);
+    rc = fx_redis_connect(&red);
+    /* Durability: every acknowledged racing enqueue survived the restart.
+     * Racing enqueues that were persisted without our reading their reply
+     * are jobs too: they must run as well. */
+    int kept = 0, acked_kept = 0;
+    redisReply *x = redisCommand(rc, "XRANGE sluice:{s6} - +");
+    cr_assert(x && x->type == REDIS_REPLY_ARRAY);
+    for (size_t i = 0; i < x->elements; i++) {
+        const redisReply *e = x->element[i];
+        const char *id = e->element[0]->str;
+        if (e->element[1]->elements < 4 || !strstr(e->element[1]->element[3]->str, "\"race\"")) continue;
+        kept++;
+        acct_add(a, id);
+        for (int j = 0; j < acked; j++) acked_kept += strcmp(acked_ids[j], id) == 0;
+    }
+    freeReplyObject(x);
+    fprintf(stderr, "scenario 6: of 500 racing enqueues %d were acknowledged before the kill, %d persisted\n", acked,
+            kept);
+    cr_assert_eq(acked_kept, acked, "only %d of %d acknowledged enqueues survived the restart", acked_kept, acked);
+    fx_xadd(rc, "s6", "test.acct", 200, p_sleep5, NULL, a, NULL);
+    acct_counts k;
+    settle(a, &r, "6 (redis kill -9 + AOF restart)", &k);
+    cr_assert_eq(k.enqueued, N + kept + 200);
+    cr_assert_eq(k.completed + k.dead, k.enqueued);
+    cr_assert_eq(k.dead, 0, "dead letters after a Redis restart (reasons in the counts line)");
+    cr_assert_leq(k.duplicates, MAX_DUPS, "%ld duplicates", k.duplicates);
+    cr_assert_eq(fx_log_count(&r, "\"worker crashed\""), 0, "workers crashed on the Redis restart (see %s)", r.log);
+    fx_stop(&r, 20000);
+}
+
+/* 7. redis-server frozen (SIGSTOP) for 10 s while workers wait on it. */
+Test(faults_redis, sigstop_10s, .timeout = 150)
+{
+    fx_redis_start(&red);
+    rc = fx_redis_connect(&red);
+    fx_run r;
+    fx_setup(&r, "s7", &(fx_cfg){.queue = "s7", .redis_url = red.url, .workers = WORKERS,
+                                 .read_count = READ_COUNT, .redis = "\"command_timeout\":\"1s\""});
+    acct_ledger *a = ledger = acct_new("s7", "s7", r.record);
+    fx_start(&r);
+    fx_wait_consumers(rc, &r, "s7", WORKERS);
+    fx_xadd(rc, "s7", "test.acct", N, p_sleep5, NULL, a, NULL);
+    fx_wait_records(&r, 300, 60000);
+    cr_assert_eq(kill(red.pid, SIGSTOP), 0);
+    long at_stop = th_count_lines(r.record);
+    th_sleep_ms(10000);
+    long during = th_count_lines(r.record) - at_stop;
+    cr_assert_eq(kill(red.pid, SIGCONT), 0);
+    acct_counts k;
+    settle(a, &r, "7 (redis SIGSTOP 10s)", &k);
+    long crashes = fx_log_count(&r, "\"worker crashed\""), spawned = fx_log_count(&r, "\"worker spawned\"");
+    fprintf(stderr, "scenario 7: %ld completions while Redis was stopped (jobs already read); "
+                    "worker crashes=%ld spawns=%ld\n", during, crashes, spawned);
+    cr_assert_eq(k.completed, N);
+    cr_assert_eq(k.dead, 0);
+    cr_assert_leq(k.duplicates, MAX_DUPS, "%ld duplicates", k.duplicates);
+    cr_assert_eq(crashes, 0, "workers crashed while Redis was stopped (see %s)", r.log);
+    cr_assert_eq(spawned, WORKERS, "workers were respawned (see %s)", r.log);
+    fx_stop(&r, 20000);
+}
+
+/* Pending entries of group g on stream key, up to max, into ids. */
+static int pending_ids(const char *key, const char *g, char (*out)[64], int max)
+{
+    redisReply *r = redisCommand(rc, "XPENDING %s %s - + %d", key, g, max);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY, "XPENDING failed");
+    int n = 0;
+    for (size_t i = 0; i < r->elements && n < max; i++) snprintf(out[n++], 64, "%s", r->element[i]->element[0]->str);
+    freeReplyObject(r);
+    return n;
+}
+
+static int is_ghost(char (*ghost)[64], const char *id)
+{
+    for (int x = 0; x < 20; x++)
+        if (strcmp(id, ghost[x]) == 0) return 1;
+    return 0;
+}
+
+/* Trimmed while pending: entries deleted (XDEL) after delivery and before
+ * their ack. (a) Held by a dead host's consumer ("ghost", never acks): the
+ * live workers reclaim them after jobs.lease; XAUTOCLAIM drops deleted ones
+ * from the pending list and they must be dead-lettered "trimmed", not lost.
+ * (b) Deleted while a worker holds them in its batch: run from memory and
+ * acked (completed) or released at the stop and then dead-lettered. (c)
+ * Deleted while released (supervisor stopped): replayed as nil, "trimmed". */
+Test(faults_redis, trimmed_while_pending, .timeout = 150)
+{
+    int ms = 5;
+    th_flushall();
+    rc = th_redis();
+    fx_run r;
+    fx_setup(&r, "st", &(fx_cfg){.queue = "st", .workers = 2, .read_count = 50});
+    acct_ledger *a = ledger = acct_new("st", "st", r.record);
+    static char ghost[20][64], held[200][64], live[10][64], rest[200][64];
+    th_int(rc, "XGROUP CREATE sluice:{st} st 0 MKSTREAM");
+    fx_xadd(rc, "st", "test.acct", N, p_sleep, &ms, a, NULL);
+    redisReply *g = redisCommand(rc, "XREADGROUP GROUP st ghost-st-0 COUNT 20 STREAMS sluice:{st} >");
+    cr_assert(g && g->type == REDIS_REPLY_ARRAY && g->element[0]->element[1]->elements == 20);
+    for (int i = 0; i < 20; i++) snprintf(ghost[i], 64, "%s", g->element[0]->element[1]->element[i]->element[0]->str);
+    freeReplyObject(g);
+    for (int i = 0; i < 20; i += 2) cr_assert_eq(th_int(rc, "XDEL sluice:{st} %s", ghost[i]), 1);
+    fx_start(&r);
+    fx_wait_records(&r, 100, 60000);
+
+    /* Live: delete up to 10 delivered, not yet completed entries. */
+    int nl = pending_ids("sluice:{st}", "st", held, 200), dl = 0;
+    acct_counts k;
+    acct_check(a, rc, &k);
+    for (int i = nl - 1; i >= 0 && dl < 10; i--) { /* the newest: likely prefetched, not running */
+        const acct_job *j = acct_job_get(a, held[i]);
+        if (j->completions || is_ghost(ghost, held[i])) continue;
+        if (th_int(rc, "XDEL sluice:{st} %s", held[i]) == 1) snprintf(live[dl++], 64, "%s", held[i]);
+    }
+    cr_assert_gt(dl, 0, "no pending entry to delete");
+
+    fx_wait_records(&r, 300, 60000);
+    fx_stop(&r, 20000);
+    /* Stopped: whatever is still pending was released; delete half of it. */
+    int nr = pending_ids("sluice:{st}", "st", rest, 200), dr = 0;
+    for (int i = 0; i < nr; i += 2)
+        if (!is_ghost(ghost, rest[i]) && th_int(rc, "XDEL sluice:{st} %s", rest[i]) == 1) dr++;
+    cr_assert_gt(dr, 0, "nothing was pending after the stop (%d entries)", nr);
+
+    fx_start(&r);
+    settle(a, &r, "trimmed (XDEL while pending)", &k);
+    int live_done = 0, live_trimmed = 0, ghost_trimmed = 0;
+    for (int i = 0; i < dl; i++) {
+        const acct_job *j = acct_job_get(a, live[i]);
+        live_done += j->completions > 0;
+        live_trimmed += j->dead && strcmp(j->reason, "trimmed") == 0;
+    }
+    for (int i = 0; i < 20; i++) {
+        const acct_job *j = acct_job_get(a, ghost[i]);
+        if (i % 2 == 0)
+            ghost_trimmed += j->dead && strcmp(j->reason, "trimmed") == 0;
+        else
+            cr_assert_eq(j->completions, 1, "ghost's intact entry %s not reclaimed and run", ghost[i]);
+    }
+    fprintf(stderr, "scenario trimmed: %d deleted from a dead consumer -> %d trimmed; %d deleted while held by a "
+                    "worker -> %d completed, %d trimmed; %d deleted while released -> DLQ trimmed\n",
+            10, ghost_trimmed, dl, live_done, live_trimmed, dr);
+    cr_assert_eq(ghost_trimmed, 10);
+    cr_assert_eq(live_done + live_trimmed, dl);
+    cr_assert_eq(k.by_reason[ACCT_trimmed], 10 + dr + live_trimmed);
+    cr_assert_eq(k.dead, 10 + dr + live_trimmed);
+    cr_assert_eq(k.completed, N - 10 - dr - live_trimmed);
+    cr_assert_eq(k.duplicates, 0);
+    fx_stop(&r, 20000);
+}
+
+/* Wait until stream id `id` is pending in group g of sluice:{q} (asserts). */
+static void wait_pending(const char *q, const char *id)
+{
+    for (int waited = 0; waited < 10000; waited += 5) {
+        redisReply *x = redisCommand(rc, "XPENDING sluice:{%s} %s %s %s 1", q, q, id, id);
+        int n = x && x->type == REDIS_REPLY_ARRAY ? (int)x->elements : 0;
+        if (x) freeReplyObject(x);
+        if (n) return;
+        th_sleep_ms(5);
+    }
+    cr_assert_fail("entry %s never became pending", id);
+}
+
+/* Deleted while running: an entry XDELed while its live owner runs it (1.5 s,
+ * longer than the reclaim period lease/2 of the two other workers). The
+ * owner's lease is fresh: the job must end completed or dead-lettered
+ * "trimmed", never both (it must not be reclaimed away from its owner). */
+Test(faults_redis, deleted_while_running, .timeout = 150)
+{
+    int ms = 2;
+    th_flushall();
+    rc = th_redis();
+    fx_run r;
+    fx_setup(&r, "sd", &(fx_cfg){.queue = "sd", .workers = 3, .read_count = 1});
+    acct_ledger *a = ledger = acct_new("sd", "sd", r.record);
+    fx_start(&r);
+    fx_wait_consumers(rc, &r, "sd", 3);
+    char longid[3][64];
+    acct_counts k;
+    for (int round = 0; round < 3; round++) {
+        redisReply *x = redisCommand(rc, "XADD sluice:{sd} * type test.acct payload {\"sleep_ms\":1500}");
+        cr_assert(x && x->type == REDIS_REPLY_STRING);
+        snprintf(longid[round], 64, "%s", x->str);
+        freeReplyObject(x);
+        acct_add(a, longid[round]);
+        wait_pending("sd", longid[round]);
+        cr_assert_eq(th_int(rc, "XDEL sluice:{sd} %s", longid[round]), 1);
+        fx_xadd(rc, "sd", "test.acct", N / 3 + 1, p_sleep, &ms, a, NULL);
+        cr_assert(acct_wait_settled(a, rc, 30000, &k), "round %d did not settle (see %s)", round, r.log);
+        /* Pending no more may mean reclaimed away while still running: give
+         * the handler time to finish, so a late completion is counted. */
+        for (int waited = 0; waited < 3000 && !acct_job_get(a, longid[round])->completions; waited += 100) {
+            th_sleep_ms(100);
+            acct_check(a, rc, &k);
+        }
+    }
+    settle(a, &r, "deleted while running", &k);
+    int done = 0, trimmed = 0;
+    for (int i = 0; i < 3; i++) {
+        const acct_job *j = acct_job_get(a, longid[i]);
+        cr_expect(j->completions + j->dead == 1, "job %s deleted while running: %d completions and %d dead letters (%s)",
+                  longid[i], j->completions, j->dead, j->dead ? j->reason : "-");
+        done += j->completions > 0;
+        trimmed += j->dead > 0;
+    }
+    fprintf(stderr, "scenario deleted-while-running: 3 running jobs deleted -> %d completed, %d dead-lettered\n", done,
+            trimmed);
+    cr_assert_eq(k.completed, k.enqueued - trimmed);
+    cr_assert_eq(k.duplicates, 0);
+    fx_stop(&r, 20000);
+}
+
