@@ -36,6 +36,7 @@ const sl_cfg_key sl_cfg_main_keys[] = {
     {"log.format", SL_CFG_FORMAT, 0, C(log_format), SL_LOG_TEXT, NULL, 0, 0, "SLUICE_LOG_FORMAT"},
     {"log.level", SL_CFG_LEVEL, 0, C(log_level), SL_INFO, NULL, 0, 0, "SLUICE_LOG_LEVEL"},
     {"log.file", SL_CFG_PATH, SL_CFG_NULLABLE, C(log_file), 0, NULL, 0, 0, "SLUICE_LOG_FILE"},
+    {"log.jobs", SL_CFG_BOOL, 0, C(log_jobs), 1, NULL, 0, 1, "SLUICE_LOG_JOBS"},
     {"plugin_dir", SL_CFG_PATH, SL_CFG_REQUIRED, C(plugin_dir), 0, NULL, 0, 0, "SLUICE_PLUGIN_DIR"},
     {"supervisor.shutdown_timeout", SL_CFG_DUR, 0, C(shutdown_timeout_ms), 30000, NULL, 0, HOUR_MS,
      "SLUICE_SHUTDOWN_TIMEOUT"},
@@ -53,6 +54,14 @@ const sl_cfg_key sl_cfg_main_keys[] = {
     {"jobs.dlq_maxlen", SL_CFG_I64, 0, C(dlq_maxlen), 100000, NULL, 0, 1000000000, NULL},
     {"jobs.done_ttl", SL_CFG_DUR, 0, C(done_ttl_ms), 7 * DAY_MS, NULL, 1000, 365 * DAY_MS, NULL},
     {"supervisor.promote_interval", SL_CFG_DUR, 0, C(promote_interval_ms), 100, NULL, 10, MIN_MS, NULL},
+    {"supervisor.http_listen", SL_CFG_STR, SL_CFG_NULLABLE, C(http_listen), 0, "127.0.0.1:9464", 0, 0,
+     "SLUICE_HTTP_LISTEN"},
+    {"supervisor.stats_interval", SL_CFG_DUR, 0, C(stats_interval_ms), 5000, NULL, 100, HOUR_MS, NULL},
+    {"health.stall_after", SL_CFG_DUR, 0, C(stall_after_ms), 5 * MIN_MS, NULL, 1000, DAY_MS, NULL},
+    {"alerts.backlog", SL_CFG_I64, 0, C(alert_backlog), 10000, NULL, 0, 1000000000000LL, NULL},
+    {"alerts.oldest_pending", SL_CFG_DUR, 0, C(alert_oldest_pending_ms), 10 * MIN_MS, NULL, 0, 7 * DAY_MS, NULL},
+    {"alerts.dlq_growth", SL_CFG_I64, 0, C(alert_dlq_growth), 100, NULL, 0, 1000000000000LL, NULL},
+    {"alerts.window", SL_CFG_DUR, 0, C(alert_window_ms), 5 * MIN_MS, NULL, 10000, DAY_MS, NULL},
     {"pools", SL_CFG_POOLS, SL_CFG_REQUIRED, C(pools), 0, NULL, 0, 0, NULL},
 };
 
@@ -268,6 +277,17 @@ static int set_scalar(pctx *p, const sl_cfg_key *k, void *obj, const cJSON *it, 
         *FIELD(obj, k->off, int) = (int)l;
         return 0;
     }
+    case SL_CFG_BOOL:
+        if (cJSON_IsBool(it)) {
+            *FIELD(obj, k->off, int) = cJSON_IsTrue(it) ? 1 : 0;
+            return 0;
+        }
+        if (s != NULL && (strcmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcmp(s, "false") == 0 ||
+                          strcmp(s, "0") == 0)) {
+            *FIELD(obj, k->off, int) = (strcmp(s, "true") == 0 || strcmp(s, "1") == 0);
+            return 0;
+        }
+        return bad(p, label, from_env, "expected true or false, got %s", got(it, gb, sizeof gb));
     case SL_CFG_FORMAT: {
         sl_log_format f;
         if (sl_log_parse_format(s, &f) != 0)
@@ -331,6 +351,7 @@ static int set_defaults(pctx *p, const sl_cfg_key *tbl, size_t n, void *obj)
         case SL_CFG_INT:
         case SL_CFG_LEVEL:
         case SL_CFG_FORMAT:
+        case SL_CFG_BOOL:
             *FIELD(obj, k->off, int) = (int)k->def;
             break;
         case SL_CFG_I64:

@@ -35,6 +35,7 @@ typedef struct sl_config {
     int log_format;             /* log.format: "text" | "json" (sl_log_format), default text; env SLUICE_LOG_FORMAT */
     int log_level;              /* log.level: debug|info|warn|error (sl_log_level), default info; env SLUICE_LOG_LEVEL */
     char *log_file;             /* log.file, default NULL = stderr; env SLUICE_LOG_FILE */
+    int log_jobs;               /* log.jobs: one info line per job outcome (true, default) or only failures/retries; env SLUICE_LOG_JOBS */
     /* plugins */
     char *plugin_dir;           /* plugin_dir, required; relative paths are relative to the config file's folder; env SLUICE_PLUGIN_DIR */
     /* supervisor */
@@ -53,6 +54,13 @@ typedef struct sl_config {
     int64_t dlq_maxlen;           /* jobs.dlq_maxlen: approximate cap of each dead-letter stream, 0 = uncapped, default 100000 */
     int64_t done_ttl_ms;          /* jobs.done_ttl: how long done-markers are kept, default 7 days */
     int64_t promote_interval_ms;  /* supervisor.promote_interval: how often due retries/delayed jobs are moved, default 100ms */
+    char *http_listen;            /* supervisor.http_listen: host:port of /metrics, /healthz, /readyz, /status; null or "" = off; default 127.0.0.1:9464; env SLUICE_HTTP_LISTEN */
+    int64_t stats_interval_ms;    /* supervisor.stats_interval: how often queue/group gauges are sampled and sluice:{Q}:stats:G is written, default 5s */
+    int64_t stall_after_ms;       /* health.stall_after: /healthz fails when a backlog exists but nothing was consumed for this long, default 5m */
+    int64_t alert_backlog;        /* alerts.backlog: lag + pending of a group above this raises an alert, 0 = off, default 10000 */
+    int64_t alert_oldest_pending_ms; /* alerts.oldest_pending: oldest pending entry older than this raises an alert, 0 = off, default 10m */
+    int64_t alert_dlq_growth;     /* alerts.dlq_growth: more dead letters than this within alerts.window raises an alert, 0 = off, default 100 */
+    int64_t alert_window_ms;      /* alerts.window: the window of alerts.dlq_growth, default 5m */
     /* pools */
     sl_pool_cfg *pools;           /* pools: array, at least one */
     size_t npools;

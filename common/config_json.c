@@ -37,6 +37,9 @@ static int emit(cJSON *j, const sl_cfg_key *k, const void *obj, const char *name
     case SL_CFG_FORMAT:
         v = cJSON_CreateString(*(const int *)f == SL_LOG_JSON ? "json" : "text");
         break;
+    case SL_CFG_BOOL:
+        v = cJSON_CreateBool(*(const int *)f != 0);
+        break;
     case SL_CFG_PLUGINS: {
         const sl_pool_cfg *pool = obj;
         v = cJSON_CreateStringArray((const char *const *)pool->plugins, (int)pool->nplugins);
@@ -138,7 +141,14 @@ char *sl_cfg_to_json(const sl_config *cfg)
 /* What a worker depends on: redis, log, plugin_dir, jobs and the worker binary. */
 static int fingerprint_key(const char *path)
 {
-    return strncmp(path, "supervisor.", 11) != 0 || strcmp(path, "supervisor.worker_path") == 0;
+    /* What a worker depends on; supervisor-only keys (supervisor.*, health.*,
+     * alerts.*) change without restarting any pool. */
+    static const char *const worker_prefixes[] = {"redis.", "log.", "jobs."};
+    for (size_t i = 0; i < sizeof worker_prefixes / sizeof worker_prefixes[0]; i++)
+        if (strncmp(path, worker_prefixes[i], strlen(worker_prefixes[i])) == 0)
+            return 1;
+    return strcmp(path, "plugin_dir") == 0 || strcmp(path, "pools") == 0 ||
+           strcmp(path, "supervisor.worker_path") == 0;
 }
 
 char *sl_cfg_pool_fingerprint(const sl_config *cfg, const sl_pool_cfg *pool)

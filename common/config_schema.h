@@ -16,6 +16,7 @@ typedef enum sl_cfg_ktype {
     SL_CFG_DUR,      /* int64_t ms: integer or "250ms" / "10s" / "2m" / "1h" */
     SL_CFG_LEVEL,    /* int (sl_log_level) */
     SL_CFG_FORMAT,   /* int (sl_log_format) */
+    SL_CFG_BOOL,     /* int 0/1: JSON true/false (env: true|false|1|0) */
     SL_CFG_STARTAT,  /* char *: "0", "$" or a stream id */
     SL_CFG_PLUGINS,  /* char ** + count */
     SL_CFG_SETTINGS, /* string map */
