@@ -1,8 +1,7 @@
-/* JSON Schema draft-07 compiler: parses a schema document with cJSON, checks
- * every keyword's shape, compiles patterns with PCRE2 once, registers "$id"s and
- * resolves every "$ref" to a node, so validation (schema_validate.c) never
- * parses, compiles or allocates per keyword. No C JSON Schema library ships
- * with Debian, hence this one. */
+/* JSON Schema draft-07 compiler (no C library for it ships with Debian): parses
+ * a schema with cJSON, checks every keyword's shape, compiles patterns with
+ * PCRE2 once and resolves every "$ref" to a node, so validation
+ * (schema_validate.c) never parses, compiles or allocates per keyword. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,7 +26,7 @@ int sl_schema_cs_fail(sl_schema_cstate *cs, const char *fmt, ...)
     return -1;
 }
 
-/* Append "/<escaped name>" to the schema path; returns the old length for cs_pop. */
+/* Append "/<escaped name>" to the schema path; returns the old length for sl_schema_cs_pop. */
 size_t sl_schema_cs_push(sl_schema_cstate *cs, const char *name)
 {
     size_t old = cs->path_len, n = old;
@@ -501,16 +500,17 @@ sl_schema *sl_schema_compile(const char *json, size_t len, char *err, size_t err
     sl_schema *s = NULL;
     size_t off = 0;
     const char *why = NULL;
+    int ok = 0;
     if (err && errlen)
         err[0] = '\0';
     if (!json || sl_codec_json_check(json, len, &off, &why) < 0) {
         sl_schema_cs_fail(&cs, "schema is not valid JSON: %s at offset %zu", why ? why : "no input", off);
-        goto fail;
+        goto done;
     }
     if (!(s = calloc(1, sizeof *s)) || !(cs.cctx = pcre2_compile_context_create(NULL)) ||
         !(s->mctx = pcre2_match_context_create(NULL)) || !(s->doc = cJSON_ParseWithLength(json, len))) {
         sl_schema_cs_fail(&cs, "out of memory");
-        goto fail;
+        goto done;
     }
     cs.s = s;
     /* Closer to ECMA-262 (docs/schema.md lists what still differs): "\u{...}"
@@ -522,27 +522,28 @@ sl_schema *sl_schema_compile(const char *json, size_t len, char *err, size_t err
     pcre2_set_heap_limit(s->mctx, SL_SCHEMA_PCRE2_HEAP_LIMIT);
     if (!sl_schema_is_schema(s->doc)) {
         sl_schema_cs_fail(&cs, "a schema must be an object or a boolean");
-        goto fail;
+        goto done;
     }
     char *root_base = sl_schema_child_base(s->doc, "", NULL);
     if (!root_base || sl_schema_id_add(&cs, strdup(root_base), s->doc, root_base, "") < 0 ||
         sl_schema_register_ids(&cs, s->doc, "", 0) < 0) {
         free(root_base);
-        if (!cs.err || !cs.err[0])
-            sl_schema_cs_fail(&cs, "out of memory");
-        goto fail;
+        goto done;
     }
     free(root_base);
     if (!(s->root = sl_schema_get_node(&cs, s->doc, "", 0)))
-        goto fail;
+        goto done;
     for (size_t i = 0; i < s->n_nodes; i++) /* n_nodes grows as targets compile */
         if (s->nodes[i]->ref && sl_schema_resolve_ref(&cs, s->nodes[i]) < 0)
-            goto fail;
-    goto done;
-fail:
-    sl_schema_free(s);
-    s = NULL;
+            goto done;
+    ok = 1;
 done:
+    if (!ok) {
+        if (cs.err && cs.errlen && !cs.err[0])
+            sl_schema_cs_fail(&cs, "out of memory");
+        sl_schema_free(s);
+        s = NULL;
+    }
     for (size_t i = 0; i < cs.n_ids; i++) {
         free(cs.ids[i].uri);
         free(cs.ids[i].base);

@@ -1,8 +1,7 @@
-/* The "format" values the validator asserts: date-time (RFC 3339 section 5.6,
- * leap seconds only at 23:59:60 UTC), email (RFC 5322 addr-spec: dot-atom or
- * quoted local part, hostname or address-literal domain, ASCII only), uuid
- * (RFC 4122 text form, any version) and ipv4 (dotted quad, no leading zeros).
- * Every other format is an annotation only. */
+/* The "format" values the validator asserts: date-time (RFC 3339, leap second
+ * only at 23:59:60 UTC), email (RFC 5322 addr-spec, ASCII), uuid (RFC 4122
+ * text form, any version) and ipv4 (dotted quad, no leading zeros). Every
+ * other format is an annotation. */
 #include <arpa/inet.h>
 #include <string.h>
 

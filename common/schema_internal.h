@@ -1,7 +1,6 @@
 /* Internals of the JSON Schema validator (common/schema*.c): the compiled node
- * form of a schema, shared by the compiler (schema.c), the validator
- * (schema_validate.c), deep equality (schema_equal.c), formats (schema_format.c)
- * and URI resolution (schema_uri.c). Not part of any public API. */
+ * form of a schema, the compile and validation state, and the functions the
+ * schema_*.c files share. Not part of any public API. */
 #ifndef SL_SCHEMA_INTERNAL_H
 #define SL_SCHEMA_INTERNAL_H
 

@@ -207,20 +207,20 @@ int sl_schema_resolve_ref(sl_schema_cstate *cs, sl_schema_node *n)
     cs->path_len = strlen(cs->path);
     n->ref_uri = sl_schema_uri_resolve(n->base, n->ref);
     if (!n->ref_uri)
-        goto oom;
+        goto done; /* out of memory */
     char *hash = strchr(n->ref_uri, '#');
     frag_copy = strdup(hash ? hash + 1 : "");
     char *doc_uri = strndup(n->ref_uri, hash ? (size_t)(hash - n->ref_uri) : strlen(n->ref_uri));
     if (!frag_copy || !doc_uri) {
         free(doc_uri);
-        goto oom;
+        goto done; /* out of memory */
     }
     const sl_schema_id *doc = id_find(cs, doc_uri);
     if (!doc && !strcmp(doc_uri, sl_schema_meta_uri) && !cs->s->meta) {
         /* The meta-schema is built in: load it as a second document. */
         if (!(cs->s->meta = cJSON_Parse(sl_schema_meta_json)) || sl_schema_register_ids(cs, cs->s->meta, "", 0) < 0) {
             free(doc_uri);
-            goto oom;
+            goto done; /* out of memory */
         }
         doc = id_find(cs, doc_uri);
     }
@@ -233,7 +233,7 @@ int sl_schema_resolve_ref(sl_schema_cstate *cs, sl_schema_node *n)
         }
         pct_decode(frag_copy);
         if (!(base = strdup(frag_copy[0] ? doc->base : doc->parent)))
-            goto oom;
+            goto done; /* out of memory */
         target = walk_pointer(doc->json, frag_copy, &base);
     } else {
         const sl_schema_id *anchor = id_find(cs, n->ref_uri);
@@ -244,7 +244,7 @@ int sl_schema_resolve_ref(sl_schema_cstate *cs, sl_schema_node *n)
         if (anchor) {
             target = anchor->json;
             if (!(base = strdup(anchor->parent)))
-                goto oom;
+                goto done; /* out of memory */
         }
     }
     if (!target) {
@@ -263,10 +263,9 @@ int sl_schema_resolve_ref(sl_schema_cstate *cs, sl_schema_node *n)
     cs->path_len = strlen(cs->path);
     n->ref_node = sl_schema_get_node(cs, target, base, 0);
     rc = n->ref_node ? 0 : -1;
-    goto done;
-oom:
-    sl_schema_cs_fail(cs, "out of memory");
 done:
+    if (rc < 0 && cs->err && cs->errlen && !cs->err[0])
+        sl_schema_cs_fail(cs, "out of memory");
     free(base);
     free(frag_copy);
     return rc;
