@@ -23,6 +23,7 @@
 
 #define C(f) offsetof(sl_config, f)
 #define P(f) offsetof(sl_pool_cfg, f)
+#define Q(f) offsetof(sl_queue_cfg, f)
 #define MIN_MS 60000LL
 #define HOUR_MS 3600000LL
 #define DAY_MS 86400000LL
@@ -62,6 +63,8 @@ const sl_cfg_key sl_cfg_main_keys[] = {
     {"alerts.oldest_pending", SL_CFG_DUR, 0, C(alert_oldest_pending_ms), 10 * MIN_MS, NULL, 0, 7 * DAY_MS, NULL},
     {"alerts.dlq_growth", SL_CFG_I64, 0, C(alert_dlq_growth), 100, NULL, 0, 1000000000000LL, NULL},
     {"alerts.window", SL_CFG_DUR, 0, C(alert_window_ms), 5 * MIN_MS, NULL, 10000, DAY_MS, NULL},
+    {"retention.interval", SL_CFG_DUR, 0, C(retention_interval_ms), 10000, NULL, 100, HOUR_MS, NULL},
+    {"queues", SL_CFG_QUEUES, 0, C(queues), 0, NULL, 0, 0, NULL},
     {"pools", SL_CFG_POOLS, SL_CFG_REQUIRED, C(pools), 0, NULL, 0, 0, NULL},
 };
 
@@ -77,27 +80,35 @@ const sl_cfg_key sl_cfg_pool_keys[] = {
     {"settings", SL_CFG_SETTINGS, 0, P(setting_keys), 0, NULL, 0, 0, NULL},
 };
 
+/* queues.<name>.*: dlq_maxlen's default -1 means "jobs.dlq_maxlen" (sl_cfg_queues_resolve). */
+const sl_cfg_key sl_cfg_queue_keys[] = {
+    {"retention_max_age", SL_CFG_DUR, 0, Q(retention_max_age_ms), 0, NULL, 0, 3650 * DAY_MS, NULL},
+    {"retention_max_len", SL_CFG_I64, 0, Q(retention_max_len), 0, NULL, 0, 1000000000000LL, NULL},
+    {"dlq_maxlen", SL_CFG_I64, 0, Q(dlq_maxlen), -1, NULL, 0, 1000000000, NULL},
+};
+
 #define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
 const size_t sl_cfg_nmain_keys = NKEYS(sl_cfg_main_keys);
 const size_t sl_cfg_npool_keys = NKEYS(sl_cfg_pool_keys);
+const size_t sl_cfg_nqueue_keys = NKEYS(sl_cfg_queue_keys);
 #define FIELD SL_CFG_FIELD
 
 /* ---- errors ------------------------------------------------------------- */
 
-typedef struct pctx {
+struct sl_cfg_pctx {
     const char *origin;   /* file name or "<string>" */
     const char *base;     /* absolute folder for relative paths in the file */
     const char *cwd;      /* absolute folder for relative paths from the env */
     char *err;
     size_t errlen;
-} pctx;
+};
+typedef struct sl_cfg_pctx pctx;
 
 /* Report "origin: label: message", or "VAR: message" for env overrides. */
-static int bad(pctx *p, const char *label, int from_env, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int bad(pctx *p, const char *label, int from_env, const char *fmt, ...)
+static int vbad(pctx *p, const char *label, int from_env, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static int vbad(pctx *p, const char *label, int from_env, const char *fmt, va_list ap)
 {
-    va_list ap;
     int n;
 
     if (p->err == NULL || p->errlen == 0)
@@ -110,8 +121,28 @@ static int bad(pctx *p, const char *label, int from_env, const char *fmt, ...)
         n = snprintf(p->err, p->errlen, "%s: ", p->origin);
     if (n < 0 || (size_t)n >= p->errlen)
         return -1;
-    va_start(ap, fmt);
     vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+    return -1;
+}
+
+static int bad(pctx *p, const char *label, int from_env, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int bad(pctx *p, const char *label, int from_env, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vbad(p, label, from_env, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int sl_cfg_bad(pctx *p, const char *label, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vbad(p, label, 0, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -134,6 +165,11 @@ static const char *got(const cJSON *it, char *buf, size_t n)
         snprintf(buf, n, "%s", s);
     free(s);
     return buf;
+}
+
+const char *sl_cfg_got(const cJSON *it, char *buf, size_t n)
+{
+    return got(it, buf, n);
 }
 
 /* "1ms", "2s", "10m", "1h": the largest unit that divides ms exactly. */
@@ -219,6 +255,25 @@ static int valid_start_at(const char *s)
     return b > 0 && b <= 20 && s[a + 1 + b] == '\0';
 }
 
+/* sl_parse_duration_ms plus a "d" (day) unit, for retention ages: "7d", "1.5d".
+ * 0 or -1. */
+static int parse_dur(const char *s, int64_t *ms)
+{
+    char h[40];
+    size_t n = strlen(s);
+    int64_t v;
+
+    if (n < 2 || n >= sizeof h || s[n - 1] != 'd')
+        return sl_parse_duration_ms(s, ms);
+    memcpy(h, s, n - 1);   /* "7d" -> "7h" x 24 */
+    h[n - 1] = 'h';
+    h[n] = '\0';
+    if (sl_parse_duration_ms(h, &v) != 0 || v > INT64_MAX / 24)
+        return -1;
+    *ms = v * 24;
+    return 0;
+}
+
 /* An integer-valued JSON number in [min, max]? */
 static int int_in(const cJSON *it, long long min, long long max, long long *out)
 {
@@ -259,12 +314,12 @@ static int set_scalar(pctx *p, const sl_cfg_key *k, void *obj, const cJSON *it, 
     case SL_CFG_DUR:
         if (int_in(it, 0, LLONG_MAX / 2, &v))
             ms = v;
-        else if (s == NULL || sl_parse_duration_ms(s, &ms) != 0)
+        else if (s == NULL || parse_dur(s, &ms) != 0)
             ms = -1;
         if (ms < k->min || ms > k->max)
             return bad(p, label, from_env,
                        "expected a duration in %s..%s (milliseconds, or a string like \"250ms\", "
-                       "\"10s\", \"2m\", \"1h\"), got %s",
+                       "\"10s\", \"2m\", \"1h\", \"7d\"), got %s",
                        fmt_dur(k->min, d1, sizeof d1), fmt_dur(k->max, d2, sizeof d2),
                        got(it, gb, sizeof gb));
         *FIELD(obj, k->off, int64_t) = ms;
@@ -387,6 +442,11 @@ static void join_label(char *out, size_t n, const char *prefix, const char *key)
             out[o] = '?';
 }
 
+void sl_cfg_label(char *out, size_t n, const char *prefix, const char *key)
+{
+    join_label(out, n, prefix, key);
+}
+
 /* Every key of obj must be in tbl (match is the table path prefix, label the
  * error prefix); a table path "a.b" makes "a" a section that must be an object
  * and is checked recursively. Duplicate keys are refused. */
@@ -436,6 +496,26 @@ static const cJSON *lookup(const cJSON *obj, const char *path)
         path = dot + 1;
     }
     return obj ? cJSON_GetObjectItemCaseSensitive(obj, path) : NULL;
+}
+
+int sl_cfg_parse_object(pctx *p, const sl_cfg_key *tbl, size_t n, void *obj, const cJSON *json,
+                        const char *label)
+{
+    char lab[340], gb[80];
+
+    if (!cJSON_IsObject(json))
+        return bad(p, label, 0, "expected an object, got %s", got(json, gb, sizeof gb));
+    if (check_keys(p, json, tbl, n, "", label) != 0 || set_defaults(p, tbl, n, obj) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *it = cJSON_GetObjectItemCaseSensitive(json, tbl[i].path);
+        join_label(lab, sizeof lab, label, tbl[i].path);
+        if (it == NULL && (tbl[i].flags & SL_CFG_REQUIRED))
+            return bad(p, lab, 0, "required key is missing");
+        if (it != NULL && set_scalar(p, &tbl[i], obj, it, lab, 0) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* ---- pools -------------------------------------------------------------- */
@@ -640,6 +720,8 @@ static sl_config *load(const char *json, const char *origin, const char *base, i
         int rc;
         if (k->type == SL_CFG_POOLS) {
             rc = it ? parse_pools(&p, cfg, it) : bad(&p, k->path, 0, "required key is missing");
+        } else if (k->type == SL_CFG_QUEUES) {
+            rc = it ? sl_cfg_parse_queues(&p, cfg, it) : 0;
         } else if (ev != NULL && *ev != '\0') {   /* env wins; empty means unset */
             cJSON *tmp = cJSON_CreateString(ev);
             rc = tmp ? set_scalar(&p, k, cfg, tmp, k->env, 1) : bad(&p, NULL, 0, "out of memory");
@@ -652,6 +734,7 @@ static sl_config *load(const char *json, const char *origin, const char *base, i
         if (rc != 0)
             goto fail;
     }
+    sl_cfg_queues_resolve(cfg);
     if (cross_check(&p, cfg) != 0)
         goto fail;
     cJSON_Delete(root);

@@ -23,6 +23,15 @@ typedef struct sl_pool_cfg {
     size_t nsettings;
 } sl_pool_cfg;
 
+/** Per-queue settings: the entry queues.<name>. A queue without an entry gets
+ *  sl_config.queue_defaults (see sl_cfg_queue). */
+typedef struct sl_queue_cfg {
+    char *name;                   /* the key of queues.<name>; NULL in queue_defaults */
+    int64_t retention_max_age_ms; /* retention_max_age: the supervisor trims entries older than this (0 = keep by age forever, default) */
+    int64_t retention_max_len;    /* retention_max_len: ... and keeps at most this many (0 = no bound, default); never undelivered/unacked ones */
+    int64_t dlq_maxlen;           /* dlq_maxlen: approximate cap of each DLQ of the queue, 0 = uncapped; default jobs.dlq_maxlen */
+} sl_queue_cfg;
+
 typedef struct sl_config {
     char *origin;               /* file path or "<string>", for messages */
     /* redis */
@@ -61,6 +70,11 @@ typedef struct sl_config {
     int64_t alert_oldest_pending_ms; /* alerts.oldest_pending: oldest pending entry older than this raises an alert, 0 = off, default 10m */
     int64_t alert_dlq_growth;     /* alerts.dlq_growth: more dead letters than this within alerts.window raises an alert, 0 = off, default 100 */
     int64_t alert_window_ms;      /* alerts.window: the window of alerts.dlq_growth, default 5m */
+    int64_t retention_interval_ms; /* retention.interval: how often the supervisor trims queues with a retention policy, default 10s */
+    /* queues */
+    sl_queue_cfg *queues;         /* queues: object keyed by queue name, optional; in file order */
+    size_t nqueues;
+    sl_queue_cfg queue_defaults;  /* what a queue without an entry gets (name NULL) */
     /* pools */
     sl_pool_cfg *pools;           /* pools: array, at least one */
     size_t npools;
@@ -86,13 +100,22 @@ sl_config *sl_cfg_load_string(const char *json, const char *origin, int env, cha
  *  supervisor->worker channel only, never for logs. Caller frees with free(). */
 char *sl_cfg_to_json(const sl_config *cfg);
 
-/** JSON of one pool plus every setting a worker of that pool depends on; two
- *  configs whose fingerprints for a pool are equal run that pool identically
- *  (worker count excluded). Caller frees. */
+/** JSON of one pool plus every setting a worker of that pool depends on
+ *  (including its queue's dlq_maxlen; not retention, which only the supervisor
+ *  uses); two configs whose fingerprints for a pool are equal run that pool
+ *  identically (worker count excluded). Caller frees. */
 char *sl_cfg_pool_fingerprint(const sl_config *cfg, const sl_pool_cfg *pool);
 
 /** Find a pool by name, NULL if absent. */
 const sl_pool_cfg *sl_cfg_pool(const sl_config *cfg, const char *name);
+/** The settings of queue name: its queues.<name> entry, or &cfg->queue_defaults
+ *  when it has none. NULL only when cfg is NULL. Valid while cfg lives. */
+const sl_queue_cfg *sl_cfg_queue(const sl_config *cfg, const char *name);
+/** The cap of queue's dead-letter streams (XADD MAXLEN ~), 0 = uncapped:
+ *  queues.<queue>.dlq_maxlen, else jobs.dlq_maxlen. 0 when cfg is NULL. */
+int64_t sl_cfg_dlq_maxlen(const sl_config *cfg, const char *queue);
+/** 1 when q has a retention policy (a maximum age or length). */
+int sl_cfg_queue_retains(const sl_queue_cfg *q);
 /** Find a pool setting, NULL if absent. */
 const char *sl_cfg_setting(const sl_pool_cfg *pool, const char *key);
 

@@ -54,7 +54,8 @@ static int emit(cJSON *j, const sl_cfg_key *k, const void *obj, const char *name
         break;
     }
     case SL_CFG_POOLS:
-        return 0;
+    case SL_CFG_QUEUES:
+        return 0;   /* added by their callers */
     default: {
         const char *s = *(char *const *)f;
         v = s ? cJSON_CreateString(s) : cJSON_CreateNull();
@@ -108,6 +109,24 @@ static cJSON *main_json(const sl_config *cfg, int (*keep)(const char *path))
     return root;
 }
 
+/* {"orders": {"retention_max_age": ..., ...}, ...}: every entry with every key. */
+static cJSON *queues_json(const sl_config *cfg)
+{
+    cJSON *all = cJSON_CreateObject();
+
+    for (size_t i = 0; all != NULL && i < cfg->nqueues; i++) {
+        cJSON *qj = cJSON_AddObjectToObject(all, cfg->queues[i].name);
+        for (size_t k = 0; qj != NULL && k < sl_cfg_nqueue_keys; k++)
+            if (emit(qj, &sl_cfg_queue_keys[k], &cfg->queues[i], sl_cfg_queue_keys[k].path) != 0)
+                qj = NULL;
+        if (qj == NULL) {
+            cJSON_Delete(all);
+            return NULL;
+        }
+    }
+    return all;
+}
+
 static char *print_free(cJSON *j)
 {
     char *s = j ? cJSON_PrintUnformatted(j) : NULL;
@@ -122,6 +141,11 @@ char *sl_cfg_to_json(const sl_config *cfg)
 
     if (cfg == NULL || (root = main_json(cfg, NULL)) == NULL)
         return NULL;
+    if ((arr = queues_json(cfg)) == NULL) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    cJSON_AddItemToObject(root, "queues", arr);
     arr = cJSON_AddArrayToObject(root, "pools");
     for (size_t i = 0; arr != NULL && i < cfg->npools; i++) {
         cJSON *pj = pool_json(&cfg->pools[i], 1);
@@ -142,7 +166,8 @@ char *sl_cfg_to_json(const sl_config *cfg)
 static int fingerprint_key(const char *path)
 {
     /* What a worker depends on; supervisor-only keys (supervisor.*, health.*,
-     * alerts.*) change without restarting any pool. */
+     * alerts.*, retention.*, queues: see queue_fp_json) change without
+     * restarting any pool. */
     static const char *const worker_prefixes[] = {"redis.", "log.", "jobs."};
     for (size_t i = 0; i < sizeof worker_prefixes / sizeof worker_prefixes[0]; i++)
         if (strncmp(path, worker_prefixes[i], strlen(worker_prefixes[i])) == 0)
@@ -151,17 +176,33 @@ static int fingerprint_key(const char *path)
            strcmp(path, "supervisor.worker_path") == 0;
 }
 
+/* The pool's queue settings a worker uses: only dlq_maxlen (retention is the
+ * supervisor's, so changing it restarts no worker). */
+static cJSON *queue_fp_json(const sl_config *cfg, const sl_pool_cfg *pool)
+{
+    cJSON *j = cJSON_CreateObject();
+
+    if (j != NULL && !cJSON_AddNumberToObject(j, "dlq_maxlen",
+                                              (double)sl_cfg_dlq_maxlen(cfg, pool->queue))) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
 char *sl_cfg_pool_fingerprint(const sl_config *cfg, const sl_pool_cfg *pool)
 {
-    cJSON *root, *pj;
+    cJSON *root, *pj, *qj;
 
     if (cfg == NULL || pool == NULL || (root = main_json(cfg, fingerprint_key)) == NULL)
         return NULL;
-    if ((pj = pool_json(pool, 0)) == NULL) {
+    if ((pj = pool_json(pool, 0)) == NULL || (qj = queue_fp_json(cfg, pool)) == NULL) {
+        cJSON_Delete(pj);
         cJSON_Delete(root);
         return NULL;
     }
     cJSON_AddItemToObject(root, "pool", pj);
+    cJSON_AddItemToObject(root, "queue", qj);
     return print_free(root);
 }
 
@@ -181,6 +222,28 @@ const char *sl_cfg_setting(const sl_pool_cfg *pool, const char *key)
         if (strcmp(pool->setting_keys[i], key) == 0)
             return pool->setting_values[i];
     return NULL;
+}
+
+const sl_queue_cfg *sl_cfg_queue(const sl_config *cfg, const char *name)
+{
+    if (cfg == NULL)
+        return NULL;
+    for (size_t i = 0; name != NULL && i < cfg->nqueues; i++)
+        if (strcmp(cfg->queues[i].name, name) == 0)
+            return &cfg->queues[i];
+    return &cfg->queue_defaults;
+}
+
+int64_t sl_cfg_dlq_maxlen(const sl_config *cfg, const char *queue)
+{
+    const sl_queue_cfg *q = sl_cfg_queue(cfg, queue);
+
+    return q != NULL && q->dlq_maxlen > 0 ? q->dlq_maxlen : 0;
+}
+
+int sl_cfg_queue_retains(const sl_queue_cfg *q)
+{
+    return q != NULL && (q->retention_max_age_ms > 0 || q->retention_max_len > 0);
 }
 
 static void pool_free(sl_pool_cfg *p)
@@ -207,6 +270,9 @@ void sl_cfg_free(sl_config *cfg)
     for (size_t i = 0; i < cfg->npools; i++)
         pool_free(&cfg->pools[i]);
     free(cfg->pools);
+    for (size_t i = 0; i < cfg->nqueues; i++)
+        free(cfg->queues[i].name);
+    free(cfg->queues);
     if (cfg->redis_url != NULL)     /* it may hold the password */
         explicit_bzero(cfg->redis_url, strlen(cfg->redis_url));
     for (size_t i = 0; i < sl_cfg_nmain_keys; i++) {

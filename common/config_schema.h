@@ -20,27 +20,62 @@ typedef enum sl_cfg_ktype {
     SL_CFG_STARTAT,  /* char *: "0", "$" or a stream id */
     SL_CFG_PLUGINS,  /* char ** + count */
     SL_CFG_SETTINGS, /* string map */
-    SL_CFG_POOLS     /* the pools array (handled by parse_pools) */
+    SL_CFG_POOLS,    /* the pools array (handled by parse_pools) */
+    SL_CFG_QUEUES    /* the queues object (config_queues.c) */
 } sl_cfg_ktype;
 
 enum { SL_CFG_REQUIRED = 1, SL_CFG_NULLABLE = 2 };
 
 typedef struct sl_cfg_key {
-    const char *path;   /* "redis.url"; pool keys are relative ("workers") */
+    const char *path;   /* "redis.url"; pool and queue keys are relative ("workers") */
     sl_cfg_ktype type;
     int flags;
-    size_t off;         /* offset in sl_config / sl_pool_cfg */
+    size_t off;         /* offset in sl_config / sl_pool_cfg / sl_queue_cfg */
     long long def;      /* numeric default */
     const char *sdef;   /* string default (NULL: none) */
     long long min, max; /* numeric range */
     const char *env;    /* SLUICE_* override, or NULL */
 } sl_cfg_key;
 
-/** Top-level keys ("redis.url", ..., "pools") and pool keys ("name", ...). */
+/** Top-level keys ("redis.url", ..., "pools"), pool keys ("name", ...) and the
+ *  keys of one queue entry (queues.<name>.retention_max_age, ...). */
 extern const sl_cfg_key sl_cfg_main_keys[];
 extern const size_t sl_cfg_nmain_keys;
 extern const sl_cfg_key sl_cfg_pool_keys[];
 extern const size_t sl_cfg_npool_keys;
+extern const sl_cfg_key sl_cfg_queue_keys[];
+extern const size_t sl_cfg_nqueue_keys;
+
+/* ---- parser services shared by config.c and config_queues.c -------------- */
+
+struct cJSON;
+struct sl_config;
+typedef struct sl_cfg_pctx sl_cfg_pctx;   /* one load: origin, folders, error buffer */
+
+/** Report "origin: label: message" into the load's error buffer. Returns -1. */
+int sl_cfg_bad(sl_cfg_pctx *p, const char *label, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/** "prefix.key" into out, control characters replaced (for error labels). */
+void sl_cfg_label(char *out, size_t n, const char *prefix, const char *key);
+
+/** A short description of a JSON value for "got ..." messages. */
+const char *sl_cfg_got(const struct cJSON *it, char *buf, size_t n);
+
+/**
+ * Parse a JSON object into obj through a table of scalar keys: unknown and
+ * duplicate keys refused, defaults set, each present value checked. label
+ * prefixes the key paths in messages ("queues.orders"). 0 or -1 (message set).
+ */
+int sl_cfg_parse_object(sl_cfg_pctx *p, const sl_cfg_key *tbl, size_t n, void *obj,
+                        const struct cJSON *json, const char *label);
+
+/** The "queues" object into cfg->queues (config_queues.c). 0 or -1. */
+int sl_cfg_parse_queues(sl_cfg_pctx *p, struct sl_config *cfg, const struct cJSON *obj);
+
+/** After every key is parsed: inherited values (dlq_maxlen = jobs.dlq_maxlen)
+ *  and cfg->queue_defaults. */
+void sl_cfg_queues_resolve(struct sl_config *cfg);
 
 /** Types stored as a malloc'd char * (NULL allowed). */
 static inline int sl_cfg_is_string(sl_cfg_ktype t)

@@ -22,7 +22,9 @@ of the same {Q}):
 Time is always Redis server time (TIME), never a client's clock.
 ]]
 
-local VERSION = '1'
+-- Bump together with SL_FUNCTIONS_VERSION (common/functions.h) on every change:
+-- a server holding another version is replaced at start-up, never one with the same.
+local VERSION = '2'
 
 local function now_ms()
     local t = redis.call('TIME')
@@ -100,7 +102,9 @@ ARGV[4] done-marker TTL seconds, then stream ids (with a prefix: pairs of
 stream id, job id; the marker is prefix..job id).
 Returns {acked, refused}: refused entries are pending under another consumer
 (their lease lapsed and they were reclaimed) or no longer pending. ]]
-redis.register_function('sluice_ack', function(keys, args)
+-- allow-oom: acks free memory (pending-list entries), so they must work while
+-- Redis refuses writes for want of it; done-markers are small.
+redis.register_function{function_name = 'sluice_ack', flags = {'allow-oom'}, callback = function(keys, args)
     local stream, group, consumer = keys[1], args[1], args[2]
     local prefix, ttl = args[3], tonumber(args[4])
     local step = (prefix ~= '') and 2 or 1
@@ -116,7 +120,7 @@ redis.register_function('sluice_ack', function(keys, args)
         end
     end
     return {acked, refused}
-end)
+end}
 
 --[[ sluice_settle: move one owned entry to a retry or to the dead-letter stream,
 atomically with its ack.
@@ -369,3 +373,173 @@ redis.register_function('sluice_enqueue', function(keys, args)
     redis.call('SET', keys[2], id, 'EX', ttl)
     return {id, 1}
 end)
+
+--[[ sluice_dlq_replay: send dead letters back to the group that failed them
+(sluice dlq replay), each one atomically: XADD to the group's retry stream, then
+XDEL from the DLQ, so an entry is never both replayed and kept, nor lost. The
+copy is the original job: the DLQ bookkeeping fields (reason, error, attempts,
+deliveries, original_id, original_stream, group, consumer, failed_at,
+last_error) and attempt are dropped, so the attempt budget starts afresh; the
+job id is kept (id, else original_id). Only this group reads its retry stream,
+so other groups of the queue see nothing new.
+KEYS[1] dlq, KEYS[2] retry stream of the same group; ARGV dlq entry ids.
+Returns one element per id: the new retry stream id, or false (nil) when the
+id is not in the DLQ (already replayed or purged). ]]
+local DLQ_FIELDS = {reason = true, error = true, attempts = true, deliveries = true, original_id = true,
+    original_stream = true, group = true, consumer = true, failed_at = true, last_error = true, attempt = true}
+
+redis.register_function('sluice_dlq_replay', function(keys, args)
+    local dlq, rstream = keys[1], keys[2]
+    local out = {}
+    for i = 1, #args do
+        local r = redis.call('XRANGE', dlq, args[i], args[i])
+        if #r == 0 then
+            out[i] = false
+        else
+            local fields = r[1][2]
+            local copy = without(fields, DLQ_FIELDS)
+            if field(copy, 'id') == nil then
+                local orig = field(fields, 'original_id')
+                if orig ~= nil and orig ~= '' then
+                    copy[#copy + 1] = 'id'; copy[#copy + 1] = orig
+                end
+            end
+            if #copy == 0 then copy = {'id', args[i]} end
+            out[i] = redis.call('XADD', rstream, '*', unpack(copy))
+            redis.call('XDEL', dlq, args[i])
+        end
+    end
+    return out
+end)
+
+--[[ sluice_trim: retention of a stream (run by the supervisor every
+retention.interval). Never removes an entry that some consumer group of the
+stream has not both received and acknowledged:
+  floor = the smallest, over every group (XINFO GROUPS), of its oldest pending
+          id (XPENDING summary) and the successor of its last-delivered id (the
+          first entry it has not received yet);
+  policy = entries older than max age ("<now - max_age>-0", Redis time), and
+          the oldest entries beyond max length; whichever removes more;
+  trim point = the policy's point, lowered to the floor; XTRIM MINID, exact
+          (not ~: ~ could only keep more, but exact makes "what was removed"
+          precise; an exact MINID costs the same as the entries removed).
+The entries to remove are counted with XRANGE below the floor, at most `limit`
+per call (a call that returns `limit` should be repeated), so the work of one
+call is bounded by what it removes, never by max length or the stream's size.
+No group at all: the policy alone applies.
+KEYS[1] stream
+ARGV[1] max age ms (0 = none), ARGV[2] max length (0 = none),
+ARGV[3] limit (entries removed at most, default 10000),
+ARGV[4] "acked" (optional): no policy, remove everything every group has
+received and acknowledged (retry streams, whose entries are copies); nothing
+when the stream has no group.
+Returns {entries removed, trim point ("0-0": none), floor ("" when no group)}.
+Runs when Redis is out of memory (flag allow-oom).
+  FCALL sluice_trim 1 sluice:{q} 604800000 1000000 ]]
+local MAX_U64 = '18446744073709551615'
+
+-- Compare two canonical decimal strings (no leading zeros).
+local function dec_cmp(a, b)
+    if #a ~= #b then return #a < #b and -1 or 1 end
+    if a == b then return 0 end
+    return a < b and -1 or 1
+end
+
+local function id_parts(id)
+    local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+    if not ms then error('ERR sluice_trim: bad stream id ' .. tostring(id)) end
+    return ms, seq
+end
+
+-- Stream ids as strings: sequence numbers go up to 2^64-1, beyond Lua's doubles.
+local function id_lt(a, b)
+    local am, as = id_parts(a)
+    local bm, bs = id_parts(b)
+    local c = dec_cmp(am, bm)
+    if c ~= 0 then return c < 0 end
+    return dec_cmp(as, bs) < 0
+end
+
+local function dec_inc(s)
+    local i = #s
+    while i > 0 and string.sub(s, i, i) == '9' do i = i - 1 end
+    if i == 0 then return '1' .. string.rep('0', #s) end
+    return string.sub(s, 1, i - 1) .. tostring(tonumber(string.sub(s, i, i)) + 1) .. string.rep('0', #s - i)
+end
+
+-- The smallest id after id, or nil when there is none.
+local function id_succ(id)
+    local ms, seq = id_parts(id)
+    if seq ~= MAX_U64 then return ms .. '-' .. dec_inc(seq) end
+    if ms == MAX_U64 then return nil end
+    return dec_inc(ms) .. '-0'
+end
+
+-- The lowest id some group still needs (see sluice_trim), nil when no group
+-- bounds it (no groups, or every group read up to the largest possible id);
+-- and the number of groups.
+local function trim_floor(stream)
+    local floor = nil
+    local function lower(id)
+        if id and (floor == nil or id_lt(id, floor)) then floor = id end
+    end
+    local groups = redis.call('XINFO', 'GROUPS', stream)
+    for _, g in ipairs(groups) do
+        local info = {}
+        for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+        if tonumber(info['pending']) > 0 then
+            lower(redis.call('XPENDING', stream, info['name'])[2])
+        end
+        lower(id_succ(info['last-delivered-id']))
+    end
+    return floor, #groups
+end
+
+-- allow-oom: trimming is how memory comes back, so it must run when Redis is
+-- out of memory (noeviction refuses every other sluice function then); it only
+-- reads and removes.
+redis.register_function{function_name = 'sluice_trim', flags = {'allow-oom'}, callback = function(keys, args)
+    local stream = keys[1]
+    local max_age, max_len = tonumber(args[1]), tonumber(args[2])
+    local limit = tonumber(args[3] or '')
+    local acked = args[4] == 'acked'
+    if max_age == nil or max_age < 0 or max_len == nil or max_len < 0 then
+        return redis.error_reply('ERR sluice_trim: max age and max length must be non-negative integers')
+    end
+    if args[4] ~= nil and not acked then
+        return redis.error_reply('ERR sluice_trim: the 4th argument must be "acked"')
+    end
+    if limit == nil or limit <= 0 then limit = 10000 end
+    if redis.call('TYPE', stream)['ok'] ~= 'stream' then return {0, '0-0', ''} end
+    local floor, groups = trim_floor(stream)
+    local upper = floor and ('(' .. floor) or '+'
+    -- The longest prefix of the stream below the floor the policy removes.
+    local last, n = nil, 0
+    local function take(r)
+        if #r > n then n, last = #r, r[#r][1] end
+    end
+    if acked then
+        if groups > 0 then take(redis.call('XRANGE', stream, '-', upper, 'COUNT', limit)) end
+    else
+        if max_age > 0 then
+            local cutoff = now_ms() - max_age
+            if cutoff > 0 then
+                local c = string.format('%.0f', cutoff) .. '-0'
+                local to = (floor == nil or id_lt(c, floor)) and ('(' .. c) or upper
+                take(redis.call('XRANGE', stream, '-', to, 'COUNT', limit))
+            end
+        end
+        if max_len > 0 then
+            local excess = redis.call('XLEN', stream) - max_len
+            if excess > n then
+                take(redis.call('XRANGE', stream, '-', upper, 'COUNT', math.min(excess, limit)))
+            end
+        end
+    end
+    if n == 0 then return {0, '0-0', floor or ''} end
+    local point = id_succ(last)
+    if point == nil then   -- last is the largest possible id: everything goes
+        return {redis.call('XTRIM', stream, 'MAXLEN', 0), MAX_U64 .. '-' .. MAX_U64, floor or ''}
+    end
+    return {redis.call('XTRIM', stream, 'MINID', point), point, floor or ''}
+end}

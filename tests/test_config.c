@@ -477,6 +477,9 @@ static const char *full_config =
     "\"restart_backoff_max\":\"1h\",\"worker_path\":\"/usr/bin/sluice-worker\"},"
     "\"jobs\":{\"max_payload_bytes\":65536,\"max_attempts\":5,\"max_deliveries\":2,"
     "\"backoff_base\":\"1.5s\",\"backoff_cap\":\"10m\",\"timeout\":\"30s\"},"
+    "\"retention\":{\"interval\":\"2s\"},"
+    "\"queues\":{\"q1\":{\"retention_max_age\":\"7d\",\"retention_max_len\":1000,\"dlq_maxlen\":5},"
+    "\"other\":{\"retention_max_len\":10}},"
     "\"pools\":[{\"name\":\"p1\",\"queue\":\"q1\",\"group\":\"g1\",\"plugins\":[\"a\",\"b.so\"],"
     "\"workers\":0,\"start_at\":\"1700000000000-5\",\"read_count\":100,\"block\":\"500ms\","
     "\"settings\":{\"s\":\"v \\\"q\\\"\",\"n\":1.5,\"b\":true}},"
@@ -507,6 +510,14 @@ static void assert_same(const sl_config *a, const sl_config *b)
     cr_assert_eq(a->backoff_base_ms, b->backoff_base_ms);
     cr_assert_eq(a->backoff_cap_ms, b->backoff_cap_ms);
     cr_assert_eq(a->job_timeout_ms, b->job_timeout_ms);
+    cr_assert_eq(a->retention_interval_ms, b->retention_interval_ms);
+    cr_assert_eq(a->nqueues, b->nqueues);
+    for (size_t i = 0; i < a->nqueues; i++) {
+        cr_assert_str_eq(a->queues[i].name, b->queues[i].name);
+        cr_assert_eq(a->queues[i].retention_max_age_ms, b->queues[i].retention_max_age_ms);
+        cr_assert_eq(a->queues[i].retention_max_len, b->queues[i].retention_max_len);
+        cr_assert_eq(a->queues[i].dlq_maxlen, b->queues[i].dlq_maxlen);
+    }
     cr_assert_eq(a->npools, b->npools);
     for (size_t i = 0; i < a->npools; i++) {
         const sl_pool_cfg *p = &a->pools[i], *q = &b->pools[i];
@@ -680,14 +691,20 @@ Test(config, docs_cover_every_key)
         snprintf(needle, sizeof needle, "`pools[].%s`", sl_cfg_pool_keys[i].path);
         cr_expect(strstr(md, needle) != NULL, "docs/configuration.md lacks %s", needle);
     }
+    for (size_t i = 0; i < sl_cfg_nqueue_keys; i++) {
+        snprintf(needle, sizeof needle, "`queues.<name>.%s`", sl_cfg_queue_keys[i].path);
+        cr_expect(strstr(md, needle) != NULL, "docs/configuration.md lacks %s", needle);
+    }
     /* and a full dump has exactly the keys of the tables */
     sl_config *c = load(full_config);
     char *j = sl_cfg_to_json(c);
     size_t quoted = 0;
     for (const char *s = j; (s = strstr(s, "\":")) != NULL; s++)
         quoted++;
-    /* sections + top-level keys + section keys + 2 pools * pool keys + 3 settings */
-    cr_assert_eq(quoted, sections + top + (sl_cfg_nmain_keys - top) + 2 * sl_cfg_npool_keys + 3, "%s", j);
+    /* sections + top-level keys + section keys + 2 pools * pool keys + 3 settings
+     * + 2 queues * (name + queue keys) */
+    cr_assert_eq(quoted, sections + top + (sl_cfg_nmain_keys - top) + 2 * sl_cfg_npool_keys + 3 +
+                             2 * (1 + sl_cfg_nqueue_keys), "%s", j);
     free(j);
     sl_cfg_free(c);
     free(md);
@@ -719,4 +736,123 @@ Test(config, docs_complete_example_loads)
     cr_assert_str_eq(sl_cfg_setting(&c->pools[0], "summary_queue"), "orders-summary");
     sl_cfg_free(c);
     free(md);
+}
+
+/* ---- queues ------------------------------------------------------------- */
+
+Test(config, queues_default_to_no_retention_and_the_global_dlq_cap)
+{
+    sl_config *c = load(doc("\"jobs\":{\"dlq_maxlen\":77}", MIN_POOL));
+    const sl_queue_cfg *q = sl_cfg_queue(c, "default");
+
+    cr_assert_eq(c->nqueues, 0);
+    cr_assert_eq(c->retention_interval_ms, 10000);
+    cr_assert_not_null(q);
+    cr_assert_null(q->name);
+    cr_assert_eq(q->retention_max_age_ms, 0);
+    cr_assert_eq(q->retention_max_len, 0);
+    cr_assert_eq(q->dlq_maxlen, 77);
+    cr_assert_not(sl_cfg_queue_retains(q));
+    cr_assert_eq(sl_cfg_dlq_maxlen(c, "default"), 77);
+    cr_assert_eq(sl_cfg_dlq_maxlen(c, NULL), 77);
+    sl_cfg_free(c);
+    cr_assert_null(sl_cfg_queue(NULL, "x"));
+    cr_assert_eq(sl_cfg_dlq_maxlen(NULL, "x"), 0);
+}
+
+Test(config, queues_are_parsed_per_name)
+{
+    sl_config *c = load(doc("\"jobs\":{\"dlq_maxlen\":9},\"retention\":{\"interval\":\"200ms\"},"
+                            "\"queues\":{\"orders\":{\"retention_max_age\":\"7d\",\"retention_max_len\":1000000,"
+                            "\"dlq_maxlen\":50000},\"mail\":{\"retention_max_len\":5},"
+                            "\"audit\":{\"dlq_maxlen\":0},\"empty\":{}}",
+                            MIN_POOL));
+    const sl_queue_cfg *o = sl_cfg_queue(c, "orders"), *m = sl_cfg_queue(c, "mail");
+
+    cr_assert_eq(c->retention_interval_ms, 200);
+    cr_assert_eq(c->nqueues, 4);
+    cr_assert_str_eq(o->name, "orders");
+    cr_assert_eq(o->retention_max_age_ms, 7LL * 86400000);
+    cr_assert_eq(o->retention_max_len, 1000000);
+    cr_assert_eq(o->dlq_maxlen, 50000);
+    cr_assert(sl_cfg_queue_retains(o));
+    cr_assert_str_eq(m->name, "mail");
+    cr_assert_eq(m->retention_max_age_ms, 0);
+    cr_assert_eq(m->retention_max_len, 5);
+    cr_assert_eq(m->dlq_maxlen, 9, "dlq_maxlen inherits jobs.dlq_maxlen");
+    cr_assert(sl_cfg_queue_retains(m));
+    cr_assert_eq(sl_cfg_dlq_maxlen(c, "orders"), 50000);
+    cr_assert_eq(sl_cfg_dlq_maxlen(c, "audit"), 0, "0 = uncapped, not inherited");
+    cr_assert_eq(sl_cfg_dlq_maxlen(c, "empty"), 9);
+    cr_assert_not(sl_cfg_queue_retains(sl_cfg_queue(c, "empty")));
+    cr_assert_eq(sl_cfg_dlq_maxlen(c, "elsewhere"), 9);
+    cr_assert_null(sl_cfg_queue(c, "elsewhere")->name);
+    sl_cfg_free(c);
+}
+
+Test(config, day_durations)
+{
+    sl_config *c = load(doc("\"queues\":{\"a\":{\"retention_max_age\":\"1.5d\"},\"b\":{\"retention_max_age\":3600000}}",
+                            MIN_POOL));
+    cr_assert_eq(c->queues[0].retention_max_age_ms, 36LL * 3600000);
+    cr_assert_eq(c->queues[1].retention_max_age_ms, 3600000);
+    sl_cfg_free(c);
+    fails_with(doc("\"queues\":{\"a\":{\"retention_max_age\":\"d\"}}", MIN_POOL),
+               "queues.a.retention_max_age: expected a duration in 0ms..87600h");
+    fails_with(doc("\"queues\":{\"a\":{\"retention_max_age\":\"3651d\"}}", MIN_POOL),
+               "queues.a.retention_max_age: expected a duration");
+}
+
+Test(config, queues_reject_bad_input_naming_the_path)
+{
+    fails_exactly(doc("\"queues\":{\"orders\":{\"retention_max_len\":-1}}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": queues.orders.retention_max_len: expected an integer in 0..1000000000000, got -1");
+    fails_exactly(doc("\"queues\":{\"orders\":{\"retention_max_len\":\"many\"}}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": queues.orders.retention_max_len: expected an integer in 0..1000000000000, "
+                         "got \"many\"");
+    fails_exactly(doc("\"queues\":{\"orders\":{\"dlq_maxlen\":-1}}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": queues.orders.dlq_maxlen: expected an integer in 0..1000000000, got -1");
+    fails_exactly(doc("\"queues\":{\"orders\":{\"max_len\":1}}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": queues.orders.max_len: unknown key");
+    fails_exactly(doc("\"queues\":{\"orders\":5}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": queues.orders: expected an object, got 5");
+    fails_exactly(doc("\"queues\":[]", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": queues: expected an object keyed by queue name, got an array");
+    fails_exactly(doc("\"queues\":{\"bad name\":{}}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": queues.bad name: expected a queue name of 1-64 characters from [A-Za-z0-9_.-]");
+    fails_exactly(doc("\"queues\":{\"\":{}}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": queues: empty queue name");
+    fails_exactly(doc("\"queues\":{\"a\":{},\"a\":{}}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": queues.a: duplicate key");
+    fails_exactly(doc("\"queues\":{\"a\":{\"dlq_maxlen\":1,\"dlq_maxlen\":2}}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": queues.a.dlq_maxlen: duplicate key");
+    fails_with(doc("\"retention\":{\"interval\":\"50ms\"}", MIN_POOL),
+               "retention.interval: expected a duration in 100ms..1h");
+    fails_exactly(doc("\"retention\":{\"max_len\":3}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": retention.max_len: unknown key");
+}
+
+Test(config, queue_dlq_cap_is_in_the_pool_fingerprint_and_retention_is_not)
+{
+#define QPOOL "{\"name\":\"a\",\"queue\":\"q\",\"plugins\":[\"x\"]}"
+    char *base = fp(doc("", QPOOL), "a"), *f;
+
+    f = fp(doc("\"queues\":{\"q\":{\"retention_max_len\":10,\"retention_max_age\":\"1h\"}}", QPOOL), "a");
+    cr_assert_str_eq(f, base, "retention is the supervisor's: no worker restart");
+    free(f);
+    f = fp(doc("\"retention\":{\"interval\":\"1s\"}", QPOOL), "a");
+    cr_assert_str_eq(f, base);
+    free(f);
+    f = fp(doc("\"queues\":{\"other\":{\"dlq_maxlen\":1}}", QPOOL), "a");
+    cr_assert_str_eq(f, base, "another queue's cap does not matter");
+    free(f);
+    f = fp(doc("\"queues\":{\"q\":{\"dlq_maxlen\":100000}}", QPOOL), "a");
+    cr_assert_str_eq(f, base, "the same cap as jobs.dlq_maxlen's default");
+    free(f);
+    f = fp(doc("\"queues\":{\"q\":{\"dlq_maxlen\":1}}", QPOOL), "a");
+    cr_assert_str_neq(f, base, "the pool's queue's cap restarts its workers");
+    cr_assert(strstr(f, "\"dlq_maxlen\":1}") != NULL, "%s", f);
+    free(f);
+    free(base);
+#undef QPOOL
 }

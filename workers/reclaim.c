@@ -56,7 +56,7 @@ static int claim(sl_worker *w, sl_reclaim *rc, int stream, redisReply **out)
     char lease[24], count[16], maxlen[24];
     snprintf(lease, sizeof(lease), "%" PRId64, w->cfg->lease_ms);
     snprintf(count, sizeof(count), "%d", w->pool->read_count);
-    snprintf(maxlen, sizeof(maxlen), "%" PRId64, w->cfg->dlq_maxlen > 0 ? w->cfg->dlq_maxlen : 0);
+    snprintf(maxlen, sizeof(maxlen), "%" PRId64, sl_cfg_dlq_maxlen(w->cfg, w->pool->queue));
     const char *argv[] = {"FCALL", "sluice_reclaim", "2", w->keys[stream], w->dlq_key, w->pool->group,
                           w->consumer, lease, rc->cursor[stream], count, maxlen};
     redisReply *r = sl_worker_cmd(w, 11, argv, NULL);
