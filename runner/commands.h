@@ -6,5 +6,13 @@
 
 int sl_cmd_run(int argc, char **argv);     /* runner/supervisor*.c */
 int sl_cmd_enqueue(int argc, char **argv); /* runner/cmd_enqueue.c */
+int sl_cmd_stats(int argc, char **argv);   /* runner/cmd_stats.c */
+int sl_cmd_dlq(int argc, char **argv);     /* runner/cmd_dlq.c */
+int sl_cmd_pause(int argc, char **argv);   /* runner/cmd_pause.c */
+int sl_cmd_resume(int argc, char **argv);  /* runner/cmd_pause.c */
+int sl_cmd_group(int argc, char **argv);   /* runner/cmd_group.c */
+int sl_cmd_jobs(int argc, char **argv);    /* runner/cmd_jobs.c */
+int sl_cmd_trace(int argc, char **argv);   /* runner/cmd_trace.c */
+int sl_cmd_schema(int argc, char **argv);  /* runner/cmd_schema.c */
 
 #endif

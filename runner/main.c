@@ -15,6 +15,13 @@ static const struct sl_command {
 } sl_commands[] = {
     {"run", sl_cmd_run, "run the supervisor and its worker pools (-t: check the config)"},
     {"enqueue", sl_cmd_enqueue, "add a job to a queue"},
+    {"stats", sl_cmd_stats, "queues, groups, consumers: backlog, pending, lag, DLQ, rates"},
+    {"dlq", sl_cmd_dlq, "dead letters: list, show, replay, purge"},
+    {"pause", sl_cmd_pause, "stop a group's workers from fetching jobs"},
+    {"resume", sl_cmd_resume, "let a paused group's workers fetch again"},
+    {"group", sl_cmd_group, "consumer groups: create, reset, delete"},
+    {"jobs", sl_cmd_jobs, "where a job is: pending, scheduled, completed, dead-lettered"},
+    {"trace", sl_cmd_trace, "show the jobs of one request (correlation id) and their outcome per group"},
 };
 #define SL_NCOMMANDS (sizeof sl_commands / sizeof sl_commands[0])
 

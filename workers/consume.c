@@ -15,6 +15,7 @@
 #include "common/util.h"
 #include "workers/batch.h"
 #include "workers/channel.h"
+#include "workers/pause.h"
 #include "workers/reclaim.h"
 #include "workers/session.h"
 #include "workers/worker.h"
@@ -31,6 +32,7 @@ typedef struct sl_consume {
     uint64_t replayed;             /* entries seen in the current replay */
     sl_batch batch;
     sl_reclaim reclaim;
+    sl_pause pause;                /* sluice pause: read nothing while the group is paused */
     char count[16], block[24];     /* XREADGROUP arguments as text */
 } sl_consume;
 
@@ -212,6 +214,7 @@ static void round_once(sl_worker *w, sl_consume *c)
         return;
     }
     if (!c->group_ready && ensure_groups(w, c) != 0) return;
+    if (sl_pause_gate(&c->pause, w)) return; /* paused: no replay, reclaim or read */
 
     if (c->replaying) {
         /* Replay reads one entry at a time, one stream after the other: reading
@@ -250,6 +253,7 @@ void sl_consume_run(sl_worker *w)
     snprintf(c.block, sizeof(c.block), "%" PRId64, w->pool->block_ms);
     start_replay(&c);
     sl_reclaim_init(&c.reclaim);
+    sl_pause_init(&c.pause, w);
     atomic_store_explicit(&w->slot->state, SL_SLOT_IDLE, memory_order_release);
     while (!*w->stop) {
         sl_worker_tick(w);

@@ -1,0 +1,383 @@
+/* `sluice jobs show QUEUE ID`: where a job is, from what Redis holds. ID is a
+ * work stream id or a job id (field "id"); the job is looked for in the work
+ * stream, in every group's pending list, retry stream and DLQ, and in the
+ * schedule. Each place found is one line (or one JSON object). */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runner/cli.h"
+#include "runner/commands.h"
+
+#define CMD "jobs"
+#define SCAN_LIMIT 100000 /* entries read per stream when looking for a job id */
+#define CHUNK 1000
+
+static const char usage_text[] =
+    "usage: sluice jobs show [-u URL] [--json] QUEUE ID\n"
+    "\n"
+    "Where job ID of queue QUEUE is, from what Redis holds. ID is a stream id of\n"
+    "sluice:{QUEUE} or a job id (the \"id\" field; by default a job's id is its\n"
+    "first stream id). A job id is looked for in the newest 100000 entries of the\n"
+    "work stream and of each retry stream and DLQ. One line per place:\n"
+    "  pending in group G, consumer C, since 12s, deliveries 2\n"
+    "  waiting in group G (not delivered yet)\n"
+    "  waiting in the retry stream of group G (attempt 2)\n"
+    "  scheduled until 2026-11-26T10:00:00.000Z (attempt 3) for group G\n"
+    "  completed in group G\n"
+    "  dead-lettered in group G: reason, error, at TIME\n"
+    "\n"
+    "  -u, --url URL   Redis URL; default $SLUICE_REDIS_URL, else redis://127.0.0.1:6379/0\n"
+    "      --json      print JSON\n"
+    "  -h, --help      print this help\n"
+    "\n"
+    "Exit status: 0 found, 1 not found or failure, 2 usage error.\n";
+
+typedef struct job_query {
+    sl_redis *r;
+    const char *queue, *jid;   /* jid: the job id looked for */
+    char stream[SL_KEY_MAX];
+    cJSON *entries;            /* work stream ids of the job */
+    cJSON *places;
+    int64_t now;
+    long scanned;              /* work stream entries read looking for jid */
+    int truncated;             /* a scan stopped at SCAN_LIMIT */
+    int failed;
+} job_query;
+
+/* Called for every entry a scan reads; returns nothing, may add to q. */
+typedef void (*entry_fn)(job_query *q, const char *key, const redisReply *entry, void *arg);
+
+/* Read a stream newest first, at most SCAN_LIMIT entries, calling fn on each.
+ * Returns how many were read, or -1 on a Redis error (printed). */
+static long scan_stream(job_query *q, const char *key, entry_fn fn, void *arg)
+{
+    char end[64] = "+";
+    long n = 0;
+    while (n < SCAN_LIMIT) {
+        const char *argv[] = {"XREVRANGE", key, end, "-", "COUNT", "1000"};
+        redisReply *rep = sl_cli_cmd(CMD, q->r, 6, argv);
+        if (!rep) return q->failed = 1, -1;
+        for (size_t i = 0; i < rep->elements; i++) fn(q, key, rep->element[i], arg);
+        n += (long)rep->elements;
+        size_t got = rep->elements;
+        if (got) snprintf(end, sizeof end, "(%s", rep->element[got - 1]->element[0]->str);
+        freeReplyObject(rep);
+        if (got < CHUNK) return n;
+    }
+    q->truncated = 1;
+    return n;
+}
+
+static const char *entry_field(const redisReply *entry, const char *name)
+{
+    return entry->elements == 2 ? sl_cli_kv_str(entry->element[1], name) : "";
+}
+
+static void match_work(job_query *q, const char *key, const redisReply *e, void *arg)
+{
+    (void)key, (void)arg;
+    if (strcmp(entry_field(e, "id"), q->jid) == 0)
+        cJSON_AddItemToArray(q->entries, cJSON_CreateString(e->element[0]->str));
+}
+
+static cJSON *place(job_query *q, const char *state, const char *group)
+{
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "state", state);
+    if (group) cJSON_AddStringToObject(p, "group", group);
+    cJSON_AddItemToArray(q->places, p);
+    return p;
+}
+
+/* Pending info of id in group on key: 1 and a place, 0 not pending, -1 error. */
+static int pending_place(job_query *q, const char *key, const char *group, const char *id, const char *attempt)
+{
+    const char *argv[] = {"XPENDING", key, group, id, id, "1"};
+    redisReply *rep = sl_redis_cmdargv(q->r, 6, argv, NULL);
+    if (!rep) return q->failed = 1, -1;
+    int found = rep->type == REDIS_REPLY_ARRAY && rep->elements == 1;
+    if (found) {
+        const redisReply *p = rep->element[0];
+        cJSON *o = place(q, "pending", group);
+        cJSON_AddStringToObject(o, "stream", key);
+        cJSON_AddStringToObject(o, "stream_id", id);
+        cJSON_AddStringToObject(o, "consumer", p->element[1]->str);
+        cJSON_AddNumberToObject(o, "idle_ms", (double)p->element[2]->integer);
+        cJSON_AddNumberToObject(o, "deliveries", (double)p->element[3]->integer);
+        if (attempt && *attempt) cJSON_AddStringToObject(o, "attempt", attempt);
+    }
+    freeReplyObject(rep);
+    return found;
+}
+
+/* Last-delivered id of group on key ("" when the group or key is missing). */
+static void last_delivered(job_query *q, const char *key, const char *group, char *out, size_t n)
+{
+    const char *argv[] = {"XINFO", "GROUPS", key};
+    redisReply *rep = sl_redis_cmdargv(q->r, 3, argv, NULL);
+    out[0] = '\0';
+    for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
+        if (strcmp(sl_cli_kv_str(rep->element[i], "name"), group) == 0)
+            snprintf(out, n, "%s", sl_cli_kv_str(rep->element[i], "last-delivered-id"));
+    if (rep) freeReplyObject(rep);
+}
+
+/* Per-group scan state: retry entries of the job and whether one was delivered. */
+typedef struct group_scan {
+    const char *group;
+    char last[64];  /* last-delivered id of the group on the scanned stream */
+    int open;       /* places that mean "not finished" (pending, waiting, scheduled) */
+    int done;       /* a delivered, no longer pending copy of the job */
+    int dead;
+    char attempt[16];
+} group_scan;
+
+static void match_retry(job_query *q, const char *key, const redisReply *e, void *arg)
+{
+    group_scan *g = arg;
+    const char *id = e->element[0]->str, *attempt = entry_field(e, "attempt");
+    if (strcmp(entry_field(e, "id"), q->jid) != 0) return;
+    int p = pending_place(q, key, g->group, id, attempt);
+    if (p != 0) {
+        g->open += p > 0;
+    } else if (g->last[0] && sl_cli_id_cmp(id, g->last) <= 0) {
+        if (!g->attempt[0]) snprintf(g->attempt, sizeof g->attempt, "%s", attempt); /* newest first */
+        g->done = 1;
+    } else {
+        cJSON *o = place(q, "retry-waiting", g->group);
+        cJSON_AddStringToObject(o, "stream", key);
+        cJSON_AddStringToObject(o, "stream_id", id);
+        cJSON_AddStringToObject(o, "attempt", attempt);
+        g->open++;
+    }
+}
+
+static int in_entries(const job_query *q, const char *id)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, q->entries) if (strcmp(it->valuestring, id) == 0) return 1;
+    return 0;
+}
+
+static void match_dlq(job_query *q, const char *key, const redisReply *e, void *arg)
+{
+    group_scan *g = arg;
+    const char *orig = entry_field(e, "original_id");
+    (void)key;
+    if (strcmp(entry_field(e, "id"), q->jid) != 0 && strcmp(orig, q->jid) != 0 && !in_entries(q, orig)) return;
+    cJSON *o = place(q, "dead", g->group);
+    cJSON_AddStringToObject(o, "dlq_id", e->element[0]->str);
+    cJSON_AddStringToObject(o, "reason", entry_field(e, "reason"));
+    cJSON_AddStringToObject(o, "error", entry_field(e, "error"));
+    cJSON_AddStringToObject(o, "attempts", entry_field(e, "attempts"));
+    cJSON_AddNumberToObject(o, "failed_at_ms", (double)sl_cli_id_ms(e->element[0]->str));
+    g->dead++;
+}
+
+/* Scheduled entries of the job (ZSCAN members that mention it, decoded). */
+static void find_scheduled(job_query *q)
+{
+    char sched[SL_KEY_MAX], pat[600], cursor[32] = "0";
+    size_t k = 0;
+    sl_key_sched(sched, sizeof sched, q->queue);
+    pat[k++] = '*';
+    for (const char *s = q->jid; *s && k + 3 < sizeof pat; s++) {
+        if (strchr("*?[]\\", *s)) pat[k++] = '\\';
+        pat[k++] = *s;
+    }
+    pat[k++] = '*';
+    pat[k] = '\0';
+    do {
+        const char *argv[] = {"ZSCAN", sched, cursor, "MATCH", pat, "COUNT", "1000"};
+        redisReply *rep = sl_cli_cmd(CMD, q->r, 7, argv);
+        if (!rep) return (void)(q->failed = 1);
+        snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
+        const redisReply *m = rep->element[1];
+        for (size_t i = 0; i + 1 < m->elements; i += 2) {
+            cJSON *j = cJSON_Parse(m->element[i]->str), *f = cJSON_GetObjectItem(j, "f"), *it;
+            const char *target = cJSON_GetStringValue(cJSON_GetObjectItem(j, "s")), *id = NULL, *attempt = "";
+            for (it = f ? f->child : NULL; it && it->next; it = it->next->next) {
+                if (strcmp(cJSON_GetStringValue(it) ? it->valuestring : "", "id") == 0)
+                    id = cJSON_GetStringValue(it->next);
+                else if (strcmp(cJSON_GetStringValue(it) ? it->valuestring : "", "attempt") == 0)
+                    attempt = cJSON_GetStringValue(it->next) ? it->next->valuestring : "";
+            }
+            if (target && id && strcmp(id, q->jid) == 0) {
+                const char *r = strstr(target, "}:r:");
+                cJSON *o = place(q, "scheduled", r ? r + 4 : NULL);
+                cJSON_AddStringToObject(o, "target", target);
+                cJSON_AddNumberToObject(o, "due_ms", strtod(m->element[i + 1]->str, NULL));
+                cJSON_AddStringToObject(o, "attempt", attempt);
+            }
+            cJSON_Delete(j);
+        }
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0") != 0);
+}
+
+/* Every place of the job in one group. */
+static void find_in_group(job_query *q, const redisReply *ginfo)
+{
+    char retry[SL_KEY_MAX], dlq[SL_KEY_MAX];
+    group_scan g = {.group = sl_cli_kv_str(ginfo, "name")};
+    const char *last = sl_cli_kv_str(ginfo, "last-delivered-id");
+    const cJSON *it;
+    cJSON_ArrayForEach(it, q->places)
+    {
+        const cJSON *pg = cJSON_GetObjectItem(it, "group");
+        if (pg && strcmp(pg->valuestring, g.group) == 0) g.open++; /* scheduled retries of this group */
+    }
+    cJSON_ArrayForEach(it, q->entries)
+    {
+        int p = pending_place(q, q->stream, g.group, it->valuestring, NULL);
+        if (p > 0) g.open++;
+        else if (p == 0 && sl_cli_id_cmp(it->valuestring, last) <= 0) g.done = 1;
+        else if (p == 0) {
+            cJSON *o = place(q, "waiting", g.group);
+            cJSON_AddStringToObject(o, "stream_id", it->valuestring);
+            g.open++;
+        }
+    }
+    sl_key_retry(retry, sizeof retry, q->queue, g.group);
+    last_delivered(q, retry, g.group, g.last, sizeof g.last);
+    scan_stream(q, retry, match_retry, &g);
+    sl_key_dlq(dlq, sizeof dlq, q->queue, g.group);
+    scan_stream(q, dlq, match_dlq, &g);
+    if (g.done && !g.open && !g.dead) {
+        cJSON *o = place(q, "completed", g.group);
+        if (g.attempt[0]) cJSON_AddStringToObject(o, "attempt", g.attempt);
+    }
+}
+
+static void print_place(const job_query *q, const cJSON *p)
+{
+    const char *state = cJSON_GetObjectItem(p, "state")->valuestring;
+    const cJSON *g = cJSON_GetObjectItem(p, "group"), *a = cJSON_GetObjectItem(p, "attempt");
+    const char *group = g ? g->valuestring : "", *attempt = a ? a->valuestring : "";
+    char t[40];
+    if (!strcmp(state, "pending")) {
+        sl_cli_fmt_age(t, sizeof t, (int64_t)cJSON_GetObjectItem(p, "idle_ms")->valuedouble);
+        printf("pending in group %s, consumer %s, since %s, deliveries %.0f (%s %s%s%s)\n", group,
+               cJSON_GetObjectItem(p, "consumer")->valuestring, t, cJSON_GetObjectItem(p, "deliveries")->valuedouble,
+               cJSON_GetObjectItem(p, "stream")->valuestring, cJSON_GetObjectItem(p, "stream_id")->valuestring,
+               *attempt ? ", attempt " : "", attempt);
+    } else if (!strcmp(state, "waiting")) {
+        printf("waiting in group %s (not delivered yet, %s %s)\n", group, q->stream,
+               cJSON_GetObjectItem(p, "stream_id")->valuestring);
+    } else if (!strcmp(state, "retry-waiting")) {
+        printf("waiting in the retry stream of group %s (attempt %s, %s %s)\n", group, *attempt ? attempt : "1",
+               cJSON_GetObjectItem(p, "stream")->valuestring, cJSON_GetObjectItem(p, "stream_id")->valuestring);
+    } else if (!strcmp(state, "scheduled")) {
+        sl_cli_fmt_time(t, sizeof t, (int64_t)cJSON_GetObjectItem(p, "due_ms")->valuedouble);
+        if (g)
+            printf("scheduled until %s (attempt %s) for group %s\n", t, *attempt ? attempt : "1", group);
+        else
+            printf("scheduled until %s (delayed job, for every group)\n", t);
+    } else if (!strcmp(state, "completed")) {
+        if (*attempt)
+            printf("completed in group %s (attempt %s)\n", group, attempt);
+        else
+            printf("completed in group %s\n", group);
+    } else if (!strcmp(state, "dead")) {
+        sl_cli_fmt_time(t, sizeof t, (int64_t)cJSON_GetObjectItem(p, "failed_at_ms")->valuedouble);
+        printf("dead-lettered in group %s: %s, \"%s\", at %s (DLQ entry %s, attempts %s)\n", group,
+               cJSON_GetObjectItem(p, "reason")->valuestring, cJSON_GetObjectItem(p, "error")->valuestring, t,
+               cJSON_GetObjectItem(p, "dlq_id")->valuestring, cJSON_GetObjectItem(p, "attempts")->valuestring);
+    }
+}
+
+/* Find the work stream entries of the job and its job id. */
+static void find_entries(job_query *q, const char *arg, char *jid, size_t n)
+{
+    snprintf(jid, n, "%s", arg);
+    q->jid = jid;
+    if (sl_cli_id_ms(arg) >= 0) {
+        const char *argv[] = {"XRANGE", q->stream, arg, arg};
+        redisReply *rep = sl_cli_cmd(CMD, q->r, 4, argv);
+        if (!rep) return (void)(q->failed = 1);
+        if (rep->elements == 1) {
+            cJSON_AddItemToArray(q->entries, cJSON_CreateString(arg));
+            const char *id = entry_field(rep->element[0], "id");
+            if (*id) snprintf(jid, n, "%s", id);
+        }
+        freeReplyObject(rep);
+        if (cJSON_GetArraySize(q->entries) > 0) return;
+    }
+    q->scanned = scan_stream(q, q->stream, match_work, NULL);
+}
+
+int sl_cmd_jobs(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"url", required_argument, NULL, 'u'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *url = NULL;
+    int json = 0, ch, rc = 1;
+    optind = 0;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":u:h", longopts, NULL)) != -1) {
+        if (ch == 'u') url = optarg;
+        else if (ch == 'j') json = 1;
+        else if (ch == 'h') return fputs(usage_text, stdout), 0;
+        else return sl_cli_bad_option(CMD, ch, argv[optind - 1]);
+    }
+    if (argc - optind != 3 || strcmp(argv[optind], "show") != 0)
+        return sl_cli_usage(CMD, "expected show QUEUE ID");
+    const char *queue = argv[optind + 1], *arg = argv[optind + 2];
+    if (sl_cli_check_name(CMD, "queue", queue)) return 2;
+    if (!*arg || strlen(arg) > 128) return sl_cli_usage(CMD, "invalid ID (1 to 128 bytes)");
+
+    job_query q = {.queue = queue, .entries = cJSON_CreateArray(), .places = cJSON_CreateArray()};
+    char jid[160];
+    sl_key_stream(q.stream, sizeof q.stream, queue);
+    q.r = sl_cli_connect(CMD, url);
+    if (!q.r) goto done;
+    if ((q.now = sl_cli_server_ms(CMD, q.r)) < 0) goto done;
+    find_entries(&q, arg, jid, sizeof jid);
+    if (!q.failed) find_scheduled(&q);
+    const char *xg[] = {"XINFO", "GROUPS", q.stream};
+    redisReply *groups = q.failed ? NULL : sl_redis_cmdargv(q.r, 3, xg, NULL);
+    for (size_t i = 0; groups && groups->type == REDIS_REPLY_ARRAY && i < groups->elements && !q.failed; i++)
+        find_in_group(&q, groups->element[i]);
+    if (groups) freeReplyObject(groups);
+    if (q.failed) goto done;
+    int found = cJSON_GetArraySize(q.places) > 0;
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "queue", queue);
+        cJSON_AddStringToObject(o, "job_id", jid);
+        cJSON_AddItemToObject(o, "stream_ids", q.entries);
+        cJSON_AddNumberToObject(o, "scanned", (double)q.scanned);
+        cJSON_AddBoolToObject(o, "truncated", q.truncated);
+        cJSON_AddItemToObject(o, "places", q.places);
+        q.entries = q.places = NULL;
+        rc = sl_cli_print_json(CMD, o);
+    } else if (found) {
+        printf("job %s of queue %s: ", jid, queue);
+        if (cJSON_GetArraySize(q.entries) > 0) {
+            const cJSON *it;
+            printf("entry");
+            cJSON_ArrayForEach(it, q.entries) printf(" %s", it->valuestring);
+            printf(" of %s\n", q.stream);
+        } else {
+            printf("no entry in %s (not added yet, trimmed, or never there)\n", q.stream);
+        }
+        if (q.truncated) printf("(searched only the newest %d entries of each stream)\n", SCAN_LIMIT);
+        const cJSON *p;
+        cJSON_ArrayForEach(p, q.places) print_place(&q, p);
+        rc = 0;
+    }
+    if (!found && (rc == 0 || !json))
+        rc = sl_cli_fail(CMD, "job %s not found in queue %s (searched %s%s)", jid, queue, q.stream,
+                         q.truncated ? ", newest entries only" : " and its groups' retry streams, DLQs and schedule");
+    if (rc == 0) rc = sl_cli_flush(CMD);
+done:
+    cJSON_Delete(q.entries);
+    cJSON_Delete(q.places);
+    sl_redis_free(q.r);
+    return rc;
+}

@@ -1,0 +1,416 @@
+/* `sluice stats [QUEUE...]`: per queue and group, what an operator checks first:
+ * backlog (length, lag, pending, oldest pending age), scheduled, retry and DLQ
+ * counts, consumers with idle time and in-flight jobs, and processed/failed
+ * rates over the last minute from the supervisors' samples. Collected into one
+ * cJSON tree, printed as JSON (--json) or as tables. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runner/cli.h"
+#include "runner/commands.h"
+
+#define CMD "stats"
+#define RATE_WINDOW_MS 60000
+#define MAX_SUPERVISORS 256
+#define LAG_COUNT_MAX 1000 /* entries counted by hand when Redis has no lag (XRANGE reads payloads) */
+#define LAG_MORE ">1000"    /* the table cell beyond that */
+
+static const char usage_text[] =
+    "usage: sluice stats [-u URL] [--json] [QUEUE...]\n"
+    "\n"
+    "Show each queue (default: every queue in Redis, found by SCAN) and each of its\n"
+    "consumer groups: stream length, scheduled jobs, and per group pending entries\n"
+    "(work + retry stream), lag (entries not yet delivered), age of the oldest\n"
+    "pending entry, retry stream length, DLQ length, whether it is paused,\n"
+    "processed and failed jobs per second over the last minute (from the samples\n"
+    "supervisors write to sluice:{QUEUE}:stats:GROUP; \"-\" when there are none),\n"
+    "and its consumers with their idle time and in-flight (pending) entries.\n"
+    "\n"
+    "  -u, --url URL   Redis URL; default $SLUICE_REDIS_URL, else redis://127.0.0.1:6379/0\n"
+    "      --json      print one JSON document instead of tables\n"
+    "  -h, --help      print this help\n"
+    "\n"
+    "Exit status: 0 done, 1 failure (a named queue does not exist, Redis error), 2 usage error.\n";
+
+/* Rate samples of one supervisor process: its oldest and newest in the window. */
+typedef struct sup_sample {
+    char who[160]; /* host/pid */
+    int64_t first_ms, last_ms;
+    long long first_p, last_p, first_f, last_f;
+} sup_sample;
+
+/* Reply of a command whose failure is not fatal (a missing key, a missing
+ * group): NULL for an error reply or a lost connection (then *lost is set). */
+static redisReply *try_cmd(sl_redis *r, int argc, const char **argv, int *lost)
+{
+    redisReply *rep = sl_redis_cmdargv(r, argc, argv, NULL);
+    if (!rep) {
+        *lost = 1;
+        return NULL;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        freeReplyObject(rep);
+        return NULL;
+    }
+    return rep;
+}
+
+static long long try_int(sl_redis *r, int argc, const char **argv, int *lost)
+{
+    redisReply *rep = try_cmd(r, argc, argv, lost);
+    long long v = rep && rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
+    if (rep) freeReplyObject(rep);
+    return v;
+}
+
+/* Processed/failed per second over the window, summed over supervisor
+ * processes (each sample holds one process's cumulative counters). Adds
+ * processed_per_s and failed_per_s (null without two samples of one process). */
+static void add_rates(sl_redis *r, cJSON *g, const char *key, int64_t now, int *lost)
+{
+    char start[32];
+    snprintf(start, sizeof start, "%lld", (long long)(now - RATE_WINDOW_MS));
+    const char *argv[] = {"XRANGE", key, start, "+"};
+    redisReply *rep = try_cmd(r, 4, argv, lost);
+    sup_sample *s = calloc(MAX_SUPERVISORS, sizeof *s);
+    size_t ns = 0;
+    for (size_t i = 0; s && rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+        const redisReply *e = rep->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) continue;
+        const redisReply *f = e->element[1];
+        char who[160];
+        snprintf(who, sizeof who, "%s/%s", sl_cli_kv_str(f, "host"), sl_cli_kv_str(f, "pid"));
+        int64_t ms = sl_cli_id_ms(e->element[0]->str);
+        long long p = sl_cli_kv_int(f, "processed", 0), fl = sl_cli_kv_int(f, "failed", 0);
+        size_t j = 0;
+        while (j < ns && strcmp(s[j].who, who) != 0) j++;
+        if (j == ns) {
+            if (ns == MAX_SUPERVISORS) continue;
+            snprintf(s[ns].who, sizeof s[ns].who, "%s", who);
+            s[ns].first_ms = ms;
+            s[ns].first_p = p;
+            s[ns].first_f = fl;
+            ns++;
+        }
+        s[j].last_ms = ms;
+        s[j].last_p = p;
+        s[j].last_f = fl;
+    }
+    double proc = 0, fail = 0;
+    int have = 0;
+    for (size_t j = 0; j < ns; j++) {
+        if (s[j].last_ms <= s[j].first_ms) continue;
+        double secs = (double)(s[j].last_ms - s[j].first_ms) / 1000.0;
+        proc += (double)(s[j].last_p - s[j].first_p) / secs;
+        fail += (double)(s[j].last_f - s[j].first_f) / secs;
+        have = 1;
+    }
+    sl_cli_json_num_or_null(g, "processed_per_s", proc, !have);
+    sl_cli_json_num_or_null(g, "failed_per_s", fail, !have);
+    free(s);
+    if (rep) freeReplyObject(rep);
+}
+
+/* Oldest pending entry of group in stream: summary XPENDING; its id's ms, or -1. */
+static int64_t oldest_pending_ms(sl_redis *r, const char *stream, const char *group, int *lost)
+{
+    const char *argv[] = {"XPENDING", stream, group};
+    redisReply *rep = try_cmd(r, 3, argv, lost);
+    int64_t ms = -1;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 && rep->element[1]->type == REDIS_REPLY_STRING)
+        ms = sl_cli_id_ms(rep->element[1]->str);
+    if (rep) freeReplyObject(rep);
+    return ms;
+}
+
+/* Consumers of group on one stream merged into arr (by name): in-flight adds
+ * up, idle is the smallest (a worker reads both streams in one call). */
+static void add_consumers(sl_redis *r, cJSON *arr, const char *stream, const char *group, int *lost)
+{
+    const char *argv[] = {"XINFO", "CONSUMERS", stream, group};
+    redisReply *rep = try_cmd(r, 4, argv, lost);
+    for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+        const redisReply *c = rep->element[i];
+        const char *name = sl_cli_kv_str(c, "name");
+        long long pending = sl_cli_kv_int(c, "pending", 0), idle = sl_cli_kv_int(c, "idle", 0);
+        cJSON *it, *found = NULL;
+        cJSON_ArrayForEach(it, arr) if (strcmp(cJSON_GetObjectItem(it, "name")->valuestring, name) == 0) found = it;
+        if (!found) {
+            found = cJSON_CreateObject();
+            cJSON_AddStringToObject(found, "name", name);
+            cJSON_AddNumberToObject(found, "idle_ms", (double)idle);
+            cJSON_AddNumberToObject(found, "pending", (double)pending);
+            cJSON_AddItemToArray(arr, found);
+            continue;
+        }
+        cJSON *ji = cJSON_GetObjectItem(found, "idle_ms"), *jp = cJSON_GetObjectItem(found, "pending");
+        if (idle < ji->valuedouble) cJSON_SetNumberValue(ji, (double)idle);
+        cJSON_SetNumberValue(jp, jp->valuedouble + (double)pending);
+    }
+    if (rep) freeReplyObject(rep);
+}
+
+/* Entries after id in stream, counted with XRANGE up to LAG_COUNT_MAX + 1. */
+static long long count_after(sl_redis *r, const char *stream, const char *id, int *lost)
+{
+    char start[80], count[16];
+    snprintf(start, sizeof start, "(%s", id);
+    snprintf(count, sizeof count, "%d", LAG_COUNT_MAX + 1);
+    const char *argv[] = {"XRANGE", stream, start, "+", "COUNT", count};
+    redisReply *rep = try_cmd(r, 6, argv, lost);
+    long long n = rep && rep->type == REDIS_REPLY_ARRAY ? (long long)rep->elements : -1;
+    if (rep) freeReplyObject(rep);
+    return n;
+}
+
+/* The lag of a group from XINFO GROUPS: "lag"; else entries-added minus
+ * entries-read; else (Redis 7.0 gives neither for a group created at "$" or an
+ * id, until it reads) the entries after last-delivered-id, counted up to
+ * LAG_COUNT_MAX. Returns the lag, -1 when unknown, or LAG_COUNT_MAX + 1 for
+ * "more than LAG_COUNT_MAX" (*at_least set). */
+static long long group_lag(sl_redis *r, const redisReply *g, const char *stream, int *at_least, int *lost)
+{
+    *at_least = 0;
+    const redisReply *lag = sl_cli_kv(g, "lag");
+    if (lag && lag->type == REDIS_REPLY_INTEGER) return lag->integer;
+    const redisReply *read = sl_cli_kv(g, "entries-read");
+    if (read && read->type == REDIS_REPLY_INTEGER) {
+        const char *argv[] = {"XINFO", "STREAM", stream};
+        redisReply *rep = try_cmd(r, 3, argv, lost);
+        long long added = rep ? sl_cli_kv_int(rep, "entries-added", -1) : -1;
+        if (rep) freeReplyObject(rep);
+        if (added >= read->integer) return added - read->integer;
+    }
+    long long n = count_after(r, stream, sl_cli_kv_str(g, "last-delivered-id"), lost);
+    *at_least = n > LAG_COUNT_MAX;
+    return n;
+}
+
+/* Everything about one group (g: its XINFO GROUPS entry). */
+static cJSON *group_stats(sl_redis *r, const char *queue, const redisReply *g, int64_t now, int *lost)
+{
+    char stream[SL_KEY_MAX], retry[SL_KEY_MAX], dlq[SL_KEY_MAX], stats[SL_KEY_MAX], paused[SL_KEY_MAX];
+    const char *name = sl_cli_kv_str(g, "name");
+    sl_key_stream(stream, sizeof stream, queue);
+    sl_key_retry(retry, sizeof retry, queue, name);
+    sl_key_dlq(dlq, sizeof dlq, queue, name);
+    snprintf(stats, sizeof stats, "sluice:{%s}:stats:%s", queue, name);
+    sl_cli_key_paused(paused, sizeof paused, queue, name);
+
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "group", name);
+    const char *ex[] = {"EXISTS", paused};
+    cJSON_AddBoolToObject(o, "paused", try_int(r, 2, ex, lost) > 0);
+    long long work_pending = sl_cli_kv_int(g, "pending", 0), retry_pending = 0;
+    const char *rg[] = {"XINFO", "GROUPS", retry};
+    redisReply *rep = try_cmd(r, 3, rg, lost);
+    for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
+        if (strcmp(sl_cli_kv_str(rep->element[i], "name"), name) == 0)
+            retry_pending = sl_cli_kv_int(rep->element[i], "pending", 0);
+    if (rep) freeReplyObject(rep);
+    cJSON_AddNumberToObject(o, "pending", (double)(work_pending + retry_pending));
+    cJSON_AddNumberToObject(o, "work_pending", (double)work_pending);
+    cJSON_AddNumberToObject(o, "retry_pending", (double)retry_pending);
+    int at_least;
+    long long lag = group_lag(r, g, stream, &at_least, lost);
+    sl_cli_json_num_or_null(o, "lag", (double)lag, lag < 0 || at_least);
+    if (at_least) cJSON_AddNumberToObject(o, "lag_more_than", LAG_COUNT_MAX);
+    cJSON_AddStringToObject(o, "last_delivered_id", sl_cli_kv_str(g, "last-delivered-id"));
+    int64_t a = oldest_pending_ms(r, stream, name, lost), b = retry_pending ? oldest_pending_ms(r, retry, name, lost) : -1;
+    int64_t oldest = a < 0 ? b : (b < 0 || a < b ? a : b);
+    sl_cli_json_num_or_null(o, "oldest_pending_age_ms", (double)(now > oldest ? now - oldest : 0), oldest < 0);
+    const char *xr[] = {"XLEN", retry};
+    cJSON_AddNumberToObject(o, "retry_length", (double)try_int(r, 2, xr, lost));
+    const char *xd[] = {"XLEN", dlq};
+    cJSON_AddNumberToObject(o, "dlq_length", (double)try_int(r, 2, xd, lost));
+    add_rates(r, o, stats, now, lost);
+    cJSON *cons = cJSON_AddArrayToObject(o, "consumers");
+    add_consumers(r, cons, stream, name, lost);
+    add_consumers(r, cons, retry, name, lost);
+    return o;
+}
+
+/* One queue; NULL after printing why (missing queue, lost connection). */
+static cJSON *queue_stats(sl_redis *r, const char *queue, int64_t now)
+{
+    char stream[SL_KEY_MAX], sched[SL_KEY_MAX];
+    int lost = 0;
+    sl_key_stream(stream, sizeof stream, queue);
+    sl_key_sched(sched, sizeof sched, queue);
+    const char *ty[] = {"TYPE", stream};
+    redisReply *rep = sl_cli_cmd(CMD, r, 2, ty);
+    if (!rep) return NULL;
+    int is_stream = rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "stream") == 0;
+    freeReplyObject(rep);
+    if (!is_stream) {
+        sl_cli_fail(CMD, "queue '%s' not found (no stream %s)", queue, stream);
+        return NULL;
+    }
+    cJSON *q = cJSON_CreateObject();
+    cJSON_AddStringToObject(q, "queue", queue);
+    const char *xl[] = {"XLEN", stream};
+    long long length = try_int(r, 2, xl, &lost);
+    cJSON_AddNumberToObject(q, "length", (double)length);
+    const char *zc[] = {"ZCARD", sched};
+    cJSON_AddNumberToObject(q, "scheduled", (double)try_int(r, 2, zc, &lost));
+    cJSON *groups = cJSON_AddArrayToObject(q, "groups");
+    const char *xg[] = {"XINFO", "GROUPS", stream};
+    rep = try_cmd(r, 3, xg, &lost);
+    for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
+        cJSON_AddItemToArray(groups, group_stats(r, queue, rep->element[i], now, &lost));
+    if (rep) freeReplyObject(rep);
+    if (lost) {
+        sl_cli_fail(CMD, "lost the connection to Redis: %s", sl_redis_errstr(r));
+        cJSON_Delete(q);
+        return NULL;
+    }
+    return q;
+}
+
+/* Queue names from SCAN MATCH sluice:{*} TYPE stream: keys that are exactly
+ * sluice:{Q} (retry, DLQ and stats streams have a suffix). Sorted, into arr. */
+static int scan_queues(sl_redis *r, cJSON *arr)
+{
+    char cursor[32] = "0";
+    do {
+        const char *argv[] = {"SCAN", cursor, "MATCH", "sluice:{*}", "COUNT", "1000", "TYPE", "stream"};
+        redisReply *rep = sl_cli_cmd(CMD, r, 8, argv);
+        if (!rep) return -1;
+        snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
+        const redisReply *keys = rep->element[1];
+        for (size_t i = 0; i < keys->elements; i++) {
+            const char *k = keys->element[i]->str, *q = k + strlen("sluice:{");
+            size_t len = strlen(q);
+            if (len < 2 || q[len - 1] != '}' || memchr(q, '}', len - 1) != NULL) continue;
+            char name[SL_CLI_NAME_MAX];
+            snprintf(name, sizeof name, "%.*s", (int)(len - 1), q);
+            cJSON *it, *at = NULL;
+            cJSON_ArrayForEach(it, arr) if (!at && strcmp(it->valuestring, name) > 0) at = it;
+            if (at) {
+                int idx = 0;
+                for (cJSON *p = arr->child; p != at; p = p->next) idx++;
+                cJSON_InsertItemInArray(arr, idx, cJSON_CreateString(name));
+            } else {
+                cJSON_AddItemToArray(arr, cJSON_CreateString(name));
+            }
+        }
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
+/* A number with prec decimals, or "-" for null. */
+static const char *num_cell(char *buf, size_t n, const cJSON *v, int prec)
+{
+    if (!v || cJSON_IsNull(v)) return "-";
+    snprintf(buf, n, "%.*f", prec, v->valuedouble);
+    return buf;
+}
+
+static void print_queue(const cJSON *q, int first)
+{
+    static const char *gh[] = {"GROUP", "STATE", "PENDING", "LAG", "OLDEST", "RETRY", "DLQ", "CONSUMERS", "PROCESSED/S",
+                               "FAILED/S"};
+    static const char *ch[] = {"GROUP", "CONSUMER", "IDLE", "IN-FLIGHT"};
+    printf("%squeue %s  length %.0f  scheduled %.0f\n", first ? "" : "\n", cJSON_GetObjectItem(q, "queue")->valuestring,
+           cJSON_GetObjectItem(q, "length")->valuedouble, cJSON_GetObjectItem(q, "scheduled")->valuedouble);
+    const cJSON *groups = cJSON_GetObjectItem(q, "groups"), *g;
+    if (cJSON_GetArraySize(groups) == 0) {
+        printf("no consumer groups\n");
+        return;
+    }
+    sl_table *gt = sl_table_new(gh, 10, "llrrlrrrrr"), *ct = sl_table_new(ch, 4, "llrr");
+    cJSON_ArrayForEach(g, groups)
+    {
+        char b[8][32];
+        const cJSON *age = cJSON_GetObjectItem(g, "oldest_pending_age_ms"), *c;
+        if (!cJSON_IsNull(age)) sl_cli_fmt_age(b[3], sizeof b[3], (int64_t)age->valuedouble);
+        const char *name = cJSON_GetObjectItem(g, "group")->valuestring;
+        const cJSON *cons = cJSON_GetObjectItem(g, "consumers");
+        snprintf(b[7], sizeof b[7], "%d", cJSON_GetArraySize(cons));
+        const char *row[] = {name,
+                             cJSON_IsTrue(cJSON_GetObjectItem(g, "paused")) ? "paused" : "active",
+                             num_cell(b[0], 32, cJSON_GetObjectItem(g, "pending"), 0),
+                             cJSON_GetObjectItem(g, "lag_more_than") ? LAG_MORE
+                                                                      : num_cell(b[1], 32, cJSON_GetObjectItem(g, "lag"), 0),
+                             cJSON_IsNull(age) ? "-" : b[3],
+                             num_cell(b[2], 32, cJSON_GetObjectItem(g, "retry_length"), 0),
+                             num_cell(b[4], 32, cJSON_GetObjectItem(g, "dlq_length"), 0),
+                             b[7],
+                             num_cell(b[5], 32, cJSON_GetObjectItem(g, "processed_per_s"), 2),
+                             num_cell(b[6], 32, cJSON_GetObjectItem(g, "failed_per_s"), 2)};
+        sl_table_row(gt, row);
+        cJSON_ArrayForEach(c, cons)
+        {
+            char idle[32], inflight[32];
+            sl_cli_fmt_age(idle, sizeof idle, (int64_t)cJSON_GetObjectItem(c, "idle_ms")->valuedouble);
+            snprintf(inflight, sizeof inflight, "%.0f", cJSON_GetObjectItem(c, "pending")->valuedouble);
+            const char *crow[] = {name, cJSON_GetObjectItem(c, "name")->valuestring, idle, inflight};
+            sl_table_row(ct, crow);
+        }
+    }
+    putchar('\n');
+    sl_table_print(gt, stdout);
+    if (sl_table_rows(ct) > 0) {
+        putchar('\n');
+        sl_table_print(ct, stdout);
+    }
+    sl_table_free(gt);
+    sl_table_free(ct);
+}
+
+int sl_cmd_stats(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"url", required_argument, NULL, 'u'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *url = NULL;
+    int json = 0, ch, rc = 1;
+    optind = 0;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":u:h", longopts, NULL)) != -1) {
+        if (ch == 'u') url = optarg;
+        else if (ch == 'j') json = 1;
+        else if (ch == 'h') return fputs(usage_text, stdout), 0;
+        else return sl_cli_bad_option(CMD, ch, argv[optind - 1]);
+    }
+    for (int i = optind; i < argc; i++)
+        if (sl_cli_check_name(CMD, "queue", argv[i]) != 0) return 2;
+
+    sl_redis *r = sl_cli_connect(CMD, url);
+    if (!r) return 1;
+    cJSON *root = cJSON_CreateObject(), *names = cJSON_CreateArray(), *queues, *it;
+    int64_t now = sl_cli_server_ms(CMD, r);
+    if (now < 0) goto done;
+    char when[40];
+    sl_cli_fmt_time(when, sizeof when, now);
+    cJSON_AddStringToObject(root, "time", when);
+    queues = cJSON_AddArrayToObject(root, "queues");
+    for (int i = optind; i < argc; i++) cJSON_AddItemToArray(names, cJSON_CreateString(argv[i]));
+    if (optind == argc && scan_queues(r, names) != 0) goto done;
+    cJSON_ArrayForEach(it, names)
+    {
+        cJSON *q = queue_stats(r, it->valuestring, now);
+        if (!q) goto done;
+        cJSON_AddItemToArray(queues, q);
+    }
+    if (json) {
+        rc = sl_cli_print_json(CMD, root);
+        root = NULL;
+    } else {
+        int first = 1;
+        if (cJSON_GetArraySize(queues) == 0) printf("no queues (no stream sluice:{QUEUE} in Redis)\n");
+        cJSON_ArrayForEach(it, queues) print_queue(it, first), first = 0;
+        rc = 0;
+    }
+    if (rc == 0) rc = sl_cli_flush(CMD);
+done:
+    cJSON_Delete(names);
+    cJSON_Delete(root);
+    sl_redis_free(r);
+    return rc;
+}
