@@ -10,6 +10,7 @@
 
 #include "common/functions.h"
 #include "common/log.h"
+#include "common/trace.h"
 #include "common/util.h"
 #include "workers/loader.h"
 
@@ -36,6 +37,7 @@ void sl_host_ctx_begin(sluice_ctx *ctx, const sl_job *job, const char *plugin)
     ctx->has_retry_after = 0;
     ctx->retry_after_ms = 0;
     ctx->correlation[0] = '\0';
+    ctx->trace[0] = '\0';
 }
 
 void sl_host_ctx_end(sluice_ctx *ctx)
@@ -53,10 +55,12 @@ const char *sl_host_ctx_error(const sluice_ctx *ctx)
     return ctx->has_error ? ctx->error : NULL;
 }
 
-/* Log a line with the plugin name and, during a job, the job's fields. */
+/* Log a line with the plugin name and, during a job, the job's fields,
+ * including its tracing context (so a request's lines can be found by
+ * correlation_id or trace id in any log store). */
 static void log_fields(const sluice_ctx *ctx, sl_log_level lvl, const char *msg)
 {
-    sl_kv kv[8];
+    sl_kv kv[10];
     size_t n = 0;
     if (ctx && ctx->plugin) kv[n++] = SL_S("plugin", ctx->plugin);
     if (ctx && ctx->job) {
@@ -67,6 +71,8 @@ static void log_fields(const sluice_ctx *ctx, sl_log_level lvl, const char *msg)
         kv[n++] = SL_S("type", j->type);
         kv[n++] = SL_I("attempt", j->attempt);
         if (j->correlation_id[0]) kv[n++] = SL_S("correlation_id", j->correlation_id);
+        if (j->causation_id[0]) kv[n++] = SL_S("causation_id", j->causation_id);
+        if (j->traceparent[0]) kv[n++] = SL_S("traceparent", j->traceparent);
     }
     sl_log_event(lvl, msg, kv, n);
 }
@@ -154,7 +160,9 @@ static redisReply *schedule(const sl_host_env *env, const char *queue, const sl_
 
 /* Enqueue a job from a handler: XADD on the worker's connection, or with a
  * delay sluice_schedule into sluice:{Q}:sched with an id field (the given job
- * id or a new UUID); the running job's tracing context is propagated. The new
+ * id or a new UUID). The running job's tracing context is propagated: the
+ * child gets its correlation_id (or one made up per job), causation_id = the
+ * running job's id and a child span of its traceparent (sl_trace_child). The new
  * entry is checked with the rules workers decode with (sl_codec_check_job), so
  * a handler cannot publish what a worker would dead-letter as a bad envelope. */
 static int host_enqueue(sluice_ctx *ctx, const sluice_enqueue_req *req, char *id_out, size_t id_out_len)
@@ -192,6 +200,15 @@ static int host_enqueue(sluice_ctx *ctx, const sluice_enqueue_req *req, char *id
         if (!ctx->correlation[0]) sl_uuid4(ctx->correlation); /* one per job, shared by its children */
         corr = ctx->correlation;
     }
+    /* The child's span is a child of the running job's span. A job without a
+     * valid traceparent gets one made up once, so its children share a trace. */
+    const char *parent_tp = cur->traceparent;
+    if (!sl_trace_valid(parent_tp)) {
+        if (!ctx->trace[0] && sl_trace_new(ctx->trace) != 0) ctx->trace[0] = '\0';
+        parent_tp = ctx->trace;
+    }
+    char child_tp[SL_TRACE_SIZE];
+    if (sl_trace_child(parent_tp, child_tp) != 0) child_tp[0] = '\0'; /* no randomness: send none */
     char uuid[37];
     if (req->delay_ms > 0 && !req->job_id) sl_uuid4(uuid); /* a scheduled job needs an id field */
     sl_job nj = {.id = req->job_id ? req->job_id : req->delay_ms > 0 ? uuid : "",
@@ -203,7 +220,7 @@ static int host_enqueue(sluice_ctx *ctx, const sluice_enqueue_req *req, char *id
                  .enqueued_at_ms = sl_now_wall_ms(),
                  .correlation_id = corr,
                  .causation_id = cur->id,
-                 .traceparent = cur->traceparent};
+                 .traceparent = child_tp};
     size_t maxp = env->cfg ? (size_t)env->cfg->max_payload_bytes : 1048576;
     char err[512];
     sl_codec_status st = sl_codec_check_job(&nj, maxp, err, sizeof(err));

@@ -12,6 +12,7 @@
 #include "common/config.h"
 #include "common/keys.h"
 #include "common/redis.h"
+#include "common/trace.h"
 #include "sluice/plugin.h"
 
 /** Room for a handler's error text (set_error); longer text is truncated. */
@@ -43,6 +44,7 @@ struct sluice_ctx {
     int has_retry_after;
     uint64_t retry_after_ms;
     char correlation[40];   /* made up once per job when the job has none */
+    char trace[SL_TRACE_SIZE]; /* made up once per job when the job has no valid traceparent */
     char error[SL_HOST_ERROR_MAX];
 };
 
