@@ -15,9 +15,11 @@
 #include <string.h>
 
 #include "common/codec.h"
+#include "common/trace.h"
 #include "common/functions.h"
 #include "common/keys.h"
 #include "common/redis.h"
+#include "common/registry.h"
 #include "common/util.h"
 #include "sluice/version.h"
 
@@ -46,7 +48,9 @@ struct sluice_client {
     size_t dup_cap;
     size_t dup_n;       /* jobs of the last call covered by dup (0: no idempotent job) */
     size_t ndup;        /* duplicates in the last call */
-    char err[512];
+    sl_registry_cache *schemas; /* NULL: skip_schema */
+    long refused;       /* index of the job a batch refused before sending, or -1 */
+    char err[1024];
 };
 
 /* How a prepared job is sent. */
@@ -107,12 +111,18 @@ int sluice_enqueue_batch_was_duplicate(const sluice_client *c, size_t i)
     return c != NULL && i < c->dup_n && c->dup[i] != 0;
 }
 
+long sluice_enqueue_batch_refused_index(const sluice_client *c)
+{
+    return c != NULL ? c->refused : -1;
+}
+
 sluice_client *sluice_client_new(const char *url, const sluice_client_opts *opts, char *err,
                                  size_t errlen)
 {
     sluice_client *c = NULL;
     sl_redis_opts ropts = {0};
     size_t max_payload = DEFAULT_MAX_PAYLOAD;
+    int skip_schema = 0;
     char msg[512] = "";
 
     if (url == NULL || url[0] == '\0')
@@ -130,6 +140,8 @@ sluice_client *sluice_client_new(const char *url, const sluice_client_opts *opts
             ropts.command_timeout_ms = opts->command_timeout_ms;
         if (HAS_MEMBER(opts, sluice_client_opts, max_payload_bytes) && opts->max_payload_bytes != 0)
             max_payload = opts->max_payload_bytes;
+        if (HAS_MEMBER(opts, sluice_client_opts, skip_schema))
+            skip_schema = opts->skip_schema != 0;
     }
     c = calloc(1, sizeof *c);
     if (c == NULL) {
@@ -137,9 +149,14 @@ sluice_client *sluice_client_new(const char *url, const sluice_client_opts *opts
         goto fail;
     }
     c->max_payload = max_payload;
+    c->refused = -1;
     c->redis = sl_redis_new(url, &ropts, msg, sizeof msg);
     if (c->redis == NULL)
         goto fail;
+    if (!skip_schema && (c->schemas = sl_registry_cache_new(c->redis)) == NULL) {
+        snprintf(msg, sizeof msg, "sluice_client_new: out of memory");
+        goto fail;
+    }
     if (sl_redis_connect(c->redis) != 0) {
         snprintf(msg, sizeof msg, "%s", sl_redis_errstr(c->redis));
         goto fail;
@@ -157,6 +174,7 @@ void sluice_client_free(sluice_client *c)
 {
     if (c == NULL)
         return;
+    sl_registry_cache_free(c->schemas);
     sl_redis_free(c->redis);
     free(c->dup);
     free(c);
@@ -458,6 +476,38 @@ static int functions_ready(sluice_client *c)
     return 0;
 }
 
+/* Validate each payload against the registered schema of its type (cached; see
+ * registry.h). where(i) labels job i in messages. 0, or -1 with c->err set and
+ * c->refused the index of the first job refused. */
+static int check_schemas(sluice_client *c, const prepared *jobs, size_t n,
+                         const char *(*label)(char *, size_t, size_t))
+{
+    char where[48];
+
+    if (c->schemas == NULL)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        const sl_job *j = &jobs[i].job;
+        sl_schema_error e;
+        int rc;
+
+        if (i == 0 && ready(c) != 0)
+            return -1;
+        rc = sl_registry_validate(c->schemas, j->type, j->payload, j->payload_len, &e);
+        if (rc == 1 || rc == 2)
+            continue;
+        label(where, sizeof where, i);
+        if (rc == 0)
+            set_err(c, "%spayload violates schema %s at %s: %s (%s)", where, j->type,
+                    sl_compat_where(e.pointer), e.keyword, e.message);
+        else
+            set_err(c, "%scannot validate the payload against the schema of %s: %s", where, j->type, e.message);
+        c->refused = (long)i;
+        return -1;
+    }
+    return 0;
+}
+
 static const char *command_name(const prepared *p)
 {
     switch (p->kind) {
@@ -490,9 +540,17 @@ static int append_job(sluice_client *c, const queue_keys *k, prepared *p)
         sl_uuid4(uuid);
         j->correlation_id = uuid;
     }
+    /* The first publish of a request starts its W3C trace. */
+    char tp[SL_TRACE_SIZE];
+    const char *trace = j->traceparent;
+    if ((trace == NULL || trace[0] == '\0') && sl_trace_new(tp) == 0)
+        j->traceparent = tp;
     j->enqueued_at_ms = sl_now_wall_ms();
     rc = sl_codec_encode_xadd(k->stream, j, &a);
-    j->correlation_id = corr; /* a.argv still points at uuid, alive until we return */
+    /* a.argv still points at uuid and tp, alive until we return; restore the
+     * job's own values, since a resend after a reconnect re-encodes it. */
+    j->correlation_id = corr;
+    j->traceparent = trace;
     if (rc != 0)
         goto fail;
     if (p->kind == SEND_XADD) {
@@ -766,6 +824,7 @@ int sluice_enqueue(sluice_client *c, const char *queue, const char *type, const 
     c->err[0] = '\0';
     c->ndup = 0;
     c->dup_n = 0;
+    c->refused = -1;
     if (check_queue(c, queue, &k) != 0 || prepare(c, "", &spec, &job) != 0)
         return -1;
     if (id_out != NULL) {
@@ -778,7 +837,7 @@ int sluice_enqueue(sluice_client *c, const char *queue, const char *type, const 
             return -1;
         }
     }
-    if (begin_call(c, &job, 1) != 0)
+    if (check_schemas(c, &job, 1, label_none) != 0 || begin_call(c, &job, 1) != 0)
         return -1;
     b = (batch){.k = &k, .jobs = &job, .ids = id_out, .id_size = id_out_len, .label = label_none};
     send_jobs(c, &b, 1);
@@ -799,6 +858,7 @@ long sluice_enqueue_batch(sluice_client *c, const char *queue, const sluice_job_
     c->err[0] = '\0';
     c->ndup = 0;
     c->dup_n = 0;
+    c->refused = -1;
     if (check_queue(c, queue, &k) != 0)
         return -1;
     if (n == 0)
@@ -815,10 +875,12 @@ long sluice_enqueue_batch(sluice_client *c, const char *queue, const sluice_job_
     }
     for (size_t i = 0; i < n; i++) {
         label_index(where, sizeof where, i);
-        if (prepare(c, where, &jobs[i], &prepared_jobs[i]) != 0)
+        if (prepare(c, where, &jobs[i], &prepared_jobs[i]) != 0) {
+            c->refused = (long)i;
             goto done;
+        }
     }
-    if (begin_call(c, prepared_jobs, n) != 0)
+    if (check_schemas(c, prepared_jobs, n, label_index) != 0 || begin_call(c, prepared_jobs, n) != 0)
         goto done;
     b = (batch){.k = &k,
                 .jobs = prepared_jobs,

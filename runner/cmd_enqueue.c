@@ -1,7 +1,8 @@
 /* `sluice enqueue`: add one job from the command line, or one job per stdin line,
  * through the producer API (include/sluice/client.h), now or delayed, with an
- * optional idempotency key. Arguments are checked with the codec's rules before
- * connecting, so a bad argument is a usage error (2). */
+ * optional idempotency key, validated against the registered schema of its type.
+ * Arguments are checked with the codec's rules before connecting, so a bad
+ * argument is a usage error (2). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -23,7 +24,7 @@
 static const char usage_text[] =
     "usage: sluice enqueue [-u URL] [--id ID] [--correlation-id ID] [--causation-id ID]\n"
     "                      [--delay DURATION | --at TIME] [--key KEY [--key-ttl DURATION]]\n"
-    "                      [-q] QUEUE TYPE [JSON | -]\n"
+    "                      [--skip-schema] [-q] QUEUE TYPE [JSON | -]\n"
     "\n"
     "Add a job of type TYPE to queue QUEUE (stream sluice:{QUEUE}). JSON is the payload\n"
     "(default {}). With \"-\", every stdin line is the payload of one job (blank lines are\n"
@@ -44,6 +45,8 @@ static const char usage_text[] =
     "                           with KEY on QUEUE adds the job, later ones within the TTL\n"
     "                           add nothing and print the first job's id; not with \"-\"\n"
     "      --key-ttl DURATION   how long KEY is remembered (whole seconds; default 24h)\n"
+    "      --skip-schema        do not validate payloads against the schema registered\n"
+    "                           for TYPE (`sluice schema show TYPE`)\n"
     "  -q, --quiet              do not print job ids\n"
     "  -h, --help               print this help\n"
     "\n"
@@ -52,7 +55,9 @@ static const char usage_text[] =
     "\n"
     "Prints each job id on stdout; with \"-\", also \"enqueued N jobs\" on stderr. When\n"
     "--key was already used, prints the first job's id and \"duplicate: ...\" on stderr,\n"
-    "and exits 0. A stdin line that is not valid JSON stops the command: every line\n"
+    "and exits 0. A payload that violates the schema registered for TYPE is refused\n"
+    "with the JSON pointer and keyword of the first violation (exit 1). A stdin line\n"
+    "that is not valid JSON or violates the schema stops the command: every line\n"
     "before it has been enqueued, none from it on. Put \"--\" before a payload that\n"
     "starts with '-'. Exit status: 0 done, 1 failure, 2 usage error.\n"
     "\n"
@@ -74,6 +79,7 @@ typedef struct enqueue_args {
     const char *payload; /* NULL with from_stdin */
     int from_stdin;
     int quiet;
+    int skip_schema;
     sluice_enqueue_opts opts; /* delay_ms, at_ms, idempotency_* set from the options */
 } enqueue_args;
 
@@ -248,7 +254,7 @@ static int parse_delivery(enqueue_args *a, const char *delay, const char *at, co
 /* Parse argv; returns -1 to go on, else the exit code (help or usage error). */
 static int parse_args(int argc, char **argv, enqueue_args *a)
 {
-    enum { OPT_ID = 256, OPT_CORRELATION, OPT_CAUSATION, OPT_DELAY, OPT_AT, OPT_KEY, OPT_KEY_TTL };
+    enum { OPT_ID = 256, OPT_CORRELATION, OPT_CAUSATION, OPT_DELAY, OPT_AT, OPT_KEY, OPT_KEY_TTL, OPT_SKIP_SCHEMA };
     static const struct option longopts[] = {
         {"url", required_argument, NULL, 'u'},
         {"id", required_argument, NULL, OPT_ID},
@@ -258,6 +264,7 @@ static int parse_args(int argc, char **argv, enqueue_args *a)
         {"at", required_argument, NULL, OPT_AT},
         {"key", required_argument, NULL, OPT_KEY},
         {"key-ttl", required_argument, NULL, OPT_KEY_TTL},
+        {"skip-schema", no_argument, NULL, OPT_SKIP_SCHEMA},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -294,6 +301,9 @@ static int parse_args(int argc, char **argv, enqueue_args *a)
             break;
         case OPT_KEY_TTL:
             key_ttl = optarg;
+            break;
+        case OPT_SKIP_SCHEMA:
+            a->skip_schema = 1;
             break;
         case 'q':
             a->quiet = 1;
@@ -360,6 +370,27 @@ static int print_id(const char *id)
     return puts(id) < 0 ? -1 : 0;
 }
 
+static int send_chunk(sluice_client *c, const enqueue_args *a, line_chunk *ch, sluice_job_spec *specs,
+                      char (*ids)[SLUICE_ID_MAX], long *total);
+
+/* The batch refused a line before sending anything (a schema violation):
+ * send the lines before it, then report it by line number. Returns -1. */
+static int refused_line(sluice_client *c, const enqueue_args *a, line_chunk *ch, sluice_job_spec *specs,
+                        char (*ids)[SLUICE_ID_MAX], long *total)
+{
+    size_t bad = (size_t)sluice_enqueue_batch_refused_index(c);
+    const char *msg = sluice_client_error(c), *rest = strstr(msg, "]: ");
+    char why[1200];
+
+    if (strncmp(msg, "jobs[", 5) == 0 && rest != NULL)
+        msg = rest + 3;
+    snprintf(why, sizeof why, "stdin line %ld: %s", ch->line_no[bad], msg);
+    ch->n = bad;
+    if (send_chunk(c, a, ch, specs, ids, total) == 0)
+        fprintf(stderr, "sluice enqueue: %s\n", why);
+    return -1;
+}
+
 /* Send the chunk's lines; print their ids. Adds the confirmed count to *total.
  * Returns 0, or -1 after printing the error. */
 static int send_chunk(sluice_client *c, const enqueue_args *a, line_chunk *ch,
@@ -372,6 +403,8 @@ static int send_chunk(sluice_client *c, const enqueue_args *a, line_chunk *ch,
     for (size_t i = 0; i < ch->n; i++)
         specs[i] = (sluice_job_spec){a->type, ch->buf + ch->off[i], ch->len[i], &a->opts};
     got = sluice_enqueue_batch(c, a->queue, specs, ch->n, ids);
+    if (got < 0 && sluice_enqueue_batch_refused_index(c) >= 0)
+        return refused_line(c, a, ch, specs, ids, total);
     if (got > 0)
         *total += got;
     for (size_t i = 0; got > 0 && !a->quiet && i < ch->n; i++) {
@@ -504,6 +537,7 @@ int sl_cmd_enqueue(int argc, char **argv)
      * "loaded redis function library" (first delayed/keyed job) stay quiet. */
     sl_log_open(NULL, SL_LOG_TEXT, SL_WARN);
     rc = 1;
+    copts.skip_schema = a.skip_schema;
     c = sluice_client_new(a.url, &copts, err, sizeof err);
     if (c == NULL) {
         fprintf(stderr, "sluice enqueue: %s\n", err);

@@ -21,6 +21,7 @@ static const struct sl_command {
     {"resume", sl_cmd_resume, "let a paused group's workers fetch again"},
     {"group", sl_cmd_group, "consumer groups: create, reset, delete"},
     {"jobs", sl_cmd_jobs, "where a job is: pending, scheduled, completed, dead-lettered"},
+    {"schema", sl_cmd_schema, "event schemas: list, show, register, check, validate"},
     {"trace", sl_cmd_trace, "show the jobs of one request (correlation id) and their outcome per group"},
 };
 #define SL_NCOMMANDS (sizeof sl_commands / sizeof sl_commands[0])

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "sluice/client.h"
+#include "common/trace.h"
 #include "support/th.h"
 
 static void setup(void)
@@ -80,10 +81,12 @@ Test(client, enqueue_one_writes_exact_fields)
     const redisReply *entry = rep->element[0];
     cr_assert_str_eq(entry->element[0]->str, id, "the job id is the stream id");
     const redisReply *fv = entry->element[1];
-    cr_assert_eq(fv->elements, 8, "exactly type, payload, enqueued_at, correlation_id");
+    cr_assert_eq(fv->elements, 10, "exactly type, payload, enqueued_at, correlation_id, traceparent");
     cr_assert_str_eq(field(fv, "type")->str, "email.send");
     cr_assert_str_eq(field(fv, "payload")->str, "{\"to\":\"a@b.c\"}");
     cr_assert(is_uuid4(field(fv, "correlation_id")->str), "%s", field(fv, "correlation_id")->str);
+    cr_assert(sl_trace_valid(field(fv, "traceparent")->str), "the first publish starts a W3C trace: %s",
+              field(fv, "traceparent")->str);
     long long at = strtoll(field(fv, "enqueued_at")->str, NULL, 10);
     cr_assert(at >= before && at <= after, "enqueued_at %lld not in [%lld, %lld]", at, before, after);
     freeReplyObject(rep);

@@ -61,12 +61,25 @@ typedef struct sluice_job_spec {
     const sluice_enqueue_opts *opts; /**< may be NULL */
 } sluice_job_spec;
 
-/** Client options. Zero members take defaults. */
+/**
+ * Client options. Zero members take defaults; members are only ever added at
+ * the end (see `size`).
+ *
+ * Schema validation: before sending, each payload is validated against the
+ * JSON Schema registered for its type in Redis (hash sluice:{:schemas}, see
+ * docs/schemas-registry.md). A job that violates it is refused with the JSON
+ * pointer and keyword of the first violation; a type with no schema is
+ * accepted. Schemas (and "no schema") are cached per client; the cache is
+ * dropped when sluice:{:schemas}:version changes, which is read at most once
+ * per second, so a new schema applies within about a second.
+ */
 typedef struct sluice_client_opts {
     size_t size;                 /**< sizeof(sluice_client_opts) */
     uint32_t connect_timeout_ms; /**< default 2000 */
     uint32_t command_timeout_ms; /**< default 5000 */
     size_t max_payload_bytes;    /**< default 1 MiB; larger payloads are refused */
+    /* Added with the schema registry. */
+    int skip_schema;             /**< non-zero: do not validate payloads against registered schemas */
 } sluice_client_opts;
 
 /**
@@ -90,6 +103,9 @@ void sluice_client_free(sluice_client *c);
  *        enqueue, the first job's id. id_out_len must hold the id: SLUICE_ID_MAX
  *        always does (with an idempotency key, at least 129 bytes are required,
  *        since the first job's id may be any valid id)
+ * The payload must also satisfy the schema registered for `type`, if any
+ * (see sluice_client_opts): "payload violates schema T at /items/0/qty:
+ * minimum (...)".
  * @return 0 (also for a duplicate: check sluice_enqueue_last_was_duplicate), or
  *         -1 with sluice_client_error() set. Reconnects once on a broken
  *         connection; the job is not enqueued twice by that.
@@ -127,6 +143,13 @@ int sluice_enqueue_last_was_duplicate(const sluice_client *c);
  * After sluice_enqueue, i = 0 gives sluice_enqueue_last_was_duplicate.
  */
 int sluice_enqueue_batch_was_duplicate(const sluice_client *c, size_t i);
+
+/**
+ * After sluice_enqueue_batch returned -1 because jobs[i] was refused before
+ * anything was sent (a bad type, payload or option, or a schema violation): i.
+ * Otherwise -1. Valid until the next enqueue call on c.
+ */
+long sluice_enqueue_batch_refused_index(const sluice_client *c);
 
 /** The last error message of this client ("" if none). */
 const char *sluice_client_error(const sluice_client *c);
