@@ -30,6 +30,7 @@ struct sl_maint {
     int64_t promote_ms, lease_tick_ms; /* current timer periods */
     sl_maint_queue *queues;
     int extend_inflight;               /* sluice_extend calls of the last round unanswered */
+    struct sl_maint_trim *trim;        /* retention (maint_trim.h) */
 };
 
 /** The stream a slot's running job is pending in: sluice:{Q}:r:G when it came

@@ -130,7 +130,7 @@ void sl_maint_settle_timeout(sl_maint *m, sl_pool_slot *s, const sl_job_snap *sn
     (void)snprintf(delay, sizeof delay, "%lld", (long long)mv->delay_ms);
     (void)snprintf(attempt, sizeof attempt, "%u", att);
     (void)snprintf(deliveries, sizeof deliveries, "%u", snap->deliveries);
-    (void)snprintf(maxlen, sizeof maxlen, "%lld", (long long)(cfg->dlq_maxlen > 0 ? cfg->dlq_maxlen : 0));
+    (void)snprintf(maxlen, sizeof maxlen, "%lld", (long long)sl_cfg_dlq_maxlen(cfg, s->queue));
     (void)snprintf(error, sizeof error, "hard timeout: killed after %lld ms", (long long)elapsed_ms);
     const char *argv[] = {"FCALL", "sluice_settle", "4", stream, sched, dlq, rstream, s->group, s->consumer,
                           mv->stream_id, mv->kind == SL_MOVE_RETRY ? "retry" : "dead", delay, "timeout",
