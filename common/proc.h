@@ -29,7 +29,7 @@
 #define SL_EXIT_CONFIG 78
 
 #define SL_SLOT_MAGIC 0x534c4353u /* "SLCS" */
-#define SL_SLOT_VERSION 2
+#define SL_SLOT_VERSION 3
 
 typedef enum sl_slot_state {
     SL_SLOT_STARTING = 0, /* exec'd, loading plugins / connecting */
@@ -37,6 +37,44 @@ typedef enum sl_slot_state {
     SL_SLOT_RUNNING = 2,  /* a handler is running (job_* fields valid) */
     SL_SLOT_STOPPING = 3  /* asked to stop, finishing */
 } sl_slot_state;
+
+/* v3 metric tables (see sl_slot below and docs/metrics.md). */
+#define SL_SLOT_TYPES 64      /* handler types with their own counters */
+#define SL_SLOT_TYPE_LEN 132  /* a type name with its NUL */
+#define SL_SLOT_NBUCKETS 15   /* finite histogram buckets; one more slot counts +Inf */
+/** Upper bounds of the histogram buckets, in microseconds. */
+#define SL_SLOT_BUCKETS_US                                                                  \
+    {1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, \
+     5000000, 10000000, 30000000, 60000000}
+
+/** What became of one job (sluice_jobs_total{outcome}). */
+typedef enum sl_slot_outcome {
+    SL_OUT_OK = 0,    /* handler OK, ack sent */
+    SL_OUT_RETRY,     /* moved to a retry */
+    SL_OUT_FAILED,    /* its outcome could not be written (refused or Redis error): stays pending */
+    SL_OUT_DEAD,      /* dead-lettered, any reason */
+    SL_OUT_SKIPPED,   /* duplicate of a job done in this group (done-marker): acked without running */
+    SL_OUT_N
+} sl_slot_outcome;
+
+/** Dead-letter reasons counted per worker (sluice_dead_letters_total{reason}). */
+#define SL_SLOT_REASONS                                                                         \
+    X(failed) X(exhausted) X(crashed) X(timeout) X(bad_envelope) X(bad_payload) X(oversize) \
+    X(unknown_type) X(trimmed) X(schema) X(other)
+
+typedef enum sl_slot_reason {
+#define X(r) SL_REASON_##r,
+    SL_SLOT_REASONS
+#undef X
+    SL_REASON_N
+} sl_slot_reason;
+
+/** A histogram: counts per bucket (not cumulative; [SL_SLOT_NBUCKETS] is
+ *  above the last bound) and the sum of the observations in microseconds. */
+typedef struct sl_slot_hist {
+    _Atomic uint64_t count[SL_SLOT_NBUCKETS + 1];
+    _Atomic uint64_t sum_us;
+} sl_slot_hist;
 
 /**
  * One worker's status, in shared memory written only by the worker. Scalars are
@@ -77,6 +115,18 @@ typedef struct sl_slot {
     _Atomic uint64_t reclaim_deleted;    /* ids XAUTOCLAIM reported deleted (trimmed while pending) */
     _Atomic uint64_t done_skipped;       /* duplicate deliveries acked without running (done-marker) */
     _Atomic uint64_t released;           /* prefetched entries given back at a graceful stop */
+    /* v3 metrics, cumulative for this process, updated with relaxed atomics
+     * (no syscall, no allocation per job). A type's name is written once,
+     * before `ntypes` is raised (release); readers load ntypes (acquire) and
+     * read only names below it. Jobs without a handler type (bad envelope,
+     * unknown type) or beyond the table count in `untyped`. */
+    _Atomic uint32_t ntypes;
+    char type_name[SL_SLOT_TYPES][SL_SLOT_TYPE_LEN];
+    _Atomic uint64_t type_outcome[SL_SLOT_TYPES][SL_OUT_N];
+    _Atomic uint64_t untyped_outcome[SL_OUT_N];
+    _Atomic uint64_t dead_reason[SL_REASON_N];
+    sl_slot_hist duration;               /* handler run time */
+    sl_slot_hist wait;                   /* enqueued_at -> handler start (jobs with enqueued_at) */
 } sl_slot;
 
 #endif

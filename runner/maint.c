@@ -14,6 +14,8 @@
 #include "common/util.h"
 #include "runner/maint.h"
 #include "runner/maint_int.h"
+#include "runner/maint_trim.h"
+#include "runner/metrics.h"
 
 /* Entries one sluice_promote call moves at most; a full batch goes again at once. */
 #define SL_MAINT_PROMOTE_BATCH 1000
@@ -50,6 +52,7 @@ static void sl_maint_on_promoted(void *arg, redisReply *r)
         SL_LOG(SL_INFO, "sluice_promote works again", SL_S("queue", q->name));
     q->failing = 0;
     m->sup->stats.promoted += (uint64_t)r->integer;
+    sl_metrics_promoted(m->sup->metrics, q->name, (uint64_t)r->integer);
     if (r->integer > 0)
         SL_LOG(SL_DEBUG, "promoted scheduled entries", SL_S("queue", q->name), SL_I("entries", r->integer));
     if (r->integer >= SL_MAINT_PROMOTE_BATCH && q->active)
@@ -208,7 +211,8 @@ sl_maint *sl_maint_new(sl_sup *sup)
     m->promote_ev = event_new(sup->base, -1, EV_PERSIST, sl_maint_on_promote_tick, m);
     m->lease_ev = event_new(sup->base, -1, EV_PERSIST, sl_maint_on_lease_tick, m);
     if (!m->promote_ev || !m->lease_ev || sl_maint_set_queues(m) != 0 || sl_maint_timers(m) != 0 ||
-        !(m->conn = sl_mconn_new(sup->base, sup->cfg, sl_maint_on_ready, m))) {
+        !(m->conn = sl_mconn_new(sup->base, sup->cfg, sl_maint_on_ready, m)) ||
+        !(m->trim = sl_maint_trim_new(m))) {
         sl_maint_free(m);
         return NULL;
     }
@@ -220,6 +224,7 @@ void sl_maint_free(sl_maint *m)
     if (!m)
         return;
     sl_mconn_free(m->conn); /* callbacks run now, with NULL replies */
+    sl_maint_trim_free(m->trim); /* after the connection: its callbacks point into it */
     if (m->promote_ev)
         event_free(m->promote_ev);
     if (m->lease_ev)
@@ -241,4 +246,6 @@ void sl_maint_reload(sl_maint *m)
     if (sl_maint_timers(m) != 0)
         SL_LOG(SL_ERROR, "cannot re-arm the maintenance timers");
     (void)sl_mconn_configure(m->conn, m->sup->cfg);
+    sl_maint_trim_reload(m->trim); /* retention policies and retention.interval */
+    sl_metrics_reload(m->sup->metrics); /* groups to sample, stats_interval */
 }

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "runner/maint.h"
+#include "runner/metrics.h"
 #include "runner/spawn.h"
 #include "runner/supervisor.h"
 
@@ -317,6 +318,21 @@ static void sl_pool_slot_log_crash(const sl_pool_slot *s, pid_t pid, int status,
                SL_I("exit_code", WEXITSTATUS(status)), SL_S("reason", reason), SL_I("lived_ms", lived));
 }
 
+/* The restart cause of an exit for sluice_worker_restarts_total, or -1 for an
+ * exit that was asked for (mirrors the classification below). */
+static int sl_pool_slot_cause(const sl_pool_slot *s, int status, int code, int64_t lived)
+{
+    int exec_failed = code == 127 && lived < SL_SUP_FAST_EXIT_MS;
+    if (code == SL_EXIT_CONFIG)
+        return SL_CAUSE_CONFIG;
+    if (s->stop_reason && !exec_failed &&
+        (code == 0 || s->kill_reason || (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM)))
+        return -1;
+    if (s->kill_reason && strcmp(s->kill_reason, "timeout") == 0)
+        return SL_CAUSE_TIMEOUT;
+    return code == 0 ? SL_CAUSE_EXIT : SL_CAUSE_CRASH;
+}
+
 void sl_pool_slot_exited(sl_pool_slot *s, int status)
 {
     sl_pool *p = s->pool;
@@ -326,6 +342,8 @@ void sl_pool_slot_exited(sl_pool_slot *s, int status)
     const char *stop = s->stop_reason;
 
     evtimer_del(s->timer);
+    /* Its counters must outlive it: folded into its group before the unmap. */
+    sl_metrics_reaped(p->sup->metrics, s, sl_pool_slot_cause(s, status, code, lived));
     sl_pool_slot_release(s);
     s->pid = 0;
     s->phase = SL_PHASE_EMPTY;

@@ -15,8 +15,13 @@
 #include "common/log.h"
 #include "sluice/version.h"
 #include "runner/commands.h"
+#include "runner/http.h"
 #include "runner/maint.h"
+#include "runner/metrics.h"
 #include "runner/supervisor.h"
+
+/* supervisor.http_listen's default (common/config.c). */
+#define SL_SUP_HTTP_DEFAULT "127.0.0.1:9464"
 
 typedef void (*sl_sup_sig_fn)(sl_sup *sup, const char *signame);
 
@@ -297,13 +302,34 @@ static int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
         SL_LOG(SL_ERROR, "cannot start the redis maintenance", SL_S("config", path));
         goto cleanup;
     }
+    sup.metrics = sl_metrics_new(&sup);
+    if (!sup.metrics) {
+        SL_LOG(SL_ERROR, "cannot start the metrics registry", SL_S("config", path));
+        goto cleanup;
+    }
+    if (cfg->http_listen && cfg->http_listen[0]) {
+        char herr[512];
+        sup.http = sl_http_start(&sup, sup.metrics, cfg->http_listen, herr, sizeof herr);
+        if (!sup.http && strcmp(cfg->http_listen, SL_SUP_HTTP_DEFAULT) == 0) {
+            /* The built-in default is shared by every supervisor of the host
+             * (a second one, test runs): not fatal. A configured address is. */
+            SL_LOG(SL_ERROR, "cannot start the http endpoint on the default address; running without it "
+                             "(set supervisor.http_listen)",
+                   SL_S("listen", cfg->http_listen), SL_S("error", herr));
+        } else if (!sup.http) {
+            SL_LOG(SL_ERROR, "cannot start the http endpoint", SL_S("listen", cfg->http_listen),
+                   SL_S("error", herr), SL_I("exit_code", SL_EXIT_CONFIG));
+            sup.exit_code = SL_EXIT_CONFIG;
+            goto cleanup;
+        }
+    }
     if (sl_sup_watchdog_start(&sup) != 0) {
         SL_LOG(SL_ERROR, "cannot start the timeout watchdog", SL_S("error", strerror(errno)));
         goto cleanup;
     }
     SL_LOG(SL_INFO, "supervisor started", SL_S("version", SLUICE_VERSION_STRING),
            SL_I("pid", getpid()), SL_S("config", path), SL_I("pools", cfg->npools),
-           SL_I("workers", total));
+           SL_I("workers", total), SL_S("http_listen", cfg->http_listen ? cfg->http_listen : ""));
     sl_sup_sync_all(&sup);
     if (event_base_dispatch(sup.base) < 0) {
         SL_LOG(SL_ERROR, "event loop failed", SL_S("error", strerror(errno)));
@@ -327,7 +353,11 @@ cleanup:
                 (void)waitpid(p->slots[i]->pid, NULL, 0);
                 p->slots[i]->pid = 0;
             }
+    sl_http_free(sup.http);
     sl_maint_free(sup.maint); /* before the pools: its callbacks touch slots */
+    sup.maint = NULL;
+    sl_metrics_free(sup.metrics); /* after the maint: its samples point into it */
+    sup.metrics = NULL;
     while (sup.pools) {
         sl_pool *next = sup.pools->next;
         sl_pool_free(sup.pools);

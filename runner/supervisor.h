@@ -19,6 +19,8 @@ struct bufferevent;
 struct sl_pool;
 struct sl_sup;
 struct sl_maint;
+struct sl_metrics;
+struct sl_http;
 
 /** A worker that lived at least this long resets its slot's crash counter. */
 #define SL_SUP_STABLE_MS 30000
@@ -106,6 +108,8 @@ typedef struct sl_sup {
     int exit_code;
     struct sl_maint *maint;    /* periodic Redis maintenance (maint.c) */
     sl_sup_stats stats;
+    struct sl_metrics *metrics; /* counters, gauges, alerts (metrics.c) */
+    struct sl_http *http;      /* /metrics, /healthz, /readyz, /status (http.c); NULL when off */
 } sl_sup;
 
 /** A consistent copy of a worker's running job, read from its status slot. */

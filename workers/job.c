@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -63,6 +64,34 @@ static void slot_job_end(sl_worker *w)
 static void count(_Atomic uint64_t *c)
 {
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+/* 1 + the index of h's type in the slot's type table, adding it the first
+ * time (name written before ntypes is raised); 0 when the table is full. One
+ * worker process runs one job at a time, so a process-wide cache is enough. */
+static unsigned type_slot(sl_worker *w, const sl_handler *h)
+{
+    static const sl_handler *seen[SL_SLOT_TYPES];
+    sl_slot *s = w->slot;
+    uint32_t n = atomic_load_explicit(&s->ntypes, memory_order_relaxed);
+    for (uint32_t i = 0; i < n && i < SL_SLOT_TYPES; i++)
+        if (seen[i] == h) return i + 1;
+    if (n >= SL_SLOT_TYPES) return 0;
+    seen[n] = h;
+    slot_copy(s->type_name[n], sizeof(s->type_name[n]), h->type, strlen(h->type));
+    atomic_store_explicit(&s->ntypes, n + 1, memory_order_release);
+    return n + 1;
+}
+
+/* Add one observation (microseconds) to a slot histogram. */
+static void observe(sl_slot_hist *hist, int64_t us)
+{
+    static const int64_t bounds[SL_SLOT_NBUCKETS] = SL_SLOT_BUCKETS_US;
+    int b = 0;
+    if (us < 0) us = 0;
+    while (b < SL_SLOT_NBUCKETS && us > bounds[b]) b++;
+    atomic_fetch_add_explicit(&hist->count[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&hist->sum_us, (uint64_t)us, memory_order_relaxed);
 }
 
 /* Fields of the reply as sl_field pairs, borrowing the reply's strings. Returns
@@ -152,11 +181,17 @@ static sl_write_rc run(sl_worker *w, int stream, const sl_job *job, const sl_han
                        .stream_id = job->stream_id};
     sl_host_ctx_begin(&w->ctx, job, h->plugin);
     slot_job_begin(w, stream, job, h, d->deliveries);
-    int64_t t0 = sl_now_mono_ms();
+    if (job->enqueued_at_ms > 0) observe(&w->slot->wait, (sl_now_wall_ms() - job->enqueued_at_ms) * 1000);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     sluice_result res = h->fn(&w->ctx, &view, h->data);
-    int64_t took = sl_now_mono_ms() - t0;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int64_t took_us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    int64_t took = took_us / 1000;
     slot_job_end(w);
     sl_host_ctx_end(&w->ctx);
+    observe(&w->slot->duration, took_us);
+    d->duration_ms = took;
     if (sl_log_enabled(SL_DEBUG))
         SL_LOG(SL_DEBUG, "job finished", SL_S("job_id", job->id), SL_S("type", h->type), SL_I("result", (int)res),
                SL_I("attempt", job->attempt), SL_I("deliveries", d->deliveries), SL_I("ms", took));
@@ -165,6 +200,7 @@ static sl_write_rc run(sl_worker *w, int stream, const sl_job *job, const sl_han
     switch (res) {
     case SLUICE_OK:
         count(&w->slot->jobs_ok);
+        sl_outcome_record(w, d, SL_OUT_OK);
         return sl_outcome_ack(w, stream, job->stream_id, (h->flags & SLUICE_HANDLER_DONE_MARKER) ? job->id : NULL);
     case SLUICE_RETRY:
         count(&w->slot->jobs_retry);
@@ -186,7 +222,7 @@ static sl_write_rc run(sl_worker *w, int stream, const sl_job *job, const sl_han
 /* Done-marker check: 1 when this group finished the job id already (the entry
  * was acked here), 0 to run it, -1 when the check could not be made (the entry
  * stays pending; *rc says why). */
-static int already_done(sl_worker *w, int stream, const sl_job *job, sl_write_rc *rc)
+static int already_done(sl_worker *w, int stream, const sl_job *job, const sl_settle *d, sl_write_rc *rc)
 {
     char key[SL_KEY_MAX];
     if (sl_fmt(key, sizeof(key), "%s%s", w->done_prefix, job->id) != 0) return 0;
@@ -201,8 +237,7 @@ static int already_done(sl_worker *w, int stream, const sl_job *job, sl_write_rc
     freeReplyObject(r);
     if (!done) return 0;
     count(&w->slot->done_skipped);
-    SL_LOG(SL_INFO, "job already done in this group; acked without running", SL_S("job_id", job->id),
-           SL_S("type", job->type), SL_S("stream_id", job->stream_id));
+    sl_outcome_record(w, d, SL_OUT_SKIPPED);
     *rc = sl_outcome_ack(w, stream, job->stream_id, NULL);
     return 1;
 }
@@ -241,6 +276,7 @@ sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisR
     d.attempt = job.attempt;
     d.job_id = job.id;
     d.type = job.type;
+    d.correlation_id = job.correlation_id;
     const sl_handler *h = sl_loader_find(w->loader, job.type, job.type_len);
     if (!h) {
         snprintf(err, sizeof(err), "no handler for type '%s' in pool %s", job.type, w->pool->name);
@@ -248,6 +284,7 @@ sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisR
         d.error = err;
         return reject(w, &d);
     }
+    d.type_slot = type_slot(w, h);
     if (deliveries > (uint32_t)w->cfg->max_deliveries) {
         snprintf(err, sizeof(err), "delivered %" PRIu32 " times without a result (worker crashed or was killed)",
                  deliveries);
@@ -257,7 +294,7 @@ sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisR
     }
     if (h->flags & SLUICE_HANDLER_DONE_MARKER) {
         sl_write_rc rc = SL_WRITE_OK;
-        if (already_done(w, stream, &job, &rc) != 0) return rc;
+        if (already_done(w, stream, &job, &d, &rc) != 0) return rc;
     }
     return run(w, stream, &job, h, &d);
 }

@@ -177,20 +177,50 @@ redisReply *sl_worker_cmd(sl_worker *w, int argc, const char **argv, const size_
     return r;
 }
 
-/* Log a settled move and count it. */
+/* The slot's reason counter of a dead-letter reason. */
+static sl_slot_reason reason_ix(const char *reason)
+{
+    static const char *const names[] = {
+#define X(r) #r,
+        SL_SLOT_REASONS
+#undef X
+    };
+    for (int i = 0; reason && i < SL_REASON_other; i++)
+        if (strcmp(reason, names[i]) == 0) return (sl_slot_reason)i;
+    return SL_REASON_other;
+}
+
+void sl_outcome_record(sl_worker *w, const sl_settle *s, int outcome)
+{
+    static const char *const names[SL_OUT_N] = {"ok", "retry", "failed", "dead", "skipped"};
+    static const char *const msgs[SL_OUT_N] = {"job completed", "job scheduled for retry",
+                                                "job outcome not written; entry stays pending", "job dead-lettered",
+                                                "job already done in this group; acked without running"};
+    sl_slot *sl = w->slot;
+    if (outcome < 0 || outcome >= SL_OUT_N) return;
+    _Atomic uint64_t *row = s->type_slot > 0 && s->type_slot <= SL_SLOT_TYPES ? sl->type_outcome[s->type_slot - 1]
+                                                                               : sl->untyped_outcome;
+    count(&row[outcome], 1);
+    if (outcome == SL_OUT_DEAD) count(&sl->dead_reason[reason_ix(s->reason)], 1);
+    int loud = outcome == SL_OUT_RETRY || outcome == SL_OUT_FAILED || outcome == SL_OUT_DEAD;
+    if (!loud && !w->cfg->log_jobs) return;
+    sl_log_level lvl = loud ? SL_WARN : SL_INFO;
+    if (!sl_log_enabled(lvl)) return;
+    const char *reason = outcome == SL_OUT_DEAD ? s->reason : outcome == SL_OUT_RETRY ? "retry" : "";
+    if (outcome == SL_OUT_FAILED) reason = s->reason ? s->reason : "write_failed";
+    SL_LOG(lvl, msgs[outcome], SL_S("queue", w->pool->queue), SL_S("group", w->pool->group),
+           SL_S("job_id", s->job_id ? s->job_id : s->stream_id), SL_S("type", s->type ? s->type : ""),
+           SL_I("attempt", s->attempt), SL_S("outcome", names[outcome]), SL_I("duration_ms", s->duration_ms),
+           SL_S("reason", reason ? reason : ""), SL_S("correlation_id", s->correlation_id ? s->correlation_id : ""),
+           SL_S("stream_id", s->stream_id), SL_I("deliveries", s->deliveries),
+           SL_I("delay_ms", outcome == SL_OUT_RETRY ? s->delay_ms : 0), SL_S("error", s->error ? s->error : ""));
+}
+
+/* Count a settled move (the v2 totals) and record its outcome. */
 static void settled(sl_worker *w, const sl_settle *s)
 {
-    if (s->retry) {
-        count(&w->slot->jobs_retried, 1);
-        SL_LOG(SL_INFO, "job scheduled for retry", SL_S("stream_id", s->stream_id), SL_S("job_id", s->job_id),
-               SL_S("type", s->type ? s->type : ""), SL_I("attempt", s->attempt), SL_I("delay_ms", s->delay_ms),
-               SL_S("error", s->error ? s->error : ""));
-        return;
-    }
-    count(&w->slot->jobs_dead, 1);
-    SL_LOG(SL_WARN, "job dead-lettered", SL_S("stream_id", s->stream_id), SL_S("job_id", s->job_id),
-           SL_S("type", s->type ? s->type : ""), SL_S("reason", s->reason), SL_S("error", s->error ? s->error : ""),
-           SL_I("attempts", s->attempt), SL_I("deliveries", s->deliveries), SL_S("dlq", w->dlq_key));
+    count(s->retry ? &w->slot->jobs_retried : &w->slot->jobs_dead, 1);
+    sl_outcome_record(w, s, s->retry ? SL_OUT_RETRY : SL_OUT_DEAD);
 }
 
 sl_write_rc sl_outcome_settle(sl_worker *w, const sl_settle *s)
@@ -222,12 +252,17 @@ sl_write_rc sl_outcome_settle(sl_worker *w, const sl_settle *s)
     sl_write_rc rc = SL_WRITE_OK;
     if (!r || r->type != REDIS_REPLY_INTEGER) {
         rc = sl_outcome_write_failed(w, "FCALL sluice_settle", r);
+        sl_settle f = *s;
+        f.reason = "write_failed";
+        sl_outcome_record(w, &f, SL_OUT_FAILED);
     } else if (r->integer == 1) {
         settled(w, s);
     } else {
         count(&w->slot->late_results, 1);
-        SL_LOG(SL_WARN, LATE_MSG, SL_S("stream_id", s->stream_id), SL_S("stream", w->keys[s->stream]),
-               SL_S("job_id", s->job_id ? s->job_id : ""), SL_S("outcome", s->retry ? "retry" : s->reason));
+        sl_settle f = *s;
+        f.reason = "late_result";
+        f.error = LATE_MSG;
+        sl_outcome_record(w, &f, SL_OUT_FAILED);
     }
     if (r) freeReplyObject(r);
     return rc;

@@ -80,6 +80,10 @@ typedef struct sl_settle {
     const char *error;      /* human-readable detail */
     uint32_t attempt;       /* attempt of the run that ended */
     uint32_t deliveries;
+    /* metrics and the job's log line */
+    unsigned type_slot;     /* 1 + index of the type in the status slot's table, 0 = untyped */
+    int64_t duration_ms;    /* handler run time, 0 when it did not run */
+    const char *correlation_id; /* may be NULL */
 } sl_settle;
 
 /**
@@ -98,6 +102,13 @@ sl_write_rc sl_outcome_settle(struct sl_worker *w, const sl_settle *s);
  * connection was lost.
  */
 redisReply *sl_worker_cmd(struct sl_worker *w, int argc, const char **argv, const size_t *lens);
+
+/**
+ * Count one job's outcome in the status slot (per type; dead letters also
+ * per reason) and write its log line: ok/skipped at info only with log.jobs,
+ * retry/failed/dead always, at warn. No syscall but the log write.
+ */
+void sl_outcome_record(struct sl_worker *w, const sl_settle *s, int outcome);
 
 /** Log an error reply or a lost connection for a write; the rc it means. */
 sl_write_rc sl_outcome_write_failed(struct sl_worker *w, const char *what, const redisReply *r);

@@ -1,0 +1,242 @@
+/* Queue/group gauges: every supervisor.stats_interval, one pipelined round
+ * per group on the maintenance connection (XLEN, ZCARD, XINFO GROUPS, XPENDING
+ * of the work and retry streams, XLEN of the DLQ, TIME), then the stall
+ * tracking of /healthz and the alerts; plus the XADD of the supervisor's
+ * cumulative counters to sluice:{Q}:stats:G for `sluice stats`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/keys.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "runner/maint_int.h"
+#include "runner/metrics.h"
+
+enum {
+    SL_RQ_XLEN, SL_RQ_SCHED, SL_RQ_GROUPS, SL_RQ_RGROUPS, SL_RQ_PENDING, SL_RQ_RPENDING, SL_RQ_DLQ, SL_RQ_TIME,
+    SL_RQ_STATS /* fire and forget: not part of the round */
+};
+
+int sl_gauges_redis_up(const sl_sup *sup)
+{
+    return sup->maint && sup->maint->conn && sl_mconn_ready(sup->maint->conn);
+}
+
+/* Milliseconds of a stream id "ms-seq" (0 when malformed). */
+static int64_t sl_id_ms(const char *id)
+{
+    return strtoll(id, NULL, 10);
+}
+
+static int sl_is_missing(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR && (strstr(r->str, "no such key") || strstr(r->str, "NOGROUP"));
+}
+
+static int64_t sl_int_of(const redisReply *v)
+{
+    if (v->type == REDIS_REPLY_INTEGER)
+        return v->integer;
+    if (v->type == REDIS_REPLY_STRING)
+        return strtoll(v->str, NULL, 10);
+    return -1; /* nil: unknown */
+}
+
+/* XINFO GROUPS: our group's pending, lag and entries-read. 0, or -1 when the
+ * reply has an unexpected shape. */
+static int sl_parse_groups(const redisReply *r, const char *group, int *exists, int64_t *pending, int64_t *lag,
+                           int64_t *read)
+{
+    *exists = 0;
+    *pending = *lag = *read = 0;
+    if (sl_is_missing(r))
+        return 0;
+    if (r->type != REDIS_REPLY_ARRAY)
+        return -1;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements % 2)
+            continue;
+        int mine = 0;
+        for (size_t k = 0; k + 1 < e->elements; k += 2)
+            if (e->element[k]->type == REDIS_REPLY_STRING && strcmp(e->element[k]->str, "name") == 0 &&
+                e->element[k + 1]->type == REDIS_REPLY_STRING && strcmp(e->element[k + 1]->str, group) == 0)
+                mine = 1;
+        if (!mine)
+            continue;
+        *exists = 1;
+        for (size_t k = 0; k + 1 < e->elements; k += 2) {
+            const char *f = e->element[k]->type == REDIS_REPLY_STRING ? e->element[k]->str : "";
+            int64_t v = sl_int_of(e->element[k + 1]);
+            if (strcmp(f, "pending") == 0)
+                *pending = v > 0 ? v : 0;
+            else if (strcmp(f, "lag") == 0)
+                *lag = v > 0 ? v : 0; /* nil (unknown after deletions): 0 */
+            else if (strcmp(f, "entries-read") == 0)
+                *read = v > 0 ? v : 0;
+        }
+    }
+    return 0;
+}
+
+/* XPENDING summary: the oldest pending id's ms into *oldest (kept if older). */
+static int sl_parse_pending(const redisReply *r, int64_t *oldest)
+{
+    if (sl_is_missing(r))
+        return 0;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2)
+        return -1;
+    if (r->element[1]->type == REDIS_REPLY_STRING) {
+        int64_t ms = sl_id_ms(r->element[1]->str);
+        if (ms > 0 && (*oldest == 0 || ms < *oldest))
+            *oldest = ms;
+    }
+    return 0;
+}
+
+/* Every reply of the round is in: publish the sample, track progress, alert. */
+static void sl_gauges_finish(sl_mx_group *g)
+{
+    int64_t now = sl_now_mono_ms();
+    if (g->round_failed)
+        return; /* keep the last sample; /healthz reports Redis separately */
+    int64_t lag = g->r_group_exists ? g->r_lag : (g->start_all ? g->r_xlen : 0);
+    int64_t consumed = g->r_read + g->r_rread;
+    g->xlen = g->r_xlen;
+    g->sched = g->r_sched;
+    g->dlq = g->r_dlq;
+    g->pending = g->r_pending + g->r_rpending;
+    g->lag = lag + g->r_rlag;
+    g->oldest_age_ms = g->r_oldest_ms > 0 && g->r_time_ms > g->r_oldest_ms ? g->r_time_ms - g->r_oldest_ms : 0;
+    if (!g->sampled || consumed != g->consumed || g->pending + g->lag == 0)
+        g->progress_ms = now;
+    g->consumed = consumed;
+    g->sampled = 1;
+    g->sampled_ms = now;
+    sl_alerts_eval(g, now);
+}
+
+static void sl_gauges_on_reply(void *arg, redisReply *r)
+{
+    sl_mx_req *q = arg;
+    sl_mx_group *g = q->g;
+    int bad = 0;
+    int64_t unused;
+    if (q->kind == SL_RQ_STATS)
+        return; /* best effort: the next round writes newer totals */
+    if (!r) {
+        bad = 1;
+    } else {
+        switch (q->kind) {
+        case SL_RQ_XLEN:
+        case SL_RQ_SCHED:
+        case SL_RQ_DLQ: {
+            int64_t v = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+            bad = v < 0;
+            *(q->kind == SL_RQ_XLEN ? &g->r_xlen : q->kind == SL_RQ_SCHED ? &g->r_sched : &g->r_dlq) = v;
+            break;
+        }
+        case SL_RQ_GROUPS:
+            bad = sl_parse_groups(r, g->group, &g->r_group_exists, &g->r_pending, &g->r_lag, &g->r_read) != 0;
+            break;
+        case SL_RQ_RGROUPS: {
+            int exists;
+            bad = sl_parse_groups(r, g->group, &exists, &unused, &g->r_rlag, &g->r_rread) != 0;
+            break;
+        }
+        case SL_RQ_PENDING:
+        case SL_RQ_RPENDING:
+            if (!sl_is_missing(r) && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+                r->element[0]->type == REDIS_REPLY_INTEGER)
+                *(q->kind == SL_RQ_PENDING ? &g->r_pending : &g->r_rpending) = r->element[0]->integer;
+            bad = sl_parse_pending(r, &g->r_oldest_ms) != 0;
+            break;
+        case SL_RQ_TIME:
+            bad = r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
+                  r->element[1]->type != REDIS_REPLY_STRING;
+            if (!bad)
+                g->r_time_ms = strtoll(r->element[0]->str, NULL, 10) * 1000 +
+                               strtoll(r->element[1]->str, NULL, 10) / 1000;
+            break;
+        default:
+            break;
+        }
+    }
+    if (bad)
+        g->round_failed = 1;
+    if (--g->outstanding == 0)
+        sl_gauges_finish(g);
+}
+
+static void sl_gauges_send(sl_mconn *c, sl_mx_group *g, int kind, int argc, const char **argv)
+{
+    size_t lens[24];
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    if (sl_mconn_call(c, SL_MCONN_NOW, sl_gauges_on_reply, &g->req[kind], argc, argv, lens) != 0) {
+        g->round_failed = 1;
+        return;
+    }
+    if (kind != SL_RQ_STATS)
+        g->outstanding++;
+}
+
+/* XADD sluice:{Q}:stats:G MAXLEN ~ 1000 * host H pid P processed ... dead ... */
+static void sl_gauges_stats(sl_metrics *m, sl_mconn *c, sl_mx_group *g)
+{
+    char key[SL_KEY_MAX], pid[16], ok[24], failed[24], retried[24], dead[24];
+    sl_mx_counts *t = malloc(sizeof *t);
+    if (!t)
+        return;
+    sl_metrics_total(m, g, t);
+    (void)snprintf(pid, sizeof pid, "%d", (int)getpid());
+    (void)snprintf(ok, sizeof ok, "%llu", (unsigned long long)sl_mx_sum(t, SL_OUT_OK));
+    (void)snprintf(failed, sizeof failed, "%llu",
+                   (unsigned long long)(sl_mx_sum(t, SL_OUT_FAILED) + sl_mx_sum(t, SL_OUT_DEAD)));
+    (void)snprintf(retried, sizeof retried, "%llu", (unsigned long long)sl_mx_sum(t, SL_OUT_RETRY));
+    (void)snprintf(dead, sizeof dead, "%llu", (unsigned long long)sl_mx_sum(t, SL_OUT_DEAD));
+    free(t);
+    if (sl_fmt(key, sizeof key, "sluice:{%s}:stats:%s", g->queue, g->group) != 0)
+        return;
+    const char *argv[] = {"XADD",      key,  "MAXLEN", "~",     "1000",  "*",       "host",  m->sup->hostname,
+                          "pid",       pid,  "processed", ok,   "failed", failed,   "retried", retried,
+                          "dead",      dead};
+    sl_gauges_send(c, g, SL_RQ_STATS, (int)(sizeof argv / sizeof argv[0]), argv);
+}
+
+/* One round for g: every command pipelined, the replies counted down. */
+static void sl_gauges_group(sl_metrics *m, sl_mconn *c, sl_mx_group *g)
+{
+    char stream[SL_KEY_MAX], retry[SL_KEY_MAX], sched[SL_KEY_MAX], dlq[SL_KEY_MAX];
+    if (sl_key_stream(stream, sizeof stream, g->queue) != 0 || sl_key_retry(retry, sizeof retry, g->queue, g->group) ||
+        sl_key_sched(sched, sizeof sched, g->queue) != 0 || sl_key_dlq(dlq, sizeof dlq, g->queue, g->group) != 0)
+        return;
+    g->round_failed = 0;
+    g->r_xlen = g->r_sched = g->r_dlq = g->r_time_ms = g->r_oldest_ms = 0;
+    g->r_pending = g->r_lag = g->r_read = g->r_rpending = g->r_rlag = g->r_rread = 0;
+    g->r_group_exists = 0;
+    g->outstanding = 1; /* held until every command is out: no early finish */
+    sl_gauges_send(c, g, SL_RQ_XLEN, 2, (const char *[]){"XLEN", stream});
+    sl_gauges_send(c, g, SL_RQ_SCHED, 2, (const char *[]){"ZCARD", sched});
+    sl_gauges_send(c, g, SL_RQ_GROUPS, 3, (const char *[]){"XINFO", "GROUPS", stream});
+    sl_gauges_send(c, g, SL_RQ_RGROUPS, 3, (const char *[]){"XINFO", "GROUPS", retry});
+    sl_gauges_send(c, g, SL_RQ_PENDING, 3, (const char *[]){"XPENDING", stream, g->group});
+    sl_gauges_send(c, g, SL_RQ_RPENDING, 3, (const char *[]){"XPENDING", retry, g->group});
+    sl_gauges_send(c, g, SL_RQ_DLQ, 2, (const char *[]){"XLEN", dlq});
+    sl_gauges_send(c, g, SL_RQ_TIME, 1, (const char *[]){"TIME"});
+    sl_gauges_stats(m, c, g);
+    if (--g->outstanding == 0)
+        sl_gauges_finish(g); /* nothing was accepted: round_failed is set */
+}
+
+void sl_gauges_sample(sl_metrics *m)
+{
+    sl_sup *sup = m->sup;
+    if (sup->closing || !sl_gauges_redis_up(sup))
+        return;
+    for (sl_mx_group *g = m->groups; g; g = g->next)
+        if (g->active && g->outstanding == 0)
+            sl_gauges_group(m, sup->maint->conn, g);
+}

@@ -1,0 +1,22 @@
+/* The supervisor's HTTP endpoint (evhttp on its loop): /metrics, /healthz,
+ * /readyz and /status at supervisor.http_listen. Private to runner/. */
+#ifndef SL_RUNNER_HTTP_H
+#define SL_RUNNER_HTTP_H
+
+#include <stddef.h>
+
+#include "runner/metrics.h"
+
+typedef struct sl_http sl_http;
+
+/**
+ * Listen on `listen` ("host:port", "[v6]:port") on sup's loop.
+ * @return the server, or NULL with a message naming the address in err
+ *         (bad address, bind failure: the caller exits 78).
+ */
+sl_http *sl_http_start(sl_sup *sup, sl_metrics *m, const char *listen, char *err, size_t errlen);
+
+/** Close the listener. NULL-safe. */
+void sl_http_free(sl_http *h);
+
+#endif

@@ -1,0 +1,458 @@
+/* HTTP endpoint suite: a real `sluice run` with real workers and the test
+ * plugins, scraped over a socket with a tiny HTTP/1.0 client. /metrics counts
+ * (checked by promtool), /healthz, /readyz, /status, alerts, counters that
+ * survive a worker kill, and the shipped alert rules and dashboard. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "tests/support/fx.h"
+#include "tests/support/th.h"
+
+static redisContext *rc;
+static pid_t sup_pid;
+static int http_port;
+static char sup_log[512], cfg_path[512], rec_path[512];
+
+static void setup(void)
+{
+    th_flushall();
+    rc = th_redis();
+    snprintf(sup_log, sizeof sup_log, "%s/http-sup.log", th_tmpdir());
+    snprintf(rec_path, sizeof rec_path, "%s/http-rec.txt", th_tmpdir());
+}
+
+static void teardown(void)
+{
+    if (sup_pid > 0)
+        th_kill(sup_pid);
+    sup_pid = 0;
+    if (rc)
+        redisFree(rc);
+    rc = NULL;
+}
+
+TestSuite(http, .init = setup, .fini = teardown, .timeout = 90);
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* A loopback port nobody listens on right now. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+              getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* GET path with HTTP/1.0. Returns the status code (-1: no connection) and the
+ * body in *body (caller frees; may be NULL). */
+static int http_get(const char *path, char **body)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)http_port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (body)
+        *body = NULL;
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    cr_assert(write(fd, req, (size_t)n) == n);
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    ssize_t r;
+    while ((r = read(fd, buf + len, cap - len - 1)) > 0) {
+        len += (size_t)r;
+        if (cap - len < 4096)
+            buf = realloc(buf, cap *= 2);
+    }
+    close(fd);
+    buf[len] = '\0';
+    int code = -1;
+    if (sscanf(buf, "HTTP/1.%*d %d", &code) != 1)
+        code = -1;
+    char *sep = strstr(buf, "\r\n\r\n");
+    if (body)
+        *body = strdup(sep ? sep + 4 : "");
+    free(buf);
+    return code;
+}
+
+/* Write the config: extra top-level members ("" or ending with a comma),
+ * supervisor members, and the pools (printf format). */
+static void write_cfg(const char *url, const char *extra, const char *pools_fmt, ...)
+{
+    char *pools = NULL, *text = NULL;
+    va_list ap;
+    va_start(ap, pools_fmt);
+    cr_assert(vasprintf(&pools, pools_fmt, ap) > 0);
+    va_end(ap);
+    http_port = free_port();
+    cr_assert(asprintf(&text,
+                       "{\"redis\":{\"url\":\"%s\",\"reconnect_max\":\"300ms\",\"command_timeout\":\"3s\"},"
+                       "\"log\":{\"format\":\"json\"},\"plugin_dir\":\"%s\",%s"
+                       "\"supervisor\":{\"worker_path\":\"%s\",\"shutdown_timeout\":\"5s\","
+                       "\"http_listen\":\"127.0.0.1:%d\",\"stats_interval\":\"200ms\","
+                       "\"restart_backoff_min\":\"100ms\",\"restart_backoff_max\":\"500ms\"},"
+                       "\"pools\":[%s]}\n",
+                       url ? url : th_redis_url(), SLUICE_TEST_PLUGIN_DIR, extra, SLUICE_WORKER_BIN, http_port,
+                       pools) > 0);
+    char *path = th_write_file("http.json", text);
+    snprintf(cfg_path, sizeof cfg_path, "%s", path);
+    free(path);
+    free(text);
+    free(pools);
+}
+
+static void start_sup(void)
+{
+    char *argv[] = {SLUICE_BIN, "run", "-c", cfg_path, NULL};
+    sup_pid = th_spawn(argv, NULL, sup_log);
+}
+
+static void stop_sup(void)
+{
+    int st = 0;
+    cr_assert_eq(kill(sup_pid, SIGTERM), 0);
+    cr_assert(th_wait_exit(sup_pid, 15000, &st), "supervisor did not stop");
+    sup_pid = 0;
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "supervisor exit status %d", st);
+}
+
+/* Poll path until its status is code (and the body has needle, if given). */
+static int wait_http(const char *path, int code, const char *needle, int timeout_ms)
+{
+    for (int t = 0; t < timeout_ms; t += 50) {
+        char *body;
+        int c = http_get(path, &body);
+        int ok = c == code && (!needle || (body && strstr(body, needle)));
+        free(body);
+        if (ok)
+            return 1;
+        th_sleep_ms(50);
+    }
+    return 0;
+}
+
+/* The value of the sample line that starts with `series` ("name{...}"), -1 if absent. */
+static double sample(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (strncmp(p, series, n) == 0 && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+    return -1;
+}
+
+static double metric(const char *series)
+{
+    char *body;
+    if (http_get("/metrics", &body) != 200) {
+        free(body);
+        return -1;
+    }
+    double v = sample(body, series);
+    free(body);
+    return v;
+}
+
+static int wait_metric(const char *series, double want, int timeout_ms)
+{
+    for (int t = 0; t < timeout_ms; t += 50) {
+        if (metric(series) == want)
+            return 1;
+        th_sleep_ms(50);
+    }
+    return 0;
+}
+
+static long log_count(const char *needle)
+{
+    char *text = th_read_file(sup_log);
+    long n = 0;
+    for (const char *p = text; p && (p = strstr(p, needle)); p++)
+        n++;
+    free(text);
+    return n;
+}
+
+static void xadd(const char *q, const char *type, int n)
+{
+    for (int i = 0; i < n; i++)
+        redisAppendCommand(rc, "XADD sluice:{%s} * type %s payload {}", q, type);
+    for (int i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        cr_assert_eq(redisGetReply(rc, (void **)&r), REDIS_OK);
+        cr_assert(r && r->type == REDIS_REPLY_STRING);
+        freeReplyObject(r);
+    }
+}
+
+/* Feed text to `promtool ARGS` on stdin (text NULL: none); its exit status. */
+static int promtool(const char *args, const char *text, char *out, size_t outlen)
+{
+    char cmd[1024];
+    if (system("command -v promtool >/dev/null 2>&1") != 0)
+        cr_assert_fail("promtool not found: install the Debian package `prometheus` (scripts/deps.sh test)");
+    char *in = th_write_file("promtool-in.txt", text ? text : "");
+    snprintf(cmd, sizeof cmd, "promtool %s < %s 2>&1", args, in);
+    FILE *f = popen(cmd, "r");
+    cr_assert(f);
+    size_t n = fread(out, 1, outlen - 1, f);
+    out[n] = '\0';
+    free(in);
+    int st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#define REC "\"settings\":{\"record_file\":\"%s\"}"
+#define GOOD_POOLS "{\"name\":\"rec\",\"queue\":\"hq\",\"workers\":2,\"block\":\"200ms\",\"plugins\":[\"record\",\"fail\"]," REC "}"
+#define ID(x) "sluice_jobs_total{queue=\"hq\",group=\"rec\",type=\"" x
+
+/* Every sluice_* name in file must be a family (or a histogram series) of text. */
+static void names_exist(const char *file, const char *text)
+{
+    char *path, *doc;
+    cr_assert(asprintf(&path, "%s/%s", SLUICE_SOURCE_DIR, file) > 0);
+    doc = th_read_file(path);
+    cr_assert(doc, "cannot read %s", path);
+    int found = 0;
+    for (const char *p = doc; (p = strstr(p, "sluice_")); ) {
+        if (p > doc && (p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z'))) {
+            p++;
+            continue;
+        }
+        char name[128];
+        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz_");
+        snprintf(name, sizeof name, "%.*s", (int)n, p);
+        p += n;
+        static const char *const sfx[] = {"_bucket", "_sum", "_count"};
+        for (int i = 0; i < 3; i++) {
+            size_t l = strlen(name), k = strlen(sfx[i]);
+            if (l > k && strcmp(name + l - k, sfx[i]) == 0) {
+                char fam[160];
+                snprintf(fam, sizeof fam, "# TYPE %.*s histogram", (int)(l - k), name);
+                if (strstr(text, fam))
+                    name[l - k] = '\0';
+            }
+        }
+        char type[160];
+        snprintf(type, sizeof type, "# TYPE %s ", name);
+        cr_expect(strstr(text, type), "%s uses %s, which /metrics does not have", file, name);
+        found++;
+    }
+    cr_assert_gt(found, 5, "%s names almost no metric", file);
+    free(doc);
+    free(path);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+Test(http, metrics_count_jobs_and_pass_promtool)
+{
+    char out[8192], *body = NULL;
+    write_cfg(NULL, "", GOOD_POOLS, rec_path);
+    start_sup();
+    cr_assert(wait_http("/readyz", 200, NULL, 15000), "never ready");
+    xadd("hq", "test.record", 200);
+    xadd("hq", "test.fail", 20);
+    cr_assert(wait_metric(ID("test.record") "\",outcome=\"ok\"}", 200, 20000), "ok never reached 200: %g",
+              metric(ID("test.record") "\",outcome=\"ok\"}"));
+    cr_assert(wait_metric(ID("test.fail") "\",outcome=\"dead\"}", 20, 10000));
+    th_sleep_ms(300); /* nothing more may come */
+    cr_assert_eq(http_get("/metrics", &body), 200);
+    cr_assert_eq(sample(body, ID("test.record") "\",outcome=\"ok\"}"), 200);
+    cr_assert_eq(sample(body, ID("test.record") "\",outcome=\"dead\"}"), 0);
+    cr_assert_eq(sample(body, ID("test.fail") "\",outcome=\"dead\"}"), 20);
+    cr_assert_eq(sample(body, ID("test.fail") "\",outcome=\"ok\"}"), 0);
+    cr_assert_eq(sample(body, "sluice_dead_letters_total{queue=\"hq\",group=\"rec\",reason=\"failed\"}"), 20);
+    cr_assert_eq(sample(body, "sluice_job_duration_seconds_count{queue=\"hq\",group=\"rec\"}"), 220);
+    cr_assert_eq(sample(body, "sluice_job_duration_seconds_bucket{queue=\"hq\",group=\"rec\",le=\"+Inf\"}"), 220);
+    cr_assert_eq(sample(body, "sluice_workers{pool=\"rec\",state=\"idle\"}") +
+                     sample(body, "sluice_workers{pool=\"rec\",state=\"running\"}"), 2);
+    cr_assert_eq(sample(body, "sluice_redis_up"), 1);
+    cr_assert(strstr(body, "sluice_build_info{version=\""));
+    int rcode = promtool("check metrics", body, out, sizeof out);
+    cr_assert_eq(rcode, 0, "promtool check metrics failed:\n%s", out);
+    /* The gauges arrive with the next sample. */
+    cr_assert(wait_metric("sluice_dlq_length{queue=\"hq\",group=\"rec\"}", 20, 5000));
+    cr_assert(wait_metric("sluice_group_pending{queue=\"hq\",group=\"rec\"}", 0, 5000));
+    cr_assert(wait_metric("sluice_stream_length{queue=\"hq\"}", 220, 5000));
+    free(body);
+    cr_assert_eq(http_get("/metrics", &body), 200);
+    names_exist("config/prometheus/alerts.yml", body);
+    names_exist("config/grafana/sluice.json", body);
+    free(body);
+
+    /* The stats stream for `sluice stats`. */
+    redisReply *r = redisCommand(rc, "XREVRANGE sluice:{hq}:stats:rec + - COUNT 1");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1, "no stats entry");
+    freeReplyObject(r);
+
+    /* Counters of a worker killed with SIGKILL stay. */
+    pid_t kids[8];
+    int n = th_children(sup_pid, "sluice-worker", kids, 8);
+    cr_assert_eq(n, 2);
+    kill(kids[0], SIGKILL);
+    cr_assert(wait_metric("sluice_worker_restarts_total{pool=\"rec\",cause=\"crash\"}", 1, 5000));
+    cr_assert(wait_http("/readyz", 200, NULL, 10000));
+    cr_assert_eq(metric(ID("test.record") "\",outcome=\"ok\"}"), 200);
+    cr_assert_eq(metric(ID("test.fail") "\",outcome=\"dead\"}"), 20);
+    cr_assert_eq(metric("sluice_job_duration_seconds_count{queue=\"hq\",group=\"rec\"}"), 220);
+    stop_sup();
+}
+
+Test(http, health_ready_status_and_404)
+{
+    char *body;
+    write_cfg(NULL, "", GOOD_POOLS, rec_path);
+    start_sup();
+    cr_assert(wait_http("/readyz", 200, "ready", 15000));
+    cr_assert(wait_http("/healthz", 200, "ok", 5000));
+    cr_assert_eq(http_get("/nope", NULL), 404);
+    cr_assert_eq(http_get("/status", &body), 200);
+    cJSON *j = cJSON_Parse(body);
+    cr_assert(j, "status is not JSON: %s", body);
+    cr_assert_eq(cJSON_GetObjectItem(j, "pid")->valuedouble, sup_pid);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "redis_up")));
+    cJSON *pools = cJSON_GetObjectItem(j, "pools");
+    cr_assert_eq(cJSON_GetArraySize(pools), 1);
+    cJSON *ws = cJSON_GetObjectItem(cJSON_GetArrayItem(pools, 0), "workers");
+    cr_assert_eq(cJSON_GetArraySize(ws), 2);
+    cJSON *w0 = cJSON_GetArrayItem(ws, 0);
+    cr_assert_gt(cJSON_GetObjectItem(w0, "pid")->valuedouble, 0);
+    cr_assert(strstr(cJSON_GetObjectItem(w0, "consumer")->valuestring, "-rec-0"));
+    cr_assert(cJSON_GetObjectItem(w0, "counters"));
+    cJSON_Delete(j);
+    free(body);
+    stop_sup();
+}
+
+Test(http, healthz_fails_when_redis_is_gone)
+{
+    fx_redis red = {0};
+    char *body;
+    fx_redis_start(&red);
+    write_cfg(red.url, "", GOOD_POOLS, rec_path);
+    start_sup();
+    cr_assert(wait_http("/healthz", 200, NULL, 15000));
+    cr_assert(wait_http("/readyz", 200, NULL, 5000));
+    fx_redis_kill(&red);
+    cr_assert(wait_http("/healthz", 503, "redis", 10000), "healthz did not fail without redis");
+    cr_assert(wait_http("/readyz", 503, "redis", 2000));
+    cr_assert(wait_metric("sluice_redis_up", 0, 2000));
+    cr_assert_eq(http_get("/healthz", &body), 503);
+    cJSON *j = cJSON_Parse(body);
+    cr_assert(j, "503 body is not JSON: %s", body);
+    cr_assert(cJSON_GetArraySize(cJSON_GetObjectItem(j, "reasons")) >= 1);
+    cJSON_Delete(j);
+    free(body);
+    fx_redis_start(&red);
+    cr_assert(wait_http("/healthz", 200, NULL, 15000), "healthz did not recover with redis");
+    stop_sup();
+}
+
+Test(http, healthz_fails_when_a_pool_has_no_live_worker)
+{
+    write_cfg(NULL, "",
+              GOOD_POOLS ",{\"name\":\"bad\",\"queue\":\"bq\",\"workers\":1,\"plugins\":[\"init_fail\"]}",
+              rec_path);
+    start_sup();
+    for (int i = 0; i < 300 && !log_count("config error (78)"); i++)
+        th_sleep_ms(50);
+    cr_assert(log_count("config error (78)") > 0, "the init_fail worker never exited 78");
+    cr_assert(wait_http("/healthz", 503, "pool bad has no live worker", 5000));
+    cr_assert(wait_http("/readyz", 503, "pool bad", 2000));
+    cr_assert(wait_metric("sluice_worker_restarts_total{pool=\"bad\",cause=\"config\"}", 1, 2000));
+    stop_sup();
+}
+
+Test(http, backlog_alert_raised_and_logged)
+{
+    write_cfg(NULL, "\"alerts\":{\"backlog\":5},",
+              "{\"name\":\"idle\",\"queue\":\"aq\",\"workers\":0,\"plugins\":[\"ok\"]}");
+    start_sup();
+    cr_assert(wait_http("/healthz", 200, NULL, 15000));
+    cr_assert(wait_metric("sluice_alert{queue=\"aq\",group=\"idle\",alert=\"backlog\"}", 0, 5000));
+    xadd("aq", "test.ok", 50);
+    cr_assert(wait_metric("sluice_alert{queue=\"aq\",group=\"idle\",alert=\"backlog\"}", 1, 5000));
+    cr_assert(wait_metric("sluice_group_lag{queue=\"aq\",group=\"idle\"}", 50, 2000));
+    th_sleep_ms(500);
+    cr_assert_eq(log_count("\"alert raised\""), 1, "expected one alert line");
+    char *log = th_read_file(sup_log);
+    cr_assert(strstr(log, "\"alert\":\"backlog\""));
+    free(log);
+    redisReply *r = redisCommand(rc, "DEL sluice:{aq}");
+    freeReplyObject(r);
+    cr_assert(wait_metric("sluice_alert{queue=\"aq\",group=\"idle\",alert=\"backlog\"}", 0, 5000));
+    cr_assert_eq(log_count("\"alert cleared\""), 1);
+    stop_sup();
+}
+
+Test(http, bind_failure_exits_78)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), st = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    write_cfg(NULL, "", GOOD_POOLS, rec_path);
+    a.sin_port = htons((uint16_t)http_port);
+    cr_assert(bind(fd, (struct sockaddr *)&a, len) == 0 && listen(fd, 1) == 0);
+    start_sup();
+    cr_assert(th_wait_exit(sup_pid, 10000, &st));
+    sup_pid = 0;
+    close(fd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 78, "status %d", st);
+    cr_assert(log_count("cannot start the http endpoint") > 0);
+}
+
+Test(http, promtool_accepts_the_alert_rules)
+{
+    char out[8192], args[600];
+    snprintf(args, sizeof args, "check rules %s/config/prometheus/alerts.yml", SLUICE_SOURCE_DIR);
+    cr_assert_eq(promtool(args, NULL, out, sizeof out), 0, "promtool check rules failed:\n%s", out);
+    char *doc = th_read_file(SLUICE_SOURCE_DIR "/config/grafana/sluice.json");
+    cJSON *j = cJSON_Parse(doc);
+    cr_assert(j, "the dashboard is not JSON");
+    cr_assert_gt(cJSON_GetArraySize(cJSON_GetObjectItem(j, "panels")), 6);
+    cJSON_Delete(j);
+    free(doc);
+}
+
+Test(http, healthz_fails_when_a_backlog_is_not_consumed)
+{
+    write_cfg(NULL, "\"health\":{\"stall_after\":\"1s\"},\"jobs\":{\"timeout\":\"1h\"},",
+              "{\"name\":\"stuck\",\"queue\":\"sq\",\"workers\":1,\"block\":\"200ms\",\"plugins\":[\"hang\"]}");
+    start_sup();
+    cr_assert(wait_http("/healthz", 200, NULL, 15000));
+    xadd("sq", "test.hang", 3);
+    cr_assert(wait_metric("sluice_jobs_in_flight{pool=\"stuck\"}", 1, 5000));
+    cr_assert(wait_http("/healthz", 503, "nothing consumed", 5000), "a stuck backlog did not fail /healthz");
+    cr_assert_geq(metric("sluice_group_pending{queue=\"sq\",group=\"stuck\"}"), 1);
+    cr_assert_eq(http_get("/readyz", NULL), 200, "stalled is a health failure, not a readiness one");
+    char *body;
+    cr_assert_eq(http_get("/status", &body), 200);
+    cr_assert(strstr(body, "\"type\":\"test.hang\""), "status does not show the running job: %s", body);
+    free(body);
+    kill(sup_pid, SIGINT);
+    kill(sup_pid, SIGINT);
+    int st;
+    cr_assert(th_wait_exit(sup_pid, 10000, &st));
+    sup_pid = 0;
+}
