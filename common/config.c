@@ -39,6 +39,7 @@ const sl_cfg_key sl_cfg_main_keys[] = {
     {"log.file", SL_CFG_PATH, SL_CFG_NULLABLE, C(log_file), 0, NULL, 0, 0, "SLUICE_LOG_FILE"},
     {"log.jobs", SL_CFG_BOOL, 0, C(log_jobs), 1, NULL, 0, 1, "SLUICE_LOG_JOBS"},
     {"plugin_dir", SL_CFG_PATH, SL_CFG_REQUIRED, C(plugin_dir), 0, NULL, 0, 0, "SLUICE_PLUGIN_DIR"},
+    {"schemas_dir", SL_CFG_PATH, SL_CFG_NULLABLE, C(schemas_dir), 0, NULL, 0, 0, "SLUICE_SCHEMAS_DIR"},
     {"supervisor.shutdown_timeout", SL_CFG_DUR, 0, C(shutdown_timeout_ms), 30000, NULL, 0, HOUR_MS,
      "SLUICE_SHUTDOWN_TIMEOUT"},
     {"supervisor.restart_backoff_min", SL_CFG_DUR, 0, C(restart_min_ms), 100, NULL, 1, HOUR_MS, NULL},

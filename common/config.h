@@ -47,6 +47,7 @@ typedef struct sl_config {
     int log_jobs;               /* log.jobs: one info line per job outcome (true, default) or only failures/retries; env SLUICE_LOG_JOBS */
     /* plugins */
     char *plugin_dir;           /* plugin_dir, required; relative paths are relative to the config file's folder; env SLUICE_PLUGIN_DIR */
+    char *schemas_dir;          /* schemas_dir: TYPE.json schemas the supervisor registers at start-up and reload; null = <config file's folder>/schemas; env SLUICE_SCHEMAS_DIR */
     /* supervisor */
     int64_t shutdown_timeout_ms;  /* supervisor.shutdown_timeout, default 30s */
     int64_t restart_min_ms;       /* supervisor.restart_backoff_min, default 100ms */

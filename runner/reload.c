@@ -136,6 +136,7 @@ void sl_sup_reload(sl_sup *sup)
         fps[i] = NULL;
     }
     sl_sup_relog(cfg, sup->cfg);
+    sl_sup_register_schemas(sup);
     for (sl_pool *p = sup->pools; p; p = p->next)
         sl_pool_sync(p);
     sl_sup_collect(sup);

@@ -297,6 +297,7 @@ static int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
         total += cfg->pools[i].workers;
         tail = &(*tail)->next;
     }
+    sl_sup_register_schemas(&sup);
     sup.maint = sl_maint_new(&sup);
     if (!sup.maint) {
         SL_LOG(SL_ERROR, "cannot start the redis maintenance", SL_S("config", path));

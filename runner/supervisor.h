@@ -177,6 +177,9 @@ int sl_sup_set_cfg_json(sl_sup *sup);
 /** SIGHUP: reload the config file; keep the running config on any error. */
 void sl_sup_reload(sl_sup *sup);
 
+/** Register schemas_dir's schemas in the registry (runner/schemas.c); logs failures. */
+void sl_sup_register_schemas(sl_sup *sup);
+
 /* watchdog.c */
 /** Start the 100 ms hard-timeout timer. 0 or -1. */
 int sl_sup_watchdog_start(sl_sup *sup);

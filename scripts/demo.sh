@@ -52,7 +52,7 @@ rcli() {  # redis-cli against SLUICE_REDIS_URL
 }
 
 # A fresh demo each run: forget earlier demo data.
-rcli del 'sluice:{orders}' 'sluice:{orders}:dlq:orders-svc' 'sluice:{orders}:dlq:audit' >/dev/null
+rcli del 'sluice:{orders}' 'sluice:{orders}:dlq:orders-svc' 'sluice:{orders}:r:orders-svc' 'sluice:{orders-summary}' >/dev/null
 rm -f "$state/order-summaries.jsonl"
 
 build/sluice run -c config/sluice.json &
@@ -64,13 +64,16 @@ build/sluice enqueue orders order.placed.v1 \
   '{"order_id":"A-1001","customer":"c-42","currency":"EUR","items":[{"sku":"tea","qty":2,"unit_price":4.5},{"sku":"pot","qty":1,"unit_price":19.9}]}'
 printf '%s\n' \
   '{"order_id":"A-1002","customer":"c-7","currency":"USD","items":[{"sku":"mug","qty":4,"unit_price":6}]}' \
-  '{"order_id":"A-1003","customer":"c-9","currency":"GBP","items":[{"sku":"kettle","qty":1,"unit_price":35}]}' \
-  '{"order_id":"A-1004","customer":"c-9","currency":"eur","items":[]}' |
+  '{"order_id":"A-1003","customer":"c-9","currency":"GBP","items":[{"sku":"kettle","qty":1,"unit_price":35}]}' |
   build/sluice enqueue orders order.placed.v1 -
+echo "demo: sluice enqueue refuses an order that breaks config/schemas/order.placed.v1.json:"
+build/sluice enqueue orders order.placed.v1 '{"order_id":"A-1004","currency":"eur","items":[]}' || true
 echo "demo: enqueueing with a plain XADD from redis-cli (any Redis client works)"
 rcli XADD 'sluice:{orders}' '*' type order.placed.v1 \
   payload '{"order_id":"A-1005","customer":"c-1","currency":"EUR","items":[{"sku":"cups","qty":6,"unit_price":3.25}]}'
 rcli XADD 'sluice:{orders}' '*' type order.cancelled.v1 payload '{"order_id":"A-1001"}'
+echo "demo: a producer that skips validation (plain XADD) gets its bad order dead-lettered by the worker"
+rcli XADD 'sluice:{orders}' '*' type order.placed.v1 payload '{"order_id":"A-1004","currency":"eur","items":[]}'
 
 # Wait until every group has read and acked everything.
 for _ in $(seq 1 100); do

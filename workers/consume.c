@@ -18,6 +18,7 @@
 #include "workers/pause.h"
 #include "workers/reclaim.h"
 #include "workers/session.h"
+#include "workers/schemas.h"
 #include "workers/worker.h"
 
 /* Loop state that survives iterations. */
@@ -101,6 +102,12 @@ static void read_failed(sl_worker *w, sl_consume *c, const char *what, const red
 static int start_session(sl_worker *w, sl_consume *c)
 {
     sl_session_rc rc = sl_session_functions(w);
+    if (rc == SL_SESSION_FATAL) {
+        w->exit_code = SL_EXIT_CONFIG;
+        *w->stop = 1;
+        return -1;
+    }
+    if (rc == SL_SESSION_OK) rc = sl_schemas_register(w);
     if (rc == SL_SESSION_FATAL) {
         w->exit_code = SL_EXIT_CONFIG;
         *w->stop = 1;

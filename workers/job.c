@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "workers/schemas.h"
 #include "workers/worker.h"
 
 /* Copy s into a fixed slot field, truncated and NUL-terminated. */
@@ -291,6 +292,16 @@ sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisR
         d.reason = "crashed";
         d.error = err;
         return sl_outcome_settle(w, &d);
+    }
+    int valid = sl_schemas_check(w, &job, err, sizeof(err));
+    if (valid == 0) { /* a payload that breaks its schema never passes: no retry */
+        d.reason = "schema";
+        d.error = err;
+        return reject(w, &d);
+    }
+    if (valid < 0) {
+        SL_LOG(SL_WARN, "cannot validate payload now; entry left pending", SL_S("stream_id", id), SL_S("error", err));
+        return SL_WRITE_BUSY;
     }
     if (h->flags & SLUICE_HANDLER_DONE_MARKER) {
         sl_write_rc rc = SL_WRITE_OK;

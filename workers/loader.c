@@ -116,6 +116,11 @@ size_t sl_loader_nhandlers(const sl_loader *l)
     return l->nhandlers;
 }
 
+const sl_handler *sl_loader_handler_at(const sl_loader *l, size_t i)
+{
+    return i < l->nhandlers ? l->handlers[i] : NULL;
+}
+
 static void handler_free(sl_handler *h)
 {
     if (!h) return;
@@ -201,8 +206,6 @@ int sl_loader_register(sluice_plugin_ctx *pctx, const sluice_handler_def *def)
         handlers_truncate(l, l->nhandlers - 1);
         return reg_fail(pctx, "plugin %s: out of memory registering '%s'", pname, def->type);
     }
-    if (h->schema)
-        SL_LOG(SL_WARN, "handler schema is not enforced yet", SL_S("plugin", pname), SL_S("type", h->type));
     SL_LOG(SL_DEBUG, "handler registered", SL_S("plugin", pname), SL_S("type", h->type));
     return 0;
 }

@@ -59,6 +59,8 @@ const sl_handler *sl_loader_find(const sl_loader *l, const char *type, size_t le
 /** Number of loaded plugins / registered handlers. */
 size_t sl_loader_nplugins(const sl_loader *l);
 size_t sl_loader_nhandlers(const sl_loader *l);
+/** The i-th handler in registration order, or NULL past the end. */
+const sl_handler *sl_loader_handler_at(const sl_loader *l, size_t i);
 
 /** Call every successfully initialised plugin's fini() (in reverse load order),
  *  dlclose them and free the loader. NULL-safe. */

@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "sluice/version.h"
 #include "workers/channel.h"
+#include "workers/schemas.h"
 #include "workers/worker.h"
 
 #define CONFIG_READ_TIMEOUT_MS 30000
@@ -268,6 +269,7 @@ cleanup:
     sl_loader_free(w.loader); /* fini() of every plugin */
     sl_host_ctx_cleanup(&w.ctx);
     free(w.fields);
+    sl_schemas_free(&w);
     sl_redis_free(w.redis);
     if (w.slot && w.slot != &private_slot) sl_slot_unmap(w.slot);
     sl_cfg_free(w.cfg);

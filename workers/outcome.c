@@ -229,7 +229,7 @@ sl_write_rc sl_outcome_settle(sl_worker *w, const sl_settle *s)
     snprintf(delay, sizeof(delay), "%" PRId64, s->retry && s->delay_ms > 0 ? s->delay_ms : 0);
     snprintf(attempt, sizeof(attempt), "%" PRIu32, s->attempt);
     snprintf(deliveries, sizeof(deliveries), "%" PRIu32, s->deliveries);
-    snprintf(maxlen, sizeof(maxlen), "%" PRId64, w->cfg->dlq_maxlen > 0 ? w->cfg->dlq_maxlen : 0);
+    snprintf(maxlen, sizeof(maxlen), "%" PRId64, sl_cfg_dlq_maxlen(w->cfg, w->pool->queue));
     const char *argv[] = {"FCALL",
                           "sluice_settle",
                           "4",

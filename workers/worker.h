@@ -35,6 +35,8 @@ typedef struct sl_worker {
     volatile sig_atomic_t *reopen;/* SIGUSR1: reopen the log file (may be NULL) */
     sl_loader *loader;
     sl_redis *redis;
+    sl_redis *schema_redis;               /* the schema cache's own connection (schemas.c) */
+    struct sl_registry_cache *schemas;    /* compiled registry schemas (schemas.c) */
     sl_host_env env;              /* what host services see */
     sluice_ctx ctx;               /* the job context, reused for every job */
     long slot_index;              /* --slot: slot 0 of a pool does once-per-pool warnings */

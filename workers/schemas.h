@@ -1,0 +1,30 @@
+/* Payload schemas in the worker: the plugins' handler schemas are registered
+ * at session start, and every payload is validated against the registry before
+ * its handler runs (dead letter reason "schema"). Private to workers/. */
+#ifndef SL_WORKER_SCHEMAS_H
+#define SL_WORKER_SCHEMAS_H
+
+#include <stddef.h>
+
+#include "common/codec.h"
+#include "workers/session.h"
+
+struct sl_worker;
+
+/** Register every handler's schema (sluice_handler_def.schema) in the registry.
+ *  OK; RETRY on Redis trouble; FATAL when a schema is invalid or incompatible
+ *  with the registered one (the worker exits 78: respawning cannot fix it). */
+sl_session_rc sl_schemas_register(struct sl_worker *w);
+
+/**
+ * Validate a job's payload against the registered schema of its type.
+ * @return 1 valid or no schema for the type; 0 invalid, with "payload violates
+ *         schema T at /pointer: keyword (message)" in err; -1 when the registry
+ *         cannot be read now (Redis trouble: leave the entry pending, back off).
+ */
+int sl_schemas_check(struct sl_worker *w, const sl_job *job, char *err, size_t errlen);
+
+/** Free the validation cache and its connection. */
+void sl_schemas_free(struct sl_worker *w);
+
+#endif
