@@ -12,6 +12,7 @@
 #include "common/util.h"
 #include "runner/maint.h"
 #include "runner/maint_int.h"
+#include "runner/metrics.h"
 
 typedef enum sl_move_kind { SL_MOVE_RETRY, SL_MOVE_DEAD, SL_MOVE_RELEASE } sl_move_kind;
 
@@ -22,6 +23,7 @@ typedef struct sl_maint_move {
     sl_move_kind kind;
     char job_id[sizeof(((sl_job_snap *)0)->id)];
     char stream_id[sizeof(((sl_job_snap *)0)->stream_id)];
+    char type[sizeof(((sl_job_snap *)0)->type)];
     uint32_t attempt;
     int64_t delay_ms;
 } sl_maint_move;
@@ -47,6 +49,8 @@ static void sl_maint_on_settled(void *arg, redisReply *r)
     sl_sup_stats *st = &mv->m->sup->stats;
     const char *pool = s->pool->name;
 
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+        sl_metrics_timeout(mv->m->sup->metrics, s->queue, s->group, mv->type, mv->kind == SL_MOVE_DEAD);
     if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1 && mv->kind == SL_MOVE_RETRY) {
         st->timeout_retried++;
         SL_LOG(SL_WARN, "timed-out job scheduled for a retry", SL_S("pool", pool), SL_I("slot", s->index),
@@ -101,6 +105,7 @@ static sl_maint_move *sl_maint_move_new(sl_maint *m, sl_pool_slot *s, const sl_j
     mv->s = s;
     (void)sl_fmt(mv->job_id, sizeof mv->job_id, "%s", snap->id[0] ? snap->id : snap->stream_id);
     (void)sl_fmt(mv->stream_id, sizeof mv->stream_id, "%s", snap->stream_id);
+    (void)sl_fmt(mv->type, sizeof mv->type, "%s", snap->type);
     return mv;
 }
 

@@ -141,6 +141,19 @@ void sl_metrics_reaped(sl_metrics *m, const sl_pool_slot *s, int cause)
     }
 }
 
+void sl_metrics_timeout(sl_metrics *m, const char *queue, const char *group, const char *type, int dead)
+{
+    if (!m)
+        return;
+    sl_mx_group *g = sl_metrics_group(m, queue, group);
+    if (!g)
+        return;
+    int row = type && type[0] ? sl_mx_type_row(g->acc, type) : SL_MX_UNTYPED;
+    g->acc->outcome[row][dead ? SL_OUT_DEAD : SL_OUT_RETRY]++;
+    if (dead)
+        g->acc->dead[SL_REASON_timeout]++;
+}
+
 void sl_metrics_promoted(sl_metrics *m, const char *queue, uint64_t n)
 {
     sl_mx_queue *q;

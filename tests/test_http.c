@@ -456,3 +456,20 @@ Test(http, healthz_fails_when_a_backlog_is_not_consumed)
     cr_assert(th_wait_exit(sup_pid, 10000, &st));
     sup_pid = 0;
 }
+
+/* Jobs the supervisor kills for their hard timeout are settled by the
+ * supervisor, not the worker: they still count, as retry then dead with
+ * reason timeout. */
+Test(http, timeouts_are_counted_as_outcomes)
+{
+    write_cfg(NULL, "\"jobs\":{\"timeout\":\"200ms\",\"max_attempts\":2,\"backoff_base\":\"5ms\",\"backoff_cap\":\"10ms\"},",
+              "{\"name\":\"hang\",\"queue\":\"tq\",\"group\":\"hg\",\"plugins\":[\"hang\"],\"workers\":1}");
+    start_sup();
+    cr_assert(wait_http("/readyz", 200, NULL, 15000), "never ready");
+    xadd("tq", "test.hang", 2);
+    const char *dead = "sluice_jobs_total{queue=\"tq\",group=\"hg\",type=\"test.hang\",outcome=\"dead\"}";
+    const char *retry = "sluice_jobs_total{queue=\"tq\",group=\"hg\",type=\"test.hang\",outcome=\"retry\"}";
+    cr_assert(wait_metric(dead, 2, 30000), "timeouts never counted as dead: %g (see %s)", metric(dead), sup_log);
+    cr_assert_eq(metric(retry), 2, "one retry per job before its last attempt");
+    cr_assert_eq(metric("sluice_dead_letters_total{queue=\"tq\",group=\"hg\",reason=\"timeout\"}"), 2);
+}
