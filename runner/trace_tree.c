@@ -9,6 +9,7 @@
 
 #include "common/trace.h"
 #include "runner/cli.h"
+#include "common/util.h"
 #include "runner/trace_int.h"
 
 #define MAX_DEPTH 64 /* deeper chains are cut (and causation cycles stopped) */
@@ -176,8 +177,8 @@ static void outcome_text(const tr_trace *t, const tr_job *j, const tr_outcome *o
     if (len < n && o->last_attempt)
         len += (size_t)snprintf(buf + len, n - len, "; retried %u time%s (last attempt %u)", o->retries,
                                 o->retries == 1 ? "" : "s", o->last_attempt);
-    if (len < n && o->last_error && o->state != TR_DEAD)
-        snprintf(buf + len, n - len, ", last error \"%s\"", o->last_error);
+    if (len < n && o->last_error && o->state != TR_DEAD) /* truncated to fit: a display line */
+        (void)sl_fmt(buf + len, n - len, ", last error \"%s\"", o->last_error);
 }
 
 static void print_job(const tr_trace *t, FILE *out, size_t i, const char *prefix, int last, int root, int depth)

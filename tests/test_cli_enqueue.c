@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/trace.h"
 #include "support/th.h"
 
 static void setup(void)
@@ -141,11 +142,13 @@ Test(cli_enqueue, options_quiet_and_default_payload)
     redisReply *rep = redisCommand(c, "XRANGE sluice:{q} - +");
     cr_assert(rep && rep->elements == 1);
     const redisReply *fv = rep->element[0]->element[1];
-    cr_assert_eq(fv->elements, 12);
+    cr_assert_eq(fv->elements, 14, "type, payload, id, enqueued_at, correlation_id, causation_id, traceparent");
     cr_assert_str_eq(fv->element[3]->str, "{}");
     cr_assert_str_eq(fv->element[5]->str, "job-1");
     cr_assert_str_eq(fv->element[9]->str, "corr 1");
     cr_assert_str_eq(fv->element[11]->str, "cause-1");
+    cr_assert_str_eq(fv->element[12]->str, "traceparent");
+    cr_assert(sl_trace_valid(fv->element[13]->str), "a new W3C trace: %s", fv->element[13]->str);
     freeReplyObject(rep);
     redisFree(c);
     run_free(&r);
