@@ -14,6 +14,7 @@
 #include "common/codec.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "runner/cli.h"
 #include "runner/commands.h"
 #include "sluice/client.h"
 
@@ -114,98 +115,14 @@ static int bad_value(const char *opt, const char *arg, const char *expected)
     return 2;
 }
 
-/* Read exactly n decimal digits at s into *out. 0, or -1 (stops at a NUL). */
-static int read_digits(const char *s, int n, int *out)
-{
-    int v = 0;
-
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
- * (H. Hinnant's days_from_civil), for y >= 0. */
-static int64_t days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int era = y / 400;
-    int yoe = y - era * 400;
-    int doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return (int64_t)era * 146097 + doe - 719468;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : days[m - 1];
-}
-
-/*
- * Parse an --at value: "@<epoch seconds>", or an RFC 3339 date-time
- * "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" ('t'/'z' accepted too; digits of
- * the fraction beyond milliseconds are dropped). The time must lie in
- * 1970..9999. Returns 0 and ms since the epoch, or -1.
- */
+/* Parse an --at value: what sl_cli_parse_time takes ("@<epoch seconds>" or an
+ * RFC 3339 date-time), within what the envelope's enqueued_at allows. */
 static int parse_at(const char *s, uint64_t *out_ms)
 {
-    int y, mo, d, h, mi, sec, oh = 0, om = 0, frac_ms = 0;
-    int64_t secs, off = 0;
-    const char *p;
-
-    if (s[0] == '@') {
-        uint64_t v = 0;
-        if (s[1] == '\0')
-            return -1;
-        for (p = s + 1; *p != '\0'; p++) {
-            if (*p < '0' || *p > '9' || v > AT_MAX_MS / 1000)
-                return -1;
-            v = v * 10 + (uint64_t)(*p - '0');
-        }
-        if (v > AT_MAX_MS / 1000)
-            return -1;
-        *out_ms = v * 1000;
-        return 0;
-    }
-    /* Each check reads a byte only after the ones before it matched. */
-    if (read_digits(s, 4, &y) || s[4] != '-' || read_digits(s + 5, 2, &mo) || s[7] != '-' ||
-        read_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || read_digits(s + 11, 2, &h) ||
-        s[13] != ':' || read_digits(s + 14, 2, &mi) || s[16] != ':' || read_digits(s + 17, 2, &sec))
+    int64_t ms;
+    if (sl_cli_parse_time(s, &ms) != 0 || ms < 0 || (uint64_t)ms > AT_MAX_MS)
         return -1;
-    p = s + 19;
-    if (*p == '.') {
-        int n = 0;
-        for (p++; *p >= '0' && *p <= '9'; p++, n++)
-            if (n < 3)
-                frac_ms = frac_ms * 10 + (*p - '0');
-        if (n == 0)
-            return -1;
-        for (; n < 3; n++)
-            frac_ms *= 10;
-    }
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        if (read_digits(p + 1, 2, &oh) || p[3] != ':' || read_digits(p + 4, 2, &om) || oh > 23 || om > 59)
-            return -1;
-        off = (*p == '+' ? 1 : -1) * ((int64_t)oh * 3600 + om * 60);
-        p += 6;
-    } else {
-        return -1;
-    }
-    if (*p != '\0' || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
-        mi > 59 || sec > 60) /* 60: a leap second, counted into the next minute */
-        return -1;
-    secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
-    if (secs < 0 || (uint64_t)secs * 1000 + (uint64_t)frac_ms > AT_MAX_MS)
-        return -1;
-    *out_ms = (uint64_t)secs * 1000 + (uint64_t)frac_ms;
+    *out_ms = (uint64_t)ms;
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "support/run.h"
 #include "support/th.h"
 
 static void setup(void)
@@ -23,91 +24,19 @@ static void setup(void)
 
 TestSuite(cli_dlq, .init = setup, .timeout = 120);
 
-/* Output of one run of the sluice binary. */
-typedef struct run_result {
-    int code; /* exit code, -1 if killed */
-    char *out, *err;
-} run_result;
-
-/* Run SLUICE_BIN with the NULL-terminated args, stdin from /dev/null (not a
- * terminal), stdout and stderr captured. $SLUICE_REDIS_URL names the test Redis. */
-static run_result run_argv(const char *const *args)
-{
-    static int seq;
-    char out_path[512], err_path[512];
-    char *argv[40];
-    int n = 0;
-    run_result res = {0};
-
-    seq++;
-    snprintf(out_path, sizeof out_path, "%s/ops-%d-%d.out", th_tmpdir(), (int)getpid(), seq);
-    snprintf(err_path, sizeof err_path, "%s/ops-%d-%d.err", th_tmpdir(), (int)getpid(), seq);
-    argv[n++] = SLUICE_BIN;
-    for (int i = 0; args[i] && n < 39; i++) argv[n++] = (char *)args[i];
-    argv[n] = NULL;
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        int in = open("/dev/null", O_RDONLY);
-        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || out < 0 || err < 0) _exit(126);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(err, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int status = 0;
-    cr_assert(th_wait_exit(pid, 30000, &status), "sluice %s did not finish", args[0]);
-    res.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    res.out = th_read_file(out_path);
-    res.err = th_read_file(err_path);
-    cr_assert(res.out && res.err);
-    return res;
-}
-
-#define RUN(...) run_argv((const char *const[]){__VA_ARGS__, NULL})
-
-static void run_free(run_result *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
-/* Redis server time in ms. */
-static long long server_ms(redisContext *c)
-{
-    redisReply *r = redisCommand(c, "TIME");
-    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
-    long long ms = atoll(r->element[0]->str) * 1000 + atoll(r->element[1]->str) / 1000;
-    freeReplyObject(r);
-    return ms;
-}
-
-/* Run a command that must not fail; free its reply. */
-static void cmd(redisContext *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    cr_assert(r && r->type != REDIS_REPLY_ERROR, "%s: %s", fmt, r ? r->str : c->errstr);
-    freeReplyObject(r);
-}
 
 /* DLQ of group g of queue dq: three dead letters 2 h, 1 h and 1 min old.
  * ids[] gets their DLQ ids. A second group h makes --group required. */
 static void prepare_dlq(redisContext *c, char ids[3][32])
 {
-    long long now = server_ms(c);
+    long long now = th_server_ms(c);
     long long at[3] = {now - 7200000, now - 3600000, now - 60000};
     const char *type[3] = {"a", "b", "a"}, *reason[3] = {"failed", "exhausted", "crashed"};
-    cmd(c, "XGROUP CREATE sluice:{dq} g $ MKSTREAM");
-    cmd(c, "XGROUP CREATE sluice:{dq} h $");
+    th_cmd(c, "XGROUP CREATE sluice:{dq} g $ MKSTREAM");
+    th_cmd(c, "XGROUP CREATE sluice:{dq} h $");
     for (int i = 0; i < 3; i++) {
         snprintf(ids[i], 32, "%lld-0", at[i]);
-        cmd(c,
+        th_cmd(c,
             "XADD sluice:{dq}:dlq:g %s type %s payload {\"n\":%d} id job-%d attempt 2 reason %s error err-%d "
             "attempts 2 deliveries 1 original_id %d-0 original_stream sluice:{dq} group g consumer c failed_at %lld",
             ids[i], type[i], i, i, reason[i], i, i + 1, at[i]);
@@ -134,50 +63,50 @@ Test(cli_dlq, list_filters)
     char ids[3][32], got[256], want[256];
     prepare_dlq(c, ids);
 
-    run_result r = RUN("dlq", "list", "dq");
+    th_run_result r = TH_RUN("dlq", "list", "dq");
     cr_assert_eq(r.code, 2, "two groups: --group needed");
     cr_assert(strstr(r.err, "pick one with --group: g h") != NULL, "%s", r.err);
-    run_free(&r);
+    th_run_free(&r);
 
-    r = RUN("dlq", "list", "dq", "-g", "g");
+    r = TH_RUN("dlq", "list", "dq", "-g", "g");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert(strncmp(r.out, "DLQ_ID ", 7) == 0, "%s", r.out);
     cr_assert(strstr(r.out, "  job-1   exhausted         2  err-1\n") != NULL, "%s", r.out);
-    run_free(&r);
+    th_run_free(&r);
 
-    r = RUN("dlq", "list", "dq", "-g", "g", "--type", "a", "--json");
+    r = TH_RUN("dlq", "list", "dq", "-g", "g", "--type", "a", "--json");
     json_ids(r.out, got, sizeof got);
     snprintf(want, sizeof want, "%s %s", ids[0], ids[2]);
     cr_assert_str_eq(got, want, "--type");
-    run_free(&r);
+    th_run_free(&r);
 
-    r = RUN("dlq", "list", "dq", "-g", "g", "--reason", "exhausted", "--json");
+    r = TH_RUN("dlq", "list", "dq", "-g", "g", "--reason", "exhausted", "--json");
     json_ids(r.out, got, sizeof got);
     cr_assert_str_eq(got, ids[1], "--reason");
-    run_free(&r);
+    th_run_free(&r);
 
-    r = RUN("dlq", "list", "dq", "-g", "g", "--since", "90m", "--json");
+    r = TH_RUN("dlq", "list", "dq", "-g", "g", "--since", "90m", "--json");
     json_ids(r.out, got, sizeof got);
     snprintf(want, sizeof want, "%s %s", ids[1], ids[2]);
     cr_assert_str_eq(got, want, "--since a duration ago");
-    run_free(&r);
+    th_run_free(&r);
 
     char until[32];
     snprintf(until, sizeof until, "@%lld", atoll(ids[1]) / 1000);
-    r = RUN("dlq", "list", "dq", "-g", "g", "--until", until, "--type", "a", "--json");
+    r = TH_RUN("dlq", "list", "dq", "-g", "g", "--until", until, "--type", "a", "--json");
     json_ids(r.out, got, sizeof got);
     cr_assert_str_eq(got, ids[0], "--until with --type");
-    run_free(&r);
+    th_run_free(&r);
 
-    r = RUN("dlq", "list", "dq", "-g", "g", "--limit", "1", "--json");
+    r = TH_RUN("dlq", "list", "dq", "-g", "g", "--limit", "1", "--json");
     json_ids(r.out, got, sizeof got);
     cr_assert_str_eq(got, ids[0]);
     cr_assert(strstr(r.out, "\"more\":\ttrue") != NULL, "%s", r.out);
-    run_free(&r);
+    th_run_free(&r);
 
-    r = RUN("dlq", "list", "dq", "-g", "g", "--since", "soon");
+    r = TH_RUN("dlq", "list", "dq", "-g", "g", "--since", "soon");
     cr_assert_eq(r.code, 2);
-    run_free(&r);
+    th_run_free(&r);
     redisFree(c);
 }
 
@@ -186,20 +115,20 @@ Test(cli_dlq, show_all_fields)
     redisContext *c = th_redis();
     char ids[3][32];
     prepare_dlq(c, ids);
-    run_result r = RUN("dlq", "show", "dq", ids[1], "--group", "g", "--json");
+    th_run_result r = TH_RUN("dlq", "show", "dq", ids[1], "--group", "g", "--json");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cJSON *j = cJSON_Parse(r.out), *f = cJSON_GetObjectItem(j, "fields");
     cr_assert_str_eq(cJSON_GetObjectItem(j, "dlq_id")->valuestring, ids[1]);
     cr_assert_eq(cJSON_GetArraySize(f), 13, "%s", r.out);
     cr_assert_str_eq(cJSON_GetObjectItem(f, "error")->valuestring, "err-1");
     cJSON_Delete(j);
-    run_free(&r);
-    r = RUN("dlq", "show", "dq", ids[1], "--group", "g");
+    th_run_free(&r);
+    r = TH_RUN("dlq", "show", "dq", ids[1], "--group", "g");
     cr_assert(strstr(r.out, "reason           exhausted\n") != NULL, "%s", r.out);
-    run_free(&r);
-    r = RUN("dlq", "show", "dq", "1-1", "--group", "g");
+    th_run_free(&r);
+    r = TH_RUN("dlq", "show", "dq", "1-1", "--group", "g");
     cr_assert_eq(r.code, 1);
-    run_free(&r);
+    th_run_free(&r);
     redisFree(c);
 }
 
@@ -223,18 +152,18 @@ Test(cli_dlq, replay_dry_run_and_one_group_only)
     char ids[3][32], got[512];
     prepare_dlq(c, ids);
 
-    run_result r = RUN("dlq", "replay", "dq", "-g", "g", "--reason", "exhausted", "--dry-run");
+    th_run_result r = TH_RUN("dlq", "replay", "dq", "-g", "g", "--reason", "exhausted", "--dry-run");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert(strstr(r.out, "dry run: would replay 1 dead letter from sluice:{dq}:dlq:g to group g") != NULL, "%s",
               r.out);
-    run_free(&r);
+    th_run_free(&r);
     cr_assert_eq(th_int(c, "XLEN sluice:{dq}:dlq:g"), 3, "--dry-run changes nothing");
     cr_assert_eq(th_int(c, "EXISTS sluice:{dq}:r:g"), 0);
 
-    r = RUN("dlq", "replay", "dq", "-g", "g", "--reason", "exhausted");
+    r = TH_RUN("dlq", "replay", "dq", "-g", "g", "--reason", "exhausted");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert(strstr(r.out, "replayed 1 dead letter to group g (sluice:{dq}:r:g)\n") != NULL, "%s", r.out);
-    run_free(&r);
+    th_run_free(&r);
     only_entry(c, "sluice:{dq}:r:g", got, sizeof got);
     cr_assert_str_eq(got, "type=b payload={\"n\":1} id=job-1", "original fields, no DLQ fields, no attempt");
     cr_assert_eq(th_int(c, "XLEN sluice:{dq}:dlq:g"), 2, "the replayed entry left the DLQ");
@@ -246,20 +175,20 @@ Test(cli_dlq, replay_dry_run_and_one_group_only)
     char added[32];
     snprintf(added, sizeof added, "%s", a->str);
     freeReplyObject(a);
-    r = RUN("dlq", "replay", "dq", "-g", "g", "--id", added, "--json");
+    r = TH_RUN("dlq", "replay", "dq", "-g", "g", "--id", added, "--json");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cJSON *j = cJSON_Parse(r.out);
     cr_assert_eq(cJSON_GetObjectItem(j, "replayed")->valueint, 1, "%s", r.out);
     cJSON_Delete(j);
-    run_free(&r);
+    th_run_free(&r);
     redisReply *x = redisCommand(c, "XREVRANGE sluice:{dq}:r:g + - COUNT 1");
     const redisReply *f = x->element[0]->element[1];
     cr_assert_eq(f->elements, 4);
     cr_assert_str_eq(f->element[3]->str, "77-0");
     freeReplyObject(x);
-    r = RUN("dlq", "replay", "dq", "-g", "g", "--id", added);
+    r = TH_RUN("dlq", "replay", "dq", "-g", "g", "--id", added);
     cr_assert_eq(r.code, 1, "no longer in the DLQ");
-    run_free(&r);
+    th_run_free(&r);
     redisFree(c);
 }
 
@@ -269,13 +198,13 @@ Test(cli_dlq, replayed_job_runs_again_at_attempt_1)
     char record[512], log[512], *json = NULL;
     snprintf(record, sizeof record, "%s/replay-record.txt", th_tmpdir());
     snprintf(log, sizeof log, "%s/replay-worker.log", th_tmpdir());
-    cmd(c, "XGROUP CREATE sluice:{wq} p $ MKSTREAM");
-    cmd(c, "XGROUP CREATE sluice:{wq} other $");
-    cmd(c, "XADD sluice:{wq}:dlq:p * type test.record payload {} id job-9 attempt 5 reason exhausted error e "
+    th_cmd(c, "XGROUP CREATE sluice:{wq} p $ MKSTREAM");
+    th_cmd(c, "XGROUP CREATE sluice:{wq} other $");
+    th_cmd(c, "XADD sluice:{wq}:dlq:p * type test.record payload {} id job-9 attempt 5 reason exhausted error e "
            "attempts 5 deliveries 1 original_id 9-0 original_stream sluice:{wq} group p consumer c failed_at 1");
-    run_result r = RUN("dlq", "replay", "wq", "--group", "p");
+    th_run_result r = TH_RUN("dlq", "replay", "wq", "--group", "p");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
-    run_free(&r);
+    th_run_free(&r);
     cr_assert(asprintf(&json,
                        "{\"redis\":{\"url\":\"%s\"},\"plugin_dir\":\"%s\",\"pools\":[{\"name\":\"p\",\"queue\":\"wq\","
                        "\"plugins\":[\"record\"],\"block\":\"200ms\",\"settings\":{\"record_file\":\"%s\"}}]}",
@@ -304,24 +233,24 @@ Test(cli_dlq, purge_needs_yes_without_a_terminal)
     redisContext *c = th_redis();
     char ids[3][32];
     prepare_dlq(c, ids);
-    run_result r = RUN("dlq", "purge", "dq", "-g", "g", "--type", "a");
+    th_run_result r = TH_RUN("dlq", "purge", "dq", "-g", "g", "--type", "a");
     cr_assert_eq(r.code, 2);
     cr_assert(strstr(r.err, "refusing to delete 2 dead letters from sluice:{dq}:dlq:g without --yes") != NULL, "%s",
               r.err);
-    run_free(&r);
+    th_run_free(&r);
     cr_assert_eq(th_int(c, "XLEN sluice:{dq}:dlq:g"), 3);
-    r = RUN("dlq", "purge", "dq", "-g", "g", "--type", "a", "--yes");
+    r = TH_RUN("dlq", "purge", "dq", "-g", "g", "--type", "a", "--yes");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert_str_eq(r.out, "deleted 2 dead letters from sluice:{dq}:dlq:g\n");
-    run_free(&r);
+    th_run_free(&r);
     cr_assert_eq(th_int(c, "XLEN sluice:{dq}:dlq:g"), 1);
     char got[32];
     redisReply *x = redisCommand(c, "XRANGE sluice:{dq}:dlq:g - +");
     snprintf(got, sizeof got, "%s", x->element[0]->element[0]->str);
     freeReplyObject(x);
     cr_assert_str_eq(got, ids[1], "the type b entry stays");
-    r = RUN("dlq", "purge", "dq", "-g", "g", "--reason", "failed");
+    r = TH_RUN("dlq", "purge", "dq", "-g", "g", "--reason", "failed");
     cr_assert_eq(r.code, 0, "nothing matches: no question");
-    run_free(&r);
+    th_run_free(&r);
     redisFree(c);
 }

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "support/run.h"
 #include "support/th.h"
 
 static void setup(void)
@@ -24,78 +25,6 @@ static void setup(void)
 
 TestSuite(cli_ops, .init = setup, .timeout = 120);
 
-/* Output of one run of the sluice binary. */
-typedef struct run_result {
-    int code; /* exit code, -1 if killed */
-    char *out, *err;
-} run_result;
-
-/* Run SLUICE_BIN with the NULL-terminated args, stdin from /dev/null (not a
- * terminal), stdout and stderr captured. $SLUICE_REDIS_URL names the test Redis. */
-static run_result run_argv(const char *const *args)
-{
-    static int seq;
-    char out_path[512], err_path[512];
-    char *argv[40];
-    int n = 0;
-    run_result res = {0};
-
-    seq++;
-    snprintf(out_path, sizeof out_path, "%s/ops-%d-%d.out", th_tmpdir(), (int)getpid(), seq);
-    snprintf(err_path, sizeof err_path, "%s/ops-%d-%d.err", th_tmpdir(), (int)getpid(), seq);
-    argv[n++] = SLUICE_BIN;
-    for (int i = 0; args[i] && n < 39; i++) argv[n++] = (char *)args[i];
-    argv[n] = NULL;
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        int in = open("/dev/null", O_RDONLY);
-        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || out < 0 || err < 0) _exit(126);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(err, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int status = 0;
-    cr_assert(th_wait_exit(pid, 30000, &status), "sluice %s did not finish", args[0]);
-    res.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    res.out = th_read_file(out_path);
-    res.err = th_read_file(err_path);
-    cr_assert(res.out && res.err);
-    return res;
-}
-
-#define RUN(...) run_argv((const char *const[]){__VA_ARGS__, NULL})
-
-static void run_free(run_result *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
-/* Redis server time in ms. */
-static long long server_ms(redisContext *c)
-{
-    redisReply *r = redisCommand(c, "TIME");
-    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
-    long long ms = atoll(r->element[0]->str) * 1000 + atoll(r->element[1]->str) / 1000;
-    freeReplyObject(r);
-    return ms;
-}
-
-/* Run a command that must not fail; free its reply. */
-static void cmd(redisContext *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    cr_assert(r && r->type != REDIS_REPLY_ERROR, "%s: %s", fmt, r ? r->str : c->errstr);
-    freeReplyObject(r);
-}
 
 /* ---- stats ------------------------------------------------------------------- */
 
@@ -105,28 +34,28 @@ static void cmd(redisContext *c, const char *fmt, ...)
  * (+200 processed, +20 failed in 20 s) and one older, h2/2 only one. */
 static void prepare_stats(redisContext *c)
 {
-    long long now = server_ms(c), old = now - 3600000;
-    for (int i = 0; i < 3; i++) cmd(c, "XADD sluice:{sq} %lld-%d type t payload {}", old, i);
-    cmd(c, "XGROUP CREATE sluice:{sq} ga 0");
-    cmd(c, "XGROUP CREATE sluice:{sq} gb $");
-    for (int i = 0; i < 2; i++) cmd(c, "XADD sluice:{sq} * type t payload {}");
-    cmd(c, "XREADGROUP GROUP ga ca COUNT 2 STREAMS sluice:{sq} >");
-    cmd(c, "ZADD sluice:{sq}:sched %lld x", now + 60000);
-    cmd(c, "XADD sluice:{sq}:r:ga * type t id j attempt 2");
-    cmd(c, "XADD sluice:{sq}:dlq:ga * type t id k reason failed");
-    cmd(c, "XADD sluice:{sq}:stats:ga %lld-0 host h1 pid 1 processed 0 failed 0 retried 0 dead 0", now - 120000);
-    cmd(c, "XADD sluice:{sq}:stats:ga %lld-0 host h1 pid 1 processed 100 failed 5 retried 0 dead 0", now - 30000);
-    cmd(c, "XADD sluice:{sq}:stats:ga %lld-0 host h2 pid 2 processed 7 failed 7 retried 0 dead 0", now - 20000);
-    cmd(c, "XADD sluice:{sq}:stats:ga %lld-0 host h1 pid 1 processed 300 failed 25 retried 0 dead 0", now - 10000);
+    long long now = th_server_ms(c), old = now - 3600000;
+    for (int i = 0; i < 3; i++) th_cmd(c, "XADD sluice:{sq} %lld-%d type t payload {}", old, i);
+    th_cmd(c, "XGROUP CREATE sluice:{sq} ga 0");
+    th_cmd(c, "XGROUP CREATE sluice:{sq} gb $");
+    for (int i = 0; i < 2; i++) th_cmd(c, "XADD sluice:{sq} * type t payload {}");
+    th_cmd(c, "XREADGROUP GROUP ga ca COUNT 2 STREAMS sluice:{sq} >");
+    th_cmd(c, "ZADD sluice:{sq}:sched %lld x", now + 60000);
+    th_cmd(c, "XADD sluice:{sq}:r:ga * type t id j attempt 2");
+    th_cmd(c, "XADD sluice:{sq}:dlq:ga * type t id k reason failed");
+    th_cmd(c, "XADD sluice:{sq}:stats:ga %lld-0 host h1 pid 1 processed 0 failed 0 retried 0 dead 0", now - 120000);
+    th_cmd(c, "XADD sluice:{sq}:stats:ga %lld-0 host h1 pid 1 processed 100 failed 5 retried 0 dead 0", now - 30000);
+    th_cmd(c, "XADD sluice:{sq}:stats:ga %lld-0 host h2 pid 2 processed 7 failed 7 retried 0 dead 0", now - 20000);
+    th_cmd(c, "XADD sluice:{sq}:stats:ga %lld-0 host h1 pid 1 processed 300 failed 25 retried 0 dead 0", now - 10000);
     /* Another queue, to see SCAN find both and skip the side streams. */
-    cmd(c, "XADD sluice:{other} * type t payload {}");
+    th_cmd(c, "XADD sluice:{other} * type t payload {}");
 }
 
 Test(cli_ops, stats_table)
 {
     redisContext *c = th_redis();
     prepare_stats(c);
-    run_result r = RUN("stats", "sq");
+    th_run_result r = TH_RUN("stats", "sq");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     const char *want =
         "queue sq  length 5  scheduled 1\n"
@@ -139,7 +68,7 @@ Test(cli_ops, stats_table)
         "ga     ca        ";
     cr_assert(strncmp(r.out, want, strlen(want)) == 0, "got:\n%s\nwant:\n%s", r.out, want);
     cr_assert(strstr(r.out + strlen(want), "          2\n") != NULL, "ca has 2 in flight: %s", r.out);
-    run_free(&r);
+    th_run_free(&r);
     redisFree(c);
 }
 
@@ -147,8 +76,8 @@ Test(cli_ops, stats_json_every_queue)
 {
     redisContext *c = th_redis();
     prepare_stats(c);
-    cmd(c, "SET sluice:{sq}:paused:gb x");
-    run_result r = RUN("stats", "--json");
+    th_cmd(c, "SET sluice:{sq}:paused:gb x");
+    th_run_result r = TH_RUN("stats", "--json");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cJSON *j = cJSON_Parse(r.out);
     cr_assert_not_null(j, "JSON: %s", r.out);
@@ -182,16 +111,16 @@ Test(cli_ops, stats_json_every_queue)
     cr_assert_eq(cJSON_GetObjectItem(gb, "lag")->valueint, 2, "counted: Redis 7.0 gives nil here");
     cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(gb, "lag")));
     cJSON_Delete(j);
-    run_free(&r);
+    th_run_free(&r);
     redisFree(c);
 }
 
 Test(cli_ops, stats_missing_queue_fails)
 {
-    run_result r = RUN("stats", "nosuch");
+    th_run_result r = TH_RUN("stats", "nosuch");
     cr_assert_eq(r.code, 1);
     cr_assert(strstr(r.err, "queue 'nosuch' not found") != NULL, "%s", r.err);
-    run_free(&r);
+    th_run_free(&r);
 }
 
 /* ---- pause / resume ---------------------------------------------------------- */
@@ -240,16 +169,16 @@ Test(cli_ops, pause_stops_fetching_and_resume_restarts)
     char *cfg = worker_config("pause.json", "pq", record);
     char *argv[] = {SLUICE_WORKER_BIN, "--config", cfg, "--pool", "p", "--consumer", "w1", NULL};
     pid_t w = th_spawn(argv, NULL, log);
-    cmd(c, "XADD sluice:{pq} * type test.record id first payload {}");
+    th_cmd(c, "XADD sluice:{pq} * type test.record id first payload {}");
     lines_arg one = {record, 1}, four = {record, 4};
     cr_assert(th_wait_until(has_lines, &one, 10000), "the worker runs the first job");
 
-    run_result r = RUN("pause", "pq"); /* one group: p */
+    th_run_result r = TH_RUN("pause", "pq"); /* one group: p */
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert_str_eq(r.out, "paused group p of queue pq (sluice:{pq}:paused:p)\n");
-    run_free(&r);
+    th_run_free(&r);
     th_sleep_ms(500); /* at most one read cycle (block 200ms) */
-    for (int i = 0; i < 3; i++) cmd(c, "XADD sluice:{pq} * type test.record payload {}");
+    for (int i = 0; i < 3; i++) th_cmd(c, "XADD sluice:{pq} * type test.record payload {}");
     th_sleep_ms(1000);
     cr_assert_eq(th_count_lines(record), 1, "nothing processed while paused");
     cr_assert_eq(th_int(c, "XLEN sluice:{pq}"), 4);
@@ -257,10 +186,10 @@ Test(cli_ops, pause_stops_fetching_and_resume_restarts)
     cr_assert_eq(g->element[0]->integer, 0, "nothing fetched while paused");
     freeReplyObject(g);
 
-    r = RUN("resume", "pq", "--group", "p");
+    r = TH_RUN("resume", "pq", "--group", "p");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert_str_eq(r.out, "resumed group p of queue pq (sluice:{pq}:paused:p deleted)\n");
-    run_free(&r);
+    th_run_free(&r);
     cr_assert(th_wait_until(has_lines, &four, 3000), "resumed within a read cycle");
     kill(w, SIGTERM);
     int st;
@@ -274,22 +203,22 @@ Test(cli_ops, pause_stops_fetching_and_resume_restarts)
 Test(cli_ops, pause_every_group_and_json)
 {
     redisContext *c = th_redis();
-    cmd(c, "XGROUP CREATE sluice:{pj} a $ MKSTREAM");
-    cmd(c, "XGROUP CREATE sluice:{pj} b $");
-    run_result r = RUN("pause", "pj", "--json");
+    th_cmd(c, "XGROUP CREATE sluice:{pj} a $ MKSTREAM");
+    th_cmd(c, "XGROUP CREATE sluice:{pj} b $");
+    th_run_result r = TH_RUN("pause", "pj", "--json");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cJSON *j = cJSON_Parse(r.out);
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "paused")), 2, "%s", r.out);
     cJSON_Delete(j);
-    run_free(&r);
+    th_run_free(&r);
     cr_assert_eq(th_int(c, "EXISTS sluice:{pj}:paused:a sluice:{pj}:paused:b"), 2);
-    r = RUN("resume", "pj");
+    r = TH_RUN("resume", "pj");
     cr_assert_eq(r.code, 0);
-    run_free(&r);
+    th_run_free(&r);
     cr_assert_eq(th_int(c, "EXISTS sluice:{pj}:paused:a sluice:{pj}:paused:b"), 0);
-    r = RUN("pause", "nosuchq");
+    r = TH_RUN("pause", "nosuchq");
     cr_assert_eq(r.code, 1, "no group to pause");
-    run_free(&r);
+    th_run_free(&r);
     redisFree(c);
 }
 
@@ -312,50 +241,50 @@ Test(cli_ops, group_create_reset_delete)
 {
     redisContext *c = th_redis();
     char ids[16][32];
-    for (int i = 1; i <= 3; i++) cmd(c, "XADD sluice:{gq} %d000-0 type t payload {}", i);
+    for (int i = 1; i <= 3; i++) th_cmd(c, "XADD sluice:{gq} %d000-0 type t payload {}", i);
 
-    run_result r = RUN("group", "create", "gq", "all", "--from", "0");
+    th_run_result r = TH_RUN("group", "create", "gq", "all", "--from", "0");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
-    run_free(&r);
+    th_run_free(&r);
     cr_assert_eq(read_all(c, "all", ids, 16), 3, "--from 0: the whole history");
     redisReply *x = redisCommand(c, "XINFO GROUPS sluice:{gq}:r:all");
     cr_assert_eq(x->elements, 1, "the group exists on the retry stream too");
     freeReplyObject(x);
 
-    r = RUN("group", "create", "gq", "since", "--from", "1970-01-01T00:00:02Z");
+    r = TH_RUN("group", "create", "gq", "since", "--from", "1970-01-01T00:00:02Z");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
-    run_free(&r);
+    th_run_free(&r);
     cr_assert_eq(read_all(c, "since", ids, 16), 2, "--from TIME: entries at or after it");
     cr_assert_str_eq(ids[0], "2000-0");
-    r = RUN("group", "create", "gq", "epoch", "--from", "@3");
+    r = TH_RUN("group", "create", "gq", "epoch", "--from", "@3");
     cr_assert_eq(r.code, 0);
-    run_free(&r);
+    th_run_free(&r);
     cr_assert_eq(read_all(c, "epoch", ids, 16), 1);
     cr_assert_str_eq(ids[0], "3000-0");
 
-    r = RUN("group", "create", "gq", "all", "--from", "0");
+    r = TH_RUN("group", "create", "gq", "all", "--from", "0");
     cr_assert_eq(r.code, 1, "exists already");
     cr_assert(strstr(r.err, "already exists") != NULL, "%s", r.err);
-    run_free(&r);
-    r = RUN("group", "reset", "gq", "epoch", "--from", "1000-0");
+    th_run_free(&r);
+    r = TH_RUN("group", "reset", "gq", "epoch", "--from", "1000-0");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
-    run_free(&r);
+    th_run_free(&r);
     cr_assert_eq(read_all(c, "epoch", ids, 16), 2, "reset: the entries after 1000-0 again");
 
     /* "all" holds 3 pending entries: delete refuses, --force deletes. */
-    cmd(c, "XADD sluice:{gq}:r:all * type t id x");
-    r = RUN("group", "delete", "gq", "all");
+    th_cmd(c, "XADD sluice:{gq}:r:all * type t id x");
+    r = TH_RUN("group", "delete", "gq", "all");
     cr_assert_eq(r.code, 1);
     cr_assert(strstr(r.err, "has 3 pending entries") != NULL, "%s", r.err);
-    run_free(&r);
+    th_run_free(&r);
     x = redisCommand(c, "XINFO GROUPS sluice:{gq}");
     cr_assert_eq(x->elements, 3, "nothing deleted");
     freeReplyObject(x);
-    cmd(c, "XADD sluice:{gq}:dlq:all * type t id d reason failed");
-    r = RUN("group", "delete", "gq", "all", "--force");
+    th_cmd(c, "XADD sluice:{gq}:dlq:all * type t id d reason failed");
+    r = TH_RUN("group", "delete", "gq", "all", "--force");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert(strstr(r.out, "dead letters kept in sluice:{gq}:dlq:all (1 entries)") != NULL, "%s", r.out);
-    run_free(&r);
+    th_run_free(&r);
     x = redisCommand(c, "XINFO GROUPS sluice:{gq}");
     cr_assert_eq(x->elements, 2);
     freeReplyObject(x);
@@ -363,13 +292,13 @@ Test(cli_ops, group_create_reset_delete)
     cr_assert_eq(th_int(c, "XLEN sluice:{gq}:dlq:all"), 1, "the DLQ is kept");
 
     /* No pending entries: delete works without --force. */
-    cmd(c, "XGROUP CREATE sluice:{gq} idle $");
-    r = RUN("group", "delete", "gq", "idle", "--json");
+    th_cmd(c, "XGROUP CREATE sluice:{gq} idle $");
+    r = TH_RUN("group", "delete", "gq", "idle", "--json");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cJSON *j = cJSON_Parse(r.out);
     cr_assert_str_eq(cJSON_GetObjectItem(j, "deleted")->valuestring, "idle");
     cJSON_Delete(j);
-    run_free(&r);
+    th_run_free(&r);
     redisFree(c);
 }
 
@@ -385,14 +314,14 @@ static void prepare_jobs(redisContext *c, char a[32], char b[32])
     r = redisCommand(c, "XADD sluice:{jq} * type t id job-b payload {}");
     snprintf(b, 32, "%s", r->str);
     freeReplyObject(r);
-    cmd(c, "XADD sluice:{jq} * type t id job-c payload {}");
-    cmd(c, "XGROUP CREATE sluice:{jq} g1 0");
-    cmd(c, "XGROUP CREATE sluice:{jq} g2 0");
-    cmd(c, "XREADGROUP GROUP g1 w1 COUNT 2 STREAMS sluice:{jq} >");
-    cmd(c, "XACK sluice:{jq} g1 %s", a);
-    cmd(c, "ZADD sluice:{jq}:sched 4102444800000 %s",
+    th_cmd(c, "XADD sluice:{jq} * type t id job-c payload {}");
+    th_cmd(c, "XGROUP CREATE sluice:{jq} g1 0");
+    th_cmd(c, "XGROUP CREATE sluice:{jq} g2 0");
+    th_cmd(c, "XREADGROUP GROUP g1 w1 COUNT 2 STREAMS sluice:{jq} >");
+    th_cmd(c, "XACK sluice:{jq} g1 %s", a);
+    th_cmd(c, "ZADD sluice:{jq}:sched 4102444800000 %s",
         "{\"s\":\"sluice:{jq}:r:g1\",\"f\":[\"type\",\"t\",\"id\",\"job-b\",\"attempt\",\"3\"]}");
-    cmd(c, "XADD sluice:{jq}:dlq:g2 * type t id job-c reason failed error no-such-order attempts 1");
+    th_cmd(c, "XADD sluice:{jq}:dlq:g2 * type t id job-c reason failed error no-such-order attempts 1");
 }
 
 Test(cli_ops, jobs_show_places)
@@ -401,27 +330,27 @@ Test(cli_ops, jobs_show_places)
     char a[32], b[32];
     prepare_jobs(c, a, b);
 
-    run_result r = RUN("jobs", "show", "jq", a);
+    th_run_result r = TH_RUN("jobs", "show", "jq", a);
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert(strstr(r.out, "completed in group g1\n") != NULL, "%s", r.out);
     cr_assert(strstr(r.out, "waiting in group g2 (not delivered yet") != NULL, "%s", r.out);
-    run_free(&r);
+    th_run_free(&r);
 
-    r = RUN("jobs", "show", "jq", "job-b");
+    r = TH_RUN("jobs", "show", "jq", "job-b");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert(strstr(r.out, "scheduled until 2100-01-01T00:00:00.000Z (attempt 3) for group g1\n") != NULL, "%s",
               r.out);
     cr_assert(strstr(r.out, "pending in group g1, consumer w1, since ") != NULL, "%s", r.out);
     cr_assert(strstr(r.out, "deliveries 1") != NULL, "%s", r.out);
     cr_assert(strstr(r.out, "completed") == NULL, "not completed: %s", r.out);
-    run_free(&r);
+    th_run_free(&r);
 
-    r = RUN("jobs", "show", "jq", "job-c");
+    r = TH_RUN("jobs", "show", "jq", "job-c");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert(strstr(r.out, "dead-lettered in group g2: failed, \"no-such-order\", at ") != NULL, "%s", r.out);
-    run_free(&r);
+    th_run_free(&r);
 
-    r = RUN("jobs", "show", "jq", "job-b", "--json");
+    r = TH_RUN("jobs", "show", "jq", "job-b", "--json");
     cr_assert_eq(r.code, 0);
     cJSON *j = cJSON_Parse(r.out);
     cr_assert_not_null(j);
@@ -436,12 +365,12 @@ Test(cli_ops, jobs_show_places)
     }
     cr_assert(pending == 1 && sched == 1, "%s", r.out);
     cJSON_Delete(j);
-    run_free(&r);
+    th_run_free(&r);
 
-    r = RUN("jobs", "show", "jq", "no-such-job");
+    r = TH_RUN("jobs", "show", "jq", "no-such-job");
     cr_assert_eq(r.code, 1);
     cr_assert(strstr(r.err, "job no-such-job not found") != NULL, "%s", r.err);
-    run_free(&r);
+    th_run_free(&r);
     redisFree(c);
 }
 
@@ -449,25 +378,25 @@ Test(cli_ops, jobs_show_places)
 Test(cli_ops, jobs_show_completed_after_retry)
 {
     redisContext *c = th_redis();
-    cmd(c, "XADD sluice:{jr} * type t id job-r payload {}");
-    cmd(c, "XGROUP CREATE sluice:{jr} g 0");
-    cmd(c, "XGROUP CREATE sluice:{jr}:r:g g 0 MKSTREAM");
-    cmd(c, "XREADGROUP GROUP g w COUNT 1 STREAMS sluice:{jr} >");
+    th_cmd(c, "XADD sluice:{jr} * type t id job-r payload {}");
+    th_cmd(c, "XGROUP CREATE sluice:{jr} g 0");
+    th_cmd(c, "XGROUP CREATE sluice:{jr}:r:g g 0 MKSTREAM");
+    th_cmd(c, "XREADGROUP GROUP g w COUNT 1 STREAMS sluice:{jr} >");
     redisReply *x = redisCommand(c, "XRANGE sluice:{jr} - +");
-    cmd(c, "XACK sluice:{jr} g %s", x->element[0]->element[0]->str);
+    th_cmd(c, "XACK sluice:{jr} g %s", x->element[0]->element[0]->str);
     freeReplyObject(x);
-    cmd(c, "XADD sluice:{jr}:r:g * type t id job-r attempt 2 payload {}");
-    run_result r = RUN("jobs", "show", "jr", "job-r");
+    th_cmd(c, "XADD sluice:{jr}:r:g * type t id job-r attempt 2 payload {}");
+    th_run_result r = TH_RUN("jobs", "show", "jr", "job-r");
     cr_assert(strstr(r.out, "waiting in the retry stream of group g (attempt 2") != NULL, "%s", r.out);
     cr_assert(strstr(r.out, "completed") == NULL, "%s", r.out);
-    run_free(&r);
+    th_run_free(&r);
     x = redisCommand(c, "XREADGROUP GROUP g w COUNT 1 STREAMS sluice:{jr}:r:g >");
-    cmd(c, "XACK sluice:{jr}:r:g g %s", x->element[0]->element[1]->element[0]->element[0]->str);
+    th_cmd(c, "XACK sluice:{jr}:r:g g %s", x->element[0]->element[1]->element[0]->element[0]->str);
     freeReplyObject(x);
-    r = RUN("jobs", "show", "jr", "job-r");
+    r = TH_RUN("jobs", "show", "jr", "job-r");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert(strstr(r.out, "completed in group g (attempt 2)\n") != NULL, "%s", r.out);
-    run_free(&r);
+    th_run_free(&r);
     redisFree(c);
 }
 
@@ -477,46 +406,46 @@ Test(cli_ops, help_and_usage_errors)
 {
     const char *cmds[] = {"stats", "dlq", "pause", "resume", "group", "jobs"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-        run_result r = RUN(cmds[i], "--help");
+        th_run_result r = TH_RUN(cmds[i], "--help");
         cr_assert_eq(r.code, 0, "%s --help", cmds[i]);
         cr_assert(strncmp(r.out, "usage: sluice ", 14) == 0, "%s --help: %s", cmds[i], r.out);
         cr_assert_str_eq(r.err, "");
-        run_free(&r);
-        r = RUN(cmds[i], "--bogus");
+        th_run_free(&r);
+        r = TH_RUN(cmds[i], "--bogus");
         cr_assert_eq(r.code, 2, "%s --bogus", cmds[i]);
         cr_assert(strstr(r.err, "unknown option '--bogus'") != NULL, "%s", r.err);
-        run_free(&r);
+        th_run_free(&r);
     }
-    run_result r = RUN("group", "create", "q", "g");
+    th_run_result r = TH_RUN("group", "create", "q", "g");
     cr_assert_eq(r.code, 2, "create needs --from");
-    run_free(&r);
-    r = RUN("group", "create", "q", "g", "--from", "yesterday");
+    th_run_free(&r);
+    r = TH_RUN("group", "create", "q", "g", "--from", "yesterday");
     cr_assert_eq(r.code, 2);
-    run_free(&r);
-    r = RUN("jobs", "show", "bad name", "x");
+    th_run_free(&r);
+    r = TH_RUN("jobs", "show", "bad name", "x");
     cr_assert_eq(r.code, 2);
-    run_free(&r);
-    r = RUN("stats", "-u", "redis://:s3cret@127.0.0.1:1/0");
+    th_run_free(&r);
+    r = TH_RUN("stats", "-u", "redis://:s3cret@127.0.0.1:1/0");
     cr_assert_eq(r.code, 1, "connection refused is a runtime error");
     cr_assert(strstr(r.err, "s3cret") == NULL, "password redacted: %s", r.err);
-    run_free(&r);
+    th_run_free(&r);
 }
 
 Test(cli_ops, url_precedence)
 {
     redisContext *c = th_redis();
-    cmd(c, "XADD sluice:{uq} * type t payload {}");
+    th_cmd(c, "XADD sluice:{uq} * type t payload {}");
     /* -u wins over a broken $SLUICE_REDIS_URL. */
     setenv("SLUICE_REDIS_URL", "redis://127.0.0.1:1/0", 1);
-    run_result r = RUN("stats", "-u", th_redis_url(), "uq");
+    th_run_result r = TH_RUN("stats", "-u", th_redis_url(), "uq");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
-    run_free(&r);
-    r = RUN("stats", "uq");
+    th_run_free(&r);
+    r = TH_RUN("stats", "uq");
     cr_assert_eq(r.code, 1, "$SLUICE_REDIS_URL is used without -u");
-    run_free(&r);
+    th_run_free(&r);
     setenv("SLUICE_REDIS_URL", th_redis_url(), 1);
-    r = RUN("stats", "uq");
+    r = TH_RUN("stats", "uq");
     cr_assert_eq(r.code, 0);
-    run_free(&r);
+    th_run_free(&r);
     redisFree(c);
 }

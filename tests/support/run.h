@@ -1,0 +1,26 @@
+/* Running the real `sluice` binary from a test: exit code and captured output.
+ * stdin is /dev/null (not a terminal); $SLUICE_REDIS_URL names the test Redis. */
+#ifndef TH_RUN_H
+#define TH_RUN_H
+
+#include "common/compat.h"
+
+/** Output of one run of the sluice binary. */
+typedef struct th_run_result {
+    int code; /* exit code, -1 if killed */
+    char *out, *err;
+} th_run_result;
+
+/** Run SLUICE_BIN with the NULL-terminated args (asserts it ends within 30 s). */
+th_run_result th_run_argv(const char *const *args);
+void th_run_free(th_run_result *r);
+
+#define TH_RUN(...) th_run_argv((const char *const[]){__VA_ARGS__, NULL})
+
+/** Redis server time in ms. */
+long long th_server_ms(redisContext *c);
+
+/** Run a command that must not fail (asserts); free its reply. */
+void th_cmd(redisContext *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
