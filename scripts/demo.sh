@@ -37,7 +37,8 @@ trap 'exit 0' INT TERM
 
 if [[ -z "${SLUICE_REDIS_URL:-}" ]]; then
   rm -f "$state/redis/redis.sock"
-  redis-server "$root/config/redis.conf" --port 0 --unixsocket "$state/redis/redis.sock" \
+  # Its own session: Ctrl-C reaches the supervisor, and Redis stops last, below.
+  setsid redis-server "$root/config/redis.conf" --port 0 --unixsocket "$state/redis/redis.sock" \
     --unixsocketperm 700 --dir "$state/redis" --logfile "$state/redis/redis.log" --daemonize no &
   redis_pid=$!
   wait_redis -s "$state/redis/redis.sock" || { echo "redis-server did not start: $state/redis/redis.log" >&2; exit 1; }
