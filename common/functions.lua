@@ -24,7 +24,7 @@ Time is always Redis server time (TIME), never a client's clock.
 
 -- Bump together with SL_FUNCTIONS_VERSION (common/functions.h) on every change:
 -- a server holding another version is replaced at start-up, never one with the same.
-local VERSION = '2'
+local VERSION = '3'
 
 local function now_ms()
     local t = redis.call('TIME')
@@ -99,27 +99,87 @@ redis.register_function{function_name = 'sluice_version', flags = {'no-writes'},
 KEYS[1] stream
 ARGV[1] group, ARGV[2] consumer, ARGV[3] done-marker key prefix ("" = none),
 ARGV[4] done-marker TTL seconds, then stream ids (with a prefix: pairs of
-stream id, job id; the marker is prefix..job id).
+stream id, job id; the marker is prefix..job id, none for an empty job id).
+Ids may come in any order. One XPENDING of this consumer over the ids' range
+tells which it owns (not one per id: a worker acks a whole read batch at once);
+those are acked with one XACK per 1000 ids. An id listed twice counts once.
 Returns {acked, refused}: refused entries are pending under another consumer
-(their lease lapsed and they were reclaimed) or no longer pending. ]]
+(their lease lapsed and they were reclaimed) or no longer pending. A malformed
+id is an error, and nothing is acked. ]]
+local ACK_CHUNK = 1000 -- ids per XACK: unpack() of a few thousand values is safe in Redis' Lua
+
+-- A stream id as two canonical decimal strings (ms, seq) and its canonical
+-- text, or nil when malformed. Compared as strings, since 64-bit parts do not
+-- fit a Lua number. Ids as Redis returns them take the fast path.
+local function id_parts(id)
+    local ms, seq = string.match(id, '^(%d+)%-(%d+)$')
+    if ms and (#ms == 1 or string.byte(ms, 1) ~= 48) and (#seq == 1 or string.byte(seq, 1) ~= 48)
+        and #ms <= 20 and #seq <= 20 then
+        return ms, seq, id
+    end
+    if not ms then
+        ms, seq = string.match(id, '^(%d+)$'), '0'
+        if not ms then return nil end
+    end
+    ms, seq = string.gsub(ms, '^0+(%d)', '%1'), string.gsub(seq, '^0+(%d)', '%1')
+    if #ms > 20 or #seq > 20 then return nil end
+    return ms, seq, ms .. '-' .. seq
+end
+
+local function dec_less(a, b)
+    if #a ~= #b then return #a < #b end
+    return a < b
+end
+
+local function id_less(ams, aseq, bms, bseq)
+    if ams ~= bms then return dec_less(ams, bms) end
+    return dec_less(aseq, bseq)
+end
+
 -- allow-oom: acks free memory (pending-list entries), so they must work while
 -- Redis refuses writes for want of it; done-markers are small.
 redis.register_function{function_name = 'sluice_ack', flags = {'allow-oom'}, callback = function(keys, args)
     local stream, group, consumer = keys[1], args[1], args[2]
     local prefix, ttl = args[3], tonumber(args[4])
     local step = (prefix ~= '') and 2 or 1
-    local acked, refused = 0, 0
+    -- The requested ids in canonical form (XPENDING replies are canonical), and their range.
+    local want, n = {}, 0
+    local lo_ms, lo_seq, hi_ms, hi_seq, lo, hi
     for i = 5, #args, step do
-        local id = args[i]
-        if pending_owner(stream, group, id) == consumer then
-            redis.call('XACK', stream, group, id)
-            if step == 2 then redis.call('SET', prefix .. args[i + 1], '1', 'EX', ttl) end
-            acked = acked + 1
-        else
-            refused = refused + 1
+        local ms, seq, id = id_parts(args[i])
+        if not ms then return redis.error_reply('ERR sluice_ack: invalid stream ID ' .. args[i]) end
+        n = n + 1
+        want[n] = id
+        if not lo or id_less(ms, seq, lo_ms, lo_seq) then lo_ms, lo_seq, lo = ms, seq, id end
+        if not hi or id_less(hi_ms, hi_seq, ms, seq) then hi_ms, hi_seq, hi = ms, seq, id end
+    end
+    if n == 0 then return {0, 0} end
+    -- Entries this consumer owns in [lo, hi]: other pending entries of it may lie
+    -- in between (prefetched ones not finished yet), so page until the range ends.
+    local owned = {}
+    local from, page = lo, n + 16
+    while true do
+        local p = redis.call('XPENDING', stream, group, from, hi, page, consumer)
+        for j = 1, #p do owned[p[j][1]] = true end
+        if #p < page then break end
+        from = '(' .. p[#p][1]
+    end
+    local ack, nack = {}, 0
+    for k = 1, n do
+        local id = want[k]
+        if owned[id] then
+            owned[id] = nil -- a second listing of the same id is refused
+            nack = nack + 1
+            ack[nack] = id
+            local job = step == 2 and args[5 + (k - 1) * 2 + 1] or ''
+            if job ~= '' then redis.call('SET', prefix .. job, '1', 'EX', ttl) end
         end
     end
-    return {acked, refused}
+    local acked = 0
+    for c = 1, nack, ACK_CHUNK do
+        acked = acked + redis.call('XACK', stream, group, unpack(ack, c, math.min(c + ACK_CHUNK - 1, nack)))
+    end
+    return {acked, n - acked}
 end}
 
 --[[ sluice_settle: move one owned entry to a retry or to the dead-letter stream,

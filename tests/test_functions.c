@@ -348,6 +348,48 @@ Test(functions, ack_sets_done_markers_with_their_ttl)
     redisFree(c);
 }
 
+/* A whole read batch in one call, ids out of order: acked are only the listed
+ * ids c1 still owns, though c1 and c2 own other entries inside the ids' range
+ * (more than the call lists, so the owner lookup must page) and some listed
+ * ids are foreign, already acked, never delivered or listed twice. */
+Test(functions, ack_batch_mixes_owned_foreign_and_non_pending_ids)
+{
+    redisContext *c = th_redis();
+    enum { NE = 60 };
+    char id[NE][64], owner[64];
+    for (int i = 0; i < NE; i++)
+        add(c, id[i], "type", "t", NULL);
+    deliver(c, "c1", 30);
+    deliver(c, "c2", 20);                    /* id[30..49] pending under c2 */
+    steal(c, "c2", id[5]);                   /* foreign now, inside c1's range */
+    ack_reply(cmdl(c, "FCALL", "sluice_ack", "1", STREAM, "g", "c1", "", "0", id[7], (const char *)NULL), 1, 0);
+    /* id[50..59] never delivered. Listed: owned 29, 0, 12, 3 (and 12 again);
+     * foreign 5 and 40; acked already 7; undelivered 55. */
+    ack_reply(cmdl(c, "FCALL", "sluice_ack", "1", STREAM, "g", "c1", "sluice:{q}:done:g:", "600", id[29], "job-29",
+                   id[5], "job-5", id[0], "", id[40], "job-40", id[12], "job-12", id[7], "job-7", id[55], "job-55",
+                   id[3], "job-3", id[12], "job-12", (const char *)NULL),
+              4, 5);
+    const int acked[] = {0, 3, 7, 12, 29};
+    for (size_t i = 0; i < sizeof(acked) / sizeof(acked[0]); i++)
+        cr_assert_not(pending(c, id[acked[i]], owner, NULL, NULL), "id[%d] acked", acked[i]);
+    cr_assert(pending(c, id[5], owner, NULL, NULL) && strcmp(owner, "c2") == 0, "the stolen entry stays c2's");
+    cr_assert(pending(c, id[40], owner, NULL, NULL) && strcmp(owner, "c2") == 0, "c2's entry stays pending");
+    for (int i = 1; i < 30; i++) /* c1's unlisted entries between the listed ones are untouched */
+        if (i != 3 && i != 5 && i != 7 && i != 12 && i != 29)
+            cr_assert(pending(c, id[i], owner, NULL, NULL) && strcmp(owner, "c1") == 0, "id[%d] still c1's", i);
+    cr_assert_eq(INT_OF(c, "EXISTS", "sluice:{q}:done:g:job-29"), 1);
+    cr_assert_eq(INT_OF(c, "EXISTS", "sluice:{q}:done:g:job-12"), 1);
+    cr_assert_eq(INT_OF(c, "EXISTS", "sluice:{q}:done:g:job-3"), 1);
+    cr_assert_eq(INT_OF(c, "EXISTS", "sluice:{q}:done:g:job-5"), 0, "no marker for a foreign entry");
+    cr_assert_eq(INT_OF(c, "EXISTS", "sluice:{q}:done:g:job-7"), 0, "no marker for a non-pending entry");
+    cr_assert_eq(INT_OF(c, "EXISTS", "sluice:{q}:done:g:job-55"), 0);
+    /* The last owned entry alone, then a malformed id: an error, nothing acked. */
+    err_of(cmdl(c, "FCALL", "sluice_ack", "1", STREAM, "g", "c1", "", "0", id[1], "not-an-id", (const char *)NULL),
+           "ERR sluice_ack: invalid stream ID");
+    cr_assert(pending(c, id[1], owner, NULL, NULL), "nothing acked by a call with a malformed id");
+    redisFree(c);
+}
+
 /* ---- sluice_settle ---- */
 
 /* FCALL sluice_settle with the full ARGV list. */
