@@ -3,6 +3,7 @@
  * `sluice trace`. */
 #include "common/trace.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -25,13 +26,16 @@ static int is_zero(const char *s, size_t n)
     return 1;
 }
 
-/* n random bytes as 2n hex digits at out, redrawn while all zero. 0 or -1. */
+/* n random bytes as 2n hex digits at out, redrawn while all zero. 0 or -1.
+ * From the per-process PRNG (sl_rand64), not getrandom(2) per id: trace and
+ * span ids must be unique, not secret. */
 static int random_hex(char *out, size_t n)
 {
     unsigned char b[16];
     if (n > sizeof(b)) return -1;
     for (int tries = 0; tries < 8; tries++) {
-        if (sl_random_bytes(b, n) != 0) return -1;
+        uint64_t r[2] = {sl_rand64(), sl_rand64()};
+        memcpy(b, r, n);
         int any = 0;
         for (size_t i = 0; i < n; i++) {
             out[2 * i] = hex[b[i] >> 4];

@@ -4,6 +4,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -157,27 +160,69 @@ int sl_random_bytes(void *buf, size_t n)
     return got == n ? 0 : -1;
 }
 
-/* splitmix64: tiny, fast, good enough for jitter and ids that are not secrets.
- * State is per thread and re-seeded when the pid changes, so forked children
- * never share a sequence with their parent. */
-static _Thread_local uint64_t rng_state;
-static _Thread_local pid_t rng_pid;
+/* Per-thread PRNG (xoshiro256**, 256 bits of state) for ids and jitter: job
+ * ids (UUID v4), trace and span ids, backoff jitter. These need uniqueness and
+ * spread, not secrecy, so one getrandom(2) seeds each thread of each process
+ * and nothing draws from the kernel per id (it was one syscall per enqueued
+ * job). Never use it for secrets. A forked child re-seeds: pthread_atfork bumps
+ * a generation that every thread compares with the one it was seeded in, so a
+ * child never repeats its parent's sequence (and no getpid() per call). */
+static _Thread_local uint64_t rng_s[4];
+static _Thread_local unsigned rng_seeded_gen; /* 0: never seeded */
+static atomic_uint rng_gen = 1;
+static pthread_once_t rng_once = PTHREAD_ONCE_INIT;
 
-uint64_t sl_rand64(void)
+static void rng_after_fork(void)
 {
-    pid_t pid = getpid();
-    uint64_t z;
+    atomic_fetch_add_explicit(&rng_gen, 1, memory_order_relaxed);
+}
 
-    if (rng_pid != pid) {
-        if (sl_random_bytes(&rng_state, sizeof rng_state) != 0)
-            rng_state = (uint64_t)sl_now_wall_ms() ^ ((uint64_t)pid << 32) ^
-                        (uint64_t)sl_now_mono_ms();
-        rng_pid = pid;
-    }
-    z = (rng_state += 0x9E3779B97F4A7C15ull);
+static void rng_register(void)
+{
+    (void)pthread_atfork(NULL, NULL, rng_after_fork);
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static void rng_seed(unsigned gen)
+{
+    if (sl_random_bytes(rng_s, sizeof(rng_s)) != 0 || (rng_s[0] | rng_s[1] | rng_s[2] | rng_s[3]) == 0) {
+        /* No kernel randomness: clocks, pid and the state's address, spread out. */
+        uint64_t x = (uint64_t)sl_now_wall_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)sl_now_mono_ms() ^
+                     (uint64_t)(uintptr_t)rng_s;
+        for (int i = 0; i < 4; i++) rng_s[i] = splitmix64(&x);
+    }
+    rng_seeded_gen = gen;
+}
+
+uint64_t sl_rand64(void)
+{
+    unsigned gen = atomic_load_explicit(&rng_gen, memory_order_relaxed);
+    if (rng_seeded_gen != gen) {
+        (void)pthread_once(&rng_once, rng_register);
+        gen = atomic_load_explicit(&rng_gen, memory_order_relaxed);
+        rng_seed(gen);
+    }
+    uint64_t *s = rng_s;
+    uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return out;
 }
 
 void sl_uuid4(char out[37])
@@ -185,12 +230,10 @@ void sl_uuid4(char out[37])
     static const char hex[] = "0123456789abcdef";
     unsigned char b[16];
     int o = 0;
+    uint64_t a = sl_rand64(), c = sl_rand64(); /* 122 random bits: unique, not secret */
 
-    if (sl_random_bytes(b, sizeof b) != 0) {
-        uint64_t a = sl_rand64(), c = sl_rand64();
-        memcpy(b, &a, 8);
-        memcpy(b + 8, &c, 8);
-    }
+    memcpy(b, &a, 8);
+    memcpy(b + 8, &c, 8);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);   /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);   /* RFC 4122 variant */
     for (int i = 0; i < 16; i++) {

@@ -27,7 +27,8 @@ int sl_valid_name(const char *s);
 
 /** Random bytes from getrandom(2) (falls back to /dev/urandom). Returns 0 or -1. */
 int sl_random_bytes(void *buf, size_t n);
-/** A random 64-bit value (not for secrets); seeded from sl_random_bytes once per process. */
+/** A random 64-bit value (not for secrets): a per-thread generator seeded from
+ *  sl_random_bytes, re-seeded in a forked child. Ids need uniqueness, not secrecy. */
 uint64_t sl_rand64(void);
 /** Write a random UUID v4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx") into out[37]. */
 void sl_uuid4(char out[37]);
