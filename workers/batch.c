@@ -210,13 +210,19 @@ static void release_unstarted(sl_worker *w, sl_batch *b)
 int sl_batch_run(sl_worker *w, sl_batch *b)
 {
     while (b->next < b->n && !*w->stop) {
-        sl_worker_tick(w);
+        int64_t now = sl_worker_tick(w);
         if (*w->stop) break;
-        if (sl_now_mono_ms() - b->fresh_mono_ms > w->cfg->lease_ms / 2 && extend_unstarted(w, b) != 0) return -1;
+        if (now - b->fresh_mono_ms > w->cfg->lease_ms / 2 && extend_unstarted(w, b) != 0) return -1;
         const sl_entry *e = &b->v[b->next++];
         if (e->skip) continue;
         sl_write_rc rc = sl_job_handle(w, e->stream, e->id, e->fields, e->deliveries);
         if (rc == SL_WRITE_OK && b->settle_each) rc = sl_outcome_flush(w); /* settle replays one by one */
+        /* Journaled acks wait for the batch's end (they leave with the next
+         * read) unless a slow job or their age says otherwise; unjournaled ones
+         * are on the wire before the next job starts, so a crash never re-runs
+         * a finished job (docs/guarantees.md, "Acks"). */
+        if (rc == SL_WRITE_OK && b->next < b->n && sl_outcome_due(w, sl_now_mono_ms(), w->last_job_us))
+            rc = sl_outcome_send(w);
         if (rc == SL_WRITE_LOST) return -1;
         if (rc == SL_WRITE_BUSY) w->resync = 1;
     }

@@ -37,14 +37,19 @@ typedef struct sl_consume {
     char count[16], block[24];     /* XREADGROUP arguments as text */
 } sl_consume;
 
-void sl_worker_tick(sl_worker *w)
+int64_t sl_worker_tick(sl_worker *w)
 {
-    atomic_store_explicit(&w->slot->heartbeat_mono_ms, sl_now_mono_ms(), memory_order_relaxed);
+    int64_t now = sl_now_mono_ms();
+    atomic_store_explicit(&w->slot->heartbeat_mono_ms, now, memory_order_relaxed);
     if (w->reopen && *w->reopen) {
         *w->reopen = 0;
         if (sl_log_reopen() != 0) SL_LOG(SL_WARN, "log reopen failed; logging to stderr");
     }
-    if (*w->stop) return;
+    if (*w->stop) return now;
+    /* getppid() and poll() are syscalls: at most every SL_PARENT_CHECK_MS, not per
+     * job (PR_SET_PDEATHSIG also stops us when the supervisor dies). */
+    if (now < w->next_parent_check_mono_ms) return now;
+    w->next_parent_check_mono_ms = now + SL_PARENT_CHECK_MS;
     if (w->parent && getppid() != w->parent) {
         SL_LOG(SL_WARN, "supervisor gone (parent changed); stopping", SL_I("parent", w->parent));
         *w->stop = 1;
@@ -52,6 +57,7 @@ void sl_worker_tick(sl_worker *w)
         SL_LOG(SL_WARN, "supervisor channel closed; stopping");
         *w->stop = 1;
     }
+    return now;
 }
 
 /* Wait before the next round after a failure: capped exponential backoff with
@@ -208,7 +214,9 @@ static void round_once(sl_worker *w, sl_consume *c)
         c->session_ready = 0;
     }
     if (!c->session_ready && start_session(w, c) != 0) return;
-    sl_write_rc frc = sl_outcome_flush(w);
+    /* Acks kept after a failure are resent now; freshly queued ones go out
+     * with the next command (the read), in the same write. */
+    sl_write_rc frc = sl_outcome_kept(w) ? sl_outcome_flush(w) : sl_outcome_drain(w);
     if (frc == SL_WRITE_LOST) return;
     if (frc == SL_WRITE_BUSY) { /* acks kept: wait, then send them again */
         back_off(w, c);
@@ -221,7 +229,10 @@ static void round_once(sl_worker *w, sl_consume *c)
         return;
     }
     if (!c->group_ready && ensure_groups(w, c) != 0) return;
-    if (sl_pause_gate(&c->pause, w)) return; /* paused: no replay, reclaim or read */
+    if (sl_pause_gate(&c->pause, w)) { /* paused: no replay, reclaim or read; acks still go out */
+        sl_outcome_flush(w);
+        return;
+    }
 
     if (c->replaying) {
         /* Replay reads one entry at a time, one stream after the other: reading
@@ -243,13 +254,16 @@ static void round_once(sl_worker *w, sl_consume *c)
                             c->block, "STREAMS", w->keys[SL_STREAM_MAIN], w->keys[SL_STREAM_RETRY], ">", ">"};
         if (read_and_run(w, c, 13, rd, 0) != 0) return;
     }
-    /* A clean round ends the backoff; a deferred outcome keeps it growing. */
-    if (sl_outcome_flush(w) == SL_WRITE_OK && !w->resync) c->failures = 0;
+    /* A clean round ends the backoff; a deferred outcome keeps it growing. The
+     * batch's queued acks leave with the next read (or at stop). */
+    if (sl_outcome_drain(w) == SL_WRITE_OK && !sl_outcome_kept(w) && !w->resync) c->failures = 0;
 }
 
+/* Host services run their own commands on the worker's connection: queued
+ * acks go out first and every reply is read. */
 void sl_worker_sync(void *worker)
 {
-    sl_outcome_drain(worker);
+    sl_outcome_flush(worker);
 }
 
 void sl_consume_run(sl_worker *w)
@@ -259,6 +273,10 @@ void sl_consume_run(sl_worker *w)
     snprintf(c.count, sizeof(c.count), "%d", w->pool->read_count);
     snprintf(c.block, sizeof(c.block), "%" PRId64, w->pool->block_ms);
     start_replay(&c);
+    /* The ack journal is per consumer: a predecessor's unconfirmed acks go out
+     * first, before the replay would run their jobs again. */
+    if (sl_journal_open(&w->journal, w->cfg->redis_url, w->keys[SL_STREAM_MAIN], w->pool->group, w->consumer) == 0)
+        sl_outcome_recover(w);
     sl_reclaim_init(&c.reclaim);
     sl_pause_init(&c.pause, w);
     atomic_store_explicit(&w->slot->state, SL_SLOT_IDLE, memory_order_release);
@@ -271,7 +289,8 @@ void sl_consume_run(sl_worker *w)
     /* Last chance for acks in flight: one reconnect attempt, no waiting. */
     if (w->acks.n && !sl_redis_connected(w->redis)) sl_redis_connect(w->redis);
     if (w->acks.n && sl_outcome_flush(w) != SL_WRITE_OK)
-        SL_LOG(SL_WARN, "acks not sent at stop; those entries stay pending and will be replayed",
+        SL_LOG(SL_WARN, "acks not sent at stop; those entries stay pending (and in the ack journal when it is on)",
                SL_I("entries", w->acks.n));
+    sl_journal_close(&w->journal);
     sl_batch_free(&c.batch);
 }

@@ -189,6 +189,7 @@ static sl_write_rc run(sl_worker *w, int stream, const sl_job *job, const sl_han
     clock_gettime(CLOCK_MONOTONIC, &t1);
     int64_t took_us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
     int64_t took = took_us / 1000;
+    w->last_job_us = took_us;
     slot_job_end(w);
     sl_host_ctx_end(&w->ctx);
     observe(&w->slot->duration, took_us);
@@ -246,6 +247,7 @@ static int already_done(sl_worker *w, int stream, const sl_job *job, const sl_se
 sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisReply *fields, uint32_t deliveries)
 {
     char err[512] = "";
+    w->last_job_us = 0;
     sl_settle d = {.stream = stream, .stream_id = id, .job_id = id, .deliveries = deliveries, .attempt = 1};
     sl_job job;
     sl_codec_status st;

@@ -1,6 +1,7 @@
-/* Outcome writes through the sluice function library: pipelined fenced acks
- * (sluice_ack, replies read back later), retry and dead-letter moves
- * (sluice_settle), and the command wrapper that keeps the pipeline in order.
+/* Outcome writes through the sluice function library: fenced acks
+ * (sluice_ack; journaled, one call per stream per batch, replies read back
+ * later), retry and dead-letter moves (sluice_settle), and the command wrapper
+ * that keeps the pipeline in order.
  * Callers learn only whether a write happened; the entry stays pending
  * whenever it did not, so nothing is lost. */
 #include "workers/outcome.h"
@@ -13,6 +14,7 @@
 #include "common/functions.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "workers/journal.h"
 #include "workers/worker.h"
 
 #define LATE_MSG "late result refused: entry was reclaimed by another consumer"
@@ -44,8 +46,8 @@ sl_write_rc sl_outcome_write_failed(sl_worker *w, const char *what, const redisR
     return busy ? SL_WRITE_BUSY : SL_WRITE_REFUSED;
 }
 
-/* Write hiredis' output buffer to the socket now, so the ack is on its way
- * before the next job starts. Returns 0, or -1 (connection dropped). */
+/* Write hiredis' output buffer to the socket now, so the acks are on their
+ * way before the next job starts. Returns 0, or -1 (connection dropped). */
 static int write_out(sl_worker *w)
 {
     redisContext *c = sl_redis_context(w->redis);
@@ -61,32 +63,121 @@ static int write_out(sl_worker *w)
     return c ? 0 : -1;
 }
 
-/* Append one ack's FCALL and write it out. Returns 0 or -1 (not sent: kept). */
-static int send_ack(sl_worker *w, sl_ack *k)
+/* Append one FCALL sluice_ack per (stream, first send or resend) with every
+ * unsent ack of that kind to hiredis' output buffer, without writing it: acks
+ * of both kinds never share a call, so a refusal of a resent ack (acked before
+ * the connection dropped) is not counted as a late result. Ids with and without
+ * a done-marker share a call (empty job id = no marker). Returns 0, or -1 (not
+ * connected: nothing marked sent). */
+static int append_unsent(sl_worker *w)
 {
-    const char *argv[] = {"FCALL",        "sluice_ack",   "1",        w->keys[k->stream], w->pool->group,
-                          w->consumer,    k->marker ? w->done_prefix : "", k->marker ? w->done_ttl : "0",
-                          k->sid,         k->job_id};
-    int argc = k->marker ? 10 : 9;
-    if (sl_redis_append_argv(w->redis, argc, argv, NULL) != 0 || write_out(w) != 0) return -1;
-    if (k->sends++ > 0) k->resent = 1;
-    k->sent = 1;
+    sl_acks *a = &w->acks;
+    for (int s = 0; s < SL_NSTREAMS; s++) {
+        for (int resent = 0; resent < 2; resent++) {
+            size_t ids = 0;
+            int markers = 0;
+            for (size_t i = 0; i < a->n; i++) {
+                const sl_ack *k = &a->v[i];
+                if (!k->sent && k->stream == s && (k->sends > 0) == resent) ids++, markers |= k->marker;
+            }
+            if (ids == 0) continue;
+            const char **av = a->argv;
+            int argc = 0;
+            av[argc++] = "FCALL", av[argc++] = "sluice_ack", av[argc++] = "1", av[argc++] = w->keys[s];
+            av[argc++] = w->pool->group, av[argc++] = w->consumer;
+            av[argc++] = markers ? w->done_prefix : "", av[argc++] = markers ? w->done_ttl : "0";
+            for (size_t i = 0; i < a->n; i++) {
+                const sl_ack *k = &a->v[i];
+                if (k->sent || k->stream != s || (k->sends > 0) != resent) continue;
+                av[argc++] = k->sid;
+                if (markers) av[argc++] = k->marker ? k->job_id : "";
+            }
+            if (sl_redis_append_argv(w->redis, argc, av, NULL) != 0) return -1;
+            int call = (int)a->ncalls++;
+            a->calls[call] = (sl_ack_call){s, resent, ids, a->n};
+            for (size_t i = 0; i < a->n; i++) {
+                sl_ack *k = &a->v[i];
+                if (k->sent || k->stream != s || (k->sends > 0) != resent) continue;
+                if (a->calls[call].first == a->n) a->calls[call].first = i;
+                k->sent = 1;
+                k->call = call;
+                k->sends++;
+            }
+        }
+    }
+    a->oldest_mono_ms = 0;
+    a->unjournaled = 0;
     return 0;
 }
 
-/* Handle one ack reply. Returns 1 when the ack is settled (drop it), 0 to keep
- * it for a resend; *rc gets the outcome. */
-static int ack_reply(sl_worker *w, sl_ack *k, const redisReply *r, sl_write_rc *rc)
+static int has_unsent(const sl_acks *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        if (!a->v[i].sent) return 1;
+    return 0;
+}
+
+int sl_outcome_kept(const sl_worker *w)
+{
+    const sl_acks *a = &w->acks;
+    if (a->fn_missing) return 1;
+    for (size_t i = 0; i < a->n; i++)
+        if (!a->v[i].sent && a->v[i].sends > 0) return 1;
+    return 0;
+}
+
+int sl_outcome_due(const sl_worker *w, int64_t now_mono_ms, int64_t last_job_us)
+{
+    const sl_acks *a = &w->acks;
+    if (!a->oldest_mono_ms) return 0;
+    return a->unjournaled || last_job_us >= SL_ACK_FLUSH_JOB_US || now_mono_ms - a->oldest_mono_ms >= SL_ACK_FLUSH_AGE_MS;
+}
+
+size_t sl_outcome_recover(sl_worker *w)
+{
+    sl_acks *a = &w->acks;
+    size_t n = 0;
+    for (int ix = 0; ix < SL_ACKS_MAX && a->n < SL_ACKS_MAX; ix++) {
+        const sl_journal_rec *r = sl_journal_live(&w->journal, ix);
+        if (!r || r->stream < 0 || r->stream >= SL_NSTREAMS) continue;
+        sl_ack *k = &a->v[a->n++];
+        memset(k, 0, sizeof(*k));
+        k->stream = r->stream;
+        k->marker = r->marker != 0;
+        k->sends = 1; /* a resend: the predecessor may have sent it */
+        k->jslot = ix;
+        snprintf(k->sid, sizeof(k->sid), "%s", r->sid);
+        snprintf(k->job_id, sizeof(k->job_id), "%s", r->job_id);
+        n++;
+    }
+    if (n) SL_LOG(SL_INFO, "acks of finished jobs recovered from the ack journal", SL_I("entries", n));
+    return n;
+}
+
+sl_write_rc sl_outcome_send(sl_worker *w)
+{
+    if (!has_unsent(&w->acks)) return SL_WRITE_OK;
+    if (w->acks.ncalls + 2 * SL_NSTREAMS > SL_ACK_CALLS_MAX && sl_outcome_drain(w) == SL_WRITE_LOST)
+        return SL_WRITE_LOST;
+    return append_unsent(w) == 0 && write_out(w) == 0 ? SL_WRITE_OK : SL_WRITE_LOST;
+}
+
+/* Handle the reply of one FCALL sluice_ack. Returns 1 when its acks are
+ * settled (drop them), 0 to keep them for a resend; *rc gets the outcome. */
+static int call_reply(sl_worker *w, const sl_ack_call *call, const redisReply *r, sl_write_rc *rc)
 {
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_INTEGER) {
         long long refused = r->element[1]->integer;
-        if (refused > 0 && k->resent) {
+        /* Valid until the drain compacts the queue, after every reply is read. */
+        const char *sid = w->acks.v[call->first].sid;
+        if (refused > 0 && call->resent) {
             SL_LOG(SL_INFO, "resent ack refused: acked before the connection dropped, or reclaimed",
-                   SL_S("stream_id", k->sid), SL_S("stream", w->keys[k->stream]));
+                   SL_S("stream_id", sid), SL_I("entries", refused), SL_I("acks", call->ids),
+                   SL_S("stream", w->keys[call->stream]));
         } else if (refused > 0) {
             count(&w->slot->late_results, (uint64_t)refused);
-            SL_LOG(SL_WARN, LATE_MSG, SL_S("stream_id", k->sid), SL_S("stream", w->keys[k->stream]),
-                   SL_S("outcome", "ack"));
+            SL_LOG(SL_WARN, LATE_MSG, SL_S("stream_id", sid), SL_I("entries", refused), SL_I("acks", call->ids),
+                   SL_S("stream", w->keys[call->stream]), SL_S("outcome", "ack"));
         }
         return 1;
     }
@@ -96,33 +187,41 @@ static int ack_reply(sl_worker *w, sl_ack *k, const redisReply *r, sl_write_rc *
     }
     sl_write_rc e = sl_outcome_write_failed(w, "FCALL sluice_ack", r);
     *rc = worse(*rc, e);
-    return e != SL_WRITE_BUSY; /* transient: keep and resend; otherwise the entry stays pending */
+    return e != SL_WRITE_BUSY; /* transient: keep and resend; otherwise the entries stay pending */
 }
 
 sl_write_rc sl_outcome_drain(sl_worker *w)
 {
     sl_acks *a = &w->acks;
     sl_write_rc rc = SL_WRITE_OK;
+    int drop[SL_ACK_CALLS_MAX] = {0};
+    for (size_t c = 0; c < a->ncalls; c++) {
+        redisReply *r = rc == SL_WRITE_LOST ? NULL : sl_redis_get_reply(w->redis);
+        if (!r) {
+            if (rc != SL_WRITE_LOST)
+                SL_LOG(SL_WARN, "redis connection lost with acks in flight; they will be resent",
+                       SL_S("error", sl_redis_errstr(w->redis)));
+            rc = SL_WRITE_LOST;
+            continue;
+        }
+        drop[c] = call_reply(w, &a->calls[c], r, &rc);
+        freeReplyObject(r);
+    }
     size_t keep = 0;
     for (size_t i = 0; i < a->n; i++) {
         sl_ack *k = &a->v[i];
-        int drop = 0;
         if (k->sent) {
             k->sent = 0;
-            redisReply *r = rc == SL_WRITE_LOST ? NULL : sl_redis_get_reply(w->redis);
-            if (!r) {
-                if (rc != SL_WRITE_LOST)
-                    SL_LOG(SL_WARN, "redis connection lost with acks in flight; they will be resent",
-                           SL_S("error", sl_redis_errstr(w->redis)));
-                rc = SL_WRITE_LOST;
-            } else {
-                drop = ack_reply(w, k, r, &rc);
-                freeReplyObject(r);
+            if (drop[k->call]) {
+                sl_journal_drop(&w->journal, k->jslot);
+                continue;
             }
+            if (!a->oldest_mono_ms) a->oldest_mono_ms = sl_now_mono_ms();
         }
-        if (!drop) a->v[keep++] = *k;
+        a->v[keep++] = *k;
     }
     a->n = keep;
+    a->ncalls = 0;
     return rc;
 }
 
@@ -139,8 +238,10 @@ sl_write_rc sl_outcome_flush(sl_worker *w)
                 return sl_redis_connected(w->redis) ? SL_WRITE_BUSY : SL_WRITE_LOST;
             }
         }
-        for (size_t i = 0; i < a->n; i++)
-            if (!a->v[i].sent && send_ack(w, &a->v[i]) != 0) break;
+        if (sl_outcome_send(w) != SL_WRITE_OK) { /* what was appended is kept by the drain */
+            sl_outcome_drain(w);
+            return SL_WRITE_LOST;
+        }
         rc = sl_outcome_drain(w);
         if (!a->fn_missing) break;
     }
@@ -160,13 +261,30 @@ sl_write_rc sl_outcome_ack(sl_worker *w, int stream, const char *stream_id, cons
     k->marker = job_id != NULL;
     snprintf(k->sid, sizeof(k->sid), "%s", stream_id);
     snprintf(k->job_id, sizeof(k->job_id), "%s", job_id ? job_id : "");
-    return send_ack(w, k) == 0 ? SL_WRITE_OK : SL_WRITE_LOST;
+    /* Journaled before it is held back: a crash from here on does not re-run the job. */
+    k->jslot = sl_journal_put(&w->journal, stream, k->sid, job_id);
+    if (k->jslot < 0) a->unjournaled = 1;
+    if (!a->oldest_mono_ms) a->oldest_mono_ms = sl_now_mono_ms();
+    return SL_WRITE_OK;
 }
 
 redisReply *sl_worker_cmd(sl_worker *w, int argc, const char **argv, const size_t *lens)
 {
-    sl_outcome_drain(w); /* no reply may be in flight before a synchronous command */
-    redisReply *r = sl_redis_cmdargv(w->redis, argc, argv, lens);
+    sl_acks *a = &w->acks;
+    redisReply *r;
+    if (a->fn_missing) sl_outcome_flush(w); /* reload the library first */
+    sl_outcome_drain(w);                    /* no reply may be in flight before a synchronous command */
+    if (has_unsent(a) && append_unsent(w) == 0) { /* ncalls was 0: room for every call */
+        /* Queued acks and the command leave in one write(); their replies come first. */
+        if (sl_redis_append_argv(w->redis, argc, argv, lens) != 0) {
+            sl_outcome_drain(w);
+            return NULL;
+        }
+        r = sl_outcome_drain(w) == SL_WRITE_LOST ? NULL : sl_redis_get_reply(w->redis);
+        if (!r) return NULL;
+    } else {
+        r = sl_redis_cmdargv(w->redis, argc, argv, lens);
+    }
     if (r && strcmp(argv[0], "FCALL") == 0 && sl_functions_missing(r)) {
         char err[512];
         freeReplyObject(r);

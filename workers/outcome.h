@@ -1,5 +1,6 @@
 /* Outcomes of a job as Redis writes, all through the sluice function library
- * (common/functions.lua): pipelined fenced acks (sluice_ack) for successes, and
+ * (common/functions.lua): fenced acks (sluice_ack) for successes, journaled
+ * (journal.h) and sent per read batch with replies read later, and
  * sluice_settle for retries and dead letters. The one place that decides what
  * happens to an entry after its handler returned. */
 #ifndef SL_WORKER_OUTCOME_H
@@ -15,8 +16,16 @@ struct sl_worker;
 
 /** Room for a stream entry id ("<ms>-<seq>", at most 41 bytes + NUL). */
 #define SL_STREAM_ID_MAX 48
-/** Acks sent but not yet read back before the worker stops to read them. */
-#define SL_ACKS_MAX 64
+/** Acks held (queued, sent or kept) before the worker sends and reads them all. */
+#define SL_ACKS_MAX 256
+/** With the ack journal on, queued acks are held until the read batch ends,
+ *  unless a job ran at least this long (us)... */
+#define SL_ACK_FLUSH_JOB_US 2000
+/** ...or the oldest queued ack is this old (ms): the bound on how late an ack
+ *  reaches Redis (and what a lost host re-runs). */
+#define SL_ACK_FLUSH_AGE_MS 5
+/** FCALLs written before their replies are read (sl_outcome_send drains first when full). */
+#define SL_ACK_CALLS_MAX 32
 
 /** How a Redis write went. */
 typedef enum sl_write_rc {
@@ -32,31 +41,65 @@ typedef enum sl_write_rc {
 typedef struct sl_ack {
     int stream;                   /* SL_STREAM_MAIN or SL_STREAM_RETRY */
     int sent;                     /* written to the socket, reply not read yet */
+    int call;                     /* while sent: index of its FCALL in sl_acks.calls */
     int sends;                    /* times written to the socket */
-    int resent;                   /* sent again after a lost connection or an error */
     int marker;                   /* set the done-marker of job_id with the ack */
+    int jslot;                    /* its ack-journal record, -1 when not journaled */
     char sid[SL_STREAM_ID_MAX];
     char job_id[SL_CODEC_TEXT_MAX + 1];
 } sl_ack;
 
-/** Acks in flight: sent and awaiting their replies, or waiting to be (re)sent. */
+/** One FCALL sluice_ack in flight: the acks of one stream sent together. */
+typedef struct sl_ack_call {
+    int stream;
+    int resent;   /* carries acks sent before (after a lost connection or an error) */
+    size_t ids;   /* how many ids it carries */
+    size_t first; /* index in sl_acks.v of its first ack (for log lines) */
+} sl_ack_call;
+
+/** Acks of finished jobs: queued (not written yet), sent and awaiting their
+ *  replies, or kept for a resend. Queued acks go out as one FCALL per stream,
+ *  in the same write as the next command on the connection (sl_worker_cmd,
+ *  normally the next read), or earlier when sl_outcome_due says so. */
 typedef struct sl_acks {
     sl_ack v[SL_ACKS_MAX];
     size_t n;
-    int fn_missing; /* a reply said the function library is gone: load it, resend */
+    sl_ack_call calls[SL_ACK_CALLS_MAX];
+    size_t ncalls;              /* FCALLs written whose replies are not read yet */
+    int64_t oldest_mono_ms;     /* when the oldest unsent ack was queued (0 = none) */
+    int unjournaled;            /* an unsent ack has no journal record: send it before the next job */
+    int fn_missing;             /* a reply said the function library is gone: load it, resend */
+    const char *argv[8 + 2 * SL_ACKS_MAX]; /* FCALL scratch */
 } sl_acks;
 
 /**
- * Ack an entry whose handler succeeded (or whose job id is done already): FCALL
- * sluice_ack appended and written to the socket at once, its reply read later by
- * sl_outcome_flush/drain, so the next job starts without a round trip. With
- * job_id (the handler wants done-markers) the marker is set atomically with the
- * ack. A full queue is flushed first.
- * @return SL_WRITE_OK; LOST when the socket write failed (the ack is kept and
- *         resent after the reconnect); BUSY/REFUSED when a full queue could not
- *         be flushed (the entry stays pending)
+ * Queue the ack of an entry whose handler succeeded (or whose job id is done
+ * already), recorded in the ack journal first. It is written with the next
+ * command on the connection (sl_worker_cmd) or when sl_outcome_due says so;
+ * its reply is read later, so no job waits for a round trip. With job_id (the handler
+ * wants done-markers) the marker is set atomically with the ack. A full queue
+ * is flushed first.
+ * @return SL_WRITE_OK; LOST/BUSY/REFUSED when a full queue could not be
+ *         flushed (the entry stays pending)
  */
 sl_write_rc sl_outcome_ack(struct sl_worker *w, int stream, const char *stream_id, const char *job_id);
+
+/**
+ * 1 when queued acks must go out before the next job starts: one of them is
+ * not in the ack journal (journal off or full: a crash would re-run its job),
+ * the last job ran for SL_ACK_FLUSH_JOB_US or more, or the oldest queued ack is
+ * SL_ACK_FLUSH_AGE_MS old. No syscall.
+ */
+int sl_outcome_due(const struct sl_worker *w, int64_t now_mono_ms, int64_t last_job_us);
+
+/** Queue the acks a dead predecessor of this consumer left in the ack journal,
+ *  as resends (refusals are not late results: they may have been acked). They
+ *  go out before anything else on the connection. Returns how many. */
+size_t sl_outcome_recover(struct sl_worker *w);
+
+/** Write every queued ack to the socket (one FCALL per stream), replies read
+ *  later. @return OK, or LOST (kept, resent after the reconnect) */
+sl_write_rc sl_outcome_send(struct sl_worker *w);
 
 /** Read the replies of every sent ack (no resending): afterwards the connection
  *  has no reply outstanding. Refusals are counted as late results. Acks that met
@@ -64,9 +107,12 @@ sl_write_rc sl_outcome_ack(struct sl_worker *w, int stream, const char *stream_i
  *  @return OK, LOST, BUSY (some kept) or REFUSED (some dropped: they stay pending) */
 sl_write_rc sl_outcome_drain(struct sl_worker *w);
 
-/** Send every kept ack again (loading the library first if it went missing) and
- *  read all replies. Same return values as sl_outcome_drain. */
+/** Send every queued or kept ack (loading the library first if it went missing)
+ *  and read all replies. Same return values as sl_outcome_drain. */
 sl_write_rc sl_outcome_flush(struct sl_worker *w);
+
+/** 1 when acks sent before failed and wait for a resend (sl_outcome_flush). */
+int sl_outcome_kept(const struct sl_worker *w);
 
 /** A retry or dead-letter move of one entry (sluice_settle). */
 typedef struct sl_settle {
@@ -96,8 +142,9 @@ typedef struct sl_settle {
 sl_write_rc sl_outcome_settle(struct sl_worker *w, const sl_settle *s);
 
 /**
- * A command on the worker's connection with pipelined replies read first, and
- * for FCALL the library reloaded and the call retried once when Redis says the
+ * A command on the worker's connection. Queued acks go out first, in the same
+ * write as the command, and every ack reply is read before the command's. For
+ * FCALL the library is reloaded and the call retried once when Redis says the
  * function is missing. Returns the reply (caller frees) or NULL when the
  * connection was lost.
  */

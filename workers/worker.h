@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/codec.h"
@@ -14,8 +15,12 @@
 #include "common/proc.h"
 #include "common/redis.h"
 #include "workers/host.h"
+#include "workers/journal.h"
 #include "workers/loader.h"
 #include "workers/outcome.h"
+
+/** How often the worker looks for a gone supervisor (getppid, channel poll). */
+#define SL_PARENT_CHECK_MS 50
 
 /** Longest consumer name accepted on the command line. */
 #define SL_CONSUMER_MAX 128
@@ -46,8 +51,11 @@ typedef struct sl_worker {
     char done_prefix[SL_KEY_MAX]; /* sluice:{Q}:done:G: (done-marker key = prefix + job id) */
     char done_ttl[24];            /* jobs.done_ttl in seconds, as text */
     sl_acks acks;                 /* pipelined fenced acks in flight */
+    sl_journal journal;           /* acks of finished jobs not confirmed yet, outliving a crash */
     sl_field *fields;             /* decode scratch, grown on demand */
     size_t fields_cap;
+    int64_t last_job_us;          /* run time of the last handler (0 when none ran): ack flush bound */
+    int64_t next_parent_check_mono_ms; /* sl_worker_tick: next getppid/channel check */
     int resync;                   /* an outcome write was deferred (BUSY): back off, replay pending */
     int exit_code;                /* set with *stop on a fatal error (78: Redis cannot serve sluice) */
 } sl_worker;
@@ -74,8 +82,10 @@ void sl_worker_sync(void *worker);
  */
 void sl_consume_run(sl_worker *w);
 
-/** Once per loop iteration: heartbeat, log reopen on request, and set *w->stop
- *  when the supervisor is gone (channel EOF or a new parent pid). */
-void sl_worker_tick(sl_worker *w);
+/** Once per loop iteration and before each job: heartbeat, log reopen on
+ *  request, and set *w->stop when the supervisor is gone (channel EOF or a new
+ *  parent pid; checked at most every SL_PARENT_CHECK_MS). Returns the
+ *  CLOCK_MONOTONIC ms it read. */
+int64_t sl_worker_tick(sl_worker *w);
 
 #endif
