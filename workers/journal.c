@@ -55,13 +55,22 @@ int sl_journal_open(sl_journal *j, const char *redis_url, const char *stream, co
         (int)sizeof(j->path))
         return -1;
     const char *what = "open";
-    int fd = open(j->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* /dev/shm is world-writable and the name is predictable: never follow a
+     * link, and use only a regular file of our own that nobody else can write,
+     * or another local user could plant records that make us ack jobs that
+     * never ran. Anything else leaves the journal off (acks unbatched). */
+    int fd = open(j->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) goto fail;
     what = "flock";
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) goto fail; /* another live worker of this consumer holds it */
     struct stat st;
     what = "fstat";
     if (fstat(fd, &st) != 0) goto fail;
+    what = "ownership check (must be a regular file of this user, mode 0600)";
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+        errno = EPERM;
+        goto fail;
+    }
     int fresh = (size_t)st.st_size != sizeof(sl_journal_file);
     what = "ftruncate";
     if (fresh && ftruncate(fd, 0) != 0) goto fail; /* another layout: start empty */
