@@ -705,3 +705,23 @@ Test(worker, a_broken_dlq_key_never_loses_the_job)
     free(rec);
     redisFree(c);
 }
+
+/* The supervisor names consumers <host>-<pool>-<slot>: with a 64-byte host
+ * name and a 64-byte pool name that passes 128 bytes, and must still start. */
+Test(worker, accepts_the_longest_consumer_name_the_supervisor_builds)
+{
+    char *cfg = write_config("wlong.json", SLUICE_TEST_PLUGIN_DIR, "qlong", "[\"ok\"]", "", "");
+    char name[200];
+    memset(name, 'h', 64);
+    name[64] = '-';
+    memset(name + 65, 'p', 64);
+    snprintf(name + 129, sizeof name - 129, "-1023");
+    char *argv[] = {SLUICE_WORKER_BIN, "--config", cfg, "--pool", "p", "--consumer", name, "--check", NULL};
+    char *lp = tmp_path("wlong.log");
+    pid_t pid = th_spawn(argv, NULL, lp);
+    int st = 0;
+    cr_assert(th_wait_exit(pid, 20000, &st), "worker did not exit");
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a %zu-byte consumer name was refused (see %s)", strlen(name), lp);
+    free(lp);
+    free(cfg);
+}

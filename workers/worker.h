@@ -23,7 +23,7 @@
 #define SL_PARENT_CHECK_MS 50
 
 /** Longest consumer name accepted on the command line. */
-#define SL_CONSUMER_MAX 128
+#define SL_CONSUMER_MAX 192 /* host (64) + pool (64) + slot, with room */
 
 /** The two streams a worker of group G reads: the work stream sluice:{Q} and
  *  its group's retry stream sluice:{Q}:r:G. Indexes into sl_worker.keys. */
