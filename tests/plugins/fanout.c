@@ -13,6 +13,8 @@
 
 #include <sluice/plugin.h>
 
+#include "record_line.h"
+
 static const sluice_host *host;
 
 static long setting(sluice_ctx *ctx, const char *key)
@@ -31,35 +33,8 @@ static sluice_result run(sluice_ctx *ctx, const sluice_job *job, void *data)
         host->set_error(ctx, "event %ld refused by this service (fail_pct %ld)", n, fail_pct);
         return SLUICE_FAIL;
     }
-    if (sleep_ms > 0) {
-        struct timespec ts = {.tv_sec = sleep_ms / 1000, .tv_nsec = (sleep_ms % 1000) * 1000000L};
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-        }
-    }
-    const char *path = host->config_get(ctx, "record_file");
-    if (!path) {
-        host->set_error(ctx, "pool setting record_file is not set");
-        return SLUICE_FAIL;
-    }
-    char line[512];
-    int len = snprintf(line, sizeof(line), "%s %u %ld %u\n", job->id, job->attempt, (long)getpid(), job->deliveries);
-    if (len < 0 || (size_t)len >= sizeof(line)) {
-        host->set_error(ctx, "record line too long for job %s", job->id);
-        return SLUICE_FAIL;
-    }
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        host->set_error(ctx, "open(%s) failed: %s", path, strerror(errno));
-        return SLUICE_RETRY;
-    }
-    ssize_t w = write(fd, line, (size_t)len);
-    int e = errno;
-    close(fd);
-    if (w != len) {
-        host->set_error(ctx, "write(%s) failed: %s", path, w < 0 ? strerror(e) : "short write");
-        return SLUICE_RETRY;
-    }
-    return SLUICE_OK;
+    if (sleep_ms > 0) test_sleep_ms(sleep_ms);
+    return test_record_line(host, ctx, job);
 }
 
 static int init(const sluice_host *h, sluice_plugin_ctx *pctx)

@@ -13,15 +13,9 @@
 
 #include <sluice/plugin.h>
 
-static const sluice_host *host;
+#include "record_line.h"
 
-/* Sleep the whole time even when signals (SIGTERM) interrupt nanosleep. */
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
+static const sluice_host *host;
 
 /* The integer after "key": in the payload, or -1 when absent. */
 static long num(const sluice_job *job, const char *key)
@@ -30,45 +24,17 @@ static long num(const sluice_job *job, const char *key)
     return s ? strtol(s + strlen(key), NULL, 10) : -1;
 }
 
-static sluice_result record(sluice_ctx *ctx, const sluice_job *job)
-{
-    const char *path = host->config_get(ctx, "record_file");
-    if (!path) {
-        host->set_error(ctx, "pool setting record_file is not set");
-        return SLUICE_FAIL;
-    }
-    char line[512];
-    int n = snprintf(line, sizeof(line), "%s %u %ld %u\n", job->id, job->attempt, (long)getpid(), job->deliveries);
-    if (n < 0 || (size_t)n >= sizeof(line)) {
-        host->set_error(ctx, "record line too long for job %s", job->id);
-        return SLUICE_FAIL;
-    }
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        host->set_error(ctx, "open(%s) failed: %s", path, strerror(errno));
-        return SLUICE_RETRY;
-    }
-    ssize_t w = write(fd, line, (size_t)n);
-    int e = errno;
-    close(fd);
-    if (w != n) {
-        host->set_error(ctx, "write(%s) failed: %s", path, w < 0 ? strerror(e) : "short write");
-        return SLUICE_RETRY;
-    }
-    return SLUICE_OK;
-}
-
 static sluice_result run(sluice_ctx *ctx, const sluice_job *job, void *data)
 {
     (void)data;
     long ms = num(job, "\"sleep_ms\":");
-    if (ms > 0) sleep_ms(ms);
+    if (ms > 0) test_sleep_ms(ms);
     if (strstr(job->payload, "\"crash\":true")) {
         signal(SIGSEGV, SIG_DFL); /* die by the signal even where a sanitizer catches SEGV */
         raise(SIGSEGV);
     }
     if (strstr(job->payload, "\"hang\":true"))
-        for (;;) sleep_ms(1000); /* until the supervisor's hard timeout kills us */
+        for (;;) test_sleep_ms(1000); /* until the supervisor's hard timeout kills us */
     if (strstr(job->payload, "\"fail\":true")) {
         host->set_error(ctx, "asked to fail (job %s)", job->id);
         return SLUICE_FAIL;
@@ -78,7 +44,7 @@ static sluice_result run(sluice_ctx *ctx, const sluice_job *job, void *data)
         host->set_error(ctx, "attempt %u of %ld: not yet", job->attempt, until);
         return SLUICE_RETRY;
     }
-    return record(ctx, job);
+    return test_record_line(host, ctx, job);
 }
 
 static int init(const sluice_host *h, sluice_plugin_ctx *pctx)
