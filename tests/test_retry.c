@@ -59,37 +59,10 @@ static char *simple_config(const char *file, const char *queue, const char *plug
     return cfg;
 }
 
-static char *tmp_path(const char *name)
-{
-    char *p = NULL;
-    cr_assert(asprintf(&p, "%s/%s", th_tmpdir(), name) > 0);
-    return p;
-}
-
-static pid_t start_worker(const char *config, const char *pool, const char *consumer, const char *log)
-{
-    char *argv[] = {SLUICE_WORKER_BIN, "--config", (char *)config, "--pool", (char *)pool, "--consumer",
-                    (char *)consumer, NULL};
-    char *lp = tmp_path(log);
-    pid_t pid = th_spawn(argv, NULL, lp);
-    free(lp);
-    return pid;
-}
-
-static void stop_worker(pid_t pid, int timeout_ms)
-{
-    int st = 0;
-    kill(pid, SIGTERM);
-    int exited = th_wait_exit(pid, timeout_ms, &st);
-    if (!exited) th_kill(pid);
-    cr_assert(exited, "worker %d did not exit within %d ms of SIGTERM", (int)pid, timeout_ms);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "worker exit status 0x%x", st);
-}
-
 /* 1 if the worker's log file contains needle. */
 static int log_has(const char *log, const char *needle)
 {
-    char *lp = tmp_path(log);
+    char *lp = th_tmp_path(log);
     char *text = th_read_file(lp);
     int found = text && strstr(text, needle) != NULL;
     free(text);
@@ -132,27 +105,9 @@ static int promote_until(redisContext *c, const char *sched, int (*pred)(void *)
     return pred(arg);
 }
 
-typedef struct want {
-    redisContext *c;
-    const char *key;
-    long long n;
-} want;
-
-static int lines_at_least(void *arg)
-{
-    want *w = arg;
-    return th_count_lines(w->key) >= w->n;
-}
-
-static int xlen_at_least(void *arg)
-{
-    want *w = arg;
-    return th_int(w->c, "XLEN %s", w->key) >= w->n;
-}
-
 static int pending_zero(void *arg)
 {
-    want *w = arg; /* key = stream, n unused; group "p" */
+    th_want *w = arg; /* key = stream, n unused; group "p" */
     return pending(w->c, w->key, "p") == 0;
 }
 
@@ -199,18 +154,18 @@ static void check_record(const char *path, const char *prefix, int n, unsigned a
 Test(retry, jobs_succeed_on_their_third_attempt_through_the_retry_stream)
 {
     redisContext *c = th_redis();
-    char *rec = tmp_path("r200.txt");
+    char *rec = th_tmp_path("r200.txt");
     char *cfg = simple_config("r200.json", "qr", "[\"retry\"]", rec, FAST_BACKOFF, "");
     enqueue(c, "sluice:{qr}", "test.retry", "j", 200, "{\"succeed_on\":3}");
-    pid_t pid = start_worker(cfg, "p", "cr", "r200.log");
-    want all = {c, rec, 200};
-    cr_assert(promote_until(c, "sluice:{qr}:sched", lines_at_least, &all, 60000), "only %ld of 200 done",
+    pid_t pid = th_worker_start(cfg, "p", "cr", "r200.log");
+    th_want all = {c, rec, 200};
+    cr_assert(promote_until(c, "sluice:{qr}:sched", th_lines_at_least, &all, 60000), "only %ld of 200 done",
               th_count_lines(rec));
-    want main_done = {c, "sluice:{qr}", 0}, retry_done = {c, "sluice:{qr}:r:p", 0};
+    th_want main_done = {c, "sluice:{qr}", 0}, retry_done = {c, "sluice:{qr}:r:p", 0};
     cr_assert(th_wait_until(pending_zero, &main_done, 5000));
     cr_assert(th_wait_until(pending_zero, &retry_done, 5000), "retry stream pending: %lld",
               pending(c, "sluice:{qr}:r:p", "p"));
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     check_record(rec, "j", 200, 3, 1);
     cr_assert_eq(th_int(c, "XLEN sluice:{qr}:r:p"), 400, "attempts 2 and 3 of each job went to the retry stream");
     cr_assert_eq(th_int(c, "ZCARD sluice:{qr}:sched"), 0);
@@ -232,13 +187,13 @@ Test(retry, exhausted_attempts_go_to_the_dlq)
     redisContext *c = th_redis();
     char *cfg = simple_config("rex.json", "qx", "[\"retry\"]", NULL, FAST_BACKOFF ",\"max_attempts\":2", "");
     enqueue(c, "sluice:{qx}", "test.retry", "x", 200, "{\"succeed_on\":5}");
-    pid_t pid = start_worker(cfg, "p", "cx", "rex.log");
-    want dlq = {c, "sluice:{qx}:dlq:p", 200};
-    cr_assert(promote_until(c, "sluice:{qx}:sched", xlen_at_least, &dlq, 60000), "DLQ has %lld of 200",
+    pid_t pid = th_worker_start(cfg, "p", "cx", "rex.log");
+    th_want dlq = {c, "sluice:{qx}:dlq:p", 200};
+    cr_assert(promote_until(c, "sluice:{qx}:sched", th_xlen_at_least, &dlq, 60000), "DLQ has %lld of 200",
               th_int(c, "XLEN sluice:{qx}:dlq:p"));
-    want main_done = {c, "sluice:{qx}", 0}, retry_done = {c, "sluice:{qx}:r:p", 0};
+    th_want main_done = {c, "sluice:{qx}", 0}, retry_done = {c, "sluice:{qx}:r:p", 0};
     cr_assert(th_wait_until(pending_zero, &main_done, 5000) && th_wait_until(pending_zero, &retry_done, 5000));
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     cr_assert_eq(th_int(c, "XLEN sluice:{qx}:dlq:p"), 200);
     cr_assert_eq(th_int(c, "ZCARD sluice:{qx}:sched"), 0);
     redisReply *r = redisCommand(c, "XRANGE sluice:{qx}:dlq:p - +");
@@ -260,11 +215,11 @@ Test(retry, failed_jobs_are_dead_lettered_without_a_retry)
     redisContext *c = th_redis();
     char *cfg = simple_config("rfail.json", "qrf", "[\"fail\"]", NULL, FAST_BACKOFF, "");
     enqueue(c, "sluice:{qrf}", "test.fail", "f", 5, "{}");
-    pid_t pid = start_worker(cfg, "p", "crf", "rfail.log");
-    want dlq = {c, "sluice:{qrf}:dlq:p", 5}, done = {c, "sluice:{qrf}", 0};
-    cr_assert(th_wait_until(xlen_at_least, &dlq, 10000));
+    pid_t pid = th_worker_start(cfg, "p", "crf", "rfail.log");
+    th_want dlq = {c, "sluice:{qrf}:dlq:p", 5}, done = {c, "sluice:{qrf}", 0};
+    cr_assert(th_wait_until(th_xlen_at_least, &dlq, 10000));
     cr_assert(th_wait_until(pending_zero, &done, 5000));
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     redisReply *r = redisCommand(c, "XRANGE sluice:{qrf}:dlq:p - +");
     cr_assert_eq(r->elements, 5);
     for (size_t i = 0; i < r->elements; i++) {
@@ -282,7 +237,7 @@ Test(retry, failed_jobs_are_dead_lettered_without_a_retry)
 
 static int sched_nonempty(void *arg)
 {
-    want *w = arg;
+    th_want *w = arg;
     return th_int(w->c, "ZCARD %s", w->key) >= 1;
 }
 
@@ -291,11 +246,11 @@ Test(retry, a_retry_after_hint_sets_the_due_time)
     redisContext *c = th_redis();
     char *cfg = simple_config("rhint.json", "qh", "[\"retry\"]", NULL, FAST_BACKOFF, "");
     enqueue(c, "sluice:{qh}", "test.retry", "h", 1, "{\"succeed_on\":2,\"retry_after\":60000}");
-    pid_t pid = start_worker(cfg, "p", "ch", "rhint.log");
-    want sched = {c, "sluice:{qh}:sched", 1}, done = {c, "sluice:{qh}", 0};
+    pid_t pid = th_worker_start(cfg, "p", "ch", "rhint.log");
+    th_want sched = {c, "sluice:{qh}:sched", 1}, done = {c, "sluice:{qh}", 0};
     cr_assert(th_wait_until(sched_nonempty, &sched, 10000));
     cr_assert(th_wait_until(pending_zero, &done, 5000));
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     redisReply *t = redisCommand(c, "TIME");
     long long now = strtoll(t->element[0]->str, NULL, 10) * 1000 + strtoll(t->element[1]->str, NULL, 10) / 1000;
     freeReplyObject(t);
@@ -313,7 +268,7 @@ Test(retry, a_retry_after_hint_sets_the_due_time)
 Test(retry, a_retry_reaches_only_the_group_that_asked_for_it)
 {
     redisContext *c = th_redis();
-    char *reca = tmp_path("ga.txt"), *recb = tmp_path("gb.txt");
+    char *reca = th_tmp_path("ga.txt"), *recb = th_tmp_path("gb.txt");
     char sa[512], sb[512];
     snprintf(sa, sizeof(sa), "\"record_file\":\"%s\"", reca);
     snprintf(sb, sizeof(sb), "\"record_file\":\"%s\",\"retry_type\":\"test.record\"", recb);
@@ -322,14 +277,14 @@ Test(retry, a_retry_reaches_only_the_group_that_asked_for_it)
     snprintf(pools, sizeof(pools), "%s,%s", pa, pb);
     char *cfg = write_config("rgroups.json", FAST_BACKOFF, pools);
     enqueue(c, "sluice:{qg}", "test.record", "g", 50, "{\"succeed_on\":2}");
-    pid_t wa = start_worker(cfg, "a", "ca", "rga.log"), wb = start_worker(cfg, "b", "cb", "rgb.log");
-    want b_done = {c, recb, 50}, a_done = {c, reca, 50};
-    cr_assert(promote_until(c, "sluice:{qg}:sched", lines_at_least, &b_done, 30000), "group b did %ld of 50",
+    pid_t wa = th_worker_start(cfg, "a", "ca", "rga.log"), wb = th_worker_start(cfg, "b", "cb", "rgb.log");
+    th_want b_done = {c, recb, 50}, a_done = {c, reca, 50};
+    cr_assert(promote_until(c, "sluice:{qg}:sched", th_lines_at_least, &b_done, 30000), "group b did %ld of 50",
               th_count_lines(recb));
-    cr_assert(th_wait_until(lines_at_least, &a_done, 10000), "group a did %ld of 50", th_count_lines(reca));
+    cr_assert(th_wait_until(th_lines_at_least, &a_done, 10000), "group a did %ld of 50", th_count_lines(reca));
     th_sleep_ms(300); /* anything stray would arrive now */
-    stop_worker(wa, 5000);
-    stop_worker(wb, 5000);
+    th_worker_stop(wa, 5000);
+    th_worker_stop(wb, 5000);
     check_record(reca, "g", 50, 1, 1);
     check_record(recb, "g", 50, 2, 1);
     cr_assert_eq(th_int(c, "XLEN sluice:{qg}:r:b"), 50);
@@ -353,11 +308,11 @@ Test(recovery, a_job_that_keeps_crashing_its_worker_is_dead_lettered_as_crashed)
     freeReplyObject(redisCommand(c, "XADD sluice:{qc} * type test.crash id before payload {}"));
     freeReplyObject(redisCommand(c, "XADD sluice:{qc} * type test.crash id boom payload {\"crash\":true}"));
     freeReplyObject(redisCommand(c, "XADD sluice:{qc} * type test.crash id after payload {}"));
-    want dlq = {c, "sluice:{qc}:dlq:p", 1}, done = {c, "sluice:{qc}", 0};
+    th_want dlq = {c, "sluice:{qc}:dlq:p", 1}, done = {c, "sluice:{qc}", 0};
     int crashes = 0;
     pid_t pid = 0;
     for (int round = 0; round < 10; round++) { /* restart it after each crash, as the supervisor would */
-        pid = start_worker(cfg, "p", "ccrash", "ccrash.log");
+        pid = th_worker_start(cfg, "p", "ccrash", "ccrash.log");
         int st = 0;
         if (!th_wait_exit(pid, 5000, &st)) break; /* still running: no more crashes */
         cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "worker exit status 0x%x", st);
@@ -365,9 +320,9 @@ Test(recovery, a_job_that_keeps_crashing_its_worker_is_dead_lettered_as_crashed)
         pid = 0;
     }
     cr_assert_neq(pid, 0, "the worker kept crashing");
-    cr_assert(th_wait_until(xlen_at_least, &dlq, 10000));
+    cr_assert(th_wait_until(th_xlen_at_least, &dlq, 10000));
     cr_assert(th_wait_until(pending_zero, &done, 5000), "pending: %lld", pending(c, "sluice:{qc}", "p"));
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     cr_assert_eq(crashes, 3, "three deliveries crashed, the fourth was dead-lettered without running");
     redisReply *r = redisCommand(c, "XRANGE sluice:{qc}:dlq:p - +");
     cr_assert_eq(r->elements, 1, "only the crashing job is dead-lettered; the others completed");
@@ -386,21 +341,21 @@ Test(recovery, a_job_that_keeps_crashing_its_worker_is_dead_lettered_as_crashed)
 Test(recovery, a_late_result_is_refused_after_the_entry_was_reclaimed)
 {
     redisContext *c = th_redis();
-    char *rec = tmp_path("fence.txt");
+    char *rec = th_tmp_path("fence.txt");
     char *cfg = simple_config("fence.json", "qfence", "[\"record\"]", rec, "", "");
     redisReply *r = redisCommand(c, "XADD sluice:{qfence} * type test.record id slow payload {\"sleep_ms\":1500}");
     char *sid = strdup(r->str);
     freeReplyObject(r);
-    pid_t pid = start_worker(cfg, "p", "cfence", "fence.log");
+    pid_t pid = th_worker_start(cfg, "p", "cfence", "fence.log");
     for (int i = 0; i < 500 && pending(c, "sluice:{qfence}", "p") != 1; i++) th_sleep_ms(20);
     th_sleep_ms(300); /* the handler is sleeping now */
     r = redisCommand(c, "XAUTOCLAIM sluice:{qfence} p thief 0 0-0 COUNT 10");
     cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->element[1]->elements == 1, "nothing to steal");
     freeReplyObject(r);
-    want one = {c, rec, 1};
-    cr_assert(th_wait_until(lines_at_least, &one, 5000), "the handler did not finish");
+    th_want one = {c, rec, 1};
+    cr_assert(th_wait_until(th_lines_at_least, &one, 5000), "the handler did not finish");
     for (int i = 0; i < 250 && !log_has("fence.log", "late result"); i++) th_sleep_ms(20);
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     cr_assert(log_has("fence.log", "late result refused"), "the refused ack was not logged");
     r = redisCommand(c, "XPENDING sluice:{qfence} p - + 10");
     cr_assert(r && r->elements == 1, "the entry must stay pending under its new owner");
@@ -418,7 +373,7 @@ Test(recovery, a_late_result_is_refused_after_the_entry_was_reclaimed)
 Test(recovery, entries_of_a_dead_consumer_are_reclaimed_after_the_lease)
 {
     redisContext *c = th_redis();
-    char *rec = tmp_path("reclaim.txt");
+    char *rec = th_tmp_path("reclaim.txt");
     char *cfg = simple_config("reclaim.json", "qrec", "[\"record\"]", rec, "\"lease\":\"1s\"", "");
     freeReplyObject(redisCommand(c, "XGROUP CREATE sluice:{qrec} p 0 MKSTREAM"));
     enqueue(c, "sluice:{qrec}", "test.record", "k", 2, "{}");
@@ -428,11 +383,11 @@ Test(recovery, entries_of_a_dead_consumer_are_reclaimed_after_the_lease)
     freeReplyObject(redisCommand(c, "XREADGROUP GROUP p ghost COUNT 10 STREAMS sluice:{qrec} >"));
     cr_assert_eq(th_int(c, "XDEL sluice:{qrec} %s", gone), 1);
     th_sleep_ms(1100); /* idle past the lease */
-    pid_t pid = start_worker(cfg, "p", "live", "reclaim.log");
-    want two = {c, rec, 2}, done = {c, "sluice:{qrec}", 0};
-    cr_assert(th_wait_until(lines_at_least, &two, 10000), "reclaimed %ld of 2", th_count_lines(rec));
+    pid_t pid = th_worker_start(cfg, "p", "live", "reclaim.log");
+    th_want two = {c, rec, 2}, done = {c, "sluice:{qrec}", 0};
+    cr_assert(th_wait_until(th_lines_at_least, &two, 10000), "reclaimed %ld of 2", th_count_lines(rec));
     cr_assert(th_wait_until(pending_zero, &done, 5000));
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     check_record(rec, "k", 2, 1, 2); /* the ghost's delivery plus the claim */
     cr_assert(log_has("reclaim.log", "deleted while pending"), "deleted entry not reported");
     cr_assert(log_has("reclaim.log", gone), "deleted id %s not logged", gone);
@@ -449,23 +404,23 @@ Test(recovery, entries_of_a_dead_consumer_are_reclaimed_after_the_lease)
 
 static int pending_is_10(void *arg)
 {
-    want *w = arg;
+    th_want *w = arg;
     return pending(w->c, w->key, "p") == 10;
 }
 
 Test(recovery, graceful_stop_releases_prefetched_entries)
 {
     redisContext *c = th_redis();
-    char *rec = tmp_path("stop.txt");
+    char *rec = th_tmp_path("stop.txt");
     char *cfg = simple_config("stop.json", "qs", "[\"record\"]", rec, "", "\"read_count\":10,");
     freeReplyObject(redisCommand(c, "XADD sluice:{qs} * type test.record id s0 payload {\"sleep_ms\":1500}"));
     for (int i = 1; i < 10; i++)
         freeReplyObject(redisCommand(c, "XADD sluice:{qs} * type test.record id s%d payload {}", i));
-    pid_t pid = start_worker(cfg, "p", "cstop", "stop.log");
-    want batch = {c, "sluice:{qs}", 10};
+    pid_t pid = th_worker_start(cfg, "p", "cstop", "stop.log");
+    th_want batch = {c, "sluice:{qs}", 10};
     cr_assert(th_wait_until(pending_is_10, &batch, 10000), "the batch was not read");
     th_sleep_ms(300); /* s0 is running */
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     cr_assert_eq(th_count_lines(rec), 1, "only the running job finishes");
     redisReply *r = redisCommand(c, "XPENDING sluice:{qs} p - + 20");
     cr_assert(r && r->elements == 9, "pending after stop: %zu", r ? r->elements : 0);
@@ -476,11 +431,11 @@ Test(recovery, graceful_stop_releases_prefetched_entries)
     freeReplyObject(r);
     cr_assert(log_has("stop.log", "released unstarted prefetched entries"));
 
-    pid = start_worker(cfg, "p", "cstop", "stop2.log");
-    want all = {c, rec, 10}, done = {c, "sluice:{qs}", 0};
-    cr_assert(th_wait_until(lines_at_least, &all, 10000));
+    pid = th_worker_start(cfg, "p", "cstop", "stop2.log");
+    th_want all = {c, rec, 10}, done = {c, "sluice:{qs}", 0};
+    cr_assert(th_wait_until(th_lines_at_least, &all, 10000));
     cr_assert(th_wait_until(pending_zero, &done, 5000));
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     check_record(rec, "s", 10, 1, 1);
     free(cfg);
     free(rec);
@@ -490,17 +445,17 @@ Test(recovery, graceful_stop_releases_prefetched_entries)
 Test(recovery, a_done_marker_skips_a_duplicate_delivery)
 {
     redisContext *c = th_redis();
-    char *rec = tmp_path("done.txt");
+    char *rec = th_tmp_path("done.txt");
     char *cfg = simple_config("done.json", "qd", "[\"done\"]", rec, "\"done_ttl\":\"1h\"", "");
     freeReplyObject(redisCommand(c, "XADD sluice:{qd} * type test.done id d0"));
     freeReplyObject(redisCommand(c, "XADD sluice:{qd} * type test.done id d0"));
     freeReplyObject(redisCommand(c, "XADD sluice:{qd} * type test.done id d1"));
-    pid_t pid = start_worker(cfg, "p", "cdone", "done.log");
-    want two = {c, rec, 2}, done = {c, "sluice:{qd}", 0};
-    cr_assert(th_wait_until(lines_at_least, &two, 10000));
+    pid_t pid = th_worker_start(cfg, "p", "cdone", "done.log");
+    th_want two = {c, rec, 2}, done = {c, "sluice:{qd}", 0};
+    cr_assert(th_wait_until(th_lines_at_least, &two, 10000));
     cr_assert(th_wait_until(pending_zero, &done, 5000));
     th_sleep_ms(200);
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     check_record(rec, "d", 2, 1, 1); /* d0 ran once */
     cr_assert(log_has("done.log", "already done"), "the skipped duplicate was not logged");
     long long ttl = th_int(c, "TTL sluice:{qd}:done:p:d0");
@@ -516,9 +471,9 @@ Test(recovery, an_evicting_redis_is_reported)
     redisContext *c = th_redis();
     char *cfg = simple_config("evict.json", "qe", "[\"ok\"]", NULL, "", "");
     freeReplyObject(redisCommand(c, "CONFIG SET maxmemory-policy allkeys-lru"));
-    pid_t pid = start_worker(cfg, "p", "cevict", "evict.log");
+    pid_t pid = th_worker_start(cfg, "p", "cevict", "evict.log");
     for (int i = 0; i < 250 && !log_has("evict.log", "maxmemory-policy"); i++) th_sleep_ms(20);
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     freeReplyObject(redisCommand(c, "CONFIG SET maxmemory-policy noeviction"));
     cr_assert(log_has("evict.log", "redis maxmemory-policy allkeys-lru can evict stream entries"));
     free(cfg);

@@ -42,40 +42,11 @@ static char *write_config(const char *name, const char *plugin_dir, const char *
     return path;
 }
 
-/* <tmpdir>/<name>, malloc'd. */
-static char *tmp_path(const char *name)
-{
-    char *p = NULL;
-    cr_assert(asprintf(&p, "%s/%s", th_tmpdir(), name) > 0);
-    return p;
-}
-
-static pid_t start_worker(const char *config, const char *consumer, const char *log)
-{
-    char *argv[] = {SLUICE_WORKER_BIN, "--config", (char *)config, "--pool", "p", "--consumer",
-                    (char *)consumer, NULL};
-    char *lp = tmp_path(log);
-    pid_t pid = th_spawn(argv, NULL, lp);
-    free(lp);
-    return pid;
-}
-
-/* SIGTERM and expect a clean exit 0 within timeout_ms. */
-static void stop_worker(pid_t pid, int timeout_ms)
-{
-    int st = 0;
-    kill(pid, SIGTERM);
-    int exited = th_wait_exit(pid, timeout_ms, &st);
-    if (!exited) th_kill(pid);
-    cr_assert(exited, "worker %d did not exit within %d ms of SIGTERM", (int)pid, timeout_ms);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "worker exit status 0x%x", st);
-}
-
 /* Run the worker binary to completion with extra arguments; returns the exit code. */
 static int run_worker(const char *config, const char *pool, const char *flag)
 {
     char *argv[] = {SLUICE_WORKER_BIN, "--config", (char *)config, "--pool", (char *)pool, (char *)flag, NULL};
-    char *lp = tmp_path("run.log");
+    char *lp = th_tmp_path("run.log");
     pid_t pid = th_spawn(argv, NULL, lp);
     free(lp);
     int st = 0;
@@ -96,28 +67,9 @@ static long long pending(redisContext *c, const char *stream)
     return n;
 }
 
-/* Predicates for th_wait_until. */
-typedef struct want {
-    redisContext *c;
-    const char *key;  /* stream, or file path */
-    long long n;
-} want;
-
-static int lines_at_least(void *arg)
-{
-    want *w = arg;
-    return th_count_lines(w->key) >= w->n;
-}
-
-static int xlen_at_least(void *arg)
-{
-    want *w = arg;
-    return th_int(w->c, "XLEN %s", w->key) >= w->n;
-}
-
 static int pending_is(void *arg)
 {
-    want *w = arg;
+    th_want *w = arg;
     redisReply *r = redisCommand(w->c, "XPENDING %s p", w->key);
     int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->integer == w->n;
     if (r) freeReplyObject(r);
@@ -143,7 +95,7 @@ static const char *field_str(const redisReply *fields, const char *name)
 Test(worker, runs_200_record_jobs_and_acks_them_all)
 {
     redisContext *c = th_redis();
-    char *rec = tmp_path("rec200.txt");
+    char *rec = th_tmp_path("rec200.txt");
     char settings[512];
     snprintf(settings, sizeof(settings), "\"record_file\":\"%s\"", rec);
     char *cfg = write_config("w200.json", SLUICE_TEST_PLUGIN_DIR, "q200", "[\"record\"]", settings, "");
@@ -154,11 +106,11 @@ Test(worker, runs_200_record_jobs_and_acks_them_all)
         cr_assert_eq(r->type, REDIS_REPLY_STRING);
         freeReplyObject(r);
     }
-    pid_t pid = start_worker(cfg, "c200", "w200.log");
-    want lines = {c, rec, 200}, done = {c, "sluice:{q200}", 0};
-    cr_assert(th_wait_until(lines_at_least, &lines, 30000), "only %ld of 200 jobs recorded", th_count_lines(rec));
+    pid_t pid = th_worker_start(cfg, "p", "c200", "w200.log");
+    th_want lines = {c, rec, 200}, done = {c, "sluice:{q200}", 0};
+    cr_assert(th_wait_until(th_lines_at_least, &lines, 30000), "only %ld of 200 jobs recorded", th_count_lines(rec));
     cr_assert(th_wait_until(pending_is, &done, 5000), "entries still pending: %lld", pending(c, "sluice:{q200}"));
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     cr_assert_eq(th_count_lines(rec), 200);
     /* every job exactly once, each on its first attempt and first delivery */
     char *text = th_read_file(rec);
@@ -217,12 +169,12 @@ Test(worker, dead_letters_bad_envelopes_with_precise_reasons)
     redisReply *r = redisCommand(c, "XADD sluice:{qbad} * case good type test.ok");
     freeReplyObject(r);
 
-    pid_t pid = start_worker(cfg, "cbad", "wbad.log");
-    want dlq = {c, "sluice:{qbad}:dlq:p", (long long)n}, done = {c, "sluice:{qbad}", 0};
-    cr_assert(th_wait_until(xlen_at_least, &dlq, 10000), "DLQ has %lld of %zu entries",
+    pid_t pid = th_worker_start(cfg, "p", "cbad", "wbad.log");
+    th_want dlq = {c, "sluice:{qbad}:dlq:p", (long long)n}, done = {c, "sluice:{qbad}", 0};
+    cr_assert(th_wait_until(th_xlen_at_least, &dlq, 10000), "DLQ has %lld of %zu entries",
               th_int(c, "XLEN sluice:{qbad}:dlq:p"), n);
     cr_assert(th_wait_until(pending_is, &done, 5000));
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     cr_assert_eq(th_int(c, "XLEN sluice:{qbad}:dlq:p"), (long long)n, "the good job must not be dead-lettered");
 
     r = redisCommand(c, "XRANGE sluice:{qbad}:dlq:p - +");
@@ -259,11 +211,11 @@ Test(worker, dead_letters_failed_jobs_with_the_handler_error)
     cr_assert(r && r->type == REDIS_REPLY_STRING);
     char *sid = strdup(r->str);
     freeReplyObject(r);
-    pid_t pid = start_worker(cfg, "cfail", "wfail.log");
-    want dlq = {c, "sluice:{qfail}:dlq:p", 1}, done = {c, "sluice:{qfail}", 0};
-    cr_assert(th_wait_until(xlen_at_least, &dlq, 10000));
+    pid_t pid = th_worker_start(cfg, "p", "cfail", "wfail.log");
+    th_want dlq = {c, "sluice:{qfail}:dlq:p", 1}, done = {c, "sluice:{qfail}", 0};
+    cr_assert(th_wait_until(th_xlen_at_least, &dlq, 10000));
     cr_assert(th_wait_until(pending_is, &done, 5000));
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     r = redisCommand(c, "XRANGE sluice:{qfail}:dlq:p - +");
     cr_assert(r && r->elements == 1);
     const redisReply *f = r->element[0]->element[1];
@@ -288,7 +240,7 @@ Test(worker, dead_letters_failed_jobs_with_the_handler_error)
 Test(worker, sigterm_finishes_the_running_job_and_leaves_the_rest_pending)
 {
     redisContext *c = th_redis();
-    char *rec = tmp_path("recterm.txt");
+    char *rec = th_tmp_path("recterm.txt");
     char settings[512];
     snprintf(settings, sizeof(settings), "\"record_file\":\"%s\"", rec);
     char *cfg = write_config("wterm.json", SLUICE_TEST_PLUGIN_DIR, "qterm", "[\"record\"]", settings, "");
@@ -297,12 +249,12 @@ Test(worker, sigterm_finishes_the_running_job_and_leaves_the_rest_pending)
     r = redisCommand(c, "XADD sluice:{qterm} * type test.record payload {} id second");
     freeReplyObject(r);
 
-    pid_t pid = start_worker(cfg, "cterm", "wterm.log");
-    want both = {c, "sluice:{qterm}", 2};
+    pid_t pid = th_worker_start(cfg, "p", "cterm", "wterm.log");
+    th_want both = {c, "sluice:{qterm}", 2};
     cr_assert(th_wait_until(pending_is, &both, 10000), "the batch was not read");
     th_sleep_ms(300); /* the first job is sleeping now */
     cr_assert_eq(th_count_lines(rec), 0);
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     char *text = th_read_file(rec);
     cr_assert(text && strncmp(text, "first 1 ", 8) == 0, "record: %s", text ? text : "(none)");
     cr_assert_eq(th_count_lines(rec), 1, "the second job must not start after SIGTERM");
@@ -313,11 +265,11 @@ Test(worker, sigterm_finishes_the_running_job_and_leaves_the_rest_pending)
     freeReplyObject(r);
     free(text);
 
-    pid = start_worker(cfg, "cterm", "wterm2.log");
-    want two = {c, rec, 2}, done = {c, "sluice:{qterm}", 0};
-    cr_assert(th_wait_until(lines_at_least, &two, 10000));
+    pid = th_worker_start(cfg, "p", "cterm", "wterm2.log");
+    th_want two = {c, rec, 2}, done = {c, "sluice:{qterm}", 0};
+    cr_assert(th_wait_until(th_lines_at_least, &two, 10000));
     cr_assert(th_wait_until(pending_is, &done, 5000));
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     text = th_read_file(rec);
     char *second = strstr(text, "\nsecond 1 ");
     cr_assert_not_null(second, "record: %s", text);
@@ -342,11 +294,11 @@ Test(worker, dead_letters_an_entry_trimmed_while_pending)
     freeReplyObject(r);
     cr_assert_eq(th_int(c, "XDEL sluice:{qtrim} %s", sid), 1);
 
-    pid_t pid = start_worker(cfg, "ctrim", "wtrim.log");
-    want dlq = {c, "sluice:{qtrim}:dlq:p", 1}, done = {c, "sluice:{qtrim}", 0};
-    cr_assert(th_wait_until(xlen_at_least, &dlq, 10000));
+    pid_t pid = th_worker_start(cfg, "p", "ctrim", "wtrim.log");
+    th_want dlq = {c, "sluice:{qtrim}:dlq:p", 1}, done = {c, "sluice:{qtrim}", 0};
+    cr_assert(th_wait_until(th_xlen_at_least, &dlq, 10000));
     cr_assert(th_wait_until(pending_is, &done, 5000));
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     r = redisCommand(c, "XRANGE sluice:{qtrim}:dlq:p - +");
     const redisReply *f = r->element[0]->element[1];
     cr_assert_str_eq(field_str(f, "reason"), "trimmed");
@@ -360,7 +312,7 @@ Test(worker, dead_letters_an_entry_trimmed_while_pending)
 Test(worker, orders_example_summarizes_valid_orders_and_rejects_invalid_ones)
 {
     redisContext *c = th_redis();
-    char *sum = tmp_path("summaries.jsonl");
+    char *sum = th_tmp_path("summaries.jsonl");
     char settings[512];
     snprintf(settings, sizeof(settings), "\"summary_file\":\"%s\",\"summary_queue\":\"summaries\"", sum);
     char *cfg = write_config("worders.json", SLUICE_PLUGIN_DIR, "orders", "[\"orders\"]", settings, "");
@@ -378,11 +330,11 @@ Test(worker, orders_example_summarizes_valid_orders_and_rejects_invalid_ones)
     redisReply *r = redisCommand(c, "XADD sluice:{orders} * type order.placed.v1 payload %s", invalid);
     freeReplyObject(r);
 
-    pid_t pid = start_worker(cfg, "corders", "worders.log");
-    want dlq = {c, "sluice:{orders}:dlq:p", 1}, done = {c, "sluice:{orders}", 0};
-    cr_assert(th_wait_until(xlen_at_least, &dlq, 10000));
+    pid_t pid = th_worker_start(cfg, "p", "corders", "worders.log");
+    th_want dlq = {c, "sluice:{orders}:dlq:p", 1}, done = {c, "sluice:{orders}", 0};
+    cr_assert(th_wait_until(th_xlen_at_least, &dlq, 10000));
     cr_assert(th_wait_until(pending_is, &done, 5000));
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
 
     cr_assert_eq(th_count_lines(sum), 1, "summary written once");
     char *text = th_read_file(sum);
@@ -444,7 +396,7 @@ static sup_child sup_start(const char *config_path, const char *flag)
     cr_assert(mfd >= 0 && ftruncate(mfd, sizeof(sl_slot)) == 0);
     s.slot = mmap(NULL, sizeof(sl_slot), PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
     cr_assert(s.slot != MAP_FAILED);
-    char *log = tmp_path("sup.log");
+    char *log = th_tmp_path("sup.log");
     s.pid = fork();
     cr_assert(s.pid >= 0);
     if (s.pid == 0) {
@@ -489,7 +441,7 @@ static int slot_ok_at_least(void *arg)
 Test(worker, supervisor_mode_uses_channel_and_slot)
 {
     redisContext *c = th_redis();
-    char *rec = tmp_path("recsup.txt");
+    char *rec = th_tmp_path("recsup.txt");
     char settings[512];
     snprintf(settings, sizeof(settings), "\"record_file\":\"%s\"", rec);
     char *cfg = write_config("wsup.json", SLUICE_TEST_PLUGIN_DIR, "qsup", "[\"record\",\"fail\"]", settings, "");
@@ -501,8 +453,8 @@ Test(worker, supervisor_mode_uses_channel_and_slot)
     sup_expect_ready(&s, 10000);
     cr_assert(th_wait_until(slot_ok_at_least, &s, 10000), "slot: ok=%llu state=%d",
               (unsigned long long)atomic_load(&s.slot->jobs_ok), (int)atomic_load(&s.slot->state));
-    want dlq = {c, "sluice:{qsup}:dlq:p", 2};
-    cr_assert(th_wait_until(xlen_at_least, &dlq, 5000));
+    th_want dlq = {c, "sluice:{qsup}:dlq:p", 2};
+    cr_assert(th_wait_until(th_xlen_at_least, &dlq, 5000));
     cr_assert_eq(s.slot->magic, SL_SLOT_MAGIC);
     cr_assert_eq(s.slot->version, SL_SLOT_VERSION);
     cr_assert_eq(atomic_load(&s.slot->pid), s.pid);
@@ -556,7 +508,7 @@ static pid_t redis_start(int port, redisContext **out)
     snprintf(portbuf, sizeof(portbuf), "%d", port);
     char *argv[] = {"redis-server", "--port", portbuf, "--bind", "127.0.0.1", "--dir", (char *)th_tmpdir(),
                     "--save", "", "--appendonly", "no", NULL};
-    char *log = tmp_path("fault-redis.log");
+    char *log = th_tmp_path("fault-redis.log");
     pid_t pid = th_spawn(argv, NULL, log);
     free(log);
     for (int i = 0; i < 250; i++) {
@@ -601,7 +553,7 @@ Test(worker, survives_redis_restart_readonly_and_a_lost_group)
     int port = free_port();
     redisContext *c = NULL;
     pid_t rpid = redis_start(port, &c);
-    char *rec = tmp_path("recfault.txt");
+    char *rec = th_tmp_path("recfault.txt");
     char *cfg = NULL, *json = NULL;
     cr_assert(asprintf(&json,
                        "{\"redis\":{\"url\":\"redis://127.0.0.1:%d/0\",\"reconnect_min\":\"50ms\","
@@ -610,10 +562,10 @@ Test(worker, survives_redis_restart_readonly_and_a_lost_group)
                        port, SLUICE_TEST_PLUGIN_DIR, rec) > 0);
     cfg = th_write_file("wfault.json", json);
     free(json);
-    pid_t pid = start_worker(cfg, "cfault", "wfault.log");
+    pid_t pid = th_worker_start(cfg, "p", "cfault", "wfault.log");
     freeReplyObject(redisCommand(c, "XADD sluice:{qf} * type test.record id one"));
-    want n1 = {c, rec, 1};
-    cr_assert(th_wait_until(lines_at_least, &n1, 10000));
+    th_want n1 = {c, rec, 1};
+    cr_assert(th_wait_until(th_lines_at_least, &n1, 10000));
 
     /* 1. READONLY (a replica of nowhere): the worker backs off, no busy loop */
     freeReplyObject(redisCommand(c, "CONFIG RESETSTAT"));
@@ -623,14 +575,14 @@ Test(worker, survives_redis_restart_readonly_and_a_lost_group)
     freeReplyObject(redisCommand(c, "REPLICAOF NO ONE"));
     cr_assert(calls >= 1 && calls < 40, "XREADGROUP calls during 1.5 s of READONLY: %lld", calls);
     freeReplyObject(redisCommand(c, "XADD sluice:{qf} * type test.record id two"));
-    want n2 = {c, rec, 2};
-    cr_assert(th_wait_until(lines_at_least, &n2, 10000), "no progress after READONLY ended");
+    th_want n2 = {c, rec, 2};
+    cr_assert(th_wait_until(th_lines_at_least, &n2, 10000), "no progress after READONLY ended");
 
     /* 2. the group disappears: NOGROUP, recreated */
     freeReplyObject(redisCommand(c, "XGROUP DESTROY sluice:{qf} p"));
     freeReplyObject(redisCommand(c, "XADD sluice:{qf} * type test.record id three"));
-    want n3 = {c, rec, 3};
-    cr_assert(th_wait_until(lines_at_least, &n3, 10000), "no progress after the group was destroyed");
+    th_want n3 = {c, rec, 3};
+    cr_assert(th_wait_until(th_lines_at_least, &n3, 10000), "no progress after the group was destroyed");
 
     /* 3. Redis dies and comes back empty on the same port: reconnect, recreate */
     redisFree(c);
@@ -646,7 +598,7 @@ Test(worker, survives_redis_restart_readonly_and_a_lost_group)
         th_sleep_ms(20);
     }
     cr_assert(text && strstr(text, "four 1 "), "no progress after a Redis restart: %s", text ? text : "");
-    want done = {c, "sluice:{qf}", 0};
+    th_want done = {c, "sluice:{qf}", 0};
     cr_assert(th_wait_until(pending_is, &done, 5000));
 
     /* 4. OOM while dead-lettering: deferred (entry stays pending), then done */
@@ -658,10 +610,10 @@ Test(worker, survives_redis_restart_readonly_and_a_lost_group)
     cr_assert_eq(pending(c, "sluice:{qf}"), 1, "the failed job must stay pending while Redis is out of memory");
     cr_assert_eq(th_int(c, "XLEN sluice:{qf}:dlq:p"), 0);
     freeReplyObject(redisCommand(c, "CONFIG SET maxmemory 0"));
-    want dlq = {c, "sluice:{qf}:dlq:p", 1};
-    cr_assert(th_wait_until(xlen_at_least, &dlq, 10000), "dead letter not written after OOM ended");
+    th_want dlq = {c, "sluice:{qf}:dlq:p", 1};
+    cr_assert(th_wait_until(th_xlen_at_least, &dlq, 10000), "dead letter not written after OOM ended");
     cr_assert(th_wait_until(pending_is, &done, 5000));
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     free(text);
     redisFree(c);
     th_kill(rpid);
@@ -675,28 +627,28 @@ Test(worker, survives_redis_restart_readonly_and_a_lost_group)
 Test(worker, a_broken_dlq_key_never_loses_the_job)
 {
     redisContext *c = th_redis();
-    char *rec = tmp_path("recwt.txt");
+    char *rec = th_tmp_path("recwt.txt");
     char settings[512];
     snprintf(settings, sizeof(settings), "\"record_file\":\"%s\"", rec);
     char *cfg = write_config("wwt.json", SLUICE_TEST_PLUGIN_DIR, "qwt", "[\"record\",\"fail\"]", settings, "");
     freeReplyObject(redisCommand(c, "SET sluice:{qwt}:dlq:p not-a-stream"));
     freeReplyObject(redisCommand(c, "XADD sluice:{qwt} * type test.fail id doomed"));
     freeReplyObject(redisCommand(c, "XADD sluice:{qwt} * type test.record id fine"));
-    pid_t pid = start_worker(cfg, "cwt", "wwt.log");
-    want one = {c, rec, 1}, left = {c, "sluice:{qwt}", 1};
-    cr_assert(th_wait_until(lines_at_least, &one, 10000), "the worker must carry on after a refused dead letter");
+    pid_t pid = th_worker_start(cfg, "p", "cwt", "wwt.log");
+    th_want one = {c, rec, 1}, left = {c, "sluice:{qwt}", 1};
+    cr_assert(th_wait_until(th_lines_at_least, &one, 10000), "the worker must carry on after a refused dead letter");
     cr_assert(th_wait_until(pending_is, &left, 5000), "pending: %lld", pending(c, "sluice:{qwt}"));
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     redisReply *r = redisCommand(c, "XPENDING sluice:{qwt} p - + 10");
     cr_assert(r && r->elements == 1);
     freeReplyObject(r);
 
     freeReplyObject(redisCommand(c, "DEL sluice:{qwt}:dlq:p"));
-    pid = start_worker(cfg, "cwt", "wwt2.log");
-    want dlq = {c, "sluice:{qwt}:dlq:p", 1}, done = {c, "sluice:{qwt}", 0};
-    cr_assert(th_wait_until(xlen_at_least, &dlq, 10000));
+    pid = th_worker_start(cfg, "p", "cwt", "wwt2.log");
+    th_want dlq = {c, "sluice:{qwt}:dlq:p", 1}, done = {c, "sluice:{qwt}", 0};
+    cr_assert(th_wait_until(th_xlen_at_least, &dlq, 10000));
     cr_assert(th_wait_until(pending_is, &done, 5000));
-    stop_worker(pid, 5000);
+    th_worker_stop(pid, 5000);
     r = redisCommand(c, "XRANGE sluice:{qwt}:dlq:p - +");
     cr_assert_str_eq(field_str(r->element[0]->element[1], "id"), "doomed");
     cr_assert_str_eq(field_str(r->element[0]->element[1], "deliveries"), "2");
@@ -717,7 +669,7 @@ Test(worker, accepts_the_longest_consumer_name_the_supervisor_builds)
     memset(name + 65, 'p', 64);
     snprintf(name + 129, sizeof name - 129, "-1023");
     char *argv[] = {SLUICE_WORKER_BIN, "--config", cfg, "--pool", "p", "--consumer", name, "--check", NULL};
-    char *lp = tmp_path("wlong.log");
+    char *lp = th_tmp_path("wlong.log");
     pid_t pid = th_spawn(argv, NULL, lp);
     int st = 0;
     cr_assert(th_wait_exit(pid, 20000, &st), "worker did not exit");

@@ -304,3 +304,42 @@ int th_children(pid_t parent, const char *comm, pid_t *out, int max)
     closedir(d);
     return n;
 }
+
+char *th_tmp_path(const char *name)
+{
+    char *p = NULL;
+    cr_assert(asprintf(&p, "%s/%s", th_tmpdir(), name) > 0);
+    return p;
+}
+
+pid_t th_worker_start(const char *config, const char *pool, const char *consumer, const char *log)
+{
+    char *argv[] = {SLUICE_WORKER_BIN, "--config", (char *)config, "--pool", (char *)pool, "--consumer",
+                    (char *)consumer, NULL};
+    char *lp = th_tmp_path(log);
+    pid_t pid = th_spawn(argv, NULL, lp);
+    free(lp);
+    return pid;
+}
+
+void th_worker_stop(pid_t pid, int timeout_ms)
+{
+    int st = 0;
+    kill(pid, SIGTERM);
+    int exited = th_wait_exit(pid, timeout_ms, &st);
+    if (!exited) th_kill(pid);
+    cr_assert(exited, "worker %d did not exit within %d ms of SIGTERM", (int)pid, timeout_ms);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "worker exit status 0x%x", st);
+}
+
+int th_lines_at_least(void *arg)
+{
+    th_want *w = arg;
+    return th_count_lines(w->key) >= w->n;
+}
+
+int th_xlen_at_least(void *arg)
+{
+    th_want *w = arg;
+    return th_int(w->c, "XLEN %s", w->key) >= w->n;
+}

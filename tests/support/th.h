@@ -54,4 +54,24 @@ void th_sleep_ms(int ms);
  *  Returns how many were written to out (at most max). */
 int th_children(pid_t parent, const char *comm, pid_t *out, int max);
 
+/** <tmpdir>/<name>, malloc'd. */
+char *th_tmp_path(const char *name);
+
+/** Start a standalone sluice-worker (--config FILE --pool POOL --consumer NAME),
+ *  its output appended to <tmpdir>/<log>. */
+pid_t th_worker_start(const char *config, const char *pool, const char *consumer, const char *log);
+/** SIGTERM a worker and assert it exits 0 within timeout_ms (SIGKILL otherwise). */
+void th_worker_stop(pid_t pid, int timeout_ms);
+
+/** Argument of the th_wait_until predicates below. */
+typedef struct th_want {
+    redisContext *c;
+    const char *key; /* a stream, or a file path */
+    long long n;
+} th_want;
+/** The file w->key has at least w->n lines. */
+int th_lines_at_least(void *w);
+/** The stream w->key has at least w->n entries. */
+int th_xlen_at_least(void *w);
+
 #endif
