@@ -810,6 +810,15 @@ static const char *label_index(char *buf, size_t n, size_t i)
 
 /* ---- Public entry points ---- */
 
+/* Forget the previous call's error, duplicate flags and refused index. */
+static void reset_call(sluice_client *c)
+{
+    c->err[0] = '\0';
+    c->ndup = 0;
+    c->dup_n = 0;
+    c->refused = -1;
+}
+
 int sluice_enqueue(sluice_client *c, const char *queue, const char *type, const char *payload,
                    size_t payload_len, const sluice_enqueue_opts *opts, char *id_out,
                    size_t id_out_len)
@@ -821,10 +830,7 @@ int sluice_enqueue(sluice_client *c, const char *queue, const char *type, const 
 
     if (c == NULL)
         return -1;
-    c->err[0] = '\0';
-    c->ndup = 0;
-    c->dup_n = 0;
-    c->refused = -1;
+    reset_call(c);
     if (check_queue(c, queue, &k) != 0 || prepare(c, "", &spec, &job) != 0)
         return -1;
     if (id_out != NULL) {
@@ -855,10 +861,7 @@ long sluice_enqueue_batch(sluice_client *c, const char *queue, const sluice_job_
 
     if (c == NULL)
         return -1;
-    c->err[0] = '\0';
-    c->ndup = 0;
-    c->dup_n = 0;
-    c->refused = -1;
+    reset_call(c);
     if (check_queue(c, queue, &k) != 0)
         return -1;
     if (n == 0)
