@@ -19,12 +19,15 @@ of the same {Q}):
   sluice:{Q}:idem:K     idempotency key K -> first job id (with a TTL)
   sluice:{Q}:done:G:ID  done-marker of job ID in group G (with a TTL)
   <stream>:lease:G:ID   lease marker of an owned entry deleted while pending (1 h TTL)
+  sluice:{Q}:fence:G    ownership fence of group G: a counter every owner change
+                        of its pending entries by sluice bumps (sluice_reclaim,
+                        group (re)creation); sluice_ack's fast path reads it
 Time is always Redis server time (TIME), never a client's clock.
 ]]
 
 -- Bump together with SL_FUNCTIONS_VERSION (common/functions.h) on every change:
 -- a server holding another version is replaced at start-up, never one with the same.
-local VERSION = '3'
+local VERSION = '4'
 
 local function now_ms()
     local t = redis.call('TIME')
@@ -96,16 +99,24 @@ redis.register_function{function_name = 'sluice_version', flags = {'no-writes'},
     callback = function(keys, args) return VERSION end}
 
 --[[ sluice_ack: acknowledge entries this consumer still owns.
-KEYS[1] stream
+KEYS[1] stream, KEYS[2] (optional) the group's fence key sluice:{Q}:fence:G
 ARGV[1] group, ARGV[2] consumer, ARGV[3] done-marker key prefix ("" = none),
-ARGV[4] done-marker TTL seconds, then stream ids (with a prefix: pairs of
-stream id, job id; the marker is prefix..job id, none for an empty job id).
-Ids may come in any order. One XPENDING of this consumer over the ids' range
-tells which it owns (not one per id: a worker acks a whole read batch at once);
-those are acked with one XACK per 1000 ids. An id listed twice counts once.
-Returns {acked, refused}: refused entries are pending under another consumer
-(their lease lapsed and they were reclaimed) or no longer pending. A malformed
-id is an error, and nothing is acked. ]]
+ARGV[4] done-marker TTL seconds; with KEYS[2], ARGV[5] is the fence value the
+caller read before any of these entries was delivered to it ("" = unknown);
+then stream ids (with a prefix: pairs of stream id, job id; the marker is
+prefix..job id, none for an empty job id). Ids may come in any order.
+Owner check, slow path: one XPENDING of this consumer over the ids' range tells
+which it owns (not one per id: a worker acks a whole read batch at once); those
+are acked with one XACK per 1000 ids.
+Fast path: when the fence still holds the caller's value, no pending entry of
+the group changed owner since these were delivered (every owner change sluice
+makes bumps it), so every id listed is still this consumer's or no longer
+pending, and one XACK per 1000 ids is the whole fenced ack. Done-markers are set
+for every listed job id then (each is a job this consumer finished).
+An id listed twice counts once. Returns {acked, refused}, plus the fence value
+now (0 when unset) with KEYS[2]: refused entries are pending under another
+consumer (their lease lapsed and they were reclaimed) or no longer pending. A
+malformed id is an error, and nothing is acked. ]]
 local ACK_CHUNK = 1000 -- ids per XACK: unpack() of a few thousand values is safe in Redis' Lua
 
 -- A stream id as two canonical decimal strings (ms, seq) and its canonical
@@ -136,16 +147,56 @@ local function id_less(ams, aseq, bms, bseq)
     return dec_less(aseq, bseq)
 end
 
+-- XACK of ids[1..n], ACK_CHUNK at a time; returns how many were acked.
+local function xack_all(stream, group, ids, n)
+    local acked = 0
+    for c = 1, n, ACK_CHUNK do
+        acked = acked + redis.call('XACK', stream, group, unpack(ids, c, math.min(c + ACK_CHUNK - 1, n)))
+    end
+    return acked
+end
+
+-- sluice_ack's fast path (the fence held): XACK every id, markers for every job id.
+local function fast_ack(stream, group, args, first, step, prefix, ttl, fence)
+    local n, acked = 0, 0
+    if step == 1 then
+        n = #args - first + 1
+        for c = first, #args, ACK_CHUNK do
+            acked = acked + redis.call('XACK', stream, group, unpack(args, c, math.min(c + ACK_CHUNK - 1, #args)))
+        end
+    else
+        local ids = {}
+        for i = first, #args, 2 do
+            n = n + 1
+            ids[n] = args[i]
+        end
+        acked = xack_all(stream, group, ids, n)
+        for i = first + 1, #args, 2 do
+            if args[i] ~= '' then redis.call('SET', prefix .. args[i], '1', 'EX', ttl) end
+        end
+    end
+    return {acked, n - acked, tonumber(fence)}
+end
+
 -- allow-oom: acks free memory (pending-list entries), so they must work while
 -- Redis refuses writes for want of it; done-markers are small.
 redis.register_function{function_name = 'sluice_ack', flags = {'allow-oom'}, callback = function(keys, args)
     local stream, group, consumer = keys[1], args[1], args[2]
     local prefix, ttl = args[3], tonumber(args[4])
     local step = (prefix ~= '') and 2 or 1
+    local first, fence = 5, nil
+    if keys[2] then
+        first = 6
+        fence = redis.call('GET', keys[2]) or '0'
+        -- (more ids than one XACK takes go the slow way, so a malformed one never leaves a partial ack)
+        if args[5] == fence and #args >= first and #args - first < ACK_CHUNK then
+            return fast_ack(stream, group, args, first, step, prefix, ttl, fence)
+        end
+    end
     -- The requested ids in canonical form (XPENDING replies are canonical), and their range.
     local want, n = {}, 0
     local lo_ms, lo_seq, hi_ms, hi_seq, lo, hi
-    for i = 5, #args, step do
+    for i = first, #args, step do
         local ms, seq, id = id_parts(args[i])
         if not ms then return redis.error_reply('ERR sluice_ack: invalid stream ID ' .. args[i]) end
         n = n + 1
@@ -153,7 +204,7 @@ redis.register_function{function_name = 'sluice_ack', flags = {'allow-oom'}, cal
         if not lo or id_less(ms, seq, lo_ms, lo_seq) then lo_ms, lo_seq, lo = ms, seq, id end
         if not hi or id_less(hi_ms, hi_seq, ms, seq) then hi_ms, hi_seq, hi = ms, seq, id end
     end
-    if n == 0 then return {0, 0} end
+    if n == 0 then return fence and {0, 0, tonumber(fence)} or {0, 0} end
     -- Entries this consumer owns in [lo, hi]: other pending entries of it may lie
     -- in between (prefetched ones not finished yet), so page until the range ends.
     local owned = {}
@@ -171,14 +222,12 @@ redis.register_function{function_name = 'sluice_ack', flags = {'allow-oom'}, cal
             owned[id] = nil -- a second listing of the same id is refused
             nack = nack + 1
             ack[nack] = id
-            local job = step == 2 and args[5 + (k - 1) * 2 + 1] or ''
+            local job = step == 2 and args[first + (k - 1) * 2 + 1] or ''
             if job ~= '' then redis.call('SET', prefix .. job, '1', 'EX', ttl) end
         end
     end
-    local acked = 0
-    for c = 1, nack, ACK_CHUNK do
-        acked = acked + redis.call('XACK', stream, group, unpack(ack, c, math.min(c + ACK_CHUNK - 1, nack)))
-    end
+    local acked = xack_all(stream, group, ack, nack)
+    if fence then return {acked, n - acked, tonumber(fence)} end
     return {acked, n - acked}
 end}
 
@@ -283,7 +332,8 @@ only entries idle for at least min-idle:
   - deleted from the stream: dead-lettered "trimmed" and acked, atomically,
     unless its owner extended it within the lease (a live owner still running
     it: see sluice_extend), in which case it is left to the owner.
-KEYS[1] stream, KEYS[2] dlq
+KEYS[1] stream, KEYS[2] dlq, KEYS[3] (optional) the group's fence key,
+bumped when any entry changes owner (see sluice_ack)
 ARGV[1] group, ARGV[2] consumer, ARGV[3] min idle ms, ARGV[4] cursor ("0-0" to
 start a pass), ARGV[5] count, ARGV[6] dlq MAXLEN (0 = uncapped)
 Returns XAUTOCLAIM's shape: {next cursor ("0-0" when the pass is done),
@@ -317,6 +367,7 @@ redis.register_function('sluice_reclaim', function(keys, args)
             deleted[#deleted + 1] = id
         end
     end
+    if keys[3] and (#claimed > 0 or #deleted > 0) then redis.call('INCR', keys[3]) end
     local next = '0-0'
     if #stale == count then next = '(' .. stale[#stale][1] end
     return {next, claimed, deleted}

@@ -13,6 +13,11 @@ int sl_key_dlq(char *buf, size_t n, const char *queue, const char *group)
     return sl_fmt(buf, n, "sluice:{%s}:dlq:%s", queue, group);
 }
 
+int sl_key_fence(char *buf, size_t n, const char *queue, const char *group)
+{
+    return sl_fmt(buf, n, "sluice:{%s}:fence:%s", queue, group);
+}
+
 int sl_key_once(char *buf, size_t n, const char *queue, const char *group, const char *job_id,
                 const char *key)
 {

@@ -22,6 +22,8 @@
 int sl_key_stream(char *buf, size_t n, const char *queue);
 /** "sluice:{Q}:dlq:G". Returns 0 or -1. */
 int sl_key_dlq(char *buf, size_t n, const char *queue, const char *group);
+/** "sluice:{Q}:fence:G": group G's ownership fence (see sluice_ack). Returns 0 or -1. */
+int sl_key_fence(char *buf, size_t n, const char *queue, const char *group);
 /** "sluice:{Q}:r:G". Returns 0 or -1. */
 int sl_key_retry(char *buf, size_t n, const char *queue, const char *group);
 /** "sluice:{Q}:sched". Returns 0 or -1. */

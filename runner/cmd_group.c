@@ -82,8 +82,8 @@ static long long int_cmd(sl_redis *r, int argc, const char **argv)
     return v;
 }
 
-static int do_create(sl_redis *r, const char *stream, const char *retry, const char *group, const char *from,
-                     const char *from_arg, cJSON *o)
+static int do_create(sl_redis *r, const char *queue, const char *stream, const char *retry, const char *group,
+                     const char *from, const char *from_arg, cJSON *o)
 {
     const char *mk[] = {"XGROUP", "CREATE", stream, group, from, "MKSTREAM"};
     redisReply *rep = sl_redis_cmdargv(r, 6, mk, NULL);
@@ -103,6 +103,12 @@ static int do_create(sl_redis *r, const char *stream, const char *retry, const c
     if (!ok) sl_cli_fail(CMD, "XGROUP CREATE %s failed: %s", retry, rep ? rep->str : sl_redis_errstr(r));
     if (rep) freeReplyObject(rep);
     if (!ok) return 1;
+    /* A group made anew bumps its ownership fence: acks read under an older
+     * one (a group deleted with entries pending) take sluice_ack's owner check. */
+    char fence[SL_KEY_MAX];
+    sl_key_fence(fence, sizeof fence, queue, group);
+    const char *inc[] = {"INCR", fence};
+    if (int_cmd(r, 2, inc) < 0) return 1;
     cJSON_AddStringToObject(o, "created", group);
     cJSON_AddStringToObject(o, "from", from_arg);
     cJSON_AddStringToObject(o, "start_id", from);
@@ -126,7 +132,7 @@ static int do_reset(sl_redis *r, const char *stream, const char *group, const ch
 static int do_delete(sl_redis *r, const char *queue, const char *stream, const char *retry, const char *group,
                      int force, cJSON *o)
 {
-    char dlq[SL_KEY_MAX], paused[SL_KEY_MAX];
+    char dlq[SL_KEY_MAX], paused[SL_KEY_MAX], fence[SL_KEY_MAX];
     long long work = pending_count(r, stream, group, 0), rp = work < 0 ? -1 : pending_count(r, retry, group, 1);
     if (work < 0 || rp < 0) return 1;
     if (work + rp > 0 && !force)
@@ -145,8 +151,9 @@ static int do_delete(sl_redis *r, const char *queue, const char *stream, const c
     int drop_retry = force || rlen == 0;
     if (drop_retry && int_cmd(r, 2, del) < 0) return 1;
     sl_cli_key_paused(paused, sizeof paused, queue, group);
-    const char *dp[] = {"DEL", paused};
-    if (int_cmd(r, 2, dp) < 0) return 1;
+    sl_key_fence(fence, sizeof fence, queue, group); /* a group made again starts a new fence */
+    const char *dp[] = {"DEL", paused, fence};
+    if (int_cmd(r, 3, dp) < 0) return 1;
     sl_key_dlq(dlq, sizeof dlq, queue, group);
     const char *xd[] = {"XLEN", dlq};
     long long dlen = int_cmd(r, 2, xd);
@@ -230,7 +237,7 @@ int sl_cmd_group(int argc, char **argv)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "queue", queue);
     cJSON_AddStringToObject(o, "stream", stream);
-    if (create) rc = do_create(r, stream, retry, group, from, from_arg, o);
+    if (create) rc = do_create(r, queue, stream, retry, group, from, from_arg, o);
     else if (reset) rc = do_reset(r, stream, group, from, from_arg, o);
     else rc = do_delete(r, queue, stream, retry, group, force, o);
     if (rc == 0 && json) {

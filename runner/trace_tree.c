@@ -189,7 +189,7 @@ static void print_job(const tr_trace *t, FILE *out, size_t i, const char *prefix
     sl_cli_fmt_age(off, sizeof(off), j->enqueued_at_ms ? j->enqueued_at_ms - root_time(t) : 0);
     fprintf(out, "%s%s%s  id %s  queue %s  enqueued %s (+%s)\n", prefix, root ? "" : last ? "`-- " : "+-- ",
             j->type ? j->type : "(no type)", j->id, j->queue, j->enqueued_at_ms ? when : "?", off);
-    snprintf(pre, sizeof(pre), "%s%s", prefix, root ? "" : last ? "    " : "|   ");
+    (void)sl_fmt(pre, sizeof(pre), "%s%s", prefix, root ? "" : last ? "    " : "|   "); /* deep trees are cut */
     const char *bar = j->nkids ? "|   " : "    ";
     if (root && j->causation) fprintf(out, "%s%s  caused by %s (not found)\n", pre, bar, j->causation);
     if (j->traceparent) fprintf(out, "%s%s  traceparent %s\n", pre, bar, j->traceparent);

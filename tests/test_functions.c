@@ -390,6 +390,103 @@ Test(functions, ack_batch_mixes_owned_foreign_and_non_pending_ids)
     redisFree(c);
 }
 
+/* Reply {acked, refused, fence} of sluice_ack with the fence key. */
+static void ack_fenced_reply(redisReply *rep, long long acked, long long refused, long long fence)
+{
+    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "sluice_ack: %s", rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+    cr_assert_eq(rep->elements, 3);
+    cr_assert_eq(rep->element[0]->integer, acked, "acked");
+    cr_assert_eq(rep->element[1]->integer, refused, "refused");
+    cr_assert_eq(rep->element[2]->integer, fence, "fence");
+    freeReplyObject(rep);
+}
+
+#define FENCE "sluice:{q}:fence:g"
+
+/* The group's fence value (0 when unset). */
+static long long fence_of(redisContext *c)
+{
+    redisReply *rep = cmdl(c, "GET", FENCE, (const char *)NULL);
+    long long v = rep->type == REDIS_REPLY_STRING ? atoll(rep->str) : 0;
+    freeReplyObject(rep);
+    return v;
+}
+
+/* With the fence key: an unknown fence ("") or a stale one takes the owner
+ * check; the fence value the caller read takes the fast path (plain XACK).
+ * sluice_reclaim bumps the fence when it takes entries over, so a late ack of
+ * a reclaimed entry is refused even when the caller sends its old fence. */
+Test(functions, ack_fast_path_holds_until_a_reclaim_bumps_the_fence)
+{
+    redisContext *c = th_redis();
+    char id[6][64], owner[64];
+    for (int i = 0; i < 6; i++)
+        add(c, id[i], "type", "t", "id", i == 2 ? "job-2" : "", NULL);
+    deliver(c, "c1", 6);
+    /* Unknown fence: owner check; the reply says the fence is 0 (unset). */
+    ack_fenced_reply(cmdl(c, "FCALL", "sluice_ack", "2", STREAM, FENCE, "g", "c1", "", "0", "", id[0],
+                          (const char *)NULL),
+                     1, 0, 0);
+    /* Fence held: acked, done-marker set, a non-pending id refused. */
+    ack_fenced_reply(cmdl(c, "FCALL", "sluice_ack", "2", STREAM, FENCE, "g", "c1", "sluice:{q}:done:g:", "600", "0",
+                          id[1], "", id[2], "job-2", id[0], "", (const char *)NULL),
+                     2, 1, 0);
+    cr_assert_not(pending(c, id[1], owner, NULL, NULL));
+    cr_assert_not(pending(c, id[2], owner, NULL, NULL));
+    cr_assert_eq(INT_OF(c, "EXISTS", "sluice:{q}:done:g:job-2"), 1, "marker set on the fast path");
+    /* A malformed id on the fast path: an error, nothing acked. */
+    err_of(cmdl(c, "FCALL", "sluice_ack", "2", STREAM, FENCE, "g", "c1", "", "0", "0", id[3], "not-an-id",
+                (const char *)NULL),
+           "ERR");
+    cr_assert(pending(c, id[3], owner, NULL, NULL), "nothing acked by a call with a malformed id");
+    /* A reclaimer takes id[3..5] over (min idle 0): the fence moves to 1. */
+    redisReply *rep = redisCommand(c, "FCALL sluice_reclaim 3 %s %s %s g thief 0 0-0 2 0", STREAM, DLQ, FENCE);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 && rep->element[1]->elements == 2);
+    freeReplyObject(rep);
+    cr_assert_eq(fence_of(c), 1, "a reclaim that took entries bumps the fence");
+    /* c1's late ack with its old fence: the owner check refuses the taken
+     * entries and acks the one c1 still owns (id[5]). */
+    ack_fenced_reply(cmdl(c, "FCALL", "sluice_ack", "2", STREAM, FENCE, "g", "c1", "", "0", "0", id[3], id[4], id[5],
+                          (const char *)NULL),
+                     1, 2, 1);
+    cr_assert(pending(c, id[3], owner, NULL, NULL) && strcmp(owner, "thief") == 0, "stays the new owner's");
+    cr_assert(pending(c, id[4], owner, NULL, NULL) && strcmp(owner, "thief") == 0, "stays the new owner's");
+    /* A reclaim pass that takes nothing leaves the fence alone. */
+    rep = redisCommand(c, "FCALL sluice_reclaim 3 %s %s %s g thief 600000 0-0 10 0", STREAM, DLQ, FENCE);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->element[1]->elements == 0);
+    freeReplyObject(rep);
+    cr_assert_eq(fence_of(c), 1, "a reclaim that took nothing leaves the fence");
+    /* The new owner acks with the fence it now knows: fast path. */
+    ack_fenced_reply(cmdl(c, "FCALL", "sluice_ack", "2", STREAM, FENCE, "g", "thief", "", "0", "1", id[3], id[4],
+                          (const char *)NULL),
+                     2, 0, 1);
+    redisFree(c);
+}
+
+/* The fast path trusts the fence: an owner change made by hand (XCLAIM, not
+ * sluice_reclaim) must bump it (docs/guarantees.md), or the old owner's ack
+ * goes through. This pins down that contract both ways. */
+Test(functions, ack_fast_path_trusts_the_fence_for_hand_claims)
+{
+    redisContext *c = th_redis();
+    char a[64], b[64], owner[64];
+    add(c, a, "type", "t", NULL);
+    add(c, b, "type", "t", NULL);
+    deliver(c, "c1", 2);
+    steal(c, "c2", a);
+    ack_fenced_reply(cmdl(c, "FCALL", "sluice_ack", "2", STREAM, FENCE, "g", "c1", "", "0", "0", a,
+                          (const char *)NULL),
+                     1, 0, 0);
+    cr_assert_not(pending(c, a, owner, NULL, NULL), "unbumped fence: acked without the owner check");
+    steal(c, "c2", b);
+    cr_assert_eq(INT_OF(c, "INCR", FENCE), 1);
+    ack_fenced_reply(cmdl(c, "FCALL", "sluice_ack", "2", STREAM, FENCE, "g", "c1", "", "0", "0", b,
+                          (const char *)NULL),
+                     0, 1, 1);
+    cr_assert(pending(c, b, owner, NULL, NULL) && strcmp(owner, "c2") == 0, "bumped fence: the owner check refuses");
+    redisFree(c);
+}
+
 /* ---- sluice_settle ---- */
 
 /* FCALL sluice_settle with the full ARGV list. */

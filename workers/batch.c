@@ -209,6 +209,10 @@ static void release_unstarted(sl_worker *w, sl_batch *b)
 
 int sl_batch_run(sl_worker *w, sl_batch *b)
 {
+    /* Every reply of a command sent before this batch's read has been read by
+     * now, so the fence known is one read before these entries were delivered:
+     * their acks may take sluice_ack's fast path while the fence still holds it. */
+    w->batch_fence = w->fence;
     while (b->next < b->n && !*w->stop) {
         int64_t now = sl_worker_tick(w);
         if (*w->stop) break;

@@ -270,6 +270,7 @@ void sl_consume_run(sl_worker *w)
 {
     sl_consume c;
     memset(&c, 0, sizeof(c));
+    w->fence = w->batch_fence = -1; /* unknown until the first sluice_ack reply */
     snprintf(c.count, sizeof(c.count), "%d", w->pool->read_count);
     snprintf(c.block, sizeof(c.block), "%" PRId64, w->pool->block_ms);
     start_replay(&c);

@@ -172,7 +172,8 @@ static int make_keys(sl_worker *w)
                    sl_key_retry(w->keys[SL_STREAM_RETRY], sizeof(w->keys[0]), q, g) != 0 ||
                    sl_key_dlq(w->dlq_key, sizeof(w->dlq_key), q, g) != 0 ||
                    sl_key_sched(w->sched_key, sizeof(w->sched_key), q) != 0 ||
-                   sl_key_done(w->done_prefix, sizeof(w->done_prefix), q, g, "") != 0
+                   sl_key_done(w->done_prefix, sizeof(w->done_prefix), q, g, "") != 0 ||
+                   sl_key_fence(w->fence_key, sizeof(w->fence_key), q, g) != 0
                ? -1
                : 0;
 }

@@ -76,16 +76,27 @@ static int append_unsent(sl_worker *w)
         for (int resent = 0; resent < 2; resent++) {
             size_t ids = 0;
             int markers = 0;
+            int64_t fence = INT64_MAX; /* the oldest fence the acks were read under */
             for (size_t i = 0; i < a->n; i++) {
                 const sl_ack *k = &a->v[i];
-                if (!k->sent && k->stream == s && (k->sends > 0) == resent) ids++, markers |= k->marker;
+                if (!k->sent && k->stream == s && (k->sends > 0) == resent) {
+                    ids++, markers |= k->marker;
+                    if (k->fence < fence) fence = k->fence;
+                }
             }
             if (ids == 0) continue;
+            /* Resent acks, and acks of entries read before any fence was known,
+             * always take the owner check ("" fence). */
+            char *fa = a->fence_arg[a->ncalls];
+            if (resent || fence < 0)
+                fa[0] = '\0';
+            else
+                snprintf(fa, sizeof(a->fence_arg[0]), "%" PRId64, fence);
             const char **av = a->argv;
             int argc = 0;
-            av[argc++] = "FCALL", av[argc++] = "sluice_ack", av[argc++] = "1", av[argc++] = w->keys[s];
-            av[argc++] = w->pool->group, av[argc++] = w->consumer;
-            av[argc++] = markers ? w->done_prefix : "", av[argc++] = markers ? w->done_ttl : "0";
+            av[argc++] = "FCALL", av[argc++] = "sluice_ack", av[argc++] = "2", av[argc++] = w->keys[s];
+            av[argc++] = w->fence_key, av[argc++] = w->pool->group, av[argc++] = w->consumer;
+            av[argc++] = markers ? w->done_prefix : "", av[argc++] = markers ? w->done_ttl : "0", av[argc++] = fa;
             for (size_t i = 0; i < a->n; i++) {
                 const sl_ack *k = &a->v[i];
                 if (k->sent || k->stream != s || (k->sends > 0) != resent) continue;
@@ -146,6 +157,7 @@ size_t sl_outcome_recover(sl_worker *w)
         k->marker = r->marker != 0;
         k->sends = 1; /* a resend: the predecessor may have sent it */
         k->jslot = ix;
+        k->fence = -1;
         snprintf(k->sid, sizeof(k->sid), "%s", r->sid);
         snprintf(k->job_id, sizeof(k->job_id), "%s", r->job_id);
         n++;
@@ -166,8 +178,9 @@ sl_write_rc sl_outcome_send(sl_worker *w)
  * settled (drop them), 0 to keep them for a resend; *rc gets the outcome. */
 static int call_reply(sl_worker *w, const sl_ack_call *call, const redisReply *r, sl_write_rc *rc)
 {
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_INTEGER) {
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[1]->type == REDIS_REPLY_INTEGER) {
         long long refused = r->element[1]->integer;
+        if (r->elements >= 3 && r->element[2]->type == REDIS_REPLY_INTEGER) w->fence = r->element[2]->integer;
         /* Valid until the drain compacts the queue, after every reply is read. */
         const char *sid = w->acks.v[call->first].sid;
         if (refused > 0 && call->resent) {
@@ -259,6 +272,7 @@ sl_write_rc sl_outcome_ack(sl_worker *w, int stream, const char *stream_id, cons
     memset(k, 0, sizeof(*k));
     k->stream = stream;
     k->marker = job_id != NULL;
+    k->fence = w->batch_fence;
     snprintf(k->sid, sizeof(k->sid), "%s", stream_id);
     snprintf(k->job_id, sizeof(k->job_id), "%s", job_id ? job_id : "");
     /* Journaled before it is held back: a crash from here on does not re-run the job. */

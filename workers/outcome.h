@@ -45,6 +45,7 @@ typedef struct sl_ack {
     int sends;                    /* times written to the socket */
     int marker;                   /* set the done-marker of job_id with the ack */
     int jslot;                    /* its ack-journal record, -1 when not journaled */
+    int64_t fence;                /* group fence known before its entry was read (-1 unknown) */
     char sid[SL_STREAM_ID_MAX];
     char job_id[SL_CODEC_TEXT_MAX + 1];
 } sl_ack;
@@ -69,7 +70,8 @@ typedef struct sl_acks {
     int64_t oldest_mono_ms;     /* when the oldest unsent ack was queued (0 = none) */
     int unjournaled;            /* an unsent ack has no journal record: send it before the next job */
     int fn_missing;             /* a reply said the function library is gone: load it, resend */
-    const char *argv[8 + 2 * SL_ACKS_MAX]; /* FCALL scratch */
+    const char *argv[10 + 2 * SL_ACKS_MAX]; /* FCALL scratch */
+    char fence_arg[SL_ACK_CALLS_MAX][24];   /* each call's fence argument, as text */
 } sl_acks;
 
 /**

@@ -57,9 +57,10 @@ static int claim(sl_worker *w, sl_reclaim *rc, int stream, redisReply **out)
     snprintf(lease, sizeof(lease), "%" PRId64, w->cfg->lease_ms);
     snprintf(count, sizeof(count), "%d", w->pool->read_count);
     snprintf(maxlen, sizeof(maxlen), "%" PRId64, sl_cfg_dlq_maxlen(w->cfg, w->pool->queue));
-    const char *argv[] = {"FCALL", "sluice_reclaim", "2", w->keys[stream], w->dlq_key, w->pool->group,
-                          w->consumer, lease, rc->cursor[stream], count, maxlen};
-    redisReply *r = sl_worker_cmd(w, 11, argv, NULL);
+    /* With the fence key, an owner change bumps the group's fence (see sluice_ack). */
+    const char *argv[] = {"FCALL", "sluice_reclaim", "3", w->keys[stream], w->dlq_key, w->fence_key,
+                          w->pool->group, w->consumer, lease, rc->cursor[stream], count, maxlen};
+    redisReply *r = sl_worker_cmd(w, 12, argv, NULL);
     *out = NULL;
     if (!r) return -1;
     if (sl_redis_reply_is(r, "NOGROUP")) {

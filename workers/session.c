@@ -69,9 +69,15 @@ static redisReply *create_group(sl_worker *w, int stream, int *ok)
     const char *argv[] = {"XGROUP", "CREATE", w->keys[stream], w->pool->group, start, "MKSTREAM"};
     redisReply *r = sl_worker_cmd(w, 6, argv, NULL);
     *ok = r && (r->type == REDIS_REPLY_STATUS || sl_redis_reply_is(r, "BUSYGROUP"));
-    if (*ok && r->type == REDIS_REPLY_STATUS)
+    if (*ok && r->type == REDIS_REPLY_STATUS) {
         SL_LOG(SL_INFO, "consumer group created", SL_S("stream", w->keys[stream]), SL_S("group", w->pool->group),
                SL_S("start_at", start));
+        /* A group made anew (it may have been destroyed with entries pending):
+         * acks read under an older fence take the owner check. */
+        const char *inc[] = {"INCR", w->fence_key};
+        redisReply *f = sl_worker_cmd(w, 2, inc, NULL);
+        if (f) freeReplyObject(f);
+    }
     return r;
 }
 

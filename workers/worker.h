@@ -50,6 +50,10 @@ typedef struct sl_worker {
     char sched_key[SL_KEY_MAX];   /* sluice:{Q}:sched */
     char done_prefix[SL_KEY_MAX]; /* sluice:{Q}:done:G: (done-marker key = prefix + job id) */
     char done_ttl[24];            /* jobs.done_ttl in seconds, as text */
+    char fence_key[SL_KEY_MAX];   /* sluice:{Q}:fence:G, the group's ownership fence */
+    int64_t fence;                /* its value as last read by a sluice_ack (-1 unknown) */
+    int64_t batch_fence;          /* the fence known before the running batch was read:
+                                     what its acks send (-1: the owner check runs) */
     sl_acks acks;                 /* pipelined fenced acks in flight */
     sl_journal journal;           /* acks of finished jobs not confirmed yet, outliving a crash */
     sl_field *fields;             /* decode scratch, grown on demand */
