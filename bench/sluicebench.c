@@ -42,6 +42,7 @@ typedef struct bench_opts {
     long jobs;         /* drain size */
     long enq_jobs;     /* enqueue size */
     int read_count;    /* pools[].read_count and the raw loop's COUNT */
+    const char *prefetch; /* pools[].prefetch, NULL = the product default */
     double window_s;   /* end-to-end measuring window */
     double lat_s;      /* latency run per rate */
     const char *tag;   /* appended to figure names, e.g. " [AOF everysec]" */
@@ -49,7 +50,7 @@ typedef struct bench_opts {
 } bench_opts;
 
 static bench_opts O = {.host = "127.0.0.1", .port = 6379, .tmp = "/tmp", .jobs = 1000000, .enq_jobs = 500000,
-                       .read_count = 10, .window_s = 10, .lat_s = 10, .tag = ""};
+                       .read_count = 1000, .window_s = 10, .lat_s = 10, .tag = ""};
 
 static pid_t sup_pid; /* a running supervisor, killed if we die */
 
@@ -442,8 +443,9 @@ static void cpu_of(long pid, double *user, double *sys)
  * inside of the pool's "settings" object. */
 static pid_t start_sluice(int workers, const char *plugin, const char *settings)
 {
-    char cfg[512], log[512];
+    char cfg[512], log[512], prefetch[64] = "";
     snprintf(cfg, sizeof cfg, "%s/sluice-bench.json", O.tmp);
+    if (O.prefetch) snprintf(prefetch, sizeof prefetch, "\"prefetch\": \"%s\", ", O.prefetch);
     snprintf(log, sizeof log, "%s/sluice.log", O.tmp);
     FILE *f = fopen(cfg, "w");
     if (!f) die("fopen(%s) failed: %s", cfg, strerror(errno));
@@ -453,8 +455,8 @@ static pid_t start_sluice(int workers, const char *plugin, const char *settings)
             " \"log\": {\"level\": \"info\", \"file\": \"%s\"},\n"
             " \"supervisor\": {\"shutdown_timeout\": \"10s\"},\n"
             " \"pools\": [{\"name\": \"bench\", \"queue\": \"" QUEUE "\", \"group\": \"" GROUP "\",\n"
-            "   \"plugins\": [\"%s\"], \"workers\": %d, \"read_count\": %d, \"settings\": {%s}}]}\n",
-            O.url, SLUICE_BENCH_PLUGIN_DIR, log, plugin, workers, O.read_count, settings);
+            "   \"plugins\": [\"%s\"], \"workers\": %d, \"read_count\": %d, %s\"settings\": {%s}}]}\n",
+            O.url, SLUICE_BENCH_PLUGIN_DIR, log, plugin, workers, O.read_count, prefetch, settings);
     fclose(f);
     char *argv[] = {(char *)SLUICE_BIN, (char *)"run", (char *)"-c", cfg, NULL};
     sup_pid = spawn(argv, NULL, log);
@@ -764,9 +766,9 @@ static void cmd_drain(int argc, char **argv)
         detail("raw drain %d client(s), COUNT %d, XACK per read batch: redis-server CPU %.2f us/job", w, O.read_count,
                rus);
         double s = sluice_drain(c, w, NULL);
-        char fig[96], a[32], b[32];
-        snprintf(fig, sizeof fig, "drain, %d worker%s (%ld jobs, COUNT %d)", w, w > 1 ? "s" : "", O.jobs,
-                 O.read_count);
+        char fig[128], a[32], b[32];
+        snprintf(fig, sizeof fig, "drain, %d worker%s (%ld jobs, read_count %d, prefetch %s)", w, w > 1 ? "s" : "",
+                 O.jobs, O.read_count, O.prefetch ? O.prefetch : "5ms");
         row(fig, s > 0 ? fmt_rate(a, sizeof a, s) : "stalled", fmt_rate(b, sizeof b, ceil), s > 0 ? s / ceil : -1,
             w == 2 ? ">= 50% of ceiling and >= 300,000/s" : "-");
     }
@@ -1169,7 +1171,8 @@ static void usage(FILE *f)
           "  -t, --tmp DIR       work dir for configs, logs, latency files (default /tmp)\n"
           "  -n, --jobs N        drain size (default 1000000)\n"
           "  -e, --enqueue N     enqueue size (default 500000)\n"
-          "  -k, --read-count K  pools[].read_count and raw COUNT (default 10, the product default)\n"
+          "  -k, --read-count K  pools[].read_count and raw COUNT (default 1000, the product default)\n"
+          "  -f, --prefetch D    pools[].prefetch, e.g. 0 or 5ms (default: not set, the product default 5ms)\n"
           "  -w, --window S      end-to-end window in seconds (default 10)\n"
           "  -l, --lat-secs S    seconds per latency rate (default 10)\n"
           "  -g, --tag TEXT      appended to every figure name\n"
@@ -1184,15 +1187,16 @@ int main(int argc, char **argv)
                                        {"jobs", 1, NULL, 'n'},     {"enqueue", 1, NULL, 'e'},
                                        {"read-count", 1, NULL, 'k'}, {"window", 1, NULL, 'w'},
                                        {"lat-secs", 1, NULL, 'l'}, {"tag", 1, NULL, 'g'},
-                                       {"perf", 1, NULL, 'P'},
+                                       {"perf", 1, NULL, 'P'},     {"prefetch", 1, NULL, 'f'},
                                        {"help", 0, NULL, 'h'},     {NULL, 0, NULL, 0}};
-    for (int ch; (ch = getopt_long(argc, argv, "+p:t:n:e:k:w:l:g:P:h", lo, NULL)) != -1;) {
+    for (int ch; (ch = getopt_long(argc, argv, "+p:t:n:e:k:f:w:l:g:P:h", lo, NULL)) != -1;) {
         switch (ch) {
         case 'p': O.port = atoi(optarg); break;
         case 't': O.tmp = optarg; break;
         case 'n': O.jobs = atol(optarg); break;
         case 'e': O.enq_jobs = atol(optarg); break;
         case 'k': O.read_count = atoi(optarg); break;
+        case 'f': O.prefetch = optarg; break;
         case 'w': O.window_s = atof(optarg); break;
         case 'l': O.lat_s = atof(optarg); break;
         case 'g': O.tag = optarg; break;

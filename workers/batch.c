@@ -21,7 +21,7 @@ void sl_batch_free(sl_batch *b)
 
 void sl_batch_reset(sl_batch *b, int settle_each)
 {
-    b->n = b->next = 0;
+    b->n = b->next = b->bytes = 0;
     b->settle_each = settle_each;
     b->fresh_mono_ms = sl_now_mono_ms();
 }
@@ -46,8 +46,9 @@ int sl_batch_add(sl_batch *b, int stream, const redisReply *entries)
         b->cap = cap;
     }
     for (size_t i = 0; i < entries->elements; i++) {
-        const redisReply *x = entries->element[i];
-        b->v[b->n++] = (sl_entry){stream, x->element[0]->str, x->element[1], 1, 0};
+        const redisReply *x = entries->element[i], *f = x->element[1];
+        b->v[b->n++] = (sl_entry){stream, x->element[0]->str, f, 1, 0};
+        for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j < f->elements; j++) b->bytes += f->element[j]->len;
     }
     return 0;
 }
@@ -216,6 +217,8 @@ int sl_batch_run(sl_worker *w, sl_batch *b)
     while (b->next < b->n && !*w->stop) {
         int64_t now = sl_worker_tick(w);
         if (*w->stop) break;
+        int64_t logged = sl_log_buffered_since_ms();
+        if (logged && now - logged >= SL_LOG_FLUSH_AGE_MS) sl_log_flush();
         if (now - b->fresh_mono_ms > w->cfg->lease_ms / 2 && extend_unstarted(w, b) != 0) return -1;
         const sl_entry *e = &b->v[b->next++];
         if (e->skip) continue;

@@ -25,6 +25,7 @@ typedef struct sl_batch {
     sl_entry *v;
     size_t n, cap;
     size_t next;          /* first entry not started yet */
+    size_t bytes;         /* field names and values of the entries, in bytes */
     int64_t fresh_mono_ms;/* when the entries were read or last extended */
     int settle_each;      /* replayed/reclaimed: read each outcome before the next job */
     const char **argv;    /* extend/release scratch */

@@ -60,6 +60,23 @@ int64_t sl_worker_tick(sl_worker *w)
     return now;
 }
 
+/* COUNT of the next ">" read. With pools[].prefetch, about that much work: the
+ * averaged handler time says how many entries that is (at least 1, at most
+ * read_count), and no more than SL_PREFETCH_BYTES of fields, so a fast worker
+ * reads deep (few round trips, 1000 no-op jobs a read) and a slow one reads
+ * one job at a time, leaving the rest to idle workers of the group. Before the
+ * first job has run, SL_PREFETCH_FIRST. */
+static int prefetch_count(const sl_worker *w)
+{
+    int max = w->pool->read_count;
+    if (w->pool->prefetch_ms <= 0) return max;
+    if (!w->jobs_timed) return max < SL_PREFETCH_FIRST ? max : SL_PREFETCH_FIRST;
+    double n = (double)w->pool->prefetch_ms * 1000.0 / (w->job_avg_us > 1.0 ? w->job_avg_us : 1.0);
+    if (w->entry_avg_bytes > 0 && n * w->entry_avg_bytes > SL_PREFETCH_BYTES) n = SL_PREFETCH_BYTES / w->entry_avg_bytes;
+    if (n < 1) return 1;
+    return n > max ? max : (int)n;
+}
+
 /* Wait before the next round after a failure: capped exponential backoff with
  * full jitter, interruptible by stop. */
 static void back_off(sl_worker *w, sl_consume *c)
@@ -185,6 +202,7 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
         back_off(w, c);
         return -1;
     }
+    if (b->n) w->entry_avg_bytes = (double)b->bytes / (double)b->n;
     if (replay && b->n == 0) { /* this stream's pending list is done */
         if (c->replay_stream == SL_STREAM_MAIN) {
             c->replay_stream = SL_STREAM_RETRY;
@@ -208,6 +226,7 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
 /* One round: be connected, flush acks, have the groups, then replay, reclaim or read. */
 static void round_once(sl_worker *w, sl_consume *c)
 {
+    sl_log_flush(); /* a round may block (read, backoff, pause): no line waits for it */
     if (!sl_redis_connected(w->redis)) {
         if (sl_redis_ensure(w->redis, w->stop) != 0) return;
         start_replay(c); /* a lost connection may have lost acks: entries are still ours */
@@ -250,6 +269,7 @@ static void round_once(sl_worker *w, sl_consume *c)
         }
         if (rc != 0) return;
     } else {
+        snprintf(c->count, sizeof(c->count), "%d", prefetch_count(w));
         const char *rd[] = {"XREADGROUP", "GROUP", w->pool->group, w->consumer, "COUNT", c->count, "BLOCK",
                             c->block, "STREAMS", w->keys[SL_STREAM_MAIN], w->keys[SL_STREAM_RETRY], ">", ">"};
         if (read_and_run(w, c, 13, rd, 0) != 0) return;
@@ -271,7 +291,6 @@ void sl_consume_run(sl_worker *w)
     sl_consume c;
     memset(&c, 0, sizeof(c));
     w->fence = w->batch_fence = -1; /* unknown until the first sluice_ack reply */
-    snprintf(c.count, sizeof(c.count), "%d", w->pool->read_count);
     snprintf(c.block, sizeof(c.block), "%" PRId64, w->pool->block_ms);
     start_replay(&c);
     /* The ack journal is per consumer: a predecessor's unconfirmed acks go out

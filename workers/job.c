@@ -190,6 +190,12 @@ static sl_write_rc run(sl_worker *w, int stream, const sl_job *job, const sl_han
     int64_t took_us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
     int64_t took = took_us / 1000;
     w->last_job_us = took_us;
+    /* The prefetch estimate: one slow job shrinks the next read at once, fast
+     * ones grow it back gradually (consume.c, prefetch_count). */
+    if (!w->jobs_timed)
+        w->job_avg_us = (double)took_us, w->jobs_timed = 1;
+    else
+        w->job_avg_us += ((double)took_us - w->job_avg_us) / (took_us > w->job_avg_us ? 2.0 : 16.0);
     slot_job_end(w);
     sl_host_ctx_end(&w->ctx);
     observe(&w->slot->duration, took_us);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -49,8 +50,25 @@ static const struct {
     {SIGPIPE, SIG_IGN},   /* a closed channel or socket is an error return, not death */
 };
 
+/* A fatal signal (a plugin's bug): write the buffered log lines, then die of
+ * the same signal (SA_RESETHAND restored the default action). */
+static void on_fatal(int sig)
+{
+    sl_log_flush_from_signal();
+    raise(sig);
+}
+
 static void install_signals(void)
 {
+    static const int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+    for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_fatal;
+        sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        sigaction(fatal[i], &sa, NULL);
+    }
     for (size_t i = 0; i < sizeof(signal_table) / sizeof(signal_table[0]); i++) {
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
@@ -194,6 +212,12 @@ int main(int argc, char **argv)
     w.stop = &stop_flag;
     w.reopen = &reopen_flag;
     install_signals();
+    /* A deep read's reply (up to 1000 entries, about 1 MiB of small objects) is
+     * built and freed once per read: with glibc's default, sliding trim
+     * threshold the freed heap top goes back to the kernel after every read
+     * and is faulted in (and zeroed) again by the next. Keep up to 4 MiB. */
+    mallopt(M_TRIM_THRESHOLD, 4 << 20);
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
 
     if (a.config) {
         w.slot = &private_slot;
@@ -219,6 +243,9 @@ int main(int argc, char **argv)
     }
     if (sl_log_open(w.cfg->log_file, (sl_log_format)w.cfg->log_format, (sl_log_level)w.cfg->log_level) != 0)
         SL_LOG(SL_WARN, "cannot open the log file; logging to stderr", SL_S("file", w.cfg->log_file));
+    /* Lines are written in batches (consume.c and batch.c flush them; see
+     * docs/configuration.md, "log"); sl_log_close and fatal signals too. */
+    sl_log_set_buffered(1);
     set_log_context(&w);
     err[0] = '\0';
 

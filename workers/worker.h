@@ -29,6 +29,13 @@
  *  its group's retry stream sluice:{Q}:r:G. Indexes into sl_worker.keys. */
 enum { SL_STREAM_MAIN = 0, SL_STREAM_RETRY = 1, SL_NSTREAMS = 2 };
 
+/** Buffered log lines are written before a job starts once the oldest is this old (ms). */
+#define SL_LOG_FLUSH_AGE_MS 5
+/** pools[].prefetch: the COUNT of reads before any job has run... */
+#define SL_PREFETCH_FIRST 10
+/** ...and the most field bytes one read asks for (the reply is held in memory). */
+#define SL_PREFETCH_BYTES (1024.0 * 1024.0)
+
 typedef struct sl_worker {
     sl_config *cfg;
     const sl_pool_cfg *pool;
@@ -59,6 +66,9 @@ typedef struct sl_worker {
     sl_field *fields;             /* decode scratch, grown on demand */
     size_t fields_cap;
     int64_t last_job_us;          /* run time of the last handler (0 when none ran): ack flush bound */
+    double job_avg_us;            /* handler run time, averaged (rises fast, falls slowly): prefetch */
+    double entry_avg_bytes;       /* field bytes per entry of recent reads: prefetch */
+    int jobs_timed;               /* a handler ran: job_avg_us is meaningful */
     int64_t next_parent_check_mono_ms; /* sl_worker_tick: next getppid/channel check */
     int resync;                   /* an outcome write was deferred (BUSY): back off, replay pending */
     int exit_code;                /* set with *stop on a fatal error (78: Redis cannot serve sluice) */

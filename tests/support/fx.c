@@ -42,7 +42,8 @@ void fx_setup(fx_run *r, const char *name, const fx_cfg *c)
     snprintf(r->record, sizeof(r->record), "%s/%s-record.txt", th_tmpdir(), name);
     remove(r->record);
     remove(r->log);
-    char jobs[1024], redis[512];
+    char jobs[1024], redis[512], prefetch[64] = "";
+    if (c->prefetch) snprintf(prefetch, sizeof(prefetch), "\"prefetch\":\"%s\",", c->prefetch);
     members(jobs, sizeof(jobs), jobs_defaults, c->jobs);
     members(redis, sizeof(redis), redis_defaults, c->redis);
     char *json = NULL, *file = NULL;
@@ -52,11 +53,11 @@ void fx_setup(fx_run *r, const char *name, const fx_cfg *c)
                        "\"restart_backoff_min\":\"50ms\",\"restart_backoff_max\":\"300ms\","
                        "\"promote_interval\":\"20ms\"},\"jobs\":{%s},"
                        "\"pools\":[{\"name\":\"%s\",\"queue\":\"%s\",\"group\":\"%s\",\"plugins\":[\"faulty\"],"
-                       "\"workers\":%d,\"read_count\":%d,\"block\":\"200ms\","
+                       "\"workers\":%d,\"read_count\":%d,%s\"block\":\"200ms\","
                        "\"settings\":{\"record_file\":\"%s\"}}]}\n",
                        c->redis_url ? c->redis_url : th_redis_url(), redis, SLUICE_TEST_PLUGIN_DIR,
                        SLUICE_WORKER_BIN, jobs, c->queue, c->queue, c->queue, c->workers ? c->workers : 4,
-                       c->read_count ? c->read_count : 10, r->record) > 0);
+                       c->read_count ? c->read_count : 10, prefetch, r->record) > 0);
     cr_assert(asprintf(&file, "%s.json", name) > 0);
     char *path = th_write_file(file, json);
     snprintf(r->cfg, sizeof(r->cfg), "%s", path);

@@ -16,6 +16,7 @@ typedef struct fx_cfg {
     const char *queue;      /* queue, pool name and group */
     int workers;            /* default 4 */
     int read_count;         /* default 10 */
+    const char *prefetch;   /* pools[].prefetch, e.g. "0ms" (entries held in a batch); default: the product's */
     const char *jobs;       /* extra members of "jobs" (after the defaults), e.g. "\"max_attempts\":2" */
     const char *redis_url;  /* default th_redis_url() */
     const char *redis;      /* extra members of "redis" */

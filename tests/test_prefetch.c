@@ -1,0 +1,210 @@
+/* pools[].prefetch: how many entries a worker's ">" reads ask for. The real
+ * sluice-worker (standalone), the record test plugin and a real redis-server;
+ * the COUNT of every XREADGROUP the worker sends is read from MONITOR. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "th.h"
+
+static void setup(void)
+{
+    th_flushall();
+}
+
+TestSuite(prefetch, .init = setup, .timeout = 120);
+
+/* ---- MONITOR: the COUNT of each new-entry read, in order ---------------- */
+
+#define MAX_READS 4096
+
+typedef struct reads {
+    pthread_t th;
+    redisContext *c;
+    atomic_int stop;
+    atomic_int n;
+    int count[MAX_READS];
+} reads;
+
+/* A MONITOR line of our worker's ">" read: `... "XREADGROUP" "GROUP" "p" "cp"
+ * "COUNT" "<n>" "BLOCK" ... ">" ">"`. Returns n, or -1 for any other line. */
+static int read_count_of(const char *line)
+{
+    const char *x = strstr(line, "\"XREADGROUP\" \"GROUP\" \"p\" \"cp\" \"COUNT\" \"");
+    if (!x || !strstr(line, "\">\" \">\"")) return -1;
+    return atoi(x + strlen("\"XREADGROUP\" \"GROUP\" \"p\" \"cp\" \"COUNT\" \""));
+}
+
+static void *monitor_main(void *arg)
+{
+    reads *r = arg;
+    while (!atomic_load(&r->stop)) {
+        redisReply *rep = NULL;
+        if (redisGetReply(r->c, (void **)&rep) != REDIS_OK) break; /* read timeout: check stop */
+        if (rep && rep->type == REDIS_REPLY_STATUS) {
+            int k = read_count_of(rep->str), i = atomic_load(&r->n);
+            if (k >= 0 && i < MAX_READS) {
+                r->count[i] = k;
+                atomic_store(&r->n, i + 1);
+            }
+        }
+        if (rep) freeReplyObject(rep);
+    }
+    return NULL;
+}
+
+static reads *monitor_start(void)
+{
+    reads *r = calloc(1, sizeof(*r));
+    cr_assert(r);
+    r->c = th_redis();
+    struct timeval tv = {0, 200000};
+    redisSetTimeout(r->c, tv);
+    redisReply *ok = redisCommand(r->c, "MONITOR");
+    cr_assert(ok && ok->type == REDIS_REPLY_STATUS, "MONITOR failed");
+    freeReplyObject(ok);
+    cr_assert_eq(pthread_create(&r->th, NULL, monitor_main, r), 0);
+    return r;
+}
+
+static void monitor_stop(reads *r)
+{
+    atomic_store(&r->stop, 1);
+    pthread_join(r->th, NULL);
+    redisFree(r->c);
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static char *config(const char *file, const char *rec, const char *pool_extra)
+{
+    char *json = NULL;
+    cr_assert(asprintf(&json,
+                       "{\"redis\":{\"url\":\"%s\"},\"plugin_dir\":\"%s\",\"log\":{\"level\":\"info\"},"
+                       "\"pools\":[{\"name\":\"p\",\"queue\":\"qp\",\"plugins\":[\"record\"],\"block\":\"100ms\","
+                       "\"read_count\":1000,%s\"settings\":{\"record_file\":\"%s\"}}]}",
+                       th_redis_url(), SLUICE_TEST_PLUGIN_DIR, pool_extra, rec) > 0);
+    char *path = th_write_file(file, json);
+    free(json);
+    return path;
+}
+
+/* n jobs of the record plugin with this payload, pipelined. */
+static void enqueue(redisContext *c, const char *prefix, int n, const char *payload)
+{
+    for (int i = 0; i < n; i++)
+        redisAppendCommand(c, "XADD sluice:{qp} * type test.record id %s-%d payload %s", prefix, i, payload);
+    for (int i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        cr_assert_eq(redisGetReply(c, (void **)&r), REDIS_OK);
+        freeReplyObject(r);
+    }
+}
+
+static void wait_done(redisContext *c, const char *rec, long n)
+{
+    th_want w = {c, rec, n};
+    cr_assert(th_wait_until(th_lines_at_least, &w, 60000), "only %ld of %ld jobs ran", th_count_lines(rec), n);
+}
+
+/* Largest COUNT among reads [from, to). */
+static int max_count(const reads *r, int from, int to)
+{
+    int m = 0;
+    for (int i = from; i < to; i++)
+        if (r->count[i] > m) m = r->count[i];
+    return m;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+/* Default prefetch (5 ms): the first read asks for 10; after 20 ms jobs every
+ * read asks for 1 (the rest stays free for other workers); a long run of fast
+ * jobs grows the reads back towards read_count. */
+Test(prefetch, reads_follow_the_handler_run_time)
+{
+    redisContext *c = th_redis();
+    char *rec = th_tmp_path("pf.txt");
+    char *cfg = config("pf.json", rec, "");
+    enqueue(c, "slow", 4, "{\"sleep_ms\":20}");
+    reads *r = monitor_start();
+    pid_t pid = th_worker_start(cfg, "p", "cp", "pf.log");
+    wait_done(c, rec, 4);
+    enqueue(c, "slow2", 3, "{\"sleep_ms\":20}");
+    wait_done(c, rec, 7);
+    int after_slow = atomic_load(&r->n);
+    enqueue(c, "fast", 2000, "{}");
+    wait_done(c, rec, 2007);
+    th_worker_stop(pid, 5000);
+    monitor_stop(r);
+    int n = atomic_load(&r->n);
+    cr_assert_gt(after_slow, 1, "reads seen: %d", after_slow);
+    cr_assert_eq(r->count[0], 10, "the first read asks for SL_PREFETCH_FIRST, not read_count");
+    for (int i = 1; i < after_slow; i++)
+        cr_assert_eq(r->count[i], 1, "read %d after 20 ms jobs asked for %d, not 1", i, r->count[i]);
+    int grown = max_count(r, after_slow, n);
+    cr_assert_geq(grown, 100, "after 2000 fast jobs the reads asked for at most %d", grown);
+    cr_assert_leq(grown, 1000, "never more than read_count");
+    free(cfg);
+    free(rec);
+    redisFree(c);
+}
+
+/* prefetch 0: every read asks for read_count, whatever the jobs take. */
+Test(prefetch, zero_always_reads_read_count)
+{
+    redisContext *c = th_redis();
+    char *rec = th_tmp_path("pf0.txt");
+    char *cfg = config("pf0.json", rec, "\"prefetch\":\"0ms\",");
+    enqueue(c, "slow", 3, "{\"sleep_ms\":20}");
+    reads *r = monitor_start();
+    pid_t pid = th_worker_start(cfg, "p", "cp", "pf0.log");
+    wait_done(c, rec, 3);
+    enqueue(c, "more", 5, "{\"sleep_ms\":20}");
+    wait_done(c, rec, 8);
+    th_worker_stop(pid, 5000);
+    monitor_stop(r);
+    int n = atomic_load(&r->n);
+    cr_assert_geq(n, 2, "reads seen: %d", n);
+    for (int i = 0; i < n; i++) cr_assert_eq(r->count[i], 1000, "read %d asked for %d", i, r->count[i]);
+    free(cfg);
+    free(rec);
+    redisFree(c);
+}
+
+/* Large entries: a read never asks for more than 1 MiB of fields. */
+Test(prefetch, reads_stay_under_a_mebibyte_of_fields)
+{
+    redisContext *c = th_redis();
+    char *rec = th_tmp_path("pfb.txt");
+    char *cfg = config("pfb.json", rec, "");
+    size_t big = 64 * 1024;
+    char *payload = malloc(big + 16);
+    cr_assert(payload);
+    int o = snprintf(payload, big + 16, "{\"pad\":\"");
+    memset(payload + o, 'x', big);
+    snprintf(payload + o + big, 16, "\"}");
+    for (int i = 0; i < 150; i++)
+        redisAppendCommand(c, "XADD sluice:{qp} * type test.record id big-%d payload %s", i, payload);
+    for (int i = 0; i < 150; i++) {
+        redisReply *x = NULL;
+        cr_assert_eq(redisGetReply(c, (void **)&x), REDIS_OK);
+        freeReplyObject(x);
+    }
+    reads *r = monitor_start();
+    pid_t pid = th_worker_start(cfg, "p", "cp", "pfb.log");
+    wait_done(c, rec, 150);
+    th_worker_stop(pid, 5000);
+    monitor_stop(r);
+    int n = atomic_load(&r->n);
+    cr_assert_geq(n, 2);
+    /* 64 KiB entries: 1 MiB is 16 of them (the fields' names and the id add a little) */
+    for (int i = 1; i < n; i++) cr_assert_leq(r->count[i], 16, "read %d asked for %d entries of 64 KiB", i, r->count[i]);
+    free(payload);
+    free(cfg);
+    free(rec);
+    redisFree(c);
+}
