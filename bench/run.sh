@@ -6,8 +6,10 @@
 #   bench/run.sh                 full run (1,000,000-job drains, 10 s windows), ~6-10 min
 #   bench/run.sh --smoke         CI-sized run, ~30 s, no AOF run, no ack-style diagnostics
 #   bench/run.sh --profile       also profile the 2-worker drain (perf, else callgrind)
-# Sizes: --jobs N --enqueue N --read-count K --window S --lat-secs S --workers "1 2 4"
-#        --rates "1000 10000" --deep-read-count K2 (default 100: drain 2 workers again at K2)
+# Sizes: --jobs N --enqueue N --read-count K (default 256, the product's) --window S
+#        --lat-secs S --workers "1 2 4" --rates "1000 10000"
+#        --fixed-read-count K2 (default 10: drain 2 workers again at read_count K2 with
+#        prefetch 0, i.e. sluice's old fixed default, for comparison; "" = skip)
 # Binaries: --build DIR (default: build), i.e. DIR/bench/sluicebench.
 # Raw results: --out FILE (default /tmp/sluice-bench-results.tsv, kept; the
 # profile goes next to it as *-profile.txt).
@@ -15,19 +17,19 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build
-JOBS=1000000 ENQ=500000 K=10 WINDOW=10 LAT=10 WORKERS="1 2 4" RATES="1000 10000"
+JOBS=1000000 ENQ=500000 K=256 WINDOW=10 LAT=10 WORKERS="1 2 4" RATES="1000 10000"
 OUT=/tmp/sluice-bench-results.tsv
-SMOKE=0 PROFILE=0 AOF=1 PROFILE_JOBS=200000 KDEEP=100
+SMOKE=0 PROFILE=0 AOF=1 PROFILE_JOBS=200000 KFIXED=10
 
 while [ $# -gt 0 ]; do
   case $1 in
-    --smoke) SMOKE=1 JOBS=20000 ENQ=20000 WINDOW=1 LAT=1 AOF=0 PROFILE_JOBS=20000 KDEEP= ;;
+    --smoke) SMOKE=1 JOBS=20000 ENQ=20000 WINDOW=1 LAT=1 AOF=0 PROFILE_JOBS=20000 KFIXED= ;;
     --profile) PROFILE=1 ;;
     --no-aof) AOF=0 ;;
     --jobs) JOBS=$2; shift ;;
     --enqueue) ENQ=$2; shift ;;
     --read-count) K=$2; shift ;;
-    --deep-read-count) KDEEP=$2; shift ;;  # also drain 2 workers at this read_count ("" = skip)
+    --fixed-read-count) KFIXED=$2; shift ;;  # also drain 2 workers at this read_count, prefetch 0 ("" = skip)
     --window) WINDOW=$2; shift ;;
     --lat-secs) LAT=$2; shift ;;
     --workers) WORKERS=$2; shift ;;
@@ -35,7 +37,7 @@ while [ $# -gt 0 ]; do
     --profile-jobs) PROFILE_JOBS=$2; shift ;;
     --build) BUILD=$(cd "$2" && pwd); shift ;;
     --out) OUT=$2; shift ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -92,10 +94,10 @@ for step in "${STEPS[@]}"; do
   # shellcheck disable=SC2086
   bench $step
 done
-if [ -n "$KDEEP" ]; then
-  say "  drain 2 + rawdrain 2 at read_count $KDEEP ..."
-  bench -k "$KDEEP" drain 2
-  bench -k "$KDEEP" rawdrain 2
+if [ -n "$KFIXED" ]; then
+  say "  drain 2 + rawdrain 2 at read_count $KFIXED, prefetch 0 ..."
+  bench -k "$KFIXED" -f 0ms drain 2
+  bench -k "$KFIXED" rawdrain 2
 fi
 
 # The profile never stops the run: its failures only leave the section short.

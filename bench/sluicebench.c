@@ -50,7 +50,7 @@ typedef struct bench_opts {
 } bench_opts;
 
 static bench_opts O = {.host = "127.0.0.1", .port = 6379, .tmp = "/tmp", .jobs = 1000000, .enq_jobs = 500000,
-                       .read_count = 1000, .window_s = 10, .lat_s = 10, .tag = ""};
+                       .read_count = 256, .window_s = 10, .lat_s = 10, .tag = ""};
 
 static pid_t sup_pid; /* a running supervisor, killed if we die */
 
@@ -1171,7 +1171,7 @@ static void usage(FILE *f)
           "  -t, --tmp DIR       work dir for configs, logs, latency files (default /tmp)\n"
           "  -n, --jobs N        drain size (default 1000000)\n"
           "  -e, --enqueue N     enqueue size (default 500000)\n"
-          "  -k, --read-count K  pools[].read_count and raw COUNT (default 1000, the product default)\n"
+          "  -k, --read-count K  pools[].read_count and raw COUNT (default 256, the product default)\n"
           "  -f, --prefetch D    pools[].prefetch, e.g. 0 or 5ms (default: not set, the product default 5ms)\n"
           "  -w, --window S      end-to-end window in seconds (default 10)\n"
           "  -l, --lat-secs S    seconds per latency rate (default 10)\n"

@@ -76,7 +76,7 @@ const sl_cfg_key sl_cfg_pool_keys[] = {
     {"plugins", SL_CFG_PLUGINS, SL_CFG_REQUIRED, P(plugins), 0, NULL, 0, 0, NULL},
     {"workers", SL_CFG_INT, 0, P(workers), 1, NULL, 0, 1024, NULL},
     {"start_at", SL_CFG_STARTAT, 0, P(start_at), 0, "0", 0, 0, NULL},
-    {"read_count", SL_CFG_INT, 0, P(read_count), 1000, NULL, 1, 1000, NULL},
+    {"read_count", SL_CFG_INT, 0, P(read_count), 256, NULL, 1, 1000, NULL},
     {"prefetch", SL_CFG_DUR, 0, P(prefetch_ms), 5, NULL, 0, MIN_MS, NULL},
     {"block", SL_CFG_DUR, 0, P(block_ms), 2000, NULL, 1, 2000, NULL},
     {"settings", SL_CFG_SETTINGS, 0, P(setting_keys), 0, NULL, 0, 0, NULL},

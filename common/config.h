@@ -16,7 +16,7 @@ typedef struct sl_pool_cfg {
     size_t nplugins;
     int workers;       /* pools[].workers, 0..1024, default 1 */
     char *start_at;    /* pools[].start_at: where a new group starts: "0" (all history, default), "$" (new only), or a stream id */
-    int read_count;    /* pools[].read_count: most entries per XREADGROUP, 1..1000, default 1000 */
+    int read_count;    /* pools[].read_count: most entries per XREADGROUP, 1..1000, default 256 */
     int64_t prefetch_ms; /* pools[].prefetch: read about this much work at once (0 = always read_count), default 5 ms */
     int64_t block_ms;  /* pools[].block: XREADGROUP BLOCK, 1..2000 ms, default 2000 */
     char **setting_keys;   /* pools[].settings: string map for plugins (config_get) */

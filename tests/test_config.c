@@ -91,7 +91,7 @@ Test(config, minimal_config_gets_documented_defaults)
     cr_assert_str_eq(p->plugins[0], "x");
     cr_assert_eq(p->workers, 1);
     cr_assert_str_eq(p->start_at, "0");
-    cr_assert_eq(p->read_count, 1000);
+    cr_assert_eq(p->read_count, 256);
     cr_assert_eq(p->prefetch_ms, 5);
     cr_assert_eq(p->block_ms, 2000);
     cr_assert_eq(p->nsettings, 0);

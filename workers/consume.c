@@ -63,7 +63,7 @@ int64_t sl_worker_tick(sl_worker *w)
 /* COUNT of the next ">" read. With pools[].prefetch, about that much work: the
  * averaged handler time says how many entries that is (at least 1, at most
  * read_count), and no more than SL_PREFETCH_BYTES of fields, so a fast worker
- * reads deep (few round trips, 1000 no-op jobs a read) and a slow one reads
+ * reads deep (few round trips, read_count no-op jobs a read) and a slow one reads
  * one job at a time, leaving the rest to idle workers of the group. Before the
  * first job has run, SL_PREFETCH_FIRST. */
 static int prefetch_count(const sl_worker *w)

@@ -118,6 +118,7 @@ static int append_unsent(sl_worker *w)
     }
     a->oldest_mono_ms = 0;
     a->unjournaled = 0;
+    a->queued = 0;
     return 0;
 }
 
@@ -141,7 +142,10 @@ int sl_outcome_due(const sl_worker *w, int64_t now_mono_ms, int64_t last_job_us)
 {
     const sl_acks *a = &w->acks;
     if (!a->oldest_mono_ms) return 0;
-    return a->unjournaled || last_job_us >= SL_ACK_FLUSH_JOB_US || now_mono_ms - a->oldest_mono_ms >= SL_ACK_FLUSH_AGE_MS;
+    /* half the queue unsent: send them now, while the rest fills (a full
+     * queue would have to wait for the replies) */
+    return a->unjournaled || a->queued >= SL_ACKS_MAX / 2 || last_job_us >= SL_ACK_FLUSH_JOB_US ||
+           now_mono_ms - a->oldest_mono_ms >= SL_ACK_FLUSH_AGE_MS;
 }
 
 size_t sl_outcome_recover(sl_worker *w)
@@ -152,6 +156,7 @@ size_t sl_outcome_recover(sl_worker *w)
         const sl_journal_rec *r = sl_journal_live(&w->journal, ix);
         if (!r || r->stream < 0 || r->stream >= SL_NSTREAMS) continue;
         sl_ack *k = &a->v[a->n++];
+        a->queued++;
         memset(k, 0, sizeof(*k));
         k->stream = r->stream;
         k->marker = r->marker != 0;
@@ -225,6 +230,7 @@ sl_write_rc sl_outcome_drain(sl_worker *w)
         sl_ack *k = &a->v[i];
         if (k->sent) {
             k->sent = 0;
+            if (!drop[k->call]) a->queued++; /* kept for a resend */
             if (drop[k->call]) {
                 sl_journal_drop(&w->journal, k->jslot);
                 continue;
@@ -269,6 +275,7 @@ sl_write_rc sl_outcome_ack(sl_worker *w, int stream, const char *stream_id, cons
         if (a->n == SL_ACKS_MAX) return rc == SL_WRITE_OK ? SL_WRITE_BUSY : rc; /* entry stays pending */
     }
     sl_ack *k = &a->v[a->n++];
+    a->queued++;
     memset(k, 0, sizeof(*k));
     k->stream = stream;
     k->marker = job_id != NULL;

@@ -69,6 +69,7 @@ typedef struct sl_acks {
     size_t ncalls;              /* FCALLs written whose replies are not read yet */
     int64_t oldest_mono_ms;     /* when the oldest unsent ack was queued (0 = none) */
     int unjournaled;            /* an unsent ack has no journal record: send it before the next job */
+    size_t queued;              /* acks not written yet (queued or kept for a resend) */
     int fn_missing;             /* a reply said the function library is gone: load it, resend */
     const char *argv[10 + 2 * SL_ACKS_MAX]; /* FCALL scratch */
     char fence_arg[SL_ACK_CALLS_MAX][24];   /* each call's fence argument, as text */
@@ -89,8 +90,8 @@ sl_write_rc sl_outcome_ack(struct sl_worker *w, int stream, const char *stream_i
 /**
  * 1 when queued acks must go out before the next job starts: one of them is
  * not in the ack journal (journal off or full: a crash would re-run its job),
- * the last job ran for SL_ACK_FLUSH_JOB_US or more, or the oldest queued ack is
- * SL_ACK_FLUSH_AGE_MS old. No syscall.
+ * the last job ran for SL_ACK_FLUSH_JOB_US or more, the oldest queued ack is
+ * SL_ACK_FLUSH_AGE_MS old, or half of SL_ACKS_MAX are queued. No syscall.
  */
 int sl_outcome_due(const struct sl_worker *w, int64_t now_mono_ms, int64_t last_job_us);
 
