@@ -29,6 +29,8 @@
  * whichever comes first, bounding the memory hiredis buffers per round trip. */
 #define CHUNK_JOBS 1000
 #define CHUNK_BYTES (8u * 1024 * 1024)
+/* Within a chunk, the commands are written every this many jobs. */
+#define SEND_STEP 128
 /* Longest stream entry id ("<20 digits>-<20 digits>") plus its NUL. */
 #define STREAM_ID_SIZE 42
 /* Room for any id an idempotent enqueue may return: the first job's id, which
@@ -697,10 +699,28 @@ static part_status send_part(sluice_client *c, batch *b, size_t from, size_t to,
 
         if (ready(c) != 0 || (needs_library && functions_ready(c) != 0))
             return PART_STOPPED;
-        for (size_t i = from; i < to; i++)
-            if ((want == NULL || want[i - from]) && append_job(c, b->k, &b->jobs[i]) != 0)
+        /* Written every SEND_STEP jobs, not once at the end: Redis runs the
+         * first commands while the rest are being encoded. */
+        int failed = 0;
+        size_t step = 0;
+        for (size_t i = from; i < to && !failed; i++) {
+            if (want != NULL && !want[i - from])
+                continue;
+            if (append_job(c, b->k, &b->jobs[i]) != 0)
                 return PART_STOPPED;
-        if (flush_output(c, &wrote_any, why, sizeof why) == 0)
+            if (++step == SEND_STEP && i + 1 < to) {
+                int wrote = 0;
+                step = 0;
+                failed = flush_output(c, &wrote, why, sizeof why) != 0;
+                wrote_any |= wrote;
+            }
+        }
+        if (!failed) {
+            int wrote = 0;
+            failed = flush_output(c, &wrote, why, sizeof why) != 0;
+            wrote_any |= wrote;
+        }
+        if (!failed)
             break;
         if (wrote_any) {
             b->sent_any = 1;

@@ -713,12 +713,12 @@ int sl_codec_encode_xadd(const char *stream_key, const sl_job *job, sl_xadd_args
         STR(job->id);
     }
     if (job->attempt > 1) {
-        snprintf(out->numbuf[0], sizeof out->numbuf[0], "%u", job->attempt);
+        sl_fmt_ll(out->numbuf[0], job->attempt);
         STR("attempt");
         STR(out->numbuf[0]);
     }
     if (job->enqueued_at_ms > 0) {
-        snprintf(out->numbuf[1], sizeof out->numbuf[1], "%lld", (long long)job->enqueued_at_ms);
+        sl_fmt_ll(out->numbuf[1], (long long)job->enqueued_at_ms);
         STR("enqueued_at");
         STR(out->numbuf[1]);
     }

@@ -3,6 +3,7 @@
  * so lines from many processes sharing a file or pipe never interleave. In
  * buffered mode (workers) whole lines are gathered and written in batches. */
 #include "common/log.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -102,30 +103,12 @@ static void lb_putc(lbuf *b, char c)
     b->p[b->len++] = c;
 }
 
-/* Decimal digits of v exactly as "%lld" prints them, written backwards so they
- * end at end; returns where they start (at most 20 bytes before end). Hand-written
- * because this is the hot path (integer fields of every job line): vsnprintf
- * costs 50-100 ns a call, this a few ns. */
-static char *fmt_int(char *end, long long v)
-{
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    char *p = end;
-
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0)
-        *--p = '-';
-    return p;
-}
-
+/* Integer fields of every job line: sl_fmt_ll, not vsnprintf (hot path). */
 static void lb_put_int(lbuf *b, long long v)
 {
-    char tmp[24];
-    char *s = fmt_int(tmp + sizeof tmp, v);
+    char tmp[SL_INT_TEXT_SIZE];
 
-    lb_put(b, s, (size_t)(tmp + sizeof tmp - s));
+    lb_put(b, tmp, sl_fmt_ll(tmp, v));
 }
 
 static void lb_printf(lbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -225,6 +225,22 @@ uint64_t sl_rand64(void)
     return out;
 }
 
+size_t sl_fmt_ll(char out[SL_INT_TEXT_SIZE], long long v)
+{
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    char tmp[SL_INT_TEXT_SIZE];
+    char *p = tmp + sizeof(tmp);
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) *--p = '-';
+    size_t n = (size_t)(tmp + sizeof(tmp) - p);
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return n;
+}
+
 void sl_uuid4(char out[37])
 {
     static const char hex[] = "0123456789abcdef";

@@ -33,6 +33,13 @@ uint64_t sl_rand64(void);
 /** Write a random UUID v4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx") into out[37]. */
 void sl_uuid4(char out[37]);
 
+/** Room for any long long in decimal, with its sign and NUL. */
+#define SL_INT_TEXT_SIZE 21
+/** v in decimal, exactly as "%lld" prints it, NUL-terminated; returns the length.
+ *  For hot paths (log fields, RESP lengths, entry fields): snprintf costs
+ *  50-100 ns a call, this a few ns. */
+size_t sl_fmt_ll(char out[SL_INT_TEXT_SIZE], long long v);
+
 /** Full jitter capped exponential backoff: uniform in [0, min(cap, base * 2^attempt)],
  *  never below min_ms. attempt counts from 0. */
 int64_t sl_backoff_ms(int64_t base_ms, int64_t cap_ms, unsigned attempt, int64_t min_ms);

@@ -1,6 +1,7 @@
 /* Tests for common/util.c: durations, names, bounded formatting, randomness,
  * UUIDs and backoff bounds. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -62,6 +63,20 @@ Test(util, fmt_reports_truncation)
     cr_assert_eq(sl_fmt(buf, sizeof buf, "%s", "12345678"), -1);
     cr_assert_str_eq(buf, "1234567", "truncated but terminated");
     cr_assert_eq(sl_fmt(buf, 0, "x"), -1);
+}
+
+/* sl_fmt_ll prints exactly what "%lld" prints, and returns the length. */
+Test(util, fmt_ll_matches_printf)
+{
+    const long long v[] = {0, 1, -1, 9, 10, -10, 99, 100, 4294967296LL, 1000000000000000000LL,
+                           9223372036854775807LL, -9223372036854775807LL - 1};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        char want[32], got[SL_INT_TEXT_SIZE];
+        memset(got, 'x', sizeof(got));
+        int n = snprintf(want, sizeof(want), "%lld", v[i]);
+        cr_assert_eq(sl_fmt_ll(got, v[i]), (size_t)n, "length of %s", want);
+        cr_assert_str_eq(got, want);
+    }
 }
 
 Test(util, valid_type)
