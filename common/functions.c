@@ -1,8 +1,12 @@
-/* Loads the embedded sluice function library into Redis when it is missing or at
- * another version. */
+/* Loads the embedded sluice function library into Redis when it is missing or
+ * older than this build's. A newer one is kept: during a rolling upgrade old and
+ * new processes share one Redis, and every version accepts the calls of every
+ * older one (see the VERSION rule in functions.lua), so the library only ever
+ * moves forward instead of flipping between the two. */
 #include "common/functions.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -11,6 +15,18 @@ int sl_functions_missing(const redisReply *reply)
 {
     return reply && reply->type == REDIS_REPLY_ERROR && reply->str &&
            strstr(reply->str, "Function not found") != NULL;
+}
+
+int sl_functions_version_ok(const redisReply *reply)
+{
+    if (!reply || reply->type != REDIS_REPLY_STRING) return 0;
+    if (strcmp(reply->str, SL_FUNCTIONS_VERSION) == 0) return 1;
+    char *end;
+    long loaded = strtol(reply->str, &end, 10);
+    if (end == reply->str || *end != '\0' || loaded <= strtol(SL_FUNCTIONS_VERSION, NULL, 10)) return 0;
+    SL_LOG(SL_INFO, "a newer sluice function library is loaded; keeping it", SL_S("loaded", reply->str),
+           SL_S("ours", SL_FUNCTIONS_VERSION));
+    return 1;
 }
 
 static int reply_error(const redisReply *rep, const char *what, char *err, size_t errlen)
@@ -26,7 +42,7 @@ int sl_functions_ensure(sl_redis *r, char *err, size_t errlen)
         snprintf(err, errlen, "%s", sl_redis_errstr(r));
         return -1;
     }
-    int current = rep->type == REDIS_REPLY_STRING && strcmp(rep->str, SL_FUNCTIONS_VERSION) == 0;
+    int current = sl_functions_version_ok(rep);
     int missing = sl_functions_missing(rep);
     if (!current && !missing && rep->type == REDIS_REPLY_ERROR) {
         int rc = reply_error(rep, "FCALL sluice_version", err, errlen);

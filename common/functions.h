@@ -16,13 +16,17 @@ extern const char sl_functions_lua[];
 extern const size_t sl_functions_lua_len;
 
 /**
- * Make sure the library is loaded at this build's version: FCALL sluice_version,
- * and FUNCTION LOAD REPLACE when it is missing or differs. Safe to race with
+ * Make sure the library is loaded at this build's version or a newer one: FCALL
+ * sluice_version, and FUNCTION LOAD REPLACE when it is missing or older. Safe to race with
  * other processes doing the same.
  * @return 0; -1 on a lost connection (errstr of r says why) or an error reply
  *         (message in err, e.g. functions disabled or an old Redis).
  */
 int sl_functions_ensure(sl_redis *r, char *err, size_t errlen);
+
+/** 1 if reply (of FCALL sluice_version) is this build's version or a newer one,
+ *  which is kept: every version accepts the calls of older ones. */
+int sl_functions_version_ok(const redisReply *reply);
 
 /** 1 if reply is the error Redis gives for a missing function (library gone,
  *  e.g. after FUNCTION FLUSH): the caller should sl_functions_ensure and retry. */

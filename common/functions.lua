@@ -26,7 +26,10 @@ Time is always Redis server time (TIME), never a client's clock.
 ]]
 
 -- Bump together with SL_FUNCTIONS_VERSION (common/functions.h) on every change:
--- a server holding another version is replaced at start-up, never one with the same.
+-- a server holding an older version (or none) is replaced at start-up, never one
+-- with the same or a newer version. So every version must accept the calls of
+-- every older one (new KEYS/ARGV only as optional additions, replies only grow):
+-- in a rolling upgrade old processes call the new library.
 local VERSION = '4'
 
 local function now_ms()

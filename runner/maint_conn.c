@@ -280,12 +280,12 @@ static void sl_mconn_hs_load(void *arg, redisReply *r)
     sl_mconn_ready_now(c);
 }
 
-/* FCALL sluice_version: current -> ready; missing or another version ->
+/* FCALL sluice_version: current or newer -> ready; missing or older ->
  * FUNCTION LOAD REPLACE (the Lua source is one binary-safe argument). */
 static void sl_mconn_hs_version(void *arg, redisReply *r)
 {
     sl_mconn *c = arg;
-    if (r->type == REDIS_REPLY_STRING && strcmp(r->str, SL_FUNCTIONS_VERSION) == 0) {
+    if (sl_functions_version_ok(r)) {
         sl_mconn_ready_now(c);
         return;
     }

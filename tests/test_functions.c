@@ -258,7 +258,7 @@ Test(functions, ensure_is_a_no_op_when_current)
     redisFree(c);
 }
 
-Test(functions, ensure_replaces_another_version)
+Test(functions, ensure_replaces_an_older_version_and_keeps_a_newer_one)
 {
     redisContext *c = th_redis();
     const char *fake = "#!lua name=sluice\n"
@@ -275,6 +275,17 @@ Test(functions, ensure_replaces_another_version)
     cr_assert_eq(library_count(c), 1);
     assert_version(c, SL_FUNCTIONS_VERSION);
     cr_assert_eq(INT_OF(c, "FCALL", "sluice_promote", "1", SCHED, "10"), 0, "the real library is in place");
+
+    /* A newer library is kept: it serves older callers (rolling upgrades). */
+    const char *newer = "#!lua name=sluice\n"
+                        "redis.register_function('sluice_version', function() return '999' end)\n";
+    rep = cmdl(c, "FUNCTION", "LOAD", "REPLACE", newer, (const char *)NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_STRING);
+    freeReplyObject(rep);
+    freeReplyObject(cmdl(c, "CONFIG", "RESETSTAT", (const char *)NULL));
+    ensure_library();
+    cr_assert_eq(function_loads(c), 0, "a newer library is not replaced by an older build");
+    assert_version(c, "999");
 
     /* A "sluice" library without sluice_version at all is replaced too. */
     const char *other = "#!lua name=sluice\n"
