@@ -107,36 +107,39 @@ Test(maint_stop, second_sigint_releases_the_killed_job)
 
 /* ---- Redis faults ------------------------------------------------------- */
 
-/* Start a private redis-server on a free port; returns its URL in url. */
+/* Start a private redis-server on a free port; returns its URL in url. A port
+ * taken between the pick and redis-server's bind (the server exits) is picked
+ * again. */
 static void start_own_redis(char *url, size_t n)
 {
-    int port = 0;
-    for (int tries = 0; tries < 50 && !port; tries++) {
-        int p = 20000 + (int)(sl_rand64() % 30000);
-        redisContext *c = redisConnect("127.0.0.1", p);
-        if (c && c->err)
-            port = p; /* nothing listens there */
-        redisFree(c);
-    }
-    cr_assert(port, "no free port");
-    char ports[16], log[512];
-    snprintf(ports, sizeof ports, "%d", port);
+    char log[512];
     snprintf(log, sizeof log, "%s/own-redis.log", th_tmpdir());
-    char *argv[] = {"redis-server", "--port", ports, "--bind", "127.0.0.1", "--dir", (char *)th_tmpdir(),
-                    "--save", "", "--appendonly", "no", NULL};
-    mt_own_redis = th_spawn(argv, NULL, log);
-    for (int i = 0; i < 250; i++) {
-        redisContext *c = redisConnect("127.0.0.1", port);
-        int up = c && !c->err;
-        redisFree(c);
-        if (up)
-            break;
-        th_sleep_ms(20);
+    for (int tries = 0; tries < 5; tries++) {
+        int port = th_free_port(), up = 0, st = 0, exited = 0;
+        char ports[16];
+        snprintf(ports, sizeof ports, "%d", port);
+        char *argv[] = {"redis-server", "--port", ports, "--bind", "127.0.0.1", "--dir", (char *)th_tmpdir(),
+                        "--save", "", "--appendonly", "no", NULL};
+        mt_own_redis = th_spawn(argv, NULL, log);
+        for (int i = 0; i < 250 && !up; i++) {
+            redisContext *c = redisConnect("127.0.0.1", port);
+            up = c && !c->err;
+            redisFree(c);
+            if (!up && (exited = th_wait_exit(mt_own_redis, 0, &st))) break; /* the port was taken */
+            if (!up) th_sleep_ms(20);
+        }
+        if (!up) {
+            if (!exited) th_kill(mt_own_redis);
+            mt_own_redis = 0;
+            continue;
+        }
+        snprintf(url, n, "redis://127.0.0.1:%d/0", port);
+        redisFree(mt_rc);
+        mt_rc = redisConnect("127.0.0.1", port);
+        cr_assert(mt_rc && !mt_rc->err, "private redis did not answer");
+        return;
     }
-    snprintf(url, n, "redis://127.0.0.1:%d/0", port);
-    redisFree(mt_rc);
-    mt_rc = redisConnect("127.0.0.1", port);
-    cr_assert(mt_rc && !mt_rc->err, "private redis did not start");
+    cr_assert_fail("private redis did not start (see %s)", log);
 }
 
 Test(maint_stop, a_paused_redis_does_not_block_the_supervisor)

@@ -76,7 +76,7 @@ const char *th_tmpdir(void)
 }
 
 /* Ask the kernel for a free loopback port (bind to port 0). */
-static int free_port(void)
+int th_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -90,7 +90,7 @@ static int free_port(void)
 static void start_private_redis(void)
 {
     const char *dir = th_tmpdir();
-    int port = free_port();
+    int port = th_free_port();
     char portbuf[16], log[512];
     snprintf(portbuf, sizeof(portbuf), "%d", port);
     snprintf(log, sizeof(log), "%s/redis.log", dir);

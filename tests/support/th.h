@@ -40,6 +40,8 @@ long th_count_lines(const char *path);
 pid_t th_spawn(char *const argv[], char *const env[], const char *log_path);
 /** Wait up to timeout_ms for pid to exit. Returns 1 and the wait status, or 0 on timeout. */
 int th_wait_exit(pid_t pid, int timeout_ms, int *status);
+/** A loopback TCP port nothing is bound to right now (the kernel's pick). */
+int th_free_port(void);
 /** Kill with SIGKILL if still running and reap. */
 void th_kill(pid_t pid);
 
