@@ -527,7 +527,7 @@ static const char *command_name(const prepared *p)
  *   FCALL sluice_schedule 2 sluice:{Q} sluice:{Q}:sched in|at <ms> <fields>
  *   FCALL sluice_enqueue 3 sluice:{Q} sluice:{Q}:idem:<K> sluice:{Q}:sched <ttl> ""|in|at <ms> <fields>
  * Returns 0, or -1 with c->err set and the connection dropped. */
-static int append_job(sluice_client *c, const queue_keys *k, prepared *p)
+static int append_job(sluice_client *c, const queue_keys *k, prepared *p, int64_t now_ms)
 {
     enum { PREFIX_MAX = 9 };
     const char *argv[SL_CODEC_MAX_ARGS + PREFIX_MAX];
@@ -547,7 +547,7 @@ static int append_job(sluice_client *c, const queue_keys *k, prepared *p)
     const char *trace = j->traceparent;
     if ((trace == NULL || trace[0] == '\0') && sl_trace_new(tp) == 0)
         j->traceparent = tp;
-    j->enqueued_at_ms = sl_now_wall_ms();
+    j->enqueued_at_ms = now_ms;
     rc = sl_codec_encode_xadd(k->stream, j, &a);
     /* a.argv still points at uuid and tp, alive until we return; restore the
      * job's own values, since a resend after a reconnect re-encodes it. */
@@ -703,14 +703,17 @@ static part_status send_part(sluice_client *c, batch *b, size_t from, size_t to,
          * first commands while the rest are being encoded. */
         int failed = 0;
         size_t step = 0;
+        /* enqueued_at: one clock read per SEND_STEP jobs (they leave together) */
+        int64_t now_ms = sl_now_wall_ms();
         for (size_t i = from; i < to && !failed; i++) {
             if (want != NULL && !want[i - from])
                 continue;
-            if (append_job(c, b->k, &b->jobs[i]) != 0)
+            if (append_job(c, b->k, &b->jobs[i], now_ms) != 0)
                 return PART_STOPPED;
             if (++step == SEND_STEP && i + 1 < to) {
                 int wrote = 0;
                 step = 0;
+                now_ms = sl_now_wall_ms();
                 failed = flush_output(c, &wrote, why, sizeof why) != 0;
                 wrote_any |= wrote;
             }

@@ -228,7 +228,8 @@ int sl_batch_run(sl_worker *w, sl_batch *b)
          * read) unless a slow job or their age says otherwise; unjournaled ones
          * are on the wire before the next job starts, so a crash never re-runs
          * a finished job (docs/guarantees.md, "Acks"). */
-        if (rc == SL_WRITE_OK && b->next < b->n && sl_outcome_due(w, sl_now_mono_ms(), w->last_job_us))
+        int64_t ended = w->job_end_mono_ms ? w->job_end_mono_ms : sl_now_mono_ms(); /* a handler ran: its end */
+        if (rc == SL_WRITE_OK && b->next < b->n && sl_outcome_due(w, ended, w->last_job_us))
             rc = sl_outcome_send(w);
         if (rc == SL_WRITE_LOST) return -1;
         if (rc == SL_WRITE_BUSY) w->resync = 1;

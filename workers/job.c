@@ -37,7 +37,8 @@ static policy policy_of(const sl_worker *w, const sl_handler *h)
 
 /* Publish the running job: strings and v2 fields first, then job_seq and state
  * (release), so a reader that sees the new seq sees the new values. */
-static void slot_job_begin(sl_worker *w, int stream, const sl_job *job, const sl_handler *h, uint32_t deliveries)
+static void slot_job_begin(sl_worker *w, int stream, const sl_job *job, const sl_handler *h, uint32_t deliveries,
+                           int64_t now_mono_ms)
 {
     sl_slot *s = w->slot;
     slot_copy(s->job_id, sizeof(s->job_id), job->id, strlen(job->id));
@@ -52,7 +53,7 @@ static void slot_job_begin(sl_worker *w, int stream, const sl_job *job, const sl
     atomic_store_explicit(&s->job_backoff_cap_ms, p.cap_ms, memory_order_relaxed);
     int64_t timeout = h->timeout_ms ? (int64_t)h->timeout_ms : w->cfg->job_timeout_ms;
     atomic_store_explicit(&s->job_timeout_ms, timeout, memory_order_relaxed);
-    atomic_store_explicit(&s->job_started_mono_ms, sl_now_mono_ms(), memory_order_relaxed);
+    atomic_store_explicit(&s->job_started_mono_ms, now_mono_ms, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->job_seq, 1, memory_order_release);
     atomic_store_explicit(&s->state, SL_SLOT_RUNNING, memory_order_release);
 }
@@ -181,12 +182,15 @@ static sl_write_rc run(sl_worker *w, int stream, const sl_job *job, const sl_han
                        .group = w->pool->group,
                        .stream_id = job->stream_id};
     sl_host_ctx_begin(&w->ctx, job, h->plugin);
-    slot_job_begin(w, stream, job, h, d->deliveries);
     if (job->enqueued_at_ms > 0) observe(&w->slot->wait, (sl_now_wall_ms() - job->enqueued_at_ms) * 1000);
+    /* t0 and t1 are the job's only monotonic clock reads: the slot's start time
+     * and the ack-flush check (batch.c) reuse them. */
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    slot_job_begin(w, stream, job, h, d->deliveries, (int64_t)t0.tv_sec * 1000 + t0.tv_nsec / 1000000);
     sluice_result res = h->fn(&w->ctx, &view, h->data);
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    w->job_end_mono_ms = (int64_t)t1.tv_sec * 1000 + t1.tv_nsec / 1000000;
     int64_t took_us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
     int64_t took = took_us / 1000;
     w->last_job_us = took_us;
@@ -253,7 +257,7 @@ static int already_done(sl_worker *w, int stream, const sl_job *job, const sl_se
 sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisReply *fields, uint32_t deliveries)
 {
     char err[512] = "";
-    w->last_job_us = 0;
+    w->last_job_us = w->job_end_mono_ms = 0;
     sl_settle d = {.stream = stream, .stream_id = id, .job_id = id, .deliveries = deliveries, .attempt = 1};
     sl_job job;
     sl_codec_status st;

@@ -66,6 +66,7 @@ typedef struct sl_worker {
     sl_field *fields;             /* decode scratch, grown on demand */
     size_t fields_cap;
     int64_t last_job_us;          /* run time of the last handler (0 when none ran): ack flush bound */
+    int64_t job_end_mono_ms;      /* when that handler returned (CLOCK_MONOTONIC ms; 0 when none ran) */
     double job_avg_us;            /* handler run time, averaged (rises fast, falls slowly): prefetch */
     double entry_avg_bytes;       /* field bytes per entry of recent reads: prefetch */
     int jobs_timed;               /* a handler ran: job_avg_us is meaningful */
