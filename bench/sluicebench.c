@@ -43,6 +43,7 @@ typedef struct bench_opts {
     long enq_jobs;     /* enqueue size */
     int read_count;    /* pools[].read_count and the raw loop's COUNT */
     const char *prefetch; /* pools[].prefetch, NULL = the product default */
+    int no_job_log;       /* log.jobs false (default: true, the product default) */
     double window_s;   /* end-to-end measuring window */
     double lat_s;      /* latency run per rate */
     const char *tag;   /* appended to figure names, e.g. " [AOF everysec]" */
@@ -452,11 +453,12 @@ static pid_t start_sluice(int workers, const char *plugin, const char *settings)
     fprintf(f,
             "{\"redis\": {\"url\": \"%s\"},\n"
             " \"plugin_dir\": \"%s\",\n"
-            " \"log\": {\"level\": \"info\", \"file\": \"%s\"},\n"
+            " \"log\": {\"level\": \"info\", \"file\": \"%s\", \"jobs\": %s},\n"
             " \"supervisor\": {\"shutdown_timeout\": \"10s\"},\n"
             " \"pools\": [{\"name\": \"bench\", \"queue\": \"" QUEUE "\", \"group\": \"" GROUP "\",\n"
             "   \"plugins\": [\"%s\"], \"workers\": %d, \"read_count\": %d, %s\"settings\": {%s}}]}\n",
-            O.url, SLUICE_BENCH_PLUGIN_DIR, log, plugin, workers, O.read_count, prefetch, settings);
+            O.url, SLUICE_BENCH_PLUGIN_DIR, log, O.no_job_log ? "false" : "true", plugin, workers, O.read_count,
+            prefetch, settings);
     fclose(f);
     char *argv[] = {(char *)SLUICE_BIN, (char *)"run", (char *)"-c", cfg, NULL};
     sup_pid = spawn(argv, NULL, log);
@@ -767,8 +769,8 @@ static void cmd_drain(int argc, char **argv)
                rus);
         double s = sluice_drain(c, w, NULL);
         char fig[128], a[32], b[32];
-        snprintf(fig, sizeof fig, "drain, %d worker%s (%ld jobs, read_count %d, prefetch %s)", w, w > 1 ? "s" : "",
-                 O.jobs, O.read_count, O.prefetch ? O.prefetch : "5ms");
+        snprintf(fig, sizeof fig, "drain, %d worker%s (%ld jobs, read_count %d, prefetch %s%s)", w, w > 1 ? "s" : "",
+                 O.jobs, O.read_count, O.prefetch ? O.prefetch : "5ms", O.no_job_log ? ", log.jobs false" : "");
         row(fig, s > 0 ? fmt_rate(a, sizeof a, s) : "stalled", fmt_rate(b, sizeof b, ceil), s > 0 ? s / ceil : -1,
             w == 2 ? ">= 50% of ceiling and >= 300,000/s" : "-");
     }
@@ -1173,6 +1175,7 @@ static void usage(FILE *f)
           "  -e, --enqueue N     enqueue size (default 500000)\n"
           "  -k, --read-count K  pools[].read_count and raw COUNT (default 256, the product default)\n"
           "  -f, --prefetch D    pools[].prefetch, e.g. 0 or 5ms (default: not set, the product default 5ms)\n"
+          "  -J, --no-job-log    log.jobs false: no info line per job (default: true, the product default)\n"
           "  -w, --window S      end-to-end window in seconds (default 10)\n"
           "  -l, --lat-secs S    seconds per latency rate (default 10)\n"
           "  -g, --tag TEXT      appended to every figure name\n"
@@ -1187,9 +1190,9 @@ int main(int argc, char **argv)
                                        {"jobs", 1, NULL, 'n'},     {"enqueue", 1, NULL, 'e'},
                                        {"read-count", 1, NULL, 'k'}, {"window", 1, NULL, 'w'},
                                        {"lat-secs", 1, NULL, 'l'}, {"tag", 1, NULL, 'g'},
-                                       {"perf", 1, NULL, 'P'},     {"prefetch", 1, NULL, 'f'},
+                                       {"perf", 1, NULL, 'P'},     {"prefetch", 1, NULL, 'f'}, {"no-job-log", 0, NULL, 'J'},
                                        {"help", 0, NULL, 'h'},     {NULL, 0, NULL, 0}};
-    for (int ch; (ch = getopt_long(argc, argv, "+p:t:n:e:k:f:w:l:g:P:h", lo, NULL)) != -1;) {
+    for (int ch; (ch = getopt_long(argc, argv, "+p:t:n:e:k:f:Jw:l:g:P:h", lo, NULL)) != -1;) {
         switch (ch) {
         case 'p': O.port = atoi(optarg); break;
         case 't': O.tmp = optarg; break;
@@ -1197,6 +1200,7 @@ int main(int argc, char **argv)
         case 'e': O.enq_jobs = atol(optarg); break;
         case 'k': O.read_count = atoi(optarg); break;
         case 'f': O.prefetch = optarg; break;
+        case 'J': O.no_job_log = 1; break;
         case 'w': O.window_s = atof(optarg); break;
         case 'l': O.lat_s = atof(optarg); break;
         case 'g': O.tag = optarg; break;

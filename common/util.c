@@ -225,6 +225,14 @@ uint64_t sl_rand64(void)
     return out;
 }
 
+size_t sl_copy(char *dst, size_t n, const char *src)
+{
+    size_t len = strnlen(src, n - 1);
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+    return len;
+}
+
 size_t sl_fmt_ll(char out[SL_INT_TEXT_SIZE], long long v)
 {
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;

@@ -33,6 +33,10 @@ uint64_t sl_rand64(void);
 /** Write a random UUID v4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx") into out[37]. */
 void sl_uuid4(char out[37]);
 
+/** Copy src into dst of size n (> 0), truncated and NUL-terminated; returns the
+ *  length copied. snprintf("%s") without the format parsing (per-job paths). */
+size_t sl_copy(char *dst, size_t n, const char *src);
+
 /** Room for any long long in decimal, with its sign and NUL. */
 #define SL_INT_TEXT_SIZE 21
 /** v in decimal, exactly as "%lld" prints it, NUL-terminated; returns the length.

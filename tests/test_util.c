@@ -79,6 +79,18 @@ Test(util, fmt_ll_matches_printf)
     }
 }
 
+/* sl_copy truncates to the buffer and always terminates. */
+Test(util, copy_truncates_and_terminates)
+{
+    char b[6];
+    cr_assert_eq(sl_copy(b, sizeof(b), "abc"), 3);
+    cr_assert_str_eq(b, "abc");
+    cr_assert_eq(sl_copy(b, sizeof(b), "abcdefgh"), 5);
+    cr_assert_str_eq(b, "abcde");
+    cr_assert_eq(sl_copy(b, sizeof(b), ""), 0);
+    cr_assert_str_eq(b, "");
+}
+
 Test(util, valid_type)
 {
     cr_assert(sl_valid_type("email.send", 10));

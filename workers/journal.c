@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 
 #define JOURNAL_MAGIC "slackj1"
 
@@ -34,14 +35,6 @@ static uint64_t fnv(uint64_t h, const char *s)
         h *= 0x100000001b3ull;
         if (!*p) return h;
     }
-}
-
-static void copy(char *dst, size_t n, const char *s)
-{
-    size_t len = strlen(s);
-    if (len >= n) len = n - 1;
-    memcpy(dst, s, len);
-    dst[len] = '\0';
 }
 
 int sl_journal_open(sl_journal *j, const char *redis_url, const char *stream, const char *group, const char *consumer)
@@ -106,8 +99,8 @@ int sl_journal_put(sl_journal *j, int stream, const char *sid, const char *job_i
     sl_journal_rec *r = &j->map->rec[ix];
     r->stream = stream;
     r->marker = job_id != NULL;
-    copy(r->sid, sizeof(r->sid), sid);
-    copy(r->job_id, sizeof(r->job_id), job_id ? job_id : "");
+    sl_copy(r->sid, sizeof(r->sid), sid);
+    sl_copy(r->job_id, sizeof(r->job_id), job_id ? job_id : "");
     atomic_store_explicit(&r->live, 1, memory_order_release);
     return ix;
 }

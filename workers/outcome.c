@@ -276,12 +276,12 @@ sl_write_rc sl_outcome_ack(sl_worker *w, int stream, const char *stream_id, cons
     }
     sl_ack *k = &a->v[a->n++];
     a->queued++;
-    memset(k, 0, sizeof(*k));
     k->stream = stream;
+    k->sent = k->call = k->sends = 0;
     k->marker = job_id != NULL;
     k->fence = w->batch_fence;
-    snprintf(k->sid, sizeof(k->sid), "%s", stream_id);
-    snprintf(k->job_id, sizeof(k->job_id), "%s", job_id ? job_id : "");
+    sl_copy(k->sid, sizeof(k->sid), stream_id);
+    sl_copy(k->job_id, sizeof(k->job_id), job_id ? job_id : "");
     /* Journaled before it is held back: a crash from here on does not re-run the job. */
     k->jslot = sl_journal_put(&w->journal, stream, k->sid, job_id);
     if (k->jslot < 0) a->unjournaled = 1;
