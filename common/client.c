@@ -29,7 +29,7 @@
  * whichever comes first, bounding the memory hiredis buffers per round trip. */
 #define CHUNK_JOBS 1000
 #define CHUNK_BYTES (8u * 1024 * 1024)
-/* Within a chunk, the commands are written every this many jobs. */
+/* Within a chunk, the commands are written every this many jobs (send_part). */
 #define SEND_STEP 128
 /* Longest stream entry id ("<20 digits>-<20 digits>") plus its NUL. */
 #define STREAM_ID_SIZE 42
@@ -674,72 +674,15 @@ typedef struct batch {
     int failed;   /* an error reply was seen (c->err holds the first) */
 } batch;
 
-/*
- * Send jobs[from..to) of the batch — only those with want[i - from] set when
- * want is non-NULL — and read every reply. Confirmed jobs get their id and
- * count in b->ok. Jobs whose FCALL found no function library ran nothing; they
- * are marked in no_lib[i - from] (*n_no_lib counts them) for one resend. The
- * part is sent again after one reconnect only if nothing of it was written.
- */
-static part_status send_part(sluice_client *c, batch *b, size_t from, size_t to, const unsigned char *want,
-                             unsigned char *no_lib, size_t *n_no_lib)
+/* Read the replies of jobs [first, last) of the part that starts at from (want
+ * and no_lib are indexed from there), in order. Returns last, or the index of
+ * the job whose reply was lost (c->err set; the connection is gone). */
+static size_t read_replies(sluice_client *c, batch *b, size_t from, size_t first, size_t last,
+                           const unsigned char *want, unsigned char *no_lib, size_t *n_no_lib)
 {
-    char where[48];
-    int needs_library = 0;
+    char where[48], why[400];
 
-    *n_no_lib = 0;
-    for (size_t i = from; i < to; i++) {
-        no_lib[i - from] = 0;
-        if ((want == NULL || want[i - from]) && b->jobs[i].kind != SEND_XADD)
-            needs_library = 1;
-    }
-    for (int attempt = 0;; attempt++) {
-        char why[400];
-        int wrote_any = 0;
-
-        if (ready(c) != 0 || (needs_library && functions_ready(c) != 0))
-            return PART_STOPPED;
-        /* Written every SEND_STEP jobs, not once at the end: Redis runs the
-         * first commands while the rest are being encoded. */
-        int failed = 0;
-        size_t step = 0;
-        /* enqueued_at: one clock read per SEND_STEP jobs (they leave together) */
-        int64_t now_ms = sl_now_wall_ms();
-        for (size_t i = from; i < to && !failed; i++) {
-            if (want != NULL && !want[i - from])
-                continue;
-            if (append_job(c, b->k, &b->jobs[i], now_ms) != 0)
-                return PART_STOPPED;
-            if (++step == SEND_STEP && i + 1 < to) {
-                int wrote = 0;
-                step = 0;
-                now_ms = sl_now_wall_ms();
-                failed = flush_output(c, &wrote, why, sizeof why) != 0;
-                wrote_any |= wrote;
-            }
-        }
-        if (!failed) {
-            int wrote = 0;
-            failed = flush_output(c, &wrote, why, sizeof why) != 0;
-            wrote_any |= wrote;
-        }
-        if (!failed)
-            break;
-        if (wrote_any) {
-            b->sent_any = 1;
-            set_err(c, "%sconnection lost while sending; this job and later ones may or may not have "
-                       "been enqueued: %s",
-                    b->label(where, sizeof where, from), why);
-            return PART_STOPPED;
-        }
-        if (attempt == 1) {
-            set_err(c, "%snot sent: %s", b->label(where, sizeof where, from), why);
-            return PART_STOPPED;
-        }
-    }
-    b->sent_any = 1;
-    for (size_t i = from; i < to; i++) {
-        char why[400];
+    for (size_t i = first; i < last; i++) {
         redisReply *rep;
 
         if (want != NULL && !want[i - from])
@@ -749,7 +692,7 @@ static part_status send_part(sluice_client *c, batch *b, size_t from, size_t to,
             set_err(c, "%sconnection lost before the reply; it and later jobs may or may not have been "
                        "enqueued: %s",
                     b->label(where, sizeof where, i), sl_redis_errstr(c->redis));
-            return PART_STOPPED;
+            return i;
         }
         switch (take_reply(b->k, &b->jobs[i], rep, id_slot(b->ids, b->id_size, i), b->id_size, why,
                            sizeof why)) {
@@ -774,7 +717,83 @@ static part_status send_part(sluice_client *c, batch *b, size_t from, size_t to,
         }
         freeReplyObject(rep);
     }
-    return PART_DONE;
+    return last;
+}
+
+/*
+ * Send jobs[from..to) of the batch — only those with want[i - from] set when
+ * want is non-NULL — and read every reply. Confirmed jobs get their id and
+ * count in b->ok. Jobs whose FCALL found no function library ran nothing; they
+ * are marked in no_lib[i - from] (*n_no_lib counts them) for one resend. The
+ * part is sent again after one reconnect only if nothing of it was written.
+ *
+ * The commands are written every SEND_STEP jobs, and after each write the
+ * replies of the step before are read: Redis runs one step while the client
+ * encodes the next and parses the last, instead of waiting for each other.
+ */
+static part_status send_part(sluice_client *c, batch *b, size_t from, size_t to, const unsigned char *want,
+                             unsigned char *no_lib, size_t *n_no_lib)
+{
+    char where[48];
+    int needs_library = 0;
+    size_t replied = from; /* replies read for [from, replied) */
+
+    *n_no_lib = 0;
+    for (size_t i = from; i < to; i++) {
+        no_lib[i - from] = 0;
+        if ((want == NULL || want[i - from]) && b->jobs[i].kind != SEND_XADD)
+            needs_library = 1;
+    }
+    for (int attempt = 0;; attempt++) {
+        char why[400];
+        int wrote_any = 0, failed = 0;
+        size_t step = 0, step_start = from;
+        /* enqueued_at: one clock read per SEND_STEP jobs (they leave together) */
+        int64_t now_ms = sl_now_wall_ms();
+
+        if (ready(c) != 0 || (needs_library && functions_ready(c) != 0))
+            return PART_STOPPED;
+        for (size_t i = from; i < to && !failed; i++) {
+            if (want != NULL && !want[i - from])
+                continue;
+            if (append_job(c, b->k, &b->jobs[i], now_ms) != 0)
+                return PART_STOPPED;
+            if (++step == SEND_STEP && i + 1 < to) {
+                int wrote = 0;
+                step = 0;
+                now_ms = sl_now_wall_ms();
+                failed = flush_output(c, &wrote, why, sizeof why) != 0;
+                wrote_any |= wrote;
+                if (failed)
+                    break;
+                b->sent_any = 1;
+                if (read_replies(c, b, from, replied, step_start, want, no_lib, n_no_lib) != step_start)
+                    return PART_STOPPED;
+                replied = step_start;
+                step_start = i + 1;
+            }
+        }
+        if (!failed) {
+            int wrote = 0;
+            failed = flush_output(c, &wrote, why, sizeof why) != 0;
+            wrote_any |= wrote;
+        }
+        if (!failed)
+            break;
+        if (wrote_any) {
+            b->sent_any = 1;
+            set_err(c, "%sconnection lost while sending; this job and later ones may or may not have "
+                       "been enqueued: %s",
+                    b->label(where, sizeof where, replied), why);
+            return PART_STOPPED;
+        }
+        if (attempt == 1) {
+            set_err(c, "%snot sent: %s", b->label(where, sizeof where, from), why);
+            return PART_STOPPED;
+        }
+    }
+    b->sent_any = 1;
+    return read_replies(c, b, from, replied, to, want, no_lib, n_no_lib) == to ? PART_DONE : PART_STOPPED;
 }
 
 /*

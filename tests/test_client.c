@@ -507,6 +507,43 @@ Test(client, batch_of_10000)
     sluice_client_free(c);
 }
 
+/* An error reply in the middle of a chunk (job 300 of 1500: its idempotency key
+ * holds a hash, so FCALL sluice_enqueue fails with WRONGTYPE): every other
+ * reply of that chunk is still read and confirmed, the error names job 300,
+ * and the batch stops after the chunk (jobs 1000..1499 are not sent). */
+Test(client, error_reply_mid_chunk_confirms_the_rest_of_the_chunk)
+{
+    enum { N = 1500, BAD = 300 };
+    sluice_client *c = connect_test();
+    redisContext *r = th_redis();
+    command_ok(r, "HSET sluice:{q}:idem:taken f v");
+    sluice_enqueue_opts bad = {.size = sizeof bad, .idempotency_key = "taken"};
+    sluice_job_spec *jobs = calloc(N, sizeof *jobs);
+    char (*ids)[SLUICE_ID_MAX] = calloc(N, SLUICE_ID_MAX);
+    cr_assert(jobs && ids);
+    for (int i = 0; i < N; i++)
+        jobs[i] = (sluice_job_spec){.type = "t", .opts = i == BAD ? &bad : NULL};
+    cr_assert_eq(sluice_enqueue_batch(c, "q", jobs, N, ids), 999, "%s", sluice_client_error(c));
+    cr_assert(strstr(sluice_client_error(c), "jobs[300]") && strstr(sluice_client_error(c), "WRONGTYPE"), "%s",
+              sluice_client_error(c));
+    cr_assert_eq(th_int(r, "XLEN sluice:{q}"), 999, "the chunk's other jobs, nothing of the next chunk");
+    for (int i = 0; i < N; i++) {
+        int confirmed = i < 1000 && i != BAD;
+        cr_assert_eq(ids[i][0] != '\0', confirmed, "ids[%d] = \"%s\"", i, ids[i]);
+    }
+    redisReply *rep = redisCommand(r, "XRANGE sluice:{q} - +");
+    cr_assert(rep && rep->elements == 999);
+    for (int i = 0, k = 0; i < 1000; i++)
+        if (i != BAD) cr_assert_str_eq(rep->element[k++]->element[0]->str, ids[i], "job %d", i);
+    freeReplyObject(rep);
+    /* The connection stayed in step: the next call works. */
+    cr_assert_eq(sluice_enqueue_batch(c, "q", jobs, 10, ids), 10, "%s", sluice_client_error(c));
+    free(ids);
+    free(jobs);
+    redisFree(r);
+    sluice_client_free(c);
+}
+
 Test(client, batch_with_a_bad_job_sends_nothing)
 {
     sluice_client *c = connect_test();
