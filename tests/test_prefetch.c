@@ -77,6 +77,51 @@ static void monitor_stop(reads *r)
     redisFree(r->c);
 }
 
+/* One test's worker: its connection, record file and config, then the
+ * MONITOR and the worker itself (go), stopped by finish. */
+typedef struct run {
+    redisContext *c;
+    char *rec, *cfg, log[64];
+    reads *r;
+    pid_t pid;
+} run;
+
+static char *config(const char *file, const char *rec, const char *pool_extra);
+
+static void setup_run(run *x, const char *name, const char *pool_extra)
+{
+    char file[64];
+    memset(x, 0, sizeof(*x));
+    x->c = th_redis();
+    snprintf(file, sizeof file, "%s.txt", name);
+    x->rec = th_tmp_path(file);
+    snprintf(file, sizeof file, "%s.json", name);
+    x->cfg = config(file, x->rec, pool_extra);
+    snprintf(x->log, sizeof x->log, "%s.log", name);
+}
+
+static void go(run *x)
+{
+    x->r = monitor_start();
+    x->pid = th_worker_start(x->cfg, "p", "cp", x->log);
+}
+
+/* Stop the worker and the MONITOR; the reads stay in x->r until free_run. */
+static int finish(run *x)
+{
+    th_worker_stop(x->pid, 5000);
+    monitor_stop(x->r);
+    return atomic_load(&x->r->n);
+}
+
+static void free_run(run *x)
+{
+    free(x->r);
+    free(x->cfg);
+    free(x->rec);
+    redisFree(x->c);
+}
+
 /* ---- helpers ------------------------------------------------------------ */
 
 static char *config(const char *file, const char *rec, const char *pool_extra)
@@ -126,21 +171,18 @@ static int max_count(const reads *r, int from, int to)
  * jobs grows the reads again (towards read_count). */
 Test(prefetch, reads_follow_the_handler_run_time)
 {
-    redisContext *c = th_redis();
-    char *rec = th_tmp_path("pf.txt");
-    char *cfg = config("pf.json", rec, "");
-    enqueue(c, "slow", 4, "{\"sleep_ms\":20}");
-    reads *r = monitor_start();
-    pid_t pid = th_worker_start(cfg, "p", "cp", "pf.log");
-    wait_done(c, rec, 4);
-    enqueue(c, "slow2", 3, "{\"sleep_ms\":20}");
-    wait_done(c, rec, 7);
-    int after_slow = atomic_load(&r->n);
-    enqueue(c, "fast", 2000, "{}");
-    wait_done(c, rec, 2007);
-    th_worker_stop(pid, 5000);
-    monitor_stop(r);
-    int n = atomic_load(&r->n);
+    run x;
+    setup_run(&x, "pf", "");
+    enqueue(x.c, "slow", 4, "{\"sleep_ms\":20}");
+    go(&x);
+    wait_done(x.c, x.rec, 4);
+    enqueue(x.c, "slow2", 3, "{\"sleep_ms\":20}");
+    wait_done(x.c, x.rec, 7);
+    int after_slow = atomic_load(&x.r->n);
+    enqueue(x.c, "fast", 2000, "{}");
+    wait_done(x.c, x.rec, 2007);
+    int n = finish(&x);
+    const reads *r = x.r;
     cr_assert_gt(after_slow, 1, "reads seen: %d", after_slow);
     cr_assert_eq(r->count[0], 10, "the first read asks for SL_PREFETCH_FIRST, not read_count");
     for (int i = 1; i < after_slow; i++)
@@ -150,63 +192,44 @@ Test(prefetch, reads_follow_the_handler_run_time)
     int grown = max_count(r, after_slow, n);
     cr_assert_geq(grown, 20, "after 2000 fast jobs the reads asked for at most %d", grown);
     cr_assert_leq(grown, 1000, "never more than read_count");
-    free(cfg);
-    free(rec);
-    redisFree(c);
+    free_run(&x);
 }
 
 /* prefetch 0: every read asks for read_count, whatever the jobs take. */
 Test(prefetch, zero_always_reads_read_count)
 {
-    redisContext *c = th_redis();
-    char *rec = th_tmp_path("pf0.txt");
-    char *cfg = config("pf0.json", rec, "\"prefetch\":\"0ms\",");
-    enqueue(c, "slow", 3, "{\"sleep_ms\":20}");
-    reads *r = monitor_start();
-    pid_t pid = th_worker_start(cfg, "p", "cp", "pf0.log");
-    wait_done(c, rec, 3);
-    enqueue(c, "more", 5, "{\"sleep_ms\":20}");
-    wait_done(c, rec, 8);
-    th_worker_stop(pid, 5000);
-    monitor_stop(r);
-    int n = atomic_load(&r->n);
+    run x;
+    setup_run(&x, "pf0", "\"prefetch\":\"0ms\",");
+    enqueue(x.c, "slow", 3, "{\"sleep_ms\":20}");
+    go(&x);
+    wait_done(x.c, x.rec, 3);
+    enqueue(x.c, "more", 5, "{\"sleep_ms\":20}");
+    wait_done(x.c, x.rec, 8);
+    int n = finish(&x);
     cr_assert_geq(n, 2, "reads seen: %d", n);
-    for (int i = 0; i < n; i++) cr_assert_eq(r->count[i], 1000, "read %d asked for %d", i, r->count[i]);
-    free(cfg);
-    free(rec);
-    redisFree(c);
+    for (int i = 0; i < n; i++) cr_assert_eq(x.r->count[i], 1000, "read %d asked for %d", i, x.r->count[i]);
+    free_run(&x);
 }
 
 /* Large entries: a read never asks for more than 1 MiB of fields. */
 Test(prefetch, reads_stay_under_a_mebibyte_of_fields)
 {
-    redisContext *c = th_redis();
-    char *rec = th_tmp_path("pfb.txt");
-    char *cfg = config("pfb.json", rec, "");
+    run x;
+    setup_run(&x, "pfb", "");
     size_t big = 64 * 1024;
     char *payload = malloc(big + 16);
     cr_assert(payload);
     int o = snprintf(payload, big + 16, "{\"pad\":\"");
     memset(payload + o, 'x', big);
     snprintf(payload + o + big, 16, "\"}");
-    for (int i = 0; i < 150; i++)
-        redisAppendCommand(c, "XADD sluice:{qp} * type test.record id big-%d payload %s", i, payload);
-    for (int i = 0; i < 150; i++) {
-        redisReply *x = NULL;
-        cr_assert_eq(redisGetReply(c, (void **)&x), REDIS_OK);
-        freeReplyObject(x);
-    }
-    reads *r = monitor_start();
-    pid_t pid = th_worker_start(cfg, "p", "cp", "pfb.log");
-    wait_done(c, rec, 150);
-    th_worker_stop(pid, 5000);
-    monitor_stop(r);
-    int n = atomic_load(&r->n);
+    enqueue(x.c, "big", 150, payload);
+    go(&x);
+    wait_done(x.c, x.rec, 150);
+    int n = finish(&x);
     cr_assert_geq(n, 2);
     /* 64 KiB entries: 1 MiB is 16 of them (the fields' names and the id add a little) */
-    for (int i = 1; i < n; i++) cr_assert_leq(r->count[i], 16, "read %d asked for %d entries of 64 KiB", i, r->count[i]);
+    for (int i = 1; i < n; i++)
+        cr_assert_leq(x.r->count[i], 16, "read %d asked for %d entries of 64 KiB", i, x.r->count[i]);
     free(payload);
-    free(cfg);
-    free(rec);
-    redisFree(c);
+    free_run(&x);
 }
