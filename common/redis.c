@@ -195,12 +195,6 @@ redisReply *sl_redis_cmdargv(sl_redis *r, int argc, const char **argv, const siz
     return rep ? rep : io_failed(r);
 }
 
-/* Decimal digits of v at p (room for SL_INT_TEXT_SIZE); returns the end. */
-static char *put_size(char *p, size_t v)
-{
-    return p + sl_fmt_ll(p, (long long)v);
-}
-
 /* The command is encoded as RESP here, in one pass into one buffer, and handed
  * to hiredis with redisAppendFormattedCommand. Not redisAppendCommandArgv:
  * hiredis builds the text with one sdscatfmt per argument, which was a third of
@@ -222,12 +216,12 @@ int sl_redis_append_argv(sl_redis *r, int argc, const char **argv, const size_t 
     }
     char *p = buf;
     *p++ = '*';
-    p = put_size(p, (size_t)argc);
+    p += sl_fmt_ll(p, argc); /* each number has room for SL_INT_TEXT_SIZE (1 + 20 + 2 above) */
     *p++ = '\r', *p++ = '\n';
     for (int i = 0; i < argc; i++) {
         size_t len = lens ? lens[i] : strlen(argv[i]);
         *p++ = '$';
-        p = put_size(p, len);
+        p += sl_fmt_ll(p, (long long)len);
         *p++ = '\r', *p++ = '\n';
         memcpy(p, argv[i], len);
         p += len;

@@ -91,7 +91,7 @@ static int append_unsent(sl_worker *w)
             if (resent || fence < 0)
                 fa[0] = '\0';
             else
-                snprintf(fa, sizeof(a->fence_arg[0]), "%" PRId64, fence);
+                sl_fmt_ll(fa, fence);
             const char **av = a->argv;
             int argc = 0;
             av[argc++] = "FCALL", av[argc++] = "sluice_ack", av[argc++] = "2", av[argc++] = w->keys[s];
@@ -113,19 +113,12 @@ static int append_unsent(sl_worker *w)
                 k->sent = 1;
                 k->call = call;
                 k->sends++;
+                a->queued--;
             }
         }
     }
     a->oldest_mono_ms = 0;
     a->unjournaled = 0;
-    a->queued = 0;
-    return 0;
-}
-
-static int has_unsent(const sl_acks *a)
-{
-    for (size_t i = 0; i < a->n; i++)
-        if (!a->v[i].sent) return 1;
     return 0;
 }
 
@@ -163,8 +156,8 @@ size_t sl_outcome_recover(sl_worker *w)
         k->sends = 1; /* a resend: the predecessor may have sent it */
         k->jslot = ix;
         k->fence = -1;
-        snprintf(k->sid, sizeof(k->sid), "%s", r->sid);
-        snprintf(k->job_id, sizeof(k->job_id), "%s", r->job_id);
+        sl_copy(k->sid, sizeof(k->sid), r->sid);
+        sl_copy(k->job_id, sizeof(k->job_id), r->job_id);
         n++;
     }
     if (n) SL_LOG(SL_INFO, "acks of finished jobs recovered from the ack journal", SL_I("entries", n));
@@ -173,7 +166,7 @@ size_t sl_outcome_recover(sl_worker *w)
 
 sl_write_rc sl_outcome_send(sl_worker *w)
 {
-    if (!has_unsent(&w->acks)) return SL_WRITE_OK;
+    if (w->acks.queued == 0) return SL_WRITE_OK;
     if (w->acks.ncalls + 2 * SL_NSTREAMS > SL_ACK_CALLS_MAX && sl_outcome_drain(w) == SL_WRITE_LOST)
         return SL_WRITE_LOST;
     return append_unsent(w) == 0 && write_out(w) == 0 ? SL_WRITE_OK : SL_WRITE_LOST;
@@ -230,11 +223,11 @@ sl_write_rc sl_outcome_drain(sl_worker *w)
         sl_ack *k = &a->v[i];
         if (k->sent) {
             k->sent = 0;
-            if (!drop[k->call]) a->queued++; /* kept for a resend */
             if (drop[k->call]) {
                 sl_journal_drop(&w->journal, k->jslot);
                 continue;
             }
+            a->queued++; /* kept for a resend */
             if (!a->oldest_mono_ms) a->oldest_mono_ms = sl_now_mono_ms();
         }
         a->v[keep++] = *k;
@@ -295,7 +288,7 @@ redisReply *sl_worker_cmd(sl_worker *w, int argc, const char **argv, const size_
     redisReply *r;
     if (a->fn_missing) sl_outcome_flush(w); /* reload the library first */
     sl_outcome_drain(w);                    /* no reply may be in flight before a synchronous command */
-    if (has_unsent(a) && append_unsent(w) == 0) { /* ncalls was 0: room for every call */
+    if (a->queued && append_unsent(w) == 0) { /* ncalls was 0: room for every call */
         /* Queued acks and the command leave in one write(); their replies come first. */
         if (sl_redis_append_argv(w->redis, argc, argv, lens) != 0) {
             sl_outcome_drain(w);

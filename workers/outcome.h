@@ -69,7 +69,7 @@ typedef struct sl_acks {
     size_t ncalls;              /* FCALLs written whose replies are not read yet */
     int64_t oldest_mono_ms;     /* when the oldest unsent ack was queued (0 = none) */
     int unjournaled;            /* an unsent ack has no journal record: send it before the next job */
-    size_t queued;              /* acks not written yet (queued or kept for a resend) */
+    size_t queued;              /* acks in v not written yet (new, or kept for a resend) */
     int fn_missing;             /* a reply said the function library is gone: load it, resend */
     const char *argv[10 + 2 * SL_ACKS_MAX]; /* FCALL scratch */
     char fence_arg[SL_ACK_CALLS_MAX][24];   /* each call's fence argument, as text */
