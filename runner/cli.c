@@ -4,6 +4,7 @@
 #include "runner/cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,26 @@ int sl_cli_bad_option(const char *cmd, int ch, const char *arg)
     int len = (int)strcspn(arg, "=");
     return sl_cli_usage(cmd, "%s '%.*s'", ch == ':' ? "missing value for option" : "unknown option",
                         len < 64 ? len : 64, arg);
+}
+
+int sl_cli_options(const char *cmd, const char *usage, int argc, char **argv, const char **url, int *json)
+{
+    static const struct option longopts[] = {
+        {"url", required_argument, NULL, 'u'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    optind = 0;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":u:h", longopts, NULL)) != -1) {
+        if (ch == 'u') *url = optarg;
+        else if (ch == 'j') *json = 1;
+        else if (ch == 'h') return fputs(usage, stdout), 0;
+        else return sl_cli_bad_option(cmd, ch, argv[optind - 1]);
+    }
+    return -1;
 }
 
 sl_redis *sl_cli_connect(const char *cmd, const char *url)

@@ -27,6 +27,10 @@ int sl_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(pri
 int sl_cli_check_name(const char *cmd, const char *what, const char *name);
 /** getopt error for the option at argv[optind - 1] (':' missing value, else unknown); returns 2. */
 int sl_cli_bad_option(const char *cmd, int ch, const char *arg);
+/** Parse the options of a command that takes only -u/--url URL, --json and
+ *  -h/--help (prints usage to stdout). Returns -1 to go on, with optind at the
+ *  first operand, or the exit code: 0 after --help, 2 after a bad option. */
+int sl_cli_options(const char *cmd, const char *usage, int argc, char **argv, const char **url, int *json);
 
 /**
  * Connect to url (NULL or "": $SLUICE_REDIS_URL, else redis://127.0.0.1:6379/0),

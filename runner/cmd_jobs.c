@@ -309,22 +309,10 @@ static void find_entries(job_query *q, const char *arg, char *jid, size_t n)
 
 int sl_cmd_jobs(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"url", required_argument, NULL, 'u'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *url = NULL;
-    int json = 0, ch, rc = 1;
-    optind = 0;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":u:h", longopts, NULL)) != -1) {
-        if (ch == 'u') url = optarg;
-        else if (ch == 'j') json = 1;
-        else if (ch == 'h') return fputs(usage_text, stdout), 0;
-        else return sl_cli_bad_option(CMD, ch, argv[optind - 1]);
-    }
+    int json = 0, rc = sl_cli_options(CMD, usage_text, argc, argv, &url, &json);
+    if (rc >= 0) return rc;
+    rc = 1;
     if (argc - optind != 3 || strcmp(argv[optind], "show") != 0)
         return sl_cli_usage(CMD, "expected show QUEUE ID");
     const char *queue = argv[optind + 1], *arg = argv[optind + 2];

@@ -362,22 +362,10 @@ static void print_queue(const cJSON *q, int first)
 
 int sl_cmd_stats(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"url", required_argument, NULL, 'u'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *url = NULL;
-    int json = 0, ch, rc = 1;
-    optind = 0;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":u:h", longopts, NULL)) != -1) {
-        if (ch == 'u') url = optarg;
-        else if (ch == 'j') json = 1;
-        else if (ch == 'h') return fputs(usage_text, stdout), 0;
-        else return sl_cli_bad_option(CMD, ch, argv[optind - 1]);
-    }
+    int json = 0, rc = sl_cli_options(CMD, usage_text, argc, argv, &url, &json);
+    if (rc >= 0) return rc;
+    rc = 1;
     for (int i = optind; i < argc; i++)
         if (sl_cli_check_name(CMD, "queue", argv[i]) != 0) return 2;
 
