@@ -105,6 +105,77 @@ static int map_put(sl_schema_cstate *cs, const cJSON *key, sl_schema_node *node)
     return 0;
 }
 
+/* ---- repeated member names ---- */
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A member name of object o that occurs twice, or NULL. Small objects compare
+ * every pair; larger ones sort a copy of the names (a hostile 1 MiB schema can
+ * hold one object of 100,000 members). *oom is set when the copy failed. */
+static const char *repeated_name(const cJSON *o, int *oom)
+{
+    size_t n = 0, i = 0;
+    const cJSON *a, *b;
+    cJSON_ArrayForEach(a, o) n++;
+    if (n <= 16) {
+        for (a = o->child; a; a = a->next)
+            for (b = a->next; b; b = b->next)
+                if (!strcmp(a->string, b->string))
+                    return a->string;
+        return NULL;
+    }
+    const char **v = malloc(n * sizeof *v);
+    if (!v) {
+        *oom = 1;
+        return NULL;
+    }
+    cJSON_ArrayForEach(a, o) v[i++] = a->string;
+    qsort(v, n, sizeof *v, name_cmp);
+    const char *dup = NULL;
+    for (i = 1; i < n && !dup; i++)
+        if (!strcmp(v[i - 1], v[i]))
+            dup = v[i];
+    free(v);
+    return dup;
+}
+
+/* Refuse a repeated member name in any object of json, at every depth and in
+ * every position (subschema or not): cJSON keeps each occurrence, so "first"
+ * or "last wins" would be a choice no other JSON Schema tool shares, and the
+ * keyword compilers read each member once. Names that differ only after a
+ * "\u0000" count as repeated, as cJSON cannot tell them apart. cs->path holds
+ * the object's JSON pointer. 0, or -1 with cs->err. */
+static int unique_members(sl_schema_cstate *cs, const cJSON *json)
+{
+    const cJSON *c;
+    size_t i = 0;
+    if (cJSON_IsObject(json)) {
+        int oom = 0;
+        const char *dup = repeated_name(json, &oom);
+        if (oom)
+            return sl_schema_cs_fail(cs, "out of memory");
+        if (dup) {
+            char q[SL_CODEC_QUOTE_SIZE];
+            sl_codec_quote(q, sizeof q, dup, strlen(dup));
+            if (cs->err && cs->errlen)
+                snprintf(cs->err, cs->errlen, "duplicate member %s at %s", q, cs->path_len ? cs->path : "/");
+            return -1;
+        }
+    } else if (!cJSON_IsArray(json)) {
+        return 0;
+    }
+    cJSON_ArrayForEach(c, json) {
+        size_t old = cJSON_IsObject(json) ? sl_schema_cs_push(cs, c->string) : cs_push_index(cs, i++);
+        if (unique_members(cs, c) < 0)
+            return -1;
+        sl_schema_cs_pop(cs, old);
+    }
+    return 0;
+}
+
 /* ---- keyword compilation ---- */
 
 /* Compile the subschema at keyword/child position of node n. */
@@ -116,23 +187,33 @@ static int sub(sl_schema_cstate *cs, sl_schema_node *n, const cJSON *json, sl_sc
     return *out ? 0 : -1;
 }
 
+/* The keyword compilers below allocate the node's array for this keyword once:
+ * a second occurrence (unique_members refuses it first) is an error, never a
+ * re-allocation that keeps the old count. Counts grow only after an element is
+ * filled, so sl_schema_free is safe at any failure. */
+static int once(sl_schema_cstate *cs, const void *already)
+{
+    return already ? sl_schema_cs_fail(cs, "duplicate keyword") : 0;
+}
+
 static int sub_list(sl_schema_cstate *cs, sl_schema_node *n, const cJSON *v, sl_schema_list *l, int depth,
                     int nonempty)
 {
+    if (once(cs, l->v) < 0)
+        return -1;
     if (!cJSON_IsArray(v) || (nonempty && !cJSON_GetArraySize(v)))
         return sl_schema_cs_fail(cs, "must be a%s array of schemas", nonempty ? " non-empty" : "n");
-    l->n = (size_t)cJSON_GetArraySize(v);
-    l->v = calloc(l->n ? l->n : 1, sizeof *l->v);
+    size_t len = (size_t)cJSON_GetArraySize(v);
+    l->v = calloc(len ? len : 1, sizeof *l->v);
     if (!l->v)
         return sl_schema_cs_fail(cs, "out of memory");
-    size_t i = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, v) {
-        size_t old = cs_push_index(cs, i);
-        if (sub(cs, n, c, &l->v[i], depth) < 0)
+        size_t old = cs_push_index(cs, l->n);
+        if (l->n >= len || sub(cs, n, c, &l->v[l->n], depth) < 0)
             return -1;
+        l->n++;
         sl_schema_cs_pop(cs, old);
-        i++;
     }
     return 0;
 }
@@ -221,6 +302,8 @@ static int number_kw(sl_schema_cstate *cs, const cJSON *v, double *out, int coun
 
 static int compile_props(sl_schema_cstate *cs, sl_schema_node *n, const cJSON *v, int depth)
 {
+    if (once(cs, n->props) < 0)
+        return -1;
     if (!cJSON_IsObject(v))
         return sl_schema_cs_fail(cs, "must be an object of schemas");
     n->props = calloc((size_t)cJSON_GetArraySize(v) + 1, sizeof *n->props);
@@ -229,10 +312,11 @@ static int compile_props(sl_schema_cstate *cs, sl_schema_node *n, const cJSON *v
     const cJSON *c;
     cJSON_ArrayForEach(c, v) {
         size_t old = sl_schema_cs_push(cs, c->string);
-        sl_schema_prop *p = &n->props[n->n_props++];
+        sl_schema_prop *p = &n->props[n->n_props];
         p->name = c->string;
         if (sub(cs, n, c, &p->node, depth) < 0)
             return -1;
+        n->n_props++;
         sl_schema_cs_pop(cs, old);
     }
     qsort(n->props, n->n_props, sizeof *n->props, prop_cmp);
@@ -241,6 +325,8 @@ static int compile_props(sl_schema_cstate *cs, sl_schema_node *n, const cJSON *v
 
 static int compile_patprops(sl_schema_cstate *cs, sl_schema_node *n, const cJSON *v, int depth)
 {
+    if (once(cs, n->patprops) < 0)
+        return -1;
     if (!cJSON_IsObject(v))
         return sl_schema_cs_fail(cs, "must be an object of schemas");
     n->patprops = calloc((size_t)cJSON_GetArraySize(v) + 1, sizeof *n->patprops);
@@ -249,9 +335,12 @@ static int compile_patprops(sl_schema_cstate *cs, sl_schema_node *n, const cJSON
     const cJSON *c;
     cJSON_ArrayForEach(c, v) {
         size_t old = sl_schema_cs_push(cs, c->string);
-        sl_schema_patprop *p = &n->patprops[n->n_patprops++];
+        sl_schema_patprop *p = &n->patprops[n->n_patprops];
         p->source = c->string;
-        if (!(p->re = compile_re(cs, c->string)) || sub(cs, n, c, &p->node, depth) < 0)
+        p->re = compile_re(cs, c->string);
+        if (p->re)
+            n->n_patprops++; /* counted with its regex, which sl_schema_free releases */
+        if (!p->re || sub(cs, n, c, &p->node, depth) < 0)
             return -1;
         sl_schema_cs_pop(cs, old);
     }
@@ -260,6 +349,8 @@ static int compile_patprops(sl_schema_cstate *cs, sl_schema_node *n, const cJSON
 
 static int compile_deps(sl_schema_cstate *cs, sl_schema_node *n, const cJSON *v, int depth)
 {
+    if (once(cs, n->deps) < 0)
+        return -1;
     if (!cJSON_IsObject(v))
         return sl_schema_cs_fail(cs, "must be an object");
     n->deps = calloc((size_t)cJSON_GetArraySize(v) + 1, sizeof *n->deps);
@@ -268,7 +359,7 @@ static int compile_deps(sl_schema_cstate *cs, sl_schema_node *n, const cJSON *v,
     const cJSON *c;
     cJSON_ArrayForEach(c, v) {
         size_t old = sl_schema_cs_push(cs, c->string);
-        sl_schema_prop *p = &n->deps[n->n_deps++];
+        sl_schema_prop *p = &n->deps[n->n_deps];
         p->name = c->string;
         if (cJSON_IsArray(c)) {
             if (string_array(cs, c) < 0)
@@ -277,6 +368,7 @@ static int compile_deps(sl_schema_cstate *cs, sl_schema_node *n, const cJSON *v,
         } else if (sub(cs, n, c, &p->node, depth) < 0) {
             return -1;
         }
+        n->n_deps++;
         sl_schema_cs_pop(cs, old);
     }
     return 0;
@@ -326,6 +418,8 @@ static int compile_kw(sl_schema_cstate *cs, sl_schema_node *n, const char *k, co
         return 0;
     }
     if (!strcmp(k, "pattern")) {
+        if (once(cs, n->pattern) < 0)
+            return -1;
         if (!cJSON_IsString(v))
             return sl_schema_cs_fail(cs, "must be a string");
         n->pattern_src = v->valuestring;
@@ -524,6 +618,8 @@ sl_schema *sl_schema_compile(const char *json, size_t len, char *err, size_t err
         sl_schema_cs_fail(&cs, "a schema must be an object or a boolean");
         goto done;
     }
+    if (unique_members(&cs, s->doc) < 0)
+        goto done;
     char *root_base = sl_schema_child_base(s->doc, "", NULL);
     if (!root_base || sl_schema_id_add(&cs, strdup(root_base), s->doc, root_base, "") < 0 ||
         sl_schema_register_ids(&cs, s->doc, "", 0) < 0) {

@@ -241,6 +241,40 @@ Test(registry, load_dir_registers_config_schemas)
     sl_redis_free(r);
 }
 
+/* A document with a repeated member name (issue 10, item 1: it overflowed a
+ * heap array in the compiler) is refused by every way into the registry: put,
+ * a schemas_dir file, and a text written into the hash by hand, which the
+ * validation cache reports as a broken schema instead of crashing. */
+Test(registry, duplicate_members_are_refused_everywhere)
+{
+    const char *dup = "{\"properties\":{\"a\":{},\"b\":{}},\"properties\":{\"c\":{}}}";
+    sl_redis *r = connect_registry();
+    char err[2048];
+    sl_schema_error e;
+
+    cr_assert_eq(sl_registry_put(r, "dup.v1", dup, strlen(dup), NULL, err, sizeof err), SL_REG_INVALID);
+    cr_assert(strstr(err, "duplicate member \"properties\" at /"), "%s", err);
+    cr_assert_null(stored(r, "dup.v1"));
+
+    char path[512];
+    snprintf(path, sizeof path, "%s/dupdir", th_tmpdir());
+    cr_assert_eq(mkdir(path, 0700), 0);
+    free(th_write_file("dupdir/dup.v1.json", dup));
+    cr_assert_eq(sl_registry_load_dir(r, path, err, sizeof err), -1);
+    cr_assert(strstr(err, "dup.v1.json: not a valid schema") && strstr(err, "duplicate member"), "%s", err);
+    cr_assert_null(stored(r, "dup.v1"));
+
+    redisContext *c = th_redis();
+    freeReplyObject(redisCommand(c, "HSET %s dup.v1 %s", SL_REGISTRY_KEY, dup));
+    redisFree(c);
+    sl_registry_cache *cache = sl_registry_cache_new(r);
+    cr_assert_eq(sl_registry_validate(cache, "dup.v1", "{}", 2, &e), -1);
+    cr_assert_str_eq(e.keyword, "schema");
+    cr_assert(strstr(e.message, "duplicate member \"properties\" at /"), "%s", e.message);
+    sl_registry_cache_free(cache);
+    sl_redis_free(r);
+}
+
 Test(registry, cache_refreshes_after_a_new_version)
 {
     sl_redis *r = connect_registry();

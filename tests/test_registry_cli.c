@@ -174,6 +174,21 @@ Test(schema_cli, check_two_files)
     free(narrowed);
 }
 
+/* The reproducer of issue 10, item 1: a repeated keyword crashed `schema check`
+ * (heap overflow in the compiler); it is refused with the member and pointer. */
+Test(schema_cli, duplicate_members_are_refused)
+{
+    require_command();
+    char *dup = th_write_file("dup.json", "{\"properties\":{\"a\":{},\"b\":{}},\"properties\":{\"c\":{}}}");
+    expect((const char *[]){"schema", "check", dup, dup, NULL}, NULL, 1, NULL, "duplicate member \"properties\" at /");
+    expect((const char *[]){"schema", "register", "dup.v1", dup, NULL}, NULL, 1, NULL,
+           "duplicate member \"properties\" at /");
+    redisContext *c = th_redis();
+    cr_assert_eq(th_int(c, "HEXISTS %s dup.v1", SL_REGISTRY_KEY), 0, "nothing registered");
+    redisFree(c);
+    free(dup);
+}
+
 Test(schema_cli, validate_payloads)
 {
     require_command();

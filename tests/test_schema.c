@@ -323,6 +323,43 @@ Test(schema, compile_errors_name_the_problem)
     sl_schema_free(NULL);
 }
 
+/* cJSON keeps every member of a repeated name; a schema compiler that reads
+ * each occurrence in turn once overflowed a heap array (issue 10, item 1).
+ * Every object of the document is checked, keyword or not, at any depth. */
+Test(schema, duplicate_members_are_refused_at_every_level)
+{
+    compile_fails("{\"properties\":{\"a\":{},\"b\":{}},\"properties\":{\"c\":{}}}",
+                  "duplicate member \"properties\" at /", NULL);
+    compile_fails("{\"patternProperties\":{\"^a\":{},\"^b\":{}},\"patternProperties\":{\"^c\":{}}}",
+                  "duplicate member \"patternProperties\" at /", NULL);
+    compile_fails("{\"dependencies\":{\"a\":[\"b\"],\"c\":{}},\"dependencies\":{\"d\":[]}}",
+                  "duplicate member \"dependencies\" at /", NULL);
+    compile_fails("{\"anyOf\":[{}],\"anyOf\":[{},{}]}", "duplicate member \"anyOf\" at /", NULL);
+    compile_fails("{\"pattern\":\"a\",\"pattern\":\"b\"}", "duplicate member \"pattern\" at /", NULL);
+    compile_fails("{\"properties\":{\"a\":{\"type\":\"string\",\"type\":\"integer\"}}}",
+                  "duplicate member \"type\" at /properties/a", NULL);
+    compile_fails("{\"properties\":{\"x\":{},\"y\":{},\"x\":{}}}", "duplicate member \"x\" at /properties", NULL);
+    compile_fails("{\"items\":[{},{\"not\":{\"a/b\":1,\"a/b\":2}}]}", "duplicate member \"a/b\" at /items/1/not",
+                  NULL);
+    /* not a subschema position: still one object of the document */
+    compile_fails("{\"enum\":[1,{\"k\":1,\"k\":2}]}", "duplicate member \"k\" at /enum/1", NULL);
+    compile_fails("{\"definitions\":{\"d~\":{\"const\":{\"z\":0,\"z\":0}}}}",
+                  "duplicate member \"z\" at /definitions/d~0/const", NULL);
+    /* a large object: found by sorting, not by comparing every pair */
+    buf b = {0};
+    put(&b, "{\"properties\":{");
+    char m[48];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(m, sizeof m, "%s\"p%d\":{}", i ? "," : "", i);
+        put(&b, m);
+    }
+    put(&b, ",\"p7\":{}}}");
+    compile_fails(b.p, "duplicate member \"p7\" at /properties", NULL);
+    free(b.p);
+    /* the same name in different objects is fine */
+    sl_schema_free(compile_ok("{\"properties\":{\"type\":{\"type\":\"object\",\"properties\":{\"type\":{}}}}}"));
+}
+
 Test(schema, instance_errors)
 {
     sl_schema *s = compile_ok("{}");

@@ -289,3 +289,19 @@ Test(compat, example_schema_evolution)
     cr_assert_str_eq(rep.changes[0].pointer, "/properties/coupon");
     sl_compat_report_free(&rep);
 }
+
+/* A document with a repeated member name is refused before any comparison,
+ * whichever side holds it (issue 10, item 1: it once overflowed a heap array). */
+Test(compat, duplicate_members_are_refused)
+{
+    const char *dup = "{\"properties\":{\"a\":{},\"b\":{}},\"properties\":{\"c\":{}}}", *ok = "{}";
+    char err[512] = "";
+    sl_compat_report r = {0};
+
+    cr_assert_eq(sl_compat_check(dup, strlen(dup), dup, strlen(dup), &r, err, sizeof err), -1);
+    cr_assert(strstr(err, "duplicate member \"properties\" at /"), "%s", err);
+    err[0] = '\0';
+    cr_assert_eq(sl_compat_check(ok, strlen(ok), dup, strlen(dup), &r, err, sizeof err), -1);
+    cr_assert(strstr(err, "new schema") && strstr(err, "duplicate"), "%s", err);
+    sl_compat_report_free(&r);
+}
