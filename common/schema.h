@@ -19,9 +19,12 @@ typedef struct sl_schema sl_schema;
 #define SL_SCHEMA_MAX_SCHEMA_DEPTH 128      /* nested subschemas/$refs applied at one instance location */
 #define SL_SCHEMA_MAX_TOTAL_DEPTH 2048      /* nested subschema applications in all */
 #define SL_SCHEMA_MAX_INSTANCE_DEPTH 256    /* nesting of the instance (a scalar root is depth 1) */
-#define SL_SCHEMA_MAX_STEPS 1000000UL       /* keyword evaluations per validation */
+#define SL_SCHEMA_MAX_STEPS 1000000UL       /* one budget of work per validation: keyword evaluations
+                                             * and pattern matching (message "validation budget exceeded") */
+#define SL_SCHEMA_PCRE2_UNITS_PER_STEP 16   /* PCRE2 match-limit units charged as one step of the budget */
+#define SL_SCHEMA_PCRE2_FIRST_LIMIT 16      /* match limit of a match's first try (then 8x per retry) */
 #define SL_SCHEMA_MAX_COMPILE_DEPTH 512     /* nesting of the schema document itself */
-#define SL_SCHEMA_PCRE2_MATCH_LIMIT 1000000 /* pcre2_set_match_limit, per pattern match */
+#define SL_SCHEMA_PCRE2_MATCH_LIMIT 1000000 /* pcre2_set_match_limit, most for one pattern match */
 #define SL_SCHEMA_PCRE2_DEPTH_LIMIT 10000   /* pcre2_set_depth_limit (backtracking depth) */
 #define SL_SCHEMA_PCRE2_HEAP_LIMIT 8192     /* pcre2_set_heap_limit, KiB */
 

@@ -112,7 +112,7 @@ struct sl_schema {
     sl_schema_node *root;
     sl_schema_node **nodes;      /* every node, for freeing */
     size_t n_nodes, cap_nodes;
-    pcre2_match_context *mctx;   /* the PCRE2 limits; read-only while matching */
+    pcre2_match_context *mctx;   /* the PCRE2 limits; read-only (each validation copies it) */
 };
 
 /* ---- Compilation state (schema.c, schema_ref.c) ---- */
@@ -175,15 +175,17 @@ typedef struct sl_schema_vstate {
     sl_schema_error *e;       /* may be NULL */
     int quiet;                /* > 0 while evaluating speculatively (anyOf, not, ...) */
     int recorded;             /* e holds the first violation */
-    unsigned long steps;
+    unsigned long steps;      /* units of the one budget spent (SL_SCHEMA_MAX_STEPS) */
+    unsigned long re_units;   /* PCRE2 match-limit units not yet a whole step */
     int depth_total, depth_here;
     pcre2_match_data *md;
+    pcre2_match_context *mctx; /* this validation's copy of the schema's: its match limit shrinks */
     char ptr[SL_SCHEMA_PTR_CAP]; /* instance pointer of the value being validated */
     size_t ptr_len;
     int ptr_cut;              /* the pointer did not fit */
 } sl_schema_vstate;
 
-/** Count one unit of work; returns -1 (with the error filled) over budget. */
+/** Count n units of work; returns -1 (with "validation budget exceeded") over budget. */
 int sl_schema_step(sl_schema_vstate *st, unsigned long n);
 /** Fill the error with the "limit" keyword (always, even when quiet); returns -1. */
 int sl_schema_abort(sl_schema_vstate *st, const char *keyword, const char *fmt, ...)

@@ -1,9 +1,11 @@
 /* JSON Schema draft-07 validation of a cJSON instance against a compiled schema
  * (common/schema.c): every assertion keyword, the first violation with its
- * instance pointer, and the bounds (depth, step budget, PCRE2 limits) that keep
- * a hostile schema or payload from hanging or exhausting the stack. */
+ * instance pointer, and the bounds (depth, one work budget covering keywords
+ * and pattern matching, PCRE2 limits) that keep a hostile schema or payload
+ * from hanging or exhausting the stack. */
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,13 +40,18 @@ int sl_schema_abort(sl_schema_vstate *st, const char *keyword, const char *fmt, 
     return -1;
 }
 
+static int over_budget(sl_schema_vstate *st)
+{
+    return sl_schema_abort(st, "limit",
+                           "validation budget exceeded: more than %lu units of work (keyword evaluations, and "
+                           "pattern matching at %d PCRE2 match-limit units per unit)",
+                           SL_SCHEMA_MAX_STEPS, SL_SCHEMA_PCRE2_UNITS_PER_STEP);
+}
+
 int sl_schema_step(sl_schema_vstate *st, unsigned long n)
 {
     st->steps += n;
-    if (st->steps <= SL_SCHEMA_MAX_STEPS)
-        return 0;
-    return sl_schema_abort(st, "limit", "validation exceeded the budget of %lu keyword evaluations",
-                           SL_SCHEMA_MAX_STEPS);
+    return st->steps <= SL_SCHEMA_MAX_STEPS ? 0 : over_budget(st);
 }
 
 static int fail(sl_schema_vstate *st, const char *keyword, const char *fmt, ...)
@@ -209,12 +216,40 @@ static int v_number(sl_schema_vstate *st, const sl_schema_node *n, double d)
     return 1;
 }
 
-/* Match re against s (unanchored search). 1 match, 0 none, -1 limit/error. */
+/* Match re against s (unanchored search) within the validation's one budget.
+ * PCRE2 limits each match but does not report what a match cost, so a match
+ * runs under a match limit that starts at SL_SCHEMA_PCRE2_FIRST_LIMIT and
+ * grows 8x each time it is hit, up to the per-match limit and to what is left
+ * of the budget. Every attempt is charged at its limit, an upper bound of the
+ * work it did: cheap matches cost a step or two, and an array of strings that
+ * each backtrack for long exhausts the budget after a few items instead of
+ * the per-match limit allowing each one. 1 match, 0 none, -1 limit/error. */
 static int re_search(sl_schema_vstate *st, const pcre2_code *re, const char *src, const char *s)
 {
     if (!st->md && !(st->md = pcre2_match_data_create(1, NULL)))
         return sl_schema_abort(st, "limit", "out of memory");
-    int rc = pcre2_match(re, (PCRE2_SPTR)s, strlen(s), 0, 0, st->md, st->s->mctx);
+    if (!st->mctx && !(st->mctx = pcre2_match_context_copy(st->s->mctx)))
+        return sl_schema_abort(st, "limit", "out of memory");
+    int rc;
+    uint32_t limit = SL_SCHEMA_PCRE2_FIRST_LIMIT, lim;
+    for (;;) {
+        if (st->steps >= SL_SCHEMA_MAX_STEPS)
+            return over_budget(st);
+        unsigned long left = (SL_SCHEMA_MAX_STEPS - st->steps) * SL_SCHEMA_PCRE2_UNITS_PER_STEP - st->re_units;
+        lim = limit < SL_SCHEMA_PCRE2_MATCH_LIMIT ? limit : SL_SCHEMA_PCRE2_MATCH_LIMIT;
+        if (lim > left)
+            lim = (uint32_t)left;
+        pcre2_set_match_limit(st->mctx, lim);
+        rc = pcre2_match(re, (PCRE2_SPTR)s, strlen(s), 0, 0, st->md, st->mctx);
+        st->re_units += lim;
+        st->steps += st->re_units / SL_SCHEMA_PCRE2_UNITS_PER_STEP;
+        st->re_units %= SL_SCHEMA_PCRE2_UNITS_PER_STEP;
+        if (rc != PCRE2_ERROR_MATCHLIMIT || lim >= SL_SCHEMA_PCRE2_MATCH_LIMIT)
+            break;
+        if (lim < limit)
+            return over_budget(st); /* cut short by the budget, not by its own limit */
+        limit *= 8;
+    }
     if (rc >= 0)
         return 1;
     if (rc == PCRE2_ERROR_NOMATCH)
@@ -571,6 +606,7 @@ int sl_schema_validate_cjson(const sl_schema *s, const cJSON *instance, sl_schem
     }
     int r = v_node(&st, s->root, instance);
     pcre2_match_data_free(st.md);
+    pcre2_match_context_free(st.mctx);
     return r;
 }
 

@@ -534,6 +534,63 @@ Test(schema, step_budget_stops_exponential_schemas)
     free(b.p);
 }
 
+/* The reproducer of issue 10, item 2: 40,000 strings that each cost a
+ * backtracking pattern most of its per-match limit, in an anyOf whose second
+ * branch accepts them. One validation has one budget, regex work included, so
+ * this stops early with "validation budget exceeded" instead of running for
+ * minutes (the suite's timeout fails it if it does not stop). */
+static char *redos_array(int n)
+{
+    buf b = {0};
+    put(&b, "[");
+    for (int i = 0; i < n; i++)
+        put(&b, i ? ",\"aaaaaaaaaaaaaaaaaa!\"" : "\"aaaaaaaaaaaaaaaaaa!\"");
+    put(&b, "]");
+    return b.p;
+}
+
+Test(schema, regex_work_counts_against_one_validation_budget, .timeout = 60)
+{
+    sl_schema *s = compile_ok("{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"string\",\"pattern\":\"^(a+)+$\"},"
+                              "{\"type\":\"string\"}]}}");
+    char *p = redos_array(40000);
+    sl_schema_error e;
+    cr_assert_eq(validate(s, p, &e), -1, "%s %s: %s", e.pointer, e.keyword, e.message);
+    cr_assert_str_eq(e.keyword, "limit");
+    cr_assert(strstr(e.message, "validation budget exceeded"), "%s", e.message);
+    cr_assert_neq(strcmp(e.pointer, "/39999"), 0, "stopped early, not at the last item: %s", e.pointer);
+    /* the issue's form: the pattern straight in the item schema's anyOf */
+    sl_schema *s2 = compile_ok("{\"items\":{\"anyOf\":[{\"pattern\":\"^(a+)+$\"},{\"type\":\"string\"}]}}");
+    cr_assert_eq(validate(s2, p, &e), -1);
+    cr_assert(strstr(e.message, "validation budget exceeded"), "%s", e.message);
+    /* a few such strings fit in the budget and validate */
+    free(p);
+    p = redos_array(3);
+    expect(s, p, 1, NULL, NULL);
+    free(p);
+    sl_schema_free(s2);
+    sl_schema_free(s);
+}
+
+/* Cheap matches cost little of the budget: a large payload of ordinary
+ * patterned strings still validates. */
+Test(schema, many_cheap_pattern_matches_fit_the_budget, .timeout = 60)
+{
+    sl_schema *s = compile_ok("{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+                              "\"sku\":{\"type\":\"string\",\"pattern\":\"^[A-Z]{2}-[0-9]+$\"},"
+                              "\"tag\":{\"type\":\"string\",\"pattern\":\"^[a-z]+(-[a-z]+)*$\"}},"
+                              "\"patternProperties\":{\"^x-\":{\"type\":\"string\"}}}}");
+    buf b = {0};
+    put(&b, "[");
+    for (int i = 0; i < 40000; i++)
+        put(&b, i ? ",{\"sku\":\"AB-12345\",\"tag\":\"red-big-box\",\"x-a\":\"1\"}"
+                  : "{\"sku\":\"AB-12345\",\"tag\":\"red-big-box\",\"x-a\":\"1\"}");
+    put(&b, "]");
+    expect(s, b.p, 1, NULL, NULL);
+    free(b.p);
+    sl_schema_free(s);
+}
+
 /* ---- sharing ---- */
 
 typedef struct shared {

@@ -164,9 +164,18 @@ static sl_write_rc retry(sl_worker *w, const sl_job *job, const sl_handler *h, s
     return sl_outcome_settle(w, d);
 }
 
-/* Run the handler and map its result to an outcome. */
-static sl_write_rc run(sl_worker *w, int stream, const sl_job *job, const sl_handler *h, sl_settle *d)
+static int64_t mono_ms(const struct timespec *t)
 {
+    return (int64_t)t->tv_sec * 1000 + t->tv_nsec / 1000000;
+}
+
+/* Run the handler and map its result to an outcome. The slot shows the job
+ * running already (sl_job_handle); t0 is when it started, or NULL when work
+ * (validation, the done-marker check) ran since, so the handler's own time
+ * starts with a fresh clock read. */
+static sl_write_rc run(sl_worker *w, const sl_job *job, const sl_handler *h, sl_settle *d, const struct timespec *t0)
+{
+    int stream = d->stream;
     sluice_job view = {.size = sizeof(sluice_job),
                        .id = job->id,
                        .type = job->type,
@@ -183,15 +192,18 @@ static sl_write_rc run(sl_worker *w, int stream, const sl_job *job, const sl_han
                        .stream_id = job->stream_id};
     sl_host_ctx_begin(&w->ctx, job, h->plugin);
     if (job->enqueued_at_ms > 0) observe(&w->slot->wait, (sl_now_wall_ms() - job->enqueued_at_ms) * 1000);
-    /* t0 and t1 are the job's only monotonic clock reads: the slot's start time
-     * and the ack-flush check (batch.c) reuse them. */
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    slot_job_begin(w, stream, job, h, d->deliveries, (int64_t)t0.tv_sec * 1000 + t0.tv_nsec / 1000000);
+    /* For a type without a schema or done-marker, t0 and t1 are the job's only
+     * monotonic clock reads: the slot's start time and the ack-flush check
+     * (batch.c) reuse them. */
+    struct timespec start, t1;
+    if (t0)
+        start = *t0;
+    else
+        clock_gettime(CLOCK_MONOTONIC, &start);
     sluice_result res = h->fn(&w->ctx, &view, h->data);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    w->job_end_mono_ms = (int64_t)t1.tv_sec * 1000 + t1.tv_nsec / 1000000;
-    int64_t took_us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    w->job_end_mono_ms = mono_ms(&t1);
+    int64_t took_us = (int64_t)(t1.tv_sec - start.tv_sec) * 1000000 + (t1.tv_nsec - start.tv_nsec) / 1000;
     int64_t took = took_us / 1000;
     w->last_job_us = took_us;
     /* The prefetch estimate: one slow job shrinks the next read at once, fast
@@ -305,19 +317,33 @@ sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisR
         d.error = err;
         return sl_outcome_settle(w, &d);
     }
+    /* The job is running from here: the slot, and with it the hard timeout
+     * (jobs.timeout, the supervisor's watchdog) and the lease extension, covers
+     * the payload's validation and the done-marker check as well as the
+     * handler, so even a slow validation is stopped. */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    slot_job_begin(w, stream, &job, h, deliveries, mono_ms(&t0));
     int valid = sl_schemas_check(w, &job, err, sizeof(err));
     if (valid == 0) { /* a payload that breaks its schema never passes: no retry */
+        slot_job_end(w);
         d.reason = "schema";
         d.error = err;
         return reject(w, &d);
     }
     if (valid < 0) {
+        slot_job_end(w);
         SL_LOG(SL_WARN, "cannot validate payload now; entry left pending", SL_S("stream_id", id), SL_S("error", err));
         return SL_WRITE_BUSY;
     }
+    int worked = valid == 1; /* 2: no schema for the type, nothing ran */
     if (h->flags & SLUICE_HANDLER_DONE_MARKER) {
         sl_write_rc rc = SL_WRITE_OK;
-        if (already_done(w, stream, &job, &d, &rc) != 0) return rc;
+        worked = 1;
+        if (already_done(w, stream, &job, &d, &rc) != 0) {
+            slot_job_end(w);
+            return rc;
+        }
     }
-    return run(w, stream, &job, h, &d);
+    return run(w, &job, h, &d, worked ? NULL : &t0);
 }

@@ -65,8 +65,9 @@ int sl_schemas_check(sl_worker *w, const sl_job *job, char *err, size_t errlen)
     memset(&e, 0, sizeof(e));
     switch (sl_registry_validate(c, job->type, job->payload, job->payload_len, &e)) {
     case 1:
-    case 2:
         return 1;
+    case 2:
+        return 2;
     case 0:
         break;
     default:

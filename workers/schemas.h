@@ -18,7 +18,8 @@ sl_session_rc sl_schemas_register(struct sl_worker *w);
 
 /**
  * Validate a job's payload against the registered schema of its type.
- * @return 1 valid or no schema for the type; 0 invalid, with "payload violates
+ * @return 1 valid; 2 no schema for the type (nothing validated); 0 invalid
+ *         (or over the validation budget), with "payload violates
  *         schema T at /pointer: keyword (message)" in err; -1 when the registry
  *         cannot be read now (Redis trouble: leave the entry pending, back off).
  */
