@@ -127,6 +127,7 @@ typedef struct sl_slot {
     _Atomic uint64_t dead_reason[SL_REASON_N];
     sl_slot_hist duration;               /* handler run time */
     sl_slot_hist wait;                   /* enqueued_at -> handler start (jobs with enqueued_at) */
+    _Atomic uint64_t registry_deferred;  /* jobs left pending because the schema registry could not be read */
 } sl_slot;
 
 #endif

@@ -63,6 +63,7 @@ void sl_mx_add_slot(sl_mx_counts *c, sl_slot *sh)
     c->wait_sum_us += sl_ld(&sh->wait.sum_us);
     c->late += sl_ld(&sh->late_results);
     c->reclaimed += sl_ld(&sh->reclaimed);
+    c->registry_deferred += sl_ld(&sh->registry_deferred);
     /* Entries reclaim found deleted are dead-lettered "trimmed" by the
      * function itself: count them as dead letters here. */
     uint64_t deleted = sl_ld(&sh->reclaim_deleted);

@@ -32,6 +32,7 @@ typedef struct sl_mx_counts {
     uint64_t dur[SL_SLOT_NBUCKETS + 1], dur_sum_us;
     uint64_t wait[SL_SLOT_NBUCKETS + 1], wait_sum_us;
     uint64_t late, reclaimed, reclaim_deleted;
+    uint64_t registry_deferred;     /* jobs deferred: the schema registry could not be read */
 } sl_mx_counts;
 
 /** One in-flight Redis command of a group's sample round. */

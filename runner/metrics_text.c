@@ -239,6 +239,9 @@ int sl_metrics_render(sl_metrics *m, struct evbuffer *o)
     sl_group_counter(o, m, tot, "sluice_late_results_total",
                      "Acks and moves refused because the entry was no longer the worker's.",
                      offsetof(sl_mx_counts, late));
+    sl_group_counter(o, m, tot, "sluice_registry_deferrals_total",
+                     "Jobs left pending because the schema registry could not be read (retried after a backoff).",
+                     offsetof(sl_mx_counts, registry_deferred));
     sl_fam(o, "sluice_lease_extensions_total", "counter", "Leases of running jobs extended by the supervisor.");
     evbuffer_add_printf(o, "sluice_lease_extensions_total %llu\n", (unsigned long long)m->sup->stats.extended);
     sl_fam(o, "sluice_promoted_total", "counter", "Scheduled entries (retries, delayed jobs) moved back when due.");

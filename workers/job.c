@@ -266,6 +266,24 @@ static int already_done(sl_worker *w, int stream, const sl_job *job, const sl_se
     return 1;
 }
 
+/* The registry cannot be read: leave the entry pending for a replay after the
+ * consume loop's backoff (SL_WRITE_BUSY sets w->resync), and give back the
+ * delivery its read spent (sluice_release lowers the count by one), so an
+ * outage of any length never brings the job to max_deliveries and a "crashed"
+ * dead letter. SL_WRITE_LOST when the connection was lost (the release is then
+ * not made: the replay after the reconnect spends one delivery). */
+static sl_write_rc defer(sl_worker *w, int stream, const char *id)
+{
+    const char *argv[] = {"FCALL", "sluice_release", "1", w->keys[stream], w->pool->group, w->consumer, id};
+    redisReply *r = sl_worker_cmd(w, 7, argv, NULL);
+    if (!r) return SL_WRITE_LOST;
+    sl_write_rc rc = SL_WRITE_BUSY;
+    if (r->type != REDIS_REPLY_INTEGER && sl_outcome_write_failed(w, "sluice_release", r) == SL_WRITE_LOST)
+        rc = SL_WRITE_LOST;
+    freeReplyObject(r);
+    return rc;
+}
+
 sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisReply *fields, uint32_t deliveries)
 {
     char err[512] = "";
@@ -333,8 +351,8 @@ sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisR
     }
     if (valid < 0) {
         slot_job_end(w);
-        SL_LOG(SL_WARN, "cannot validate payload now; entry left pending", SL_S("stream_id", id), SL_S("error", err));
-        return SL_WRITE_BUSY;
+        sl_schemas_deferred(w, &job, err);
+        return defer(w, stream, id);
     }
     int worked = valid == 1; /* 2: no schema for the type, nothing ran */
     if (h->flags & SLUICE_HANDLER_DONE_MARKER) {

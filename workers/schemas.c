@@ -1,15 +1,27 @@
 /* Payload schemas in the worker (see schemas.h). Validation reads the registry
  * through a cache with its own Redis connection, because the worker's main
  * connection has pipelined ack replies in flight that a synchronous command
- * would read as its own. The cache touches Redis at most once a second. */
+ * would read as its own. The cache touches Redis at most once a second. A
+ * registry that cannot be read is an outage, reported once, then summarized. */
 #include "workers/schemas.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "common/registry.h"
+#include "common/util.h"
 #include "workers/worker.h"
+
+/* The registry outage as this process saw it: when it started (0: none),
+ * jobs deferred since, and when the last line about it was logged. One worker
+ * process runs one job at a time, so process-wide state is enough. */
+static struct {
+    int64_t since_mono_ms;
+    uint64_t deferred;
+    int64_t logged_mono_ms;
+} outage;
 
 sl_session_rc sl_schemas_register(sl_worker *w)
 {
@@ -50,6 +62,32 @@ static sl_registry_cache *cache(sl_worker *w)
     return w->schemas;
 }
 
+void sl_schemas_deferred(sl_worker *w, const sl_job *job, const char *error)
+{
+    int64_t now = sl_now_mono_ms();
+    atomic_fetch_add_explicit(&w->slot->registry_deferred, 1, memory_order_relaxed);
+    outage.deferred++;
+    if (!outage.since_mono_ms) {
+        outage.since_mono_ms = outage.logged_mono_ms = now ? now : 1;
+        SL_LOG(SL_WARN, "schema registry cannot be read; jobs wait pending (no delivery spent) and are retried "
+                        "with a backoff", SL_S("job_id", job->id), SL_S("type", job->type), SL_S("error", error));
+    } else if (now - outage.logged_mono_ms >= SL_SCHEMAS_OUTAGE_SUMMARY_MS) {
+        outage.logged_mono_ms = now;
+        SL_LOG(SL_WARN, "schema registry still cannot be read; jobs wait pending",
+               SL_I("deferrals", (int64_t)outage.deferred), SL_I("outage_ms", now - outage.since_mono_ms),
+               SL_S("error", error));
+    }
+}
+
+/* The registry answered: end the outage, if any, with one line. */
+static void registry_readable(void)
+{
+    if (!outage.since_mono_ms) return;
+    SL_LOG(SL_INFO, "schema registry readable again; deferred jobs run now",
+           SL_I("deferrals", (int64_t)outage.deferred), SL_I("outage_ms", sl_now_mono_ms() - outage.since_mono_ms));
+    memset(&outage, 0, sizeof(outage));
+}
+
 int sl_schemas_check(sl_worker *w, const sl_job *job, char *err, size_t errlen)
 {
     sl_registry_cache *c = cache(w);
@@ -63,20 +101,14 @@ int sl_schemas_check(sl_worker *w, const sl_job *job, char *err, size_t errlen)
     }
     sl_schema_error e;
     memset(&e, 0, sizeof(e));
-    switch (sl_registry_validate(c, job->type, job->payload, job->payload_len, &e)) {
-    case 1:
-        return 1;
-    case 2:
-        return 2;
-    case 0:
-        break;
-    default:
-        if (strcmp(e.keyword, "registry") == 0) {
-            snprintf(err, errlen, "schema registry unavailable: %s", e.message);
-            return -1;
-        }
-        break; /* a broken registered schema, a limit, a remote $ref: the payload cannot pass */
+    int rc = sl_registry_validate(c, job->type, job->payload, job->payload_len, &e);
+    if (rc < 0 && strcmp(e.keyword, "registry") == 0) {
+        snprintf(err, errlen, "%s", e.message);
+        return -1;
     }
+    registry_readable();
+    if (rc == 1 || rc == 2) return rc;
+    /* 0, or -1 for a broken registered schema, a limit, a remote $ref: the payload cannot pass */
     snprintf(err, errlen, "payload violates schema %s at %s: %s (%s)", job->type, e.pointer[0] ? e.pointer : "(root)",
              e.keyword, e.message);
     return 0;
