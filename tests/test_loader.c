@@ -104,7 +104,23 @@ Test(loader, refuses_missing_plugin_dir)
 Test(loader, refuses_object_without_entry_point)
 {
     REFUSED(SLUICE_TEST_PLUGIN_DIR, "no_entry", "plugin no_entry: no entry point 'sluice_plugin_entry' in",
-            "no_entry.so (not built with SLUICE_PLUGIN?)");
+            "no_entry.so (not built with SLUICE_PLUGIN? in C++ the entry point needs extern \"C\")");
+}
+
+/* A C++ plugin is loaded like a C one: SLUICE_PLUGIN gives the entry C linkage. */
+Test(loader, loads_a_cxx_plugin)
+{
+    sl_loader *l = sl_loader_new(SLUICE_TEST_PLUGIN_DIR);
+    cr_assert_eq(sl_loader_load(l, "cxx", err, sizeof(err)), 0, "%s", err);
+    cr_assert_not_null(sl_loader_find(l, "test.cxx", 8));
+    sl_loader_free(l);
+}
+
+/* An entry point with a C++ (mangled) name: the hint names the cause. */
+Test(loader, refuses_a_mangled_entry_point_with_a_hint)
+{
+    REFUSED(SLUICE_TEST_PLUGIN_DIR, "cxx_mangled", "plugin cxx_mangled: no entry point 'sluice_plugin_entry' in",
+            "exports it with a C++ (mangled) name", "extern \"C\"");
 }
 
 /* bad_abi's init() aborts: passing this test also proves init never ran. */

@@ -321,8 +321,20 @@ int sl_loader_load(sl_loader *l, const char *name, char *err, size_t errlen)
     dlerror();
     void *sym = dlsym(p->dl, SLUICE_PLUGIN_ENTRY_SYMBOL);
     if (!sym) {
-        snprintf(err, errlen, "plugin %s: no entry point '%s' in %s (not built with SLUICE_PLUGIN?)", name,
-                 SLUICE_PLUGIN_ENTRY_SYMBOL, p->path);
+        /* The Itanium C++ ABI name of `sluice_plugin_entry()`: a C++ plugin whose
+         * entry lacks C linkage (built against a header before that was fixed, or
+         * a hand-written entry without extern "C"). */
+        if (dlsym(p->dl, "_Z19sluice_plugin_entryv"))
+            snprintf(err, errlen,
+                     "plugin %s: no entry point '%s' in %s: it exports it with a C++ (mangled) name; give the "
+                     "entry point C linkage (use SLUICE_PLUGIN from this sluice/plugin.h, or declare it "
+                     "extern \"C\") and rebuild",
+                     name, SLUICE_PLUGIN_ENTRY_SYMBOL, p->path);
+        else
+            snprintf(err, errlen,
+                     "plugin %s: no entry point '%s' in %s (not built with SLUICE_PLUGIN? in C++ the entry "
+                     "point needs extern \"C\")",
+                     name, SLUICE_PLUGIN_ENTRY_SYMBOL, p->path);
         goto cleanup;
     }
     sluice_plugin_entry_fn entry;
