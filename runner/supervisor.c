@@ -18,6 +18,7 @@
 #include "runner/http.h"
 #include "runner/maint.h"
 #include "runner/metrics.h"
+#include "runner/privs.h"
 #include "runner/supervisor.h"
 
 /* supervisor.http_listen's default (common/config.c). */
@@ -436,6 +437,11 @@ int sl_cmd_run(int argc, char **argv)
     sl_config *cfg = sl_cfg_load_file(path, SL_CFG_ENV, err, sizeof err);
     if (!cfg) {
         fprintf(stderr, "sluice: %s\n", err);
+        return SL_EXIT_CONFIG;
+    }
+    if (sl_privs_setup_run(cfg, err, sizeof err) != 0) { /* before any worker or file (runner/privs.c) */
+        fprintf(stderr, "sluice: %s\n", err);
+        sl_cfg_free(cfg);
         return SL_EXIT_CONFIG;
     }
     if (gethostname(hostname, sizeof hostname) != 0 || !hostname[0])
