@@ -439,14 +439,14 @@ int sl_cmd_run(int argc, char **argv)
         fprintf(stderr, "sluice: %s\n", err);
         return SL_EXIT_CONFIG;
     }
-    if (sl_privs_setup_run(cfg, err, sizeof err) != 0) { /* before any worker or file (runner/privs.c) */
+    if (gethostname(hostname, sizeof hostname) != 0 || !hostname[0])
+        (void)snprintf(hostname, sizeof hostname, "localhost");
+    hostname[sizeof hostname - 1] = '\0';
+    if (sl_run_prepare(cfg, path, hostname, check, err, sizeof err) != 0) { /* before any worker or file (privs.c) */
         fprintf(stderr, "sluice: %s\n", err);
         sl_cfg_free(cfg);
         return SL_EXIT_CONFIG;
     }
-    if (gethostname(hostname, sizeof hostname) != 0 || !hostname[0])
-        (void)snprintf(hostname, sizeof hostname, "localhost");
-    hostname[sizeof hostname - 1] = '\0';
 
     if (check) {
         int rc = sl_sup_run_check(cfg, hostname);

@@ -135,6 +135,12 @@ Test(plugin_run, supervisor_user_runs_supervisor_and_workers_as_that_user)
         cr_assert_str_eq(proc_status(w[i], "Gid"), "65534\t65534\t65534\t65534", "worker %d", (int)w[i]);
         cr_assert_str_eq(proc_status(w[i], "NoNewPrivs"), "1", "worker %d", (int)w[i]);
         cr_assert_str_eq(proc_status(w[i], "CapEff"), "0000000000000000", "worker %d", (int)w[i]);
+        /* PR_SET_DUMPABLE 0 (it holds the password): /proc/PID belongs to root, not to nobody */
+        char path[64];
+        struct stat st;
+        snprintf(path, sizeof path, "/proc/%d/status", (int)w[i]);
+        cr_assert_eq(stat(path, &st), 0);
+        cr_assert_eq(st.st_uid, 0, "worker %d is dumpable (%s owned by uid %u)", (int)w[i], path, (unsigned)st.st_uid);
     }
     kill(sup, SIGTERM);
     int st = 0;
