@@ -171,6 +171,18 @@ int sl_cli_prepare_argv(int argc, char **argv)
     return 0;
 }
 
+int sl_cli_set_url_env(const char *cmd, char *url)
+{
+    sl_url u;
+    char err[512];
+    if (sl_url_parse(url, &u, err, sizeof err) != 0) return sl_cli_usage(cmd, "-u: %s", err);
+    sl_url_wipe(&u);
+    int rc = setenv("SLUICE_REDIS_URL", url, 1);
+    explicit_bzero(url, strlen(url)); /* the heap copy sl_cli_prepare_argv made */
+    if (rc != 0) return sl_cli_fail(cmd, "setenv(SLUICE_REDIS_URL) failed: %s", strerror(errno));
+    return 0;
+}
+
 sl_redis *sl_cli_connect(const char *cmd, const char *url)
 {
     char err[512];

@@ -44,6 +44,14 @@ int sl_cli_options(const char *cmd, const char *usage, int argc, char **argv, co
 int sl_cli_prepare_argv(int argc, char **argv);
 
 /**
+ * For commands that read the config file (`sluice run`): check a -u URL and
+ * make it $SLUICE_REDIS_URL, which overrides redis.url at every (re)load of the
+ * config. url (argv's heap copy, see sl_cli_prepare_argv) is wiped afterwards.
+ * @return 0, or the exit code (2 for a bad URL) after printing why.
+ */
+int sl_cli_set_url_env(const char *cmd, char *url);
+
+/**
  * Connect to url (NULL or "": $SLUICE_REDIS_URL, else redis://127.0.0.1:6379/0),
  * one attempt, no retries: an operator wants an answer now. Library notices are
  * silenced (warnings still go to stderr).

@@ -201,3 +201,48 @@ Test(secrets, run_removes_stale_journals_of_slots_beyond_the_pool)
     free(cfg);
     for (int i = 0; i < 3; i++) unlink(paths[i]);
 }
+
+/* `sluice run -u URL` overrides redis.url (here a dead port) and
+ * $SLUICE_REDIS_URL; the jobs run against the -u Redis. */
+Test(secrets, run_takes_u)
+{
+    redisContext *c = th_redis();
+    int dead = th_free_port();
+    char deadurl[64];
+    snprintf(deadurl, sizeof deadurl, "redis://127.0.0.1:%d/0", dead);
+    char *cfg = run_config("runu.json", deadurl, "qrunu");
+    for (int i = 0; i < 20; i++) th_cmd(c, "XADD sluice:{qrunu} * type test.ok payload {}");
+    char *log = th_tmp_path("runu.log");
+    char *argv[] = {SLUICE_BIN, "run", "-c", cfg, "-u", (char *)th_redis_url(), NULL};
+    char env[96];
+    snprintf(env, sizeof env, "SLUICE_REDIS_URL=%s", deadurl);
+    char *envv[] = {env, NULL};
+    pid_t sup = th_spawn(argv, envv, log);
+    int done = 0;
+    for (int i = 0; i < 1000 && !done; i++) {
+        redisReply *r = redisCommand(c, "XINFO GROUPS sluice:{qrunu}");
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+            const redisReply *g = r->element[0];
+            long long pending = -1, read = -1;
+            for (size_t k = 0; k + 1 < g->elements; k += 2) {
+                if (strcmp(g->element[k]->str, "pending") == 0) pending = g->element[k + 1]->integer;
+                if (strcmp(g->element[k]->str, "entries-read") == 0) read = g->element[k + 1]->integer;
+            }
+            done = pending == 0 && read == 20;
+        }
+        if (r) freeReplyObject(r);
+        if (!done) th_sleep_ms(20);
+    }
+    kill(sup, SIGTERM);
+    int st;
+    cr_assert(th_wait_exit(sup, 15000, &st));
+    cr_assert(done, "the 20 jobs were not run through the -u Redis (see %s)", log);
+    cr_assert_eq(th_int(c, "XLEN sluice:{qrunu}:dlq:p"), 0);
+    th_run_result r = TH_RUN("run", "-t", "-c", cfg, "-u", "http://nope");
+    cr_assert_eq(r.code, 2, "%s", r.err);
+    cr_assert(strstr(r.err, "sluice run: -u:") != NULL, "%s", r.err);
+    th_run_free(&r);
+    free(log);
+    free(cfg);
+    redisFree(c);
+}
