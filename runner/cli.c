@@ -125,7 +125,8 @@ static int take_url_arg(const char *cmd, char **argv, int i, size_t prefix)
 {
     char *orig = argv[i], *value = orig + prefix, err[512];
     char *url = value[0] == '@' ? read_url_file(value + 1, err, sizeof err) : strdup(value);
-    if (!url) return value[0] == '@' ? sl_cli_usage(cmd, "-u %.200s: %s", value, err) : sl_cli_fail(cmd, "out of memory");
+    if (!url && value[0] == '@') return sl_cli_usage(cmd, "-u %.200s: %s", value, err);
+    if (!url) return sl_cli_fail(cmd, "out of memory");
     char *arg = malloc(prefix + strlen(url) + 1);
     if (!arg) {
         explicit_bzero(url, strlen(url));

@@ -81,7 +81,8 @@ static int drop_privileges(const sl_config *cfg, char *err, size_t errlen)
         const struct group *gr = getgrnam(group);
         if (!gr) {
             int e = errno;
-            snprintf(err, errlen, "supervisor.group: no such group '%s'%s%s", group, e ? ": " : "", e ? strerror(e) : "");
+            snprintf(err, errlen, "supervisor.group: no such group '%s'%s%s", group, e ? ": " : "",
+                     e ? strerror(e) : "");
             return -1;
         }
         gid = gr->gr_gid;

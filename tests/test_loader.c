@@ -220,7 +220,8 @@ Test(loader, refuses_world_or_group_writable_plugin_dir)
     cr_assert(asprintf(&dst, "%s/ok.so", dir) > 0);
     copy_file(SLUICE_TEST_PLUGIN_DIR "/ok.so", dst, 0644);
     cr_assert_eq(chmod(dir, 0777), 0);
-    REFUSED(dir, "ok", "plugin ok: refusing plugin_dir", "/wwdir: folder", "/wwdir is group/world-writable (mode 0777) and not sticky");
+    REFUSED(dir, "ok", "plugin ok: refusing plugin_dir", "/wwdir: folder",
+            "/wwdir is group/world-writable (mode 0777) and not sticky");
     cr_assert_eq(chmod(dir, 0775), 0);
     REFUSED(dir, "ok", "plugin ok: refusing plugin_dir", "(mode 0775) and not sticky");
     /* sticky, as /tmp is: others cannot replace our entries */
@@ -240,7 +241,8 @@ Test(loader, refuses_writable_parent_of_plugin_dir)
     cr_assert(asprintf(&dst, "%s/ok.so", dir) > 0);
     copy_file(SLUICE_TEST_PLUGIN_DIR "/ok.so", dst, 0644);
     cr_assert_eq(chmod(parent, 0757), 0);
-    REFUSED(dir, "ok", "plugin ok: refusing plugin_dir", "/wwparent/plugins: folder", "/wwparent is group/world-writable (mode 0757)");
+    REFUSED(dir, "ok", "plugin ok: refusing plugin_dir", "/wwparent/plugins: folder",
+            "/wwparent is group/world-writable (mode 0757)");
     cr_assert_eq(chmod(parent, 0755), 0);
     if (geteuid() == 0) {
         cr_assert_eq(chown(parent, 65534, 65534), 0);

@@ -323,7 +323,8 @@ static int open_checked(const sl_loader *l, const char *name, char **real, struc
     } else if (!S_ISREG(st->st_mode)) {
         snprintf(err, errlen, "plugin %s: %s is not a regular file", name, path);
     } else if (!trusted_owner(st->st_uid)) {
-        snprintf(err, errlen, "plugin %s: refusing %s: owned by uid %u (must be root or uid %u, the user sluice runs as)",
+        snprintf(err, errlen,
+                 "plugin %s: refusing %s: owned by uid %u (must be root or uid %u, the user sluice runs as)",
                  name, path, (unsigned)st->st_uid, (unsigned)geteuid());
     } else if (st->st_mode & (S_IWGRP | S_IWOTH)) {
         snprintf(err, errlen, "plugin %s: refusing group/world-writable file %s (mode %04o)", name, path,
