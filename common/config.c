@@ -59,6 +59,9 @@ const sl_cfg_key sl_cfg_main_keys[] = {
     {"supervisor.http_listen", SL_CFG_STR, SL_CFG_NULLABLE, C(http_listen), 0, "127.0.0.1:9464", 0, 0,
      "SLUICE_HTTP_LISTEN"},
     {"supervisor.stats_interval", SL_CFG_DUR, 0, C(stats_interval_ms), 5000, NULL, 100, HOUR_MS, NULL},
+    /* Read at start only (runner/privs.c): a reload cannot regain root to switch again. */
+    {"supervisor.user", SL_CFG_STR, SL_CFG_NULLABLE, C(run_user), 0, NULL, 0, 0, NULL},
+    {"supervisor.group", SL_CFG_STR, SL_CFG_NULLABLE, C(run_group), 0, NULL, 0, 0, NULL},
     {"health.stall_after", SL_CFG_DUR, 0, C(stall_after_ms), 5 * MIN_MS, NULL, 1000, DAY_MS, NULL},
     {"alerts.backlog", SL_CFG_I64, 0, C(alert_backlog), 10000, NULL, 0, 1000000000000LL, NULL},
     {"alerts.oldest_pending", SL_CFG_DUR, 0, C(alert_oldest_pending_ms), 10 * MIN_MS, NULL, 0, 7 * DAY_MS, NULL},

@@ -70,6 +70,35 @@ int sl_redis_connected(const sl_redis *r)
     return r->ctx != NULL;
 }
 
+/* Where a Redis password goes: said by every message about a missing or wrong one. */
+#define PASSWORD_HOWTO                                                                                  \
+    "the password in the URL, redis://:PASSWORD@host:port/db (or redis://USER:PASSWORD@... for an ACL " \
+    "user), through redis.url in the config, $SLUICE_REDIS_URL, or `-u @FILE` on the command line"
+
+/* errstr for an error reply to a setup command (AUTH, SELECT, PING): the
+ * password problems (NOAUTH, WRONGPASS, the pre-6 "invalid password", AUTH
+ * without a configured password) in words that say what to change; anything
+ * else as "<what> on <name> failed: <reply>". Replies never echo the password. */
+static void auth_error(sl_redis *r, const char *what, const redisReply *rep)
+{
+    int len = (int)(rep->len > 160 ? 160 : rep->len);
+    if (sl_redis_reply_is(rep, "NOAUTH"))
+        snprintf(r->errstr, sizeof(r->errstr), "redis %s requires a password (NOAUTH): set " PASSWORD_HOWTO,
+                 r->name);
+    else if (sl_redis_reply_is(rep, "WRONGPASS") || strstr(rep->str, "invalid password"))
+        snprintf(r->errstr, sizeof(r->errstr),
+                 "redis %s refused the password (%.*s): check the password in redis.url, $SLUICE_REDIS_URL or "
+                 "-u @FILE (and the user name, for an ACL user)",
+                 r->name, len, rep->str);
+    else if (strstr(rep->str, "without any password configured"))
+        snprintf(r->errstr, sizeof(r->errstr),
+                 "redis %s has no password set, but the URL gives one: remove it from the URL (or set "
+                 "requirepass / an ACL user on the server) (%.*s)",
+                 r->name, len, rep->str);
+    else
+        snprintf(r->errstr, sizeof(r->errstr), "%s on %s failed: %.*s", what, r->name, len, rep->str);
+}
+
 /* Send a setup command on a fresh context; 0 or -1 with errstr set. The password
  * is an argv element, never formatted into a message. */
 static int setup_cmd(sl_redis *r, redisContext *c, const char *what, int argc, const char **argv)
@@ -81,8 +110,7 @@ static int setup_cmd(sl_redis *r, redisContext *c, const char *what, int argc, c
     }
     int rc = 0;
     if (rep->type == REDIS_REPLY_ERROR) {
-        snprintf(r->errstr, sizeof(r->errstr), "%s on %s failed: %.*s", what, r->name,
-                 (int)(rep->len > 160 ? 160 : rep->len), rep->str);
+        auth_error(r, what, rep);
         rc = -1;
     }
     freeReplyObject(rep);
@@ -123,6 +151,20 @@ int sl_redis_connect(sl_redis *r)
         snprintf(db, sizeof(db), "%d", r->url.db);
         const char *argv[2] = {"SELECT", db};
         if (setup_cmd(r, c, "SELECT", 2, argv) != 0) goto fail;
+    } else if (!r->url.password[0]) {
+        /* Nothing was sent yet: without this a server that needs a password
+         * would answer the caller's first command with a raw NOAUTH. Only that
+         * fails the connect: other errors (LOADING...) are the callers' to
+         * wait out, as before. */
+        redisReply *rep = redisCommand(c, "PING");
+        if (!rep) {
+            snprintf(r->errstr, sizeof(r->errstr), "PING on %s failed: %s", r->name, c->errstr);
+            goto fail;
+        }
+        int noauth = sl_redis_reply_is(rep, "NOAUTH");
+        if (noauth) auth_error(r, "PING", rep);
+        freeReplyObject(rep);
+        if (noauth) goto fail;
     }
     r->ctx = c;
     r->errstr[0] = '\0';

@@ -4,10 +4,12 @@
 #include "runner/cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,6 +74,114 @@ int sl_cli_options(const char *cmd, const char *usage, int argc, char **argv, co
         else return sl_cli_bad_option(cmd, ch, argv[optind - 1]);
     }
     return -1;
+}
+
+/* ---- the -u argument ---------------------------------------------------------- */
+
+/* The URL in the file named by `-u @FILE`: its first line, blanks trimmed.
+ * Warns when others may read it. malloc'd, or NULL with err set. */
+static char *read_url_file(const char *path, char *err, size_t errlen)
+{
+    char buf[4096];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    ssize_t n = -1;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s is not a regular file", path);
+    } else if ((n = read(fd, buf, sizeof buf)) < 0) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    } else if ((size_t)n == sizeof buf) {
+        snprintf(err, errlen, "%s is too long for a URL", path);
+        n = -1;
+    }
+    close(fd);
+    if (n < 0) {
+        explicit_bzero(buf, sizeof buf);
+        return NULL;
+    }
+    if (st.st_mode & (S_IRGRP | S_IROTH))
+        fprintf(stderr, "sluice: warning: -u @%s: the file is readable by group/others (mode %04o); it holds the "
+                        "Redis password: chmod 600 it\n",
+                path, (unsigned)(st.st_mode & 07777));
+    buf[n] = '\0';
+    char *start = buf + strspn(buf, " \t\r\n");
+    size_t len = strcspn(start, "\r\n");
+    while (len > 0 && (start[len - 1] == ' ' || start[len - 1] == '\t')) len--;
+    char *url = len ? strndup(start, len) : NULL;
+    explicit_bzero(buf, sizeof buf);
+    if (!url) snprintf(err, errlen, len ? "out of memory" : "%s holds no URL", path);
+    return url;
+}
+
+/* One -u value at argv[i], starting `prefix` bytes in ("-uURL", "--url=URL"):
+ * give getopt a heap copy (the URL read from the file for @FILE) and hide a
+ * password in the original bytes, which are what /proc/PID/cmdline shows.
+ * 0, or 2 after printing why. */
+static int take_url_arg(const char *cmd, char **argv, int i, size_t prefix)
+{
+    char *orig = argv[i], *value = orig + prefix, err[512];
+    char *url = value[0] == '@' ? read_url_file(value + 1, err, sizeof err) : strdup(value);
+    if (!url && value[0] == '@') return sl_cli_usage(cmd, "-u %.200s: %s", value, err);
+    if (!url) return sl_cli_fail(cmd, "out of memory");
+    char *arg = malloc(prefix + strlen(url) + 1);
+    if (!arg) {
+        explicit_bzero(url, strlen(url));
+        free(url);
+        return sl_cli_fail(cmd, "out of memory");
+    }
+    memcpy(arg, orig, prefix);
+    strcpy(arg + prefix, url);
+    explicit_bzero(url, strlen(url));
+    free(url);
+    argv[i] = arg; /* lives as long as the process, like argv */
+    if (value[0] != '@') {
+        char shown[1024];
+        size_t vlen = strlen(value);
+        sl_url_redact(value, shown, sizeof shown);
+        if (strcmp(shown, value) != 0) { /* it held a password */
+            if (strlen(shown) <= vlen) {
+                memset(value, 0, vlen);
+                memcpy(value, shown, strlen(shown));
+            } else {
+                memset(value, 0, vlen);
+            }
+        }
+    }
+    return 0;
+}
+
+int sl_cli_prepare_argv(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : "";
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int rc = 0;
+        if (strcmp(a, "--") == 0) break;
+        if ((strcmp(a, "-u") == 0 || strcmp(a, "--url") == 0) && i + 1 < argc)
+            rc = take_url_arg(cmd, argv, ++i, 0);
+        else if (strncmp(a, "-u", 2) == 0 && a[2] != '\0' && a[1] != '-')
+            rc = take_url_arg(cmd, argv, i, 2);
+        else if (strncmp(a, "--url=", 6) == 0)
+            rc = take_url_arg(cmd, argv, i, 6);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+int sl_cli_set_url_env(const char *cmd, char *url)
+{
+    sl_url u;
+    char err[512];
+    if (sl_url_parse(url, &u, err, sizeof err) != 0) return sl_cli_usage(cmd, "-u: %s", err);
+    sl_url_wipe(&u);
+    int rc = setenv("SLUICE_REDIS_URL", url, 1);
+    explicit_bzero(url, strlen(url)); /* the heap copy sl_cli_prepare_argv made */
+    if (rc != 0) return sl_cli_fail(cmd, "setenv(SLUICE_REDIS_URL) failed: %s", strerror(errno));
+    return 0;
 }
 
 sl_redis *sl_cli_connect(const char *cmd, const char *url)

@@ -33,6 +33,25 @@ int sl_cli_bad_option(const char *cmd, int ch, const char *arg);
 int sl_cli_options(const char *cmd, const char *usage, int argc, char **argv, const char **url, int *json);
 
 /**
+ * Before any command parses its options: for every -u URL / -uURL / --url URL /
+ * --url=URL in argv (up to "--"), give the command a heap copy to parse and
+ * hide a password in the original bytes (what /proc/PID/cmdline and ps show:
+ * the password is replaced by "***", or the value blanked). `-u @FILE` is
+ * replaced by the URL on the first line of FILE (a warning when the file is
+ * group/world-readable). argv[1] is the command name.
+ * @return 0, or the exit code (2: unreadable @FILE, 1: out of memory) after printing why.
+ */
+int sl_cli_prepare_argv(int argc, char **argv);
+
+/**
+ * For commands that read the config file (`sluice run`): check a -u URL and
+ * make it $SLUICE_REDIS_URL, which overrides redis.url at every (re)load of the
+ * config. url (argv's heap copy, see sl_cli_prepare_argv) is wiped afterwards.
+ * @return 0, or the exit code (2 for a bad URL) after printing why.
+ */
+int sl_cli_set_url_env(const char *cmd, char *url);
+
+/**
  * Connect to url (NULL or "": $SLUICE_REDIS_URL, else redis://127.0.0.1:6379/0),
  * one attempt, no retries: an operator wants an answer now. Library notices are
  * silenced (warnings still go to stderr).

@@ -2,7 +2,9 @@
  * dispatcher. A new subcommand is one line in sl_commands[]. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 
+#include "runner/cli.h"
 #include "runner/commands.h"
 #include "sluice/version.h"
 
@@ -41,6 +43,12 @@ int main(int argc, char **argv)
         sl_usage(stderr);
         return 2;
     }
+    /* The process may hold the Redis password (-u, $SLUICE_REDIS_URL, the
+     * config): no core dumps, and no ptrace or /proc/PID/mem by other
+     * processes of the same user. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    int prc = sl_cli_prepare_argv(argc, argv); /* before anyone parses -u */
+    if (prc != 0) return prc;
     const char *cmd = argv[1];
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
         printf("sluice %s\n", SLUICE_VERSION_STRING);

@@ -14,10 +14,12 @@
 
 #include "common/log.h"
 #include "sluice/version.h"
+#include "runner/cli.h"
 #include "runner/commands.h"
 #include "runner/http.h"
 #include "runner/maint.h"
 #include "runner/metrics.h"
+#include "runner/privs.h"
 #include "runner/supervisor.h"
 
 /* supervisor.http_listen's default (common/config.c). */
@@ -383,8 +385,9 @@ cleanup:
 static void sl_sup_usage(FILE *out)
 {
     fprintf(out,
-            "usage: sluice run [-c FILE] [-t]\n"
+            "usage: sluice run [-c FILE] [-u URL] [-t]\n"
             "  -c, --config FILE  config file (default: $SLUICE_CONFIG, else config/sluice.json)\n"
+            "  -u, --url URL      Redis URL, over redis.url and $SLUICE_REDIS_URL (-u @FILE: read from FILE)\n"
             "  -t, --test         check the config and every pool's plugins, then exit\n"
             "  -h, --help         this help\n"
             "Signals: TERM/INT stop gracefully (a second INT kills), HUP reloads,\n"
@@ -395,6 +398,7 @@ int sl_cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
+        {"url", required_argument, NULL, 'u'},
         {"test", no_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -407,10 +411,14 @@ int sl_cmd_run(int argc, char **argv)
 
     optind = 1;
     opterr = 1;
-    while ((c = getopt_long(argc, argv, "c:th", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:u:th", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             path = optarg;
+            break;
+        case 'u':
+            if (sl_cli_set_url_env("run", optarg) != 0)
+                return 2;
             break;
         case 't':
             check = 1;
@@ -441,6 +449,11 @@ int sl_cmd_run(int argc, char **argv)
     if (gethostname(hostname, sizeof hostname) != 0 || !hostname[0])
         (void)snprintf(hostname, sizeof hostname, "localhost");
     hostname[sizeof hostname - 1] = '\0';
+    if (sl_run_prepare(cfg, path, hostname, check, err, sizeof err) != 0) { /* before any worker or file (privs.c) */
+        fprintf(stderr, "sluice: %s\n", err);
+        sl_cfg_free(cfg);
+        return SL_EXIT_CONFIG;
+    }
 
     if (check) {
         int rc = sl_sup_run_check(cfg, hostname);

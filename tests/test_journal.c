@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "support/th.h"
+#include "common/journal_name.h"
 #include "workers/journal.h"
 
 static const char *url(void)
@@ -68,4 +69,57 @@ Test(journal, planted_files_are_never_used)
     chmod(path, 0666);
     cr_assert_eq(sl_journal_open(&j, url(), "sluice:{q}", "g", "c3"), -1, "a world-writable file is refused");
     unlink(path);
+}
+
+/* The file name is a hash of the URL without its password: a journal's name
+ * tells nothing about the password, and a changed password keeps the journal. */
+Test(journal, the_name_does_not_depend_on_the_password)
+{
+    char a[128], b[128], plain[128];
+    snprintf(a, sizeof a, "redis://:s3cret@test-journal-%d/0", (int)getpid());
+    snprintf(b, sizeof b, "redis://:other@test-journal-%d/0", (int)getpid());
+    snprintf(plain, sizeof plain, "redis://test-journal-%d/0", (int)getpid());
+    sl_journal j, k, m;
+    cr_assert_eq(sl_journal_open(&j, a, "sluice:{q}", "g", "c4"), 0);
+    int ix = sl_journal_put(&j, 0, "1-1", "job-1");
+    cr_assert_geq(ix, 0);
+    sl_journal_close(&j); /* a live record keeps the file */
+    cr_assert_eq(sl_journal_open(&k, b, "sluice:{q}", "g", "c4"), 0);
+    cr_assert_str_eq(k.path, j.path, "another password, the same journal");
+    cr_assert_not_null(sl_journal_live(&k, ix), "the record is found under the new password");
+    sl_journal_drop(&k, ix);
+    sl_journal_close(&k);
+    cr_assert_eq(sl_journal_open(&m, plain, "sluice:{q}", "g", "c4"), 0);
+    cr_assert_str_neq(m.path, j.path, "with no password at all the URL differs");
+    sl_journal_close(&m);
+}
+
+/* A stale journal (left by a worker that died) is removed; one a live worker
+ * holds, one that is not ours and a missing one stay as they are. */
+Test(journal, remove_stale_removes_only_unlocked_journals_of_ours)
+{
+    sl_journal j[3];
+    char paths[3][256], consumer[32];
+    for (int i = 0; i < 3; i++) {
+        snprintf(consumer, sizeof consumer, "stale-%d", i);
+        cr_assert_eq(sl_journal_open(&j[i], url(), "sluice:{q}", "g", consumer), 0);
+        cr_assert_geq(sl_journal_put(&j[i], 0, "1-1", "job-1"), 0);
+        snprintf(paths[i], sizeof paths[i], "%s", j[i].path);
+        sl_journal_close(&j[i]); /* left behind, as by a crashed worker */
+    }
+    sl_journal held;
+    cr_assert_eq(sl_journal_open(&held, url(), "sluice:{q}", "g", "stale-1"), 0); /* a live worker again */
+    if (geteuid() == 0) cr_assert_eq(chown(paths[2], 65534, 65534), 0);
+
+    cr_assert_eq(sl_journal_remove_stale(url(), "sluice:{q}", "g", "stale-0"), 1);
+    cr_assert_neq(access(paths[0], F_OK), 0, "the stale journal is removed");
+    cr_assert_eq(sl_journal_remove_stale(url(), "sluice:{q}", "g", "stale-0"), 0, "nothing left");
+    cr_assert_eq(sl_journal_remove_stale(url(), "sluice:{q}", "g", "stale-1"), -1);
+    cr_assert_eq(access(paths[1], F_OK), 0, "a journal a live worker holds is kept");
+    if (geteuid() == 0) {
+        cr_assert_eq(sl_journal_remove_stale(url(), "sluice:{q}", "g", "stale-2"), -1);
+        cr_assert_eq(access(paths[2], F_OK), 0, "a file of another user is kept");
+    }
+    sl_journal_close(&held);
+    for (int i = 0; i < 3; i++) unlink(paths[i]);
 }

@@ -104,7 +104,23 @@ Test(loader, refuses_missing_plugin_dir)
 Test(loader, refuses_object_without_entry_point)
 {
     REFUSED(SLUICE_TEST_PLUGIN_DIR, "no_entry", "plugin no_entry: no entry point 'sluice_plugin_entry' in",
-            "no_entry.so (not built with SLUICE_PLUGIN?)");
+            "no_entry.so (not built with SLUICE_PLUGIN? in C++ the entry point needs extern \"C\")");
+}
+
+/* A C++ plugin is loaded like a C one: SLUICE_PLUGIN gives the entry C linkage. */
+Test(loader, loads_a_cxx_plugin)
+{
+    sl_loader *l = sl_loader_new(SLUICE_TEST_PLUGIN_DIR);
+    cr_assert_eq(sl_loader_load(l, "cxx", err, sizeof(err)), 0, "%s", err);
+    cr_assert_not_null(sl_loader_find(l, "test.cxx", 8));
+    sl_loader_free(l);
+}
+
+/* An entry point with a C++ (mangled) name: the hint names the cause. */
+Test(loader, refuses_a_mangled_entry_point_with_a_hint)
+{
+    REFUSED(SLUICE_TEST_PLUGIN_DIR, "cxx_mangled", "plugin cxx_mangled: no entry point 'sluice_plugin_entry' in",
+            "exports it with a C++ (mangled) name", "extern \"C\"");
 }
 
 /* bad_abi's init() aborts: passing this test also proves init never ran. */
@@ -164,23 +180,91 @@ Test(loader, refuses_symlink_escaping_the_dir)
     char *dir = subdir("esc"), *link = NULL;
     cr_assert(asprintf(&link, "%s/esc.so", dir) > 0);
     cr_assert_eq(symlink(SLUICE_TEST_PLUGIN_DIR "/ok.so", link), 0, "symlink: %s", strerror(errno));
-    REFUSED(dir, "esc", "plugin esc:", "outside plugin_dir");
+    REFUSED(dir, "esc", "plugin esc: refusing symlink", "/esc/esc.so");
     free(link);
     free(dir);
 }
 
-Test(loader, follows_symlink_inside_the_dir)
+/* Even a link to a file beside it: the plugin is opened with O_NOFOLLOW. */
+Test(loader, refuses_symlink_inside_the_dir)
 {
     char *dir = subdir("inside"), *dst = NULL, *link = NULL;
     cr_assert(asprintf(&dst, "%s/ok.so", dir) > 0 && asprintf(&link, "%s/alias.so", dir) > 0);
     copy_file(SLUICE_TEST_PLUGIN_DIR "/ok.so", dst, 0644);
     cr_assert_eq(symlink("ok.so", link), 0);
+    REFUSED(dir, "alias", "plugin alias: refusing symlink", "/inside/alias.so");
     sl_loader *l = sl_loader_new(dir);
-    cr_assert_eq(sl_loader_load(l, "alias", err, sizeof(err)), 0, "%s", err);
-    cr_assert_not_null(sl_loader_find(l, "test.ok", 7));
+    cr_assert_eq(sl_loader_load(l, "ok", err, sizeof(err)), 0, "%s", err);
     sl_loader_free(l);
     free(link);
     free(dst);
+    free(dir);
+}
+
+/* A plugin nobody but root or the running user owns (needs root to chown). */
+Test(loader, refuses_file_of_another_owner)
+{
+    if (geteuid() != 0) cr_skip_test("needs root to chown");
+    char *dir = subdir("owner"), *dst = NULL;
+    cr_assert(asprintf(&dst, "%s/ok.so", dir) > 0);
+    copy_file(SLUICE_TEST_PLUGIN_DIR "/ok.so", dst, 0644);
+    cr_assert_eq(chown(dst, 65534, 65534), 0, "chown: %s", strerror(errno));
+    REFUSED(dir, "ok", "plugin ok: refusing", "/owner/ok.so: owned by uid 65534 (must be root or uid 0");
+    free(dst);
+    free(dir);
+}
+
+Test(loader, refuses_world_or_group_writable_plugin_dir)
+{
+    char *dir = subdir("wwdir"), *dst = NULL;
+    cr_assert(asprintf(&dst, "%s/ok.so", dir) > 0);
+    copy_file(SLUICE_TEST_PLUGIN_DIR "/ok.so", dst, 0644);
+    cr_assert_eq(chmod(dir, 0777), 0);
+    REFUSED(dir, "ok", "plugin ok: refusing plugin_dir", "/wwdir: folder",
+            "/wwdir is group/world-writable (mode 0777) and not sticky");
+    cr_assert_eq(chmod(dir, 0775), 0);
+    REFUSED(dir, "ok", "plugin ok: refusing plugin_dir", "(mode 0775) and not sticky");
+    /* sticky, as /tmp is: others cannot replace our entries */
+    cr_assert_eq(chmod(dir, 01777), 0);
+    sl_loader *l = sl_loader_new(dir);
+    cr_assert_eq(sl_loader_load(l, "ok", err, sizeof(err)), 0, "%s", err);
+    sl_loader_free(l);
+    cr_assert_eq(chmod(dir, 0755), 0);
+    free(dst);
+    free(dir);
+}
+
+/* A writable folder above plugin_dir is as bad: it can swap plugin_dir itself. */
+Test(loader, refuses_writable_parent_of_plugin_dir)
+{
+    char *parent = subdir("wwparent"), *dir = subdir("wwparent/plugins"), *dst = NULL;
+    cr_assert(asprintf(&dst, "%s/ok.so", dir) > 0);
+    copy_file(SLUICE_TEST_PLUGIN_DIR "/ok.so", dst, 0644);
+    cr_assert_eq(chmod(parent, 0757), 0);
+    REFUSED(dir, "ok", "plugin ok: refusing plugin_dir", "/wwparent/plugins: folder",
+            "/wwparent is group/world-writable (mode 0757)");
+    cr_assert_eq(chmod(parent, 0755), 0);
+    if (geteuid() == 0) {
+        cr_assert_eq(chown(parent, 65534, 65534), 0);
+        REFUSED(dir, "ok", "plugin ok: refusing plugin_dir", "/wwparent is owned by uid 65534");
+        cr_assert_eq(chown(parent, 0, 0), 0);
+    }
+    sl_loader *l = sl_loader_new(dir);
+    cr_assert_eq(sl_loader_load(l, "ok", err, sizeof(err)), 0, "%s", err);
+    sl_loader_free(l);
+    free(dst);
+    free(dir);
+    free(parent);
+}
+
+/* A FIFO under the plugin's name: refused at once, not a hang in open(). */
+Test(loader, refuses_fifo_without_blocking, .timeout = 10)
+{
+    char *dir = subdir("fifo"), *f = NULL;
+    cr_assert(asprintf(&f, "%s/x.so", dir) > 0);
+    cr_assert_eq(mkfifo(f, 0644), 0);
+    REFUSED(dir, "x", "plugin x:", "x.so is not a regular file");
+    free(f);
     free(dir);
 }
 

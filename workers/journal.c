@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/journal_name.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -27,26 +28,11 @@ struct sl_journal_file {
     sl_journal_rec rec[SL_ACKS_MAX];
 };
 
-/* FNV-1a over the fields, NUL-separated. */
-static uint64_t fnv(uint64_t h, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s;; p++) {
-        h ^= *p;
-        h *= 0x100000001b3ull;
-        if (!*p) return h;
-    }
-}
-
 int sl_journal_open(sl_journal *j, const char *redis_url, const char *stream, const char *group, const char *consumer)
 {
     memset(j, 0, sizeof(*j));
     j->fd = -1;
-    uint64_t h = fnv(fnv(fnv(fnv(0xcbf29ce484222325ull, redis_url), stream), group), consumer);
-    const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
-    if (!dir || !*dir) dir = "/tmp";
-    if (snprintf(j->path, sizeof(j->path), "%s/sluice-acks-%016llx", dir, (unsigned long long)h) >=
-        (int)sizeof(j->path))
-        return -1;
+    if (sl_journal_name(j->path, sizeof(j->path), redis_url, stream, group, consumer) != 0) return -1;
     const char *what = "open";
     /* /dev/shm is world-writable and the name is predictable: never follow a
      * link, and use only a regular file of our own that nobody else can write,

@@ -35,7 +35,8 @@ typedef struct sl_journal {
 
 /**
  * Map the journal of one consumer: /dev/shm (else $TMPDIR or /tmp)
- * sluice-acks-<hash of redis url, stream, group, consumer>. Only one live
+ * sluice-acks-<hash of the redis url without its password, stream, group,
+ * consumer> (sl_journal_name, common/journal_name.h). Only one live
  * process may hold it (flock); when another does, or anything fails, the
  * journal stays off (logged) and the caller keeps acks unbatched.
  * @return 0, or -1 (journal off)

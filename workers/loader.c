@@ -1,16 +1,19 @@
-/* Plugin loader: path confinement, file checks, dlopen, the ABI check (before
- * any plugin code runs), init() and handler registration into an open-addressing
- * hash table (FNV-1a, power-of-two size, load <= 1/2) for O(1) lookups per job. */
+/* Plugin loader: file and folder checks on an O_NOFOLLOW descriptor, dlopen of
+ * that descriptor, the ABI check (before any plugin code runs), init() and
+ * handler registration into an open-addressing hash table (FNV-1a, power-of-two
+ * size, load <= 1/2) for O(1) lookups per job. */
 #include "workers/loader.h"
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -26,7 +29,11 @@
  * `plugin` name and the init ctx stay valid as long as the loader. */
 typedef struct sl_plugin {
     char *name;
-    char *path; /* resolved real path */
+    char *path; /* real path (for messages) */
+    int fd;     /* the checked descriptor, loaded as fdpath; -1 when none */
+    char fdpath[32];
+    dev_t dev;  /* the file loaded: the same file twice is refused */
+    ino_t ino;
     void *dl;
     const sluice_plugin_info *info;
     int inited; /* init() returned 0: fini() is due */
@@ -215,51 +222,120 @@ sluice_ctx *sl_loader_pctx_ctx(sluice_plugin_ctx *pctx)
     return pctx ? &pctx->ctx : NULL;
 }
 
-/* Resolve name to a real path confined to the plugin directory and check the
- * file: regular, not group/world-writable. Returns the malloc'd real path or
- * NULL with err set. */
-static char *resolve(const sl_loader *l, const char *name, char *err, size_t errlen)
+/* Root and the user sluice runs as: the only owners a plugin or a folder
+ * above it may have (anyone else who owns one can swap the code we run). */
+static int trusted_owner(uid_t uid)
 {
-    char path[PATH_MAX], realdir[PATH_MAX];
+    return uid == 0 || uid == geteuid();
+}
+
+/* Check realdir and each folder above it, up to "/": a trusted owner and not
+ * group/world-writable, unless sticky (like /tmp: others may add entries but
+ * cannot rename or remove ours). realdir has no symlinks (realpath), and a
+ * folder passing this cannot be changed by anyone else, so the check holds
+ * until the open. Returns 0, or -1 with err naming the folder and the rule. */
+static int check_dirs(const char *name, const char *realdir, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    if (sl_fmt(path, sizeof(path), "%s", realdir) != 0) {
+        snprintf(err, errlen, "plugin %s: plugin_dir %s: path too long", name, realdir);
+        return -1;
+    }
+    for (;;) {
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            int e = errno;
+            snprintf(err, errlen, "plugin %s: plugin_dir %s: stat(%s) failed: %s", name, realdir, path, strerror(e));
+            return -1;
+        }
+        if (!trusted_owner(st.st_uid)) {
+            snprintf(err, errlen,
+                     "plugin %s: refusing plugin_dir %s: folder %s is owned by uid %u (must be root or uid %u, "
+                     "the user sluice runs as)",
+                     name, realdir, path, (unsigned)st.st_uid, (unsigned)geteuid());
+            return -1;
+        }
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+            snprintf(err, errlen,
+                     "plugin %s: refusing plugin_dir %s: folder %s is group/world-writable (mode %04o) and not sticky",
+                     name, realdir, path, (unsigned)(st.st_mode & 07777));
+            return -1;
+        }
+        char *slash = strrchr(path, '/');
+        if (!slash || slash == path) {
+            if (path[1] == '\0') return 0; /* "/" checked */
+            path[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+    }
+}
+
+/* Open name inside the plugin folder and check it: not a symlink (O_NOFOLLOW),
+ * a regular file, owned by root or us, not group/world-writable; the folder and
+ * its parents as check_dirs says. The checks are made on the open descriptor,
+ * which is what gets loaded (dlopen of /proc/self/fd/N), so nothing can be
+ * swapped in between. Returns the descriptor and sets *real (malloc'd path, for
+ * messages) and *st, or -1 with err set. */
+static int open_checked(const sl_loader *l, const char *name, char **real, struct stat *st, char *err, size_t errlen)
+{
+    char path[PATH_MAX], realdir[PATH_MAX], fname[NAME_MAX + 1];
     size_t nlen = strlen(name);
     const char *ext = (nlen >= 3 && strcmp(name + nlen - 3, ".so") == 0) ? "" : ".so";
+    *real = NULL;
     if (nlen == 0 || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
         snprintf(err, errlen, "plugin %s: invalid plugin name (a file name in plugin_dir, no '/')", name);
-        return NULL;
+        return -1;
     }
     if (!realpath(l->dir, realdir)) {
         int e = errno;
         snprintf(err, errlen, "plugin %s: plugin_dir %s: %s", name, l->dir, strerror(e));
-        return NULL;
+        return -1;
     }
-    if (sl_fmt(path, sizeof(path), "%s/%s%s", l->dir, name, ext) != 0) {
+    if (sl_fmt(fname, sizeof(fname), "%s%s", name, ext) != 0 ||
+        sl_fmt(path, sizeof(path), "%s/%s", strcmp(realdir, "/") == 0 ? "" : realdir, fname) != 0) {
         snprintf(err, errlen, "plugin %s: path too long", name);
-        return NULL;
+        return -1;
     }
-    char *real = realpath(path, NULL);
-    if (!real) {
+    if (check_dirs(name, realdir, err, errlen) != 0) return -1;
+    int dfd = open(realdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
         int e = errno;
+        snprintf(err, errlen, "plugin %s: plugin_dir %s: %s", name, realdir, strerror(e));
+        return -1;
+    }
+    /* O_NONBLOCK: a FIFO planted under the name must not hang the open. */
+    int fd = openat(dfd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    int e = errno;
+    close(dfd);
+    if (fd < 0 && e == ELOOP) {
+        snprintf(err, errlen, "plugin %s: refusing symlink %s (plugins are opened without following links: put the "
+                 "file itself in plugin_dir)", name, path);
+        return -1;
+    }
+    if (fd < 0) {
         snprintf(err, errlen, "plugin %s: cannot open %s: %s", name, path, strerror(e));
-        return NULL;
+        return -1;
     }
-    size_t dlen = strlen(realdir);
-    int inside = strncmp(real, realdir, dlen) == 0 && (real[dlen] == '/' || (dlen == 1 && realdir[0] == '/'));
-    struct stat st;
-    if (!inside) {
-        snprintf(err, errlen, "plugin %s: %s resolves to %s, outside plugin_dir %s", name, path, real, realdir);
-    } else if (stat(real, &st) != 0) {
-        int e = errno;
-        snprintf(err, errlen, "plugin %s: stat(%s) failed: %s", name, real, strerror(e));
-    } else if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "plugin %s: %s is not a regular file", name, real);
-    } else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-        snprintf(err, errlen, "plugin %s: refusing group/world-writable file %s (mode %04o)", name, real,
-                 (unsigned)(st.st_mode & 07777));
+    if (fstat(fd, st) != 0) {
+        e = errno;
+        snprintf(err, errlen, "plugin %s: fstat(%s) failed: %s", name, path, strerror(e));
+    } else if (!S_ISREG(st->st_mode)) {
+        snprintf(err, errlen, "plugin %s: %s is not a regular file", name, path);
+    } else if (!trusted_owner(st->st_uid)) {
+        snprintf(err, errlen,
+                 "plugin %s: refusing %s: owned by uid %u (must be root or uid %u, the user sluice runs as)",
+                 name, path, (unsigned)st->st_uid, (unsigned)geteuid());
+    } else if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(err, errlen, "plugin %s: refusing group/world-writable file %s (mode %04o)", name, path,
+                 (unsigned)(st->st_mode & 07777));
+    } else if (!(*real = strdup(path))) {
+        snprintf(err, errlen, "plugin %s: out of memory", name);
     } else {
-        return real;
+        return fd;
     }
-    free(real);
-    return NULL;
+    close(fd);
+    return -1;
 }
 
 /* Check the info block before any other plugin code runs. */
@@ -281,11 +357,30 @@ static int check_info(const char *name, const sluice_plugin_info *info, char *er
     return -1;
 }
 
+/* Close the plugin's descriptor once nothing stays loaded under its
+ * /proc/self/fd/N name. glibc's dlopen finds an object already loaded by its
+ * name first, so a reused descriptor number would return a library that is
+ * still resident (a failed or closed plugin dlclose could not unload, e.g. a
+ * C++ one with unique symbols) instead of the new file. Such a descriptor is
+ * kept open for the life of the process, pinning its number. */
+static void plugin_close_fd(sl_plugin *p)
+{
+    if (p->fd < 0) return;
+    void *still = dlopen(p->fdpath, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    if (still) {
+        dlclose(still);
+        return;
+    }
+    close(p->fd);
+    p->fd = -1;
+}
+
 static void plugin_free(sl_plugin *p)
 {
     if (!p) return;
     if (p->inited && p->info->fini) p->info->fini();
     if (p->dl) dlclose(p->dl);
+    plugin_close_fd(p);
     free(p->path);
     free(p->name);
     free(p);
@@ -293,27 +388,35 @@ static void plugin_free(sl_plugin *p)
 
 int sl_loader_load(sl_loader *l, const char *name, char *err, size_t errlen)
 {
-    int rc = -1;
+    int rc = -1, fd = -1;
     size_t keep = l->nhandlers;
     sluice_plugin_ctx *pctx = NULL;
     sl_plugin *p = calloc(1, sizeof(*p));
     sl_plugin **np = realloc(l->plugins, (l->nplugins + 1) * sizeof(*np));
+    if (p) p->fd = -1;
     if (!p || !np || !(p->name = strdup(name))) {
         if (np) l->plugins = np;
         snprintf(err, errlen, "plugin %s: out of memory", name);
         goto cleanup;
     }
     l->plugins = np;
-    if (!(p->path = resolve(l, name, err, errlen))) goto cleanup;
+    struct stat st;
+    if ((fd = open_checked(l, name, &p->path, &st, err, errlen)) < 0) goto cleanup;
+    p->dev = st.st_dev;
+    p->ino = st.st_ino;
     for (size_t i = 0; i < l->nplugins; i++) {
-        if (strcmp(l->plugins[i]->path, p->path) == 0) {
+        if (l->plugins[i]->dev == p->dev && l->plugins[i]->ino == p->ino) {
             snprintf(err, errlen, "plugin %s: %s is already loaded (as plugin %s)", name, p->path,
                      l->plugins[i]->name);
             goto cleanup;
         }
     }
+    /* Load the file that was checked, through its descriptor, not its name. */
+    snprintf(p->fdpath, sizeof(p->fdpath), "/proc/self/fd/%d", fd);
+    p->fd = fd;
+    fd = -1;
     dlerror();
-    if (!(p->dl = dlopen(p->path, RTLD_NOW | RTLD_LOCAL))) {
+    if (!(p->dl = dlopen(p->fdpath, RTLD_NOW | RTLD_LOCAL))) {
         const char *e = dlerror();
         snprintf(err, errlen, "plugin %s: dlopen(%s) failed: %s", name, p->path, e ? e : "unknown error");
         goto cleanup;
@@ -321,8 +424,20 @@ int sl_loader_load(sl_loader *l, const char *name, char *err, size_t errlen)
     dlerror();
     void *sym = dlsym(p->dl, SLUICE_PLUGIN_ENTRY_SYMBOL);
     if (!sym) {
-        snprintf(err, errlen, "plugin %s: no entry point '%s' in %s (not built with SLUICE_PLUGIN?)", name,
-                 SLUICE_PLUGIN_ENTRY_SYMBOL, p->path);
+        /* The Itanium C++ ABI name of `sluice_plugin_entry()`: a C++ plugin whose
+         * entry lacks C linkage (built against a header before that was fixed, or
+         * a hand-written entry without extern "C"). */
+        if (dlsym(p->dl, "_Z19sluice_plugin_entryv"))
+            snprintf(err, errlen,
+                     "plugin %s: no entry point '%s' in %s: it exports it with a C++ (mangled) name; give the "
+                     "entry point C linkage (use SLUICE_PLUGIN from this sluice/plugin.h, or declare it "
+                     "extern \"C\") and rebuild",
+                     name, SLUICE_PLUGIN_ENTRY_SYMBOL, p->path);
+        else
+            snprintf(err, errlen,
+                     "plugin %s: no entry point '%s' in %s (not built with SLUICE_PLUGIN? in C++ the entry "
+                     "point needs extern \"C\")",
+                     name, SLUICE_PLUGIN_ENTRY_SYMBOL, p->path);
         goto cleanup;
     }
     sluice_plugin_entry_fn entry;
@@ -358,6 +473,7 @@ int sl_loader_load(sl_loader *l, const char *name, char *err, size_t errlen)
     p = NULL;
     rc = 0;
 cleanup:
+    if (fd >= 0) close(fd);
     if (rc != 0) handlers_truncate(l, keep);
     if (pctx) sl_host_ctx_cleanup(&pctx->ctx);
     free(pctx);

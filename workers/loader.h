@@ -44,11 +44,14 @@ sl_loader *sl_loader_new(const char *plugin_dir);
 void sl_loader_set_env(sl_loader *l, const struct sl_host_env *env);
 
 /**
- * Load one plugin by name ("orders" or "orders.so", no '/'): resolve it inside
- * plugin_dir (symlinks leaving the directory are refused), refuse anything but a
- * regular file that is not group/world-writable, dlopen it, check its info
- * block (size, ABI major, ABI minor) and only then call init(), which registers
- * handlers. A plugin that fails is rolled back (its handlers removed).
+ * Load one plugin by name ("orders" or "orders.so", no '/'): check plugin_dir
+ * and every folder above it (owner root or the effective uid; not group/world-
+ * writable unless sticky), open <plugin_dir>/<name>.so with O_NOFOLLOW (a
+ * symlink is refused), require on that descriptor a regular file owned by root
+ * or the effective uid and not group/world-writable, dlopen the descriptor
+ * (/proc/self/fd/N), check its info block (size, ABI major, ABI minor) and only
+ * then call init(), which registers handlers. A plugin that fails is rolled
+ * back (its handlers removed).
  * @return 0, or -1 with a one-line reason naming the plugin in err.
  */
 int sl_loader_load(sl_loader *l, const char *name, char *err, size_t errlen);

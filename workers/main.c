@@ -212,6 +212,13 @@ int main(int argc, char **argv)
     w.stop = &stop_flag;
     w.reopen = &reopen_flag;
     install_signals();
+    /* Nothing this process or a plugin executes may gain privileges (setuid
+     * binaries, file capabilities): a plugin runs with what the worker has. */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        fprintf(stderr, "sluice-worker: prctl(PR_SET_NO_NEW_PRIVS) failed: %s\n", strerror(errno));
+    /* The worker holds the Redis password: no core dumps, and no ptrace or
+     * /proc/PID/mem by other processes of the same user (plugins included). */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     /* A deep read's reply (up to 1000 entries, about 1 MiB of small objects) is
      * built and freed once per read: with glibc's default, sliding trim
      * threshold the freed heap top goes back to the kernel after every read

@@ -173,10 +173,19 @@ typedef struct sluice_plugin_info {
 
 typedef const sluice_plugin_info *(*sluice_plugin_entry_fn)(void);
 
-/** Define the plugin's entry point. Use once per plugin. */
+/* The entry point has C linkage in C++ too: SLUICE_PLUGIN expands in the
+ * plugin's own file, outside this header's extern "C" block, so without this a
+ * C++ compiler would export a mangled name the loader cannot find. */
+#ifdef __cplusplus
+#define SLUICE_EXTERN_C extern "C"
+#else
+#define SLUICE_EXTERN_C
+#endif
+
+/** Define the plugin's entry point. Use once per plugin, at file scope (C or C++). */
 #define SLUICE_PLUGIN(name_, version_, init_, fini_)                              \
-    SLUICE_EXPORT const sluice_plugin_info *sluice_plugin_entry(void);             \
-    SLUICE_EXPORT const sluice_plugin_info *sluice_plugin_entry(void)              \
+    SLUICE_EXTERN_C SLUICE_EXPORT const sluice_plugin_info *sluice_plugin_entry(void); \
+    SLUICE_EXTERN_C SLUICE_EXPORT const sluice_plugin_info *sluice_plugin_entry(void) \
     {                                                                              \
         static const sluice_plugin_info info_ = {sizeof(sluice_plugin_info),       \
                                                  SLUICE_ABI_MAJOR, SLUICE_ABI_MINOR, \
