@@ -37,8 +37,8 @@ static const char usage_text[] =
     "\n"
     "Filters (all must match):\n"
     "      --type T        job type T\n"
-    "      --reason R      reason R: failed, exhausted, timeout, crashed, bad_envelope,\n"
-    "                      bad_payload, oversize, unknown_type, trimmed\n"
+    "      --reason R      reason R: failed, exhausted, timeout, crashed, schema,\n"
+    "                      bad_envelope, bad_payload, oversize, unknown_type, trimmed\n"
     "      --since TIME    dead-lettered at or after TIME\n"
     "      --until TIME    dead-lettered at or before TIME\n"
     "                      TIME: RFC 3339 (2026-11-26T10:00:00Z), @EPOCH_SECONDS, or a\n"
@@ -55,6 +55,26 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 done, 1 failure (or purge declined), 2 usage error (or purge\n"
     "without --yes and no terminal).\n";
+
+/* Every reason a dead letter can carry: the handler's (workers/job.c: failed,
+ * exhausted, unknown_type, crashed, schema), the supervisor's hard timeout
+ * (runner/maint_jobs.c: timeout), the envelope codec's (common/codec.c
+ * sl_codec_reason) and trimmed (sluice_reclaim: the entry was gone). */
+static const char *const reasons[] = {"failed", "exhausted", "timeout", "crashed", "schema",
+                                      "bad_envelope", "bad_payload", "oversize", "unknown_type", "trimmed"};
+#define NREASONS (sizeof reasons / sizeof reasons[0])
+
+/* 0 when r is one of reasons[], else 2 after a usage error that lists them. */
+static int check_reason(const char *r)
+{
+    char list[256] = "";
+    for (size_t i = 0; i < NREASONS; i++) {
+        if (!strcmp(r, reasons[i])) return 0;
+        size_t len = strlen(list);
+        snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", reasons[i]);
+    }
+    return sl_cli_usage(CMD, "unknown --reason '%.64s' (valid: %s)", r, list);
+}
 
 typedef struct dlq_args {
     const char *sub, *url, *queue, *group, *type, *reason, *since, *until, *show_id;
@@ -423,6 +443,7 @@ static int parse_args(int argc, char **argv, dlq_args *a)
     } else if (list) {
         a->limit = 100;
     }
+    if (a->reason && check_reason(a->reason)) return 2;
     if (sl_cli_check_name(CMD, "queue", a->queue) || (a->group && sl_cli_check_name(CMD, "group", a->group)))
         return 2;
     return -1;

@@ -254,3 +254,35 @@ Test(cli_dlq, purge_needs_yes_without_a_terminal)
     th_run_free(&r);
     redisFree(c);
 }
+
+/* Every reason a dead letter can carry is a valid --reason (schema too); an
+ * unknown one is a usage error that lists them, not an empty match. */
+Test(cli_dlq, reason_must_be_known)
+{
+    redisContext *c = th_redis();
+    char ids[3][32];
+    prepare_dlq(c, ids);
+    th_cmd(c, "XADD sluice:{dq}:dlq:g * type a payload {} id job-s reason schema error bad attempts 1 "
+           "deliveries 1 original_id 5-0 original_stream sluice:{dq} group g consumer c failed_at 1");
+    th_run_result r = TH_RUN("dlq", "list", "dq", "-g", "g", "--reason", "schema");
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    cr_assert(strstr(r.out, "job-s") != NULL && strstr(r.out, "job-0") == NULL, "%s", r.out);
+    th_run_free(&r);
+    static const char *const verbs[] = {"list", "replay", "purge"};
+    for (int i = 0; i < 3; i++) {
+        r = TH_RUN("dlq", verbs[i], "dq", "-g", "g", "--reason", "exausted", "--yes");
+        if (i != 2) {
+            th_run_free(&r);
+            r = TH_RUN("dlq", verbs[i], "dq", "-g", "g", "--reason", "exausted");
+        }
+        cr_assert_eq(r.code, 2, "%s: stderr: %s", verbs[i], r.err);
+        cr_assert(strstr(r.err, "unknown --reason 'exausted'") != NULL, "%s", r.err);
+        cr_assert(strstr(r.err, "failed, exhausted, timeout, crashed, schema, bad_envelope, bad_payload, "
+                                "oversize, unknown_type, trimmed") != NULL,
+                  "%s", r.err);
+        cr_assert_str_eq(r.out, "");
+        th_run_free(&r);
+    }
+    cr_assert_eq(th_int(c, "XLEN sluice:{dq}:dlq:g"), 4, "nothing replayed or deleted");
+    redisFree(c);
+}
