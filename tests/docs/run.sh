@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The docs test (part of `make test`): runs every sh/python/js example block of
+# README.md and docs/*.md (see tests/docs/run.py for the marking) against a
+# throwaway redis-server and a supervisor on the repo's demo config.
+# Usage: tests/docs/run.sh [BUILD_DIR] [FILE.md...]   (BUILD_DIR default: build)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+build=$(cd "${1:-build}" && pwd); shift || true
+source scripts/lib-redis.sh
+
+# JS examples run with both clients they show: ioredis and node-redis, installed
+# here (gitignored), not into the project's dependencies.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "docs: installing nodejs and npm" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+mods=$root/tests/docs/node_modules
+if [[ ! -d $mods/ioredis || ! -d $mods/redis ]]; then
+  echo "docs: npm install ioredis redis into tests/docs/node_modules" >&2
+  npm install --no-save --no-audit --no-fund --no-package-lock --prefix "$root/tests/docs" \
+    ioredis@6.0.0 redis@6.3.1 >/dev/null
+fi
+
+tmp=$(mktemp -d /tmp/sluice-docs-XXXXXX)
+cleanup() {
+  [[ -n "${REDIS_PID:-}" ]] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+mkdir -p "$tmp/redis" "$tmp/work/build/plugins" "$tmp/work/bin" "$tmp/work/.sluice"
+start_tcp_redis "$tmp/redis"
+url="redis://127.0.0.1:$REDIS_PORT/0"
+
+# The examples' working directory: like a checkout (build/, config/, include/,
+# common/, examples/), but what they write stays in $tmp.
+work=$tmp/work
+ln -s "$build/sluice" "$build/sluice-worker" "$work/build/"
+cp "$build"/plugins/*.so "$work/build/plugins/"
+[[ -f $build/libsluice.a ]] && ln -s "$build/libsluice.a" "$work/build/"
+cp -r "$root/config" "$work/config"
+ln -s "$root/include" "$root/common" "$root/examples" "$work/"
+# redis-cli in the examples talks to the throwaway server.
+cat >"$work/bin/redis-cli" <<EOS
+#!/bin/sh
+exec /usr/bin/redis-cli -u "$url" "\$@"
+EOS
+chmod +x "$work/bin/redis-cli"
+
+/usr/bin/python3 "$root/tests/docs/run.py" --repo "$root" --work "$work" --redis-url "$url" \
+  --node-modules "$mods" "$@"
