@@ -37,7 +37,7 @@ url="redis://127.0.0.1:$REDIS_PORT/0"
 work=$tmp/work
 ln -s "$build/sluice" "$build/sluice-worker" "$work/build/"
 cp "$build"/plugins/*.so "$work/build/plugins/"
-[[ -f $build/libsluice.a ]] && ln -s "$build/libsluice.a" "$work/build/"
+ln -s "$build"/libsluice.so* "$work/build/"
 cp -r "$root/config" "$work/config"
 ln -s "$root/include" "$root/common" "$root/examples" "$work/"
 # redis-cli in the examples talks to the throwaway server.
