@@ -15,6 +15,10 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "docs: installing nodejs and npm" >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
+if ! command -v jq >/dev/null; then  # the schema examples edit JSON with jq
+  echo "docs: installing jq" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends jq >/dev/null
+fi
 mods=$root/tests/docs/node_modules
 if [[ ! -d $mods/ioredis || ! -d $mods/redis ]]; then
   echo "docs: npm install ioredis redis into tests/docs/node_modules" >&2
