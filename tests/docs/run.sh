@@ -9,21 +9,24 @@ root=$PWD
 build=$(cd "${1:-build}" && pwd); shift || true
 source scripts/lib-redis.sh
 
-# JS examples run with both clients they show: ioredis and node-redis, installed
+# JS examples run with both clients they show, ioredis and node-redis (and Ajv), installed
 # here (gitignored), not into the project's dependencies.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "docs: installing nodejs and npm" >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
-if ! command -v jq >/dev/null; then  # the schema examples edit JSON with jq
-  echo "docs: installing jq" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends jq >/dev/null
-fi
+# The schema examples edit JSON with jq and validate with python3-jsonschema.
+for p in jq python3-jsonschema; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    echo "docs: installing $p" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >/dev/null
+  fi
+done
 mods=$root/tests/docs/node_modules
-if [[ ! -d $mods/ioredis || ! -d $mods/redis ]]; then
-  echo "docs: npm install ioredis redis into tests/docs/node_modules" >&2
+if [[ ! -d $mods/ioredis || ! -d $mods/redis || ! -d $mods/ajv ]]; then
+  echo "docs: npm install ioredis redis ajv into tests/docs/node_modules" >&2
   npm install --no-save --no-audit --no-fund --no-package-lock --prefix "$root/tests/docs" \
-    ioredis@6.0.0 redis@6.3.1 >/dev/null
+    ioredis@6.0.0 redis@6.3.1 ajv@8.20.0 >/dev/null
 fi
 
 tmp=$(mktemp -d /tmp/sluice-docs-XXXXXX)
