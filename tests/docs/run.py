@@ -15,7 +15,7 @@ Marking (fenced blocks, by info string):
   output             the output of the block just before it (stdout and stderr
                      together), compared after normalising ids, times, UUIDs,
                      hex trace ids and runs of spaces; a line "..." matches any
-                     number of lines
+                     number of lines, "..." within a line any text
   anything else      (c, json, text, console, ...) not run
 
 Per markdown file: FLUSHALL, start `sluice run -c WORK/config/sluice.json`
@@ -92,7 +92,10 @@ def output_matches(want, got):
     """want: the output block's text; "..." lines match any lines."""
     rx = ""
     for line in normalise(want):
-        rx += r"(?:[^\n]*\n)*?" if line == "..." else re.escape(line) + r"\n"
+        if line == "...":
+            rx += r"(?:[^\n]*\n)*?"
+        else:
+            rx += r"[^\n]*".join(re.escape(part) for part in line.split("...")) + r"\n"
     return re.fullmatch(rx, "\n".join(normalise(got)) + "\n") is not None
 
 
@@ -179,6 +182,7 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--redis-url", required=True)
     ap.add_argument("--node-modules", required=True)
+    ap.add_argument("--show", action="store_true", help="print every block's output (to write output blocks)")
     ap.add_argument("files", nargs="*")
     a = ap.parse_args()
     files = a.files or ["README.md"] + sorted(glob.glob("docs/*.md", root_dir=a.repo))
@@ -210,6 +214,8 @@ def main():
                 env.settle()
                 where = "%s:%d (%s)" % (f, line, lang)
                 rc, out = env.run(lang, text, "%s-%d" % (tag, line))
+                if a.show:
+                    print("--- %s:%d\n%s" % (f, line, out.rstrip()))
                 if rc != 0:
                     failed += 1
                     print("FAIL %s: exit %d\n%s" % (where, rc, out.rstrip()))

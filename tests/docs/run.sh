@@ -3,6 +3,7 @@
 # README.md and docs/*.md (see tests/docs/run.py for the marking) against a
 # throwaway redis-server and a supervisor on the repo's demo config.
 # Usage: tests/docs/run.sh [BUILD_DIR] [FILE.md...]   (BUILD_DIR default: build)
+# SLUICE_DOCS_SHOW=1 prints every block's output (to write `output` blocks).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -55,4 +56,4 @@ EOS
 chmod +x "$work/bin/redis-cli"
 
 /usr/bin/python3 "$root/tests/docs/run.py" --repo "$root" --work "$work" --redis-url "$url" \
-  --node-modules "$mods" "$@"
+  --node-modules "$mods" ${SLUICE_DOCS_SHOW:+--show} "$@"
