@@ -5,14 +5,23 @@
 # from the CLI and from plain redis-cli XADD, and show what happened.
 # Ctrl-C stops the supervisor (gracefully) and the private Redis.
 # SLUICE_DEMO_ONCE=1 stops by itself after showing the results (used by tests).
+# With SLUICE_REDIS_URL set, the demo refuses to delete its earlier keys
+# (sluice:{orders}...) in that Redis unless SLUICE_DEMO_RESET=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 source scripts/lib-redis.sh
 
+echo "demo: checking the Debian packages it needs (scripts/deps.sh build; installs what is missing)"
 scripts/deps.sh build
-cmake -S . -B build -DSLUICE_BUILD_TESTS=OFF -DSLUICE_BUILD_BENCH=OFF >/dev/null
-cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
+echo "demo: building into build/ (cmake; the first build takes about 30 s, its log: build/demo-build.log)"
+mkdir -p build
+if ! { cmake -S . -B build -DSLUICE_BUILD_TESTS=OFF -DSLUICE_BUILD_BENCH=OFF &&
+       cmake --build build -j"$(nproc 2>/dev/null || echo 2)"; } >build/demo-build.log 2>&1; then
+  tail -n 30 build/demo-build.log >&2
+  echo "demo: the build failed (full log: build/demo-build.log)" >&2
+  exit 1
+fi
 
 state=$root/.sluice
 mkdir -p "$state/redis"
@@ -36,6 +45,7 @@ trap stop_all EXIT
 trap 'exit 0' INT TERM
 
 if [[ -z "${SLUICE_REDIS_URL:-}" ]]; then
+  echo "demo: starting a private redis-server (config/redis.conf, data in $state/redis)"
   rm -f "$state/redis/redis.sock"
   # Its own session: Ctrl-C reaches the supervisor, and Redis stops last, below.
   setsid redis-server "$root/config/redis.conf" --port 0 --unixsocket "$state/redis/redis.sock" \
@@ -52,10 +62,29 @@ rcli() {  # redis-cli against SLUICE_REDIS_URL
   esac
 }
 
-# A fresh demo each run: forget earlier demo data.
-rcli del 'sluice:{orders}' 'sluice:{orders}:dlq:orders-svc' 'sluice:{orders}:r:orders-svc' 'sluice:{orders-summary}' >/dev/null
+# A fresh demo each run: forget earlier demo data. In a Redis that is not the
+# demo's own, only when asked: those keys may be someone's real queue.
+demo_keys=('sluice:{orders}' 'sluice:{orders}:dlq:orders-svc' 'sluice:{orders}:r:orders-svc' 'sluice:{orders-summary}')
+if [[ -z "$redis_pid" ]]; then
+  shown=$(printf '%s' "$SLUICE_REDIS_URL" | sed -E 's#//[^/@]*@#//***@#')
+  if ! found=$(rcli exists "${demo_keys[@]}"); then
+    echo "demo: cannot reach the Redis of SLUICE_REDIS_URL ($shown)" >&2
+    exit 1
+  fi
+  if [[ "$found" != 0 && "${SLUICE_DEMO_RESET:-0}" != 1 ]]; then
+    echo "demo: SLUICE_REDIS_URL ($shown) holds $found of the demo's keys (${demo_keys[*]})." >&2
+    echo "demo: the demo starts by deleting them; refusing, since they may be a real queue." >&2
+    echo "demo: run with SLUICE_DEMO_RESET=1 to delete them, or unset SLUICE_REDIS_URL to use a private Redis." >&2
+    exit 2
+  fi
+  if [[ "$found" != 0 ]]; then
+    echo "demo: SLUICE_DEMO_RESET=1: deleting the demo's keys in $shown: ${demo_keys[*]}"
+  fi
+fi
+rcli del "${demo_keys[@]}" >/dev/null
 rm -f "$state/order-summaries.jsonl"
 
+echo "demo: starting the supervisor: build/sluice run -c config/sluice.json (pool orders, 2 workers)"
 build/sluice run -c config/sluice.json &
 sup_pid=$!
 sleep 0.5
