@@ -25,7 +25,8 @@ fi
 
 state=$root/.sluice
 mkdir -p "$state/redis"
-sup_pid="" redis_pid=""
+sup_pid="" redis_pid="" tail_pid=""
+log=$state/sluice.log
 stop_all() {
   trap - INT TERM EXIT
   echo
@@ -33,6 +34,12 @@ stop_all() {
     echo "demo: stopping the supervisor (SIGTERM: in-flight jobs finish)"
     kill -TERM "$sup_pid" 2>/dev/null || true
     wait "$sup_pid" 2>/dev/null || true
+  fi
+  if [[ -n "$tail_pid" ]]; then
+    sleep 0.2  # the last lines
+    kill "$tail_pid" 2>/dev/null || true
+    wait "$tail_pid" 2>/dev/null || true
+    echo "demo: the supervisor's full log: $log"
   fi
   if [[ -n "$redis_pid" ]]; then
     echo "demo: stopping the private redis-server"
@@ -84,9 +91,48 @@ fi
 rcli del "${demo_keys[@]}" >/dev/null
 rm -f "$state/order-summaries.jsonl"
 
+# The terminal gets one short line per job and every warning and error; each
+# log line carries all its context (ids, trace, counters), so the full log
+# goes to a file instead.
+short_log() {
+  # mawk (Debian's awk) reads a pipe in blocks unless -W interactive.
+  local awk=(awk)
+  if command -v mawk >/dev/null; then awk=(mawk -W interactive); fi
+  "${awk[@]}" '
+    function field(name,   n, v) {  # the value of " name=v" or " name=\"v\""
+      n = length(name)
+      if (match($0, " " name "=\"([^\"\\\\]|\\\\.)*\"")) {
+        v = substr($0, RSTART + n + 3, RLENGTH - n - 4)
+        gsub(/\\"/, "\"", v)
+        return v
+      }
+      if (match($0, " " name "=[^ ]*")) return substr($0, RSTART + n + 2, RLENGTH - n - 2)
+      return ""
+    }
+    {
+      t = substr($1, 12, 12); lvl = $2
+      msg = $0; sub(/^[^ ]+ [A-Z]+ +/, "", msg); sub(/ component=.*/, "", msg)
+      if (index($0, " outcome=")) {
+        line = t "  job " field("job_id") " (" field("type") "): " field("outcome")
+        r = field("reason"); e = field("error")
+        if (r != "" && r != "retry") line = line ", " r
+        if (e != "") line = line ": " e
+        print line
+      } else if (index($0, " plugin=") && index($0, " job_id=")) {
+        print t "  " field("plugin") " plugin: " msg
+      } else if (lvl == "WARN" || lvl == "ERROR") {
+        e = field("error"); print t "  " lvl " " msg (e != "" ? ": " e : "")
+      }
+      fflush()
+    }'
+}
+: >"$log"
 echo "demo: starting the supervisor: build/sluice run -c config/sluice.json (pool orders, 2 workers)"
-build/sluice run -c config/sluice.json &
+echo "demo: its full log goes to $log; here: one line per job, and warnings"
+SLUICE_LOG_FILE=$log build/sluice run -c config/sluice.json &
 sup_pid=$!
+tail -n +1 -s 0.1 -F "$log" 2>/dev/null > >(short_log) &
+tail_pid=$!
 sleep 0.5
 
 echo "demo: enqueueing sample orders with the CLI"
@@ -111,6 +157,7 @@ for _ in $(seq 1 100); do
   [[ "$busy" == 0 ]] && break
   sleep 0.1
 done
+sleep 0.3  # the log lines of the last jobs before the results
 
 echo
 echo "== order summaries written by the handler ($state/order-summaries.jsonl)"
