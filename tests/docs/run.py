@@ -104,7 +104,8 @@ class Env:
         self.a = a
         self.r = redis.Redis.from_url(a.redis_url, decode_responses=True)
         self.env = dict(os.environ)
-        self.env.update(SLUICE_REDIS_URL=a.redis_url, NODE_PATH=a.node_modules,
+        # HTTP on a free port: the default 9464 may be taken by a real supervisor
+        self.env.update(SLUICE_REDIS_URL=a.redis_url, NODE_PATH=a.node_modules, SLUICE_HTTP_LISTEN="127.0.0.1:0",
                         PATH=os.path.join(a.work, "bin") + ":" + os.path.join(a.work, "build") + ":" +
                         os.environ["PATH"])
         self.sup = None
@@ -204,6 +205,7 @@ def main():
         if not any(t[1] != "file" for t in todo):
             continue
         tag = re.sub(r"[^A-Za-z0-9]+", "-", f)
+        failed_before = failed
         try:
             env.start_supervisor(tag)
             for line, lang, text, want in todo:
@@ -231,6 +233,9 @@ def main():
             print("FAIL %s: %s" % (f, e))
         finally:
             env.stop_supervisor()
+        if failed > failed_before:  # the work dir is deleted at the end: show the supervisor's side
+            with open(os.path.join(a.work, "supervisor-%s.log" % tag)) as log:
+                print("--- the last lines of the supervisor's log for %s\n%s" % (f, "".join(log.readlines()[-15:]).rstrip()))
     print("docs examples: %d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

@@ -10,19 +10,22 @@ root=$PWD
 build=$(cd "${1:-build}" && pwd); shift || true
 source scripts/lib-redis.sh
 
-# JS examples run with both clients they show, ioredis and node-redis (and Ajv), installed
-# here (gitignored), not into the project's dependencies.
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  echo "docs: installing nodejs and npm" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
-fi
-# The schema examples edit JSON with jq and validate with python3-jsonschema.
+# What the examples use beyond `make test`'s packages: node and npm (the JS
+# examples), jq and python3-jsonschema (the schema examples).
+missing=()
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 for p in jq python3-jsonschema; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    echo "docs: installing $p" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >/dev/null
-  fi
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "docs: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The JS examples run with both clients they show, ioredis and node-redis (and
+# Ajv), installed here (gitignored), not into the project's dependencies.
 mods=$root/tests/docs/node_modules
 if [[ ! -d $mods/ioredis || ! -d $mods/redis || ! -d $mods/ajv ]]; then
   echo "docs: npm install ioredis redis ajv into tests/docs/node_modules" >&2
