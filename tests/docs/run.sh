@@ -50,6 +50,9 @@ ln -s "$build/sluice" "$build/sluice-worker" "$work/build/"
 cp "$build"/plugins/*.so "$work/build/plugins/"
 ln -s "$build"/libsluice.so* "$work/build/"
 cp -r "$root/config" "$work/config"
+# The demo's summary_file, ".sluice/...", whether relative to the working
+# directory or to the config file.
+mkdir -p "$work/config/.sluice"
 ln -s "$root/include" "$root/common" "$root/examples" "$work/"
 # redis-cli in the examples talks to the throwaway server.
 cat >"$work/bin/redis-cli" <<EOS
