@@ -14,6 +14,34 @@ source scripts/lib-redis.sh
 
 echo "demo: checking the Debian packages it needs (scripts/deps.sh build; installs what is missing)"
 scripts/deps.sh build
+rcli() {  # redis-cli against SLUICE_REDIS_URL
+  case "$SLUICE_REDIS_URL" in
+    unix://*) redis-cli -s "${SLUICE_REDIS_URL#unix://}" "$@" ;;
+    *) redis-cli -u "$SLUICE_REDIS_URL" "$@" ;;
+  esac
+}
+
+# The demo starts by deleting its earlier data. In a Redis that is not the
+# demo's own, only when asked: those keys may be someone's real queue. Checked
+# before the build, so a refusal comes at once.
+demo_keys=('sluice:{orders}' 'sluice:{orders}:dlq:orders-svc' 'sluice:{orders}:r:orders-svc' 'sluice:{orders-summary}')
+if [[ -n "${SLUICE_REDIS_URL:-}" ]]; then
+  shown=$(printf '%s' "$SLUICE_REDIS_URL" | sed -E 's#//[^/@]*@#//***@#')
+  if ! found=$(rcli exists "${demo_keys[@]}"); then
+    echo "demo: cannot reach the Redis of SLUICE_REDIS_URL ($shown)" >&2
+    exit 1
+  fi
+  if [[ "$found" != 0 && "${SLUICE_DEMO_RESET:-0}" != 1 ]]; then
+    echo "demo: SLUICE_REDIS_URL ($shown) holds $found of the demo's keys (${demo_keys[*]})." >&2
+    echo "demo: the demo starts by deleting them; refusing, since they may be a real queue." >&2
+    echo "demo: run with SLUICE_DEMO_RESET=1 to delete them, or unset SLUICE_REDIS_URL to use a private Redis." >&2
+    exit 2
+  fi
+  if [[ "$found" != 0 ]]; then
+    echo "demo: SLUICE_DEMO_RESET=1: the demo's keys in $shown will be deleted: ${demo_keys[*]}"
+  fi
+fi
+
 echo "demo: building into build/ (cmake; the first build takes about 30 s, its log: build/demo-build.log)"
 mkdir -p build
 if ! { cmake -S . -B build -DSLUICE_BUILD_TESTS=OFF -DSLUICE_BUILD_BENCH=OFF &&
@@ -62,32 +90,8 @@ if [[ -z "${SLUICE_REDIS_URL:-}" ]]; then
   export SLUICE_REDIS_URL="unix://$state/redis/redis.sock"
   echo "demo: private redis-server (AOF on) at $SLUICE_REDIS_URL"
 fi
-rcli() {  # redis-cli against SLUICE_REDIS_URL
-  case "$SLUICE_REDIS_URL" in
-    unix://*) redis-cli -s "${SLUICE_REDIS_URL#unix://}" "$@" ;;
-    *) redis-cli -u "$SLUICE_REDIS_URL" "$@" ;;
-  esac
-}
 
-# A fresh demo each run: forget earlier demo data. In a Redis that is not the
-# demo's own, only when asked: those keys may be someone's real queue.
-demo_keys=('sluice:{orders}' 'sluice:{orders}:dlq:orders-svc' 'sluice:{orders}:r:orders-svc' 'sluice:{orders-summary}')
-if [[ -z "$redis_pid" ]]; then
-  shown=$(printf '%s' "$SLUICE_REDIS_URL" | sed -E 's#//[^/@]*@#//***@#')
-  if ! found=$(rcli exists "${demo_keys[@]}"); then
-    echo "demo: cannot reach the Redis of SLUICE_REDIS_URL ($shown)" >&2
-    exit 1
-  fi
-  if [[ "$found" != 0 && "${SLUICE_DEMO_RESET:-0}" != 1 ]]; then
-    echo "demo: SLUICE_REDIS_URL ($shown) holds $found of the demo's keys (${demo_keys[*]})." >&2
-    echo "demo: the demo starts by deleting them; refusing, since they may be a real queue." >&2
-    echo "demo: run with SLUICE_DEMO_RESET=1 to delete them, or unset SLUICE_REDIS_URL to use a private Redis." >&2
-    exit 2
-  fi
-  if [[ "$found" != 0 ]]; then
-    echo "demo: SLUICE_DEMO_RESET=1: deleting the demo's keys in $shown: ${demo_keys[*]}"
-  fi
-fi
+# A fresh demo each run: forget earlier demo data.
 rcli del "${demo_keys[@]}" >/dev/null
 rm -f "$state/order-summaries.jsonl"
 

@@ -61,5 +61,25 @@ exec /usr/bin/redis-cli -u "$url" "\$@"
 EOS
 chmod +x "$work/bin/redis-cli"
 
+rc=0
 /usr/bin/python3 "$root/tests/docs/run.py" --repo "$root" --work "$work" --redis-url "$url" \
-  --node-modules "$mods" ${SLUICE_DOCS_SHOW:+--show} "$@"
+  --node-modules "$mods" ${SLUICE_DOCS_SHOW:+--show} "$@" || rc=1
+
+# What README.md says of `make demo` with SLUICE_REDIS_URL: on a Redis holding
+# the demo's keys it refuses (exit 2) before building, and deletes nothing.
+if [[ $# -eq 0 ]]; then
+  /usr/bin/redis-cli -u "$url" FLUSHALL >/dev/null
+  /usr/bin/redis-cli -u "$url" XADD 'sluice:{orders}' '*' type order.placed.v1 payload '{}' >/dev/null
+  demo_rc=0
+  demo_out=$(SLUICE_REDIS_URL=$url SLUICE_DEMO_ONCE=1 timeout 300 scripts/demo.sh 2>&1 </dev/null) || demo_rc=$?
+  if [[ $demo_rc -eq 2 && $demo_out == *"refusing, since they may be a real queue"* &&
+        $(/usr/bin/redis-cli -u "$url" XLEN 'sluice:{orders}') == 1 ]]; then
+    echo "ok   make demo refuses to delete the demo's keys in the Redis of SLUICE_REDIS_URL"
+  else
+    echo "FAIL make demo with SLUICE_REDIS_URL on a Redis holding sluice:{orders}: exit $demo_rc, sluice:{orders}" \
+         "holds $(/usr/bin/redis-cli -u "$url" XLEN 'sluice:{orders}') entries (want exit 2, 1 entry)"
+    printf '%s\n' "$demo_out" | tail -n 20
+    rc=1
+  fi
+fi
+exit $rc
