@@ -1,7 +1,8 @@
 /* `sluice dlq list|show|replay|purge QUEUE`: inspect a group's dead letters
- * (sluice:{Q}:dlq:G), filtered by type, reason and time; send them back to
- * that group only (FCALL sluice_dlq_replay, atomic per entry, fresh attempt
- * budget); or delete them after a confirmation. */
+ * (sluice:{Q}:dlq:G), filtered by type, one of the known reasons and time;
+ * send them back to that group only (FCALL sluice_dlq_replay, atomic per entry,
+ * fresh attempt budget; a confirmation above --confirm-over entries); or
+ * delete them after a confirmation. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
