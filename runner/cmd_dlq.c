@@ -1,7 +1,8 @@
 /* `sluice dlq list|show|replay|purge QUEUE`: inspect a group's dead letters
- * (sluice:{Q}:dlq:G), filtered by type, reason and time; send them back to
- * that group only (FCALL sluice_dlq_replay, atomic per entry, fresh attempt
- * budget); or delete them after a confirmation. */
+ * (sluice:{Q}:dlq:G), filtered by type, one of the known reasons and time;
+ * send them back to that group only (FCALL sluice_dlq_replay, atomic per entry,
+ * fresh attempt budget; a confirmation above --confirm-over entries); or
+ * delete them after a confirmation. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +15,13 @@
 #define MAX_IDS 1024
 #define REPLAY_BATCH 100
 #define PURGE_BATCH 500
+#define CONFIRM_OVER 100 /* replay asks before more than this many, unless --yes */
 
 static const char usage_text[] =
     "usage: sluice dlq list    QUEUE [--group G] [FILTERS] [--limit N] [--json]\n"
     "       sluice dlq show    QUEUE DLQ_ID [--group G] [--json]\n"
-    "       sluice dlq replay  QUEUE [--group G] [FILTERS] [--id DLQ_ID]... [--dry-run] [--json]\n"
+    "       sluice dlq replay  QUEUE [--group G] [FILTERS] [--id DLQ_ID]... [--dry-run]\n"
+    "                          [--yes] [--confirm-over N] [--verbose] [--json]\n"
     "       sluice dlq purge   QUEUE [--group G] [FILTERS] [--id DLQ_ID]... [--yes] [--json]\n"
     "\n"
     "Dead letters of group G of queue QUEUE live in the stream sluice:{QUEUE}:dlq:G: the\n"
@@ -32,13 +35,16 @@ static const char usage_text[] =
     "           retry stream sluice:{QUEUE}:r:G without the DLQ fields and without\n"
     "           attempt (a fresh attempt budget; the job id is kept) and removed from\n"
     "           the DLQ, atomically per entry. Other groups of the queue see nothing.\n"
+    "           Prints a summary line (--verbose: one line per entry too); asks first\n"
+    "           when more than --confirm-over entries match, unless --yes (without a\n"
+    "           terminal on stdin, --yes is then required)\n"
     "  purge    delete the matching entries; asks first unless --yes (without a\n"
     "           terminal on stdin, --yes is required)\n"
     "\n"
     "Filters (all must match):\n"
     "      --type T        job type T\n"
-    "      --reason R      reason R: failed, exhausted, timeout, crashed, bad_envelope,\n"
-    "                      bad_payload, oversize, unknown_type, trimmed\n"
+    "      --reason R      reason R: failed, exhausted, timeout, crashed, schema,\n"
+    "                      bad_envelope, bad_payload, oversize, unknown_type, trimmed\n"
     "      --since TIME    dead-lettered at or after TIME\n"
     "      --until TIME    dead-lettered at or before TIME\n"
     "                      TIME: RFC 3339 (2026-11-26T10:00:00Z), @EPOCH_SECONDS, or a\n"
@@ -49,18 +55,41 @@ static const char usage_text[] =
     "  -u, --url URL       Redis URL; default $SLUICE_REDIS_URL, else redis://127.0.0.1:6379/0\n"
     "  -g, --group G       the consumer group\n"
     "  -n, --dry-run       replay: list what would be replayed, change nothing\n"
-    "  -y, --yes           purge: do not ask\n"
+    "  -y, --yes           purge, replay: do not ask\n"
+    "      --confirm-over N  replay: ask when more than N entries match (default 100)\n"
+    "  -v, --verbose       replay: print \"DLQ_ID -> RETRY_STREAM RETRY_ID\" per entry\n"
     "      --json          print JSON instead of a table\n"
     "  -h, --help          print this help\n"
     "\n"
-    "Exit status: 0 done, 1 failure (or purge declined), 2 usage error (or purge\n"
-    "without --yes and no terminal).\n";
+    "Exit status: 0 done, 1 failure (or purge/replay declined), 2 usage error (or\n"
+    "purge, or a replay over --confirm-over, without --yes and no terminal).\n";
+
+/* Every reason a dead letter can carry: the handler's (workers/job.c: failed,
+ * exhausted, unknown_type, crashed, schema), the supervisor's hard timeout
+ * (runner/maint_jobs.c: timeout), the envelope codec's (common/codec.c
+ * sl_codec_reason) and trimmed (sluice_reclaim: the entry was gone). */
+static const char *const reasons[] = {"failed", "exhausted", "timeout", "crashed", "schema",
+                                      "bad_envelope", "bad_payload", "oversize", "unknown_type", "trimmed"};
+#define NREASONS (sizeof reasons / sizeof reasons[0])
+
+/* 0 when r is one of reasons[], else 2 after a usage error that lists them. */
+static int check_reason(const char *r)
+{
+    char list[256] = "";
+    for (size_t i = 0; i < NREASONS; i++) {
+        if (!strcmp(r, reasons[i])) return 0;
+        size_t len = strlen(list);
+        snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", reasons[i]);
+    }
+    return sl_cli_usage(CMD, "unknown --reason '%.64s' (valid: %s)", r, list);
+}
 
 typedef struct dlq_args {
     const char *sub, *url, *queue, *group, *type, *reason, *since, *until, *show_id;
     const char *ids[MAX_IDS];
-    int nids, json, dry_run, yes;
-    long limit; /* 0: no limit */
+    int nids, json, dry_run, yes, verbose;
+    long limit;        /* 0: no limit */
+    long confirm_over; /* replay: ask above this many entries */
     char grp[SL_CLI_NAME_MAX], dlq[SL_KEY_MAX], retry[SL_KEY_MAX];
     char start[32], end[48]; /* XRANGE bounds from --since/--until */
 } dlq_args;
@@ -284,6 +313,22 @@ static int do_replay(sl_redis *r, dlq_args *a)
         cJSON_Delete(entries);
         return 0;
     }
+    if (n > a->confirm_over && !a->yes) {
+        char q[512];
+        snprintf(q, sizeof q, "Replay %d dead letters from %s to group %s?", n, a->dlq, a->grp);
+        int ok = sl_cli_confirm(q);
+        if (ok < 0) {
+            cJSON_Delete(entries);
+            return sl_cli_usage(CMD,
+                                "refusing to replay %d dead letters from %s without --yes (more than "
+                                "--confirm-over %ld, and stdin is not a terminal)",
+                                n, a->dlq, a->confirm_over);
+        }
+        if (!ok) {
+            cJSON_Delete(entries);
+            return sl_cli_fail(CMD, "nothing replayed");
+        }
+    }
     if (n > 0 && sl_cli_functions(CMD, r) != 0) goto done;
     done = cJSON_CreateArray();
     for (int i = 0; i < n; i += REPLAY_BATCH)
@@ -299,8 +344,13 @@ static int do_replay(sl_redis *r, dlq_args *a)
         rc = sl_cli_print_json(CMD, o);
     } else {
         const cJSON *e;
-        cJSON_ArrayForEach(e, done) printf("%s -> %s %s\n", cJSON_GetObjectItem(e, "dlq_id")->valuestring, a->retry,
-                                           cJSON_GetObjectItem(e, "retry_id")->valuestring);
+        if (a->verbose) {
+            cJSON_ArrayForEach(e, done)
+            {
+                printf("%s -> %s %s\n", cJSON_GetObjectItem(e, "dlq_id")->valuestring, a->retry,
+                       cJSON_GetObjectItem(e, "retry_id")->valuestring);
+            }
+        }
         printf("replayed %d dead letter%s to group %s (%s)", cJSON_GetArraySize(done),
                cJSON_GetArraySize(done) == 1 ? "" : "s", a->grp, a->retry);
         printf(skipped ? "; %d skipped (no longer in the DLQ)\n" : "\n", skipped);
@@ -361,7 +411,7 @@ done:
 /* Parse argv (argv[0] = "dlq"). -1 to go on, else the exit code. */
 static int parse_args(int argc, char **argv, dlq_args *a)
 {
-    enum { OPT_TYPE = 256, OPT_REASON, OPT_SINCE, OPT_UNTIL, OPT_ID, OPT_LIMIT, OPT_JSON };
+    enum { OPT_TYPE = 256, OPT_REASON, OPT_SINCE, OPT_UNTIL, OPT_ID, OPT_LIMIT, OPT_JSON, OPT_CONFIRM_OVER };
     static const struct option longopts[] = {
         {"url", required_argument, NULL, 'u'},     {"group", required_argument, NULL, 'g'},
         {"type", required_argument, NULL, OPT_TYPE}, {"reason", required_argument, NULL, OPT_REASON},
@@ -369,14 +419,15 @@ static int parse_args(int argc, char **argv, dlq_args *a)
         {"id", required_argument, NULL, OPT_ID},   {"limit", required_argument, NULL, OPT_LIMIT},
         {"dry-run", no_argument, NULL, 'n'},       {"yes", no_argument, NULL, 'y'},
         {"json", no_argument, NULL, OPT_JSON},     {"help", no_argument, NULL, 'h'},
+        {"verbose", no_argument, NULL, 'v'},       {"confirm-over", required_argument, NULL, OPT_CONFIRM_OVER},
         {NULL, 0, NULL, 0},
     };
-    const char *limit = NULL;
+    const char *limit = NULL, *confirm_over = NULL;
     int ch;
     memset(a, 0, sizeof *a);
     optind = 0;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":u:g:nyh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":u:g:nyvh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'u': a->url = optarg; break;
         case 'g': a->group = optarg; break;
@@ -387,6 +438,8 @@ static int parse_args(int argc, char **argv, dlq_args *a)
         case OPT_LIMIT: limit = optarg; break;
         case 'n': a->dry_run = 1; break;
         case 'y': a->yes = 1; break;
+        case 'v': a->verbose = 1; break;
+        case OPT_CONFIRM_OVER: confirm_over = optarg; break;
         case OPT_JSON: a->json = 1; break;
         case 'h': fputs(usage_text, stdout); return 0;
         case OPT_ID:
@@ -413,7 +466,16 @@ static int parse_args(int argc, char **argv, dlq_args *a)
     if (show && (a->type || a->reason || a->since || a->until || limit || a->nids))
         return sl_cli_usage(CMD, "show takes no filters");
     if (a->dry_run && !replay) return sl_cli_usage(CMD, "--dry-run is for replay");
-    if (a->yes && !purge) return sl_cli_usage(CMD, "--yes is for purge");
+    if (a->yes && !purge && !replay) return sl_cli_usage(CMD, "--yes is for purge and replay");
+    if ((a->verbose || confirm_over) && !replay)
+        return sl_cli_usage(CMD, "--verbose and --confirm-over are for replay");
+    a->confirm_over = CONFIRM_OVER;
+    if (confirm_over) {
+        char *end;
+        a->confirm_over = strtol(confirm_over, &end, 10);
+        if (!*confirm_over || *end || a->confirm_over < 0 || a->confirm_over > 100000000)
+            return sl_cli_usage(CMD, "invalid --confirm-over '%.32s' (expected a number >= 0)", confirm_over);
+    }
     if (a->nids && list) return sl_cli_usage(CMD, "--id is for replay and purge (use show)");
     if (limit) {
         char *end;
@@ -423,6 +485,7 @@ static int parse_args(int argc, char **argv, dlq_args *a)
     } else if (list) {
         a->limit = 100;
     }
+    if (a->reason && check_reason(a->reason)) return 2;
     if (sl_cli_check_name(CMD, "queue", a->queue) || (a->group && sl_cli_check_name(CMD, "group", a->group)))
         return 2;
     return -1;

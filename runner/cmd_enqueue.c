@@ -63,10 +63,12 @@ static const char usage_text[] =
     "starts with '-'. Exit status: 0 done, 1 failure, 2 usage error.\n"
     "\n"
     "Examples:\n"
-    "  sluice enqueue orders order.placed.v1 '{\"order_id\":\"A-1\"}'\n"
+    "  sluice enqueue orders order.placed.v1 \\\n"
+    "      '{\"order_id\":\"A-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"tea\",\"qty\":1,\"unit_price\":4.5}]}'\n"
     "  sluice enqueue --delay 10m mail email.reminder '{\"user\":42}'\n"
     "  sluice enqueue --at 2026-12-24T18:00:00Z mail email.greeting '{\"user\":42}'\n"
-    "  sluice enqueue --key order-A-1 --key-ttl 168h orders order.placed.v1 '{\"order_id\":\"A-1\"}'\n"
+    "  sluice enqueue --key order-A-2 --key-ttl 168h orders order.placed.v1 \\\n"
+    "      '{\"order_id\":\"A-2\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"mug\",\"qty\":2,\"unit_price\":6}]}'\n"
     "  sluice enqueue --delay 30s orders order.recheck.v1 - < payloads.jsonl\n";
 
 /* Latest --at time accepted: 9999-12-31T23:59:59.999Z, the codec's limit. */

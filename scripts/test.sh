@@ -54,6 +54,9 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_suites build plain
 run_suites build-asan asan
 
+echo "== docs examples: every sh/python/js block of README.md and docs/*.md (tests/docs/run.sh)"
+if tests/docs/run.sh build; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
 echo "== JSON Schema Test Suite (draft7), per keyword file (asserted by test_schema_suite above)"
 build/test_schema_suite --verbose=0 2>&1 | grep -vE "^\[(----|====|PASS|RUN )" || true
 

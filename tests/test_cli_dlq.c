@@ -254,3 +254,92 @@ Test(cli_dlq, purge_needs_yes_without_a_terminal)
     th_run_free(&r);
     redisFree(c);
 }
+
+/* Every reason a dead letter can carry is a valid --reason (schema too); an
+ * unknown one is a usage error that lists them, not an empty match. */
+Test(cli_dlq, reason_must_be_known)
+{
+    redisContext *c = th_redis();
+    char ids[3][32];
+    prepare_dlq(c, ids);
+    th_cmd(c, "XADD sluice:{dq}:dlq:g * type a payload {} id job-s reason schema error bad attempts 1 "
+           "deliveries 1 original_id 5-0 original_stream sluice:{dq} group g consumer c failed_at 1");
+    th_run_result r = TH_RUN("dlq", "list", "dq", "-g", "g", "--reason", "schema");
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    cr_assert(strstr(r.out, "job-s") != NULL && strstr(r.out, "job-0") == NULL, "%s", r.out);
+    th_run_free(&r);
+    static const char *const verbs[] = {"list", "replay", "purge"};
+    for (int i = 0; i < 3; i++) {
+        r = TH_RUN("dlq", verbs[i], "dq", "-g", "g", "--reason", "exausted", "--yes");
+        if (i != 2) {
+            th_run_free(&r);
+            r = TH_RUN("dlq", verbs[i], "dq", "-g", "g", "--reason", "exausted");
+        }
+        cr_assert_eq(r.code, 2, "%s: stderr: %s", verbs[i], r.err);
+        cr_assert(strstr(r.err, "unknown --reason 'exausted'") != NULL, "%s", r.err);
+        cr_assert(strstr(r.err, "failed, exhausted, timeout, crashed, schema, bad_envelope, bad_payload, "
+                                "oversize, unknown_type, trimmed") != NULL,
+                  "%s", r.err);
+        cr_assert_str_eq(r.out, "");
+        th_run_free(&r);
+    }
+    cr_assert_eq(th_int(c, "XLEN sluice:{dq}:dlq:g"), 4, "nothing replayed or deleted");
+    redisFree(c);
+}
+
+/* Lines of s. */
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* A big replay prints one summary line (per-entry lines with --verbose), and
+ * more than --confirm-over entries (default 100) need --yes without a terminal. */
+Test(cli_dlq, replay_summary_and_confirmation)
+{
+    redisContext *c = th_redis();
+    th_cmd(c, "XGROUP CREATE sluice:{bq} g $ MKSTREAM");
+    for (int i = 0; i < 150; i++)
+        th_cmd(c, "XADD sluice:{bq}:dlq:g * type a payload {} id job-%d reason exhausted error e attempts 5 "
+               "deliveries 1 original_id %d-0 original_stream sluice:{bq} group g consumer c failed_at 1", i, i + 1);
+
+    th_run_result r = TH_RUN("dlq", "replay", "bq");
+    cr_assert_eq(r.code, 2, "stderr: %s", r.err);
+    cr_assert(strstr(r.err, "refusing to replay 150 dead letters from sluice:{bq}:dlq:g without --yes "
+                            "(more than --confirm-over 100, and stdin is not a terminal)") != NULL,
+              "%s", r.err);
+    th_run_free(&r);
+    cr_assert_eq(th_int(c, "XLEN sluice:{bq}:dlq:g"), 150, "nothing replayed");
+
+    r = TH_RUN("dlq", "replay", "bq", "--confirm-over", "x");
+    cr_assert_eq(r.code, 2, "a bad --confirm-over is a usage error");
+    th_run_free(&r);
+
+    /* At most N: no question. The output is one summary line. */
+    r = TH_RUN("dlq", "replay", "bq", "--limit", "100");
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    cr_assert_str_eq(r.out, "replayed 100 dead letters to group g (sluice:{bq}:r:g)\n");
+    th_run_free(&r);
+    cr_assert_eq(th_int(c, "XLEN sluice:{bq}:dlq:g"), 50);
+
+    /* --verbose: one line per entry, then the summary. */
+    r = TH_RUN("dlq", "replay", "bq", "--limit", "20", "--verbose");
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    cr_assert_eq(count_lines(r.out), 21, "%s", r.out);
+    cr_assert(strstr(r.out, " -> sluice:{bq}:r:g ") != NULL, "%s", r.out);
+    th_run_free(&r);
+
+    /* A raised threshold, and --yes. */
+    r = TH_RUN("dlq", "replay", "bq", "--limit", "20", "--confirm-over", "10");
+    cr_assert_eq(r.code, 2, "stderr: %s", r.err);
+    th_run_free(&r);
+    r = TH_RUN("dlq", "replay", "bq", "--confirm-over", "10", "--yes");
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    cr_assert_str_eq(r.out, "replayed 30 dead letters to group g (sluice:{bq}:r:g)\n");
+    th_run_free(&r);
+    cr_assert_eq(th_int(c, "XLEN sluice:{bq}:dlq:g"), 0);
+    cr_assert_eq(th_int(c, "XLEN sluice:{bq}:r:g"), 150);
+    redisFree(c);
+}

@@ -244,6 +244,53 @@ Test(cli_enqueue, help_exits_0)
     run_free(&r);
 }
 
+/* Every line under "Examples:" of --help, run as a shell command against a
+ * Redis holding the repo's own schema of order.placed.v1, exits 0 and adds
+ * its job (payloads.jsonl: two lines). */
+Test(cli_enqueue, help_examples_run)
+{
+    const char *reg[] = {"schema", "register", "-u", th_redis_url(), "order.placed.v1",
+                         SLUICE_SOURCE_DIR "/config/schemas/order.placed.v1.json", NULL};
+    run_result r = run_cli(reg, NULL, NULL);
+    cr_assert_eq(r.code, 0, "schema register: %s", r.err);
+    run_free(&r);
+    const char *help[] = {"enqueue", "--help", NULL};
+    r = run_cli(help, NULL, NULL);
+    const char *ex = strstr(r.out, "\nExamples:\n");
+    cr_assert_not_null(ex, "%s", r.out);
+    char dir[600], bindir[600];
+    snprintf(dir, sizeof dir, "%s", th_tmpdir());
+    snprintf(bindir, sizeof bindir, "%s", SLUICE_BIN);
+    *strrchr(bindir, '/') = '\0';
+    cr_assert(th_write_file("payloads.jsonl", "{\"n\":1}\n{\"n\":2}\n") != NULL);
+    /* One script, so the examples' "\\" line continuations work; set -ex names
+     * the example that fails. */
+    const char *text = strchr(ex + 1, '\n') + 1;
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, "  sluice enqueue ")); p++) n++;
+    char *script = NULL;
+    cr_assert(asprintf(&script, "set -ex\ncd '%s'\nexport PATH='%s':\"$PATH\" SLUICE_REDIS_URL='%s'\n%s", dir, bindir,
+                       th_redis_url(), text) > 0);
+    char *path = th_write_file("examples.sh", script);
+    char cmd[1024], errf[700];
+    snprintf(errf, sizeof errf, "%s.err", path);
+    snprintf(cmd, sizeof cmd, "sh '%s' >/dev/null 2>'%s'", path, errf);
+    int st = system(cmd);
+    char *err = th_read_file(errf);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the examples exit %d:\n%s", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+              err ? err : "");
+    free(err);
+    free(path);
+    free(script);
+    cr_assert_eq(n, 5, "five examples");
+    redisContext *c = th_redis();
+    cr_assert_eq(th_int(c, "XLEN sluice:{orders}"), 2, "examples 1 and 4 enqueue now");
+    cr_assert_eq(th_int(c, "ZCARD sluice:{mail}:sched") + th_int(c, "ZCARD sluice:{orders}:sched"), 4,
+                 "examples 2, 3 and 5 (two lines) are delayed");
+    redisFree(c);
+    run_free(&r);
+}
+
 Test(cli_enqueue, usage_errors_exit_2)
 {
     const char *missing[] = {"enqueue", "onlyqueue", NULL};
