@@ -58,6 +58,8 @@ const sl_cfg_key sl_cfg_main_keys[] = {
     {"supervisor.promote_interval", SL_CFG_DUR, 0, C(promote_interval_ms), 100, NULL, 10, MIN_MS, NULL},
     {"supervisor.http_listen", SL_CFG_STR, SL_CFG_NULLABLE, C(http_listen), 0, "127.0.0.1:9464", 0, 0,
      "SLUICE_HTTP_LISTEN"},
+    {"supervisor.http_max_connections", SL_CFG_INT, 0, C(http_max_connections), 64, NULL, 1, 65536, NULL},
+    {"supervisor.http_timeout", SL_CFG_DUR, 0, C(http_timeout_ms), 5000, NULL, 100, 10 * MIN_MS, NULL},
     {"supervisor.stats_interval", SL_CFG_DUR, 0, C(stats_interval_ms), 5000, NULL, 100, HOUR_MS, NULL},
     {"health.stall_after", SL_CFG_DUR, 0, C(stall_after_ms), 5 * MIN_MS, NULL, 1000, DAY_MS, NULL},
     {"alerts.backlog", SL_CFG_I64, 0, C(alert_backlog), 10000, NULL, 0, 1000000000000LL, NULL},

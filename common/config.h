@@ -66,6 +66,8 @@ typedef struct sl_config {
     int64_t done_ttl_ms;          /* jobs.done_ttl: how long done-markers are kept, default 7 days */
     int64_t promote_interval_ms;  /* supervisor.promote_interval: how often due retries/delayed jobs are moved, default 100ms */
     char *http_listen;            /* supervisor.http_listen: host:port of /metrics, /healthz, /readyz, /status; null or "" = off; default 127.0.0.1:9464; env SLUICE_HTTP_LISTEN */
+    int http_max_connections;     /* supervisor.http_max_connections: open HTTP connections at most (fewer when RLIMIT_NOFILE is low), default 64 */
+    int64_t http_timeout_ms;      /* supervisor.http_timeout: total time one HTTP request may take (reading it and writing the answer), default 5s */
     int64_t stats_interval_ms;    /* supervisor.stats_interval: how often queue/group gauges are sampled and sluice:{Q}:stats:G is written, default 5s */
     int64_t stall_after_ms;       /* health.stall_after: /healthz fails when a backlog exists but nothing was consumed for this long, default 5m */
     int64_t alert_backlog;        /* alerts.backlog: lag + pending of a group above this raises an alert, 0 = off, default 10000 */
