@@ -278,17 +278,32 @@ static int parse_dur(const char *s, int64_t *ms)
     return 0;
 }
 
-/* An integer-valued JSON number in [min, max]? */
-static int int_in(const cJSON *it, long long min, long long max, long long *out)
+/* The integer value of a JSON number, when it has one that fits long long:
+ * the range is checked in double first, since converting an out-of-range
+ * double to an integer is undefined behaviour (1e300). 1 with *out, or 0. */
+static int json_integer(const cJSON *it, long long *out)
 {
+    /* 2^63 exactly; [-2^63, 2^63) is long long's range, exact in double */
+    const double lim = 9223372036854775808.0;
     double d;
 
     if (!cJSON_IsNumber(it))
         return 0;
     d = it->valuedouble;
-    if (!(d >= (double)min && d <= (double)max) || (double)(long long)d != d)
+    if (!(d >= -lim && d < lim) || (double)(long long)d != d)
         return 0;
     *out = (long long)d;
+    return 1;
+}
+
+/* An integer-valued JSON number in [min, max]? */
+static int int_in(const cJSON *it, long long min, long long max, long long *out)
+{
+    long long v;
+
+    if (!json_integer(it, &v) || v < min || v > max)
+        return 0;
+    *out = v;
     return 1;
 }
 
@@ -557,6 +572,7 @@ static int parse_settings(pctx *p, sl_pool_cfg *pool, const cJSON *obj, const ch
 {
     char lab[340], gb[80], num[32];
     const cJSON *it;
+    long long iv;
     size_t n = 0;
 
     if (!cJSON_IsObject(obj))
@@ -579,9 +595,8 @@ static int parse_settings(pctx *p, sl_pool_cfg *pool, const cJSON *obj, const ch
             v = it->valuestring;
         else if (cJSON_IsBool(it))
             v = cJSON_IsTrue(it) ? "true" : "false";
-        else if (cJSON_IsNumber(it) && it->valuedouble == (double)(long long)it->valuedouble &&
-                 it->valuedouble > -9e15 && it->valuedouble < 9e15)
-            snprintf(num, sizeof num, "%lld", (long long)it->valuedouble);
+        else if (json_integer(it, &iv) && iv > -9000000000000000LL && iv < 9000000000000000LL)
+            snprintf(num, sizeof num, "%lld", iv);   /* exact in double: printed as an integer */
         else if (cJSON_IsNumber(it))
             snprintf(num, sizeof num, "%.17g", it->valuedouble);
         else

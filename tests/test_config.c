@@ -857,3 +857,25 @@ Test(config, queue_dlq_cap_is_in_the_pool_fingerprint_and_retention_is_not)
     free(base);
 #undef QPOOL
 }
+
+/* Numbers outside long long's range (settings, integer and duration keys) are
+ * range-checked as doubles before any conversion: converting 1e300 to an
+ * integer is undefined behaviour (UBSan float-cast-overflow in build-asan). */
+Test(config, huge_numbers_are_checked_before_conversion)
+{
+    sl_config *c = load(doc("", "{\"name\":\"a\",\"plugins\":[\"x\"],\"settings\":{"
+                                "\"big\":1e300,\"neg\":-1e300,\"edge\":9.3e18,\"small\":42}}"));
+    const sl_pool_cfg *p = &c->pools[0];
+    cr_assert_str_eq(sl_cfg_setting(p, "big"), "1.0000000000000001e+300");
+    cr_assert_str_eq(sl_cfg_setting(p, "neg"), "-1.0000000000000001e+300");
+    cr_assert_str_eq(sl_cfg_setting(p, "edge"), "9.3e+18");
+    cr_assert_str_eq(sl_cfg_setting(p, "small"), "42");
+    sl_cfg_free(c);
+    fails_with(doc("", "{\"name\":\"a\",\"plugins\":[\"x\"],\"workers\":1e300}"),
+               "pools[0].workers: expected an integer in 0..1024, got 1e+300");
+    fails_with(doc("\"jobs\":{\"max_payload_bytes\":-1e300}", MIN_POOL), "jobs.max_payload_bytes: expected an integer");
+    fails_with(doc("\"jobs\":{\"timeout\":1e300}", MIN_POOL), "jobs.timeout: expected a duration");
+    fails_with(doc("\"jobs\":{\"timeout\":9.3e18}", MIN_POOL), "jobs.timeout: expected a duration");
+    fails_with(doc("\"queues\":{\"q\":{\"retention_max_len\":1e300}}", MIN_POOL),
+               "queues.q.retention_max_len: expected an integer");
+}
