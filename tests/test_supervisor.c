@@ -376,6 +376,12 @@ Test(supervisor, killed_worker_is_restarted_and_job_redelivered)
     cr_assert_eq(recs[0].deliveries, 2);
     cr_assert_eq(recs[0].pid, (long)fresh);
     cr_assert_eq(nworkers(NULL), 2);
+    /* the crash line names the job it was running (the poison-job runbook) */
+    char job[160], entry[160];
+    snprintf(job, sizeof job, "\"job_id\":\"%s\",\"job_type\":\"test.record\"", id);
+    snprintf(entry, sizeof entry, "\"stream_id\":\"%s\"", id);
+    cr_assert_eq(log_count("\"msg\":\"worker crashed\"", job), 1, "the crash line does not name the job");
+    cr_assert_eq(log_count("\"msg\":\"worker crashed\"", entry), 1, "the crash line does not name the entry");
     free(recs);
     free(id);
     stop_sup();
