@@ -56,7 +56,7 @@ const sl_cfg_key sl_cfg_main_keys[] = {
     {"jobs.dlq_maxlen", SL_CFG_I64, 0, C(dlq_maxlen), 100000, NULL, 0, 1000000000, NULL},
     {"jobs.done_ttl", SL_CFG_DUR, 0, C(done_ttl_ms), 7 * DAY_MS, NULL, 1000, 365 * DAY_MS, NULL},
     {"supervisor.promote_interval", SL_CFG_DUR, 0, C(promote_interval_ms), 100, NULL, 10, MIN_MS, NULL},
-    {"supervisor.http_listen", SL_CFG_STR, SL_CFG_NULLABLE, C(http_listen), 0, "127.0.0.1:9464", 0, 0,
+    {"supervisor.http_listen", SL_CFG_LISTEN, SL_CFG_NULLABLE, C(http_listen), 0, "127.0.0.1:9464", 0, 0,
      "SLUICE_HTTP_LISTEN"},
     {"supervisor.http_max_connections", SL_CFG_INT, 0, C(http_max_connections), 64, NULL, 1, 65536, NULL},
     {"supervisor.http_timeout", SL_CFG_DUR, 0, C(http_timeout_ms), 5000, NULL, 100, 10 * MIN_MS, NULL},
@@ -259,6 +259,39 @@ static int valid_start_at(const char *s)
     return b > 0 && b <= 20 && s[a + 1 + b] == '\0';
 }
 
+int sl_cfg_parse_listen(const char *listen, char *host, size_t n, unsigned short *port)
+{
+    const char *colon = strrchr(listen, ':');
+    const char *h = listen;
+    char *end;
+    size_t hl;
+    long p;
+
+    if (!colon || colon[1] < '0' || colon[1] > '9')
+        return -1;
+    errno = 0;
+    p = strtol(colon + 1, &end, 10);
+    if (errno || *end || p < 0 || p > 65535)
+        return -1;
+    hl = (size_t)(colon - listen);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    } else if (memchr(h, ':', hl) != NULL || memchr(h, '[', hl) != NULL || memchr(h, ']', hl) != NULL) {
+        return -1; /* an IPv6 address needs its brackets */
+    }
+    if (hl == 0) {
+        h = "0.0.0.0";
+        hl = strlen(h);
+    }
+    if (hl >= n)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (unsigned short)p;
+    return 0;
+}
+
 /* sl_parse_duration_ms plus a "d" (day) unit, for retention ages: "7d", "1.5d".
  * 0 or -1. */
 static int parse_dur(const char *s, int64_t *ms)
@@ -397,6 +430,15 @@ static int set_scalar(pctx *p, const sl_cfg_key *k, void *obj, const cJSON *it, 
             return bad(p, label, from_env, "%s", uerr);   /* never holds the password */
         break;
     }
+    case SL_CFG_LISTEN: {
+        char host[256];
+        unsigned short port;
+        if (sl_cfg_parse_listen(s, host, sizeof host, &port) != 0)
+            return bad(p, label, from_env,
+                       "expected host:port (\"127.0.0.1:9464\", \"[::1]:9464\", \":9464\"), got %s",
+                       got(it, gb, sizeof gb));
+        break;
+    }
     case SL_CFG_STARTAT:
         if (!valid_start_at(s))
             return bad(p, label, from_env,
@@ -437,6 +479,7 @@ static int set_defaults(pctx *p, const sl_cfg_key *tbl, size_t n, void *obj)
         case SL_CFG_URL:
         case SL_CFG_PATH:
         case SL_CFG_STARTAT:
+        case SL_CFG_LISTEN:
             if (set_str(p, FIELD(obj, k->off, char *), k->sdef) != 0)
                 return -1;
             break;
@@ -741,6 +784,8 @@ static sl_config *load(const char *json, const char *origin, const char *base, i
             rc = it ? parse_pools(&p, cfg, it) : bad(&p, k->path, 0, "required key is missing");
         } else if (k->type == SL_CFG_QUEUES) {
             rc = it ? sl_cfg_parse_queues(&p, cfg, it) : 0;
+        } else if (ev != NULL && *ev == '\0' && k->type == SL_CFG_LISTEN) {
+            rc = set_str(&p, FIELD(cfg, k->off, char *), NULL);   /* SLUICE_HTTP_LISTEN="": off */
         } else if (ev != NULL && *ev != '\0') {   /* env wins; empty means unset */
             cJSON *tmp = cJSON_CreateString(ev);
             rc = tmp ? set_scalar(&p, k, cfg, tmp, k->env, 1) : bad(&p, NULL, 0, "out of memory");

@@ -110,6 +110,14 @@ char *sl_cfg_to_json(const sl_config *cfg);
  *  identically (worker count excluded). Caller frees. */
 char *sl_cfg_pool_fingerprint(const sl_config *cfg, const sl_pool_cfg *pool);
 
+/**
+ * Split a listen address "host:port", "[v6]:port" or ":port" (host 0.0.0.0)
+ * into host (brackets removed) and port 0..65535. The one check of
+ * supervisor.http_listen: the loader and the HTTP endpoint both use it.
+ * @return 0, or -1 when malformed (or host does not fit in n bytes).
+ */
+int sl_cfg_parse_listen(const char *listen, char *host, size_t n, unsigned short *port);
+
 /** Find a pool by name, NULL if absent. */
 const sl_pool_cfg *sl_cfg_pool(const sl_config *cfg, const char *name);
 /** The settings of queue name: its queues.<name> entry, or &cfg->queue_defaults

@@ -292,36 +292,6 @@ static void sl_http_on_request(struct evhttp_request *req, void *arg)
     }
 }
 
-/* Split "host:port" / "[v6]:port" into host and port. 0 or -1. */
-static int sl_http_parse(const char *listen, char *host, size_t n, unsigned short *port)
-{
-    const char *colon = strrchr(listen, ':');
-    const char *h = listen;
-    size_t hl;
-    if (!colon || !colon[1])
-        return -1;
-    char *end;
-    errno = 0;
-    long p = strtol(colon + 1, &end, 10);
-    if (errno || *end || p < 0 || p > 65535)
-        return -1;
-    hl = (size_t)(colon - listen);
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    if (hl == 0) {
-        h = "0.0.0.0";
-        hl = strlen(h);
-    }
-    if (hl >= n)
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    *port = (unsigned short)p;
-    return 0;
-}
-
 /* Descriptors open now with a number below limit (entries of /proc/self/fd;
  * higher ones, inherited, take no room under the limit), or -1. */
 static long sl_http_open_fds(long limit)
@@ -396,7 +366,7 @@ sl_http *sl_http_start(sl_sup *sup, sl_metrics *m, const char *listen, char *err
 {
     char host[256];
     unsigned short port;
-    if (sl_http_parse(listen, host, sizeof host, &port) != 0) {
+    if (sl_cfg_parse_listen(listen, host, sizeof host, &port) != 0) {
         (void)snprintf(err, errlen, "supervisor.http_listen: expected host:port, got '%s'", listen);
         return NULL;
     }

@@ -879,3 +879,27 @@ Test(config, huge_numbers_are_checked_before_conversion)
     fails_with(doc("\"queues\":{\"q\":{\"retention_max_len\":1e300}}", MIN_POOL),
                "queues.q.retention_max_len: expected an integer");
 }
+
+/* supervisor.http_listen is checked at load (so `run -t` and `run` agree);
+ * an empty SLUICE_HTTP_LISTEN turns the endpoint off like "" in the file. */
+Test(config, http_listen_is_checked_and_env_empty_turns_it_off)
+{
+    fails_exactly(doc("\"supervisor\":{\"http_listen\":\"0.0.0.0\"}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": supervisor.http_listen: expected host:port (\"127.0.0.1:9464\", \"[::1]:9464\", "
+                  "\":9464\"), got \"0.0.0.0\"");
+    fails_with(doc("\"supervisor\":{\"http_listen\":\"h:99999\"}", MIN_POOL), "expected host:port");
+    fails_with(doc("\"supervisor\":{\"http_listen\":\"h:\"}", MIN_POOL), "expected host:port");
+    sl_config *c = load(doc("\"supervisor\":{\"http_listen\":\"[::1]:0\"}", MIN_POOL));
+    cr_assert_str_eq(c->http_listen, "[::1]:0");
+    sl_cfg_free(c);
+
+    setenv("SLUICE_HTTP_LISTEN", "0.0.0.0", 1);
+    fails_exactly(doc("", MIN_POOL), SL_CFG_ENV,
+                  "SLUICE_HTTP_LISTEN: expected host:port (\"127.0.0.1:9464\", \"[::1]:9464\", \":9464\"), "
+                  "got \"0.0.0.0\"");
+    setenv("SLUICE_HTTP_LISTEN", "", 1);
+    c = load_env(doc("\"supervisor\":{\"http_listen\":\"127.0.0.1:9999\"}", MIN_POOL));
+    cr_assert_null(c->http_listen, "an empty SLUICE_HTTP_LISTEN must turn HTTP off");
+    sl_cfg_free(c);
+    unsetenv("SLUICE_HTTP_LISTEN");
+}
