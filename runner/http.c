@@ -58,6 +58,7 @@ struct sl_http {
     int accept_errno;           /* the first one's errno */
     long timeouts;              /* connections closed by the deadline (debug) */
     int reserve_fd;             /* /dev/null, given up to drain one connection on EMFILE */
+    char address[320];          /* the address bound ("127.0.0.1:40123" when the port was 0) */
 };
 
 /* The running endpoint, for the listener's error callback: its argument is
@@ -362,6 +363,26 @@ static struct evconnlistener *sl_http_listener(sl_sup *sup, const char *host, un
     return lev;
 }
 
+/* The address the listener is bound to, as "host:port" / "[v6]:port", into
+ * h->address; the configured text when it cannot be read. */
+static void sl_http_bound(sl_http *h, const char *listen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char host[NI_MAXHOST], port[NI_MAXSERV];
+    (void)snprintf(h->address, sizeof h->address, "%s", listen);
+    if (getsockname(evconnlistener_get_fd(h->lev), (struct sockaddr *)&ss, &len) != 0 ||
+        getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, port, sizeof port,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        return;
+    (void)snprintf(h->address, sizeof h->address, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+}
+
+const char *sl_http_address(const sl_http *h)
+{
+    return h ? h->address : "";
+}
+
 sl_http *sl_http_start(sl_sup *sup, sl_metrics *m, const char *listen, char *err, size_t errlen)
 {
     char host[256];
@@ -400,7 +421,8 @@ sl_http *sl_http_start(sl_sup *sup, sl_metrics *m, const char *listen, char *err
     sl_http_current = h;
     evconnlistener_set_error_cb(h->lev, sl_http_on_accept_error);
     h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    SL_LOG(SL_INFO, "http endpoint listening", SL_S("listen", listen),
+    sl_http_bound(h, listen);
+    SL_LOG(SL_INFO, "http endpoint listening", SL_S("listen", h->address),
            SL_S("paths", "/metrics /healthz /readyz /status"), SL_I("max_connections", h->max));
     return h;
 oom:

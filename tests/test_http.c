@@ -635,3 +635,36 @@ Test(http, accept_emfile_logs_once)
     cr_assert(lines < 20, "the supervisor's log got %ld lines", lines);
     stop_sup();
 }
+
+/* http_listen with port 0: the kernel picks the port, and the log says which
+ * (not ":0"), so the endpoint can be found. */
+Test(http, port_0_logs_the_bound_port)
+{
+    write_cfg(NULL, "", "{\"name\":\"ok\",\"queue\":\"hl\",\"workers\":1,\"block\":\"200ms\",\"plugins\":[\"ok\"]}");
+    char *text = th_read_file(cfg_path), old[64];
+    snprintf(old, sizeof old, "127.0.0.1:%d", http_port);
+    char *at = strstr(text, old);
+    cr_assert(at);
+    char *fixed = NULL;
+    cr_assert(asprintf(&fixed, "%.*s127.0.0.1:0%s", (int)(at - text), text, at + strlen(old)) > 0);
+    char *path = th_write_file("http.json", fixed);
+    free(path);
+    free(fixed);
+    free(text);
+    start_sup();
+    for (int t = 0; t < 200 && log_count("\"msg\":\"http endpoint listening\"") == 0; t++)
+        th_sleep_ms(50);
+    char *log = th_read_file(sup_log);
+    const char *l = log ? strstr(log, "\"msg\":\"http endpoint listening\"") : NULL;
+    cr_assert(l, "no listening line");
+    const char *a = strstr(l, "\"listen\":\"127.0.0.1:");
+    cr_assert(a, "%s", l);
+    http_port = atoi(a + strlen("\"listen\":\"127.0.0.1:"));
+    cr_assert_gt(http_port, 0, "the log shows port 0: %.200s", l);
+    char bound[80];
+    snprintf(bound, sizeof bound, "\"http_listen\":\"127.0.0.1:%d\"", http_port);
+    cr_assert_eq(log_count(bound), 1, "the start line does not show the bound address");
+    free(log);
+    cr_assert(wait_http("/healthz", 200, "ok", 20000), "nothing answers on the logged port %d", http_port);
+    stop_sup();
+}
