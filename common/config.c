@@ -56,8 +56,10 @@ const sl_cfg_key sl_cfg_main_keys[] = {
     {"jobs.dlq_maxlen", SL_CFG_I64, 0, C(dlq_maxlen), 100000, NULL, 0, 1000000000, NULL},
     {"jobs.done_ttl", SL_CFG_DUR, 0, C(done_ttl_ms), 7 * DAY_MS, NULL, 1000, 365 * DAY_MS, NULL},
     {"supervisor.promote_interval", SL_CFG_DUR, 0, C(promote_interval_ms), 100, NULL, 10, MIN_MS, NULL},
-    {"supervisor.http_listen", SL_CFG_STR, SL_CFG_NULLABLE, C(http_listen), 0, "127.0.0.1:9464", 0, 0,
+    {"supervisor.http_listen", SL_CFG_LISTEN, SL_CFG_NULLABLE, C(http_listen), 0, "127.0.0.1:9464", 0, 0,
      "SLUICE_HTTP_LISTEN"},
+    {"supervisor.http_max_connections", SL_CFG_INT, 0, C(http_max_connections), 64, NULL, 1, 65536, NULL},
+    {"supervisor.http_timeout", SL_CFG_DUR, 0, C(http_timeout_ms), 5000, NULL, 100, 10 * MIN_MS, NULL},
     {"supervisor.stats_interval", SL_CFG_DUR, 0, C(stats_interval_ms), 5000, NULL, 100, HOUR_MS, NULL},
     /* Read at start only (runner/privs.c): a reload cannot regain root to switch again. */
     {"supervisor.user", SL_CFG_STR, SL_CFG_NULLABLE, C(run_user), 0, NULL, 0, 0, NULL},
@@ -260,6 +262,39 @@ static int valid_start_at(const char *s)
     return b > 0 && b <= 20 && s[a + 1 + b] == '\0';
 }
 
+int sl_cfg_parse_listen(const char *listen, char *host, size_t n, unsigned short *port)
+{
+    const char *colon = strrchr(listen, ':');
+    const char *h = listen;
+    char *end;
+    size_t hl;
+    long p;
+
+    if (!colon || colon[1] < '0' || colon[1] > '9')
+        return -1;
+    errno = 0;
+    p = strtol(colon + 1, &end, 10);
+    if (errno || *end || p < 0 || p > 65535)
+        return -1;
+    hl = (size_t)(colon - listen);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    } else if (memchr(h, ':', hl) != NULL || memchr(h, '[', hl) != NULL || memchr(h, ']', hl) != NULL) {
+        return -1; /* an IPv6 address needs its brackets */
+    }
+    if (hl == 0) {
+        h = "0.0.0.0";
+        hl = strlen(h);
+    }
+    if (hl >= n)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (unsigned short)p;
+    return 0;
+}
+
 /* sl_parse_duration_ms plus a "d" (day) unit, for retention ages: "7d", "1.5d".
  * 0 or -1. */
 static int parse_dur(const char *s, int64_t *ms)
@@ -279,17 +314,32 @@ static int parse_dur(const char *s, int64_t *ms)
     return 0;
 }
 
-/* An integer-valued JSON number in [min, max]? */
-static int int_in(const cJSON *it, long long min, long long max, long long *out)
+/* The integer value of a JSON number, when it has one that fits long long:
+ * the range is checked in double first, since converting an out-of-range
+ * double to an integer is undefined behaviour (1e300). 1 with *out, or 0. */
+static int json_integer(const cJSON *it, long long *out)
 {
+    /* 2^63 exactly; [-2^63, 2^63) is long long's range, exact in double */
+    const double lim = 9223372036854775808.0;
     double d;
 
     if (!cJSON_IsNumber(it))
         return 0;
     d = it->valuedouble;
-    if (!(d >= (double)min && d <= (double)max) || (double)(long long)d != d)
+    if (!(d >= -lim && d < lim) || (double)(long long)d != d)
         return 0;
     *out = (long long)d;
+    return 1;
+}
+
+/* An integer-valued JSON number in [min, max]? */
+static int int_in(const cJSON *it, long long min, long long max, long long *out)
+{
+    long long v;
+
+    if (!json_integer(it, &v) || v < min || v > max)
+        return 0;
+    *out = v;
     return 1;
 }
 
@@ -383,6 +433,15 @@ static int set_scalar(pctx *p, const sl_cfg_key *k, void *obj, const cJSON *it, 
             return bad(p, label, from_env, "%s", uerr);   /* never holds the password */
         break;
     }
+    case SL_CFG_LISTEN: {
+        char host[256];
+        unsigned short port;
+        if (sl_cfg_parse_listen(s, host, sizeof host, &port) != 0)
+            return bad(p, label, from_env,
+                       "expected host:port (\"127.0.0.1:9464\", \"[::1]:9464\", \":9464\"), got %s",
+                       got(it, gb, sizeof gb));
+        break;
+    }
     case SL_CFG_STARTAT:
         if (!valid_start_at(s))
             return bad(p, label, from_env,
@@ -423,6 +482,7 @@ static int set_defaults(pctx *p, const sl_cfg_key *tbl, size_t n, void *obj)
         case SL_CFG_URL:
         case SL_CFG_PATH:
         case SL_CFG_STARTAT:
+        case SL_CFG_LISTEN:
             if (set_str(p, FIELD(obj, k->off, char *), k->sdef) != 0)
                 return -1;
             break;
@@ -558,6 +618,7 @@ static int parse_settings(pctx *p, sl_pool_cfg *pool, const cJSON *obj, const ch
 {
     char lab[340], gb[80], num[32];
     const cJSON *it;
+    long long iv;
     size_t n = 0;
 
     if (!cJSON_IsObject(obj))
@@ -580,9 +641,8 @@ static int parse_settings(pctx *p, sl_pool_cfg *pool, const cJSON *obj, const ch
             v = it->valuestring;
         else if (cJSON_IsBool(it))
             v = cJSON_IsTrue(it) ? "true" : "false";
-        else if (cJSON_IsNumber(it) && it->valuedouble == (double)(long long)it->valuedouble &&
-                 it->valuedouble > -9e15 && it->valuedouble < 9e15)
-            snprintf(num, sizeof num, "%lld", (long long)it->valuedouble);
+        else if (json_integer(it, &iv) && iv > -9000000000000000LL && iv < 9000000000000000LL)
+            snprintf(num, sizeof num, "%lld", iv);   /* exact in double: printed as an integer */
         else if (cJSON_IsNumber(it))
             snprintf(num, sizeof num, "%.17g", it->valuedouble);
         else
@@ -727,6 +787,8 @@ static sl_config *load(const char *json, const char *origin, const char *base, i
             rc = it ? parse_pools(&p, cfg, it) : bad(&p, k->path, 0, "required key is missing");
         } else if (k->type == SL_CFG_QUEUES) {
             rc = it ? sl_cfg_parse_queues(&p, cfg, it) : 0;
+        } else if (ev != NULL && *ev == '\0' && k->type == SL_CFG_LISTEN) {
+            rc = set_str(&p, FIELD(cfg, k->off, char *), NULL);   /* SLUICE_HTTP_LISTEN="": off */
         } else if (ev != NULL && *ev != '\0') {   /* env wins; empty means unset */
             cJSON *tmp = cJSON_CreateString(ev);
             rc = tmp ? set_scalar(&p, k, cfg, tmp, k->env, 1) : bad(&p, NULL, 0, "out of memory");

@@ -68,6 +68,8 @@ typedef struct sl_config {
     char *http_listen;            /* supervisor.http_listen: host:port of /metrics, /healthz, /readyz, /status; null or "" = off; default 127.0.0.1:9464; env SLUICE_HTTP_LISTEN */
     char *run_user;               /* supervisor.user: when started as root, `sluice run` becomes this user before any plugin loads; null = stay */
     char *run_group;              /* supervisor.group: with supervisor.user, the group (default: the user's primary group) */
+    int http_max_connections;     /* supervisor.http_max_connections: open HTTP connections at most (fewer when RLIMIT_NOFILE is low), default 64 */
+    int64_t http_timeout_ms;      /* supervisor.http_timeout: total time one HTTP request may take (reading it and writing the answer), default 5s */
     int64_t stats_interval_ms;    /* supervisor.stats_interval: how often queue/group gauges are sampled and sluice:{Q}:stats:G is written, default 5s */
     int64_t stall_after_ms;       /* health.stall_after: /healthz fails when a backlog exists but nothing was consumed for this long, default 5m */
     int64_t alert_backlog;        /* alerts.backlog: lag + pending of a group above this raises an alert, 0 = off, default 10000 */
@@ -109,6 +111,14 @@ char *sl_cfg_to_json(const sl_config *cfg);
  *  uses); two configs whose fingerprints for a pool are equal run that pool
  *  identically (worker count excluded). Caller frees. */
 char *sl_cfg_pool_fingerprint(const sl_config *cfg, const sl_pool_cfg *pool);
+
+/**
+ * Split a listen address "host:port", "[v6]:port" or ":port" (host 0.0.0.0)
+ * into host (brackets removed) and port 0..65535. The one check of
+ * supervisor.http_listen: the loader and the HTTP endpoint both use it.
+ * @return 0, or -1 when malformed (or host does not fit in n bytes).
+ */
+int sl_cfg_parse_listen(const char *listen, char *host, size_t n, unsigned short *port);
 
 /** Find a pool by name, NULL if absent. */
 const sl_pool_cfg *sl_cfg_pool(const sl_config *cfg, const char *name);

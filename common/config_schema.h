@@ -18,6 +18,7 @@ typedef enum sl_cfg_ktype {
     SL_CFG_FORMAT,   /* int (sl_log_format) */
     SL_CFG_BOOL,     /* int 0/1: JSON true/false (env: true|false|1|0) */
     SL_CFG_STARTAT,  /* char *: "0", "$" or a stream id */
+    SL_CFG_LISTEN,   /* char *: "host:port" (sl_cfg_parse_listen); an empty env value means null */
     SL_CFG_PLUGINS,  /* char ** + count */
     SL_CFG_SETTINGS, /* string map */
     SL_CFG_POOLS,    /* the pools array (handled by parse_pools) */
@@ -81,7 +82,7 @@ void sl_cfg_queues_resolve(struct sl_config *cfg);
 static inline int sl_cfg_is_string(sl_cfg_ktype t)
 {
     return t == SL_CFG_STR || t == SL_CFG_NAME || t == SL_CFG_URL || t == SL_CFG_PATH ||
-           t == SL_CFG_STARTAT;
+           t == SL_CFG_STARTAT || t == SL_CFG_LISTEN;
 }
 
 /** The field at byte offset off of a config struct, as a T. */

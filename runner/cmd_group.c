@@ -116,13 +116,28 @@ static int do_create(sl_redis *r, const char *queue, const char *stream, const c
     return 0;
 }
 
-static int do_reset(sl_redis *r, const char *stream, const char *group, const char *from, const char *from_arg,
-                    cJSON *o)
+/* XGROUP SETID and the fence bump in one script, so no read can fall between
+ * them: after a reset, a `>` read hands entries still pending under one
+ * consumer to another, an owner change sluice_ack's fast path must not miss
+ * (KEYS: stream, fence; ARGV: group, id; returns the new fence). */
+static const char reset_script[] = "redis.call('XGROUP', 'SETID', KEYS[1], ARGV[1], ARGV[2]) "
+                                   "return redis.call('INCR', KEYS[2])";
+
+static int do_reset(sl_redis *r, const char *queue, const char *stream, const char *group, const char *from,
+                    const char *from_arg, cJSON *o)
 {
-    const char *argv[] = {"XGROUP", "SETID", stream, group, from};
-    redisReply *rep = sl_cli_cmd(CMD, r, 5, argv);
-    if (!rep) return 1;
+    char fence[SL_KEY_MAX];
+    sl_key_fence(fence, sizeof fence, queue, group);
+    const char *argv[] = {"EVAL", reset_script, "2", stream, fence, group, from};
+    redisReply *rep = sl_redis_cmdargv(r, 7, argv, NULL);
+    if (!rep) return sl_cli_fail(CMD, "XGROUP SETID failed: %s", sl_redis_errstr(r));
+    int ok = rep->type == REDIS_REPLY_INTEGER;
+    if (!ok) {
+        const char *e = rep->str ? rep->str : "?", *tail = strstr(e, " script: "); /* the script's sha */
+        sl_cli_fail(CMD, "XGROUP SETID %s %s failed: %.*s", stream, group, tail ? (int)(tail - e) : (int)strlen(e), e);
+    }
     freeReplyObject(rep);
+    if (!ok) return 1;
     cJSON_AddStringToObject(o, "reset", group);
     cJSON_AddStringToObject(o, "from", from_arg);
     cJSON_AddStringToObject(o, "start_id", from);
@@ -238,7 +253,7 @@ int sl_cmd_group(int argc, char **argv)
     cJSON_AddStringToObject(o, "queue", queue);
     cJSON_AddStringToObject(o, "stream", stream);
     if (create) rc = do_create(r, queue, stream, retry, group, from, from_arg, o);
-    else if (reset) rc = do_reset(r, stream, group, from, from_arg, o);
+    else if (reset) rc = do_reset(r, queue, stream, group, from, from_arg, o);
     else rc = do_delete(r, queue, stream, retry, group, force, o);
     if (rc == 0 && json) {
         rc = sl_cli_print_json(CMD, o);

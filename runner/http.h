@@ -16,6 +16,10 @@ typedef struct sl_http sl_http;
  */
 sl_http *sl_http_start(sl_sup *sup, sl_metrics *m, const char *listen, char *err, size_t errlen);
 
+/** The address bound, "host:port" with the port the kernel picked for port 0
+ *  ("" for NULL). Valid while h lives. */
+const char *sl_http_address(const sl_http *h);
+
 /** Close the listener. NULL-safe. */
 void sl_http_free(sl_http *h);
 

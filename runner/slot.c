@@ -301,21 +301,39 @@ static void sl_pool_slot_disable(sl_pool_slot *s)
     s->restarting = 0;
 }
 
-/* Log an exit that was not asked for, with its code or signal. */
-static void sl_pool_slot_log_crash(const sl_pool_slot *s, pid_t pid, int status, int64_t lived)
+/* Log an exit that was not asked for, with its code or signal, and the job it
+ * was running (job, NULL if idle): the entry to look at for a poison job. */
+static void sl_pool_slot_log_crash(const sl_pool_slot *s, pid_t pid, int status, int64_t lived,
+                                   const sl_job_snap *job)
 {
-    const char *pool = s->pool->name;
     const char *reason = s->kill_reason ? s->kill_reason : "crash";
-    if (WIFSIGNALED(status))
-        SL_LOG(SL_ERROR, "worker crashed", SL_S("pool", pool), SL_I("slot", s->index), SL_I("pid", pid),
-               SL_I("signal", WTERMSIG(status)), SL_S("signal_name", strsignal(WTERMSIG(status))),
-               SL_S("reason", reason), SL_I("lived_ms", lived));
-    else if (WEXITSTATUS(status) == 0)
-        SL_LOG(SL_WARN, "worker exited without being asked to", SL_S("pool", pool),
-               SL_I("slot", s->index), SL_I("pid", pid), SL_I("lived_ms", lived));
+    sl_kv kv[14];
+    size_t n = 0;
+    int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    kv[n++] = SL_S("pool", s->pool->name);
+    kv[n++] = SL_I("slot", s->index);
+    kv[n++] = SL_I("pid", pid);
+    if (WIFSIGNALED(status)) {
+        kv[n++] = SL_I("signal", WTERMSIG(status));
+        kv[n++] = SL_S("signal_name", strsignal(WTERMSIG(status)));
+    } else if (!clean) {
+        kv[n++] = SL_I("exit_code", WEXITSTATUS(status));
+    }
+    if (!clean)
+        kv[n++] = SL_S("reason", reason);
+    kv[n++] = SL_I("lived_ms", lived);
+    if (job) {
+        kv[n++] = SL_S("job_id", job->id);
+        kv[n++] = SL_S("job_type", job->type);
+        kv[n++] = SL_S("stream_id", job->stream_id);
+        kv[n++] = SL_S("stream", job->in_retry_stream ? "retry" : "work");
+        kv[n++] = SL_I("attempt", job->attempt);
+        kv[n++] = SL_I("deliveries", job->deliveries);
+    }
+    if (clean)
+        sl_log_event(SL_WARN, "worker exited without being asked to", kv, n);
     else
-        SL_LOG(SL_ERROR, "worker crashed", SL_S("pool", pool), SL_I("slot", s->index), SL_I("pid", pid),
-               SL_I("exit_code", WEXITSTATUS(status)), SL_S("reason", reason), SL_I("lived_ms", lived));
+        sl_log_event(SL_ERROR, "worker crashed", kv, n);
 }
 
 /* The restart cause of an exit for sluice_worker_restarts_total, or -1 for an
@@ -340,6 +358,10 @@ void sl_pool_slot_exited(sl_pool_slot *s, int status)
     int64_t lived = sl_now_mono_ms() - s->started_ms;
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     const char *stop = s->stop_reason;
+
+    sl_job_snap job;
+    /* The job it was running, read before the status slot is unmapped. */
+    int running = sl_slot_snapshot(s->shm, &job) == 0;
 
     evtimer_del(s->timer);
     /* Its counters must outlive it: folded into its group before the unmap. */
@@ -384,7 +406,7 @@ void sl_pool_slot_exited(sl_pool_slot *s, int status)
         SL_LOG(SL_INFO, "worker stopped", SL_S("pool", p->name), SL_I("slot", s->index),
                SL_I("pid", pid), SL_S("reason", stop), SL_S("how", code == 0 ? "exit 0" : "signal"));
     } else {
-        sl_pool_slot_log_crash(s, pid, status, lived);
+        sl_pool_slot_log_crash(s, pid, status, lived, running ? &job : NULL);
         if (!stop)
             sl_pool_slot_backoff(s, !(s->kill_reason && strcmp(s->kill_reason, "timeout") == 0));
     }

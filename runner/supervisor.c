@@ -332,7 +332,7 @@ static int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
     }
     SL_LOG(SL_INFO, "supervisor started", SL_S("version", SLUICE_VERSION_STRING),
            SL_I("pid", getpid()), SL_S("config", path), SL_I("pools", cfg->npools),
-           SL_I("workers", total), SL_S("http_listen", cfg->http_listen ? cfg->http_listen : ""));
+           SL_I("workers", total), SL_S("http_listen", sup.http ? sl_http_address(sup.http) : ""));
     sl_sup_sync_all(&sup);
     if (event_base_dispatch(sup.base) < 0) {
         SL_LOG(SL_ERROR, "event loop failed", SL_S("error", strerror(errno)));

@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/functions.h"
+#include "common/redis.h"
 #include "support/run.h"
 #include "support/th.h"
 
@@ -303,6 +305,49 @@ Test(cli_ops, group_create_reset_delete)
 }
 
 /* ---- jobs show --------------------------------------------------------------- */
+
+/* `group reset` moves pending entries' future owners (a re-read with `>`
+ * gives an entry pending under A to B), so it bumps the group's fence: A's
+ * fast-path ack with the fence it knew must take the owner check and be
+ * refused, and B's pending entry stays. */
+Test(cli_ops, group_reset_bumps_the_fence)
+{
+    char err[512] = "";
+    sl_redis *sr = sl_redis_new(th_redis_url(), NULL, err, sizeof err);
+    cr_assert(sr && sl_redis_connect(sr) == 0, "%s", err);
+    cr_assert_eq(sl_functions_ensure(sr, err, sizeof err), 0, "%s", err);
+    sl_redis_free(sr);
+    redisContext *c = th_redis();
+    th_run_result r = TH_RUN("group", "create", "fq", "g", "--from", "0");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    th_run_free(&r);
+    redisReply *x = redisCommand(c, "XADD sluice:{fq} * type t payload {}");
+    cr_assert(x && x->type == REDIS_REPLY_STRING);
+    char id[64];
+    snprintf(id, sizeof id, "%s", x->str);
+    freeReplyObject(x);
+    long long fence = th_int(c, "INCRBY sluice:{fq}:fence:g 0"); /* what consumer A knows */
+    freeReplyObject(redisCommand(c, "XREADGROUP GROUP g A COUNT 10 STREAMS sluice:{fq} >"));
+
+    r = TH_RUN("group", "reset", "fq", "g", "--from", "0");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    th_run_free(&r);
+    cr_assert_gt(th_int(c, "INCRBY sluice:{fq}:fence:g 0"), fence, "reset did not bump the fence");
+    freeReplyObject(redisCommand(c, "XREADGROUP GROUP g B COUNT 10 STREAMS sluice:{fq} >"));
+
+    char fs[32];
+    snprintf(fs, sizeof fs, "%lld", fence);
+    x = redisCommand(c, "FCALL sluice_ack 2 sluice:{fq} sluice:{fq}:fence:g g A \"\" 60 %s %s", fs, id);
+    cr_assert(x && x->type == REDIS_REPLY_ARRAY && x->elements >= 2, "%s", x && x->str ? x->str : "?");
+    cr_assert_eq(x->element[0]->integer, 0, "A's stale ack removed B's entry");
+    cr_assert_eq(x->element[1]->integer, 1);
+    freeReplyObject(x);
+    x = redisCommand(c, "XPENDING sluice:{fq} g - + 10");
+    cr_assert(x && x->type == REDIS_REPLY_ARRAY && x->elements == 1, "the entry is no longer pending");
+    cr_assert_str_eq(x->element[0]->element[1]->str, "B");
+    freeReplyObject(x);
+    redisFree(c);
+}
 
 /* Queue jq, groups g1 and g2 from 0. Entry A: acked by g1. job-b: pending in
  * g1 (consumer w1) and scheduled for a retry of g1. job-c: dead in g2. */

@@ -857,3 +857,49 @@ Test(config, queue_dlq_cap_is_in_the_pool_fingerprint_and_retention_is_not)
     free(base);
 #undef QPOOL
 }
+
+/* Numbers outside long long's range (settings, integer and duration keys) are
+ * range-checked as doubles before any conversion: converting 1e300 to an
+ * integer is undefined behaviour (UBSan float-cast-overflow in build-asan). */
+Test(config, huge_numbers_are_checked_before_conversion)
+{
+    sl_config *c = load(doc("", "{\"name\":\"a\",\"plugins\":[\"x\"],\"settings\":{"
+                                "\"big\":1e300,\"neg\":-1e300,\"edge\":9.3e18,\"small\":42}}"));
+    const sl_pool_cfg *p = &c->pools[0];
+    cr_assert_str_eq(sl_cfg_setting(p, "big"), "1.0000000000000001e+300");
+    cr_assert_str_eq(sl_cfg_setting(p, "neg"), "-1.0000000000000001e+300");
+    cr_assert_str_eq(sl_cfg_setting(p, "edge"), "9.3e+18");
+    cr_assert_str_eq(sl_cfg_setting(p, "small"), "42");
+    sl_cfg_free(c);
+    fails_with(doc("", "{\"name\":\"a\",\"plugins\":[\"x\"],\"workers\":1e300}"),
+               "pools[0].workers: expected an integer in 0..1024, got 1e+300");
+    fails_with(doc("\"jobs\":{\"max_payload_bytes\":-1e300}", MIN_POOL), "jobs.max_payload_bytes: expected an integer");
+    fails_with(doc("\"jobs\":{\"timeout\":1e300}", MIN_POOL), "jobs.timeout: expected a duration");
+    fails_with(doc("\"jobs\":{\"timeout\":9.3e18}", MIN_POOL), "jobs.timeout: expected a duration");
+    fails_with(doc("\"queues\":{\"q\":{\"retention_max_len\":1e300}}", MIN_POOL),
+               "queues.q.retention_max_len: expected an integer");
+}
+
+/* supervisor.http_listen is checked at load (so `run -t` and `run` agree);
+ * an empty SLUICE_HTTP_LISTEN turns the endpoint off like "" in the file. */
+Test(config, http_listen_is_checked_and_env_empty_turns_it_off)
+{
+    fails_exactly(doc("\"supervisor\":{\"http_listen\":\"0.0.0.0\"}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": supervisor.http_listen: expected host:port (\"127.0.0.1:9464\", \"[::1]:9464\", "
+                  "\":9464\"), got \"0.0.0.0\"");
+    fails_with(doc("\"supervisor\":{\"http_listen\":\"h:99999\"}", MIN_POOL), "expected host:port");
+    fails_with(doc("\"supervisor\":{\"http_listen\":\"h:\"}", MIN_POOL), "expected host:port");
+    sl_config *c = load(doc("\"supervisor\":{\"http_listen\":\"[::1]:0\"}", MIN_POOL));
+    cr_assert_str_eq(c->http_listen, "[::1]:0");
+    sl_cfg_free(c);
+
+    setenv("SLUICE_HTTP_LISTEN", "0.0.0.0", 1);
+    fails_exactly(doc("", MIN_POOL), SL_CFG_ENV,
+                  "SLUICE_HTTP_LISTEN: expected host:port (\"127.0.0.1:9464\", \"[::1]:9464\", \":9464\"), "
+                  "got \"0.0.0.0\"");
+    setenv("SLUICE_HTTP_LISTEN", "", 1);
+    c = load_env(doc("\"supervisor\":{\"http_listen\":\"127.0.0.1:9999\"}", MIN_POOL));
+    cr_assert_null(c->http_listen, "an empty SLUICE_HTTP_LISTEN must turn HTTP off");
+    sl_cfg_free(c);
+    unsetenv("SLUICE_HTTP_LISTEN");
+}

@@ -3,6 +3,7 @@
  * (checked by promtool), /healthz, /readyz, /status, alerts, counters that
  * survive a worker kill, and the shipped alert rules and dashboard. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 static redisContext *rc;
 static pid_t sup_pid;
 static int http_port;
+static const char *sup_extra = ""; /* extra supervisor members, ending with a comma */
 static char sup_log[512], cfg_path[512], rec_path[512];
 
 static void setup(void)
@@ -37,6 +39,7 @@ static void teardown(void)
     if (sup_pid > 0)
         th_kill(sup_pid);
     sup_pid = 0;
+    sup_extra = "";
     if (rc)
         redisFree(rc);
     rc = NULL;
@@ -108,11 +111,11 @@ static void write_cfg(const char *url, const char *extra, const char *pools_fmt,
     cr_assert(asprintf(&text,
                        "{\"redis\":{\"url\":\"%s\",\"reconnect_max\":\"300ms\",\"command_timeout\":\"3s\"},"
                        "\"log\":{\"format\":\"json\"},\"plugin_dir\":\"%s\",%s"
-                       "\"supervisor\":{\"worker_path\":\"%s\",\"shutdown_timeout\":\"5s\","
+                       "\"supervisor\":{%s\"worker_path\":\"%s\",\"shutdown_timeout\":\"5s\","
                        "\"http_listen\":\"127.0.0.1:%d\",\"stats_interval\":\"200ms\","
                        "\"restart_backoff_min\":\"100ms\",\"restart_backoff_max\":\"500ms\"},"
                        "\"pools\":[%s]}\n",
-                       url ? url : th_redis_url(), SLUICE_TEST_PLUGIN_DIR, extra, SLUICE_WORKER_BIN, http_port,
+                       url ? url : th_redis_url(), SLUICE_TEST_PLUGIN_DIR, extra, sup_extra, SLUICE_WORKER_BIN, http_port,
                        pools) > 0);
     char *path = th_write_file("http.json", text);
     snprintf(cfg_path, sizeof cfg_path, "%s", path);
@@ -472,4 +475,196 @@ Test(http, timeouts_are_counted_as_outcomes)
     cr_assert(wait_metric(dead, 2, 30000), "timeouts never counted as dead: %g (see %s)", metric(dead), sup_log);
     cr_assert_eq(metric(retry), 2, "one retry per job before its last attempt");
     cr_assert_eq(metric("sluice_dead_letters_total{queue=\"tq\",group=\"hg\",reason=\"timeout\"}"), 2);
+}
+
+/* ---- limits ------------------------------------------------------------- */
+
+#define DRIP_CONNS 100
+
+/* A child that opens n connections to the endpoint and sends each a request
+ * one byte every 200 ms (a slow-drip client that never finishes), until the
+ * server has closed all of them or 60 s pass. Exits 0 when every connection
+ * was closed by the server, else with the number still open (max 255). */
+static pid_t drip_start(int n)
+{
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid > 0)
+        return pid;
+    int fds[DRIP_CONNS], open_n = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)http_port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    for (int i = 0; i < n; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (fds[i] >= 0)
+            (void)connect(fds[i], (struct sockaddr *)&a, sizeof a); /* EINPROGRESS: fine */
+        open_n += fds[i] >= 0;
+    }
+    static const char req[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Drip: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    for (int t = 0; t < 300 && open_n > 0; t++) {
+        for (int i = 0; i < n; i++) {
+            if (fds[i] < 0)
+                continue;
+            char c;
+            ssize_t r = recv(fds[i], &c, 1, MSG_DONTWAIT);
+            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOTCONN)) {
+                close(fds[i]); /* closed (or reset) by the server */
+                fds[i] = -1;
+                open_n--;
+                continue;
+            }
+            (void)send(fds[i], &req[t % (sizeof req - 1)], 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+        usleep(200 * 1000);
+    }
+    _exit(open_n > 255 ? 255 : open_n);
+}
+
+struct sup_fds {
+    pid_t old;
+};
+
+/* A sluice-worker child other than w->old runs (a respawn). */
+static int respawned(void *arg)
+{
+    struct sup_fds *w = arg;
+    pid_t kids[8];
+    int n = th_children(sup_pid, "sluice-worker", kids, 8);
+    int other = 0;
+    for (int i = 0; i < n; i++)
+        other += kids[i] != w->old;
+    return n == 2 && other == 2;
+}
+
+/* With few descriptors (RLIMIT_NOFILE 64) and a flood of slow-drip clients,
+ * the supervisor keeps spawning workers and answering /healthz, closes every
+ * slow client by the request deadline, and does not flood its log. */
+Test(http, flood_of_slow_clients_with_few_fds)
+{
+    sup_extra = "\"http_timeout\":\"1s\",";
+    write_cfg(NULL, "", "{\"name\":\"ok\",\"queue\":\"hl\",\"workers\":2,\"block\":\"200ms\",\"plugins\":[\"ok\"]}");
+    char *argv[] = {"/bin/sh", "-c", "ulimit -n 64 && exec \"$0\" run -c \"$1\"", SLUICE_BIN, cfg_path, NULL};
+    sup_pid = th_spawn(argv, NULL, sup_log);
+    cr_assert(wait_http("/healthz", 200, "ok", 20000), "the endpoint never became healthy");
+    pid_t kids[8];
+    for (int t = 0; t < 200 && th_children(sup_pid, "sluice-worker", kids, 8) != 2; t++)
+        th_sleep_ms(50);
+    cr_assert_eq(th_children(sup_pid, "sluice-worker", kids, 8), 2);
+
+    pid_t drip = drip_start(DRIP_CONNS);
+    th_sleep_ms(1500); /* the flood is connected and dripping */
+
+    /* a crashed worker is respawned: the supervisor still has descriptors */
+    struct sup_fds w = {kids[0]};
+    cr_assert_eq(kill(kids[0], SIGKILL), 0);
+    cr_assert(th_wait_until(respawned, &w, 30000), "the killed worker was not respawned");
+
+    /* /healthz answers while the flood lasts */
+    cr_assert(wait_http("/healthz", 200, "ok", 30000), "/healthz did not answer during the flood");
+
+    /* every slow client was disconnected by the server */
+    int st = 0;
+    cr_assert(th_wait_exit(drip, 70000, &st), "the drip client did not finish");
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%d slow connections were never closed by the server",
+              WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    cr_assert(wait_http("/healthz", 200, "ok", 10000));
+    cr_assert(log_count("cannot spawn worker") == 0, "a spawn failed for lack of descriptors");
+    long lines = th_count_lines(sup_log);
+    cr_assert(lines < 300, "the supervisor's log got %ld lines", lines);
+    stop_sup();
+}
+
+/* Start the supervisor with RLIMIT_NOFILE n (0: unchanged). */
+static void start_sup_nofile(int n)
+{
+    char lim[64];
+    snprintf(lim, sizeof lim, "ulimit -n %d && exec \"$0\" run -c \"$1\"", n);
+    char *argv[] = {"/bin/sh", "-c", lim, SLUICE_BIN, cfg_path, NULL};
+    sup_pid = th_spawn(argv, NULL, sup_log);
+}
+
+/* The "open_fds" the supervisor logged with its lowered cap, -1 if none. */
+static long logged_open_fds(void)
+{
+    char *text = th_read_file(sup_log);
+    const char *p = text ? strstr(text, "\"open_fds\":") : NULL;
+    long n = p ? strtol(p + strlen("\"open_fds\":"), NULL, 10) : -1;
+    free(text);
+    return n;
+}
+
+/* accept() failing with EMFILE (no descriptor left at all) pauses the
+ * listener and logs one line, instead of a line per failed accept. */
+Test(http, accept_emfile_logs_once)
+{
+    write_cfg(NULL, "", "{\"name\":\"z\",\"queue\":\"hl\",\"workers\":0,\"plugins\":[\"ok\"]}");
+    /* A limit L with exactly two free descriptor numbers below it (for the
+     * listener and the spare one) once the supervisor is up: the supervisor logs how many
+     * descriptors below L it found open when L is low; narrow L down to that
+     * count + 2 (inherited descriptors above L take no room). */
+    int lim = 40;
+    for (int round = 0;; round++) {
+        cr_assert(round < 10, "no stable descriptor count");
+        cr_assert_eq(truncate(sup_log, 0) == 0 || access(sup_log, F_OK) != 0, 1);
+        start_sup_nofile(lim);
+        for (int t = 0; t < 400 && log_count("http endpoint listening") == 0; t++)
+            th_sleep_ms(50);
+        long open_fds = logged_open_fds();
+        stop_sup();
+        cr_assert(open_fds > 3, "no open_fds logged");
+        if (open_fds + 2 == lim)
+            break;
+        lim = (int)open_fds + 2;
+    }
+    cr_assert_eq(truncate(sup_log, 0), 0);
+
+    /* Room for the listener and the spare only: every accept() fails with
+     * EMFILE; the spare takes the client off the backlog and closes it. */
+    start_sup_nofile(lim);
+    for (int t = 0; t < 200 && log_count("http endpoint listening") == 0; t++)
+        th_sleep_ms(50);
+    cr_assert_eq(log_count("http endpoint listening"), 1, "the endpoint did not start");
+    for (int i = 0; i < 6; i++) {
+        int code = http_get("/healthz", NULL);
+        cr_assert_eq(code, -1, "a request was answered without a descriptor: %d", code);
+        th_sleep_ms(100);
+    }
+    cr_assert(fx_alive(sup_pid));
+    cr_assert_eq(log_count("accept() failed"), 1, "accept failures were not logged once");
+    long lines = th_count_lines(sup_log);
+    cr_assert(lines < 20, "the supervisor's log got %ld lines", lines);
+    stop_sup();
+}
+
+/* http_listen with port 0: the kernel picks the port, and the log says which
+ * (not ":0"), so the endpoint can be found. */
+Test(http, port_0_logs_the_bound_port)
+{
+    write_cfg(NULL, "", "{\"name\":\"ok\",\"queue\":\"hl\",\"workers\":1,\"block\":\"200ms\",\"plugins\":[\"ok\"]}");
+    char *text = th_read_file(cfg_path), old[64];
+    snprintf(old, sizeof old, "127.0.0.1:%d", http_port);
+    char *at = strstr(text, old);
+    cr_assert(at);
+    char *fixed = NULL;
+    cr_assert(asprintf(&fixed, "%.*s127.0.0.1:0%s", (int)(at - text), text, at + strlen(old)) > 0);
+    char *path = th_write_file("http.json", fixed);
+    free(path);
+    free(fixed);
+    free(text);
+    start_sup();
+    for (int t = 0; t < 200 && log_count("\"msg\":\"http endpoint listening\"") == 0; t++)
+        th_sleep_ms(50);
+    char *log = th_read_file(sup_log);
+    const char *l = log ? strstr(log, "\"msg\":\"http endpoint listening\"") : NULL;
+    cr_assert(l, "no listening line");
+    const char *a = strstr(l, "\"listen\":\"127.0.0.1:");
+    cr_assert(a, "%s", l);
+    http_port = atoi(a + strlen("\"listen\":\"127.0.0.1:"));
+    cr_assert_gt(http_port, 0, "the log shows port 0: %.200s", l);
+    char bound[80];
+    snprintf(bound, sizeof bound, "\"http_listen\":\"127.0.0.1:%d\"", http_port);
+    cr_assert_eq(log_count(bound), 1, "the start line does not show the bound address");
+    free(log);
+    cr_assert(wait_http("/healthz", 200, "ok", 20000), "nothing answers on the logged port %d", http_port);
+    stop_sup();
 }

@@ -376,6 +376,12 @@ Test(supervisor, killed_worker_is_restarted_and_job_redelivered)
     cr_assert_eq(recs[0].deliveries, 2);
     cr_assert_eq(recs[0].pid, (long)fresh);
     cr_assert_eq(nworkers(NULL), 2);
+    /* the crash line names the job it was running (the poison-job runbook) */
+    char job[160], entry[160];
+    snprintf(job, sizeof job, "\"job_id\":\"%s\",\"job_type\":\"test.record\"", id);
+    snprintf(entry, sizeof entry, "\"stream_id\":\"%s\"", id);
+    cr_assert_eq(log_count("\"msg\":\"worker crashed\"", job), 1, "the crash line does not name the job");
+    cr_assert_eq(log_count("\"msg\":\"worker crashed\"", entry), 1, "the crash line does not name the entry");
     free(recs);
     free(id);
     stop_sup();
@@ -571,17 +577,22 @@ Test(supervisor, second_sigint_kills_at_once)
 }
 
 /* Run `sluice run -t` on sluice.json; the exit code, output in *out. */
-static int run_check(char **out)
+static int run_check_env(char **out, char *const env[])
 {
     char *log = th_write_file("check.log", "");
     char *argv[] = {SLUICE_BIN, "run", "-t", "-c", cfg_path, NULL};
-    pid_t pid = th_spawn(argv, NULL, log);
+    pid_t pid = th_spawn(argv, env, log);
     int st = 0;
     cr_assert(th_wait_exit(pid, 30000, &st), "sluice run -t hangs");
     *out = th_read_file(log);
     free(log);
     cr_assert(WIFEXITED(st), "sluice run -t died: %d", st);
     return WEXITSTATUS(st);
+}
+
+static int run_check(char **out)
+{
+    return run_check_env(out, NULL);
 }
 
 Test(supervisor, run_t_checks_config_and_plugins)
@@ -603,4 +614,34 @@ Test(supervisor, run_t_checks_config_and_plugins)
     cr_assert_eq(run_check(&out), 78, "output: %s", out);
     cr_assert(strstr(out, "wrokers"), "output: %s", out);
     free(out);
+}
+
+/* `run -t` and `run` share one check of supervisor.http_listen: an address
+ * `run` refuses fails `run -t` too; an empty SLUICE_HTTP_LISTEN turns the
+ * endpoint off. */
+Test(supervisor, run_t_and_run_agree_on_http_listen)
+{
+    char *out = NULL;
+    char *bad[] = {"SLUICE_HTTP_LISTEN=0.0.0.0", NULL};
+    write_cfg(SUP_DEFAULT, "", POOL("a", "q", 1, "\"ok\"", ""));
+    cr_assert_eq(run_check_env(&out, bad), 78, "output: %s", out);
+    cr_assert(strstr(out, "SLUICE_HTTP_LISTEN: expected host:port"), "output: %s", out);
+    free(out);
+
+    /* "" in the environment: off, so run starts without the endpoint */
+    int port = th_free_port();
+    char supv[512], envv[64];
+    snprintf(supv, sizeof supv, SUP_DEFAULT ",\"http_listen\":\"127.0.0.1:%d\"", port);
+    write_cfg(supv, "", POOL("a", "q", 1, "\"ok\"", ""));
+    char *off[] = {"SLUICE_HTTP_LISTEN=", NULL};
+    cr_assert_eq(run_check_env(&out, off), 0, "output: %s", out);
+    free(out);
+    char *argv[] = {SLUICE_BIN, "run", "-c", cfg_path, NULL};
+    sup_pid = th_spawn(argv, off, sup_log);
+    wait_workers(1);
+    cr_assert(wait_log("\"msg\":\"supervisor started\"", 10000));
+    cr_assert_eq(log_count("\"msg\":\"http endpoint listening\"", ""), 0, "the endpoint was started");
+    snprintf(envv, sizeof envv, "127.0.0.1:%d", port);
+    cr_assert_eq(log_count("\"msg\":\"supervisor started\"", envv), 0, "http_listen was not turned off");
+    stop_sup();
 }
