@@ -19,11 +19,11 @@ void sl_batch_free(sl_batch *b)
     memset(b, 0, sizeof(*b));
 }
 
-void sl_batch_reset(sl_batch *b, int settle_each)
+void sl_batch_reset(sl_batch *b, int settle_each, int64_t asked_mono_ms)
 {
     b->n = b->next = b->bytes = 0;
     b->settle_each = settle_each;
-    b->fresh_mono_ms = sl_now_mono_ms();
+    b->fresh_mono_ms = asked_mono_ms;
 }
 
 static int valid_entry(const redisReply *x)

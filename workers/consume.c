@@ -187,6 +187,7 @@ static int add_streams(sl_worker *w, sl_batch *b, const redisReply *r)
  * or -1 when the read failed (logged, backed off). */
 static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv, int replay)
 {
+    int64_t asked = sl_now_mono_ms(); /* the entries' leases may start any time after this */
     redisReply *r = sl_worker_cmd(w, argc, argv, NULL);
     if (!r || r->type == REDIS_REPLY_ERROR) {
         read_failed(w, c, "XREADGROUP", r);
@@ -194,11 +195,11 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
         return -1;
     }
     sl_batch *b = &c->batch;
-    sl_batch_reset(b, replay);
+    sl_batch_reset(b, replay, asked);
     if (add_streams(w, b, r) != 0) {
         SL_LOG(SL_ERROR, "unexpected XREADGROUP reply shape; backing off", SL_I("type", r->type));
         freeReplyObject(r);
-        sl_batch_reset(b, 0);
+        sl_batch_reset(b, 0, 0);
         back_off(w, c);
         return -1;
     }
@@ -218,7 +219,7 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
     }
     int rc = 0;
     if (b->n && ((replay && sl_batch_deliveries(w, b) != 0) || sl_batch_run(w, b) != 0)) rc = -1;
-    sl_batch_reset(b, 0);
+    sl_batch_reset(b, 0, 0);
     freeReplyObject(r);
     return rc;
 }
