@@ -245,7 +245,12 @@ A retry is a copy of the entry with attempt+1, id = job id and last_error, put
 in sched and moved by sluice_promote into the retry stream of this group only.
 A dead letter is the original fields plus reason, error, attempts, deliveries,
 original_id, original_stream, group, consumer, failed_at (ms).
-Returns 1, or 0 when refused (not owned by this consumer any more). ]]
+Returns 1, or 0 when refused (not owned by this consumer any more).
+Not allow-oom, on purpose: unlike an ack it grows memory (a retry copies the
+entry into sched, a dead letter into the DLQ), so under noeviction it waits
+for memory like any other write. The worker keeps a refused settle and
+resends it (workers/outcome.c, sl_held_settle) instead of running the job
+again. ]]
 redis.register_function('sluice_settle', function(keys, args)
     local stream, sched, dlq, rstream = keys[1], keys[2], keys[3], keys[4]
     local group, consumer, id, action = args[1], args[2], args[3], args[4]

@@ -223,6 +223,8 @@ int sl_batch_run(sl_worker *w, sl_batch *b)
         const sl_entry *e = &b->v[b->next++];
         if (e->skip) continue;
         sl_write_rc rc = sl_job_handle(w, e->stream, e->id, e->fields, e->deliveries);
+        /* A result Redis deferred is kept and resent before the next job starts. */
+        if (rc == SL_WRITE_BUSY && sl_outcome_held(w)) rc = sl_outcome_wait_held(w);
         if (rc == SL_WRITE_OK && b->settle_each) rc = sl_outcome_flush(w); /* settle replays one by one */
         /* Journaled acks wait for the batch's end (they leave with the next
          * read) unless a slow job or their age says otherwise; unjournaled ones

@@ -242,7 +242,15 @@ static void round_once(sl_worker *w, sl_consume *c)
         back_off(w, c);
         return;
     }
-    if (w->resync) { /* a deferred outcome left an entry pending: wait, then replay it */
+    /* A kept retry/dead-letter move goes out before any replay, which would
+     * run its job again. */
+    sl_write_rc hrc = sl_outcome_resend_held(w);
+    if (hrc == SL_WRITE_LOST) return;
+    if (hrc == SL_WRITE_BUSY) {
+        back_off(w, c);
+        return;
+    }
+    if (w->resync) { /* an entry was left pending (e.g. a failed done-marker check): wait, then replay it */
         w->resync = 0;
         back_off(w, c);
         start_replay(c);
@@ -277,7 +285,8 @@ static void round_once(sl_worker *w, sl_consume *c)
     }
     /* A clean round ends the backoff; a deferred outcome keeps it growing. The
      * batch's queued acks leave with the next read (or at stop). */
-    if (sl_outcome_drain(w) == SL_WRITE_OK && !sl_outcome_kept(w) && !w->resync) c->failures = 0;
+    if (sl_outcome_drain(w) == SL_WRITE_OK && !sl_outcome_kept(w) && !sl_outcome_held(w) && !w->resync)
+        c->failures = 0;
 }
 
 /* Host services run their own commands on the worker's connection: queued
@@ -312,6 +321,10 @@ void sl_consume_run(sl_worker *w)
     if (w->acks.n && sl_outcome_flush(w) != SL_WRITE_OK)
         SL_LOG(SL_WARN, "acks not sent at stop; those entries stay pending (and in the ack journal when it is on)",
                SL_I("entries", w->acks.n));
+    if (sl_outcome_held(w) && !sl_redis_connected(w->redis)) sl_redis_connect(w->redis);
+    if (sl_outcome_held(w) && (!sl_redis_connected(w->redis) || sl_outcome_resend_held(w) != SL_WRITE_OK))
+        SL_LOG(SL_WARN, "job result not written at stop; its entry stays pending and the job runs again",
+               SL_S("job_id", w->held.job_id), SL_S("stream_id", w->held.stream_id));
     sl_journal_close(&w->journal);
     sl_batch_free(&c.batch);
 }
