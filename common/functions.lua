@@ -21,7 +21,8 @@ of the same {Q}):
   <stream>:lease:G:ID   lease marker of an owned entry deleted while pending (1 h TTL)
   sluice:{Q}:fence:G    ownership fence of group G: a counter every owner change
                         of its pending entries by sluice bumps (sluice_reclaim,
-                        group (re)creation); sluice_ack's fast path reads it
+                        group (re)creation), and a hand-off (sluice_release);
+                        sluice_ack's fast path reads it
 Time is always Redis server time (TIME), never a client's clock.
 ]]
 
@@ -30,7 +31,7 @@ Time is always Redis server time (TIME), never a client's clock.
 -- with the same or a newer version. So every version must accept the calls of
 -- every older one (new KEYS/ARGV only as optional additions, replies only grow):
 -- in a rolling upgrade old processes call the new library.
-local VERSION = '4'
+local VERSION = '5'
 
 local function now_ms()
     local t = redis.call('TIME')
@@ -314,18 +315,38 @@ one, so the next delivery counts as the same one. An entry deleted or trimmed
 from the stream is left pending untouched (not counted), as in sluice_extend:
 its owner's next replay reads it as nil and dead-letters it as "trimmed".
 KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, then stream ids.
+Hand-off (a worker stopping with prefetched entries, e.g. at a scale-down):
+with KEYS[2], the group's fence key, ARGV[3] is an idle time in ms (the lease)
+and the ids follow it. The released entries are given that idle time, so the
+next sluice_reclaim of any live consumer takes them over (XCLAIM, counting the
+delivery given back here), and the fence is bumped: live workers see it move
+in their sluice_ack replies and reclaim at once instead of waiting for their
+next round. Ownership does not change here, so the fence rules hold; the
+reclaim that moves them bumps the fence again.
 Returns how many were released. ]]
 redis.register_function('sluice_release', function(keys, args)
     local stream, group, consumer = keys[1], args[1], args[2]
+    local first, idle = 3, nil
+    if keys[2] then
+        first, idle = 4, tonumber(args[3])
+        if idle == nil or idle < 0 then
+            return redis.error_reply('ERR sluice_release: the idle time must be a non-negative integer')
+        end
+    end
     local n = 0
-    for i = 3, #args do
+    for i = first, #args do
         local owner, deliveries = pending_owner(stream, group, args[i])
         if owner == consumer and entry_exists(stream, args[i]) then
             local keep = deliveries > 0 and deliveries - 1 or 0
-            redis.call('XCLAIM', stream, group, consumer, 0, args[i], 'RETRYCOUNT', keep, 'JUSTID')
+            if idle then
+                redis.call('XCLAIM', stream, group, consumer, 0, args[i], 'IDLE', idle, 'RETRYCOUNT', keep, 'JUSTID')
+            else
+                redis.call('XCLAIM', stream, group, consumer, 0, args[i], 'RETRYCOUNT', keep, 'JUSTID')
+            end
             n = n + 1
         end
     end
+    if keys[2] and n > 0 then redis.call('INCR', keys[2]) end
     return n
 end)
 

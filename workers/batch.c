@@ -94,27 +94,35 @@ int sl_batch_deliveries(sl_worker *w, sl_batch *b)
     return 0;
 }
 
-/* FCALL fn 1 <stream> G C ids... for the unstarted entries of one stream.
- * Returns how many the function reported, 0 when none were sent, or -1 when
- * the connection was lost (errors are logged and count as 0). *sent gets the
- * number of ids sent. */
-static long long call_unstarted(sl_worker *w, sl_batch *b, const char *fn, int stream, size_t *sent)
+/* FCALL fn 1 <stream> G C ids... for the unstarted entries of one stream; with
+ * handoff, FCALL fn 2 <stream> <fence key> G C <lease> ids... (sluice_release's
+ * hand-off). Returns how many the function reported, 0 when none were sent, or
+ * -1 when the connection was lost (errors are logged and count as 0). *sent
+ * gets the number of ids sent. */
+static long long call_unstarted(sl_worker *w, sl_batch *b, const char *fn, int stream, size_t *sent, int handoff)
 {
-    size_t need = 6 + (b->n - b->next);
+    size_t need = 8 + (b->n - b->next);
     if (need > b->argv_cap) {
         const char **av = realloc(b->argv, need * sizeof(*av));
         if (!av) return 0;
         b->argv = av;
         b->argv_cap = need;
     }
+    char lease[SL_INT_TEXT_SIZE];
     int argc = 0;
     const char **av = b->argv;
-    av[argc++] = "FCALL", av[argc++] = fn, av[argc++] = "1", av[argc++] = w->keys[stream];
+    av[argc++] = "FCALL", av[argc++] = fn, av[argc++] = handoff ? "2" : "1", av[argc++] = w->keys[stream];
+    if (handoff) av[argc++] = w->fence_key;
     av[argc++] = w->pool->group, av[argc++] = w->consumer;
+    if (handoff) {
+        sl_fmt_ll(lease, w->cfg->lease_ms);
+        av[argc++] = lease;
+    }
+    int fixed = argc;
     for (size_t i = b->next; i < b->n; i++)
         if (b->v[i].stream == stream && !b->v[i].skip) av[argc++] = b->v[i].id;
-    *sent = (size_t)argc - 6;
-    if (argc == 6) return 0;
+    *sent = (size_t)(argc - fixed);
+    if (argc == fixed) return 0;
     redisReply *r = sl_worker_cmd(w, argc, av, NULL);
     long long n = 0;
     if (!r) return -1;
@@ -186,7 +194,7 @@ static int extend_unstarted(sl_worker *w, sl_batch *b)
 {
     for (int s = 0; s < SL_NSTREAMS; s++) {
         size_t sent = 0;
-        long long n = call_unstarted(w, b, "sluice_extend", s, &sent);
+        long long n = call_unstarted(w, b, "sluice_extend", s, &sent, 0);
         if (n < 0) return -1;
         if ((size_t)n < sent && check_missed(w, b, s) != 0) return -1;
         if (sl_log_enabled(SL_DEBUG))
@@ -196,15 +204,21 @@ static int extend_unstarted(sl_worker *w, sl_batch *b)
     return 0;
 }
 
-/* Graceful stop: give unstarted entries back without spending a delivery. */
+/* Graceful stop: give unstarted entries back without spending a delivery, and
+ * hand them off: idle as long as the lease, with the group's fence bumped, so
+ * that a live worker of the group reclaims them at once (sluice_release). The
+ * worker cannot tell a scale-down or pool removal from other stops, and the
+ * hand-off is right for all of them: a restarted slot replays whatever is still
+ * its own. */
 static void release_unstarted(sl_worker *w, sl_batch *b)
 {
     for (int s = 0; s < SL_NSTREAMS; s++) {
         size_t sent = 0;
-        long long n = call_unstarted(w, b, "sluice_release", s, &sent);
+        long long n = call_unstarted(w, b, "sluice_release", s, &sent, 1);
         if (n <= 0) continue;
         atomic_fetch_add_explicit(&w->slot->released, (uint64_t)n, memory_order_relaxed);
-        SL_LOG(SL_INFO, "released unstarted prefetched entries", SL_S("stream", w->keys[s]), SL_I("entries", n));
+        SL_LOG(SL_INFO, "released unstarted prefetched entries to live workers", SL_S("stream", w->keys[s]),
+               SL_I("entries", n));
     }
 }
 

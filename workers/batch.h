@@ -58,7 +58,8 @@ int sl_batch_deliveries(struct sl_worker *w, sl_batch *b);
  * the extension missed are checked: taken over by another consumer -> skipped,
  * deleted from the stream -> dead-lettered "trimmed" now (a reclaimer would
  * otherwise dead-letter what this worker still runs from memory). On stop,
- * unstarted entries are released (sluice_release): no delivery spent.
+ * unstarted entries are released and handed off (sluice_release with the
+ * fence key): no delivery spent, and live workers reclaim them at once.
  * @return 0, or -1 when the connection was lost
  */
 int sl_batch_run(struct sl_worker *w, sl_batch *b);

@@ -182,6 +182,24 @@ static int add_streams(sl_worker *w, sl_batch *b, const redisReply *r)
     return 0;
 }
 
+/* GET the group's fence (an idle worker: a read came back empty), so that a
+ * hand-off by a stopping worker (sluice_release) brings its reclaim forward.
+ * The value is read before the next read is sent, as an ack reply's would be,
+ * so the next batch's acks may use it. Errors are left to the next read. */
+static void read_fence(sl_worker *w)
+{
+    const char *argv[] = {"GET", w->fence_key};
+    redisReply *r = sl_worker_cmd(w, 2, argv, NULL);
+    if (r && r->type == REDIS_REPLY_STRING) {
+        char *end;
+        long long v = strtoll(r->str, &end, 10);
+        if (end != r->str && *end == '\0' && v >= 0) w->fence = v;
+    } else if (r && r->type == REDIS_REPLY_NIL) {
+        w->fence = 0; /* as sluice_ack reports an unset fence */
+    }
+    if (r) freeReplyObject(r);
+}
+
 /* Read with XREADGROUP (argv), run what came back. replay: own pending
  * entries of one stream, one at a time, with counts from XPENDING. Returns 0,
  * or -1 when the read failed (logged, backed off). */
@@ -204,6 +222,7 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
         return -1;
     }
     if (b->n) w->entry_avg_bytes = (double)b->bytes / (double)b->n;
+    if (!replay && b->n == 0) read_fence(w); /* idle: no ack reply tells us of a hand-off */
     if (replay && b->n == 0) { /* this stream's pending list is done */
         if (c->replay_stream == SL_STREAM_MAIN) {
             c->replay_stream = SL_STREAM_RETRY;
@@ -269,7 +288,7 @@ static void round_once(sl_worker *w, sl_consume *c)
         const char *rd[] = {"XREADGROUP", "GROUP", w->pool->group, w->consumer, "COUNT", "1",
                             "STREAMS", w->keys[c->replay_stream], c->cursor};
         if (read_and_run(w, c, 9, rd, 1) != 0) return;
-    } else if (sl_reclaim_due(&c->reclaim)) {
+    } else if (sl_reclaim_due(&c->reclaim, w->fence)) {
         int rc = sl_reclaim_round(w, &c->reclaim, &c->batch);
         if (rc == 1) {
             SL_LOG(SL_WARN, "consumer group missing at reclaim; recreating it", SL_S("group", w->pool->group));

@@ -20,11 +20,13 @@ void sl_reclaim_init(sl_reclaim *rc)
 {
     for (int s = 0; s < SL_NSTREAMS; s++) snprintf(rc->cursor[s], sizeof(rc->cursor[s]), "0-0");
     rc->next_mono_ms = 0;
+    rc->fence_seen = -1;
 }
 
-int sl_reclaim_due(const sl_reclaim *rc)
+int sl_reclaim_due(sl_reclaim *rc, int64_t fence)
 {
-    return sl_now_mono_ms() >= rc->next_mono_ms;
+    if (rc->fence_seen < 0) rc->fence_seen = fence; /* the first value known is the baseline */
+    return fence != rc->fence_seen || sl_now_mono_ms() >= rc->next_mono_ms;
 }
 
 /* Count and log the ids sluice_reclaim found deleted from the stream while
@@ -87,6 +89,7 @@ static int claim(sl_worker *w, sl_reclaim *rc, int stream, redisReply **out)
 int sl_reclaim_round(sl_worker *w, sl_reclaim *rc, sl_batch *b)
 {
     int more = 0;
+    rc->fence_seen = w->fence; /* a move after this (our own claims too) brings the next round forward */
     for (int s = 0; s < SL_NSTREAMS && !*w->stop; s++) {
         redisReply *r = NULL;
         int64_t asked = sl_now_mono_ms(); /* claimed entries' leases start after this */
