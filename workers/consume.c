@@ -34,6 +34,7 @@ typedef struct sl_consume {
     sl_batch batch;
     sl_reclaim reclaim;
     sl_pause pause;                /* sluice pause: read nothing while the group is paused */
+    int count_cap;                 /* after a large reply: COUNT at most this (doubling back), 0 = none */
     char count[16], block[24];     /* XREADGROUP arguments as text */
 } sl_consume;
 
@@ -60,15 +61,17 @@ int64_t sl_worker_tick(sl_worker *w)
     return now;
 }
 
-/* COUNT of the next ">" read. With pools[].prefetch, about that much work: the
+/* COUNT of the next ">" read: at most the cap a large reply set (see
+ * read_and_run). With pools[].prefetch, about that much work: the
  * averaged handler time says how many entries that is (at least 1, at most
  * read_count), and no more than SL_PREFETCH_BYTES of fields, so a fast worker
  * reads deep (few round trips, read_count no-op jobs a read) and a slow one reads
  * one job at a time, leaving the rest to idle workers of the group. Before the
  * first job has run, SL_PREFETCH_FIRST. */
-static int prefetch_count(const sl_worker *w)
+static int prefetch_count(const sl_worker *w, const sl_consume *c)
 {
     int max = w->pool->read_count;
+    if (c->count_cap > 0 && c->count_cap < max) max = c->count_cap;
     if (w->pool->prefetch_ms <= 0) return max;
     if (!w->jobs_timed) return max < SL_PREFETCH_FIRST ? max : SL_PREFETCH_FIRST;
     double n = (double)w->pool->prefetch_ms * 1000.0 / (w->job_avg_us > 1.0 ? w->job_avg_us : 1.0);
@@ -222,6 +225,14 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
         return -1;
     }
     if (b->n) w->entry_avg_bytes = (double)b->bytes / (double)b->n;
+    /* A reply past SL_PREFETCH_BYTES (huge entries: hiredis holds the whole
+     * reply) makes the next read COUNT 1, then COUNT doubles back read by read. */
+    if (!replay) {
+        if (b->bytes > (size_t)SL_PREFETCH_BYTES)
+            c->count_cap = 1;
+        else if (c->count_cap > 0)
+            c->count_cap = c->count_cap >= w->pool->read_count ? 0 : 2 * c->count_cap;
+    }
     if (!replay && b->n == 0) read_fence(w); /* idle: no ack reply tells us of a hand-off */
     if (replay && b->n == 0) { /* this stream's pending list is done */
         if (c->replay_stream == SL_STREAM_MAIN) {
@@ -297,7 +308,7 @@ static void round_once(sl_worker *w, sl_consume *c)
         }
         if (rc != 0) return;
     } else {
-        snprintf(c->count, sizeof(c->count), "%d", prefetch_count(w));
+        snprintf(c->count, sizeof(c->count), "%d", prefetch_count(w, c));
         const char *rd[] = {"XREADGROUP", "GROUP", w->pool->group, w->consumer, "COUNT", c->count, "BLOCK",
                             c->block, "STREAMS", w->keys[SL_STREAM_MAIN], w->keys[SL_STREAM_RETRY], ">", ">"};
         if (read_and_run(w, c, 13, rd, 0) != 0) return;

@@ -383,7 +383,7 @@ static void hold(sl_worker *w, const sl_settle *s, sl_write_rc rc)
  * (failures not logged again, a refusal after a lost connection not late). */
 static sl_write_rc settle_call(sl_worker *w, const sl_settle *s, int quiet)
 {
-    char delay[24], attempt[16], deliveries[16], maxlen[24];
+    char delay[24], attempt[16], deliveries[16], maxlen[24], excerpt[24];
     snprintf(delay, sizeof(delay), "%" PRId64, s->retry && s->delay_ms > 0 ? s->delay_ms : 0);
     snprintf(attempt, sizeof(attempt), "%" PRIu32, s->attempt);
     snprintf(deliveries, sizeof(deliveries), "%" PRIu32, s->deliveries);
@@ -405,8 +405,13 @@ static sl_write_rc settle_call(sl_worker *w, const sl_settle *s, int quiet)
                           attempt,
                           deliveries,
                           maxlen,
-                          s->job_id ? s->job_id : s->stream_id};
-    redisReply *r = sl_worker_cmd(w, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+                          s->job_id ? s->job_id : s->stream_id,
+                          excerpt};
+    /* An oversize entry's dead letter keeps an excerpt of its payload. */
+    int oversize = !s->retry && s->reason && strcmp(s->reason, "oversize") == 0;
+    if (oversize) snprintf(excerpt, sizeof(excerpt), "%d", SL_DLQ_PAYLOAD_EXCERPT);
+    int argc = (int)(sizeof(argv) / sizeof(argv[0])) - !oversize;
+    redisReply *r = sl_worker_cmd(w, argc, argv, NULL);
     sl_write_rc rc = SL_WRITE_OK;
     if (!r || r->type != REDIS_REPLY_INTEGER) {
         if (!quiet) {

@@ -24,6 +24,10 @@ struct sl_worker;
 /** ...or the oldest queued ack is this old (ms): the bound on how late an ack
  *  reaches Redis (and what a lost host re-runs). */
 #define SL_ACK_FLUSH_AGE_MS 5
+/** Bytes of the payload an "oversize" dead letter keeps (a field payload_truncated
+ *  holds the original length): the entry is not copied whole, so Redis does not
+ *  hold a huge payload twice. */
+#define SL_DLQ_PAYLOAD_EXCERPT 4096
 /** FCALLs written before their replies are read (sl_outcome_send drains first when full). */
 #define SL_ACK_CALLS_MAX 32
 

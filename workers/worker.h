@@ -33,7 +33,8 @@ enum { SL_STREAM_MAIN = 0, SL_STREAM_RETRY = 1, SL_NSTREAMS = 2 };
 #define SL_LOG_FLUSH_AGE_MS 5
 /** pools[].prefetch: the COUNT of reads before any job has run... */
 #define SL_PREFETCH_FIRST 10
-/** ...and the most field bytes one read asks for (the reply is held in memory). */
+/** ...and the most field bytes one read asks for (the reply is held in memory); a
+ *  reply past it makes the next read COUNT 1, doubling back read by read. */
 #define SL_PREFETCH_BYTES (1024.0 * 1024.0)
 
 typedef struct sl_worker {
