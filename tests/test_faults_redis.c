@@ -394,3 +394,47 @@ Test(faults_redis, oom_settle_held, .timeout = 150)
     cr_assert_geq(fx_log_count(&r, "OOM"), 2, "Redis never refused a settle: the scenario tested nothing");
     fx_stop(&r, 15000);
 }
+
+/* Lines of a file containing needle. */
+static long lines_with(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[8192];
+    long n = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (strstr(line, needle)) n++;
+    if (f) fclose(f);
+    return n;
+}
+
+static int log_has_reconnected(void *path)
+{
+    return lines_with(path, "redis reconnected") > 0;
+}
+
+/* 8. Redis down for 6 s: the worker says so once, not once per attempt, and
+ * once more when it is back (with the attempts and the time it took). */
+Test(faults_redis, reconnect_logs_first_attempt_and_summary, .timeout = 90)
+{
+    fx_redis_start(&red);
+    rc = fx_redis_connect(&red);
+    fx_run r;
+    fx_setup(&r, "r8", &(fx_cfg){.queue = "r8", .redis_url = red.url});
+    pid_t w = th_worker_start(r.cfg, "r8", "r8-w", "r8-worker.log");
+    char *log = th_tmp_path("r8-worker.log");
+    fx_wait_consumers(rc, &r, "r8", 1);
+    redisFree(rc);
+    rc = NULL;
+    fx_redis_kill(&red);
+    th_sleep_ms(6000);
+    fx_redis_start(&red);
+    cr_assert(th_wait_until(log_has_reconnected, log, 20000), "the worker never reconnected (see %s)", log);
+    long failed = lines_with(log, "redis connect failed"), still = lines_with(log, "redis still unreachable");
+    fprintf(stderr, "scenario 8: %ld connect-failed lines, %ld still-unreachable lines\n", failed, still);
+    cr_assert_eq(failed, 1, "%ld lines for one outage of 6 s (see %s)", failed, log);
+    cr_assert_eq(still, 0, "a periodic line within 6 s (see %s)", log);
+    cr_assert_eq(lines_with(log, "redis reconnected"), 1);
+    cr_assert_eq(lines_with(log, "after_ms"), 1, "the summary does not say how long it took (see %s)", log);
+    th_worker_stop(w, 15000);
+    free(log);
+}

@@ -259,7 +259,7 @@ static void round_once(sl_worker *w, sl_consume *c)
 {
     sl_log_flush(); /* a round may block (read, backoff, pause): no line waits for it */
     if (!sl_redis_connected(w->redis)) {
-        if (sl_redis_ensure(w->redis, w->stop) != 0) return;
+        if (sl_session_connect(w) != 0) return;
         start_replay(c); /* a lost connection may have lost acks: entries are still ours */
         c->session_ready = 0;
     }
