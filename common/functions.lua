@@ -21,7 +21,8 @@ of the same {Q}):
   <stream>:lease:G:ID   lease marker of an owned entry deleted while pending (1 h TTL)
   sluice:{Q}:fence:G    ownership fence of group G: a counter every owner change
                         of its pending entries by sluice bumps (sluice_reclaim,
-                        group (re)creation); sluice_ack's fast path reads it
+                        group (re)creation), and a hand-off (sluice_release);
+                        sluice_ack's fast path reads it
 Time is always Redis server time (TIME), never a client's clock.
 ]]
 
@@ -30,7 +31,7 @@ Time is always Redis server time (TIME), never a client's clock.
 -- with the same or a newer version. So every version must accept the calls of
 -- every older one (new KEYS/ARGV only as optional additions, replies only grow):
 -- in a rolling upgrade old processes call the new library.
-local VERSION = '4'
+local VERSION = '6'
 
 local function now_ms()
     local t = redis.call('TIME')
@@ -241,11 +242,21 @@ KEYS[4] retry stream of the group
 ARGV: [1] group [2] consumer [3] stream id [4] "retry" | "dead"
       [5] retry delay ms [6] reason [7] error [8] attempt (of the run that ended)
       [9] deliveries [10] dlq MAXLEN (0 = uncapped) [11] job id
+      [12] (optional, dead letters) keep at most this many bytes of the
+      payload field ("" or absent = all of it)
 A retry is a copy of the entry with attempt+1, id = job id and last_error, put
 in sched and moved by sluice_promote into the retry stream of this group only.
 A dead letter is the original fields plus reason, error, attempts, deliveries,
-original_id, original_stream, group, consumer, failed_at (ms).
-Returns 1, or 0 when refused (not owned by this consumer any more). ]]
+original_id, original_stream, group, consumer, failed_at (ms). With ARGV[12]
+and a longer payload, the payload is cut to that many bytes and the field
+payload_truncated holds its original length (an oversize entry is not copied
+whole: Redis would hold it twice).
+Returns 1, or 0 when refused (not owned by this consumer any more).
+Not allow-oom, on purpose: unlike an ack it grows memory (a retry copies the
+entry into sched, a dead letter into the DLQ), so under noeviction it waits
+for memory like any other write. The worker keeps a refused settle and
+resends it (workers/outcome.c, sl_held_settle) instead of running the job
+again. ]]
 redis.register_function('sluice_settle', function(keys, args)
     local stream, sched, dlq, rstream = keys[1], keys[2], keys[3], keys[4]
     local group, consumer, id, action = args[1], args[2], args[3], args[4]
@@ -264,7 +275,19 @@ redis.register_function('sluice_settle', function(keys, args)
         schedule(sched, now + tonumber(args[5]), rstream, copy)
     elseif action == 'dead' then
         local d = without(fields, {reason = true, error = true, attempts = true, deliveries = true,
-            original_id = true, original_stream = true, group = true, consumer = true, failed_at = true})
+            original_id = true, original_stream = true, group = true, consumer = true, failed_at = true,
+            payload_truncated = true})
+        local excerpt = tonumber(args[12] or '')
+        if excerpt and excerpt >= 0 then
+            for i = 1, #d, 2 do
+                if d[i] == 'payload' and #d[i + 1] > excerpt then
+                    local len = #d[i + 1]
+                    d[i + 1] = string.sub(d[i + 1], 1, excerpt)
+                    d[#d + 1] = 'payload_truncated'; d[#d + 1] = tostring(len)
+                    break
+                end
+            end
+        end
         if field(d, 'id') == nil and args[11] ~= '' then
             d[#d + 1] = 'id'; d[#d + 1] = args[11]
         end
@@ -309,18 +332,38 @@ one, so the next delivery counts as the same one. An entry deleted or trimmed
 from the stream is left pending untouched (not counted), as in sluice_extend:
 its owner's next replay reads it as nil and dead-letters it as "trimmed".
 KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, then stream ids.
+Hand-off (a worker stopping with prefetched entries, e.g. at a scale-down):
+with KEYS[2], the group's fence key, ARGV[3] is an idle time in ms (the lease)
+and the ids follow it. The released entries are given that idle time, so the
+next sluice_reclaim of any live consumer takes them over (XCLAIM, counting the
+delivery given back here), and the fence is bumped: live workers see it move
+in their sluice_ack replies and reclaim at once instead of waiting for their
+next round. Ownership does not change here, so the fence rules hold; the
+reclaim that moves them bumps the fence again.
 Returns how many were released. ]]
 redis.register_function('sluice_release', function(keys, args)
     local stream, group, consumer = keys[1], args[1], args[2]
+    local first, idle = 3, nil
+    if keys[2] then
+        first, idle = 4, tonumber(args[3])
+        if idle == nil or idle < 0 then
+            return redis.error_reply('ERR sluice_release: the idle time must be a non-negative integer')
+        end
+    end
     local n = 0
-    for i = 3, #args do
+    for i = first, #args do
         local owner, deliveries = pending_owner(stream, group, args[i])
         if owner == consumer and entry_exists(stream, args[i]) then
             local keep = deliveries > 0 and deliveries - 1 or 0
-            redis.call('XCLAIM', stream, group, consumer, 0, args[i], 'RETRYCOUNT', keep, 'JUSTID')
+            if idle then
+                redis.call('XCLAIM', stream, group, consumer, 0, args[i], 'IDLE', idle, 'RETRYCOUNT', keep, 'JUSTID')
+            else
+                redis.call('XCLAIM', stream, group, consumer, 0, args[i], 'RETRYCOUNT', keep, 'JUSTID')
+            end
             n = n + 1
         end
     end
+    if keys[2] and n > 0 then redis.call('INCR', keys[2]) end
     return n
 end)
 
@@ -493,14 +536,15 @@ end)
 XDEL from the DLQ, so an entry is never both replayed and kept, nor lost. The
 copy is the original job: the DLQ bookkeeping fields (reason, error, attempts,
 deliveries, original_id, original_stream, group, consumer, failed_at,
-last_error) and attempt are dropped, so the attempt budget starts afresh; the
+last_error, payload_truncated) and attempt are dropped, so the attempt budget starts afresh; the
 job id is kept (id, else original_id). Only this group reads its retry stream,
 so other groups of the queue see nothing new.
 KEYS[1] dlq, KEYS[2] retry stream of the same group; ARGV dlq entry ids.
 Returns one element per id: the new retry stream id, or false (nil) when the
 id is not in the DLQ (already replayed or purged). ]]
 local DLQ_FIELDS = {reason = true, error = true, attempts = true, deliveries = true, original_id = true,
-    original_stream = true, group = true, consumer = true, failed_at = true, last_error = true, attempt = true}
+    original_stream = true, group = true, consumer = true, failed_at = true, last_error = true, attempt = true,
+    payload_truncated = true}
 
 redis.register_function('sluice_dlq_replay', function(keys, args)
     local dlq, rstream = keys[1], keys[2]

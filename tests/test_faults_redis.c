@@ -10,6 +10,7 @@
 
 #include "support/acct.h"
 #include "support/fx.h"
+#include "support/run.h"
 
 #define N 1000
 #define WORKERS 4
@@ -314,3 +315,126 @@ Test(faults_redis, deleted_while_running, .timeout = 150)
     fx_stop(&r, 20000);
 }
 
+
+/* Lines of the runs file (faulty plugin, "runs":true) for job id, and the
+ * largest deliveries among them. */
+static int runs_of(const char *path, const char *id, unsigned *deliveries_max)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    char line[512], jid[128];
+    unsigned attempt, deliveries;
+    long pid;
+    *deliveries_max = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "%127s %u %ld %u", jid, &attempt, &pid, &deliveries) == 4 && strcmp(jid, id) == 0) {
+            n++;
+            if (deliveries > *deliveries_max) *deliveries_max = deliveries;
+        }
+    if (f) fclose(f);
+    return n;
+}
+
+/* Enqueue one job of the faulty plugin, wait until it runs, make Redis refuse
+ * writes for want of memory (maxmemory 1, noeviction) while its handler still
+ * runs, keep it so for 4 s (long enough for several replays), then lift it. */
+static void oom_while_running(fx_run *r, acct_ledger *a, const char *q, const char *payload, char *id, size_t idn)
+{
+    char runs[600];
+    snprintf(runs, sizeof(runs), "%s.runs", r->record);
+    redisReply *x = redisCommand(rc, "XADD sluice:{%s} * type test.acct payload %s", q, payload);
+    cr_assert(x && x->type == REDIS_REPLY_STRING);
+    snprintf(id, idn, "%s", x->str);
+    acct_add(a, x->str);
+    freeReplyObject(x);
+    unsigned dmax;
+    for (int i = 0; i < 500 && runs_of(runs, id, &dmax) == 0; i++) th_sleep_ms(20);
+    cr_assert_eq(runs_of(runs, id, &dmax), 1, "job %s never started (see %s)", id, r->log);
+    th_cmd(rc, "CONFIG SET maxmemory 1");
+    th_sleep_ms(4000);
+    th_cmd(rc, "CONFIG SET maxmemory 0");
+}
+
+/* 7. A RETRY and a FAIL whose settle Redis refuses with -OOM: the worker keeps
+ * the result and resends it; the job never runs again for it, is not
+ * dead-lettered "crashed", and ends as its result said. */
+Test(faults_redis, oom_settle_held, .timeout = 150)
+{
+    fx_redis_start(&red);
+    rc = fx_redis_connect(&red);
+    fx_run r;
+    fx_setup(&r, "r7", &(fx_cfg){.queue = "r7", .workers = 1, .redis_url = red.url, .jobs = "\"max_attempts\":3"});
+    char runs[600];
+    snprintf(runs, sizeof(runs), "%s.runs", r.record);
+    remove(runs);
+    acct_ledger *a = ledger = acct_new("r7", "r7", r.record);
+    fx_start(&r);
+    fx_wait_consumers(rc, &r, "r7", 1);
+    char retry_id[64], fail_id[64];
+    unsigned dmax;
+    /* RETRY on attempt 1: one retry, then attempt 2 succeeds. */
+    oom_while_running(&r, a, "r7", "{\"sleep_ms\":600,\"retry_until\":2,\"runs\":true}", retry_id, sizeof(retry_id));
+    acct_counts k;
+    settle(a, &r, "7a (RETRY refused with OOM)", &k);
+    cr_assert_eq(k.dead, 0, "the retried job was dead-lettered (%s)", k.by_reason[ACCT_crashed] ? "crashed" : "other");
+    cr_assert_eq(k.completed, 1);
+    const acct_job *j = acct_job_get(a, retry_id);
+    cr_assert(j && j->completions == 1 && j->attempt == 2, "job completed %d times, last attempt %u",
+              j ? j->completions : 0, j ? j->attempt : 0);
+    cr_assert_eq(runs_of(runs, retry_id, &dmax), 2, "the job ran %d times (attempt 1 once, attempt 2 once)",
+                 runs_of(runs, retry_id, &dmax));
+    cr_assert_eq(dmax, 1, "a run was a redelivery (deliveries %u): the known result was replayed", dmax);
+    /* FAIL: dead-lettered "failed", after one run. */
+    oom_while_running(&r, a, "r7", "{\"sleep_ms\":600,\"fail\":true,\"runs\":true}", fail_id, sizeof(fail_id));
+    settle(a, &r, "7b (FAIL refused with OOM)", &k);
+    cr_assert_eq(k.dead, 1);
+    cr_assert_eq(k.by_reason[ACCT_failed], 1, "dead-lettered, but not as failed (crashed: %ld)",
+                 k.by_reason[ACCT_crashed]);
+    cr_assert_eq(runs_of(runs, fail_id, &dmax), 1, "the failed job ran %d times", runs_of(runs, fail_id, &dmax));
+    cr_assert_geq(fx_log_count(&r, "OOM"), 2, "Redis never refused a settle: the scenario tested nothing");
+    fx_stop(&r, 15000);
+}
+
+/* Lines of a file containing needle. */
+static long lines_with(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[8192];
+    long n = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (strstr(line, needle)) n++;
+    if (f) fclose(f);
+    return n;
+}
+
+static int log_has_reconnected(void *path)
+{
+    return lines_with(path, "redis reconnected") > 0;
+}
+
+/* 8. Redis down for 6 s: the worker says so once, not once per attempt, and
+ * once more when it is back (with the attempts and the time it took). */
+Test(faults_redis, reconnect_logs_first_attempt_and_summary, .timeout = 90)
+{
+    fx_redis_start(&red);
+    rc = fx_redis_connect(&red);
+    fx_run r;
+    fx_setup(&r, "r8", &(fx_cfg){.queue = "r8", .redis_url = red.url});
+    pid_t w = th_worker_start(r.cfg, "r8", "r8-w", "r8-worker.log");
+    char *log = th_tmp_path("r8-worker.log");
+    fx_wait_consumers(rc, &r, "r8", 1);
+    redisFree(rc);
+    rc = NULL;
+    fx_redis_kill(&red);
+    th_sleep_ms(6000);
+    fx_redis_start(&red);
+    cr_assert(th_wait_until(log_has_reconnected, log, 20000), "the worker never reconnected (see %s)", log);
+    long failed = lines_with(log, "redis connect failed"), still = lines_with(log, "redis still unreachable");
+    fprintf(stderr, "scenario 8: %ld connect-failed lines, %ld still-unreachable lines\n", failed, still);
+    cr_assert_eq(failed, 1, "%ld lines for one outage of 6 s (see %s)", failed, log);
+    cr_assert_eq(still, 0, "a periodic line within 6 s (see %s)", log);
+    cr_assert_eq(lines_with(log, "redis reconnected"), 1);
+    cr_assert_eq(lines_with(log, "after_ms"), 1, "the summary does not say how long it took (see %s)", log);
+    th_worker_stop(w, 15000);
+    free(log);
+}

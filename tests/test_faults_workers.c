@@ -11,6 +11,7 @@
 
 #include "support/acct.h"
 #include "support/fx.h"
+#include "support/run.h"
 
 #define N 1000
 #define SETTLE_MS 90000
@@ -285,4 +286,77 @@ Test(faults_workers, supervisor_kill9, .timeout = 150)
     cr_assert_eq(k.duplicates, 0);
     assert_first_delivery(a, ids, N, "scenario 10");
     fx_stop(&r, 20000);
+}
+
+/* 1 while a client of the test Redis blocks in XREADGROUP (CLIENT LIST flags=b). */
+static int reader_blocked(void *arg)
+{
+    (void)arg;
+    redisReply *r = redisCommand(rc, "CLIENT LIST");
+    int blocked = r && r->type == REDIS_REPLY_STRING && strstr(r->str, "flags=b ") &&
+                  strstr(r->str, "cmd=xreadgroup");
+    if (r) freeReplyObject(r);
+    return blocked;
+}
+
+/* Lines of a log file containing needle. */
+static long file_count(const char *path, const char *needle)
+{
+    char *text = th_read_file(path);
+    long n = 0;
+    for (const char *p = text; p && (p = strstr(p, needle)); p += strlen(needle)) n++;
+    free(text);
+    return n;
+}
+
+/* 11. A worker frozen (SIGSTOP) while it blocks in XREADGROUP: entries are
+ * delivered into its socket, another worker takes them over past the lease and
+ * runs them. On SIGCONT the frozen worker must see that its batch is older than
+ * the lease, find the entries taken over and skip them: every job runs once. */
+Test(faults_workers, frozen_reader_skips_taken_over, .timeout = 150)
+{
+    const int n = 10;
+    fx_run r;
+    fx_setup(&r, "s11", &(fx_cfg){.queue = "s11", .read_count = n});
+    acct_ledger *a = ledger = acct_new("s11", "s11", r.record);
+    pid_t frozen = th_worker_start(r.cfg, "s11", "s11-frozen", "s11-frozen.log");
+    char *flog = th_tmp_path("s11-frozen.log");
+    /* Freeze it inside a blocked read: it spends nearly all its time there. */
+    int blocked = 0;
+    for (int i = 0; i < 50 && !blocked; i++) {
+        th_sleep_ms(100);
+        cr_assert_eq(kill(frozen, SIGSTOP), 0);
+        th_sleep_ms(50);
+        blocked = reader_blocked(NULL);
+        if (!blocked) kill(frozen, SIGCONT);
+    }
+    cr_assert(blocked, "could not freeze the worker inside XREADGROUP (see %s)", flog);
+    /* One transaction: the blocked read is served once, with all n entries. */
+    th_cmd(rc, "MULTI");
+    for (int i = 0; i < n; i++) th_cmd(rc, "XADD sluice:{s11} * type test.acct payload {\"n\":%d}", i);
+    redisReply *ex = redisCommand(rc, "EXEC");
+    cr_assert(ex && ex->type == REDIS_REPLY_ARRAY && ex->elements == (size_t)n, "EXEC failed");
+    for (size_t i = 0; i < ex->elements; i++) acct_add(a, ex->element[i]->str);
+    freeReplyObject(ex);
+    cr_assert_eq(th_int(rc, "XLEN sluice:{s11}"), n);
+    /* Delivered to the frozen consumer; another one takes them over past the lease (1 s). */
+    pid_t other = th_worker_start(r.cfg, "s11", "s11-other", "s11-other.log");
+    fx_wait_records(&r, n, 30000);
+    acct_counts k;
+    cr_assert(acct_wait_settled(a, rc, 30000, &k), "not settled before the thaw: pending=%ld", k.pending);
+    cr_assert_eq(kill(frozen, SIGCONT), 0);
+    /* Its batch is settled one way or the other: run again (records) or skipped (log). */
+    for (int i = 0; i < 300 && th_count_lines(r.record) < 2 * n &&
+                    file_count(flog, "taken over by another consumer") < n;
+         i++)
+        th_sleep_ms(50);
+    th_worker_stop(frozen, 15000);
+    th_worker_stop(other, 15000);
+    settle(a, &r, "11 (frozen reader, taken over)", &k);
+    cr_assert_eq(k.completed, n);
+    cr_assert_eq(k.dead, 0);
+    cr_assert_eq(k.duplicates, 0, "%ld jobs ran twice: the thawed worker ran entries taken over (see %s)",
+                 k.duplicates, flog);
+    cr_assert_eq(file_count(flog, "taken over by another consumer"), n, "see %s", flog);
+    free(flog);
 }

@@ -796,6 +796,39 @@ Test(functions, release_gives_back_one_delivery_and_keeps_the_owner)
     redisFree(c);
 }
 
+/* The hand-off form (a stopping worker): the entry stays c1's with one delivery
+ * given back, idle for the given time so that a reclaim with that lease takes
+ * it at once, and the fence is bumped (only when something was released). */
+Test(functions, release_handoff_makes_entries_reclaimable_and_bumps_the_fence)
+{
+    redisContext *c = th_redis();
+    char a[64], owner[64];
+    long long count, idle;
+    add(c, a, "type", "t", NULL);
+    deliver(c, "c1", 1);
+    long long f0 = fence_of(c);
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_release", "2", STREAM, FENCE, "g", "c1", "60000", a), 1);
+    cr_assert(pending(c, a, owner, &idle, &count));
+    cr_assert_str_eq(owner, "c1");
+    cr_assert_eq(count, 0);
+    cr_assert_geq(idle, 60000, "idle %lld: a reclaim with a 60 s lease would not take it", idle);
+    cr_assert_eq(fence_of(c), f0 + 1);
+    redisReply *rep = cmdl(c, "FCALL", "sluice_reclaim", "3", STREAM, DLQ, FENCE, "g", "c2", "60000", "0-0", "10",
+                           "0", (const char *)NULL);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->element[1]->elements == 1, "not reclaimed at once");
+    freeReplyObject(rep);
+    cr_assert(pending(c, a, owner, NULL, &count));
+    cr_assert_str_eq(owner, "c2");
+    cr_assert_eq(count, 1, "the reclaim counts the delivery given back");
+    /* Not c1's any more: nothing released, no bump. */
+    long long f1 = fence_of(c);
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_release", "2", STREAM, FENCE, "g", "c1", "60000", a), 0);
+    cr_assert_eq(fence_of(c), f1);
+    err_of(cmdl(c, "FCALL", "sluice_release", "2", STREAM, FENCE, "g", "c1", "soon", a, (const char *)NULL),
+           "idle time");
+    redisFree(c);
+}
+
 /* ---- sluice_promote ---- */
 
 Test(functions, promote_moves_only_due_entries_with_their_fields)

@@ -61,7 +61,7 @@ static reads *monitor_start(void)
     reads *r = calloc(1, sizeof(*r));
     cr_assert(r);
     r->c = th_redis();
-    struct timeval tv = {0, 200000};
+    struct timeval tv = {1, 0}; /* a timeout ends the MONITOR: longer than any gap between commands */
     redisSetTimeout(r->c, tv);
     redisReply *ok = redisCommand(r->c, "MONITOR");
     cr_assert(ok && ok->type == REDIS_REPLY_STATUS, "MONITOR failed");
@@ -230,6 +230,41 @@ Test(prefetch, reads_stay_under_a_mebibyte_of_fields)
     /* 64 KiB entries: 1 MiB is 16 of them (the fields' names and the id add a little) */
     for (int i = 1; i < n; i++)
         cr_assert_leq(x.r->count[i], 16, "read %d asked for %d entries of 64 KiB", i, x.r->count[i]);
+    free(payload);
+    free_run(&x);
+}
+
+/* A reply past 1 MiB (one huge entry): the next read asks for COUNT 1, and
+ * the reads double back to read_count, even with prefetch off. */
+Test(prefetch, a_large_reply_makes_the_next_read_count_1)
+{
+    run x;
+    setup_run(&x, "pfl", "\"prefetch\":\"0ms\",");
+    go(&x);
+    for (int i = 0; i < 250 && atomic_load(&x.r->n) < 2; i++) th_sleep_ms(20);
+    int n0 = atomic_load(&x.r->n);
+    cr_assert_geq(n0, 2, "the worker never read");
+    size_t big = 2u << 20;
+    char *payload = malloc(big + 1);
+    cr_assert(payload);
+    memset(payload, 'x', big);
+    payload[big] = '\0';
+    redisReply *a = redisCommand(x.c, "XADD sluice:{qp} * type test.record payload %b", payload, big);
+    cr_assert(a && a->type == REDIS_REPLY_STRING);
+    freeReplyObject(a);
+    th_want dl = {x.c, "sluice:{qp}:dlq:p", 1};
+    cr_assert(th_wait_until(th_xlen_at_least, &dl, 20000), "the huge entry was not dead-lettered");
+    int n1 = atomic_load(&x.r->n);
+    for (int i = 0; i < 500 && atomic_load(&x.r->n) < n1 + 14; i++) th_sleep_ms(20);
+    int n = finish(&x);
+    const reads *r = x.r;
+    int at = -1;
+    for (int i = n0; i < n && at < 0; i++)
+        if (r->count[i] != 1000) at = i;
+    cr_assert_geq(at, 0, "no read after the huge one asked for less than read_count");
+    cr_assert_eq(r->count[at], 1, "the read after a 2 MiB reply asked for %d", r->count[at]);
+    cr_assert(at + 1 < n && r->count[at + 1] == 2, "then %d, not 2", at + 1 < n ? r->count[at + 1] : -1);
+    cr_assert_eq(r->count[n - 1], 1000, "the reads did not grow back to read_count (last %d)", r->count[n - 1]);
     free(payload);
     free_run(&x);
 }

@@ -19,11 +19,11 @@ void sl_batch_free(sl_batch *b)
     memset(b, 0, sizeof(*b));
 }
 
-void sl_batch_reset(sl_batch *b, int settle_each)
+void sl_batch_reset(sl_batch *b, int settle_each, int64_t asked_mono_ms)
 {
     b->n = b->next = b->bytes = 0;
     b->settle_each = settle_each;
-    b->fresh_mono_ms = sl_now_mono_ms();
+    b->fresh_mono_ms = asked_mono_ms;
 }
 
 static int valid_entry(const redisReply *x)
@@ -94,27 +94,35 @@ int sl_batch_deliveries(sl_worker *w, sl_batch *b)
     return 0;
 }
 
-/* FCALL fn 1 <stream> G C ids... for the unstarted entries of one stream.
- * Returns how many the function reported, 0 when none were sent, or -1 when
- * the connection was lost (errors are logged and count as 0). *sent gets the
- * number of ids sent. */
-static long long call_unstarted(sl_worker *w, sl_batch *b, const char *fn, int stream, size_t *sent)
+/* FCALL fn 1 <stream> G C ids... for the unstarted entries of one stream; with
+ * handoff, FCALL fn 2 <stream> <fence key> G C <lease> ids... (sluice_release's
+ * hand-off). Returns how many the function reported, 0 when none were sent, or
+ * -1 when the connection was lost (errors are logged and count as 0). *sent
+ * gets the number of ids sent. */
+static long long call_unstarted(sl_worker *w, sl_batch *b, const char *fn, int stream, size_t *sent, int handoff)
 {
-    size_t need = 6 + (b->n - b->next);
+    size_t need = 8 + (b->n - b->next);
     if (need > b->argv_cap) {
         const char **av = realloc(b->argv, need * sizeof(*av));
         if (!av) return 0;
         b->argv = av;
         b->argv_cap = need;
     }
+    char lease[SL_INT_TEXT_SIZE];
     int argc = 0;
     const char **av = b->argv;
-    av[argc++] = "FCALL", av[argc++] = fn, av[argc++] = "1", av[argc++] = w->keys[stream];
+    av[argc++] = "FCALL", av[argc++] = fn, av[argc++] = handoff ? "2" : "1", av[argc++] = w->keys[stream];
+    if (handoff) av[argc++] = w->fence_key;
     av[argc++] = w->pool->group, av[argc++] = w->consumer;
+    if (handoff) {
+        sl_fmt_ll(lease, w->cfg->lease_ms);
+        av[argc++] = lease;
+    }
+    int fixed = argc;
     for (size_t i = b->next; i < b->n; i++)
         if (b->v[i].stream == stream && !b->v[i].skip) av[argc++] = b->v[i].id;
-    *sent = (size_t)argc - 6;
-    if (argc == 6) return 0;
+    *sent = (size_t)(argc - fixed);
+    if (argc == fixed) return 0;
     redisReply *r = sl_worker_cmd(w, argc, av, NULL);
     long long n = 0;
     if (!r) return -1;
@@ -186,7 +194,7 @@ static int extend_unstarted(sl_worker *w, sl_batch *b)
 {
     for (int s = 0; s < SL_NSTREAMS; s++) {
         size_t sent = 0;
-        long long n = call_unstarted(w, b, "sluice_extend", s, &sent);
+        long long n = call_unstarted(w, b, "sluice_extend", s, &sent, 0);
         if (n < 0) return -1;
         if ((size_t)n < sent && check_missed(w, b, s) != 0) return -1;
         if (sl_log_enabled(SL_DEBUG))
@@ -196,15 +204,21 @@ static int extend_unstarted(sl_worker *w, sl_batch *b)
     return 0;
 }
 
-/* Graceful stop: give unstarted entries back without spending a delivery. */
+/* Graceful stop: give unstarted entries back without spending a delivery, and
+ * hand them off: idle as long as the lease, with the group's fence bumped, so
+ * that a live worker of the group reclaims them at once (sluice_release). The
+ * worker cannot tell a scale-down or pool removal from other stops, and the
+ * hand-off is right for all of them: a restarted slot replays whatever is still
+ * its own. */
 static void release_unstarted(sl_worker *w, sl_batch *b)
 {
     for (int s = 0; s < SL_NSTREAMS; s++) {
         size_t sent = 0;
-        long long n = call_unstarted(w, b, "sluice_release", s, &sent);
+        long long n = call_unstarted(w, b, "sluice_release", s, &sent, 1);
         if (n <= 0) continue;
         atomic_fetch_add_explicit(&w->slot->released, (uint64_t)n, memory_order_relaxed);
-        SL_LOG(SL_INFO, "released unstarted prefetched entries", SL_S("stream", w->keys[s]), SL_I("entries", n));
+        SL_LOG(SL_INFO, "released unstarted prefetched entries to live workers", SL_S("stream", w->keys[s]),
+               SL_I("entries", n));
     }
 }
 
@@ -223,6 +237,8 @@ int sl_batch_run(sl_worker *w, sl_batch *b)
         const sl_entry *e = &b->v[b->next++];
         if (e->skip) continue;
         sl_write_rc rc = sl_job_handle(w, e->stream, e->id, e->fields, e->deliveries);
+        /* A result Redis deferred is kept and resent before the next job starts. */
+        if (rc == SL_WRITE_BUSY && sl_outcome_held(w)) rc = sl_outcome_wait_held(w);
         if (rc == SL_WRITE_OK && b->settle_each) rc = sl_outcome_flush(w); /* settle replays one by one */
         /* Journaled acks wait for the batch's end (they leave with the next
          * read) unless a slow job or their age says otherwise; unjournaled ones

@@ -26,7 +26,8 @@ typedef struct sl_batch {
     size_t n, cap;
     size_t next;          /* first entry not started yet */
     size_t bytes;         /* field names and values of the entries, in bytes */
-    int64_t fresh_mono_ms;/* when the entries were read or last extended */
+    int64_t fresh_mono_ms;/* when the entries were asked for (before the read was sent)
+                             or last extended: the age their leases may have */
     int settle_each;      /* replayed/reclaimed: read each outcome before the next job */
     const char **argv;    /* extend/release scratch */
     size_t argv_cap;
@@ -34,8 +35,11 @@ typedef struct sl_batch {
 
 void sl_batch_free(sl_batch *b);
 
-/** Start a new batch (forget the previous one's entries). */
-void sl_batch_reset(sl_batch *b, int settle_each);
+/** Start a new batch (forget the previous one's entries). asked_mono_ms: when
+ *  the read that delivers them was sent (CLOCK_MONOTONIC ms), not when its reply
+ *  came: a worker frozen meanwhile (SIGSTOP, a stalled VM) holds entries whose
+ *  leases ran for all that time, and the take-over check must see that age. */
+void sl_batch_reset(sl_batch *b, int settle_each, int64_t asked_mono_ms);
 
 /**
  * Append the entries of one stream: an array of [id, fields] pairs as XREADGROUP
@@ -54,7 +58,8 @@ int sl_batch_deliveries(struct sl_worker *w, sl_batch *b);
  * the extension missed are checked: taken over by another consumer -> skipped,
  * deleted from the stream -> dead-lettered "trimmed" now (a reclaimer would
  * otherwise dead-letter what this worker still runs from memory). On stop,
- * unstarted entries are released (sluice_release): no delivery spent.
+ * unstarted entries are released and handed off (sluice_release with the
+ * fence key): no delivery spent, and live workers reclaim them at once.
  * @return 0, or -1 when the connection was lost
  */
 int sl_batch_run(struct sl_worker *w, sl_batch *b);

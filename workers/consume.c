@@ -34,6 +34,7 @@ typedef struct sl_consume {
     sl_batch batch;
     sl_reclaim reclaim;
     sl_pause pause;                /* sluice pause: read nothing while the group is paused */
+    int count_cap;                 /* after a large reply: COUNT at most this (doubling back), 0 = none */
     char count[16], block[24];     /* XREADGROUP arguments as text */
 } sl_consume;
 
@@ -60,15 +61,17 @@ int64_t sl_worker_tick(sl_worker *w)
     return now;
 }
 
-/* COUNT of the next ">" read. With pools[].prefetch, about that much work: the
+/* COUNT of the next ">" read: at most the cap a large reply set (see
+ * read_and_run). With pools[].prefetch, about that much work: the
  * averaged handler time says how many entries that is (at least 1, at most
  * read_count), and no more than SL_PREFETCH_BYTES of fields, so a fast worker
  * reads deep (few round trips, read_count no-op jobs a read) and a slow one reads
  * one job at a time, leaving the rest to idle workers of the group. Before the
  * first job has run, SL_PREFETCH_FIRST. */
-static int prefetch_count(const sl_worker *w)
+static int prefetch_count(const sl_worker *w, const sl_consume *c)
 {
     int max = w->pool->read_count;
+    if (c->count_cap > 0 && c->count_cap < max) max = c->count_cap;
     if (w->pool->prefetch_ms <= 0) return max;
     if (!w->jobs_timed) return max < SL_PREFETCH_FIRST ? max : SL_PREFETCH_FIRST;
     double n = (double)w->pool->prefetch_ms * 1000.0 / (w->job_avg_us > 1.0 ? w->job_avg_us : 1.0);
@@ -182,11 +185,30 @@ static int add_streams(sl_worker *w, sl_batch *b, const redisReply *r)
     return 0;
 }
 
+/* GET the group's fence (an idle worker: a read came back empty), so that a
+ * hand-off by a stopping worker (sluice_release) brings its reclaim forward.
+ * The value is read before the next read is sent, as an ack reply's would be,
+ * so the next batch's acks may use it. Errors are left to the next read. */
+static void read_fence(sl_worker *w)
+{
+    const char *argv[] = {"GET", w->fence_key};
+    redisReply *r = sl_worker_cmd(w, 2, argv, NULL);
+    if (r && r->type == REDIS_REPLY_STRING) {
+        char *end;
+        long long v = strtoll(r->str, &end, 10);
+        if (end != r->str && *end == '\0' && v >= 0) w->fence = v;
+    } else if (r && r->type == REDIS_REPLY_NIL) {
+        w->fence = 0; /* as sluice_ack reports an unset fence */
+    }
+    if (r) freeReplyObject(r);
+}
+
 /* Read with XREADGROUP (argv), run what came back. replay: own pending
  * entries of one stream, one at a time, with counts from XPENDING. Returns 0,
  * or -1 when the read failed (logged, backed off). */
 static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv, int replay)
 {
+    int64_t asked = sl_now_mono_ms(); /* the entries' leases may start any time after this */
     redisReply *r = sl_worker_cmd(w, argc, argv, NULL);
     if (!r || r->type == REDIS_REPLY_ERROR) {
         read_failed(w, c, "XREADGROUP", r);
@@ -194,15 +216,24 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
         return -1;
     }
     sl_batch *b = &c->batch;
-    sl_batch_reset(b, replay);
+    sl_batch_reset(b, replay, asked);
     if (add_streams(w, b, r) != 0) {
         SL_LOG(SL_ERROR, "unexpected XREADGROUP reply shape; backing off", SL_I("type", r->type));
         freeReplyObject(r);
-        sl_batch_reset(b, 0);
+        sl_batch_reset(b, 0, 0);
         back_off(w, c);
         return -1;
     }
     if (b->n) w->entry_avg_bytes = (double)b->bytes / (double)b->n;
+    /* A reply past SL_PREFETCH_BYTES (huge entries: hiredis holds the whole
+     * reply) makes the next read COUNT 1, then COUNT doubles back read by read. */
+    if (!replay) {
+        if (b->bytes > (size_t)SL_PREFETCH_BYTES)
+            c->count_cap = 1;
+        else if (c->count_cap > 0)
+            c->count_cap = c->count_cap >= w->pool->read_count ? 0 : 2 * c->count_cap;
+    }
+    if (!replay && b->n == 0) read_fence(w); /* idle: no ack reply tells us of a hand-off */
     if (replay && b->n == 0) { /* this stream's pending list is done */
         if (c->replay_stream == SL_STREAM_MAIN) {
             c->replay_stream = SL_STREAM_RETRY;
@@ -218,7 +249,7 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
     }
     int rc = 0;
     if (b->n && ((replay && sl_batch_deliveries(w, b) != 0) || sl_batch_run(w, b) != 0)) rc = -1;
-    sl_batch_reset(b, 0);
+    sl_batch_reset(b, 0, 0);
     freeReplyObject(r);
     return rc;
 }
@@ -228,7 +259,7 @@ static void round_once(sl_worker *w, sl_consume *c)
 {
     sl_log_flush(); /* a round may block (read, backoff, pause): no line waits for it */
     if (!sl_redis_connected(w->redis)) {
-        if (sl_redis_ensure(w->redis, w->stop) != 0) return;
+        if (sl_session_connect(w) != 0) return;
         start_replay(c); /* a lost connection may have lost acks: entries are still ours */
         c->session_ready = 0;
     }
@@ -241,7 +272,15 @@ static void round_once(sl_worker *w, sl_consume *c)
         back_off(w, c);
         return;
     }
-    if (w->resync) { /* a deferred outcome left an entry pending: wait, then replay it */
+    /* A kept retry/dead-letter move goes out before any replay, which would
+     * run its job again. */
+    sl_write_rc hrc = sl_outcome_resend_held(w);
+    if (hrc == SL_WRITE_LOST) return;
+    if (hrc == SL_WRITE_BUSY) {
+        back_off(w, c);
+        return;
+    }
+    if (w->resync) { /* an entry was left pending (e.g. a failed done-marker check): wait, then replay it */
         w->resync = 0;
         back_off(w, c);
         start_replay(c);
@@ -260,7 +299,7 @@ static void round_once(sl_worker *w, sl_consume *c)
         const char *rd[] = {"XREADGROUP", "GROUP", w->pool->group, w->consumer, "COUNT", "1",
                             "STREAMS", w->keys[c->replay_stream], c->cursor};
         if (read_and_run(w, c, 9, rd, 1) != 0) return;
-    } else if (sl_reclaim_due(&c->reclaim)) {
+    } else if (sl_reclaim_due(&c->reclaim, w->fence)) {
         int rc = sl_reclaim_round(w, &c->reclaim, &c->batch);
         if (rc == 1) {
             SL_LOG(SL_WARN, "consumer group missing at reclaim; recreating it", SL_S("group", w->pool->group));
@@ -269,14 +308,15 @@ static void round_once(sl_worker *w, sl_consume *c)
         }
         if (rc != 0) return;
     } else {
-        snprintf(c->count, sizeof(c->count), "%d", prefetch_count(w));
+        snprintf(c->count, sizeof(c->count), "%d", prefetch_count(w, c));
         const char *rd[] = {"XREADGROUP", "GROUP", w->pool->group, w->consumer, "COUNT", c->count, "BLOCK",
                             c->block, "STREAMS", w->keys[SL_STREAM_MAIN], w->keys[SL_STREAM_RETRY], ">", ">"};
         if (read_and_run(w, c, 13, rd, 0) != 0) return;
     }
     /* A clean round ends the backoff; a deferred outcome keeps it growing. The
      * batch's queued acks leave with the next read (or at stop). */
-    if (sl_outcome_drain(w) == SL_WRITE_OK && !sl_outcome_kept(w) && !w->resync) c->failures = 0;
+    if (sl_outcome_drain(w) == SL_WRITE_OK && !sl_outcome_kept(w) && !sl_outcome_held(w) && !w->resync)
+        c->failures = 0;
 }
 
 /* Host services run their own commands on the worker's connection: queued
@@ -311,6 +351,10 @@ void sl_consume_run(sl_worker *w)
     if (w->acks.n && sl_outcome_flush(w) != SL_WRITE_OK)
         SL_LOG(SL_WARN, "acks not sent at stop; those entries stay pending (and in the ack journal when it is on)",
                SL_I("entries", w->acks.n));
+    if (sl_outcome_held(w) && !sl_redis_connected(w->redis)) sl_redis_connect(w->redis);
+    if (sl_outcome_held(w) && (!sl_redis_connected(w->redis) || sl_outcome_resend_held(w) != SL_WRITE_OK))
+        SL_LOG(SL_WARN, "job result not written at stop; its entry stays pending and the job runs again",
+               SL_S("job_id", w->held.job_id), SL_S("stream_id", w->held.stream_id));
     sl_journal_close(&w->journal);
     sl_batch_free(&c.batch);
 }

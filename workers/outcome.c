@@ -355,9 +355,35 @@ static void settled(sl_worker *w, const sl_settle *s)
     sl_outcome_record(w, s, s->retry ? SL_OUT_RETRY : SL_OUT_DEAD);
 }
 
-sl_write_rc sl_outcome_settle(sl_worker *w, const sl_settle *s)
+/* Copy s into w->held (its strings into the held buffers). */
+static void hold(sl_worker *w, const sl_settle *s, sl_write_rc rc)
 {
-    char delay[24], attempt[16], deliveries[16], maxlen[24];
+    sl_held_settle *h = &w->held;
+    if (!h->active) {
+        memset(h, 0, sizeof(*h));
+        h->s = *s;
+        sl_copy(h->stream_id, sizeof(h->stream_id), s->stream_id);
+        sl_copy(h->job_id, sizeof(h->job_id), s->job_id ? s->job_id : s->stream_id);
+        sl_copy(h->type, sizeof(h->type), s->type ? s->type : "");
+        sl_copy(h->reason, sizeof(h->reason), s->reason ? s->reason : "");
+        sl_copy(h->error, sizeof(h->error), s->error ? s->error : "");
+        sl_copy(h->correlation_id, sizeof(h->correlation_id), s->correlation_id ? s->correlation_id : "");
+        h->s.stream_id = h->stream_id, h->s.job_id = h->job_id, h->s.type = h->type;
+        h->s.reason = h->reason, h->s.error = h->error, h->s.correlation_id = h->correlation_id;
+        h->active = 1;
+        SL_LOG(SL_WARN, "job result kept: its retry/dead-letter move is resent until Redis takes it",
+               SL_S("job_id", h->job_id), SL_S("stream_id", h->stream_id),
+               SL_S("outcome", s->retry ? "retry" : "dead"));
+    }
+    h->sends++;
+    if (rc == SL_WRITE_LOST) h->maybe_written = 1;
+}
+
+/* One FCALL sluice_settle of s and its reply. quiet: a resend of a held settle
+ * (failures not logged again, a refusal after a lost connection not late). */
+static sl_write_rc settle_call(sl_worker *w, const sl_settle *s, int quiet)
+{
+    char delay[24], attempt[16], deliveries[16], maxlen[24], excerpt[24];
     snprintf(delay, sizeof(delay), "%" PRId64, s->retry && s->delay_ms > 0 ? s->delay_ms : 0);
     snprintf(attempt, sizeof(attempt), "%" PRIu32, s->attempt);
     snprintf(deliveries, sizeof(deliveries), "%" PRIu32, s->deliveries);
@@ -379,16 +405,31 @@ sl_write_rc sl_outcome_settle(sl_worker *w, const sl_settle *s)
                           attempt,
                           deliveries,
                           maxlen,
-                          s->job_id ? s->job_id : s->stream_id};
-    redisReply *r = sl_worker_cmd(w, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+                          s->job_id ? s->job_id : s->stream_id,
+                          excerpt};
+    /* An oversize entry's dead letter keeps an excerpt of its payload. */
+    int oversize = !s->retry && s->reason && strcmp(s->reason, "oversize") == 0;
+    if (oversize) snprintf(excerpt, sizeof(excerpt), "%d", SL_DLQ_PAYLOAD_EXCERPT);
+    int argc = (int)(sizeof(argv) / sizeof(argv[0])) - !oversize;
+    redisReply *r = sl_worker_cmd(w, argc, argv, NULL);
     sl_write_rc rc = SL_WRITE_OK;
     if (!r || r->type != REDIS_REPLY_INTEGER) {
-        rc = sl_outcome_write_failed(w, "FCALL sluice_settle", r);
-        sl_settle f = *s;
-        f.reason = "write_failed";
-        sl_outcome_record(w, &f, SL_OUT_FAILED);
+        if (!quiet) {
+            rc = sl_outcome_write_failed(w, "FCALL sluice_settle", r);
+        } else {
+            rc = !r ? SL_WRITE_LOST : sl_redis_reply_transient(r) ? SL_WRITE_BUSY : SL_WRITE_REFUSED;
+            if (rc == SL_WRITE_REFUSED) sl_outcome_write_failed(w, "FCALL sluice_settle", r);
+        }
+        if (rc == SL_WRITE_REFUSED) {
+            sl_settle f = *s;
+            f.reason = "write_failed";
+            sl_outcome_record(w, &f, SL_OUT_FAILED);
+        }
     } else if (r->integer == 1) {
         settled(w, s);
+    } else if (quiet && w->held.maybe_written) {
+        SL_LOG(SL_INFO, "resent settle refused: written before the connection dropped, or reclaimed",
+               SL_S("job_id", s->job_id ? s->job_id : s->stream_id), SL_S("stream_id", s->stream_id));
     } else {
         count(&w->slot->late_results, 1);
         sl_settle f = *s;
@@ -398,4 +439,46 @@ sl_write_rc sl_outcome_settle(sl_worker *w, const sl_settle *s)
     }
     if (r) freeReplyObject(r);
     return rc;
+}
+
+sl_write_rc sl_outcome_settle(sl_worker *w, const sl_settle *s)
+{
+    sl_write_rc rc = settle_call(w, s, 0);
+    if (rc == SL_WRITE_LOST || rc == SL_WRITE_BUSY) hold(w, s, rc);
+    return rc;
+}
+
+int sl_outcome_held(const sl_worker *w)
+{
+    return w->held.active;
+}
+
+sl_write_rc sl_outcome_resend_held(sl_worker *w)
+{
+    sl_held_settle *h = &w->held;
+    if (!h->active) return SL_WRITE_OK;
+    sl_write_rc rc = settle_call(w, &h->s, 1);
+    if (rc == SL_WRITE_LOST || rc == SL_WRITE_BUSY) {
+        hold(w, &h->s, rc);
+        return rc;
+    }
+    if (rc == SL_WRITE_OK)
+        SL_LOG(SL_INFO, "kept job result written", SL_S("job_id", h->job_id), SL_I("sends", h->sends + 1));
+    h->active = 0;
+    return rc;
+}
+
+sl_write_rc sl_outcome_wait_held(sl_worker *w)
+{
+    for (unsigned attempt = 0; w->held.active; attempt++) {
+        sl_worker_tick(w);
+        if (*w->stop) return SL_WRITE_BUSY;
+        int64_t min = w->cfg->reconnect_min_ms;
+        sl_sleep_ms(sl_backoff_ms(min, w->cfg->reconnect_max_ms, attempt < 64 ? attempt : 64, min / 2 > 10 ? min / 2 : 10),
+                    w->stop);
+        if (*w->stop) return SL_WRITE_BUSY;
+        sl_write_rc rc = sl_outcome_resend_held(w);
+        if (rc != SL_WRITE_BUSY) return rc;
+    }
+    return SL_WRITE_OK;
 }

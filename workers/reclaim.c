@@ -20,11 +20,13 @@ void sl_reclaim_init(sl_reclaim *rc)
 {
     for (int s = 0; s < SL_NSTREAMS; s++) snprintf(rc->cursor[s], sizeof(rc->cursor[s]), "0-0");
     rc->next_mono_ms = 0;
+    rc->fence_seen = -1;
 }
 
-int sl_reclaim_due(const sl_reclaim *rc)
+int sl_reclaim_due(sl_reclaim *rc, int64_t fence)
 {
-    return sl_now_mono_ms() >= rc->next_mono_ms;
+    if (rc->fence_seen < 0) rc->fence_seen = fence; /* the first value known is the baseline */
+    return fence != rc->fence_seen || sl_now_mono_ms() >= rc->next_mono_ms;
 }
 
 /* Count and log the ids sluice_reclaim found deleted from the stream while
@@ -87,8 +89,10 @@ static int claim(sl_worker *w, sl_reclaim *rc, int stream, redisReply **out)
 int sl_reclaim_round(sl_worker *w, sl_reclaim *rc, sl_batch *b)
 {
     int more = 0;
+    rc->fence_seen = w->fence; /* a move after this (our own claims too) brings the next round forward */
     for (int s = 0; s < SL_NSTREAMS && !*w->stop; s++) {
         redisReply *r = NULL;
+        int64_t asked = sl_now_mono_ms(); /* claimed entries' leases start after this */
         int st = claim(w, rc, s, &r);
         if (st != 0) return st;
         if (strcmp(rc->cursor[s], "0-0") != 0) more = 1;
@@ -97,13 +101,13 @@ int sl_reclaim_round(sl_worker *w, sl_reclaim *rc, sl_batch *b)
         atomic_fetch_add_explicit(&w->slot->reclaimed, e->elements, memory_order_relaxed);
         SL_LOG(SL_INFO, "reclaimed entries idle past the lease", SL_S("stream", w->keys[s]),
                SL_I("entries", e->elements), SL_I("lease_ms", w->cfg->lease_ms));
-        sl_batch_reset(b, 1);
+        sl_batch_reset(b, 1, asked);
         int run = sl_batch_add(b, s, e) == 0 ? 0 : -2;
         if (run == 0 && sl_batch_deliveries(w, b) != 0) run = -1;
         if (run == 0) run = sl_batch_run(w, b);
         if (run == -2) SL_LOG(SL_ERROR, "unexpected sluice_reclaim entry list; left pending", SL_S("stream", w->keys[s]));
         freeReplyObject(r);
-        sl_batch_reset(b, 0);
+        sl_batch_reset(b, 0, 0);
         if (run == -1) return -1;
     }
     /* A cursor that has not wrapped continues next round; else wait lease/2. */

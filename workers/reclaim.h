@@ -13,12 +13,16 @@ struct sl_worker;
 typedef struct sl_reclaim {
     char cursor[2][SL_STREAM_ID_MAX]; /* per stream; "0-0" = start of a new pass */
     int64_t next_mono_ms;             /* when the next round is due */
+    int64_t fence_seen;               /* the group's fence when the last round started (-1 unknown) */
 } sl_reclaim;
 
 /** Cursors at the start, a round due now. */
 void sl_reclaim_init(sl_reclaim *rc);
-/** 1 when a round is due. */
-int sl_reclaim_due(const sl_reclaim *rc);
+/** 1 when a round is due: its time came, or the group's fence moved since the
+ *  last round (fence: the value last seen, -1 unknown). A moved fence means
+ *  entries changed owner or were handed off by a stopping worker
+ *  (sluice_release): look for idle ones now, not after lease/2. */
+int sl_reclaim_due(sl_reclaim *rc, int64_t fence);
 
 /**
  * One round: FCALL sluice_reclaim <stream> <dlq> G C <lease> <cursor> <read_count>

@@ -1,4 +1,5 @@
-/* What a worker does on a fresh connection before it reads: load the sluice
+/* What a worker does on a fresh connection before it reads: (re)connect, with
+ * one log line per outage rather than per attempt; load the sluice
  * function library (every move is one of its functions), create the group on
  * the work stream and on the group's retry stream, and warn once about a Redis
  * that may evict stream entries. */
@@ -9,7 +10,35 @@
 
 #include "common/functions.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "workers/worker.h"
+
+int sl_session_connect(sl_worker *w)
+{
+    unsigned failures = 0;
+    int64_t start = 0, next_log = 0;
+    while (!sl_redis_connected(w->redis)) {
+        if (*w->stop) return -1;
+        if (sl_redis_connect(w->redis) == 0) break;
+        int64_t now = sl_worker_tick(w), min = w->cfg->reconnect_min_ms;
+        int64_t delay = sl_backoff_ms(min, w->cfg->reconnect_max_ms, failures < 64 ? failures : 64, min / 2);
+        if (failures == 0) {
+            start = now;
+            SL_LOG(SL_WARN, "redis connect failed; retrying with backoff", SL_S("error", sl_redis_errstr(w->redis)),
+                   SL_I("retry_in_ms", delay));
+            next_log = now + SL_RECONNECT_LOG_MS;
+        } else if (now >= next_log) {
+            SL_LOG(SL_WARN, "redis still unreachable", SL_S("error", sl_redis_errstr(w->redis)),
+                   SL_I("attempts", failures + 1), SL_I("for_ms", now - start));
+            next_log = now + SL_RECONNECT_LOG_MS;
+        }
+        failures++;
+        sl_sleep_ms(delay, w->stop);
+    }
+    if (failures > 0)
+        SL_LOG(SL_INFO, "redis reconnected", SL_I("attempts", failures + 1), SL_I("after_ms", sl_now_mono_ms() - start));
+    return 0;
+}
 
 /* 1 if the message of a failed sl_functions_ensure is a transient Redis error
  * (LOADING, READONLY, ...): wait and retry rather than give up. */

@@ -33,7 +33,8 @@ enum { SL_STREAM_MAIN = 0, SL_STREAM_RETRY = 1, SL_NSTREAMS = 2 };
 #define SL_LOG_FLUSH_AGE_MS 5
 /** pools[].prefetch: the COUNT of reads before any job has run... */
 #define SL_PREFETCH_FIRST 10
-/** ...and the most field bytes one read asks for (the reply is held in memory). */
+/** ...and the most field bytes one read asks for (the reply is held in memory); a
+ *  reply past it makes the next read COUNT 1, doubling back read by read. */
 #define SL_PREFETCH_BYTES (1024.0 * 1024.0)
 
 typedef struct sl_worker {
@@ -62,6 +63,7 @@ typedef struct sl_worker {
     int64_t batch_fence;          /* the fence known before the running batch was read:
                                      what its acks send (-1: the owner check runs) */
     sl_acks acks;                 /* pipelined fenced acks in flight */
+    sl_held_settle held;          /* a retry/dead-letter move waiting for a resend */
     sl_journal journal;           /* acks of finished jobs not confirmed yet, outliving a crash */
     sl_field *fields;             /* decode scratch, grown on demand */
     size_t fields_cap;
@@ -71,7 +73,8 @@ typedef struct sl_worker {
     double entry_avg_bytes;       /* field bytes per entry of recent reads: prefetch */
     int jobs_timed;               /* a handler ran: job_avg_us is meaningful */
     int64_t next_parent_check_mono_ms; /* sl_worker_tick: next getppid/channel check */
-    int resync;                   /* an outcome write was deferred (BUSY): back off, replay pending */
+    int resync;                   /* an entry was left pending (BUSY: e.g. a done-marker check
+                                     failed): back off, replay pending */
     int exit_code;                /* set with *stop on a fatal error (78: Redis cannot serve sluice) */
 } sl_worker;
 

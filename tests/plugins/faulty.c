@@ -1,7 +1,9 @@
 /* Test plugin of the fault suites: "test.acct" appends "<job id> <attempt> <pid>
  * <deliveries>" to setting record_file (one O_APPEND write, before OK) unless the
  * payload asks for "crash", "hang", "fail", "retry_until":N or "sleep_ms":N first;
- * "test.acct_once" is the same with SLUICE_HANDLER_DONE_MARKER. */
+ * "test.acct_once" is the same with SLUICE_HANDLER_DONE_MARKER. With "runs":true
+ * every run (whatever its result) first appends the same line to
+ * "<record_file>.runs", so a test can count how often a job ran. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -24,9 +26,23 @@ static long num(const sluice_job *job, const char *key)
     return s ? strtol(s + strlen(key), NULL, 10) : -1;
 }
 
+/* Append the job's line to <record_file>.runs (best effort: a test reading it fails). */
+static void record_run(sluice_ctx *ctx, const sluice_job *job)
+{
+    const char *path = host->config_get(ctx, "record_file");
+    char runs[512], line[512];
+    if (!path || snprintf(runs, sizeof(runs), "%s.runs", path) >= (int)sizeof(runs)) return;
+    int n = snprintf(line, sizeof(line), "%s %u %ld %u\n", job->id, job->attempt, (long)getpid(), job->deliveries);
+    int fd = open(runs, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    if (n > 0 && (size_t)n < sizeof(line) && write(fd, line, (size_t)n) != n) host->log(ctx, SLUICE_LOG_WARN, "short write");
+    close(fd);
+}
+
 static sluice_result run(sluice_ctx *ctx, const sluice_job *job, void *data)
 {
     (void)data;
+    if (strstr(job->payload, "\"runs\":true")) record_run(ctx, job);
     long ms = num(job, "\"sleep_ms\":");
     if (ms > 0) test_sleep_ms(ms);
     if (strstr(job->payload, "\"crash\":true")) {

@@ -1,0 +1,81 @@
+/* Scale-down hand-off: a worker stopped by a resize gives its prefetched,
+ * unstarted entries back so that a live worker of the group takes them over at
+ * once, not after a whole lease. Real supervisor, workers and redis-server. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support/acct.h"
+#include "support/fx.h"
+
+static redisContext *rc;
+static acct_ledger *ledger;
+
+static void setup(void)
+{
+    th_flushall();
+    rc = th_redis();
+}
+
+static void teardown(void)
+{
+    acct_free(ledger);
+    ledger = NULL;
+    if (rc) redisFree(rc);
+    rc = NULL;
+}
+
+TestSuite(handoff, .init = setup, .fini = teardown, .timeout = 120);
+
+static void p_slow(int i, char *buf, size_t n, void *arg)
+{
+    (void)arg;
+    snprintf(buf, n, "{\"n\":%d,\"sleep_ms\":100}", i);
+}
+
+/* Replace the first "from" in the file with "to". */
+static void edit_file(const char *path, const char *from, const char *to)
+{
+    char *text = th_read_file(path);
+    cr_assert(text, "cannot read %s", path);
+    char *at = strstr(text, from);
+    cr_assert(at, "%s has no %s", path, from);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fprintf(f, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    fclose(f);
+    free(text);
+}
+
+/* Two workers with a deep prefetch of 100 ms jobs and a 60 s lease; SIGHUP
+ * with workers 1. The removed worker's unstarted entries must be run by the
+ * other one long before the lease ends, each exactly once. */
+Test(handoff, resize_hands_prefetched_entries_to_a_live_worker)
+{
+    const int n = 40;
+    fx_run r;
+    fx_setup(&r, "h1", &(fx_cfg){.queue = "h1", .workers = 2, .read_count = 20, .prefetch = "10s",
+                                 .jobs = "\"lease\":\"60s\""});
+    acct_ledger *a = ledger = acct_new("h1", "h1", r.record);
+    fx_start(&r);
+    fx_wait_consumers(rc, &r, "h1", 2);
+    fx_xadd(rc, "h1", "test.acct", n, p_slow, NULL, a, NULL);
+    fx_wait_records(&r, 4, 20000);
+    edit_file(r.cfg, "\"workers\":2", "\"workers\":1");
+    cr_assert_eq(kill(r.sup, SIGHUP), 0);
+    fx_wait_workers(&r, 1);
+    cr_assert_geq(fx_log_count(&r, "released unstarted prefetched entries"), 1,
+                  "the removed worker held no unstarted entry: the scenario tested nothing (see %s)", r.log);
+    /* One worker runs the rest in about 4 s; a lease is 60 s. */
+    fx_wait_records(&r, n, 15000);
+    acct_counts k;
+    cr_assert(acct_wait_settled(a, rc, 15000, &k), "not settled: pending=%ld lost=%ld", k.pending, k.lost);
+    acct_print("handoff (resize 2 -> 1)", &k);
+    cr_assert_eq(k.completed, n);
+    cr_assert_eq(k.duplicates, 0);
+    cr_assert_eq(k.dead, 0);
+    cr_assert_eq(k.lost, 0);
+    fx_stop(&r, 15000);
+}
