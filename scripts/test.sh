@@ -68,6 +68,13 @@ for h in include/sluice/*.h; do
   fi
 done
 
+echo "== binary hardening (RELRO, BIND_NOW, canaries, FORTIFY, PIE), plain and asan builds"
+if scripts/check-hardening.sh build && scripts/check-hardening.sh build-asan; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+fi
+
 echo "== docker-compose config"
 if docker-compose -f docker-compose.yml config -q; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
