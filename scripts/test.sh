@@ -75,6 +75,17 @@ else
   failed=$((failed + 1))
 fi
 
+echo "== fuzz targets, each over its committed corpus once (tests/fuzz/, clang-14 ASan+UBSan)"
+fuzz_targets=$(tests/fuzz/run.sh list)
+if tests/fuzz/run.sh build; then
+  for t in $fuzz_targets; do
+    if tests/fuzz/run.sh regress "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  done
+else
+  echo "FAILED: the fuzz harnesses do not build"
+  for t in $fuzz_targets; do failed=$((failed + 1)); done
+fi
+
 echo "== docker-compose config"
 if docker-compose -f docker-compose.yml config -q; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
