@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: install what is missing, build plain and ASan+UBSan, start a
 # throwaway redis-server on a free loopback port in a temp dir, run every suite
-# against it in both builds, stop the server. Prints "sluice: N passed, N failed".
+# against it in both builds, stop the server; then the binary hardening check and
+# each fuzz target over its committed corpus. Prints "sluice: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib-redis.sh

@@ -7,6 +7,8 @@
 # Targets: codec json schema compat config url trace (default: all). Fuzzing reads
 # tests/fuzz/corpus/T/ and writes what it finds to build-fuzz/corpus/T/ (not in git);
 # crashes go to build-fuzz/artifacts/T/, the log to build-fuzz/logs/T.log.
+# Environment: FUZZ_SECONDS, FUZZ_TIMEOUT (per input, default 25 s), FUZZ_OUT (instead
+# of build-fuzz/), FUZZ_ROOT (build against that checkout's common/ and include/).
 # Exit status: 0 when every target ran clean, 1 otherwise.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,7 +21,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 build() {
-  make -s -C "$here" OUT="$out" -j"${FUZZ_JOBS:-2}" >/dev/null
+  # FUZZ_ROOT: fuzz the common/ of another checkout with these harnesses (e.g. a fix's branch)
+  make -s -C "$here" OUT="$out" ${FUZZ_ROOT:+ROOT="$FUZZ_ROOT"} -j"${FUZZ_JOBS:-2}" >/dev/null
 }
 
 regress() {  # regress TARGET: every committed seed once; 0 or 1
@@ -64,5 +67,5 @@ case $cmd in
     rc=0
     for t in "$@"; do "$cmd" "$t" || rc=1; done
     exit $rc ;;
-  *) sed -n '2,10p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,12p' "$0" >&2; exit 2 ;;
 esac
