@@ -2,10 +2,14 @@
 #   make demo   install what is missing, build, start a private Redis and the
 #               supervisor with the example plugin, enqueue sample jobs (Ctrl-C stops)
 #   make test   install what is missing, build plain + ASan/UBSan, run every suite
+#   make fuzz   build the libFuzzer harnesses (tests/fuzz/) and fuzz each target for
+#               FUZZ_SECONDS (default 60); FUZZ_TARGETS picks some (default all)
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
 
-.PHONY: all build demo test clean
+.PHONY: all build demo test fuzz clean
 all: build
 
 build:
@@ -19,5 +23,9 @@ demo:
 test:
 	@scripts/test.sh
 
+fuzz:
+	@scripts/deps.sh test
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh fuzz $(FUZZ_TARGETS)
+
 clean:
-	rm -rf build build-asan build.build.log build-asan.build.log
+	rm -rf build build-asan build-fuzz build.build.log build-asan.build.log

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: install what is missing, build plain and ASan+UBSan, start a
 # throwaway redis-server on a free loopback port in a temp dir, run every suite
-# against it in both builds, stop the server. Prints "sluice: N passed, N failed".
+# against it in both builds, stop the server; then the binary hardening check and
+# each fuzz target over its committed corpus. Prints "sluice: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib-redis.sh
@@ -70,6 +71,24 @@ for h in include/sluice/*.h; do
     echo "FAILED: $h does not compile alone"; failed=$((failed + 1))
   fi
 done
+
+echo "== binary hardening (RELRO, BIND_NOW, canaries, FORTIFY, PIE), plain and asan builds"
+if scripts/check-hardening.sh build && scripts/check-hardening.sh build-asan; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+fi
+
+echo "== fuzz targets, each over its committed corpus once (tests/fuzz/, clang-14 ASan+UBSan)"
+fuzz_targets=$(tests/fuzz/run.sh list)
+if tests/fuzz/run.sh build; then
+  for t in $fuzz_targets; do
+    if tests/fuzz/run.sh regress "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  done
+else
+  echo "FAILED: the fuzz harnesses do not build"
+  for t in $fuzz_targets; do failed=$((failed + 1)); done
+fi
 
 echo "== docker-compose config"
 if docker-compose -f docker-compose.yml config -q; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
