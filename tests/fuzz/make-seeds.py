@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write the seed corpora of tests/fuzz/ (corpus/<target>/ and repro/<target>/).
+"""Write the seed corpora of tests/fuzz/ (corpus/<target>/).
 
 Sources: Debian's json-schema-test-suite (draft7: every case's schema with up to
 two of its instances, for schema/json/compat), the inputs of the unit tests
@@ -7,8 +7,7 @@ two of its instances, for schema/json/compat), the inputs of the unit tests
 builds, config/sluice.json, config/schemas/), hand-written hostile envelopes,
 and the reproducers of issue 10. File names are a hash of the content, so a
 re-run is idempotent; run it from anywhere: tests/fuzz/make-seeds.py.
-repro/ holds the reproducers that still crash or hang until their fixes land
-(tests/fuzz/README.md lists them); move them into corpus/ once they pass.
+The issue-10 reproducers are seeds named issue10-* (tests/fuzz/README.md).
 """
 import glob
 import hashlib
@@ -256,23 +255,23 @@ def repro_seeds():
     dup = '{"properties":{"a":{},"b":{}},"properties":{"c":{}}}'
     dup_pat = '{"patternProperties":{"a":{},"b":{}},"patternProperties":{"c":{}}}'
     # item 1: duplicate keyword (heap overflow in compile_props / compile_patprops)
-    put("repro", "schema", dup + "\n{}", "issue10-dup-properties")
-    put("repro", "schema", dup_pat + "\n{}", "issue10-dup-patternProperties")
-    put("repro", "compat", dup + "\n" + dup, "issue10-dup-properties")
+    put("corpus", "schema", dup + "\n{}", "issue10-dup-properties")
+    put("corpus", "schema", dup_pat + "\n{}", "issue10-dup-patternProperties")
+    put("corpus", "compat", dup + "\n" + dup, "issue10-dup-properties")
     # item 1, found by fuzz_compat: a repeated property name makes a schema
     # "incompatible with itself" (the two "a" members are compared crosswise)
-    put("repro", "compat", '{"properties":{"a":{"type":"string","minLength":1},"a":{"type":"string"}}}',
+    put("corpus", "compat", '{"properties":{"a":{"type":"string","minLength":1},"a":{"type":"string"}}}',
         "issue10-dup-member-self-compat")
     # item 2: ReDoS across an array; the issue's payload had 40,000 strings (840 KB),
     # 2,000 keep the seed at 42 KB and still take half a minute before the fix
     redos = '{"anyOf":[{"type":"string","pattern":"^(a+)+$"},{"type":"string"}]}'
     arr_schema = '{"type":"array","items":' + redos + '}'
-    put("repro", "schema", arr_schema + "\n" + compact(["a" * 18 + "!"] * 2000),
+    put("corpus", "schema", arr_schema + "\n" + compact(["a" * 18 + "!"] * 2000),
         "issue10-redos-array")
     # item 7: a settings number out of long long range (UB before the range check)
-    put("repro", "config", '{"plugin_dir":"/p","pools":[{"name":"a","plugins":["x"],'
+    put("corpus", "config", '{"plugin_dir":"/p","pools":[{"name":"a","plugins":["x"],'
         '"settings":{"n":1e300}}]}', "issue10-settings-1e300")
-    put("repro", "config", '{"plugin_dir":"/p","pools":[{"name":"a","plugins":["x"],'
+    put("corpus", "config", '{"plugin_dir":"/p","pools":[{"name":"a","plugins":["x"],'
         '"settings":{"n":1e30,"m":-1e18,"b":true,"s":"v"}}]}', "issue10-settings-1e30")
     # item 6: a URL with a password (must parse, redact, never be echoed)
     put("corpus", "url", "redis://:PW@host:6379/0", "issue10-password")
