@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/journal_name.h"
+#include "common/keys.h"
 #include "common/log.h"
 #include "runner/supervisor.h"
 
@@ -26,6 +28,18 @@ sl_pool *sl_pool_new(sl_sup *sup, const sl_pool_cfg *cfg, char *fingerprint)
     p->gen = 1;
     p->want = cfg->workers;
     return p;
+}
+
+/* A slot removed for good (a scale-down or a removed pool, not a supervisor
+ * stop, whose successor reads its journal back): delete its worker's ack
+ * journal, which no process will open again. sl_journal_remove_stale touches
+ * only an unlocked 0600 file of ours. */
+static void remove_journal(const sl_pool *p, const sl_pool_slot *s)
+{
+    char stream[SL_KEY_MAX];
+    if (!s->queue[0] || sl_key_stream(stream, sizeof stream, s->queue) != 0) return;
+    if (sl_journal_remove_stale(p->sup->cfg->redis_url, stream, s->group, s->consumer) == 1)
+        SL_LOG(SL_INFO, "removed the ack journal of a removed slot", SL_S("consumer", s->consumer));
 }
 
 void sl_pool_free(sl_pool *p)
@@ -137,6 +151,8 @@ void sl_pool_sync(sl_pool *p)
             if (s->pid) {
                 sl_pool_slot_stop(s, sl_pool_stop_reason(p));
             } else if (!s->hold) { /* a held slot is freed when its move ends */
+                if (!p->sup->stopping)
+                    remove_journal(p, s);
                 sl_pool_slot_free(s);
                 p->slots[i] = NULL;
             }

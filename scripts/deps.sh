@@ -8,7 +8,7 @@ set -euo pipefail
 build_pkgs=(gcc make cmake pkg-config libhiredis-dev libevent-dev libcjson-dev libpcre2-dev
             redis-server redis-tools)
 test_pkgs=(g++ libcriterion-dev python3 python3-redis docker-compose json-schema-test-suite prometheus
-           clang libclang-rt-14-dev)  # clang: the libFuzzer harnesses of tests/fuzz/
+           clang libclang-rt-14-dev jq python3-jsonschema)  # clang: tests/fuzz/; jq, jsonschema: the docs test
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-build}" == test ]]; then want+=("${test_pkgs[@]}"); fi
