@@ -614,6 +614,16 @@ static int parse_plugins(pctx *p, sl_pool_cfg *pool, const cJSON *arr, const cha
     return 0;
 }
 
+/* Whether a pool setting names a path: its key ends in "_file" or "_dir". */
+static int is_path_setting(const char *key)
+{
+    size_t n = strlen(key);
+    return (n > 5 && strcmp(key + n - 5, "_file") == 0) || (n > 4 && strcmp(key + n - 4, "_dir") == 0);
+}
+
+/* pools[].settings: strings, numbers and booleans stored as strings; relative
+ * path settings (is_path_setting) resolved against p->base. 0, or -1 after
+ * bad() (the caller frees the half-filled pool with sl_cfg_free). */
 static int parse_settings(pctx *p, sl_pool_cfg *pool, const cJSON *obj, const char *label)
 {
     char lab[340], gb[80], num[32];
@@ -649,7 +659,12 @@ static int parse_settings(pctx *p, sl_pool_cfg *pool, const cJSON *obj, const ch
             return bad(p, lab, 0, "expected a string, number or boolean, got %s",
                        got(it, gb, sizeof gb));
         pool->setting_keys[pool->nsettings] = strdup(it->string);
-        pool->setting_values[pool->nsettings] = strdup(v);
+        /* a path setting (key ending in _file or _dir) given relative is
+         * made absolute against the config file's folder, like plugin_dir */
+        if (cJSON_IsString(it) && v[0] != '\0' && v[0] != '/' && is_path_setting(it->string))
+            pool->setting_values[pool->nsettings] = abs_path(p->base, v);
+        else
+            pool->setting_values[pool->nsettings] = strdup(v);
         pool->nsettings++;   /* counted first so sl_cfg_free releases a half pair */
         if (pool->setting_keys[pool->nsettings - 1] == NULL ||
             pool->setting_values[pool->nsettings - 1] == NULL)

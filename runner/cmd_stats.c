@@ -19,10 +19,12 @@
 static const char usage_text[] =
     "usage: sluice stats [-u URL] [--json] [QUEUE...]\n"
     "\n"
-    "Show each queue (default: every queue in Redis, found by SCAN) and each of its\n"
-    "consumer groups: stream length, scheduled jobs, and per group pending entries\n"
+    "Show each queue (default: every queue in Redis, found by SCAN; a queue with only\n"
+    "delayed jobs has a schedule and no stream yet) and each of its consumer\n"
+    "groups: stream length, scheduled jobs, and per group pending entries\n"
     "(work + retry stream), lag (entries not yet delivered), age of the oldest\n"
-    "pending entry, retry stream length, DLQ length, whether it is paused,\n"
+    "pending entry, retries still to be processed (pending or not yet delivered\n"
+    "on the retry stream), DLQ length, whether it is paused,\n"
     "processed and failed jobs per second over the last minute (from the samples\n"
     "supervisors write to sluice:{QUEUE}:stats:GROUP; \"-\" when there are none),\n"
     "and its consumers with their idle time and in-flight (pending) entries.\n"
@@ -202,13 +204,23 @@ static cJSON *group_stats(sl_redis *r, const char *queue, const redisReply *g, i
     cJSON_AddStringToObject(o, "group", name);
     const char *ex[] = {"EXISTS", paused};
     cJSON_AddBoolToObject(o, "paused", try_int(r, 2, ex, lost) > 0);
-    long long work_pending = sl_cli_kv_int(g, "pending", 0), retry_pending = 0;
+    long long work_pending = sl_cli_kv_int(g, "pending", 0), retry_pending = 0, retry_lag = -1;
+    int retry_more = 0, retry_group = 0;
     const char *rg[] = {"XINFO", "GROUPS", retry};
     redisReply *rep = try_cmd(r, 3, rg, lost);
     for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
-        if (strcmp(sl_cli_kv_str(rep->element[i], "name"), name) == 0)
+        if (strcmp(sl_cli_kv_str(rep->element[i], "name"), name) == 0) {
+            retry_group = 1;
             retry_pending = sl_cli_kv_int(rep->element[i], "pending", 0);
+            retry_lag = group_lag(r, rep->element[i], retry, &retry_more, lost);
+        }
     if (rep) freeReplyObject(rep);
+    if (!retry_group) {
+        /* No group on the retry stream yet: the worker creates it at 0, so
+         * every entry there is still to be processed. */
+        const char *xr[] = {"XLEN", retry};
+        retry_lag = try_int(r, 2, xr, lost);
+    }
     cJSON_AddNumberToObject(o, "pending", (double)(work_pending + retry_pending));
     cJSON_AddNumberToObject(o, "work_pending", (double)work_pending);
     cJSON_AddNumberToObject(o, "retry_pending", (double)retry_pending);
@@ -220,8 +232,12 @@ static cJSON *group_stats(sl_redis *r, const char *queue, const redisReply *g, i
     int64_t a = oldest_pending_ms(r, stream, name, lost), b = retry_pending ? oldest_pending_ms(r, retry, name, lost) : -1;
     int64_t oldest = a < 0 ? b : (b < 0 || a < b ? a : b);
     sl_cli_json_num_or_null(o, "oldest_pending_age_ms", (double)(now > oldest ? now - oldest : 0), oldest < 0);
-    const char *xr[] = {"XLEN", retry};
-    cJSON_AddNumberToObject(o, "retry_length", (double)try_int(r, 2, xr, lost));
+    /* Retries still to be processed: pending on the retry stream plus not yet
+     * delivered from it (its XLEN also counts acknowledged copies, kept until
+     * trimmed). Retries still waiting in the schedule are in "scheduled". */
+    sl_cli_json_num_or_null(o, "retry_lag", (double)retry_lag, retry_lag < 0 || retry_more);
+    if (retry_more) cJSON_AddNumberToObject(o, "retry_lag_more_than", LAG_COUNT_MAX);
+    sl_cli_json_num_or_null(o, "retry_length", (double)(retry_pending + retry_lag), retry_lag < 0 || retry_more);
     const char *xd[] = {"XLEN", dlq};
     cJSON_AddNumberToObject(o, "dlq_length", (double)try_int(r, 2, xd, lost));
     add_rates(r, o, stats, now, lost);
@@ -244,11 +260,28 @@ static cJSON *queue_stats(sl_redis *r, const char *queue, int64_t now)
     int is_stream = rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "stream") == 0;
     freeReplyObject(rep);
     if (!is_stream) {
-        sl_cli_fail(CMD, "queue '%s' not found (no stream %s)", queue, stream);
-        return NULL;
+        /* Only delayed jobs (the schedule, no stream until the first is due):
+         * a queue all the same, with no length and no groups. */
+        const char *zc[] = {"ZCARD", sched};
+        long long n = try_int(r, 2, zc, &lost);
+        if (lost || n <= 0) {
+            if (lost)
+                sl_cli_fail(CMD, "lost the connection to Redis: %s", sl_redis_errstr(r));
+            else
+                sl_cli_fail(CMD, "queue '%s' not found (no stream %s, no scheduled jobs in %s)", queue, stream, sched);
+            return NULL;
+        }
+        cJSON *q = cJSON_CreateObject();
+        cJSON_AddStringToObject(q, "queue", queue);
+        cJSON_AddBoolToObject(q, "stream", 0);
+        cJSON_AddNumberToObject(q, "length", 0);
+        cJSON_AddNumberToObject(q, "scheduled", (double)n);
+        cJSON_AddArrayToObject(q, "groups");
+        return q;
     }
     cJSON *q = cJSON_CreateObject();
     cJSON_AddStringToObject(q, "queue", queue);
+    cJSON_AddBoolToObject(q, "stream", 1);
     const char *xl[] = {"XLEN", stream};
     long long length = try_int(r, 2, xl, &lost);
     cJSON_AddNumberToObject(q, "length", (double)length);
@@ -268,13 +301,16 @@ static cJSON *queue_stats(sl_redis *r, const char *queue, int64_t now)
     return q;
 }
 
-/* Queue names from SCAN MATCH sluice:{*} TYPE stream: keys that are exactly
- * sluice:{Q} (retry, DLQ and stats streams have a suffix). Sorted, into arr. */
-static int scan_queues(sl_redis *r, cJSON *arr)
+/* Queue names from SCAN MATCH sluice:{*}SUFFIX TYPE type: keys that are exactly
+ * sluice:{Q}SUFFIX (for the streams, retry, DLQ and stats streams have a
+ * further suffix). Sorted and without duplicates, into arr. */
+static int scan_queues(sl_redis *r, cJSON *arr, const char *suffix, const char *type)
 {
-    char cursor[32] = "0";
+    char cursor[32] = "0", match[64];
+    size_t slen = strlen(suffix);
+    snprintf(match, sizeof match, "sluice:{*}%s", suffix);
     do {
-        const char *argv[] = {"SCAN", cursor, "MATCH", "sluice:{*}", "COUNT", "1000", "TYPE", "stream"};
+        const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", "1000", "TYPE", type};
         redisReply *rep = sl_cli_cmd(CMD, r, 8, argv);
         if (!rep) return -1;
         snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
@@ -282,10 +318,15 @@ static int scan_queues(sl_redis *r, cJSON *arr)
         for (size_t i = 0; i < keys->elements; i++) {
             const char *k = keys->element[i]->str, *q = k + strlen("sluice:{");
             size_t len = strlen(q);
-            if (len < 2 || q[len - 1] != '}' || memchr(q, '}', len - 1) != NULL) continue;
+            if (len < slen + 2 || strcmp(q + len - slen, suffix) != 0) continue;
+            len -= slen;
+            if (q[len - 1] != '}' || memchr(q, '}', len - 1) != NULL) continue;
             char name[SL_CLI_NAME_MAX];
             snprintf(name, sizeof name, "%.*s", (int)(len - 1), q);
             cJSON *it, *at = NULL;
+            int dup = 0;
+            cJSON_ArrayForEach(it, arr) if (strcmp(it->valuestring, name) == 0) dup = 1;
+            if (dup) continue;
             cJSON_ArrayForEach(it, arr) if (!at && strcmp(it->valuestring, name) > 0) at = it;
             if (at) {
                 int idx = 0;
@@ -316,6 +357,10 @@ static void print_queue(const cJSON *q, int first)
     printf("%squeue %s  length %.0f  scheduled %.0f\n", first ? "" : "\n", cJSON_GetObjectItem(q, "queue")->valuestring,
            cJSON_GetObjectItem(q, "length")->valuedouble, cJSON_GetObjectItem(q, "scheduled")->valuedouble);
     const cJSON *groups = cJSON_GetObjectItem(q, "groups"), *g;
+    if (cJSON_IsFalse(cJSON_GetObjectItem(q, "stream"))) {
+        printf("no stream yet (only scheduled jobs)\n");
+        return;
+    }
     if (cJSON_GetArraySize(groups) == 0) {
         printf("no consumer groups\n");
         return;
@@ -335,7 +380,9 @@ static void print_queue(const cJSON *q, int first)
                              cJSON_GetObjectItem(g, "lag_more_than") ? LAG_MORE
                                                                       : num_cell(b[1], 32, cJSON_GetObjectItem(g, "lag"), 0),
                              cJSON_IsNull(age) ? "-" : b[3],
-                             num_cell(b[2], 32, cJSON_GetObjectItem(g, "retry_length"), 0),
+                             cJSON_GetObjectItem(g, "retry_lag_more_than")
+                                 ? LAG_MORE
+                                 : num_cell(b[2], 32, cJSON_GetObjectItem(g, "retry_length"), 0),
                              num_cell(b[4], 32, cJSON_GetObjectItem(g, "dlq_length"), 0),
                              b[7],
                              num_cell(b[5], 32, cJSON_GetObjectItem(g, "processed_per_s"), 2),
@@ -379,7 +426,8 @@ int sl_cmd_stats(int argc, char **argv)
     cJSON_AddStringToObject(root, "time", when);
     queues = cJSON_AddArrayToObject(root, "queues");
     for (int i = optind; i < argc; i++) cJSON_AddItemToArray(names, cJSON_CreateString(argv[i]));
-    if (optind == argc && scan_queues(r, names) != 0) goto done;
+    if (optind == argc && (scan_queues(r, names, "", "stream") != 0 || scan_queues(r, names, ":sched", "zset") != 0))
+        goto done;
     cJSON_ArrayForEach(it, names)
     {
         cJSON *q = queue_stats(r, it->valuestring, now);
@@ -391,7 +439,7 @@ int sl_cmd_stats(int argc, char **argv)
         root = NULL;
     } else {
         int first = 1;
-        if (cJSON_GetArraySize(queues) == 0) printf("no queues (no stream sluice:{QUEUE} in Redis)\n");
+        if (cJSON_GetArraySize(queues) == 0) printf("no queues (no stream sluice:{QUEUE} nor schedule sluice:{QUEUE}:sched in Redis)\n");
         cJSON_ArrayForEach(it, queues) print_queue(it, first), first = 0;
         rc = 0;
     }

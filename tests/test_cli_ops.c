@@ -125,6 +125,70 @@ Test(cli_ops, stats_missing_queue_fails)
     th_run_free(&r);
 }
 
+/* A queue holding only delayed jobs (the sched zset, no stream yet) is a
+ * queue: named, it shows its scheduled count; SCAN finds it too. */
+Test(cli_ops, stats_scheduled_only_queue)
+{
+    redisContext *c = th_redis();
+    long long now = th_server_ms(c);
+    th_cmd(c, "ZADD sluice:{dq}:sched %lld a %lld b", now + 60000, now + 120000);
+    th_run_result r = TH_RUN("stats", "dq");
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    cr_assert_str_eq(r.out, "queue dq  length 0  scheduled 2\nno stream yet (only scheduled jobs)\n");
+    th_run_free(&r);
+    r = TH_RUN("stats", "--json");
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert_not_null(j, "JSON: %s", r.out);
+    cJSON *qs = cJSON_GetObjectItem(j, "queues");
+    cr_assert_eq(cJSON_GetArraySize(qs), 1, "%s", r.out);
+    cJSON *q = cJSON_GetArrayItem(qs, 0);
+    cr_assert_str_eq(cJSON_GetObjectItem(q, "queue")->valuestring, "dq");
+    cr_assert_eq(cJSON_GetObjectItem(q, "length")->valueint, 0);
+    cr_assert_eq(cJSON_GetObjectItem(q, "scheduled")->valueint, 2);
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(q, "stream")));
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(q, "groups")), 0);
+    cJSON_Delete(j);
+    th_run_free(&r);
+    redisFree(c);
+}
+
+/* RETRY counts the retry entries not yet processed by the group (its pending
+ * entries on the retry stream plus those not yet delivered), not the stream's
+ * length, which keeps acknowledged copies until trimmed. */
+Test(cli_ops, stats_retry_counts_unprocessed_only)
+{
+    redisContext *c = th_redis();
+    th_cmd(c, "XADD sluice:{rq} * type t payload {}");
+    th_cmd(c, "XGROUP CREATE sluice:{rq} g 0");
+    th_cmd(c, "XGROUP CREATE sluice:{rq}:r:g g 0 MKSTREAM");
+    for (int i = 0; i < 5; i++) th_cmd(c, "XADD sluice:{rq}:r:g * type t id j%d attempt 2", i);
+    /* 3 delivered: 2 acked (processed), 1 still pending; 2 never delivered. */
+    redisReply *rd = redisCommand(c, "XREADGROUP GROUP g c1 COUNT 3 STREAMS sluice:{rq}:r:g >");
+    cr_assert(rd && rd->type == REDIS_REPLY_ARRAY && rd->elements == 1);
+    const redisReply *es = rd->element[0]->element[1];
+    cr_assert_eq(es->elements, 3);
+    th_cmd(c, "XACK sluice:{rq}:r:g g %s %s", es->element[0]->element[0]->str, es->element[1]->element[0]->str);
+    freeReplyObject(rd);
+    th_run_result r = TH_RUN("stats", "--json", "rq");
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert_not_null(j, "JSON: %s", r.out);
+    cJSON *g = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "queues"), 0), "groups"), 0);
+    cr_assert_eq(cJSON_GetObjectItem(g, "retry_length")->valueint, 3, "1 pending + 2 undelivered, not XLEN 5: %s", r.out);
+    cr_assert_eq(cJSON_GetObjectItem(g, "retry_pending")->valueint, 1);
+    cr_assert_not_null(cJSON_GetObjectItem(g, "retry_lag"), "%s", r.out);
+    cr_assert_eq(cJSON_GetObjectItem(g, "retry_lag")->valueint, 2, "%s", r.out);
+    cJSON_Delete(j);
+    th_run_free(&r);
+    r = TH_RUN("stats", "rq");
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    cr_assert(strstr(r.out, "g      active        1    1  ") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "       3    0          1 ") != NULL, "RETRY 3: %s", r.out);
+    th_run_free(&r);
+    redisFree(c);
+}
+
 /* ---- pause / resume ---------------------------------------------------------- */
 
 /* A standalone worker config: pool p (group p) of queue with the record plugin. */

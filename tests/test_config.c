@@ -448,6 +448,41 @@ Test(config, relative_paths_resolve_against_the_config_folder)
     sl_cfg_free(c);
 }
 
+/* Pool settings whose key ends in _file or _dir are paths: a relative string
+ * value resolves against the config file's folder, like plugin_dir; an
+ * absolute or empty one, and every other setting, is kept as written. */
+Test(config, path_settings_resolve_against_the_config_folder)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 32], want[PATH_MAX + 64];
+    FILE *f;
+    sl_config *c;
+    const sl_pool_cfg *p;
+
+    snprintf(dir, sizeof dir, "%s/conf", th_tmpdir());
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/sluice.json", dir);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("{\"plugin_dir\":\"/p\",\"pools\":[{\"name\":\"a\",\"plugins\":[\"x\"],\"settings\":{"
+          "\"summary_file\":\"./out/s.jsonl\",\"cache_dir\":\"../cache\",\"abs_file\":\"/var/x\","
+          "\"empty_file\":\"\",\"count_file\":3,\"profile\":\"rel/x\",\"file\":\"rel/y\"}}]}", f);
+    fclose(f);
+    cr_assert_eq(chdir("/"), 0);
+    c = sl_cfg_load_file(path, SL_CFG_NO_ENV, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    p = sl_cfg_pool(c, "a");
+    snprintf(want, sizeof want, "%s/out/s.jsonl", dir);
+    cr_assert_str_eq(sl_cfg_setting(p, "summary_file"), want);
+    snprintf(want, sizeof want, "%s/../cache", dir);
+    cr_assert_str_eq(sl_cfg_setting(p, "cache_dir"), want);
+    cr_assert_str_eq(sl_cfg_setting(p, "abs_file"), "/var/x");
+    cr_assert_str_eq(sl_cfg_setting(p, "empty_file"), "");
+    cr_assert_str_eq(sl_cfg_setting(p, "count_file"), "3", "not a string: kept");
+    cr_assert_str_eq(sl_cfg_setting(p, "profile"), "rel/x", "ends in neither _file nor _dir");
+    cr_assert_str_eq(sl_cfg_setting(p, "file"), "rel/y", "the suffix needs its underscore");
+    sl_cfg_free(c);
+}
+
 Test(config, load_string_resolves_against_cwd)
 {
     char cwd[PATH_MAX], want[PATH_MAX + 32];
@@ -652,7 +687,7 @@ Test(config, shipped_example_loads)
     cr_assert_eq(p->nplugins, 1);
     cr_assert_str_eq(p->plugins[0], "orders");
     cr_assert_eq(p->workers, 2);
-    cr_assert_str_eq(sl_cfg_setting(p, "summary_file"), ".sluice/order-summaries.jsonl");
+    cr_assert_str_eq(sl_cfg_setting(p, "summary_file"), SLUICE_SOURCE_DIR "/config/../.sluice/order-summaries.jsonl");
     cr_assert_str_eq(sl_cfg_setting(p, "summary_queue"), "orders-summary");
     sl_cfg_free(c);
 }
