@@ -13,28 +13,11 @@
 
 #define N 1000
 
-static redisContext *rc;
-static acct_ledger *ledger; /* freed by teardown, also after a failed assertion */
-
-static void setup(void)
-{
-    th_flushall();
-    rc = th_redis();
-}
-
-static void teardown(void)
-{
-    acct_free(ledger);
-    ledger = NULL;
-    if (rc) redisFree(rc);
-    rc = NULL;
-}
-
-TestSuite(faults_input, .init = setup, .fini = teardown);
+TestSuite(faults_input, .init = fx_suite_init, .fini = fx_suite_fini);
 
 static void settle(acct_ledger *a, const fx_run *r, const char *title, acct_counts *k)
 {
-    int ok = acct_wait_settled(a, rc, 90000, k);
+    int ok = acct_wait_settled(a, fx_rc, 90000, k);
     acct_print(title, k);
     if (!ok || k->lost || k->both) acct_print_bad(a, 10);
     cr_assert(ok, "%s: not settled: lost=%ld pending=%ld scheduled=%ld undelivered=%ld (see %s)", title, k->lost,
@@ -99,7 +82,7 @@ static void xadd_bad(const bad *b, int copy, char *job_id, size_t n)
         argv[3 + i] = v;
         lens[3 + i] = b->len[i] ? b->len[i] : strlen(v);
     }
-    redisReply *r = redisCommandArgv(rc, 3 + b->nf, argv, lens);
+    redisReply *r = redisCommandArgv(fx_rc, 3 + b->nf, argv, lens);
     cr_assert(r && r->type == REDIS_REPLY_STRING, "XADD of '%s' failed", b->what);
     if (!job_id[0]) snprintf(job_id, n, "%s", r->str);
     freeReplyObject(r);
@@ -112,10 +95,10 @@ Test(faults_input, malformed_corpus, .timeout = 150)
     big[0] = '[', big[sizeof(big) - 2] = ']'; /* valid JSON of 1998 bytes */
     fx_run r;
     fx_setup(&r, "s8", &(fx_cfg){.queue = "s8", .jobs = "\"max_payload_bytes\":1024"});
-    acct_ledger *a = ledger = acct_new("s8", "s8", r.record);
+    acct_ledger *a = fx_ledger = acct_new("s8", "s8", r.record);
     static char bad_ids[NCORPUS * COPIES][160];
     fx_start(&r);
-    fx_wait_consumers(rc, &r, "s8", 4);
+    fx_wait_consumers(fx_rc, &r, "s8", 4);
     int nb = 0;
     for (int i = 0; i < N; i++) {
         if (i % 10 == 0 && nb < (int)(NCORPUS * COPIES)) {
@@ -123,7 +106,7 @@ Test(faults_input, malformed_corpus, .timeout = 150)
             acct_add(a, bad_ids[nb]);
             nb++;
         }
-        fx_xadd(rc, "s8", "test.acct", 1, NULL, NULL, a, NULL);
+        fx_xadd(fx_rc, "s8", "test.acct", 1, NULL, NULL, a, NULL);
     }
     while (nb < (int)(NCORPUS * COPIES)) {
         xadd_bad(&corpus[nb % NCORPUS], nb / (int)NCORPUS, bad_ids[nb], sizeof(bad_ids[nb]));
@@ -151,10 +134,10 @@ Test(faults_input, malformed_corpus, .timeout = 150)
 static void xadd_dm(acct_ledger *a)
 {
     for (int i = 0; i < 500; i++)
-        redisAppendCommand(rc, "XADD sluice:{s9} * id dm-%d type test.acct_once payload {\"n\":%d}", i, i);
+        redisAppendCommand(fx_rc, "XADD sluice:{s9} * id dm-%d type test.acct_once payload {\"n\":%d}", i, i);
     for (int i = 0; i < 500; i++) {
         void *v = NULL;
-        cr_assert_eq(redisGetReply(rc, &v), REDIS_OK);
+        cr_assert_eq(redisGetReply(fx_rc, &v), REDIS_OK);
         cr_assert_eq(((redisReply *)v)->type, REDIS_REPLY_STRING);
         freeReplyObject(v);
         if (a) {
@@ -225,9 +208,9 @@ Test(faults_input, duplicate_publishes, .timeout = 150)
 {
     fx_run r;
     fx_setup(&r, "s9", &(fx_cfg){.queue = "s9"});
-    acct_ledger *a = ledger = acct_new("s9", "s9", r.record);
+    acct_ledger *a = fx_ledger = acct_new("s9", "s9", r.record);
     fx_start(&r);
-    fx_wait_consumers(rc, &r, "s9", 4);
+    fx_wait_consumers(fx_rc, &r, "s9", 4);
     xadd_dm(a);
     idem_api(a);
     idem_python(a);
@@ -242,6 +225,6 @@ Test(faults_input, duplicate_publishes, .timeout = 150)
     cr_assert_eq(k.dead, 0);
     cr_assert_eq(k.duplicates, 0, "%ld duplicate runs", k.duplicates);
     cr_assert_eq(k.runs, N, "%ld handler runs for %d jobs", k.runs, N);
-    cr_assert_eq(th_int(rc, "XLEN sluice:{s9}"), 500 * 2 + 250 + 250, "stream length");
+    cr_assert_eq(th_int(fx_rc, "XLEN sluice:{s9}"), 500 * 2 + 250 + 250, "stream length");
     fx_stop(&r, 20000);
 }

@@ -16,24 +16,7 @@
 #define N 1000
 #define SETTLE_MS 90000
 
-static redisContext *rc;
-static acct_ledger *ledger; /* freed by teardown, also after a failed assertion */
-
-static void setup(void)
-{
-    th_flushall();
-    rc = th_redis();
-}
-
-static void teardown(void)
-{
-    acct_free(ledger);
-    ledger = NULL;
-    if (rc) redisFree(rc);
-    rc = NULL;
-}
-
-TestSuite(faults_workers, .init = setup, .fini = teardown);
+TestSuite(faults_workers, .init = fx_suite_init, .fini = fx_suite_fini);
 
 /* Payload {"n":i,"sleep_ms":*arg}. */
 static void p_sleep(int i, char *buf, size_t n, void *arg)
@@ -44,7 +27,7 @@ static void p_sleep(int i, char *buf, size_t n, void *arg)
 /* Settle, print the counts line, and check the invariants every scenario has. */
 static void settle(acct_ledger *a, const fx_run *r, const char *title, acct_counts *k)
 {
-    int ok = acct_wait_settled(a, rc, SETTLE_MS, k);
+    int ok = acct_wait_settled(a, fx_rc, SETTLE_MS, k);
     acct_print(title, k);
     if (!ok || k->lost || k->both) acct_print_bad(a, 10);
     cr_assert(ok, "%s: not settled: lost=%ld pending=%ld scheduled=%ld undelivered=%ld (see %s)", title, k->lost,
@@ -74,10 +57,10 @@ Test(faults_workers, kill9_random_workers, .timeout = 150)
     fx_run r;
     /* A high crash budget: this scenario is about loss, not the "crashed" DLQ. */
     fx_setup(&r, "s1", &(fx_cfg){.queue = "s1", .read_count = 5, .jobs = "\"max_deliveries\":50"});
-    acct_ledger *a = ledger = acct_new("s1", "s1", r.record);
+    acct_ledger *a = fx_ledger = acct_new("s1", "s1", r.record);
     fx_start(&r);
-    fx_wait_consumers(rc, &r, "s1", 4);
-    fx_xadd(rc, "s1", "test.acct", n, p_sleep, (void *)&ms, a, NULL);
+    fx_wait_consumers(fx_rc, &r, "s1", 4);
+    fx_xadd(fx_rc, "s1", "test.acct", n, p_sleep, (void *)&ms, a, NULL);
     int kills = 0;
     srand(12345);
     while (kills < 12 && th_count_lines(r.record) < n) {
@@ -110,11 +93,11 @@ Test(faults_workers, poison_segfault_crashed, .timeout = 150)
 {
     fx_run r;
     fx_setup(&r, "s2", &(fx_cfg){.queue = "s2", .jobs = "\"max_deliveries\":3"});
-    acct_ledger *a = ledger = acct_new("s2", "s2", r.record);
+    acct_ledger *a = fx_ledger = acct_new("s2", "s2", r.record);
     static char ids[N][64];
     fx_start(&r);
-    fx_wait_consumers(rc, &r, "s2", 4);
-    fx_xadd(rc, "s2", "test.acct", N, p_poison, NULL, a, ids);
+    fx_wait_consumers(fx_rc, &r, "s2", 4);
+    fx_xadd(fx_rc, "s2", "test.acct", N, p_poison, NULL, a, ids);
     acct_counts k;
     settle(a, &r, "2 (poison segfault 1%)", &k);
     cr_assert_eq(k.completed, N - N / 100);
@@ -144,11 +127,11 @@ Test(faults_workers, hang_timeout, .timeout = 150)
 {
     fx_run r;
     fx_setup(&r, "s3", &(fx_cfg){.queue = "s3", .jobs = "\"timeout\":\"200ms\",\"max_attempts\":2"});
-    acct_ledger *a = ledger = acct_new("s3", "s3", r.record);
+    acct_ledger *a = fx_ledger = acct_new("s3", "s3", r.record);
     static char ids[N][64];
     fx_start(&r);
-    fx_wait_consumers(rc, &r, "s3", 4);
-    fx_xadd(rc, "s3", "test.acct", N, p_hang, NULL, a, ids);
+    fx_wait_consumers(fx_rc, &r, "s3", 4);
+    fx_xadd(fx_rc, "s3", "test.acct", N, p_hang, NULL, a, ids);
     acct_counts k;
     settle(a, &r, "3 (hang 1%, timeout 200ms)", &k);
     cr_assert_eq(k.completed, N - N / 100);
@@ -178,11 +161,11 @@ Test(faults_workers, retry_fail_exhausted, .timeout = 150)
 {
     fx_run r;
     fx_setup(&r, "s4", &(fx_cfg){.queue = "s4", .jobs = "\"max_attempts\":3"});
-    acct_ledger *a = ledger = acct_new("s4", "s4", r.record);
+    acct_ledger *a = fx_ledger = acct_new("s4", "s4", r.record);
     static char ids[N][64];
     fx_start(&r);
-    fx_wait_consumers(rc, &r, "s4", 4);
-    fx_xadd(rc, "s4", "test.acct", N, p_mixed, NULL, a, ids);
+    fx_wait_consumers(fx_rc, &r, "s4", 4);
+    fx_xadd(fx_rc, "s4", "test.acct", N, p_mixed, NULL, a, ids);
     acct_counts k;
     settle(a, &r, "4 (retry/fail/exhausted)", &k);
     cr_assert_eq(k.completed, 8 * N / 10);
@@ -227,17 +210,17 @@ Test(faults_workers, sigterm_under_load, .timeout = 150)
 {
     fx_run r;
     fx_setup(&r, "s5", &(fx_cfg){.queue = "s5"});
-    acct_ledger *a = ledger = acct_new("s5", "s5", r.record);
+    acct_ledger *a = fx_ledger = acct_new("s5", "s5", r.record);
     static char ids[N][64];
     fx_start(&r);
-    fx_wait_consumers(rc, &r, "s5", 4);
-    fx_xadd(rc, "s5", "test.acct", N, p_long_first, NULL, a, ids);
+    fx_wait_consumers(fx_rc, &r, "s5", 4);
+    fx_xadd(fx_rc, "s5", "test.acct", N, p_long_first, NULL, a, ids);
     fx_wait_records(&r, 100, 60000);
     int st = fx_stop(&r, 20000);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "supervisor exit status %d", st);
     long killed = fx_log_count(&r, "did not stop within shutdown_timeout");
     acct_counts k;
-    acct_check(a, rc, &k);
+    acct_check(a, fx_rc, &k);
     fprintf(stderr, "scenario 5: stopped with %ld completed, %ld pending, %ld workers killed at shutdown_timeout\n",
             k.completed, k.pending, killed);
     cr_assert_lt(k.completed, N, "everything finished before the stop: the scenario tested nothing");
@@ -258,11 +241,11 @@ Test(faults_workers, supervisor_kill9, .timeout = 150)
     const int ms = 10;
     fx_run r;
     fx_setup(&r, "s10", &(fx_cfg){.queue = "s10"});
-    acct_ledger *a = ledger = acct_new("s10", "s10", r.record);
+    acct_ledger *a = fx_ledger = acct_new("s10", "s10", r.record);
     static char ids[N][64];
     fx_start(&r);
-    fx_wait_consumers(rc, &r, "s10", 4);
-    fx_xadd(rc, "s10", "test.acct", N, p_sleep, (void *)&ms, a, ids);
+    fx_wait_consumers(fx_rc, &r, "s10", 4);
+    fx_xadd(fx_rc, "s10", "test.acct", N, p_sleep, (void *)&ms, a, ids);
     fx_wait_records(&r, 300, 60000);
     pid_t w[16];
     int nw = fx_workers(&r, w, 16);
@@ -276,7 +259,7 @@ Test(faults_workers, supervisor_kill9, .timeout = 150)
     }
     cr_assert_eq(left, 0, "%d workers of the killed supervisor still run after 10 s", left);
     acct_counts k;
-    acct_check(a, rc, &k);
+    acct_check(a, fx_rc, &k);
     fprintf(stderr, "scenario 10: supervisor killed with %ld completed, %ld pending\n", k.completed, k.pending);
     cr_assert_lt(k.completed, N, "everything finished before the kill: the scenario tested nothing");
     fx_start(&r);
@@ -292,7 +275,7 @@ Test(faults_workers, supervisor_kill9, .timeout = 150)
 static int reader_blocked(void *arg)
 {
     (void)arg;
-    redisReply *r = redisCommand(rc, "CLIENT LIST");
+    redisReply *r = redisCommand(fx_rc, "CLIENT LIST");
     int blocked = r && r->type == REDIS_REPLY_STRING && strstr(r->str, "flags=b ") &&
                   strstr(r->str, "cmd=xreadgroup");
     if (r) freeReplyObject(r);
@@ -318,7 +301,7 @@ Test(faults_workers, frozen_reader_skips_taken_over, .timeout = 150)
     const int n = 10;
     fx_run r;
     fx_setup(&r, "s11", &(fx_cfg){.queue = "s11", .read_count = n});
-    acct_ledger *a = ledger = acct_new("s11", "s11", r.record);
+    acct_ledger *a = fx_ledger = acct_new("s11", "s11", r.record);
     pid_t frozen = th_worker_start(r.cfg, "s11", "s11-frozen", "s11-frozen.log");
     char *flog = th_tmp_path("s11-frozen.log");
     /* Freeze it inside a blocked read: it spends nearly all its time there. */
@@ -332,18 +315,18 @@ Test(faults_workers, frozen_reader_skips_taken_over, .timeout = 150)
     }
     cr_assert(blocked, "could not freeze the worker inside XREADGROUP (see %s)", flog);
     /* One transaction: the blocked read is served once, with all n entries. */
-    th_cmd(rc, "MULTI");
-    for (int i = 0; i < n; i++) th_cmd(rc, "XADD sluice:{s11} * type test.acct payload {\"n\":%d}", i);
-    redisReply *ex = redisCommand(rc, "EXEC");
+    th_cmd(fx_rc, "MULTI");
+    for (int i = 0; i < n; i++) th_cmd(fx_rc, "XADD sluice:{s11} * type test.acct payload {\"n\":%d}", i);
+    redisReply *ex = redisCommand(fx_rc, "EXEC");
     cr_assert(ex && ex->type == REDIS_REPLY_ARRAY && ex->elements == (size_t)n, "EXEC failed");
     for (size_t i = 0; i < ex->elements; i++) acct_add(a, ex->element[i]->str);
     freeReplyObject(ex);
-    cr_assert_eq(th_int(rc, "XLEN sluice:{s11}"), n);
+    cr_assert_eq(th_int(fx_rc, "XLEN sluice:{s11}"), n);
     /* Delivered to the frozen consumer; another one takes them over past the lease (1 s). */
     pid_t other = th_worker_start(r.cfg, "s11", "s11-other", "s11-other.log");
     fx_wait_records(&r, n, 30000);
     acct_counts k;
-    cr_assert(acct_wait_settled(a, rc, 30000, &k), "not settled before the thaw: pending=%ld", k.pending);
+    cr_assert(acct_wait_settled(a, fx_rc, 30000, &k), "not settled before the thaw: pending=%ld", k.pending);
     cr_assert_eq(kill(frozen, SIGCONT), 0);
     /* Its batch is settled one way or the other: run again (records) or skipped (log). */
     for (int i = 0; i < 300 && th_count_lines(r.record) < 2 * n &&

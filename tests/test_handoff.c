@@ -10,24 +10,7 @@
 #include "support/acct.h"
 #include "support/fx.h"
 
-static redisContext *rc;
-static acct_ledger *ledger;
-
-static void setup(void)
-{
-    th_flushall();
-    rc = th_redis();
-}
-
-static void teardown(void)
-{
-    acct_free(ledger);
-    ledger = NULL;
-    if (rc) redisFree(rc);
-    rc = NULL;
-}
-
-TestSuite(handoff, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(handoff, .init = fx_suite_init, .fini = fx_suite_fini, .timeout = 120);
 
 static void p_slow(int i, char *buf, size_t n, void *arg)
 {
@@ -58,10 +41,10 @@ Test(handoff, resize_hands_prefetched_entries_to_a_live_worker)
     fx_run r;
     fx_setup(&r, "h1", &(fx_cfg){.queue = "h1", .workers = 2, .read_count = 20, .prefetch = "10s",
                                  .jobs = "\"lease\":\"60s\""});
-    acct_ledger *a = ledger = acct_new("h1", "h1", r.record);
+    acct_ledger *a = fx_ledger = acct_new("h1", "h1", r.record);
     fx_start(&r);
-    fx_wait_consumers(rc, &r, "h1", 2);
-    fx_xadd(rc, "h1", "test.acct", n, p_slow, NULL, a, NULL);
+    fx_wait_consumers(fx_rc, &r, "h1", 2);
+    fx_xadd(fx_rc, "h1", "test.acct", n, p_slow, NULL, a, NULL);
     fx_wait_records(&r, 4, 20000);
     edit_file(r.cfg, "\"workers\":2", "\"workers\":1");
     cr_assert_eq(kill(r.sup, SIGHUP), 0);
@@ -71,7 +54,7 @@ Test(handoff, resize_hands_prefetched_entries_to_a_live_worker)
     /* One worker runs the rest in about 4 s; a lease is 60 s. */
     fx_wait_records(&r, n, 15000);
     acct_counts k;
-    cr_assert(acct_wait_settled(a, rc, 15000, &k), "not settled: pending=%ld lost=%ld", k.pending, k.lost);
+    cr_assert(acct_wait_settled(a, fx_rc, 15000, &k), "not settled: pending=%ld lost=%ld", k.pending, k.lost);
     acct_print("handoff (resize 2 -> 1)", &k);
     cr_assert_eq(k.completed, n);
     cr_assert_eq(k.duplicates, 0);

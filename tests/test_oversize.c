@@ -11,24 +11,7 @@
 
 #define EXCERPT 4096 /* SL_DLQ_PAYLOAD_EXCERPT */
 
-static redisContext *rc;
-static acct_ledger *ledger;
-
-static void setup(void)
-{
-    th_flushall();
-    rc = th_redis();
-}
-
-static void teardown(void)
-{
-    acct_free(ledger);
-    ledger = NULL;
-    if (rc) redisFree(rc);
-    rc = NULL;
-}
-
-TestSuite(oversize, .init = setup, .fini = teardown, .timeout = 90);
+TestSuite(oversize, .init = fx_suite_init, .fini = fx_suite_fini, .timeout = 90);
 
 /* The value of field name in a [name, value...] array reply, NULL if absent. */
 static const redisReply *fv(const redisReply *f, const char *name)
@@ -43,24 +26,24 @@ Test(oversize, dead_letter_keeps_an_excerpt)
     const size_t big = 3u << 20; /* 3 MiB against a 1 MiB limit */
     fx_run r;
     fx_setup(&r, "o1", &(fx_cfg){.queue = "o1", .workers = 1, .jobs = "\"max_payload_bytes\":1048576"});
-    acct_ledger *a = ledger = acct_new("o1", "o1", r.record);
+    acct_ledger *a = fx_ledger = acct_new("o1", "o1", r.record);
     fx_start(&r);
-    fx_wait_consumers(rc, &r, "o1", 1);
+    fx_wait_consumers(fx_rc, &r, "o1", 1);
     char *payload = malloc(big + 1);
     cr_assert(payload);
     memset(payload, 'x', big);
     payload[0] = '"', payload[big - 1] = '"', payload[big] = '\0';
-    redisReply *x = redisCommand(rc, "XADD sluice:{o1} * type test.acct payload %b", payload, big);
+    redisReply *x = redisCommand(fx_rc, "XADD sluice:{o1} * type test.acct payload %b", payload, big);
     cr_assert(x && x->type == REDIS_REPLY_STRING);
     acct_add(a, x->str);
     freeReplyObject(x);
     /* a small job after it still runs */
-    fx_xadd(rc, "o1", "test.acct", 1, NULL, NULL, a, NULL);
+    fx_xadd(fx_rc, "o1", "test.acct", 1, NULL, NULL, a, NULL);
     acct_counts k;
-    cr_assert(acct_wait_settled(a, rc, 30000, &k), "not settled (see %s)", r.log);
+    cr_assert(acct_wait_settled(a, fx_rc, 30000, &k), "not settled (see %s)", r.log);
     cr_assert_eq(k.completed, 1);
     cr_assert_eq(k.by_reason[ACCT_oversize], 1);
-    redisReply *d = redisCommand(rc, "XRANGE sluice:{o1}:dlq:o1 - +");
+    redisReply *d = redisCommand(fx_rc, "XRANGE sluice:{o1}:dlq:o1 - +");
     cr_assert(d && d->type == REDIS_REPLY_ARRAY && d->elements == 1);
     const redisReply *f = d->element[0]->element[1];
     const redisReply *p = fv(f, "payload"), *t = fv(f, "payload_truncated");
@@ -72,7 +55,7 @@ Test(oversize, dead_letter_keeps_an_excerpt)
     cr_assert_str_eq(fv(f, "reason")->str, "oversize");
     freeReplyObject(d);
     /* Redis holds the payload once: the DLQ is small next to the work stream. */
-    long long dlq_mem = th_int(rc, "MEMORY USAGE sluice:{o1}:dlq:o1");
+    long long dlq_mem = th_int(fx_rc, "MEMORY USAGE sluice:{o1}:dlq:o1");
     cr_assert_lt(dlq_mem, (long long)big / 8, "the DLQ takes %lld bytes for a %zu byte payload", dlq_mem, big);
     free(payload);
     fx_stop(&r, 15000);

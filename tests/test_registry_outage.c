@@ -123,12 +123,7 @@ static long count_in(const char *path, const char *needle)
 
 Test(registry_outage, jobs_wait_pending_without_spending_deliveries)
 {
-    char err[512];
-    sl_redis *r = sl_redis_new(th_redis_url(), NULL, err, sizeof err);
-    cr_assert_not_null(r, "%s", err);
-    cr_assert_eq(sl_redis_connect(r), 0, "%s", sl_redis_errstr(r));
-    cr_assert_eq(sl_registry_register(r, "test.record", schema, err, sizeof err), 0, "%s", err);
-    sl_redis_free(r);
+    th_register_schema("test.record", schema);
 
     /* The outage: every registry read fails (GET of the version key: WRONGTYPE). */
     redisContext *c = th_redis();

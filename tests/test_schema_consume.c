@@ -39,12 +39,7 @@ static int dlq_has_two(void *arg)
 
 Test(schema_consume, invalid_payloads_are_dead_lettered_with_their_pointer, .init = setup, .timeout = 60)
 {
-    char err[512];
-    sl_redis *r = sl_redis_new(th_redis_url(), NULL, err, sizeof err);
-    cr_assert_not_null(r, "%s", err);
-    cr_assert_eq(sl_redis_connect(r), 0, "%s", sl_redis_errstr(r));
-    cr_assert_eq(sl_registry_register(r, "test.record", schema, err, sizeof err), 0, "%s", err);
-    sl_redis_free(r);
+    th_register_schema("test.record", schema);
 
     char *record = NULL, *cfg_json = NULL, *log = NULL;
     cr_assert(asprintf(&record, "%s/schema-record.txt", th_tmpdir()) > 0);
@@ -110,12 +105,7 @@ Test(schema_consume, a_payload_over_the_validation_budget_is_dead_lettered, .ini
 {
     static const char *const redos =
         "{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"string\",\"pattern\":\"^(a+)+$\"},{\"type\":\"string\"}]}}";
-    char err[512];
-    sl_redis *r = sl_redis_new(th_redis_url(), NULL, err, sizeof err);
-    cr_assert_not_null(r, "%s", err);
-    cr_assert_eq(sl_redis_connect(r), 0, "%s", sl_redis_errstr(r));
-    cr_assert_eq(sl_registry_register(r, "test.record", redos, err, sizeof err), 0, "%s", err);
-    sl_redis_free(r);
+    th_register_schema("test.record", redos);
 
     size_t cap = 40000 * 22 + 8, n = 0;
     char *payload = malloc(cap);

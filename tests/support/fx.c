@@ -15,6 +15,24 @@
 #include <unistd.h>
 
 /* Suite defaults; a member named in the scenario's extra text replaces one. */
+
+redisContext *fx_rc;
+acct_ledger *fx_ledger;
+
+void fx_suite_init(void)
+{
+    th_flushall();
+    fx_rc = th_redis();
+}
+
+void fx_suite_fini(void)
+{
+    acct_free(fx_ledger);
+    fx_ledger = NULL;
+    if (fx_rc) redisFree(fx_rc);
+    fx_rc = NULL;
+}
+
 static const char *jobs_defaults[] = {
     "\"backoff_base\":\"10ms\"", "\"backoff_cap\":\"50ms\"", "\"lease\":\"1s\"", "\"timeout\":\"10s\"",
     "\"max_deliveries\":3", NULL};

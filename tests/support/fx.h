@@ -11,6 +11,14 @@
 #include "acct.h"
 #include "th.h"
 
+extern redisContext *fx_rc;     /* connection to the test Redis, made by fx_suite_init */
+extern acct_ledger *fx_ledger;  /* a test's ledger, freed by fx_suite_fini (also after a failed assertion) */
+
+/** Suite init/fini of the suites built on fx: flush the test Redis and connect;
+ *  free the ledger and the connection. */
+void fx_suite_init(void);
+void fx_suite_fini(void);
+
 /** What a scenario's config changes. NULL/0 members take the suite defaults. */
 typedef struct fx_cfg {
     const char *queue;      /* queue, pool name and group */

@@ -19,6 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/redis.h"
+#include "common/registry.h"
+
 static char tmpdir[256];
 static char redis_url[300];
 static pid_t redis_pid;
@@ -342,4 +345,14 @@ int th_xlen_at_least(void *arg)
 {
     th_want *w = arg;
     return th_int(w->c, "XLEN %s", w->key) >= w->n;
+}
+
+void th_register_schema(const char *type, const char *schema)
+{
+    char err[512];
+    sl_redis *r = sl_redis_new(th_redis_url(), NULL, err, sizeof err);
+    cr_assert_not_null(r, "%s", err);
+    cr_assert_eq(sl_redis_connect(r), 0, "%s", sl_redis_errstr(r));
+    cr_assert_eq(sl_registry_register(r, type, schema, err, sizeof err), 0, "%s", err);
+    sl_redis_free(r);
 }

@@ -19,6 +19,8 @@
 
 /** URL of the test Redis. */
 const char *th_redis_url(void);
+/** Register schema for type in the test Redis's schema registry (asserts). */
+void th_register_schema(const char *type, const char *schema);
 /** A new connected hiredis context to it (asserts on failure). */
 redisContext *th_redis(void);
 /** FLUSHALL the test Redis. */
