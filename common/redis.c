@@ -18,7 +18,6 @@ struct sl_redis {
     sl_url url;          /* parsed; holds the password in memory only */
     sl_redis_opts opts;
     redisContext *ctx;   /* NULL while disconnected */
-    unsigned failures;   /* consecutive failed connects, drives the backoff */
     char name[300];      /* redacted URL for logs */
     char errstr[1024]; /* room for the name, a hiredis errstr and a reply */
 };
@@ -184,28 +183,8 @@ void sl_sleep_ms(int64_t ms, volatile sig_atomic_t *stop)
     }
 }
 
-int sl_redis_ensure(sl_redis *r, volatile sig_atomic_t *stop)
-{
-    while (!r->ctx) {
-        if (stop && *stop) return -1;
-        if (sl_redis_connect(r) == 0) {
-            if (r->failures > 0)
-                SL_LOG(SL_INFO, "redis reconnected", SL_S("redis", r->name), SL_I("attempts", r->failures + 1));
-            r->failures = 0;
-            return 0;
-        }
-        int64_t delay = sl_backoff_ms(r->opts.reconnect_min_ms, r->opts.reconnect_max_ms, r->failures,
-                                      r->opts.reconnect_min_ms / 2);
-        SL_LOG(SL_WARN, "redis connect failed", SL_S("error", r->errstr), SL_I("attempt", r->failures + 1),
-               SL_I("retry_in_ms", delay));
-        if (r->failures < 64) r->failures++;
-        sl_sleep_ms(delay, stop);
-    }
-    return 0;
-}
-
 /* After a NULL reply the context is unusable (hiredis sets err): keep the reason
- * and drop it so the next ensure reconnects. */
+ * and drop it so the next sl_redis_connect reconnects. */
 static redisReply *io_failed(sl_redis *r)
 {
     snprintf(r->errstr, sizeof(r->errstr), "redis %s: %s", r->name,

@@ -25,15 +25,7 @@ void sl_redis_free(sl_redis *r);
 /** One connection attempt (connect, AUTH, SELECT, timeouts). 0, or -1 with errstr. */
 int sl_redis_connect(sl_redis *r);
 
-/**
- * Be connected: return at once if connected, else retry sl_redis_connect with
- * capped exponential backoff and full jitter until it succeeds or *stop becomes
- * non-zero (stop may be NULL). Logs each failure once per attempt at warn level
- * with the redacted URL. Returns 0 when connected, -1 when stopped.
- */
-int sl_redis_ensure(sl_redis *r, volatile sig_atomic_t *stop);
-
-/** Drop the connection (the next ensure reconnects). */
+/** Drop the connection (the next sl_redis_connect reconnects). */
 void sl_redis_disconnect(sl_redis *r);
 int sl_redis_connected(const sl_redis *r);
 

@@ -104,7 +104,7 @@ static void read_failed(sl_worker *w, sl_consume *c, const char *what, const red
     if (!r) {
         SL_LOG(SL_WARN, "redis read failed; reconnecting", SL_S("command", what),
                SL_S("error", sl_redis_errstr(w->redis)));
-        return; /* the next round's ensure reconnects with backoff */
+        return; /* the next round's sl_session_connect reconnects with backoff */
     }
     char msg[256];
     snprintf(msg, sizeof(msg), "%.*s", r->type == REDIS_REPLY_ERROR ? (int)r->len : 0,

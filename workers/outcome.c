@@ -31,6 +31,13 @@ static sl_write_rc worse(sl_write_rc a, sl_write_rc b)
     return rank[b] > rank[a] ? b : a;
 }
 
+/* What a failed write's reply means: none (connection lost) LOST, a transient
+ * error (OOM, LOADING, ...) BUSY, anything else REFUSED. */
+static sl_write_rc write_rc(const redisReply *r)
+{
+    return !r ? SL_WRITE_LOST : sl_redis_reply_transient(r) ? SL_WRITE_BUSY : SL_WRITE_REFUSED;
+}
+
 sl_write_rc sl_outcome_write_failed(sl_worker *w, const char *what, const redisReply *r)
 {
     if (!r) {
@@ -40,10 +47,11 @@ sl_write_rc sl_outcome_write_failed(sl_worker *w, const char *what, const redisR
     char msg[256];
     snprintf(msg, sizeof(msg), "%.*s", r->type == REDIS_REPLY_ERROR ? (int)r->len : 0,
              r->type == REDIS_REPLY_ERROR ? r->str : "");
-    int busy = sl_redis_reply_transient(r);
+    sl_write_rc rc = write_rc(r);
+    int busy = rc == SL_WRITE_BUSY;
     SL_LOG(busy ? SL_WARN : SL_ERROR, busy ? "redis write deferred" : "redis write refused", SL_S("command", what),
            SL_S("error", msg[0] ? msg : "unexpected reply"));
-    return busy ? SL_WRITE_BUSY : SL_WRITE_REFUSED;
+    return rc;
 }
 
 /* Write hiredis' output buffer to the socket now, so the acks are on their
@@ -417,7 +425,7 @@ static sl_write_rc settle_call(sl_worker *w, const sl_settle *s, int quiet)
         if (!quiet) {
             rc = sl_outcome_write_failed(w, "FCALL sluice_settle", r);
         } else {
-            rc = !r ? SL_WRITE_LOST : sl_redis_reply_transient(r) ? SL_WRITE_BUSY : SL_WRITE_REFUSED;
+            rc = write_rc(r);
             if (rc == SL_WRITE_REFUSED) sl_outcome_write_failed(w, "FCALL sluice_settle", r);
         }
         if (rc == SL_WRITE_REFUSED) {
