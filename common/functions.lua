@@ -31,7 +31,7 @@ Time is always Redis server time (TIME), never a client's clock.
 -- with the same or a newer version. So every version must accept the calls of
 -- every older one (new KEYS/ARGV only as optional additions, replies only grow):
 -- in a rolling upgrade old processes call the new library.
-local VERSION = '6'
+local VERSION = '7'
 
 local function now_ms()
     local t = redis.call('TIME')
@@ -366,6 +366,34 @@ redis.register_function('sluice_release', function(keys, args)
     if keys[2] and n > 0 then redis.call('INCR', keys[2]) end
     return n
 end)
+
+--[[ sluice_delconsumer: forget a consumer that no process will use again (the
+supervisor calls it for a slot removed by a scale-down or a pool removal), so
+XINFO CONSUMERS and the consumer gauges do not list it for ever. Only a
+consumer with nothing pending is deleted: XGROUP DELCONSUMER drops the pending
+entries of the consumer it deletes, and an entry no one owns is never
+redelivered. One that still holds entries is kept; the lease reclaim moves them.
+KEYS[1] stream; ARGV[1] group, ARGV[2] consumer.
+Returns 1 deleted, 0 no such stream, group or consumer, -1 kept: it holds
+pending entries. ]]
+redis.register_function{function_name = 'sluice_delconsumer', flags = {'allow-oom'}, callback = function(keys, args)
+    local stream, group, consumer = keys[1], args[1], args[2]
+    if redis.call('EXISTS', stream) == 0 then return 0 end
+    local consumers = redis.pcall('XINFO', 'CONSUMERS', stream, group)
+    if consumers.err then return 0 end -- no such group
+    for _, c in ipairs(consumers) do
+        local name, pending
+        for i = 1, #c, 2 do
+            if c[i] == 'name' then name = c[i + 1] elseif c[i] == 'pending' then pending = c[i + 1] end
+        end
+        if name == consumer then
+            if pending > 0 then return -1 end
+            redis.call('XGROUP', 'DELCONSUMER', stream, group, consumer)
+            return 1
+        end
+    end
+    return 0
+end}
 
 --[[ sluice_reclaim: take over entries idle past the lease from consumers that
 stopped working them (a dead host). Used instead of XAUTOCLAIM because in Redis

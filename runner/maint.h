@@ -39,4 +39,13 @@ void sl_maint_settle_timeout(sl_maint *m, sl_pool_slot *s, const sl_job_snap *sn
  */
 void sl_maint_release(sl_maint *m, sl_pool_slot *s, const sl_job_snap *snap);
 
+/**
+ * s is removed for good (a scale-down or a removed pool, not a supervisor
+ * stop): delete its consumer from its group on the work and the retry stream
+ * with sluice_delconsumer, which keeps a consumer that still holds pending
+ * entries (their lease lapses and another consumer reclaims them). Queued on
+ * the maintenance connection; the outcome is logged. m NULL: nothing.
+ */
+void sl_maint_forget_consumer(sl_maint *m, const sl_pool_slot *s);
+
 #endif

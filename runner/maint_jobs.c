@@ -179,3 +179,47 @@ void sl_maint_release(sl_maint *m, sl_pool_slot *s, const sl_job_snap *snap)
     const char *argv[] = {"FCALL", "sluice_release", "1", stream, s->group, s->consumer, mv->stream_id};
     sl_maint_move_send(mv, sl_maint_on_released, 7, argv);
 }
+
+/* One sluice_delconsumer in flight; the slot is gone by the time it answers. */
+typedef struct sl_maint_forget {
+    char stream[SL_KEY_MAX];
+    char consumer[sizeof(((sl_pool_slot *)0)->consumer)];
+} sl_maint_forget;
+
+static void sl_maint_on_forgot(void *arg, redisReply *r)
+{
+    sl_maint_forget *f = arg;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+        SL_LOG(SL_INFO, "deleted the consumer of a removed slot", SL_S("stream", f->stream),
+               SL_S("consumer", f->consumer));
+    else if (r && r->type == REDIS_REPLY_INTEGER && r->integer < 0)
+        SL_LOG(SL_INFO, "kept the consumer of a removed slot: it holds pending entries, which the lease reclaim moves",
+               SL_S("stream", f->stream), SL_S("consumer", f->consumer));
+    else if (!r || r->type != REDIS_REPLY_INTEGER)
+        SL_LOG(SL_WARN, "could not delete the consumer of a removed slot; it stays listed in the group",
+               SL_S("stream", f->stream), SL_S("consumer", f->consumer),
+               SL_S("error", r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply"));
+    free(f);
+}
+
+void sl_maint_forget_consumer(sl_maint *m, const sl_pool_slot *s)
+{
+    if (!m || !s->queue[0] || !s->group[0] || !s->consumer[0])
+        return;
+    for (int retry = 0; retry <= 1; retry++) {
+        sl_maint_forget *f = calloc(1, sizeof *f);
+        if (!f || sl_maint_job_stream(s, retry, f->stream, sizeof f->stream) != 0 ||
+            sl_fmt(f->consumer, sizeof f->consumer, "%s", s->consumer) != 0) {
+            free(f);
+            return;
+        }
+        const char *argv[] = {"FCALL", "sluice_delconsumer", "1", f->stream, s->group, s->consumer};
+        size_t lens[6];
+        for (int i = 0; i < 6; i++)
+            lens[i] = strlen(argv[i]);
+        if (sl_mconn_call(m->conn, SL_MCONN_QUEUE, sl_maint_on_forgot, f, 6, argv, lens) != 0) {
+            free(f);
+            return;
+        }
+    }
+}

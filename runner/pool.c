@@ -7,6 +7,7 @@
 #include "common/journal_name.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "runner/maint.h"
 #include "runner/supervisor.h"
 
 /**
@@ -151,8 +152,10 @@ void sl_pool_sync(sl_pool *p)
             if (s->pid) {
                 sl_pool_slot_stop(s, sl_pool_stop_reason(p));
             } else if (!s->hold) { /* a held slot is freed when its move ends */
-                if (!p->sup->stopping)
+                if (!p->sup->stopping) {
                     remove_journal(p, s);
+                    sl_maint_forget_consumer(p->sup->maint, s);
+                }
                 sl_pool_slot_free(s);
                 p->slots[i] = NULL;
             }

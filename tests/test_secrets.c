@@ -1,7 +1,8 @@
 /* Secrets: the Redis password must not show in /proc/PID/cmdline (-u is wiped
  * after parsing; -u @FILE reads it from a file), the config file that holds it
  * is checked for its mode, and sluice run removes the stale ack journals of
- * slots beyond a pool's size. Real binaries, a real redis-server. */
+ * slots beyond a pool's size, and the journal and the group consumer of a slot
+ * a scale-down removes. Real binaries, a real redis-server. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -208,12 +209,28 @@ static int worker_count_is_two(void *arg)
     return th_children(*(pid_t *)arg, "sluice-worker", w, 4) == 2;
 }
 
+/* Whether consumer is listed in group p of stream. */
+static int group_has_consumer(redisContext *c, const char *stream, const char *consumer)
+{
+    redisReply *r = redisCommand(c, "XINFO CONSUMERS %s p", stream);
+    int found = 0;
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        for (size_t k = 0; k + 1 < e->elements; k += 2)
+            if (strcmp(e->element[k]->str, "name") == 0 && strcmp(e->element[k + 1]->str, consumer) == 0)
+                found = 1;
+    }
+    if (r) freeReplyObject(r);
+    return found;
+}
+
 /* A scale-down (2 workers -> 1, SIGHUP) leaves no journal of the slot that is
- * gone, and slot 0's journal stays for its worker. A worker that stops cleanly
+ * gone, and slot 0's journal stays for its worker; the removed slot's consumer
+ * is deleted from the group, slot 0's stays. A worker that stops cleanly
  * unlinks its own empty journal; the supervisor's removal (runner/pool.c) is
  * for one a killed worker left with records, which this test cannot make
  * without timing, so it guards the outcome rather than that path. */
-Test(secrets, scale_down_removes_the_journal_of_the_removed_slot)
+Test(secrets, scale_down_removes_the_journal_and_the_consumer_of_the_removed_slot)
 {
     char host[256] = "localhost";
     cr_assert_eq(gethostname(host, sizeof host), 0);
@@ -240,6 +257,15 @@ Test(secrets, scale_down_removes_the_journal_of_the_removed_slot)
     for (int i = 0; i < 400 && access(paths[1], F_OK) == 0; i++) usleep(50000);
     cr_assert_neq(access(paths[1], F_OK), 0, "the removed slot's journal %s is gone (see %s)", paths[1], log);
     cr_assert_eq(access(paths[0], F_OK), 0, "slot 0's journal stays");
+    /* and its consumer is deleted from the group (sluice_delconsumer), slot 0's stays */
+    char c0[300], c1[300];
+    snprintf(c0, sizeof c0, "%s-p-0", host);
+    snprintf(c1, sizeof c1, "%s-p-1", host);
+    redisContext *c = th_redis();
+    for (int i = 0; i < 400 && group_has_consumer(c, "sluice:{qshrink}", c1); i++) usleep(50000);
+    cr_assert(!group_has_consumer(c, "sluice:{qshrink}", c1), "consumer %s is deleted (see %s)", c1, log);
+    cr_assert(group_has_consumer(c, "sluice:{qshrink}", c0), "consumer %s stays", c0);
+    redisFree(c);
     kill(sup, SIGTERM);
     int st;
     cr_assert(th_wait_exit(sup, 15000, &st));
