@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/json/check.h"
+
 /** One field/value pair of a stream entry. Values must be NUL-terminated at
  *  [len] (hiredis replies are). */
 typedef struct sl_field {
@@ -87,18 +89,6 @@ int sl_codec_encode_xadd(const char *stream_key, const sl_job *job, sl_xadd_args
 #define SL_CODEC_TEXT_MAX 128                   /* id, correlation_id, causation_id, traceparent */
 #define SL_CODEC_ATTEMPT_MAX 1000000u           /* attempt is 1..this */
 #define SL_CODEC_ENQUEUED_AT_MAX 253402300799999LL /* 9999-12-31T23:59:59.999Z in ms */
-#define SL_CODEC_JSON_DEPTH_MAX 1000            /* nesting limit, as cJSON's */
-
-/**
- * Check that s[0..len) is one JSON text (RFC 8259): one value with optional
- * whitespace around it, strings in valid UTF-8 without raw control characters,
- * no unpaired \u surrogate escapes, nesting at most SL_CODEC_JSON_DEPTH_MAX.
- * Any JSON value is accepted, not only objects. Pure: no allocation, no global state.
- * @param err_off  receives the byte offset of the error (may be NULL)
- * @param why      receives a short static reason, e.g. "expected ',' or '}'" (may be NULL)
- * @return 0 if valid, -1 if not
- */
-int sl_codec_json_check(const char *s, size_t len, size_t *err_off, const char **why);
 
 /**
  * Check a job about to be written with the rules sl_codec_decode applies, so a
@@ -112,15 +102,5 @@ int sl_codec_json_check(const char *s, size_t len, size_t *err_off, const char *
  */
 sl_codec_status sl_codec_check_job(const sl_job *job, size_t max_payload, char *err, size_t errlen);
 
-/** Room for any sl_codec_quote result. */
-#define SL_CODEC_QUOTE_SIZE (64 * 4 + 6)
-
-/**
- * Quote untrusted bytes for an error message: value[0..len) in double quotes,
- * at most 64 input bytes (then "..." after the closing quote), with '"' and '\\'
- * escaped and non-printable bytes as \xNN. buf should hold SL_CODEC_QUOTE_SIZE
- * bytes; a smaller buf is truncated but always NUL-terminated (n > 0).
- */
-void sl_codec_quote(char *buf, size_t n, const char *value, size_t len);
 
 #endif

@@ -9,8 +9,8 @@
 #include <stdint.h>
 
 #include "common/redis.h"
-#include "common/schema.h"
-#include "common/schema_compat.h"
+#include "common/json/schema.h"
+#include "common/json/schema_compat.h"
 
 /* Global keys (not queue-scoped). They share the hash tag {:schemas}, which no
  * queue can use (':' is not allowed in a queue name), so the check-and-set

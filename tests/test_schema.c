@@ -1,4 +1,4 @@
-/* The JSON Schema validator (common/schema*.c) beyond the official suite: exact
+/* The JSON Schema validator (common/json/schema*.c) beyond the official suite: exact
  * error pointers, keywords and messages, compile errors, formats, PCRE2
  * options, the bounds against hostile schemas and payloads, sharing one schema
  * between threads, and a realistic order.placed.v1 event schema. */
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/schema.h"
+#include "common/json/schema.h"
 
 static sl_schema *compile_ok(const char *json)
 {

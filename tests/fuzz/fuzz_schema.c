@@ -1,11 +1,11 @@
-/* libFuzzer target: the JSON Schema compiler and validator (common/schema.c,
+/* libFuzzer target: the JSON Schema compiler and validator (common/json/schema.c,
  * schema_validate.c and what they call). Input: the schema, then a newline (or a
  * NUL) and the instance. Compiles the schema; if it compiles, validates the
  * instance and the schema document itself, and checks the result contract. */
 #include <stdint.h>
 #include <string.h>
 
-#include "common/schema.h"
+#include "common/json/schema.h"
 #include "fuzz.h"
 
 static void check(const sl_schema *s, const char *json, size_t len)

@@ -3,7 +3,7 @@
  * something OLD accepted (a narrowed type, enum, range, pattern, items, a new
  * required field, a closed object) plus every removed property. $refs and
  * combinators are handled in schema_compat_ref.c. */
-#include "common/schema_compat.h"
+#include "common/json/schema_compat.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,8 +13,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "common/schema.h"
-#include "common/schema_compat_internal.h"
+#include "common/json/schema.h"
+#include "common/json/schema_compat_internal.h"
 
 /* Type bits; "number" covers "integer". */
 enum { T_NULL = 1, T_BOOL = 2, T_OBJ = 4, T_ARR = 8, T_NUM = 16, T_STR = 32, T_INT = 64, T_ALL = 127 };

@@ -1,4 +1,4 @@
-/* Internals of the JSON Schema validator (common/schema*.c): the compiled node
+/* Internals of the JSON Schema validator (common/json/schema*.c): the compiled node
  * form of a schema, the compile and validation state, and the functions the
  * schema_*.c files share. Not part of any public API. */
 #ifndef SL_SCHEMA_INTERNAL_H
@@ -8,7 +8,7 @@
 #include <pcre2.h>
 #include <stddef.h>
 
-#include "common/schema.h"
+#include "common/json/schema.h"
 
 /* Bits of sl_schema_node.types. */
 enum {

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/codec.h"
-#include "common/schema_internal.h"
+#include "common/json/check.h"
+#include "common/json/schema_internal.h"
 
 /* Format "<message> (at <schema pointer>)" into cs->err; returns -1. */
 int sl_schema_cs_fail(sl_schema_cstate *cs, const char *fmt, ...)

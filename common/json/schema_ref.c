@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/codec.h"
-#include "common/schema_internal.h"
+#include "common/json/check.h"
+#include "common/json/schema_internal.h"
 
 static const sl_schema_id *id_find(const sl_schema_cstate *cs, const char *uri)
 {
