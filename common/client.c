@@ -223,7 +223,7 @@ static int valid_idem_key(const char *s)
 static int prepare_delivery(sluice_client *c, const char *where, const sluice_enqueue_opts *o, prepared *p)
 {
     uint64_t delay_ms = 0, at_ms = 0;
-    char q[SL_CODEC_QUOTE_SIZE];
+    char q[SL_JSON_QUOTE_SIZE];
 
     p->kind = SEND_XADD;
     p->mode = "";
@@ -249,7 +249,7 @@ static int prepare_delivery(sluice_client *c, const char *where, const sluice_en
         return -1;
     }
     if (p->idem_key != NULL && !valid_idem_key(p->idem_key)) {
-        sl_codec_quote(q, sizeof q, p->idem_key, strlen(p->idem_key));
+        sl_json_quote(q, sizeof q, p->idem_key, strlen(p->idem_key));
         set_err(c, "%sinvalid idempotency_key %s (expected [A-Za-z0-9_.:-]{1,%d})", where, q,
                 SLUICE_IDEMPOTENCY_KEY_MAX);
         return -1;
@@ -277,7 +277,7 @@ static int prepare(sluice_client *c, const char *where, const sluice_job_spec *s
 {
     const sluice_enqueue_opts *o = spec->opts;
     sl_job *job = &p->job;
-    char q[SL_CODEC_QUOTE_SIZE];
+    char q[SL_JSON_QUOTE_SIZE];
     char msg[400];
 
     memset(p, 0, sizeof *p);
@@ -288,7 +288,7 @@ static int prepare(sluice_client *c, const char *where, const sluice_job_spec *s
     job->type = spec->type;
     job->type_len = strlen(spec->type);
     if (!sl_valid_type(job->type, job->type_len)) {
-        sl_codec_quote(q, sizeof q, job->type, job->type_len);
+        sl_json_quote(q, sizeof q, job->type, job->type_len);
         set_err(c, "%sinvalid type %s (expected [a-z0-9_.-]{1,128})", where, q);
         return -1;
     }
@@ -324,13 +324,13 @@ static int prepare(sluice_client *c, const char *where, const sluice_job_spec *s
 
 static int check_queue(sluice_client *c, const char *queue, queue_keys *k)
 {
-    char q[SL_CODEC_QUOTE_SIZE];
+    char q[SL_JSON_QUOTE_SIZE];
 
     if (queue == NULL || !sl_valid_name(queue)) {
         if (queue == NULL)
             snprintf(q, sizeof q, "NULL");
         else
-            sl_codec_quote(q, sizeof q, queue, strlen(queue));
+            sl_json_quote(q, sizeof q, queue, strlen(queue));
         set_err(c, "invalid queue name %s (expected [A-Za-z0-9_.-]{1,64})", q);
         return -1;
     }

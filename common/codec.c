@@ -61,24 +61,24 @@ enum text_rule {
 static sl_codec_status check_text(const char *name, const char *v, size_t len, enum text_rule rule,
                                   char *err, size_t errlen)
 {
-    char q[SL_CODEC_QUOTE_SIZE];
+    char q[SL_JSON_QUOTE_SIZE];
     const char *nul = memchr(v, '\0', len);
 
     if (nul != NULL) {
-        sl_codec_quote(q, sizeof q, v, len);
+        sl_json_quote(q, sizeof q, v, len);
         return fail(SL_CODEC_BAD_FIELD, err, errlen,
                     "field '%s' contains a NUL byte at offset %zu (binary garbage): %s", name,
                     (size_t)(nul - v), q);
     }
     if (len > SL_CODEC_TEXT_MAX || (rule == TEXT_ID && len == 0)) {
-        sl_codec_quote(q, sizeof q, v, len);
+        sl_json_quote(q, sizeof q, v, len);
         return fail(SL_CODEC_BAD_FIELD, err, errlen, "field '%s' must be %s..%d bytes, got %zu: %s",
                     name, rule == TEXT_ID ? "1" : "0", SL_CODEC_TEXT_MAX, len, q);
     }
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)v[i];
         if (c > 0x7e || c < 0x20 || (c == ' ' && rule == TEXT_ID)) {
-            sl_codec_quote(q, sizeof q, v, len);
+            sl_json_quote(q, sizeof q, v, len);
             return fail(SL_CODEC_BAD_FIELD, err, errlen,
                         "field '%s' has a byte 0x%02x at offset %zu (allowed: printable ASCII%s): %s",
                         name, c, i, rule == TEXT_ID ? " without spaces" : "", q);
@@ -91,12 +91,12 @@ static sl_codec_status check_text(const char *name, const char *v, size_t len, e
 static sl_codec_status check_decimal(const char *name, const char *v, size_t len, uint64_t lo,
                                      uint64_t hi, uint64_t *out, char *err, size_t errlen)
 {
-    char q[SL_CODEC_QUOTE_SIZE];
+    char q[SL_JSON_QUOTE_SIZE];
     uint64_t x = 0;
     size_t i;
 
     if (memchr(v, '\0', len) != NULL) {
-        sl_codec_quote(q, sizeof q, v, len);
+        sl_json_quote(q, sizeof q, v, len);
         return fail(SL_CODEC_BAD_FIELD, err, errlen,
                     "field '%s' contains a NUL byte (binary garbage): %s", name, q);
     }
@@ -106,7 +106,7 @@ static sl_codec_status check_decimal(const char *name, const char *v, size_t len
         x = x * 10 + (uint64_t)(v[i] - '0');
     }
     if (len == 0 || i != len || x < lo || x > hi) {
-        sl_codec_quote(q, sizeof q, v, len);
+        sl_json_quote(q, sizeof q, v, len);
         return fail(SL_CODEC_BAD_FIELD, err, errlen,
                     "field '%s' is not a decimal integer %llu..%llu: %s", name,
                     (unsigned long long)lo, (unsigned long long)hi, q);
@@ -117,15 +117,15 @@ static sl_codec_status check_decimal(const char *name, const char *v, size_t len
 
 static sl_codec_status check_type(const char *v, size_t len, char *err, size_t errlen)
 {
-    char q[SL_CODEC_QUOTE_SIZE];
+    char q[SL_JSON_QUOTE_SIZE];
 
     if (memchr(v, '\0', len) != NULL) {
-        sl_codec_quote(q, sizeof q, v, len);
+        sl_json_quote(q, sizeof q, v, len);
         return fail(SL_CODEC_BAD_FIELD, err, errlen,
                     "field 'type' contains a NUL byte (binary garbage): %s", q);
     }
     if (!sl_valid_type(v, len)) {
-        sl_codec_quote(q, sizeof q, v, len);
+        sl_json_quote(q, sizeof q, v, len);
         return fail(SL_CODEC_BAD_TYPE, err, errlen,
                     "field 'type' is not [a-z0-9_.-]{1,128}: %s", q);
     }
@@ -137,18 +137,18 @@ static sl_codec_status check_payload(const char *v, size_t len, size_t max_paylo
 {
     size_t off = 0;
     const char *why = NULL;
-    char q[SL_CODEC_QUOTE_SIZE];
+    char q[SL_JSON_QUOTE_SIZE];
 
     if (len > max_payload)
         return fail(SL_CODEC_OVERSIZE, err, errlen,
                     "payload is %zu bytes, more than the limit of %zu", len, max_payload);
-    if (sl_codec_json_check(v, len, &off, &why) < 0) {
+    if (sl_json_check(v, len, &off, &why) < 0) {
         /* Quote a little of the text from the error on, for context. */
         size_t ctx = len - off < 24 ? len - off : 24;
         if (ctx == 0)
             return fail(SL_CODEC_BAD_JSON, err, errlen,
                         "payload is not valid JSON: %s at offset %zu (the end)", why, off);
-        sl_codec_quote(q, sizeof q, v + off, ctx);
+        sl_json_quote(q, sizeof q, v + off, ctx);
         return fail(SL_CODEC_BAD_JSON, err, errlen,
                     "payload is not valid JSON: %s at offset %zu (near %s%s)", why, off, q,
                     off + ctx < len ? "..." : "");

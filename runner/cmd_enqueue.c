@@ -110,9 +110,9 @@ static int usage_error(const char *what, const char *arg)
 /* Print "invalid OPT "ARG" (expected WHAT)" as a usage error; returns 2. */
 static int bad_value(const char *opt, const char *arg, const char *expected)
 {
-    char q[SL_CODEC_QUOTE_SIZE];
+    char q[SL_JSON_QUOTE_SIZE];
 
-    sl_codec_quote(q, sizeof q, arg, strlen(arg));
+    sl_json_quote(q, sizeof q, arg, strlen(arg));
     fprintf(stderr, "sluice enqueue: invalid %s %s (expected %s)\n", opt, q, expected);
     return 2;
 }
@@ -257,7 +257,7 @@ static int parse_args(int argc, char **argv, enqueue_args *a)
 /* Check everything but stdin lines before connecting. 0, or exit code 2. */
 static int check_args(const enqueue_args *a)
 {
-    char q[SL_CODEC_QUOTE_SIZE];
+    char q[SL_JSON_QUOTE_SIZE];
     char msg[512];
     sl_job job = {
         .type = a->type,
@@ -268,12 +268,12 @@ static int check_args(const enqueue_args *a)
     };
 
     if (!sl_valid_name(a->queue)) {
-        sl_codec_quote(q, sizeof q, a->queue, strlen(a->queue));
+        sl_json_quote(q, sizeof q, a->queue, strlen(a->queue));
         fprintf(stderr, "sluice enqueue: invalid queue name %s (expected [A-Za-z0-9_.-]{1,64})\n", q);
         return 2;
     }
     if (!sl_valid_type(a->type, strlen(a->type))) {
-        sl_codec_quote(q, sizeof q, a->type, strlen(a->type));
+        sl_json_quote(q, sizeof q, a->type, strlen(a->type));
         fprintf(stderr, "sluice enqueue: invalid type %s (expected [a-z0-9_.-]{1,128})\n", q);
         return 2;
     }

@@ -456,17 +456,17 @@ Test(codec, rejects_bad_json_with_offset)
 
 Test(codec, json_nesting_limit)
 {
-    size_t deep = SL_CODEC_JSON_DEPTH_MAX;
+    size_t deep = SL_JSON_DEPTH_MAX;
     char *p = malloc(2 * deep + 2);
     cr_assert_not_null(p);
     memset(p, '[', deep);
     memset(p + deep, ']', deep);
-    cr_assert_eq(sl_codec_json_check(p, 2 * deep, NULL, NULL), 0, "1000 levels are fine");
+    cr_assert_eq(sl_json_check(p, 2 * deep, NULL, NULL), 0, "1000 levels are fine");
     memset(p, '[', deep + 1);
     memset(p + deep + 1, ']', deep + 1);
     size_t off = 0;
     const char *why = NULL;
-    cr_assert_eq(sl_codec_json_check(p, 2 * deep + 2, &off, &why), -1);
+    cr_assert_eq(sl_json_check(p, 2 * deep + 2, &off, &why), -1);
     cr_assert_eq(off, deep);
     cr_assert_str_eq(why, "nesting deeper than 1000");
     free(p);

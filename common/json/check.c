@@ -13,7 +13,7 @@
 
 /* ---- Quoting ---- */
 
-void sl_codec_quote(char *buf, size_t n, const char *value, size_t len)
+void sl_json_quote(char *buf, size_t n, const char *value, size_t len)
 {
     size_t o = 0;
     size_t take = len < QUOTE_MAX ? len : QUOTE_MAX;
@@ -233,10 +233,10 @@ static int check_number(const unsigned char *s, size_t len, size_t *i, const cha
     return 0;
 }
 
-int sl_codec_json_check(const char *text, size_t len, size_t *err_off, const char **why)
+int sl_json_check(const char *text, size_t len, size_t *err_off, const char **why)
 {
     const unsigned char *s = (const unsigned char *)text;
-    unsigned char stack[(SL_CODEC_JSON_DEPTH_MAX + 7) / 8]; /* bit set: object, clear: array */
+    unsigned char stack[(SL_JSON_DEPTH_MAX + 7) / 8]; /* bit set: object, clear: array */
     size_t depth = 0;
     size_t i = 0;
     int want_key = 0; /* the next thing is an object member's "key": */
@@ -274,7 +274,7 @@ int sl_codec_json_check(const char *text, size_t len, size_t *err_off, const cha
         switch (s[i]) {
         case '{':
         case '[':
-            if (depth >= SL_CODEC_JSON_DEPTH_MAX) {
+            if (depth >= SL_JSON_DEPTH_MAX) {
                 reason = "nesting deeper than 1000";
                 goto fail;
             }

@@ -158,8 +158,8 @@ static int unique_members(sl_schema_cstate *cs, const cJSON *json)
         if (oom)
             return sl_schema_cs_fail(cs, "out of memory");
         if (dup) {
-            char q[SL_CODEC_QUOTE_SIZE];
-            sl_codec_quote(q, sizeof q, dup, strlen(dup));
+            char q[SL_JSON_QUOTE_SIZE];
+            sl_json_quote(q, sizeof q, dup, strlen(dup));
             if (cs->err && cs->errlen)
                 snprintf(cs->err, cs->errlen, "duplicate member %s at %s", q, cs->path_len ? cs->path : "/");
             return -1;
@@ -250,8 +250,8 @@ static pcre2_code *compile_re(sl_schema_cstate *cs, const char *src)
         PCRE2_UCHAR msg[160];
         if (pcre2_get_error_message(code, msg, sizeof msg) < 0)
             snprintf((char *)msg, sizeof msg, "error %d", code);
-        char q[SL_CODEC_QUOTE_SIZE];
-        sl_codec_quote(q, sizeof q, src, strlen(src));
+        char q[SL_JSON_QUOTE_SIZE];
+        sl_json_quote(q, sizeof q, src, strlen(src));
         sl_schema_cs_fail(cs, "invalid regular expression %s: %s at offset %zu", q, (const char *)msg, (size_t)off);
     }
     return re;
@@ -597,7 +597,7 @@ sl_schema *sl_schema_compile(const char *json, size_t len, char *err, size_t err
     int ok = 0;
     if (err && errlen)
         err[0] = '\0';
-    if (!json || sl_codec_json_check(json, len, &off, &why) < 0) {
+    if (!json || sl_json_check(json, len, &off, &why) < 0) {
         sl_schema_cs_fail(&cs, "schema is not valid JSON: %s at offset %zu", why ? why : "no input", off);
         goto done;
     }

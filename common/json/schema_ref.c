@@ -248,14 +248,14 @@ int sl_schema_resolve_ref(sl_schema_cstate *cs, sl_schema_node *n)
         }
     }
     if (!target) {
-        char q[SL_CODEC_QUOTE_SIZE];
-        sl_codec_quote(q, sizeof q, n->ref, strlen(n->ref));
+        char q[SL_JSON_QUOTE_SIZE];
+        sl_json_quote(q, sizeof q, n->ref, strlen(n->ref));
         sl_schema_cs_fail(cs, "\"$ref\" %s: no such target in this document", q);
         goto done;
     }
     if (!sl_schema_is_schema(target)) {
-        char q[SL_CODEC_QUOTE_SIZE];
-        sl_codec_quote(q, sizeof q, n->ref, strlen(n->ref));
+        char q[SL_JSON_QUOTE_SIZE];
+        sl_json_quote(q, sizeof q, n->ref, strlen(n->ref));
         sl_schema_cs_fail(cs, "\"$ref\" %s: the target is not a schema", q);
         goto done;
     }

@@ -116,14 +116,14 @@ static const char *fmt_num(char buf[32], double d)
     return buf;
 }
 
-static const char *describe(char buf[SL_CODEC_QUOTE_SIZE], const cJSON *x)
+static const char *describe(char buf[SL_JSON_QUOTE_SIZE], const cJSON *x)
 {
     if (cJSON_IsString(x))
-        sl_codec_quote(buf, SL_CODEC_QUOTE_SIZE, x->valuestring, strlen(x->valuestring));
+        sl_json_quote(buf, SL_JSON_QUOTE_SIZE, x->valuestring, strlen(x->valuestring));
     else if (cJSON_IsNumber(x))
         fmt_num(buf, x->valuedouble);
     else
-        snprintf(buf, SL_CODEC_QUOTE_SIZE, "%s",
+        snprintf(buf, SL_JSON_QUOTE_SIZE, "%s",
                  cJSON_IsNull(x) ? "null" : cJSON_IsTrue(x) ? "true" : cJSON_IsFalse(x) ? "false"
                  : cJSON_IsArray(x) ? "the array" : "the object");
     return buf;
@@ -254,8 +254,8 @@ static int re_search(sl_schema_vstate *st, const pcre2_code *re, const char *src
         return 1;
     if (rc == PCRE2_ERROR_NOMATCH)
         return 0;
-    char q[SL_CODEC_QUOTE_SIZE];
-    sl_codec_quote(q, sizeof q, src, strlen(src));
+    char q[SL_JSON_QUOTE_SIZE];
+    sl_json_quote(q, sizeof q, src, strlen(src));
     if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT)
         return sl_schema_abort(st, "limit", "pattern %s hit the PCRE2 %s limit", q,
                                rc == PCRE2_ERROR_MATCHLIMIT ? "match" : rc == PCRE2_ERROR_DEPTHLIMIT ? "depth" : "heap");
@@ -277,20 +277,20 @@ static int v_string(sl_schema_vstate *st, const sl_schema_node *n, const char *s
             return fail(st, "minLength", "string of %zu characters is shorter than the minimum length %.0f", len,
                         n->min_length);
     }
-    char q[SL_CODEC_QUOTE_SIZE], p[SL_CODEC_QUOTE_SIZE];
+    char q[SL_JSON_QUOTE_SIZE], p[SL_JSON_QUOTE_SIZE];
     if (n->pattern) {
         int r = re_search(st, n->pattern, n->pattern_src, s);
         if (r < 0)
             return -1;
         if (r == 0) {
-            sl_codec_quote(q, sizeof q, s, strlen(s));
-            sl_codec_quote(p, sizeof p, n->pattern_src, strlen(n->pattern_src));
+            sl_json_quote(q, sizeof q, s, strlen(s));
+            sl_json_quote(p, sizeof p, n->pattern_src, strlen(n->pattern_src));
             return fail(st, "pattern", "%s does not match the pattern %s", q, p);
         }
     }
     if (n->format != SL_FMT_NONE && !sl_schema_format_check(n->format, s)) {
         static const char *const names[] = {"", "date-time", "email", "uuid", "ipv4"};
-        sl_codec_quote(q, sizeof q, s, strlen(s));
+        sl_json_quote(q, sizeof q, s, strlen(s));
         return fail(st, "format", "%s is not a valid %s", q, names[n->format]);
     }
     return 1;
@@ -380,10 +380,10 @@ static int v_members(sl_schema_vstate *st, const sl_schema_node *n, const cJSON 
         if (matched || !n->additional_props)
             continue;
         if (n->additional_props->boolean == 0) {
-            char q[SL_CODEC_QUOTE_SIZE];
+            char q[SL_JSON_QUOTE_SIZE];
             int cut = st->ptr_cut;
             size_t old = ptr_push(st, c->string, 0);
-            sl_codec_quote(q, sizeof q, c->string, strlen(c->string));
+            sl_json_quote(q, sizeof q, c->string, strlen(c->string));
             fail(st, "additionalProperties", "property %s is not allowed", q);
             ptr_pop(st, old, cut);
             return 0;
@@ -405,7 +405,7 @@ static int has_member(sl_schema_vstate *st, const cJSON *x, size_t len, const ch
 static int v_object(sl_schema_vstate *st, const sl_schema_node *n, const cJSON *x)
 {
     size_t len = (size_t)cJSON_GetArraySize(x);
-    char q[SL_CODEC_QUOTE_SIZE], q2[SL_CODEC_QUOTE_SIZE];
+    char q[SL_JSON_QUOTE_SIZE], q2[SL_JSON_QUOTE_SIZE];
     const cJSON *c, *d;
     int r;
     if (sl_schema_step(st, len / 16 + 1) < 0)
@@ -416,7 +416,7 @@ static int v_object(sl_schema_vstate *st, const sl_schema_node *n, const cJSON *
         return fail(st, "minProperties", "object has %zu properties, fewer than the minimum %.0f", len, n->min_props);
     cJSON_ArrayForEach(c, n->required) {
         if ((r = has_member(st, x, len, c->valuestring)) <= 0) {
-            sl_codec_quote(q, sizeof q, c->valuestring, strlen(c->valuestring));
+            sl_json_quote(q, sizeof q, c->valuestring, strlen(c->valuestring));
             return r < 0 ? -1 : fail(st, "required", "required property %s is missing", q);
         }
     }
@@ -433,8 +433,8 @@ static int v_object(sl_schema_vstate *st, const sl_schema_node *n, const cJSON *
             return r;
         cJSON_ArrayForEach(d, p->names) {
             if ((r = has_member(st, x, len, d->valuestring)) <= 0) {
-                sl_codec_quote(q, sizeof q, p->name, strlen(p->name));
-                sl_codec_quote(q2, sizeof q2, d->valuestring, strlen(d->valuestring));
+                sl_json_quote(q, sizeof q, p->name, strlen(p->name));
+                sl_json_quote(q2, sizeof q2, d->valuestring, strlen(d->valuestring));
                 return r < 0 ? -1 : fail(st, "dependencies", "property %s requires property %s", q, q2);
             }
         }
@@ -447,7 +447,7 @@ static int v_object(sl_schema_vstate *st, const sl_schema_node *n, const cJSON *
                     return -1;
                 int cut = st->ptr_cut;
                 size_t old = ptr_push(st, c->string, 0);
-                sl_codec_quote(q, sizeof q, c->string, strlen(c->string));
+                sl_json_quote(q, sizeof q, c->string, strlen(c->string));
                 fail(st, "propertyNames", "property name %s does not match \"propertyNames\"", q);
                 ptr_pop(st, old, cut);
                 return 0;
@@ -506,7 +506,7 @@ static int v_combinators(sl_schema_vstate *st, const sl_schema_node *n, const cJ
 /* Validate x against n: 1 valid, 0 invalid (first violation recorded), -1 abort. */
 static int v_node(sl_schema_vstate *st, const sl_schema_node *n, const cJSON *x)
 {
-    char q[SL_CODEC_QUOTE_SIZE], want[96];
+    char q[SL_JSON_QUOTE_SIZE], want[96];
     int r = 1;
     if (++st->depth_here > SL_SCHEMA_MAX_SCHEMA_DEPTH || ++st->depth_total > SL_SCHEMA_MAX_TOTAL_DEPTH) {
         r = sl_schema_abort(st, "limit", "more than %d nested subschemas or $refs at one value (%d in all)",
@@ -523,7 +523,7 @@ static int v_node(sl_schema_vstate *st, const sl_schema_node *n, const cJSON *x)
     }
     if (n->ref) {
         if (!n->ref_node) {
-            sl_codec_quote(q, sizeof q, n->ref_uri, strlen(n->ref_uri));
+            sl_json_quote(q, sizeof q, n->ref_uri, strlen(n->ref_uri));
             r = sl_schema_abort(st, "$ref", "remote reference %s is not supported (only this document)", q);
         } else {
             r = v_node(st, n->ref_node, x);
@@ -615,7 +615,7 @@ int sl_schema_validate(const sl_schema *s, const char *json, size_t len, sl_sche
     sl_schema_vstate st = {.s = s, .e = e};
     size_t off = 0;
     const char *why = NULL;
-    if (!json || sl_codec_json_check(json, len, &off, &why) < 0) {
+    if (!json || sl_json_check(json, len, &off, &why) < 0) {
         if (why && strstr(why, "nesting"))
             return sl_schema_abort(&st, "limit", "instance %s", why);
         return sl_schema_abort(&st, "json", "instance is not valid JSON: %s at offset %zu", why ? why : "no input", off);

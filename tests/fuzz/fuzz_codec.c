@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     sl_field f[MAX_FIELDS], f2[SL_CODEC_MAX_ARGS / 2];
     char *bufs[2 * MAX_FIELDS];
-    char err[256], err2[256], q[SL_CODEC_QUOTE_SIZE];
+    char err[256], err2[256], q[SL_JSON_QUOTE_SIZE];
     sl_job job, job2;
     sl_xadd_args xa;
     sl_codec_status st;
@@ -76,8 +76,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(strlen(err) < sizeof err, "err not terminated");
     FUZZ_ASSERT((st == SL_CODEC_OK) == (err[0] == '\0'), "status %d with err \"%s\"", st, err);
     (void)sl_codec_reason(st);
-    sl_codec_quote(q, sizeof q, (const char *)data, size);
-    sl_codec_quote(q, 7, (const char *)data, size);
+    sl_json_quote(q, sizeof q, (const char *)data, size);
+    sl_json_quote(q, 7, (const char *)data, size);
 
     if (st == SL_CODEC_OK) {
         st = sl_codec_check_job(&job, MAX_PAYLOAD, err2, sizeof err2);

@@ -1,4 +1,4 @@
-/* libFuzzer target: the strict JSON checker (sl_codec_json_check in
+/* libFuzzer target: the strict JSON checker (sl_json_check in
  * common/codec.c) that guards every payload before cJSON sees it. Input: the
  * text. Checks the failure contract (offset within the text, a reason) and that
  * every text it accepts also parses with cJSON, which the validator relies on. */
@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t off = (size_t)-1;
     const char *why = NULL;
-    int rc = sl_codec_json_check((const char *)data, size, &off, &why);
+    int rc = sl_json_check((const char *)data, size, &off, &why);
 
     if (rc != 0) {
         FUZZ_ASSERT(rc == -1, "rc %d", rc);
