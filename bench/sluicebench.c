@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/compat.h"
+#include "common/hiredis_compat.h"
 #include "common/functions.h"
 #include <sluice/client.h>
 

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/compat.h"
+#include "common/hiredis_compat.h"
 
 typedef struct sl_redis sl_redis;
 

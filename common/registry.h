@@ -1,6 +1,6 @@
 /* The schema registry: one JSON Schema per event type (versioned names such as
  * order.placed.v1), stored in Redis so producers in any language can fetch
- * them, changed only by additive-only evolution (schema_compat.h), plus a
+ * them, changed only by additive-only evolution (compat.h), plus a
  * per-process cache that validates payloads. Keys: docs/schemas-registry.md. */
 #ifndef SL_REGISTRY_H
 #define SL_REGISTRY_H
@@ -10,7 +10,7 @@
 
 #include "common/redis.h"
 #include "common/json/schema.h"
-#include "common/json/schema_compat.h"
+#include "common/json/compat.h"
 
 /* Global keys (not queue-scoped). They share the hash tag {:schemas}, which no
  * queue can use (':' is not allowed in a queue name), so the check-and-set

@@ -3,7 +3,7 @@
  * 100 ms tick that drops the connection when a command or the connect itself
  * outlives its timeout, so a stopped Redis cannot wedge maintenance. */
 #define SL_COMPAT_ASYNC 1
-#include "common/compat.h"
+#include "common/hiredis_compat.h"
 
 #include <hiredis/adapters/libevent.h>
 

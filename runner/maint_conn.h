@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/compat.h"
+#include "common/hiredis_compat.h"
 #include "common/config.h"
 
 struct event_base;

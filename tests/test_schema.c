@@ -1,4 +1,4 @@
-/* The JSON Schema validator (common/json/schema*.c) beyond the official suite: exact
+/* The JSON Schema validator (common/json/) beyond the official suite: exact
  * error pointers, keywords and messages, compile errors, formats, PCRE2
  * options, the bounds against hostile schemas and payloads, sharing one schema
  * between threads, and a realistic order.placed.v1 event schema. */

@@ -1,4 +1,4 @@
-/* Schema compatibility (common/json/schema_compat.c): every kind of breaking change
+/* Schema compatibility (common/json/compat.c): every kind of breaking change
  * detected with its JSON pointer, every compatible change accepted, and what
  * cannot be proven ($ref targets, oneOf, not, ...) reported as unverifiable.
  * Schemas are written with ' for " to keep them readable. */
@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/json/schema_compat.h"
+#include "common/json/compat.h"
 
 TestSuite(compat, .timeout = 30);
 

@@ -1,5 +1,5 @@
 /* The official JSON Schema Test Suite (Debian package json-schema-test-suite,
- * tests/draft7) against common/json/schema*.c: every file and case, pass counts per
+ * tests/draft7) against common/json/: every file and case, pass counts per
  * keyword file on stderr, and tests/schema_known_failures.txt checked both ways
  * (every failure listed, every listed case still failing). */
 #include <criterion/criterion.h>

@@ -1,11 +1,11 @@
-/* libFuzzer target: the schema compatibility checker (common/json/schema_compat*.c).
+/* libFuzzer target: the schema compatibility checker (common/json/compat*.c).
  * Input: the old schema, then a newline (or a NUL) and the new schema. Checks the
  * result contract and formats every change; a schema that compiles must have no
  * definite breaking change against itself (only "unverifiable" ones, if any). */
 #include <stdint.h>
 #include <string.h>
 
-#include "common/json/schema_compat.h"
+#include "common/json/compat.h"
 #include "fuzz.h"
 
 /* sl_compat_check's result; *definite (if not NULL) = changes that are not "unverifiable". */

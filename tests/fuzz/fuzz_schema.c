@@ -1,5 +1,5 @@
-/* libFuzzer target: the JSON Schema compiler and validator (common/json/schema.c,
- * schema_validate.c and what they call). Input: the schema, then a newline (or a
+/* libFuzzer target: the JSON Schema compiler and validator (common/json/compile.c,
+ * validate.c and what they call). Input: the schema, then a newline (or a
  * NUL) and the instance. Compiles the schema; if it compiles, validates the
  * instance and the schema document itself, and checks the result contract. */
 #include <stdint.h>

@@ -5,7 +5,7 @@
 #ifndef TH_ACCT_H
 #define TH_ACCT_H
 
-#include "common/compat.h"
+#include "common/hiredis_compat.h"
 
 /** Dead-letter reasons the checker counts separately ("other" for the rest). */
 #define ACCT_REASONS                                                                             \

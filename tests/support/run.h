@@ -3,7 +3,7 @@
 #ifndef TH_RUN_H
 #define TH_RUN_H
 
-#include "common/compat.h"
+#include "common/hiredis_compat.h"
 
 /** Output of one run of the sluice binary. */
 typedef struct th_run_result {

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "common/compat.h"
+#include "common/hiredis_compat.h"
 
 /** URL of the test Redis. */
 const char *th_redis_url(void);

@@ -1,4 +1,4 @@
-/* Internals of the JSON Schema validator (common/json/schema*.c): the compiled node
+/* Internals of the JSON Schema validator (common/json/): the compiled node
  * form of a schema, the compile and validation state, and the functions the
  * schema_*.c files share. Not part of any public API. */
 #ifndef SL_SCHEMA_INTERNAL_H
@@ -115,7 +115,7 @@ struct sl_schema {
     pcre2_match_context *mctx;   /* the PCRE2 limits; read-only (each validation copies it) */
 };
 
-/* ---- Compilation state (schema.c, schema_ref.c) ---- */
+/* ---- Compilation state (compile.c, ref.c) ---- */
 
 /* A registered "$id": a resource (URI without fragment) or a plain-name anchor
  * ("uri#name"), with the JSON it names, the base URI in effect inside it and
@@ -166,7 +166,7 @@ int sl_schema_register_ids(sl_schema_cstate *cs, const cJSON *json, const char *
 /** Resolve n->ref to n->ref_node (NULL for a remote document). 0 or -1. */
 int sl_schema_resolve_ref(sl_schema_cstate *cs, sl_schema_node *n);
 
-/* ---- Validation state (schema_validate.c, schema_equal.c) ---- */
+/* ---- Validation state (validate.c, equal.c) ---- */
 
 #define SL_SCHEMA_PTR_CAP 4096
 
@@ -201,7 +201,7 @@ int sl_schema_format_check(sl_schema_format f, const char *s);
 /** The asserted format for a "format" value, SL_FMT_NONE for annotations. */
 sl_schema_format sl_schema_format_lookup(const char *name);
 
-/** The built-in draft-07 meta-schema (schema_meta.c) and its URI (no fragment). */
+/** The built-in draft-07 meta-schema (meta.c) and its URI (no fragment). */
 extern const char sl_schema_meta_uri[];
 extern const char sl_schema_meta_json[];
 

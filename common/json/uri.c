@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/json/schema_internal.h"
+#include "common/json/internal.h"
 
 /* Borrowed spans of a URI reference; a NULL start means "absent". */
 typedef struct uri_parts {

@@ -5,7 +5,7 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-#include "common/json/schema_internal.h"
+#include "common/json/internal.h"
 
 sl_schema_format sl_schema_format_lookup(const char *name)
 {

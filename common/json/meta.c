@@ -1,7 +1,7 @@
 /* The JSON Schema draft-07 meta-schema, built in so a schema may "$ref"
  * "http://json-schema.org/draft-07/schema#" (e.g. to check that a document is a
  * schema) without a network fetch. Minified from the text published there. */
-#include "common/json/schema_internal.h"
+#include "common/json/internal.h"
 
 const char sl_schema_meta_uri[] = "http://json-schema.org/draft-07/schema";
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/json/schema_internal.h"
+#include "common/json/internal.h"
 
 /* Equality recursion stops here even if both sides nest deeper (they cannot:
  * instances are checked to SL_SCHEMA_MAX_INSTANCE_DEPTH first). */

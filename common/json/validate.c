@@ -1,5 +1,5 @@
 /* JSON Schema draft-07 validation of a cJSON instance against a compiled schema
- * (common/json/schema.c): every assertion keyword, the first violation with its
+ * (common/json/compile.c): every assertion keyword, the first violation with its
  * instance pointer, and the bounds (depth, one work budget covering keywords
  * and pattern matching, PCRE2 limits) that keep a hostile schema or payload
  * from hanging or exhausting the stack. */
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "common/json/check.h"
-#include "common/json/schema_internal.h"
+#include "common/json/internal.h"
 
 /* ---- errors and bounds ---- */
 

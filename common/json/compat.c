@@ -1,9 +1,9 @@
-/* Schema compatibility under additive-only evolution (schema_compat.h): walks
+/* Schema compatibility under additive-only evolution (compat.h): walks
  * OLD and NEW side by side and records each keyword that makes NEW reject
  * something OLD accepted (a narrowed type, enum, range, pattern, items, a new
  * required field, a closed object) plus every removed property. $refs and
- * combinators are handled in schema_compat_ref.c. */
-#include "common/json/schema_compat.h"
+ * combinators are handled in compat_ref.c. */
+#include "common/json/compat.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -14,7 +14,7 @@
 #include <pcre2.h>
 
 #include "common/json/schema.h"
-#include "common/json/schema_compat_internal.h"
+#include "common/json/compat_internal.h"
 
 /* Type bits; "number" covers "integer". */
 enum { T_NULL = 1, T_BOOL = 2, T_OBJ = 4, T_ARR = 8, T_NUM = 16, T_STR = 32, T_INT = 64, T_ALL = 127 };

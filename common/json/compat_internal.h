@@ -1,12 +1,12 @@
-/* Internals of the compatibility checker (common/json/schema_compat*.c): the walk
- * state and the helpers shared by the keyword rules (schema_compat.c) and the
- * $ref / combinator / equality code (schema_compat_ref.c). Not a public API. */
+/* Internals of the compatibility checker (common/json/compat*.c): the walk
+ * state and the helpers shared by the keyword rules (compat.c) and the
+ * $ref / combinator / equality code (compat_ref.c). Not a public API. */
 #ifndef SL_SCHEMA_COMPAT_INTERNAL_H
 #define SL_SCHEMA_COMPAT_INTERNAL_H
 
 #include <cjson/cJSON.h>
 
-#include "common/json/schema_compat.h"
+#include "common/json/compat.h"
 
 /* Deepest nesting of compared subschemas (including $ref hops); beyond it the
  * subschema is reported as unverifiable. */

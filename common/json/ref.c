@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common/json/check.h"
-#include "common/json/schema_internal.h"
+#include "common/json/internal.h"
 
 static const sl_schema_id *id_find(const sl_schema_cstate *cs, const char *uri)
 {

@@ -1,7 +1,7 @@
 /* JSON Schema draft-07 compiler (no C library for it ships with Debian): parses
  * a schema with cJSON, checks every keyword's shape, compiles patterns with
  * PCRE2 once and resolves every "$ref" to a node, so validation
- * (schema_validate.c) never parses, compiles or allocates per keyword. */
+ * (validate.c) never parses, compiles or allocates per keyword. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/json/check.h"
-#include "common/json/schema_internal.h"
+#include "common/json/internal.h"
 
 /* Format "<message> (at <schema pointer>)" into cs->err; returns -1. */
 int sl_schema_cs_fail(sl_schema_cstate *cs, const char *fmt, ...)

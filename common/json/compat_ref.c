@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/json/schema_compat_internal.h"
+#include "common/json/compat_internal.h"
 
 #define MAX_REF_HOPS 32
 
