@@ -14,8 +14,8 @@
 
 #include "common/log.h"
 #include "sluice/version.h"
-#include "runner/cli.h"
-#include "runner/commands.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
 #include "runner/http.h"
 #include "runner/maint.h"
 #include "runner/metrics.h"

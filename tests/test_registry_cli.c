@@ -94,12 +94,12 @@ static void expect(const char *const *args, const char *stdin_text, int code, co
 
 #define ORDER_SCHEMA SLUICE_SOURCE_DIR "/config/schemas/order.placed.v1.json"
 
-/* The `schema` command must be in runner/main.c's table. */
+/* The `schema` command must be in cli/main.c's table. */
 static void require_command(void)
 {
     const char *args[] = {"schema", "--help", NULL};
     run_result r = run_cli(args, NULL);
-    cr_assert_eq(r.code, 0, "`sluice schema` is not wired into runner/main.c: %s", r.err);
+    cr_assert_eq(r.code, 0, "`sluice schema` is not wired into cli/main.c: %s", r.err);
     cr_assert(strstr(r.out, "usage: sluice schema list"));
     run_free(&r);
 }

@@ -18,7 +18,7 @@
 #include "sluice/client.h"
 #include "support/th.h"
 
-int sl_cmd_trace(int argc, char **argv); /* runner/cmd_trace.c */
+int sl_cmd_trace(int argc, char **argv); /* cli/cmd_trace.c */
 
 #define EXAMPLE "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

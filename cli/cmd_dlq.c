@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runner/cli.h"
-#include "runner/commands.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
 
 #define CMD "dlq"
 #define SCAN_CHUNK "500"

@@ -14,8 +14,8 @@
 #include "common/codec.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "runner/cli.h"
-#include "runner/commands.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
 #include "sluice/client.h"
 
 #define MAX_PAYLOAD (1024 * 1024) /* the client's default, passed explicitly */

@@ -1,7 +1,7 @@
 /* `sluice trace CORRELATION_ID`: find every job of one request in the retained
  * work streams, retry streams, scheduled set and dead-letter streams of the
  * configured queues, work out each job's outcome in every consumer group, and
- * print the jobs as a tree by causation_id (runner/trace_tree.c). Read-only. */
+ * print the jobs as a tree by causation_id (cli/trace_tree.c). Read-only. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +12,9 @@
 #include "common/config.h"
 #include "common/keys.h"
 #include "common/util.h"
-#include "runner/cli.h"
-#include "runner/commands.h"
-#include "runner/trace_int.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "cli/trace_int.h"
 
 #define CMD "trace"
 #define PAGE 1000

@@ -1,6 +1,6 @@
 /* `sluice trace`: the jobs of one correlation id as collected from a queue's
- * work, retry, scheduled and dead-letter keys (runner/cmd_trace.c), linked by
- * causation_id and printed as a tree in text or JSON (runner/trace_tree.c).
+ * work, retry, scheduled and dead-letter keys (cli/cmd_trace.c), linked by
+ * causation_id and printed as a tree in text or JSON (cli/trace_tree.c).
  * Private to runner/. */
 #ifndef SL_RUNNER_TRACE_INT_H
 #define SL_RUNNER_TRACE_INT_H

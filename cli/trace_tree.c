@@ -8,9 +8,9 @@
 #include <cjson/cJSON.h>
 
 #include "common/trace.h"
-#include "runner/cli.h"
+#include "cli/cli.h"
 #include "common/util.h"
-#include "runner/trace_int.h"
+#include "cli/trace_int.h"
 
 #define MAX_DEPTH 64 /* deeper chains are cut (and causation cycles stopped) */
 

@@ -1,11 +1,11 @@
-/* The `sluice` command line: a table of subcommands (runner/commands.h) and a
+/* The `sluice` command line: a table of subcommands (cli/commands.h) and a
  * dispatcher. A new subcommand is one line in sl_commands[]. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 
-#include "runner/cli.h"
-#include "runner/commands.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
 #include "sluice/version.h"
 
 typedef int (*sl_cmd_fn)(int argc, char **argv);

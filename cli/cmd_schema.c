@@ -13,7 +13,7 @@
 #include "common/log.h"
 #include "common/registry.h"
 #include "common/util.h"
-#include "runner/commands.h"
+#include "cli/commands.h"
 
 #define DEFAULT_URL "redis://127.0.0.1:6379/0"
 #define MAX_INPUT (1024 * 1024) /* largest schema or payload read */

@@ -5,8 +5,8 @@
 #include <getopt.h>
 #include <string.h>
 
-#include "runner/cli.h"
-#include "runner/commands.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
 
 #define CMD "group"
 

@@ -1,7 +1,7 @@
 /* Shared helpers of the operator commands (see cli.h): connection, Redis reply
  * access, group lookup, time parsing/formatting, aligned tables, JSON output
  * and the confirmation prompt. */
-#include "runner/cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runner/cli.h"
-#include "runner/commands.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
 
 #define CMD "jobs"
 #define SCAN_LIMIT 100000 /* entries read per stream when looking for a job id */

@@ -4,8 +4,8 @@
 #include <getopt.h>
 #include <string.h>
 
-#include "runner/cli.h"
-#include "runner/commands.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
 
 #define USAGE_FMT \
     "usage: sluice %s [-u URL] [--group G] [--json] QUEUE\n" \
