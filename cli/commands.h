@@ -4,7 +4,7 @@
 #ifndef SL_COMMANDS_H
 #define SL_COMMANDS_H
 
-int sl_cmd_run(int argc, char **argv);     /* runner/supervisor*.c */
+int sl_cmd_run(int argc, char **argv);     /* cli/cmd_run.c */
 int sl_cmd_enqueue(int argc, char **argv); /* cli/cmd_enqueue.c */
 int sl_cmd_stats(int argc, char **argv);   /* cli/cmd_stats.c */
 int sl_cmd_dlq(int argc, char **argv);     /* cli/cmd_dlq.c */

@@ -1,9 +1,9 @@
-/* `sluice run`'s privileges and secrets at start (privs.h). The supervisor
+/* `sluice run`'s privileges and secrets at start (run.h). The supervisor
  * itself switches user, not
  * each worker: workers are spawned (and respawned) by it, so every one of them
  * is born unprivileged, and the supervisor - which parses HTTP requests and
  * holds the Redis password - does not keep root either. */
-#include "runner/privs.h"
+#include "runner/run.h"
 
 #include <errno.h>
 #include <grp.h>

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "runner/run.h"
 #include "runner/spawn.h"
 #include "runner/supervisor.h"
 

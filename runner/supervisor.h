@@ -188,8 +188,4 @@ int sl_sup_watchdog_start(sl_sup *sup);
  *  is RUNNING and the copy is consistent; -1 otherwise. */
 int sl_slot_snapshot(sl_slot *sh, sl_job_snap *out);
 
-/* run_check.c */
-/** `sluice run -t`: check every pool with a `--check` worker. Exit code. */
-int sl_sup_run_check(const sl_config *cfg, const char *hostname);
-
 #endif

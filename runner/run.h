@@ -1,15 +1,15 @@
-/* The start of `sluice run` for privileges and secrets: switching from root to
- * supervisor.user / supervisor.group before anything else happens (before any
- * worker is spawned, so no plugin ever loads as root), the warning about a
- * readable config file that holds the password, and removing the ack journals
- * of slots beyond each pool's size. Private to runner/. */
-#ifndef SL_RUNNER_PRIVS_H
-#define SL_RUNNER_PRIVS_H
+/* The runner's entry points for `sluice run` (cli/cmd_run.c); everything else
+ * of runner/ is private to it (supervisor.h). */
+#ifndef SL_RUNNER_RUN_H
+#define SL_RUNNER_RUN_H
 
 #include <stddef.h>
 
 #include "common/config.h"
 
+/* privs.c: privileges and secrets. Switching from root to supervisor.user /
+ * supervisor.group happens here, before anything else (before any worker is
+ * spawned, so no plugin ever loads as root). */
 /**
  * Prepare `sluice run` (and `run -t`, check non-zero) once the config from
  * path is loaded, before the log file, the workers or the HTTP endpoint are
@@ -28,5 +28,17 @@
  */
 int sl_run_prepare(const sl_config *cfg, const char *path, const char *hostname, int check, char *err,
                    size_t errlen);
+
+/* run_check.c */
+/** `sluice run -t`: check every pool with a `--check` worker. Exit code. */
+int sl_sup_run_check(const sl_config *cfg, const char *hostname);
+
+/* supervisor.c */
+/**
+ * Run the supervisor on cfg (loaded from path, already prepared by
+ * sl_run_prepare) until it stops; takes ownership of cfg.
+ * @return the process exit code
+ */
+int sl_sup_main(sl_config *cfg, const char *path, const char *hostname);
 
 #endif
