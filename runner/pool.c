@@ -7,7 +7,7 @@
 #include "common/journal_name.h"
 #include "common/keys.h"
 #include "common/log.h"
-#include "runner/maint.h"
+#include "runner/maint/maint.h"
 #include "runner/supervisor.h"
 
 /**

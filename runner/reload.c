@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "runner/maint.h"
+#include "runner/maint/maint.h"
 #include "runner/supervisor.h"
 
 static sl_pool *sl_sup_pool_by_name(sl_sup *sup, const char *name)

@@ -15,8 +15,8 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "runner/maint.h"
-#include "runner/metrics.h"
+#include "runner/maint/maint.h"
+#include "runner/http/metrics.h"
 #include "runner/spawn.h"
 #include "runner/supervisor.h"
 

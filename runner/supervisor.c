@@ -13,9 +13,9 @@
 
 #include "common/log.h"
 #include "sluice/version.h"
-#include "runner/http.h"
-#include "runner/maint.h"
-#include "runner/metrics.h"
+#include "runner/http/http.h"
+#include "runner/maint/maint.h"
+#include "runner/http/metrics.h"
 #include "runner/run.h"
 #include "runner/supervisor.h"
 

@@ -9,7 +9,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "runner/maint.h"
+#include "runner/maint/maint.h"
 #include "runner/supervisor.h"
 
 /* Copy a NUL-terminated string out of shared memory, always terminated. */

@@ -3,7 +3,7 @@
  * alerts.window. A crossing logs one "alert raised" warning, the way back one
  * "alert cleared" line; sluice_alert{alert} follows the state (0/1). */
 #include "common/log.h"
-#include "runner/metrics.h"
+#include "runner/http/metrics.h"
 
 const char *sl_alert_name(int a)
 {

@@ -8,7 +8,7 @@
 
 #include <event2/buffer.h>
 
-#include "runner/metrics.h"
+#include "runner/http/metrics.h"
 #include "sluice/version.h"
 
 static const char *const sl_outcome_names[SL_OUT_N] = {"ok", "retry", "failed", "dead", "skipped"};

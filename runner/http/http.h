@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "runner/metrics.h"
+#include "runner/http/metrics.h"
 
 typedef struct sl_http sl_http;
 

@@ -23,7 +23,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "runner/http.h"
+#include "runner/http/http.h"
 
 /* How often open connections are checked against their deadline. */
 #define SL_HTTP_SWEEP_MS 100

@@ -9,7 +9,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "runner/metrics.h"
+#include "runner/http/metrics.h"
 
 uint64_t sl_mx_sum(const sl_mx_counts *c, int outcome)
 {

@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "runner/maint.h"
-#include "runner/maint_conn.h"
+#include "runner/maint/maint.h"
+#include "runner/maint/maint_conn.h"
 
 struct event;
 

@@ -11,7 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "common/util.h"
-#include "runner/metrics.h"
+#include "runner/http/metrics.h"
 #include "sluice/version.h"
 
 /* Append {"check":..., "message":...} to reasons. */

@@ -16,7 +16,7 @@
 #include "common/log.h"
 #include "common/url.h"
 #include "common/util.h"
-#include "runner/maint_conn.h"
+#include "runner/maint/maint_conn.h"
 
 /* Period of the timeout check. */
 #define SL_MCONN_TICK_MS 100

@@ -11,8 +11,8 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "runner/maint_int.h"
-#include "runner/maint_trim.h"
+#include "runner/maint/maint_int.h"
+#include "runner/maint/maint_trim.h"
 
 /* Entries one sluice_trim call removes at most (bounds the time Redis spends in
  * one call); a full batch goes again at once. */

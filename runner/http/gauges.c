@@ -11,8 +11,8 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "runner/maint_int.h"
-#include "runner/metrics.h"
+#include "runner/maint/maint_int.h"
+#include "runner/http/metrics.h"
 
 enum {
     SL_RQ_XLEN, SL_RQ_SCHED, SL_RQ_GROUPS, SL_RQ_RGROUPS, SL_RQ_PENDING, SL_RQ_RPENDING, SL_RQ_DLQ, SL_RQ_TIME,

@@ -12,10 +12,10 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "runner/maint.h"
-#include "runner/maint_int.h"
-#include "runner/maint_trim.h"
-#include "runner/metrics.h"
+#include "runner/maint/maint.h"
+#include "runner/maint/maint_int.h"
+#include "runner/maint/maint_trim.h"
+#include "runner/http/metrics.h"
 
 /* Entries one sluice_promote call moves at most; a full batch goes again at once. */
 #define SL_MAINT_PROMOTE_BATCH 1000
