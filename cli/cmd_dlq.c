@@ -66,7 +66,7 @@ static const char usage_text[] =
 
 /* Every reason a dead letter can carry: the handler's (workers/job.c: failed,
  * exhausted, unknown_type, crashed, schema), the supervisor's hard timeout
- * (runner/maint/maint_jobs.c: timeout), the envelope codec's (common/codec.c
+ * (runner/maint/jobs.c: timeout), the envelope codec's (common/codec.c
  * sl_codec_reason) and trimmed (sluice_reclaim: the entry was gone). */
 static const char *const reasons[] = {"failed", "exhausted", "timeout", "crashed", "schema",
                                       "bad_envelope", "bad_payload", "oversize", "unknown_type", "trimmed"};

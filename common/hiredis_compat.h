@@ -28,7 +28,7 @@
 
 /* The async API. hiredis 0.14 has no command or connect timeouts for async
  * contexts (1.x has redisAsyncSetTimeout). sluice tracks in-flight async
- * commands itself (runner/maint/maint_conn.c) so the same code is bounded on both;
+ * commands itself (runner/maint/conn.c) so the same code is bounded on both;
  * SL_HIREDIS_ASYNC_TIMEOUT says whether the library could do it too. */
 #define SL_HIREDIS_ASYNC_TIMEOUT SL_HIREDIS_V1
 

@@ -2,7 +2,7 @@
  * config, and its pools of worker slots. supervisor.c owns the loop and the
  * signals; pool.c the pools; slot.c one slot's process; reload.c SIGHUP;
  * watchdog.c the hard job timeouts; maint.c the periodic Redis maintenance
- * over its own async connection (maint_conn.c). */
+ * over its own async connection (maint/conn.c). */
 #ifndef SL_RUNNER_SUPERVISOR_H
 #define SL_RUNNER_SUPERVISOR_H
 

@@ -11,7 +11,7 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "runner/maint/maint_int.h"
+#include "runner/maint/internal.h"
 #include "runner/http/metrics.h"
 
 enum {

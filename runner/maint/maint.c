@@ -1,7 +1,7 @@
 /* Periodic maintenance (see maint.h): the promoter (sluice_promote per queue,
  * every supervisor.promote_interval) and lease extension (sluice_extend per
  * running job, every jobs.lease/3), on the supervisor's loop. The moves of
- * killed jobs (settle/release) are in maint_jobs.c. */
+ * killed jobs (settle/release) are in jobs.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +13,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "runner/maint/maint.h"
-#include "runner/maint/maint_int.h"
-#include "runner/maint/maint_trim.h"
+#include "runner/maint/internal.h"
+#include "runner/maint/trim.h"
 #include "runner/http/metrics.h"
 
 /* Entries one sluice_promote call moves at most; a full batch goes again at once. */

@@ -1,7 +1,7 @@
 /* The supervisor's periodic Redis maintenance: promote due scheduled entries,
  * extend the leases of running jobs, settle jobs killed for a hard timeout and
  * release jobs killed at a stop. Everything goes through one async connection
- * (maint_conn.h) on the supervisor's loop: nothing here ever blocks it.
+ * (conn.h) on the supervisor's loop: nothing here ever blocks it.
  * Private to runner/. */
 #ifndef SL_RUNNER_MAINT_H
 #define SL_RUNNER_MAINT_H

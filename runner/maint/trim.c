@@ -1,4 +1,4 @@
-/* Retention on the supervisor's loop (see maint_trim.h): a timer every
+/* Retention on the supervisor's loop (see trim.h): a timer every
  * retention.interval sends one FCALL sluice_trim per stream through the
  * maintenance connection; what may go is decided atomically inside Redis
  * (common/functions.lua), never from state read here. */
@@ -11,8 +11,8 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "runner/maint/maint_int.h"
-#include "runner/maint/maint_trim.h"
+#include "runner/maint/internal.h"
+#include "runner/maint/trim.h"
 
 /* Entries one sluice_trim call removes at most (bounds the time Redis spends in
  * one call); a full batch goes again at once. */

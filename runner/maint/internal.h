@@ -1,4 +1,4 @@
-/* Internals shared by maint.c (promoter, leases) and maint_jobs.c (settle and
+/* Internals shared by maint.c (promoter, leases) and jobs.c (settle and
  * release of killed jobs). Not for the rest of runner/: use maint.h. */
 #ifndef SL_RUNNER_MAINT_INT_H
 #define SL_RUNNER_MAINT_INT_H
@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "runner/maint/maint.h"
-#include "runner/maint/maint_conn.h"
+#include "runner/maint/conn.h"
 
 struct event;
 
@@ -30,7 +30,7 @@ struct sl_maint {
     int64_t promote_ms, lease_tick_ms; /* current timer periods */
     sl_maint_queue *queues;
     int extend_inflight;               /* sluice_extend calls of the last round unanswered */
-    struct sl_maint_trim *trim;        /* retention (maint_trim.h) */
+    struct sl_maint_trim *trim;        /* retention (trim.h) */
 };
 
 /** The stream a slot's running job is pending in: sluice:{Q}:r:G when it came

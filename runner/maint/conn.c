@@ -1,4 +1,4 @@
-/* The supervisor's async Redis connection (see maint_conn.h): connect, AUTH,
+/* The supervisor's async Redis connection (see conn.h): connect, AUTH,
  * SELECT, function library, reconnect with capped backoff and jitter, and a
  * 100 ms tick that drops the connection when a command or the connect itself
  * outlives its timeout, so a stopped Redis cannot wedge maintenance. */
@@ -16,7 +16,7 @@
 #include "common/log.h"
 #include "common/url.h"
 #include "common/util.h"
-#include "runner/maint/maint_conn.h"
+#include "runner/maint/conn.h"
 
 /* Period of the timeout check. */
 #define SL_MCONN_TICK_MS 100

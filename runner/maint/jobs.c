@@ -11,7 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "runner/maint/maint.h"
-#include "runner/maint/maint_int.h"
+#include "runner/maint/internal.h"
 #include "runner/http/metrics.h"
 
 typedef enum sl_move_kind { SL_MOVE_RETRY, SL_MOVE_DEAD, SL_MOVE_RELEASE } sl_move_kind;
