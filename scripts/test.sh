@@ -72,6 +72,9 @@ for h in include/sluice/*.h; do
   fi
 done
 
+echo "== dependencies between folders: only the allowed arrows, no cycle (scripts/check-deps.py)"
+if python3 scripts/check-deps.py >/dev/null; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
 echo "== binary hardening (RELRO, BIND_NOW, canaries, FORTIFY, PIE), plain and asan builds"
 if scripts/check-hardening.sh build && scripts/check-hardening.sh build-asan; then
   passed=$((passed + 1))
