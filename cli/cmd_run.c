@@ -9,7 +9,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "common/config.h"
-#include "common/proc.h"
+#include "common/worker_slot.h"
 #include "runner/run.h"
 
 static void sl_run_usage(FILE *out)

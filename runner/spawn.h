@@ -1,4 +1,4 @@
-/* Starting one worker process (fork+exec) per the contract in common/proc.h:
+/* Starting one worker process (fork+exec) per the contract in common/worker_slot.h:
  * channel on fd 3, shared status slot on fd 4, death signal, clean signal state.
  * Private to runner/. Used by the pools (slot.c) and by `sluice run -t`. */
 #ifndef SL_RUNNER_SPAWN_H
@@ -8,7 +8,7 @@
 #include <sys/types.h>
 
 #include "common/config.h"
-#include "common/proc.h"
+#include "common/worker_slot.h"
 
 /** What to start. */
 typedef struct sl_spawn_args {

@@ -11,7 +11,7 @@
 #include <sys/types.h>
 
 #include "common/config.h"
-#include "common/proc.h"
+#include "common/worker_slot.h"
 
 struct event_base;
 struct event;
@@ -177,7 +177,7 @@ int sl_sup_set_cfg_json(sl_sup *sup);
 /** SIGHUP: reload the config file; keep the running config on any error. */
 void sl_sup_reload(sl_sup *sup);
 
-/** Register schemas_dir's schemas in the registry (runner/schemas.c); logs failures. */
+/** Register schemas_dir's schemas in the registry (runner/schemas_dir.c); logs failures. */
 void sl_sup_register_schemas(sl_sup *sup);
 
 /* watchdog.c */

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/proc.h"
+#include "common/worker_slot.h"
 #include "th.h"
 
 static void setup(void)

@@ -1,11 +1,11 @@
-/* The worker's side of the supervisor contract (common/proc.h): the config line
+/* The worker's side of the supervisor contract (common/worker_slot.h): the config line
  * and "ready" on the channel socket, EOF detection, and the shared status slot. */
 #ifndef SL_WORKER_CHANNEL_H
 #define SL_WORKER_CHANNEL_H
 
 #include <stddef.h>
 
-#include "common/proc.h"
+#include "common/worker_slot.h"
 
 /** Longest config line accepted from the supervisor. */
 #define SL_CHANNEL_MAX_CONFIG (16u << 20)

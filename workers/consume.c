@@ -18,7 +18,7 @@
 #include "workers/pause.h"
 #include "workers/reclaim.h"
 #include "workers/session.h"
-#include "workers/schemas.h"
+#include "workers/validation.h"
 #include "workers/worker.h"
 
 /* Loop state that survives iterations. */

@@ -10,7 +10,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "workers/schemas.h"
+#include "workers/validation.h"
 #include "workers/worker.h"
 
 /* Copy s into a fixed slot field, truncated and NUL-terminated. */

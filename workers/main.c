@@ -1,5 +1,5 @@
 /* sluice-worker: one process of a pool. Started by the supervisor with the
- * channel on fd 3 and the status slot on fd 4 (common/proc.h), or standalone
+ * channel on fd 3 and the status slot on fd 4 (common/worker_slot.h), or standalone
  * with --config FILE for debugging and tests. Loads the pool's plugins, then
  * runs the read loop until SIGTERM/SIGINT, channel EOF or supervisor exit. */
 #include <errno.h>
@@ -18,7 +18,7 @@
 #include "common/util.h"
 #include "sluice/version.h"
 #include "workers/channel.h"
-#include "workers/schemas.h"
+#include "workers/validation.h"
 #include "workers/worker.h"
 
 #define CONFIG_READ_TIMEOUT_MS 30000

@@ -12,7 +12,7 @@
 #include "common/codec.h"
 #include "common/config.h"
 #include "common/keys.h"
-#include "common/proc.h"
+#include "common/worker_slot.h"
 #include "common/redis.h"
 #include "workers/host.h"
 #include "workers/journal.h"
@@ -48,8 +48,8 @@ typedef struct sl_worker {
     volatile sig_atomic_t *reopen;/* SIGUSR1: reopen the log file (may be NULL) */
     sl_loader *loader;
     sl_redis *redis;
-    sl_redis *schema_redis;               /* the schema cache's own connection (schemas.c) */
-    struct sl_registry_cache *schemas;    /* compiled registry schemas (schemas.c) */
+    sl_redis *schema_redis;               /* the schema cache's own connection (validation.c) */
+    struct sl_registry_cache *schemas;    /* compiled registry schemas (validation.c) */
     sl_host_env env;              /* what host services see */
     sluice_ctx ctx;               /* the job context, reused for every job */
     long slot_index;              /* --slot: slot 0 of a pool does once-per-pool warnings */

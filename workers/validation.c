@@ -1,9 +1,9 @@
-/* Payload schemas in the worker (see schemas.h). Validation reads the registry
+/* Payload schemas in the worker (see validation.h). Validation reads the registry
  * through a cache with its own Redis connection, because the worker's main
  * connection has pipelined ack replies in flight that a synchronous command
  * would read as its own. The cache touches Redis at most once a second. A
  * registry that cannot be read is an outage, reported once, then summarized. */
-#include "workers/schemas.h"
+#include "workers/validation.h"
 
 #include <stdatomic.h>
 #include <stdio.h>

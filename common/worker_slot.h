@@ -19,8 +19,8 @@
  * Exit codes: 0 stopped; 78 (EX_CONFIG) bad config/plugin: never respawned; any
  * other code or a signal: crashed, respawned with backoff.
  */
-#ifndef SL_PROC_H
-#define SL_PROC_H
+#ifndef SL_WORKER_SLOT_H
+#define SL_WORKER_SLOT_H
 
 #include <stdint.h>
 

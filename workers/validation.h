@@ -1,8 +1,8 @@
 /* Payload schemas in the worker: the plugins' handler schemas are registered
  * at session start, and every payload is validated against the registry before
  * its handler runs (dead letter reason "schema"). Private to workers/. */
-#ifndef SL_WORKER_SCHEMAS_H
-#define SL_WORKER_SCHEMAS_H
+#ifndef SL_WORKER_VALIDATION_H
+#define SL_WORKER_VALIDATION_H
 
 #include <stddef.h>
 
