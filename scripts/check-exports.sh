@@ -9,7 +9,7 @@
 # Usage: scripts/check-exports.sh [BUILD_DIR] (default build). Prints every
 # missing or unexpected symbol; exits 0 when the exports are exactly the API, 1 otherwise.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-build}
 
 fail=0
@@ -20,8 +20,8 @@ bad() { echo "check-exports: $1"; fail=1; }
 # by each plugin, so it is not counted). A name followed by "(*" is the return
 # type of a function pointer type ("sluice_result (*sluice_handler_fn)(...)"),
 # and the pointer's own name is followed by ")": neither is counted.
-api=$(for h in include/sluice/*.h; do
-        cc -std=c11 -E -P -Iinclude "$h" | tr '\n' ' ' |
+api=$(for h in "$root"/include/sluice/*.h; do
+        cc -std=c11 -E -P -I"$root/include" "$h" | tr '\n' ' ' |
           { grep -oE '\bsluice_[A-Za-z0-9_]+[[:space:]]*\(([[:space:]]*\*)?' || true; } |
           { grep -v '\*$' || true; } | sed -E 's/[[:space:]]*\($//'
       done | sort -u)
@@ -36,7 +36,7 @@ done
 if [[ ${#libs[@]} -eq 0 ]]; then
   echo "check-exports: $dir/libsluice.so: missing (build first)"; exit 1
 fi
-major=$(sed -nE 's/^#define SLUICE_VERSION_MAJOR ([0-9]+).*/\1/p' include/sluice/version.h)
+major=$(sed -nE 's/^#define SLUICE_VERSION_MAJOR ([0-9]+).*/\1/p' "$root/include/sluice/version.h")
 
 for lib in $(printf '%s\n' "${libs[@]}" | sort -u); do
   soname=$(readelf -dW "$lib" | sed -nE 's/.*\(SONAME\).*\[(.*)\]/\1/p')
