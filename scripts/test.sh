@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: install what is missing, build plain and ASan+UBSan, start a
 # throwaway redis-server on a free loopback port in a temp dir, run every suite
-# against it in both builds, stop the server; then the binary hardening check and
-# each fuzz target over its committed corpus. Prints "sluice: N passed, N failed".
+# against it in both builds, stop the server; then the binary hardening check, the
+# check of libsluice.so's exports and each fuzz target over its committed corpus.
+# Prints "sluice: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib-redis.sh
@@ -77,6 +78,13 @@ if python3 scripts/check-deps.py >/dev/null; then passed=$((passed + 1)); else f
 
 echo "== binary hardening (RELRO, BIND_NOW, canaries, FORTIFY, PIE), plain and asan builds"
 if scripts/check-hardening.sh build && scripts/check-hardening.sh build-asan; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+fi
+
+echo "== libsluice.so exports exactly the sluice_* API of include/sluice/*.h, with its SONAME, plain and asan builds"
+if scripts/check-exports.sh build && scripts/check-exports.sh build-asan; then
   passed=$((passed + 1))
 else
   failed=$((failed + 1))

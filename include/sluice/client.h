@@ -15,6 +15,16 @@
 extern "C" {
 #endif
 
+/* Marks the functions libsluice.so exports: the library is built with
+ * -fvisibility=hidden, so everything else in it stays internal. */
+#ifndef SLUICE_API
+#if defined(__GNUC__)
+#define SLUICE_API __attribute__((visibility("default")))
+#else
+#define SLUICE_API
+#endif
+#endif
+
 /** Room for any job id the API writes out (stream ids are at most 41 bytes). */
 #define SLUICE_ID_MAX 160
 
@@ -90,11 +100,11 @@ typedef struct sluice_client_opts {
  * @param err   receives a message on failure (may be NULL); never contains the password
  * @return a client, or NULL on failure. Free with sluice_client_free().
  */
-sluice_client *sluice_client_new(const char *url, const sluice_client_opts *opts,
-                                 char *err, size_t errlen);
+SLUICE_API sluice_client *sluice_client_new(const char *url, const sluice_client_opts *opts,
+                                            char *err, size_t errlen);
 
 /** Close and free; NULL is allowed. */
-void sluice_client_free(sluice_client *c);
+SLUICE_API void sluice_client_free(sluice_client *c);
 
 /**
  * Enqueue one job on `queue` (stream sluice:{queue}).
@@ -110,9 +120,9 @@ void sluice_client_free(sluice_client *c);
  *         -1 with sluice_client_error() set. Reconnects once on a broken
  *         connection; the job is not enqueued twice by that.
  */
-int sluice_enqueue(sluice_client *c, const char *queue, const char *type,
-                   const char *payload, size_t payload_len,
-                   const sluice_enqueue_opts *opts, char *id_out, size_t id_out_len);
+SLUICE_API int sluice_enqueue(sluice_client *c, const char *queue, const char *type,
+                              const char *payload, size_t payload_len,
+                              const sluice_enqueue_opts *opts, char *id_out, size_t id_out_len);
 
 /**
  * Enqueue n jobs pipelined (one round trip per chunk of jobs). Delayed and
@@ -125,8 +135,9 @@ int sluice_enqueue(sluice_client *c, const char *queue, const char *type,
  *         sets ids_out[i] to "" for each job not confirmed (those may or may
  *         not be in the stream or the schedule).
  */
-long sluice_enqueue_batch(sluice_client *c, const char *queue,
-                          const sluice_job_spec *jobs, size_t n, char (*ids_out)[SLUICE_ID_MAX]);
+SLUICE_API long sluice_enqueue_batch(sluice_client *c, const char *queue,
+                                     const sluice_job_spec *jobs, size_t n,
+                                     char (*ids_out)[SLUICE_ID_MAX]);
 
 /**
  * After sluice_enqueue: 1 if its idempotency key had already been used within
@@ -135,27 +146,27 @@ long sluice_enqueue_batch(sluice_client *c, const char *queue,
  * sluice_enqueue_batch: 1 if at least one job was such a duplicate (see
  * sluice_enqueue_batch_was_duplicate). Valid until the next enqueue call on c.
  */
-int sluice_enqueue_last_was_duplicate(const sluice_client *c);
+SLUICE_API int sluice_enqueue_last_was_duplicate(const sluice_client *c);
 
 /**
  * After sluice_enqueue_batch: 1 if jobs[i] was an idempotency duplicate (nothing
  * enqueued; ids_out[i] is the first job's id), else 0 (also for i out of range).
  * After sluice_enqueue, i = 0 gives sluice_enqueue_last_was_duplicate.
  */
-int sluice_enqueue_batch_was_duplicate(const sluice_client *c, size_t i);
+SLUICE_API int sluice_enqueue_batch_was_duplicate(const sluice_client *c, size_t i);
 
 /**
  * After sluice_enqueue_batch returned -1 because jobs[i] was refused before
  * anything was sent (a bad type, payload or option, or a schema violation): i.
  * Otherwise -1. Valid until the next enqueue call on c.
  */
-long sluice_enqueue_batch_refused_index(const sluice_client *c);
+SLUICE_API long sluice_enqueue_batch_refused_index(const sluice_client *c);
 
 /** The last error message of this client ("" if none). */
-const char *sluice_client_error(const sluice_client *c);
+SLUICE_API const char *sluice_client_error(const sluice_client *c);
 
 /** Library version, e.g. "0.1.0". */
-const char *sluice_version(void);
+SLUICE_API const char *sluice_version(void);
 
 #ifdef __cplusplus
 }
