@@ -1,5 +1,5 @@
-/* Helpers of the fault suites (tests/test_faults_*.c): a supervisor run of the
- * "faulty" test plugin with tiny timeouts, pipelined raw XADD producers, a
+/* Helpers of the fault suites (tests/faults/test_faults_*.c): a supervisor run of
+ * the "faulty" test plugin with tiny timeouts, pipelined raw XADD producers, a
  * private redis-server with AOF that can be killed and restarted on the same
  * dir and port, and log/process inspection. Built on th.h. */
 #ifndef TH_FX_H
