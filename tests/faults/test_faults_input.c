@@ -15,19 +15,6 @@
 
 TestSuite(faults_input, .init = fx_suite_init, .fini = fx_suite_fini);
 
-static void settle(acct_ledger *a, const fx_run *r, const char *title, acct_counts *k)
-{
-    int ok = acct_wait_settled(a, fx_rc, 90000, k);
-    acct_print(title, k);
-    if (!ok || k->lost || k->both) acct_print_bad(a, 10);
-    cr_assert(ok, "%s: not settled: lost=%ld pending=%ld scheduled=%ld undelivered=%ld (see %s)", title, k->lost,
-              k->pending, k->scheduled, k->undelivered, r->log);
-    cr_assert_eq(k->lost, 0, "%s: %ld jobs lost", title, k->lost);
-    cr_assert_eq(k->both, 0);
-    cr_assert_eq(k->unknown, 0);
-    cr_assert_eq(k->dead_dups, 0);
-}
-
 /* One malformed entry: field/value pairs (binary, with lengths) and the
  * dead-letter reason it must get. */
 typedef struct bad {
@@ -114,7 +101,7 @@ Test(faults_input, malformed_corpus, .timeout = 150)
         nb++;
     }
     acct_counts k;
-    settle(a, &r, "8 (malformed corpus)", &k);
+    fx_settle(a, fx_rc, &r, "8 (malformed corpus)", FX_SETTLE_MS, &k);
     cr_assert_eq(k.enqueued, N + nb);
     cr_assert_eq(k.completed, N);
     cr_assert_eq(k.dead, nb);
@@ -215,12 +202,12 @@ Test(faults_input, duplicate_publishes, .timeout = 150)
     idem_api(a);
     idem_python(a);
     acct_counts k;
-    settle(a, &r, "9a (first publishes)", &k);
+    fx_settle(a, fx_rc, &r, "9a (first publishes)", FX_SETTLE_MS, &k);
     cr_assert_eq(k.enqueued, N);
     cr_assert_eq(k.completed, N);
     /* The same 500 job ids again, after their first runs finished. */
     xadd_dm(NULL);
-    settle(a, &r, "9 (duplicate publishes)", &k);
+    fx_settle(a, fx_rc, &r, "9 (duplicate publishes)", FX_SETTLE_MS, &k);
     cr_assert_eq(k.completed, N);
     cr_assert_eq(k.dead, 0);
     cr_assert_eq(k.duplicates, 0, "%ld duplicate runs", k.duplicates);

@@ -49,19 +49,6 @@ static void p_sleep(int i, char *buf, size_t n, void *arg)
     snprintf(buf, n, "{\"n\":%d,\"sleep_ms\":%d}", i, *(const int *)arg);
 }
 
-static void settle(acct_ledger *a, const fx_run *r, const char *title, acct_counts *k)
-{
-    int ok = acct_wait_settled(a, rc, 90000, k);
-    acct_print(title, k);
-    if (!ok || k->lost || k->both) acct_print_bad(a, 10);
-    cr_assert(ok, "%s: not settled: lost=%ld pending=%ld scheduled=%ld undelivered=%ld (see %s)", title, k->lost,
-              k->pending, k->scheduled, k->undelivered, r->log);
-    cr_assert_eq(k->lost, 0, "%s: %ld jobs lost", title, k->lost);
-    cr_assert_eq(k->both, 0);
-    cr_assert_eq(k->unknown, 0);
-    cr_assert_eq(k->dead_dups, 0);
-}
-
 /* Send n XADDs pipelined, wait for the first reply, then kill -9 Redis while
  * the rest are in flight; the ids whose reply arrived go to acked_ids.
  * Returns how many did (>= 1). */
@@ -122,7 +109,7 @@ Test(faults_redis, kill9_restart_aof, .timeout = 150)
     cr_assert_eq(acked_kept, acked, "only %d of %d acknowledged enqueues survived the restart", acked_kept, acked);
     fx_xadd(rc, "s6", "test.acct", 200, p_sleep5, NULL, a, NULL);
     acct_counts k;
-    settle(a, &r, "6 (redis kill -9 + AOF restart)", &k);
+    fx_settle(a, rc, &r, "6 (redis kill -9 + AOF restart)", FX_SETTLE_MS, &k);
     cr_assert_eq(k.enqueued, N + kept + 200);
     cr_assert_eq(k.completed + k.dead, k.enqueued);
     cr_assert_eq(k.dead, 0, "dead letters after a Redis restart (reasons in the counts line)");
@@ -150,7 +137,7 @@ Test(faults_redis, sigstop_10s, .timeout = 150)
     long during = th_count_lines(r.record) - at_stop;
     cr_assert_eq(kill(red.pid, SIGCONT), 0);
     acct_counts k;
-    settle(a, &r, "7 (redis SIGSTOP 10s)", &k);
+    fx_settle(a, rc, &r, "7 (redis SIGSTOP 10s)", FX_SETTLE_MS, &k);
     long crashes = fx_log_count(&r, "\"worker crashed\""), spawned = fx_log_count(&r, "\"worker spawned\"");
     fprintf(stderr, "scenario 7: %ld completions while Redis was stopped (jobs already read); "
                     "worker crashes=%ld spawns=%ld\n", during, crashes, spawned);
@@ -227,7 +214,7 @@ Test(faults_redis, trimmed_while_pending, .timeout = 150)
     cr_assert_gt(dr, 0, "nothing was pending after the stop (%d entries)", nr);
 
     fx_start(&r);
-    settle(a, &r, "trimmed (XDEL while pending)", &k);
+    fx_settle(a, rc, &r, "trimmed (XDEL while pending)", FX_SETTLE_MS, &k);
     int live_done = 0, live_trimmed = 0, ghost_trimmed = 0;
     for (int i = 0; i < dl; i++) {
         const acct_job *j = acct_job_get(a, live[i]);
@@ -299,7 +286,7 @@ Test(faults_redis, deleted_while_running, .timeout = 150)
             acct_check(a, rc, &k);
         }
     }
-    settle(a, &r, "deleted while running", &k);
+    fx_settle(a, rc, &r, "deleted while running", FX_SETTLE_MS, &k);
     int done = 0, trimmed = 0;
     for (int i = 0; i < 3; i++) {
         const acct_job *j = acct_job_get(a, longid[i]);
@@ -375,7 +362,7 @@ Test(faults_redis, oom_settle_held, .timeout = 150)
     /* RETRY on attempt 1: one retry, then attempt 2 succeeds. */
     oom_while_running(&r, a, "r7", "{\"sleep_ms\":600,\"retry_until\":2,\"runs\":true}", retry_id, sizeof(retry_id));
     acct_counts k;
-    settle(a, &r, "7a (RETRY refused with OOM)", &k);
+    fx_settle(a, rc, &r, "7a (RETRY refused with OOM)", FX_SETTLE_MS, &k);
     cr_assert_eq(k.dead, 0, "the retried job was dead-lettered (%s)", k.by_reason[ACCT_crashed] ? "crashed" : "other");
     cr_assert_eq(k.completed, 1);
     const acct_job *j = acct_job_get(a, retry_id);
@@ -386,7 +373,7 @@ Test(faults_redis, oom_settle_held, .timeout = 150)
     cr_assert_eq(dmax, 1, "a run was a redelivery (deliveries %u): the known result was replayed", dmax);
     /* FAIL: dead-lettered "failed", after one run. */
     oom_while_running(&r, a, "r7", "{\"sleep_ms\":600,\"fail\":true,\"runs\":true}", fail_id, sizeof(fail_id));
-    settle(a, &r, "7b (FAIL refused with OOM)", &k);
+    fx_settle(a, rc, &r, "7b (FAIL refused with OOM)", FX_SETTLE_MS, &k);
     cr_assert_eq(k.dead, 1);
     cr_assert_eq(k.by_reason[ACCT_failed], 1, "dead-lettered, but not as failed (crashed: %ld)",
                  k.by_reason[ACCT_crashed]);

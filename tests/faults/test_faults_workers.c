@@ -14,7 +14,6 @@
 #include "support/run.h"
 
 #define N 1000
-#define SETTLE_MS 90000
 
 TestSuite(faults_workers, .init = fx_suite_init, .fini = fx_suite_fini);
 
@@ -24,19 +23,6 @@ static void p_sleep(int i, char *buf, size_t n, void *arg)
     snprintf(buf, n, "{\"n\":%d,\"sleep_ms\":%d}", i, *(int *)arg);
 }
 
-/* Settle, print the counts line, and check the invariants every scenario has. */
-static void settle(acct_ledger *a, const fx_run *r, const char *title, acct_counts *k)
-{
-    int ok = acct_wait_settled(a, fx_rc, SETTLE_MS, k);
-    acct_print(title, k);
-    if (!ok || k->lost || k->both) acct_print_bad(a, 10);
-    cr_assert(ok, "%s: not settled: lost=%ld pending=%ld scheduled=%ld undelivered=%ld (see %s)", title, k->lost,
-              k->pending, k->scheduled, k->undelivered, r->log);
-    cr_assert_eq(k->lost, 0, "%s: %ld jobs lost", title, k->lost);
-    cr_assert_eq(k->both, 0, "%s: %ld jobs both completed and dead-lettered", title, k->both);
-    cr_assert_eq(k->unknown, 0, "%s: %ld unknown ids", title, k->unknown);
-    cr_assert_eq(k->dead_dups, 0, "%s: %ld jobs dead-lettered twice", title, k->dead_dups);
-}
 
 /* Every completion of every job ran with deliveries == 1 and attempt == 1. */
 static void assert_first_delivery(acct_ledger *a, char (*ids)[64], int n, const char *title)
@@ -73,7 +59,7 @@ Test(faults_workers, kill9_random_workers, .timeout = 150)
     acct_counts k;
     char title[64];
     snprintf(title, sizeof(title), "1 (kill -9 of %d workers)", kills);
-    settle(a, &r, title, &k);
+    fx_settle(a, fx_rc, &r, title, FX_SETTLE_MS, &k);
     cr_assert_eq(k.completed, n);
     cr_assert_eq(k.dead, 0);
     cr_assert_leq(k.duplicates, kills, "%ld duplicates for %d kills", k.duplicates, kills);
@@ -99,7 +85,7 @@ Test(faults_workers, poison_segfault_crashed, .timeout = 150)
     fx_wait_consumers(fx_rc, &r, "s2", 4);
     fx_xadd(fx_rc, "s2", "test.acct", N, p_poison, NULL, a, ids);
     acct_counts k;
-    settle(a, &r, "2 (poison segfault 1%)", &k);
+    fx_settle(a, fx_rc, &r, "2 (poison segfault 1%)", FX_SETTLE_MS, &k);
     cr_assert_eq(k.completed, N - N / 100);
     cr_assert_eq(k.dead, N / 100);
     cr_assert_eq(k.by_reason[ACCT_crashed], N / 100);
@@ -133,7 +119,7 @@ Test(faults_workers, hang_timeout, .timeout = 150)
     fx_wait_consumers(fx_rc, &r, "s3", 4);
     fx_xadd(fx_rc, "s3", "test.acct", N, p_hang, NULL, a, ids);
     acct_counts k;
-    settle(a, &r, "3 (hang 1%, timeout 200ms)", &k);
+    fx_settle(a, fx_rc, &r, "3 (hang 1%, timeout 200ms)", FX_SETTLE_MS, &k);
     cr_assert_eq(k.completed, N - N / 100);
     cr_assert_eq(k.dead, N / 100);
     cr_assert_eq(k.by_reason[ACCT_timeout], N / 100);
@@ -167,7 +153,7 @@ Test(faults_workers, retry_fail_exhausted, .timeout = 150)
     fx_wait_consumers(fx_rc, &r, "s4", 4);
     fx_xadd(fx_rc, "s4", "test.acct", N, p_mixed, NULL, a, ids);
     acct_counts k;
-    settle(a, &r, "4 (retry/fail/exhausted)", &k);
+    fx_settle(a, fx_rc, &r, "4 (retry/fail/exhausted)", FX_SETTLE_MS, &k);
     cr_assert_eq(k.completed, 8 * N / 10);
     cr_assert_eq(k.by_reason[ACCT_failed], N / 10);
     cr_assert_eq(k.by_reason[ACCT_exhausted], N / 10);
@@ -226,7 +212,7 @@ Test(faults_workers, sigterm_under_load, .timeout = 150)
     cr_assert_lt(k.completed, N, "everything finished before the stop: the scenario tested nothing");
     cr_assert_geq(killed, 1, "no job was running past shutdown_timeout: the kill-and-release path went untested");
     fx_start(&r);
-    settle(a, &r, "5 (SIGTERM under load, restart)", &k);
+    fx_settle(a, fx_rc, &r, "5 (SIGTERM under load, restart)", FX_SETTLE_MS, &k);
     cr_assert_eq(k.completed, N);
     cr_assert_eq(k.dead, 0);
     cr_assert_eq(k.duplicates, 0);
@@ -263,7 +249,7 @@ Test(faults_workers, supervisor_kill9, .timeout = 150)
     fprintf(stderr, "scenario 10: supervisor killed with %ld completed, %ld pending\n", k.completed, k.pending);
     cr_assert_lt(k.completed, N, "everything finished before the kill: the scenario tested nothing");
     fx_start(&r);
-    settle(a, &r, "10 (supervisor kill -9, restart)", &k);
+    fx_settle(a, fx_rc, &r, "10 (supervisor kill -9, restart)", FX_SETTLE_MS, &k);
     cr_assert_eq(k.completed, N);
     cr_assert_eq(k.dead, 0);
     cr_assert_eq(k.duplicates, 0);
@@ -335,7 +321,7 @@ Test(faults_workers, frozen_reader_skips_taken_over, .timeout = 150)
         th_sleep_ms(50);
     th_worker_stop(frozen, 15000);
     th_worker_stop(other, 15000);
-    settle(a, &r, "11 (frozen reader, taken over)", &k);
+    fx_settle(a, fx_rc, &r, "11 (frozen reader, taken over)", FX_SETTLE_MS, &k);
     cr_assert_eq(k.completed, n);
     cr_assert_eq(k.dead, 0);
     cr_assert_eq(k.duplicates, 0, "%ld jobs ran twice: the thawed worker ran entries taken over (see %s)",

@@ -112,6 +112,19 @@ long fx_log_count(const fx_run *r, const char *needle)
     return n;
 }
 
+void fx_settle(acct_ledger *a, redisContext *c, const fx_run *r, const char *title, int timeout_ms, acct_counts *k)
+{
+    int ok = acct_wait_settled(a, c, timeout_ms, k);
+    acct_print(title, k);
+    if (!ok || k->lost || k->both) acct_print_bad(a, 10);
+    cr_assert(ok, "%s: not settled: lost=%ld pending=%ld scheduled=%ld undelivered=%ld (see %s)", title, k->lost,
+              k->pending, k->scheduled, k->undelivered, r->log);
+    cr_assert_eq(k->lost, 0, "%s: %ld jobs lost", title, k->lost);
+    cr_assert_eq(k->both, 0, "%s: %ld jobs both completed and dead-lettered", title, k->both);
+    cr_assert_eq(k->unknown, 0, "%s: %ld unknown ids", title, k->unknown);
+    cr_assert_eq(k->dead_dups, 0, "%s: %ld jobs dead-lettered twice", title, k->dead_dups);
+}
+
 int fx_workers(const fx_run *r, pid_t *out, int max)
 {
     return th_children(r->sup, "sluice-worker", out, max);

@@ -64,6 +64,18 @@ typedef void (*fx_payload_fn)(int i, char *buf, size_t n, void *arg);
 void fx_xadd(redisContext *c, const char *queue, const char *type, int n, fx_payload_fn fn, void *arg, acct_ledger *a,
              char (*ids)[64]);
 
+/** How long a fault scenario's jobs may take to settle. */
+#define FX_SETTLE_MS 90000
+
+/**
+ * The no-loss check every fault scenario ends with: wait (up to timeout_ms)
+ * until every job is completed or dead-lettered and nothing is pending,
+ * scheduled or undelivered, print the counts line titled `title`, and assert
+ * that it settled, that no job was lost, none was both completed and
+ * dead-lettered, none was dead-lettered twice and no unknown id turned up.
+ */
+void fx_settle(acct_ledger *a, redisContext *c, const fx_run *r, const char *title, int timeout_ms, acct_counts *k);
+
 /** 1 if pid is alive and not a zombie. */
 int fx_alive(pid_t pid);
 
