@@ -2,14 +2,17 @@
 #   make demo   install what is missing, build, start a private Redis and the
 #               supervisor with the example plugin, enqueue sample jobs (Ctrl-C stops)
 #   make test   install what is missing, build plain + ASan/UBSan, run every suite
+#   make test-unit  the fast subset: build the unit suites (tests/unit/) in the
+#               plain build and run them (ctest -L unit); no Redis, no processes
 #   make fuzz   build the libFuzzer harnesses (tests/fuzz/) and fuzz each target for
 #               FUZZ_SECONDS (default 60); FUZZ_TARGETS picks some (default all)
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
+UNIT_TESTS := $(basename $(notdir $(wildcard tests/unit/test_*.c)))
 
-.PHONY: all build demo test fuzz clean
+.PHONY: all build demo test test-unit fuzz clean
 all: build
 
 build:
@@ -22,6 +25,12 @@ demo:
 
 test:
 	@scripts/test.sh
+
+test-unit:
+	@scripts/deps.sh test
+	cmake -S . -B $(BUILD) -DSLUICE_WERROR=ON -DSLUICE_BUILD_TESTS=ON >/dev/null
+	cmake --build $(BUILD) -j$(JOBS) --target $(UNIT_TESTS)
+	cd $(BUILD) && ctest -L unit --output-on-failure -j$(JOBS)
 
 fuzz:
 	@scripts/deps.sh test

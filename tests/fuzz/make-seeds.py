@@ -2,11 +2,12 @@
 """Write the seed corpora of tests/fuzz/ (corpus/<target>/).
 
 Sources: Debian's json-schema-test-suite (draft7: every case's schema with up to
-two of its instances, for schema/json/compat), the inputs of the unit tests
-(URLs and traceparents quoted in tests/*.c, the config documents test_config.c
-builds, config/sluice.json, config/schemas/), hand-written hostile envelopes,
-and the reproducers of issue 10. File names are a hash of the content, so a
-re-run is idempotent; run it from anywhere: tests/fuzz/make-seeds.py.
+two of its instances, for schema/json/compat), the inputs of the tests (URLs
+and traceparents quoted in tests/*/test_*.c, the config documents
+tests/unit/test_config.c builds, config/sluice.json, config/schemas/),
+hand-written hostile envelopes, and the reproducers of issue 10. File names
+are a hash of the content, so a re-run is idempotent; run it from anywhere:
+tests/fuzz/make-seeds.py.
 The issue-10 reproducers are seeds named issue10-* (tests/fuzz/README.md).
 """
 import glob
@@ -175,7 +176,7 @@ def codec_seeds():
 
 def url_seeds():
     seen = set()
-    for path in sorted(glob.glob(os.path.join(ROOT, "tests", "test_*.c"))):
+    for path in sorted(glob.glob(os.path.join(ROOT, "tests", "*", "test_*.c"))):
         with open(path, encoding="utf-8", errors="replace") as f:
             for lit in c_literals(f.read()):
                 if re.match(r"^(redis|rediss|unix|http)s?:?/", lit) and not re.search(r"%[-0-9.]*[dszu\[]", lit):
@@ -193,7 +194,7 @@ def url_seeds():
 
 def trace_seeds():
     seen = set()
-    for path in sorted(glob.glob(os.path.join(ROOT, "tests", "test_*.c"))):
+    for path in sorted(glob.glob(os.path.join(ROOT, "tests", "*", "test_*.c"))):
         with open(path, encoding="utf-8", errors="replace") as f:
             for lit in c_literals(f.read()):
                 if re.match(r"^[0-9a-fA-F]{2}-[0-9a-fA-F]", lit):
@@ -211,7 +212,7 @@ def trace_seeds():
 def config_seeds():
     with open(os.path.join(ROOT, "config", "sluice.json")) as f:
         put("corpus", "config", f.read())
-    with open(os.path.join(ROOT, "tests", "test_config.c")) as f:
+    with open(os.path.join(ROOT, "tests", "unit", "test_config.c")) as f:
         src = f.read()
     macros = {"MIN_POOL": None, "ORIGIN": None}
     for name in macros:

@@ -18,6 +18,9 @@
 
 redisContext *fx_rc;
 acct_ledger *fx_ledger;
+static fx_scene scene; /* the scenario fx_scenario_run runs */
+
+static void scene_clear(fx_scene *s);
 
 void fx_suite_init(void)
 {
@@ -27,6 +30,7 @@ void fx_suite_init(void)
 
 void fx_suite_fini(void)
 {
+    scene_clear(&scene);
     acct_free(fx_ledger);
     fx_ledger = NULL;
     if (fx_rc) redisFree(fx_rc);
@@ -74,7 +78,7 @@ void fx_setup(fx_run *r, const char *name, const fx_cfg *c)
                        "\"workers\":%d,\"read_count\":%d,%s\"block\":\"200ms\","
                        "\"settings\":{\"record_file\":\"%s\"}}]}\n",
                        c->redis_url ? c->redis_url : th_redis_url(), redis, SLUICE_TEST_PLUGIN_DIR,
-                       SLUICE_WORKER_BIN, jobs, c->queue, c->queue, c->queue, c->workers ? c->workers : 4,
+                       SLUICE_WORKER_BIN, jobs, c->queue, c->queue, c->queue, c->workers ? c->workers : FX_WORKERS,
                        c->read_count ? c->read_count : 10, prefetch, r->record) > 0);
     cr_assert(asprintf(&file, "%s.json", name) > 0);
     char *path = th_write_file(file, json);
@@ -110,6 +114,19 @@ long fx_log_count(const fx_run *r, const char *needle)
         if (strstr(line, needle)) n++;
     fclose(f);
     return n;
+}
+
+void fx_settle(acct_ledger *a, redisContext *c, const fx_run *r, const char *title, int timeout_ms, acct_counts *k)
+{
+    int ok = acct_wait_settled(a, c, timeout_ms, k);
+    acct_print(title, k);
+    if (!ok || k->lost || k->both) acct_print_bad(a, 10);
+    cr_assert(ok, "%s: not settled: lost=%ld pending=%ld scheduled=%ld undelivered=%ld (see %s)", title, k->lost,
+              k->pending, k->scheduled, k->undelivered, r->log);
+    cr_assert_eq(k->lost, 0, "%s: %ld jobs lost", title, k->lost);
+    cr_assert_eq(k->both, 0, "%s: %ld jobs both completed and dead-lettered", title, k->both);
+    cr_assert_eq(k->unknown, 0, "%s: %ld unknown ids", title, k->unknown);
+    cr_assert_eq(k->dead_dups, 0, "%s: %ld jobs dead-lettered twice", title, k->dead_dups);
 }
 
 int fx_workers(const fx_run *r, pid_t *out, int max)
@@ -265,4 +282,63 @@ void fx_redis_kill(fx_redis *r)
 {
     th_kill(r->pid);
     r->pid = 0;
+}
+
+/* What a scenario holds besides the ledger: its private Redis, its connection
+ * and its ids. */
+static void scene_clear(fx_scene *s)
+{
+    if (s->c && s->c != fx_rc) redisFree(s->c);
+    s->c = NULL;
+    if (s->red.pid > 0) {
+        kill(s->red.pid, SIGCONT); /* a fault may have stopped it */
+        fx_redis_kill(&s->red);
+    }
+    free(s->ids);
+    s->ids = NULL;
+}
+
+void fx_scenario_run(const fx_scenario *sc)
+{
+    fx_scene *s = &scene;
+    scene_clear(s);
+    memset(s, 0, sizeof(*s));
+    s->sc = sc;
+    fx_cfg cfg = sc->cfg;
+    const char *q = cfg.queue;
+    if (sc->private_redis) {
+        fx_redis_start(&s->red);
+        s->c = fx_redis_connect(&s->red);
+        cfg.redis_url = s->red.url;
+    } else {
+        cr_assert_not_null(fx_rc, "%s: the suite's .init must be fx_suite_init", sc->title);
+        s->c = fx_rc;
+    }
+    fx_setup(&s->run, q, &cfg);
+    s->a = fx_ledger = acct_new(q, q, s->run.record);
+    if (sc->n) cr_assert_not_null(s->ids = calloc((size_t)sc->n, sizeof(*s->ids)));
+    fx_start(&s->run);
+    fx_wait_consumers(s->c, &s->run, q, cfg.workers ? cfg.workers : FX_WORKERS);
+    if (sc->n) fx_xadd(s->c, q, "test.acct", sc->n, sc->payload, NULL, s->a, s->ids);
+    if (sc->wait_records) fx_wait_records(&s->run, sc->wait_records, 60000);
+    if (sc->fault) s->injected = sc->fault(s);
+
+    acct_counts k;
+    fx_settle(s->a, s->c, &s->run, sc->title, FX_SETTLE_MS, &k);
+    cr_assert_eq(k.enqueued, sc->n + s->added, "%s: %ld jobs enqueued, want %ld", sc->title, k.enqueued,
+                 sc->n + s->added);
+    cr_assert_eq(k.dead, sc->dead, "%s: %ld jobs dead-lettered, want %ld", sc->title, k.dead, sc->dead);
+    long completed = sc->completed == FX_REST ? k.enqueued - sc->dead : sc->completed;
+    cr_assert_eq(k.completed, completed, "%s: %ld jobs completed, want %ld", sc->title, k.completed, completed);
+    for (size_t i = 0; i < sizeof(sc->by_reason) / sizeof(sc->by_reason[0]); i++)
+        if (sc->by_reason[i].n > 0)
+            cr_assert_eq(k.by_reason[sc->by_reason[i].reason], sc->by_reason[i].n, "%s: %ld dead letters %s, want %ld",
+                         sc->title, k.by_reason[sc->by_reason[i].reason], acct_reason_name(sc->by_reason[i].reason),
+                         sc->by_reason[i].n);
+    long max_dups = sc->max_dups == FX_DUPS_PER_FAULT ? s->injected : sc->max_dups;
+    cr_assert_leq(k.duplicates, max_dups, "%s: %ld duplicate runs, at most %ld allowed", sc->title, k.duplicates,
+                  max_dups);
+    if (sc->check) sc->check(s, &k);
+    fx_stop(&s->run, sc->stop_ms);
+    scene_clear(s);
 }

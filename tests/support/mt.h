@@ -1,6 +1,7 @@
-/* Helpers of the maintenance suites (tests/test_maint*.c): supervisors run
- * from generated configs, the record plugin's file, delayed jobs, and waits on
- * pending/scheduled state. Built on th.h; every wait polls and asserts. */
+/* Helpers of the maintenance suites (tests/system/test_maint.c,
+ * tests/faults/test_maint_stop.c): supervisors run from generated configs, the
+ * record plugin's file, delayed jobs, and waits on pending/scheduled state.
+ * Built on th.h; every wait polls and asserts. */
 #ifndef TH_MT_H
 #define TH_MT_H
 

@@ -15,19 +15,6 @@
 
 TestSuite(faults_input, .init = fx_suite_init, .fini = fx_suite_fini);
 
-static void settle(acct_ledger *a, const fx_run *r, const char *title, acct_counts *k)
-{
-    int ok = acct_wait_settled(a, fx_rc, 90000, k);
-    acct_print(title, k);
-    if (!ok || k->lost || k->both) acct_print_bad(a, 10);
-    cr_assert(ok, "%s: not settled: lost=%ld pending=%ld scheduled=%ld undelivered=%ld (see %s)", title, k->lost,
-              k->pending, k->scheduled, k->undelivered, r->log);
-    cr_assert_eq(k->lost, 0, "%s: %ld jobs lost", title, k->lost);
-    cr_assert_eq(k->both, 0);
-    cr_assert_eq(k->unknown, 0);
-    cr_assert_eq(k->dead_dups, 0);
-}
-
 /* One malformed entry: field/value pairs (binary, with lengths) and the
  * dead-letter reason it must get. */
 typedef struct bad {
@@ -88,47 +75,54 @@ static void xadd_bad(const bad *b, int copy, char *job_id, size_t n)
     freeReplyObject(r);
 }
 
-/* 8. A malformed-input corpus mixed with 1000 good jobs. */
-Test(faults_input, malformed_corpus, .timeout = 150)
+/* 8. A malformed-input corpus mixed with 1000 good jobs: the input is the
+ * fault, so the row enqueues nothing before it. */
+static char bad_ids[NCORPUS * COPIES][160];
+
+static long malformed_input(fx_scene *s)
 {
     memset(big, ' ', sizeof(big) - 1);
     big[0] = '[', big[sizeof(big) - 2] = ']'; /* valid JSON of 1998 bytes */
-    fx_run r;
-    fx_setup(&r, "s8", &(fx_cfg){.queue = "s8", .jobs = "\"max_payload_bytes\":1024"});
-    acct_ledger *a = fx_ledger = acct_new("s8", "s8", r.record);
-    static char bad_ids[NCORPUS * COPIES][160];
-    fx_start(&r);
-    fx_wait_consumers(fx_rc, &r, "s8", 4);
     int nb = 0;
     for (int i = 0; i < N; i++) {
         if (i % 10 == 0 && nb < (int)(NCORPUS * COPIES)) {
             xadd_bad(&corpus[nb % NCORPUS], nb / (int)NCORPUS, bad_ids[nb], sizeof(bad_ids[nb]));
-            acct_add(a, bad_ids[nb]);
+            acct_add(s->a, bad_ids[nb]);
             nb++;
         }
-        fx_xadd(fx_rc, "s8", "test.acct", 1, NULL, NULL, a, NULL);
+        fx_xadd(s->c, "s8", "test.acct", 1, NULL, NULL, s->a, NULL);
     }
     while (nb < (int)(NCORPUS * COPIES)) {
         xadd_bad(&corpus[nb % NCORPUS], nb / (int)NCORPUS, bad_ids[nb], sizeof(bad_ids[nb]));
-        acct_add(a, bad_ids[nb]);
+        acct_add(s->a, bad_ids[nb]);
         nb++;
     }
-    acct_counts k;
-    settle(a, &r, "8 (malformed corpus)", &k);
-    cr_assert_eq(k.enqueued, N + nb);
-    cr_assert_eq(k.completed, N);
-    cr_assert_eq(k.dead, nb);
-    cr_assert_eq(k.duplicates, 0);
-    for (int i = 0; i < nb; i++) {
+    s->added = N + nb;
+    return nb;
+}
+
+static void malformed_check(fx_scene *s, const acct_counts *k)
+{
+    (void)k;
+    for (int i = 0; i < (int)(NCORPUS * COPIES); i++) {
         const bad *b = &corpus[i % NCORPUS];
-        const acct_job *j = acct_job_get(a, bad_ids[i]);
+        const acct_job *j = acct_job_get(s->a, bad_ids[i]);
         cr_expect(j && j->dead == 1 && strcmp(j->reason, b->reason) == 0, "%s (copy %d): reason '%s', want '%s'",
                   b->what, i / (int)NCORPUS, j ? j->reason : "(never seen)", b->reason);
     }
-    cr_assert_eq(fx_log_count(&r, "\"worker crashed\""), 0, "a worker crashed on bad input (see %s)", r.log);
-    cr_assert_eq(fx_log_count(&r, "\"worker spawned\""), 4, "workers were respawned (see %s)", r.log);
-    fx_stop(&r, 20000);
+    cr_assert_eq(fx_log_count(&s->run, "\"worker crashed\""), 0, "a worker crashed on bad input (see %s)", s->run.log);
+    cr_assert_eq(fx_log_count(&s->run, "\"worker spawned\""), 4, "workers were respawned (see %s)", s->run.log);
 }
+
+/* The scenario of this suite that fits the skeleton (fx_scenario_run).
+ * duplicate_publishes below is not a row: it settles twice, before and after
+ * the same ids are published again, and counts handler runs and XLEN. */
+static const fx_scenario malformed = {
+    .title = "8 (malformed corpus)", .cfg = {.queue = "s8", .jobs = "\"max_payload_bytes\":1024"},
+    .fault = malformed_input, .completed = N, .dead = NCORPUS * COPIES, .max_dups = 0, .check = malformed_check,
+    .stop_ms = 20000};
+
+Test(faults_input, malformed_corpus, .timeout = 150) { fx_scenario_run(&malformed); }
 
 /* XADD the 500 done-marker jobs (ids dm-<i>) once more. */
 static void xadd_dm(acct_ledger *a)
@@ -215,12 +209,12 @@ Test(faults_input, duplicate_publishes, .timeout = 150)
     idem_api(a);
     idem_python(a);
     acct_counts k;
-    settle(a, &r, "9a (first publishes)", &k);
+    fx_settle(a, fx_rc, &r, "9a (first publishes)", FX_SETTLE_MS, &k);
     cr_assert_eq(k.enqueued, N);
     cr_assert_eq(k.completed, N);
     /* The same 500 job ids again, after their first runs finished. */
     xadd_dm(NULL);
-    settle(a, &r, "9 (duplicate publishes)", &k);
+    fx_settle(a, fx_rc, &r, "9 (duplicate publishes)", FX_SETTLE_MS, &k);
     cr_assert_eq(k.completed, N);
     cr_assert_eq(k.dead, 0);
     cr_assert_eq(k.duplicates, 0, "%ld duplicate runs", k.duplicates);

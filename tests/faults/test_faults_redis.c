@@ -1,7 +1,8 @@
 /* Fault suite, Redis faults: a private AOF redis-server killed with -9 and
  * restarted mid-run, one frozen 10 s by SIGSTOP, and entries deleted (XDEL)
  * while pending or running. Every acknowledged job must complete or be
- * dead-lettered, exactly one of the two; workers must not crash. */
+ * dead-lettered, exactly one of the two; workers must not crash. The first two
+ * are rows of a table run by fx_scenario_run (support/fx.h). */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@ static void teardown(void)
         kill(red.pid, SIGCONT);
         fx_redis_kill(&red);
     }
+    fx_suite_fini(); /* a table scenario's ledger, private Redis and connection */
 }
 
 TestSuite(faults_redis, .fini = teardown);
@@ -49,118 +51,111 @@ static void p_sleep(int i, char *buf, size_t n, void *arg)
     snprintf(buf, n, "{\"n\":%d,\"sleep_ms\":%d}", i, *(const int *)arg);
 }
 
-static void settle(acct_ledger *a, const fx_run *r, const char *title, acct_counts *k)
-{
-    int ok = acct_wait_settled(a, rc, 90000, k);
-    acct_print(title, k);
-    if (!ok || k->lost || k->both) acct_print_bad(a, 10);
-    cr_assert(ok, "%s: not settled: lost=%ld pending=%ld scheduled=%ld undelivered=%ld (see %s)", title, k->lost,
-              k->pending, k->scheduled, k->undelivered, r->log);
-    cr_assert_eq(k->lost, 0, "%s: %ld jobs lost", title, k->lost);
-    cr_assert_eq(k->both, 0);
-    cr_assert_eq(k->unknown, 0);
-    cr_assert_eq(k->dead_dups, 0);
-}
-
 /* Send n XADDs pipelined, wait for the first reply, then kill -9 Redis while
  * the rest are in flight; the ids whose reply arrived go to acked_ids.
  * Returns how many did (>= 1). */
-static int enqueue_into_kill(char (*acked_ids)[64], int n)
+static int enqueue_into_kill(fx_scene *s, char (*acked_ids)[64], int n)
 {
     for (int i = 0; i < n; i++)
-        redisAppendCommand(rc, "XADD sluice:{s6} * type test.acct payload {\"n\":%d,\"sleep_ms\":5,\"race\":1}", i);
+        redisAppendCommand(s->c, "XADD sluice:{s6} * type test.acct payload {\"n\":%d,\"sleep_ms\":5,\"race\":1}", i);
     int acked = 0;
     for (int i = 0; i < n; i++) {
         void *v = NULL;
-        if (redisGetReply(rc, &v) != REDIS_OK) break;
+        if (redisGetReply(s->c, &v) != REDIS_OK) break;
         redisReply *r = v;
         if (r->type == REDIS_REPLY_STRING) snprintf(acked_ids[acked++], 64, "%s", r->str);
         freeReplyObject(r);
-        if (i == 0) fx_redis_kill(&red);
+        if (i == 0) fx_redis_kill(&s->red);
     }
     cr_assert_geq(acked, 1);
     return acked;
 }
 
 /* 6. redis-server kill -9 and restart (AOF, appendfsync always) mid-run. */
-Test(faults_redis, kill9_restart_aof, .timeout = 150)
+static long kill9_restart(fx_scene *s)
 {
-    fx_redis_start(&red);
-    rc = fx_redis_connect(&red);
-    fx_run r;
-    fx_setup(&r, "s6", &(fx_cfg){.queue = "s6", .redis_url = red.url, .workers = WORKERS,
-                                 .read_count = READ_COUNT});
-    acct_ledger *a = ledger = acct_new("s6", "s6", r.record);
-    fx_start(&r);
-    fx_wait_consumers(rc, &r, "s6", WORKERS);
-    fx_xadd(rc, "s6", "test.acct", N, p_sleep5, NULL, a, NULL);
-    fx_wait_records(&r, 300, 60000);
     static char acked_ids[500][64];
-    int acked = enqueue_into_kill(acked_ids, 500);
-    redisFree(rc);
-    rc = NULL;
+    int acked = enqueue_into_kill(s, acked_ids, 500);
+    redisFree(s->c);
+    s->c = NULL;
     th_sleep_ms(500);
-    fx_redis_start(&red);
-    rc = fx_redis_connect(&red);
+    fx_redis_start(&s->red);
+    s->c = fx_redis_connect(&s->red);
     /* Durability: every acknowledged racing enqueue survived the restart.
      * Racing enqueues that were persisted without our reading their reply
      * are jobs too: they must run as well. */
     int kept = 0, acked_kept = 0;
-    redisReply *x = redisCommand(rc, "XRANGE sluice:{s6} - +");
+    redisReply *x = redisCommand(s->c, "XRANGE sluice:{s6} - +");
     cr_assert(x && x->type == REDIS_REPLY_ARRAY);
     for (size_t i = 0; i < x->elements; i++) {
         const redisReply *e = x->element[i];
         const char *id = e->element[0]->str;
         if (e->element[1]->elements < 4 || !strstr(e->element[1]->element[3]->str, "\"race\"")) continue;
         kept++;
-        acct_add(a, id);
+        acct_add(s->a, id);
         for (int j = 0; j < acked; j++) acked_kept += strcmp(acked_ids[j], id) == 0;
     }
     freeReplyObject(x);
     fprintf(stderr, "scenario 6: of 500 racing enqueues %d were acknowledged before the kill, %d persisted\n", acked,
             kept);
     cr_assert_eq(acked_kept, acked, "only %d of %d acknowledged enqueues survived the restart", acked_kept, acked);
-    fx_xadd(rc, "s6", "test.acct", 200, p_sleep5, NULL, a, NULL);
-    acct_counts k;
-    settle(a, &r, "6 (redis kill -9 + AOF restart)", &k);
-    cr_assert_eq(k.enqueued, N + kept + 200);
-    cr_assert_eq(k.completed + k.dead, k.enqueued);
-    cr_assert_eq(k.dead, 0, "dead letters after a Redis restart (reasons in the counts line)");
-    cr_assert_leq(k.duplicates, MAX_DUPS, "%ld duplicates", k.duplicates);
-    cr_assert_eq(fx_log_count(&r, "\"worker crashed\""), 0, "workers crashed on the Redis restart (see %s)", r.log);
-    fx_stop(&r, 20000);
+    fx_xadd(s->c, "s6", "test.acct", 200, p_sleep5, NULL, s->a, NULL);
+    s->added = kept + 200;
+    return 1;
+}
+
+static void no_worker_crashed(fx_scene *s, const acct_counts *k)
+{
+    (void)k;
+    cr_assert_eq(fx_log_count(&s->run, "\"worker crashed\""), 0, "workers crashed on the Redis restart (see %s)",
+                 s->run.log);
 }
 
 /* 7. redis-server frozen (SIGSTOP) for 10 s while workers wait on it. */
-Test(faults_redis, sigstop_10s, .timeout = 150)
+static long sigstop_10s(fx_scene *s)
 {
-    fx_redis_start(&red);
-    rc = fx_redis_connect(&red);
-    fx_run r;
-    fx_setup(&r, "s7", &(fx_cfg){.queue = "s7", .redis_url = red.url, .workers = WORKERS,
-                                 .read_count = READ_COUNT, .redis = "\"command_timeout\":\"1s\""});
-    acct_ledger *a = ledger = acct_new("s7", "s7", r.record);
-    fx_start(&r);
-    fx_wait_consumers(rc, &r, "s7", WORKERS);
-    fx_xadd(rc, "s7", "test.acct", N, p_sleep5, NULL, a, NULL);
-    fx_wait_records(&r, 300, 60000);
-    cr_assert_eq(kill(red.pid, SIGSTOP), 0);
-    long at_stop = th_count_lines(r.record);
+    cr_assert_eq(kill(s->red.pid, SIGSTOP), 0);
+    long at_stop = th_count_lines(s->run.record);
     th_sleep_ms(10000);
-    long during = th_count_lines(r.record) - at_stop;
-    cr_assert_eq(kill(red.pid, SIGCONT), 0);
-    acct_counts k;
-    settle(a, &r, "7 (redis SIGSTOP 10s)", &k);
-    long crashes = fx_log_count(&r, "\"worker crashed\""), spawned = fx_log_count(&r, "\"worker spawned\"");
-    fprintf(stderr, "scenario 7: %ld completions while Redis was stopped (jobs already read); "
-                    "worker crashes=%ld spawns=%ld\n", during, crashes, spawned);
-    cr_assert_eq(k.completed, N);
-    cr_assert_eq(k.dead, 0);
-    cr_assert_leq(k.duplicates, MAX_DUPS, "%ld duplicates", k.duplicates);
-    cr_assert_eq(crashes, 0, "workers crashed while Redis was stopped (see %s)", r.log);
-    cr_assert_eq(spawned, WORKERS, "workers were respawned (see %s)", r.log);
-    fx_stop(&r, 20000);
+    long during = th_count_lines(s->run.record) - at_stop;
+    cr_assert_eq(kill(s->red.pid, SIGCONT), 0);
+    fprintf(stderr, "scenario 7: %ld completions while Redis was stopped (jobs already read)\n", during);
+    return 1;
 }
+
+static void sigstop_check(fx_scene *s, const acct_counts *k)
+{
+    (void)k;
+    long crashes = fx_log_count(&s->run, "\"worker crashed\""), spawned = fx_log_count(&s->run, "\"worker spawned\"");
+    fprintf(stderr, "scenario 7: worker crashes=%ld spawns=%ld\n", crashes, spawned);
+    cr_assert_eq(crashes, 0, "workers crashed while Redis was stopped (see %s)", s->run.log);
+    cr_assert_eq(spawned, WORKERS, "workers were respawned (see %s)", s->run.log);
+}
+
+/* The scenarios of this suite that share the skeleton (fx_scenario_run): a
+ * supervisor on a private Redis, N jobs, a Redis fault, the no-loss check and
+ * exact counts. The others below are not rows: trimmed_while_pending reads as
+ * a dead consumer before the supervisor starts and deletes entries in three
+ * phases around a stop; deleted_while_running settles three rounds of one job
+ * each; oom_settle_held runs two single jobs through an OOM window; the
+ * reconnect scenario runs a standalone worker and no jobs. */
+enum { KILL9_AOF, SIGSTOP_10S };
+static const fx_scenario scenarios[] = {
+    [KILL9_AOF] = {.title = "6 (redis kill -9 + AOF restart)",
+                   .cfg = {.queue = "s6", .workers = WORKERS, .read_count = READ_COUNT}, .private_redis = 1,
+                   .n = N, .payload = p_sleep5, .wait_records = 300, .fault = kill9_restart,
+                   /* dead 0: no dead letters after a Redis restart (reasons in the counts line) */
+                   .completed = FX_REST, .dead = 0, .max_dups = MAX_DUPS, .check = no_worker_crashed,
+                   .stop_ms = 20000},
+    [SIGSTOP_10S] = {.title = "7 (redis SIGSTOP 10s)",
+                     .cfg = {.queue = "s7", .workers = WORKERS, .read_count = READ_COUNT,
+                             .redis = "\"command_timeout\":\"1s\""},
+                     .private_redis = 1, .n = N, .payload = p_sleep5, .wait_records = 300, .fault = sigstop_10s,
+                     .completed = N, .dead = 0, .max_dups = MAX_DUPS, .check = sigstop_check, .stop_ms = 20000},
+};
+
+Test(faults_redis, kill9_restart_aof, .timeout = 150) { fx_scenario_run(&scenarios[KILL9_AOF]); }
+Test(faults_redis, sigstop_10s, .timeout = 150) { fx_scenario_run(&scenarios[SIGSTOP_10S]); }
 
 /* Pending entries of group g on stream key, up to max, into ids. */
 static int pending_ids(const char *key, const char *g, char (*out)[64], int max)
@@ -227,7 +222,7 @@ Test(faults_redis, trimmed_while_pending, .timeout = 150)
     cr_assert_gt(dr, 0, "nothing was pending after the stop (%d entries)", nr);
 
     fx_start(&r);
-    settle(a, &r, "trimmed (XDEL while pending)", &k);
+    fx_settle(a, rc, &r, "trimmed (XDEL while pending)", FX_SETTLE_MS, &k);
     int live_done = 0, live_trimmed = 0, ghost_trimmed = 0;
     for (int i = 0; i < dl; i++) {
         const acct_job *j = acct_job_get(a, live[i]);
@@ -299,7 +294,7 @@ Test(faults_redis, deleted_while_running, .timeout = 150)
             acct_check(a, rc, &k);
         }
     }
-    settle(a, &r, "deleted while running", &k);
+    fx_settle(a, rc, &r, "deleted while running", FX_SETTLE_MS, &k);
     int done = 0, trimmed = 0;
     for (int i = 0; i < 3; i++) {
         const acct_job *j = acct_job_get(a, longid[i]);
@@ -375,7 +370,7 @@ Test(faults_redis, oom_settle_held, .timeout = 150)
     /* RETRY on attempt 1: one retry, then attempt 2 succeeds. */
     oom_while_running(&r, a, "r7", "{\"sleep_ms\":600,\"retry_until\":2,\"runs\":true}", retry_id, sizeof(retry_id));
     acct_counts k;
-    settle(a, &r, "7a (RETRY refused with OOM)", &k);
+    fx_settle(a, rc, &r, "7a (RETRY refused with OOM)", FX_SETTLE_MS, &k);
     cr_assert_eq(k.dead, 0, "the retried job was dead-lettered (%s)", k.by_reason[ACCT_crashed] ? "crashed" : "other");
     cr_assert_eq(k.completed, 1);
     const acct_job *j = acct_job_get(a, retry_id);
@@ -386,7 +381,7 @@ Test(faults_redis, oom_settle_held, .timeout = 150)
     cr_assert_eq(dmax, 1, "a run was a redelivery (deliveries %u): the known result was replayed", dmax);
     /* FAIL: dead-lettered "failed", after one run. */
     oom_while_running(&r, a, "r7", "{\"sleep_ms\":600,\"fail\":true,\"runs\":true}", fail_id, sizeof(fail_id));
-    settle(a, &r, "7b (FAIL refused with OOM)", &k);
+    fx_settle(a, rc, &r, "7b (FAIL refused with OOM)", FX_SETTLE_MS, &k);
     cr_assert_eq(k.dead, 1);
     cr_assert_eq(k.by_reason[ACCT_failed], 1, "dead-lettered, but not as failed (crashed: %ld)",
                  k.by_reason[ACCT_crashed]);

@@ -1,7 +1,8 @@
 /* Fault suite, worker and supervisor faults: kill -9 of workers, segfaulting
  * and hanging jobs, retry/fail/exhaustion, SIGTERM and kill -9 of the
  * supervisor. Each scenario runs >= 1000 jobs through real processes and the
- * accounting checker (support/acct.h) proves that no job is lost. */
+ * accounting checker (support/acct.h) proves that no job is lost. All but the
+ * frozen reader are rows of one table run by fx_scenario_run (support/fx.h). */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,72 +15,51 @@
 #include "support/run.h"
 
 #define N 1000
-#define SETTLE_MS 90000
 
 TestSuite(faults_workers, .init = fx_suite_init, .fini = fx_suite_fini);
 
-/* Payload {"n":i,"sleep_ms":*arg}. */
-static void p_sleep(int i, char *buf, size_t n, void *arg)
+/* Payload {"n":i,"sleep_ms":10}. */
+static void p_sleep10(int i, char *buf, size_t n, void *arg)
 {
-    snprintf(buf, n, "{\"n\":%d,\"sleep_ms\":%d}", i, *(int *)arg);
-}
-
-/* Settle, print the counts line, and check the invariants every scenario has. */
-static void settle(acct_ledger *a, const fx_run *r, const char *title, acct_counts *k)
-{
-    int ok = acct_wait_settled(a, fx_rc, SETTLE_MS, k);
-    acct_print(title, k);
-    if (!ok || k->lost || k->both) acct_print_bad(a, 10);
-    cr_assert(ok, "%s: not settled: lost=%ld pending=%ld scheduled=%ld undelivered=%ld (see %s)", title, k->lost,
-              k->pending, k->scheduled, k->undelivered, r->log);
-    cr_assert_eq(k->lost, 0, "%s: %ld jobs lost", title, k->lost);
-    cr_assert_eq(k->both, 0, "%s: %ld jobs both completed and dead-lettered", title, k->both);
-    cr_assert_eq(k->unknown, 0, "%s: %ld unknown ids", title, k->unknown);
-    cr_assert_eq(k->dead_dups, 0, "%s: %ld jobs dead-lettered twice", title, k->dead_dups);
+    (void)arg;
+    snprintf(buf, n, "{\"n\":%d,\"sleep_ms\":10}", i);
 }
 
 /* Every completion of every job ran with deliveries == 1 and attempt == 1. */
-static void assert_first_delivery(acct_ledger *a, char (*ids)[64], int n, const char *title)
+static void assert_first_delivery(fx_scene *s, const acct_counts *k)
 {
-    for (int i = 0; i < n; i++) {
-        const acct_job *j = acct_job_get(a, ids[i]);
-        cr_assert(j && j->completions == 1, "%s: job %s completed %d times", title, ids[i], j ? j->completions : 0);
-        cr_assert_eq(j->deliveries_max, 1, "%s: job %s ran with deliveries %u: the stop spent a delivery", title,
-                     ids[i], j->deliveries_max);
-        cr_assert_eq(j->attempt, 1, "%s: job %s ran as attempt %u", title, ids[i], j->attempt);
+    (void)k;
+    for (int i = 0; i < s->sc->n; i++) {
+        const acct_job *j = acct_job_get(s->a, s->ids[i]);
+        cr_assert(j && j->completions == 1, "%s: job %s completed %d times", s->sc->title, s->ids[i],
+                  j ? j->completions : 0);
+        cr_assert_eq(j->deliveries_max, 1, "%s: job %s ran with deliveries %u: the stop spent a delivery",
+                     s->sc->title, s->ids[i], j->deliveries_max);
+        cr_assert_eq(j->attempt, 1, "%s: job %s ran as attempt %u", s->sc->title, s->ids[i], j->attempt);
     }
 }
 
 /* 1. kill -9 of random workers every 200 ms while 1200 jobs run. */
-Test(faults_workers, kill9_random_workers, .timeout = 150)
+static long kill9_random(fx_scene *s)
 {
-    const int n = 1200, ms = 10;
-    fx_run r;
-    /* A high crash budget: this scenario is about loss, not the "crashed" DLQ. */
-    fx_setup(&r, "s1", &(fx_cfg){.queue = "s1", .read_count = 5, .jobs = "\"max_deliveries\":50"});
-    acct_ledger *a = fx_ledger = acct_new("s1", "s1", r.record);
-    fx_start(&r);
-    fx_wait_consumers(fx_rc, &r, "s1", 4);
-    fx_xadd(fx_rc, "s1", "test.acct", n, p_sleep, (void *)&ms, a, NULL);
     int kills = 0;
     srand(12345);
-    while (kills < 12 && th_count_lines(r.record) < n) {
+    while (kills < 12 && th_count_lines(s->run.record) < s->sc->n) {
         th_sleep_ms(200);
         pid_t p[16];
-        int w = fx_workers(&r, p, 16);
+        int w = fx_workers(&s->run, p, 16);
         if (w > 0 && kill(p[rand() % w], SIGKILL) == 0) kills++;
     }
+    fprintf(stderr, "scenario 1: %d workers killed with -9\n", kills);
     cr_assert_geq(kills, 10, "only %d kills happened before the jobs were done", kills);
-    acct_counts k;
-    char title[64];
-    snprintf(title, sizeof(title), "1 (kill -9 of %d workers)", kills);
-    settle(a, &r, title, &k);
-    cr_assert_eq(k.completed, n);
-    cr_assert_eq(k.dead, 0);
-    cr_assert_leq(k.duplicates, kills, "%ld duplicates for %d kills", k.duplicates, kills);
-    cr_assert_eq(fx_log_count(&r, "\"worker crashed\""), kills, "supervisor saw %ld crashes for %d kills",
-                 fx_log_count(&r, "\"worker crashed\""), kills);
-    fx_stop(&r, 15000);
+    return kills;
+}
+
+static void kill9_random_check(fx_scene *s, const acct_counts *k)
+{
+    (void)k;
+    cr_assert_eq(fx_log_count(&s->run, "\"worker crashed\""), s->injected, "supervisor saw %ld crashes for %ld kills",
+                 fx_log_count(&s->run, "\"worker crashed\""), s->injected);
 }
 
 /* 2. Poison jobs (1%) segfault their worker: DLQ "crashed" after max_deliveries. */
@@ -89,31 +69,19 @@ static void p_poison(int i, char *buf, size_t n, void *arg)
     snprintf(buf, n, i % 100 == 7 ? "{\"n\":%d,\"crash\":true}" : "{\"n\":%d}", i);
 }
 
-Test(faults_workers, poison_segfault_crashed, .timeout = 150)
+static void poison_check(fx_scene *s, const acct_counts *k)
 {
-    fx_run r;
-    fx_setup(&r, "s2", &(fx_cfg){.queue = "s2", .jobs = "\"max_deliveries\":3"});
-    acct_ledger *a = fx_ledger = acct_new("s2", "s2", r.record);
-    static char ids[N][64];
-    fx_start(&r);
-    fx_wait_consumers(fx_rc, &r, "s2", 4);
-    fx_xadd(fx_rc, "s2", "test.acct", N, p_poison, NULL, a, ids);
-    acct_counts k;
-    settle(a, &r, "2 (poison segfault 1%)", &k);
-    cr_assert_eq(k.completed, N - N / 100);
-    cr_assert_eq(k.dead, N / 100);
-    cr_assert_eq(k.by_reason[ACCT_crashed], N / 100);
-    cr_assert_eq(k.duplicates, 0);
+    (void)k;
     for (int i = 7; i < N; i += 100) {
-        const acct_job *j = acct_job_get(a, ids[i]);
-        cr_assert_str_eq(j->reason, "crashed", "poison %s: reason %s", ids[i], j->reason);
-        cr_assert_eq(j->deliveries, 4, "poison %s: deliveries %ld, want max_deliveries+1 = 4", ids[i], j->deliveries);
+        const acct_job *j = acct_job_get(s->a, s->ids[i]);
+        cr_assert_str_eq(j->reason, "crashed", "poison %s: reason %s", s->ids[i], j->reason);
+        cr_assert_eq(j->deliveries, 4, "poison %s: deliveries %ld, want max_deliveries+1 = 4", s->ids[i],
+                     j->deliveries);
         cr_assert_eq(j->completions, 0);
     }
     /* Each poison job ran (and crashed) exactly max_deliveries times. */
-    cr_assert_eq(fx_log_count(&r, "\"worker crashed\""), 3 * N / 100, "%ld worker crashes, want %d",
-                 fx_log_count(&r, "\"worker crashed\""), 3 * N / 100);
-    fx_stop(&r, 15000);
+    cr_assert_eq(fx_log_count(&s->run, "\"worker crashed\""), 3 * N / 100, "%ld worker crashes, want %d",
+                 fx_log_count(&s->run, "\"worker crashed\""), 3 * N / 100);
 }
 
 /* 3. Hanging jobs (1%): timeout 200ms, max_attempts 2 -> DLQ "timeout", attempts 2. */
@@ -123,30 +91,17 @@ static void p_hang(int i, char *buf, size_t n, void *arg)
     snprintf(buf, n, i % 100 == 3 ? "{\"n\":%d,\"hang\":true}" : "{\"n\":%d}", i);
 }
 
-Test(faults_workers, hang_timeout, .timeout = 150)
+static void hang_check(fx_scene *s, const acct_counts *k)
 {
-    fx_run r;
-    fx_setup(&r, "s3", &(fx_cfg){.queue = "s3", .jobs = "\"timeout\":\"200ms\",\"max_attempts\":2"});
-    acct_ledger *a = fx_ledger = acct_new("s3", "s3", r.record);
-    static char ids[N][64];
-    fx_start(&r);
-    fx_wait_consumers(fx_rc, &r, "s3", 4);
-    fx_xadd(fx_rc, "s3", "test.acct", N, p_hang, NULL, a, ids);
-    acct_counts k;
-    settle(a, &r, "3 (hang 1%, timeout 200ms)", &k);
-    cr_assert_eq(k.completed, N - N / 100);
-    cr_assert_eq(k.dead, N / 100);
-    cr_assert_eq(k.by_reason[ACCT_timeout], N / 100);
-    cr_assert_eq(k.duplicates, 0);
+    (void)k;
     for (int i = 3; i < N; i += 100) {
-        const acct_job *j = acct_job_get(a, ids[i]);
-        cr_assert_str_eq(j->reason, "timeout", "hung job %s: reason %s", ids[i], j->reason);
-        cr_assert_eq(j->attempts, 2, "hung job %s: attempts %ld, want 2", ids[i], j->attempts);
+        const acct_job *j = acct_job_get(s->a, s->ids[i]);
+        cr_assert_str_eq(j->reason, "timeout", "hung job %s: reason %s", s->ids[i], j->reason);
+        cr_assert_eq(j->attempts, 2, "hung job %s: attempts %ld, want 2", s->ids[i], j->attempts);
     }
     /* Killed once per attempt, never more. */
-    cr_assert_eq(fx_log_count(&r, "job passed its hard timeout"), 2 * N / 100, "%ld timeout kills, want %d",
-                 fx_log_count(&r, "job passed its hard timeout"), 2 * N / 100);
-    fx_stop(&r, 15000);
+    cr_assert_eq(fx_log_count(&s->run, "job passed its hard timeout"), 2 * N / 100, "%ld timeout kills, want %d",
+                 fx_log_count(&s->run, "job passed its hard timeout"), 2 * N / 100);
 }
 
 /* 4. RETRY then OK, FAIL, and exhausted retries, mixed (max_attempts 3). */
@@ -157,24 +112,12 @@ static void p_mixed(int i, char *buf, size_t n, void *arg)
     snprintf(buf, n, "{\"n\":%d%s}", i, kinds[i % 10 < 4 ? i % 10 : 0]);
 }
 
-Test(faults_workers, retry_fail_exhausted, .timeout = 150)
+static void mixed_check(fx_scene *s, const acct_counts *k)
 {
-    fx_run r;
-    fx_setup(&r, "s4", &(fx_cfg){.queue = "s4", .jobs = "\"max_attempts\":3"});
-    acct_ledger *a = fx_ledger = acct_new("s4", "s4", r.record);
-    static char ids[N][64];
-    fx_start(&r);
-    fx_wait_consumers(fx_rc, &r, "s4", 4);
-    fx_xadd(fx_rc, "s4", "test.acct", N, p_mixed, NULL, a, ids);
-    acct_counts k;
-    settle(a, &r, "4 (retry/fail/exhausted)", &k);
-    cr_assert_eq(k.completed, 8 * N / 10);
-    cr_assert_eq(k.by_reason[ACCT_failed], N / 10);
-    cr_assert_eq(k.by_reason[ACCT_exhausted], N / 10);
-    cr_assert_eq(k.dead, 2 * N / 10);
-    cr_assert_eq(k.duplicates, 0);
+    (void)k;
+    char (*ids)[64] = s->ids;
     for (int i = 0; i < N; i++) {
-        const acct_job *j = acct_job_get(a, ids[i]);
+        const acct_job *j = acct_job_get(s->a, ids[i]);
         switch (i % 10) {
         case 1:
             cr_assert(j->completions == 1 && j->attempt == 3, "retry job %s: %d completions, attempt %u", ids[i],
@@ -194,7 +137,6 @@ Test(faults_workers, retry_fail_exhausted, .timeout = 150)
         }
         if (j->completions) cr_assert_eq(j->deliveries_max, 1, "job %s: deliveries %u", ids[i], j->deliveries_max);
     }
-    fx_stop(&r, 15000);
 }
 
 /* 5. SIGTERM under load, then a new supervisor: nothing lost, no delivery
@@ -206,51 +148,29 @@ static void p_long_first(int i, char *buf, size_t n, void *arg)
     snprintf(buf, n, "{\"n\":%d,\"sleep_ms\":%d}", i, i < 2 ? 5000 : 10);
 }
 
-Test(faults_workers, sigterm_under_load, .timeout = 150)
+static long sigterm_restart(fx_scene *s)
 {
-    fx_run r;
-    fx_setup(&r, "s5", &(fx_cfg){.queue = "s5"});
-    acct_ledger *a = fx_ledger = acct_new("s5", "s5", r.record);
-    static char ids[N][64];
-    fx_start(&r);
-    fx_wait_consumers(fx_rc, &r, "s5", 4);
-    fx_xadd(fx_rc, "s5", "test.acct", N, p_long_first, NULL, a, ids);
-    fx_wait_records(&r, 100, 60000);
-    int st = fx_stop(&r, 20000);
+    int st = fx_stop(&s->run, 20000);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "supervisor exit status %d", st);
-    long killed = fx_log_count(&r, "did not stop within shutdown_timeout");
+    long killed = fx_log_count(&s->run, "did not stop within shutdown_timeout");
     acct_counts k;
-    acct_check(a, fx_rc, &k);
+    acct_check(s->a, s->c, &k);
     fprintf(stderr, "scenario 5: stopped with %ld completed, %ld pending, %ld workers killed at shutdown_timeout\n",
             k.completed, k.pending, killed);
     cr_assert_lt(k.completed, N, "everything finished before the stop: the scenario tested nothing");
     cr_assert_geq(killed, 1, "no job was running past shutdown_timeout: the kill-and-release path went untested");
-    fx_start(&r);
-    settle(a, &r, "5 (SIGTERM under load, restart)", &k);
-    cr_assert_eq(k.completed, N);
-    cr_assert_eq(k.dead, 0);
-    cr_assert_eq(k.duplicates, 0);
-    assert_first_delivery(a, ids, N, "scenario 5");
-    fx_stop(&r, 20000);
+    fx_start(&s->run);
+    return 1;
 }
 
 /* 10. The supervisor killed with -9: its workers exit on their own, a new
  * supervisor (same consumer names) finishes the pending jobs. */
-Test(faults_workers, supervisor_kill9, .timeout = 150)
+static long supervisor_kill9_restart(fx_scene *s)
 {
-    const int ms = 10;
-    fx_run r;
-    fx_setup(&r, "s10", &(fx_cfg){.queue = "s10"});
-    acct_ledger *a = fx_ledger = acct_new("s10", "s10", r.record);
-    static char ids[N][64];
-    fx_start(&r);
-    fx_wait_consumers(fx_rc, &r, "s10", 4);
-    fx_xadd(fx_rc, "s10", "test.acct", N, p_sleep, (void *)&ms, a, ids);
-    fx_wait_records(&r, 300, 60000);
     pid_t w[16];
-    int nw = fx_workers(&r, w, 16);
+    int nw = fx_workers(&s->run, w, 16);
     cr_assert_eq(nw, 4);
-    th_kill(r.sup);
+    th_kill(s->run.sup);
     int left = nw;
     for (int waited = 0; left && waited < 10000; waited += 50) {
         th_sleep_ms(50);
@@ -259,17 +179,51 @@ Test(faults_workers, supervisor_kill9, .timeout = 150)
     }
     cr_assert_eq(left, 0, "%d workers of the killed supervisor still run after 10 s", left);
     acct_counts k;
-    acct_check(a, fx_rc, &k);
+    acct_check(s->a, s->c, &k);
     fprintf(stderr, "scenario 10: supervisor killed with %ld completed, %ld pending\n", k.completed, k.pending);
     cr_assert_lt(k.completed, N, "everything finished before the kill: the scenario tested nothing");
-    fx_start(&r);
-    settle(a, &r, "10 (supervisor kill -9, restart)", &k);
-    cr_assert_eq(k.completed, N);
-    cr_assert_eq(k.dead, 0);
-    cr_assert_eq(k.duplicates, 0);
-    assert_first_delivery(a, ids, N, "scenario 10");
-    fx_stop(&r, 20000);
+    fx_start(&s->run);
+    return 1;
 }
+
+/* The scenarios of this suite that share the skeleton (fx_scenario_run):
+ * supervisor, N jobs, a fault, the no-loss check and exact counts. */
+enum { KILL9_RANDOM, POISON, HANG, MIXED, SIGTERM_LOAD, SUPERVISOR_KILL9 };
+static const fx_scenario scenarios[] = {
+    [KILL9_RANDOM] = {.title = "1 (kill -9 of random workers)",
+                      /* A high crash budget: this scenario is about loss, not the "crashed" DLQ. */
+                      .cfg = {.queue = "s1", .read_count = 5, .jobs = "\"max_deliveries\":50"},
+                      .n = 1200, .payload = p_sleep10, .fault = kill9_random,
+                      .completed = 1200, .dead = 0, .max_dups = FX_DUPS_PER_FAULT,
+                      .check = kill9_random_check, .stop_ms = 15000},
+    [POISON] = {.title = "2 (poison segfault 1%)", .cfg = {.queue = "s2", .jobs = "\"max_deliveries\":3"},
+                .n = N, .payload = p_poison,
+                .completed = N - N / 100, .dead = N / 100, .by_reason = {{ACCT_crashed, N / 100}}, .max_dups = 0,
+                .check = poison_check, .stop_ms = 15000},
+    [HANG] = {.title = "3 (hang 1%, timeout 200ms)",
+              .cfg = {.queue = "s3", .jobs = "\"timeout\":\"200ms\",\"max_attempts\":2"}, .n = N, .payload = p_hang,
+              .completed = N - N / 100, .dead = N / 100, .by_reason = {{ACCT_timeout, N / 100}}, .max_dups = 0,
+              .check = hang_check, .stop_ms = 15000},
+    [MIXED] = {.title = "4 (retry/fail/exhausted)", .cfg = {.queue = "s4", .jobs = "\"max_attempts\":3"},
+               .n = N, .payload = p_mixed,
+               .completed = 8 * N / 10, .dead = 2 * N / 10,
+               .by_reason = {{ACCT_failed, N / 10}, {ACCT_exhausted, N / 10}}, .max_dups = 0,
+               .check = mixed_check, .stop_ms = 15000},
+    [SIGTERM_LOAD] = {.title = "5 (SIGTERM under load, restart)", .cfg = {.queue = "s5"}, .n = N,
+                      .payload = p_long_first, .wait_records = 100, .fault = sigterm_restart,
+                      .completed = N, .dead = 0, .max_dups = 0, .check = assert_first_delivery, .stop_ms = 20000},
+    [SUPERVISOR_KILL9] = {.title = "10 (supervisor kill -9, restart)", .cfg = {.queue = "s10"}, .n = N,
+                          .payload = p_sleep10, .wait_records = 300, .fault = supervisor_kill9_restart,
+                          .completed = N, .dead = 0, .max_dups = 0, .check = assert_first_delivery,
+                          .stop_ms = 20000},
+};
+
+Test(faults_workers, kill9_random_workers, .timeout = 150) { fx_scenario_run(&scenarios[KILL9_RANDOM]); }
+Test(faults_workers, poison_segfault_crashed, .timeout = 150) { fx_scenario_run(&scenarios[POISON]); }
+Test(faults_workers, hang_timeout, .timeout = 150) { fx_scenario_run(&scenarios[HANG]); }
+Test(faults_workers, retry_fail_exhausted, .timeout = 150) { fx_scenario_run(&scenarios[MIXED]); }
+Test(faults_workers, sigterm_under_load, .timeout = 150) { fx_scenario_run(&scenarios[SIGTERM_LOAD]); }
+Test(faults_workers, supervisor_kill9, .timeout = 150) { fx_scenario_run(&scenarios[SUPERVISOR_KILL9]); }
 
 /* 1 while a client of the test Redis blocks in XREADGROUP (CLIENT LIST flags=b). */
 static int reader_blocked(void *arg)
@@ -295,7 +249,9 @@ static long file_count(const char *path, const char *needle)
 /* 11. A worker frozen (SIGSTOP) while it blocks in XREADGROUP: entries are
  * delivered into its socket, another worker takes them over past the lease and
  * runs them. On SIGCONT the frozen worker must see that its batch is older than
- * the lease, find the entries taken over and skip them: every job runs once. */
+ * the lease, find the entries taken over and skip them: every job runs once.
+ * Not a row of the table: no supervisor runs (two standalone workers), and its
+ * 10 jobs must go in as one MULTI while the first worker is frozen. */
 Test(faults_workers, frozen_reader_skips_taken_over, .timeout = 150)
 {
     const int n = 10;
@@ -335,7 +291,7 @@ Test(faults_workers, frozen_reader_skips_taken_over, .timeout = 150)
         th_sleep_ms(50);
     th_worker_stop(frozen, 15000);
     th_worker_stop(other, 15000);
-    settle(a, &r, "11 (frozen reader, taken over)", &k);
+    fx_settle(a, fx_rc, &r, "11 (frozen reader, taken over)", FX_SETTLE_MS, &k);
     cr_assert_eq(k.completed, n);
     cr_assert_eq(k.dead, 0);
     cr_assert_eq(k.duplicates, 0, "%ld jobs ran twice: the thawed worker ran entries taken over (see %s)",
