@@ -446,6 +446,7 @@ int sl_cmd_trace(int argc, char **argv)
         cfg = sl_cfg_load_file(a.config, SL_CFG_ENV, err, sizeof(err));
         if (!cfg) {
             fprintf(stderr, "sluice trace: %s\n", err);
+            free(a.queues);
             return 78;
         }
         for (size_t i = 0; i < cfg->npools; i++) add_group(add_queue(&t, cfg->pools[i].queue), cfg->pools[i].group);
