@@ -4,6 +4,8 @@
 #   make test   install what is missing, build plain + ASan/UBSan, run every suite
 #   make test-unit  the fast subset: build the unit suites (tests/unit/) in the
 #               plain build and run them (ctest -L unit); no Redis, no processes
+#   make lint   install clang-tidy if missing, run the checks of .clang-tidy over the
+#               product's sources (scripts/lint.sh); any finding fails. make test runs it too
 #   make fuzz   build the libFuzzer harnesses (tests/fuzz/) and fuzz each target for
 #               FUZZ_SECONDS (default 60); FUZZ_TARGETS picks some (default all)
 BUILD ?= build
@@ -12,7 +14,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 UNIT_TESTS := $(basename $(notdir $(wildcard tests/unit/test_*.c)))
 
-.PHONY: all build demo test test-unit fuzz clean
+.PHONY: all build demo test test-unit lint fuzz clean
 all: build
 
 build:
@@ -32,9 +34,12 @@ test-unit:
 	cmake --build $(BUILD) -j$(JOBS) --target $(UNIT_TESTS)
 	cd $(BUILD) && ctest -L unit --output-on-failure -j$(JOBS)
 
+lint:
+	@scripts/lint.sh
+
 fuzz:
 	@scripts/deps.sh test
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh fuzz $(FUZZ_TARGETS)
 
 clean:
-	rm -rf build build-asan build-fuzz build.build.log build-asan.build.log
+	rm -rf build build-asan build-fuzz build-lint build.build.log build-asan.build.log build-lint.build.log

@@ -11,7 +11,8 @@
 #include "cli/commands.h"
 
 #define CMD "dlq"
-#define SCAN_CHUNK "500"
+#define SCAN_CHUNK 500
+#define SCAN_CHUNK_STR "500" /* SCAN_CHUNK as XRANGE's COUNT argument */
 #define MAX_IDS 1024
 #define REPLAY_BATCH 100
 #define PURGE_BATCH 500
@@ -171,12 +172,12 @@ static cJSON *select_entries(sl_redis *r, const dlq_args *a, int *more)
     char start[80];
     snprintf(start, sizeof start, "%s", a->start);
     for (;;) {
-        const char *argv[] = {"XRANGE", a->dlq, start, a->end, "COUNT", SCAN_CHUNK};
+        const char *argv[] = {"XRANGE", a->dlq, start, a->end, "COUNT", SCAN_CHUNK_STR};
         redisReply *rep = sl_cli_cmd(CMD, r, 6, argv);
         if (!rep) goto fail;
         size_t n = take(a, rep, out, more, last, sizeof last);
         freeReplyObject(rep);
-        if (n < (size_t)atoi(SCAN_CHUNK) || *more) break;
+        if (n < SCAN_CHUNK || *more) break;
         snprintf(start, sizeof start, "(%s", last);
     }
     return out;

@@ -146,9 +146,10 @@ static void add_consumers(sl_redis *r, cJSON *arr, const char *stream, const cha
             cJSON_AddItemToArray(arr, found);
             continue;
         }
+        /* both are there unless cJSON ran out of memory adding them above */
         cJSON *ji = cJSON_GetObjectItem(found, "idle_ms"), *jp = cJSON_GetObjectItem(found, "pending");
-        if (idle < ji->valuedouble) cJSON_SetNumberValue(ji, (double)idle);
-        cJSON_SetNumberValue(jp, jp->valuedouble + (double)pending);
+        if (ji && idle < ji->valuedouble) cJSON_SetNumberValue(ji, (double)idle);
+        if (jp) cJSON_SetNumberValue(jp, jp->valuedouble + (double)pending);
     }
     if (rep) freeReplyObject(rep);
 }

@@ -190,6 +190,7 @@ static int scan_stream(tr_trace *t, sl_redis *r, const char *queue, const char *
             if (e->type != REDIS_REPLY_ARRAY || e->elements < 2) continue;
             from_reply(&f, e->element[1]);
             const char *c = fv(&f, "correlation_id");
+            // NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): t->correlation is set when parse_args returns -1
             if (c && strcmp(c, t->correlation) == 0) found(t, queue, group, kind, e->element[0]->str, &f);
         }
         if (got) snprintf(end, sizeof(end), "(%s", rep->element[got - 1]->element[0]->str);
@@ -221,6 +222,7 @@ static int scan_sched(tr_trace *t, sl_redis *r, const char *queue)
         size_t got = rep->type == REDIS_REPLY_ARRAY ? rep->elements / 2 : 0;
         for (size_t i = 0; i < got; i++) {
             const redisReply *m = rep->element[2 * i], *sc = rep->element[2 * i + 1];
+            // NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): t->correlation is set when parse_args returns -1
             if (m->type != REDIS_REPLY_STRING || !strstr(m->str, t->correlation)) continue;
             cJSON *doc = cJSON_ParseWithLength(m->str, m->len);
             const cJSON *s = cJSON_GetObjectItemCaseSensitive(doc, "s");
@@ -446,6 +448,7 @@ int sl_cmd_trace(int argc, char **argv)
         cfg = sl_cfg_load_file(a.config, SL_CFG_ENV, err, sizeof(err));
         if (!cfg) {
             fprintf(stderr, "sluice trace: %s\n", err);
+            free(a.queues);
             return 78;
         }
         for (size_t i = 0; i < cfg->npools; i++) add_group(add_queue(&t, cfg->pools[i].queue), cfg->pools[i].group);
@@ -457,6 +460,7 @@ int sl_cmd_trace(int argc, char **argv)
     if (!r) goto done;
     if ((t.now_ms = sl_cli_server_ms(CMD, r)) < 0) goto done;
     if (!a.config && !a.nqueues && discover(&t, r) != 0) goto done;
+    // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): t.queues is freed by tr_free below, on every path
     for (size_t i = 0; i < t.nqueues; i++)
         if (search_queue(&t, r, &t.queues[i]) != 0) goto done;
     tr_link(&t);

@@ -93,11 +93,11 @@ static int sl_pool_reserve(sl_pool *p, int n)
 {
     if (n <= p->nslots)
         return 0;
-    sl_pool_slot **grown = realloc(p->slots, (size_t)n * sizeof *grown);
+    sl_pool_slot **grown = realloc(p->slots, (size_t)n * sizeof *grown); // NOLINT(bugprone-sizeof-expression): an array of pointers
     if (!grown)
         return -1;
     for (int i = p->nslots; i < n; i++)
-        grown[i] = NULL;
+        grown[i] = NULL; // NOLINT(clang-analyzer-unix.Malloc): n > nslots >= 0, so the size is not 0
     p->slots = grown;
     p->nslots = n;
     return 0;

@@ -131,7 +131,7 @@ void sl_sup_reload(sl_sup *sup)
         if (p->removed)
             p->cfg = NULL;
     }
-    for (size_t i = 0; i < sup->cfg->npools; i++) {
+    for (size_t i = 0; i < nfps; i++) { /* nfps == sup->cfg->npools: fps were made for this config */
         sl_sup_apply_pool(sup, &sup->cfg->pools[i], fps[i], &added, &restarted);
         fps[i] = NULL;
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages sluice needs that are missing. Usage:
 #   scripts/deps.sh build   compilers, libraries, redis-server (make demo)
-#   scripts/deps.sh test    the above plus what the test suite uses (make test)
+#   scripts/deps.sh test    the above plus what the test suite and lint use (make test)
+#   scripts/deps.sh lint    the build packages plus clang-tidy (make lint)
 # Runs apt-get only when something is missing; needs root for that.
 set -euo pipefail
 
@@ -9,9 +10,11 @@ build_pkgs=(gcc make cmake pkg-config libhiredis-dev libevent-dev libcjson-dev l
             redis-server redis-tools)
 test_pkgs=(g++ libcriterion-dev python3 python3-redis docker-compose json-schema-test-suite prometheus
            clang libclang-rt-14-dev jq python3-jsonschema)  # clang: tests/fuzz/; jq, jsonschema: the docs test
+lint_pkgs=(clang-tidy)
 
 want=("${build_pkgs[@]}")
-if [[ "${1:-build}" == test ]]; then want+=("${test_pkgs[@]}"); fi
+if [[ "${1:-build}" == test ]]; then want+=("${test_pkgs[@]}" "${lint_pkgs[@]}"); fi
+if [[ "${1:-build}" == lint ]]; then want+=("${lint_pkgs[@]}"); fi
 
 missing=()
 for p in "${want[@]}"; do

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: install what is missing, build plain and ASan+UBSan, start a
 # throwaway redis-server on a free loopback port in a temp dir, run every suite
-# against it in both builds, stop the server; then the binary hardening check, the
-# check of libsluice.so's exports and each fuzz target over its committed corpus.
-# Prints "sluice: N passed, N failed".
+# against it in both builds, stop the server; then clang-tidy (scripts/lint.sh), the
+# dependency check, the binary hardening check, the check of libsluice.so's exports
+# and each fuzz target over its committed corpus. Prints "sluice: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib-redis.sh
@@ -75,6 +75,9 @@ done
 
 echo "== dependencies between folders: only the allowed arrows, no cycle (scripts/check-deps.py)"
 if python3 scripts/check-deps.py >/dev/null; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+echo "== clang-tidy over the product's sources (scripts/lint.sh, make lint)"
+if scripts/lint.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 echo "== binary hardening (RELRO, BIND_NOW, canaries, FORTIFY, PIE), plain and asan builds"
 if scripts/check-hardening.sh build && scripts/check-hardening.sh build-asan; then

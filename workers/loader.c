@@ -200,7 +200,7 @@ int sl_loader_register(sluice_plugin_ctx *pctx, const sluice_handler_def *def)
     }
     if (l->nhandlers == l->hcap) {
         size_t ncap = l->hcap ? l->hcap * 2 : 16;
-        sl_handler **nh = realloc(l->handlers, ncap * sizeof(*nh));
+        sl_handler **nh = realloc(l->handlers, ncap * sizeof(*nh)); // NOLINT(bugprone-sizeof-expression): an array of pointers
         if (!nh) {
             handler_free(h);
             return reg_fail(pctx, "plugin %s: out of memory registering '%s'", pname, def->type);
@@ -392,7 +392,7 @@ int sl_loader_load(sl_loader *l, const char *name, char *err, size_t errlen)
     size_t keep = l->nhandlers;
     sluice_plugin_ctx *pctx = NULL;
     sl_plugin *p = calloc(1, sizeof(*p));
-    sl_plugin **np = realloc(l->plugins, (l->nplugins + 1) * sizeof(*np));
+    sl_plugin **np = realloc(l->plugins, (l->nplugins + 1) * sizeof(*np)); // NOLINT(bugprone-sizeof-expression): an array of pointers
     if (p) p->fd = -1;
     if (!p || !np || !(p->name = strdup(name))) {
         if (np) l->plugins = np;

@@ -236,7 +236,8 @@ static int check_number(const unsigned char *s, size_t len, size_t *i, const cha
 int sl_json_check(const char *text, size_t len, size_t *err_off, const char **why)
 {
     const unsigned char *s = (const unsigned char *)text;
-    unsigned char stack[(SL_JSON_DEPTH_MAX + 7) / 8]; /* bit set: object, clear: array */
+    /* bit set: object, clear: array; zeroed so the |= and &= below never read an indeterminate byte */
+    unsigned char stack[(SL_JSON_DEPTH_MAX + 7) / 8] = {0};
     size_t depth = 0;
     size_t i = 0;
     int want_key = 0; /* the next thing is an object member's "key": */

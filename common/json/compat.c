@@ -422,6 +422,7 @@ void cx_compare(cx *x, const cJSON *o, const cJSON *n, const char *ptr)
     o = o != NULL ? cx_resolve(x->old_root, o, &oref) : x->empty;
     n = n != NULL ? cx_resolve(x->new_root, n, &nref) : x->empty;
     if (o == NULL || n == NULL) {
+        // NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): NULL is an unfollowed $ref; cx_resolve set oref / nref
         if (o == NULL && n == NULL && strcmp(oref, nref) == 0 && oref[0] != '#')
             return; /* the same remote document, as far as we can tell */
         cx_add(x, ptr, 1, "$ref %s", o == NULL ? oref : nref);

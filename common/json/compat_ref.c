@@ -168,7 +168,7 @@ const cJSON *cx_resolve(const cJSON *root, const cJSON *node, const char **ref)
         const cJSON *r = cJSON_IsObject(node) ? cJSON_GetObjectItemCaseSensitive(node, "$ref") : NULL;
         const cJSON *target;
 
-        if (!cJSON_IsString(r))
+        if (r == NULL || !cJSON_IsString(r))
             return node;
         *ref = r->valuestring;
         if (r->valuestring[0] != '#' || (r->valuestring[1] != '\0' && r->valuestring[1] != '/'))

@@ -204,7 +204,7 @@ static int sub_list(sl_schema_cstate *cs, sl_schema_node *n, const cJSON *v, sl_
     if (!cJSON_IsArray(v) || (nonempty && !cJSON_GetArraySize(v)))
         return sl_schema_cs_fail(cs, "must be a%s array of schemas", nonempty ? " non-empty" : "n");
     size_t len = (size_t)cJSON_GetArraySize(v);
-    l->v = calloc(len ? len : 1, sizeof *l->v);
+    l->v = calloc(len ? len : 1, sizeof *l->v); // NOLINT(bugprone-sizeof-expression): an array of pointers
     if (!l->v)
         return sl_schema_cs_fail(cs, "out of memory");
     const cJSON *c;
@@ -396,7 +396,7 @@ static int compile_kw(sl_schema_cstate *cs, sl_schema_node *n, const char *k, co
         {"minProperties", offsetof(sl_schema_node, min_props), 0},
     };
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
-        if (strcmp(k, nums[i].name))
+        if (strcmp(k, nums[i].name) != 0)
             continue;
         double *slot = (double *)(void *)((char *)n + nums[i].off);
         if (number_kw(cs, v, slot, nums[i].bit == 0) < 0)
@@ -511,7 +511,7 @@ sl_schema_node *sl_schema_get_node(sl_schema_cstate *cs, const cJSON *json, cons
     sl_schema *s = cs->s;
     if (s->n_nodes == s->cap_nodes) {
         size_t cap = s->cap_nodes ? s->cap_nodes * 2 : 32;
-        sl_schema_node **v = realloc(s->nodes, cap * sizeof *v);
+        sl_schema_node **v = realloc(s->nodes, cap * sizeof *v); // NOLINT(bugprone-sizeof-expression): an array of pointers
         if (!v)
             goto oom;
         s->nodes = v;

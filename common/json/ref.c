@@ -55,7 +55,7 @@ char *sl_schema_child_base(const cJSON *json, const char *parent, char **anchor)
     if (anchor)
         *anchor = NULL;
     const cJSON *id = cJSON_IsObject(json) ? cJSON_GetObjectItemCaseSensitive(json, "$id") : NULL;
-    if (!cJSON_IsString(id) || cJSON_GetObjectItemCaseSensitive(json, "$ref"))
+    if (id == NULL || !cJSON_IsString(id) || cJSON_GetObjectItemCaseSensitive(json, "$ref"))
         return strdup(parent);
     char *abs = sl_schema_uri_resolve(parent, id->valuestring);
     if (!abs)
@@ -103,7 +103,7 @@ int sl_schema_register_ids(sl_schema_cstate *cs, const cJSON *json, const char *
     int rc = -1;
     if (!base)
         goto done;
-    if (strcmp(base, parent) && sl_schema_id_add(cs, strdup(base), json, base, parent) < 0)
+    if (strcmp(base, parent) != 0 && sl_schema_id_add(cs, strdup(base), json, base, parent) < 0)
         goto done;
     if (anchor) {
         char *a = anchor;

@@ -370,6 +370,7 @@ static void sl_http_bound(sl_http *h, const char *listen)
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     char host[NI_MAXHOST], port[NI_MAXSERV];
+    memset(&ss, 0, sizeof ss); /* getsockname fills it; zeroed so ss_family is never read unset */
     (void)snprintf(h->address, sizeof h->address, "%s", listen);
     if (getsockname(evconnlistener_get_fd(h->lev), (struct sockaddr *)&ss, &len) != 0 ||
         getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, port, sizeof port,

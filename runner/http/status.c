@@ -70,7 +70,7 @@ char *sl_status_health(sl_metrics *m)
         if (now - g->progress_ms >= stall)
             sl_reason(reasons, "stalled",
                       "queue %s group %s: backlog %lld (lag %lld, pending %lld) and nothing consumed for %lld ms",
-                      g->queue, g->group, (long long)(g->lag + g->pending), (long long)g->lag,
+                      g->queue, g->group, (long long)g->lag + (long long)g->pending, (long long)g->lag,
                       (long long)g->pending, (long long)(now - g->progress_ms));
     }
     return sl_reasons_json(reasons, "unhealthy");

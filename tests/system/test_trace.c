@@ -4,6 +4,7 @@
  * `sluice trace` (run in-process) showing the tree and the failing job. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -373,4 +374,20 @@ Test(trace, group_states_from_redis, .init = th_flushall)
     cJSON_Delete(doc);
     free(out);
     redisFree(c);
+}
+
+/* A config that cannot be loaded: exit code 78, and nothing left allocated
+ * (the argument array was leaked on that return). */
+Test(trace, unreadable_config_exits_78_without_leaking)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/no-such-config.json", th_tmpdir());
+    char *argv[] = {"trace", "-c", path, "R", NULL};
+    /* Warm up first: one-time allocations, and glibc's per-thread cache of up to
+     * 7 freed chunks per size, which mallinfo2 counts as in use. */
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(sl_cmd_trace(4, argv), 78);
+    size_t before = mallinfo2().uordblks;
+    cr_assert_eq(sl_cmd_trace(4, argv), 78);
+    cr_assert_eq(mallinfo2().uordblks, before, "sluice trace leaked %zu bytes", mallinfo2().uordblks - before);
 }
