@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "common/streamid.h"
 
 #define CMD "group"
 
@@ -44,7 +45,7 @@ static const char usage_text[] =
 static int parse_from(const char *s, char *out, size_t n)
 {
     int64_t ms;
-    if (strcmp(s, "0") == 0 || strcmp(s, "$") == 0 || sl_cli_id_ms(s) >= 0) {
+    if (strcmp(s, "0") == 0 || strcmp(s, "$") == 0 || sl_streamid_ms(s) >= 0) {
         snprintf(out, n, "%s", s);
         return 0;
     }

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "common/streamid.h"
 
 #define CMD "stats"
 #define RATE_WINDOW_MS 60000
@@ -83,7 +84,7 @@ static void add_rates(sl_redis *r, cJSON *g, const char *key, int64_t now, int *
         const redisReply *f = e->element[1];
         char who[160];
         snprintf(who, sizeof who, "%s/%s", sl_cli_kv_str(f, "host"), sl_cli_kv_str(f, "pid"));
-        int64_t ms = sl_cli_id_ms(e->element[0]->str);
+        int64_t ms = sl_streamid_ms(e->element[0]->str);
         long long p = sl_cli_kv_int(f, "processed", 0), fl = sl_cli_kv_int(f, "failed", 0);
         size_t j = 0;
         while (j < ns && strcmp(s[j].who, who) != 0) j++;
@@ -121,7 +122,7 @@ static int64_t oldest_pending_ms(sl_redis *r, const char *stream, const char *gr
     redisReply *rep = try_cmd(r, 3, argv, lost);
     int64_t ms = -1;
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 && rep->element[1]->type == REDIS_REPLY_STRING)
-        ms = sl_cli_id_ms(rep->element[1]->str);
+        ms = sl_streamid_ms(rep->element[1]->str);
     if (rep) freeReplyObject(rep);
     return ms;
 }

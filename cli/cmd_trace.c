@@ -11,6 +11,7 @@
 
 #include "common/config.h"
 #include "common/keys.h"
+#include "common/streamid.h"
 #include "common/util.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
@@ -130,7 +131,7 @@ static void found(tr_trace *t, const char *queue, const char *group, key_kind ki
     tr_job *j = job_of(t, queue, f, sid);
     if (kind == K_MAIN) {
         set_once(&j->stream_id, sid);
-        if (!j->enqueued_at_ms) j->enqueued_at_ms = sl_cli_id_ms(sid);
+        if (!j->enqueued_at_ms) j->enqueued_at_ms = sl_streamid_ms(sid);
         return;
     }
     if (kind == K_RETRY) {
@@ -283,7 +284,7 @@ static int entry_state(sl_redis *r, const char *key, const char *group, const ch
     } else {
         char ld[64];
         last_delivered(r, key, group, ld, sizeof(ld)); /* NOGROUP above: "" -> undelivered */
-        o->state = ld[0] && sl_cli_id_cmp(sid, ld) <= 0 ? TR_COMPLETED : TR_UNDELIVERED;
+        o->state = ld[0] && sl_streamid_cmp_text(sid, ld) <= 0 ? TR_COMPLETED : TR_UNDELIVERED;
     }
     freeReplyObject(rep);
     return 0;

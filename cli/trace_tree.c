@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/streamid.h"
 #include "common/trace.h"
 #include "cli/cli.h"
 #include "common/util.h"
@@ -71,7 +72,7 @@ void tr_note(tr_trace *t, const char *fmt, ...)
 static int earlier(const tr_job *a, const tr_job *b)
 {
     if (a->enqueued_at_ms != b->enqueued_at_ms) return a->enqueued_at_ms < b->enqueued_at_ms;
-    return sl_cli_id_cmp(a->stream_id ? a->stream_id : "", b->stream_id ? b->stream_id : "") < 0;
+    return sl_streamid_cmp_text(a->stream_id ? a->stream_id : "", b->stream_id ? b->stream_id : "") < 0;
 }
 
 static int by_group(const void *a, const void *b)
