@@ -50,10 +50,11 @@ static int parse_from(const char *s, char *out, size_t n)
         return 0;
     }
     if (sl_cli_parse_time(s, &ms) != 0) return -1;
-    if (ms == 0)
+    sl_streamid before = {(uint64_t)ms, 0};
+    if (sl_streamid_prev(&before) != 0)
         snprintf(out, n, "0");
     else
-        snprintf(out, n, "%lld-18446744073709551615", (long long)(ms - 1));
+        (void)sl_streamid_fmt(out, n, before);
     return 0;
 }
 
