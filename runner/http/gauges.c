@@ -10,6 +10,7 @@
 
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/streamid.h"
 #include "common/util.h"
 #include "runner/maint/internal.h"
 #include "runner/http/metrics.h"
@@ -24,10 +25,13 @@ int sl_gauges_redis_up(const sl_sup *sup)
     return sup->maint && sup->maint->conn && sl_mconn_ready(sup->maint->conn);
 }
 
-/* Milliseconds of a stream id "ms-seq" (0 when malformed). */
+/* Milliseconds of a stream id "ms-seq": 0 when malformed, INT64_MAX when
+ * larger (the callers skip 0). */
 static int64_t sl_id_ms(const char *id)
 {
-    return strtoll(id, NULL, 10);
+    sl_streamid sid;
+    if (sl_streamid_parse_incomplete(id, &sid) != 0) return 0;
+    return sid.ms > INT64_MAX ? INT64_MAX : (int64_t)sid.ms;
 }
 
 static int sl_is_missing(const redisReply *r)
