@@ -38,3 +38,8 @@ int sl_key_done(char *buf, size_t n, const char *queue, const char *group, const
 {
     return sl_fmt(buf, n, "sluice:{%s}:done:%s:%s", queue, group, job_id);
 }
+
+int sl_key_idem(char *buf, size_t n, const char *queue, const char *key)
+{
+    return sl_fmt(buf, n, "sluice:{%s}:idem:%s", queue, key);
+}
