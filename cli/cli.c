@@ -324,11 +324,6 @@ int sl_cli_pick_group(const char *cmd, sl_redis *r, const char *queue, const cha
     return 0;
 }
 
-int sl_cli_key_paused(char *buf, size_t n, const char *queue, const char *group)
-{
-    return sl_fmt(buf, n, "sluice:{%s}:paused:%s", queue, group);
-}
-
 /* ---- time ------------------------------------------------------------------- */
 
 static int read_digits(const char *s, int n, int *out)

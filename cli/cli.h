@@ -94,9 +94,6 @@ int sl_cli_groups(const char *cmd, sl_redis *r, const char *queue, char names[][
  */
 int sl_cli_pick_group(const char *cmd, sl_redis *r, const char *queue, const char *given, char *out);
 
-/** "sluice:{Q}:paused:G": set while group G is paused (sluice pause). 0 or -1. */
-int sl_cli_key_paused(char *buf, size_t n, const char *queue, const char *group);
-
 /* ---- time ------------------------------------------------------------------- */
 
 /** Parse "@EPOCH_SECONDS" or an RFC 3339 date-time (Z or +HH:MM). 0 and ms, or -1. */

@@ -167,7 +167,7 @@ static int do_delete(sl_redis *r, const char *queue, const char *stream, const c
     if (rlen < 0) return 1;
     int drop_retry = force || rlen == 0;
     if (drop_retry && int_cmd(r, 2, del) < 0) return 1;
-    sl_cli_key_paused(paused, sizeof paused, queue, group);
+    sl_key_paused(paused, sizeof paused, queue, group);
     sl_key_fence(fence, sizeof fence, queue, group); /* a group made again starts a new fence */
     const char *dp[] = {"DEL", paused, fence};
     if (int_cmd(r, 3, dp) < 0) return 1;

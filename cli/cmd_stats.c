@@ -198,8 +198,8 @@ static cJSON *group_stats(sl_redis *r, const char *queue, const redisReply *g, i
     sl_key_stream(stream, sizeof stream, queue);
     sl_key_retry(retry, sizeof retry, queue, name);
     sl_key_dlq(dlq, sizeof dlq, queue, name);
-    snprintf(stats, sizeof stats, "sluice:{%s}:stats:%s", queue, name);
-    sl_cli_key_paused(paused, sizeof paused, queue, name);
+    sl_key_stats(stats, sizeof stats, queue, name);
+    sl_key_paused(paused, sizeof paused, queue, name);
 
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "group", name);

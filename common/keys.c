@@ -43,3 +43,13 @@ int sl_key_idem(char *buf, size_t n, const char *queue, const char *key)
 {
     return sl_fmt(buf, n, "sluice:{%s}:idem:%s", queue, key);
 }
+
+int sl_key_paused(char *buf, size_t n, const char *queue, const char *group)
+{
+    return sl_fmt(buf, n, "sluice:{%s}:paused:%s", queue, group);
+}
+
+int sl_key_stats(char *buf, size_t n, const char *queue, const char *group)
+{
+    return sl_fmt(buf, n, "sluice:{%s}:stats:%s", queue, group);
+}

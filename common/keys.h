@@ -32,6 +32,10 @@ int sl_key_sched(char *buf, size_t n, const char *queue);
 int sl_key_done(char *buf, size_t n, const char *queue, const char *group, const char *job_id);
 /** "sluice:{Q}:once:G:ID:K". Returns 0 or -1. */
 int sl_key_once(char *buf, size_t n, const char *queue, const char *group, const char *job_id, const char *key);
+/** "sluice:{Q}:paused:G": present while group G is paused (sluice pause). Returns 0 or -1. */
+int sl_key_paused(char *buf, size_t n, const char *queue, const char *group);
+/** "sluice:{Q}:stats:G": the supervisors' counter samples of group G (sluice stats). Returns 0 or -1. */
+int sl_key_stats(char *buf, size_t n, const char *queue, const char *group);
 /** "sluice:{Q}:idem:K": idempotency key K of sluice_enqueue. Returns 0 or -1
  *  (K may be longer than a name: size buf for it). */
 int sl_key_idem(char *buf, size_t n, const char *queue, const char *key);

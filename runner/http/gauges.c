@@ -202,7 +202,7 @@ static void sl_gauges_stats(sl_metrics *m, sl_mconn *c, sl_mx_group *g)
     (void)snprintf(retried, sizeof retried, "%llu", (unsigned long long)sl_mx_sum(t, SL_OUT_RETRY));
     (void)snprintf(dead, sizeof dead, "%llu", (unsigned long long)sl_mx_sum(t, SL_OUT_DEAD));
     free(t);
-    if (sl_fmt(key, sizeof key, "sluice:{%s}:stats:%s", g->queue, g->group) != 0)
+    if (sl_key_stats(key, sizeof key, g->queue, g->group) != 0)
         return;
     const char *argv[] = {"XADD",      key,  "MAXLEN", "~",     "1000",  "*",       "host",  m->sup->hostname,
                           "pid",       pid,  "processed", ok,   "failed", failed,   "retried", retried,
