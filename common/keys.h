@@ -15,6 +15,13 @@
 
 #include <stddef.h>
 
+/* Global keys of the schema registry (not queue-scoped). They share the hash
+ * tag {:schemas}, which no queue can use (':' is not allowed in a queue name),
+ * so the registry's check-and-set transaction stays legal in Redis Cluster
+ * and never collides with a queue. */
+#define SL_KEY_SCHEMAS "sluice:{:schemas}"                 /* hash: type -> schema JSON text */
+#define SL_KEY_SCHEMAS_VERSION "sluice:{:schemas}:version" /* string: INCR on every change */
+
 /** Longest key this module builds, including the NUL. */
 #define SL_KEY_MAX 256
 
