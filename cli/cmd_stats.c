@@ -308,8 +308,7 @@ static cJSON *queue_stats(sl_redis *r, const char *queue, int64_t now)
 static int scan_queues(sl_redis *r, cJSON *arr, const char *suffix, const char *type)
 {
     char cursor[32] = "0", match[64];
-    size_t slen = strlen(suffix);
-    snprintf(match, sizeof match, "sluice:{*}%s", suffix);
+    sl_key_match_queues(match, sizeof match, suffix);
     do {
         const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", "1000", "TYPE", type};
         redisReply *rep = sl_cli_cmd(CMD, r, 8, argv);
@@ -317,13 +316,11 @@ static int scan_queues(sl_redis *r, cJSON *arr, const char *suffix, const char *
         snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
         const redisReply *keys = rep->element[1];
         for (size_t i = 0; i < keys->elements; i++) {
-            const char *k = keys->element[i]->str, *q = k + strlen("sluice:{");
-            size_t len = strlen(q);
-            if (len < slen + 2 || strcmp(q + len - slen, suffix) != 0) continue;
-            len -= slen;
-            if (q[len - 1] != '}' || memchr(q, '}', len - 1) != NULL) continue;
+            size_t len;
+            const char *q = sl_key_queue_of(keys->element[i]->str, suffix, &len);
+            if (q == NULL) continue;
             char name[SL_CLI_NAME_MAX];
-            snprintf(name, sizeof name, "%.*s", (int)(len - 1), q);
+            snprintf(name, sizeof name, "%.*s", (int)len, q);
             cJSON *it, *at = NULL;
             int dup = 0;
             cJSON_ArrayForEach(it, arr) if (strcmp(it->valuestring, name) == 0) dup = 1;

@@ -195,8 +195,10 @@ static void print_job(const tr_trace *t, FILE *out, size_t i, const char *prefix
     if (root && j->causation) fprintf(out, "%s%s  caused by %s (not found)\n", pre, bar, j->causation);
     if (j->traceparent) fprintf(out, "%s%s  traceparent %s\n", pre, bar, j->traceparent);
     if (j->due_ms) {
+        char sched[SL_KEY_MAX];
         sl_cli_fmt_time(when, sizeof(when), j->due_ms);
-        fprintf(out, "%s%s  scheduled: waiting in sluice:{%s}:sched until %s\n", pre, bar, j->queue, when);
+        (void)sl_key_sched(sched, sizeof(sched), j->queue); /* a queue name fits */
+        fprintf(out, "%s%s  scheduled: waiting in %s until %s\n", pre, bar, sched, when);
     }
     for (size_t k = 0; k < j->nout; k++) {
         outcome_text(t, j, &j->out[k], line, sizeof(line));

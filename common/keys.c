@@ -1,7 +1,10 @@
 /* Redis key names (see keys.h for the list and README "Keys"). */
 #include "common/keys.h"
 
+#include <string.h>
+
 #include "common/util.h"
+
 
 int sl_key_stream(char *buf, size_t n, const char *queue)
 {
@@ -52,4 +55,30 @@ int sl_key_paused(char *buf, size_t n, const char *queue, const char *group)
 int sl_key_stats(char *buf, size_t n, const char *queue, const char *group)
 {
     return sl_fmt(buf, n, "sluice:{%s}:stats:%s", queue, group);
+}
+
+int sl_key_match_queues(char *buf, size_t n, const char *suffix)
+{
+    return sl_fmt(buf, n, "sluice:{*}%s", suffix);
+}
+
+const char *sl_key_queue_of(const char *key, const char *suffix, size_t *len)
+{
+    static const char prefix[] = "sluice:{";
+    size_t plen = sizeof prefix - 1, slen = strlen(suffix), klen = strlen(key);
+    if (strncmp(key, prefix, plen) != 0 || klen < plen + 2 + slen || strcmp(key + klen - slen, suffix) != 0)
+        return NULL;
+    const char *q = key + plen;
+    size_t qlen = klen - slen - plen - 1; /* without its '}' */
+    if (q[qlen] != '}' || memchr(q, '}', qlen) != NULL) return NULL;
+    *len = qlen;
+    return q;
+}
+
+const char *sl_key_retry_group(const char *key, const char *queue)
+{
+    char prefix[SL_KEY_MAX];
+    if (sl_fmt(prefix, sizeof prefix, "sluice:{%s}:r:", queue) != 0) return NULL;
+    size_t plen = strlen(prefix);
+    return strncmp(key, prefix, plen) == 0 ? key + plen : NULL;
 }

@@ -47,4 +47,17 @@ int sl_key_stats(char *buf, size_t n, const char *queue, const char *group);
  *  (K may be longer than a name: size buf for it). */
 int sl_key_idem(char *buf, size_t n, const char *queue, const char *key);
 
+/* ---- reading key names back (SCAN, scheduled entries' targets) ---- */
+
+/** "sluice:{*}SUFFIX": the SCAN MATCH pattern of one kind of key of every
+ *  queue ("" for the work streams, ":sched" for the schedules). Returns 0 or -1. */
+int sl_key_match_queues(char *buf, size_t n, const char *suffix);
+/** The queue Q of a key that is exactly "sluice:{Q}SUFFIX", Q not empty and
+ *  without '}': a pointer to Q inside key, its length in *len; NULL when key is
+ *  not such a key. */
+const char *sl_key_queue_of(const char *key, const char *suffix, size_t *len);
+/** The group G of a key that is "sluice:{Q}:r:G" for this queue: a pointer to G
+ *  inside key (possibly ""), or NULL when key is not a retry stream of Q. */
+const char *sl_key_retry_group(const char *key, const char *queue);
+
 #endif
