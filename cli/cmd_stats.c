@@ -424,7 +424,7 @@ int sl_cmd_stats(int argc, char **argv)
     cJSON_AddStringToObject(root, "time", when);
     queues = cJSON_AddArrayToObject(root, "queues");
     for (int i = optind; i < argc; i++) cJSON_AddItemToArray(names, cJSON_CreateString(argv[i]));
-    if (optind == argc && (scan_queues(r, names, "", "stream") != 0 || scan_queues(r, names, ":sched", "zset") != 0))
+    if (optind == argc && (scan_queues(r, names, "", "stream") != 0 || scan_queues(r, names, SL_KEY_SCHED_SUFFIX, "zset") != 0))
         goto done;
     cJSON_ArrayForEach(it, names)
     {

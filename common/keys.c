@@ -34,7 +34,7 @@ int sl_key_retry(char *buf, size_t n, const char *queue, const char *group)
 
 int sl_key_sched(char *buf, size_t n, const char *queue)
 {
-    return sl_fmt(buf, n, "sluice:{%s}:sched", queue);
+    return sl_fmt(buf, n, "sluice:{%s}" SL_KEY_SCHED_SUFFIX, queue);
 }
 
 int sl_key_done(char *buf, size_t n, const char *queue, const char *group, const char *job_id)

@@ -33,6 +33,8 @@ int sl_key_dlq(char *buf, size_t n, const char *queue, const char *group);
 int sl_key_fence(char *buf, size_t n, const char *queue, const char *group);
 /** "sluice:{Q}:r:G". Returns 0 or -1. */
 int sl_key_retry(char *buf, size_t n, const char *queue, const char *group);
+/** What a queue's schedule adds to its work stream's name. */
+#define SL_KEY_SCHED_SUFFIX ":sched"
 /** "sluice:{Q}:sched". Returns 0 or -1. */
 int sl_key_sched(char *buf, size_t n, const char *queue);
 /** "sluice:{Q}:done:G:ID"; with job_id "" it is the prefix sluice_ack takes. Returns 0 or -1. */
@@ -50,7 +52,7 @@ int sl_key_idem(char *buf, size_t n, const char *queue, const char *key);
 /* ---- reading key names back (SCAN, scheduled entries' targets) ---- */
 
 /** "sluice:{*}SUFFIX": the SCAN MATCH pattern of one kind of key of every
- *  queue ("" for the work streams, ":sched" for the schedules). Returns 0 or -1. */
+ *  queue ("" for the work streams, SL_KEY_SCHED_SUFFIX for the schedules). Returns 0 or -1. */
 int sl_key_match_queues(char *buf, size_t n, const char *suffix);
 /** The queue Q of a key that is exactly "sluice:{Q}SUFFIX", Q not empty and
  *  without '}': a pointer to Q inside key, its length in *len; NULL when key is
