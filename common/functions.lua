@@ -8,21 +8,17 @@ list. Workers, the supervisor and the CLI load the library at start-up
 (FUNCTION LOAD REPLACE when sluice_version differs), and any Redis client can
 call the public ones (sluice_enqueue, sluice_schedule) with FCALL.
 
-Keys (all of one queue share the hash tag {Q}, so one queue is one cluster slot;
-sluice_promote writes to the stream named inside each scheduled entry, always
-of the same {Q}):
-  sluice:{Q}            work stream
-  sluice:{Q}:r:G        retry stream of group G (only G reads it)
-  sluice:{Q}:sched      scheduled entries (retries and delayed jobs), score = due ms
-  sluice:{Q}:sched:bad  scheduled entries sluice_promote could not move (inspect by hand)
-  sluice:{Q}:dlq:G      dead letters of group G
-  sluice:{Q}:idem:K     idempotency key K -> first job id (with a TTL)
-  sluice:{Q}:done:G:ID  done-marker of job ID in group G (with a TTL)
-  <stream>:lease:G:ID   lease marker of an owned entry deleted while pending (1 h TTL)
-  sluice:{Q}:fence:G    ownership fence of group G: a counter every owner change
-                        of its pending entries by sluice bumps (sluice_reclaim,
-                        group (re)creation), and a hand-off (sluice_release);
-                        sluice_ack's fast path reads it
+Keys: every key of sluice, with its type and use, is listed once, in
+docs/guarantees.md ("Keys"); a new key goes there. All keys of one queue share
+the hash tag {Q}, so one queue is one cluster slot (sluice_promote writes to the
+stream named inside each scheduled entry, always of the same {Q}). Callers
+pass the keys in KEYS, built by common/keys.c, except these, which the
+functions build themselves from a key they were given:
+  <stream>:lease:G:ID   lease marker (lease_key): <stream> is sluice:{Q} or
+                        sluice:{Q}:r:G
+  <prefix><job id>      done-marker sluice:{Q}:done:G:ID (sluice_ack; the caller
+                        passes the prefix sluice:{Q}:done:G: as ARGV)
+  <sched>:bad           sluice:{Q}:sched:bad, parked members (sluice_promote)
 Time is always Redis server time (TIME), never a client's clock.
 ]]
 

@@ -1,4 +1,4 @@
-/* Redis key names (see keys.h for the list and README "Keys"). */
+/* Redis key names (keys.h; the list of keys: docs/guarantees.md "Keys"). */
 #include "common/keys.h"
 
 #include <string.h>

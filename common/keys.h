@@ -1,15 +1,9 @@
-/* Redis key names. Every key of a queue shares the hash tag {queue}, so one queue
- * lives in one Redis Cluster slot and multi-key scripts stay legal.
- *
- *   sluice:{Q}                 work stream of queue Q (XADD here to enqueue)
- *   sluice:{Q}:r:G             retry stream of group G (only G reads it)
- *   sluice:{Q}:sched           scheduled entries (retries, delayed jobs), score = due ms
- *   sluice:{Q}:dlq:G           dead-letter stream of group G on queue Q
- *   sluice:{Q}:done:G:ID       done-marker of job ID in group G, with a TTL
- *   sluice:{Q}:once:G:ID:K     once-per-job markers (sluice_host.once), with a TTL
- *
- * Later features add keys here, each documented in README "Keys".
- */
+/* Redis key names: the functions that build every key name the C side uses.
+ * Every key of a queue shares the hash tag {queue}, so one queue lives in one
+ * Redis Cluster slot and multi-key scripts stay legal. The list of all keys,
+ * with their types and uses, is docs/guarantees.md "Keys" (a new key goes
+ * there); the few the server-side functions build themselves are named in the
+ * header comment of common/functions.lua. */
 #ifndef SL_KEYS_H
 #define SL_KEYS_H
 
