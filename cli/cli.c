@@ -282,36 +282,6 @@ long long sl_cli_kv_int(const redisReply *arr, const char *name, long long def)
     return def;
 }
 
-/* Parse "ms" or "ms-seq" (seq defaults to 0). 0, or -1. */
-static int parse_id(const char *id, unsigned long long *ms, unsigned long long *seq)
-{
-    char *end;
-    if (id == NULL || *id < '0' || *id > '9') return -1;
-    errno = 0;
-    *ms = strtoull(id, &end, 10);
-    *seq = 0;
-    if (*end == '-') {
-        if (end[1] < '0' || end[1] > '9') return -1;
-        *seq = strtoull(end + 1, &end, 10);
-    }
-    return *end == '\0' && errno == 0 ? 0 : -1;
-}
-
-int64_t sl_cli_id_ms(const char *id)
-{
-    unsigned long long ms, seq;
-    return parse_id(id, &ms, &seq) == 0 && ms <= INT64_MAX ? (int64_t)ms : -1;
-}
-
-int sl_cli_id_cmp(const char *a, const char *b)
-{
-    unsigned long long am = 0, as = 0, bm = 0, bs = 0;
-    if (parse_id(a, &am, &as) != 0) am = as = 0;
-    if (parse_id(b, &bm, &bs) != 0) bm = bs = 0;
-    if (am != bm) return am < bm ? -1 : 1;
-    return as < bs ? -1 : as > bs;
-}
-
 int sl_cli_groups(const char *cmd, sl_redis *r, const char *queue, char names[][SL_CLI_NAME_MAX])
 {
     char key[SL_KEY_MAX];
@@ -352,11 +322,6 @@ int sl_cli_pick_group(const char *cmd, sl_redis *r, const char *queue, const cha
     }
     snprintf(out, SL_CLI_NAME_MAX, "%s", names[0]);
     return 0;
-}
-
-int sl_cli_key_paused(char *buf, size_t n, const char *queue, const char *group)
-{
-    return sl_fmt(buf, n, "sluice:{%s}:paused:%s", queue, group);
 }
 
 /* ---- time ------------------------------------------------------------------- */

@@ -79,10 +79,6 @@ const redisReply *sl_cli_kv(const redisReply *arr, const char *name);
 const char *sl_cli_kv_str(const redisReply *arr, const char *name);
 /** Same, as an integer (strings are parsed); def when missing or nil. */
 long long sl_cli_kv_int(const redisReply *arr, const char *name, long long def);
-/** The ms part of a stream id ("1700000000000-3" -> 1700000000000), or -1. */
-int64_t sl_cli_id_ms(const char *id);
-/** Compare two stream ids; <0, 0, >0. Malformed ids compare as 0-0. */
-int sl_cli_id_cmp(const char *a, const char *b);
 
 /**
  * Groups of a queue's work stream (XINFO GROUPS sluice:{Q}), names copied into
@@ -97,9 +93,6 @@ int sl_cli_groups(const char *cmd, sl_redis *r, const char *queue, char names[][
  * --group is needed, 1 when the queue has no group or Redis failed).
  */
 int sl_cli_pick_group(const char *cmd, sl_redis *r, const char *queue, const char *given, char *out);
-
-/** "sluice:{Q}:paused:G": set while group G is paused (sluice pause). 0 or -1. */
-int sl_cli_key_paused(char *buf, size_t n, const char *queue, const char *group);
 
 /* ---- time ------------------------------------------------------------------- */
 

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "common/streamid.h"
 
 #define CMD "dlq"
 #define SCAN_CHUNK 500
@@ -195,7 +196,7 @@ static void print_entries(const cJSON *entries)
     {
         char when[40], type[64], job[64], err[80];
         const char *id = cJSON_GetObjectItem(e, "dlq_id")->valuestring;
-        sl_cli_fmt_time(when, sizeof when, sl_cli_id_ms(id));
+        sl_cli_fmt_time(when, sizeof when, sl_streamid_ms(id));
         const char *row[] = {id, when, clip(type, sizeof type, field(e, "type"), 40),
                              clip(job, sizeof job, field(e, "id"), 40), field(e, "reason"), field(e, "attempts"),
                              clip(err, sizeof err, field(e, "error"), 60)};
@@ -249,7 +250,7 @@ static int do_show(sl_redis *r, dlq_args *a)
     static const char *h[] = {"FIELD", "VALUE"};
     sl_table *t = sl_table_new(h, 2, "ll");
     char when[40];
-    sl_cli_fmt_time(when, sizeof when, sl_cli_id_ms(a->show_id));
+    sl_cli_fmt_time(when, sizeof when, sl_streamid_ms(a->show_id));
     const char *top[] = {"dlq_id", a->show_id}, *at[] = {"dead-lettered", when};
     sl_table_row(t, top);
     sl_table_row(t, at);
@@ -445,7 +446,8 @@ static int parse_args(int argc, char **argv, dlq_args *a)
         case 'h': fputs(usage_text, stdout); return 0;
         case OPT_ID:
             if (a->nids == MAX_IDS) return sl_cli_usage(CMD, "at most %d --id options", MAX_IDS);
-            if (sl_cli_id_ms(optarg) < 0) return sl_cli_usage(CMD, "invalid --id '%.64s' (expected a stream id)", optarg);
+            if (sl_streamid_ms(optarg) < 0)
+                return sl_cli_usage(CMD, "invalid --id '%.64s' (expected a stream id)", optarg);
             a->ids[a->nids++] = optarg;
             break;
         default: return sl_cli_bad_option(CMD, ch, argv[optind - 1]);
@@ -461,7 +463,7 @@ static int parse_args(int argc, char **argv, dlq_args *a)
     if (show) {
         if (optind >= argc) return sl_cli_usage(CMD, "show: missing DLQ_ID");
         a->show_id = argv[optind++];
-        if (sl_cli_id_ms(a->show_id) < 0) return sl_cli_usage(CMD, "invalid DLQ_ID '%.64s'", a->show_id);
+        if (sl_streamid_ms(a->show_id) < 0) return sl_cli_usage(CMD, "invalid DLQ_ID '%.64s'", a->show_id);
     }
     if (optind < argc) return sl_cli_usage(CMD, "unexpected argument '%.64s'", argv[optind]);
     if (show && (a->type || a->reason || a->since || a->until || limit || a->nids))

@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "common/streamid.h"
 
 #define CMD "group"
 
@@ -44,15 +45,16 @@ static const char usage_text[] =
 static int parse_from(const char *s, char *out, size_t n)
 {
     int64_t ms;
-    if (strcmp(s, "0") == 0 || strcmp(s, "$") == 0 || sl_cli_id_ms(s) >= 0) {
+    if (strcmp(s, "0") == 0 || strcmp(s, "$") == 0 || sl_streamid_ms(s) >= 0) {
         snprintf(out, n, "%s", s);
         return 0;
     }
     if (sl_cli_parse_time(s, &ms) != 0) return -1;
-    if (ms == 0)
+    sl_streamid before = {(uint64_t)ms, 0};
+    if (sl_streamid_prev(&before) != 0)
         snprintf(out, n, "0");
     else
-        snprintf(out, n, "%lld-18446744073709551615", (long long)(ms - 1));
+        (void)sl_streamid_fmt(out, n, before);
     return 0;
 }
 
@@ -165,7 +167,7 @@ static int do_delete(sl_redis *r, const char *queue, const char *stream, const c
     if (rlen < 0) return 1;
     int drop_retry = force || rlen == 0;
     if (drop_retry && int_cmd(r, 2, del) < 0) return 1;
-    sl_cli_key_paused(paused, sizeof paused, queue, group);
+    sl_key_paused(paused, sizeof paused, queue, group);
     sl_key_fence(fence, sizeof fence, queue, group); /* a group made again starts a new fence */
     const char *dp[] = {"DEL", paused, fence};
     if (int_cmd(r, 3, dp) < 0) return 1;

@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "common/streamid.h"
 
 #define CMD "jobs"
 #define SCAN_LIMIT 100000 /* entries read per stream when looking for a job id */
@@ -141,7 +142,7 @@ static void match_retry(job_query *q, const char *key, const redisReply *e, void
     int p = pending_place(q, key, g->group, id, attempt);
     if (p != 0) {
         g->open += p > 0;
-    } else if (g->last[0] && sl_cli_id_cmp(id, g->last) <= 0) {
+    } else if (g->last[0] && sl_streamid_cmp_text(id, g->last) <= 0) {
         if (!g->attempt[0]) snprintf(g->attempt, sizeof g->attempt, "%s", attempt); /* newest first */
         g->done = 1;
     } else {
@@ -171,7 +172,7 @@ static void match_dlq(job_query *q, const char *key, const redisReply *e, void *
     cJSON_AddStringToObject(o, "reason", entry_field(e, "reason"));
     cJSON_AddStringToObject(o, "error", entry_field(e, "error"));
     cJSON_AddStringToObject(o, "attempts", entry_field(e, "attempts"));
-    cJSON_AddNumberToObject(o, "failed_at_ms", (double)sl_cli_id_ms(e->element[0]->str));
+    cJSON_AddNumberToObject(o, "failed_at_ms", (double)sl_streamid_ms(e->element[0]->str));
     g->dead++;
 }
 
@@ -232,7 +233,7 @@ static void find_in_group(job_query *q, const redisReply *ginfo)
     {
         int p = pending_place(q, q->stream, g.group, it->valuestring, NULL);
         if (p > 0) g.open++;
-        else if (p == 0 && sl_cli_id_cmp(it->valuestring, last) <= 0) g.done = 1;
+        else if (p == 0 && sl_streamid_cmp_text(it->valuestring, last) <= 0) g.done = 1;
         else if (p == 0) {
             cJSON *o = place(q, "waiting", g.group);
             cJSON_AddStringToObject(o, "stream_id", it->valuestring);
@@ -292,7 +293,7 @@ static void find_entries(job_query *q, const char *arg, char *jid, size_t n)
 {
     snprintf(jid, n, "%s", arg);
     q->jid = jid;
-    if (sl_cli_id_ms(arg) >= 0) {
+    if (sl_streamid_ms(arg) >= 0) {
         const char *argv[] = {"XRANGE", q->stream, arg, arg};
         redisReply *rep = sl_cli_cmd(CMD, q->r, 4, argv);
         if (!rep) return (void)(q->failed = 1);

@@ -71,7 +71,7 @@ static int pause_resume(int argc, char **argv, int pause)
     arr = cJSON_AddArrayToObject(root, pause ? "paused" : "resumed");
     for (int i = 0; i < n; i++) {
         char key[SL_KEY_MAX];
-        sl_cli_key_paused(key, sizeof key, queue, names[i]);
+        sl_key_paused(key, sizeof key, queue, names[i]);
         /* The value says since when, for people reading the key by hand. */
         const char *set[] = {"SET", key, since}, *del[] = {"DEL", key};
         redisReply *rep = sl_cli_cmd(cmd, r, pause ? 3 : 2, pause ? set : del);

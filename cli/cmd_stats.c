@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "common/streamid.h"
 
 #define CMD "stats"
 #define RATE_WINDOW_MS 60000
@@ -83,7 +84,7 @@ static void add_rates(sl_redis *r, cJSON *g, const char *key, int64_t now, int *
         const redisReply *f = e->element[1];
         char who[160];
         snprintf(who, sizeof who, "%s/%s", sl_cli_kv_str(f, "host"), sl_cli_kv_str(f, "pid"));
-        int64_t ms = sl_cli_id_ms(e->element[0]->str);
+        int64_t ms = sl_streamid_ms(e->element[0]->str);
         long long p = sl_cli_kv_int(f, "processed", 0), fl = sl_cli_kv_int(f, "failed", 0);
         size_t j = 0;
         while (j < ns && strcmp(s[j].who, who) != 0) j++;
@@ -121,7 +122,7 @@ static int64_t oldest_pending_ms(sl_redis *r, const char *stream, const char *gr
     redisReply *rep = try_cmd(r, 3, argv, lost);
     int64_t ms = -1;
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 && rep->element[1]->type == REDIS_REPLY_STRING)
-        ms = sl_cli_id_ms(rep->element[1]->str);
+        ms = sl_streamid_ms(rep->element[1]->str);
     if (rep) freeReplyObject(rep);
     return ms;
 }
@@ -198,8 +199,8 @@ static cJSON *group_stats(sl_redis *r, const char *queue, const redisReply *g, i
     sl_key_stream(stream, sizeof stream, queue);
     sl_key_retry(retry, sizeof retry, queue, name);
     sl_key_dlq(dlq, sizeof dlq, queue, name);
-    snprintf(stats, sizeof stats, "sluice:{%s}:stats:%s", queue, name);
-    sl_cli_key_paused(paused, sizeof paused, queue, name);
+    sl_key_stats(stats, sizeof stats, queue, name);
+    sl_key_paused(paused, sizeof paused, queue, name);
 
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "group", name);
@@ -308,8 +309,7 @@ static cJSON *queue_stats(sl_redis *r, const char *queue, int64_t now)
 static int scan_queues(sl_redis *r, cJSON *arr, const char *suffix, const char *type)
 {
     char cursor[32] = "0", match[64];
-    size_t slen = strlen(suffix);
-    snprintf(match, sizeof match, "sluice:{*}%s", suffix);
+    sl_key_match_queues(match, sizeof match, suffix);
     do {
         const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", "1000", "TYPE", type};
         redisReply *rep = sl_cli_cmd(CMD, r, 8, argv);
@@ -317,13 +317,11 @@ static int scan_queues(sl_redis *r, cJSON *arr, const char *suffix, const char *
         snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
         const redisReply *keys = rep->element[1];
         for (size_t i = 0; i < keys->elements; i++) {
-            const char *k = keys->element[i]->str, *q = k + strlen("sluice:{");
-            size_t len = strlen(q);
-            if (len < slen + 2 || strcmp(q + len - slen, suffix) != 0) continue;
-            len -= slen;
-            if (q[len - 1] != '}' || memchr(q, '}', len - 1) != NULL) continue;
+            size_t len;
+            const char *q = sl_key_queue_of(keys->element[i]->str, suffix, &len);
+            if (q == NULL) continue;
             char name[SL_CLI_NAME_MAX];
-            snprintf(name, sizeof name, "%.*s", (int)(len - 1), q);
+            snprintf(name, sizeof name, "%.*s", (int)len, q);
             cJSON *it, *at = NULL;
             int dup = 0;
             cJSON_ArrayForEach(it, arr) if (strcmp(it->valuestring, name) == 0) dup = 1;
@@ -427,7 +425,7 @@ int sl_cmd_stats(int argc, char **argv)
     cJSON_AddStringToObject(root, "time", when);
     queues = cJSON_AddArrayToObject(root, "queues");
     for (int i = optind; i < argc; i++) cJSON_AddItemToArray(names, cJSON_CreateString(argv[i]));
-    if (optind == argc && (scan_queues(r, names, "", "stream") != 0 || scan_queues(r, names, ":sched", "zset") != 0))
+    if (optind == argc && (scan_queues(r, names, "", "stream") != 0 || scan_queues(r, names, SL_KEY_SCHED_SUFFIX, "zset") != 0))
         goto done;
     cJSON_ArrayForEach(it, names)
     {

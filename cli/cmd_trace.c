@@ -11,6 +11,7 @@
 
 #include "common/config.h"
 #include "common/keys.h"
+#include "common/streamid.h"
 #include "common/util.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
@@ -130,7 +131,7 @@ static void found(tr_trace *t, const char *queue, const char *group, key_kind ki
     tr_job *j = job_of(t, queue, f, sid);
     if (kind == K_MAIN) {
         set_once(&j->stream_id, sid);
-        if (!j->enqueued_at_ms) j->enqueued_at_ms = sl_cli_id_ms(sid);
+        if (!j->enqueued_at_ms) j->enqueued_at_ms = sl_streamid_ms(sid);
         return;
     }
     if (kind == K_RETRY) {
@@ -212,7 +213,6 @@ static int scan_sched(tr_trace *t, sl_redis *r, const char *queue)
 {
     char key[SL_KEY_MAX], main_key[SL_KEY_MAX], from[24], to[24];
     if (sl_key_sched(key, sizeof(key), queue) != 0 || sl_key_stream(main_key, sizeof(main_key), queue) != 0) return 0;
-    size_t mlen = strlen(main_key);
     for (long start = 0;; start += PAGE) {
         snprintf(from, sizeof(from), "%ld", start);
         snprintf(to, sizeof(to), "%ld", start + PAGE - 1);
@@ -232,11 +232,11 @@ static int scan_sched(tr_trace *t, sl_redis *r, const char *queue)
             int64_t due = sc->type == REDIS_REPLY_STRING ? (int64_t)strtod(sc->str, NULL) : 0;
             if (cJSON_IsString(s) && c && strcmp(c, t->correlation) == 0 && fv(&f, "id")) {
                 tr_job *j = job_of(t, queue, &f, fv(&f, "id"));
+                const char *rgroup = sl_key_retry_group(s->valuestring, queue);
                 if (strcmp(s->valuestring, main_key) == 0) {
                     j->due_ms = due;
-                } else if (strncmp(s->valuestring, main_key, mlen) == 0 &&
-                           strncmp(s->valuestring + mlen, ":r:", 3) == 0) {
-                    tr_outcome *o = tr_outcome_get(j, s->valuestring + mlen + 3);
+                } else if (rgroup != NULL) {
+                    tr_outcome *o = tr_outcome_get(j, rgroup);
                     unsigned attempt = (unsigned)num(fv(&f, "attempt"), 2);
                     if (attempt > o->due_attempt) {
                         o->due_attempt = attempt;
@@ -285,7 +285,7 @@ static int entry_state(sl_redis *r, const char *key, const char *group, const ch
     } else {
         char ld[64];
         last_delivered(r, key, group, ld, sizeof(ld)); /* NOGROUP above: "" -> undelivered */
-        o->state = ld[0] && sl_cli_id_cmp(sid, ld) <= 0 ? TR_COMPLETED : TR_UNDELIVERED;
+        o->state = ld[0] && sl_streamid_cmp_text(sid, ld) <= 0 ? TR_COMPLETED : TR_UNDELIVERED;
     }
     freeReplyObject(rep);
     return 0;
@@ -346,9 +346,10 @@ static tr_queue *add_queue(tr_trace *t, const char *name)
 /* Every queue with a work stream: SCAN for sluice:{Q} streams. */
 static int discover(tr_trace *t, sl_redis *r)
 {
-    char cursor[32] = "0";
+    char cursor[32] = "0", match[16];
+    sl_key_match_queues(match, sizeof match, "");
     do {
-        const char *argv[] = {"SCAN", cursor, "MATCH", "sluice:{*}", "COUNT", PAGE_S, "TYPE", "stream"};
+        const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", PAGE_S, "TYPE", "stream"};
         redisReply *rep = sl_cli_cmd(CMD, r, 8, argv);
         if (!rep) return 1;
         if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
@@ -358,12 +359,12 @@ static int discover(tr_trace *t, sl_redis *r)
         snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
         const redisReply *keys = rep->element[1];
         for (size_t i = 0; i < keys->elements; i++) {
-            const char *k = keys->element[i]->str;
-            size_t len = strlen(k);
+            size_t len;
+            const char *q = sl_key_queue_of(keys->element[i]->str, "", &len);
             char name[80];
-            if (len < 10 || len - 9 >= sizeof(name) || k[len - 1] != '}') continue;
-            memcpy(name, k + 8, len - 9);
-            name[len - 9] = '\0';
+            if (q == NULL || len >= sizeof(name)) continue;
+            memcpy(name, q, len);
+            name[len] = '\0';
             if (sl_valid_name(name)) add_queue(t, name);
         }
         freeReplyObject(rep);

@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/streamid.h"
 #include "common/trace.h"
 #include "cli/cli.h"
 #include "common/util.h"
@@ -71,7 +72,7 @@ void tr_note(tr_trace *t, const char *fmt, ...)
 static int earlier(const tr_job *a, const tr_job *b)
 {
     if (a->enqueued_at_ms != b->enqueued_at_ms) return a->enqueued_at_ms < b->enqueued_at_ms;
-    return sl_cli_id_cmp(a->stream_id ? a->stream_id : "", b->stream_id ? b->stream_id : "") < 0;
+    return sl_streamid_cmp_text(a->stream_id ? a->stream_id : "", b->stream_id ? b->stream_id : "") < 0;
 }
 
 static int by_group(const void *a, const void *b)
@@ -194,8 +195,10 @@ static void print_job(const tr_trace *t, FILE *out, size_t i, const char *prefix
     if (root && j->causation) fprintf(out, "%s%s  caused by %s (not found)\n", pre, bar, j->causation);
     if (j->traceparent) fprintf(out, "%s%s  traceparent %s\n", pre, bar, j->traceparent);
     if (j->due_ms) {
+        char sched[SL_KEY_MAX];
         sl_cli_fmt_time(when, sizeof(when), j->due_ms);
-        fprintf(out, "%s%s  scheduled: waiting in sluice:{%s}:sched until %s\n", pre, bar, j->queue, when);
+        (void)sl_key_sched(sched, sizeof(sched), j->queue); /* a queue name fits */
+        fprintf(out, "%s%s  scheduled: waiting in %s until %s\n", pre, bar, sched, when);
     }
     for (size_t k = 0; k < j->nout; k++) {
         outcome_text(t, j, &j->out[k], line, sizeof(line));

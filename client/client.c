@@ -182,22 +182,6 @@ void sluice_client_free(sluice_client *c)
     free(c);
 }
 
-/* ---- Keys ---- */
-
-/* Keys of delayed jobs and idempotency, kept here until common/keys.h (shared)
- * gets them; functions.lua documents every key of a queue:
- *   sluice:{Q}:sched     sorted set of scheduled entries, score = due ms
- *   sluice:{Q}:idem:K    idempotency key K -> the first job's id, with a TTL */
-static int key_sched(char *buf, size_t n, const char *queue)
-{
-    return sl_fmt(buf, n, "sluice:{%s}:sched", queue);
-}
-
-static int key_idem(char *buf, size_t n, const char *queue, const char *key)
-{
-    return sl_fmt(buf, n, "sluice:{%s}:idem:%s", queue, key);
-}
-
 /* ---- Validation ---- */
 
 /* 1 if s is an idempotency key: 1..SLUICE_IDEMPOTENCY_KEY_MAX bytes of
@@ -336,7 +320,7 @@ static int check_queue(sluice_client *c, const char *queue, queue_keys *k)
     }
     k->queue = queue;
     if (sl_key_stream(k->stream, sizeof k->stream, queue) != 0 ||
-        key_sched(k->sched, sizeof k->sched, queue) != 0) {
+        sl_key_sched(k->sched, sizeof k->sched, queue) != 0) {
         set_err(c, "queue name \"%s\" makes too long a key", queue);
         return -1;
     }
@@ -567,7 +551,7 @@ static int append_job(sluice_client *c, const queue_keys *k, prepared *p, int64_
         argv[argc++] = k->stream;
         argv[argc++] = k->sched;
     } else {
-        if (key_idem(idem, sizeof idem, k->queue, p->idem_key) != 0)
+        if (sl_key_idem(idem, sizeof idem, k->queue, p->idem_key) != 0)
             goto fail;
         snprintf(ttl, sizeof ttl, "%u", (unsigned)p->ttl_s);
         argv[argc++] = "sluice_enqueue";

@@ -8,21 +8,17 @@ list. Workers, the supervisor and the CLI load the library at start-up
 (FUNCTION LOAD REPLACE when sluice_version differs), and any Redis client can
 call the public ones (sluice_enqueue, sluice_schedule) with FCALL.
 
-Keys (all of one queue share the hash tag {Q}, so one queue is one cluster slot;
-sluice_promote writes to the stream named inside each scheduled entry, always
-of the same {Q}):
-  sluice:{Q}            work stream
-  sluice:{Q}:r:G        retry stream of group G (only G reads it)
-  sluice:{Q}:sched      scheduled entries (retries and delayed jobs), score = due ms
-  sluice:{Q}:sched:bad  scheduled entries sluice_promote could not move (inspect by hand)
-  sluice:{Q}:dlq:G      dead letters of group G
-  sluice:{Q}:idem:K     idempotency key K -> first job id (with a TTL)
-  sluice:{Q}:done:G:ID  done-marker of job ID in group G (with a TTL)
-  <stream>:lease:G:ID   lease marker of an owned entry deleted while pending (1 h TTL)
-  sluice:{Q}:fence:G    ownership fence of group G: a counter every owner change
-                        of its pending entries by sluice bumps (sluice_reclaim,
-                        group (re)creation), and a hand-off (sluice_release);
-                        sluice_ack's fast path reads it
+Keys: every key of sluice, with its type and use, is listed once, in
+docs/guarantees.md ("Keys"); a new key goes there. All keys of one queue share
+the hash tag {Q}, so one queue is one cluster slot (sluice_promote writes to the
+stream named inside each scheduled entry, always of the same {Q}). Callers
+pass the keys in KEYS, built by common/keys.c, except these, which the
+functions build themselves from a key they were given:
+  <stream>:lease:G:ID   lease marker (lease_key): <stream> is sluice:{Q} or
+                        sluice:{Q}:r:G
+  <prefix><job id>      done-marker sluice:{Q}:done:G:ID (sluice_ack; the caller
+                        passes the prefix sluice:{Q}:done:G: as ARGV)
+  <sched>:bad           sluice:{Q}:sched:bad, parked members (sluice_promote)
 Time is always Redis server time (TIME), never a client's clock.
 ]]
 
@@ -31,11 +27,62 @@ Time is always Redis server time (TIME), never a client's clock.
 -- with the same or a newer version. So every version must accept the calls of
 -- every older one (new KEYS/ARGV only as optional additions, replies only grow):
 -- in a rolling upgrade old processes call the new library.
-local VERSION = '7'
+local VERSION = '8'
 
 local function now_ms()
     local t = redis.call('TIME')
     return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Stream ids "ms-seq". Both parts go up to 2^64-1, beyond what a Lua number (a
+-- double) holds, so they are kept as decimal strings: canonical ones (no
+-- leading zeros) order by length, then as text. The one set of id helpers of
+-- the library (the C side's is common/streamid.c).
+local MAX_U64 = '18446744073709551615'
+
+-- A stream id as two canonical decimal strings (ms, seq) and its canonical
+-- text, or nil when malformed. A bare "ms" is seq 0, as in XRANGE. Ids as
+-- Redis returns them take the fast path (sluice_ack's hot path: keep it so).
+local function id_parts(id)
+    local ms, seq = string.match(id, '^(%d+)%-(%d+)$')
+    if ms and (#ms == 1 or string.byte(ms, 1) ~= 48) and (#seq == 1 or string.byte(seq, 1) ~= 48)
+        and #ms <= 20 and #seq <= 20 then
+        return ms, seq, id
+    end
+    if not ms then
+        ms, seq = string.match(id, '^(%d+)$'), '0'
+        if not ms then return nil end
+    end
+    ms, seq = string.gsub(ms, '^0+(%d)', '%1'), string.gsub(seq, '^0+(%d)', '%1')
+    if #ms > 20 or #seq > 20 then return nil end
+    return ms, seq, ms .. '-' .. seq
+end
+
+-- a < b, both canonical decimal strings.
+local function dec_less(a, b)
+    if #a ~= #b then return #a < #b end
+    return a < b
+end
+
+-- Id (ams, aseq) < id (bms, bseq), parts as id_parts returns them.
+local function id_less(ams, aseq, bms, bseq)
+    if ams ~= bms then return dec_less(ams, bms) end
+    return dec_less(aseq, bseq)
+end
+
+-- s + 1, s a canonical decimal string.
+local function dec_inc(s)
+    local i = #s
+    while i > 0 and string.sub(s, i, i) == '9' do i = i - 1 end
+    if i == 0 then return '1' .. string.rep('0', #s) end
+    return string.sub(s, 1, i - 1) .. tostring(tonumber(string.sub(s, i, i)) + 1) .. string.rep('0', #s - i)
+end
+
+-- The smallest id after (ms, seq) as text, or nil when there is none.
+local function id_succ(ms, seq)
+    if seq ~= MAX_U64 then return ms .. '-' .. dec_inc(seq) end
+    if ms == MAX_U64 then return nil end
+    return dec_inc(ms) .. '-0'
 end
 
 -- Owner and delivery count of a pending entry, or nil if it is not pending.
@@ -122,34 +169,6 @@ now (0 when unset) with KEYS[2]: refused entries are pending under another
 consumer (their lease lapsed and they were reclaimed) or no longer pending. A
 malformed id is an error, and nothing is acked. ]]
 local ACK_CHUNK = 1000 -- ids per XACK: unpack() of a few thousand values is safe in Redis' Lua
-
--- A stream id as two canonical decimal strings (ms, seq) and its canonical
--- text, or nil when malformed. Compared as strings, since 64-bit parts do not
--- fit a Lua number. Ids as Redis returns them take the fast path.
-local function id_parts(id)
-    local ms, seq = string.match(id, '^(%d+)%-(%d+)$')
-    if ms and (#ms == 1 or string.byte(ms, 1) ~= 48) and (#seq == 1 or string.byte(seq, 1) ~= 48)
-        and #ms <= 20 and #seq <= 20 then
-        return ms, seq, id
-    end
-    if not ms then
-        ms, seq = string.match(id, '^(%d+)$'), '0'
-        if not ms then return nil end
-    end
-    ms, seq = string.gsub(ms, '^0+(%d)', '%1'), string.gsub(seq, '^0+(%d)', '%1')
-    if #ms > 20 or #seq > 20 then return nil end
-    return ms, seq, ms .. '-' .. seq
-end
-
-local function dec_less(a, b)
-    if #a ~= #b then return #a < #b end
-    return a < b
-end
-
-local function id_less(ams, aseq, bms, bseq)
-    if ams ~= bms then return dec_less(ams, bms) end
-    return dec_less(aseq, bseq)
-end
 
 -- XACK of ids[1..n], ACK_CHUNK at a time; returns how many were acked.
 local function xack_all(stream, group, ids, n)
@@ -622,52 +641,22 @@ when the stream has no group.
 Returns {entries removed, trim point ("0-0": none), floor ("" when no group)}.
 Runs when Redis is out of memory (flag allow-oom).
   FCALL sluice_trim 1 sluice:{q} 604800000 1000000 ]]
-local MAX_U64 = '18446744073709551615'
-
--- Compare two canonical decimal strings (no leading zeros).
-local function dec_cmp(a, b)
-    if #a ~= #b then return #a < #b and -1 or 1 end
-    if a == b then return 0 end
-    return a < b and -1 or 1
-end
-
-local function id_parts(id)
-    local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+-- The parts of an id Redis returned (see id_parts); a malformed one is an error.
+local function trim_parts(id)
+    local ms, seq = id_parts(id)
     if not ms then error('ERR sluice_trim: bad stream id ' .. tostring(id)) end
     return ms, seq
-end
-
--- Stream ids as strings: sequence numbers go up to 2^64-1, beyond Lua's doubles.
-local function id_lt(a, b)
-    local am, as = id_parts(a)
-    local bm, bs = id_parts(b)
-    local c = dec_cmp(am, bm)
-    if c ~= 0 then return c < 0 end
-    return dec_cmp(as, bs) < 0
-end
-
-local function dec_inc(s)
-    local i = #s
-    while i > 0 and string.sub(s, i, i) == '9' do i = i - 1 end
-    if i == 0 then return '1' .. string.rep('0', #s) end
-    return string.sub(s, 1, i - 1) .. tostring(tonumber(string.sub(s, i, i)) + 1) .. string.rep('0', #s - i)
-end
-
--- The smallest id after id, or nil when there is none.
-local function id_succ(id)
-    local ms, seq = id_parts(id)
-    if seq ~= MAX_U64 then return ms .. '-' .. dec_inc(seq) end
-    if ms == MAX_U64 then return nil end
-    return dec_inc(ms) .. '-0'
 end
 
 -- The lowest id some group still needs (see sluice_trim), nil when no group
 -- bounds it (no groups, or every group read up to the largest possible id);
 -- and the number of groups.
 local function trim_floor(stream)
-    local floor = nil
+    local floor, fms, fseq = nil, nil, nil
     local function lower(id)
-        if id and (floor == nil or id_lt(id, floor)) then floor = id end
+        if not id then return end
+        local ms, seq = trim_parts(id)
+        if floor == nil or id_less(ms, seq, fms, fseq) then floor, fms, fseq = id, ms, seq end
     end
     local groups = redis.call('XINFO', 'GROUPS', stream)
     for _, g in ipairs(groups) do
@@ -676,7 +665,7 @@ local function trim_floor(stream)
         if tonumber(info['pending']) > 0 then
             lower(redis.call('XPENDING', stream, info['name'])[2])
         end
-        lower(id_succ(info['last-delivered-id']))
+        lower(id_succ(trim_parts(info['last-delivered-id'])))
     end
     return floor, #groups
 end
@@ -710,8 +699,9 @@ redis.register_function{function_name = 'sluice_trim', flags = {'allow-oom'}, ca
         if max_age > 0 then
             local cutoff = now_ms() - max_age
             if cutoff > 0 then
-                local c = string.format('%.0f', cutoff) .. '-0'
-                local to = (floor == nil or id_lt(c, floor)) and ('(' .. c) or upper
+                local cms = string.format('%.0f', cutoff)
+                local c = cms .. '-0'
+                local to = (floor == nil or id_less(cms, '0', trim_parts(floor))) and ('(' .. c) or upper
                 take(redis.call('XRANGE', stream, '-', to, 'COUNT', limit))
             end
         end
@@ -723,7 +713,7 @@ redis.register_function{function_name = 'sluice_trim', flags = {'allow-oom'}, ca
         end
     end
     if n == 0 then return {0, '0-0', floor or ''} end
-    local point = id_succ(last)
+    local point = id_succ(trim_parts(last))
     if point == nil then   -- last is the largest possible id: everything goes
         return {redis.call('XTRIM', stream, 'MAXLEN', 0), MAX_U64 .. '-' .. MAX_U64, floor or ''}
     end

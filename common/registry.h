@@ -8,15 +8,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/keys.h"
 #include "common/redis.h"
 #include "common/json/schema.h"
 #include "common/json/compat.h"
 
-/* Global keys (not queue-scoped). They share the hash tag {:schemas}, which no
- * queue can use (':' is not allowed in a queue name), so the check-and-set
- * transaction stays legal in Redis Cluster and never collides with a queue. */
-#define SL_REGISTRY_KEY "sluice:{:schemas}"                 /* hash: type -> schema JSON text */
-#define SL_REGISTRY_VERSION_KEY "sluice:{:schemas}:version" /* string: INCR on every change */
+/* The registry's two keys (common/keys.h): the hash type -> schema JSON text,
+ * and the counter INCRed on every change. */
+#define SL_REGISTRY_KEY SL_KEY_SCHEMAS
+#define SL_REGISTRY_VERSION_KEY SL_KEY_SCHEMAS_VERSION
 /** Largest schema document accepted, in bytes. */
 #define SL_REGISTRY_MAX_SCHEMA (1024 * 1024)
 /** How often a cache re-reads the version key, at most (ms). */

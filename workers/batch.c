@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/streamid.h"
 #include "common/util.h"
 #include "workers/worker.h"
 
@@ -134,17 +135,6 @@ static long long call_unstarted(sl_worker *w, sl_batch *b, const char *fn, int s
     return n;
 }
 
-/* Order of two stream ids "<ms>-<seq>": <0, 0, >0. */
-static int stream_id_cmp(const char *a, const char *b)
-{
-    char *ea, *eb;
-    unsigned long long ma = strtoull(a, &ea, 10), mb = strtoull(b, &eb, 10);
-    if (ma != mb) return ma < mb ? -1 : 1;
-    unsigned long long sa = *ea == '-' ? strtoull(ea + 1, NULL, 10) : 0;
-    unsigned long long sb = *eb == '-' ? strtoull(eb + 1, NULL, 10) : 0;
-    return sa < sb ? -1 : sa > sb;
-}
-
 /* An unstarted entry the extension missed is not ours any more: a reclaimer
  * took it over, and running it would be a duplicate, so it is skipped. (An
  * entry still ours is always extended, even when it was deleted from the
@@ -175,7 +165,7 @@ static int check_missed(sl_worker *w, sl_batch *b, int stream)
         sl_entry *e = &b->v[i];
         if (e->stream != stream || e->skip) continue;
         while (j < r->elements && r->element[j]->type == REDIS_REPLY_ARRAY && r->element[j]->elements >= 1 &&
-               stream_id_cmp(r->element[j]->element[0]->str, e->id) < 0)
+               sl_streamid_cmp_text(r->element[j]->element[0]->str, e->id) < 0)
             j++;
         int mine = j < r->elements && r->element[j]->elements >= 1 && strcmp(r->element[j]->element[0]->str, e->id) == 0;
         if (!mine) {

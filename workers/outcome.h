@@ -11,11 +11,14 @@
 
 #include "common/codec.h"
 #include "common/redis.h"
+#include "common/streamid.h"
 
 struct sl_worker;
 
-/** Room for a stream entry id ("<ms>-<seq>", at most 41 bytes + NUL). */
+/** Room for a stream entry id: SL_STREAMID_MAX (common/streamid.h) rounded up;
+ *  the ack journal's records (journal.h) keep this size. */
 #define SL_STREAM_ID_MAX 48
+_Static_assert(SL_STREAM_ID_MAX >= SL_STREAMID_MAX, "a stream id must fit");
 /** Acks held (queued, sent or kept) before the worker sends and reads them all. */
 #define SL_ACKS_MAX 256
 /** With the ack journal on, queued acks are held until the read batch ends,

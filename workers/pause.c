@@ -3,6 +3,7 @@
  * the key exists, so a resume is seen within one read cycle. */
 #include "workers/pause.h"
 
+#include "common/keys.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "workers/worker.h"
@@ -11,7 +12,7 @@ void sl_pause_init(sl_pause *p, const sl_worker *w)
 {
     p->paused = 0;
     p->next_check_ms = 0;
-    if (sl_fmt(p->key, sizeof p->key, "sluice:{%s}:paused:%s", w->pool->queue, w->pool->group) != 0)
+    if (sl_key_paused(p->key, sizeof p->key, w->pool->queue, w->pool->group) != 0)
         p->key[0] = '\0'; /* names are checked at config load; cannot happen */
 }
 

@@ -10,6 +10,7 @@
 
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/streamid.h"
 #include "common/util.h"
 #include "runner/maint/internal.h"
 #include "runner/http/metrics.h"
@@ -24,10 +25,13 @@ int sl_gauges_redis_up(const sl_sup *sup)
     return sup->maint && sup->maint->conn && sl_mconn_ready(sup->maint->conn);
 }
 
-/* Milliseconds of a stream id "ms-seq" (0 when malformed). */
+/* Milliseconds of a stream id "ms-seq": 0 when malformed, INT64_MAX when
+ * larger (the callers skip 0). */
 static int64_t sl_id_ms(const char *id)
 {
-    return strtoll(id, NULL, 10);
+    sl_streamid sid;
+    if (sl_streamid_parse_incomplete(id, &sid) != 0) return 0;
+    return sid.ms > INT64_MAX ? INT64_MAX : (int64_t)sid.ms;
 }
 
 static int sl_is_missing(const redisReply *r)
@@ -198,7 +202,7 @@ static void sl_gauges_stats(sl_metrics *m, sl_mconn *c, sl_mx_group *g)
     (void)snprintf(retried, sizeof retried, "%llu", (unsigned long long)sl_mx_sum(t, SL_OUT_RETRY));
     (void)snprintf(dead, sizeof dead, "%llu", (unsigned long long)sl_mx_sum(t, SL_OUT_DEAD));
     free(t);
-    if (sl_fmt(key, sizeof key, "sluice:{%s}:stats:%s", g->queue, g->group) != 0)
+    if (sl_key_stats(key, sizeof key, g->queue, g->group) != 0)
         return;
     const char *argv[] = {"XADD",      key,  "MAXLEN", "~",     "1000",  "*",       "host",  m->sup->hostname,
                           "pid",       pid,  "processed", ok,   "failed", failed,   "retried", retried,
