@@ -6,6 +6,7 @@
 #               plain build and run them (ctest -L unit); no Redis, no processes
 #   make lint   install clang-tidy if missing, run the checks of .clang-tidy over the
 #               product's sources (scripts/lint.sh); any finding fails. make test runs it too
+#   make format rewrite every .c/.h/.cpp as .clang-format says (make test checks it)
 #   make fuzz   build the libFuzzer harnesses (tests/fuzz/) and fuzz each target for
 #               FUZZ_SECONDS (default 60); FUZZ_TARGETS picks some (default all)
 BUILD ?= build
@@ -14,7 +15,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 UNIT_TESTS := $(basename $(notdir $(wildcard tests/unit/test_*.c)))
 
-.PHONY: all build demo test test-unit lint fuzz clean
+.PHONY: all build demo test test-unit lint format fuzz clean
 all: build
 
 build:
@@ -36,6 +37,9 @@ test-unit:
 
 lint:
 	@scripts/lint.sh
+
+format:
+	@scripts/check-format.sh --fix
 
 fuzz:
 	@scripts/deps.sh test
