@@ -7,6 +7,7 @@
  * Never pass/fail: the exit code only says whether the measurement ran. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -18,12 +19,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "common/hiredis_compat.h"
 #include "common/functions.h"
+#include "common/hiredis_compat.h"
 #include <sluice/client.h>
 
 #define QUEUE "bench"
@@ -38,20 +38,27 @@ typedef struct bench_opts {
     const char *host;
     int port;
     char url[128];
-    const char *tmp;   /* work dir: configs, logs, latency files */
-    long jobs;         /* drain size */
-    long enq_jobs;     /* enqueue size */
-    int read_count;    /* pools[].read_count and the raw loop's COUNT */
+    const char *tmp; /* work dir: configs, logs, latency files */
+    long jobs; /* drain size */
+    long enq_jobs; /* enqueue size */
+    int read_count; /* pools[].read_count and the raw loop's COUNT */
     const char *prefetch; /* pools[].prefetch, NULL = the product default */
-    int no_job_log;       /* log.jobs false (default: true, the product default) */
-    double window_s;   /* end-to-end measuring window */
-    double lat_s;      /* latency run per rate */
-    const char *tag;   /* appended to figure names, e.g. " [AOF everysec]" */
-    const char *perf;  /* drain: record `perf record -a -g` into this file while sluice drains; no ceiling */
+    int no_job_log; /* log.jobs false (default: true, the product default) */
+    double window_s; /* end-to-end measuring window */
+    double lat_s; /* latency run per rate */
+    const char *tag; /* appended to figure names, e.g. " [AOF everysec]" */
+    const char *perf; /* drain: record `perf record -a -g` into this file while sluice drains; no ceiling */
 } bench_opts;
 
-static bench_opts O = {.host = "127.0.0.1", .port = 6379, .tmp = "/tmp", .jobs = 1000000, .enq_jobs = 500000,
-                       .read_count = 256, .window_s = 10, .lat_s = 10, .tag = ""};
+static bench_opts O = {.host = "127.0.0.1",
+                       .port = 6379,
+                       .tmp = "/tmp",
+                       .jobs = 1000000,
+                       .enq_jobs = 500000,
+                       .read_count = 256,
+                       .window_s = 10,
+                       .lat_s = 10,
+                       .tag = ""};
 
 static pid_t sup_pid; /* a running supervisor, killed if we die */
 
@@ -92,7 +99,8 @@ __attribute__((format(printf, 1, 2))) static void detail(const char *fmt, ...)
 static void row(const char *figure, const char *sluice, const char *ceiling, double ratio, const char *target)
 {
     char r[32] = "-";
-    if (ratio >= 0) snprintf(r, sizeof r, "%.2fx", ratio);
+    if (ratio >= 0)
+        snprintf(r, sizeof r, "%.2fx", ratio);
     printf("R\t%s%s\t%s\t%s\t%s\t%s\n", figure, O.tag, sluice, ceiling, r, target);
     fflush(stdout);
 }
@@ -104,7 +112,8 @@ static const char *fmt_rate(char *buf, size_t n, double per_s)
     snprintf(digits, sizeof digits, "%lld", v);
     size_t len = strlen(digits), o = 0;
     for (size_t i = 0; i < len && o + 2 < n; i++) {
-        if (i && (len - i) % 3 == 0) buf[o++] = ',';
+        if (i && (len - i) % 3 == 0)
+            buf[o++] = ',';
         buf[o++] = digits[i];
     }
     snprintf(buf + o, n - o, "/s");
@@ -152,9 +161,9 @@ static void sleep_s(double s)
 /* ------------------------------------------------------------------ redis */
 
 typedef enum ack_mode {
-    ACK_BATCH,       /* one XACK with every id of the read: the ceiling */
-    ACK_EACH,        /* one pipelined XACK per id */
-    ACK_FCALL_EACH,  /* one pipelined FCALL sluice_ack per id (what a worker sends) */
+    ACK_BATCH, /* one XACK with every id of the read: the ceiling */
+    ACK_EACH, /* one pipelined XACK per id */
+    ACK_FCALL_EACH, /* one pipelined FCALL sluice_ack per id (what a worker sends) */
     ACK_FCALL_BATCH, /* one FCALL sluice_ack with every id of the read */
     ACK_FENCED_BATCH /* a sketch, not sluice's: one script per read, one XPENDING range + one XACK */
 } ack_mode;
@@ -167,14 +176,13 @@ static const char *ack_mode_name[] = {"XACK per read batch", "XACK per job, pipe
  * owner check as sluice_ack, but one XPENDING over the read's id range for this
  * consumer and one XACK of the owned ids, instead of XPENDING + XACK per id.
  * ARGV: group, consumer, ids in increasing order (one stream). */
-static const char fenced_batch_lua[] =
-    "local s, g, c, n = KEYS[1], ARGV[1], ARGV[2], #ARGV - 2\n"
-    "local p = redis.call('XPENDING', s, g, ARGV[3], ARGV[#ARGV], n, c)\n"
-    "local own, ids = {}, {}\n"
-    "for i = 1, #p do own[p[i][1]] = true end\n"
-    "for i = 3, #ARGV do if own[ARGV[i]] then ids[#ids + 1] = ARGV[i] end end\n"
-    "if #ids > 0 then redis.call('XACK', s, g, unpack(ids)) end\n"
-    "return {#ids, n - #ids}\n";
+static const char fenced_batch_lua[] = "local s, g, c, n = KEYS[1], ARGV[1], ARGV[2], #ARGV - 2\n"
+                                       "local p = redis.call('XPENDING', s, g, ARGV[3], ARGV[#ARGV], n, c)\n"
+                                       "local own, ids = {}, {}\n"
+                                       "for i = 1, #p do own[p[i][1]] = true end\n"
+                                       "for i = 3, #ARGV do if own[ARGV[i]] then ids[#ids + 1] = ARGV[i] end end\n"
+                                       "if #ids > 0 then redis.call('XACK', s, g, unpack(ids)) end\n"
+                                       "return {#ids, n - #ids}\n";
 static char fenced_batch_sha[48];
 
 
@@ -182,7 +190,8 @@ static redisContext *rconnect(void)
 {
     struct timeval tv = {5, 0};
     redisContext *c = redisConnectWithTimeout(O.host, O.port, tv);
-    if (!c || c->err) die("connect(%s:%d) failed: %s", O.host, O.port, c ? c->errstr : "out of memory");
+    if (!c || c->err)
+        die("connect(%s:%d) failed: %s", O.host, O.port, c ? c->errstr : "out of memory");
     return c;
 }
 
@@ -190,14 +199,16 @@ static redisContext *rconnect(void)
 static redisReply *cmdv(redisContext *c, int argc, const char **argv)
 {
     redisReply *r = redisCommandArgv(c, argc, argv, NULL);
-    if (!r) die("%s failed: %s", argv[0], c->errstr);
+    if (!r)
+        die("%s failed: %s", argv[0], c->errstr);
     return r;
 }
 
 static void cmd_ok(redisContext *c, int argc, const char **argv)
 {
     redisReply *r = cmdv(c, argc, argv);
-    if (r->type == REDIS_REPLY_ERROR) die("%s failed: %s", argv[0], r->str);
+    if (r->type == REDIS_REPLY_ERROR)
+        die("%s failed: %s", argv[0], r->str);
     freeReplyObject(r);
 }
 
@@ -212,11 +223,13 @@ static void load_functions(redisContext *c)
     const char *a[] = {"FUNCTION", "LOAD", "REPLACE", sl_functions_lua};
     size_t l[] = {8, 4, 7, sl_functions_lua_len};
     redisReply *r = redisCommandArgv(c, 4, a, l);
-    if (!r || r->type == REDIS_REPLY_ERROR) die("FUNCTION LOAD failed: %s", r ? r->str : c->errstr);
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        die("FUNCTION LOAD failed: %s", r ? r->str : c->errstr);
     freeReplyObject(r);
     const char *b[] = {"SCRIPT", "LOAD", fenced_batch_lua};
     r = cmdv(c, 3, b);
-    if (r->type != REDIS_REPLY_STRING) die("SCRIPT LOAD failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+    if (r->type != REDIS_REPLY_STRING)
+        die("SCRIPT LOAD failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
     snprintf(fenced_batch_sha, sizeof fenced_batch_sha, "%s", r->str);
     freeReplyObject(r);
 }
@@ -246,11 +259,14 @@ static void xadd_pipelined(redisContext *c, long n)
     int argc = job_argv(a, "bench.noop", "{}", ms);
     for (long done = 0; done < n;) {
         long b = n - done < BATCH ? n - done : BATCH;
-        for (long i = 0; i < b; i++) redisAppendCommandArgv(c, argc, a, NULL);
+        for (long i = 0; i < b; i++)
+            redisAppendCommandArgv(c, argc, a, NULL);
         for (long i = 0; i < b; i++) {
             redisReply *r;
-            if (redisGetReply(c, (void **)&r) != REDIS_OK) die("XADD failed: %s", c->errstr);
-            if (r->type == REDIS_REPLY_ERROR) die("XADD failed: %s", r->str);
+            if (redisGetReply(c, (void **)&r) != REDIS_OK)
+                die("XADD failed: %s", c->errstr);
+            if (r->type == REDIS_REPLY_ERROR)
+                die("XADD failed: %s", r->str);
             freeReplyObject(r);
         }
         done += b;
@@ -264,8 +280,10 @@ typedef struct ginfo {
 
 static long long reply_int(const redisReply *v)
 {
-    if (v->type == REDIS_REPLY_INTEGER) return v->integer;
-    if (v->type == REDIS_REPLY_STRING) return strtoll(v->str, NULL, 10);
+    if (v->type == REDIS_REPLY_INTEGER)
+        return v->integer;
+    if (v->type == REDIS_REPLY_STRING)
+        return strtoll(v->str, NULL, 10);
     return -1;
 }
 
@@ -281,13 +299,19 @@ static ginfo group_info(redisContext *c)
         for (size_t j = 0; m->type == REDIS_REPLY_ARRAY && j + 1 < m->elements; j += 2) {
             const char *k = m->element[j]->str;
             redisReply *v = m->element[j + 1];
-            if (!k) continue;
-            if (!strcmp(k, "name")) mine = v->type == REDIS_REPLY_STRING && !strcmp(v->str, GROUP);
-            else if (!strcmp(k, "pending")) t.pending = reply_int(v);
-            else if (!strcmp(k, "lag")) t.lag = reply_int(v);
-            else if (!strcmp(k, "entries-read")) t.entries_read = reply_int(v);
+            if (!k)
+                continue;
+            if (!strcmp(k, "name"))
+                mine = v->type == REDIS_REPLY_STRING && !strcmp(v->str, GROUP);
+            else if (!strcmp(k, "pending"))
+                t.pending = reply_int(v);
+            else if (!strcmp(k, "lag"))
+                t.lag = reply_int(v);
+            else if (!strcmp(k, "entries-read"))
+                t.entries_read = reply_int(v);
         }
-        if (mine) g = t;
+        if (mine)
+            g = t;
     }
     freeReplyObject(r);
     return g;
@@ -317,7 +341,8 @@ static void cmdstats_get(redisContext *c, cmdstats *s)
     s->n = 0;
     for (char *line = r->type == REDIS_REPLY_STRING ? r->str : NULL; line && *line;) {
         char *nl = strchr(line, '\n');
-        if (nl) *nl = '\0';
+        if (nl)
+            *nl = '\0';
         char name[48];
         long long calls, usec;
         if (s->n < CMDSTATS_MAX && sscanf(line, "cmdstat_%47[^:]:calls=%lld,usec=%lld", name, &calls, &usec) == 3) {
@@ -346,11 +371,13 @@ static long redis_server_pid(redisContext *c)
 static pid_t spawn(char *const argv[], const char *in, const char *out)
 {
     pid_t pid = fork();
-    if (pid < 0) die("fork failed: %s", strerror(errno));
+    if (pid < 0)
+        die("fork failed: %s", strerror(errno));
     if (pid == 0) {
         int fi = open(in ? in : "/dev/null", O_RDONLY);
         int fo = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fi < 0 || fo < 0) _exit(127);
+        if (fi < 0 || fo < 0)
+            _exit(127);
         dup2(fi, 0), dup2(fo, 1), dup2(fo, 2);
         execv(argv[0], argv);
         _exit(127);
@@ -364,7 +391,8 @@ static int stop_pid(pid_t pid, double timeout_s)
     int st = 0;
     kill(pid, SIGTERM);
     for (double t0 = mono_s(); mono_s() - t0 < timeout_s;) {
-        if (waitpid(pid, &st, WNOHANG) == pid) return st;
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return st;
         sleep_s(0.01);
     }
     kill(pid, SIGKILL);
@@ -379,23 +407,29 @@ static int proc_stat(long pid, long long *ppid, long long *utime, long long *sti
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     FILE *f = fopen(path, "r");
-    if (!f) return -1;
+    if (!f)
+        return -1;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
     char *p = strrchr(buf, ')');
-    if (!p) return -1;
+    if (!p)
+        return -1;
     long long v[13] = {0};
     p += 2;
     for (int i = 0; i < 13 && *p; i++) {
         v[i] = i == 0 ? 0 : strtoll(p, NULL, 10);
         p = strchr(p, ' ');
-        if (!p) break;
+        if (!p)
+            break;
         p++;
     }
-    if (ppid) *ppid = v[1];
-    if (utime) *utime = v[11];
-    if (stime) *stime = v[12];
+    if (ppid)
+        *ppid = v[1];
+    if (utime)
+        *utime = v[11];
+    if (stime)
+        *stime = v[12];
     return 0;
 }
 
@@ -404,13 +438,16 @@ static int children_of(long pid, long *out, int max)
 {
     int n = 0;
     DIR *d = opendir("/proc");
-    if (!d) return 0;
+    if (!d)
+        return 0;
     for (struct dirent *e; (e = readdir(d)) && n < max;) {
         char *end;
         long p = strtol(e->d_name, &end, 10);
         long long pp;
-        if (*end || p <= 0) continue;
-        if (proc_stat(p, &pp, NULL, NULL) == 0 && pp == pid) out[n++] = p;
+        if (*end || p <= 0)
+            continue;
+        if (proc_stat(p, &pp, NULL, NULL) == 0 && pp == pid)
+            out[n++] = p;
     }
     closedir(d);
     return n;
@@ -422,9 +459,11 @@ static long rss_kb(long pid)
     snprintf(path, sizeof path, "/proc/%ld/status", pid);
     FILE *f = fopen(path, "r");
     long kb = -1;
-    if (!f) return -1;
+    if (!f)
+        return -1;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld", &kb) == 1) break;
+        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+            break;
     fclose(f);
     return kb;
 }
@@ -446,10 +485,12 @@ static pid_t start_sluice(int workers, const char *plugin, const char *settings)
 {
     char cfg[512], log[512], prefetch[64] = "";
     snprintf(cfg, sizeof cfg, "%s/sluice-bench.json", O.tmp);
-    if (O.prefetch) snprintf(prefetch, sizeof prefetch, "\"prefetch\": \"%s\", ", O.prefetch);
+    if (O.prefetch)
+        snprintf(prefetch, sizeof prefetch, "\"prefetch\": \"%s\", ", O.prefetch);
     snprintf(log, sizeof log, "%s/sluice.log", O.tmp);
     FILE *f = fopen(cfg, "w");
-    if (!f) die("fopen(%s) failed: %s", cfg, strerror(errno));
+    if (!f)
+        die("fopen(%s) failed: %s", cfg, strerror(errno));
     fprintf(f,
             "{\"redis\": {\"url\": \"%s\"},\n"
             " \"plugin_dir\": \"%s\",\n"
@@ -467,7 +508,8 @@ static pid_t start_sluice(int workers, const char *plugin, const char *settings)
 
 static void stop_sluice(void)
 {
-    if (sup_pid <= 0) return;
+    if (sup_pid <= 0)
+        return;
     int st = stop_pid(sup_pid, 20);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         detail("warning: sluice run ended with status 0x%x (see %s/sluice.log)", st, O.tmp);
@@ -478,7 +520,8 @@ static void stop_sluice(void)
 static void wait_group(redisContext *c)
 {
     for (double t0 = mono_s(); !group_info(c).exists; sleep_s(0.02)) {
-        if (mono_s() - t0 > 10) die("the workers did not create group %s in 10 s (see %s/sluice.log)", GROUP, O.tmp);
+        if (mono_s() - t0 > 10)
+            die("the workers did not create group %s in 10 s (see %s/sluice.log)", GROUP, O.tmp);
         if (waitpid(sup_pid, NULL, WNOHANG) == sup_pid) {
             sup_pid = 0;
             die("sluice run exited at start (see %s/sluice.log)", O.tmp);
@@ -497,15 +540,18 @@ static mem mem_now(void)
     int n = children_of(sup_pid, kids, 64);
     for (int i = 0; i < n; i++) {
         long kb = rss_kb(kids[i]);
-        if (kb > m.worker_kb) m.worker_kb = kb;
+        if (kb > m.worker_kb)
+            m.worker_kb = kb;
     }
     return m;
 }
 
 static void mem_max(mem *acc, mem m)
 {
-    if (m.sup_kb > acc->sup_kb) acc->sup_kb = m.sup_kb;
-    if (m.worker_kb > acc->worker_kb) acc->worker_kb = m.worker_kb;
+    if (m.sup_kb > acc->sup_kb)
+        acc->sup_kb = m.sup_kb;
+    if (m.worker_kb > acc->worker_kb)
+        acc->worker_kb = m.worker_kb;
 }
 
 /* ------------------------------------------------------------------ raw consumers */
@@ -515,10 +561,10 @@ typedef struct raw_consumer {
     pthread_t th;
     int idx;
     ack_mode mode;
-    int until_empty;          /* drain: stop at the first empty read */
-    atomic_int *stop;         /* e2e/latency: stop when set */
+    int until_empty; /* drain: stop at the first empty read */
+    atomic_int *stop; /* e2e/latency: stop when set */
     _Atomic long long *acked; /* shared counter */
-    uint32_t *lat;            /* latency samples (us), or NULL */
+    uint32_t *lat; /* latency samples (us), or NULL */
     size_t lat_n, lat_cap;
 } raw_consumer;
 
@@ -537,14 +583,17 @@ static void *raw_consumer_main(void *arg)
     snprintf(count, sizeof count, "%d", O.read_count);
     const char *rd[] = {"XREADGROUP", "GROUP", GROUP, consumer, "COUNT", count, "BLOCK", "50", "STREAMS", STREAM, ">"};
     const char **av = malloc((6 + (size_t)O.read_count * 2 + 8) * sizeof(*av));
-    if (!av) die("out of memory");
+    if (!av)
+        die("out of memory");
     while (!(rc->stop && atomic_load(rc->stop))) {
         redisReply *r = cmdv(c, 11, rd);
-        if (r->type == REDIS_REPLY_ERROR) die("XREADGROUP failed: %s", r->str);
+        if (r->type == REDIS_REPLY_ERROR)
+            die("XREADGROUP failed: %s", r->str);
         redisReply *entries = r->type == REDIS_REPLY_ARRAY && r->elements ? r->element[0]->element[1] : NULL;
         if (!entries || entries->elements == 0) {
             freeReplyObject(r);
-            if (rc->until_empty) break;
+            if (rc->until_empty)
+                break;
             continue;
         }
         int64_t now = rc->lat ? wall_us() : 0;
@@ -554,7 +603,8 @@ static void *raw_consumer_main(void *arg)
             for (size_t j = 0; f && j + 1 < f->elements; j += 2)
                 if (!strcmp(f->element[j]->str, "payload")) {
                     long long t = payload_t(f->element[j + 1]->str);
-                    if (t > 0 && rc->lat_n < rc->lat_cap) rc->lat[rc->lat_n++] = (uint32_t)(now > t ? now - t : 0);
+                    if (t > 0 && rc->lat_n < rc->lat_cap)
+                        rc->lat[rc->lat_n++] = (uint32_t)(now > t ? now - t : 0);
                 }
         }
         int argc = 0;
@@ -567,9 +617,11 @@ static void *raw_consumer_main(void *arg)
             else
                 av[argc++] = "FCALL", av[argc++] = "sluice_ack", av[argc++] = "1", av[argc++] = STREAM,
                 av[argc++] = GROUP, av[argc++] = consumer, av[argc++] = "", av[argc++] = "0";
-            for (size_t i = 0; i < n; i++) av[argc++] = entries->element[i]->element[0]->str;
+            for (size_t i = 0; i < n; i++)
+                av[argc++] = entries->element[i]->element[0]->str;
             redisReply *a = cmdv(c, argc, av);
-            if (a->type == REDIS_REPLY_ERROR) die("%s failed: %s", av[0], a->str);
+            if (a->type == REDIS_REPLY_ERROR)
+                die("%s failed: %s", av[0], a->str);
             freeReplyObject(a);
         } else {
             for (size_t i = 0; i < n; i++) {
@@ -584,8 +636,10 @@ static void *raw_consumer_main(void *arg)
             }
             for (size_t i = 0; i < n; i++) {
                 redisReply *a;
-                if (redisGetReply(c, (void **)&a) != REDIS_OK) die("ack failed: %s", c->errstr);
-                if (a->type == REDIS_REPLY_ERROR) die("ack failed: %s", a->str);
+                if (redisGetReply(c, (void **)&a) != REDIS_OK)
+                    die("ack failed: %s", c->errstr);
+                if (a->type == REDIS_REPLY_ERROR)
+                    die("ack failed: %s", a->str);
                 freeReplyObject(a);
             }
         }
@@ -601,27 +655,32 @@ static raw_consumer *raw_start(int n, ack_mode mode, int until_empty, atomic_int
                                size_t lat_cap)
 {
     raw_consumer *v = calloc((size_t)n, sizeof(*v));
-    if (!v) die("out of memory");
+    if (!v)
+        die("out of memory");
     for (int i = 0; i < n; i++) {
         v[i] = (raw_consumer){.idx = i, .mode = mode, .until_empty = until_empty, .stop = stop, .acked = acked};
         if (lat_cap) {
             v[i].lat = malloc(lat_cap * sizeof(uint32_t));
             v[i].lat_cap = lat_cap;
-            if (!v[i].lat) die("out of memory");
+            if (!v[i].lat)
+                die("out of memory");
         }
-        if (pthread_create(&v[i].th, NULL, raw_consumer_main, &v[i]) != 0) die("pthread_create failed");
+        if (pthread_create(&v[i].th, NULL, raw_consumer_main, &v[i]) != 0)
+            die("pthread_create failed");
     }
     return v;
 }
 
 static void raw_join(raw_consumer *v, int n)
 {
-    for (int i = 0; i < n; i++) pthread_join(v[i].th, NULL);
+    for (int i = 0; i < n; i++)
+        pthread_join(v[i].th, NULL);
 }
 
 static void raw_free(raw_consumer *v, int n)
 {
-    for (int i = 0; i < n; i++) free(v[i].lat);
+    for (int i = 0; i < n; i++)
+        free(v[i].lat);
     free(v);
 }
 
@@ -644,7 +703,8 @@ static double raw_drain(redisContext *c, int clients, ack_mode mode, double *red
     double dt = mono_s() - t0;
     cpu_of(rpid, &u1, &s1);
     raw_free(v, clients);
-    if (redis_us) *redis_us = (u1 - u0 + s1 - s0) * 1e6 / (double)O.jobs;
+    if (redis_us)
+        *redis_us = (u1 - u0 + s1 - s0) * 1e6 / (double)O.jobs;
     ginfo g = group_info(c);
     if (acked != O.jobs || g.pending != 0)
         detail("warning: raw drain acked %lld of %ld (pending %lld)", (long long)acked, O.jobs, g.pending);
@@ -655,13 +715,16 @@ static long long stat_delta(const cmdstats *a, const cmdstats *b, const char *na
 {
     long long c0 = 0, u0 = 0;
     for (int i = 0; i < a->n; i++)
-        if (!strcmp(a->name[i], name)) c0 = a->calls[i], u0 = a->usec[i];
+        if (!strcmp(a->name[i], name))
+            c0 = a->calls[i], u0 = a->usec[i];
     for (int i = 0; i < b->n; i++)
         if (!strcmp(b->name[i], name)) {
-            if (usec) *usec = b->usec[i] - u0;
+            if (usec)
+                *usec = b->usec[i] - u0;
             return b->calls[i] - c0;
         }
-    if (usec) *usec = 0;
+    if (usec)
+        *usec = 0;
     return 0;
 }
 
@@ -682,9 +745,19 @@ static double sluice_drain(redisContext *c, int workers, mem *under_load)
     int sampled = 0;
     pid_t perf = 0;
     if (O.perf) { /* system-wide: the workers, the supervisor and redis-server, from start to drained */
-        char *pa[] = {(char *)"/usr/bin/env", (char *)"perf", (char *)"record", (char *)"-q", (char *)"-e",
-                      (char *)"cpu-clock", (char *)"-F", (char *)"999", (char *)"-a", (char *)"-g", (char *)"-o",
-                      (char *)O.perf, NULL};
+        char *pa[] = {(char *)"/usr/bin/env",
+                      (char *)"perf",
+                      (char *)"record",
+                      (char *)"-q",
+                      (char *)"-e",
+                      (char *)"cpu-clock",
+                      (char *)"-F",
+                      (char *)"999",
+                      (char *)"-a",
+                      (char *)"-g",
+                      (char *)"-o",
+                      (char *)O.perf,
+                      NULL};
         char plog[600];
         snprintf(plog, sizeof plog, "%s.log", O.perf);
         perf = spawn(pa, NULL, plog);
@@ -696,11 +769,14 @@ static double sluice_drain(redisContext *c, int workers, mem *under_load)
     for (;;) {
         sleep_s(0.02);
         ginfo g = group_info(c);
-        if (g.exists && g.pending == 0 && g.entries_read >= O.jobs && (g.lag == 0 || g.lag < 0)) break;
-        if (g.entries_read != last_read) last_read = g.entries_read, last_progress = mono_s();
+        if (g.exists && g.pending == 0 && g.entries_read >= O.jobs && (g.lag == 0 || g.lag < 0))
+            break;
+        if (g.entries_read != last_read)
+            last_read = g.entries_read, last_progress = mono_s();
         if (!sampled && g.entries_read >= O.jobs / 2) {
             sampled = 1;
-            if (under_load) mem_max(under_load, mem_now());
+            if (under_load)
+                mem_max(under_load, mem_now());
         }
         if (mono_s() - last_progress > 30) {
             detail("error: drain stalled at %lld read, %lld pending", g.entries_read, g.pending);
@@ -741,11 +817,12 @@ static double sluice_drain(redisContext *c, int workers, mem *under_load)
     long long total_calls = 0;
     for (int i = 0; i < s1.n; i++) {
         long long us, calls = stat_delta(&s0, &s1, s1.name[i], &us);
-        if (calls / n < 0.0005 || !strcmp(s1.name[i], "info") || !strcmp(s1.name[i], "xinfo|groups")) continue;
+        if (calls / n < 0.0005 || !strcmp(s1.name[i], "info") || !strcmp(s1.name[i], "xinfo|groups"))
+            continue;
         total_calls += calls;
         if (o < sizeof line - 100)
-            o += (size_t)snprintf(line + o, sizeof line - o, " %s %.3f calls/job %.2f us/job;", s1.name[i],
-                                  calls / n, us / n);
+            o += (size_t)snprintf(line + o, sizeof line - o, " %s %.3f calls/job %.2f us/job;", s1.name[i], calls / n,
+                                  us / n);
     }
     detail("drain %d worker(s) redis commandstats delta (commands inside FCALL included):%s", workers, line);
     (void)total_calls;
@@ -758,7 +835,8 @@ static void cmd_drain(int argc, char **argv)
     load_functions(c);
     for (int i = 0; i < argc; i++) {
         int w = atoi(argv[i]);
-        if (w < 1 || w > 64) die("drain: bad worker count '%s'", argv[i]);
+        if (w < 1 || w > 64)
+            die("drain: bad worker count '%s'", argv[i]);
         double rus;
         if (O.perf) { /* profiling: only sluice's drain is recorded */
             sluice_drain(c, w, NULL);
@@ -783,7 +861,8 @@ static void cmd_rawdrain(int argc, char **argv)
     redisContext *c = rconnect();
     load_functions(c);
     int w = argc > 0 ? atoi(argv[0]) : 2;
-    if (w < 1 || w > 64) die("rawdrain: bad client count");
+    if (w < 1 || w > 64)
+        die("rawdrain: bad client count");
     for (int m = ACK_BATCH; m <= ACK_FENCED_BATCH; m++) {
         cmdstats s0, s1;
         cmdstats_get(c, &s0);
@@ -819,12 +898,15 @@ static void *producer_main(void *arg)
     if (p->use_api) {
         char err[256];
         sluice_client *cl = sluice_client_new(O.url, NULL, err, sizeof err);
-        if (!cl) die("sluice_client_new failed: %s", err);
+        if (!cl)
+            die("sluice_client_new failed: %s", err);
         sluice_job_spec specs[BATCH];
-        for (int i = 0; i < BATCH; i++) specs[i] = (sluice_job_spec){.type = "bench.noop", .payload = "{}"};
+        for (int i = 0; i < BATCH; i++)
+            specs[i] = (sluice_job_spec){.type = "bench.noop", .payload = "{}"};
         while (!atomic_load(p->stop)) {
             long n = sluice_enqueue_batch(cl, QUEUE, specs, BATCH, NULL);
-            if (n != BATCH) die("sluice_enqueue_batch failed: %s", sluice_client_error(cl));
+            if (n != BATCH)
+                die("sluice_enqueue_batch failed: %s", sluice_client_error(cl));
             atomic_fetch_add(&p->sent, n);
         }
         sluice_client_free(cl);
@@ -849,7 +931,8 @@ static long long acked_now(redisContext *c)
 static void cmd_e2e(int argc, char **argv)
 {
     int w = argc > 0 ? atoi(argv[0]) : 2;
-    if (w < 1 || w > 64) die("e2e: bad worker count");
+    if (w < 1 || w > 64)
+        die("e2e: bad worker count");
     redisContext *c = rconnect();
     load_functions(c);
     atomic_int stop = 0;
@@ -921,9 +1004,11 @@ static int cmp_u32(const void *a, const void *b)
 
 static double pct(const uint32_t *v, size_t n, double p)
 {
-    if (!n) return -1;
+    if (!n)
+        return -1;
     size_t i = (size_t)(p / 100.0 * (double)n);
-    if (i >= n) i = n - 1;
+    if (i >= n)
+        i = n - 1;
     return v[i];
 }
 
@@ -937,9 +1022,11 @@ static long paced_produce(sluice_client *cl, redisContext *raw, long rate)
     double t0 = mono_s();
     for (long tick = 1;; tick++) {
         double now = mono_s() - t0;
-        if (now >= O.lat_s) break;
+        if (now >= O.lat_s)
+            break;
         long due = (long)(rate * now), n = due - sent;
-        if (n > BATCH) n = BATCH;
+        if (n > BATCH)
+            n = BATCH;
         for (long i = 0; i < n; i++) {
             snprintf(payload[i], sizeof payload[i], "{\"t\":%" PRId64 "}", wall_us());
             specs[i] = (sluice_job_spec){.type = "bench.lat", .payload = payload[i]};
@@ -957,13 +1044,15 @@ static long paced_produce(sluice_client *cl, redisContext *raw, long rate)
             }
             for (long i = 0; i < n; i++) {
                 redisReply *r;
-                if (redisGetReply(raw, (void **)&r) != REDIS_OK) die("XADD failed: %s", raw->errstr);
+                if (redisGetReply(raw, (void **)&r) != REDIS_OK)
+                    die("XADD failed: %s", raw->errstr);
                 freeReplyObject(r);
             }
         }
         sent += n > 0 ? n : 0;
         double next = tick * 0.001 - (mono_s() - t0);
-        if (next > 0) sleep_s(next);
+        if (next > 0)
+            sleep_s(next);
     }
     return sent;
 }
@@ -974,9 +1063,11 @@ static uint32_t *read_lat_files(size_t *n_out)
     size_t n = 0, cap = 1 << 16;
     uint32_t *v = malloc(cap * sizeof(*v));
     DIR *d = opendir(O.tmp);
-    if (!v || !d) die("reading latency files in %s failed", O.tmp);
+    if (!v || !d)
+        die("reading latency files in %s failed", O.tmp);
     for (struct dirent *e; (e = readdir(d));) {
-        if (strncmp(e->d_name, "lat.", 4) != 0) continue;
+        if (strncmp(e->d_name, "lat.", 4) != 0)
+            continue;
         char path[1024], line[64];
         snprintf(path, sizeof path, "%s/%s", O.tmp, e->d_name);
         FILE *f = fopen(path, "r");
@@ -990,12 +1081,14 @@ static uint32_t *read_lat_files(size_t *n_out)
             if (n == cap) {
                 cap *= 2;
                 uint32_t *nv = realloc(v, cap * sizeof(*v));
-                if (!nv) die("out of memory");
+                if (!nv)
+                    die("out of memory");
                 v = nv;
             }
             v[n++] = (uint32_t)strtoul(line, NULL, 10);
         }
-        if (f) fclose(f);
+        if (f)
+            fclose(f);
         unlink(path);
     }
     closedir(d);
@@ -1013,7 +1106,8 @@ static void lat_rows(long rate, const uint32_t *s, size_t sn, const uint32_t *r,
         row(fig, fmt_ms(a, sizeof a, x), fmt_ms(b, sizeof b, y), y > 0 ? x / y : -1,
             rate == 1000 && ps[i] == 99 ? "<= 2 ms" : "-");
     }
-    if (sn + 100 < (size_t)sent) detail("warning: latency at %ld/s: %zu samples for %ld jobs sent", rate, sn, sent);
+    if (sn + 100 < (size_t)sent)
+        detail("warning: latency at %ld/s: %zu samples for %ld jobs sent", rate, sn, sent);
 }
 
 static void cmd_latency(int argc, char **argv)
@@ -1023,7 +1117,8 @@ static void cmd_latency(int argc, char **argv)
     load_functions(c);
     for (int i = 0; i < argc; i++) {
         long rate = atol(argv[i]);
-        if (rate < 1 || rate > 1000000) die("latency: bad rate '%s'", argv[i]);
+        if (rate < 1 || rate > 1000000)
+            die("latency: bad rate '%s'", argv[i]);
         size_t cap = (size_t)(rate * O.lat_s) + 1024;
 
         /* Raw: w consumers, XREADGROUP BLOCK + XACK, latency at read time. */
@@ -1041,7 +1136,8 @@ static void cmd_latency(int argc, char **argv)
         raw_join(v, w);
         size_t rn = 0;
         uint32_t *raw = malloc(cap * (size_t)w * sizeof(uint32_t));
-        if (!raw) die("out of memory");
+        if (!raw)
+            die("out of memory");
         for (int k = 0; k < w; k++) {
             memcpy(raw + rn, v[k].lat, v[k].lat_n * sizeof(uint32_t));
             rn += v[k].lat_n;
@@ -1059,12 +1155,14 @@ static void cmd_latency(int argc, char **argv)
         sleep_s(0.5);
         char err[256];
         sluice_client *cl = sluice_client_new(O.url, NULL, err, sizeof err);
-        if (!cl) die("sluice_client_new failed: %s", err);
+        if (!cl)
+            die("sluice_client_new failed: %s", err);
         long sent = paced_produce(cl, NULL, rate);
         sluice_client_free(cl);
         for (double t0 = mono_s(); mono_s() - t0 < 10; sleep_s(0.02)) {
             ginfo g = group_info(c);
-            if (g.pending == 0 && g.lag == 0) break;
+            if (g.pending == 0 && g.lag == 0)
+                break;
         }
         stop_sluice(); /* workers write their files at fini */
         size_t sn = 0;
@@ -1095,9 +1193,11 @@ static void enqueue_pass(redisContext *c, const char *lines, double r[3])
     flushall(c);
     char err[256];
     sluice_client *cl = sluice_client_new(O.url, NULL, err, sizeof err);
-    if (!cl) die("sluice_client_new failed: %s", err);
+    if (!cl)
+        die("sluice_client_new failed: %s", err);
     static sluice_job_spec specs[BATCH];
-    for (int i = 0; i < BATCH; i++) specs[i] = (sluice_job_spec){.type = "bench.noop", .payload = "{}"};
+    for (int i = 0; i < BATCH; i++)
+        specs[i] = (sluice_job_spec){.type = "bench.noop", .payload = "{}"};
     sluice_enqueue(cl, QUEUE, "bench.noop", "{}", 0, NULL, NULL, 0); /* connect + function check outside the clock */
     t0 = mono_s();
     for (long done = 0; done < n;) {
@@ -1108,20 +1208,23 @@ static void enqueue_pass(redisContext *c, const char *lines, double r[3])
     }
     r[1] = n / (mono_s() - t0);
     sluice_client_free(cl);
-    if (stream_len(c) != n + 1) detail("warning: client API enqueue: XLEN %lld, expected %ld", stream_len(c), n + 1);
+    if (stream_len(c) != n + 1)
+        detail("warning: client API enqueue: XLEN %lld, expected %ld", stream_len(c), n + 1);
 
     flushall(c);
     char out[512];
     snprintf(out, sizeof out, "%s/enqueue-cli.log", O.tmp);
-    char *argv[] = {(char *)SLUICE_BIN, (char *)"enqueue", (char *)"-u", O.url, (char *)"-q", (char *)QUEUE,
-                    (char *)"bench.noop", (char *)"-", NULL};
+    char *argv[] = {(char *)SLUICE_BIN, (char *)"enqueue",    (char *)"-u", O.url, (char *)"-q",
+                    (char *)QUEUE,      (char *)"bench.noop", (char *)"-",  NULL};
     t0 = mono_s();
     pid_t pid = spawn(argv, lines, out);
     int st;
     waitpid(pid, &st, 0);
     r[2] = n / (mono_s() - t0);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) detail("warning: sluice enqueue - exited 0x%x (see %s)", st, out);
-    if (stream_len(c) != n) detail("warning: sluice enqueue -: XLEN %lld, expected %ld", stream_len(c), n);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        detail("warning: sluice enqueue - exited 0x%x (see %s)", st, out);
+    if (stream_len(c) != n)
+        detail("warning: sluice enqueue -: XLEN %lld, expected %ld", stream_len(c), n);
 }
 
 /* Enqueue: the three paths interleaved, three passes, best of each (the
@@ -1134,18 +1237,21 @@ static void cmd_enqueue(void)
     char in[512];
     snprintf(in, sizeof in, "%s/enqueue-lines.txt", O.tmp);
     FILE *f = fopen(in, "w");
-    if (!f) die("fopen(%s) failed: %s", in, strerror(errno));
-    for (long i = 0; i < n; i++) fputs("{}\n", f);
+    if (!f)
+        die("fopen(%s) failed: %s", in, strerror(errno));
+    for (long i = 0; i < n; i++)
+        fputs("{}\n", f);
     fclose(f);
     double best[3] = {0, 0, 0};
     for (int pass = 0; pass < 3; pass++) {
         double r[3];
         enqueue_pass(c, in, r);
         char a[32], b[32], d[32];
-        detail("enqueue pass %d: raw XADD %s, client API %s, sluice enqueue - %s", pass + 1, fmt_rate(a, sizeof a, r[0]),
-               fmt_rate(b, sizeof b, r[1]), fmt_rate(d, sizeof d, r[2]));
+        detail("enqueue pass %d: raw XADD %s, client API %s, sluice enqueue - %s", pass + 1,
+               fmt_rate(a, sizeof a, r[0]), fmt_rate(b, sizeof b, r[1]), fmt_rate(d, sizeof d, r[2]));
         for (int i = 0; i < 3; i++)
-            if (r[i] > best[i]) best[i] = r[i];
+            if (r[i] > best[i])
+                best[i] = r[i];
     }
     unlink(in);
     flushall(c);
@@ -1186,27 +1292,53 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    static const struct option lo[] = {{"port", 1, NULL, 'p'},     {"tmp", 1, NULL, 't'},
-                                       {"jobs", 1, NULL, 'n'},     {"enqueue", 1, NULL, 'e'},
-                                       {"read-count", 1, NULL, 'k'}, {"window", 1, NULL, 'w'},
-                                       {"lat-secs", 1, NULL, 'l'}, {"tag", 1, NULL, 'g'},
-                                       {"perf", 1, NULL, 'P'},     {"prefetch", 1, NULL, 'f'}, {"no-job-log", 0, NULL, 'J'},
-                                       {"help", 0, NULL, 'h'},     {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {
+        {"port", 1, NULL, 'p'},     {"tmp", 1, NULL, 't'},        {"jobs", 1, NULL, 'n'},
+        {"enqueue", 1, NULL, 'e'},  {"read-count", 1, NULL, 'k'}, {"window", 1, NULL, 'w'},
+        {"lat-secs", 1, NULL, 'l'}, {"tag", 1, NULL, 'g'},        {"perf", 1, NULL, 'P'},
+        {"prefetch", 1, NULL, 'f'}, {"no-job-log", 0, NULL, 'J'}, {"help", 0, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     for (int ch; (ch = getopt_long(argc, argv, "+p:t:n:e:k:f:Jw:l:g:P:h", lo, NULL)) != -1;) {
         switch (ch) {
-        case 'p': O.port = atoi(optarg); break;
-        case 't': O.tmp = optarg; break;
-        case 'n': O.jobs = atol(optarg); break;
-        case 'e': O.enq_jobs = atol(optarg); break;
-        case 'k': O.read_count = atoi(optarg); break;
-        case 'f': O.prefetch = optarg; break;
-        case 'J': O.no_job_log = 1; break;
-        case 'w': O.window_s = atof(optarg); break;
-        case 'l': O.lat_s = atof(optarg); break;
-        case 'g': O.tag = optarg; break;
-        case 'P': O.perf = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'p':
+            O.port = atoi(optarg);
+            break;
+        case 't':
+            O.tmp = optarg;
+            break;
+        case 'n':
+            O.jobs = atol(optarg);
+            break;
+        case 'e':
+            O.enq_jobs = atol(optarg);
+            break;
+        case 'k':
+            O.read_count = atoi(optarg);
+            break;
+        case 'f':
+            O.prefetch = optarg;
+            break;
+        case 'J':
+            O.no_job_log = 1;
+            break;
+        case 'w':
+            O.window_s = atof(optarg);
+            break;
+        case 'l':
+            O.lat_s = atof(optarg);
+            break;
+        case 'g':
+            O.tag = optarg;
+            break;
+        case 'P':
+            O.perf = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind >= argc || O.port < 1 || O.port > 65535 || O.jobs < 1 || O.enq_jobs < 1 || O.read_count < 1 ||

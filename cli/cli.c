@@ -44,7 +44,8 @@ int sl_cli_fail(const char *cmd, const char *fmt, ...)
 
 int sl_cli_check_name(const char *cmd, const char *what, const char *name)
 {
-    if (sl_valid_name(name)) return 0;
+    if (sl_valid_name(name))
+        return 0;
     return sl_cli_usage(cmd, "invalid %s name '%.64s' (expected [A-Za-z0-9_.-]{1,64})", what, name);
 }
 
@@ -68,10 +69,14 @@ int sl_cli_options(const char *cmd, const char *usage, int argc, char **argv, co
     optind = 0;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":u:h", longopts, NULL)) != -1) {
-        if (ch == 'u') *url = optarg;
-        else if (ch == 'j') *json = 1;
-        else if (ch == 'h') return fputs(usage, stdout), 0;
-        else return sl_cli_bad_option(cmd, ch, argv[optind - 1]);
+        if (ch == 'u')
+            *url = optarg;
+        else if (ch == 'j')
+            *json = 1;
+        else if (ch == 'h')
+            return fputs(usage, stdout), 0;
+        else
+            return sl_cli_bad_option(cmd, ch, argv[optind - 1]);
     }
     return -1;
 }
@@ -104,16 +109,19 @@ static char *read_url_file(const char *path, char *err, size_t errlen)
         return NULL;
     }
     if (st.st_mode & (S_IRGRP | S_IROTH))
-        fprintf(stderr, "sluice: warning: -u @%s: the file is readable by group/others (mode %04o); it holds the "
-                        "Redis password: chmod 600 it\n",
+        fprintf(stderr,
+                "sluice: warning: -u @%s: the file is readable by group/others (mode %04o); it holds the "
+                "Redis password: chmod 600 it\n",
                 path, (unsigned)(st.st_mode & 07777));
     buf[n] = '\0';
     char *start = buf + strspn(buf, " \t\r\n");
     size_t len = strcspn(start, "\r\n");
-    while (len > 0 && (start[len - 1] == ' ' || start[len - 1] == '\t')) len--;
+    while (len > 0 && (start[len - 1] == ' ' || start[len - 1] == '\t'))
+        len--;
     char *url = len ? strndup(start, len) : NULL;
     explicit_bzero(buf, sizeof buf);
-    if (!url) snprintf(err, errlen, len ? "out of memory" : "%s holds no URL", path);
+    if (!url)
+        snprintf(err, errlen, len ? "out of memory" : "%s holds no URL", path);
     return url;
 }
 
@@ -125,8 +133,10 @@ static int take_url_arg(const char *cmd, char **argv, int i, size_t prefix)
 {
     char *orig = argv[i], *value = orig + prefix, err[512];
     char *url = value[0] == '@' ? read_url_file(value + 1, err, sizeof err) : strdup(value);
-    if (!url && value[0] == '@') return sl_cli_usage(cmd, "-u %.200s: %s", value, err);
-    if (!url) return sl_cli_fail(cmd, "out of memory");
+    if (!url && value[0] == '@')
+        return sl_cli_usage(cmd, "-u %.200s: %s", value, err);
+    if (!url)
+        return sl_cli_fail(cmd, "out of memory");
     char *arg = malloc(prefix + strlen(url) + 1);
     if (!arg) {
         explicit_bzero(url, strlen(url));
@@ -160,14 +170,16 @@ int sl_cli_prepare_argv(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         int rc = 0;
-        if (strcmp(a, "--") == 0) break;
+        if (strcmp(a, "--") == 0)
+            break;
         if ((strcmp(a, "-u") == 0 || strcmp(a, "--url") == 0) && i + 1 < argc)
             rc = take_url_arg(cmd, argv, ++i, 0);
         else if (strncmp(a, "-u", 2) == 0 && a[2] != '\0' && a[1] != '-')
             rc = take_url_arg(cmd, argv, i, 2);
         else if (strncmp(a, "--url=", 6) == 0)
             rc = take_url_arg(cmd, argv, i, 6);
-        if (rc != 0) return rc;
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
@@ -176,19 +188,23 @@ int sl_cli_set_url_env(const char *cmd, char *url)
 {
     sl_url u;
     char err[512];
-    if (sl_url_parse(url, &u, err, sizeof err) != 0) return sl_cli_usage(cmd, "-u: %s", err);
+    if (sl_url_parse(url, &u, err, sizeof err) != 0)
+        return sl_cli_usage(cmd, "-u: %s", err);
     sl_url_wipe(&u);
     int rc = setenv("SLUICE_REDIS_URL", url, 1);
     explicit_bzero(url, strlen(url)); /* the heap copy sl_cli_prepare_argv made */
-    if (rc != 0) return sl_cli_fail(cmd, "setenv(SLUICE_REDIS_URL) failed: %s", strerror(errno));
+    if (rc != 0)
+        return sl_cli_fail(cmd, "setenv(SLUICE_REDIS_URL) failed: %s", strerror(errno));
     return 0;
 }
 
 sl_redis *sl_cli_connect(const char *cmd, const char *url)
 {
     char err[512];
-    if (url == NULL || url[0] == '\0') url = getenv("SLUICE_REDIS_URL");
-    if (url == NULL || url[0] == '\0') url = DEFAULT_URL;
+    if (url == NULL || url[0] == '\0')
+        url = getenv("SLUICE_REDIS_URL");
+    if (url == NULL || url[0] == '\0')
+        url = DEFAULT_URL;
     sl_log_open(NULL, SL_LOG_TEXT, SL_WARN);
     sl_redis *r = sl_redis_new(url, NULL, err, sizeof err);
     if (r == NULL) {
@@ -206,7 +222,8 @@ sl_redis *sl_cli_connect(const char *cmd, const char *url)
 int sl_cli_functions(const char *cmd, sl_redis *r)
 {
     char err[512];
-    if (sl_functions_ensure(r, err, sizeof err) != 0) return sl_cli_fail(cmd, "%s", err);
+    if (sl_functions_ensure(r, err, sizeof err) != 0)
+        return sl_cli_fail(cmd, "%s", err);
     /* A library of this version loaded by a build from before a function was
      * appended lacks it: probe the newest one and load ours when it is missing. */
     redisReply *rep = sl_redis_cmd(r, "FUNCTION LIST LIBRARYNAME sluice");
@@ -214,16 +231,21 @@ int sl_cli_functions(const char *cmd, sl_redis *r)
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
         const redisReply *fns = sl_cli_kv(rep->element[0], "functions");
         for (size_t i = 0; fns && fns->type == REDIS_REPLY_ARRAY && i < fns->elements; i++)
-            if (strcmp(sl_cli_kv_str(fns->element[i], "name"), "sluice_dlq_replay") == 0) have = 1;
+            if (strcmp(sl_cli_kv_str(fns->element[i], "name"), "sluice_dlq_replay") == 0)
+                have = 1;
     }
-    if (rep) freeReplyObject(rep);
-    if (have) return 0;
+    if (rep)
+        freeReplyObject(rep);
+    if (have)
+        return 0;
     const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE", sl_functions_lua};
     size_t lens[4] = {8, 4, 7, sl_functions_lua_len};
     rep = sl_redis_cmdargv(r, 4, argv, lens);
-    if (!rep) return sl_cli_fail(cmd, "FUNCTION LOAD failed: %s", sl_redis_errstr(r));
+    if (!rep)
+        return sl_cli_fail(cmd, "FUNCTION LOAD failed: %s", sl_redis_errstr(r));
     int rc = 0;
-    if (rep->type == REDIS_REPLY_ERROR) rc = sl_cli_fail(cmd, "FUNCTION LOAD failed: %s", rep->str);
+    if (rep->type == REDIS_REPLY_ERROR)
+        rc = sl_cli_fail(cmd, "FUNCTION LOAD failed: %s", rep->str);
     freeReplyObject(rep);
     return rc;
 }
@@ -250,7 +272,8 @@ int64_t sl_cli_server_ms(const char *cmd, sl_redis *r)
     int64_t ms = -1;
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2)
         ms = strtoll(rep->element[0]->str, NULL, 10) * 1000 + strtoll(rep->element[1]->str, NULL, 10) / 1000;
-    if (rep) freeReplyObject(rep);
+    if (rep)
+        freeReplyObject(rep);
     return ms;
 }
 
@@ -258,7 +281,8 @@ int64_t sl_cli_server_ms(const char *cmd, sl_redis *r)
 
 const redisReply *sl_cli_kv(const redisReply *arr, const char *name)
 {
-    if (!arr || arr->type != REDIS_REPLY_ARRAY) return NULL;
+    if (!arr || arr->type != REDIS_REPLY_ARRAY)
+        return NULL;
     for (size_t i = 0; i + 1 < arr->elements; i += 2) {
         const redisReply *k = arr->element[i];
         if ((k->type == REDIS_REPLY_STRING || k->type == REDIS_REPLY_STATUS) && strcmp(k->str, name) == 0)
@@ -276,19 +300,24 @@ const char *sl_cli_kv_str(const redisReply *arr, const char *name)
 long long sl_cli_kv_int(const redisReply *arr, const char *name, long long def)
 {
     const redisReply *v = sl_cli_kv(arr, name);
-    if (!v) return def;
-    if (v->type == REDIS_REPLY_INTEGER) return v->integer;
-    if (v->type == REDIS_REPLY_STRING) return strtoll(v->str, NULL, 10);
+    if (!v)
+        return def;
+    if (v->type == REDIS_REPLY_INTEGER)
+        return v->integer;
+    if (v->type == REDIS_REPLY_STRING)
+        return strtoll(v->str, NULL, 10);
     return def;
 }
 
 int sl_cli_groups(const char *cmd, sl_redis *r, const char *queue, char names[][SL_CLI_NAME_MAX])
 {
     char key[SL_KEY_MAX];
-    if (sl_key_stream(key, sizeof key, queue) != 0) return sl_cli_fail(cmd, "queue name too long"), -1;
+    if (sl_key_stream(key, sizeof key, queue) != 0)
+        return sl_cli_fail(cmd, "queue name too long"), -1;
     const char *argv[] = {"XINFO", "GROUPS", key};
     redisReply *rep = sl_redis_cmdargv(r, 3, argv, NULL);
-    if (!rep) return sl_cli_fail(cmd, "XINFO GROUPS failed: %s", sl_redis_errstr(r)), -1;
+    if (!rep)
+        return sl_cli_fail(cmd, "XINFO GROUPS failed: %s", sl_redis_errstr(r)), -1;
     int n = 0;
     if (rep->type == REDIS_REPLY_ERROR) {
         /* "ERR no such key": a queue nobody wrote to has no groups. */
@@ -312,11 +341,14 @@ int sl_cli_pick_group(const char *cmd, sl_redis *r, const char *queue, const cha
         return 0;
     }
     int n = sl_cli_groups(cmd, r, queue, names);
-    if (n < 0) return 1;
-    if (n == 0) return sl_cli_fail(cmd, "queue '%s' has no consumer group (name one with --group)", queue);
+    if (n < 0)
+        return 1;
+    if (n == 0)
+        return sl_cli_fail(cmd, "queue '%s' has no consumer group (name one with --group)", queue);
     if (n > 1) {
         fprintf(stderr, "sluice %s: queue '%s' has %d groups; pick one with --group:", cmd, queue, n);
-        for (int i = 0; i < n; i++) fprintf(stderr, " %s", names[i]);
+        for (int i = 0; i < n; i++)
+            fprintf(stderr, " %s", names[i]);
         fputc('\n', stderr);
         return 2;
     }
@@ -330,7 +362,8 @@ static int read_digits(const char *s, int n, int *out)
 {
     int v = 0;
     for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return -1;
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
         v = v * 10 + (s[i] - '0');
     }
     *out = v;
@@ -361,26 +394,32 @@ int sl_cli_parse_time(const char *s, int64_t *out_ms)
     const char *p;
     if (s[0] == '@') {
         int64_t v = 0;
-        if (s[1] == '\0') return -1;
+        if (s[1] == '\0')
+            return -1;
         for (p = s + 1; *p; p++) {
-            if (*p < '0' || *p > '9' || v > 253402300799LL) return -1;
+            if (*p < '0' || *p > '9' || v > 253402300799LL)
+                return -1;
             v = v * 10 + (*p - '0');
         }
-        if (v > 253402300799LL) return -1;
+        if (v > 253402300799LL)
+            return -1;
         *out_ms = v * 1000;
         return 0;
     }
     if (read_digits(s, 4, &y) || s[4] != '-' || read_digits(s + 5, 2, &mo) || s[7] != '-' ||
-        read_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || read_digits(s + 11, 2, &h) ||
-        s[13] != ':' || read_digits(s + 14, 2, &mi) || s[16] != ':' || read_digits(s + 17, 2, &sec))
+        read_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || read_digits(s + 11, 2, &h) || s[13] != ':' ||
+        read_digits(s + 14, 2, &mi) || s[16] != ':' || read_digits(s + 17, 2, &sec))
         return -1;
     p = s + 19;
     if (*p == '.') {
         int n = 0;
         for (p++; *p >= '0' && *p <= '9'; p++, n++)
-            if (n < 3) frac_ms = frac_ms * 10 + (*p - '0');
-        if (n == 0) return -1;
-        for (; n < 3; n++) frac_ms *= 10;
+            if (n < 3)
+                frac_ms = frac_ms * 10 + (*p - '0');
+        if (n == 0)
+            return -1;
+        for (; n < 3; n++)
+            frac_ms *= 10;
     }
     if (*p == 'Z' || *p == 'z') {
         p++;
@@ -396,7 +435,8 @@ int sl_cli_parse_time(const char *s, int64_t *out_ms)
         sec > 60)
         return -1;
     int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
-    if (secs < 0) return -1;
+    if (secs < 0)
+        return -1;
     *out_ms = secs * 1000 + frac_ms;
     return 0;
 }
@@ -404,11 +444,14 @@ int sl_cli_parse_time(const char *s, int64_t *out_ms)
 int sl_cli_parse_when(const char *s, int64_t now_ms, int64_t *out_ms)
 {
     int64_t ago;
-    if (sl_cli_parse_time(s, out_ms) == 0) return 0;
+    if (sl_cli_parse_time(s, out_ms) == 0)
+        return 0;
     /* A duration needs a unit here: a bare number would read as ms ago. */
     size_t len = strlen(s);
-    if (len == 0 || (s[len - 1] >= '0' && s[len - 1] <= '9')) return -1;
-    if (sl_parse_duration_ms(s, &ago) != 0) return -1;
+    if (len == 0 || (s[len - 1] >= '0' && s[len - 1] <= '9'))
+        return -1;
+    if (sl_parse_duration_ms(s, &ago) != 0)
+        return -1;
     *out_ms = now_ms > ago ? now_ms - ago : 0;
     return 0;
 }
@@ -425,7 +468,8 @@ void sl_cli_fmt_time(char *buf, size_t n, int64_t ms)
 
 void sl_cli_fmt_age(char *buf, size_t n, int64_t ms)
 {
-    if (ms < 0) ms = 0;
+    if (ms < 0)
+        ms = 0;
     int64_t s = ms / 1000;
     if (ms < 1000)
         snprintf(buf, n, "%dms", (int)ms);
@@ -444,7 +488,7 @@ void sl_cli_fmt_age(char *buf, size_t n, int64_t ms)
 struct sl_table {
     size_t ncols, nrows, cap; /* nrows counts the header row */
     char align[16];
-    char **cells;             /* nrows rows of ncols cells, the header first */
+    char **cells; /* nrows rows of ncols cells, the header first */
 };
 
 sl_table *sl_table_new(const char *const *headers, size_t ncols, const char *align)
@@ -469,14 +513,16 @@ int sl_table_row(sl_table *t, const char *const *cells)
     if (used + t->ncols > t->cap) {
         size_t cap = t->cap ? t->cap * 2 : t->ncols * 8;
         char **p = realloc(t->cells, cap * sizeof *p);
-        if (!p) return -1;
+        if (!p)
+            return -1;
         t->cells = p;
         t->cap = cap;
     }
     for (size_t i = 0; i < t->ncols; i++) {
         t->cells[used + i] = strdup(cells[i] ? cells[i] : "-");
         if (!t->cells[used + i]) {
-            while (i-- > 0) free(t->cells[used + i]);
+            while (i-- > 0)
+                free(t->cells[used + i]);
             return -1;
         }
     }
@@ -495,7 +541,8 @@ void sl_table_print(const sl_table *t, FILE *out)
     for (size_t r = 0; r < t->nrows; r++)
         for (size_t c = 0; c < t->ncols; c++) {
             size_t len = strlen(t->cells[r * t->ncols + c]);
-            if (len > w[c]) w[c] = len;
+            if (len > w[c])
+                w[c] = len;
         }
     for (size_t r = 0; r < t->nrows; r++) {
         for (size_t c = 0; c < t->ncols; c++) {
@@ -514,8 +561,10 @@ void sl_table_print(const sl_table *t, FILE *out)
 
 void sl_table_free(sl_table *t)
 {
-    if (!t) return;
-    for (size_t i = 0; i < t->nrows * t->ncols; i++) free(t->cells[i]);
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->nrows * t->ncols; i++)
+        free(t->cells[i]);
     free(t->cells);
     free(t);
 }
@@ -526,7 +575,8 @@ int sl_cli_print_json(const char *cmd, cJSON *root)
 {
     char *s = root ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
-    if (!s) return sl_cli_fail(cmd, "out of memory");
+    if (!s)
+        return sl_cli_fail(cmd, "out of memory");
     puts(s);
     free(s);
     return 0;
@@ -542,17 +592,20 @@ void sl_cli_json_num_or_null(cJSON *obj, const char *name, double v, int unknown
 
 int sl_cli_flush(const char *cmd)
 {
-    if (fflush(stdout) == 0 && !ferror(stdout)) return 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
     return sl_cli_fail(cmd, "writing to stdout failed: %s", strerror(errno));
 }
 
 int sl_cli_confirm(const char *question)
 {
     char line[64];
-    if (!isatty(STDIN_FILENO)) return -1;
+    if (!isatty(STDIN_FILENO))
+        return -1;
     fprintf(stderr, "%s [y/N] ", question);
     fflush(stderr);
-    if (!fgets(line, sizeof line, stdin)) return 0;
+    if (!fgets(line, sizeof line, stdin))
+        return 0;
     line[strcspn(line, "\r\n")] = '\0';
     return strcmp(line, "y") == 0 || strcmp(line, "Y") == 0 || strcmp(line, "yes") == 0 || strcmp(line, "YES") == 0;
 }

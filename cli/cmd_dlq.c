@@ -70,7 +70,7 @@ static const char usage_text[] =
  * exhausted, unknown_type, crashed, schema), the supervisor's hard timeout
  * (runner/maint/jobs.c: timeout), the envelope codec's (common/codec.c
  * sl_codec_reason) and trimmed (sluice_reclaim: the entry was gone). */
-static const char *const reasons[] = {"failed", "exhausted", "timeout", "crashed", "schema",
+static const char *const reasons[] = {"failed",       "exhausted",   "timeout",  "crashed",      "schema",
                                       "bad_envelope", "bad_payload", "oversize", "unknown_type", "trimmed"};
 #define NREASONS (sizeof reasons / sizeof reasons[0])
 
@@ -79,7 +79,8 @@ static int check_reason(const char *r)
 {
     char list[256] = "";
     for (size_t i = 0; i < NREASONS; i++) {
-        if (!strcmp(r, reasons[i])) return 0;
+        if (!strcmp(r, reasons[i]))
+            return 0;
         size_t len = strlen(list);
         snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", reasons[i]);
     }
@@ -90,7 +91,7 @@ typedef struct dlq_args {
     const char *sub, *url, *queue, *group, *type, *reason, *since, *until, *show_id;
     const char *ids[MAX_IDS];
     int nids, json, dry_run, yes, verbose;
-    long limit;        /* 0: no limit */
+    long limit; /* 0: no limit */
     long confirm_over; /* replay: ask above this many entries */
     char grp[SL_CLI_NAME_MAX], dlq[SL_KEY_MAX], retry[SL_KEY_MAX];
     char start[32], end[48]; /* XRANGE bounds from --since/--until */
@@ -100,9 +101,11 @@ typedef struct dlq_args {
 static const char *clip(char *dst, size_t n, const char *s, size_t max)
 {
     size_t i = 0, len = strlen(s);
-    for (; s[i] && i + 4 < n && i < max; i++) dst[i] = (unsigned char)s[i] < 0x20 ? '.' : s[i];
+    for (; s[i] && i + 4 < n && i < max; i++)
+        dst[i] = (unsigned char)s[i] < 0x20 ? '.' : s[i];
     dst[i] = '\0';
-    if (i < len && i >= 3) memcpy(dst + i - 3, "...", 4);
+    if (i < len && i >= 3)
+        memcpy(dst + i - 3, "...", 4);
     return dst;
 }
 
@@ -136,7 +139,8 @@ static size_t take(const dlq_args *a, const redisReply *rep, cJSON *out, int *mo
 {
     for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
         const redisReply *e = rep->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) continue;
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
+            continue;
         snprintf(last, lastn, "%s", e->element[0]->str);
         cJSON *j = entry_json(e);
         if (!matches(a, j)) {
@@ -161,7 +165,8 @@ static cJSON *select_entries(sl_redis *r, const dlq_args *a, int *more)
     for (int i = 0; i < a->nids; i++) {
         const char *argv[] = {"XRANGE", a->dlq, a->ids[i], a->ids[i]};
         redisReply *rep = sl_cli_cmd(CMD, r, 4, argv);
-        if (!rep) goto fail;
+        if (!rep)
+            goto fail;
         int n = (int)take(a, rep, out, more, last, sizeof last);
         freeReplyObject(rep);
         if (n == 0) {
@@ -169,16 +174,19 @@ static cJSON *select_entries(sl_redis *r, const dlq_args *a, int *more)
             goto fail;
         }
     }
-    if (a->nids > 0) return out;
+    if (a->nids > 0)
+        return out;
     char start[80];
     snprintf(start, sizeof start, "%s", a->start);
     for (;;) {
         const char *argv[] = {"XRANGE", a->dlq, start, a->end, "COUNT", SCAN_CHUNK_STR};
         redisReply *rep = sl_cli_cmd(CMD, r, 6, argv);
-        if (!rep) goto fail;
+        if (!rep)
+            goto fail;
         size_t n = take(a, rep, out, more, last, sizeof last);
         freeReplyObject(rep);
-        if (n < SCAN_CHUNK || *more) break;
+        if (n < SCAN_CHUNK || *more)
+            break;
         snprintf(start, sizeof start, "(%s", last);
     }
     return out;
@@ -197,8 +205,12 @@ static void print_entries(const cJSON *entries)
         char when[40], type[64], job[64], err[80];
         const char *id = cJSON_GetObjectItem(e, "dlq_id")->valuestring;
         sl_cli_fmt_time(when, sizeof when, sl_streamid_ms(id));
-        const char *row[] = {id, when, clip(type, sizeof type, field(e, "type"), 40),
-                             clip(job, sizeof job, field(e, "id"), 40), field(e, "reason"), field(e, "attempts"),
+        const char *row[] = {id,
+                             when,
+                             clip(type, sizeof type, field(e, "type"), 40),
+                             clip(job, sizeof job, field(e, "id"), 40),
+                             field(e, "reason"),
+                             field(e, "attempts"),
                              clip(err, sizeof err, field(e, "error"), 60)};
         sl_table_row(t, row);
     }
@@ -219,7 +231,8 @@ static int do_list(sl_redis *r, dlq_args *a)
 {
     int more;
     cJSON *entries = select_entries(r, a, &more);
-    if (!entries) return 1;
+    if (!entries)
+        return 1;
     if (a->json) {
         cJSON *o = result_json(a);
         cJSON_AddItemToObject(o, "entries", entries);
@@ -230,7 +243,8 @@ static int do_list(sl_redis *r, dlq_args *a)
         printf("no matching dead letters in %s\n", a->dlq);
     else
         print_entries(entries);
-    if (more) printf("(more entries match; raise --limit)\n");
+    if (more)
+        printf("(more entries match; raise --limit)\n");
     cJSON_Delete(entries);
     return 0;
 }
@@ -239,14 +253,16 @@ static int do_show(sl_redis *r, dlq_args *a)
 {
     const char *argv[] = {"XRANGE", a->dlq, a->show_id, a->show_id};
     redisReply *rep = sl_cli_cmd(CMD, r, 4, argv);
-    if (!rep) return 1;
+    if (!rep)
+        return 1;
     if (rep->elements == 0) {
         freeReplyObject(rep);
         return sl_cli_fail(CMD, "no entry %s in %s", a->show_id, a->dlq);
     }
     cJSON *e = entry_json(rep->element[0]);
     freeReplyObject(rep);
-    if (a->json) return sl_cli_print_json(CMD, e);
+    if (a->json)
+        return sl_cli_print_json(CMD, e);
     static const char *h[] = {"FIELD", "VALUE"};
     sl_table *t = sl_table_new(h, 2, "ll");
     char when[40];
@@ -280,7 +296,8 @@ static int replay_batch(sl_redis *r, const dlq_args *a, cJSON *entries, int from
     for (int i = from; i < to; i++)
         argv[n++] = cJSON_GetObjectItem(cJSON_GetArrayItem(entries, i), "dlq_id")->valuestring;
     redisReply *rep = sl_cli_cmd(CMD, r, n, argv);
-    if (!rep) return -1;
+    if (!rep)
+        return -1;
     for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
         if (rep->element[i]->type != REDIS_REPLY_STRING) {
             (*skipped)++;
@@ -299,7 +316,8 @@ static int do_replay(sl_redis *r, dlq_args *a)
 {
     int more, skipped = 0, rc = 1;
     cJSON *entries = select_entries(r, a, &more), *done = NULL;
-    if (!entries) return 1;
+    if (!entries)
+        return 1;
     int n = cJSON_GetArraySize(entries);
     if (a->dry_run) {
         if (a->json) {
@@ -309,7 +327,8 @@ static int do_replay(sl_redis *r, dlq_args *a)
             cJSON_AddItemToObject(o, "entries", entries);
             return sl_cli_print_json(CMD, o);
         }
-        if (n > 0) print_entries(entries);
+        if (n > 0)
+            print_entries(entries);
         printf("dry run: would replay %d dead letter%s from %s to group %s (%s); nothing changed\n", n,
                n == 1 ? "" : "s", a->dlq, a->grp, a->retry);
         cJSON_Delete(entries);
@@ -331,7 +350,8 @@ static int do_replay(sl_redis *r, dlq_args *a)
             return sl_cli_fail(CMD, "nothing replayed");
         }
     }
-    if (n > 0 && sl_cli_functions(CMD, r) != 0) goto done;
+    if (n > 0 && sl_cli_functions(CMD, r) != 0)
+        goto done;
     done = cJSON_CreateArray();
     for (int i = 0; i < n; i += REPLAY_BATCH)
         if (replay_batch(r, a, entries, i, i + REPLAY_BATCH < n ? i + REPLAY_BATCH : n, done, &skipped) != 0)
@@ -369,7 +389,8 @@ static int do_purge(sl_redis *r, dlq_args *a)
     int more, rc = 1;
     long long deleted = 0;
     cJSON *entries = select_entries(r, a, &more);
-    if (!entries) return 1;
+    if (!entries)
+        return 1;
     int n = cJSON_GetArraySize(entries);
     if (n > 0 && !a->yes) {
         char q[512];
@@ -377,7 +398,8 @@ static int do_purge(sl_redis *r, dlq_args *a)
         int ok = sl_cli_confirm(q);
         if (ok < 0) {
             cJSON_Delete(entries);
-            return sl_cli_usage(CMD, "refusing to delete %d dead letter%s from %s without --yes (stdin is not a terminal)",
+            return sl_cli_usage(CMD,
+                                "refusing to delete %d dead letter%s from %s without --yes (stdin is not a terminal)",
                                 n, n == 1 ? "" : "s", a->dlq);
         }
         if (!ok) {
@@ -393,7 +415,8 @@ static int do_purge(sl_redis *r, dlq_args *a)
         for (int j = i; j < n && j < i + PURGE_BATCH; j++)
             argv[k++] = cJSON_GetObjectItem(cJSON_GetArrayItem(entries, j), "dlq_id")->valuestring;
         redisReply *rep = sl_cli_cmd(CMD, r, k, argv);
-        if (!rep) goto done;
+        if (!rep)
+            goto done;
         deleted += rep->integer;
         freeReplyObject(rep);
     }
@@ -415,13 +438,20 @@ static int parse_args(int argc, char **argv, dlq_args *a)
 {
     enum { OPT_TYPE = 256, OPT_REASON, OPT_SINCE, OPT_UNTIL, OPT_ID, OPT_LIMIT, OPT_JSON, OPT_CONFIRM_OVER };
     static const struct option longopts[] = {
-        {"url", required_argument, NULL, 'u'},     {"group", required_argument, NULL, 'g'},
-        {"type", required_argument, NULL, OPT_TYPE}, {"reason", required_argument, NULL, OPT_REASON},
-        {"since", required_argument, NULL, OPT_SINCE}, {"until", required_argument, NULL, OPT_UNTIL},
-        {"id", required_argument, NULL, OPT_ID},   {"limit", required_argument, NULL, OPT_LIMIT},
-        {"dry-run", no_argument, NULL, 'n'},       {"yes", no_argument, NULL, 'y'},
-        {"json", no_argument, NULL, OPT_JSON},     {"help", no_argument, NULL, 'h'},
-        {"verbose", no_argument, NULL, 'v'},       {"confirm-over", required_argument, NULL, OPT_CONFIRM_OVER},
+        {"url", required_argument, NULL, 'u'},
+        {"group", required_argument, NULL, 'g'},
+        {"type", required_argument, NULL, OPT_TYPE},
+        {"reason", required_argument, NULL, OPT_REASON},
+        {"since", required_argument, NULL, OPT_SINCE},
+        {"until", required_argument, NULL, OPT_UNTIL},
+        {"id", required_argument, NULL, OPT_ID},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"yes", no_argument, NULL, 'y'},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, 'h'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"confirm-over", required_argument, NULL, OPT_CONFIRM_OVER},
         {NULL, 0, NULL, 0},
     };
     const char *limit = NULL, *confirm_over = NULL;
@@ -431,45 +461,81 @@ static int parse_args(int argc, char **argv, dlq_args *a)
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":u:g:nyvh", longopts, NULL)) != -1) {
         switch (ch) {
-        case 'u': a->url = optarg; break;
-        case 'g': a->group = optarg; break;
-        case OPT_TYPE: a->type = optarg; break;
-        case OPT_REASON: a->reason = optarg; break;
-        case OPT_SINCE: a->since = optarg; break;
-        case OPT_UNTIL: a->until = optarg; break;
-        case OPT_LIMIT: limit = optarg; break;
-        case 'n': a->dry_run = 1; break;
-        case 'y': a->yes = 1; break;
-        case 'v': a->verbose = 1; break;
-        case OPT_CONFIRM_OVER: confirm_over = optarg; break;
-        case OPT_JSON: a->json = 1; break;
-        case 'h': fputs(usage_text, stdout); return 0;
+        case 'u':
+            a->url = optarg;
+            break;
+        case 'g':
+            a->group = optarg;
+            break;
+        case OPT_TYPE:
+            a->type = optarg;
+            break;
+        case OPT_REASON:
+            a->reason = optarg;
+            break;
+        case OPT_SINCE:
+            a->since = optarg;
+            break;
+        case OPT_UNTIL:
+            a->until = optarg;
+            break;
+        case OPT_LIMIT:
+            limit = optarg;
+            break;
+        case 'n':
+            a->dry_run = 1;
+            break;
+        case 'y':
+            a->yes = 1;
+            break;
+        case 'v':
+            a->verbose = 1;
+            break;
+        case OPT_CONFIRM_OVER:
+            confirm_over = optarg;
+            break;
+        case OPT_JSON:
+            a->json = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
         case OPT_ID:
-            if (a->nids == MAX_IDS) return sl_cli_usage(CMD, "at most %d --id options", MAX_IDS);
+            if (a->nids == MAX_IDS)
+                return sl_cli_usage(CMD, "at most %d --id options", MAX_IDS);
             if (sl_streamid_ms(optarg) < 0)
                 return sl_cli_usage(CMD, "invalid --id '%.64s' (expected a stream id)", optarg);
             a->ids[a->nids++] = optarg;
             break;
-        default: return sl_cli_bad_option(CMD, ch, argv[optind - 1]);
+        default:
+            return sl_cli_bad_option(CMD, ch, argv[optind - 1]);
         }
     }
-    if (optind >= argc) return sl_cli_usage(CMD, "missing subcommand: list, show, replay or purge");
+    if (optind >= argc)
+        return sl_cli_usage(CMD, "missing subcommand: list, show, replay or purge");
     a->sub = argv[optind++];
     int list = !strcmp(a->sub, "list"), show = !strcmp(a->sub, "show"), replay = !strcmp(a->sub, "replay"),
         purge = !strcmp(a->sub, "purge");
-    if (!list && !show && !replay && !purge) return sl_cli_usage(CMD, "unknown subcommand '%.32s'", a->sub);
-    if (optind >= argc) return sl_cli_usage(CMD, "%s: missing QUEUE", a->sub);
+    if (!list && !show && !replay && !purge)
+        return sl_cli_usage(CMD, "unknown subcommand '%.32s'", a->sub);
+    if (optind >= argc)
+        return sl_cli_usage(CMD, "%s: missing QUEUE", a->sub);
     a->queue = argv[optind++];
     if (show) {
-        if (optind >= argc) return sl_cli_usage(CMD, "show: missing DLQ_ID");
+        if (optind >= argc)
+            return sl_cli_usage(CMD, "show: missing DLQ_ID");
         a->show_id = argv[optind++];
-        if (sl_streamid_ms(a->show_id) < 0) return sl_cli_usage(CMD, "invalid DLQ_ID '%.64s'", a->show_id);
+        if (sl_streamid_ms(a->show_id) < 0)
+            return sl_cli_usage(CMD, "invalid DLQ_ID '%.64s'", a->show_id);
     }
-    if (optind < argc) return sl_cli_usage(CMD, "unexpected argument '%.64s'", argv[optind]);
+    if (optind < argc)
+        return sl_cli_usage(CMD, "unexpected argument '%.64s'", argv[optind]);
     if (show && (a->type || a->reason || a->since || a->until || limit || a->nids))
         return sl_cli_usage(CMD, "show takes no filters");
-    if (a->dry_run && !replay) return sl_cli_usage(CMD, "--dry-run is for replay");
-    if (a->yes && !purge && !replay) return sl_cli_usage(CMD, "--yes is for purge and replay");
+    if (a->dry_run && !replay)
+        return sl_cli_usage(CMD, "--dry-run is for replay");
+    if (a->yes && !purge && !replay)
+        return sl_cli_usage(CMD, "--yes is for purge and replay");
     if ((a->verbose || confirm_over) && !replay)
         return sl_cli_usage(CMD, "--verbose and --confirm-over are for replay");
     a->confirm_over = CONFIRM_OVER;
@@ -479,7 +545,8 @@ static int parse_args(int argc, char **argv, dlq_args *a)
         if (!*confirm_over || *end || a->confirm_over < 0 || a->confirm_over > 100000000)
             return sl_cli_usage(CMD, "invalid --confirm-over '%.32s' (expected a number >= 0)", confirm_over);
     }
-    if (a->nids && list) return sl_cli_usage(CMD, "--id is for replay and purge (use show)");
+    if (a->nids && list)
+        return sl_cli_usage(CMD, "--id is for replay and purge (use show)");
     if (limit) {
         char *end;
         a->limit = strtol(limit, &end, 10);
@@ -488,7 +555,8 @@ static int parse_args(int argc, char **argv, dlq_args *a)
     } else if (list) {
         a->limit = 100;
     }
-    if (a->reason && check_reason(a->reason)) return 2;
+    if (a->reason && check_reason(a->reason))
+        return 2;
     if (sl_cli_check_name(CMD, "queue", a->queue) || (a->group && sl_cli_check_name(CMD, "group", a->group)))
         return 2;
     return -1;
@@ -517,21 +585,31 @@ int sl_cmd_dlq(int argc, char **argv)
 {
     dlq_args a;
     int rc = parse_args(argc, argv, &a);
-    if (rc >= 0) return rc;
+    if (rc >= 0)
+        return rc;
     sl_redis *r = sl_cli_connect(CMD, a.url);
-    if (!r) return 1;
+    if (!r)
+        return 1;
     int64_t now = sl_cli_server_ms(CMD, r);
     rc = 1;
-    if (now < 0) goto done;
-    if ((rc = time_bounds(&a, now)) != 0) goto done;
-    if ((rc = sl_cli_pick_group(CMD, r, a.queue, a.group, a.grp)) != 0) goto done;
+    if (now < 0)
+        goto done;
+    if ((rc = time_bounds(&a, now)) != 0)
+        goto done;
+    if ((rc = sl_cli_pick_group(CMD, r, a.queue, a.group, a.grp)) != 0)
+        goto done;
     sl_key_dlq(a.dlq, sizeof a.dlq, a.queue, a.grp);
     sl_key_retry(a.retry, sizeof a.retry, a.queue, a.grp);
-    if (!strcmp(a.sub, "list")) rc = do_list(r, &a);
-    else if (!strcmp(a.sub, "show")) rc = do_show(r, &a);
-    else if (!strcmp(a.sub, "replay")) rc = do_replay(r, &a);
-    else rc = do_purge(r, &a);
-    if (rc == 0) rc = sl_cli_flush(CMD);
+    if (!strcmp(a.sub, "list"))
+        rc = do_list(r, &a);
+    else if (!strcmp(a.sub, "show"))
+        rc = do_show(r, &a);
+    else if (!strcmp(a.sub, "replay"))
+        rc = do_replay(r, &a);
+    else
+        rc = do_purge(r, &a);
+    if (rc == 0)
+        rc = sl_cli_flush(CMD);
 done:
     sl_redis_free(r);
     return rc;

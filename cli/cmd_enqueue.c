@@ -11,15 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli.h"
+#include "cli/commands.h"
 #include "common/codec.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "cli/cli.h"
-#include "cli/commands.h"
 #include "sluice/client.h"
 
 #define MAX_PAYLOAD (1024 * 1024) /* the client's default, passed explicitly */
-#define CHUNK_JOBS 1000           /* stdin lines per sluice_enqueue_batch call */
+#define CHUNK_JOBS 1000 /* stdin lines per sluice_enqueue_batch call */
 #define CHUNK_BYTES (8u * 1024 * 1024)
 
 static const char usage_text[] =
@@ -76,7 +76,7 @@ static const char usage_text[] =
 
 /* The command line, parsed. */
 typedef struct enqueue_args {
-    const char *url;   /* NULL: $SLUICE_REDIS_URL, else the default */
+    const char *url; /* NULL: $SLUICE_REDIS_URL, else the default */
     const char *queue;
     const char *type;
     const char *payload; /* NULL with from_stdin */
@@ -137,8 +137,7 @@ static int valid_key(const char *s)
 }
 
 /* Turn the --delay, --at, --key and --key-ttl values into a->opts. 0, or exit code 2. */
-static int parse_delivery(enqueue_args *a, const char *delay, const char *at, const char *key,
-                          const char *key_ttl)
+static int parse_delivery(enqueue_args *a, const char *delay, const char *at, const char *key, const char *key_ttl)
 {
     int64_t ms;
 
@@ -150,8 +149,7 @@ static int parse_delivery(enqueue_args *a, const char *delay, const char *at, co
         a->opts.delay_ms = (uint64_t)ms;
     }
     if (at != NULL && parse_at(at, &a->opts.at_ms) != 0)
-        return bad_value("--at", at,
-                         "an RFC 3339 time like 2026-11-26T10:00:00Z or @EPOCH_SECONDS, in 1970..9999");
+        return bad_value("--at", at, "an RFC 3339 time like 2026-11-26T10:00:00Z or @EPOCH_SECONDS, in 1970..9999");
     if (key_ttl != NULL && key == NULL)
         return usage_error("--key-ttl needs --key", NULL);
     if (key != NULL) {
@@ -162,8 +160,7 @@ static int parse_delivery(enqueue_args *a, const char *delay, const char *at, co
         a->opts.idempotency_key = key;
     }
     if (key_ttl != NULL) {
-        if (sl_parse_duration_ms(key_ttl, &ms) != 0 || ms < 1000 || ms % 1000 != 0 ||
-            ms / 1000 > (int64_t)UINT32_MAX)
+        if (sl_parse_duration_ms(key_ttl, &ms) != 0 || ms < 1000 || ms % 1000 != 0 || ms / 1000 > (int64_t)UINT32_MAX)
             return bad_value("--key-ttl", key_ttl, "whole seconds like 3600s, 90m or 24h, at least 1s");
         a->opts.idempotency_ttl_s = (uint32_t)(ms / 1000);
     }
@@ -312,8 +309,8 @@ static int refused_line(sluice_client *c, const enqueue_args *a, line_chunk *ch,
 
 /* Send the chunk's lines; print their ids. Adds the confirmed count to *total.
  * Returns 0, or -1 after printing the error. */
-static int send_chunk(sluice_client *c, const enqueue_args *a, line_chunk *ch,
-                      sluice_job_spec *specs, char (*ids)[SLUICE_ID_MAX], long *total)
+static int send_chunk(sluice_client *c, const enqueue_args *a, line_chunk *ch, sluice_job_spec *specs,
+                      char (*ids)[SLUICE_ID_MAX], long *total)
 {
     long got;
 
@@ -378,7 +375,7 @@ static int enqueue_stdin(sluice_client *c, const enqueue_args *a)
 {
     line_chunk *ch = calloc(1, sizeof *ch);
     sluice_job_spec *specs = malloc(CHUNK_JOBS * sizeof *specs);
-    char (*ids)[SLUICE_ID_MAX] = malloc(CHUNK_JOBS * sizeof *ids);
+    char(*ids)[SLUICE_ID_MAX] = malloc(CHUNK_JOBS * sizeof *ids);
     char *line = NULL;
     size_t linecap = 0;
     ssize_t got;
@@ -413,13 +410,11 @@ static int enqueue_stdin(sluice_client *c, const enqueue_args *a)
             fprintf(stderr, "sluice enqueue: out of memory at stdin line %ld\n", line_no);
             goto done;
         }
-        if ((ch->n == CHUNK_JOBS || ch->used >= CHUNK_BYTES) &&
-            send_chunk(c, a, ch, specs, ids, &total) != 0)
+        if ((ch->n == CHUNK_JOBS || ch->used >= CHUNK_BYTES) && send_chunk(c, a, ch, specs, ids, &total) != 0)
             goto done;
     }
     if (ferror(stdin)) {
-        fprintf(stderr, "sluice enqueue: reading stdin failed at line %ld: %s\n", line_no + 1,
-                strerror(errno));
+        fprintf(stderr, "sluice enqueue: reading stdin failed at line %ld: %s\n", line_no + 1, strerror(errno));
         goto done;
     }
     if (send_chunk(c, a, ch, specs, ids, &total) != 0)

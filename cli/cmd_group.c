@@ -49,7 +49,8 @@ static int parse_from(const char *s, char *out, size_t n)
         snprintf(out, n, "%s", s);
         return 0;
     }
-    if (sl_cli_parse_time(s, &ms) != 0) return -1;
+    if (sl_cli_parse_time(s, &ms) != 0)
+        return -1;
     sl_streamid before = {(uint64_t)ms, 0};
     if (sl_streamid_prev(&before) != 0)
         snprintf(out, n, "0");
@@ -64,7 +65,8 @@ static long long pending_count(sl_redis *r, const char *stream, const char *grou
 {
     const char *argv[] = {"XPENDING", stream, group};
     redisReply *rep = sl_redis_cmdargv(r, 3, argv, NULL);
-    if (!rep) return sl_cli_fail(CMD, "XPENDING failed: %s", sl_redis_errstr(r)), -1;
+    if (!rep)
+        return sl_cli_fail(CMD, "XPENDING failed: %s", sl_redis_errstr(r)), -1;
     long long n = -1;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1)
         n = rep->element[0]->integer;
@@ -80,7 +82,8 @@ static long long int_cmd(sl_redis *r, int argc, const char **argv)
 {
     redisReply *rep = sl_cli_cmd(CMD, r, argc, argv);
     long long v = rep && rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
-    if (rep) freeReplyObject(rep);
+    if (rep)
+        freeReplyObject(rep);
     return v;
 }
 
@@ -89,7 +92,8 @@ static int do_create(sl_redis *r, const char *queue, const char *stream, const c
 {
     const char *mk[] = {"XGROUP", "CREATE", stream, group, from, "MKSTREAM"};
     redisReply *rep = sl_redis_cmdargv(r, 6, mk, NULL);
-    if (!rep) return sl_cli_fail(CMD, "XGROUP CREATE failed: %s", sl_redis_errstr(r));
+    if (!rep)
+        return sl_cli_fail(CMD, "XGROUP CREATE failed: %s", sl_redis_errstr(r));
     if (rep->type == REDIS_REPLY_ERROR) {
         if (sl_redis_reply_is(rep, "BUSYGROUP"))
             sl_cli_fail(CMD, "group %s already exists on %s (move it with `sluice group reset`)", group, stream);
@@ -102,15 +106,19 @@ static int do_create(sl_redis *r, const char *queue, const char *stream, const c
     const char *mr[] = {"XGROUP", "CREATE", retry, group, "0", "MKSTREAM"};
     rep = sl_redis_cmdargv(r, 6, mr, NULL);
     int ok = rep && (rep->type == REDIS_REPLY_STATUS || sl_redis_reply_is(rep, "BUSYGROUP"));
-    if (!ok) sl_cli_fail(CMD, "XGROUP CREATE %s failed: %s", retry, rep ? rep->str : sl_redis_errstr(r));
-    if (rep) freeReplyObject(rep);
-    if (!ok) return 1;
+    if (!ok)
+        sl_cli_fail(CMD, "XGROUP CREATE %s failed: %s", retry, rep ? rep->str : sl_redis_errstr(r));
+    if (rep)
+        freeReplyObject(rep);
+    if (!ok)
+        return 1;
     /* A group made anew bumps its ownership fence: acks read under an older
      * one (a group deleted with entries pending) take sluice_ack's owner check. */
     char fence[SL_KEY_MAX];
     sl_key_fence(fence, sizeof fence, queue, group);
     const char *inc[] = {"INCR", fence};
-    if (int_cmd(r, 2, inc) < 0) return 1;
+    if (int_cmd(r, 2, inc) < 0)
+        return 1;
     cJSON_AddStringToObject(o, "created", group);
     cJSON_AddStringToObject(o, "from", from_arg);
     cJSON_AddStringToObject(o, "start_id", from);
@@ -132,14 +140,16 @@ static int do_reset(sl_redis *r, const char *queue, const char *stream, const ch
     sl_key_fence(fence, sizeof fence, queue, group);
     const char *argv[] = {"EVAL", reset_script, "2", stream, fence, group, from};
     redisReply *rep = sl_redis_cmdargv(r, 7, argv, NULL);
-    if (!rep) return sl_cli_fail(CMD, "XGROUP SETID failed: %s", sl_redis_errstr(r));
+    if (!rep)
+        return sl_cli_fail(CMD, "XGROUP SETID failed: %s", sl_redis_errstr(r));
     int ok = rep->type == REDIS_REPLY_INTEGER;
     if (!ok) {
         const char *e = rep->str ? rep->str : "?", *tail = strstr(e, " script: "); /* the script's sha */
         sl_cli_fail(CMD, "XGROUP SETID %s %s failed: %.*s", stream, group, tail ? (int)(tail - e) : (int)strlen(e), e);
     }
     freeReplyObject(rep);
-    if (!ok) return 1;
+    if (!ok)
+        return 1;
     cJSON_AddStringToObject(o, "reset", group);
     cJSON_AddStringToObject(o, "from", from_arg);
     cJSON_AddStringToObject(o, "start_id", from);
@@ -151,30 +161,37 @@ static int do_delete(sl_redis *r, const char *queue, const char *stream, const c
 {
     char dlq[SL_KEY_MAX], paused[SL_KEY_MAX], fence[SL_KEY_MAX];
     long long work = pending_count(r, stream, group, 0), rp = work < 0 ? -1 : pending_count(r, retry, group, 1);
-    if (work < 0 || rp < 0) return 1;
+    if (work < 0 || rp < 0)
+        return 1;
     if (work + rp > 0 && !force)
         return sl_cli_fail(CMD,
                            "group %s of queue %s has %lld pending entr%s (%lld in its retry stream): stop its "
                            "workers and let them finish, or use --force",
                            group, queue, work + rp, work + rp == 1 ? "y" : "ies", rp);
     const char *d1[] = {"XGROUP", "DESTROY", stream, group}, *d2[] = {"XGROUP", "DESTROY", retry, group};
-    if (int_cmd(r, 4, d1) < 0) return 1;
+    if (int_cmd(r, 4, d1) < 0)
+        return 1;
     redisReply *rep = sl_redis_cmdargv(r, 4, d2, NULL); /* a missing retry stream is fine */
-    if (!rep) return sl_cli_fail(CMD, "XGROUP DESTROY failed: %s", sl_redis_errstr(r));
+    if (!rep)
+        return sl_cli_fail(CMD, "XGROUP DESTROY failed: %s", sl_redis_errstr(r));
     freeReplyObject(rep);
     const char *xl[] = {"XLEN", retry}, *del[] = {"DEL", retry};
     long long rlen = int_cmd(r, 2, xl);
-    if (rlen < 0) return 1;
+    if (rlen < 0)
+        return 1;
     int drop_retry = force || rlen == 0;
-    if (drop_retry && int_cmd(r, 2, del) < 0) return 1;
+    if (drop_retry && int_cmd(r, 2, del) < 0)
+        return 1;
     sl_key_paused(paused, sizeof paused, queue, group);
     sl_key_fence(fence, sizeof fence, queue, group); /* a group made again starts a new fence */
     const char *dp[] = {"DEL", paused, fence};
-    if (int_cmd(r, 3, dp) < 0) return 1;
+    if (int_cmd(r, 3, dp) < 0)
+        return 1;
     sl_key_dlq(dlq, sizeof dlq, queue, group);
     const char *xd[] = {"XLEN", dlq};
     long long dlen = int_cmd(r, 2, xd);
-    if (dlen < 0) return 1;
+    if (dlen < 0)
+        return 1;
     cJSON_AddStringToObject(o, "deleted", group);
     cJSON_AddNumberToObject(o, "pending_dropped", (double)(work + rp));
     cJSON_AddBoolToObject(o, "retry_stream_deleted", drop_retry);
@@ -188,9 +205,8 @@ static void print_result(const cJSON *o, const char *stream, const char *retry)
 {
     const cJSON *v;
     if ((v = cJSON_GetObjectItem(o, "created")))
-        printf("created group %s on %s from %s (delivers the entries after %s), and on %s\n", v->valuestring,
-               stream, cJSON_GetObjectItem(o, "from")->valuestring, cJSON_GetObjectItem(o, "start_id")->valuestring,
-               retry);
+        printf("created group %s on %s from %s (delivers the entries after %s), and on %s\n", v->valuestring, stream,
+               cJSON_GetObjectItem(o, "from")->valuestring, cJSON_GetObjectItem(o, "start_id")->valuestring, retry);
     if ((v = cJSON_GetObjectItem(o, "reset"))) {
         const char *id = cJSON_GetObjectItem(o, "start_id")->valuestring;
         printf("group %s on %s reset to %s: ", v->valuestring, stream, cJSON_GetObjectItem(o, "from")->valuestring);
@@ -228,21 +244,33 @@ int sl_cmd_group(int argc, char **argv)
     optind = 0;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":u:fh", longopts, NULL)) != -1) {
-        if (ch == 'u') url = optarg;
-        else if (ch == 'F') from_arg = optarg;
-        else if (ch == 'f') force = 1;
-        else if (ch == 'j') json = 1;
-        else if (ch == 'h') return fputs(usage_text, stdout), 0;
-        else return sl_cli_bad_option(CMD, ch, argv[optind - 1]);
+        if (ch == 'u')
+            url = optarg;
+        else if (ch == 'F')
+            from_arg = optarg;
+        else if (ch == 'f')
+            force = 1;
+        else if (ch == 'j')
+            json = 1;
+        else if (ch == 'h')
+            return fputs(usage_text, stdout), 0;
+        else
+            return sl_cli_bad_option(CMD, ch, argv[optind - 1]);
     }
-    if (argc - optind != 3) return sl_cli_usage(CMD, "expected create|reset|delete QUEUE GROUP");
+    if (argc - optind != 3)
+        return sl_cli_usage(CMD, "expected create|reset|delete QUEUE GROUP");
     const char *sub = argv[optind], *queue = argv[optind + 1], *group = argv[optind + 2];
     int create = !strcmp(sub, "create"), reset = !strcmp(sub, "reset"), del = !strcmp(sub, "delete");
-    if (!create && !reset && !del) return sl_cli_usage(CMD, "unknown subcommand '%.32s'", sub);
-    if (sl_cli_check_name(CMD, "queue", queue) || sl_cli_check_name(CMD, "group", group)) return 2;
-    if (!del && !from_arg) return sl_cli_usage(CMD, "%s needs --from 0|$|ID|TIME", sub);
-    if (del && from_arg) return sl_cli_usage(CMD, "delete takes no --from");
-    if (force && !del) return sl_cli_usage(CMD, "--force is for delete");
+    if (!create && !reset && !del)
+        return sl_cli_usage(CMD, "unknown subcommand '%.32s'", sub);
+    if (sl_cli_check_name(CMD, "queue", queue) || sl_cli_check_name(CMD, "group", group))
+        return 2;
+    if (!del && !from_arg)
+        return sl_cli_usage(CMD, "%s needs --from 0|$|ID|TIME", sub);
+    if (del && from_arg)
+        return sl_cli_usage(CMD, "delete takes no --from");
+    if (force && !del)
+        return sl_cli_usage(CMD, "--force is for delete");
     if (from_arg && parse_from(from_arg, from, sizeof from) != 0)
         return sl_cli_usage(CMD, "invalid --from '%.64s' (expected 0, $, a stream id, RFC 3339 or @EPOCH_SECONDS)",
                             from_arg);
@@ -250,20 +278,25 @@ int sl_cmd_group(int argc, char **argv)
     sl_key_retry(retry, sizeof retry, queue, group);
 
     sl_redis *r = sl_cli_connect(CMD, url);
-    if (!r) return 1;
+    if (!r)
+        return 1;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "queue", queue);
     cJSON_AddStringToObject(o, "stream", stream);
-    if (create) rc = do_create(r, queue, stream, retry, group, from, from_arg, o);
-    else if (reset) rc = do_reset(r, queue, stream, group, from, from_arg, o);
-    else rc = do_delete(r, queue, stream, retry, group, force, o);
+    if (create)
+        rc = do_create(r, queue, stream, retry, group, from, from_arg, o);
+    else if (reset)
+        rc = do_reset(r, queue, stream, group, from, from_arg, o);
+    else
+        rc = do_delete(r, queue, stream, retry, group, force, o);
     if (rc == 0 && json) {
         rc = sl_cli_print_json(CMD, o);
         o = NULL;
     } else if (rc == 0) {
         print_result(o, stream, retry);
     }
-    if (rc == 0) rc = sl_cli_flush(CMD);
+    if (rc == 0)
+        rc = sl_cli_flush(CMD);
     cJSON_Delete(o);
     sl_redis_free(r);
     return rc;

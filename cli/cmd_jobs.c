@@ -36,13 +36,13 @@ static const char usage_text[] =
 
 typedef struct job_query {
     sl_redis *r;
-    const char *queue, *jid;   /* jid: the job id looked for */
+    const char *queue, *jid; /* jid: the job id looked for */
     char stream[SL_KEY_MAX];
-    cJSON *entries;            /* work stream ids of the job */
+    cJSON *entries; /* work stream ids of the job */
     cJSON *places;
     int64_t now;
-    long scanned;              /* work stream entries read looking for jid */
-    int truncated;             /* a scan stopped at SCAN_LIMIT */
+    long scanned; /* work stream entries read looking for jid */
+    int truncated; /* a scan stopped at SCAN_LIMIT */
     int failed;
 } job_query;
 
@@ -58,13 +58,17 @@ static long scan_stream(job_query *q, const char *key, entry_fn fn, void *arg)
     while (n < SCAN_LIMIT) {
         const char *argv[] = {"XREVRANGE", key, end, "-", "COUNT", "1000"};
         redisReply *rep = sl_cli_cmd(CMD, q->r, 6, argv);
-        if (!rep) return q->failed = 1, -1;
-        for (size_t i = 0; i < rep->elements; i++) fn(q, key, rep->element[i], arg);
+        if (!rep)
+            return q->failed = 1, -1;
+        for (size_t i = 0; i < rep->elements; i++)
+            fn(q, key, rep->element[i], arg);
         n += (long)rep->elements;
         size_t got = rep->elements;
-        if (got) snprintf(end, sizeof end, "(%s", rep->element[got - 1]->element[0]->str);
+        if (got)
+            snprintf(end, sizeof end, "(%s", rep->element[got - 1]->element[0]->str);
         freeReplyObject(rep);
-        if (got < CHUNK) return n;
+        if (got < CHUNK)
+            return n;
     }
     q->truncated = 1;
     return n;
@@ -86,7 +90,8 @@ static cJSON *place(job_query *q, const char *state, const char *group)
 {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "state", state);
-    if (group) cJSON_AddStringToObject(p, "group", group);
+    if (group)
+        cJSON_AddStringToObject(p, "group", group);
     cJSON_AddItemToArray(q->places, p);
     return p;
 }
@@ -96,7 +101,8 @@ static int pending_place(job_query *q, const char *key, const char *group, const
 {
     const char *argv[] = {"XPENDING", key, group, id, id, "1"};
     redisReply *rep = sl_redis_cmdargv(q->r, 6, argv, NULL);
-    if (!rep) return q->failed = 1, -1;
+    if (!rep)
+        return q->failed = 1, -1;
     int found = rep->type == REDIS_REPLY_ARRAY && rep->elements == 1;
     if (found) {
         const redisReply *p = rep->element[0];
@@ -106,7 +112,8 @@ static int pending_place(job_query *q, const char *key, const char *group, const
         cJSON_AddStringToObject(o, "consumer", p->element[1]->str);
         cJSON_AddNumberToObject(o, "idle_ms", (double)p->element[2]->integer);
         cJSON_AddNumberToObject(o, "deliveries", (double)p->element[3]->integer);
-        if (attempt && *attempt) cJSON_AddStringToObject(o, "attempt", attempt);
+        if (attempt && *attempt)
+            cJSON_AddStringToObject(o, "attempt", attempt);
     }
     freeReplyObject(rep);
     return found;
@@ -121,15 +128,16 @@ static void last_delivered(job_query *q, const char *key, const char *group, cha
     for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
         if (strcmp(sl_cli_kv_str(rep->element[i], "name"), group) == 0)
             snprintf(out, n, "%s", sl_cli_kv_str(rep->element[i], "last-delivered-id"));
-    if (rep) freeReplyObject(rep);
+    if (rep)
+        freeReplyObject(rep);
 }
 
 /* Per-group scan state: retry entries of the job and whether one was delivered. */
 typedef struct group_scan {
     const char *group;
-    char last[64];  /* last-delivered id of the group on the scanned stream */
-    int open;       /* places that mean "not finished" (pending, waiting, scheduled) */
-    int done;       /* a delivered, no longer pending copy of the job */
+    char last[64]; /* last-delivered id of the group on the scanned stream */
+    int open; /* places that mean "not finished" (pending, waiting, scheduled) */
+    int done; /* a delivered, no longer pending copy of the job */
     int dead;
     char attempt[16];
 } group_scan;
@@ -138,12 +146,14 @@ static void match_retry(job_query *q, const char *key, const redisReply *e, void
 {
     group_scan *g = arg;
     const char *id = e->element[0]->str, *attempt = entry_field(e, "attempt");
-    if (strcmp(entry_field(e, "id"), q->jid) != 0) return;
+    if (strcmp(entry_field(e, "id"), q->jid) != 0)
+        return;
     int p = pending_place(q, key, g->group, id, attempt);
     if (p != 0) {
         g->open += p > 0;
     } else if (g->last[0] && sl_streamid_cmp_text(id, g->last) <= 0) {
-        if (!g->attempt[0]) snprintf(g->attempt, sizeof g->attempt, "%s", attempt); /* newest first */
+        if (!g->attempt[0])
+            snprintf(g->attempt, sizeof g->attempt, "%s", attempt); /* newest first */
         g->done = 1;
     } else {
         cJSON *o = place(q, "retry-waiting", g->group);
@@ -166,7 +176,8 @@ static void match_dlq(job_query *q, const char *key, const redisReply *e, void *
     group_scan *g = arg;
     const char *orig = entry_field(e, "original_id");
     (void)key;
-    if (strcmp(entry_field(e, "id"), q->jid) != 0 && strcmp(orig, q->jid) != 0 && !in_entries(q, orig)) return;
+    if (strcmp(entry_field(e, "id"), q->jid) != 0 && strcmp(orig, q->jid) != 0 && !in_entries(q, orig))
+        return;
     cJSON *o = place(q, "dead", g->group);
     cJSON_AddStringToObject(o, "dlq_id", e->element[0]->str);
     cJSON_AddStringToObject(o, "reason", entry_field(e, "reason"));
@@ -184,7 +195,8 @@ static void find_scheduled(job_query *q)
     sl_key_sched(sched, sizeof sched, q->queue);
     pat[k++] = '*';
     for (const char *s = q->jid; *s && k + 3 < sizeof pat; s++) {
-        if (strchr("*?[]\\", *s)) pat[k++] = '\\';
+        if (strchr("*?[]\\", *s))
+            pat[k++] = '\\';
         pat[k++] = *s;
     }
     pat[k++] = '*';
@@ -192,7 +204,8 @@ static void find_scheduled(job_query *q)
     do {
         const char *argv[] = {"ZSCAN", sched, cursor, "MATCH", pat, "COUNT", "1000"};
         redisReply *rep = sl_cli_cmd(CMD, q->r, 7, argv);
-        if (!rep) return (void)(q->failed = 1);
+        if (!rep)
+            return (void)(q->failed = 1);
         snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
         const redisReply *m = rep->element[1];
         for (size_t i = 0; i + 1 < m->elements; i += 2) {
@@ -227,13 +240,16 @@ static void find_in_group(job_query *q, const redisReply *ginfo)
     cJSON_ArrayForEach(it, q->places)
     {
         const cJSON *pg = cJSON_GetObjectItem(it, "group");
-        if (pg && strcmp(pg->valuestring, g.group) == 0) g.open++; /* scheduled retries of this group */
+        if (pg && strcmp(pg->valuestring, g.group) == 0)
+            g.open++; /* scheduled retries of this group */
     }
     cJSON_ArrayForEach(it, q->entries)
     {
         int p = pending_place(q, q->stream, g.group, it->valuestring, NULL);
-        if (p > 0) g.open++;
-        else if (p == 0 && sl_streamid_cmp_text(it->valuestring, last) <= 0) g.done = 1;
+        if (p > 0)
+            g.open++;
+        else if (p == 0 && sl_streamid_cmp_text(it->valuestring, last) <= 0)
+            g.done = 1;
         else if (p == 0) {
             cJSON *o = place(q, "waiting", g.group);
             cJSON_AddStringToObject(o, "stream_id", it->valuestring);
@@ -247,7 +263,8 @@ static void find_in_group(job_query *q, const redisReply *ginfo)
     scan_stream(q, dlq, match_dlq, &g);
     if (g.done && !g.open && !g.dead) {
         cJSON *o = place(q, "completed", g.group);
-        if (g.attempt[0]) cJSON_AddStringToObject(o, "attempt", g.attempt);
+        if (g.attempt[0])
+            cJSON_AddStringToObject(o, "attempt", g.attempt);
     }
 }
 
@@ -296,14 +313,17 @@ static void find_entries(job_query *q, const char *arg, char *jid, size_t n)
     if (sl_streamid_ms(arg) >= 0) {
         const char *argv[] = {"XRANGE", q->stream, arg, arg};
         redisReply *rep = sl_cli_cmd(CMD, q->r, 4, argv);
-        if (!rep) return (void)(q->failed = 1);
+        if (!rep)
+            return (void)(q->failed = 1);
         if (rep->elements == 1) {
             cJSON_AddItemToArray(q->entries, cJSON_CreateString(arg));
             const char *id = entry_field(rep->element[0], "id");
-            if (*id) snprintf(jid, n, "%s", id);
+            if (*id)
+                snprintf(jid, n, "%s", id);
         }
         freeReplyObject(rep);
-        if (cJSON_GetArraySize(q->entries) > 0) return;
+        if (cJSON_GetArraySize(q->entries) > 0)
+            return;
     }
     q->scanned = scan_stream(q, q->stream, match_work, NULL);
 }
@@ -312,28 +332,36 @@ int sl_cmd_jobs(int argc, char **argv)
 {
     const char *url = NULL;
     int json = 0, rc = sl_cli_options(CMD, usage_text, argc, argv, &url, &json);
-    if (rc >= 0) return rc;
+    if (rc >= 0)
+        return rc;
     rc = 1;
     if (argc - optind != 3 || strcmp(argv[optind], "show") != 0)
         return sl_cli_usage(CMD, "expected show QUEUE ID");
     const char *queue = argv[optind + 1], *arg = argv[optind + 2];
-    if (sl_cli_check_name(CMD, "queue", queue)) return 2;
-    if (!*arg || strlen(arg) > 128) return sl_cli_usage(CMD, "invalid ID (1 to 128 bytes)");
+    if (sl_cli_check_name(CMD, "queue", queue))
+        return 2;
+    if (!*arg || strlen(arg) > 128)
+        return sl_cli_usage(CMD, "invalid ID (1 to 128 bytes)");
 
     job_query q = {.queue = queue, .entries = cJSON_CreateArray(), .places = cJSON_CreateArray()};
     char jid[160];
     sl_key_stream(q.stream, sizeof q.stream, queue);
     q.r = sl_cli_connect(CMD, url);
-    if (!q.r) goto done;
-    if ((q.now = sl_cli_server_ms(CMD, q.r)) < 0) goto done;
+    if (!q.r)
+        goto done;
+    if ((q.now = sl_cli_server_ms(CMD, q.r)) < 0)
+        goto done;
     find_entries(&q, arg, jid, sizeof jid);
-    if (!q.failed) find_scheduled(&q);
+    if (!q.failed)
+        find_scheduled(&q);
     const char *xg[] = {"XINFO", "GROUPS", q.stream};
     redisReply *groups = q.failed ? NULL : sl_redis_cmdargv(q.r, 3, xg, NULL);
     for (size_t i = 0; groups && groups->type == REDIS_REPLY_ARRAY && i < groups->elements && !q.failed; i++)
         find_in_group(&q, groups->element[i]);
-    if (groups) freeReplyObject(groups);
-    if (q.failed) goto done;
+    if (groups)
+        freeReplyObject(groups);
+    if (q.failed)
+        goto done;
     int found = cJSON_GetArraySize(q.places) > 0;
     if (json) {
         cJSON *o = cJSON_CreateObject();
@@ -355,7 +383,8 @@ int sl_cmd_jobs(int argc, char **argv)
         } else {
             printf("no entry in %s (not added yet, trimmed, or never there)\n", q.stream);
         }
-        if (q.truncated) printf("(searched only the newest %d entries of each stream)\n", SCAN_LIMIT);
+        if (q.truncated)
+            printf("(searched only the newest %d entries of each stream)\n", SCAN_LIMIT);
         const cJSON *p;
         cJSON_ArrayForEach(p, q.places) print_place(&q, p);
         rc = 0;
@@ -363,7 +392,8 @@ int sl_cmd_jobs(int argc, char **argv)
     if (!found && (rc == 0 || !json))
         rc = sl_cli_fail(CMD, "job %s not found in queue %s (searched %s%s)", jid, queue, q.stream,
                          q.truncated ? ", newest entries only" : " and its groups' retry streams, DLQs and schedule");
-    if (rc == 0) rc = sl_cli_flush(CMD);
+    if (rc == 0)
+        rc = sl_cli_flush(CMD);
 done:
     cJSON_Delete(q.entries);
     cJSON_Delete(q.places);

@@ -7,26 +7,24 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 
-#define USAGE_FMT \
-    "usage: sluice %s [-u URL] [--group G] [--json] QUEUE\n" \
-    "\n" \
-    "%s\n" \
-    "Without --group: every consumer group of QUEUE.\n" \
-    "\n" \
+#define USAGE_FMT                                                                             \
+    "usage: sluice %s [-u URL] [--group G] [--json] QUEUE\n"                                  \
+    "\n"                                                                                      \
+    "%s\n"                                                                                    \
+    "Without --group: every consumer group of QUEUE.\n"                                       \
+    "\n"                                                                                      \
     "  -u, --url URL   Redis URL; default $SLUICE_REDIS_URL, else redis://127.0.0.1:6379/0\n" \
-    "  -g, --group G   only group G (may name a group that does not exist yet)\n" \
-    "      --json      print JSON\n" \
-    "  -h, --help      print this help\n" \
-    "\n" \
+    "  -g, --group G   only group G (may name a group that does not exist yet)\n"             \
+    "      --json      print JSON\n"                                                          \
+    "  -h, --help      print this help\n"                                                     \
+    "\n"                                                                                      \
     "Exit status: 0 done, 1 failure (no group to act on, Redis error), 2 usage error.\n"
 
-static const char pause_what[] =
-    "Pause a consumer group: its workers stop fetching jobs within one read cycle (a\n"
-    "check every 100 ms, and at the latest when their current blocking read ends).\n"
-    "Jobs already fetched finish normally; new jobs wait in the queue. The pause is\n"
-    "the key sluice:{QUEUE}:paused:G and lasts until `sluice resume`.";
-static const char resume_what[] =
-    "Resume a paused consumer group: its workers fetch again within 200 ms.";
+static const char pause_what[] = "Pause a consumer group: its workers stop fetching jobs within one read cycle (a\n"
+                                 "check every 100 ms, and at the latest when their current blocking read ends).\n"
+                                 "Jobs already fetched finish normally; new jobs wait in the queue. The pause is\n"
+                                 "the key sluice:{QUEUE}:paused:G and lasts until `sluice resume`.";
+static const char resume_what[] = "Resume a paused consumer group: its workers fetch again within 200 ms.";
 
 static int pause_resume(int argc, char **argv, int pause)
 {
@@ -43,27 +41,37 @@ static int pause_resume(int argc, char **argv, int pause)
     optind = 0;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":u:g:h", longopts, NULL)) != -1) {
-        if (ch == 'u') url = optarg;
-        else if (ch == 'g') group = optarg;
-        else if (ch == 'j') json = 1;
-        else if (ch == 'h') return printf(USAGE_FMT, cmd, pause ? pause_what : resume_what), 0;
-        else return sl_cli_bad_option(cmd, ch, argv[optind - 1]);
+        if (ch == 'u')
+            url = optarg;
+        else if (ch == 'g')
+            group = optarg;
+        else if (ch == 'j')
+            json = 1;
+        else if (ch == 'h')
+            return printf(USAGE_FMT, cmd, pause ? pause_what : resume_what), 0;
+        else
+            return sl_cli_bad_option(cmd, ch, argv[optind - 1]);
     }
-    if (argc - optind != 1) return sl_cli_usage(cmd, argc == optind ? "missing QUEUE" : "expected one QUEUE");
+    if (argc - optind != 1)
+        return sl_cli_usage(cmd, argc == optind ? "missing QUEUE" : "expected one QUEUE");
     const char *queue = argv[optind];
-    if (sl_cli_check_name(cmd, "queue", queue) || (group && sl_cli_check_name(cmd, "group", group))) return 2;
+    if (sl_cli_check_name(cmd, "queue", queue) || (group && sl_cli_check_name(cmd, "group", group)))
+        return 2;
 
     sl_redis *r = sl_cli_connect(cmd, url);
-    if (!r) return 1;
+    if (!r)
+        return 1;
     if (group) {
         snprintf(names[0], sizeof names[0], "%s", group);
         n = 1;
     } else if ((n = sl_cli_groups(cmd, r, queue, names)) <= 0) {
-        if (n == 0) sl_cli_fail(cmd, "queue '%s' has no consumer group (name one with --group)", queue);
+        if (n == 0)
+            sl_cli_fail(cmd, "queue '%s' has no consumer group (name one with --group)", queue);
         goto done;
     }
     int64_t now = sl_cli_server_ms(cmd, r);
-    if (now < 0) goto done;
+    if (now < 0)
+        goto done;
     char since[40];
     sl_cli_fmt_time(since, sizeof since, now);
     cJSON *root = cJSON_CreateObject(), *arr;
@@ -83,13 +91,14 @@ static int pause_resume(int argc, char **argv, int pause)
         freeReplyObject(rep);
         cJSON_AddItemToArray(arr, cJSON_CreateString(names[i]));
         if (!json)
-            printf(pause ? "paused group %s of queue %s (%s)\n"
-                         : changed ? "resumed group %s of queue %s (%s deleted)\n"
-                                   : "group %s of queue %s was not paused (no %s)\n",
+            printf(pause     ? "paused group %s of queue %s (%s)\n"
+                   : changed ? "resumed group %s of queue %s (%s deleted)\n"
+                             : "group %s of queue %s was not paused (no %s)\n",
                    names[i], queue, key);
     }
     rc = json ? sl_cli_print_json(cmd, root) : (cJSON_Delete(root), 0);
-    if (rc == 0) rc = sl_cli_flush(cmd);
+    if (rc == 0)
+        rc = sl_cli_flush(cmd);
 done:
     sl_redis_free(r);
     return rc;

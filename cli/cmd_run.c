@@ -14,14 +14,13 @@
 
 static void sl_run_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: sluice run [-c FILE] [-u URL] [-t]\n"
-            "  -c, --config FILE  config file (default: $SLUICE_CONFIG, else config/sluice.json)\n"
-            "  -u, --url URL      Redis URL, over redis.url and $SLUICE_REDIS_URL (-u @FILE: read from FILE)\n"
-            "  -t, --test         check the config and every pool's plugins, then exit\n"
-            "  -h, --help         this help\n"
-            "Signals: TERM/INT stop gracefully (a second INT kills), HUP reloads,\n"
-            "TTIN/TTOU add/remove one worker per pool, USR1 reopens the log file.\n");
+    fprintf(out, "usage: sluice run [-c FILE] [-u URL] [-t]\n"
+                 "  -c, --config FILE  config file (default: $SLUICE_CONFIG, else config/sluice.json)\n"
+                 "  -u, --url URL      Redis URL, over redis.url and $SLUICE_REDIS_URL (-u @FILE: read from FILE)\n"
+                 "  -t, --test         check the config and every pool's plugins, then exit\n"
+                 "  -h, --help         this help\n"
+                 "Signals: TERM/INT stop gracefully (a second INT kills), HUP reloads,\n"
+                 "TTIN/TTOU add/remove one worker per pool, USR1 reopens the log file.\n");
 }
 
 int sl_cmd_run(int argc, char **argv)

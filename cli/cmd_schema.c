@@ -10,10 +10,10 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli/commands.h"
 #include "common/log.h"
 #include "common/registry.h"
 #include "common/util.h"
-#include "cli/commands.h"
 
 #define DEFAULT_URL "redis://127.0.0.1:6379/0"
 #define MAX_INPUT (1024 * 1024) /* largest schema or payload read */
@@ -125,7 +125,9 @@ static char *read_input(const char *path, size_t *len)
     n = buf != NULL ? fread(buf, 1, MAX_INPUT + 1, f) : 0;
     if (buf == NULL || ferror(f) || n > MAX_INPUT) {
         fprintf(stderr, "sluice schema: reading %s failed: %s\n", path,
-                buf == NULL ? "out of memory" : ferror(f) ? strerror(errno) : "larger than 1 MiB");
+                buf == NULL ? "out of memory"
+                : ferror(f) ? strerror(errno)
+                            : "larger than 1 MiB");
         free(buf);
         buf = NULL;
     } else {
@@ -189,7 +191,8 @@ static void print_pretty(const cJSON *v, int depth)
         return;
     }
     putchar(obj ? '{' : '[');
-    cJSON_ArrayForEach(it, v) {
+    cJSON_ArrayForEach(it, v)
+    {
         printf("\n%*s", (depth + 1) * 2, "");
         if (obj) {
             cJSON *key = cJSON_CreateString(it->string);
@@ -238,8 +241,7 @@ static int cmd_list(sl_redis *r, const schema_args *a)
             cJSON_AddStringToObject(o, "title", title);
             cJSON_AddItemToArray(out, o);
         } else {
-            printf("%-*s %8zu  %s%s%s\n", (int)width, v[i].type, v[i].len, id, id[0] && title[0] ? " / " : "",
-                   title);
+            printf("%-*s %8zu  %s%s%s\n", (int)width, v[i].type, v[i].len, id, id[0] && title[0] ? " / " : "", title);
         }
         cJSON_Delete(doc);
     }
@@ -389,7 +391,10 @@ static int cmd_validate(sl_redis *r, const char *type, const char *arg)
 
 int sl_cmd_schema(int argc, char **argv)
 {
-    static const struct { const char *name; int min, max; } subs[] = {
+    static const struct {
+        const char *name;
+        int min, max;
+    } subs[] = {
         {"list", 0, 0}, {"show", 1, 1}, {"register", 2, 2}, {"check", 2, 2}, {"validate", 2, 2},
     };
     schema_args a;

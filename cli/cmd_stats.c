@@ -15,7 +15,7 @@
 #define RATE_WINDOW_MS 60000
 #define MAX_SUPERVISORS 256
 #define LAG_COUNT_MAX 1000 /* entries counted by hand when Redis has no lag (XRANGE reads payloads) */
-#define LAG_MORE ">1000"    /* the table cell beyond that */
+#define LAG_MORE ">1000" /* the table cell beyond that */
 
 static const char usage_text[] =
     "usage: sluice stats [-u URL] [--json] [QUEUE...]\n"
@@ -63,7 +63,8 @@ static long long try_int(sl_redis *r, int argc, const char **argv, int *lost)
 {
     redisReply *rep = try_cmd(r, argc, argv, lost);
     long long v = rep && rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
-    if (rep) freeReplyObject(rep);
+    if (rep)
+        freeReplyObject(rep);
     return v;
 }
 
@@ -80,16 +81,19 @@ static void add_rates(sl_redis *r, cJSON *g, const char *key, int64_t now, int *
     size_t ns = 0;
     for (size_t i = 0; s && rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
         const redisReply *e = rep->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) continue;
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
+            continue;
         const redisReply *f = e->element[1];
         char who[160];
         snprintf(who, sizeof who, "%s/%s", sl_cli_kv_str(f, "host"), sl_cli_kv_str(f, "pid"));
         int64_t ms = sl_streamid_ms(e->element[0]->str);
         long long p = sl_cli_kv_int(f, "processed", 0), fl = sl_cli_kv_int(f, "failed", 0);
         size_t j = 0;
-        while (j < ns && strcmp(s[j].who, who) != 0) j++;
+        while (j < ns && strcmp(s[j].who, who) != 0)
+            j++;
         if (j == ns) {
-            if (ns == MAX_SUPERVISORS) continue;
+            if (ns == MAX_SUPERVISORS)
+                continue;
             snprintf(s[ns].who, sizeof s[ns].who, "%s", who);
             s[ns].first_ms = ms;
             s[ns].first_p = p;
@@ -103,7 +107,8 @@ static void add_rates(sl_redis *r, cJSON *g, const char *key, int64_t now, int *
     double proc = 0, fail = 0;
     int have = 0;
     for (size_t j = 0; j < ns; j++) {
-        if (s[j].last_ms <= s[j].first_ms) continue;
+        if (s[j].last_ms <= s[j].first_ms)
+            continue;
         double secs = (double)(s[j].last_ms - s[j].first_ms) / 1000.0;
         proc += (double)(s[j].last_p - s[j].first_p) / secs;
         fail += (double)(s[j].last_f - s[j].first_f) / secs;
@@ -112,7 +117,8 @@ static void add_rates(sl_redis *r, cJSON *g, const char *key, int64_t now, int *
     sl_cli_json_num_or_null(g, "processed_per_s", proc, !have);
     sl_cli_json_num_or_null(g, "failed_per_s", fail, !have);
     free(s);
-    if (rep) freeReplyObject(rep);
+    if (rep)
+        freeReplyObject(rep);
 }
 
 /* Oldest pending entry of group in stream: summary XPENDING; its id's ms, or -1. */
@@ -123,7 +129,8 @@ static int64_t oldest_pending_ms(sl_redis *r, const char *stream, const char *gr
     int64_t ms = -1;
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 && rep->element[1]->type == REDIS_REPLY_STRING)
         ms = sl_streamid_ms(rep->element[1]->str);
-    if (rep) freeReplyObject(rep);
+    if (rep)
+        freeReplyObject(rep);
     return ms;
 }
 
@@ -149,10 +156,13 @@ static void add_consumers(sl_redis *r, cJSON *arr, const char *stream, const cha
         }
         /* both are there unless cJSON ran out of memory adding them above */
         cJSON *ji = cJSON_GetObjectItem(found, "idle_ms"), *jp = cJSON_GetObjectItem(found, "pending");
-        if (ji && idle < ji->valuedouble) cJSON_SetNumberValue(ji, (double)idle);
-        if (jp) cJSON_SetNumberValue(jp, jp->valuedouble + (double)pending);
+        if (ji && idle < ji->valuedouble)
+            cJSON_SetNumberValue(ji, (double)idle);
+        if (jp)
+            cJSON_SetNumberValue(jp, jp->valuedouble + (double)pending);
     }
-    if (rep) freeReplyObject(rep);
+    if (rep)
+        freeReplyObject(rep);
 }
 
 /* Entries after id in stream, counted with XRANGE up to LAG_COUNT_MAX + 1. */
@@ -164,7 +174,8 @@ static long long count_after(sl_redis *r, const char *stream, const char *id, in
     const char *argv[] = {"XRANGE", stream, start, "+", "COUNT", count};
     redisReply *rep = try_cmd(r, 6, argv, lost);
     long long n = rep && rep->type == REDIS_REPLY_ARRAY ? (long long)rep->elements : -1;
-    if (rep) freeReplyObject(rep);
+    if (rep)
+        freeReplyObject(rep);
     return n;
 }
 
@@ -177,14 +188,17 @@ static long long group_lag(sl_redis *r, const redisReply *g, const char *stream,
 {
     *at_least = 0;
     const redisReply *lag = sl_cli_kv(g, "lag");
-    if (lag && lag->type == REDIS_REPLY_INTEGER) return lag->integer;
+    if (lag && lag->type == REDIS_REPLY_INTEGER)
+        return lag->integer;
     const redisReply *read = sl_cli_kv(g, "entries-read");
     if (read && read->type == REDIS_REPLY_INTEGER) {
         const char *argv[] = {"XINFO", "STREAM", stream};
         redisReply *rep = try_cmd(r, 3, argv, lost);
         long long added = rep ? sl_cli_kv_int(rep, "entries-added", -1) : -1;
-        if (rep) freeReplyObject(rep);
-        if (added >= read->integer) return added - read->integer;
+        if (rep)
+            freeReplyObject(rep);
+        if (added >= read->integer)
+            return added - read->integer;
     }
     long long n = count_after(r, stream, sl_cli_kv_str(g, "last-delivered-id"), lost);
     *at_least = n > LAG_COUNT_MAX;
@@ -216,7 +230,8 @@ static cJSON *group_stats(sl_redis *r, const char *queue, const redisReply *g, i
             retry_pending = sl_cli_kv_int(rep->element[i], "pending", 0);
             retry_lag = group_lag(r, rep->element[i], retry, &retry_more, lost);
         }
-    if (rep) freeReplyObject(rep);
+    if (rep)
+        freeReplyObject(rep);
     if (!retry_group) {
         /* No group on the retry stream yet: the worker creates it at 0, so
          * every entry there is still to be processed. */
@@ -229,16 +244,19 @@ static cJSON *group_stats(sl_redis *r, const char *queue, const redisReply *g, i
     int at_least;
     long long lag = group_lag(r, g, stream, &at_least, lost);
     sl_cli_json_num_or_null(o, "lag", (double)lag, lag < 0 || at_least);
-    if (at_least) cJSON_AddNumberToObject(o, "lag_more_than", LAG_COUNT_MAX);
+    if (at_least)
+        cJSON_AddNumberToObject(o, "lag_more_than", LAG_COUNT_MAX);
     cJSON_AddStringToObject(o, "last_delivered_id", sl_cli_kv_str(g, "last-delivered-id"));
-    int64_t a = oldest_pending_ms(r, stream, name, lost), b = retry_pending ? oldest_pending_ms(r, retry, name, lost) : -1;
+    int64_t a = oldest_pending_ms(r, stream, name, lost),
+            b = retry_pending ? oldest_pending_ms(r, retry, name, lost) : -1;
     int64_t oldest = a < 0 ? b : (b < 0 || a < b ? a : b);
     sl_cli_json_num_or_null(o, "oldest_pending_age_ms", (double)(now > oldest ? now - oldest : 0), oldest < 0);
     /* Retries still to be processed: pending on the retry stream plus not yet
      * delivered from it (its XLEN also counts acknowledged copies, kept until
      * trimmed). Retries still waiting in the schedule are in "scheduled". */
     sl_cli_json_num_or_null(o, "retry_lag", (double)retry_lag, retry_lag < 0 || retry_more);
-    if (retry_more) cJSON_AddNumberToObject(o, "retry_lag_more_than", LAG_COUNT_MAX);
+    if (retry_more)
+        cJSON_AddNumberToObject(o, "retry_lag_more_than", LAG_COUNT_MAX);
     sl_cli_json_num_or_null(o, "retry_length", (double)(retry_pending + retry_lag), retry_lag < 0 || retry_more);
     const char *xd[] = {"XLEN", dlq};
     cJSON_AddNumberToObject(o, "dlq_length", (double)try_int(r, 2, xd, lost));
@@ -258,7 +276,8 @@ static cJSON *queue_stats(sl_redis *r, const char *queue, int64_t now)
     sl_key_sched(sched, sizeof sched, queue);
     const char *ty[] = {"TYPE", stream};
     redisReply *rep = sl_cli_cmd(CMD, r, 2, ty);
-    if (!rep) return NULL;
+    if (!rep)
+        return NULL;
     int is_stream = rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "stream") == 0;
     freeReplyObject(rep);
     if (!is_stream) {
@@ -294,7 +313,8 @@ static cJSON *queue_stats(sl_redis *r, const char *queue, int64_t now)
     rep = try_cmd(r, 3, xg, &lost);
     for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
         cJSON_AddItemToArray(groups, group_stats(r, queue, rep->element[i], now, &lost));
-    if (rep) freeReplyObject(rep);
+    if (rep)
+        freeReplyObject(rep);
     if (lost) {
         sl_cli_fail(CMD, "lost the connection to Redis: %s", sl_redis_errstr(r));
         cJSON_Delete(q);
@@ -313,23 +333,27 @@ static int scan_queues(sl_redis *r, cJSON *arr, const char *suffix, const char *
     do {
         const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", "1000", "TYPE", type};
         redisReply *rep = sl_cli_cmd(CMD, r, 8, argv);
-        if (!rep) return -1;
+        if (!rep)
+            return -1;
         snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
         const redisReply *keys = rep->element[1];
         for (size_t i = 0; i < keys->elements; i++) {
             size_t len;
             const char *q = sl_key_queue_of(keys->element[i]->str, suffix, &len);
-            if (q == NULL) continue;
+            if (q == NULL)
+                continue;
             char name[SL_CLI_NAME_MAX];
             snprintf(name, sizeof name, "%.*s", (int)len, q);
             cJSON *it, *at = NULL;
             int dup = 0;
             cJSON_ArrayForEach(it, arr) if (strcmp(it->valuestring, name) == 0) dup = 1;
-            if (dup) continue;
+            if (dup)
+                continue;
             cJSON_ArrayForEach(it, arr) if (!at && strcmp(it->valuestring, name) > 0) at = it;
             if (at) {
                 int idx = 0;
-                for (cJSON *p = arr->child; p != at; p = p->next) idx++;
+                for (cJSON *p = arr->child; p != at; p = p->next)
+                    idx++;
                 cJSON_InsertItemInArray(arr, idx, cJSON_CreateString(name));
             } else {
                 cJSON_AddItemToArray(arr, cJSON_CreateString(name));
@@ -343,15 +367,16 @@ static int scan_queues(sl_redis *r, cJSON *arr, const char *suffix, const char *
 /* A number with prec decimals, or "-" for null. */
 static const char *num_cell(char *buf, size_t n, const cJSON *v, int prec)
 {
-    if (!v || cJSON_IsNull(v)) return "-";
+    if (!v || cJSON_IsNull(v))
+        return "-";
     snprintf(buf, n, "%.*f", prec, v->valuedouble);
     return buf;
 }
 
 static void print_queue(const cJSON *q, int first)
 {
-    static const char *gh[] = {"GROUP", "STATE", "PENDING", "LAG", "OLDEST", "RETRY", "DLQ", "CONSUMERS", "PROCESSED/S",
-                               "FAILED/S"};
+    static const char *gh[] = {"GROUP", "STATE", "PENDING",   "LAG",         "OLDEST",
+                               "RETRY", "DLQ",   "CONSUMERS", "PROCESSED/S", "FAILED/S"};
     static const char *ch[] = {"GROUP", "CONSUMER", "IDLE", "IN-FLIGHT"};
     printf("%squeue %s  length %.0f  scheduled %.0f\n", first ? "" : "\n", cJSON_GetObjectItem(q, "queue")->valuestring,
            cJSON_GetObjectItem(q, "length")->valuedouble, cJSON_GetObjectItem(q, "scheduled")->valuedouble);
@@ -369,23 +394,24 @@ static void print_queue(const cJSON *q, int first)
     {
         char b[8][32];
         const cJSON *age = cJSON_GetObjectItem(g, "oldest_pending_age_ms"), *c;
-        if (!cJSON_IsNull(age)) sl_cli_fmt_age(b[3], sizeof b[3], (int64_t)age->valuedouble);
+        if (!cJSON_IsNull(age))
+            sl_cli_fmt_age(b[3], sizeof b[3], (int64_t)age->valuedouble);
         const char *name = cJSON_GetObjectItem(g, "group")->valuestring;
         const cJSON *cons = cJSON_GetObjectItem(g, "consumers");
         snprintf(b[7], sizeof b[7], "%d", cJSON_GetArraySize(cons));
-        const char *row[] = {name,
-                             cJSON_IsTrue(cJSON_GetObjectItem(g, "paused")) ? "paused" : "active",
-                             num_cell(b[0], 32, cJSON_GetObjectItem(g, "pending"), 0),
-                             cJSON_GetObjectItem(g, "lag_more_than") ? LAG_MORE
-                                                                      : num_cell(b[1], 32, cJSON_GetObjectItem(g, "lag"), 0),
-                             cJSON_IsNull(age) ? "-" : b[3],
-                             cJSON_GetObjectItem(g, "retry_lag_more_than")
-                                 ? LAG_MORE
-                                 : num_cell(b[2], 32, cJSON_GetObjectItem(g, "retry_length"), 0),
-                             num_cell(b[4], 32, cJSON_GetObjectItem(g, "dlq_length"), 0),
-                             b[7],
-                             num_cell(b[5], 32, cJSON_GetObjectItem(g, "processed_per_s"), 2),
-                             num_cell(b[6], 32, cJSON_GetObjectItem(g, "failed_per_s"), 2)};
+        const char *row[] = {
+            name,
+            cJSON_IsTrue(cJSON_GetObjectItem(g, "paused")) ? "paused" : "active",
+            num_cell(b[0], 32, cJSON_GetObjectItem(g, "pending"), 0),
+            cJSON_GetObjectItem(g, "lag_more_than") ? LAG_MORE : num_cell(b[1], 32, cJSON_GetObjectItem(g, "lag"), 0),
+            cJSON_IsNull(age) ? "-" : b[3],
+            cJSON_GetObjectItem(g, "retry_lag_more_than")
+                ? LAG_MORE
+                : num_cell(b[2], 32, cJSON_GetObjectItem(g, "retry_length"), 0),
+            num_cell(b[4], 32, cJSON_GetObjectItem(g, "dlq_length"), 0),
+            b[7],
+            num_cell(b[5], 32, cJSON_GetObjectItem(g, "processed_per_s"), 2),
+            num_cell(b[6], 32, cJSON_GetObjectItem(g, "failed_per_s"), 2)};
         sl_table_row(gt, row);
         cJSON_ArrayForEach(c, cons)
         {
@@ -410,27 +436,34 @@ int sl_cmd_stats(int argc, char **argv)
 {
     const char *url = NULL;
     int json = 0, rc = sl_cli_options(CMD, usage_text, argc, argv, &url, &json);
-    if (rc >= 0) return rc;
+    if (rc >= 0)
+        return rc;
     rc = 1;
     for (int i = optind; i < argc; i++)
-        if (sl_cli_check_name(CMD, "queue", argv[i]) != 0) return 2;
+        if (sl_cli_check_name(CMD, "queue", argv[i]) != 0)
+            return 2;
 
     sl_redis *r = sl_cli_connect(CMD, url);
-    if (!r) return 1;
+    if (!r)
+        return 1;
     cJSON *root = cJSON_CreateObject(), *names = cJSON_CreateArray(), *queues, *it;
     int64_t now = sl_cli_server_ms(CMD, r);
-    if (now < 0) goto done;
+    if (now < 0)
+        goto done;
     char when[40];
     sl_cli_fmt_time(when, sizeof when, now);
     cJSON_AddStringToObject(root, "time", when);
     queues = cJSON_AddArrayToObject(root, "queues");
-    for (int i = optind; i < argc; i++) cJSON_AddItemToArray(names, cJSON_CreateString(argv[i]));
-    if (optind == argc && (scan_queues(r, names, "", "stream") != 0 || scan_queues(r, names, SL_KEY_SCHED_SUFFIX, "zset") != 0))
+    for (int i = optind; i < argc; i++)
+        cJSON_AddItemToArray(names, cJSON_CreateString(argv[i]));
+    if (optind == argc &&
+        (scan_queues(r, names, "", "stream") != 0 || scan_queues(r, names, SL_KEY_SCHED_SUFFIX, "zset") != 0))
         goto done;
     cJSON_ArrayForEach(it, names)
     {
         cJSON *q = queue_stats(r, it->valuestring, now);
-        if (!q) goto done;
+        if (!q)
+            goto done;
         cJSON_AddItemToArray(queues, q);
     }
     if (json) {
@@ -438,11 +471,13 @@ int sl_cmd_stats(int argc, char **argv)
         root = NULL;
     } else {
         int first = 1;
-        if (cJSON_GetArraySize(queues) == 0) printf("no queues (no stream sluice:{QUEUE} nor schedule sluice:{QUEUE}:sched in Redis)\n");
+        if (cJSON_GetArraySize(queues) == 0)
+            printf("no queues (no stream sluice:{QUEUE} nor schedule sluice:{QUEUE}:sched in Redis)\n");
         cJSON_ArrayForEach(it, queues) print_queue(it, first), first = 0;
         rc = 0;
     }
-    if (rc == 0) rc = sl_cli_flush(CMD);
+    if (rc == 0)
+        rc = sl_cli_flush(CMD);
 done:
     cJSON_Delete(names);
     cJSON_Delete(root);

@@ -9,13 +9,13 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "cli/trace_int.h"
 #include "common/config.h"
 #include "common/keys.h"
 #include "common/streamid.h"
 #include "common/util.h"
-#include "cli/cli.h"
-#include "cli/commands.h"
-#include "cli/trace_int.h"
 
 #define CMD "trace"
 #define PAGE 1000
@@ -64,7 +64,8 @@ typedef struct fields {
 static const char *fv(const fields *f, const char *name)
 {
     for (size_t i = 0; i < f->n; i++)
-        if (strcmp(f->name[i], name) == 0) return f->value[i];
+        if (strcmp(f->name[i], name) == 0)
+            return f->value[i];
     return NULL;
 }
 
@@ -93,15 +94,18 @@ static void from_json(fields *f, const cJSON *arr)
 
 static char *dup_or_null(const char *s)
 {
-    if (!s || !s[0]) return NULL;
+    if (!s || !s[0])
+        return NULL;
     char *d = strdup(s);
-    if (!d) abort();
+    if (!d)
+        abort();
     return d;
 }
 
 static void set_once(char **dst, const char *s)
 {
-    if (!*dst) *dst = dup_or_null(s);
+    if (!*dst)
+        *dst = dup_or_null(s);
 }
 
 static long long num(const char *s, long long def)
@@ -114,12 +118,14 @@ static long long num(const char *s, long long def)
 static tr_job *job_of(tr_trace *t, const char *queue, const fields *f, const char *fallback_id)
 {
     const char *id = fv(f, "id");
-    if (!id) id = fv(f, "original_id");
+    if (!id)
+        id = fv(f, "original_id");
     tr_job *j = tr_job_get(t, queue, id ? id : fallback_id);
     set_once(&j->type, fv(f, "type"));
     set_once(&j->causation, fv(f, "causation_id"));
     set_once(&j->traceparent, fv(f, "traceparent"));
-    if (!j->enqueued_at_ms) j->enqueued_at_ms = num(fv(f, "enqueued_at"), 0);
+    if (!j->enqueued_at_ms)
+        j->enqueued_at_ms = num(fv(f, "enqueued_at"), 0);
     return j;
 }
 
@@ -131,7 +137,8 @@ static void found(tr_trace *t, const char *queue, const char *group, key_kind ki
     tr_job *j = job_of(t, queue, f, sid);
     if (kind == K_MAIN) {
         set_once(&j->stream_id, sid);
-        if (!j->enqueued_at_ms) j->enqueued_at_ms = sl_streamid_ms(sid);
+        if (!j->enqueued_at_ms)
+            j->enqueued_at_ms = sl_streamid_ms(sid);
         return;
     }
     if (kind == K_RETRY) {
@@ -149,7 +156,8 @@ static void found(tr_trace *t, const char *queue, const char *group, key_kind ki
     }
     const char *g = fv(f, "group");
     tr_outcome *o = tr_outcome_get(j, g ? g : group);
-    if (o->state == TR_DEAD) return; /* newest first: keep the latest dead letter */
+    if (o->state == TR_DEAD)
+        return; /* newest first: keep the latest dead letter */
     o->state = TR_DEAD;
     o->reason = dup_or_null(fv(f, "reason"));
     o->error = dup_or_null(fv(f, "error"));
@@ -163,7 +171,8 @@ static int more_before(sl_redis *r, const char *key, const char *end)
     const char *argv[] = {"XREVRANGE", key, end, "-", "COUNT", "1"};
     redisReply *rep = sl_redis_cmdargv(r, 6, argv, NULL);
     int more = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0;
-    if (rep) freeReplyObject(rep);
+    if (rep)
+        freeReplyObject(rep);
     return more;
 }
 
@@ -179,7 +188,8 @@ static int scan_stream(tr_trace *t, sl_redis *r, const char *queue, const char *
         snprintf(count, sizeof(count), "%ld", want);
         const char *argv[] = {"XREVRANGE", key, end, "-", "COUNT", count};
         redisReply *rep = sl_cli_cmd(CMD, r, 6, argv);
-        if (!rep) return 1;
+        if (!rep)
+            return 1;
         if (rep->type != REDIS_REPLY_ARRAY) {
             freeReplyObject(rep);
             return sl_cli_fail(CMD, "XREVRANGE %s: unexpected reply", key);
@@ -188,17 +198,21 @@ static int scan_stream(tr_trace *t, sl_redis *r, const char *queue, const char *
         size_t got = rep->elements;
         for (size_t i = 0; i < got; i++) {
             const redisReply *e = rep->element[i];
-            if (e->type != REDIS_REPLY_ARRAY || e->elements < 2) continue;
+            if (e->type != REDIS_REPLY_ARRAY || e->elements < 2)
+                continue;
             from_reply(&f, e->element[1]);
             const char *c = fv(&f, "correlation_id");
             // NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): t->correlation is set when parse_args returns -1
-            if (c && strcmp(c, t->correlation) == 0) found(t, queue, group, kind, e->element[0]->str, &f);
+            if (c && strcmp(c, t->correlation) == 0)
+                found(t, queue, group, kind, e->element[0]->str, &f);
         }
-        if (got) snprintf(end, sizeof(end), "(%s", rep->element[got - 1]->element[0]->str);
+        if (got)
+            snprintf(end, sizeof(end), "(%s", rep->element[got - 1]->element[0]->str);
         freeReplyObject(rep);
         n += (long)got;
         t->scanned += (long)got;
-        if ((long)got < want) return 0;
+        if ((long)got < want)
+            return 0;
         if (n >= t->max_scan) {
             if (more_before(r, key, end))
                 tr_note(t, "%s: stopped after %ld entries (--max-scan); older entries were not searched", key, n);
@@ -212,18 +226,21 @@ static int scan_stream(tr_trace *t, sl_redis *r, const char *queue, const char *
 static int scan_sched(tr_trace *t, sl_redis *r, const char *queue)
 {
     char key[SL_KEY_MAX], main_key[SL_KEY_MAX], from[24], to[24];
-    if (sl_key_sched(key, sizeof(key), queue) != 0 || sl_key_stream(main_key, sizeof(main_key), queue) != 0) return 0;
+    if (sl_key_sched(key, sizeof(key), queue) != 0 || sl_key_stream(main_key, sizeof(main_key), queue) != 0)
+        return 0;
     for (long start = 0;; start += PAGE) {
         snprintf(from, sizeof(from), "%ld", start);
         snprintf(to, sizeof(to), "%ld", start + PAGE - 1);
         const char *argv[] = {"ZRANGE", key, from, to, "WITHSCORES"};
         redisReply *rep = sl_cli_cmd(CMD, r, 5, argv);
-        if (!rep) return 1;
+        if (!rep)
+            return 1;
         size_t got = rep->type == REDIS_REPLY_ARRAY ? rep->elements / 2 : 0;
         for (size_t i = 0; i < got; i++) {
             const redisReply *m = rep->element[2 * i], *sc = rep->element[2 * i + 1];
             // NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): t->correlation is set when parse_args returns -1
-            if (m->type != REDIS_REPLY_STRING || !strstr(m->str, t->correlation)) continue;
+            if (m->type != REDIS_REPLY_STRING || !strstr(m->str, t->correlation))
+                continue;
             cJSON *doc = cJSON_ParseWithLength(m->str, m->len);
             const cJSON *s = cJSON_GetObjectItemCaseSensitive(doc, "s");
             fields f;
@@ -250,7 +267,8 @@ static int scan_sched(tr_trace *t, sl_redis *r, const char *queue)
         }
         freeReplyObject(rep);
         t->scanned += (long)got;
-        if (got < PAGE) return 0;
+        if (got < PAGE)
+            return 0;
         if (start + PAGE >= t->max_scan) {
             tr_note(t, "%s: stopped after %ld entries (--max-scan)", key, start + PAGE);
             return 0;
@@ -267,7 +285,8 @@ static void last_delivered(sl_redis *r, const char *key, const char *group, char
     for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
         if (strcmp(sl_cli_kv_str(rep->element[i], "name"), group) == 0)
             snprintf(out, n, "%s", sl_cli_kv_str(rep->element[i], "last-delivered-id"));
-    if (rep) freeReplyObject(rep);
+    if (rep)
+        freeReplyObject(rep);
 }
 
 /* The state of a stream entry in a group: pending, completed or undelivered. */
@@ -275,7 +294,8 @@ static int entry_state(sl_redis *r, const char *key, const char *group, const ch
 {
     const char *argv[] = {"XPENDING", key, group, sid, sid, "1"};
     redisReply *rep = sl_redis_cmdargv(r, 6, argv, NULL);
-    if (!rep) return sl_cli_fail(CMD, "XPENDING %s %s: %s", key, group, sl_redis_errstr(r));
+    if (!rep)
+        return sl_cli_fail(CMD, "XPENDING %s %s: %s", key, group, sl_redis_errstr(r));
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 && rep->element[0]->elements == 4) {
         const redisReply *p = rep->element[0];
         o->state = TR_PENDING;
@@ -295,15 +315,19 @@ static int entry_state(sl_redis *r, const char *key, const char *group, const ch
 static int outcomes(tr_trace *t, sl_redis *r, const tr_queue *q)
 {
     char main_key[SL_KEY_MAX], rkey[SL_KEY_MAX];
-    if (sl_key_stream(main_key, sizeof(main_key), q->name) != 0) return 0;
+    if (sl_key_stream(main_key, sizeof(main_key), q->name) != 0)
+        return 0;
     for (size_t ji = 0; ji < t->njobs; ji++) {
         tr_job *j = &t->jobs[ji];
-        if (strcmp(j->queue, q->name) != 0) continue;
+        if (strcmp(j->queue, q->name) != 0)
+            continue;
         if (j->stream_id)
-            for (size_t g = 0; g < q->ngroups; g++) tr_outcome_get(j, q->groups[g]);
+            for (size_t g = 0; g < q->ngroups; g++)
+                tr_outcome_get(j, q->groups[g]);
         for (size_t k = 0; k < j->nout; k++) {
             tr_outcome *o = &j->out[k];
-            if (o->state == TR_DEAD) continue;
+            if (o->state == TR_DEAD)
+                continue;
             if (o->due_attempt > o->last_attempt) {
                 o->state = TR_RETRY_SCHEDULED;
             } else if (o->retry_stream_id) {
@@ -311,7 +335,8 @@ static int outcomes(tr_trace *t, sl_redis *r, const tr_queue *q)
                     entry_state(r, rkey, o->group, o->retry_stream_id, o) != 0)
                     return 1;
             } else if (j->stream_id) {
-                if (entry_state(r, main_key, o->group, j->stream_id, o) != 0) return 1;
+                if (entry_state(r, main_key, o->group, j->stream_id, o) != 0)
+                    return 1;
             } else {
                 o->state = TR_UNKNOWN;
             }
@@ -323,9 +348,11 @@ static int outcomes(tr_trace *t, sl_redis *r, const tr_queue *q)
 static void add_group(tr_queue *q, const char *g)
 {
     for (size_t i = 0; i < q->ngroups; i++)
-        if (strcmp(q->groups[i], g) == 0) return;
+        if (strcmp(q->groups[i], g) == 0)
+            return;
     char **ng = realloc(q->groups, (q->ngroups + 1) * sizeof(*ng));
-    if (!ng) abort();
+    if (!ng)
+        abort();
     q->groups = ng;
     q->groups[q->ngroups++] = dup_or_null(g);
 }
@@ -333,9 +360,11 @@ static void add_group(tr_queue *q, const char *g)
 static tr_queue *add_queue(tr_trace *t, const char *name)
 {
     for (size_t i = 0; i < t->nqueues; i++)
-        if (strcmp(t->queues[i].name, name) == 0) return &t->queues[i];
+        if (strcmp(t->queues[i].name, name) == 0)
+            return &t->queues[i];
     tr_queue *nq = realloc(t->queues, (t->nqueues + 1) * sizeof(*nq));
-    if (!nq) abort();
+    if (!nq)
+        abort();
     t->queues = nq;
     tr_queue *q = &t->queues[t->nqueues++];
     memset(q, 0, sizeof(*q));
@@ -351,7 +380,8 @@ static int discover(tr_trace *t, sl_redis *r)
     do {
         const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", PAGE_S, "TYPE", "stream"};
         redisReply *rep = sl_cli_cmd(CMD, r, 8, argv);
-        if (!rep) return 1;
+        if (!rep)
+            return 1;
         if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
             freeReplyObject(rep);
             return sl_cli_fail(CMD, "SCAN: unexpected reply");
@@ -362,10 +392,12 @@ static int discover(tr_trace *t, sl_redis *r)
             size_t len;
             const char *q = sl_key_queue_of(keys->element[i]->str, "", &len);
             char name[80];
-            if (q == NULL || len >= sizeof(name)) continue;
+            if (q == NULL || len >= sizeof(name))
+                continue;
             memcpy(name, q, len);
             name[len] = '\0';
-            if (sl_valid_name(name)) add_queue(t, name);
+            if (sl_valid_name(name))
+                add_queue(t, name);
         }
         freeReplyObject(rep);
     } while (strcmp(cursor, "0") != 0);
@@ -377,9 +409,12 @@ static int search_queue(tr_trace *t, sl_redis *r, tr_queue *q)
 {
     char key[SL_KEY_MAX], names[SL_CLI_MAX_GROUPS][SL_CLI_NAME_MAX];
     int ng = sl_cli_groups(CMD, r, q->name, names);
-    if (ng < 0) return 1;
-    for (int i = 0; i < ng; i++) add_group(q, names[i]);
-    if (sl_key_stream(key, sizeof(key), q->name) != 0 || scan_stream(t, r, q->name, "", K_MAIN, key) != 0) return 1;
+    if (ng < 0)
+        return 1;
+    for (int i = 0; i < ng; i++)
+        add_group(q, names[i]);
+    if (sl_key_stream(key, sizeof(key), q->name) != 0 || scan_stream(t, r, q->name, "", K_MAIN, key) != 0)
+        return 1;
     for (size_t g = 0; g < q->ngroups; g++) {
         if (sl_key_retry(key, sizeof(key), q->name, q->groups[g]) != 0 ||
             scan_stream(t, r, q->name, q->groups[g], K_RETRY, key) != 0)
@@ -388,7 +423,8 @@ static int search_queue(tr_trace *t, sl_redis *r, tr_queue *q)
             scan_stream(t, r, q->name, q->groups[g], K_DLQ, key) != 0)
             return 1;
     }
-    if (scan_sched(t, r, q->name) != 0) return 1;
+    if (scan_sched(t, r, q->name) != 0)
+        return 1;
     return outcomes(t, r, q);
 }
 
@@ -397,9 +433,12 @@ static int parse_args(int argc, char **argv, trace_args *a)
 {
     enum { OPT_QUEUE = 256, OPT_JSON, OPT_MAX_SCAN };
     static const struct option longopts[] = {
-        {"url", required_argument, NULL, 'u'},       {"config", required_argument, NULL, 'c'},
-        {"queue", required_argument, NULL, OPT_QUEUE}, {"json", no_argument, NULL, OPT_JSON},
-        {"max-scan", required_argument, NULL, OPT_MAX_SCAN}, {"help", no_argument, NULL, 'h'},
+        {"url", required_argument, NULL, 'u'},
+        {"config", required_argument, NULL, 'c'},
+        {"queue", required_argument, NULL, OPT_QUEUE},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"max-scan", required_argument, NULL, OPT_MAX_SCAN},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int ch;
@@ -408,34 +447,49 @@ static int parse_args(int argc, char **argv, trace_args *a)
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":u:c:h", longopts, NULL)) != -1) {
         switch (ch) {
-        case 'u': a->url = optarg; break;
-        case 'c': a->config = optarg; break;
-        case OPT_JSON: a->json = 1; break;
+        case 'u':
+            a->url = optarg;
+            break;
+        case 'c':
+            a->config = optarg;
+            break;
+        case OPT_JSON:
+            a->json = 1;
+            break;
         case OPT_QUEUE:
-            if (sl_cli_check_name(CMD, "queue", optarg) != 0) return 2;
+            if (sl_cli_check_name(CMD, "queue", optarg) != 0)
+                return 2;
             a->queues[a->nqueues++] = optarg;
             break;
         case OPT_MAX_SCAN: {
             char *end = NULL;
             a->max_scan = strtol(optarg, &end, 10);
-            if (!end || *end || a->max_scan < 1) return sl_cli_usage(CMD, "invalid --max-scan '%s'", optarg);
+            if (!end || *end || a->max_scan < 1)
+                return sl_cli_usage(CMD, "invalid --max-scan '%s'", optarg);
             break;
         }
-        case 'h': fputs(usage_text, stdout); return 0;
-        default: return sl_cli_bad_option(CMD, ch, argv[optind - 1]);
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        default:
+            return sl_cli_bad_option(CMD, ch, argv[optind - 1]);
         }
     }
-    if (a->config && a->nqueues) return sl_cli_usage(CMD, "-c and --queue cannot be combined");
-    if (argc - optind != 1) return sl_cli_usage(CMD, argc - optind ? "one CORRELATION_ID expected" : "missing CORRELATION_ID");
+    if (a->config && a->nqueues)
+        return sl_cli_usage(CMD, "-c and --queue cannot be combined");
+    if (argc - optind != 1)
+        return sl_cli_usage(CMD, argc - optind ? "one CORRELATION_ID expected" : "missing CORRELATION_ID");
     a->correlation = argv[optind];
-    if (!a->correlation[0] || strlen(a->correlation) > 128) return sl_cli_usage(CMD, "invalid CORRELATION_ID");
+    if (!a->correlation[0] || strlen(a->correlation) > 128)
+        return sl_cli_usage(CMD, "invalid CORRELATION_ID");
     return -1;
 }
 
 int sl_cmd_trace(int argc, char **argv)
 {
     trace_args a = {.queues = calloc((size_t)(argc > 0 ? argc : 1), sizeof(char *))};
-    if (!a.queues) return sl_cli_fail(CMD, "out of memory");
+    if (!a.queues)
+        return sl_cli_fail(CMD, "out of memory");
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) {
         free(a.queues);
@@ -452,23 +506,31 @@ int sl_cmd_trace(int argc, char **argv)
             free(a.queues);
             return 78;
         }
-        for (size_t i = 0; i < cfg->npools; i++) add_group(add_queue(&t, cfg->pools[i].queue), cfg->pools[i].group);
-        for (size_t i = 0; i < cfg->nqueues; i++) add_queue(&t, cfg->queues[i].name); /* "queues" section */
+        for (size_t i = 0; i < cfg->npools; i++)
+            add_group(add_queue(&t, cfg->pools[i].queue), cfg->pools[i].group);
+        for (size_t i = 0; i < cfg->nqueues; i++)
+            add_queue(&t, cfg->queues[i].name); /* "queues" section */
     }
-    for (size_t i = 0; i < a.nqueues; i++) add_queue(&t, a.queues[i]);
+    for (size_t i = 0; i < a.nqueues; i++)
+        add_queue(&t, a.queues[i]);
     r = sl_cli_connect(CMD, a.url ? a.url : cfg ? cfg->redis_url : NULL);
     rc = 1;
-    if (!r) goto done;
-    if ((t.now_ms = sl_cli_server_ms(CMD, r)) < 0) goto done;
-    if (!a.config && !a.nqueues && discover(&t, r) != 0) goto done;
+    if (!r)
+        goto done;
+    if ((t.now_ms = sl_cli_server_ms(CMD, r)) < 0)
+        goto done;
+    if (!a.config && !a.nqueues && discover(&t, r) != 0)
+        goto done;
     // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): t.queues is freed by tr_free below, on every path
     for (size_t i = 0; i < t.nqueues; i++)
-        if (search_queue(&t, r, &t.queues[i]) != 0) goto done;
+        if (search_queue(&t, r, &t.queues[i]) != 0)
+            goto done;
     tr_link(&t);
     if (t.njobs == 0) {
         fprintf(stderr, "sluice trace: no job with correlation_id '%s' in %zu queue(s) (%ld entries searched)\n",
                 a.correlation, t.nqueues, t.scanned);
-        for (size_t i = 0; i < t.nnotes; i++) fprintf(stderr, "note: %s\n", t.notes[i]);
+        for (size_t i = 0; i < t.nnotes; i++)
+            fprintf(stderr, "note: %s\n", t.notes[i]);
         goto done;
     }
     if (a.json) {
@@ -477,7 +539,8 @@ int sl_cmd_trace(int argc, char **argv)
         tr_print_text(&t, stdout);
         rc = 0;
     }
-    if (rc == 0) rc = sl_cli_flush(CMD);
+    if (rc == 0)
+        rc = sl_cli_flush(CMD);
 done:
     sl_redis_free(r);
     sl_cfg_free(cfg);

@@ -48,7 +48,8 @@ int main(int argc, char **argv)
      * processes of the same user. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     int prc = sl_cli_prepare_argv(argc, argv); /* before anyone parses -u */
-    if (prc != 0) return prc;
+    if (prc != 0)
+        return prc;
     const char *cmd = argv[1];
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
         printf("sluice %s\n", SLUICE_VERSION_STRING);

@@ -12,41 +12,41 @@
 /** What became of a job in one consumer group. */
 typedef enum tr_state {
     TR_UNDELIVERED = 0, /* not read by the group yet */
-    TR_PENDING,         /* delivered, not acknowledged: running, or waiting for its consumer */
-    TR_COMPLETED,       /* delivered and acknowledged, not dead-lettered */
+    TR_PENDING, /* delivered, not acknowledged: running, or waiting for its consumer */
+    TR_COMPLETED, /* delivered and acknowledged, not dead-lettered */
     TR_RETRY_SCHEDULED, /* a retry waits in sluice:{Q}:sched */
-    TR_DEAD,            /* in the group's dead-letter stream */
-    TR_UNKNOWN          /* the work-stream entry is gone (trimmed) and no other trace of it */
+    TR_DEAD, /* in the group's dead-letter stream */
+    TR_UNKNOWN /* the work-stream entry is gone (trimmed) and no other trace of it */
 } tr_state;
 
 /** One group's view of a job. Strings are owned (NULL when absent). */
 typedef struct tr_outcome {
     char *group;
     tr_state state;
-    char *consumer;         /* pending: owner */
-    int64_t idle_ms;        /* pending */
-    long deliveries;        /* pending */
-    unsigned retries;       /* retry copies seen (retry stream or scheduled) */
-    unsigned last_attempt;  /* highest attempt of those copies, 0 if none */
-    char *retry_stream_id;  /* the latest copy in sluice:{Q}:r:G */
-    int64_t due_ms;         /* retry scheduled: when */
-    unsigned due_attempt;   /* retry scheduled: its attempt */
-    char *last_error;       /* error of the attempt before the latest retry */
-    char *reason, *error;   /* dead */
-    long attempts;          /* dead */
-    int64_t failed_at_ms;   /* dead */
+    char *consumer; /* pending: owner */
+    int64_t idle_ms; /* pending */
+    long deliveries; /* pending */
+    unsigned retries; /* retry copies seen (retry stream or scheduled) */
+    unsigned last_attempt; /* highest attempt of those copies, 0 if none */
+    char *retry_stream_id; /* the latest copy in sluice:{Q}:r:G */
+    int64_t due_ms; /* retry scheduled: when */
+    unsigned due_attempt; /* retry scheduled: its attempt */
+    char *last_error; /* error of the attempt before the latest retry */
+    char *reason, *error; /* dead */
+    long attempts; /* dead */
+    int64_t failed_at_ms; /* dead */
 } tr_outcome;
 
 /** One job: the work-stream entry (or what a retry copy or dead letter says of it). */
 typedef struct tr_job {
     char *id, *type, *queue, *stream_id, *causation, *traceparent;
     int64_t enqueued_at_ms; /* 0: unknown */
-    int64_t due_ms;         /* a delayed job still in sluice:{Q}:sched */
+    int64_t due_ms; /* a delayed job still in sluice:{Q}:sched */
     tr_outcome *out;
     size_t nout;
     size_t *kids;
     size_t nkids;
-    long parent;            /* index of the job whose id is our causation_id, -1 if none */
+    long parent; /* index of the job whose id is our causation_id, -1 if none */
 } tr_job;
 
 /** A queue searched, and the groups found on it. */
@@ -59,15 +59,15 @@ typedef struct tr_queue {
 /** Everything `sluice trace` found. */
 typedef struct tr_trace {
     const char *correlation;
-    int64_t now_ms;        /* Redis server time */
-    long max_scan;         /* entries read per key at most */
+    int64_t now_ms; /* Redis server time */
+    long max_scan; /* entries read per key at most */
     tr_queue *queues;
     size_t nqueues;
     tr_job *jobs;
     size_t njobs, cap;
-    char **notes;          /* "scan of KEY stopped after N entries" and other caveats */
+    char **notes; /* "scan of KEY stopped after N entries" and other caveats */
     size_t nnotes;
-    long scanned;          /* entries read in all */
+    long scanned; /* entries read in all */
 } tr_trace;
 
 /** Find or add the job with this id in queue (never NULL: aborts on OOM). */

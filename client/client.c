@@ -15,11 +15,11 @@
 #include <string.h>
 
 #include "common/codec.h"
-#include "common/trace.h"
 #include "common/functions.h"
 #include "common/keys.h"
 #include "common/redis.h"
 #include "common/registry.h"
+#include "common/trace.h"
 #include "common/util.h"
 #include "sluice/version.h"
 
@@ -45,39 +45,39 @@
 struct sluice_client {
     sl_redis *redis;
     size_t max_payload;
-    int functions_ok;   /* the function library was checked on this connection */
+    int functions_ok; /* the function library was checked on this connection */
     unsigned char *dup; /* dup[i]: job i of the last call was an idempotency duplicate */
     size_t dup_cap;
-    size_t dup_n;       /* jobs of the last call covered by dup (0: no idempotent job) */
-    size_t ndup;        /* duplicates in the last call */
+    size_t dup_n; /* jobs of the last call covered by dup (0: no idempotent job) */
+    size_t ndup; /* duplicates in the last call */
     sl_registry_cache *schemas; /* NULL: skip_schema */
-    long refused;       /* index of the job a batch refused before sending, or -1 */
+    long refused; /* index of the job a batch refused before sending, or -1 */
     char err[1024];
 };
 
 /* How a prepared job is sent. */
 typedef enum send_kind {
-    SEND_XADD,     /* XADD sluice:{Q} * ...: the fast path */
+    SEND_XADD, /* XADD sluice:{Q} * ...: the fast path */
     SEND_SCHEDULE, /* FCALL sluice_schedule: delayed, no idempotency key */
-    SEND_IDEM      /* FCALL sluice_enqueue: idempotency key, now or delayed */
+    SEND_IDEM /* FCALL sluice_enqueue: idempotency key, now or delayed */
 } send_kind;
 
 /* A validated job and how to send it. */
 typedef struct prepared {
-    sl_job job;           /* correlation_id (if absent) and enqueued_at are set at send time */
+    sl_job job; /* correlation_id (if absent) and enqueued_at are set at send time */
     send_kind kind;
-    const char *mode;     /* "" (now), "in" (after ms) or "at" (at epoch ms) */
+    const char *mode; /* "" (now), "in" (after ms) or "at" (at epoch ms) */
     uint64_t ms;
     const char *idem_key; /* SEND_IDEM: the caller's key */
-    uint32_t ttl_s;       /* SEND_IDEM: seconds */
-    char gen_id[37];      /* the id made for a delayed job without job_id (job.id points here) */
+    uint32_t ttl_s; /* SEND_IDEM: seconds */
+    char gen_id[37]; /* the id made for a delayed job without job_id (job.id points here) */
 } prepared;
 
 /* The keys of one queue a call may write. */
 typedef struct queue_keys {
     const char *queue;
     char stream[SL_KEY_MAX]; /* sluice:{Q} */
-    char sched[SL_KEY_MAX];  /* sluice:{Q}:sched */
+    char sched[SL_KEY_MAX]; /* sluice:{Q}:sched */
 } queue_keys;
 
 /* True if the member of a caller's struct lies within the size it declared. */
@@ -118,8 +118,7 @@ long sluice_enqueue_batch_refused_index(const sluice_client *c)
     return c != NULL ? c->refused : -1;
 }
 
-sluice_client *sluice_client_new(const char *url, const sluice_client_opts *opts, char *err,
-                                 size_t errlen)
+sluice_client *sluice_client_new(const char *url, const sluice_client_opts *opts, char *err, size_t errlen)
 {
     sluice_client *c = NULL;
     sl_redis_opts ropts = {0};
@@ -194,8 +193,8 @@ static int valid_idem_key(const char *s)
         char ch = s[n];
         if (n >= SLUICE_IDEMPOTENCY_KEY_MAX)
             return 0;
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '.' || ch == ':' || ch == '-'))
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+              ch == '.' || ch == ':' || ch == '-'))
             return 0;
     }
     return n > 0;
@@ -277,8 +276,7 @@ static int prepare(sluice_client *c, const char *where, const sluice_job_spec *s
         return -1;
     }
     job->payload = spec->payload;
-    job->payload_len = spec->payload != NULL && spec->payload_len == 0 ? strlen(spec->payload)
-                                                                        : spec->payload_len;
+    job->payload_len = spec->payload != NULL && spec->payload_len == 0 ? strlen(spec->payload) : spec->payload_len;
     if (job->payload == NULL) {
         job->payload = "{}";
         job->payload_len = 2;
@@ -319,8 +317,7 @@ static int check_queue(sluice_client *c, const char *queue, queue_keys *k)
         return -1;
     }
     k->queue = queue;
-    if (sl_key_stream(k->stream, sizeof k->stream, queue) != 0 ||
-        sl_key_sched(k->sched, sizeof k->sched, queue) != 0) {
+    if (sl_key_stream(k->stream, sizeof k->stream, queue) != 0 || sl_key_sched(k->sched, sizeof k->sched, queue) != 0) {
         set_err(c, "queue name \"%s\" makes too long a key", queue);
         return -1;
     }
@@ -465,8 +462,7 @@ static int functions_ready(sluice_client *c)
 /* Validate each payload against the registered schema of its type (cached; see
  * registry.h). where(i) labels job i in messages. 0, or -1 with c->err set and
  * c->refused the index of the first job refused. */
-static int check_schemas(sluice_client *c, const prepared *jobs, size_t n,
-                         const char *(*label)(char *, size_t, size_t))
+static int check_schemas(sluice_client *c, const prepared *jobs, size_t n, const char *(*label)(char *, size_t, size_t))
 {
     char where[48];
 
@@ -484,8 +480,8 @@ static int check_schemas(sluice_client *c, const prepared *jobs, size_t n,
             continue;
         label(where, sizeof where, i);
         if (rc == 0)
-            set_err(c, "%spayload violates schema %s at %s: %s (%s)", where, j->type,
-                    sl_compat_where(e.pointer), e.keyword, e.message);
+            set_err(c, "%spayload violates schema %s at %s: %s (%s)", where, j->type, sl_compat_where(e.pointer),
+                    e.keyword, e.message);
         else
             set_err(c, "%scannot validate the payload against the schema of %s: %s", where, j->type, e.message);
         c->refused = (long)i;
@@ -588,10 +584,10 @@ static char *id_slot(char *ids, size_t id_size, size_t i)
 
 /* What the reply to one job's command said. */
 typedef enum reply_outcome {
-    REPLY_OK,        /* enqueued or scheduled */
+    REPLY_OK, /* enqueued or scheduled */
     REPLY_DUPLICATE, /* idempotency key already used: nothing enqueued */
-    REPLY_NO_LIBRARY,/* the function library is gone (FUNCTION FLUSH?): nothing ran */
-    REPLY_FAILED     /* error or unexpected reply; the reason is in why */
+    REPLY_NO_LIBRARY, /* the function library is gone (FUNCTION FLUSH?): nothing ran */
+    REPLY_FAILED /* error or unexpected reply; the reason is in why */
 } reply_outcome;
 
 /* Check the reply to job p's command and write the job id to slot (may be NULL;
@@ -607,8 +603,8 @@ static reply_outcome take_reply(const queue_keys *k, const prepared *p, const re
     if (rep->type == REDIS_REPLY_ERROR) {
         if (p->kind != SEND_XADD && sl_functions_missing(rep))
             return REPLY_NO_LIBRARY;
-        snprintf(why, whylen, "%s %s failed: %.*s", command_name(p), k->stream,
-                 (int)(rep->len > 200 ? 200 : rep->len), rep->str);
+        snprintf(why, whylen, "%s %s failed: %.*s", command_name(p), k->stream, (int)(rep->len > 200 ? 200 : rep->len),
+                 rep->str);
         return REPLY_FAILED;
     }
     if (p->kind == SEND_XADD && rep->type == REDIS_REPLY_STRING && rep->len < STREAM_ID_SIZE) {
@@ -642,7 +638,7 @@ static reply_outcome take_reply(const queue_keys *k, const prepared *p, const re
 
 /* Result of sending one part of a chunk. */
 typedef enum part_status {
-    PART_DONE,   /* every reply read (some may have failed: see *failed) */
+    PART_DONE, /* every reply read (some may have failed: see *failed) */
     PART_STOPPED /* not sent, or the connection was lost: stop the batch */
 } part_status;
 
@@ -653,9 +649,9 @@ typedef struct batch {
     char *ids;
     size_t id_size;
     const char *(*label)(char *, size_t, size_t);
-    size_t ok;    /* jobs confirmed so far */
+    size_t ok; /* jobs confirmed so far */
     int sent_any; /* any byte may have reached Redis */
-    int failed;   /* an error reply was seen (c->err holds the first) */
+    int failed; /* an error reply was seen (c->err holds the first) */
 } batch;
 
 /* Read the replies of jobs [first, last) of the part that starts at from (want
@@ -673,13 +669,13 @@ static size_t read_replies(sluice_client *c, batch *b, size_t from, size_t first
             continue;
         rep = sl_redis_get_reply(c->redis);
         if (rep == NULL) {
-            set_err(c, "%sconnection lost before the reply; it and later jobs may or may not have been "
-                       "enqueued: %s",
+            set_err(c,
+                    "%sconnection lost before the reply; it and later jobs may or may not have been "
+                    "enqueued: %s",
                     b->label(where, sizeof where, i), sl_redis_errstr(c->redis));
             return i;
         }
-        switch (take_reply(b->k, &b->jobs[i], rep, id_slot(b->ids, b->id_size, i), b->id_size, why,
-                           sizeof why)) {
+        switch (take_reply(b->k, &b->jobs[i], rep, id_slot(b->ids, b->id_size, i), b->id_size, why, sizeof why)) {
         case REPLY_DUPLICATE:
             c->ndup++;
             if (i < c->dup_n)
@@ -766,8 +762,9 @@ static part_status send_part(sluice_client *c, batch *b, size_t from, size_t to,
             break;
         if (wrote_any) {
             b->sent_any = 1;
-            set_err(c, "%sconnection lost while sending; this job and later ones may or may not have "
-                       "been enqueued: %s",
+            set_err(c,
+                    "%sconnection lost while sending; this job and later ones may or may not have "
+                    "been enqueued: %s",
                     b->label(where, sizeof where, replied), why);
             return PART_STOPPED;
         }
@@ -845,9 +842,8 @@ static void reset_call(sluice_client *c)
     c->refused = -1;
 }
 
-int sluice_enqueue(sluice_client *c, const char *queue, const char *type, const char *payload,
-                   size_t payload_len, const sluice_enqueue_opts *opts, char *id_out,
-                   size_t id_out_len)
+int sluice_enqueue(sluice_client *c, const char *queue, const char *type, const char *payload, size_t payload_len,
+                   const sluice_enqueue_opts *opts, char *id_out, size_t id_out_len)
 {
     sluice_job_spec spec = {type, payload, payload_len, opts};
     queue_keys k;
@@ -864,8 +860,8 @@ int sluice_enqueue(sluice_client *c, const char *queue, const char *type, const 
         if (job.kind == SEND_IDEM && need < ANY_ID_SIZE)
             need = ANY_ID_SIZE; /* a duplicate returns the first job's id */
         if (id_out_len < need) {
-            set_err(c, "id_out_len %zu is too small for the job id (need %zu; SLUICE_ID_MAX always fits)",
-                    id_out_len, need);
+            set_err(c, "id_out_len %zu is too small for the job id (need %zu; SLUICE_ID_MAX always fits)", id_out_len,
+                    need);
             return -1;
         }
     }
@@ -876,8 +872,8 @@ int sluice_enqueue(sluice_client *c, const char *queue, const char *type, const 
     return b.ok == 1 ? 0 : -1;
 }
 
-long sluice_enqueue_batch(sluice_client *c, const char *queue, const sluice_job_spec *jobs,
-                          size_t n, char (*ids_out)[SLUICE_ID_MAX])
+long sluice_enqueue_batch(sluice_client *c, const char *queue, const sluice_job_spec *jobs, size_t n,
+                          char (*ids_out)[SLUICE_ID_MAX])
 {
     queue_keys k;
     char where[48];

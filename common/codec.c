@@ -53,13 +53,13 @@ const char *sl_codec_reason(sl_codec_status st)
 
 /* Which printable range a text field allows. */
 enum text_rule {
-    TEXT_ID,   /* 1..128 bytes of 0x21..0x7e */
+    TEXT_ID, /* 1..128 bytes of 0x21..0x7e */
     TEXT_TRACE /* 0..128 bytes of 0x20..0x7e */
 };
 
 /* Check a text field value; on failure write the message and return BAD_FIELD. */
-static sl_codec_status check_text(const char *name, const char *v, size_t len, enum text_rule rule,
-                                  char *err, size_t errlen)
+static sl_codec_status check_text(const char *name, const char *v, size_t len, enum text_rule rule, char *err,
+                                  size_t errlen)
 {
     char q[SL_JSON_QUOTE_SIZE];
     const char *nul = memchr(v, '\0', len);
@@ -67,29 +67,28 @@ static sl_codec_status check_text(const char *name, const char *v, size_t len, e
     if (nul != NULL) {
         sl_json_quote(q, sizeof q, v, len);
         return fail(SL_CODEC_BAD_FIELD, err, errlen,
-                    "field '%s' contains a NUL byte at offset %zu (binary garbage): %s", name,
-                    (size_t)(nul - v), q);
+                    "field '%s' contains a NUL byte at offset %zu (binary garbage): %s", name, (size_t)(nul - v), q);
     }
     if (len > SL_CODEC_TEXT_MAX || (rule == TEXT_ID && len == 0)) {
         sl_json_quote(q, sizeof q, v, len);
-        return fail(SL_CODEC_BAD_FIELD, err, errlen, "field '%s' must be %s..%d bytes, got %zu: %s",
-                    name, rule == TEXT_ID ? "1" : "0", SL_CODEC_TEXT_MAX, len, q);
+        return fail(SL_CODEC_BAD_FIELD, err, errlen, "field '%s' must be %s..%d bytes, got %zu: %s", name,
+                    rule == TEXT_ID ? "1" : "0", SL_CODEC_TEXT_MAX, len, q);
     }
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)v[i];
         if (c > 0x7e || c < 0x20 || (c == ' ' && rule == TEXT_ID)) {
             sl_json_quote(q, sizeof q, v, len);
             return fail(SL_CODEC_BAD_FIELD, err, errlen,
-                        "field '%s' has a byte 0x%02x at offset %zu (allowed: printable ASCII%s): %s",
-                        name, c, i, rule == TEXT_ID ? " without spaces" : "", q);
+                        "field '%s' has a byte 0x%02x at offset %zu (allowed: printable ASCII%s): %s", name, c, i,
+                        rule == TEXT_ID ? " without spaces" : "", q);
         }
     }
     return SL_CODEC_OK;
 }
 
 /* Parse a decimal field in [lo, hi] (digits only, no sign or spaces). */
-static sl_codec_status check_decimal(const char *name, const char *v, size_t len, uint64_t lo,
-                                     uint64_t hi, uint64_t *out, char *err, size_t errlen)
+static sl_codec_status check_decimal(const char *name, const char *v, size_t len, uint64_t lo, uint64_t hi,
+                                     uint64_t *out, char *err, size_t errlen)
 {
     char q[SL_JSON_QUOTE_SIZE];
     uint64_t x = 0;
@@ -97,8 +96,7 @@ static sl_codec_status check_decimal(const char *name, const char *v, size_t len
 
     if (memchr(v, '\0', len) != NULL) {
         sl_json_quote(q, sizeof q, v, len);
-        return fail(SL_CODEC_BAD_FIELD, err, errlen,
-                    "field '%s' contains a NUL byte (binary garbage): %s", name, q);
+        return fail(SL_CODEC_BAD_FIELD, err, errlen, "field '%s' contains a NUL byte (binary garbage): %s", name, q);
     }
     for (i = 0; i < len && i < 20; i++) {
         if (v[i] < '0' || v[i] > '9' || x > hi)
@@ -107,8 +105,7 @@ static sl_codec_status check_decimal(const char *name, const char *v, size_t len
     }
     if (len == 0 || i != len || x < lo || x > hi) {
         sl_json_quote(q, sizeof q, v, len);
-        return fail(SL_CODEC_BAD_FIELD, err, errlen,
-                    "field '%s' is not a decimal integer %llu..%llu: %s", name,
+        return fail(SL_CODEC_BAD_FIELD, err, errlen, "field '%s' is not a decimal integer %llu..%llu: %s", name,
                     (unsigned long long)lo, (unsigned long long)hi, q);
     }
     *out = x;
@@ -121,37 +118,33 @@ static sl_codec_status check_type(const char *v, size_t len, char *err, size_t e
 
     if (memchr(v, '\0', len) != NULL) {
         sl_json_quote(q, sizeof q, v, len);
-        return fail(SL_CODEC_BAD_FIELD, err, errlen,
-                    "field 'type' contains a NUL byte (binary garbage): %s", q);
+        return fail(SL_CODEC_BAD_FIELD, err, errlen, "field 'type' contains a NUL byte (binary garbage): %s", q);
     }
     if (!sl_valid_type(v, len)) {
         sl_json_quote(q, sizeof q, v, len);
-        return fail(SL_CODEC_BAD_TYPE, err, errlen,
-                    "field 'type' is not [a-z0-9_.-]{1,128}: %s", q);
+        return fail(SL_CODEC_BAD_TYPE, err, errlen, "field 'type' is not [a-z0-9_.-]{1,128}: %s", q);
     }
     return SL_CODEC_OK;
 }
 
-static sl_codec_status check_payload(const char *v, size_t len, size_t max_payload, char *err,
-                                     size_t errlen)
+static sl_codec_status check_payload(const char *v, size_t len, size_t max_payload, char *err, size_t errlen)
 {
     size_t off = 0;
     const char *why = NULL;
     char q[SL_JSON_QUOTE_SIZE];
 
     if (len > max_payload)
-        return fail(SL_CODEC_OVERSIZE, err, errlen,
-                    "payload is %zu bytes, more than the limit of %zu", len, max_payload);
+        return fail(SL_CODEC_OVERSIZE, err, errlen, "payload is %zu bytes, more than the limit of %zu", len,
+                    max_payload);
     if (sl_json_check(v, len, &off, &why) < 0) {
         /* Quote a little of the text from the error on, for context. */
         size_t ctx = len - off < 24 ? len - off : 24;
         if (ctx == 0)
-            return fail(SL_CODEC_BAD_JSON, err, errlen,
-                        "payload is not valid JSON: %s at offset %zu (the end)", why, off);
+            return fail(SL_CODEC_BAD_JSON, err, errlen, "payload is not valid JSON: %s at offset %zu (the end)", why,
+                        off);
         sl_json_quote(q, sizeof q, v + off, ctx);
-        return fail(SL_CODEC_BAD_JSON, err, errlen,
-                    "payload is not valid JSON: %s at offset %zu (near %s%s)", why, off, q,
-                    off + ctx < len ? "..." : "");
+        return fail(SL_CODEC_BAD_JSON, err, errlen, "payload is not valid JSON: %s at offset %zu (near %s%s)", why, off,
+                    q, off + ctx < len ? "..." : "");
     }
     return SL_CODEC_OK;
 }
@@ -195,8 +188,8 @@ static int lookup(const sl_field *f)
     return -1;
 }
 
-sl_codec_status sl_codec_decode(const char *stream_id, const sl_field *fields, size_t n,
-                                size_t max_payload, sl_job *out, char *err, size_t errlen)
+sl_codec_status sl_codec_decode(const char *stream_id, const sl_field *fields, size_t n, size_t max_payload,
+                                sl_job *out, char *err, size_t errlen)
 {
     const sl_field *at[F_COUNT] = {0};
     sl_codec_status st;
@@ -217,19 +210,17 @@ sl_codec_status sl_codec_decode(const char *stream_id, const sl_field *fields, s
     out->traceparent = empty;
 
     if (fields == NULL)
-        return fail(SL_CODEC_NIL, err, errlen,
-                    "entry %s has no fields (deleted or trimmed while pending)", out->stream_id);
+        return fail(SL_CODEC_NIL, err, errlen, "entry %s has no fields (deleted or trimmed while pending)",
+                    out->stream_id);
 
     for (size_t i = 0; i < n; i++) {
         int k = lookup(&fields[i]);
         if (k < 0)
             continue; /* unknown: written by a newer producer, ignored */
         if (fields[i].value == NULL)
-            return fail(SL_CODEC_BAD_FIELD, err, errlen, "field '%s' has no value",
-                        known_fields[k].name);
+            return fail(SL_CODEC_BAD_FIELD, err, errlen, "field '%s' has no value", known_fields[k].name);
         if (at[k] != NULL)
-            return fail(SL_CODEC_BAD_FIELD, err, errlen, "duplicate field '%s'",
-                        known_fields[k].name);
+            return fail(SL_CODEC_BAD_FIELD, err, errlen, "duplicate field '%s'", known_fields[k].name);
         at[k] = &fields[i];
     }
 
@@ -247,8 +238,8 @@ sl_codec_status sl_codec_decode(const char *stream_id, const sl_field *fields, s
     if (st != SL_CODEC_OK)
         return st;
     if (at[F_ATTEMPT] != NULL) {
-        st = check_decimal("attempt", at[F_ATTEMPT]->value, at[F_ATTEMPT]->value_len, 1,
-                           SL_CODEC_ATTEMPT_MAX, &num, err, errlen);
+        st = check_decimal("attempt", at[F_ATTEMPT]->value, at[F_ATTEMPT]->value_len, 1, SL_CODEC_ATTEMPT_MAX, &num,
+                           err, errlen);
         if (st != SL_CODEC_OK)
             return st;
         out->attempt = (uint32_t)num;
@@ -322,8 +313,8 @@ sl_codec_status sl_codec_check_job(const sl_job *job, size_t max_payload, char *
             return st;
     }
     if (job->attempt > SL_CODEC_ATTEMPT_MAX)
-        return fail(SL_CODEC_BAD_FIELD, err, errlen, "field 'attempt' is not 1..%u: %u",
-                    SL_CODEC_ATTEMPT_MAX, job->attempt);
+        return fail(SL_CODEC_BAD_FIELD, err, errlen, "field 'attempt' is not 1..%u: %u", SL_CODEC_ATTEMPT_MAX,
+                    job->attempt);
     if (job->enqueued_at_ms < 0 || job->enqueued_at_ms > (int64_t)SL_CODEC_ENQUEUED_AT_MAX)
         return fail(SL_CODEC_BAD_FIELD, err, errlen, "field 'enqueued_at' is not 0..%lld: %lld",
                     (long long)SL_CODEC_ENQUEUED_AT_MAX, (long long)job->enqueued_at_ms);
@@ -352,7 +343,12 @@ int sl_codec_encode_xadd(const char *stream_key, const sl_job *job, sl_xadd_args
         return -1;
     payload_of(job, &payload, &payload_len);
 
-#define ARG(s, l) do { out->argv[n] = (s); out->lens[n] = (l); n++; } while (0)
+#define ARG(s, l)           \
+    do {                    \
+        out->argv[n] = (s); \
+        out->lens[n] = (l); \
+        n++;                \
+    } while (0)
 #define STR(s) ARG((s), strlen(s))
     STR("XADD");
     STR(stream_key);

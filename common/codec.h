@@ -19,28 +19,28 @@ typedef struct sl_field {
 
 /** A decoded job; every pointer borrows from the fields (or a static ""). */
 typedef struct sl_job {
-    const char *stream_id;      /* the entry id (not from the fields) */
-    const char *id;             /* field "id", else stream_id */
-    const char *type;           /* field "type" */
+    const char *stream_id; /* the entry id (not from the fields) */
+    const char *id; /* field "id", else stream_id */
+    const char *type; /* field "type" */
     size_t type_len;
-    const char *payload;        /* field "payload", else "{}" */
+    const char *payload; /* field "payload", else "{}" */
     size_t payload_len;
-    uint32_t attempt;           /* field "attempt", else 1 */
-    int64_t enqueued_at_ms;     /* field "enqueued_at", else 0 */
+    uint32_t attempt; /* field "attempt", else 1 */
+    int64_t enqueued_at_ms; /* field "enqueued_at", else 0 */
     const char *correlation_id; /* else "" */
-    const char *causation_id;   /* else "" */
-    const char *traceparent;    /* else "" */
+    const char *causation_id; /* else "" */
+    const char *traceparent; /* else "" */
 } sl_job;
 
 /** Why decoding failed. Each maps to a dead-letter reason. */
 typedef enum sl_codec_status {
     SL_CODEC_OK = 0,
-    SL_CODEC_NIL,          /* entry trimmed/deleted while pending (nil fields) -> "trimmed" */
+    SL_CODEC_NIL, /* entry trimmed/deleted while pending (nil fields) -> "trimmed" */
     SL_CODEC_MISSING_TYPE, /* no "type" field -> "bad_envelope" */
-    SL_CODEC_BAD_TYPE,     /* type not [a-z0-9_.-]{1,128} -> "bad_envelope" */
-    SL_CODEC_BAD_FIELD,    /* malformed attempt/enqueued_at/id, duplicate field, binary in a text field -> "bad_envelope" */
-    SL_CODEC_OVERSIZE,     /* payload larger than the limit -> "oversize" */
-    SL_CODEC_BAD_JSON      /* payload is not valid JSON -> "bad_payload" */
+    SL_CODEC_BAD_TYPE, /* type not [a-z0-9_.-]{1,128} -> "bad_envelope" */
+    SL_CODEC_BAD_FIELD, /* malformed attempt/enqueued_at/id, duplicate field, binary in a text field -> "bad_envelope" */
+    SL_CODEC_OVERSIZE, /* payload larger than the limit -> "oversize" */
+    SL_CODEC_BAD_JSON /* payload is not valid JSON -> "bad_payload" */
 } sl_codec_status;
 
 /**
@@ -55,8 +55,8 @@ typedef enum sl_codec_status {
  * checked, so out->id (the "id" field if valid, else stream_id) and out->type
  * (when present, even if invalid) can name the entry in a dead-letter record.
  */
-sl_codec_status sl_codec_decode(const char *stream_id, const sl_field *fields, size_t n,
-                                size_t max_payload, sl_job *out, char *err, size_t errlen);
+sl_codec_status sl_codec_decode(const char *stream_id, const sl_field *fields, size_t n, size_t max_payload,
+                                sl_job *out, char *err, size_t errlen);
 
 /** The dead-letter reason for a status ("bad_envelope", "oversize", ...; "ok" for OK). */
 const char *sl_codec_reason(sl_codec_status st);
@@ -86,8 +86,8 @@ int sl_codec_encode_xadd(const char *stream_key, const sl_job *job, sl_xadd_args
 
 /* ---- Rules shared by decode and producers ---- */
 
-#define SL_CODEC_TEXT_MAX 128                   /* id, correlation_id, causation_id, traceparent */
-#define SL_CODEC_ATTEMPT_MAX 1000000u           /* attempt is 1..this */
+#define SL_CODEC_TEXT_MAX 128 /* id, correlation_id, causation_id, traceparent */
+#define SL_CODEC_ATTEMPT_MAX 1000000u /* attempt is 1..this */
 #define SL_CODEC_ENQUEUED_AT_MAX 253402300799999LL /* 9999-12-31T23:59:59.999Z in ms */
 
 /**

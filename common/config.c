@@ -44,8 +44,7 @@ const sl_cfg_key sl_cfg_main_keys[] = {
      "SLUICE_SHUTDOWN_TIMEOUT"},
     {"supervisor.restart_backoff_min", SL_CFG_DUR, 0, C(restart_min_ms), 100, NULL, 1, HOUR_MS, NULL},
     {"supervisor.restart_backoff_max", SL_CFG_DUR, 0, C(restart_max_ms), 30000, NULL, 1, HOUR_MS, NULL},
-    {"supervisor.worker_path", SL_CFG_STR, SL_CFG_NULLABLE, C(worker_path), 0, NULL, 0, 0,
-     "SLUICE_WORKER_PATH"},
+    {"supervisor.worker_path", SL_CFG_STR, SL_CFG_NULLABLE, C(worker_path), 0, NULL, 0, 0, "SLUICE_WORKER_PATH"},
     {"jobs.max_payload_bytes", SL_CFG_I64, 0, C(max_payload_bytes), 1048576, NULL, 1, 536870912, NULL},
     {"jobs.max_attempts", SL_CFG_INT, 0, C(max_attempts), 25, NULL, 1, 10000, NULL},
     {"jobs.max_deliveries", SL_CFG_INT, 0, C(max_deliveries), 3, NULL, 1, 1000, NULL},
@@ -77,7 +76,7 @@ const sl_cfg_key sl_cfg_main_keys[] = {
 const sl_cfg_key sl_cfg_pool_keys[] = {
     {"name", SL_CFG_NAME, SL_CFG_REQUIRED, P(name), 0, NULL, 0, 0, NULL},
     {"queue", SL_CFG_NAME, 0, P(queue), 0, "default", 0, 0, NULL},
-    {"group", SL_CFG_NAME, 0, P(group), 0, NULL, 0, 0, NULL},   /* default: the pool name */
+    {"group", SL_CFG_NAME, 0, P(group), 0, NULL, 0, 0, NULL}, /* default: the pool name */
     {"plugins", SL_CFG_PLUGINS, SL_CFG_REQUIRED, P(plugins), 0, NULL, 0, 0, NULL},
     {"workers", SL_CFG_INT, 0, P(workers), 1, NULL, 0, 1024, NULL},
     {"start_at", SL_CFG_STARTAT, 0, P(start_at), 0, "0", 0, 0, NULL},
@@ -103,9 +102,9 @@ const size_t sl_cfg_nqueue_keys = NKEYS(sl_cfg_queue_keys);
 /* ---- errors ------------------------------------------------------------- */
 
 struct sl_cfg_pctx {
-    const char *origin;   /* file name or "<string>" */
-    const char *base;     /* absolute folder for relative paths in the file */
-    const char *cwd;      /* absolute folder for relative paths from the env */
+    const char *origin; /* file name or "<string>" */
+    const char *base; /* absolute folder for relative paths in the file */
+    const char *cwd; /* absolute folder for relative paths from the env */
     char *err;
     size_t errlen;
 };
@@ -132,8 +131,7 @@ static int vbad(pctx *p, const char *label, int from_env, const char *fmt, va_li
     return -1;
 }
 
-static int bad(pctx *p, const char *label, int from_env, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static int bad(pctx *p, const char *label, int from_env, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static int bad(pctx *p, const char *label, int from_env, const char *fmt, ...)
 {
     va_list ap;
@@ -305,7 +303,7 @@ static int parse_dur(const char *s, int64_t *ms)
 
     if (n < 2 || n >= sizeof h || s[n - 1] != 'd')
         return sl_parse_duration_ms(s, ms);
-    memcpy(h, s, n - 1);   /* "7d" -> "7h" x 24 */
+    memcpy(h, s, n - 1); /* "7d" -> "7h" x 24 */
     h[n - 1] = 'h';
     h[n] = '\0';
     if (sl_parse_duration_ms(h, &v) != 0 || v > INT64_MAX / 24)
@@ -345,8 +343,7 @@ static int int_in(const cJSON *it, long long min, long long max, long long *out)
 
 /* Parse one value into its field of obj (sl_config or sl_pool_cfg). label names
  * it in errors: the key path, or the env variable when from_env. */
-static int set_scalar(pctx *p, const sl_cfg_key *k, void *obj, const cJSON *it, const char *label,
-                      int from_env)
+static int set_scalar(pctx *p, const sl_cfg_key *k, void *obj, const cJSON *it, const char *label, int from_env)
 {
     const char *s = cJSON_IsString(it) ? it->valuestring : NULL;
     char gb[80], d1[24], d2[24], uerr[160];
@@ -359,8 +356,8 @@ static int set_scalar(pctx *p, const sl_cfg_key *k, void *obj, const cJSON *it, 
     case SL_CFG_INT:
     case SL_CFG_I64:
         if (!int_in(it, k->min, k->max, &v))
-            return bad(p, label, from_env, "expected an integer in %lld..%lld, got %s", k->min,
-                       k->max, got(it, gb, sizeof gb));
+            return bad(p, label, from_env, "expected an integer in %lld..%lld, got %s", k->min, k->max,
+                       got(it, gb, sizeof gb));
         if (k->type == SL_CFG_INT)
             *FIELD(obj, k->off, int) = (int)v;
         else
@@ -375,15 +372,13 @@ static int set_scalar(pctx *p, const sl_cfg_key *k, void *obj, const cJSON *it, 
             return bad(p, label, from_env,
                        "expected a duration in %s..%s (milliseconds, or a string like \"250ms\", "
                        "\"10s\", \"2m\", \"1h\", \"7d\"), got %s",
-                       fmt_dur(k->min, d1, sizeof d1), fmt_dur(k->max, d2, sizeof d2),
-                       got(it, gb, sizeof gb));
+                       fmt_dur(k->min, d1, sizeof d1), fmt_dur(k->max, d2, sizeof d2), got(it, gb, sizeof gb));
         *FIELD(obj, k->off, int64_t) = ms;
         return 0;
     case SL_CFG_LEVEL: {
         sl_log_level l;
         if (sl_log_parse_level(s, &l) != 0)
-            return bad(p, label, from_env, "expected one of debug|info|warn|error, got %s",
-                       got(it, gb, sizeof gb));
+            return bad(p, label, from_env, "expected one of debug|info|warn|error, got %s", got(it, gb, sizeof gb));
         *FIELD(obj, k->off, int) = (int)l;
         return 0;
     }
@@ -392,8 +387,8 @@ static int set_scalar(pctx *p, const sl_cfg_key *k, void *obj, const cJSON *it, 
             *FIELD(obj, k->off, int) = cJSON_IsTrue(it) ? 1 : 0;
             return 0;
         }
-        if (s != NULL && (strcmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcmp(s, "false") == 0 ||
-                          strcmp(s, "0") == 0)) {
+        if (s != NULL &&
+            (strcmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcmp(s, "false") == 0 || strcmp(s, "0") == 0)) {
             *FIELD(obj, k->off, int) = (strcmp(s, "true") == 0 || strcmp(s, "1") == 0);
             return 0;
         }
@@ -401,8 +396,7 @@ static int set_scalar(pctx *p, const sl_cfg_key *k, void *obj, const cJSON *it, 
     case SL_CFG_FORMAT: {
         sl_log_format f;
         if (sl_log_parse_format(s, &f) != 0)
-            return bad(p, label, from_env, "expected one of text|json, got %s",
-                       got(it, gb, sizeof gb));
+            return bad(p, label, from_env, "expected one of text|json, got %s", got(it, gb, sizeof gb));
         *FIELD(obj, k->off, int) = (int)f;
         return 0;
     }
@@ -411,8 +405,7 @@ static int set_scalar(pctx *p, const sl_cfg_key *k, void *obj, const cJSON *it, 
     }
     /* string kinds */
     if (s == NULL)
-        return bad(p, label, from_env, "expected a string%s, got %s",
-                   (k->flags & SL_CFG_NULLABLE) ? " or null" : "",
+        return bad(p, label, from_env, "expected a string%s, got %s", (k->flags & SL_CFG_NULLABLE) ? " or null" : "",
                    k->type == SL_CFG_URL ? "a non-string" : got(it, gb, sizeof gb));
     if (*s == '\0' && (k->flags & SL_CFG_NULLABLE))
         return set_str(p, FIELD(obj, k->off, char *), NULL);
@@ -421,8 +414,7 @@ static int set_scalar(pctx *p, const sl_cfg_key *k, void *obj, const cJSON *it, 
     switch (k->type) {
     case SL_CFG_NAME:
         if (!sl_valid_name(s))
-            return bad(p, label, from_env,
-                       "expected a name of 1-64 characters from [A-Za-z0-9_.-], got %s",
+            return bad(p, label, from_env, "expected a name of 1-64 characters from [A-Za-z0-9_.-], got %s",
                        got(it, gb, sizeof gb));
         break;
     case SL_CFG_URL: {
@@ -430,22 +422,20 @@ static int set_scalar(pctx *p, const sl_cfg_key *k, void *obj, const cJSON *it, 
         int rc = sl_url_parse(s, &u, uerr, sizeof uerr);
         sl_url_wipe(&u);
         if (rc != 0)
-            return bad(p, label, from_env, "%s", uerr);   /* never holds the password */
+            return bad(p, label, from_env, "%s", uerr); /* never holds the password */
         break;
     }
     case SL_CFG_LISTEN: {
         char host[256];
         unsigned short port;
         if (sl_cfg_parse_listen(s, host, sizeof host, &port) != 0)
-            return bad(p, label, from_env,
-                       "expected host:port (\"127.0.0.1:9464\", \"[::1]:9464\", \":9464\"), got %s",
+            return bad(p, label, from_env, "expected host:port (\"127.0.0.1:9464\", \"[::1]:9464\", \":9464\"), got %s",
                        got(it, gb, sizeof gb));
         break;
     }
     case SL_CFG_STARTAT:
         if (!valid_start_at(s))
-            return bad(p, label, from_env,
-                       "expected \"0\", \"$\" or a stream id like \"1700000000000-0\", got %s",
+            return bad(p, label, from_env, "expected \"0\", \"$\" or a stream id like \"1700000000000-0\", got %s",
                        got(it, gb, sizeof gb));
         break;
     case SL_CFG_PATH: {
@@ -515,8 +505,7 @@ void sl_cfg_label(char *out, size_t n, const char *prefix, const char *key)
 /* Every key of obj must be in tbl (match is the table path prefix, label the
  * error prefix); a table path "a.b" makes "a" a section that must be an object
  * and is checked recursively. Duplicate keys are refused. */
-static int check_keys(pctx *p, const cJSON *obj, const sl_cfg_key *tbl, size_t n, const char *match,
-                      const char *label)
+static int check_keys(pctx *p, const cJSON *obj, const sl_cfg_key *tbl, size_t n, const char *match, const char *label)
 {
     char path[256], lab[320];
     const cJSON *c, *e;
@@ -563,8 +552,7 @@ static const cJSON *lookup(const cJSON *obj, const char *path)
     return obj ? cJSON_GetObjectItemCaseSensitive(obj, path) : NULL;
 }
 
-int sl_cfg_parse_object(pctx *p, const sl_cfg_key *tbl, size_t n, void *obj, const cJSON *json,
-                        const char *label)
+int sl_cfg_parse_object(pctx *p, const sl_cfg_key *tbl, size_t n, void *obj, const cJSON *json, const char *label)
 {
     char lab[340], gb[80];
 
@@ -596,14 +584,17 @@ static int parse_plugins(pctx *p, sl_pool_cfg *pool, const cJSON *arr, const cha
     pool->plugins = calloc((size_t)cJSON_GetArraySize(arr), sizeof(char *));
     if (pool->plugins == NULL)
         return bad(p, NULL, 0, "out of memory");
-    cJSON_ArrayForEach(it, arr) {
+    cJSON_ArrayForEach(it, arr)
+    {
         const char *s = cJSON_IsString(it) ? it->valuestring : NULL;
         snprintf(lab, sizeof lab, "%s[%zu]", label, i);
         if (s == NULL || *s == '\0' || strlen(s) > 255)
             return bad(p, lab, 0, "expected a plugin file name, got %s", got(it, gb, sizeof gb));
         if (strchr(s, '/') != NULL || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-            return bad(p, lab, 0, "plugin names are file names in plugin_dir and must not "
-                                  "contain '/', got %s", got(it, gb, sizeof gb));
+            return bad(p, lab, 0,
+                       "plugin names are file names in plugin_dir and must not "
+                       "contain '/', got %s",
+                       got(it, gb, sizeof gb));
         for (size_t j = 0; j < i; j++)
             if (strcmp(pool->plugins[j], s) == 0)
                 return bad(p, lab, 0, "duplicate plugin %s", got(it, gb, sizeof gb));
@@ -632,14 +623,14 @@ static int parse_settings(pctx *p, sl_pool_cfg *pool, const cJSON *obj, const ch
     size_t n = 0;
 
     if (!cJSON_IsObject(obj))
-        return bad(p, label, 0, "expected an object of strings, numbers or booleans, got %s",
-                   got(obj, gb, sizeof gb));
+        return bad(p, label, 0, "expected an object of strings, numbers or booleans, got %s", got(obj, gb, sizeof gb));
     cJSON_ArrayForEach(it, obj) n++;
     pool->setting_keys = calloc(n + 1, sizeof(char *));
     pool->setting_values = calloc(n + 1, sizeof(char *));
     if (pool->setting_keys == NULL || pool->setting_values == NULL)
         return bad(p, NULL, 0, "out of memory");
-    cJSON_ArrayForEach(it, obj) {
+    cJSON_ArrayForEach(it, obj)
+    {
         const char *v = num;
         join_label(lab, sizeof lab, label, it->string);
         if (it->string[0] == '\0')
@@ -652,12 +643,11 @@ static int parse_settings(pctx *p, sl_pool_cfg *pool, const cJSON *obj, const ch
         else if (cJSON_IsBool(it))
             v = cJSON_IsTrue(it) ? "true" : "false";
         else if (json_integer(it, &iv) && iv > -9000000000000000LL && iv < 9000000000000000LL)
-            snprintf(num, sizeof num, "%lld", iv);   /* exact in double: printed as an integer */
+            snprintf(num, sizeof num, "%lld", iv); /* exact in double: printed as an integer */
         else if (cJSON_IsNumber(it))
             snprintf(num, sizeof num, "%.17g", it->valuedouble);
         else
-            return bad(p, lab, 0, "expected a string, number or boolean, got %s",
-                       got(it, gb, sizeof gb));
+            return bad(p, lab, 0, "expected a string, number or boolean, got %s", got(it, gb, sizeof gb));
         pool->setting_keys[pool->nsettings] = strdup(it->string);
         /* a path setting (key ending in _file or _dir) given relative is
          * made absolute against the config file's folder, like plugin_dir */
@@ -665,9 +655,8 @@ static int parse_settings(pctx *p, sl_pool_cfg *pool, const cJSON *obj, const ch
             pool->setting_values[pool->nsettings] = abs_path(p->base, v);
         else
             pool->setting_values[pool->nsettings] = strdup(v);
-        pool->nsettings++;   /* counted first so sl_cfg_free releases a half pair */
-        if (pool->setting_keys[pool->nsettings - 1] == NULL ||
-            pool->setting_values[pool->nsettings - 1] == NULL)
+        pool->nsettings++; /* counted first so sl_cfg_free releases a half pair */
+        if (pool->setting_keys[pool->nsettings - 1] == NULL || pool->setting_values[pool->nsettings - 1] == NULL)
             return bad(p, NULL, 0, "out of memory");
     }
     return 0;
@@ -717,15 +706,15 @@ static int parse_pools(pctx *p, sl_config *cfg, const cJSON *arr)
         return bad(p, "pools", 0, "expected a non-empty array of pool objects");
     if ((cfg->pools = calloc(n, sizeof *cfg->pools)) == NULL)
         return bad(p, NULL, 0, "out of memory");
-    cJSON_ArrayForEach(it, arr) {
+    cJSON_ArrayForEach(it, arr)
+    {
         cfg->npools = i + 1;
         if (parse_pool(p, &cfg->pools[i], it, i) != 0)
             return -1;
         for (size_t j = 0; j < i; j++) {
             if (strcmp(cfg->pools[j].name, cfg->pools[i].name) == 0) {
                 snprintf(lab, sizeof lab, "pools[%zu].name", i);
-                return bad(p, lab, 0, "duplicate pool name \"%s\" (also pools[%zu])",
-                           cfg->pools[i].name, j);
+                return bad(p, lab, 0, "duplicate pool name \"%s\" (also pools[%zu])", cfg->pools[i].name, j);
             }
         }
         i++;
@@ -744,13 +733,11 @@ static int cross_check(pctx *p, const sl_config *c)
         if (c->command_timeout_ms <= c->pools[i].block_ms)
             return bad(p, "redis.command_timeout", 0,
                        "must be greater than every pool's block (%s <= pools[%zu].block %s)",
-                       fmt_dur(c->command_timeout_ms, d1, sizeof d1), i,
-                       fmt_dur(c->pools[i].block_ms, d2, sizeof d2));
+                       fmt_dur(c->command_timeout_ms, d1, sizeof d1), i, fmt_dur(c->pools[i].block_ms, d2, sizeof d2));
     if (c->reconnect_max_ms < c->reconnect_min_ms)
         return bad(p, "redis.reconnect_max", 0, "must not be less than redis.reconnect_min");
     if (c->restart_max_ms < c->restart_min_ms)
-        return bad(p, "supervisor.restart_backoff_max", 0,
-                   "must not be less than supervisor.restart_backoff_min");
+        return bad(p, "supervisor.restart_backoff_max", 0, "must not be less than supervisor.restart_backoff_min");
     if (c->backoff_cap_ms < c->backoff_base_ms)
         return bad(p, "jobs.backoff_cap", 0, "must not be less than jobs.backoff_base");
     return 0;
@@ -758,8 +745,7 @@ static int cross_check(pctx *p, const sl_config *c)
 
 /* Parse the JSON text and build the config; base is the folder relative paths
  * in the file resolve against. */
-static sl_config *load(const char *json, const char *origin, const char *base, int env, char *err,
-                       size_t errlen)
+static sl_config *load(const char *json, const char *origin, const char *base, int env, char *err, size_t errlen)
 {
     char cwd[PATH_MAX];
     pctx p = {origin, base, cwd, err, errlen};
@@ -803,8 +789,8 @@ static sl_config *load(const char *json, const char *origin, const char *base, i
         } else if (k->type == SL_CFG_QUEUES) {
             rc = it ? sl_cfg_parse_queues(&p, cfg, it) : 0;
         } else if (ev != NULL && *ev == '\0' && k->type == SL_CFG_LISTEN) {
-            rc = set_str(&p, FIELD(cfg, k->off, char *), NULL);   /* SLUICE_HTTP_LISTEN="": off */
-        } else if (ev != NULL && *ev != '\0') {   /* env wins; empty means unset */
+            rc = set_str(&p, FIELD(cfg, k->off, char *), NULL); /* SLUICE_HTTP_LISTEN="": off */
+        } else if (ev != NULL && *ev != '\0') { /* env wins; empty means unset */
             cJSON *tmp = cJSON_CreateString(ev);
             rc = tmp ? set_scalar(&p, k, cfg, tmp, k->env, 1) : bad(&p, NULL, 0, "out of memory");
             cJSON_Delete(tmp);
@@ -827,8 +813,7 @@ fail:
     return NULL;
 }
 
-sl_config *sl_cfg_load_string(const char *json, const char *origin, int env, char *err,
-                              size_t errlen)
+sl_config *sl_cfg_load_string(const char *json, const char *origin, int env, char *err, size_t errlen)
 {
     char cwd[PATH_MAX], none[1];
 
@@ -870,10 +855,8 @@ sl_config *sl_cfg_load_file(const char *path, int env, char *err, size_t errlen)
         snprintf(err, errlen, "%s: file too large (max 16 MiB)", path);
         goto done;
     }
-    if ((text = malloc((size_t)size + 1)) == NULL ||
-        fread(text, 1, (size_t)size, f) != (size_t)size) {
-        snprintf(err, errlen, "%s: read() failed: %s", path,
-                 text ? strerror(errno) : "out of memory");
+    if ((text = malloc((size_t)size + 1)) == NULL || fread(text, 1, (size_t)size, f) != (size_t)size) {
+        snprintf(err, errlen, "%s: read() failed: %s", path, text ? strerror(errno) : "out of memory");
         goto done;
     }
     text[size] = '\0';
@@ -899,4 +882,3 @@ done:
         fclose(f);
     return cfg;
 }
-

@@ -9,17 +9,18 @@
 
 /** A pool: N workers of one queue+group running the handlers of some plugins. */
 typedef struct sl_pool_cfg {
-    char *name;        /* pools[].name, unique, [A-Za-z0-9_.-]{1,64} */
-    char *queue;       /* pools[].queue, default "default" */
-    char *group;       /* pools[].group, default = name */
-    char **plugins;    /* pools[].plugins: file names in plugin_dir ("orders" or "orders.so") */
+    char *name; /* pools[].name, unique, [A-Za-z0-9_.-]{1,64} */
+    char *queue; /* pools[].queue, default "default" */
+    char *group; /* pools[].group, default = name */
+    char **plugins; /* pools[].plugins: file names in plugin_dir ("orders" or "orders.so") */
     size_t nplugins;
-    int workers;       /* pools[].workers, 0..1024, default 1 */
-    char *start_at;    /* pools[].start_at: where a new group starts: "0" (all history, default), "$" (new only), or a stream id */
-    int read_count;    /* pools[].read_count: most entries per XREADGROUP, 1..1000, default 256 */
+    int workers; /* pools[].workers, 0..1024, default 1 */
+    char *
+        start_at; /* pools[].start_at: where a new group starts: "0" (all history, default), "$" (new only), or a stream id */
+    int read_count; /* pools[].read_count: most entries per XREADGROUP, 1..1000, default 256 */
     int64_t prefetch_ms; /* pools[].prefetch: read about this much work at once (0 = always read_count), default 5 ms */
-    int64_t block_ms;  /* pools[].block: XREADGROUP BLOCK, 1..2000 ms, default 2000 */
-    char **setting_keys;   /* pools[].settings: string map for plugins (config_get) */
+    int64_t block_ms; /* pools[].block: XREADGROUP BLOCK, 1..2000 ms, default 2000 */
+    char **setting_keys; /* pools[].settings: string map for plugins (config_get) */
     char **setting_values;
     size_t nsettings;
 } sl_pool_cfg;
@@ -27,62 +28,78 @@ typedef struct sl_pool_cfg {
 /** Per-queue settings: the entry queues.<name>. A queue without an entry gets
  *  sl_config.queue_defaults (see sl_cfg_queue). */
 typedef struct sl_queue_cfg {
-    char *name;                   /* the key of queues.<name>; NULL in queue_defaults */
-    int64_t retention_max_age_ms; /* retention_max_age: the supervisor trims entries older than this (0 = keep by age forever, default) */
-    int64_t retention_max_len;    /* retention_max_len: ... and keeps at most this many (0 = no bound, default); never undelivered/unacked ones */
-    int64_t dlq_maxlen;           /* dlq_maxlen: approximate cap of each DLQ of the queue, 0 = uncapped; default jobs.dlq_maxlen */
+    char *name; /* the key of queues.<name>; NULL in queue_defaults */
+    int64_t
+        retention_max_age_ms; /* retention_max_age: the supervisor trims entries older than this (0 = keep by age forever, default) */
+    int64_t
+        retention_max_len; /* retention_max_len: ... and keeps at most this many (0 = no bound, default); never undelivered/unacked ones */
+    int64_t
+        dlq_maxlen; /* dlq_maxlen: approximate cap of each DLQ of the queue, 0 = uncapped; default jobs.dlq_maxlen */
 } sl_queue_cfg;
 
 typedef struct sl_config {
-    char *origin;               /* file path or "<string>", for messages */
+    char *origin; /* file path or "<string>", for messages */
     /* redis */
-    char *redis_url;            /* redis.url, default redis://127.0.0.1:6379/0; env SLUICE_REDIS_URL */
+    char *redis_url; /* redis.url, default redis://127.0.0.1:6379/0; env SLUICE_REDIS_URL */
     int64_t connect_timeout_ms; /* redis.connect_timeout, default 2s */
     int64_t command_timeout_ms; /* redis.command_timeout, default 5s (must exceed every pool's block) */
-    int64_t reconnect_min_ms;   /* redis.reconnect_min, default 100ms */
-    int64_t reconnect_max_ms;   /* redis.reconnect_max, default 5s */
+    int64_t reconnect_min_ms; /* redis.reconnect_min, default 100ms */
+    int64_t reconnect_max_ms; /* redis.reconnect_max, default 5s */
     /* log */
-    int log_format;             /* log.format: "text" | "json" (sl_log_format), default text; env SLUICE_LOG_FORMAT */
-    int log_level;              /* log.level: debug|info|warn|error (sl_log_level), default info; env SLUICE_LOG_LEVEL */
-    char *log_file;             /* log.file, default NULL = stderr; env SLUICE_LOG_FILE */
-    int log_jobs;               /* log.jobs: one info line per job outcome (true, default) or only failures/retries; env SLUICE_LOG_JOBS */
+    int log_format; /* log.format: "text" | "json" (sl_log_format), default text; env SLUICE_LOG_FORMAT */
+    int log_level; /* log.level: debug|info|warn|error (sl_log_level), default info; env SLUICE_LOG_LEVEL */
+    char *log_file; /* log.file, default NULL = stderr; env SLUICE_LOG_FILE */
+    int log_jobs; /* log.jobs: one info line per job outcome (true, default) or only failures/retries; env SLUICE_LOG_JOBS */
     /* plugins */
-    char *plugin_dir;           /* plugin_dir, required; relative paths are relative to the config file's folder; env SLUICE_PLUGIN_DIR */
-    char *schemas_dir;          /* schemas_dir: TYPE.json schemas the supervisor registers at start-up and reload; null = <config file's folder>/schemas; env SLUICE_SCHEMAS_DIR */
+    char *
+        plugin_dir; /* plugin_dir, required; relative paths are relative to the config file's folder; env SLUICE_PLUGIN_DIR */
+    char *
+        schemas_dir; /* schemas_dir: TYPE.json schemas the supervisor registers at start-up and reload; null = <config file's folder>/schemas; env SLUICE_SCHEMAS_DIR */
     /* supervisor */
-    int64_t shutdown_timeout_ms;  /* supervisor.shutdown_timeout, default 30s */
-    int64_t restart_min_ms;       /* supervisor.restart_backoff_min, default 100ms */
-    int64_t restart_max_ms;       /* supervisor.restart_backoff_max, default 30s */
-    char *worker_path;            /* supervisor.worker_path, default: sluice-worker beside the sluice binary; env SLUICE_WORKER_PATH */
+    int64_t shutdown_timeout_ms; /* supervisor.shutdown_timeout, default 30s */
+    int64_t restart_min_ms; /* supervisor.restart_backoff_min, default 100ms */
+    int64_t restart_max_ms; /* supervisor.restart_backoff_max, default 30s */
+    char *
+        worker_path; /* supervisor.worker_path, default: sluice-worker beside the sluice binary; env SLUICE_WORKER_PATH */
     /* job defaults */
-    int64_t max_payload_bytes;    /* jobs.max_payload_bytes, default 1048576 */
-    int max_attempts;             /* jobs.max_attempts, default 25 */
-    int max_deliveries;           /* jobs.max_deliveries, default 3 */
-    int64_t backoff_base_ms;      /* jobs.backoff_base, default 1s */
-    int64_t backoff_cap_ms;       /* jobs.backoff_cap, default 1h */
-    int64_t job_timeout_ms;       /* jobs.timeout, default 5m */
-    int64_t lease_ms;             /* jobs.lease: idle time after which live consumers reclaim a pending entry, default 30s */
-    int64_t dlq_maxlen;           /* jobs.dlq_maxlen: approximate cap of each dead-letter stream, 0 = uncapped, default 100000 */
-    int64_t done_ttl_ms;          /* jobs.done_ttl: how long done-markers are kept, default 7 days */
-    int64_t promote_interval_ms;  /* supervisor.promote_interval: how often due retries/delayed jobs are moved, default 100ms */
-    char *http_listen;            /* supervisor.http_listen: host:port of /metrics, /healthz, /readyz, /status; null or "" = off; default 127.0.0.1:9464; env SLUICE_HTTP_LISTEN */
-    char *run_user;               /* supervisor.user: when started as root, `sluice run` becomes this user before any plugin loads; null = stay */
-    char *run_group;              /* supervisor.group: with supervisor.user, the group (default: the user's primary group) */
-    int http_max_connections;     /* supervisor.http_max_connections: open HTTP connections at most (fewer when RLIMIT_NOFILE is low), default 64 */
-    int64_t http_timeout_ms;      /* supervisor.http_timeout: total time one HTTP request may take (reading it and writing the answer), default 5s */
-    int64_t stats_interval_ms;    /* supervisor.stats_interval: how often queue/group gauges are sampled and sluice:{Q}:stats:G is written, default 5s */
-    int64_t stall_after_ms;       /* health.stall_after: /healthz fails when a backlog exists but nothing was consumed for this long, default 5m */
-    int64_t alert_backlog;        /* alerts.backlog: lag + pending of a group above this raises an alert, 0 = off, default 10000 */
-    int64_t alert_oldest_pending_ms; /* alerts.oldest_pending: oldest pending entry older than this raises an alert, 0 = off, default 10m */
-    int64_t alert_dlq_growth;     /* alerts.dlq_growth: more dead letters than this within alerts.window raises an alert, 0 = off, default 100 */
-    int64_t alert_window_ms;      /* alerts.window: the window of alerts.dlq_growth, default 5m */
-    int64_t retention_interval_ms; /* retention.interval: how often the supervisor trims queues with a retention policy, default 10s */
+    int64_t max_payload_bytes; /* jobs.max_payload_bytes, default 1048576 */
+    int max_attempts; /* jobs.max_attempts, default 25 */
+    int max_deliveries; /* jobs.max_deliveries, default 3 */
+    int64_t backoff_base_ms; /* jobs.backoff_base, default 1s */
+    int64_t backoff_cap_ms; /* jobs.backoff_cap, default 1h */
+    int64_t job_timeout_ms; /* jobs.timeout, default 5m */
+    int64_t lease_ms; /* jobs.lease: idle time after which live consumers reclaim a pending entry, default 30s */
+    int64_t dlq_maxlen; /* jobs.dlq_maxlen: approximate cap of each dead-letter stream, 0 = uncapped, default 100000 */
+    int64_t done_ttl_ms; /* jobs.done_ttl: how long done-markers are kept, default 7 days */
+    int64_t
+        promote_interval_ms; /* supervisor.promote_interval: how often due retries/delayed jobs are moved, default 100ms */
+    char *
+        http_listen; /* supervisor.http_listen: host:port of /metrics, /healthz, /readyz, /status; null or "" = off; default 127.0.0.1:9464; env SLUICE_HTTP_LISTEN */
+    char *
+        run_user; /* supervisor.user: when started as root, `sluice run` becomes this user before any plugin loads; null = stay */
+    char *run_group; /* supervisor.group: with supervisor.user, the group (default: the user's primary group) */
+    int http_max_connections; /* supervisor.http_max_connections: open HTTP connections at most (fewer when RLIMIT_NOFILE is low), default 64 */
+    int64_t
+        http_timeout_ms; /* supervisor.http_timeout: total time one HTTP request may take (reading it and writing the answer), default 5s */
+    int64_t
+        stats_interval_ms; /* supervisor.stats_interval: how often queue/group gauges are sampled and sluice:{Q}:stats:G is written, default 5s */
+    int64_t
+        stall_after_ms; /* health.stall_after: /healthz fails when a backlog exists but nothing was consumed for this long, default 5m */
+    int64_t
+        alert_backlog; /* alerts.backlog: lag + pending of a group above this raises an alert, 0 = off, default 10000 */
+    int64_t
+        alert_oldest_pending_ms; /* alerts.oldest_pending: oldest pending entry older than this raises an alert, 0 = off, default 10m */
+    int64_t
+        alert_dlq_growth; /* alerts.dlq_growth: more dead letters than this within alerts.window raises an alert, 0 = off, default 100 */
+    int64_t alert_window_ms; /* alerts.window: the window of alerts.dlq_growth, default 5m */
+    int64_t
+        retention_interval_ms; /* retention.interval: how often the supervisor trims queues with a retention policy, default 10s */
     /* queues */
-    sl_queue_cfg *queues;         /* queues: object keyed by queue name, optional; in file order */
+    sl_queue_cfg *queues; /* queues: object keyed by queue name, optional; in file order */
     size_t nqueues;
-    sl_queue_cfg queue_defaults;  /* what a queue without an entry gets (name NULL) */
+    sl_queue_cfg queue_defaults; /* what a queue without an entry gets (name NULL) */
     /* pools */
-    sl_pool_cfg *pools;           /* pools: array, at least one */
+    sl_pool_cfg *pools; /* pools: array, at least one */
     size_t npools;
 } sl_config;
 

@@ -55,7 +55,7 @@ static int emit(cJSON *j, const sl_cfg_key *k, const void *obj, const char *name
     }
     case SL_CFG_POOLS:
     case SL_CFG_QUEUES:
-        return 0;   /* added by their callers */
+        return 0; /* added by their callers */
     default: {
         const char *s = *(char *const *)f;
         v = s ? cJSON_CreateString(s) : cJSON_CreateNull();
@@ -172,8 +172,7 @@ static int fingerprint_key(const char *path)
     for (size_t i = 0; i < sizeof worker_prefixes / sizeof worker_prefixes[0]; i++)
         if (strncmp(path, worker_prefixes[i], strlen(worker_prefixes[i])) == 0)
             return 1;
-    return strcmp(path, "plugin_dir") == 0 || strcmp(path, "pools") == 0 ||
-           strcmp(path, "supervisor.worker_path") == 0;
+    return strcmp(path, "plugin_dir") == 0 || strcmp(path, "pools") == 0 || strcmp(path, "supervisor.worker_path") == 0;
 }
 
 /* The pool's queue settings a worker uses: only dlq_maxlen (retention is the
@@ -182,8 +181,7 @@ static cJSON *queue_fp_json(const sl_config *cfg, const sl_pool_cfg *pool)
 {
     cJSON *j = cJSON_CreateObject();
 
-    if (j != NULL && !cJSON_AddNumberToObject(j, "dlq_maxlen",
-                                              (double)sl_cfg_dlq_maxlen(cfg, pool->queue))) {
+    if (j != NULL && !cJSON_AddNumberToObject(j, "dlq_maxlen", (double)sl_cfg_dlq_maxlen(cfg, pool->queue))) {
         cJSON_Delete(j);
         return NULL;
     }
@@ -273,7 +271,7 @@ void sl_cfg_free(sl_config *cfg)
     for (size_t i = 0; i < cfg->nqueues; i++)
         free(cfg->queues[i].name);
     free(cfg->queues);
-    if (cfg->redis_url != NULL)     /* it may hold the password */
+    if (cfg->redis_url != NULL) /* it may hold the password */
         explicit_bzero(cfg->redis_url, strlen(cfg->redis_url));
     for (size_t i = 0; i < sl_cfg_nmain_keys; i++) {
         const sl_cfg_key *k = &sl_cfg_main_keys[i];

@@ -24,7 +24,8 @@ int sl_cfg_parse_queues(sl_cfg_pctx *p, sl_config *cfg, const cJSON *obj)
         return 0;
     if ((cfg->queues = calloc(n, sizeof *cfg->queues)) == NULL)
         return sl_cfg_bad(p, NULL, "out of memory");
-    cJSON_ArrayForEach(it, obj) {
+    cJSON_ArrayForEach(it, obj)
+    {
         sl_queue_cfg *q = &cfg->queues[cfg->nqueues];
         sl_cfg_label(lab, sizeof lab, "queues", it->string);
         if (it->string[0] == '\0')
@@ -36,7 +37,7 @@ int sl_cfg_parse_queues(sl_cfg_pctx *p, sl_config *cfg, const cJSON *obj)
                 return sl_cfg_bad(p, lab, "duplicate key");
         if ((q->name = strdup(it->string)) == NULL)
             return sl_cfg_bad(p, NULL, "out of memory");
-        cfg->nqueues++;   /* counted now so sl_cfg_free releases a half-parsed entry */
+        cfg->nqueues++; /* counted now so sl_cfg_free releases a half-parsed entry */
         if (sl_cfg_parse_object(p, sl_cfg_queue_keys, sl_cfg_nqueue_keys, q, it, lab) != 0)
             return -1;
     }
@@ -46,7 +47,7 @@ int sl_cfg_parse_queues(sl_cfg_pctx *p, sl_config *cfg, const cJSON *obj)
 void sl_cfg_queues_resolve(sl_config *cfg)
 {
     for (size_t i = 0; i < cfg->nqueues; i++)
-        if (cfg->queues[i].dlq_maxlen < 0)   /* not set: inherits jobs.dlq_maxlen */
+        if (cfg->queues[i].dlq_maxlen < 0) /* not set: inherits jobs.dlq_maxlen */
             cfg->queues[i].dlq_maxlen = cfg->dlq_maxlen;
     cfg->queue_defaults.name = NULL;
     cfg->queue_defaults.retention_max_age_ms = 0;

@@ -13,17 +13,19 @@
 
 int sl_functions_missing(const redisReply *reply)
 {
-    return reply && reply->type == REDIS_REPLY_ERROR && reply->str &&
-           strstr(reply->str, "Function not found") != NULL;
+    return reply && reply->type == REDIS_REPLY_ERROR && reply->str && strstr(reply->str, "Function not found") != NULL;
 }
 
 int sl_functions_version_ok(const redisReply *reply)
 {
-    if (!reply || reply->type != REDIS_REPLY_STRING) return 0;
-    if (strcmp(reply->str, SL_FUNCTIONS_VERSION) == 0) return 1;
+    if (!reply || reply->type != REDIS_REPLY_STRING)
+        return 0;
+    if (strcmp(reply->str, SL_FUNCTIONS_VERSION) == 0)
+        return 1;
     char *end;
     long loaded = strtol(reply->str, &end, 10);
-    if (end == reply->str || *end != '\0' || loaded <= strtol(SL_FUNCTIONS_VERSION, NULL, 10)) return 0;
+    if (end == reply->str || *end != '\0' || loaded <= strtol(SL_FUNCTIONS_VERSION, NULL, 10))
+        return 0;
     SL_LOG(SL_INFO, "a newer sluice function library is loaded; keeping it", SL_S("loaded", reply->str),
            SL_S("ours", SL_FUNCTIONS_VERSION));
     return 1;
@@ -50,7 +52,8 @@ int sl_functions_ensure(sl_redis *r, char *err, size_t errlen)
         return rc;
     }
     freeReplyObject(rep);
-    if (current) return 0;
+    if (current)
+        return 0;
 
     const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE", sl_functions_lua};
     size_t lens[4] = {8, 4, 7, sl_functions_lua_len};

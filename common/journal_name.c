@@ -19,7 +19,8 @@ static uint64_t fnv(uint64_t h, const char *s)
     for (const unsigned char *p = (const unsigned char *)s;; p++) {
         h ^= *p;
         h *= 0x100000001b3ull;
-        if (!*p) return h;
+        if (!*p)
+            return h;
     }
 }
 
@@ -30,7 +31,8 @@ int sl_journal_name(char *buf, size_t n, const char *redis_url, const char *stre
     sl_url_redact(redis_url, redacted, sizeof redacted);
     uint64_t h = fnv(fnv(fnv(fnv(0xcbf29ce484222325ull, redacted), stream), group), consumer);
     const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
-    if (!dir || !*dir) dir = "/tmp";
+    if (!dir || !*dir)
+        dir = "/tmp";
     int len = snprintf(buf, n, "%s/sluice-acks-%016llx", dir, (unsigned long long)h);
     return len < 0 || (size_t)len >= n ? -1 : 0;
 }
@@ -38,9 +40,11 @@ int sl_journal_name(char *buf, size_t n, const char *redis_url, const char *stre
 int sl_journal_remove_stale(const char *redis_url, const char *stream, const char *group, const char *consumer)
 {
     char path[512];
-    if (sl_journal_name(path, sizeof path, redis_url, stream, group, consumer) != 0) return -1;
+    if (sl_journal_name(path, sizeof path, redis_url, stream, group, consumer) != 0)
+        return -1;
     int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0) return errno == ENOENT ? 0 : -1;
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
     struct stat st;
     int rc = -1;
     /* Ours, as sl_journal_open makes them, and no live worker holds it. The

@@ -21,8 +21,7 @@ int sl_key_fence(char *buf, size_t n, const char *queue, const char *group)
     return sl_fmt(buf, n, "sluice:{%s}:fence:%s", queue, group);
 }
 
-int sl_key_once(char *buf, size_t n, const char *queue, const char *group, const char *job_id,
-                const char *key)
+int sl_key_once(char *buf, size_t n, const char *queue, const char *group, const char *job_id, const char *key)
 {
     return sl_fmt(buf, n, "sluice:{%s}:once:%s:%s:%s", queue, group, job_id, key);
 }
@@ -70,7 +69,8 @@ const char *sl_key_queue_of(const char *key, const char *suffix, size_t *len)
         return NULL;
     const char *q = key + plen;
     size_t qlen = klen - slen - plen - 1; /* without its '}' */
-    if (q[qlen] != '}' || memchr(q, '}', qlen) != NULL) return NULL;
+    if (q[qlen] != '}' || memchr(q, '}', qlen) != NULL)
+        return NULL;
     *len = qlen;
     return q;
 }
@@ -78,7 +78,8 @@ const char *sl_key_queue_of(const char *key, const char *suffix, size_t *len)
 const char *sl_key_retry_group(const char *key, const char *queue)
 {
     char prefix[SL_KEY_MAX];
-    if (sl_fmt(prefix, sizeof prefix, "sluice:{%s}:r:", queue) != 0) return NULL;
+    if (sl_fmt(prefix, sizeof prefix, "sluice:{%s}:r:", queue) != 0)
+        return NULL;
     size_t plen = strlen(prefix);
     return strncmp(key, prefix, plen) == 0 ? key + plen : NULL;
 }

@@ -13,7 +13,7 @@
  * tag {:schemas}, which no queue can use (':' is not allowed in a queue name),
  * so the registry's check-and-set transaction stays legal in Redis Cluster
  * and never collides with a queue. */
-#define SL_KEY_SCHEMAS "sluice:{:schemas}"                 /* hash: type -> schema JSON text */
+#define SL_KEY_SCHEMAS "sluice:{:schemas}" /* hash: type -> schema JSON text */
 #define SL_KEY_SCHEMAS_VERSION "sluice:{:schemas}:version" /* string: INCR on every change */
 
 /** Longest key this module builds, including the NUL. */

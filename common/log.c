@@ -24,18 +24,18 @@
  * Everything is guarded by lg_mu except what sl_log_flush_from_signal reads. */
 static struct {
     volatile sig_atomic_t fd; /* -1: stderr; also read by sl_log_flush_from_signal */
-    char *path;             /* file to (re)open, NULL for stderr */
+    char *path; /* file to (re)open, NULL for stderr */
     sl_log_format fmt;
     sl_log_level min;
-    sl_kv *ctx;             /* context fields; keys and strings owned */
+    sl_kv *ctx; /* context fields; keys and strings owned */
     size_t nctx;
-    int buffered;           /* sl_log_set_buffered: lines go to lg_buf */
-    size_t cap;             /* bytes of lg_buf in use: PIPE_BUF, or all for a regular file */
-    int64_t since_ms;       /* CLOCK_MONOTONIC ms of the oldest buffered line */
-    int ts_ok;              /* ts_text holds the prefix of second ts_sec */
+    int buffered; /* sl_log_set_buffered: lines go to lg_buf */
+    size_t cap; /* bytes of lg_buf in use: PIPE_BUF, or all for a regular file */
+    int64_t since_ms; /* CLOCK_MONOTONIC ms of the oldest buffered line */
+    int ts_ok; /* ts_text holds the prefix of second ts_sec */
     time_t ts_sec;
     size_t ts_len;
-    char ts_text[40];       /* "YYYY-MM-DDTHH:MM:SS" */
+    char ts_text[40]; /* "YYYY-MM-DDTHH:MM:SS" */
 } lg = {.fd = -1, .fmt = SL_LOG_TEXT, .min = SL_INFO, .cap = PIPE_BUF};
 
 static pthread_mutex_t lg_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -62,7 +62,7 @@ __attribute__((noinline)) static void lb_reserve(lbuf *b, size_t extra)
     size_t want, ncap;
     char *np;
 
-    if (b->full || b->len + extra + 2 <= b->cap)   /* +2: room for '\n' and NUL */
+    if (b->full || b->len + extra + 2 <= b->cap) /* +2: room for '\n' and NUL */
         return;
     want = b->len + extra + 2;
     ncap = b->cap * 2;
@@ -91,14 +91,17 @@ static void lb_put(lbuf *b, const char *s, size_t n)
     b->len += n;
 }
 
-static void lb_puts(lbuf *b, const char *s) { lb_put(b, s, strlen(s)); }
+static void lb_puts(lbuf *b, const char *s)
+{
+    lb_put(b, s, strlen(s));
+}
 
 static void lb_putc(lbuf *b, char c)
 {
     if (b->len + 3 > b->cap) {
         lb_reserve(b, 1);
         if (b->len + 3 > b->cap)
-            return;                 /* full: truncated */
+            return; /* full: truncated */
     }
     b->p[b->len++] = c;
 }
@@ -152,8 +155,7 @@ static size_t utf8_len(const unsigned char *s, size_t avail)
             return 0;
         cp = (cp << 6) | (s[i] & 0x3F);
     }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
         return 0;
     return n;
 }
@@ -179,16 +181,26 @@ static void put_json_str(lbuf *b, const char *s)
         }
         lb_put(b, s + run, i - run);
         switch (c) {
-        case '"': lb_puts(b, "\\\""); break;
-        case '\\': lb_puts(b, "\\\\"); break;
-        case '\n': lb_puts(b, "\\n"); break;
-        case '\r': lb_puts(b, "\\r"); break;
-        case '\t': lb_puts(b, "\\t"); break;
+        case '"':
+            lb_puts(b, "\\\"");
+            break;
+        case '\\':
+            lb_puts(b, "\\\\");
+            break;
+        case '\n':
+            lb_puts(b, "\\n");
+            break;
+        case '\r':
+            lb_puts(b, "\\r");
+            break;
+        case '\t':
+            lb_puts(b, "\\t");
+            break;
         default:
             if (c < 0x20 || c == 0x7F)
                 lb_printf(b, "\\u%04x", c);
             else
-                lb_puts(b, "\\ufffd");         /* not valid UTF-8 */
+                lb_puts(b, "\\ufffd"); /* not valid UTF-8 */
             break;
         }
         run = ++i;
@@ -220,11 +232,11 @@ static void put_text_raw(lbuf *b, const char *s, int quoted)
             lb_puts(b, "\\n");
         } else if (c == '\t') {
             lb_puts(b, "\\t");
-        } else if (c == '"' || c == '\\') {    /* only when quoted */
+        } else if (c == '"' || c == '\\') { /* only when quoted */
             lb_putc(b, '\\');
             lb_putc(b, (char)c);
         } else {
-            lb_printf(b, "\\x%02x", c);      /* control or not valid UTF-8 */
+            lb_printf(b, "\\x%02x", c); /* control or not valid UTF-8 */
         }
         run = ++i;
     }
@@ -235,20 +247,131 @@ static void put_text_raw(lbuf *b, const char *s, int quoted)
  * TX_KEY: replaced by '_' in a key (space, controls, '=', '"', 0x7F and up).
  * TX_QUOTE: makes a value quoted (the same, plus '\\'). NUL is in neither. */
 enum { TX_KEY = 1, TX_QUOTE = 2, TX_BOTH = TX_KEY | TX_QUOTE };
-#define TX_ROW16 TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, \
-                 TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH
+#define TX_ROW16                                                                                                \
+    TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, \
+        TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH
 static const unsigned char text_class[256] = {
-    /* 0x00 */ 0, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH,
-               TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH, TX_BOTH,
+    /* 0x00 */ 0,
+    TX_BOTH,
+    TX_BOTH,
+    TX_BOTH,
+    TX_BOTH,
+    TX_BOTH,
+    TX_BOTH,
+    TX_BOTH,
+    TX_BOTH,
+    TX_BOTH,
+    TX_BOTH,
+    TX_BOTH,
+    TX_BOTH,
+    TX_BOTH,
+    TX_BOTH,
+    TX_BOTH,
     /* 0x10 */ TX_ROW16,
-    /* 0x20 */ TX_BOTH, 0, TX_BOTH, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    /* 0x30 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, TX_BOTH, 0, 0,
-    /* 0x40 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    /* 0x50 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, TX_QUOTE, 0, 0, 0,
-    /* 0x60 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    /* 0x70 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, TX_BOTH,
-    /* 0x80 */ TX_ROW16, TX_ROW16, TX_ROW16, TX_ROW16,
-    /* 0xC0 */ TX_ROW16, TX_ROW16, TX_ROW16, TX_ROW16,
+    /* 0x20 */ TX_BOTH,
+    0,
+    TX_BOTH,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    /* 0x30 */ 0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    TX_BOTH,
+    0,
+    0,
+    /* 0x40 */ 0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    /* 0x50 */ 0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    TX_QUOTE,
+    0,
+    0,
+    0,
+    /* 0x60 */ 0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    /* 0x70 */ 0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    TX_BOTH,
+    /* 0x80 */ TX_ROW16,
+    TX_ROW16,
+    TX_ROW16,
+    TX_ROW16,
+    /* 0xC0 */ TX_ROW16,
+    TX_ROW16,
+    TX_ROW16,
+    TX_ROW16,
 };
 #undef TX_ROW16
 
@@ -304,9 +427,8 @@ static void put_ts(lbuf *b)
         lg.ts_ok = 1;
     }
     lb_put(b, lg.ts_text, lg.ts_len);
-    ms = ts.tv_nsec / 1000000;           /* 0..999: as "%03ld" */
-    lb_put(b, (const char[]){'.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10),
-                             (char)('0' + ms % 10), 'Z'}, 5);
+    ms = ts.tv_nsec / 1000000; /* 0..999: as "%03ld" */
+    lb_put(b, (const char[]){'.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10), 'Z'}, 5);
 }
 
 static void put_json_kv(lbuf *b, const sl_kv *kv)
@@ -322,7 +444,7 @@ static void put_json_kv(lbuf *b, const sl_kv *kv)
         if (isfinite(kv->d))
             lb_printf(b, "%.15g", kv->d);
         else
-            lb_puts(b, "null");              /* JSON has no NaN/Inf */
+            lb_puts(b, "null"); /* JSON has no NaN/Inf */
         break;
     default:
         if (kv->s == NULL)
@@ -418,7 +540,7 @@ static int64_t monotonic_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    return ms > 0 ? ms : 1;             /* 0 means "nothing buffered" */
+    return ms > 0 ? ms : 1; /* 0 means "nothing buffered" */
 }
 
 /* Emit one finished line (p[n-1] is '\n'): written at once, or in buffered
@@ -460,7 +582,7 @@ void sl_log_event(sl_log_level lvl, const char *msg, const sl_kv *kv, size_t n)
 {
     char stack[2048];
     lbuf b = {stack, 0, sizeof stack, 0, 0};
-    int saved_errno = errno;     /* callers often log right before reading errno */
+    int saved_errno = errno; /* callers often log right before reading errno */
     unsigned li = (unsigned)lvl <= SL_ERROR ? (unsigned)lvl : SL_ERROR;
 
     if (!sl_log_enabled(lvl))
@@ -491,7 +613,7 @@ void sl_log_event(sl_log_level lvl, const char *msg, const sl_kv *kv, size_t n)
         for (size_t i = 0; i < n; i++)
             put_text_kv(&b, &kv[i]);
     }
-    b.p[b.len++] = '\n';     /* lb_reserve always leaves room for this */
+    b.p[b.len++] = '\n'; /* lb_reserve always leaves room for this */
     emit_locked(b.p, b.len);
     pthread_mutex_unlock(&lg_mu);
     if (b.heap)
@@ -545,7 +667,7 @@ int sl_log_open(const char *path, sl_log_format fmt, sl_log_level min)
             err = ENOMEM;
     }
     pthread_mutex_lock(&lg_mu);
-    flush_locked();                 /* buffered lines belong to the old output */
+    flush_locked(); /* buffered lines belong to the old output */
     if (lg.fd >= 0)
         close(lg.fd);
     free(lg.path);
@@ -571,11 +693,11 @@ int sl_log_reopen(void)
     int fd, rc = 0;
 
     pthread_mutex_lock(&lg_mu);
-    flush_locked();                 /* to the file the lines were logged to */
+    flush_locked(); /* to the file the lines were logged to */
     if (lg.path != NULL) {
         fd = open_log(lg.path);
         if (fd < 0) {
-            rc = -1;                /* keep writing to the old file */
+            rc = -1; /* keep writing to the old file */
         } else {
             close(lg.fd);
             lg.fd = fd;
@@ -602,7 +724,7 @@ void sl_log_close(void)
 {
     pthread_mutex_lock(&lg_mu);
     flush_locked();
-    lg.buffered = 0;                /* later lines go straight to stderr */
+    lg.buffered = 0; /* later lines go straight to stderr */
     if (lg.fd >= 0)
         close(lg.fd);
     lg.fd = -1;
@@ -667,7 +789,7 @@ void sl_log_set_context(const sl_kv *kv, size_t n)
             copy[i].key = strdup(kv[i].key ? kv[i].key : "");
             copy[i].s = (kv[i].kind == SL_KV_STR && kv[i].s) ? strdup(kv[i].s) : NULL;
             if (copy[i].key == NULL || (kv[i].kind == SL_KV_STR && kv[i].s && !copy[i].s)) {
-                free((char *)copy[i].key);   /* out of memory: keep what fits */
+                free((char *)copy[i].key); /* out of memory: keep what fits */
                 free((char *)copy[i].s);
                 break;
             }

@@ -70,8 +70,7 @@ void sl_log_event(sl_log_level lvl, const char *msg, const sl_kv *kv, size_t n);
 /** printf-style message, no fields. */
 void sl_logf(sl_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define SL_LOG(lvl, msg, ...)                                                     \
-    sl_log_event((lvl), (msg), (const sl_kv[]){__VA_ARGS__},                      \
-                 sizeof((const sl_kv[]){__VA_ARGS__}) / sizeof(sl_kv))
+#define SL_LOG(lvl, msg, ...) \
+    sl_log_event((lvl), (msg), (const sl_kv[]){__VA_ARGS__}, sizeof((const sl_kv[]){__VA_ARGS__}) / sizeof(sl_kv))
 
 #endif

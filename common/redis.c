@@ -15,10 +15,10 @@
 #include "common/util.h"
 
 struct sl_redis {
-    sl_url url;          /* parsed; holds the password in memory only */
+    sl_url url; /* parsed; holds the password in memory only */
     sl_redis_opts opts;
-    redisContext *ctx;   /* NULL while disconnected */
-    char name[300];      /* redacted URL for logs */
+    redisContext *ctx; /* NULL while disconnected */
+    char name[300]; /* redacted URL for logs */
     char errstr[1024]; /* room for the name, a hiredis errstr and a reply */
 };
 
@@ -32,18 +32,24 @@ sl_redis *sl_redis_new(const char *url, const sl_redis_opts *opts, char *err, si
 {
     sl_redis *r = calloc(1, sizeof(*r));
     if (!r) {
-        if (err && errlen) snprintf(err, errlen, "out of memory");
+        if (err && errlen)
+            snprintf(err, errlen, "out of memory");
         return NULL;
     }
     if (sl_url_parse(url, &r->url, err, errlen) != 0) {
         free(r);
         return NULL;
     }
-    if (opts) r->opts = *opts;
-    if (r->opts.connect_timeout_ms <= 0) r->opts.connect_timeout_ms = 2000;
-    if (r->opts.command_timeout_ms <= 0) r->opts.command_timeout_ms = 5000;
-    if (r->opts.reconnect_min_ms <= 0) r->opts.reconnect_min_ms = 100;
-    if (r->opts.reconnect_max_ms <= 0) r->opts.reconnect_max_ms = 5000;
+    if (opts)
+        r->opts = *opts;
+    if (r->opts.connect_timeout_ms <= 0)
+        r->opts.connect_timeout_ms = 2000;
+    if (r->opts.command_timeout_ms <= 0)
+        r->opts.command_timeout_ms = 5000;
+    if (r->opts.reconnect_min_ms <= 0)
+        r->opts.reconnect_min_ms = 100;
+    if (r->opts.reconnect_max_ms <= 0)
+        r->opts.reconnect_max_ms = 5000;
     sl_url_redact(url, r->name, sizeof(r->name));
     return r;
 }
@@ -58,7 +64,8 @@ void sl_redis_disconnect(sl_redis *r)
 
 void sl_redis_free(sl_redis *r)
 {
-    if (!r) return;
+    if (!r)
+        return;
     sl_redis_disconnect(r);
     sl_url_wipe(&r->url);
     free(r);
@@ -82,8 +89,7 @@ static void auth_error(sl_redis *r, const char *what, const redisReply *rep)
 {
     int len = (int)(rep->len > 160 ? 160 : rep->len);
     if (sl_redis_reply_is(rep, "NOAUTH"))
-        snprintf(r->errstr, sizeof(r->errstr), "redis %s requires a password (NOAUTH): set " PASSWORD_HOWTO,
-                 r->name);
+        snprintf(r->errstr, sizeof(r->errstr), "redis %s requires a password (NOAUTH): set " PASSWORD_HOWTO, r->name);
     else if (sl_redis_reply_is(rep, "WRONGPASS") || strstr(rep->str, "invalid password"))
         snprintf(r->errstr, sizeof(r->errstr),
                  "redis %s refused the password (%.*s): check the password in redis.url, $SLUICE_REDIS_URL or "
@@ -131,11 +137,11 @@ int sl_redis_connect(sl_redis *r)
         goto fail;
     }
     if (redisSetTimeout(c, ms_to_tv(r->opts.command_timeout_ms)) != REDIS_OK) {
-        snprintf(r->errstr, sizeof(r->errstr), "setting the command timeout on %s failed: %s", r->name,
-                 c->errstr);
+        snprintf(r->errstr, sizeof(r->errstr), "setting the command timeout on %s failed: %s", r->name, c->errstr);
         goto fail;
     }
-    if (!r->url.is_unix) redisEnableKeepAlive(c);
+    if (!r->url.is_unix)
+        redisEnableKeepAlive(c);
     if (r->url.password[0]) {
         const char *argv[3] = {"AUTH", r->url.user, r->url.password};
         int argc = 3;
@@ -143,13 +149,15 @@ int sl_redis_connect(sl_redis *r)
             argv[1] = r->url.password;
             argc = 2;
         }
-        if (setup_cmd(r, c, "AUTH", argc, argv) != 0) goto fail;
+        if (setup_cmd(r, c, "AUTH", argc, argv) != 0)
+            goto fail;
     }
     if (r->url.db != 0) {
         char db[16];
         snprintf(db, sizeof(db), "%d", r->url.db);
         const char *argv[2] = {"SELECT", db};
-        if (setup_cmd(r, c, "SELECT", 2, argv) != 0) goto fail;
+        if (setup_cmd(r, c, "SELECT", 2, argv) != 0)
+            goto fail;
     } else if (!r->url.password[0]) {
         /* Nothing was sent yet: without this a server that needs a password
          * would answer the caller's first command with a raw NOAUTH. Only that
@@ -161,9 +169,11 @@ int sl_redis_connect(sl_redis *r)
             goto fail;
         }
         int noauth = sl_redis_reply_is(rep, "NOAUTH");
-        if (noauth) auth_error(r, "PING", rep);
+        if (noauth)
+            auth_error(r, "PING", rep);
         freeReplyObject(rep);
-        if (noauth) goto fail;
+        if (noauth)
+            goto fail;
     }
     r->ctx = c;
     r->errstr[0] = '\0';
@@ -201,7 +211,8 @@ static redisReply *not_connected(sl_redis *r)
 
 redisReply *sl_redis_cmd(sl_redis *r, const char *fmt, ...)
 {
-    if (!r->ctx) return not_connected(r);
+    if (!r->ctx)
+        return not_connected(r);
     va_list ap;
     va_start(ap, fmt);
     redisReply *rep = redisvCommand(r->ctx, fmt, ap);
@@ -211,7 +222,8 @@ redisReply *sl_redis_cmd(sl_redis *r, const char *fmt, ...)
 
 redisReply *sl_redis_cmdargv(sl_redis *r, int argc, const char **argv, const size_t *lens)
 {
-    if (!r->ctx) return not_connected(r);
+    if (!r->ctx)
+        return not_connected(r);
     redisReply *rep = redisCommandArgv(r->ctx, argc, argv, lens);
     return rep ? rep : io_failed(r);
 }
@@ -228,7 +240,8 @@ int sl_redis_append_argv(sl_redis *r, int argc, const char **argv, const size_t 
         return -1;
     }
     size_t total = 1 + 20 + 2;
-    for (int i = 0; i < argc; i++) total += 1 + 20 + 2 + (lens ? lens[i] : strlen(argv[i])) + 2;
+    for (int i = 0; i < argc; i++)
+        total += 1 + 20 + 2 + (lens ? lens[i] : strlen(argv[i])) + 2;
     char stack[4096];
     char *buf = total <= sizeof(stack) ? stack : malloc(total);
     if (!buf) {
@@ -249,7 +262,8 @@ int sl_redis_append_argv(sl_redis *r, int argc, const char **argv, const size_t 
         *p++ = '\r', *p++ = '\n';
     }
     int rc = redisAppendFormattedCommand(r->ctx, buf, (size_t)(p - buf));
-    if (buf != stack) free(buf);
+    if (buf != stack)
+        free(buf);
     if (rc != REDIS_OK) {
         io_failed(r);
         return -1;
@@ -259,26 +273,29 @@ int sl_redis_append_argv(sl_redis *r, int argc, const char **argv, const size_t 
 
 redisReply *sl_redis_get_reply(sl_redis *r)
 {
-    if (!r->ctx) return not_connected(r);
+    if (!r->ctx)
+        return not_connected(r);
     void *rep = NULL;
-    if (redisGetReply(r->ctx, &rep) != REDIS_OK || !rep) return io_failed(r);
+    if (redisGetReply(r->ctx, &rep) != REDIS_OK || !rep)
+        return io_failed(r);
     return rep;
 }
 
 int sl_redis_reply_is(const redisReply *reply, const char *code)
 {
-    if (!reply || reply->type != REDIS_REPLY_ERROR || !reply->str) return 0;
+    if (!reply || reply->type != REDIS_REPLY_ERROR || !reply->str)
+        return 0;
     size_t n = strlen(code);
-    return reply->len >= n && strncmp(reply->str, code, n) == 0 &&
-           (reply->len == n || reply->str[n] == ' ');
+    return reply->len >= n && strncmp(reply->str, code, n) == 0 && (reply->len == n || reply->str[n] == ' ');
 }
 
 int sl_redis_reply_transient(const redisReply *reply)
 {
-    static const char *const codes[] = {"LOADING", "READONLY", "OOM", "MASTERDOWN",
-                                        "BUSY", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS", "UNBLOCKED"};
+    static const char *const codes[] = {"LOADING",  "READONLY",    "OOM",        "MASTERDOWN", "BUSY",
+                                        "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS", "UNBLOCKED"};
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-        if (sl_redis_reply_is(reply, codes[i])) return 1;
+        if (sl_redis_reply_is(reply, codes[i]))
+            return 1;
     return 0;
 }
 

@@ -14,8 +14,8 @@ typedef struct sl_redis sl_redis;
 typedef struct sl_redis_opts {
     int64_t connect_timeout_ms; /* 0: 2000 */
     int64_t command_timeout_ms; /* 0: 5000 */
-    int64_t reconnect_min_ms;   /* 0: 100 */
-    int64_t reconnect_max_ms;   /* 0: 5000 */
+    int64_t reconnect_min_ms; /* 0: 100 */
+    int64_t reconnect_max_ms; /* 0: 5000 */
 } sl_redis_opts;
 
 /** Parse url and keep it; does not connect. NULL on a bad URL (err set, no password). */

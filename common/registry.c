@@ -103,14 +103,14 @@ static void changes_text(const sl_compat_report *rep, const char *prefix, char *
     for (size_t i = 0; err != NULL && i < rep->n; i++) {
         char line[700];
         used = strlen(err);
-        snprintf(err + used, errlen - used, "%s%s", i == 0 ? ": " : "; ", sl_compat_format(&rep->changes[i], line, sizeof line));
+        snprintf(err + used, errlen - used, "%s%s", i == 0 ? ": " : "; ",
+                 sl_compat_format(&rep->changes[i], line, sizeof line));
     }
 }
 
 /* One check-and-set attempt. Returns the outcome, or -1 when EXEC found the
  * hash changed since WATCH (try again). */
-static int put_once(sl_redis *r, const char *type, const char *canon, sl_compat_report *rep, char *err,
-                    size_t errlen)
+static int put_once(sl_redis *r, const char *type, const char *canon, sl_compat_report *rep, char *err, size_t errlen)
 {
     const char *watch[2] = {"WATCH", SL_REGISTRY_KEY};
     const char *hget[3] = {"HGET", SL_REGISTRY_KEY, type};
@@ -133,8 +133,8 @@ static int put_once(sl_redis *r, const char *type, const char *canon, sl_compat_
         if (strlen(canon) == old->len && memcmp(canon, old->str, old->len) == 0) {
             out = SL_REG_UNCHANGED;
         } else if ((rc = sl_compat_check(old->str, old->len, canon, strlen(canon), cr, msg, sizeof msg)) < 0) {
-            fail(err, errlen, "cannot compare with the registered schema of %s (%s); delete it with HDEL %s %s",
-                 type, msg, SL_REGISTRY_KEY, type);
+            fail(err, errlen, "cannot compare with the registered schema of %s (%s); delete it with HDEL %s %s", type,
+                 msg, SL_REGISTRY_KEY, type);
             out = SL_REG_INCOMPATIBLE;
         } else if (rc == 0) {
             char prefix[200];
@@ -188,8 +188,8 @@ failed:
     return SL_REG_FAILED;
 }
 
-sl_reg_outcome sl_registry_put(sl_redis *r, const char *type, const char *json, size_t len,
-                               sl_compat_report *rep, char *err, size_t errlen)
+sl_reg_outcome sl_registry_put(sl_redis *r, const char *type, const char *json, size_t len, sl_compat_report *rep,
+                               char *err, size_t errlen)
 {
     char *canon;
     int rc = SL_REG_FAILED;
@@ -222,8 +222,8 @@ sl_reg_outcome sl_registry_put(sl_redis *r, const char *type, const char *json, 
 
 int sl_registry_register(sl_redis *r, const char *type, const char *schema_json, char *err, size_t errlen)
 {
-    sl_reg_outcome o = sl_registry_put(r, type, schema_json, schema_json != NULL ? strlen(schema_json) : 0, NULL,
-                                       err, errlen);
+    sl_reg_outcome o =
+        sl_registry_put(r, type, schema_json, schema_json != NULL ? strlen(schema_json) : 0, NULL, err, errlen);
     return o == SL_REG_ADDED || o == SL_REG_UPDATED || o == SL_REG_UNCHANGED ? 0 : -1;
 }
 

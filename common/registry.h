@@ -8,10 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/json/compat.h"
+#include "common/json/schema.h"
 #include "common/keys.h"
 #include "common/redis.h"
-#include "common/json/schema.h"
-#include "common/json/compat.h"
 
 /* The registry's two keys (common/keys.h): the hash type -> schema JSON text,
  * and the counter INCRed on every change. */
@@ -24,12 +24,12 @@
 
 /** What a registration did. */
 typedef enum sl_reg_outcome {
-    SL_REG_ADDED,        /* no schema for the type before */
-    SL_REG_UPDATED,      /* replaced a schema it is compatible with */
-    SL_REG_UNCHANGED,    /* the same schema was registered already: no write */
-    SL_REG_INVALID,      /* bad type name, or the text is not a schema */
+    SL_REG_ADDED, /* no schema for the type before */
+    SL_REG_UPDATED, /* replaced a schema it is compatible with */
+    SL_REG_UNCHANGED, /* the same schema was registered already: no write */
+    SL_REG_INVALID, /* bad type name, or the text is not a schema */
     SL_REG_INCOMPATIBLE, /* breaks the registered schema: nothing written */
-    SL_REG_FAILED        /* Redis failed (connection, error reply, contention) */
+    SL_REG_FAILED /* Redis failed (connection, error reply, contention) */
 } sl_reg_outcome;
 
 /**
@@ -41,8 +41,8 @@ typedef enum sl_reg_outcome {
  *             NULL; zero it first, free with sl_compat_report_free)
  * @param err  receives a one-line reason for INVALID/INCOMPATIBLE/FAILED
  */
-sl_reg_outcome sl_registry_put(sl_redis *r, const char *type, const char *json, size_t len,
-                               sl_compat_report *rep, char *err, size_t errlen);
+sl_reg_outcome sl_registry_put(sl_redis *r, const char *type, const char *json, size_t len, sl_compat_report *rep,
+                               char *err, size_t errlen);
 
 /** sl_registry_put for NUL-terminated text: 0 (added, updated or unchanged) or -1 with err. */
 int sl_registry_register(sl_redis *r, const char *type, const char *schema_json, char *err, size_t errlen);
@@ -91,7 +91,6 @@ void sl_registry_cache_set_interval(sl_registry_cache *c, int64_t ms);
  *         schema does not compile (keyword "schema"), or the validator's own
  *         -1 (not JSON, a limit, a remote $ref).
  */
-int sl_registry_validate(sl_registry_cache *c, const char *type, const char *payload, size_t len,
-                         sl_schema_error *e);
+int sl_registry_validate(sl_registry_cache *c, const char *type, const char *payload, size_t len, sl_schema_error *e);
 
 #endif

@@ -20,8 +20,8 @@ typedef enum entry_state { NO_SCHEMA, HAS_SCHEMA, BROKEN } entry_state;
 typedef struct entry {
     struct entry *next;
     entry_state state;
-    sl_schema *schema;   /* HAS_SCHEMA */
-    char *why;           /* BROKEN: why the registered text does not compile */
+    sl_schema *schema; /* HAS_SCHEMA */
+    char *why; /* BROKEN: why the registered text does not compile */
     char type[];
 } entry;
 
@@ -29,8 +29,8 @@ struct sl_registry_cache {
     sl_redis *redis;
     entry *buckets[NBUCKETS];
     size_t count;
-    long long version;   /* of the cached entries; -1 before the first read */
-    int64_t checked_ms;  /* monotonic time of the last version read */
+    long long version; /* of the cached entries; -1 before the first read */
+    int64_t checked_ms; /* monotonic time of the last version read */
     int64_t interval_ms;
 };
 
@@ -182,8 +182,7 @@ static entry *load(sl_registry_cache *c, const char *type, sl_schema_error *e)
     return ent;
 }
 
-int sl_registry_validate(sl_registry_cache *c, const char *type, const char *payload, size_t len,
-                         sl_schema_error *e)
+int sl_registry_validate(sl_registry_cache *c, const char *type, const char *payload, size_t len, sl_schema_error *e)
 {
     entry *ent;
 

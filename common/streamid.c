@@ -10,11 +10,13 @@
  * it, or -1. strtoull alone would take a sign and leading space. */
 static int parse_part(const char *s, uint64_t *v, const char **end)
 {
-    if (*s < '0' || *s > '9') return -1;
+    if (*s < '0' || *s > '9')
+        return -1;
     char *e;
     errno = 0;
     unsigned long long x = strtoull(s, &e, 10);
-    if (errno != 0) return -1;
+    if (errno != 0)
+        return -1;
     *v = x;
     *end = e;
     return 0;
@@ -25,13 +27,16 @@ static int parse(const char *s, int incomplete_ok, sl_streamid *out)
 {
     sl_streamid id = {0, 0};
     const char *p;
-    if (s == NULL || parse_part(s, &id.ms, &p) != 0) return -1;
+    if (s == NULL || parse_part(s, &id.ms, &p) != 0)
+        return -1;
     if (*p == '-') {
-        if (parse_part(p + 1, &id.seq, &p) != 0) return -1;
+        if (parse_part(p + 1, &id.seq, &p) != 0)
+            return -1;
     } else if (!incomplete_ok) {
         return -1;
     }
-    if (*p != '\0') return -1;
+    if (*p != '\0')
+        return -1;
     *out = id;
     return 0;
 }
@@ -53,7 +58,8 @@ int sl_streamid_fmt(char *buf, size_t n, sl_streamid id)
 
 int sl_streamid_cmp(sl_streamid a, sl_streamid b)
 {
-    if (a.ms != b.ms) return a.ms < b.ms ? -1 : 1;
+    if (a.ms != b.ms)
+        return a.ms < b.ms ? -1 : 1;
     return a.seq < b.seq ? -1 : a.seq > b.seq;
 }
 
@@ -77,7 +83,8 @@ int sl_streamid_prev(sl_streamid *id)
         id->seq--;
         return 0;
     }
-    if (id->ms == 0) return -1;
+    if (id->ms == 0)
+        return -1;
     id->ms--;
     id->seq = UINT64_MAX;
     return 0;

@@ -14,7 +14,8 @@ static const char hex[] = "0123456789abcdef";
 static int is_hex(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
     return 1;
 }
 
@@ -22,7 +23,8 @@ static int is_hex(const char *s, size_t n)
 static int is_zero(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (s[i] != '0') return 0;
+        if (s[i] != '0')
+            return 0;
     return 1;
 }
 
@@ -32,7 +34,8 @@ static int is_zero(const char *s, size_t n)
 static int random_hex(char *out, size_t n)
 {
     unsigned char b[16];
-    if (n > sizeof(b)) return -1;
+    if (n > sizeof(b))
+        return -1;
     for (int tries = 0; tries < 8; tries++) {
         uint64_t r[2] = {sl_rand64(), sl_rand64()};
         memcpy(b, r, n);
@@ -42,7 +45,8 @@ static int random_hex(char *out, size_t n)
             out[2 * i + 1] = hex[b[i] & 0xf];
             any |= b[i];
         }
-        if (any) return 0;
+        if (any)
+            return 0;
     }
     return -1; /* 8 all-zero draws: the random source is broken */
 }
@@ -58,7 +62,8 @@ static int build(const char *trace, const char *flags, char out[SL_TRACE_SIZE])
     else if (random_hex(tp + 3, 16) != 0)
         goto fail;
     tp[35] = '-';
-    if (random_hex(tp + 36, 8) != 0) goto fail;
+    if (random_hex(tp + 36, 8) != 0)
+        goto fail;
     tp[52] = '-';
     memcpy(tp + 53, flags, 2);
     tp[55] = '\0';
@@ -76,21 +81,30 @@ int sl_trace_new(char out[SL_TRACE_SIZE])
 
 int sl_trace_valid(const char *tp)
 {
-    if (!tp) return 0;
+    if (!tp)
+        return 0;
     size_t len = strnlen(tp, 4096);
-    if (len < SL_TRACE_LEN) return 0;
-    if (!is_hex(tp, 2) || memcmp(tp, "ff", 2) == 0) return 0;
-    if (tp[2] != '-' || tp[35] != '-' || tp[52] != '-') return 0;
-    if (!is_hex(tp + 3, 32) || is_zero(tp + 3, 32)) return 0;
-    if (!is_hex(tp + 36, 16) || is_zero(tp + 36, 16)) return 0;
-    if (!is_hex(tp + 53, 2)) return 0;
-    if (len == SL_TRACE_LEN) return 1;
+    if (len < SL_TRACE_LEN)
+        return 0;
+    if (!is_hex(tp, 2) || memcmp(tp, "ff", 2) == 0)
+        return 0;
+    if (tp[2] != '-' || tp[35] != '-' || tp[52] != '-')
+        return 0;
+    if (!is_hex(tp + 3, 32) || is_zero(tp + 3, 32))
+        return 0;
+    if (!is_hex(tp + 36, 16) || is_zero(tp + 36, 16))
+        return 0;
+    if (!is_hex(tp + 53, 2))
+        return 0;
+    if (len == SL_TRACE_LEN)
+        return 1;
     return memcmp(tp, "00", 2) != 0 && tp[55] == '-'; /* only later versions may be longer */
 }
 
 int sl_trace_child(const char *parent, char out[SL_TRACE_SIZE])
 {
-    if (!sl_trace_valid(parent)) return sl_trace_new(out);
+    if (!sl_trace_valid(parent))
+        return sl_trace_new(out);
     char trace[32], flags[2];
     memcpy(trace, parent + 3, 32);
     memcpy(flags, parent + 53, 2);

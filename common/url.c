@@ -229,8 +229,7 @@ int sl_url_parse(const char *s, sl_url *out, char *err, size_t errlen)
     else if (slen == 4 && strncasecmp(s, "unix", 4) == 0)
         is_unix = 1;
     else if (scheme_printable(s, slen))
-        return fail(err, errlen, "unsupported scheme \"%.*s\" (expected redis:// or unix://)",
-                    (int)slen, s);
+        return fail(err, errlen, "unsupported scheme \"%.*s\" (expected redis:// or unix://)", (int)slen, s);
     else
         return fail(err, errlen, "unsupported scheme (expected redis:// or unix://)");
     out->is_unix = is_unix;

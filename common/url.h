@@ -6,13 +6,13 @@
 #include <stddef.h>
 
 typedef struct sl_url {
-    int is_unix;       /* 1 for unix:// */
-    char host[256];    /* TCP host (brackets stripped from [::1]) */
-    int port;          /* TCP port, default 6379 */
-    char path[108];    /* unix socket path */
-    int db;            /* database number, default 0 */
-    char user[128];    /* ACL user, "" if none (percent-decoded) */
-    char password[256];/* "" if none (percent-decoded) */
+    int is_unix; /* 1 for unix:// */
+    char host[256]; /* TCP host (brackets stripped from [::1]) */
+    int port; /* TCP port, default 6379 */
+    char path[108]; /* unix socket path */
+    int db; /* database number, default 0 */
+    char user[128]; /* ACL user, "" if none (percent-decoded) */
+    char password[256]; /* "" if none (percent-decoded) */
 } sl_url;
 
 /**

@@ -5,9 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -23,8 +23,14 @@ static int64_t clock_ms(clockid_t id)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t sl_now_mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
-int64_t sl_now_wall_ms(void) { return clock_ms(CLOCK_REALTIME); }
+int64_t sl_now_mono_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}
+int64_t sl_now_wall_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
+}
 
 /* ---- durations ---------------------------------------------------------- */
 
@@ -33,7 +39,7 @@ int64_t sl_now_wall_ms(void) { return clock_ms(CLOCK_REALTIME); }
  * spaces, no exponent: config values should read exactly as they are meant. */
 int sl_parse_duration_ms(const char *s, int64_t *out_ms)
 {
-    const int64_t max = INT64_MAX / 1000;  /* generous bound that keeps math exact */
+    const int64_t max = INT64_MAX / 1000; /* generous bound that keeps math exact */
     int64_t whole = 0, frac = 0, frac_div = 1, mult;
     const char *p = s;
     int ndigits = 0, has_frac = 0;
@@ -51,7 +57,7 @@ int sl_parse_duration_ms(const char *s, int64_t *out_ms)
         if (!(*p >= '0' && *p <= '9'))
             return -1;
         for (; *p >= '0' && *p <= '9'; p++) {
-            if (frac_div < 1000000000) {    /* keep 9 digits, ignore the rest */
+            if (frac_div < 1000000000) { /* keep 9 digits, ignore the rest */
                 frac = frac * 10 + (*p - '0');
                 frac_div *= 10;
             }
@@ -60,7 +66,7 @@ int sl_parse_duration_ms(const char *s, int64_t *out_ms)
     if (ndigits == 0)
         return -1;
     if (*p == '\0') {
-        if (has_frac)                       /* bare numbers are whole milliseconds */
+        if (has_frac) /* bare numbers are whole milliseconds */
             return -1;
         *out_ms = whole;
         return 0;
@@ -102,8 +108,7 @@ int sl_valid_type(const char *s, size_t len)
         return 0;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-              c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
             return 0;
     }
     return 1;
@@ -119,8 +124,8 @@ int sl_valid_name(const char *s)
         char c = s[i];
         if (i >= 64)
             return 0;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+              c == '-'))
             return 0;
     }
     return i > 0;
@@ -139,7 +144,7 @@ int sl_random_bytes(void *buf, size_t n)
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            break;                          /* ENOSYS etc.: fall back below */
+            break; /* ENOSYS etc.: fall back below */
         }
         got += (size_t)r;
     }
@@ -201,7 +206,8 @@ static void rng_seed(unsigned gen)
         /* No kernel randomness: clocks, pid and the state's address, spread out. */
         uint64_t x = (uint64_t)sl_now_wall_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)sl_now_mono_ms() ^
                      (uint64_t)(uintptr_t)rng_s;
-        for (int i = 0; i < 4; i++) rng_s[i] = splitmix64(&x);
+        for (int i = 0; i < 4; i++)
+            rng_s[i] = splitmix64(&x);
     }
     rng_seeded_gen = gen;
 }
@@ -242,7 +248,8 @@ size_t sl_fmt_ll(char out[SL_INT_TEXT_SIZE], long long v)
         *--p = (char)('0' + u % 10);
         u /= 10;
     } while (u != 0);
-    if (v < 0) *--p = '-';
+    if (v < 0)
+        *--p = '-';
     size_t n = (size_t)(tmp + sizeof(tmp) - p);
     memcpy(out, p, n);
     out[n] = '\0';
@@ -258,8 +265,8 @@ void sl_uuid4(char out[37])
 
     memcpy(b, &a, 8);
     memcpy(b + 8, &c, 8);
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);   /* version 4 */
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);   /* RFC 4122 variant */
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     for (int i = 0; i < 16; i++) {
         if (i == 4 || i == 6 || i == 8 || i == 10)
             out[o++] = '-';
@@ -288,7 +295,6 @@ int64_t sl_backoff_ms(int64_t base_ms, int64_t cap_ms, unsigned attempt, int64_t
         ceiling = base_ms << attempt;
     if (ceiling > cap_ms)
         ceiling = cap_ms;
-    r = ceiling >= INT64_MAX ? (int64_t)(sl_rand64() >> 1)
-                             : (int64_t)(sl_rand64() % (uint64_t)(ceiling + 1));
+    r = ceiling >= INT64_MAX ? (int64_t)(sl_rand64() >> 1) : (int64_t)(sl_rand64() % (uint64_t)(ceiling + 1));
     return r < min_ms ? min_ms : r;
 }

@@ -33,40 +33,53 @@
 
 typedef enum sl_slot_state {
     SL_SLOT_STARTING = 0, /* exec'd, loading plugins / connecting */
-    SL_SLOT_IDLE = 1,     /* connected, waiting for jobs */
-    SL_SLOT_RUNNING = 2,  /* a handler is running (job_* fields valid) */
-    SL_SLOT_STOPPING = 3  /* asked to stop, finishing */
+    SL_SLOT_IDLE = 1, /* connected, waiting for jobs */
+    SL_SLOT_RUNNING = 2, /* a handler is running (job_* fields valid) */
+    SL_SLOT_STOPPING = 3 /* asked to stop, finishing */
 } sl_slot_state;
 
 /* v3 metric tables (see sl_slot below and docs/metrics.md). */
-#define SL_SLOT_TYPES 64      /* handler types with their own counters */
-#define SL_SLOT_TYPE_LEN 132  /* a type name with its NUL */
-#define SL_SLOT_NBUCKETS 15   /* finite histogram buckets; one more slot counts +Inf */
+#define SL_SLOT_TYPES 64 /* handler types with their own counters */
+#define SL_SLOT_TYPE_LEN 132 /* a type name with its NUL */
+#define SL_SLOT_NBUCKETS 15 /* finite histogram buckets; one more slot counts +Inf */
 /** Upper bounds of the histogram buckets, in microseconds. */
-#define SL_SLOT_BUCKETS_US                                                                  \
-    {1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, \
-     5000000, 10000000, 30000000, 60000000}
+#define SL_SLOT_BUCKETS_US                                                                                            \
+    {                                                                                                                 \
+        1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000, \
+            60000000                                                                                                  \
+    }
 
 /** What became of one job (sluice_jobs_total{outcome}). */
 typedef enum sl_slot_outcome {
-    SL_OUT_OK = 0,    /* handler OK, ack sent */
-    SL_OUT_RETRY,     /* moved to a retry */
-    SL_OUT_FAILED,    /* its outcome could not be written (refused or Redis error): stays pending */
-    SL_OUT_DEAD,      /* dead-lettered, any reason */
-    SL_OUT_SKIPPED,   /* duplicate of a job done in this group (done-marker): acked without running */
+    SL_OUT_OK = 0, /* handler OK, ack sent */
+    SL_OUT_RETRY, /* moved to a retry */
+    SL_OUT_FAILED, /* its outcome could not be written (refused or Redis error): stays pending */
+    SL_OUT_DEAD, /* dead-lettered, any reason */
+    SL_OUT_SKIPPED, /* duplicate of a job done in this group (done-marker): acked without running */
     SL_OUT_N
 } sl_slot_outcome;
 
 /** Dead-letter reasons counted per worker (sluice_dead_letters_total{reason}). */
-#define SL_SLOT_REASONS                                                                         \
-    X(failed) X(exhausted) X(crashed) X(timeout) X(bad_envelope) X(bad_payload) X(oversize) \
-    X(unknown_type) X(trimmed) X(schema) X(other)
+/* clang-format off: an X-macro list, one per line (clang-format does not settle on one layout) */
+#define SL_SLOT_REASONS \
+    X(failed)           \
+    X(exhausted)        \
+    X(crashed)          \
+    X(timeout)          \
+    X(bad_envelope)     \
+    X(bad_payload)      \
+    X(oversize)         \
+    X(unknown_type)     \
+    X(trimmed)          \
+    X(schema)           \
+    X(other)
+/* clang-format on */
 
 typedef enum sl_slot_reason {
 #define X(r) SL_REASON_##r,
     SL_SLOT_REASONS
 #undef X
-    SL_REASON_N
+        SL_REASON_N
 } sl_slot_reason;
 
 /** A histogram: counts per bucket (not cumulative; [SL_SLOT_NBUCKETS] is
@@ -86,15 +99,15 @@ typedef struct sl_slot {
     uint32_t magic;
     uint32_t version;
     _Atomic int32_t pid;
-    _Atomic int32_t state;             /* sl_slot_state */
-    _Atomic uint64_t job_seq;          /* bumped at every job start */
+    _Atomic int32_t state; /* sl_slot_state */
+    _Atomic uint64_t job_seq; /* bumped at every job start */
     _Atomic int64_t job_started_mono_ms; /* sl_now_mono_ms() at handler start */
-    _Atomic int64_t job_timeout_ms;    /* hard timeout of the running job, 0 = none */
+    _Atomic int64_t job_timeout_ms; /* hard timeout of the running job, 0 = none */
     _Atomic int64_t heartbeat_mono_ms; /* last loop iteration */
-    _Atomic uint64_t jobs_ok;          /* handler results, cumulative for this process */
+    _Atomic uint64_t jobs_ok; /* handler results, cumulative for this process */
     _Atomic uint64_t jobs_retry;
     _Atomic uint64_t jobs_fail;
-    _Atomic uint64_t jobs_rejected;    /* bad envelopes, unknown types */
+    _Atomic uint64_t jobs_rejected; /* bad envelopes, unknown types */
     char job_id[160];
     char job_type[132];
     char job_stream_id[48];
@@ -102,19 +115,19 @@ typedef struct sl_slot {
      * when it kills the worker (hard timeout, shutdown_timeout). Written before
      * job_seq is bumped, like the strings above. */
     _Atomic int32_t job_in_retry_stream; /* 1: entry is in sluice:{Q}:r:G, 0: in sluice:{Q} */
-    _Atomic uint32_t job_attempt;        /* attempt of the running job (1-based) */
-    _Atomic uint32_t job_deliveries;     /* delivery count of its stream entry */
-    _Atomic uint32_t job_max_attempts;   /* the handler's effective max_attempts */
+    _Atomic uint32_t job_attempt; /* attempt of the running job (1-based) */
+    _Atomic uint32_t job_deliveries; /* delivery count of its stream entry */
+    _Atomic uint32_t job_max_attempts; /* the handler's effective max_attempts */
     _Atomic int64_t job_backoff_base_ms; /* the handler's effective backoff */
     _Atomic int64_t job_backoff_cap_ms;
     /* v2 counters, cumulative for this process */
-    _Atomic uint64_t jobs_retried;       /* moved to a retry (RETRY results) */
-    _Atomic uint64_t jobs_dead;          /* moved to the dead-letter stream, any reason */
-    _Atomic uint64_t late_results;       /* acks/moves refused: the entry was no longer ours */
-    _Atomic uint64_t reclaimed;          /* entries taken over from idle consumers (XAUTOCLAIM) */
-    _Atomic uint64_t reclaim_deleted;    /* ids XAUTOCLAIM reported deleted (trimmed while pending) */
-    _Atomic uint64_t done_skipped;       /* duplicate deliveries acked without running (done-marker) */
-    _Atomic uint64_t released;           /* prefetched entries given back at a graceful stop */
+    _Atomic uint64_t jobs_retried; /* moved to a retry (RETRY results) */
+    _Atomic uint64_t jobs_dead; /* moved to the dead-letter stream, any reason */
+    _Atomic uint64_t late_results; /* acks/moves refused: the entry was no longer ours */
+    _Atomic uint64_t reclaimed; /* entries taken over from idle consumers (XAUTOCLAIM) */
+    _Atomic uint64_t reclaim_deleted; /* ids XAUTOCLAIM reported deleted (trimmed while pending) */
+    _Atomic uint64_t done_skipped; /* duplicate deliveries acked without running (done-marker) */
+    _Atomic uint64_t released; /* prefetched entries given back at a graceful stop */
     /* v3 metrics, cumulative for this process, updated with relaxed atomics
      * (no syscall, no allocation per job). A type's name is written once,
      * before `ntypes` is raised (release); readers load ntypes (acquire) and
@@ -125,9 +138,9 @@ typedef struct sl_slot {
     _Atomic uint64_t type_outcome[SL_SLOT_TYPES][SL_OUT_N];
     _Atomic uint64_t untyped_outcome[SL_OUT_N];
     _Atomic uint64_t dead_reason[SL_REASON_N];
-    sl_slot_hist duration;               /* handler run time */
-    sl_slot_hist wait;                   /* enqueued_at -> handler start (jobs with enqueued_at) */
-    _Atomic uint64_t registry_deferred;  /* jobs left pending because the schema registry could not be read */
+    sl_slot_hist duration; /* handler run time */
+    sl_slot_hist wait; /* enqueued_at -> handler start (jobs with enqueued_at) */
+    _Atomic uint64_t registry_deferred; /* jobs left pending because the schema registry could not be read */
 } sl_slot;
 
 #endif

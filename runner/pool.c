@@ -38,7 +38,8 @@ sl_pool *sl_pool_new(sl_sup *sup, const sl_pool_cfg *cfg, char *fingerprint)
 static void remove_journal(const sl_pool *p, const sl_pool_slot *s)
 {
     char stream[SL_KEY_MAX];
-    if (!s->queue[0] || sl_key_stream(stream, sizeof stream, s->queue) != 0) return;
+    if (!s->queue[0] || sl_key_stream(stream, sizeof stream, s->queue) != 0)
+        return;
     if (sl_journal_remove_stale(p->sup->cfg->redis_url, stream, s->group, s->consumer) == 1)
         SL_LOG(SL_INFO, "removed the ack journal of a removed slot", SL_S("consumer", s->consumer));
 }
@@ -93,7 +94,8 @@ static int sl_pool_reserve(sl_pool *p, int n)
 {
     if (n <= p->nslots)
         return 0;
-    sl_pool_slot **grown = realloc(p->slots, (size_t)n * sizeof *grown); // NOLINT(bugprone-sizeof-expression): an array of pointers
+    sl_pool_slot **grown =
+        realloc(p->slots, (size_t)n * sizeof *grown); // NOLINT(bugprone-sizeof-expression): an array of pointers
     if (!grown)
         return -1;
     for (int i = p->nslots; i < n; i++)
@@ -122,8 +124,8 @@ static void sl_pool_roll(sl_pool *p)
         if (!s || !s->pid || s->gen == p->gen || s->stop_reason || !sl_pool_wants(p, i))
             continue;
         s->restarting = 1;
-        SL_LOG(SL_INFO, "rolling restart: replacing worker", SL_S("pool", p->name),
-               SL_I("slot", s->index), SL_I("pid", s->pid));
+        SL_LOG(SL_INFO, "rolling restart: replacing worker", SL_S("pool", p->name), SL_I("slot", s->index),
+               SL_I("pid", s->pid));
         sl_pool_slot_stop(s, "restart");
         return;
     }

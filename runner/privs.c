@@ -60,7 +60,8 @@ static int drop_privileges(const sl_config *cfg, char *err, size_t errlen)
 {
     const char *user = cfg->run_user && cfg->run_user[0] ? cfg->run_user : NULL;
     const char *group = cfg->run_group && cfg->run_group[0] ? cfg->run_group : NULL;
-    if (!user && !group) return 0;
+    if (!user && !group)
+        return 0;
     if (!user) {
         snprintf(err, errlen, "supervisor.group is set without supervisor.user: set both, or neither");
         return -1;
@@ -89,8 +90,10 @@ static int drop_privileges(const sl_config *cfg, char *err, size_t errlen)
     }
     if (geteuid() != 0) {
         if (uid == geteuid() && (!group || gid == getegid())) {
-            fprintf(stderr, "sluice: warning: supervisor.user '%s' is the user sluice runs as already; nothing to "
-                            "switch\n", user);
+            fprintf(stderr,
+                    "sluice: warning: supervisor.user '%s' is the user sluice runs as already; nothing to "
+                    "switch\n",
+                    user);
             return 0;
         }
         snprintf(err, errlen,
@@ -99,7 +102,8 @@ static int drop_privileges(const sl_config *cfg, char *err, size_t errlen)
                  user, group ? ", supervisor.group " : "", group ? group : "", (unsigned)geteuid());
         return -1;
     }
-    if (switch_ids(user, uid, gid, err, errlen) != 0) return -1;
+    if (switch_ids(user, uid, gid, err, errlen) != 0)
+        return -1;
     /* The environment still describes root's session: point HOME and USER at the new user. */
     setenv("HOME", home, 1);
     setenv("USER", user, 1);
@@ -113,13 +117,16 @@ static int drop_privileges(const sl_config *cfg, char *err, size_t errlen)
 static void warn_readable_secret(const char *path)
 {
     struct stat st;
-    if (stat(path, &st) != 0 || !(st.st_mode & (S_IRGRP | S_IROTH))) return;
-    if (st.st_size <= 0 || st.st_size > (16 << 20)) return;
+    if (stat(path, &st) != 0 || !(st.st_mode & (S_IRGRP | S_IROTH)))
+        return;
+    if (st.st_size <= 0 || st.st_size > (16 << 20))
+        return;
     size_t len = (size_t)st.st_size;
     char *text = malloc(len);
     FILE *f = text ? fopen(path, "rb") : NULL;
     if (!f || fread(text, 1, len, f) != len) {
-        if (f) fclose(f);
+        if (f)
+            fclose(f);
         free(text);
         return;
     }
@@ -137,8 +144,9 @@ static void warn_readable_secret(const char *path)
     }
     cJSON_Delete(root);
     if (secret)
-        fprintf(stderr, "sluice: warning: %s holds the Redis password (redis.url) and is readable by group/others "
-                        "(mode %04o): chmod 600 it, or move the password to SLUICE_REDIS_URL or -u @FILE\n",
+        fprintf(stderr,
+                "sluice: warning: %s holds the Redis password (redis.url) and is readable by group/others "
+                "(mode %04o): chmod 600 it, or move the password to SLUICE_REDIS_URL or -u @FILE\n",
                 path, (unsigned)(st.st_mode & 07777));
 }
 
@@ -149,23 +157,27 @@ static void prune_journals(const sl_config *cfg, const char *hostname)
     for (size_t i = 0; i < cfg->npools; i++) {
         const sl_pool_cfg *p = &cfg->pools[i];
         char stream[SL_KEY_MAX], consumer[512];
-        if (sl_key_stream(stream, sizeof stream, p->queue) != 0) continue;
+        if (sl_key_stream(stream, sizeof stream, p->queue) != 0)
+            continue;
         for (int slot = p->workers; slot < PRUNE_SLOTS_MAX; slot++) {
             /* The name the supervisor gives the slot's consumer (runner/slot.c). */
-            if (sl_fmt(consumer, sizeof consumer, "%s-%s-%d", hostname, p->name, slot) != 0) break;
-            if (sl_journal_remove_stale(cfg->redis_url, stream, p->group, consumer) == 1) removed++;
+            if (sl_fmt(consumer, sizeof consumer, "%s-%s-%d", hostname, p->name, slot) != 0)
+                break;
+            if (sl_journal_remove_stale(cfg->redis_url, stream, p->group, consumer) == 1)
+                removed++;
         }
     }
     if (removed)
         fprintf(stderr, "sluice: removed %d stale ack journal(s) of worker slots beyond their pool's size\n", removed);
 }
 
-int sl_run_prepare(const sl_config *cfg, const char *path, const char *hostname, int check, char *err,
-                   size_t errlen)
+int sl_run_prepare(const sl_config *cfg, const char *path, const char *hostname, int check, char *err, size_t errlen)
 {
     warn_readable_secret(path);
-    if (drop_privileges(cfg, err, errlen) != 0) return -1;
+    if (drop_privileges(cfg, err, errlen) != 0)
+        return -1;
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); /* a uid change resets it: set it again */
-    if (!check) prune_journals(cfg, hostname);
+    if (!check)
+        prune_journals(cfg, hostname);
     return 0;
 }

@@ -60,13 +60,11 @@ static void sl_sup_apply_pool(sl_sup *sup, const sl_pool_cfg *pc, char *fp, int 
         p->fingerprint = fp;
         p->gen++;
         (*restarted)++;
-        SL_LOG(SL_INFO, "pool config changed: rolling restart", SL_S("pool", p->name),
-               SL_I("workers", p->want));
+        SL_LOG(SL_INFO, "pool config changed: rolling restart", SL_S("pool", p->name), SL_I("workers", p->want));
     } else {
         free(fp);
         if (old_want != p->want)
-            SL_LOG(SL_INFO, "pool resized", SL_S("pool", p->name), SL_I("from", old_want),
-                   SL_I("workers", p->want));
+            SL_LOG(SL_INFO, "pool resized", SL_S("pool", p->name), SL_I("from", old_want), SL_I("workers", p->want));
     }
     /* A reload is the operator's "try again" for slots disabled by exit 78. */
     for (int i = 0; i < p->nslots; i++) {
@@ -146,8 +144,7 @@ void sl_sup_reload(sl_sup *sup)
     goto cleanup;
 
 oom:
-    SL_LOG(SL_ERROR, "config reload failed: out of memory; keeping the running config",
-           SL_S("config", sup->cfg_path));
+    SL_LOG(SL_ERROR, "config reload failed: out of memory; keeping the running config", SL_S("config", sup->cfg_path));
 cleanup:
     for (size_t i = 0; fps && i < nfps; i++)
         free(fps[i]);

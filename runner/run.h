@@ -26,8 +26,7 @@
  *    run user's own files are touched.
  * @return 0, or -1 with err naming the key and what to change (exit 78).
  */
-int sl_run_prepare(const sl_config *cfg, const char *path, const char *hostname, int check, char *err,
-                   size_t errlen);
+int sl_run_prepare(const sl_config *cfg, const char *path, const char *hostname, int check, char *err, size_t errlen);
 
 /* run_check.c */
 /** `sluice run -t`: check every pool with a `--check` worker. Exit code. */

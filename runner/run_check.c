@@ -73,8 +73,7 @@ static size_t sl_sup_count_plugins(const sl_config *cfg)
 }
 
 /* Check one pool. Returns 0 if its check worker exited 0, else -1 (reported). */
-static int sl_sup_check_pool(const sl_pool_cfg *pool, const char *path,
-                             const char *json, const char *hostname)
+static int sl_sup_check_pool(const sl_pool_cfg *pool, const char *path, const char *json, const char *hostname)
 {
     char consumer[320];
     char err[256];
@@ -105,11 +104,10 @@ static int sl_sup_check_pool(const sl_pool_cfg *pool, const char *path,
     if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
         fprintf(stderr, "sluice: pool %s: check failed: cannot execute %s\n", pool->name, path);
     else if (WIFEXITED(status))
-        fprintf(stderr, "sluice: pool %s: check failed: worker exited with %d\n", pool->name,
-                WEXITSTATUS(status));
+        fprintf(stderr, "sluice: pool %s: check failed: worker exited with %d\n", pool->name, WEXITSTATUS(status));
     else
-        fprintf(stderr, "sluice: pool %s: check failed: worker killed by signal %d (%s)\n",
-                pool->name, WTERMSIG(status), strsignal(WTERMSIG(status)));
+        fprintf(stderr, "sluice: pool %s: check failed: worker killed by signal %d (%s)\n", pool->name,
+                WTERMSIG(status), strsignal(WTERMSIG(status)));
     return -1;
 }
 

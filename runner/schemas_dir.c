@@ -27,12 +27,14 @@ void sl_sup_register_schemas(sl_sup *sup)
     }
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        if (cfg->schemas_dir) SL_LOG(SL_WARN, "schemas_dir is not a directory; no schemas registered", SL_S("dir", dir));
+        if (cfg->schemas_dir)
+            SL_LOG(SL_WARN, "schemas_dir is not a directory; no schemas registered", SL_S("dir", dir));
         return;
     }
     sl_redis_opts ro = {.connect_timeout_ms = cfg->connect_timeout_ms, .command_timeout_ms = cfg->command_timeout_ms};
     sl_redis *r = sl_redis_new(cfg->redis_url, &ro, err, sizeof err);
-    if (!r) return;
+    if (!r)
+        return;
     if (sl_redis_connect(r) != 0) {
         SL_LOG(SL_WARN, "schemas not registered: redis unavailable (next chance: SIGHUP)", SL_S("dir", dir),
                SL_S("error", sl_redis_errstr(r)));

@@ -15,8 +15,8 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "runner/maint/maint.h"
 #include "runner/http/metrics.h"
+#include "runner/maint/maint.h"
 #include "runner/spawn.h"
 #include "runner/supervisor.h"
 
@@ -108,8 +108,7 @@ static void sl_pool_slot_ready(sl_pool_slot *s)
         return;
     s->phase = SL_PHASE_READY;
     s->exec_failures = 0;
-    SL_LOG(SL_INFO, "worker ready", SL_S("pool", s->pool->name), SL_I("slot", s->index),
-           SL_I("pid", s->pid));
+    SL_LOG(SL_INFO, "worker ready", SL_S("pool", s->pool->name), SL_I("slot", s->index), SL_I("pid", s->pid));
     if (s->restarting) {
         /* Replaced: the roll moves on. (If another reload bumped the
          * generation meanwhile, this process is stale again and the roll
@@ -129,8 +128,8 @@ static void sl_pool_slot_on_read(struct bufferevent *bev, void *arg)
         if (strcmp(line, "ready") == 0)
             sl_pool_slot_ready(s);
         else
-            SL_LOG(SL_DEBUG, "unexpected line on worker channel", SL_S("pool", s->pool->name),
-                   SL_I("slot", s->index), SL_I("bytes", n));
+            SL_LOG(SL_DEBUG, "unexpected line on worker channel", SL_S("pool", s->pool->name), SL_I("slot", s->index),
+                   SL_I("bytes", n));
         free(line);
     }
     if (evbuffer_get_length(in) > SL_SLOT_LINE_MAX) {
@@ -159,8 +158,8 @@ static void sl_pool_slot_on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (s->pid) {
-        SL_LOG(SL_WARN, "worker did not stop within shutdown_timeout; killing it",
-               SL_S("pool", s->pool->name), SL_I("slot", s->index), SL_I("pid", s->pid));
+        SL_LOG(SL_WARN, "worker did not stop within shutdown_timeout; killing it", SL_S("pool", s->pool->name),
+               SL_I("slot", s->index), SL_I("pid", s->pid));
         sl_pool_slot_kill_release(s, "shutdown_timeout");
         return;
     }
@@ -186,8 +185,7 @@ static int sl_pool_slot_channel(sl_pool_slot *s, int fd)
     }
     bufferevent_setcb(s->chan, sl_pool_slot_on_read, NULL, sl_pool_slot_on_event, s);
     if (bufferevent_enable(s->chan, EV_READ | EV_WRITE) != 0 ||
-        bufferevent_write(s->chan, sup->cfg_json, sup->cfg_json_len) != 0 ||
-        bufferevent_write(s->chan, "\n", 1) != 0) {
+        bufferevent_write(s->chan, sup->cfg_json, sup->cfg_json_len) != 0 || bufferevent_write(s->chan, "\n", 1) != 0) {
         bufferevent_free(s->chan);
         s->chan = NULL;
         return -1;
@@ -204,13 +202,11 @@ void sl_pool_slot_spawn(sl_pool_slot *s)
     sl_spawn_proc proc;
 
     if (sl_spawn_worker_path(sup->cfg, path, sizeof path, err, sizeof err) == 0) {
-        sl_spawn_args args = {.path = path, .pool = p->name, .slot = s->index,
-                              .consumer = s->consumer, .check = 0};
+        sl_spawn_args args = {.path = path, .pool = p->name, .slot = s->index, .consumer = s->consumer, .check = 0};
         if (sl_spawn_worker(&args, &proc, err, sizeof err) == 0)
             goto spawned;
     }
-    SL_LOG(SL_ERROR, "cannot spawn worker", SL_S("pool", p->name), SL_I("slot", s->index),
-           SL_S("error", err));
+    SL_LOG(SL_ERROR, "cannot spawn worker", SL_S("pool", p->name), SL_I("slot", s->index), SL_S("error", err));
     sl_pool_slot_backoff(s, 1);
     return;
 
@@ -226,13 +222,13 @@ spawned:
     s->phase = SL_PHASE_STARTING;
     s->stop_reason = NULL;
     s->kill_reason = NULL;
-    SL_LOG(SL_INFO, "worker spawned", SL_S("pool", p->name), SL_I("slot", s->index),
-           SL_I("pid", s->pid), SL_S("consumer", s->consumer));
+    SL_LOG(SL_INFO, "worker spawned", SL_S("pool", p->name), SL_I("slot", s->index), SL_I("pid", s->pid),
+           SL_S("consumer", s->consumer));
     /* Without a channel the worker sees EOF and stops; its exit is then
      * handled like any other. */
     if (sl_pool_slot_channel(s, proc.chan_fd) != 0)
-        SL_LOG(SL_ERROR, "cannot set up worker channel", SL_S("pool", p->name),
-               SL_I("slot", s->index), SL_I("pid", s->pid));
+        SL_LOG(SL_ERROR, "cannot set up worker channel", SL_S("pool", p->name), SL_I("slot", s->index),
+               SL_I("pid", s->pid));
 }
 
 void sl_pool_slot_stop(sl_pool_slot *s, const char *reason)
@@ -243,8 +239,8 @@ void sl_pool_slot_stop(sl_pool_slot *s, const char *reason)
     s->stop_reason = reason;
     if (kill(s->pid, SIGTERM) != 0 && errno != ESRCH)
         SL_LOG(SL_WARN, "kill(SIGTERM) failed", SL_I("pid", s->pid), SL_S("error", strerror(errno)));
-    SL_LOG(SL_INFO, "stopping worker", SL_S("pool", s->pool->name), SL_I("slot", s->index),
-           SL_I("pid", s->pid), SL_S("reason", reason));
+    SL_LOG(SL_INFO, "stopping worker", SL_S("pool", s->pool->name), SL_I("slot", s->index), SL_I("pid", s->pid),
+           SL_S("reason", reason));
     sl_ms_to_tv(s->pool->sup->cfg->shutdown_timeout_ms, &tv);
     evtimer_add(s->timer, &tv);
 }
@@ -303,8 +299,7 @@ static void sl_pool_slot_disable(sl_pool_slot *s)
 
 /* Log an exit that was not asked for, with its code or signal, and the job it
  * was running (job, NULL if idle): the entry to look at for a poison job. */
-static void sl_pool_slot_log_crash(const sl_pool_slot *s, pid_t pid, int status, int64_t lived,
-                                   const sl_job_snap *job)
+static void sl_pool_slot_log_crash(const sl_pool_slot *s, pid_t pid, int status, int64_t lived, const sl_job_snap *job)
 {
     const char *reason = s->kill_reason ? s->kill_reason : "crash";
     sl_kv kv[14];
@@ -377,8 +372,8 @@ void sl_pool_slot_exited(sl_pool_slot *s, int status)
         s->exec_failures = 0;
 
     if (code == SL_EXIT_CONFIG) {
-        SL_LOG(SL_ERROR, "worker exited with a config error (78); slot disabled, not respawned",
-               SL_S("pool", p->name), SL_I("slot", s->index), SL_I("pid", pid));
+        SL_LOG(SL_ERROR, "worker exited with a config error (78); slot disabled, not respawned", SL_S("pool", p->name),
+               SL_I("slot", s->index), SL_I("pid", pid));
         sl_pool_slot_disable(s);
     } else if (s->exec_failures > 0) { /* a fast exit 127: exec failed */
         char path[PATH_MAX], err[256];
@@ -389,22 +384,20 @@ void sl_pool_slot_exited(sl_pool_slot *s, int status)
             why = strerror(errno);
         else
             why = "exit code 127 (exec failed, or the worker exited 127)";
-        SL_LOG(SL_ERROR, "worker binary could not be executed", SL_S("pool", p->name),
-               SL_I("slot", s->index), SL_S("path", path), SL_S("error", why),
-               SL_I("failures", s->exec_failures));
+        SL_LOG(SL_ERROR, "worker binary could not be executed", SL_S("pool", p->name), SL_I("slot", s->index),
+               SL_S("path", path), SL_S("error", why), SL_I("failures", s->exec_failures));
         if (s->exec_failures >= SL_SUP_MAX_EXEC_FAILURES) {
-            SL_LOG(SL_ERROR, "worker binary failed repeatedly; slot disabled, not respawned",
-                   SL_S("pool", p->name), SL_I("slot", s->index), SL_S("path", path));
+            SL_LOG(SL_ERROR, "worker binary failed repeatedly; slot disabled, not respawned", SL_S("pool", p->name),
+                   SL_I("slot", s->index), SL_S("path", path));
             sl_pool_slot_disable(s);
         } else if (!stop) {
             sl_pool_slot_backoff(s, 1);
         }
-    } else if (stop && (code == 0 || s->kill_reason ||
-                        (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM))) {
+    } else if (stop && (code == 0 || s->kill_reason || (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM))) {
         /* Asked to stop: exit 0, our SIGKILL, or our SIGTERM arriving before
          * the worker had installed its handler. */
-        SL_LOG(SL_INFO, "worker stopped", SL_S("pool", p->name), SL_I("slot", s->index),
-               SL_I("pid", pid), SL_S("reason", stop), SL_S("how", code == 0 ? "exit 0" : "signal"));
+        SL_LOG(SL_INFO, "worker stopped", SL_S("pool", p->name), SL_I("slot", s->index), SL_I("pid", pid),
+               SL_S("reason", stop), SL_S("how", code == 0 ? "exit 0" : "signal"));
     } else {
         sl_pool_slot_log_crash(s, pid, status, lived, running ? &job : NULL);
         if (!stop)

@@ -37,8 +37,7 @@ static void sl_spawn_close_from(int from)
 }
 
 /* The child between fork and exec. Never returns. */
-static void sl_spawn_child(int chan, int memfd, pid_t parent, const char *path,
-                           char *const argv[])
+static void sl_spawn_child(int chan, int memfd, pid_t parent, const char *path, char *const argv[])
 {
     /* dup2 onto 3 and 4 gives fresh fds without FD_CLOEXEC: they survive exec. */
     int c = fcntl(chan, F_DUPFD_CLOEXEC, SL_SPAWN_HIGH_FD);

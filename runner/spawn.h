@@ -12,17 +12,17 @@
 
 /** What to start. */
 typedef struct sl_spawn_args {
-    const char *path;     /* worker binary */
-    const char *pool;     /* --pool */
-    int slot;             /* --slot */
+    const char *path; /* worker binary */
+    const char *pool; /* --pool */
+    int slot; /* --slot */
     const char *consumer; /* --consumer */
-    int check;            /* non-zero: add --check */
+    int check; /* non-zero: add --check */
 } sl_spawn_args;
 
 /** A started process, as the supervisor holds it. */
 typedef struct sl_spawn_proc {
     pid_t pid;
-    int chan_fd;  /* supervisor end of the channel, CLOEXEC, blocking */
+    int chan_fd; /* supervisor end of the channel, CLOEXEC, blocking */
     sl_slot *shm; /* the process's status slot, mapped shared; sl_spawn_unmap() */
 } sl_spawn_proc;
 

@@ -12,12 +12,12 @@
 #include <event2/event.h>
 
 #include "common/log.h"
-#include "sluice/version.h"
 #include "runner/http/http.h"
-#include "runner/maint/maint.h"
 #include "runner/http/metrics.h"
+#include "runner/maint/maint.h"
 #include "runner/run.h"
 #include "runner/supervisor.h"
+#include "sluice/version.h"
 
 /* supervisor.http_listen's default (common/config.c). */
 #define SL_SUP_HTTP_DEFAULT "127.0.0.1:9464"
@@ -38,13 +38,13 @@ static const struct sl_sup_signal {
     const char *name;
     sl_sup_sig_fn fn;
 } sl_sup_signals[] = {
-    {SIGTERM, "SIGTERM", sl_sup_sig_stop},      /* graceful stop */
-    {SIGINT, "SIGINT", sl_sup_sig_interrupt},   /* graceful stop; again: kill all */
-    {SIGHUP, "SIGHUP", sl_sup_sig_reload},      /* reload the config file */
-    {SIGCHLD, "SIGCHLD", sl_sup_sig_reap},      /* reap workers */
-    {SIGTTIN, "SIGTTIN", sl_sup_sig_grow},      /* one more worker per pool */
-    {SIGTTOU, "SIGTTOU", sl_sup_sig_shrink},    /* one less worker per pool */
-    {SIGUSR1, "SIGUSR1", sl_sup_sig_reopen},    /* reopen the log file */
+    {SIGTERM, "SIGTERM", sl_sup_sig_stop}, /* graceful stop */
+    {SIGINT, "SIGINT", sl_sup_sig_interrupt}, /* graceful stop; again: kill all */
+    {SIGHUP, "SIGHUP", sl_sup_sig_reload}, /* reload the config file */
+    {SIGCHLD, "SIGCHLD", sl_sup_sig_reap}, /* reap workers */
+    {SIGTTIN, "SIGTTIN", sl_sup_sig_grow}, /* one more worker per pool */
+    {SIGTTOU, "SIGTTOU", sl_sup_sig_shrink}, /* one less worker per pool */
+    {SIGUSR1, "SIGUSR1", sl_sup_sig_reopen}, /* reopen the log file */
 };
 #define SL_SUP_NSIGNALS (sizeof sl_sup_signals / sizeof sl_sup_signals[0])
 
@@ -145,8 +145,8 @@ static void sl_sup_sig_stop(sl_sup *sup, const char *signame)
         return;
     }
     sup->stopping = 1;
-    SL_LOG(SL_INFO, "graceful stop: stopping all workers", SL_S("signal", signame),
-           SL_I("workers", sl_sup_live(sup)), SL_I("shutdown_timeout_ms", sup->cfg->shutdown_timeout_ms));
+    SL_LOG(SL_INFO, "graceful stop: stopping all workers", SL_S("signal", signame), SL_I("workers", sl_sup_live(sup)),
+           SL_I("shutdown_timeout_ms", sup->cfg->shutdown_timeout_ms));
     sl_sup_sync_all(sup);
     sl_sup_check_done(sup);
 }
@@ -206,8 +206,7 @@ static void sl_sup_resize(sl_sup *sup, const char *signame, int delta)
             continue;
         int want = p->want + delta;
         p->want = want < 0 ? 0 : want;
-        SL_LOG(SL_INFO, "pool resized", SL_S("signal", signame), SL_S("pool", p->name),
-               SL_I("workers", p->want));
+        SL_LOG(SL_INFO, "pool resized", SL_S("signal", signame), SL_S("pool", p->name), SL_I("workers", p->want));
         sl_pool_sync(p);
     }
     sl_sup_check_done(sup);
@@ -244,8 +243,8 @@ static void sl_sup_on_signal(evutil_socket_t signo, short what, void *arg)
 static void sl_sup_open_log(const sl_config *cfg)
 {
     if (sl_log_open(cfg->log_file, (sl_log_format)cfg->log_format, (sl_log_level)cfg->log_level) != 0)
-        fprintf(stderr, "sluice: cannot open log file %s: %s (logging to stderr)\n",
-                cfg->log_file ? cfg->log_file : "", strerror(errno));
+        fprintf(stderr, "sluice: cannot open log file %s: %s (logging to stderr)\n", cfg->log_file ? cfg->log_file : "",
+                strerror(errno));
     sl_kv ctx[] = {SL_S("component", "supervisor")};
     sl_log_set_context(ctx, 1);
 }
@@ -313,12 +312,13 @@ int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
         if (!sup.http && strcmp(cfg->http_listen, SL_SUP_HTTP_DEFAULT) == 0) {
             /* The built-in default is shared by every supervisor of the host
              * (a second one, test runs): not fatal. A configured address is. */
-            SL_LOG(SL_ERROR, "cannot start the http endpoint on the default address; running without it "
-                             "(set supervisor.http_listen)",
+            SL_LOG(SL_ERROR,
+                   "cannot start the http endpoint on the default address; running without it "
+                   "(set supervisor.http_listen)",
                    SL_S("listen", cfg->http_listen), SL_S("error", herr));
         } else if (!sup.http) {
-            SL_LOG(SL_ERROR, "cannot start the http endpoint", SL_S("listen", cfg->http_listen),
-                   SL_S("error", herr), SL_I("exit_code", SL_EXIT_CONFIG));
+            SL_LOG(SL_ERROR, "cannot start the http endpoint", SL_S("listen", cfg->http_listen), SL_S("error", herr),
+                   SL_I("exit_code", SL_EXIT_CONFIG));
             sup.exit_code = SL_EXIT_CONFIG;
             goto cleanup;
         }
@@ -327,9 +327,9 @@ int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
         SL_LOG(SL_ERROR, "cannot start the timeout watchdog", SL_S("error", strerror(errno)));
         goto cleanup;
     }
-    SL_LOG(SL_INFO, "supervisor started", SL_S("version", SLUICE_VERSION_STRING),
-           SL_I("pid", getpid()), SL_S("config", path), SL_I("pools", cfg->npools),
-           SL_I("workers", total), SL_S("http_listen", sup.http ? sl_http_address(sup.http) : ""));
+    SL_LOG(SL_INFO, "supervisor started", SL_S("version", SLUICE_VERSION_STRING), SL_I("pid", getpid()),
+           SL_S("config", path), SL_I("pools", cfg->npools), SL_I("workers", total),
+           SL_S("http_listen", sup.http ? sl_http_address(sup.http) : ""));
     sl_sup_sync_all(&sup);
     if (event_base_dispatch(sup.base) < 0) {
         SL_LOG(SL_ERROR, "event loop failed", SL_S("error", strerror(errno)));

@@ -33,32 +33,32 @@ struct sl_http;
 
 /** Where a slot is in its life. A live process (pid != 0) is STARTING or READY. */
 typedef enum sl_pool_phase {
-    SL_PHASE_EMPTY,    /* no process; spawned by the next sync if wanted */
-    SL_PHASE_BACKOFF,  /* no process; the timer respawns it after a crash */
+    SL_PHASE_EMPTY, /* no process; spawned by the next sync if wanted */
+    SL_PHASE_BACKOFF, /* no process; the timer respawns it after a crash */
     SL_PHASE_STARTING, /* process running, has not said "ready" */
-    SL_PHASE_READY,    /* process running and ready */
-    SL_PHASE_DISABLED  /* exited 78 or could not exec: not respawned until a reload */
+    SL_PHASE_READY, /* process running and ready */
+    SL_PHASE_DISABLED /* exited 78 or could not exec: not respawned until a reload */
 } sl_pool_phase;
 
 /** One worker position of a pool: a stable consumer name and at most one process. */
 typedef struct sl_pool_slot {
     struct sl_pool *pool;
     int index;
-    char consumer[320];        /* <hostname>-<pool>-<index> */
+    char consumer[320]; /* <hostname>-<pool>-<index> */
     sl_pool_phase phase;
-    pid_t pid;                 /* the live process, 0 if none */
-    unsigned gen;              /* pool generation the process runs */
-    int64_t started_ms;        /* monotonic time of the spawn */
-    sl_slot *shm;              /* the process's status slot, NULL if none */
-    struct bufferevent *chan;  /* channel to the process, NULL once closed */
-    struct event *timer;       /* backoff (no process) or stop deadline (process) */
-    const char *stop_reason;   /* non-NULL once SIGTERM was sent */
-    const char *kill_reason;   /* non-NULL once SIGKILL was sent */
-    int restarting;            /* being replaced by a rolling restart */
-    unsigned crashes;          /* consecutive crashes, for the backoff */
-    unsigned exec_failures;    /* consecutive fast exits with 127 */
-    int hold;                  /* Redis moves of its killed job still in flight: no respawn, no free */
-    char queue[128];           /* queue and group of the live process (pool config at spawn) */
+    pid_t pid; /* the live process, 0 if none */
+    unsigned gen; /* pool generation the process runs */
+    int64_t started_ms; /* monotonic time of the spawn */
+    sl_slot *shm; /* the process's status slot, NULL if none */
+    struct bufferevent *chan; /* channel to the process, NULL once closed */
+    struct event *timer; /* backoff (no process) or stop deadline (process) */
+    const char *stop_reason; /* non-NULL once SIGTERM was sent */
+    const char *kill_reason; /* non-NULL once SIGKILL was sent */
+    int restarting; /* being replaced by a rolling restart */
+    unsigned crashes; /* consecutive crashes, for the backoff */
+    unsigned exec_failures; /* consecutive fast exits with 127 */
+    int hold; /* Redis moves of its killed job still in flight: no respawn, no free */
+    char queue[128]; /* queue and group of the live process (pool config at spawn) */
     char group[128];
 } sl_pool_slot;
 
@@ -66,50 +66,50 @@ typedef struct sl_pool_slot {
 typedef struct sl_pool {
     struct sl_sup *sup;
     char *name;
-    const sl_pool_cfg *cfg;    /* points into sup->cfg; NULL once removed */
-    char *fingerprint;         /* sl_cfg_pool_fingerprint of the config it runs */
-    unsigned gen;              /* bumped when the fingerprint changes */
-    unsigned roll_abort_gen;   /* a rolling restart to this gen failed: stop it */
-    int want;                  /* target number of workers */
-    int removed;               /* gone from the config: stop everything, then free */
-    sl_pool_slot **slots;      /* slots[i] or NULL, i < nslots */
+    const sl_pool_cfg *cfg; /* points into sup->cfg; NULL once removed */
+    char *fingerprint; /* sl_cfg_pool_fingerprint of the config it runs */
+    unsigned gen; /* bumped when the fingerprint changes */
+    unsigned roll_abort_gen; /* a rolling restart to this gen failed: stop it */
+    int want; /* target number of workers */
+    int removed; /* gone from the config: stop everything, then free */
+    sl_pool_slot **slots; /* slots[i] or NULL, i < nslots */
     int nslots;
     struct sl_pool *next;
 } sl_pool;
 
 /** Maintenance counters (for metrics), cumulative since start. */
 typedef struct sl_sup_stats {
-    uint64_t promoted;          /* scheduled entries moved by sluice_promote */
-    uint64_t promote_errors;    /* error replies of sluice_promote */
-    uint64_t extend_calls;      /* sluice_extend calls answered */
-    uint64_t extended;          /* leases extended */
-    uint64_t extend_missed;     /* running job's entry no longer ours (or trimmed) */
-    uint64_t timeout_retried;   /* hard timeouts settled as a retry */
-    uint64_t timeout_dead;      /* hard timeouts dead-lettered (attempts exhausted) */
-    uint64_t timeout_refused;   /* settle refused: the entry was no longer the worker's */
+    uint64_t promoted; /* scheduled entries moved by sluice_promote */
+    uint64_t promote_errors; /* error replies of sluice_promote */
+    uint64_t extend_calls; /* sluice_extend calls answered */
+    uint64_t extended; /* leases extended */
+    uint64_t extend_missed; /* running job's entry no longer ours (or trimmed) */
+    uint64_t timeout_retried; /* hard timeouts settled as a retry */
+    uint64_t timeout_dead; /* hard timeouts dead-lettered (attempts exhausted) */
+    uint64_t timeout_refused; /* settle refused: the entry was no longer the worker's */
     uint64_t timeout_unsettled; /* no answer (Redis down/slow): the respawned worker replays it */
-    uint64_t released;          /* jobs killed at shutdown given back without spending a delivery */
-    uint64_t release_missed;    /* release refused (entry gone or not ours) or unanswered */
+    uint64_t released; /* jobs killed at shutdown given back without spending a delivery */
+    uint64_t release_missed; /* release refused (entry gone or not ours) or unanswered */
 } sl_sup_stats;
 
 /** The supervisor. */
 typedef struct sl_sup {
     struct event_base *base;
     sl_config *cfg;
-    char *cfg_json;            /* sl_cfg_to_json(cfg): holds the password, never log it */
+    char *cfg_json; /* sl_cfg_to_json(cfg): holds the password, never log it */
     size_t cfg_json_len;
     const char *cfg_path;
     char hostname[256];
     sl_pool *pools;
     struct event *watchdog;
-    int stopping;              /* graceful stop in progress: spawn nothing */
-    int closing;               /* tearing down after the loop: callbacks change nothing */
-    int holds;                 /* sum of the slots' hold: the stop waits for them */
+    int stopping; /* graceful stop in progress: spawn nothing */
+    int closing; /* tearing down after the loop: callbacks change nothing */
+    int holds; /* sum of the slots' hold: the stop waits for them */
     int exit_code;
-    struct sl_maint *maint;    /* periodic Redis maintenance (maint.c) */
+    struct sl_maint *maint; /* periodic Redis maintenance (maint.c) */
     sl_sup_stats stats;
     struct sl_metrics *metrics; /* counters, gauges, alerts (metrics.c) */
-    struct sl_http *http;      /* /metrics, /healthz, /readyz, /status (http.c); NULL when off */
+    struct sl_http *http; /* /metrics, /healthz, /readyz, /status (http.c); NULL when off */
 } sl_sup;
 
 /** A consistent copy of a worker's running job, read from its status slot. */

@@ -56,10 +56,10 @@ static void sl_sup_watch_slot(sl_pool_slot *s, int64_t now)
         return;
 
     SL_LOG(SL_ERROR, "job passed its hard timeout; killing the worker", SL_S("pool", s->pool->name),
-           SL_I("slot", s->index), SL_I("pid", s->pid), SL_S("consumer", s->consumer),
-           SL_S("job_id", snap.id), SL_S("job_type", snap.type), SL_S("stream_id", snap.stream_id),
-           SL_S("reason", "timeout"), SL_I("timeout_ms", snap.timeout_ms),
-           SL_I("elapsed_ms", now - snap.started_mono_ms), SL_I("attempt", snap.attempt));
+           SL_I("slot", s->index), SL_I("pid", s->pid), SL_S("consumer", s->consumer), SL_S("job_id", snap.id),
+           SL_S("job_type", snap.type), SL_S("stream_id", snap.stream_id), SL_S("reason", "timeout"),
+           SL_I("timeout_ms", snap.timeout_ms), SL_I("elapsed_ms", now - snap.started_mono_ms),
+           SL_I("attempt", snap.attempt));
     sl_pool_slot_kill(s, "timeout");
     /* The snapshot was taken before the kill: it is the job the worker held. */
     sl_maint_settle_timeout(s->pool->sup->maint, s, &snap, now - snap.started_mono_ms);

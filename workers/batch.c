@@ -35,21 +35,26 @@ static int valid_entry(const redisReply *x)
 
 int sl_batch_add(sl_batch *b, int stream, const redisReply *entries)
 {
-    if (entries->type != REDIS_REPLY_ARRAY) return -1;
+    if (entries->type != REDIS_REPLY_ARRAY)
+        return -1;
     for (size_t i = 0; i < entries->elements; i++)
-        if (!valid_entry(entries->element[i])) return -1;
+        if (!valid_entry(entries->element[i]))
+            return -1;
     if (b->n + entries->elements > b->cap) {
         size_t cap = b->cap ? b->cap : 16;
-        while (cap < b->n + entries->elements) cap *= 2;
+        while (cap < b->n + entries->elements)
+            cap *= 2;
         sl_entry *v = realloc(b->v, cap * sizeof(*v));
-        if (!v) return -1;
+        if (!v)
+            return -1;
         b->v = v;
         b->cap = cap;
     }
     for (size_t i = 0; i < entries->elements; i++) {
         const redisReply *x = entries->element[i], *f = x->element[1];
         b->v[b->n++] = (sl_entry){stream, x->element[0]->str, f, 1, 0};
-        for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j < f->elements; j++) b->bytes += f->element[j]->len;
+        for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j < f->elements; j++)
+            b->bytes += f->element[j]->len;
     }
     return 0;
 }
@@ -61,10 +66,11 @@ static int deliveries_of(sl_worker *w, sl_batch *b, size_t from, size_t to)
 {
     char n[24];
     snprintf(n, sizeof(n), "%zu", to - from);
-    const char *argv[] = {"XPENDING", w->keys[b->v[from].stream], w->pool->group, b->v[from].id, b->v[to - 1].id,
-                          n, w->consumer};
+    const char *argv[] = {"XPENDING", w->keys[b->v[from].stream], w->pool->group, b->v[from].id, b->v[to - 1].id, n,
+                          w->consumer};
     redisReply *r = sl_worker_cmd(w, 7, argv, NULL);
-    if (!r) return -1;
+    if (!r)
+        return -1;
     if (r->type != REDIS_REPLY_ARRAY) { /* counts unknown: treat as first deliveries */
         sl_outcome_write_failed(w, "XPENDING", r);
         freeReplyObject(r);
@@ -76,7 +82,8 @@ static int deliveries_of(sl_worker *w, sl_batch *b, size_t from, size_t to)
         if (p->type != REDIS_REPLY_ARRAY || p->elements < 4 || p->element[0]->type != REDIS_REPLY_STRING ||
             p->element[3]->type != REDIS_REPLY_INTEGER)
             continue;
-        while (j < to && strcmp(b->v[j].id, p->element[0]->str) != 0) j++;
+        while (j < to && strcmp(b->v[j].id, p->element[0]->str) != 0)
+            j++;
         if (j < to && p->element[3]->integer > 0)
             b->v[j++].deliveries = p->element[3]->integer > UINT32_MAX ? UINT32_MAX : (uint32_t)p->element[3]->integer;
     }
@@ -88,8 +95,10 @@ int sl_batch_deliveries(sl_worker *w, sl_batch *b)
 {
     for (size_t from = 0; from < b->n;) {
         size_t to = from + 1;
-        while (to < b->n && b->v[to].stream == b->v[from].stream) to++;
-        if (deliveries_of(w, b, from, to) != 0) return -1;
+        while (to < b->n && b->v[to].stream == b->v[from].stream)
+            to++;
+        if (deliveries_of(w, b, from, to) != 0)
+            return -1;
         from = to;
     }
     return 0;
@@ -105,7 +114,8 @@ static long long call_unstarted(sl_worker *w, sl_batch *b, const char *fn, int s
     size_t need = 8 + (b->n - b->next);
     if (need > b->argv_cap) {
         const char **av = realloc(b->argv, need * sizeof(*av));
-        if (!av) return 0;
+        if (!av)
+            return 0;
         b->argv = av;
         b->argv_cap = need;
     }
@@ -113,7 +123,8 @@ static long long call_unstarted(sl_worker *w, sl_batch *b, const char *fn, int s
     int argc = 0;
     const char **av = b->argv;
     av[argc++] = "FCALL", av[argc++] = fn, av[argc++] = handoff ? "2" : "1", av[argc++] = w->keys[stream];
-    if (handoff) av[argc++] = w->fence_key;
+    if (handoff)
+        av[argc++] = w->fence_key;
     av[argc++] = w->pool->group, av[argc++] = w->consumer;
     if (handoff) {
         sl_fmt_ll(lease, w->cfg->lease_ms);
@@ -121,12 +132,15 @@ static long long call_unstarted(sl_worker *w, sl_batch *b, const char *fn, int s
     }
     int fixed = argc;
     for (size_t i = b->next; i < b->n; i++)
-        if (b->v[i].stream == stream && !b->v[i].skip) av[argc++] = b->v[i].id;
+        if (b->v[i].stream == stream && !b->v[i].skip)
+            av[argc++] = b->v[i].id;
     *sent = (size_t)(argc - fixed);
-    if (argc == fixed) return 0;
+    if (argc == fixed)
+        return 0;
     redisReply *r = sl_worker_cmd(w, argc, av, NULL);
     long long n = 0;
-    if (!r) return -1;
+    if (!r)
+        return -1;
     if (r->type == REDIS_REPLY_INTEGER)
         n = r->integer;
     else
@@ -146,15 +160,18 @@ static int check_missed(sl_worker *w, sl_batch *b, int stream)
     size_t first = b->n, last = 0, count = 0;
     for (size_t i = b->next; i < b->n; i++)
         if (b->v[i].stream == stream && !b->v[i].skip) {
-            if (first == b->n) first = i;
+            if (first == b->n)
+                first = i;
             last = i, count++;
         }
-    if (count == 0) return 0;
+    if (count == 0)
+        return 0;
     char n[24];
     snprintf(n, sizeof(n), "%zu", count);
     const char *argv[] = {"XPENDING", w->keys[stream], w->pool->group, b->v[first].id, b->v[last].id, n, w->consumer};
     redisReply *r = sl_worker_cmd(w, 7, argv, NULL);
-    if (!r) return -1;
+    if (!r)
+        return -1;
     if (r->type != REDIS_REPLY_ARRAY) {
         sl_outcome_write_failed(w, "XPENDING", r);
         freeReplyObject(r);
@@ -163,11 +180,13 @@ static int check_missed(sl_worker *w, sl_batch *b, int stream)
     size_t j = 0; /* both lists in id order */
     for (size_t i = first; i <= last; i++) {
         sl_entry *e = &b->v[i];
-        if (e->stream != stream || e->skip) continue;
+        if (e->stream != stream || e->skip)
+            continue;
         while (j < r->elements && r->element[j]->type == REDIS_REPLY_ARRAY && r->element[j]->elements >= 1 &&
                sl_streamid_cmp_text(r->element[j]->element[0]->str, e->id) < 0)
             j++;
-        int mine = j < r->elements && r->element[j]->elements >= 1 && strcmp(r->element[j]->element[0]->str, e->id) == 0;
+        int mine =
+            j < r->elements && r->element[j]->elements >= 1 && strcmp(r->element[j]->element[0]->str, e->id) == 0;
         if (!mine) {
             e->skip = 1;
             SL_LOG(SL_INFO, "prefetched entry taken over by another consumer; not running it", SL_S("stream_id", e->id),
@@ -185,8 +204,10 @@ static int extend_unstarted(sl_worker *w, sl_batch *b)
     for (int s = 0; s < SL_NSTREAMS; s++) {
         size_t sent = 0;
         long long n = call_unstarted(w, b, "sluice_extend", s, &sent, 0);
-        if (n < 0) return -1;
-        if ((size_t)n < sent && check_missed(w, b, s) != 0) return -1;
+        if (n < 0)
+            return -1;
+        if ((size_t)n < sent && check_missed(w, b, s) != 0)
+            return -1;
         if (sl_log_enabled(SL_DEBUG))
             SL_LOG(SL_DEBUG, "prefetched leases extended", SL_S("stream", w->keys[s]), SL_I("entries", n));
     }
@@ -205,7 +226,8 @@ static void release_unstarted(sl_worker *w, sl_batch *b)
     for (int s = 0; s < SL_NSTREAMS; s++) {
         size_t sent = 0;
         long long n = call_unstarted(w, b, "sluice_release", s, &sent, 1);
-        if (n <= 0) continue;
+        if (n <= 0)
+            continue;
         atomic_fetch_add_explicit(&w->slot->released, (uint64_t)n, memory_order_relaxed);
         SL_LOG(SL_INFO, "released unstarted prefetched entries to live workers", SL_S("stream", w->keys[s]),
                SL_I("entries", n));
@@ -220,16 +242,22 @@ int sl_batch_run(sl_worker *w, sl_batch *b)
     w->batch_fence = w->fence;
     while (b->next < b->n && !*w->stop) {
         int64_t now = sl_worker_tick(w);
-        if (*w->stop) break;
+        if (*w->stop)
+            break;
         int64_t logged = sl_log_buffered_since_ms();
-        if (logged && now - logged >= SL_LOG_FLUSH_AGE_MS) sl_log_flush();
-        if (now - b->fresh_mono_ms > w->cfg->lease_ms / 2 && extend_unstarted(w, b) != 0) return -1;
+        if (logged && now - logged >= SL_LOG_FLUSH_AGE_MS)
+            sl_log_flush();
+        if (now - b->fresh_mono_ms > w->cfg->lease_ms / 2 && extend_unstarted(w, b) != 0)
+            return -1;
         const sl_entry *e = &b->v[b->next++];
-        if (e->skip) continue;
+        if (e->skip)
+            continue;
         sl_write_rc rc = sl_job_handle(w, e->stream, e->id, e->fields, e->deliveries);
         /* A result Redis deferred is kept and resent before the next job starts. */
-        if (rc == SL_WRITE_BUSY && sl_outcome_held(w)) rc = sl_outcome_wait_held(w);
-        if (rc == SL_WRITE_OK && b->settle_each) rc = sl_outcome_flush(w); /* settle replays one by one */
+        if (rc == SL_WRITE_BUSY && sl_outcome_held(w))
+            rc = sl_outcome_wait_held(w);
+        if (rc == SL_WRITE_OK && b->settle_each)
+            rc = sl_outcome_flush(w); /* settle replays one by one */
         /* Journaled acks wait for the batch's end (they leave with the next
          * read) unless a slow job or their age says otherwise; unjournaled ones
          * are on the wire before the next job starts, so a crash never re-runs
@@ -237,9 +265,12 @@ int sl_batch_run(sl_worker *w, sl_batch *b)
         int64_t ended = w->job_end_mono_ms ? w->job_end_mono_ms : sl_now_mono_ms(); /* a handler ran: its end */
         if (rc == SL_WRITE_OK && b->next < b->n && sl_outcome_due(w, ended, w->last_job_us))
             rc = sl_outcome_send(w);
-        if (rc == SL_WRITE_LOST) return -1;
-        if (rc == SL_WRITE_BUSY) w->resync = 1;
+        if (rc == SL_WRITE_LOST)
+            return -1;
+        if (rc == SL_WRITE_BUSY)
+            w->resync = 1;
     }
-    if (*w->stop && b->next < b->n) release_unstarted(w, b); /* skipped ones are not ours or settled */
+    if (*w->stop && b->next < b->n)
+        release_unstarted(w, b); /* skipped ones are not ours or settled */
     return 0;
 }

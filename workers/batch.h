@@ -14,22 +14,22 @@ struct sl_worker;
 
 /** One entry; id and fields borrow from the reply the batch was built from. */
 typedef struct sl_entry {
-    int stream;               /* SL_STREAM_MAIN or SL_STREAM_RETRY */
+    int stream; /* SL_STREAM_MAIN or SL_STREAM_RETRY */
     const char *id;
     const redisReply *fields; /* array, or nil/NULL for an entry deleted while pending */
-    uint32_t deliveries;      /* 1 for fresh entries, from XPENDING otherwise */
-    int skip;                 /* settled or taken over before it started: do not run */
+    uint32_t deliveries; /* 1 for fresh entries, from XPENDING otherwise */
+    int skip; /* settled or taken over before it started: do not run */
 } sl_entry;
 
 typedef struct sl_batch {
     sl_entry *v;
     size_t n, cap;
-    size_t next;          /* first entry not started yet */
-    size_t bytes;         /* field names and values of the entries, in bytes */
-    int64_t fresh_mono_ms;/* when the entries were asked for (before the read was sent)
+    size_t next; /* first entry not started yet */
+    size_t bytes; /* field names and values of the entries, in bytes */
+    int64_t fresh_mono_ms; /* when the entries were asked for (before the read was sent)
                              or last extended: the age their leases may have */
-    int settle_each;      /* replayed/reclaimed: read each outcome before the next job */
-    const char **argv;    /* extend/release scratch */
+    int settle_each; /* replayed/reclaimed: read each outcome before the next job */
+    const char **argv; /* extend/release scratch */
     size_t argv_cap;
 } sl_batch;
 

@@ -28,11 +28,11 @@ char *sl_channel_read_config(int fd, int timeout_ms, char *err, size_t errlen)
         int64_t left = deadline - sl_now_mono_ms();
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         int pr = left > 0 ? poll(&pfd, 1, (int)left) : 0;
-        if (pr < 0 && errno == EINTR) continue;
+        if (pr < 0 && errno == EINTR)
+            continue;
         if (pr <= 0) {
             int e = errno;
-            snprintf(err, errlen, "reading the config from fd %d: %s", fd,
-                     pr == 0 ? "timed out" : strerror(e));
+            snprintf(err, errlen, "reading the config from fd %d: %s", fd, pr == 0 ? "timed out" : strerror(e));
             break;
         }
         if (cap - len < 4096) {
@@ -49,7 +49,8 @@ char *sl_channel_read_config(int fd, int timeout_ms, char *err, size_t errlen)
             cap *= 2;
         }
         ssize_t n = read(fd, buf + len, cap - len - 1);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
         if (n <= 0) {
             int e = errno;
             snprintf(err, errlen, "reading the config from fd %d: %s", fd, n == 0 ? "channel closed" : strerror(e));
@@ -72,8 +73,10 @@ int sl_channel_send_ready(int fd)
     static const char msg[] = "ready\n";
     for (;;) {
         ssize_t n = send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL);
-        if (n == (ssize_t)sizeof(msg) - 1) return 0;
-        if (n < 0 && errno == EINTR) continue;
+        if (n == (ssize_t)sizeof(msg) - 1)
+            return 0;
+        if (n < 0 && errno == EINTR)
+            continue;
         return -1;
     }
 }
@@ -81,12 +84,16 @@ int sl_channel_send_ready(int fd)
 int sl_channel_gone(int fd)
 {
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    if (poll(&pfd, 1, 0) <= 0) return 0;
-    if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) return 1;
+    if (poll(&pfd, 1, 0) <= 0)
+        return 0;
+    if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL))
+        return 1;
     char buf[256];
     ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-    if (n == 0) return 1;
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return 1;
+    if (n == 0)
+        return 1;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        return 1;
     return 0;
 }
 
@@ -113,7 +120,8 @@ sl_slot *sl_slot_map(int fd, char *err, size_t errlen)
 
 void sl_slot_unmap(sl_slot *slot)
 {
-    if (slot) munmap(slot, sizeof(*slot));
+    if (slot)
+        munmap(slot, sizeof(*slot));
 }
 
 void sl_slot_start(sl_slot *slot)

@@ -24,18 +24,18 @@
 /* Loop state that survives iterations. */
 typedef struct sl_consume {
     char cursor[SL_STREAM_ID_MAX]; /* replay position in replay_stream */
-    int replaying;                 /* reading own pending entries, not ">" */
-    int replay_stream;             /* SL_STREAM_MAIN, then SL_STREAM_RETRY */
-    int session_ready;             /* function library checked on this connection */
+    int replaying; /* reading own pending entries, not ">" */
+    int replay_stream; /* SL_STREAM_MAIN, then SL_STREAM_RETRY */
+    int session_ready; /* function library checked on this connection */
     int eviction_checked;
     int group_ready;
-    unsigned failures;             /* consecutive failed rounds, drives the backoff */
-    uint64_t replayed;             /* entries seen in the current replay */
+    unsigned failures; /* consecutive failed rounds, drives the backoff */
+    uint64_t replayed; /* entries seen in the current replay */
     sl_batch batch;
     sl_reclaim reclaim;
-    sl_pause pause;                /* sluice pause: read nothing while the group is paused */
-    int count_cap;                 /* after a large reply: COUNT at most this (doubling back), 0 = none */
-    char count[16], block[24];     /* XREADGROUP arguments as text */
+    sl_pause pause; /* sluice pause: read nothing while the group is paused */
+    int count_cap; /* after a large reply: COUNT at most this (doubling back), 0 = none */
+    char count[16], block[24]; /* XREADGROUP arguments as text */
 } sl_consume;
 
 int64_t sl_worker_tick(sl_worker *w)
@@ -44,12 +44,15 @@ int64_t sl_worker_tick(sl_worker *w)
     atomic_store_explicit(&w->slot->heartbeat_mono_ms, now, memory_order_relaxed);
     if (w->reopen && *w->reopen) {
         *w->reopen = 0;
-        if (sl_log_reopen() != 0) SL_LOG(SL_WARN, "log reopen failed; logging to stderr");
+        if (sl_log_reopen() != 0)
+            SL_LOG(SL_WARN, "log reopen failed; logging to stderr");
     }
-    if (*w->stop) return now;
+    if (*w->stop)
+        return now;
     /* getppid() and poll() are syscalls: at most every SL_PARENT_CHECK_MS, not per
      * job (PR_SET_PDEATHSIG also stops us when the supervisor dies). */
-    if (now < w->next_parent_check_mono_ms) return now;
+    if (now < w->next_parent_check_mono_ms)
+        return now;
     w->next_parent_check_mono_ms = now + SL_PARENT_CHECK_MS;
     if (w->parent && getppid() != w->parent) {
         SL_LOG(SL_WARN, "supervisor gone (parent changed); stopping", SL_I("parent", w->parent));
@@ -71,12 +74,17 @@ int64_t sl_worker_tick(sl_worker *w)
 static int prefetch_count(const sl_worker *w, const sl_consume *c)
 {
     int max = w->pool->read_count;
-    if (c->count_cap > 0 && c->count_cap < max) max = c->count_cap;
-    if (w->pool->prefetch_ms <= 0) return max;
-    if (!w->jobs_timed) return max < SL_PREFETCH_FIRST ? max : SL_PREFETCH_FIRST;
+    if (c->count_cap > 0 && c->count_cap < max)
+        max = c->count_cap;
+    if (w->pool->prefetch_ms <= 0)
+        return max;
+    if (!w->jobs_timed)
+        return max < SL_PREFETCH_FIRST ? max : SL_PREFETCH_FIRST;
     double n = (double)w->pool->prefetch_ms * 1000.0 / (w->job_avg_us > 1.0 ? w->job_avg_us : 1.0);
-    if (w->entry_avg_bytes > 0 && n * w->entry_avg_bytes > SL_PREFETCH_BYTES) n = SL_PREFETCH_BYTES / w->entry_avg_bytes;
-    if (n < 1) return 1;
+    if (w->entry_avg_bytes > 0 && n * w->entry_avg_bytes > SL_PREFETCH_BYTES)
+        n = SL_PREFETCH_BYTES / w->entry_avg_bytes;
+    if (n < 1)
+        return 1;
     return n > max ? max : (int)n;
 }
 
@@ -86,7 +94,8 @@ static void back_off(sl_worker *w, sl_consume *c)
 {
     int64_t delay = sl_backoff_ms(w->cfg->reconnect_min_ms, w->cfg->reconnect_max_ms, c->failures,
                                   w->cfg->reconnect_min_ms / 2 > 10 ? w->cfg->reconnect_min_ms / 2 : 10);
-    if (c->failures < 64) c->failures++;
+    if (c->failures < 64)
+        c->failures++;
     sl_sleep_ms(delay, w->stop);
 }
 
@@ -110,8 +119,8 @@ static void read_failed(sl_worker *w, sl_consume *c, const char *what, const red
     snprintf(msg, sizeof(msg), "%.*s", r->type == REDIS_REPLY_ERROR ? (int)r->len : 0,
              r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type");
     if (sl_redis_reply_is(r, "NOGROUP")) {
-        SL_LOG(SL_WARN, "consumer group missing; recreating it", SL_S("command", what),
-               SL_S("group", w->pool->group), SL_S("error", msg));
+        SL_LOG(SL_WARN, "consumer group missing; recreating it", SL_S("command", what), SL_S("group", w->pool->group),
+               SL_S("error", msg));
         c->group_ready = 0;
         start_replay(c);
         back_off(w, c); /* a group that keeps vanishing must not make us spin */
@@ -133,7 +142,8 @@ static int start_session(sl_worker *w, sl_consume *c)
         *w->stop = 1;
         return -1;
     }
-    if (rc == SL_SESSION_OK) rc = sl_schemas_register(w);
+    if (rc == SL_SESSION_OK)
+        rc = sl_schemas_register(w);
     if (rc == SL_SESSION_FATAL) {
         w->exit_code = SL_EXIT_CONFIG;
         *w->stop = 1;
@@ -145,7 +155,8 @@ static int start_session(sl_worker *w, sl_consume *c)
     }
     if (!c->eviction_checked) {
         c->eviction_checked = 1;
-        if (w->slot_index == 0) sl_session_check_eviction(w);
+        if (w->slot_index == 0)
+            sl_session_check_eviction(w);
     }
     c->session_ready = 1;
     return 0;
@@ -159,7 +170,8 @@ static int ensure_groups(sl_worker *w, sl_consume *c)
         return 0;
     }
     read_failed(w, c, "XGROUP CREATE", failed);
-    if (failed) freeReplyObject(failed);
+    if (failed)
+        freeReplyObject(failed);
     return -1;
 }
 
@@ -167,7 +179,8 @@ static int ensure_groups(sl_worker *w, sl_consume *c)
 static int stream_index(const sl_worker *w, const redisReply *key)
 {
     for (int s = 0; s < SL_NSTREAMS; s++)
-        if (key->type == REDIS_REPLY_STRING && strcmp(key->str, w->keys[s]) == 0) return s;
+        if (key->type == REDIS_REPLY_STRING && strcmp(key->str, w->keys[s]) == 0)
+            return s;
     return -1;
 }
 
@@ -175,12 +188,15 @@ static int stream_index(const sl_worker *w, const redisReply *key)
  * batch. Returns 0, or -1 when the reply is malformed. */
 static int add_streams(sl_worker *w, sl_batch *b, const redisReply *r)
 {
-    if (r->type == REDIS_REPLY_NIL) return 0;
-    if (r->type != REDIS_REPLY_ARRAY) return -1;
+    if (r->type == REDIS_REPLY_NIL)
+        return 0;
+    if (r->type != REDIS_REPLY_ARRAY)
+        return -1;
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *x = r->element[i];
         int s = x->type == REDIS_REPLY_ARRAY && x->elements == 2 ? stream_index(w, x->element[0]) : -1;
-        if (s < 0 || sl_batch_add(b, s, x->element[1]) != 0) return -1;
+        if (s < 0 || sl_batch_add(b, s, x->element[1]) != 0)
+            return -1;
     }
     return 0;
 }
@@ -196,11 +212,13 @@ static void read_fence(sl_worker *w)
     if (r && r->type == REDIS_REPLY_STRING) {
         char *end;
         long long v = strtoll(r->str, &end, 10);
-        if (end != r->str && *end == '\0' && v >= 0) w->fence = v;
+        if (end != r->str && *end == '\0' && v >= 0)
+            w->fence = v;
     } else if (r && r->type == REDIS_REPLY_NIL) {
         w->fence = 0; /* as sluice_ack reports an unset fence */
     }
-    if (r) freeReplyObject(r);
+    if (r)
+        freeReplyObject(r);
 }
 
 /* Read with XREADGROUP (argv), run what came back. replay: own pending
@@ -212,7 +230,8 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
     redisReply *r = sl_worker_cmd(w, argc, argv, NULL);
     if (!r || r->type == REDIS_REPLY_ERROR) {
         read_failed(w, c, "XREADGROUP", r);
-        if (r) freeReplyObject(r);
+        if (r)
+            freeReplyObject(r);
         return -1;
     }
     sl_batch *b = &c->batch;
@@ -224,7 +243,8 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
         back_off(w, c);
         return -1;
     }
-    if (b->n) w->entry_avg_bytes = (double)b->bytes / (double)b->n;
+    if (b->n)
+        w->entry_avg_bytes = (double)b->bytes / (double)b->n;
     /* A reply past SL_PREFETCH_BYTES (huge entries: hiredis holds the whole
      * reply) makes the next read COUNT 1, then COUNT doubles back read by read. */
     if (!replay) {
@@ -233,7 +253,8 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
         else if (c->count_cap > 0)
             c->count_cap = c->count_cap >= w->pool->read_count ? 0 : 2 * c->count_cap;
     }
-    if (!replay && b->n == 0) read_fence(w); /* idle: no ack reply tells us of a hand-off */
+    if (!replay && b->n == 0)
+        read_fence(w); /* idle: no ack reply tells us of a hand-off */
     if (replay && b->n == 0) { /* this stream's pending list is done */
         if (c->replay_stream == SL_STREAM_MAIN) {
             c->replay_stream = SL_STREAM_RETRY;
@@ -241,14 +262,16 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
         } else {
             c->replaying = 0;
             c->reclaim.next_mono_ms = 0; /* reclaim right after the start-up replay */
-            if (c->replayed) SL_LOG(SL_INFO, "pending entries replayed", SL_I("entries", c->replayed));
+            if (c->replayed)
+                SL_LOG(SL_INFO, "pending entries replayed", SL_I("entries", c->replayed));
         }
     } else if (replay) { /* advance even past entries left pending */
         snprintf(c->cursor, sizeof(c->cursor), "%s", b->v[b->n - 1].id);
         c->replayed += b->n;
     }
     int rc = 0;
-    if (b->n && ((replay && sl_batch_deliveries(w, b) != 0) || sl_batch_run(w, b) != 0)) rc = -1;
+    if (b->n && ((replay && sl_batch_deliveries(w, b) != 0) || sl_batch_run(w, b) != 0))
+        rc = -1;
     sl_batch_reset(b, 0, 0);
     freeReplyObject(r);
     return rc;
@@ -259,15 +282,18 @@ static void round_once(sl_worker *w, sl_consume *c)
 {
     sl_log_flush(); /* a round may block (read, backoff, pause): no line waits for it */
     if (!sl_redis_connected(w->redis)) {
-        if (sl_session_connect(w) != 0) return;
+        if (sl_session_connect(w) != 0)
+            return;
         start_replay(c); /* a lost connection may have lost acks: entries are still ours */
         c->session_ready = 0;
     }
-    if (!c->session_ready && start_session(w, c) != 0) return;
+    if (!c->session_ready && start_session(w, c) != 0)
+        return;
     /* Acks kept after a failure are resent now; freshly queued ones go out
      * with the next command (the read), in the same write. */
     sl_write_rc frc = sl_outcome_kept(w) ? sl_outcome_flush(w) : sl_outcome_drain(w);
-    if (frc == SL_WRITE_LOST) return;
+    if (frc == SL_WRITE_LOST)
+        return;
     if (frc == SL_WRITE_BUSY) { /* acks kept: wait, then send them again */
         back_off(w, c);
         return;
@@ -275,7 +301,8 @@ static void round_once(sl_worker *w, sl_consume *c)
     /* A kept retry/dead-letter move goes out before any replay, which would
      * run its job again. */
     sl_write_rc hrc = sl_outcome_resend_held(w);
-    if (hrc == SL_WRITE_LOST) return;
+    if (hrc == SL_WRITE_LOST)
+        return;
     if (hrc == SL_WRITE_BUSY) {
         back_off(w, c);
         return;
@@ -286,7 +313,8 @@ static void round_once(sl_worker *w, sl_consume *c)
         start_replay(c);
         return;
     }
-    if (!c->group_ready && ensure_groups(w, c) != 0) return;
+    if (!c->group_ready && ensure_groups(w, c) != 0)
+        return;
     if (sl_pause_gate(&c->pause, w)) { /* paused: no replay, reclaim or read; acks still go out */
         sl_outcome_flush(w);
         return;
@@ -296,9 +324,11 @@ static void round_once(sl_worker *w, sl_consume *c)
         /* Replay reads one entry at a time, one stream after the other: reading
          * history bumps the delivery count of every entry returned, and after a
          * crash only the entry about to run should be charged. Never blocks. */
-        const char *rd[] = {"XREADGROUP", "GROUP", w->pool->group, w->consumer, "COUNT", "1",
-                            "STREAMS", w->keys[c->replay_stream], c->cursor};
-        if (read_and_run(w, c, 9, rd, 1) != 0) return;
+        const char *rd[] = {"XREADGROUP", "GROUP", w->pool->group, w->consumer,
+                            "COUNT",      "1",     "STREAMS",      w->keys[c->replay_stream],
+                            c->cursor};
+        if (read_and_run(w, c, 9, rd, 1) != 0)
+            return;
     } else if (sl_reclaim_due(&c->reclaim, w->fence)) {
         int rc = sl_reclaim_round(w, &c->reclaim, &c->batch);
         if (rc == 1) {
@@ -306,12 +336,25 @@ static void round_once(sl_worker *w, sl_consume *c)
             c->group_ready = 0;
             back_off(w, c);
         }
-        if (rc != 0) return;
+        if (rc != 0)
+            return;
     } else {
         snprintf(c->count, sizeof(c->count), "%d", prefetch_count(w, c));
-        const char *rd[] = {"XREADGROUP", "GROUP", w->pool->group, w->consumer, "COUNT", c->count, "BLOCK",
-                            c->block, "STREAMS", w->keys[SL_STREAM_MAIN], w->keys[SL_STREAM_RETRY], ">", ">"};
-        if (read_and_run(w, c, 13, rd, 0) != 0) return;
+        const char *rd[] = {"XREADGROUP",
+                            "GROUP",
+                            w->pool->group,
+                            w->consumer,
+                            "COUNT",
+                            c->count,
+                            "BLOCK",
+                            c->block,
+                            "STREAMS",
+                            w->keys[SL_STREAM_MAIN],
+                            w->keys[SL_STREAM_RETRY],
+                            ">",
+                            ">"};
+        if (read_and_run(w, c, 13, rd, 0) != 0)
+            return;
     }
     /* A clean round ends the backoff; a deferred outcome keeps it growing. The
      * batch's queued acks leave with the next read (or at stop). */
@@ -342,16 +385,19 @@ void sl_consume_run(sl_worker *w)
     atomic_store_explicit(&w->slot->state, SL_SLOT_IDLE, memory_order_release);
     while (!*w->stop) {
         sl_worker_tick(w);
-        if (*w->stop) break;
+        if (*w->stop)
+            break;
         round_once(w, &c);
     }
     atomic_store_explicit(&w->slot->state, SL_SLOT_STOPPING, memory_order_release);
     /* Last chance for acks in flight: one reconnect attempt, no waiting. */
-    if (w->acks.n && !sl_redis_connected(w->redis)) sl_redis_connect(w->redis);
+    if (w->acks.n && !sl_redis_connected(w->redis))
+        sl_redis_connect(w->redis);
     if (w->acks.n && sl_outcome_flush(w) != SL_WRITE_OK)
         SL_LOG(SL_WARN, "acks not sent at stop; those entries stay pending (and in the ack journal when it is on)",
                SL_I("entries", w->acks.n));
-    if (sl_outcome_held(w) && !sl_redis_connected(w->redis)) sl_redis_connect(w->redis);
+    if (sl_outcome_held(w) && !sl_redis_connected(w->redis))
+        sl_redis_connect(w->redis);
     if (sl_outcome_held(w) && (!sl_redis_connected(w->redis) || sl_outcome_resend_held(w) != SL_WRITE_OK))
         SL_LOG(SL_WARN, "job result not written at stop; its entry stays pending and the job runs again",
                SL_S("job_id", w->held.job_id), SL_S("stream_id", w->held.stream_id));

@@ -62,7 +62,8 @@ static void log_fields(const sluice_ctx *ctx, sl_log_level lvl, const char *msg)
 {
     sl_kv kv[10];
     size_t n = 0;
-    if (ctx && ctx->plugin) kv[n++] = SL_S("plugin", ctx->plugin);
+    if (ctx && ctx->plugin)
+        kv[n++] = SL_S("plugin", ctx->plugin);
     if (ctx && ctx->job) {
         const sl_job *j = ctx->job;
         kv[n++] = SL_S("queue", ctx->queue ? ctx->queue : "");
@@ -70,9 +71,12 @@ static void log_fields(const sluice_ctx *ctx, sl_log_level lvl, const char *msg)
         kv[n++] = SL_S("job_id", j->id);
         kv[n++] = SL_S("type", j->type);
         kv[n++] = SL_I("attempt", j->attempt);
-        if (j->correlation_id[0]) kv[n++] = SL_S("correlation_id", j->correlation_id);
-        if (j->causation_id[0]) kv[n++] = SL_S("causation_id", j->causation_id);
-        if (j->traceparent[0]) kv[n++] = SL_S("traceparent", j->traceparent);
+        if (j->correlation_id[0])
+            kv[n++] = SL_S("correlation_id", j->correlation_id);
+        if (j->causation_id[0])
+            kv[n++] = SL_S("causation_id", j->causation_id);
+        if (j->traceparent[0])
+            kv[n++] = SL_S("traceparent", j->traceparent);
     }
     sl_log_event(lvl, msg, kv, n);
 }
@@ -80,11 +84,12 @@ static void log_fields(const sluice_ctx *ctx, sl_log_level lvl, const char *msg)
 static void host_log(sluice_ctx *ctx, sluice_log_level level, const char *fmt, ...) SLUICE_PRINTF(3, 4);
 static void host_log(sluice_ctx *ctx, sluice_log_level level, const char *fmt, ...)
 {
-    sl_log_level lvl = level == SLUICE_LOG_DEBUG  ? SL_DEBUG
+    sl_log_level lvl = level == SLUICE_LOG_DEBUG   ? SL_DEBUG
                        : level == SLUICE_LOG_WARN  ? SL_WARN
                        : level == SLUICE_LOG_ERROR ? SL_ERROR
                                                    : SL_INFO;
-    if (!sl_log_enabled(lvl) || !fmt) return;
+    if (!sl_log_enabled(lvl) || !fmt)
+        return;
     char msg[2048];
     va_list ap;
     va_start(ap, fmt);
@@ -108,7 +113,8 @@ static void complain(const sluice_ctx *ctx, const char *fmt, ...)
 static void host_set_error(sluice_ctx *ctx, const char *fmt, ...) SLUICE_PRINTF(2, 3);
 static void host_set_error(sluice_ctx *ctx, const char *fmt, ...)
 {
-    if (!ctx || !fmt) return;
+    if (!ctx || !fmt)
+        return;
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(ctx->error, sizeof(ctx->error), fmt, ap);
@@ -123,7 +129,8 @@ static void host_set_error(sluice_ctx *ctx, const char *fmt, ...)
 
 static void host_retry_after(sluice_ctx *ctx, uint64_t delay_ms)
 {
-    if (!ctx) return;
+    if (!ctx)
+        return;
     ctx->has_retry_after = 1;
     ctx->retry_after_ms = delay_ms;
 }
@@ -132,7 +139,8 @@ static void host_retry_after(sluice_ctx *ctx, uint64_t delay_ms)
  * take an earlier command's reply as its own. */
 static void host_sync(const sl_host_env *env)
 {
-    if (env->sync) env->sync(env->sync_arg);
+    if (env->sync)
+        env->sync(env->sync_arg);
 }
 
 /* FCALL sluice_schedule 2 <stream> <sched> in <delay> <fields...>, the fields
@@ -141,12 +149,14 @@ static void host_sync(const sl_host_env *env)
 static redisReply *schedule(const sl_host_env *env, const char *queue, const sl_xadd_args *a, uint64_t delay_ms)
 {
     char sched[SL_KEY_MAX], delay[24];
-    if (sl_key_sched(sched, sizeof(sched), queue) != 0) return NULL;
+    if (sl_key_sched(sched, sizeof(sched), queue) != 0)
+        return NULL;
     snprintf(delay, sizeof(delay), "%" PRIu64, delay_ms);
     const char *argv[SL_CODEC_MAX_ARGS + 4] = {"FCALL", "sluice_schedule", "2", a->argv[1], sched, "in", delay};
     size_t lens[SL_CODEC_MAX_ARGS + 4] = {5, 15, 1, a->lens[1], strlen(sched), 2, strlen(delay)};
     int argc = 7;
-    for (int i = 3; i < a->argc; i++, argc++) argv[argc] = a->argv[i], lens[argc] = a->lens[i];
+    for (int i = 3; i < a->argc; i++, argc++)
+        argv[argc] = a->argv[i], lens[argc] = a->lens[i];
     redisReply *r = sl_redis_cmdargv(env->redis, argc, argv, lens);
     if (r && sl_functions_missing(r)) {
         char err[512];
@@ -167,7 +177,8 @@ static redisReply *schedule(const sl_host_env *env, const char *queue, const sl_
  * a handler cannot publish what a worker would dead-letter as a bad envelope. */
 static int host_enqueue(sluice_ctx *ctx, const sluice_enqueue_req *req, char *id_out, size_t id_out_len)
 {
-    if (!ctx || !req) return -1;
+    if (!ctx || !req)
+        return -1;
     const sl_job *cur = ctx->job;
     const sl_host_env *env = ctx->env;
     if (!cur) {
@@ -175,8 +186,7 @@ static int host_enqueue(sluice_ctx *ctx, const sluice_enqueue_req *req, char *id
         return -1;
     }
     if (req->size < ENQ_V1_0_SIZE) {
-        complain(ctx, "enqueue: request is %zu bytes, ABI 1.0 needs at least %zu", req->size,
-                 (size_t)ENQ_V1_0_SIZE);
+        complain(ctx, "enqueue: request is %zu bytes, ABI 1.0 needs at least %zu", req->size, (size_t)ENQ_V1_0_SIZE);
         return -1;
     }
     if (!env || !env->redis) {
@@ -197,21 +207,27 @@ static int host_enqueue(sluice_ctx *ctx, const sluice_enqueue_req *req, char *id
     size_t plen = req->payload && req->payload_len ? req->payload_len : strlen(payload);
     const char *corr = cur->correlation_id;
     if (!corr[0]) {
-        if (!ctx->correlation[0]) sl_uuid4(ctx->correlation); /* one per job, shared by its children */
+        if (!ctx->correlation[0])
+            sl_uuid4(ctx->correlation); /* one per job, shared by its children */
         corr = ctx->correlation;
     }
     /* The child's span is a child of the running job's span. A job without a
      * valid traceparent gets one made up once, so its children share a trace. */
     const char *parent_tp = cur->traceparent;
     if (!sl_trace_valid(parent_tp)) {
-        if (!ctx->trace[0] && sl_trace_new(ctx->trace) != 0) ctx->trace[0] = '\0';
+        if (!ctx->trace[0] && sl_trace_new(ctx->trace) != 0)
+            ctx->trace[0] = '\0';
         parent_tp = ctx->trace;
     }
     char child_tp[SL_TRACE_SIZE];
-    if (sl_trace_child(parent_tp, child_tp) != 0) child_tp[0] = '\0'; /* no randomness: send none */
+    if (sl_trace_child(parent_tp, child_tp) != 0)
+        child_tp[0] = '\0'; /* no randomness: send none */
     char uuid[37];
-    if (req->delay_ms > 0 && !req->job_id) sl_uuid4(uuid); /* a scheduled job needs an id field */
-    sl_job nj = {.id = req->job_id ? req->job_id : req->delay_ms > 0 ? uuid : "",
+    if (req->delay_ms > 0 && !req->job_id)
+        sl_uuid4(uuid); /* a scheduled job needs an id field */
+    sl_job nj = {.id = req->job_id         ? req->job_id
+                       : req->delay_ms > 0 ? uuid
+                                           : "",
                  .type = req->type,
                  .type_len = tlen,
                  .payload = payload,
@@ -254,7 +270,8 @@ static int host_enqueue(sluice_ctx *ctx, const sluice_enqueue_req *req, char *id
         }
         rc = 0;
     }
-    if (r) freeReplyObject(r);
+    if (r)
+        freeReplyObject(r);
     return rc;
 }
 
@@ -262,7 +279,8 @@ static int host_enqueue(sluice_ctx *ctx, const sluice_enqueue_req *req, char *id
  * existed, -1 on error. */
 static int host_once(sluice_ctx *ctx, const char *key)
 {
-    if (!ctx) return -1;
+    if (!ctx)
+        return -1;
     const sl_job *cur = ctx->job;
     if (!cur) {
         complain(ctx, "once is only available while a handler runs");
@@ -294,13 +312,15 @@ static int host_once(sluice_ctx *ctx, const char *key)
     else
         complain(ctx, "once: SET %s failed: %.*s", k, r->type == REDIS_REPLY_ERROR ? (int)r->len : 0,
                  r->type == REDIS_REPLY_ERROR ? r->str : "");
-    if (r) freeReplyObject(r);
+    if (r)
+        freeReplyObject(r);
     return rc;
 }
 
 static const char *host_config_get(sluice_ctx *ctx, const char *key)
 {
-    if (!ctx || !key || !ctx->env || !ctx->env->pool) return NULL;
+    if (!ctx || !key || !ctx->env || !ctx->env->pool)
+        return NULL;
     return sl_cfg_setting(ctx->env->pool, key);
 }
 

@@ -24,9 +24,9 @@ typedef struct sl_host_env {
     const sl_config *cfg;
     const sl_pool_cfg *pool;
     const char *consumer;
-    sl_redis *redis;                   /* the worker's connection, for enqueue/once */
-    volatile sig_atomic_t *stop;       /* should_stop */
-    void (*sync)(void *arg);           /* read pipelined replies before a command (may be NULL) */
+    sl_redis *redis; /* the worker's connection, for enqueue/once */
+    volatile sig_atomic_t *stop; /* should_stop */
+    void (*sync)(void *arg); /* read pipelined replies before a command (may be NULL) */
     void *sync_arg;
 } sl_host_env;
 
@@ -36,14 +36,14 @@ typedef struct sl_host_env {
  */
 struct sluice_ctx {
     const sl_host_env *env;
-    const char *plugin;     /* plugin name, for log lines */
-    const sl_job *job;      /* the running job, NULL during init */
-    const char *queue;      /* queue/group of the running job */
+    const char *plugin; /* plugin name, for log lines */
+    const sl_job *job; /* the running job, NULL during init */
+    const char *queue; /* queue/group of the running job */
     const char *group;
     int has_error;
     int has_retry_after;
     uint64_t retry_after_ms;
-    char correlation[40];   /* made up once per job when the job has none */
+    char correlation[40]; /* made up once per job when the job has none */
     char trace[SL_TRACE_SIZE]; /* made up once per job when the job has no valid traceparent */
     char error[SL_HOST_ERROR_MAX];
 };

@@ -16,7 +16,8 @@
 /* Copy s into a fixed slot field, truncated and NUL-terminated. */
 static void slot_copy(char *dst, size_t n, const char *s, size_t len)
 {
-    if (len >= n) len = n - 1;
+    if (len >= n)
+        len = n - 1;
     memcpy(dst, s, len);
     dst[len] = '\0';
 }
@@ -77,8 +78,10 @@ static unsigned type_slot(sl_worker *w, const sl_handler *h)
     sl_slot *s = w->slot;
     uint32_t n = atomic_load_explicit(&s->ntypes, memory_order_relaxed);
     for (uint32_t i = 0; i < n && i < SL_SLOT_TYPES; i++)
-        if (seen[i] == h) return i + 1;
-    if (n >= SL_SLOT_TYPES) return 0;
+        if (seen[i] == h)
+            return i + 1;
+    if (n >= SL_SLOT_TYPES)
+        return 0;
     seen[n] = h;
     slot_copy(s->type_name[n], sizeof(s->type_name[n]), h->type, strlen(h->type));
     atomic_store_explicit(&s->ntypes, n + 1, memory_order_release);
@@ -90,8 +93,10 @@ static void observe(sl_slot_hist *hist, int64_t us)
 {
     static const int64_t bounds[SL_SLOT_NBUCKETS] = SL_SLOT_BUCKETS_US;
     int b = 0;
-    if (us < 0) us = 0;
-    while (b < SL_SLOT_NBUCKETS && us > bounds[b]) b++;
+    if (us < 0)
+        us = 0;
+    while (b < SL_SLOT_NBUCKETS && us > bounds[b])
+        b++;
     atomic_fetch_add_explicit(&hist->count[b], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&hist->sum_us, (uint64_t)us, memory_order_relaxed);
 }
@@ -107,7 +112,8 @@ static long fields_view(sl_worker *w, const redisReply *r, char *err, size_t err
     size_t n = r->elements / 2;
     if (n > w->fields_cap) {
         size_t cap = w->fields_cap ? w->fields_cap : 16;
-        while (cap < n) cap *= 2;
+        while (cap < n)
+            cap *= 2;
         sl_field *f = realloc(w->fields, cap * sizeof(*f));
         if (!f) {
             snprintf(err, errlen, "out of memory for %zu fields", n);
@@ -134,7 +140,8 @@ static uint32_t raw_attempt(const sl_field *f, size_t n)
         if (f[i].name_len == 7 && memcmp(f[i].name, "attempt", 7) == 0) {
             char *end;
             unsigned long v = strtoul(f[i].value, &end, 10);
-            if (end != f[i].value && *end == '\0' && v > 0 && v <= UINT32_MAX) return (uint32_t)v;
+            if (end != f[i].value && *end == '\0' && v > 0 && v <= UINT32_MAX)
+                return (uint32_t)v;
         }
     }
     return 1;
@@ -152,15 +159,16 @@ static sl_write_rc retry(sl_worker *w, const sl_job *job, const sl_handler *h, s
 {
     policy p = policy_of(w, h);
     d->error = sl_host_ctx_error(&w->ctx);
-    if (!d->error) d->error = "retry requested";
+    if (!d->error)
+        d->error = "retry requested";
     if (job->attempt >= p.max_attempts) {
         d->reason = "exhausted";
         return sl_outcome_settle(w, d);
     }
     d->retry = 1;
-    d->delay_ms = w->ctx.has_retry_after ? (int64_t)(w->ctx.retry_after_ms > INT64_MAX ? INT64_MAX
-                                                                                      : w->ctx.retry_after_ms)
-                                         : sl_backoff_ms(p.base_ms, p.cap_ms, job->attempt - 1, 0);
+    d->delay_ms = w->ctx.has_retry_after
+                      ? (int64_t)(w->ctx.retry_after_ms > INT64_MAX ? INT64_MAX : w->ctx.retry_after_ms)
+                      : sl_backoff_ms(p.base_ms, p.cap_ms, job->attempt - 1, 0);
     return sl_outcome_settle(w, d);
 }
 
@@ -191,7 +199,8 @@ static sl_write_rc run(sl_worker *w, const sl_job *job, const sl_handler *h, sl_
                        .group = w->pool->group,
                        .stream_id = job->stream_id};
     sl_host_ctx_begin(&w->ctx, job, h->plugin);
-    if (job->enqueued_at_ms > 0) observe(&w->slot->wait, (sl_now_wall_ms() - job->enqueued_at_ms) * 1000);
+    if (job->enqueued_at_ms > 0)
+        observe(&w->slot->wait, (sl_now_wall_ms() - job->enqueued_at_ms) * 1000);
     /* For a type without a schema or done-marker, t0 and t1 are the job's only
      * monotonic clock reads: the slot's start time and the ack-flush check
      * (batch.c) reuse them. */
@@ -231,7 +240,8 @@ static sl_write_rc run(sl_worker *w, const sl_job *job, const sl_handler *h, sl_
         return retry(w, job, h, d);
     case SLUICE_FAIL:
         d->error = sl_host_ctx_error(&w->ctx);
-        if (!d->error) d->error = "handler returned SLUICE_FAIL without an error message";
+        if (!d->error)
+            d->error = "handler returned SLUICE_FAIL without an error message";
         break;
     default:
         snprintf(err, sizeof(err), "handler returned an invalid result (%d)", (int)res);
@@ -249,17 +259,20 @@ static sl_write_rc run(sl_worker *w, const sl_job *job, const sl_handler *h, sl_
 static int already_done(sl_worker *w, int stream, const sl_job *job, const sl_settle *d, sl_write_rc *rc)
 {
     char key[SL_KEY_MAX];
-    if (sl_fmt(key, sizeof(key), "%s%s", w->done_prefix, job->id) != 0) return 0;
+    if (sl_fmt(key, sizeof(key), "%s%s", w->done_prefix, job->id) != 0)
+        return 0;
     const char *argv[] = {"EXISTS", key};
     redisReply *r = sl_worker_cmd(w, 2, argv, NULL);
     if (!r || r->type != REDIS_REPLY_INTEGER) {
         *rc = sl_outcome_write_failed(w, "EXISTS (done-marker)", r);
-        if (r) freeReplyObject(r);
+        if (r)
+            freeReplyObject(r);
         return -1;
     }
     int done = r->integer == 1;
     freeReplyObject(r);
-    if (!done) return 0;
+    if (!done)
+        return 0;
     count(&w->slot->done_skipped);
     sl_outcome_record(w, d, SL_OUT_SKIPPED);
     *rc = sl_outcome_ack(w, stream, job->stream_id, NULL);
@@ -276,7 +289,8 @@ static sl_write_rc defer(sl_worker *w, int stream, const char *id)
 {
     const char *argv[] = {"FCALL", "sluice_release", "1", w->keys[stream], w->pool->group, w->consumer, id};
     redisReply *r = sl_worker_cmd(w, 7, argv, NULL);
-    if (!r) return SL_WRITE_LOST;
+    if (!r)
+        return SL_WRITE_LOST;
     sl_write_rc rc = SL_WRITE_BUSY;
     if (r->type != REDIS_REPLY_INTEGER && sl_outcome_write_failed(w, "sluice_release", r) == SL_WRITE_LOST)
         rc = SL_WRITE_LOST;
@@ -298,7 +312,8 @@ sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisR
     } else {
         long n = fields->type == REDIS_REPLY_ARRAY ? fields_view(w, fields, err, sizeof(err)) : -1;
         if (n < 0) {
-            if (!err[0]) snprintf(err, sizeof(err), "entry fields are not an array (reply type %d)", fields->type);
+            if (!err[0])
+                snprintf(err, sizeof(err), "entry fields are not an array (reply type %d)", fields->type);
             d.reason = sl_codec_reason(SL_CODEC_BAD_FIELD);
             d.error = err;
             return reject(w, &d);

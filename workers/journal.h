@@ -27,7 +27,7 @@ typedef struct sl_journal_file sl_journal_file;
 
 typedef struct sl_journal {
     sl_journal_file *map; /* NULL: no journal (acks then go out before the next job) */
-    int fd;               /* holds an exclusive flock while mapped */
+    int fd; /* holds an exclusive flock while mapped */
     char path[256];
     int free_v[SL_ACKS_MAX]; /* free record indexes (a stack) */
     int nfree;
@@ -41,8 +41,7 @@ typedef struct sl_journal {
  * journal stays off (logged) and the caller keeps acks unbatched.
  * @return 0, or -1 (journal off)
  */
-int sl_journal_open(sl_journal *j, const char *redis_url, const char *stream, const char *group,
-                    const char *consumer);
+int sl_journal_open(sl_journal *j, const char *redis_url, const char *stream, const char *group, const char *consumer);
 
 /** Record a finished job. Returns its record index, or -1 (off or full: the
  *  caller must not hold the ack back). */

@@ -30,9 +30,9 @@
 typedef struct sl_plugin {
     char *name;
     char *path; /* real path (for messages) */
-    int fd;     /* the checked descriptor, loaded as fdpath; -1 when none */
+    int fd; /* the checked descriptor, loaded as fdpath; -1 when none */
     char fdpath[32];
-    dev_t dev;  /* the file loaded: the same file twice is refused */
+    dev_t dev; /* the file loaded: the same file twice is refused */
     ino_t ino;
     void *dl;
     const sluice_plugin_info *info;
@@ -42,9 +42,9 @@ typedef struct sl_plugin {
 struct sluice_plugin_ctx {
     sl_loader *loader;
     sl_plugin *plugin;
-    int active;       /* init() is running: register_handler allowed */
-    char err[512];    /* first registration error */
-    sluice_ctx ctx;   /* plugin_ctx_as_ctx */
+    int active; /* init() is running: register_handler allowed */
+    char err[512]; /* first registration error */
+    sluice_ctx ctx; /* plugin_ctx_as_ctx */
 };
 
 struct sl_loader {
@@ -54,8 +54,8 @@ struct sl_loader {
     size_t nplugins;
     sl_handler **handlers; /* registration order */
     size_t nhandlers, hcap;
-    uint32_t *table;       /* index+1 into handlers, 0 = empty */
-    size_t tcap;           /* power of two */
+    uint32_t *table; /* index+1 into handlers, 0 = empty */
+    size_t tcap; /* power of two */
 };
 
 static uint64_t hash_type(const char *s, size_t n)
@@ -72,12 +72,15 @@ static uint64_t hash_type(const char *s, size_t n)
 static int table_rebuild(sl_loader *l)
 {
     size_t cap = 16;
-    while (cap < l->nhandlers * 2 + 2) cap *= 2;
+    while (cap < l->nhandlers * 2 + 2)
+        cap *= 2;
     uint32_t *t = calloc(cap, sizeof(*t));
-    if (!t) return -1;
+    if (!t)
+        return -1;
     for (size_t i = 0; i < l->nhandlers; i++) {
         size_t j = (size_t)hash_type(l->handlers[i]->type, l->handlers[i]->type_len) & (cap - 1);
-        while (t[j]) j = (j + 1) & (cap - 1);
+        while (t[j])
+            j = (j + 1) & (cap - 1);
         t[j] = (uint32_t)(i + 1);
     }
     free(l->table);
@@ -89,7 +92,8 @@ static int table_rebuild(sl_loader *l)
 sl_loader *sl_loader_new(const char *plugin_dir)
 {
     sl_loader *l = calloc(1, sizeof(*l));
-    if (!l) return NULL;
+    if (!l)
+        return NULL;
     l->dir = strdup(plugin_dir ? plugin_dir : "");
     if (!l->dir || table_rebuild(l) != 0) {
         sl_loader_free(l);
@@ -108,7 +112,8 @@ const sl_handler *sl_loader_find(const sl_loader *l, const char *type, size_t le
     size_t mask = l->tcap - 1;
     for (size_t j = (size_t)hash_type(type, len) & mask; l->table[j]; j = (j + 1) & mask) {
         const sl_handler *h = l->handlers[l->table[j] - 1];
-        if (h->type_len == len && memcmp(h->type, type, len) == 0) return h;
+        if (h->type_len == len && memcmp(h->type, type, len) == 0)
+            return h;
     }
     return NULL;
 }
@@ -130,7 +135,8 @@ const sl_handler *sl_loader_handler_at(const sl_loader *l, size_t i)
 
 static void handler_free(sl_handler *h)
 {
-    if (!h) return;
+    if (!h)
+        return;
     free(h->schema);
     free(h);
 }
@@ -138,7 +144,8 @@ static void handler_free(sl_handler *h)
 /* Remove the handlers registered after the first `keep` (a failed plugin's). */
 static void handlers_truncate(sl_loader *l, size_t keep)
 {
-    while (l->nhandlers > keep) handler_free(l->handlers[--l->nhandlers]);
+    while (l->nhandlers > keep)
+        handler_free(l->handlers[--l->nhandlers]);
     table_rebuild(l); /* shrinking never needs more memory than it had */
 }
 
@@ -152,30 +159,35 @@ static int reg_fail(sluice_plugin_ctx *pctx, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     SL_LOG(SL_ERROR, "register_handler refused", SL_S("plugin", pctx->plugin->name), SL_S("error", msg));
-    if (!pctx->err[0]) snprintf(pctx->err, sizeof(pctx->err), "%s", msg);
+    if (!pctx->err[0])
+        snprintf(pctx->err, sizeof(pctx->err), "%s", msg);
     return -1;
 }
 
 int sl_loader_register(sluice_plugin_ctx *pctx, const sluice_handler_def *def)
 {
-    if (!pctx) return -1;
-    if (!pctx->active) return reg_fail(pctx, "register_handler called outside init()");
-    if (!def) return reg_fail(pctx, "register_handler called with a NULL definition");
+    if (!pctx)
+        return -1;
+    if (!pctx->active)
+        return reg_fail(pctx, "register_handler called outside init()");
+    if (!def)
+        return reg_fail(pctx, "register_handler called with a NULL definition");
     const char *pname = pctx->plugin->name;
     if (def->size < DEF_V1_0_SIZE)
-        return reg_fail(pctx, "plugin %s: handler definition is %zu bytes, ABI 1.0 needs at least %zu",
-                        pname, def->size, (size_t)DEF_V1_0_SIZE);
+        return reg_fail(pctx, "plugin %s: handler definition is %zu bytes, ABI 1.0 needs at least %zu", pname,
+                        def->size, (size_t)DEF_V1_0_SIZE);
     size_t tlen = def->type ? strlen(def->type) : 0;
     if (!def->type || !sl_valid_type(def->type, tlen))
         return reg_fail(pctx, "plugin %s: invalid handler type '%.*s' (want [a-z0-9_.-]{1,128})", pname,
                         (int)(tlen > 140 ? 140 : tlen), def->type ? def->type : "(null)");
-    if (!def->fn) return reg_fail(pctx, "plugin %s: handler '%s' has no function", pname, def->type);
+    if (!def->fn)
+        return reg_fail(pctx, "plugin %s: handler '%s' has no function", pname, def->type);
     if (def->flags & ~KNOWN_FLAGS)
         return reg_fail(pctx, "plugin %s: handler '%s' has unknown flags 0x%x", pname, def->type,
                         (unsigned)(def->flags & ~KNOWN_FLAGS));
     if (def->backoff_base_ms && def->backoff_cap_ms && def->backoff_base_ms > def->backoff_cap_ms)
-        return reg_fail(pctx, "plugin %s: handler '%s': backoff_base_ms %u exceeds backoff_cap_ms %u", pname,
-                        def->type, def->backoff_base_ms, def->backoff_cap_ms);
+        return reg_fail(pctx, "plugin %s: handler '%s': backoff_base_ms %u exceeds backoff_cap_ms %u", pname, def->type,
+                        def->backoff_base_ms, def->backoff_cap_ms);
     sl_loader *l = pctx->loader;
     const sl_handler *dup = sl_loader_find(l, def->type, tlen);
     if (dup)
@@ -183,7 +195,8 @@ int sl_loader_register(sluice_plugin_ctx *pctx, const sluice_handler_def *def)
                         def->type, pname, dup->plugin);
 
     sl_handler *h = calloc(1, sizeof(*h));
-    if (!h) return reg_fail(pctx, "plugin %s: out of memory registering '%s'", pname, def->type);
+    if (!h)
+        return reg_fail(pctx, "plugin %s: out of memory registering '%s'", pname, def->type);
     memcpy(h->type, def->type, tlen + 1);
     h->type_len = tlen;
     h->fn = def->fn;
@@ -200,7 +213,8 @@ int sl_loader_register(sluice_plugin_ctx *pctx, const sluice_handler_def *def)
     }
     if (l->nhandlers == l->hcap) {
         size_t ncap = l->hcap ? l->hcap * 2 : 16;
-        sl_handler **nh = realloc(l->handlers, ncap * sizeof(*nh)); // NOLINT(bugprone-sizeof-expression): an array of pointers
+        sl_handler **nh =
+            realloc(l->handlers, ncap * sizeof(*nh)); // NOLINT(bugprone-sizeof-expression): an array of pointers
         if (!nh) {
             handler_free(h);
             return reg_fail(pctx, "plugin %s: out of memory registering '%s'", pname, def->type);
@@ -263,7 +277,8 @@ static int check_dirs(const char *name, const char *realdir, char *err, size_t e
         }
         char *slash = strrchr(path, '/');
         if (!slash || slash == path) {
-            if (path[1] == '\0') return 0; /* "/" checked */
+            if (path[1] == '\0')
+                return 0; /* "/" checked */
             path[1] = '\0';
         } else {
             *slash = '\0';
@@ -297,7 +312,8 @@ static int open_checked(const sl_loader *l, const char *name, char **real, struc
         snprintf(err, errlen, "plugin %s: path too long", name);
         return -1;
     }
-    if (check_dirs(name, realdir, err, errlen) != 0) return -1;
+    if (check_dirs(name, realdir, err, errlen) != 0)
+        return -1;
     int dfd = open(realdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
         int e = errno;
@@ -309,8 +325,10 @@ static int open_checked(const sl_loader *l, const char *name, char **real, struc
     int e = errno;
     close(dfd);
     if (fd < 0 && e == ELOOP) {
-        snprintf(err, errlen, "plugin %s: refusing symlink %s (plugins are opened without following links: put the "
-                 "file itself in plugin_dir)", name, path);
+        snprintf(err, errlen,
+                 "plugin %s: refusing symlink %s (plugins are opened without following links: put the "
+                 "file itself in plugin_dir)",
+                 name, path);
         return -1;
     }
     if (fd < 0) {
@@ -324,8 +342,8 @@ static int open_checked(const sl_loader *l, const char *name, char **real, struc
         snprintf(err, errlen, "plugin %s: %s is not a regular file", name, path);
     } else if (!trusted_owner(st->st_uid)) {
         snprintf(err, errlen,
-                 "plugin %s: refusing %s: owned by uid %u (must be root or uid %u, the user sluice runs as)",
-                 name, path, (unsigned)st->st_uid, (unsigned)geteuid());
+                 "plugin %s: refusing %s: owned by uid %u (must be root or uid %u, the user sluice runs as)", name,
+                 path, (unsigned)st->st_uid, (unsigned)geteuid());
     } else if (st->st_mode & (S_IWGRP | S_IWOTH)) {
         snprintf(err, errlen, "plugin %s: refusing group/world-writable file %s (mode %04o)", name, path,
                  (unsigned)(st->st_mode & 07777));
@@ -347,8 +365,8 @@ static int check_info(const char *name, const sluice_plugin_info *info, char *er
         snprintf(err, errlen, "plugin %s: info block is %zu bytes, ABI 1.0 needs at least %zu", name, info->size,
                  (size_t)INFO_V1_0_SIZE);
     } else if (info->abi_major != SLUICE_ABI_MAJOR || info->abi_minor > SLUICE_ABI_MINOR) {
-        snprintf(err, errlen, "plugin %s: ABI %u.%u, this host supports %d.%d", name, info->abi_major,
-                 info->abi_minor, SLUICE_ABI_MAJOR, SLUICE_ABI_MINOR);
+        snprintf(err, errlen, "plugin %s: ABI %u.%u, this host supports %d.%d", name, info->abi_major, info->abi_minor,
+                 SLUICE_ABI_MAJOR, SLUICE_ABI_MINOR);
     } else if (!info->init) {
         snprintf(err, errlen, "plugin %s: info block has no init function", name);
     } else {
@@ -365,7 +383,8 @@ static int check_info(const char *name, const sluice_plugin_info *info, char *er
  * kept open for the life of the process, pinning its number. */
 static void plugin_close_fd(sl_plugin *p)
 {
-    if (p->fd < 0) return;
+    if (p->fd < 0)
+        return;
     void *still = dlopen(p->fdpath, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
     if (still) {
         dlclose(still);
@@ -377,9 +396,12 @@ static void plugin_close_fd(sl_plugin *p)
 
 static void plugin_free(sl_plugin *p)
 {
-    if (!p) return;
-    if (p->inited && p->info->fini) p->info->fini();
-    if (p->dl) dlclose(p->dl);
+    if (!p)
+        return;
+    if (p->inited && p->info->fini)
+        p->info->fini();
+    if (p->dl)
+        dlclose(p->dl);
     plugin_close_fd(p);
     free(p->path);
     free(p->name);
@@ -392,22 +414,25 @@ int sl_loader_load(sl_loader *l, const char *name, char *err, size_t errlen)
     size_t keep = l->nhandlers;
     sluice_plugin_ctx *pctx = NULL;
     sl_plugin *p = calloc(1, sizeof(*p));
-    sl_plugin **np = realloc(l->plugins, (l->nplugins + 1) * sizeof(*np)); // NOLINT(bugprone-sizeof-expression): an array of pointers
-    if (p) p->fd = -1;
+    sl_plugin **np = realloc(l->plugins, (l->nplugins + 1) *
+                                             sizeof(*np)); // NOLINT(bugprone-sizeof-expression): an array of pointers
+    if (p)
+        p->fd = -1;
     if (!p || !np || !(p->name = strdup(name))) {
-        if (np) l->plugins = np;
+        if (np)
+            l->plugins = np;
         snprintf(err, errlen, "plugin %s: out of memory", name);
         goto cleanup;
     }
     l->plugins = np;
     struct stat st;
-    if ((fd = open_checked(l, name, &p->path, &st, err, errlen)) < 0) goto cleanup;
+    if ((fd = open_checked(l, name, &p->path, &st, err, errlen)) < 0)
+        goto cleanup;
     p->dev = st.st_dev;
     p->ino = st.st_ino;
     for (size_t i = 0; i < l->nplugins; i++) {
         if (l->plugins[i]->dev == p->dev && l->plugins[i]->ino == p->ino) {
-            snprintf(err, errlen, "plugin %s: %s is already loaded (as plugin %s)", name, p->path,
-                     l->plugins[i]->name);
+            snprintf(err, errlen, "plugin %s: %s is already loaded (as plugin %s)", name, p->path, l->plugins[i]->name);
             goto cleanup;
         }
     }
@@ -443,7 +468,8 @@ int sl_loader_load(sl_loader *l, const char *name, char *err, size_t errlen)
     sluice_plugin_entry_fn entry;
     memcpy(&entry, &sym, sizeof(entry)); /* object -> function pointer without a cast warning */
     p->info = entry();
-    if (check_info(name, p->info, err, errlen) != 0) goto cleanup;
+    if (check_info(name, p->info, err, errlen) != 0)
+        goto cleanup;
 
     if (!(pctx = calloc(1, sizeof(*pctx)))) {
         snprintf(err, errlen, "plugin %s: out of memory", name);
@@ -467,15 +493,17 @@ int sl_loader_load(sl_loader *l, const char *name, char *err, size_t errlen)
     }
     SL_LOG(SL_INFO, "plugin loaded", SL_S("plugin", name), SL_S("path", p->path),
            SL_S("plugin_name", p->info->name ? p->info->name : ""),
-           SL_S("plugin_version", p->info->version ? p->info->version : ""),
-           SL_I("handlers", l->nhandlers - keep));
+           SL_S("plugin_version", p->info->version ? p->info->version : ""), SL_I("handlers", l->nhandlers - keep));
     l->plugins[l->nplugins++] = p;
     p = NULL;
     rc = 0;
 cleanup:
-    if (fd >= 0) close(fd);
-    if (rc != 0) handlers_truncate(l, keep);
-    if (pctx) sl_host_ctx_cleanup(&pctx->ctx);
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0)
+        handlers_truncate(l, keep);
+    if (pctx)
+        sl_host_ctx_cleanup(&pctx->ctx);
     free(pctx);
     plugin_free(p);
     return rc;
@@ -483,9 +511,12 @@ cleanup:
 
 void sl_loader_free(sl_loader *l)
 {
-    if (!l) return;
-    for (size_t i = l->nplugins; i > 0; i--) plugin_free(l->plugins[i - 1]);
-    for (size_t i = 0; i < l->nhandlers; i++) handler_free(l->handlers[i]);
+    if (!l)
+        return;
+    for (size_t i = l->nplugins; i > 0; i--)
+        plugin_free(l->plugins[i - 1]);
+    for (size_t i = 0; i < l->nhandlers; i++)
+        handler_free(l->handlers[i]);
     free(l->handlers);
     free(l->plugins);
     free(l->table);

@@ -21,13 +21,13 @@ typedef struct sl_handler {
     size_t type_len;
     sluice_handler_fn fn;
     void *data;
-    uint32_t max_attempts;    /* 0: configured default */
+    uint32_t max_attempts; /* 0: configured default */
     uint32_t backoff_base_ms; /* 0: configured default */
-    uint32_t backoff_cap_ms;  /* 0: configured default */
-    uint32_t timeout_ms;      /* 0: configured default */
-    uint32_t flags;           /* SLUICE_HANDLER_* */
-    char *schema;             /* copied JSON Schema text, or NULL */
-    const char *plugin;       /* name of the plugin that registered it (loader-owned) */
+    uint32_t backoff_cap_ms; /* 0: configured default */
+    uint32_t timeout_ms; /* 0: configured default */
+    uint32_t flags; /* SLUICE_HANDLER_* */
+    char *schema; /* copied JSON Schema text, or NULL */
+    const char *plugin; /* name of the plugin that registered it (loader-owned) */
 } sl_handler;
 
 typedef struct sl_loader sl_loader;

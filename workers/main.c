@@ -47,7 +47,7 @@ static const struct {
     {SIGTERM, on_stop},
     {SIGINT, on_stop},
     {SIGUSR1, on_reopen}, /* log rotation */
-    {SIGPIPE, SIG_IGN},   /* a closed channel or socket is an error return, not death */
+    {SIGPIPE, SIG_IGN}, /* a closed channel or socket is an error return, not death */
 };
 
 /* A fatal signal (a plugin's bug): write the buffered log lines, then die of
@@ -101,18 +101,26 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv, args *a)
 {
     static const struct option opts[] = {
-        {"pool", required_argument, NULL, 'p'},   {"slot", required_argument, NULL, 's'},
+        {"pool", required_argument, NULL, 'p'},     {"slot", required_argument, NULL, 's'},
         {"consumer", required_argument, NULL, 'c'}, {"config", required_argument, NULL, 'f'},
-        {"check", no_argument, NULL, 'k'},        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
+        {"check", no_argument, NULL, 'k'},          {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0}};
     int o;
     char *end;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
-        case 'p': a->pool = optarg; break;
-        case 'c': a->consumer = optarg; break;
-        case 'f': a->config = optarg; break;
-        case 'k': a->check = 1; break;
+        case 'p':
+            a->pool = optarg;
+            break;
+        case 'c':
+            a->consumer = optarg;
+            break;
+        case 'f':
+            a->config = optarg;
+            break;
+        case 'k':
+            a->check = 1;
+            break;
         case 's':
             errno = 0;
             a->slot = strtol(optarg, &end, 10);
@@ -121,11 +129,15 @@ static int parse_args(int argc, char **argv, args *a)
                 return 1;
             }
             break;
-        case 'h': usage(stdout); return -1;
-        case 'V': printf("sluice-worker %s (plugin ABI %d.%d)\n", SLUICE_VERSION_STRING, SLUICE_ABI_MAJOR,
-                         SLUICE_ABI_MINOR);
+        case 'h':
+            usage(stdout);
             return -1;
-        default: usage(stderr); return 1;
+        case 'V':
+            printf("sluice-worker %s (plugin ABI %d.%d)\n", SLUICE_VERSION_STRING, SLUICE_ABI_MAJOR, SLUICE_ABI_MINOR);
+            return -1;
+        default:
+            usage(stderr);
+            return 1;
         }
     }
     if (optind < argc || !a->pool || (!a->config && !a->consumer)) {
@@ -151,7 +163,8 @@ static sl_config *config_from_channel(sl_worker *w, char *err, size_t errlen)
     }
     w->chan_fd = SL_CHANNEL_FD;
     char *json = sl_channel_read_config(SL_CHANNEL_FD, CONFIG_READ_TIMEOUT_MS, err, errlen);
-    if (!json) return NULL;
+    if (!json)
+        return NULL;
     sl_config *cfg = sl_cfg_load_string(json, "supervisor", SL_CFG_NO_ENV, err, errlen);
     memset(json, 0, strlen(json)); /* it holds the Redis password */
     free(json);
@@ -200,7 +213,8 @@ int main(int argc, char **argv)
 {
     args a = {0};
     int prc = parse_args(argc, argv, &a);
-    if (prc != 0) return prc < 0 ? 0 : SL_EXIT_CONFIG;
+    if (prc != 0)
+        return prc < 0 ? 0 : SL_EXIT_CONFIG;
 
     int rc = SL_EXIT_CONFIG;
     char err[1024] = "";
@@ -230,11 +244,14 @@ int main(int argc, char **argv)
         w.slot = &private_slot;
         w.cfg = sl_cfg_load_file(a.config, SL_CFG_ENV, err, sizeof(err));
     } else {
-        if (!(w.slot = sl_slot_map(SL_SLOT_FD, err, sizeof(err)))) goto cleanup;
+        if (!(w.slot = sl_slot_map(SL_SLOT_FD, err, sizeof(err))))
+            goto cleanup;
         w.cfg = config_from_channel(&w, err, sizeof(err));
-        if (!w.cfg && w.parent == 1) rc = 0; /* nobody left to report to */
+        if (!w.cfg && w.parent == 1)
+            rc = 0; /* nobody left to report to */
     }
-    if (!w.cfg) goto cleanup;
+    if (!w.cfg)
+        goto cleanup;
     sl_slot_start(w.slot);
     if (!(w.pool = sl_cfg_pool(w.cfg, a.pool))) {
         snprintf(err, sizeof(err), "%s: no pool named '%s'", w.cfg->origin, a.pool);
@@ -264,16 +281,23 @@ int main(int argc, char **argv)
                         .command_timeout_ms = w.cfg->command_timeout_ms,
                         .reconnect_min_ms = w.cfg->reconnect_min_ms,
                         .reconnect_max_ms = w.cfg->reconnect_max_ms};
-    if (!(w.redis = sl_redis_new(w.cfg->redis_url, &ro, err, sizeof(err)))) goto cleanup;
-    w.env = (sl_host_env){.cfg = w.cfg, .pool = w.pool, .consumer = w.consumer, .redis = w.redis, .stop = w.stop,
-                          .sync = sl_worker_sync, .sync_arg = &w};
+    if (!(w.redis = sl_redis_new(w.cfg->redis_url, &ro, err, sizeof(err))))
+        goto cleanup;
+    w.env = (sl_host_env){.cfg = w.cfg,
+                          .pool = w.pool,
+                          .consumer = w.consumer,
+                          .redis = w.redis,
+                          .stop = w.stop,
+                          .sync = sl_worker_sync,
+                          .sync_arg = &w};
     sl_host_ctx_init(&w.ctx, &w.env, NULL);
     if (!(w.loader = sl_loader_new(w.cfg->plugin_dir))) {
         snprintf(err, sizeof(err), "out of memory");
         goto cleanup;
     }
     sl_loader_set_env(w.loader, &w.env);
-    if (load_plugins(&w) != 0) goto cleanup; /* logged with the reason */
+    if (load_plugins(&w) != 0)
+        goto cleanup; /* logged with the reason */
 
     if (w.chan_fd >= 0 && sl_channel_send_ready(w.chan_fd) != 0)
         SL_LOG(SL_WARN, "cannot send ready to the supervisor", SL_S("error", strerror(errno)));
@@ -290,9 +314,8 @@ int main(int argc, char **argv)
            SL_I("jobs_failed", atomic_load(&w.slot->jobs_fail)),
            SL_I("jobs_rejected", atomic_load(&w.slot->jobs_rejected)),
            SL_I("jobs_retried", atomic_load(&w.slot->jobs_retried)), SL_I("jobs_dead", atomic_load(&w.slot->jobs_dead)),
-           SL_I("late_results", atomic_load(&w.slot->late_results)),
-           SL_I("reclaimed", atomic_load(&w.slot->reclaimed)), SL_I("released", atomic_load(&w.slot->released)),
-           SL_I("exit_code", w.exit_code));
+           SL_I("late_results", atomic_load(&w.slot->late_results)), SL_I("reclaimed", atomic_load(&w.slot->reclaimed)),
+           SL_I("released", atomic_load(&w.slot->released)), SL_I("exit_code", w.exit_code));
     rc = w.exit_code;
 cleanup:
     if (err[0]) {
@@ -306,7 +329,8 @@ cleanup:
     free(w.fields);
     sl_schemas_free(&w);
     sl_redis_free(w.redis);
-    if (w.slot && w.slot != &private_slot) sl_slot_unmap(w.slot);
+    if (w.slot && w.slot != &private_slot)
+        sl_slot_unmap(w.slot);
     sl_cfg_free(w.cfg);
     sl_log_close();
     return rc;

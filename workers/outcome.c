@@ -89,10 +89,12 @@ static int append_unsent(sl_worker *w)
                 const sl_ack *k = &a->v[i];
                 if (!k->sent && k->stream == s && (k->sends > 0) == resent) {
                     ids++, markers |= k->marker;
-                    if (k->fence < fence) fence = k->fence;
+                    if (k->fence < fence)
+                        fence = k->fence;
                 }
             }
-            if (ids == 0) continue;
+            if (ids == 0)
+                continue;
             /* Resent acks, and acks of entries read before any fence was known,
              * always take the owner check ("" fence). */
             char *fa = a->fence_arg[a->ncalls];
@@ -107,17 +109,22 @@ static int append_unsent(sl_worker *w)
             av[argc++] = markers ? w->done_prefix : "", av[argc++] = markers ? w->done_ttl : "0", av[argc++] = fa;
             for (size_t i = 0; i < a->n; i++) {
                 const sl_ack *k = &a->v[i];
-                if (k->sent || k->stream != s || (k->sends > 0) != resent) continue;
+                if (k->sent || k->stream != s || (k->sends > 0) != resent)
+                    continue;
                 av[argc++] = k->sid;
-                if (markers) av[argc++] = k->marker ? k->job_id : "";
+                if (markers)
+                    av[argc++] = k->marker ? k->job_id : "";
             }
-            if (sl_redis_append_argv(w->redis, argc, av, NULL) != 0) return -1;
+            if (sl_redis_append_argv(w->redis, argc, av, NULL) != 0)
+                return -1;
             int call = (int)a->ncalls++;
             a->calls[call] = (sl_ack_call){s, resent, ids, a->n};
             for (size_t i = 0; i < a->n; i++) {
                 sl_ack *k = &a->v[i];
-                if (k->sent || k->stream != s || (k->sends > 0) != resent) continue;
-                if (a->calls[call].first == a->n) a->calls[call].first = i;
+                if (k->sent || k->stream != s || (k->sends > 0) != resent)
+                    continue;
+                if (a->calls[call].first == a->n)
+                    a->calls[call].first = i;
                 k->sent = 1;
                 k->call = call;
                 k->sends++;
@@ -133,16 +140,19 @@ static int append_unsent(sl_worker *w)
 int sl_outcome_kept(const sl_worker *w)
 {
     const sl_acks *a = &w->acks;
-    if (a->fn_missing) return 1;
+    if (a->fn_missing)
+        return 1;
     for (size_t i = 0; i < a->n; i++)
-        if (!a->v[i].sent && a->v[i].sends > 0) return 1;
+        if (!a->v[i].sent && a->v[i].sends > 0)
+            return 1;
     return 0;
 }
 
 int sl_outcome_due(const sl_worker *w, int64_t now_mono_ms, int64_t last_job_us)
 {
     const sl_acks *a = &w->acks;
-    if (!a->oldest_mono_ms) return 0;
+    if (!a->oldest_mono_ms)
+        return 0;
     /* half the queue unsent: send them now, while the rest fills (a full
      * queue would have to wait for the replies) */
     return a->unjournaled || a->queued >= SL_ACKS_MAX / 2 || last_job_us >= SL_ACK_FLUSH_JOB_US ||
@@ -155,7 +165,8 @@ size_t sl_outcome_recover(sl_worker *w)
     size_t n = 0;
     for (int ix = 0; ix < SL_ACKS_MAX && a->n < SL_ACKS_MAX; ix++) {
         const sl_journal_rec *r = sl_journal_live(&w->journal, ix);
-        if (!r || r->stream < 0 || r->stream >= SL_NSTREAMS) continue;
+        if (!r || r->stream < 0 || r->stream >= SL_NSTREAMS)
+            continue;
         sl_ack *k = &a->v[a->n++];
         a->queued++;
         memset(k, 0, sizeof(*k));
@@ -168,13 +179,15 @@ size_t sl_outcome_recover(sl_worker *w)
         sl_copy(k->job_id, sizeof(k->job_id), r->job_id);
         n++;
     }
-    if (n) SL_LOG(SL_INFO, "acks of finished jobs recovered from the ack journal", SL_I("entries", n));
+    if (n)
+        SL_LOG(SL_INFO, "acks of finished jobs recovered from the ack journal", SL_I("entries", n));
     return n;
 }
 
 sl_write_rc sl_outcome_send(sl_worker *w)
 {
-    if (w->acks.queued == 0) return SL_WRITE_OK;
+    if (w->acks.queued == 0)
+        return SL_WRITE_OK;
     if (w->acks.ncalls + 2 * SL_NSTREAMS > SL_ACK_CALLS_MAX && sl_outcome_drain(w) == SL_WRITE_LOST)
         return SL_WRITE_LOST;
     return append_unsent(w) == 0 && write_out(w) == 0 ? SL_WRITE_OK : SL_WRITE_LOST;
@@ -186,7 +199,8 @@ static int call_reply(sl_worker *w, const sl_ack_call *call, const redisReply *r
 {
     if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[1]->type == REDIS_REPLY_INTEGER) {
         long long refused = r->element[1]->integer;
-        if (r->elements >= 3 && r->element[2]->type == REDIS_REPLY_INTEGER) w->fence = r->element[2]->integer;
+        if (r->elements >= 3 && r->element[2]->type == REDIS_REPLY_INTEGER)
+            w->fence = r->element[2]->integer;
         /* Valid until the drain compacts the queue, after every reply is read. */
         const char *sid = w->acks.v[call->first].sid;
         if (refused > 0 && call->resent) {
@@ -236,7 +250,8 @@ sl_write_rc sl_outcome_drain(sl_worker *w)
                 continue;
             }
             a->queued++; /* kept for a resend */
-            if (!a->oldest_mono_ms) a->oldest_mono_ms = sl_now_mono_ms();
+            if (!a->oldest_mono_ms)
+                a->oldest_mono_ms = sl_now_mono_ms();
         }
         a->v[keep++] = *k;
     }
@@ -263,7 +278,8 @@ sl_write_rc sl_outcome_flush(sl_worker *w)
             return SL_WRITE_LOST;
         }
         rc = sl_outcome_drain(w);
-        if (!a->fn_missing) break;
+        if (!a->fn_missing)
+            break;
     }
     return a->fn_missing && rc == SL_WRITE_OK ? SL_WRITE_BUSY : rc;
 }
@@ -273,7 +289,8 @@ sl_write_rc sl_outcome_ack(sl_worker *w, int stream, const char *stream_id, cons
     sl_acks *a = &w->acks;
     if (a->n == SL_ACKS_MAX) {
         sl_write_rc rc = sl_outcome_flush(w);
-        if (a->n == SL_ACKS_MAX) return rc == SL_WRITE_OK ? SL_WRITE_BUSY : rc; /* entry stays pending */
+        if (a->n == SL_ACKS_MAX)
+            return rc == SL_WRITE_OK ? SL_WRITE_BUSY : rc; /* entry stays pending */
     }
     sl_ack *k = &a->v[a->n++];
     a->queued++;
@@ -285,8 +302,10 @@ sl_write_rc sl_outcome_ack(sl_worker *w, int stream, const char *stream_id, cons
     sl_copy(k->job_id, sizeof(k->job_id), job_id ? job_id : "");
     /* Journaled before it is held back: a crash from here on does not re-run the job. */
     k->jslot = sl_journal_put(&w->journal, stream, k->sid, job_id);
-    if (k->jslot < 0) a->unjournaled = 1;
-    if (!a->oldest_mono_ms) a->oldest_mono_ms = sl_now_mono_ms();
+    if (k->jslot < 0)
+        a->unjournaled = 1;
+    if (!a->oldest_mono_ms)
+        a->oldest_mono_ms = sl_now_mono_ms();
     return SL_WRITE_OK;
 }
 
@@ -294,8 +313,9 @@ redisReply *sl_worker_cmd(sl_worker *w, int argc, const char **argv, const size_
 {
     sl_acks *a = &w->acks;
     redisReply *r;
-    if (a->fn_missing) sl_outcome_flush(w); /* reload the library first */
-    sl_outcome_drain(w);                    /* no reply may be in flight before a synchronous command */
+    if (a->fn_missing)
+        sl_outcome_flush(w); /* reload the library first */
+    sl_outcome_drain(w); /* no reply may be in flight before a synchronous command */
     if (a->queued && append_unsent(w) == 0) { /* ncalls was 0: room for every call */
         /* Queued acks and the command leave in one write(); their replies come first. */
         if (sl_redis_append_argv(w->redis, argc, argv, lens) != 0) {
@@ -303,7 +323,8 @@ redisReply *sl_worker_cmd(sl_worker *w, int argc, const char **argv, const size_
             return NULL;
         }
         r = sl_outcome_drain(w) == SL_WRITE_LOST ? NULL : sl_redis_get_reply(w->redis);
-        if (!r) return NULL;
+        if (!r)
+            return NULL;
     } else {
         r = sl_redis_cmdargv(w->redis, argc, argv, lens);
     }
@@ -326,7 +347,8 @@ static sl_slot_reason reason_ix(const char *reason)
 #undef X
     };
     for (int i = 0; reason && i < SL_REASON_other; i++)
-        if (strcmp(reason, names[i]) == 0) return (sl_slot_reason)i;
+        if (strcmp(reason, names[i]) == 0)
+            return (sl_slot_reason)i;
     return SL_REASON_other;
 }
 
@@ -334,20 +356,25 @@ void sl_outcome_record(sl_worker *w, const sl_settle *s, int outcome)
 {
     static const char *const names[SL_OUT_N] = {"ok", "retry", "failed", "dead", "skipped"};
     static const char *const msgs[SL_OUT_N] = {"job completed", "job scheduled for retry",
-                                                "job outcome not written; entry stays pending", "job dead-lettered",
-                                                "job already done in this group; acked without running"};
+                                               "job outcome not written; entry stays pending", "job dead-lettered",
+                                               "job already done in this group; acked without running"};
     sl_slot *sl = w->slot;
-    if (outcome < 0 || outcome >= SL_OUT_N) return;
-    _Atomic uint64_t *row = s->type_slot > 0 && s->type_slot <= SL_SLOT_TYPES ? sl->type_outcome[s->type_slot - 1]
-                                                                               : sl->untyped_outcome;
+    if (outcome < 0 || outcome >= SL_OUT_N)
+        return;
+    _Atomic uint64_t *row =
+        s->type_slot > 0 && s->type_slot <= SL_SLOT_TYPES ? sl->type_outcome[s->type_slot - 1] : sl->untyped_outcome;
     count(&row[outcome], 1);
-    if (outcome == SL_OUT_DEAD) count(&sl->dead_reason[reason_ix(s->reason)], 1);
+    if (outcome == SL_OUT_DEAD)
+        count(&sl->dead_reason[reason_ix(s->reason)], 1);
     int loud = outcome == SL_OUT_RETRY || outcome == SL_OUT_FAILED || outcome == SL_OUT_DEAD;
-    if (!loud && !w->cfg->log_jobs) return;
+    if (!loud && !w->cfg->log_jobs)
+        return;
     sl_log_level lvl = loud ? SL_WARN : SL_INFO;
-    if (!sl_log_enabled(lvl)) return;
+    if (!sl_log_enabled(lvl))
+        return;
     const char *reason = outcome == SL_OUT_DEAD ? s->reason : outcome == SL_OUT_RETRY ? "retry" : "";
-    if (outcome == SL_OUT_FAILED) reason = s->reason ? s->reason : "write_failed";
+    if (outcome == SL_OUT_FAILED)
+        reason = s->reason ? s->reason : "write_failed";
     SL_LOG(lvl, msgs[outcome], SL_S("queue", w->pool->queue), SL_S("group", w->pool->group),
            SL_S("job_id", s->job_id ? s->job_id : s->stream_id), SL_S("type", s->type ? s->type : ""),
            SL_I("attempt", s->attempt), SL_S("outcome", names[outcome]), SL_I("duration_ms", s->duration_ms),
@@ -384,7 +411,8 @@ static void hold(sl_worker *w, const sl_settle *s, sl_write_rc rc)
                SL_S("outcome", s->retry ? "retry" : "dead"));
     }
     h->sends++;
-    if (rc == SL_WRITE_LOST) h->maybe_written = 1;
+    if (rc == SL_WRITE_LOST)
+        h->maybe_written = 1;
 }
 
 /* One FCALL sluice_settle of s and its reply. quiet: a resend of a held settle
@@ -417,7 +445,8 @@ static sl_write_rc settle_call(sl_worker *w, const sl_settle *s, int quiet)
                           excerpt};
     /* An oversize entry's dead letter keeps an excerpt of its payload. */
     int oversize = !s->retry && s->reason && strcmp(s->reason, "oversize") == 0;
-    if (oversize) snprintf(excerpt, sizeof(excerpt), "%d", SL_DLQ_PAYLOAD_EXCERPT);
+    if (oversize)
+        snprintf(excerpt, sizeof(excerpt), "%d", SL_DLQ_PAYLOAD_EXCERPT);
     int argc = (int)(sizeof(argv) / sizeof(argv[0])) - !oversize;
     redisReply *r = sl_worker_cmd(w, argc, argv, NULL);
     sl_write_rc rc = SL_WRITE_OK;
@@ -426,7 +455,8 @@ static sl_write_rc settle_call(sl_worker *w, const sl_settle *s, int quiet)
             rc = sl_outcome_write_failed(w, "FCALL sluice_settle", r);
         } else {
             rc = write_rc(r);
-            if (rc == SL_WRITE_REFUSED) sl_outcome_write_failed(w, "FCALL sluice_settle", r);
+            if (rc == SL_WRITE_REFUSED)
+                sl_outcome_write_failed(w, "FCALL sluice_settle", r);
         }
         if (rc == SL_WRITE_REFUSED) {
             sl_settle f = *s;
@@ -445,14 +475,16 @@ static sl_write_rc settle_call(sl_worker *w, const sl_settle *s, int quiet)
         f.error = LATE_MSG;
         sl_outcome_record(w, &f, SL_OUT_FAILED);
     }
-    if (r) freeReplyObject(r);
+    if (r)
+        freeReplyObject(r);
     return rc;
 }
 
 sl_write_rc sl_outcome_settle(sl_worker *w, const sl_settle *s)
 {
     sl_write_rc rc = settle_call(w, s, 0);
-    if (rc == SL_WRITE_LOST || rc == SL_WRITE_BUSY) hold(w, s, rc);
+    if (rc == SL_WRITE_LOST || rc == SL_WRITE_BUSY)
+        hold(w, s, rc);
     return rc;
 }
 
@@ -464,7 +496,8 @@ int sl_outcome_held(const sl_worker *w)
 sl_write_rc sl_outcome_resend_held(sl_worker *w)
 {
     sl_held_settle *h = &w->held;
-    if (!h->active) return SL_WRITE_OK;
+    if (!h->active)
+        return SL_WRITE_OK;
     sl_write_rc rc = settle_call(w, &h->s, 1);
     if (rc == SL_WRITE_LOST || rc == SL_WRITE_BUSY) {
         hold(w, &h->s, rc);
@@ -480,13 +513,17 @@ sl_write_rc sl_outcome_wait_held(sl_worker *w)
 {
     for (unsigned attempt = 0; w->held.active; attempt++) {
         sl_worker_tick(w);
-        if (*w->stop) return SL_WRITE_BUSY;
+        if (*w->stop)
+            return SL_WRITE_BUSY;
         int64_t min = w->cfg->reconnect_min_ms;
-        sl_sleep_ms(sl_backoff_ms(min, w->cfg->reconnect_max_ms, attempt < 64 ? attempt : 64, min / 2 > 10 ? min / 2 : 10),
-                    w->stop);
-        if (*w->stop) return SL_WRITE_BUSY;
+        sl_sleep_ms(
+            sl_backoff_ms(min, w->cfg->reconnect_max_ms, attempt < 64 ? attempt : 64, min / 2 > 10 ? min / 2 : 10),
+            w->stop);
+        if (*w->stop)
+            return SL_WRITE_BUSY;
         sl_write_rc rc = sl_outcome_resend_held(w);
-        if (rc != SL_WRITE_BUSY) return rc;
+        if (rc != SL_WRITE_BUSY)
+            return rc;
     }
     return SL_WRITE_OK;
 }

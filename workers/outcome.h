@@ -37,8 +37,8 @@ _Static_assert(SL_STREAM_ID_MAX >= SL_STREAMID_MAX, "a stream id must fit");
 /** How a Redis write went. */
 typedef enum sl_write_rc {
     SL_WRITE_OK = 0,
-    SL_WRITE_LOST,   /* connection lost: reconnect and replay pending */
-    SL_WRITE_BUSY,   /* transient error (OOM, READONLY, LOADING...): the entry stays
+    SL_WRITE_LOST, /* connection lost: reconnect and replay pending */
+    SL_WRITE_BUSY, /* transient error (OOM, READONLY, LOADING...): the entry stays
                         pending; back off, then replay it */
     SL_WRITE_REFUSED /* other error reply (logged): the entry stays pending until the
                         next replay (reconnect or restart); carry on meanwhile */
@@ -46,13 +46,13 @@ typedef enum sl_write_rc {
 
 /** One fenced ack, from the moment it is queued until its reply is read. */
 typedef struct sl_ack {
-    int stream;                   /* SL_STREAM_MAIN or SL_STREAM_RETRY */
-    int sent;                     /* written to the socket, reply not read yet */
-    int call;                     /* while sent: index of its FCALL in sl_acks.calls */
-    int sends;                    /* times written to the socket */
-    int marker;                   /* set the done-marker of job_id with the ack */
-    int jslot;                    /* its ack-journal record, -1 when not journaled */
-    int64_t fence;                /* group fence known before its entry was read (-1 unknown) */
+    int stream; /* SL_STREAM_MAIN or SL_STREAM_RETRY */
+    int sent; /* written to the socket, reply not read yet */
+    int call; /* while sent: index of its FCALL in sl_acks.calls */
+    int sends; /* times written to the socket */
+    int marker; /* set the done-marker of job_id with the ack */
+    int jslot; /* its ack-journal record, -1 when not journaled */
+    int64_t fence; /* group fence known before its entry was read (-1 unknown) */
     char sid[SL_STREAM_ID_MAX];
     char job_id[SL_CODEC_TEXT_MAX + 1];
 } sl_ack;
@@ -60,8 +60,8 @@ typedef struct sl_ack {
 /** One FCALL sluice_ack in flight: the acks of one stream sent together. */
 typedef struct sl_ack_call {
     int stream;
-    int resent;   /* carries acks sent before (after a lost connection or an error) */
-    size_t ids;   /* how many ids it carries */
+    int resent; /* carries acks sent before (after a lost connection or an error) */
+    size_t ids; /* how many ids it carries */
     size_t first; /* index in sl_acks.v of its first ack (for log lines) */
 } sl_ack_call;
 
@@ -73,13 +73,13 @@ typedef struct sl_acks {
     sl_ack v[SL_ACKS_MAX];
     size_t n;
     sl_ack_call calls[SL_ACK_CALLS_MAX];
-    size_t ncalls;              /* FCALLs written whose replies are not read yet */
-    int64_t oldest_mono_ms;     /* when the oldest unsent ack was queued (0 = none) */
-    int unjournaled;            /* an unsent ack has no journal record: send it before the next job */
-    size_t queued;              /* acks in v not written yet (new, or kept for a resend) */
-    int fn_missing;             /* a reply said the function library is gone: load it, resend */
+    size_t ncalls; /* FCALLs written whose replies are not read yet */
+    int64_t oldest_mono_ms; /* when the oldest unsent ack was queued (0 = none) */
+    int unjournaled; /* an unsent ack has no journal record: send it before the next job */
+    size_t queued; /* acks in v not written yet (new, or kept for a resend) */
+    int fn_missing; /* a reply said the function library is gone: load it, resend */
     const char *argv[10 + 2 * SL_ACKS_MAX]; /* FCALL scratch */
-    char fence_arg[SL_ACK_CALLS_MAX][24];   /* each call's fence argument, as text */
+    char fence_arg[SL_ACK_CALLS_MAX][24]; /* each call's fence argument, as text */
 } sl_acks;
 
 /**
@@ -126,19 +126,19 @@ int sl_outcome_kept(const struct sl_worker *w);
 
 /** A retry or dead-letter move of one entry (sluice_settle). */
 typedef struct sl_settle {
-    int stream;             /* where the entry is pending */
+    int stream; /* where the entry is pending */
     const char *stream_id;
-    const char *job_id;     /* decoded job id, else the stream id */
-    const char *type;       /* for the log line, may be NULL */
-    int retry;              /* 1: retry after delay_ms; 0: dead letter */
+    const char *job_id; /* decoded job id, else the stream id */
+    const char *type; /* for the log line, may be NULL */
+    int retry; /* 1: retry after delay_ms; 0: dead letter */
     int64_t delay_ms;
-    const char *reason;     /* dead letters: "failed", "exhausted", "crashed", a codec reason */
-    const char *error;      /* human-readable detail */
-    uint32_t attempt;       /* attempt of the run that ended */
+    const char *reason; /* dead letters: "failed", "exhausted", "crashed", a codec reason */
+    const char *error; /* human-readable detail */
+    uint32_t attempt; /* attempt of the run that ended */
     uint32_t deliveries;
     /* metrics and the job's log line */
-    unsigned type_slot;     /* 1 + index of the type in the status slot's table, 0 = untyped */
-    int64_t duration_ms;    /* handler run time, 0 when it did not run */
+    unsigned type_slot; /* 1 + index of the type in the status slot's table, 0 = untyped */
+    int64_t duration_ms; /* handler run time, 0 when it did not run */
     const char *correlation_id; /* may be NULL */
 } sl_settle;
 
@@ -149,14 +149,14 @@ typedef struct sl_settle {
  *  "crashed". One at a time: the batch waits for it before the next job. */
 typedef struct sl_held_settle {
     int active;
-    int maybe_written;      /* a send met a lost connection: a refusal of a resend is not late */
-    unsigned sends;         /* times sent */
-    sl_settle s;            /* its strings point into the buffers below */
+    int maybe_written; /* a send met a lost connection: a refusal of a resend is not late */
+    unsigned sends; /* times sent */
+    sl_settle s; /* its strings point into the buffers below */
     char stream_id[SL_STREAM_ID_MAX];
     char job_id[SL_CODEC_TEXT_MAX + 1];
     char type[SL_CODEC_TEXT_MAX + 1];
     char reason[64];
-    char error[1024];       /* truncated beyond that (the DLQ's error field) */
+    char error[1024]; /* truncated beyond that (the DLQ's error field) */
     char correlation_id[SL_CODEC_TEXT_MAX + 1];
 } sl_held_settle;
 

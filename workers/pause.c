@@ -25,14 +25,15 @@ int sl_pause_gate(sl_pause *p, sl_worker *w)
         if (r && r->type == REDIS_REPLY_INTEGER) {
             int paused = r->integer > 0;
             if (paused != p->paused)
-                SL_LOG(SL_INFO, paused ? "paused" : "resumed", SL_S("group", w->pool->group),
-                       SL_S("key", p->key));
+                SL_LOG(SL_INFO, paused ? "paused" : "resumed", SL_S("group", w->pool->group), SL_S("key", p->key));
             p->paused = paused;
         }
-        if (r) freeReplyObject(r);
+        if (r)
+            freeReplyObject(r);
         p->next_check_ms = now + SL_PAUSE_CHECK_MS;
     }
-    if (!p->paused) return 0;
+    if (!p->paused)
+        return 0;
     sl_sleep_ms(SL_PAUSE_SLEEP_MS, w->stop);
     return 1;
 }

@@ -11,8 +11,8 @@
 struct sl_worker;
 
 typedef struct sl_pause {
-    char key[SL_KEY_MAX];  /* sluice:{Q}:paused:G */
-    int paused;            /* last state seen */
+    char key[SL_KEY_MAX]; /* sluice:{Q}:paused:G */
+    int paused; /* last state seen */
     int64_t next_check_ms; /* monotonic: the key is read at most every SL_PAUSE_CHECK_MS */
 } sl_pause;
 

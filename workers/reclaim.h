@@ -12,8 +12,8 @@ struct sl_worker;
 
 typedef struct sl_reclaim {
     char cursor[2][SL_STREAM_ID_MAX]; /* per stream; "0-0" = start of a new pass */
-    int64_t next_mono_ms;             /* when the next round is due */
-    int64_t fence_seen;               /* the group's fence when the last round started (-1 unknown) */
+    int64_t next_mono_ms; /* when the next round is due */
+    int64_t fence_seen; /* the group's fence when the last round started (-1 unknown) */
 } sl_reclaim;
 
 /** Cursors at the start, a round due now. */

@@ -18,8 +18,10 @@ int sl_session_connect(sl_worker *w)
     unsigned failures = 0;
     int64_t start = 0, next_log = 0;
     while (!sl_redis_connected(w->redis)) {
-        if (*w->stop) return -1;
-        if (sl_redis_connect(w->redis) == 0) break;
+        if (*w->stop)
+            return -1;
+        if (sl_redis_connect(w->redis) == 0)
+            break;
         int64_t now = sl_worker_tick(w), min = w->cfg->reconnect_min_ms;
         int64_t delay = sl_backoff_ms(min, w->cfg->reconnect_max_ms, failures < 64 ? failures : 64, min / 2);
         if (failures == 0) {
@@ -36,7 +38,8 @@ int sl_session_connect(sl_worker *w)
         sl_sleep_ms(delay, w->stop);
     }
     if (failures > 0)
-        SL_LOG(SL_INFO, "redis reconnected", SL_I("attempts", failures + 1), SL_I("after_ms", sl_now_mono_ms() - start));
+        SL_LOG(SL_INFO, "redis reconnected", SL_I("attempts", failures + 1),
+               SL_I("after_ms", sl_now_mono_ms() - start));
     return 0;
 }
 
@@ -45,7 +48,8 @@ int sl_session_connect(sl_worker *w)
 static int transient_text(const char *err)
 {
     const char *p = strstr(err, "failed: ");
-    if (!p) return 0;
+    if (!p)
+        return 0;
     p += strlen("failed: ");
     redisReply fake;
     memset(&fake, 0, sizeof(fake));
@@ -58,7 +62,8 @@ static int transient_text(const char *err)
 sl_session_rc sl_session_functions(sl_worker *w)
 {
     char err[512];
-    if (sl_functions_ensure(w->redis, err, sizeof(err)) == 0) return SL_SESSION_OK;
+    if (sl_functions_ensure(w->redis, err, sizeof(err)) == 0)
+        return SL_SESSION_OK;
     if (!sl_redis_connected(w->redis) || transient_text(err)) {
         SL_LOG(SL_WARN, "cannot load the sluice function library yet; retrying", SL_S("error", err));
         return SL_SESSION_RETRY;
@@ -72,7 +77,8 @@ void sl_session_check_eviction(sl_worker *w)
 {
     const char *argv[] = {"CONFIG", "GET", "maxmemory-policy"};
     redisReply *r = sl_redis_cmdargv(w->redis, 3, argv, NULL);
-    if (!r) return;
+    if (!r)
+        return;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING) {
         const char *policy = r->element[1]->str;
         char msg[256];
@@ -105,7 +111,8 @@ static redisReply *create_group(sl_worker *w, int stream, int *ok)
          * acks read under an older fence take the owner check. */
         const char *inc[] = {"INCR", w->fence_key};
         redisReply *f = sl_worker_cmd(w, 2, inc, NULL);
-        if (f) freeReplyObject(f);
+        if (f)
+            freeReplyObject(f);
     }
     return r;
 }

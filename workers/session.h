@@ -11,7 +11,7 @@ struct sl_worker;
 typedef enum sl_session_rc {
     SL_SESSION_OK = 0,
     SL_SESSION_RETRY, /* lost connection or a transient error: back off, try again */
-    SL_SESSION_FATAL  /* Redis cannot run the library (no functions): exit 78 */
+    SL_SESSION_FATAL /* Redis cannot run the library (no functions): exit 78 */
 } sl_session_rc;
 
 /** While a Redis outage lasts, "redis still unreachable" is logged this often (ms). */

@@ -26,15 +26,17 @@ static struct {
 sl_session_rc sl_schemas_register(sl_worker *w)
 {
     char err[1024];
-    if (sl_outcome_drain(w) == SL_WRITE_LOST) return SL_SESSION_RETRY;
+    if (sl_outcome_drain(w) == SL_WRITE_LOST)
+        return SL_SESSION_RETRY;
     for (size_t i = 0; i < sl_loader_nhandlers(w->loader); i++) {
         const sl_handler *h = sl_loader_handler_at(w->loader, i);
-        if (!h->schema) continue;
+        if (!h->schema)
+            continue;
         switch (sl_registry_put(w->redis, h->type, h->schema, strlen(h->schema), NULL, err, sizeof(err))) {
         case SL_REG_INVALID:
         case SL_REG_INCOMPATIBLE:
-            SL_LOG(SL_ERROR, "plugin schema refused by the registry", SL_S("plugin", h->plugin),
-                   SL_S("type", h->type), SL_S("error", err));
+            SL_LOG(SL_ERROR, "plugin schema refused by the registry", SL_S("plugin", h->plugin), SL_S("type", h->type),
+                   SL_S("error", err));
             return SL_SESSION_FATAL;
         case SL_REG_FAILED:
             SL_LOG(SL_WARN, "cannot register plugin schema yet", SL_S("type", h->type), SL_S("error", err));
@@ -49,14 +51,16 @@ sl_session_rc sl_schemas_register(sl_worker *w)
 /* The cache and its connection, made on first use. */
 static sl_registry_cache *cache(sl_worker *w)
 {
-    if (w->schemas) return w->schemas;
+    if (w->schemas)
+        return w->schemas;
     if (!w->schema_redis) {
         char err[512];
         sl_redis_opts ro = {.connect_timeout_ms = w->cfg->connect_timeout_ms,
                             .command_timeout_ms = w->cfg->command_timeout_ms,
                             .reconnect_min_ms = w->cfg->reconnect_min_ms,
                             .reconnect_max_ms = w->cfg->reconnect_max_ms};
-        if (!(w->schema_redis = sl_redis_new(w->cfg->redis_url, &ro, err, sizeof(err)))) return NULL;
+        if (!(w->schema_redis = sl_redis_new(w->cfg->redis_url, &ro, err, sizeof(err))))
+            return NULL;
     }
     w->schemas = sl_registry_cache_new(w->schema_redis);
     return w->schemas;
@@ -69,8 +73,10 @@ void sl_schemas_deferred(sl_worker *w, const sl_job *job, const char *error)
     outage.deferred++;
     if (!outage.since_mono_ms) {
         outage.since_mono_ms = outage.logged_mono_ms = now ? now : 1;
-        SL_LOG(SL_WARN, "schema registry cannot be read; jobs wait pending (no delivery spent) and are retried "
-                        "with a backoff", SL_S("job_id", job->id), SL_S("type", job->type), SL_S("error", error));
+        SL_LOG(SL_WARN,
+               "schema registry cannot be read; jobs wait pending (no delivery spent) and are retried "
+               "with a backoff",
+               SL_S("job_id", job->id), SL_S("type", job->type), SL_S("error", error));
     } else if (now - outage.logged_mono_ms >= SL_SCHEMAS_OUTAGE_SUMMARY_MS) {
         outage.logged_mono_ms = now;
         SL_LOG(SL_WARN, "schema registry still cannot be read; jobs wait pending",
@@ -82,7 +88,8 @@ void sl_schemas_deferred(sl_worker *w, const sl_job *job, const char *error)
 /* The registry answered: end the outage, if any, with one line. */
 static void registry_readable(void)
 {
-    if (!outage.since_mono_ms) return;
+    if (!outage.since_mono_ms)
+        return;
     SL_LOG(SL_INFO, "schema registry readable again; deferred jobs run now",
            SL_I("deferrals", (int64_t)outage.deferred), SL_I("outage_ms", sl_now_mono_ms() - outage.since_mono_ms));
     memset(&outage, 0, sizeof(outage));
@@ -107,7 +114,8 @@ int sl_schemas_check(sl_worker *w, const sl_job *job, char *err, size_t errlen)
         return -1;
     }
     registry_readable();
-    if (rc == 1 || rc == 2) return rc;
+    if (rc == 1 || rc == 2)
+        return rc;
     /* 0, or -1 for a broken registered schema, a limit, a remote $ref: the payload cannot pass */
     snprintf(err, errlen, "payload violates schema %s at %s: %s (%s)", job->type, e.pointer[0] ? e.pointer : "(root)",
              e.keyword, e.message);

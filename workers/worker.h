@@ -12,8 +12,8 @@
 #include "common/codec.h"
 #include "common/config.h"
 #include "common/keys.h"
-#include "common/worker_slot.h"
 #include "common/redis.h"
+#include "common/worker_slot.h"
 #include "workers/host.h"
 #include "workers/journal.h"
 #include "workers/loader.h"
@@ -41,41 +41,41 @@ typedef struct sl_worker {
     sl_config *cfg;
     const sl_pool_cfg *pool;
     char consumer[SL_CONSUMER_MAX + 1];
-    sl_slot *slot;                /* shared with the supervisor, or private */
-    int chan_fd;                  /* channel to the supervisor, -1 standalone */
-    pid_t parent;                 /* supervisor pid to watch, 0 standalone */
-    volatile sig_atomic_t *stop;  /* set by signals, channel EOF, parent exit */
-    volatile sig_atomic_t *reopen;/* SIGUSR1: reopen the log file (may be NULL) */
+    sl_slot *slot; /* shared with the supervisor, or private */
+    int chan_fd; /* channel to the supervisor, -1 standalone */
+    pid_t parent; /* supervisor pid to watch, 0 standalone */
+    volatile sig_atomic_t *stop; /* set by signals, channel EOF, parent exit */
+    volatile sig_atomic_t *reopen; /* SIGUSR1: reopen the log file (may be NULL) */
     sl_loader *loader;
     sl_redis *redis;
-    sl_redis *schema_redis;               /* the schema cache's own connection (validation.c) */
-    struct sl_registry_cache *schemas;    /* compiled registry schemas (validation.c) */
-    sl_host_env env;              /* what host services see */
-    sluice_ctx ctx;               /* the job context, reused for every job */
-    long slot_index;              /* --slot: slot 0 of a pool does once-per-pool warnings */
+    sl_redis *schema_redis; /* the schema cache's own connection (validation.c) */
+    struct sl_registry_cache *schemas; /* compiled registry schemas (validation.c) */
+    sl_host_env env; /* what host services see */
+    sluice_ctx ctx; /* the job context, reused for every job */
+    long slot_index; /* --slot: slot 0 of a pool does once-per-pool warnings */
     char keys[SL_NSTREAMS][SL_KEY_MAX]; /* sluice:{Q}, sluice:{Q}:r:G */
-    char dlq_key[SL_KEY_MAX];     /* sluice:{Q}:dlq:G */
-    char sched_key[SL_KEY_MAX];   /* sluice:{Q}:sched */
+    char dlq_key[SL_KEY_MAX]; /* sluice:{Q}:dlq:G */
+    char sched_key[SL_KEY_MAX]; /* sluice:{Q}:sched */
     char done_prefix[SL_KEY_MAX]; /* sluice:{Q}:done:G: (done-marker key = prefix + job id) */
-    char done_ttl[24];            /* jobs.done_ttl in seconds, as text */
-    char fence_key[SL_KEY_MAX];   /* sluice:{Q}:fence:G, the group's ownership fence */
-    int64_t fence;                /* its value as last read by a sluice_ack (-1 unknown) */
-    int64_t batch_fence;          /* the fence known before the running batch was read:
+    char done_ttl[24]; /* jobs.done_ttl in seconds, as text */
+    char fence_key[SL_KEY_MAX]; /* sluice:{Q}:fence:G, the group's ownership fence */
+    int64_t fence; /* its value as last read by a sluice_ack (-1 unknown) */
+    int64_t batch_fence; /* the fence known before the running batch was read:
                                      what its acks send (-1: the owner check runs) */
-    sl_acks acks;                 /* pipelined fenced acks in flight */
-    sl_held_settle held;          /* a retry/dead-letter move waiting for a resend */
-    sl_journal journal;           /* acks of finished jobs not confirmed yet, outliving a crash */
-    sl_field *fields;             /* decode scratch, grown on demand */
+    sl_acks acks; /* pipelined fenced acks in flight */
+    sl_held_settle held; /* a retry/dead-letter move waiting for a resend */
+    sl_journal journal; /* acks of finished jobs not confirmed yet, outliving a crash */
+    sl_field *fields; /* decode scratch, grown on demand */
     size_t fields_cap;
-    int64_t last_job_us;          /* run time of the last handler (0 when none ran): ack flush bound */
-    int64_t job_end_mono_ms;      /* when that handler returned (CLOCK_MONOTONIC ms; 0 when none ran) */
-    double job_avg_us;            /* handler run time, averaged (rises fast, falls slowly): prefetch */
-    double entry_avg_bytes;       /* field bytes per entry of recent reads: prefetch */
-    int jobs_timed;               /* a handler ran: job_avg_us is meaningful */
+    int64_t last_job_us; /* run time of the last handler (0 when none ran): ack flush bound */
+    int64_t job_end_mono_ms; /* when that handler returned (CLOCK_MONOTONIC ms; 0 when none ran) */
+    double job_avg_us; /* handler run time, averaged (rises fast, falls slowly): prefetch */
+    double entry_avg_bytes; /* field bytes per entry of recent reads: prefetch */
+    int jobs_timed; /* a handler ran: job_avg_us is meaningful */
     int64_t next_parent_check_mono_ms; /* sl_worker_tick: next getppid/channel check */
-    int resync;                   /* an entry was left pending (BUSY: e.g. a done-marker check
+    int resync; /* an entry was left pending (BUSY: e.g. a done-marker check
                                      failed): back off, replay pending */
-    int exit_code;                /* set with *stop on a fatal error (78: Redis cannot serve sluice) */
+    int exit_code; /* set with *stop on a fatal error (78: Redis cannot serve sluice) */
 } sl_worker;
 
 /**

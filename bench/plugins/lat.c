@@ -31,12 +31,15 @@ static int64_t payload_t(const char *p, size_t len)
 {
     const char *end = p + len;
     for (; p + 4 <= end; p++) {
-        if (p[0] != '"' || p[1] != 't' || p[2] != '"') continue;
+        if (p[0] != '"' || p[1] != 't' || p[2] != '"')
+            continue;
         p += 3;
-        while (p < end && (*p == ' ' || *p == ':')) p++;
+        while (p < end && (*p == ' ' || *p == ':'))
+            p++;
         int64_t v = 0;
         int digits = 0;
-        while (p < end && *p >= '0' && *p <= '9' && digits < 18) v = v * 10 + (*p++ - '0'), digits++;
+        while (p < end && *p >= '0' && *p <= '9' && digits < 18)
+            v = v * 10 + (*p++ - '0'), digits++;
         return digits ? v : -1;
     }
     return -1;
@@ -52,8 +55,10 @@ static sluice_result lat(sluice_ctx *ctx, const sluice_job *job, void *data)
         return SLUICE_OK;
     }
     int64_t d = now - t;
-    if (d < 0) d = 0;
-    if (d > UINT32_MAX) d = UINT32_MAX;
+    if (d < 0)
+        d = 0;
+    if (d > UINT32_MAX)
+        d = UINT32_MAX;
     if (lat_n < LAT_MAX)
         lat_us[lat_n++] = (uint32_t)d;
     else
@@ -76,10 +81,12 @@ static int init(const sluice_host *host, sluice_plugin_ctx *pctx)
 static void fini(void)
 {
     FILE *fp = fopen(lat_path, "w");
-    if (!fp) return;
+    if (!fp)
+        return;
     fprintf(fp, "# samples %zu dropped %llu bad %llu\n", lat_n, (unsigned long long)lat_dropped,
             (unsigned long long)lat_bad);
-    for (size_t i = 0; i < lat_n; i++) fprintf(fp, "%u\n", lat_us[i]);
+    for (size_t i = 0; i < lat_n; i++)
+        fprintf(fp, "%u\n", lat_us[i]);
     fclose(fp);
 }
 

@@ -20,7 +20,11 @@ void sl_json_quote(char *buf, size_t n, const char *value, size_t len)
 
     if (n == 0)
         return;
-#define PUT(ch) do { if (o + 1 < n) buf[o++] = (ch); } while (0)
+#define PUT(ch)              \
+    do {                     \
+        if (o + 1 < n)       \
+            buf[o++] = (ch); \
+    } while (0)
     PUT('"');
     for (size_t i = 0; i < take; i++) {
         unsigned char c = (unsigned char)value[i];
@@ -243,7 +247,9 @@ int sl_json_check(const char *text, size_t len, size_t *err_off, const char **wh
     int want_key = 0; /* the next thing is an object member's "key": */
     const char *reason = NULL;
 
-#define SKIP_WS() while (i < len && is_ws(s[i])) i++
+#define SKIP_WS()                  \
+    while (i < len && is_ws(s[i])) \
+    i++
 #define IN_OBJECT() (depth > 0 && (stack[(depth - 1) / 8] & (1u << ((depth - 1) % 8))))
     if (text == NULL)
         len = 0;

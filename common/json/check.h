@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#define SL_JSON_DEPTH_MAX 1000            /* nesting limit, as cJSON's */
+#define SL_JSON_DEPTH_MAX 1000 /* nesting limit, as cJSON's */
 
 /**
  * Check that s[0..len) is one JSON text (RFC 8259): one value with optional

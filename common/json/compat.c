@@ -13,8 +13,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "common/json/schema.h"
 #include "common/json/compat_internal.h"
+#include "common/json/schema.h"
 
 /* Type bits; "number" covers "integer". */
 enum { T_NULL = 1, T_BOOL = 2, T_OBJ = 4, T_ARR = 8, T_NUM = 16, T_STR = 32, T_INT = 64, T_ALL = 127 };
@@ -49,9 +49,12 @@ static const char *json(const cJSON *v, char *buf, size_t n)
 
 static unsigned type_bit(const char *name)
 {
-    static const struct { const char *name; unsigned bits; } map[] = {
-        {"null", T_NULL},   {"boolean", T_BOOL}, {"object", T_OBJ}, {"array", T_ARR},
-        {"number", T_NUM | T_INT}, {"string", T_STR}, {"integer", T_INT},
+    static const struct {
+        const char *name;
+        unsigned bits;
+    } map[] = {
+        {"null", T_NULL},          {"boolean", T_BOOL}, {"object", T_OBJ},  {"array", T_ARR},
+        {"number", T_NUM | T_INT}, {"string", T_STR},   {"integer", T_INT},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(name, map[i].name) == 0)
@@ -69,7 +72,8 @@ static unsigned types_of(const cJSON *s)
         return type_bit(t->valuestring);
     if (!cJSON_IsArray(t))
         return T_ALL;
-    cJSON_ArrayForEach(it, t) {
+    cJSON_ArrayForEach(it, t)
+    {
         if (cJSON_IsString(it))
             bits |= type_bit(it->valuestring);
     }
@@ -124,10 +128,12 @@ static void check_values(cx *x, const cJSON *o, const cJSON *n, const char *ptr)
         return;
     }
     const cJSON *old_values = oc != NULL ? NULL : oe;
-    cJSON_ArrayForEach(it, old_values) {
+    cJSON_ArrayForEach(it, old_values)
+    {
         const cJSON *v;
         int found = 0;
-        cJSON_ArrayForEach(v, ne) {
+        cJSON_ArrayForEach(v, ne)
+        {
             if (cJSON_Compare(it, v, 1)) {
                 found = 1;
                 break;
@@ -137,7 +143,8 @@ static void check_values(cx *x, const cJSON *o, const cJSON *n, const char *ptr)
             cx_add(x, ptr, 0, "enum narrowed: %s removed", json(it, a, sizeof a));
     }
     if (oc != NULL) {
-        cJSON_ArrayForEach(it, ne) {
+        cJSON_ArrayForEach(it, ne)
+        {
             if (cJSON_Compare(it, oc, 1))
                 return;
         }
@@ -224,8 +231,7 @@ static void check_numeric(cx *x, const cJSON *o, const cJSON *n, const char *ptr
 
 static int asserted_format(const char *f)
 {
-    return strcmp(f, "date-time") == 0 || strcmp(f, "email") == 0 || strcmp(f, "uuid") == 0 ||
-           strcmp(f, "ipv4") == 0;
+    return strcmp(f, "date-time") == 0 || strcmp(f, "email") == 0 || strcmp(f, "uuid") == 0 || strcmp(f, "ipv4") == 0;
 }
 
 static void check_string(cx *x, const cJSON *o, const cJSON *n, const char *ptr)
@@ -296,11 +302,12 @@ static void check_new_property(cx *x, const cJSON *o, const char *name, const cJ
     const cJSON *pp = kw(o, "patternProperties"), *it, *ap = kw(o, "additionalProperties");
     int matched = 0;
 
-    cJSON_ArrayForEach(it, pp) {
+    cJSON_ArrayForEach(it, pp)
+    {
         int ec;
         PCRE2_SIZE eo;
-        pcre2_code *re = pcre2_compile((PCRE2_SPTR)it->string, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP,
-                                       &ec, &eo, NULL);
+        pcre2_code *re =
+            pcre2_compile((PCRE2_SPTR)it->string, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
         pcre2_match_data *md = re != NULL ? pcre2_match_data_create_from_pattern(re, NULL) : NULL;
         int rc = md != NULL ? pcre2_match(re, (PCRE2_SPTR)name, strlen(name), 0, 0, md, NULL) : -1;
         pcre2_match_data_free(md);
@@ -322,7 +329,8 @@ static void check_new_property(cx *x, const cJSON *o, const char *name, const cJ
 static int in_array(const cJSON *arr, const char *s)
 {
     const cJSON *it;
-    cJSON_ArrayForEach(it, arr) {
+    cJSON_ArrayForEach(it, arr)
+    {
         if (cJSON_IsString(it) && strcmp(it->valuestring, s) == 0)
             return 1;
     }
@@ -335,13 +343,15 @@ static void check_dependencies(cx *x, const cJSON *o, const cJSON *n, const char
     char deps_at[CX_PTR_MAX], at[CX_PTR_MAX];
 
     cx_join(deps_at, ptr, "dependencies");
-    cJSON_ArrayForEach(it, nd) {
+    cJSON_ArrayForEach(it, nd)
+    {
         const cJSON *old = kw(od, it->string);
         cx_join(at, deps_at, it->string);
         if (cJSON_IsArray(it) && old == NULL) {
             cx_add(x, at, 0, "dependency added for \"%s\"", it->string);
         } else if (cJSON_IsArray(it) && cJSON_IsArray(old)) {
-            cJSON_ArrayForEach(name, it) {
+            cJSON_ArrayForEach(name, it)
+            {
                 if (cJSON_IsString(name) && !in_array(old, name->valuestring))
                     cx_add(x, at, 0, "\"%s\" now also requires \"%s\"", it->string, name->valuestring);
             }
@@ -361,7 +371,8 @@ static void check_object(cx *x, const cJSON *o, const cJSON *n, const char *ptr)
     char props_at[CX_PTR_MAX], at[CX_PTR_MAX];
 
     cx_join(props_at, ptr, "properties");
-    cJSON_ArrayForEach(it, op) {
+    cJSON_ArrayForEach(it, op)
+    {
         const cJSON *ns = kw(np, it->string);
         cx_join(at, props_at, it->string);
         if (ns == NULL)
@@ -369,13 +380,15 @@ static void check_object(cx *x, const cJSON *o, const cJSON *n, const char *ptr)
         else
             cx_compare(x, it, ns, at);
     }
-    cJSON_ArrayForEach(it, np) {
+    cJSON_ArrayForEach(it, np)
+    {
         if (kw(op, it->string) == NULL) {
             cx_join(at, props_at, it->string);
             check_new_property(x, o, it->string, it, at);
         }
     }
-    cJSON_ArrayForEach(it, kw(n, "required")) {
+    cJSON_ArrayForEach(it, kw(n, "required"))
+    {
         if (cJSON_IsString(it) && !in_array(kw(o, "required"), it->valuestring)) {
             cx_join(at, props_at, it->valuestring);
             cx_add(x, at, 0, "new required field \"%s\"", it->valuestring);
@@ -383,10 +396,12 @@ static void check_object(cx *x, const cJSON *o, const cJSON *n, const char *ptr)
     }
     cx_join(at, ptr, "additionalProperties");
     if (cJSON_IsFalse(nap) && !cJSON_IsFalse(oap))
-        cx_add(x, at, 0, "additionalProperties changed from %s to false", oap == NULL || cJSON_IsTrue(oap) ? "true" : "a schema");
+        cx_add(x, at, 0, "additionalProperties changed from %s to false",
+               oap == NULL || cJSON_IsTrue(oap) ? "true" : "a schema");
     else if (nap != NULL)
         cx_compare(x, oap, nap, at);
-    cJSON_ArrayForEach(it, npp) {
+    cJSON_ArrayForEach(it, npp)
+    {
         char pp_at[CX_PTR_MAX];
         cx_join(pp_at, ptr, "patternProperties");
         cx_join(at, pp_at, it->string);
@@ -395,7 +410,8 @@ static void check_object(cx *x, const cJSON *o, const cJSON *n, const char *ptr)
         else /* it may constrain declared and undeclared properties alike */
             cx_add(x, at, 1, "patternProperties entry added");
     }
-    cJSON_ArrayForEach(it, opp) {
+    cJSON_ArrayForEach(it, opp)
+    {
         if (kw(npp, it->string) == NULL && nap != NULL && !cJSON_IsTrue(nap)) {
             cx_join(at, ptr, "patternProperties");
             cx_add(x, at, 1, "patternProperties entry %s removed", it->string);
@@ -473,8 +489,8 @@ int cx_clean(cx *x, const cJSON *o, const cJSON *n, const char *ptr)
     return clean;
 }
 
-int sl_compat_check(const char *old_json, size_t old_len, const char *new_json, size_t new_len,
-                    sl_compat_report *rep, char *err, size_t errlen)
+int sl_compat_check(const char *old_json, size_t old_len, const char *new_json, size_t new_len, sl_compat_report *rep,
+                    char *err, size_t errlen)
 {
     char why[300];
     cx x;

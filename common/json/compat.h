@@ -15,7 +15,7 @@ typedef struct sl_compat_change {
     char pointer[256]; /* JSON pointer into the schemas, e.g. "/properties/qty" ("" = root) */
     char message[384]; /* e.g. "type narrowed from [\"integer\",\"string\"] to [\"integer\"]";
                         * for an unverifiable change, what changed ("oneOf changed") */
-    int unverifiable;  /* 1: could not prove it compatible (treated as breaking) */
+    int unverifiable; /* 1: could not prove it compatible (treated as breaking) */
 } sl_compat_change;
 
 /** The breaking changes found by sl_compat_check. */
@@ -34,8 +34,8 @@ typedef struct sl_compat_report {
  * @return 1 compatible (rep->n == 0); 0 breaking (rep->n > 0); -1 if either
  *         document is not a schema or memory ran out (err says which).
  */
-int sl_compat_check(const char *old_json, size_t old_len, const char *new_json, size_t new_len,
-                    sl_compat_report *rep, char *err, size_t errlen);
+int sl_compat_check(const char *old_json, size_t old_len, const char *new_json, size_t new_len, sl_compat_report *rep,
+                    char *err, size_t errlen);
 
 /** Release the report's changes (the struct itself is the caller's). NULL-safe. */
 void sl_compat_report_free(sl_compat_report *rep);

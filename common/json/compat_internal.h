@@ -16,8 +16,8 @@
 /** The state of one check. */
 typedef struct cx {
     const cJSON *old_root, *new_root;
-    cJSON *empty;                /* {} standing in for an absent or `true` schema */
-    sl_compat_report *rep;       /* where changes go (a scratch report while probing) */
+    cJSON *empty; /* {} standing in for an absent or `true` schema */
+    sl_compat_report *rep; /* where changes go (a scratch report while probing) */
     const cJSON *seen_old[CX_MAX_DEPTH], *seen_new[CX_MAX_DEPTH];
     int depth;
     int oom;

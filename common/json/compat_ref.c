@@ -198,7 +198,8 @@ static int same_at(cx *x, const cJSON *o, const cJSON *n, int depth)
         const cJSON *it;
         if (cJSON_GetArraySize(a) != cJSON_GetArraySize(b))
             return 0;
-        cJSON_ArrayForEach(it, a) {
+        cJSON_ArrayForEach(it, a)
+        {
             const cJSON *other = cJSON_GetObjectItemCaseSensitive(b, it->string);
             if (other == NULL || !same_at(x, it, other, depth + 1))
                 return 0;
@@ -241,7 +242,8 @@ static void branches(cx *x, const cJSON *o, const cJSON *n, const char *ptr, con
             return;
         }
         /* anyOf added: OLD (the whole node) must fit one of the branches */
-        cJSON_ArrayForEach(inner, nb) {
+        cJSON_ArrayForEach(inner, nb)
+        {
             if (cx_clean(x, o, inner, at))
                 return;
         }
@@ -249,11 +251,13 @@ static void branches(cx *x, const cJSON *o, const cJSON *n, const char *ptr, con
         return;
     }
     const cJSON *outers = all ? nb : ob, *inners = all ? ob : nb;
-    cJSON_ArrayForEach(outer, outers) {
+    cJSON_ArrayForEach(outer, outers)
+    {
         int proven = 0;
         char here[CX_PTR_MAX];
         cx_join_index(here, at, i++);
-        cJSON_ArrayForEach(inner, inners) {
+        cJSON_ArrayForEach(inner, inners)
+        {
             if (all ? cx_clean(x, inner, outer, here) : cx_clean(x, outer, inner, here)) {
                 proven = 1;
                 break;
@@ -265,8 +269,7 @@ static void branches(cx *x, const cJSON *o, const cJSON *n, const char *ptr, con
 }
 
 /* A keyword group that must stay identical when NEW has it. */
-static void unchanged(cx *x, const cJSON *o, const cJSON *n, const char *ptr, const char *label,
-                      const char *const *kws)
+static void unchanged(cx *x, const cJSON *o, const cJSON *n, const char *ptr, const char *label, const char *const *kws)
 {
     int in_new = 0, differs = 0;
     char at[CX_PTR_MAX];

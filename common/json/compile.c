@@ -167,7 +167,8 @@ static int unique_members(sl_schema_cstate *cs, const cJSON *json)
     } else if (!cJSON_IsArray(json)) {
         return 0;
     }
-    cJSON_ArrayForEach(c, json) {
+    cJSON_ArrayForEach(c, json)
+    {
         size_t old = cJSON_IsObject(json) ? sl_schema_cs_push(cs, c->string) : cs_push_index(cs, i++);
         if (unique_members(cs, c) < 0)
             return -1;
@@ -196,8 +197,7 @@ static int once(sl_schema_cstate *cs, const void *already)
     return already ? sl_schema_cs_fail(cs, "duplicate keyword") : 0;
 }
 
-static int sub_list(sl_schema_cstate *cs, sl_schema_node *n, const cJSON *v, sl_schema_list *l, int depth,
-                    int nonempty)
+static int sub_list(sl_schema_cstate *cs, sl_schema_node *n, const cJSON *v, sl_schema_list *l, int depth, int nonempty)
 {
     if (once(cs, l->v) < 0)
         return -1;
@@ -208,7 +208,8 @@ static int sub_list(sl_schema_cstate *cs, sl_schema_node *n, const cJSON *v, sl_
     if (!l->v)
         return sl_schema_cs_fail(cs, "out of memory");
     const cJSON *c;
-    cJSON_ArrayForEach(c, v) {
+    cJSON_ArrayForEach(c, v)
+    {
         size_t old = cs_push_index(cs, l->n);
         if (l->n >= len || sub(cs, n, c, &l->v[l->n], depth) < 0)
             return -1;
@@ -228,7 +229,8 @@ static int string_array(sl_schema_cstate *cs, const cJSON *v)
     const cJSON *c;
     if (!cJSON_IsArray(v))
         return sl_schema_cs_fail(cs, "must be an array of strings");
-    cJSON_ArrayForEach(c, v) {
+    cJSON_ArrayForEach(c, v)
+    {
         if (!cJSON_IsString(c))
             return sl_schema_cs_fail(cs, "must be an array of strings");
     }
@@ -275,11 +277,12 @@ static int compile_type(sl_schema_cstate *cs, sl_schema_node *n, const cJSON *v)
     }
     if (!cJSON_IsArray(v))
         return sl_schema_cs_fail(cs, "\"type\" must be a string or an array of strings");
-    cJSON_ArrayForEach(c, v) {
+    cJSON_ArrayForEach(c, v)
+    {
         int b = cJSON_IsString(c) ? type_bit(c->valuestring) : 0;
         if (!b)
             return sl_schema_cs_fail(cs, "\"type\" array holds %s",
-                           cJSON_IsString(c) ? "an unknown type name" : "a non-string");
+                                     cJSON_IsString(c) ? "an unknown type name" : "a non-string");
         n->types |= (unsigned)b;
     }
     if (!n->types) /* "type": [] allows nothing */
@@ -310,7 +313,8 @@ static int compile_props(sl_schema_cstate *cs, sl_schema_node *n, const cJSON *v
     if (!n->props)
         return sl_schema_cs_fail(cs, "out of memory");
     const cJSON *c;
-    cJSON_ArrayForEach(c, v) {
+    cJSON_ArrayForEach(c, v)
+    {
         size_t old = sl_schema_cs_push(cs, c->string);
         sl_schema_prop *p = &n->props[n->n_props];
         p->name = c->string;
@@ -333,7 +337,8 @@ static int compile_patprops(sl_schema_cstate *cs, sl_schema_node *n, const cJSON
     if (!n->patprops)
         return sl_schema_cs_fail(cs, "out of memory");
     const cJSON *c;
-    cJSON_ArrayForEach(c, v) {
+    cJSON_ArrayForEach(c, v)
+    {
         size_t old = sl_schema_cs_push(cs, c->string);
         sl_schema_patprop *p = &n->patprops[n->n_patprops];
         p->source = c->string;
@@ -357,7 +362,8 @@ static int compile_deps(sl_schema_cstate *cs, sl_schema_node *n, const cJSON *v,
     if (!n->deps)
         return sl_schema_cs_fail(cs, "out of memory");
     const cJSON *c;
-    cJSON_ArrayForEach(c, v) {
+    cJSON_ArrayForEach(c, v)
+    {
         size_t old = sl_schema_cs_push(cs, c->string);
         sl_schema_prop *p = &n->deps[n->n_deps];
         p->name = c->string;
@@ -459,7 +465,8 @@ static int compile_kw(sl_schema_cstate *cs, sl_schema_node *n, const char *k, co
         sl_schema_node *unused;
         if (!cJSON_IsObject(v))
             return sl_schema_cs_fail(cs, "must be an object of schemas");
-        cJSON_ArrayForEach(c, v) {
+        cJSON_ArrayForEach(c, v)
+        {
             size_t old = sl_schema_cs_push(cs, c->string);
             if (sub(cs, n, c, &unused, depth) < 0)
                 return -1;
@@ -511,7 +518,8 @@ sl_schema_node *sl_schema_get_node(sl_schema_cstate *cs, const cJSON *json, cons
     sl_schema *s = cs->s;
     if (s->n_nodes == s->cap_nodes) {
         size_t cap = s->cap_nodes ? s->cap_nodes * 2 : 32;
-        sl_schema_node **v = realloc(s->nodes, cap * sizeof *v); // NOLINT(bugprone-sizeof-expression): an array of pointers
+        sl_schema_node **v =
+            realloc(s->nodes, cap * sizeof *v); // NOLINT(bugprone-sizeof-expression): an array of pointers
         if (!v)
             goto oom;
         s->nodes = v;
@@ -546,7 +554,8 @@ sl_schema_node *sl_schema_get_node(sl_schema_cstate *cs, const cJSON *json, cons
         return n;
     }
     const cJSON *k;
-    cJSON_ArrayForEach(k, json) {
+    cJSON_ArrayForEach(k, json)
+    {
         size_t old = sl_schema_cs_push(cs, k->string);
         if (compile_kw(cs, n, k->string, k, depth) < 0)
             return NULL;

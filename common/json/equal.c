@@ -45,7 +45,8 @@ int sl_schema_equal(sl_schema_vstate *st, const cJSON *a, const cJSON *b, int de
         }
         return 1;
     }
-    cJSON_ArrayForEach(x, a) {
+    cJSON_ArrayForEach(x, a)
+    {
         if (sl_schema_step(st, (unsigned long)nb / 16 + 1) < 0)
             return -1;
         y = cJSON_GetObjectItemCaseSensitive(b, x->string);
@@ -94,13 +95,15 @@ static int hash(sl_schema_vstate *st, const cJSON *x, int depth, uint64_t *out)
     } else if (cJSON_IsString(x)) {
         h ^= str_hash(x->valuestring);
     } else if (cJSON_IsArray(x)) {
-        cJSON_ArrayForEach(y, x) {
+        cJSON_ArrayForEach(y, x)
+        {
             if (hash(st, y, depth + 1, &c) < 0)
                 return -1;
             h = mix(h) + c;
         }
     } else if (cJSON_IsObject(x)) {
-        cJSON_ArrayForEach(y, x) { /* order-independent: a sum of per-member hashes */
+        cJSON_ArrayForEach(y, x)
+        { /* order-independent: a sum of per-member hashes */
             if (hash(st, y, depth + 1, &c) < 0)
                 return -1;
             h += mix(str_hash(y->string) ^ mix(c));
@@ -132,7 +135,8 @@ int sl_schema_unique(sl_schema_vstate *st, const cJSON *arr, size_t *oi, size_t 
     if (!v)
         return sl_schema_abort(st, "limit", "out of memory checking uniqueItems");
     const cJSON *x;
-    cJSON_ArrayForEach(x, arr) {
+    cJSON_ArrayForEach(x, arr)
+    {
         v[k] = (hitem){0, k, x};
         if (hash(st, x, 0, &v[k].h) < 0)
             goto done;

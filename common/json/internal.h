@@ -44,9 +44,9 @@ typedef struct sl_schema_node sl_schema_node;
 
 /** A name -> subschema pair (properties, schema-form dependencies). */
 typedef struct sl_schema_prop {
-    const char *name;    /* borrowed from the schema's cJSON tree */
+    const char *name; /* borrowed from the schema's cJSON tree */
     sl_schema_node *node;
-    const cJSON *names;  /* dependencies only: the array form, else NULL */
+    const cJSON *names; /* dependencies only: the array form, else NULL */
 } sl_schema_prop;
 
 /** A pattern -> subschema pair (patternProperties). */
@@ -64,19 +64,19 @@ typedef struct sl_schema_list {
 
 /** One compiled (sub)schema. Absent keywords are NULL / 0 / -1. */
 struct sl_schema_node {
-    int boolean;               /* -1: an object schema; 0/1: the boolean schema false/true */
-    const cJSON *src;          /* the schema's JSON (borrowed from sl_schema.doc) */
-    char *base;                /* base URI in effect (owned) */
+    int boolean; /* -1: an object schema; 0/1: the boolean schema false/true */
+    const cJSON *src; /* the schema's JSON (borrowed from sl_schema.doc) */
+    char *base; /* base URI in effect (owned) */
 
-    const char *ref;           /* "$ref" as written; when set every sibling is ignored */
-    sl_schema_node *ref_node;  /* its target, or NULL when remote */
-    char *ref_uri;             /* the resolved absolute URI (owned) */
-    char *ref_at;              /* JSON pointer of the "$ref" in the schema, for messages (owned) */
+    const char *ref; /* "$ref" as written; when set every sibling is ignored */
+    sl_schema_node *ref_node; /* its target, or NULL when remote */
+    char *ref_uri; /* the resolved absolute URI (owned) */
+    char *ref_at; /* JSON pointer of the "$ref" in the schema, for messages (owned) */
 
-    unsigned types;            /* SL_T_* bits; 0: no "type" */
-    const cJSON *enum_values;  /* "enum" array */
-    const cJSON *const_value;  /* "const" (SL_HAS_CONST in has) */
-    unsigned has;              /* SL_HAS_* bits */
+    unsigned types; /* SL_T_* bits; 0: no "type" */
+    const cJSON *enum_values; /* "enum" array */
+    const cJSON *const_value; /* "const" (SL_HAS_CONST in has) */
+    unsigned has; /* SL_HAS_* bits */
     double multiple_of, maximum, excl_maximum, minimum, excl_minimum;
     double max_length, min_length, max_items, min_items, max_props, min_props; /* -1 = absent */
 
@@ -84,15 +84,15 @@ struct sl_schema_node {
     const char *pattern_src;
     sl_schema_format format;
 
-    sl_schema_node *items;     /* schema form */
+    sl_schema_node *items; /* schema form */
     sl_schema_list items_list; /* array form (items_is_list) */
     int items_is_list;
     sl_schema_node *additional_items;
     int unique_items;
     sl_schema_node *contains;
 
-    const cJSON *required;     /* array of strings */
-    sl_schema_prop *props;     /* sorted by name (strcmp) for bsearch */
+    const cJSON *required; /* array of strings */
+    sl_schema_prop *props; /* sorted by name (strcmp) for bsearch */
     size_t n_props;
     sl_schema_patprop *patprops;
     size_t n_patprops;
@@ -107,12 +107,12 @@ struct sl_schema_node {
 };
 
 struct sl_schema {
-    cJSON *doc;                  /* the parsed schema document (owned) */
-    cJSON *meta;                 /* the draft-07 meta-schema, parsed if referenced (owned) */
+    cJSON *doc; /* the parsed schema document (owned) */
+    cJSON *meta; /* the draft-07 meta-schema, parsed if referenced (owned) */
     sl_schema_node *root;
-    sl_schema_node **nodes;      /* every node, for freeing */
+    sl_schema_node **nodes; /* every node, for freeing */
     size_t n_nodes, cap_nodes;
-    pcre2_match_context *mctx;   /* the PCRE2 limits; read-only (each validation copies it) */
+    pcre2_match_context *mctx; /* the PCRE2 limits; read-only (each validation copies it) */
 };
 
 /* ---- Compilation state (compile.c, ref.c) ---- */
@@ -172,17 +172,17 @@ int sl_schema_resolve_ref(sl_schema_cstate *cs, sl_schema_node *n);
 
 typedef struct sl_schema_vstate {
     const sl_schema *s;
-    sl_schema_error *e;       /* may be NULL */
-    int quiet;                /* > 0 while evaluating speculatively (anyOf, not, ...) */
-    int recorded;             /* e holds the first violation */
-    unsigned long steps;      /* units of the one budget spent (SL_SCHEMA_MAX_STEPS) */
-    unsigned long re_units;   /* PCRE2 match-limit units not yet a whole step */
+    sl_schema_error *e; /* may be NULL */
+    int quiet; /* > 0 while evaluating speculatively (anyOf, not, ...) */
+    int recorded; /* e holds the first violation */
+    unsigned long steps; /* units of the one budget spent (SL_SCHEMA_MAX_STEPS) */
+    unsigned long re_units; /* PCRE2 match-limit units not yet a whole step */
     int depth_total, depth_here;
     pcre2_match_data *md;
     pcre2_match_context *mctx; /* this validation's copy of the schema's: its match limit shrinks */
     char ptr[SL_SCHEMA_PTR_CAP]; /* instance pointer of the value being validated */
     size_t ptr_len;
-    int ptr_cut;              /* the pointer did not fit */
+    int ptr_cut; /* the pointer did not fit */
 } sl_schema_vstate;
 
 /** Count n units of work; returns -1 (with "validation budget exceeded") over budget. */

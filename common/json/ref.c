@@ -77,12 +77,22 @@ static const struct {
     const char *name;
     kw_kind kind;
 } kw_sub[] = {
-    {"definitions", KW_MAP},        {"properties", KW_MAP},  {"patternProperties", KW_MAP},
-    {"dependencies", KW_DEPS},      {"items", KW_ITEMS},     {"additionalItems", KW_SCHEMA},
-    {"contains", KW_SCHEMA},        {"additionalProperties", KW_SCHEMA},
-    {"propertyNames", KW_SCHEMA},   {"if", KW_SCHEMA},       {"then", KW_SCHEMA},
-    {"else", KW_SCHEMA},            {"not", KW_SCHEMA},      {"allOf", KW_LIST},
-    {"anyOf", KW_LIST},             {"oneOf", KW_LIST},
+    {"definitions", KW_MAP},
+    {"properties", KW_MAP},
+    {"patternProperties", KW_MAP},
+    {"dependencies", KW_DEPS},
+    {"items", KW_ITEMS},
+    {"additionalItems", KW_SCHEMA},
+    {"contains", KW_SCHEMA},
+    {"additionalProperties", KW_SCHEMA},
+    {"propertyNames", KW_SCHEMA},
+    {"if", KW_SCHEMA},
+    {"then", KW_SCHEMA},
+    {"else", KW_SCHEMA},
+    {"not", KW_SCHEMA},
+    {"allOf", KW_LIST},
+    {"anyOf", KW_LIST},
+    {"oneOf", KW_LIST},
 };
 
 int sl_schema_is_schema(const cJSON *j)
@@ -121,7 +131,8 @@ int sl_schema_register_ids(sl_schema_cstate *cs, const cJSON *json, const char *
                 goto done;
             continue;
         }
-        cJSON_ArrayForEach(c, v) {
+        cJSON_ArrayForEach(c, v)
+        {
             if (sl_schema_register_ids(cs, c, base, depth + 1) < 0)
                 goto done;
         }
@@ -141,10 +152,13 @@ static void pct_decode(char *s)
     char *w = s;
     for (char *r = s; *r; r++) {
         int hi, lo;
-        if (r[0] == '%' && (hi = (r[1] >= '0' && r[1] <= '9') ? r[1] - '0'
-                                 : (r[1] | 32) >= 'a' && (r[1] | 32) <= 'f' ? (r[1] | 32) - 'a' + 10 : -1) >= 0 &&
-            (lo = (r[2] >= '0' && r[2] <= '9') ? r[2] - '0'
-                  : (r[2] | 32) >= 'a' && (r[2] | 32) <= 'f' ? (r[2] | 32) - 'a' + 10 : -1) >= 0) {
+        if (r[0] == '%' &&
+            (hi = (r[1] >= '0' && r[1] <= '9')               ? r[1] - '0'
+                  : (r[1] | 32) >= 'a' && (r[1] | 32) <= 'f' ? (r[1] | 32) - 'a' + 10
+                                                             : -1) >= 0 &&
+            (lo = (r[2] >= '0' && r[2] <= '9')               ? r[2] - '0'
+                  : (r[2] | 32) >= 'a' && (r[2] | 32) <= 'f' ? (r[2] | 32) - 'a' + 10
+                                                             : -1) >= 0) {
             *w++ = (char)(hi * 16 + lo);
             r += 2;
         } else {
@@ -270,4 +284,3 @@ done:
     free(frag_copy);
     return rc;
 }
-

@@ -16,23 +16,24 @@ typedef struct sl_schema sl_schema;
 /* Bounds against hostile schemas and payloads. Hitting any of them makes a
  * validation return -1 with keyword "limit" (or, for the compile-time nesting
  * bound, makes sl_schema_compile fail). */
-#define SL_SCHEMA_MAX_SCHEMA_DEPTH 128      /* nested subschemas/$refs applied at one instance location */
-#define SL_SCHEMA_MAX_TOTAL_DEPTH 2048      /* nested subschema applications in all */
-#define SL_SCHEMA_MAX_INSTANCE_DEPTH 256    /* nesting of the instance (a scalar root is depth 1) */
-#define SL_SCHEMA_MAX_STEPS 1000000UL       /* one budget of work per validation: keyword evaluations
+#define SL_SCHEMA_MAX_SCHEMA_DEPTH 128 /* nested subschemas/$refs applied at one instance location */
+#define SL_SCHEMA_MAX_TOTAL_DEPTH 2048 /* nested subschema applications in all */
+#define SL_SCHEMA_MAX_INSTANCE_DEPTH 256 /* nesting of the instance (a scalar root is depth 1) */
+#define SL_SCHEMA_MAX_STEPS \
+    1000000UL /* one budget of work per validation: keyword evaluations
                                              * and pattern matching (message "validation budget exceeded") */
-#define SL_SCHEMA_PCRE2_UNITS_PER_STEP 16   /* PCRE2 match-limit units charged as one step of the budget */
-#define SL_SCHEMA_PCRE2_FIRST_LIMIT 16      /* match limit of a match's first try (then 8x per retry) */
-#define SL_SCHEMA_MAX_COMPILE_DEPTH 512     /* nesting of the schema document itself */
+#define SL_SCHEMA_PCRE2_UNITS_PER_STEP 16 /* PCRE2 match-limit units charged as one step of the budget */
+#define SL_SCHEMA_PCRE2_FIRST_LIMIT 16 /* match limit of a match's first try (then 8x per retry) */
+#define SL_SCHEMA_MAX_COMPILE_DEPTH 512 /* nesting of the schema document itself */
 #define SL_SCHEMA_PCRE2_MATCH_LIMIT 1000000 /* pcre2_set_match_limit, most for one pattern match */
-#define SL_SCHEMA_PCRE2_DEPTH_LIMIT 10000   /* pcre2_set_depth_limit (backtracking depth) */
-#define SL_SCHEMA_PCRE2_HEAP_LIMIT 8192     /* pcre2_set_heap_limit, KiB */
+#define SL_SCHEMA_PCRE2_DEPTH_LIMIT 10000 /* pcre2_set_depth_limit (backtracking depth) */
+#define SL_SCHEMA_PCRE2_HEAP_LIMIT 8192 /* pcre2_set_heap_limit, KiB */
 
 /** The first violation found by a validation. */
 typedef struct sl_schema_error {
     char pointer[512]; /* JSON pointer into the INSTANCE, e.g. "/items/2/qty" ("" = root);
                         * a longer pointer is cut and ends in "..." */
-    char keyword[32];  /* the failing keyword, e.g. "minimum"; "limit" when a bound was hit */
+    char keyword[32]; /* the failing keyword, e.g. "minimum"; "limit" when a bound was hit */
     char message[256]; /* e.g. "2.5 is less than the minimum 3" */
 } sl_schema_error;
 

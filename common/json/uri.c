@@ -57,7 +57,8 @@ static void remove_dots(char *in, size_t n, char *out)
         size_t left = n - i;
         if (left >= 3 && !strncmp(r, "../", 3)) {
             i += 3;
-        } else if (left >= 2 && !strncmp(r, "./", 2)) { // NOLINT(bugprone-branch-clone): rules A and B of 5.2.4 kept apart
+        } else if (left >= 2 &&
+                   !strncmp(r, "./", 2)) { // NOLINT(bugprone-branch-clone): rules A and B of 5.2.4 kept apart
             i += 2;
         } else if (left >= 3 && !strncmp(r, "/./", 3)) {
             i += 2;

@@ -54,8 +54,7 @@ int sl_schema_step(sl_schema_vstate *st, unsigned long n)
     return st->steps <= SL_SCHEMA_MAX_STEPS ? 0 : over_budget(st);
 }
 
-static int fail(sl_schema_vstate *st, const char *keyword, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static int fail(sl_schema_vstate *st, const char *keyword, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Record a violation unless evaluating speculatively; returns 0 (invalid). */
 static int fail(sl_schema_vstate *st, const char *keyword, const char *fmt, ...)
@@ -124,8 +123,11 @@ static const char *describe(char buf[SL_JSON_QUOTE_SIZE], const cJSON *x)
         fmt_num(buf, x->valuedouble);
     else
         snprintf(buf, SL_JSON_QUOTE_SIZE, "%s",
-                 cJSON_IsNull(x) ? "null" : cJSON_IsTrue(x) ? "true" : cJSON_IsFalse(x) ? "false"
-                 : cJSON_IsArray(x) ? "the array" : "the object");
+                 cJSON_IsNull(x)    ? "null"
+                 : cJSON_IsTrue(x)  ? "true"
+                 : cJSON_IsFalse(x) ? "false"
+                 : cJSON_IsArray(x) ? "the array"
+                                    : "the object");
     return buf;
 }
 
@@ -135,15 +137,22 @@ static unsigned type_bits(const cJSON *x)
         double d = x->valuedouble;
         return SL_T_NUMBER | (isfinite(d) && d == floor(d) ? SL_T_INTEGER : 0);
     }
-    return cJSON_IsNull(x) ? SL_T_NULL : cJSON_IsBool(x) ? SL_T_BOOLEAN : cJSON_IsString(x) ? SL_T_STRING
-         : cJSON_IsArray(x) ? SL_T_ARRAY : SL_T_OBJECT;
+    return cJSON_IsNull(x)     ? SL_T_NULL
+           : cJSON_IsBool(x)   ? SL_T_BOOLEAN
+           : cJSON_IsString(x) ? SL_T_STRING
+           : cJSON_IsArray(x)  ? SL_T_ARRAY
+                               : SL_T_OBJECT;
 }
 
 static const char *type_name(unsigned bits)
 {
-    return bits & SL_T_NULL ? "null" : bits & SL_T_BOOLEAN ? "boolean" : bits & SL_T_STRING ? "string"
-         : bits & SL_T_ARRAY ? "array" : bits & SL_T_OBJECT ? "object"
-         : bits & SL_T_INTEGER ? "integer" : "number";
+    return bits & SL_T_NULL      ? "null"
+           : bits & SL_T_BOOLEAN ? "boolean"
+           : bits & SL_T_STRING  ? "string"
+           : bits & SL_T_ARRAY   ? "array"
+           : bits & SL_T_OBJECT  ? "object"
+           : bits & SL_T_INTEGER ? "integer"
+                                 : "number";
 }
 
 static void types_list(char *buf, size_t n, unsigned types)
@@ -258,7 +267,9 @@ static int re_search(sl_schema_vstate *st, const pcre2_code *re, const char *src
     sl_json_quote(q, sizeof q, src, strlen(src));
     if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT)
         return sl_schema_abort(st, "limit", "pattern %s hit the PCRE2 %s limit", q,
-                               rc == PCRE2_ERROR_MATCHLIMIT ? "match" : rc == PCRE2_ERROR_DEPTHLIMIT ? "depth" : "heap");
+                               rc == PCRE2_ERROR_MATCHLIMIT   ? "match"
+                               : rc == PCRE2_ERROR_DEPTHLIMIT ? "depth"
+                                                              : "heap");
     PCRE2_UCHAR msg[120];
     pcre2_get_error_message(rc, msg, sizeof msg);
     return sl_schema_abort(st, "pattern", "pattern %s could not run: %s", q, (const char *)msg);
@@ -320,7 +331,8 @@ static int v_array(sl_schema_vstate *st, const sl_schema_node *n, const cJSON *x
     const cJSON *c;
     i = 0;
     if (n->items || n->items_is_list) {
-        cJSON_ArrayForEach(c, x) {
+        cJSON_ArrayForEach(c, x)
+        {
             const sl_schema_node *sn = n->items;
             if (n->items_is_list)
                 sn = i < n->items_list.n ? n->items_list.v[i] : n->additional_items;
@@ -339,7 +351,8 @@ static int v_array(sl_schema_vstate *st, const sl_schema_node *n, const cJSON *x
         }
     }
     if (n->contains) {
-        cJSON_ArrayForEach(c, x) {
+        cJSON_ArrayForEach(c, x)
+        {
             int r = v_quiet(st, n->contains, c);
             if (r != 0)
                 return r;
@@ -358,7 +371,8 @@ static int prop_cmp(const void *key, const void *p)
 static int v_members(sl_schema_vstate *st, const sl_schema_node *n, const cJSON *x)
 {
     const cJSON *c;
-    cJSON_ArrayForEach(c, x) {
+    cJSON_ArrayForEach(c, x)
+    {
         int matched = 0, r;
         if (sl_schema_step(st, 1 + n->n_patprops) < 0)
             return -1;
@@ -414,7 +428,8 @@ static int v_object(sl_schema_vstate *st, const sl_schema_node *n, const cJSON *
         return fail(st, "maxProperties", "object has %zu properties, more than the maximum %.0f", len, n->max_props);
     if (n->min_props >= 0 && (double)len < n->min_props)
         return fail(st, "minProperties", "object has %zu properties, fewer than the minimum %.0f", len, n->min_props);
-    cJSON_ArrayForEach(c, n->required) {
+    cJSON_ArrayForEach(c, n->required)
+    {
         if ((r = has_member(st, x, len, c->valuestring)) <= 0) {
             sl_json_quote(q, sizeof q, c->valuestring, strlen(c->valuestring));
             return r < 0 ? -1 : fail(st, "required", "required property %s is missing", q);
@@ -431,7 +446,8 @@ static int v_object(sl_schema_vstate *st, const sl_schema_node *n, const cJSON *
         }
         if (p->node && (r = v_node(st, p->node, x)) <= 0)
             return r;
-        cJSON_ArrayForEach(d, p->names) {
+        cJSON_ArrayForEach(d, p->names)
+        {
             if ((r = has_member(st, x, len, d->valuestring)) <= 0) {
                 sl_json_quote(q, sizeof q, p->name, strlen(p->name));
                 sl_json_quote(q2, sizeof q2, d->valuestring, strlen(d->valuestring));
@@ -440,7 +456,8 @@ static int v_object(sl_schema_vstate *st, const sl_schema_node *n, const cJSON *
         }
     }
     if (n->property_names) {
-        cJSON_ArrayForEach(c, x) {
+        cJSON_ArrayForEach(c, x)
+        {
             cJSON key = {.type = cJSON_String, .valuestring = c->string};
             if ((r = v_quiet(st, n->property_names, &key)) <= 0) {
                 if (r < 0)
@@ -539,7 +556,8 @@ static int v_node(sl_schema_vstate *st, const sl_schema_node *n, const cJSON *x)
     if (n->enum_values) {
         const cJSON *v;
         r = 0;
-        cJSON_ArrayForEach(v, n->enum_values) {
+        cJSON_ArrayForEach(v, n->enum_values)
+        {
             if ((r = sl_schema_equal(st, v, x, 0)) != 0)
                 break;
         }
@@ -580,7 +598,8 @@ static int check_instance(const cJSON *x, int depth, const char **why)
     }
     if (cJSON_IsArray(x) || cJSON_IsObject(x)) {
         const cJSON *c;
-        cJSON_ArrayForEach(c, x) {
+        cJSON_ArrayForEach(c, x)
+        {
             if (check_instance(c, depth + 1, why) < 0)
                 return -1;
         }
@@ -618,7 +637,8 @@ int sl_schema_validate(const sl_schema *s, const char *json, size_t len, sl_sche
     if (!json || sl_json_check(json, len, &off, &why) < 0) {
         if (why && strstr(why, "nesting"))
             return sl_schema_abort(&st, "limit", "instance %s", why);
-        return sl_schema_abort(&st, "json", "instance is not valid JSON: %s at offset %zu", why ? why : "no input", off);
+        return sl_schema_abort(&st, "json", "instance is not valid JSON: %s at offset %zu", why ? why : "no input",
+                               off);
     }
     cJSON *x = cJSON_ParseWithLength(json, len);
     if (!x)

@@ -56,14 +56,16 @@ static int jr_fail(jr *r, const char *fmt, ...)
 
 static void jr_ws(jr *r)
 {
-    while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r')) r->p++;
+    while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r'))
+        r->p++;
 }
 
 /* Consume c (after whitespace) or fail. */
 static int jr_expect(jr *r, char c, const char *what)
 {
     jr_ws(r);
-    if (r->p >= r->end || *r->p != c) return jr_fail(r, "expected %s", what);
+    if (r->p >= r->end || *r->p != c)
+        return jr_fail(r, "expected %s", what);
     r->p++;
     return 0;
 }
@@ -76,16 +78,20 @@ static int is_hex(char c)
 /* A string; out receives the contents between the quotes, still escaped. */
 static int jr_string(jr *r, slice *out)
 {
-    if (jr_expect(r, '"', "a string") != 0) return -1;
+    if (jr_expect(r, '"', "a string") != 0)
+        return -1;
     const char *start = r->p;
     while (r->p < r->end && *r->p != '"') {
         unsigned char c = (unsigned char)*r->p;
-        if (c < 0x20) return jr_fail(r, "control character in a string");
+        if (c < 0x20)
+            return jr_fail(r, "control character in a string");
         if (c == '\\') {
-            if (++r->p >= r->end) break;
+            if (++r->p >= r->end)
+                break;
             if (*r->p == 'u') {
                 for (int i = 1; i <= 4; i++)
-                    if (r->p + i >= r->end || !is_hex(r->p[i])) return jr_fail(r, "bad \\u escape");
+                    if (r->p + i >= r->end || !is_hex(r->p[i]))
+                        return jr_fail(r, "bad \\u escape");
                 r->p += 4;
             } else if (!strchr("\"\\/bfnrt", *r->p)) {
                 return jr_fail(r, "bad escape '\\%c'", *r->p);
@@ -93,7 +99,8 @@ static int jr_string(jr *r, slice *out)
         }
         r->p++;
     }
-    if (r->p >= r->end) return jr_fail(r, "unterminated string");
+    if (r->p >= r->end)
+        return jr_fail(r, "unterminated string");
     out->s = start;
     out->n = (size_t)(r->p - start);
     r->p++;
@@ -105,18 +112,28 @@ static int jr_number(jr *r, slice *out)
 {
     jr_ws(r);
     const char *s = r->p, *p = r->p;
-    if (p < r->end && *p == '-') p++;
-    if (p >= r->end || *p < '0' || *p > '9') return jr_fail(r, "expected a number");
-    if (*p == '0') p++;
-    else while (p < r->end && *p >= '0' && *p <= '9') p++;
+    if (p < r->end && *p == '-')
+        p++;
+    if (p >= r->end || *p < '0' || *p > '9')
+        return jr_fail(r, "expected a number");
+    if (*p == '0')
+        p++;
+    else
+        while (p < r->end && *p >= '0' && *p <= '9')
+            p++;
     if (p < r->end && *p == '.') {
-        if (++p >= r->end || *p < '0' || *p > '9') return jr_fail(r, "bad number: digits expected after '.'");
-        while (p < r->end && *p >= '0' && *p <= '9') p++;
+        if (++p >= r->end || *p < '0' || *p > '9')
+            return jr_fail(r, "bad number: digits expected after '.'");
+        while (p < r->end && *p >= '0' && *p <= '9')
+            p++;
     }
     if (p < r->end && (*p == 'e' || *p == 'E')) {
-        if (++p < r->end && (*p == '+' || *p == '-')) p++;
-        if (p >= r->end || *p < '0' || *p > '9') return jr_fail(r, "bad number: digits expected in the exponent");
-        while (p < r->end && *p >= '0' && *p <= '9') p++;
+        if (++p < r->end && (*p == '+' || *p == '-'))
+            p++;
+        if (p >= r->end || *p < '0' || *p > '9')
+            return jr_fail(r, "bad number: digits expected in the exponent");
+        while (p < r->end && *p >= '0' && *p <= '9')
+            p++;
     }
     out->s = s;
     out->n = (size_t)(p - s);
@@ -127,7 +144,8 @@ static int jr_number(jr *r, slice *out)
 static int jr_literal(jr *r, const char *lit)
 {
     size_t n = strlen(lit);
-    if ((size_t)(r->end - r->p) < n || memcmp(r->p, lit, n) != 0) return jr_fail(r, "unexpected character");
+    if ((size_t)(r->end - r->p) < n || memcmp(r->p, lit, n) != 0)
+        return jr_fail(r, "unexpected character");
     r->p += n;
     return 0;
 }
@@ -142,9 +160,11 @@ static int jr_next_key(jr *r, int *first, slice *key)
         r->p++;
         return 0;
     }
-    if (!*first && jr_expect(r, ',', "',' or '}'") != 0) return -1;
+    if (!*first && jr_expect(r, ',', "',' or '}'") != 0)
+        return -1;
     *first = 0;
-    if (jr_string(r, key) != 0 || jr_expect(r, ':', "':'") != 0) return -1;
+    if (jr_string(r, key) != 0 || jr_expect(r, ':', "':'") != 0)
+        return -1;
     return 1;
 }
 
@@ -163,7 +183,8 @@ static int jr_next_item(jr *r, int *first)
         r->p++;
         return 0;
     }
-    if (!*first && jr_expect(r, ',', "',' or ']'") != 0) return -1;
+    if (!*first && jr_expect(r, ',', "',' or ']'") != 0)
+        return -1;
     *first = 0;
     return 1;
 }
@@ -174,23 +195,31 @@ static int jr_skip(jr *r)
     slice s;
     int first = 1, k;
     jr_ws(r);
-    if (r->p >= r->end) return jr_fail(r, "unexpected end of text");
+    if (r->p >= r->end)
+        return jr_fail(r, "unexpected end of text");
     switch (*r->p) {
-    case '"': return jr_string(r, &s);
-    case 't': return jr_literal(r, "true");
-    case 'f': return jr_literal(r, "false");
-    case 'n': return jr_literal(r, "null");
+    case '"':
+        return jr_string(r, &s);
+    case 't':
+        return jr_literal(r, "true");
+    case 'f':
+        return jr_literal(r, "false");
+    case 'n':
+        return jr_literal(r, "null");
     case '{':
     case '[': {
         int obj = *r->p == '{';
-        if (++r->depth > MAX_DEPTH) return jr_fail(r, "nesting deeper than %d", MAX_DEPTH);
+        if (++r->depth > MAX_DEPTH)
+            return jr_fail(r, "nesting deeper than %d", MAX_DEPTH);
         r->p++;
         while ((k = obj ? jr_next_key(r, &first, &s) : jr_next_item(r, &first)) == 1)
-            if (jr_skip(r) != 0) return -1;
+            if (jr_skip(r) != 0)
+                return -1;
         r->depth--;
         return k;
     }
-    default: return jr_number(r, &s);
+    default:
+        return jr_number(r, &s);
     }
 }
 
@@ -231,7 +260,8 @@ static int parse_price(jr *r, int idx, slice num, long long *out)
             v = v * 10 + (num.s[i] - '0');
         }
     }
-    for (; frac < 4; frac++) v *= 10;
+    for (; frac < 4; frac++)
+        v *= 10;
     *out = v;
     return 0;
 }
@@ -242,39 +272,53 @@ static int parse_item(jr *r, order *o, int idx)
     slice key, v, sku = {0};
     long long qty = -1, price = -1;
     int first = 1, k;
-    if (jr_peek(r) != '{') return jr_fail(r, "items[%d] must be an object", idx);
+    if (jr_peek(r) != '{')
+        return jr_fail(r, "items[%d] must be an object", idx);
     r->p++;
     while ((k = jr_next_key(r, &first, &key)) == 1) {
         char c = jr_peek(r);
         int num = c == '-' || (c >= '0' && c <= '9');
         if (slice_eq(key, "sku")) {
-            if (sku.s) return jr_fail(r, "items[%d]: duplicate key \"sku\"", idx);
-            if (c != '"') return jr_fail(r, "items[%d].sku must be a string", idx);
-            if (jr_string(r, &sku) != 0) return -1;
+            if (sku.s)
+                return jr_fail(r, "items[%d]: duplicate key \"sku\"", idx);
+            if (c != '"')
+                return jr_fail(r, "items[%d].sku must be a string", idx);
+            if (jr_string(r, &sku) != 0)
+                return -1;
         } else if (slice_eq(key, "qty")) {
-            if (qty >= 0) return jr_fail(r, "items[%d]: duplicate key \"qty\"", idx);
-            if (!num || jr_number(r, &v) != 0) return jr_fail(r, "items[%d].qty must be a number", idx);
+            if (qty >= 0)
+                return jr_fail(r, "items[%d]: duplicate key \"qty\"", idx);
+            if (!num || jr_number(r, &v) != 0)
+                return jr_fail(r, "items[%d].qty must be a number", idx);
             qty = 0;
             for (size_t i = 0; i < v.n; i++) {
                 if (v.s[i] < '0' || v.s[i] > '9' || i >= 6)
                     return jr_fail(r, "items[%d].qty must be an integer 1..999999, got %.*s", idx, (int)v.n, v.s);
                 qty = qty * 10 + (v.s[i] - '0');
             }
-            if (qty == 0) return jr_fail(r, "items[%d].qty must be positive, got 0", idx);
+            if (qty == 0)
+                return jr_fail(r, "items[%d].qty must be positive, got 0", idx);
         } else if (slice_eq(key, "unit_price")) {
-            if (price >= 0) return jr_fail(r, "items[%d]: duplicate key \"unit_price\"", idx);
-            if (!num || jr_number(r, &v) != 0) return jr_fail(r, "items[%d].unit_price must be a number", idx);
-            if (parse_price(r, idx, v, &price) != 0) return -1;
+            if (price >= 0)
+                return jr_fail(r, "items[%d]: duplicate key \"unit_price\"", idx);
+            if (!num || jr_number(r, &v) != 0)
+                return jr_fail(r, "items[%d].unit_price must be a number", idx);
+            if (parse_price(r, idx, v, &price) != 0)
+                return -1;
         } else if (jr_skip(r) != 0) { /* unknown keys are allowed: newer producers may add some */
             return -1;
         }
     }
-    if (k < 0) return -1;
+    if (k < 0)
+        return -1;
     if (!sku.s || sku.n == 0 || sku.n > MAX_TEXT)
         return jr_fail(r, "items[%d].sku is missing or not 1..%d characters", idx, MAX_TEXT);
-    if (qty < 0) return jr_fail(r, "items[%d].qty is missing", idx);
-    if (price < 0) return jr_fail(r, "items[%d].unit_price is missing", idx);
-    if (price > (INT64_MAX - o->total) / qty) return jr_fail(r, "order total is too large");
+    if (qty < 0)
+        return jr_fail(r, "items[%d].qty is missing", idx);
+    if (price < 0)
+        return jr_fail(r, "items[%d].unit_price is missing", idx);
+    if (price > (INT64_MAX - o->total) / qty)
+        return jr_fail(r, "order total is too large");
     o->total += qty * price;
     o->units += qty;
     o->lines++;
@@ -283,9 +327,11 @@ static int parse_item(jr *r, order *o, int idx)
 
 static int is_currency(slice c)
 {
-    if (c.n != 3) return 0;
+    if (c.n != 3)
+        return 0;
     for (int i = 0; i < 3; i++)
-        if (c.s[i] < 'A' || c.s[i] > 'Z') return 0;
+        if (c.s[i] < 'A' || c.s[i] > 'Z')
+            return 0;
     return 1;
 }
 
@@ -302,7 +348,7 @@ static int parse_order(const char *text, size_t len, order *o, char *err, size_t
     }
     r.p++;
     while ((k = jr_next_key(&r, &first, &key)) == 1) {
-        slice *dst = slice_eq(key, "order_id") ? &o->id
+        slice *dst = slice_eq(key, "order_id")   ? &o->id
                      : slice_eq(key, "customer") ? &o->customer
                      : slice_eq(key, "currency") ? &o->currency
                                                  : NULL;
@@ -318,18 +364,22 @@ static int parse_order(const char *text, size_t len, order *o, char *err, size_t
             }
         }
         if (dst) {
-            if (jr_string(&r, dst) != 0) goto fail;
+            if (jr_string(&r, dst) != 0)
+                goto fail;
         } else if (slice_eq(key, "items")) {
             int ifirst = 1, ik, idx = 0;
             r.p++; /* '[' */
             while ((ik = jr_next_item(&r, &ifirst)) == 1)
-                if (parse_item(&r, o, idx++) != 0) goto fail;
-            if (ik < 0) goto fail;
+                if (parse_item(&r, o, idx++) != 0)
+                    goto fail;
+            if (ik < 0)
+                goto fail;
         } else if (jr_skip(&r) != 0) { /* unknown keys are allowed */
             goto fail;
         }
     }
-    if (k < 0) goto fail;
+    if (k < 0)
+        goto fail;
     if (jr_peek(&r) != 0) {
         jr_fail(&r, "unexpected text after the order object");
         goto fail;
@@ -347,7 +397,8 @@ static int parse_order(const char *text, size_t len, order *o, char *err, size_t
         jr_fail(&r, "items is missing");
     else if (o->lines == 0)
         jr_fail(&r, "items must not be empty");
-    if (!r.err[0]) return 0;
+    if (!r.err[0])
+        return 0;
     snprintf(err, errlen, "%s", r.err);
     return -1;
 fail:
@@ -364,7 +415,8 @@ static void format_total(long long v, char *buf, size_t n)
 {
     long long whole = v / PRICE_SCALE, frac = v % PRICE_SCALE;
     int digits = 4;
-    while (digits > 2 && frac % 10 == 0) frac /= 10, digits--;
+    while (digits > 2 && frac % 10 == 0)
+        frac /= 10, digits--;
     snprintf(buf, n, "%lld.%0*lld", whole, digits, frac);
 }
 
@@ -396,7 +448,8 @@ static sluice_result order_placed(sluice_ctx *ctx, const sluice_job *job, void *
         return SLUICE_FAIL; /* retrying cannot fix the payload */
     }
     format_total(o.total, total, sizeof(total));
-    int n = snprintf(summary, sizeof(summary), "{\"order_id\":\"%.*s\",\"items\":%lld,\"lines\":%d,\"total\":%s,"
+    int n = snprintf(summary, sizeof(summary),
+                     "{\"order_id\":\"%.*s\",\"items\":%lld,\"lines\":%d,\"total\":%s,"
                      "\"currency\":\"%.3s\"}",
                      (int)o.id.n, o.id.s, o.units, o.lines, total, o.currency.s);
 
@@ -408,11 +461,14 @@ static sluice_result order_placed(sluice_ctx *ctx, const sluice_job *job, void *
     if (queue) {
         char id[160];
         snprintf(id, sizeof(id), "%.120s.summary", job->id);
-        sluice_enqueue_req req = {.size = sizeof(req), .queue = queue, .type = "order.summarized.v1",
-                                  .payload = summary, .payload_len = (size_t)n, .job_id = id};
+        sluice_enqueue_req req = {.size = sizeof(req),
+                                  .queue = queue,
+                                  .type = "order.summarized.v1",
+                                  .payload = summary,
+                                  .payload_len = (size_t)n,
+                                  .job_id = id};
         if (host->enqueue(ctx, &req, NULL, 0) != 0) {
-            host->set_error(ctx, "order %.*s: publishing the summary to queue %s failed", (int)o.id.n, o.id.s,
-                            queue);
+            host->set_error(ctx, "order %.*s: publishing the summary to queue %s failed", (int)o.id.n, o.id.s, queue);
             return SLUICE_RETRY;
         }
     }
@@ -443,10 +499,11 @@ static sluice_result order_placed(sluice_ctx *ctx, const sluice_job *job, void *
 
 static int orders_init(const sluice_host *h, sluice_plugin_ctx *pctx)
 {
-    if (h->size < offsetof(sluice_host, plugin_ctx_as_ctx) + sizeof(h->plugin_ctx_as_ctx)) return -1;
+    if (h->size < offsetof(sluice_host, plugin_ctx_as_ctx) + sizeof(h->plugin_ctx_as_ctx))
+        return -1;
     host = h;
-    sluice_handler_def def = {.size = sizeof(def), .type = "order.placed.v1", .fn = order_placed,
-                              .max_attempts = 5, .timeout_ms = 10000};
+    sluice_handler_def def = {
+        .size = sizeof(def), .type = "order.placed.v1", .fn = order_placed, .max_attempts = 5, .timeout_ms = 10000};
     return host->register_handler(pctx, &def);
 }
 

@@ -49,25 +49,25 @@ typedef struct sluice_client sluice_client;
  * library, which the client loads on first use.
  */
 typedef struct sluice_enqueue_opts {
-    size_t size;                /**< sizeof(sluice_enqueue_opts) */
-    const char *job_id;         /**< NULL: the job id is the stream entry id (delayed jobs: a new UUID v4) */
+    size_t size; /**< sizeof(sluice_enqueue_opts) */
+    const char *job_id; /**< NULL: the job id is the stream entry id (delayed jobs: a new UUID v4) */
     const char *correlation_id; /**< NULL: a new random id (UUID v4 text) */
-    const char *causation_id;   /**< NULL: none */
-    const char *traceparent;    /**< NULL: none */
-    uint64_t delay_ms;          /**< 0: now; else due this many ms after Redis receives the job */
+    const char *causation_id; /**< NULL: none */
+    const char *traceparent; /**< NULL: none */
+    uint64_t delay_ms; /**< 0: now; else due this many ms after Redis receives the job */
     /* Added with delayed jobs and idempotency keys. */
-    uint64_t at_ms;              /**< 0: none; else due at this time, ms since the epoch (the past: due at once).
+    uint64_t at_ms; /**< 0: none; else due at this time, ms since the epoch (the past: due at once).
                                       Setting both delay_ms and at_ms is an error. */
     const char *idempotency_key; /**< NULL: none; else 1..SLUICE_IDEMPOTENCY_KEY_MAX bytes of [A-Za-z0-9_.:-],
                                       unique per queue (key sluice:{Q}:idem:<key>) */
-    uint32_t idempotency_ttl_s;  /**< how long the key is remembered; 0: SLUICE_IDEMPOTENCY_TTL_DEFAULT */
+    uint32_t idempotency_ttl_s; /**< how long the key is remembered; 0: SLUICE_IDEMPOTENCY_TTL_DEFAULT */
 } sluice_enqueue_opts;
 
 /** One job of a batch. */
 typedef struct sluice_job_spec {
-    const char *type;                /**< required: [a-z0-9_.-]{1,128} */
-    const char *payload;             /**< JSON text; NULL means "{}" */
-    size_t payload_len;              /**< 0 with non-NULL payload: strlen(payload) */
+    const char *type; /**< required: [a-z0-9_.-]{1,128} */
+    const char *payload; /**< JSON text; NULL means "{}" */
+    size_t payload_len; /**< 0 with non-NULL payload: strlen(payload) */
     const sluice_enqueue_opts *opts; /**< may be NULL */
 } sluice_job_spec;
 
@@ -84,12 +84,12 @@ typedef struct sluice_job_spec {
  * per second, so a new schema applies within about a second.
  */
 typedef struct sluice_client_opts {
-    size_t size;                 /**< sizeof(sluice_client_opts) */
+    size_t size; /**< sizeof(sluice_client_opts) */
     uint32_t connect_timeout_ms; /**< default 2000 */
     uint32_t command_timeout_ms; /**< default 5000 */
-    size_t max_payload_bytes;    /**< default 1 MiB; larger payloads are refused */
+    size_t max_payload_bytes; /**< default 1 MiB; larger payloads are refused */
     /* Added with the schema registry. */
-    int skip_schema;             /**< non-zero: do not validate payloads against registered schemas */
+    int skip_schema; /**< non-zero: do not validate payloads against registered schemas */
 } sluice_client_opts;
 
 /**
@@ -100,8 +100,7 @@ typedef struct sluice_client_opts {
  * @param err   receives a message on failure (may be NULL); never contains the password
  * @return a client, or NULL on failure. Free with sluice_client_free().
  */
-SLUICE_API sluice_client *sluice_client_new(const char *url, const sluice_client_opts *opts,
-                                            char *err, size_t errlen);
+SLUICE_API sluice_client *sluice_client_new(const char *url, const sluice_client_opts *opts, char *err, size_t errlen);
 
 /** Close and free; NULL is allowed. */
 SLUICE_API void sluice_client_free(sluice_client *c);
@@ -120,9 +119,8 @@ SLUICE_API void sluice_client_free(sluice_client *c);
  *         -1 with sluice_client_error() set. Reconnects once on a broken
  *         connection; the job is not enqueued twice by that.
  */
-SLUICE_API int sluice_enqueue(sluice_client *c, const char *queue, const char *type,
-                              const char *payload, size_t payload_len,
-                              const sluice_enqueue_opts *opts, char *id_out, size_t id_out_len);
+SLUICE_API int sluice_enqueue(sluice_client *c, const char *queue, const char *type, const char *payload,
+                              size_t payload_len, const sluice_enqueue_opts *opts, char *id_out, size_t id_out_len);
 
 /**
  * Enqueue n jobs pipelined (one round trip per chunk of jobs). Delayed and
@@ -135,8 +133,7 @@ SLUICE_API int sluice_enqueue(sluice_client *c, const char *queue, const char *t
  *         sets ids_out[i] to "" for each job not confirmed (those may or may
  *         not be in the stream or the schedule).
  */
-SLUICE_API long sluice_enqueue_batch(sluice_client *c, const char *queue,
-                                     const sluice_job_spec *jobs, size_t n,
+SLUICE_API long sluice_enqueue_batch(sluice_client *c, const char *queue, const sluice_job_spec *jobs, size_t n,
                                      char (*ids_out)[SLUICE_ID_MAX]);
 
 /**

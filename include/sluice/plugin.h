@@ -43,9 +43,9 @@ typedef struct sluice_plugin_ctx sluice_plugin_ctx;
 
 /** What a handler returns. */
 typedef enum sluice_result {
-    SLUICE_OK = 0,    /**< done: the job is acknowledged */
+    SLUICE_OK = 0, /**< done: the job is acknowledged */
     SLUICE_RETRY = 1, /**< try again later, after backoff (see sluice_host.retry_after) */
-    SLUICE_FAIL = 2   /**< give up now: the job goes to the dead-letter stream */
+    SLUICE_FAIL = 2 /**< give up now: the job goes to the dead-letter stream */
 } sluice_result;
 
 /** Log levels for sluice_host.log. */
@@ -63,20 +63,20 @@ typedef enum sluice_log_level {
  * strings are "" (never NULL).
  */
 typedef struct sluice_job {
-    size_t size;                /**< sizeof(sluice_job) as the host built it */
-    const char *id;             /**< job id, stable across retries and replays */
-    const char *type;           /**< handler name, e.g. "order.placed.v1" */
-    const char *payload;        /**< JSON text */
-    size_t payload_len;         /**< bytes in payload */
-    uint32_t attempt;           /**< 1-based attempt number */
-    uint32_t deliveries;        /**< times this stream entry was delivered (>= 1) */
-    int64_t enqueued_at_ms;     /**< ms since the epoch, 0 if unknown */
+    size_t size; /**< sizeof(sluice_job) as the host built it */
+    const char *id; /**< job id, stable across retries and replays */
+    const char *type; /**< handler name, e.g. "order.placed.v1" */
+    const char *payload; /**< JSON text */
+    size_t payload_len; /**< bytes in payload */
+    uint32_t attempt; /**< 1-based attempt number */
+    uint32_t deliveries; /**< times this stream entry was delivered (>= 1) */
+    int64_t enqueued_at_ms; /**< ms since the epoch, 0 if unknown */
     const char *correlation_id; /**< request-wide id */
-    const char *causation_id;   /**< id of the job that caused this one */
-    const char *traceparent;    /**< W3C trace context */
-    const char *queue;          /**< queue name (stream key is sluice:{queue}) */
-    const char *group;          /**< consumer group */
-    const char *stream_id;      /**< id of the stream entry being processed */
+    const char *causation_id; /**< id of the job that caused this one */
+    const char *traceparent; /**< W3C trace context */
+    const char *queue; /**< queue name (stream key is sluice:{queue}) */
+    const char *group; /**< consumer group */
+    const char *stream_id; /**< id of the stream entry being processed */
 } sluice_job;
 
 /** Handler function: run one job. Must be safe to run more than once per job
@@ -85,16 +85,16 @@ typedef sluice_result (*sluice_handler_fn)(sluice_ctx *ctx, const sluice_job *jo
 
 /** Handler options. Zero means "use the configured default". */
 typedef struct sluice_handler_def {
-    size_t size;            /**< sizeof(sluice_handler_def) */
-    const char *type;       /**< job type, [a-z0-9_.-]{1,128}; copied by the host */
-    sluice_handler_fn fn;   /**< the handler */
-    void *data;             /**< passed to fn unchanged */
-    uint32_t max_attempts;  /**< attempts before the dead-letter stream */
+    size_t size; /**< sizeof(sluice_handler_def) */
+    const char *type; /**< job type, [a-z0-9_.-]{1,128}; copied by the host */
+    sluice_handler_fn fn; /**< the handler */
+    void *data; /**< passed to fn unchanged */
+    uint32_t max_attempts; /**< attempts before the dead-letter stream */
     uint32_t backoff_base_ms; /**< first retry delay (exponential, full jitter) */
-    uint32_t backoff_cap_ms;  /**< maximum retry delay */
-    uint32_t timeout_ms;    /**< hard timeout: the supervisor kills the worker */
-    const char *schema;     /**< JSON Schema (draft-07) text for the payload, or NULL */
-    uint32_t flags;         /**< SLUICE_HANDLER_* */
+    uint32_t backoff_cap_ms; /**< maximum retry delay */
+    uint32_t timeout_ms; /**< hard timeout: the supervisor kills the worker */
+    const char *schema; /**< JSON Schema (draft-07) text for the payload, or NULL */
+    uint32_t flags; /**< SLUICE_HANDLER_* */
 } sluice_handler_def;
 
 /** Skip a redelivered job whose id this group already finished (costs a write per job). */
@@ -102,13 +102,13 @@ typedef struct sluice_handler_def {
 
 /** Options for sluice_host.enqueue. Zero/NULL members take defaults. */
 typedef struct sluice_enqueue_req {
-    size_t size;          /**< sizeof(sluice_enqueue_req) */
-    const char *queue;    /**< NULL: the queue of the running job */
-    const char *type;     /**< required */
-    const char *payload;  /**< JSON text; NULL means "{}" */
-    size_t payload_len;   /**< 0 with a non-NULL payload: strlen(payload) */
-    const char *job_id;   /**< NULL: the stream entry id */
-    uint64_t delay_ms;    /**< 0: now */
+    size_t size; /**< sizeof(sluice_enqueue_req) */
+    const char *queue; /**< NULL: the queue of the running job */
+    const char *type; /**< required */
+    const char *payload; /**< JSON text; NULL means "{}" */
+    size_t payload_len; /**< 0 with a non-NULL payload: strlen(payload) */
+    const char *job_id; /**< NULL: the stream entry id */
+    uint64_t delay_ms; /**< 0: now */
 } sluice_enqueue_req;
 
 /**
@@ -159,11 +159,11 @@ typedef struct sluice_host {
 
 /** The plugin info block, returned by the entry function. */
 typedef struct sluice_plugin_info {
-    size_t size;        /**< sizeof(sluice_plugin_info) */
+    size_t size; /**< sizeof(sluice_plugin_info) */
     uint32_t abi_major; /**< SLUICE_ABI_MAJOR the plugin was built with */
     uint32_t abi_minor; /**< SLUICE_ABI_MINOR the plugin was built with */
-    const char *name;   /**< plugin name */
-    const char *version;/**< plugin version string */
+    const char *name; /**< plugin name */
+    const char *version; /**< plugin version string */
     /** Called once per worker process after load; registers handlers.
      *  Returns 0, or non-zero to refuse to start (the worker exits 78). */
     int (*init)(const sluice_host *host, sluice_plugin_ctx *pctx);
@@ -183,14 +183,13 @@ typedef const sluice_plugin_info *(*sluice_plugin_entry_fn)(void);
 #endif
 
 /** Define the plugin's entry point. Use once per plugin, at file scope (C or C++). */
-#define SLUICE_PLUGIN(name_, version_, init_, fini_)                              \
-    SLUICE_EXTERN_C SLUICE_EXPORT const sluice_plugin_info *sluice_plugin_entry(void); \
-    SLUICE_EXTERN_C SLUICE_EXPORT const sluice_plugin_info *sluice_plugin_entry(void) \
-    {                                                                              \
-        static const sluice_plugin_info info_ = {sizeof(sluice_plugin_info),       \
-                                                 SLUICE_ABI_MAJOR, SLUICE_ABI_MINOR, \
-                                                 (name_), (version_), (init_), (fini_)}; \
-        return &info_;                                                             \
+#define SLUICE_PLUGIN(name_, version_, init_, fini_)                                                                \
+    SLUICE_EXTERN_C SLUICE_EXPORT const sluice_plugin_info *sluice_plugin_entry(void);                              \
+    SLUICE_EXTERN_C SLUICE_EXPORT const sluice_plugin_info *sluice_plugin_entry(void)                               \
+    {                                                                                                               \
+        static const sluice_plugin_info info_ = {                                                                   \
+            sizeof(sluice_plugin_info), SLUICE_ABI_MAJOR, SLUICE_ABI_MINOR, (name_), (version_), (init_), (fini_)}; \
+        return &info_;                                                                                              \
     }
 
 #ifdef __cplusplus

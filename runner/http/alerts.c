@@ -36,8 +36,8 @@ static void sl_alerts_set(sl_mx_group *g, int a, int on, int64_t value, int64_t 
         return;
     g->alert[a] = on;
     SL_LOG(on ? SL_WARN : SL_INFO, on ? "alert raised" : "alert cleared", SL_S("queue", g->queue),
-           SL_S("group", g->group), SL_S("alert", sl_alert_name(a)), SL_I("value", value),
-           SL_I("threshold", threshold), SL_S("unit", unit));
+           SL_S("group", g->group), SL_S("alert", sl_alert_name(a)), SL_I("value", value), SL_I("threshold", threshold),
+           SL_S("unit", unit));
 }
 
 void sl_alerts_eval(sl_mx_group *g, int64_t now)
@@ -48,8 +48,9 @@ void sl_alerts_eval(sl_mx_group *g, int64_t now)
     int64_t growth = sl_alerts_dlq_growth(g, now, window);
     sl_alerts_set(g, SL_ALERT_BACKLOG, cfg->alert_backlog > 0 && backlog > cfg->alert_backlog, backlog,
                   cfg->alert_backlog, "entries");
-    sl_alerts_set(g, SL_ALERT_OLDEST, cfg->alert_oldest_pending_ms > 0 && g->oldest_age_ms > cfg->alert_oldest_pending_ms,
-                  g->oldest_age_ms, cfg->alert_oldest_pending_ms, "ms");
+    sl_alerts_set(g, SL_ALERT_OLDEST,
+                  cfg->alert_oldest_pending_ms > 0 && g->oldest_age_ms > cfg->alert_oldest_pending_ms, g->oldest_age_ms,
+                  cfg->alert_oldest_pending_ms, "ms");
     sl_alerts_set(g, SL_ALERT_DLQ, cfg->alert_dlq_growth > 0 && growth > cfg->alert_dlq_growth, growth,
                   cfg->alert_dlq_growth, "entries");
 }

@@ -12,11 +12,18 @@
 #include "common/log.h"
 #include "common/streamid.h"
 #include "common/util.h"
-#include "runner/maint/internal.h"
 #include "runner/http/metrics.h"
+#include "runner/maint/internal.h"
 
 enum {
-    SL_RQ_XLEN, SL_RQ_SCHED, SL_RQ_GROUPS, SL_RQ_RGROUPS, SL_RQ_PENDING, SL_RQ_RPENDING, SL_RQ_DLQ, SL_RQ_TIME,
+    SL_RQ_XLEN,
+    SL_RQ_SCHED,
+    SL_RQ_GROUPS,
+    SL_RQ_RGROUPS,
+    SL_RQ_PENDING,
+    SL_RQ_RPENDING,
+    SL_RQ_DLQ,
+    SL_RQ_TIME,
     SL_RQ_STATS /* fire and forget: not part of the round */
 };
 
@@ -30,7 +37,8 @@ int sl_gauges_redis_up(const sl_sup *sup)
 static int64_t sl_id_ms(const char *id)
 {
     sl_streamid sid;
-    if (sl_streamid_parse_incomplete(id, &sid) != 0) return 0;
+    if (sl_streamid_parse_incomplete(id, &sid) != 0)
+        return 0;
     return sid.ms > INT64_MAX ? INT64_MAX : (int64_t)sid.ms;
 }
 
@@ -161,8 +169,8 @@ static void sl_gauges_on_reply(void *arg, redisReply *r)
             bad = r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
                   r->element[1]->type != REDIS_REPLY_STRING;
             if (!bad)
-                g->r_time_ms = strtoll(r->element[0]->str, NULL, 10) * 1000 +
-                               strtoll(r->element[1]->str, NULL, 10) / 1000;
+                g->r_time_ms =
+                    strtoll(r->element[0]->str, NULL, 10) * 1000 + strtoll(r->element[1]->str, NULL, 10) / 1000;
             break;
         default:
             break;
@@ -204,9 +212,8 @@ static void sl_gauges_stats(sl_metrics *m, sl_mconn *c, sl_mx_group *g)
     free(t);
     if (sl_key_stats(key, sizeof key, g->queue, g->group) != 0)
         return;
-    const char *argv[] = {"XADD",      key,  "MAXLEN", "~",     "1000",  "*",       "host",  m->sup->hostname,
-                          "pid",       pid,  "processed", ok,   "failed", failed,   "retried", retried,
-                          "dead",      dead};
+    const char *argv[] = {"XADD", key,         "MAXLEN", "~",      "1000", "*",       "host",  m->sup->hostname, "pid",
+                          pid,    "processed", ok,       "failed", failed, "retried", retried, "dead",           dead};
     sl_gauges_send(c, g, SL_RQ_STATS, (int)(sizeof argv / sizeof argv[0]), argv);
 }
 

@@ -47,18 +47,18 @@ struct sl_http {
     sl_metrics *m;
     struct evhttp *http;
     struct evconnlistener *lev; /* owned by http */
-    sl_http_conn *conns;        /* max of them */
+    sl_http_conn *conns; /* max of them */
     int nconns, max;
     int64_t timeout_ms;
-    struct event *sweep;        /* persistent, pending while nconns > 0 */
-    struct event *resume;       /* end of an accept-error pause */
-    int full;                   /* listener disabled: nconns == max */
-    int paused;                 /* listener disabled: accept error */
-    long accept_errors;         /* accept failures since the last success */
-    int accept_errno;           /* the first one's errno */
-    long timeouts;              /* connections closed by the deadline (debug) */
-    int reserve_fd;             /* /dev/null, given up to drain one connection on EMFILE */
-    char address[320];          /* the address bound ("127.0.0.1:40123" when the port was 0) */
+    struct event *sweep; /* persistent, pending while nconns > 0 */
+    struct event *resume; /* end of an accept-error pause */
+    int full; /* listener disabled: nconns == max */
+    int paused; /* listener disabled: accept error */
+    long accept_errors; /* accept failures since the last success */
+    int accept_errno; /* the first one's errno */
+    long timeouts; /* connections closed by the deadline (debug) */
+    int reserve_fd; /* /dev/null, given up to drain one connection on EMFILE */
+    char address[320]; /* the address bound ("127.0.0.1:40123" when the port was 0) */
 };
 
 /* The running endpoint, for the listener's error callback: its argument is
@@ -218,7 +218,10 @@ static void sl_http_reply(struct evhttp_request *req, int code, const char *ctyp
     static const struct {
         int code;
         const char *text;
-    } reasons[] = {{200, "OK"}, {404, "Not Found"}, {405, "Method Not Allowed"}, {500, "Internal Server Error"},
+    } reasons[] = {{200, "OK"},
+                   {404, "Not Found"},
+                   {405, "Method Not Allowed"},
+                   {500, "Internal Server Error"},
                    {503, "Service Unavailable"}};
     const char *reason = "Error";
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
@@ -337,8 +340,8 @@ static int sl_http_cap(const sl_config *cfg)
 }
 
 /* Listen on host:port (first address getaddrinfo gives). NULL with errno. */
-static struct evconnlistener *sl_http_listener(sl_sup *sup, const char *host, unsigned short port,
-                                               char *err, size_t errlen, const char *listen)
+static struct evconnlistener *sl_http_listener(sl_sup *sup, const char *host, unsigned short port, char *err,
+                                               size_t errlen, const char *listen)
 {
     struct evutil_addrinfo hints, *ai = NULL;
     char portstr[8];
@@ -353,9 +356,9 @@ static struct evconnlistener *sl_http_listener(sl_sup *sup, const char *host, un
         return NULL;
     }
     errno = 0;
-    struct evconnlistener *lev =
-        evconnlistener_new_bind(sup->base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-                                128, ai->ai_addr, (int)ai->ai_addrlen);
+    struct evconnlistener *lev = evconnlistener_new_bind(
+        sup->base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128, ai->ai_addr,
+        (int)ai->ai_addrlen);
     int e = errno;
     evutil_freeaddrinfo(ai);
     if (!lev)
@@ -404,8 +407,8 @@ sl_http *sl_http_start(sl_sup *sup, sl_metrics *m, const char *listen, char *err
         !(h->sweep = event_new(sup->base, -1, EV_PERSIST, sl_http_on_sweep, h)) ||
         !(h->resume = evtimer_new(sup->base, sl_http_on_resume, h)))
         goto oom;
-    evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                            EVHTTP_REQ_DELETE);
+    evhttp_set_allowed_methods(h->http,
+                               EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
     /* per read/write; the total per request is enforced by the sweep */
     evhttp_set_timeout(h->http, (int)((h->timeout_ms + 999) / 1000));
     evhttp_set_max_headers_size(h->http, 16384);

@@ -32,7 +32,7 @@ typedef struct sl_mx_counts {
     uint64_t dur[SL_SLOT_NBUCKETS + 1], dur_sum_us;
     uint64_t wait[SL_SLOT_NBUCKETS + 1], wait_sum_us;
     uint64_t late, reclaimed, reclaim_deleted;
-    uint64_t registry_deferred;     /* jobs deferred: the schema registry could not be read */
+    uint64_t registry_deferred; /* jobs deferred: the schema registry could not be read */
 } sl_mx_counts;
 
 /** One in-flight Redis command of a group's sample round. */
@@ -49,9 +49,9 @@ typedef struct sl_mx_group {
     struct sl_mx_group *next;
     struct sl_metrics *m;
     char queue[128], group[128];
-    sl_mx_counts *acc;              /* totals of exited workers */
-    int active;                     /* in the running config (sampled) */
-    int start_all;                  /* its pools start the group at "0": a missing group lags by XLEN */
+    sl_mx_counts *acc; /* totals of exited workers */
+    int active; /* in the running config (sampled) */
+    int start_all; /* its pools start the group at "0": a missing group lags by XLEN */
     /* the round in flight */
     sl_mx_req req[SL_MX_NREQ];
     int outstanding, round_failed;
@@ -60,12 +60,12 @@ typedef struct sl_mx_group {
     int r_group_exists;
     /* the last complete sample */
     int sampled;
-    int64_t sampled_ms;             /* monotonic */
+    int64_t sampled_ms; /* monotonic */
     int64_t xlen, sched, pending, lag, dlq, oldest_age_ms, consumed;
-    int64_t progress_ms;            /* last time consumed changed or the backlog was empty */
+    int64_t progress_ms; /* last time consumed changed or the backlog was empty */
     /* alerts */
     int alert[SL_ALERT_N];
-    int dlq_n, dlq_head;            /* ring of (time, dlq length) samples */
+    int dlq_n, dlq_head; /* ring of (time, dlq length) samples */
     int64_t dlq_t[SL_MX_DLQ_HIST], dlq_v[SL_MX_DLQ_HIST];
 } sl_mx_group;
 
@@ -86,9 +86,9 @@ typedef struct sl_metrics {
     sl_mx_group *groups;
     sl_mx_pool *pools;
     sl_mx_queue *queues;
-    int64_t started_ms;            /* monotonic */
+    int64_t started_ms; /* monotonic */
     struct event *sample_ev;
-    int64_t sample_ms;             /* current period */
+    int64_t sample_ms; /* current period */
 } sl_metrics;
 
 /* metrics.c */

@@ -59,8 +59,8 @@ static void sl_hist(struct evbuffer *o, sl_metrics *m, sl_mx_counts **tot, int w
         uint64_t sum_us = wait ? tot[i]->wait_sum_us : tot[i]->dur_sum_us, acc = 0;
         for (int b = 0; b < SL_SLOT_NBUCKETS; b++) {
             acc += cnt[b];
-            evbuffer_add_printf(o, "%s_bucket{queue=\"%s\",group=\"%s\",le=\"%g\"} %llu\n", name, g->queue,
-                                g->group, (double)bounds[b] / 1e6, (unsigned long long)acc);
+            evbuffer_add_printf(o, "%s_bucket{queue=\"%s\",group=\"%s\",le=\"%g\"} %llu\n", name, g->queue, g->group,
+                                (double)bounds[b] / 1e6, (unsigned long long)acc);
         }
         acc += cnt[SL_SLOT_NBUCKETS];
         evbuffer_add_printf(o, "%s_bucket{queue=\"%s\",group=\"%s\",le=\"+Inf\"} %llu\n", name, g->queue, g->group,
@@ -105,8 +105,8 @@ static void sl_jobs(struct evbuffer *o, sl_metrics *m, sl_mx_counts **tot)
 }
 
 /* One per-group counter family from a field of the totals. */
-static void sl_group_counter(struct evbuffer *o, sl_metrics *m, sl_mx_counts **tot, const char *name,
-                             const char *help, size_t off)
+static void sl_group_counter(struct evbuffer *o, sl_metrics *m, sl_mx_counts **tot, const char *name, const char *help,
+                             size_t off)
 {
     int i = 0;
     sl_fam(o, name, "counter", help);

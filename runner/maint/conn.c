@@ -22,11 +22,11 @@
 #define SL_MCONN_TICK_MS 100
 
 typedef enum sl_mconn_state {
-    SL_MC_DOWN,       /* no context; the retry timer reconnects */
+    SL_MC_DOWN, /* no context; the retry timer reconnects */
     SL_MC_CONNECTING, /* TCP/unix connect in progress */
-    SL_MC_HANDSHAKE,  /* AUTH, SELECT, library check in flight */
-    SL_MC_READY,      /* commands go out at once */
-    SL_MC_CLOSED      /* sl_mconn_free in progress */
+    SL_MC_HANDSHAKE, /* AUTH, SELECT, library check in flight */
+    SL_MC_READY, /* commands go out at once */
+    SL_MC_CLOSED /* sl_mconn_free in progress */
 } sl_mconn_state;
 
 /* One command: queued (waiting for ready) or in flight. */
@@ -35,9 +35,9 @@ typedef struct sl_mconn_req {
     sl_mconn *c;
     sl_mconn_cb cb;
     void *arg;
-    int internal;   /* a handshake step: dropped silently with its connection */
-    unsigned gen;   /* connection generation it was sent on */
-    int64_t t0;     /* when it was sent (in flight) or queued */
+    int internal; /* a handshake step: dropped silently with its connection */
+    unsigned gen; /* connection generation it was sent on */
+    int64_t t0; /* when it was sent (in flight) or queued */
     int argc;
     const char **argv; /* copies, in the same allocation */
     size_t *lens;
@@ -52,16 +52,16 @@ struct sl_mconn {
     struct event_base *base;
     redisAsyncContext *ac;
     sl_mconn_state state;
-    unsigned gen;              /* bumped per connection attempt */
-    char *url;                 /* holds the password: wiped on free */
+    unsigned gen; /* bumped per connection attempt */
+    char *url; /* holds the password: wiped on free */
     sl_url u;
-    char name[512];            /* redacted URL, for logs */
+    char name[512]; /* redacted URL, for logs */
     int64_t connect_timeout_ms, command_timeout_ms, reconnect_min_ms, reconnect_max_ms;
-    int64_t conn_t0;           /* start of the current connect attempt */
-    unsigned failures;         /* consecutive failed attempts/drops since last ready */
-    int was_ready;             /* ever ready: later readies are "restored" */
+    int64_t conn_t0; /* start of the current connect attempt */
+    unsigned failures; /* consecutive failed attempts/drops since last ready */
+    int was_ready; /* ever ready: later readies are "restored" */
     struct event *tick, *retry;
-    sl_mconn_list inflight;    /* in send order: head is the oldest */
+    sl_mconn_list inflight; /* in send order: head is the oldest */
     sl_mconn_list queue;
     sl_mconn_ready_fn on_ready;
     void *ready_arg;
@@ -98,8 +98,8 @@ static void sl_mconn_unlink(sl_mconn_list *l, sl_mconn_req *q)
 }
 
 /* A request with private copies of argv (one allocation). NULL when out of memory. */
-static sl_mconn_req *sl_mconn_req_new(sl_mconn *c, sl_mconn_cb cb, void *arg, int argc,
-                                      const char **argv, const size_t *lens)
+static sl_mconn_req *sl_mconn_req_new(sl_mconn *c, sl_mconn_cb cb, void *arg, int argc, const char **argv,
+                                      const size_t *lens)
 {
     size_t bytes = sizeof(sl_mconn_req) + (size_t)argc * (sizeof(char *) + sizeof(size_t));
     for (int i = 0; i < argc; i++)
@@ -190,8 +190,8 @@ static void sl_mconn_drop(sl_mconn *c, const char *why)
             SL_LOG(SL_WARN, "redis maintenance connection dropped; maintenance paused", SL_S("redis", c->name),
                    SL_S("reason", why));
         else
-            SL_LOG(SL_DEBUG, "redis maintenance connection dropped", SL_S("redis", c->name),
-                   SL_S("reason", why), SL_I("failures", c->failures));
+            SL_LOG(SL_DEBUG, "redis maintenance connection dropped", SL_S("redis", c->name), SL_S("reason", why),
+                   SL_I("failures", c->failures));
     }
     if (ac)
         redisAsyncFree(ac);
@@ -205,8 +205,8 @@ static void sl_mconn_failed(sl_mconn *c, const char *why)
     c->ac = NULL;
     c->failures++;
     if (c->failures == 1)
-        SL_LOG(SL_WARN, "cannot connect to redis for maintenance; retrying with backoff",
-               SL_S("redis", c->name), SL_S("error", why));
+        SL_LOG(SL_WARN, "cannot connect to redis for maintenance; retrying with backoff", SL_S("redis", c->name),
+               SL_S("error", why));
     else
         SL_LOG(SL_DEBUG, "redis maintenance connect failed", SL_S("redis", c->name), SL_S("error", why),
                SL_I("failures", c->failures));
@@ -275,8 +275,8 @@ static void sl_mconn_hs_load(void *arg, redisReply *r)
     sl_mconn *c = arg;
     if (sl_mconn_is_error(c, r, "FUNCTION LOAD sluice"))
         return;
-    SL_LOG(SL_INFO, "loaded redis function library", SL_S("library", "sluice"),
-           SL_S("version", SL_FUNCTIONS_VERSION), SL_S("redis", c->name));
+    SL_LOG(SL_INFO, "loaded redis function library", SL_S("library", "sluice"), SL_S("version", SL_FUNCTIONS_VERSION),
+           SL_S("redis", c->name));
     sl_mconn_ready_now(c);
 }
 
@@ -374,8 +374,7 @@ static void sl_mconn_on_disconnect(const redisAsyncContext *ac, int status)
 
 static void sl_mconn_connect(sl_mconn *c)
 {
-    redisAsyncContext *ac =
-        c->u.is_unix ? redisAsyncConnectUnix(c->u.path) : redisAsyncConnect(c->u.host, c->u.port);
+    redisAsyncContext *ac = c->u.is_unix ? redisAsyncConnectUnix(c->u.path) : redisAsyncConnect(c->u.host, c->u.port);
     if (!ac) {
         sl_mconn_failed(c, "out of memory");
         return;
@@ -540,8 +539,8 @@ int sl_mconn_ready(const sl_mconn *c)
     return c->state == SL_MC_READY && c->ac && !SL_ASYNC_CLOSING(c->ac);
 }
 
-int sl_mconn_call(sl_mconn *c, sl_mconn_mode mode, sl_mconn_cb cb, void *arg, int argc,
-                  const char **argv, const size_t *lens)
+int sl_mconn_call(sl_mconn *c, sl_mconn_mode mode, sl_mconn_cb cb, void *arg, int argc, const char **argv,
+                  const size_t *lens)
 {
     if (c->state == SL_MC_CLOSED)
         return -1;

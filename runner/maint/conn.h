@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/hiredis_compat.h"
 #include "common/config.h"
+#include "common/hiredis_compat.h"
 
 struct event_base;
 
@@ -27,16 +27,15 @@ typedef void (*sl_mconn_ready_fn)(void *arg);
 
 /** How sl_mconn_call treats a connection that is not ready. */
 typedef enum sl_mconn_mode {
-    SL_MCONN_NOW,   /* refuse (return -1): periodic work just skips a round */
-    SL_MCONN_QUEUE  /* keep it until ready, at most command_timeout, then cb(NULL) */
+    SL_MCONN_NOW, /* refuse (return -1): periodic work just skips a round */
+    SL_MCONN_QUEUE /* keep it until ready, at most command_timeout, then cb(NULL) */
 } sl_mconn_mode;
 
 /**
  * A connection for cfg's redis.* settings on base; starts connecting at once.
  * @return the connection, or NULL (out of memory, bad URL: logged).
  */
-sl_mconn *sl_mconn_new(struct event_base *base, const sl_config *cfg, sl_mconn_ready_fn on_ready,
-                       void *arg);
+sl_mconn *sl_mconn_new(struct event_base *base, const sl_config *cfg, sl_mconn_ready_fn on_ready, void *arg);
 
 /** Close: every queued and in-flight command gets cb(NULL) first. NULL-safe. */
 void sl_mconn_free(sl_mconn *c);
@@ -52,8 +51,8 @@ int sl_mconn_ready(const sl_mconn *c);
  * not ready.
  * @return 0: cb will be called exactly once; -1: refused, cb never called.
  */
-int sl_mconn_call(sl_mconn *c, sl_mconn_mode mode, sl_mconn_cb cb, void *arg, int argc,
-                  const char **argv, const size_t *lens);
+int sl_mconn_call(sl_mconn *c, sl_mconn_mode mode, sl_mconn_cb cb, void *arg, int argc, const char **argv,
+                  const size_t *lens);
 
 /** A reply says the function library is gone (FUNCTION FLUSH, a failover to a
  *  replica without it): drop the connection; the reconnect loads it again. */

@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "runner/maint/maint.h"
 #include "runner/maint/conn.h"
+#include "runner/maint/maint.h"
 
 struct event;
 
@@ -17,10 +17,10 @@ typedef struct sl_maint_queue {
     struct sl_maint_queue *next;
     struct sl_maint *m;
     char name[128];
-    char sched[256];   /* sluice:{Q}:sched */
-    int active;        /* in the current config */
-    int inflight;      /* a sluice_promote is outstanding: skip ticks */
-    int failing;       /* last call failed (logged once until it works again) */
+    char sched[256]; /* sluice:{Q}:sched */
+    int active; /* in the current config */
+    int inflight; /* a sluice_promote is outstanding: skip ticks */
+    int failing; /* last call failed (logged once until it works again) */
 } sl_maint_queue;
 
 struct sl_maint {
@@ -29,8 +29,8 @@ struct sl_maint {
     struct event *promote_ev, *lease_ev;
     int64_t promote_ms, lease_tick_ms; /* current timer periods */
     sl_maint_queue *queues;
-    int extend_inflight;               /* sluice_extend calls of the last round unanswered */
-    struct sl_maint_trim *trim;        /* retention (trim.h) */
+    int extend_inflight; /* sluice_extend calls of the last round unanswered */
+    struct sl_maint_trim *trim; /* retention (trim.h) */
 };
 
 /** The stream a slot's running job is pending in: sluice:{Q}:r:G when it came

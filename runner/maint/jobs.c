@@ -10,9 +10,9 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "runner/maint/maint.h"
-#include "runner/maint/internal.h"
 #include "runner/http/metrics.h"
+#include "runner/maint/internal.h"
+#include "runner/maint/maint.h"
 
 typedef enum sl_move_kind { SL_MOVE_RETRY, SL_MOVE_DEAD, SL_MOVE_RELEASE } sl_move_kind;
 
@@ -58,9 +58,9 @@ static void sl_maint_on_settled(void *arg, redisReply *r)
                SL_I("delay_ms", mv->delay_ms), SL_S("reason", "timeout"), SL_S("outcome", "retried"));
     } else if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
         st->timeout_dead++;
-        SL_LOG(SL_ERROR, "timed-out job dead-lettered: attempts exhausted", SL_S("pool", pool),
-               SL_I("slot", s->index), SL_S("job_id", mv->job_id), SL_S("stream_id", mv->stream_id),
-               SL_I("attempt", mv->attempt), SL_S("reason", "timeout"), SL_S("outcome", "dead"));
+        SL_LOG(SL_ERROR, "timed-out job dead-lettered: attempts exhausted", SL_S("pool", pool), SL_I("slot", s->index),
+               SL_S("job_id", mv->job_id), SL_S("stream_id", mv->stream_id), SL_I("attempt", mv->attempt),
+               SL_S("reason", "timeout"), SL_S("outcome", "dead"));
     } else if (r && r->type == REDIS_REPLY_INTEGER) {
         st->timeout_refused++;
         SL_LOG(SL_WARN, "timed-out job not settled: its entry is no longer the worker's", SL_S("pool", pool),
@@ -68,11 +68,11 @@ static void sl_maint_on_settled(void *arg, redisReply *r)
                SL_S("outcome", "refused"));
     } else {
         st->timeout_unsettled++;
-        SL_LOG(SL_WARN, "timed-out job not settled (no answer from redis); respawning anyway: the new worker "
-                        "replays the entry and max_deliveries bounds it",
-               SL_S("pool", pool), SL_I("slot", s->index), SL_S("job_id", mv->job_id),
-               SL_S("stream_id", mv->stream_id), SL_S("outcome", "unsettled"),
-               SL_S("error", r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply"));
+        SL_LOG(SL_WARN,
+               "timed-out job not settled (no answer from redis); respawning anyway: the new worker "
+               "replays the entry and max_deliveries bounds it",
+               SL_S("pool", pool), SL_I("slot", s->index), SL_S("job_id", mv->job_id), SL_S("stream_id", mv->stream_id),
+               SL_S("outcome", "unsettled"), SL_S("error", r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply"));
         if (sl_functions_missing(r))
             sl_mconn_reset(mv->m->conn, "function library missing");
     }
@@ -137,9 +137,24 @@ void sl_maint_settle_timeout(sl_maint *m, sl_pool_slot *s, const sl_job_snap *sn
     (void)snprintf(deliveries, sizeof deliveries, "%u", snap->deliveries);
     (void)snprintf(maxlen, sizeof maxlen, "%lld", (long long)sl_cfg_dlq_maxlen(cfg, s->queue));
     (void)snprintf(error, sizeof error, "hard timeout: killed after %lld ms", (long long)elapsed_ms);
-    const char *argv[] = {"FCALL", "sluice_settle", "4", stream, sched, dlq, rstream, s->group, s->consumer,
-                          mv->stream_id, mv->kind == SL_MOVE_RETRY ? "retry" : "dead", delay, "timeout",
-                          error, attempt, deliveries, maxlen, mv->job_id};
+    const char *argv[] = {"FCALL",
+                          "sluice_settle",
+                          "4",
+                          stream,
+                          sched,
+                          dlq,
+                          rstream,
+                          s->group,
+                          s->consumer,
+                          mv->stream_id,
+                          mv->kind == SL_MOVE_RETRY ? "retry" : "dead",
+                          delay,
+                          "timeout",
+                          error,
+                          attempt,
+                          deliveries,
+                          maxlen,
+                          mv->job_id};
     sl_maint_move_send(mv, sl_maint_on_settled, (int)(sizeof argv / sizeof argv[0]), argv);
 }
 

@@ -12,10 +12,10 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "runner/maint/maint.h"
-#include "runner/maint/internal.h"
-#include "runner/maint/trim.h"
 #include "runner/http/metrics.h"
+#include "runner/maint/internal.h"
+#include "runner/maint/maint.h"
+#include "runner/maint/trim.h"
 
 /* Entries one sluice_promote call moves at most; a full batch goes again at once. */
 #define SL_MAINT_PROMOTE_BATCH 1000
@@ -211,8 +211,7 @@ sl_maint *sl_maint_new(sl_sup *sup)
     m->promote_ev = event_new(sup->base, -1, EV_PERSIST, sl_maint_on_promote_tick, m);
     m->lease_ev = event_new(sup->base, -1, EV_PERSIST, sl_maint_on_lease_tick, m);
     if (!m->promote_ev || !m->lease_ev || sl_maint_set_queues(m) != 0 || sl_maint_timers(m) != 0 ||
-        !(m->conn = sl_mconn_new(sup->base, sup->cfg, sl_maint_on_ready, m)) ||
-        !(m->trim = sl_maint_trim_new(m))) {
+        !(m->conn = sl_mconn_new(sup->base, sup->cfg, sl_maint_on_ready, m)) || !(m->trim = sl_maint_trim_new(m))) {
         sl_maint_free(m);
         return NULL;
     }

@@ -20,10 +20,10 @@ typedef struct sl_trim_stream {
     struct sl_trim_stream *next;
     struct sl_trim_queue *q;
     char key[SL_KEY_MAX]; /* sluice:{Q} or sluice:{Q}:r:G */
-    int retry;            /* a retry stream: trimmed in mode "acked" */
+    int retry; /* a retry stream: trimmed in mode "acked" */
     int active;
-    int inflight;         /* a sluice_trim is outstanding: skip ticks */
-    int failing;          /* last call failed (warned once until it works again) */
+    int inflight; /* a sluice_trim is outstanding: skip ticks */
+    int failing; /* last call failed (warned once until it works again) */
 } sl_trim_stream;
 
 /** A queue the trimmer has served. Read-only for others (metrics): walk
@@ -32,9 +32,9 @@ typedef struct sl_trim_queue {
     struct sl_trim_queue *next;
     sl_maint_trim *t;
     char name[128];
-    int active;                   /* in the config, with a retention policy */
-    int64_t max_age_ms, max_len;  /* its current policy */
-    uint64_t trimmed_total;       /* entries trimmed since start: work stream + retry streams */
+    int active; /* in the config, with a retention policy */
+    int64_t max_age_ms, max_len; /* its current policy */
+    uint64_t trimmed_total; /* entries trimmed since start: work stream + retry streams */
     uint64_t retry_trimmed_total; /* the part of trimmed_total from retry streams */
     sl_trim_stream *streams;
 } sl_trim_queue;

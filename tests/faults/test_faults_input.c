@@ -35,7 +35,10 @@ static const bad corpus[] = {
     {"invalid JSON", "bad_payload", 4, {"type", "test.acct", "payload", "{not json"}, {0}},
     {"truncated JSON", "bad_payload", 4, {"type", "test.acct", "payload", "{\"a\":"}, {0}},
     {"NUL byte in JSON", "bad_payload", 4, {"type", "test.acct", "payload", "{\"a\":\"x\0y\"}"}, {0, 0, 0, 11}},
-    {"binary garbage payload", "bad_payload", 4, {"type", "test.acct", "payload", "\xff\xfe\x00\x01\x80zz"},
+    {"binary garbage payload",
+     "bad_payload",
+     4,
+     {"type", "test.acct", "payload", "\xff\xfe\x00\x01\x80zz"},
      {0, 0, 0, 7}},
     {"invalid UTF-8 in JSON", "bad_payload", 4, {"type", "test.acct", "payload", "{\"a\":\"\xc3\x28\"}"}, {0}},
     {"oversize payload", "oversize", 4, {"type", "test.acct", "payload", big}, {0}},
@@ -44,8 +47,7 @@ static const bad corpus[] = {
     {"attempt 0", "bad_envelope", 6, {"type", "test.acct", "payload", "{}", "attempt", "0"}, {0}},
     {"duplicate type field", "bad_envelope", 6, {"type", "test.acct", "type", "test.acct", "payload", "{}"}, {0}},
     {"duplicate payload field", "bad_envelope", 6, {"type", "test.acct", "payload", "{}", "payload", "{}"}, {0}},
-    {"non-numeric enqueued_at", "bad_envelope", 6, {"type", "test.acct", "payload", "{}", "enqueued_at", "soon"},
-     {0}},
+    {"non-numeric enqueued_at", "bad_envelope", 6, {"type", "test.acct", "payload", "{}", "enqueued_at", "soon"}, {0}},
     {"binary garbage id", "bad_envelope", 6, {"type", "test.acct", "payload", "{}", "id", NULL /* filled */}, {0}},
 };
 #define NCORPUS (sizeof(corpus) / sizeof(corpus[0]))
@@ -64,14 +66,17 @@ static void xadd_bad(const bad *b, int copy, char *job_id, size_t n)
     job_id[0] = '\0';
     for (int i = 0; i < b->nf; i++) {
         const char *v = b->f[i];
-        if (!v) v = strcmp(b->f[i - 1], "type") == 0 ? longtype : garbage;
-        if (i % 2 == 1 && strcmp(b->f[i - 1], "id") == 0) snprintf(job_id, n, "%s", v);
+        if (!v)
+            v = strcmp(b->f[i - 1], "type") == 0 ? longtype : garbage;
+        if (i % 2 == 1 && strcmp(b->f[i - 1], "id") == 0)
+            snprintf(job_id, n, "%s", v);
         argv[3 + i] = v;
         lens[3 + i] = b->len[i] ? b->len[i] : strlen(v);
     }
     redisReply *r = redisCommandArgv(fx_rc, 3 + b->nf, argv, lens);
     cr_assert(r && r->type == REDIS_REPLY_STRING, "XADD of '%s' failed", b->what);
-    if (!job_id[0]) snprintf(job_id, n, "%s", r->str);
+    if (!job_id[0])
+        snprintf(job_id, n, "%s", r->str);
     freeReplyObject(r);
 }
 
@@ -117,12 +122,19 @@ static void malformed_check(fx_scene *s, const acct_counts *k)
 /* The scenario of this suite that fits the skeleton (fx_scenario_run).
  * duplicate_publishes below is not a row: it settles twice, before and after
  * the same ids are published again, and counts handler runs and XLEN. */
-static const fx_scenario malformed = {
-    .title = "8 (malformed corpus)", .cfg = {.queue = "s8", .jobs = "\"max_payload_bytes\":1024"},
-    .fault = malformed_input, .completed = N, .dead = NCORPUS * COPIES, .max_dups = 0, .check = malformed_check,
-    .stop_ms = 20000};
+static const fx_scenario malformed = {.title = "8 (malformed corpus)",
+                                      .cfg = {.queue = "s8", .jobs = "\"max_payload_bytes\":1024"},
+                                      .fault = malformed_input,
+                                      .completed = N,
+                                      .dead = NCORPUS * COPIES,
+                                      .max_dups = 0,
+                                      .check = malformed_check,
+                                      .stop_ms = 20000};
 
-Test(faults_input, malformed_corpus, .timeout = 150) { fx_scenario_run(&malformed); }
+Test(faults_input, malformed_corpus, .timeout = 150)
+{
+    fx_scenario_run(&malformed);
+}
 
 /* XADD the 500 done-marker jobs (ids dm-<i>) once more. */
 static void xadd_dm(acct_ledger *a)
@@ -177,8 +189,12 @@ static void idem_python(acct_ledger *a)
              "r=redis.Redis(host=\"%s\",port=%d,db=%d)\n"
              "for i in range(250):\n"
              "    k=\"sluice:{s9}:idem:py-%%d\" %% i\n"
-             "    a=r.execute_command(\"FCALL\",\"sluice_enqueue\",3,\"sluice:{s9}\",k,\"sluice:{s9}:sched\",86400,\"\",0,\"type\",\"test.acct\",\"payload\",\"{}\")\n"
-             "    b=r.execute_command(\"FCALL\",\"sluice_enqueue\",3,\"sluice:{s9}\",k,\"sluice:{s9}:sched\",86400,\"\",0,\"type\",\"test.acct\",\"payload\",\"{}\")\n"
+             "    "
+             "a=r.execute_command(\"FCALL\",\"sluice_enqueue\",3,\"sluice:{s9}\",k,\"sluice:{s9}:sched\",86400,\"\",0,"
+             "\"type\",\"test.acct\",\"payload\",\"{}\")\n"
+             "    "
+             "b=r.execute_command(\"FCALL\",\"sluice_enqueue\",3,\"sluice:{s9}\",k,\"sluice:{s9}:sched\",86400,\"\",0,"
+             "\"type\",\"test.acct\",\"payload\",\"{}\")\n"
              "    print(a[0].decode(), a[1], b[0].decode(), b[1])\n'",
              py, host, port, db);
     FILE *p = popen(cmd, "r");

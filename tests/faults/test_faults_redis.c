@@ -28,7 +28,8 @@ static void teardown(void)
 {
     acct_free(ledger);
     ledger = NULL;
-    if (rc) redisFree(rc);
+    if (rc)
+        redisFree(rc);
     rc = NULL;
     if (red.pid > 0) {
         kill(red.pid, SIGCONT);
@@ -61,11 +62,14 @@ static int enqueue_into_kill(fx_scene *s, char (*acked_ids)[64], int n)
     int acked = 0;
     for (int i = 0; i < n; i++) {
         void *v = NULL;
-        if (redisGetReply(s->c, &v) != REDIS_OK) break;
+        if (redisGetReply(s->c, &v) != REDIS_OK)
+            break;
         redisReply *r = v;
-        if (r->type == REDIS_REPLY_STRING) snprintf(acked_ids[acked++], 64, "%s", r->str);
+        if (r->type == REDIS_REPLY_STRING)
+            snprintf(acked_ids[acked++], 64, "%s", r->str);
         freeReplyObject(r);
-        if (i == 0) fx_redis_kill(&s->red);
+        if (i == 0)
+            fx_redis_kill(&s->red);
     }
     cr_assert_geq(acked, 1);
     return acked;
@@ -90,10 +94,12 @@ static long kill9_restart(fx_scene *s)
     for (size_t i = 0; i < x->elements; i++) {
         const redisReply *e = x->element[i];
         const char *id = e->element[0]->str;
-        if (e->element[1]->elements < 4 || !strstr(e->element[1]->element[3]->str, "\"race\"")) continue;
+        if (e->element[1]->elements < 4 || !strstr(e->element[1]->element[3]->str, "\"race\""))
+            continue;
         kept++;
         acct_add(s->a, id);
-        for (int j = 0; j < acked; j++) acked_kept += strcmp(acked_ids[j], id) == 0;
+        for (int j = 0; j < acked; j++)
+            acked_kept += strcmp(acked_ids[j], id) == 0;
     }
     freeReplyObject(x);
     fprintf(stderr, "scenario 6: of 500 racing enqueues %d were acknowledged before the kill, %d persisted\n", acked,
@@ -142,20 +148,41 @@ static void sigstop_check(fx_scene *s, const acct_counts *k)
 enum { KILL9_AOF, SIGSTOP_10S };
 static const fx_scenario scenarios[] = {
     [KILL9_AOF] = {.title = "6 (redis kill -9 + AOF restart)",
-                   .cfg = {.queue = "s6", .workers = WORKERS, .read_count = READ_COUNT}, .private_redis = 1,
-                   .n = N, .payload = p_sleep5, .wait_records = 300, .fault = kill9_restart,
+                   .cfg = {.queue = "s6", .workers = WORKERS, .read_count = READ_COUNT},
+                   .private_redis = 1,
+                   .n = N,
+                   .payload = p_sleep5,
+                   .wait_records = 300,
+                   .fault = kill9_restart,
                    /* dead 0: no dead letters after a Redis restart (reasons in the counts line) */
-                   .completed = FX_REST, .dead = 0, .max_dups = MAX_DUPS, .check = no_worker_crashed,
+                   .completed = FX_REST,
+                   .dead = 0,
+                   .max_dups = MAX_DUPS,
+                   .check = no_worker_crashed,
                    .stop_ms = 20000},
-    [SIGSTOP_10S] = {.title = "7 (redis SIGSTOP 10s)",
-                     .cfg = {.queue = "s7", .workers = WORKERS, .read_count = READ_COUNT,
-                             .redis = "\"command_timeout\":\"1s\""},
-                     .private_redis = 1, .n = N, .payload = p_sleep5, .wait_records = 300, .fault = sigstop_10s,
-                     .completed = N, .dead = 0, .max_dups = MAX_DUPS, .check = sigstop_check, .stop_ms = 20000},
+    [SIGSTOP_10S] =
+        {.title = "7 (redis SIGSTOP 10s)",
+         .cfg = {.queue = "s7", .workers = WORKERS, .read_count = READ_COUNT, .redis = "\"command_timeout\":\"1s\""},
+         .private_redis = 1,
+         .n = N,
+         .payload = p_sleep5,
+         .wait_records = 300,
+         .fault = sigstop_10s,
+         .completed = N,
+         .dead = 0,
+         .max_dups = MAX_DUPS,
+         .check = sigstop_check,
+         .stop_ms = 20000},
 };
 
-Test(faults_redis, kill9_restart_aof, .timeout = 150) { fx_scenario_run(&scenarios[KILL9_AOF]); }
-Test(faults_redis, sigstop_10s, .timeout = 150) { fx_scenario_run(&scenarios[SIGSTOP_10S]); }
+Test(faults_redis, kill9_restart_aof, .timeout = 150)
+{
+    fx_scenario_run(&scenarios[KILL9_AOF]);
+}
+Test(faults_redis, sigstop_10s, .timeout = 150)
+{
+    fx_scenario_run(&scenarios[SIGSTOP_10S]);
+}
 
 /* Pending entries of group g on stream key, up to max, into ids. */
 static int pending_ids(const char *key, const char *g, char (*out)[64], int max)
@@ -163,7 +190,8 @@ static int pending_ids(const char *key, const char *g, char (*out)[64], int max)
     redisReply *r = redisCommand(rc, "XPENDING %s %s - + %d", key, g, max);
     cr_assert(r && r->type == REDIS_REPLY_ARRAY, "XPENDING failed");
     int n = 0;
-    for (size_t i = 0; i < r->elements && n < max; i++) snprintf(out[n++], 64, "%s", r->element[i]->element[0]->str);
+    for (size_t i = 0; i < r->elements && n < max; i++)
+        snprintf(out[n++], 64, "%s", r->element[i]->element[0]->str);
     freeReplyObject(r);
     return n;
 }
@@ -171,7 +199,8 @@ static int pending_ids(const char *key, const char *g, char (*out)[64], int max)
 static int is_ghost(char (*ghost)[64], const char *id)
 {
     for (int x = 0; x < 20; x++)
-        if (strcmp(id, ghost[x]) == 0) return 1;
+        if (strcmp(id, ghost[x]) == 0)
+            return 1;
     return 0;
 }
 
@@ -196,9 +225,11 @@ Test(faults_redis, trimmed_while_pending, .timeout = 150)
     fx_xadd(rc, "st", "test.acct", N, p_sleep, &ms, a, NULL);
     redisReply *g = redisCommand(rc, "XREADGROUP GROUP st ghost-st-0 COUNT 20 STREAMS sluice:{st} >");
     cr_assert(g && g->type == REDIS_REPLY_ARRAY && g->element[0]->element[1]->elements == 20);
-    for (int i = 0; i < 20; i++) snprintf(ghost[i], 64, "%s", g->element[0]->element[1]->element[i]->element[0]->str);
+    for (int i = 0; i < 20; i++)
+        snprintf(ghost[i], 64, "%s", g->element[0]->element[1]->element[i]->element[0]->str);
     freeReplyObject(g);
-    for (int i = 0; i < 20; i += 2) cr_assert_eq(th_int(rc, "XDEL sluice:{st} %s", ghost[i]), 1);
+    for (int i = 0; i < 20; i += 2)
+        cr_assert_eq(th_int(rc, "XDEL sluice:{st} %s", ghost[i]), 1);
     fx_start(&r);
     fx_wait_records(&r, 100, 60000);
 
@@ -208,8 +239,10 @@ Test(faults_redis, trimmed_while_pending, .timeout = 150)
     acct_check(a, rc, &k);
     for (int i = nl - 1; i >= 0 && dl < 10; i--) { /* the newest: likely prefetched, not running */
         const acct_job *j = acct_job_get(a, held[i]);
-        if (j->completions || is_ghost(ghost, held[i])) continue;
-        if (th_int(rc, "XDEL sluice:{st} %s", held[i]) == 1) snprintf(live[dl++], 64, "%s", held[i]);
+        if (j->completions || is_ghost(ghost, held[i]))
+            continue;
+        if (th_int(rc, "XDEL sluice:{st} %s", held[i]) == 1)
+            snprintf(live[dl++], 64, "%s", held[i]);
     }
     cr_assert_gt(dl, 0, "no pending entry to delete");
 
@@ -218,7 +251,8 @@ Test(faults_redis, trimmed_while_pending, .timeout = 150)
     /* Stopped: whatever is still pending was released; delete half of it. */
     int nr = pending_ids("sluice:{st}", "st", rest, 200), dr = 0;
     for (int i = 0; i < nr; i += 2)
-        if (!is_ghost(ghost, rest[i]) && th_int(rc, "XDEL sluice:{st} %s", rest[i]) == 1) dr++;
+        if (!is_ghost(ghost, rest[i]) && th_int(rc, "XDEL sluice:{st} %s", rest[i]) == 1)
+            dr++;
     cr_assert_gt(dr, 0, "nothing was pending after the stop (%d entries)", nr);
 
     fx_start(&r);
@@ -236,8 +270,9 @@ Test(faults_redis, trimmed_while_pending, .timeout = 150)
         else
             cr_assert_eq(j->completions, 1, "ghost's intact entry %s not reclaimed and run", ghost[i]);
     }
-    fprintf(stderr, "scenario trimmed: %d deleted from a dead consumer -> %d trimmed; %d deleted while held by a "
-                    "worker -> %d completed, %d trimmed; %d deleted while released -> DLQ trimmed\n",
+    fprintf(stderr,
+            "scenario trimmed: %d deleted from a dead consumer -> %d trimmed; %d deleted while held by a "
+            "worker -> %d completed, %d trimmed; %d deleted while released -> DLQ trimmed\n",
             10, ghost_trimmed, dl, live_done, live_trimmed, dr);
     cr_assert_eq(ghost_trimmed, 10);
     cr_assert_eq(live_done + live_trimmed, dl);
@@ -254,8 +289,10 @@ static void wait_pending(const char *q, const char *id)
     for (int waited = 0; waited < 10000; waited += 5) {
         redisReply *x = redisCommand(rc, "XPENDING sluice:{%s} %s %s %s 1", q, q, id, id);
         int n = x && x->type == REDIS_REPLY_ARRAY ? (int)x->elements : 0;
-        if (x) freeReplyObject(x);
-        if (n) return;
+        if (x)
+            freeReplyObject(x);
+        if (n)
+            return;
         th_sleep_ms(5);
     }
     cr_assert_fail("entry %s never became pending", id);
@@ -298,8 +335,9 @@ Test(faults_redis, deleted_while_running, .timeout = 150)
     int done = 0, trimmed = 0;
     for (int i = 0; i < 3; i++) {
         const acct_job *j = acct_job_get(a, longid[i]);
-        cr_expect(j->completions + j->dead == 1, "job %s deleted while running: %d completions and %d dead letters (%s)",
-                  longid[i], j->completions, j->dead, j->dead ? j->reason : "-");
+        cr_expect(j->completions + j->dead == 1,
+                  "job %s deleted while running: %d completions and %d dead letters (%s)", longid[i], j->completions,
+                  j->dead, j->dead ? j->reason : "-");
         done += j->completions > 0;
         trimmed += j->dead > 0;
     }
@@ -324,9 +362,11 @@ static int runs_of(const char *path, const char *id, unsigned *deliveries_max)
     while (f && fgets(line, sizeof(line), f))
         if (sscanf(line, "%127s %u %ld %u", jid, &attempt, &pid, &deliveries) == 4 && strcmp(jid, id) == 0) {
             n++;
-            if (deliveries > *deliveries_max) *deliveries_max = deliveries;
+            if (deliveries > *deliveries_max)
+                *deliveries_max = deliveries;
         }
-    if (f) fclose(f);
+    if (f)
+        fclose(f);
     return n;
 }
 
@@ -343,7 +383,8 @@ static void oom_while_running(fx_run *r, acct_ledger *a, const char *q, const ch
     acct_add(a, x->str);
     freeReplyObject(x);
     unsigned dmax;
-    for (int i = 0; i < 500 && runs_of(runs, id, &dmax) == 0; i++) th_sleep_ms(20);
+    for (int i = 0; i < 500 && runs_of(runs, id, &dmax) == 0; i++)
+        th_sleep_ms(20);
     cr_assert_eq(runs_of(runs, id, &dmax), 1, "job %s never started (see %s)", id, r->log);
     th_cmd(rc, "CONFIG SET maxmemory 1");
     th_sleep_ms(4000);
@@ -397,8 +438,10 @@ static long lines_with(const char *path, const char *needle)
     char line[8192];
     long n = 0;
     while (f && fgets(line, sizeof(line), f))
-        if (strstr(line, needle)) n++;
-    if (f) fclose(f);
+        if (strstr(line, needle))
+            n++;
+    if (f)
+        fclose(f);
     return n;
 }
 

@@ -33,8 +33,8 @@ static void assert_first_delivery(fx_scene *s, const acct_counts *k)
         const acct_job *j = acct_job_get(s->a, s->ids[i]);
         cr_assert(j && j->completions == 1, "%s: job %s completed %d times", s->sc->title, s->ids[i],
                   j ? j->completions : 0);
-        cr_assert_eq(j->deliveries_max, 1, "%s: job %s ran with deliveries %u: the stop spent a delivery",
-                     s->sc->title, s->ids[i], j->deliveries_max);
+        cr_assert_eq(j->deliveries_max, 1, "%s: job %s ran with deliveries %u: the stop spent a delivery", s->sc->title,
+                     s->ids[i], j->deliveries_max);
         cr_assert_eq(j->attempt, 1, "%s: job %s ran as attempt %u", s->sc->title, s->ids[i], j->attempt);
     }
 }
@@ -48,7 +48,8 @@ static long kill9_random(fx_scene *s)
         th_sleep_ms(200);
         pid_t p[16];
         int w = fx_workers(&s->run, p, 16);
-        if (w > 0 && kill(p[rand() % w], SIGKILL) == 0) kills++;
+        if (w > 0 && kill(p[rand() % w], SIGKILL) == 0)
+            kills++;
     }
     fprintf(stderr, "scenario 1: %d workers killed with -9\n", kills);
     cr_assert_geq(kills, 10, "only %d kills happened before the jobs were done", kills);
@@ -115,7 +116,7 @@ static void p_mixed(int i, char *buf, size_t n, void *arg)
 static void mixed_check(fx_scene *s, const acct_counts *k)
 {
     (void)k;
-    char (*ids)[64] = s->ids;
+    char(*ids)[64] = s->ids;
     for (int i = 0; i < N; i++) {
         const acct_job *j = acct_job_get(s->a, ids[i]);
         switch (i % 10) {
@@ -135,7 +136,8 @@ static void mixed_check(fx_scene *s, const acct_counts *k)
             cr_assert(j->completions == 1 && j->attempt == 1, "job %s: %d completions, attempt %u", ids[i],
                       j->completions, j->attempt);
         }
-        if (j->completions) cr_assert_eq(j->deliveries_max, 1, "job %s: deliveries %u", ids[i], j->deliveries_max);
+        if (j->completions)
+            cr_assert_eq(j->deliveries_max, 1, "job %s: deliveries %u", ids[i], j->deliveries_max);
     }
 }
 
@@ -175,7 +177,8 @@ static long supervisor_kill9_restart(fx_scene *s)
     for (int waited = 0; left && waited < 10000; waited += 50) {
         th_sleep_ms(50);
         left = 0;
-        for (int i = 0; i < nw; i++) left += fx_alive(w[i]);
+        for (int i = 0; i < nw; i++)
+            left += fx_alive(w[i]);
     }
     cr_assert_eq(left, 0, "%d workers of the killed supervisor still run after 10 s", left);
     acct_counts k;
@@ -193,46 +196,101 @@ static const fx_scenario scenarios[] = {
     [KILL9_RANDOM] = {.title = "1 (kill -9 of random workers)",
                       /* A high crash budget: this scenario is about loss, not the "crashed" DLQ. */
                       .cfg = {.queue = "s1", .read_count = 5, .jobs = "\"max_deliveries\":50"},
-                      .n = 1200, .payload = p_sleep10, .fault = kill9_random,
-                      .completed = 1200, .dead = 0, .max_dups = FX_DUPS_PER_FAULT,
-                      .check = kill9_random_check, .stop_ms = 15000},
-    [POISON] = {.title = "2 (poison segfault 1%)", .cfg = {.queue = "s2", .jobs = "\"max_deliveries\":3"},
-                .n = N, .payload = p_poison,
-                .completed = N - N / 100, .dead = N / 100, .by_reason = {{ACCT_crashed, N / 100}}, .max_dups = 0,
-                .check = poison_check, .stop_ms = 15000},
+                      .n = 1200,
+                      .payload = p_sleep10,
+                      .fault = kill9_random,
+                      .completed = 1200,
+                      .dead = 0,
+                      .max_dups = FX_DUPS_PER_FAULT,
+                      .check = kill9_random_check,
+                      .stop_ms = 15000},
+    [POISON] = {.title = "2 (poison segfault 1%)",
+                .cfg = {.queue = "s2", .jobs = "\"max_deliveries\":3"},
+                .n = N,
+                .payload = p_poison,
+                .completed = N - N / 100,
+                .dead = N / 100,
+                .by_reason = {{ACCT_crashed, N / 100}},
+                .max_dups = 0,
+                .check = poison_check,
+                .stop_ms = 15000},
     [HANG] = {.title = "3 (hang 1%, timeout 200ms)",
-              .cfg = {.queue = "s3", .jobs = "\"timeout\":\"200ms\",\"max_attempts\":2"}, .n = N, .payload = p_hang,
-              .completed = N - N / 100, .dead = N / 100, .by_reason = {{ACCT_timeout, N / 100}}, .max_dups = 0,
-              .check = hang_check, .stop_ms = 15000},
-    [MIXED] = {.title = "4 (retry/fail/exhausted)", .cfg = {.queue = "s4", .jobs = "\"max_attempts\":3"},
-               .n = N, .payload = p_mixed,
-               .completed = 8 * N / 10, .dead = 2 * N / 10,
-               .by_reason = {{ACCT_failed, N / 10}, {ACCT_exhausted, N / 10}}, .max_dups = 0,
-               .check = mixed_check, .stop_ms = 15000},
-    [SIGTERM_LOAD] = {.title = "5 (SIGTERM under load, restart)", .cfg = {.queue = "s5"}, .n = N,
-                      .payload = p_long_first, .wait_records = 100, .fault = sigterm_restart,
-                      .completed = N, .dead = 0, .max_dups = 0, .check = assert_first_delivery, .stop_ms = 20000},
-    [SUPERVISOR_KILL9] = {.title = "10 (supervisor kill -9, restart)", .cfg = {.queue = "s10"}, .n = N,
-                          .payload = p_sleep10, .wait_records = 300, .fault = supervisor_kill9_restart,
-                          .completed = N, .dead = 0, .max_dups = 0, .check = assert_first_delivery,
+              .cfg = {.queue = "s3", .jobs = "\"timeout\":\"200ms\",\"max_attempts\":2"},
+              .n = N,
+              .payload = p_hang,
+              .completed = N - N / 100,
+              .dead = N / 100,
+              .by_reason = {{ACCT_timeout, N / 100}},
+              .max_dups = 0,
+              .check = hang_check,
+              .stop_ms = 15000},
+    [MIXED] = {.title = "4 (retry/fail/exhausted)",
+               .cfg = {.queue = "s4", .jobs = "\"max_attempts\":3"},
+               .n = N,
+               .payload = p_mixed,
+               .completed = 8 * N / 10,
+               .dead = 2 * N / 10,
+               .by_reason = {{ACCT_failed, N / 10}, {ACCT_exhausted, N / 10}},
+               .max_dups = 0,
+               .check = mixed_check,
+               .stop_ms = 15000},
+    [SIGTERM_LOAD] = {.title = "5 (SIGTERM under load, restart)",
+                      .cfg = {.queue = "s5"},
+                      .n = N,
+                      .payload = p_long_first,
+                      .wait_records = 100,
+                      .fault = sigterm_restart,
+                      .completed = N,
+                      .dead = 0,
+                      .max_dups = 0,
+                      .check = assert_first_delivery,
+                      .stop_ms = 20000},
+    [SUPERVISOR_KILL9] = {.title = "10 (supervisor kill -9, restart)",
+                          .cfg = {.queue = "s10"},
+                          .n = N,
+                          .payload = p_sleep10,
+                          .wait_records = 300,
+                          .fault = supervisor_kill9_restart,
+                          .completed = N,
+                          .dead = 0,
+                          .max_dups = 0,
+                          .check = assert_first_delivery,
                           .stop_ms = 20000},
 };
 
-Test(faults_workers, kill9_random_workers, .timeout = 150) { fx_scenario_run(&scenarios[KILL9_RANDOM]); }
-Test(faults_workers, poison_segfault_crashed, .timeout = 150) { fx_scenario_run(&scenarios[POISON]); }
-Test(faults_workers, hang_timeout, .timeout = 150) { fx_scenario_run(&scenarios[HANG]); }
-Test(faults_workers, retry_fail_exhausted, .timeout = 150) { fx_scenario_run(&scenarios[MIXED]); }
-Test(faults_workers, sigterm_under_load, .timeout = 150) { fx_scenario_run(&scenarios[SIGTERM_LOAD]); }
-Test(faults_workers, supervisor_kill9, .timeout = 150) { fx_scenario_run(&scenarios[SUPERVISOR_KILL9]); }
+Test(faults_workers, kill9_random_workers, .timeout = 150)
+{
+    fx_scenario_run(&scenarios[KILL9_RANDOM]);
+}
+Test(faults_workers, poison_segfault_crashed, .timeout = 150)
+{
+    fx_scenario_run(&scenarios[POISON]);
+}
+Test(faults_workers, hang_timeout, .timeout = 150)
+{
+    fx_scenario_run(&scenarios[HANG]);
+}
+Test(faults_workers, retry_fail_exhausted, .timeout = 150)
+{
+    fx_scenario_run(&scenarios[MIXED]);
+}
+Test(faults_workers, sigterm_under_load, .timeout = 150)
+{
+    fx_scenario_run(&scenarios[SIGTERM_LOAD]);
+}
+Test(faults_workers, supervisor_kill9, .timeout = 150)
+{
+    fx_scenario_run(&scenarios[SUPERVISOR_KILL9]);
+}
 
 /* 1 while a client of the test Redis blocks in XREADGROUP (CLIENT LIST flags=b). */
 static int reader_blocked(void *arg)
 {
     (void)arg;
     redisReply *r = redisCommand(fx_rc, "CLIENT LIST");
-    int blocked = r && r->type == REDIS_REPLY_STRING && strstr(r->str, "flags=b ") &&
-                  strstr(r->str, "cmd=xreadgroup");
-    if (r) freeReplyObject(r);
+    int blocked = r && r->type == REDIS_REPLY_STRING && strstr(r->str, "flags=b ") && strstr(r->str, "cmd=xreadgroup");
+    if (r)
+        freeReplyObject(r);
     return blocked;
 }
 
@@ -241,7 +299,8 @@ static long file_count(const char *path, const char *needle)
 {
     char *text = th_read_file(path);
     long n = 0;
-    for (const char *p = text; p && (p = strstr(p, needle)); p += strlen(needle)) n++;
+    for (const char *p = text; p && (p = strstr(p, needle)); p += strlen(needle))
+        n++;
     free(text);
     return n;
 }
@@ -267,15 +326,18 @@ Test(faults_workers, frozen_reader_skips_taken_over, .timeout = 150)
         cr_assert_eq(kill(frozen, SIGSTOP), 0);
         th_sleep_ms(50);
         blocked = reader_blocked(NULL);
-        if (!blocked) kill(frozen, SIGCONT);
+        if (!blocked)
+            kill(frozen, SIGCONT);
     }
     cr_assert(blocked, "could not freeze the worker inside XREADGROUP (see %s)", flog);
     /* One transaction: the blocked read is served once, with all n entries. */
     th_cmd(fx_rc, "MULTI");
-    for (int i = 0; i < n; i++) th_cmd(fx_rc, "XADD sluice:{s11} * type test.acct payload {\"n\":%d}", i);
+    for (int i = 0; i < n; i++)
+        th_cmd(fx_rc, "XADD sluice:{s11} * type test.acct payload {\"n\":%d}", i);
     redisReply *ex = redisCommand(fx_rc, "EXEC");
     cr_assert(ex && ex->type == REDIS_REPLY_ARRAY && ex->elements == (size_t)n, "EXEC failed");
-    for (size_t i = 0; i < ex->elements; i++) acct_add(a, ex->element[i]->str);
+    for (size_t i = 0; i < ex->elements; i++)
+        acct_add(a, ex->element[i]->str);
     freeReplyObject(ex);
     cr_assert_eq(th_int(fx_rc, "XLEN sluice:{s11}"), n);
     /* Delivered to the frozen consumer; another one takes them over past the lease (1 s). */
@@ -285,17 +347,16 @@ Test(faults_workers, frozen_reader_skips_taken_over, .timeout = 150)
     cr_assert(acct_wait_settled(a, fx_rc, 30000, &k), "not settled before the thaw: pending=%ld", k.pending);
     cr_assert_eq(kill(frozen, SIGCONT), 0);
     /* Its batch is settled one way or the other: run again (records) or skipped (log). */
-    for (int i = 0; i < 300 && th_count_lines(r.record) < 2 * n &&
-                    file_count(flog, "taken over by another consumer") < n;
-         i++)
+    for (int i = 0;
+         i < 300 && th_count_lines(r.record) < 2 * n && file_count(flog, "taken over by another consumer") < n; i++)
         th_sleep_ms(50);
     th_worker_stop(frozen, 15000);
     th_worker_stop(other, 15000);
     fx_settle(a, fx_rc, &r, "11 (frozen reader, taken over)", FX_SETTLE_MS, &k);
     cr_assert_eq(k.completed, n);
     cr_assert_eq(k.dead, 0);
-    cr_assert_eq(k.duplicates, 0, "%ld jobs ran twice: the thawed worker ran entries taken over (see %s)",
-                 k.duplicates, flog);
+    cr_assert_eq(k.duplicates, 0, "%ld jobs ran twice: the thawed worker ran entries taken over (see %s)", k.duplicates,
+                 flog);
     cr_assert_eq(file_count(flog, "taken over by another consumer"), n, "see %s", flog);
     free(flog);
 }

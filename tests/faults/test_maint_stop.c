@@ -15,11 +15,12 @@
 #include "tests/support/mt.h"
 
 /* Fast everything: tiny promote interval, restart backoff and XREADGROUP block. */
-#define SUP_FAST "\"worker_path\":\"" SLUICE_WORKER_BIN "\",\"promote_interval\":\"20ms\"," \
-                 "\"restart_backoff_min\":\"20ms\",\"restart_backoff_max\":\"200ms\""
-#define POOL(name, q, n, plugin, more)                                                   \
-    "{\"name\":\"" name "\",\"queue\":\"" q "\",\"workers\":" #n ",\"plugins\":[" plugin \
-    "],\"block\":\"200ms\"" more "}"
+#define SUP_FAST                                                               \
+    "\"worker_path\":\"" SLUICE_WORKER_BIN "\",\"promote_interval\":\"20ms\"," \
+    "\"restart_backoff_min\":\"20ms\",\"restart_backoff_max\":\"200ms\""
+#define POOL(name, q, n, plugin, more)                                                                                \
+    "{\"name\":\"" name "\",\"queue\":\"" q "\",\"workers\":" #n ",\"plugins\":[" plugin "],\"block\":\"200ms\"" more \
+    "}"
 #define REC(file) ",\"settings\":{\"record_file\":\"" file "\"}"
 
 TestSuite(maint_stop, .init = mt_setup, .fini = mt_teardown, .timeout = 90);
@@ -71,7 +72,7 @@ static void start_long_job(mt_sup *s, const char *q)
 Test(maint_stop, shutdown_timeout_releases_the_killed_job)
 {
     mt_write_cfg(&mt_s1, "s1", NULL, "", SUP_FAST ",\"shutdown_timeout\":\"300ms\"", "\"timeout\":\"30s\"",
-              POOL("rel", "md8", 1, "\"record\"", REC("@REC@")));
+                 POOL("rel", "md8", 1, "\"record\"", REC("@REC@")));
     start_long_job(&mt_s1, "md8");
     mt_stop(&mt_s1, 5000);
     cr_assert_eq(mt_log_count(&mt_s1, "did not stop within shutdown_timeout", ""), 1);
@@ -93,7 +94,7 @@ Test(maint_stop, shutdown_timeout_releases_the_killed_job)
 Test(maint_stop, second_sigint_releases_the_killed_job)
 {
     mt_write_cfg(&mt_s1, "s1", NULL, "", SUP_FAST ",\"shutdown_timeout\":\"30s\"", "\"timeout\":\"30s\"",
-              POOL("rel", "md9", 1, "\"record\"", REC("@REC@")));
+                 POOL("rel", "md9", 1, "\"record\"", REC("@REC@")));
     start_long_job(&mt_s1, "md9");
     cr_assert_eq(kill(mt_s1.pid, SIGINT), 0);
     cr_assert(mt_wait_log(&mt_s1, "graceful stop", 5000));
@@ -118,18 +119,21 @@ static void start_own_redis(char *url, size_t n)
         int port = th_free_port(), up = 0, st = 0, exited = 0;
         char ports[16];
         snprintf(ports, sizeof ports, "%d", port);
-        char *argv[] = {"redis-server", "--port", ports, "--bind", "127.0.0.1", "--dir", (char *)th_tmpdir(),
-                        "--save", "", "--appendonly", "no", NULL};
+        char *argv[] = {"redis-server",      "--port", ports, "--bind",       "127.0.0.1", "--dir",
+                        (char *)th_tmpdir(), "--save", "",    "--appendonly", "no",        NULL};
         mt_own_redis = th_spawn(argv, NULL, log);
         for (int i = 0; i < 250 && !up; i++) {
             redisContext *c = redisConnect("127.0.0.1", port);
             up = c && !c->err;
             redisFree(c);
-            if (!up && (exited = th_wait_exit(mt_own_redis, 0, &st))) break; /* the port was taken */
-            if (!up) th_sleep_ms(20);
+            if (!up && (exited = th_wait_exit(mt_own_redis, 0, &st)))
+                break; /* the port was taken */
+            if (!up)
+                th_sleep_ms(20);
         }
         if (!up) {
-            if (!exited) th_kill(mt_own_redis);
+            if (!exited)
+                th_kill(mt_own_redis);
             mt_own_redis = 0;
             continue;
         }
@@ -146,8 +150,9 @@ Test(maint_stop, a_paused_redis_does_not_block_the_supervisor)
 {
     char url[64];
     start_own_redis(url, sizeof url);
-    mt_write_cfg(&mt_s1, "s1", url, ",\"command_timeout\":\"1s\",\"reconnect_min\":\"50ms\",\"reconnect_max\":\"300ms\"",
-              SUP_FAST, "", POOL("pz", "md10", 1, "\"record\"", REC("@REC@")));
+    mt_write_cfg(&mt_s1, "s1", url,
+                 ",\"command_timeout\":\"1s\",\"reconnect_min\":\"50ms\",\"reconnect_max\":\"300ms\"", SUP_FAST, "",
+                 POOL("pz", "md10", 1, "\"record\"", REC("@REC@")));
     mt_start(&mt_s1);
     mt_wait_workers(&mt_s1, 1, 10000);
     mt_wait_library(&mt_s1);

@@ -11,14 +11,14 @@
 #include <string.h>
 
 /* A harness's own invariant failed: print it and abort, so libFuzzer saves the input. */
-#define FUZZ_ASSERT(cond, ...)                                                     \
-    do {                                                                           \
-        if (!(cond)) {                                                             \
-            fprintf(stderr, "fuzz invariant failed: %s: ", #cond);                 \
-            fprintf(stderr, __VA_ARGS__);                                          \
-            fputc('\n', stderr);                                                   \
-            abort();                                                               \
-        }                                                                          \
+#define FUZZ_ASSERT(cond, ...)                                     \
+    do {                                                           \
+        if (!(cond)) {                                             \
+            fprintf(stderr, "fuzz invariant failed: %s: ", #cond); \
+            fprintf(stderr, __VA_ARGS__);                          \
+            fputc('\n', stderr);                                   \
+            abort();                                               \
+        }                                                          \
     } while (0)
 
 /* data[0..n) copied into a fresh n+1 byte buffer with a NUL at [n]. Aborts on OOM
@@ -37,8 +37,7 @@ static inline char *fuzz_strndup(const uint8_t *data, size_t n)
 /* Split data into two documents: at the first NUL byte if there is one, else at
  * the first newline; with neither, the second document is empty. The seeds use
  * the newline form (compact JSON on each line); the fuzzer may find the NUL one. */
-static inline void fuzz_split(const uint8_t *data, size_t size, size_t *alen, const uint8_t **b,
-                              size_t *blen)
+static inline void fuzz_split(const uint8_t *data, size_t size, size_t *alen, const uint8_t **b, size_t *blen)
 {
     const uint8_t *cut = memchr(data, '\0', size);
     if (cut == NULL)

@@ -93,15 +93,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         st = sl_codec_decode("1-0", f2, m, MAX_PAYLOAD, &job2, err2, sizeof err2);
         FUZZ_ASSERT(st == SL_CODEC_OK, "re-decode of the encoded job failed: %s", err2);
-        FUZZ_ASSERT(job.type_len == job2.type_len && memcmp(job.type, job2.type, job.type_len) == 0,
-                    "type changed");
-        FUZZ_ASSERT(job.payload_len == job2.payload_len &&
-                        memcmp(job.payload, job2.payload, job.payload_len) == 0,
+        FUZZ_ASSERT(job.type_len == job2.type_len && memcmp(job.type, job2.type, job.type_len) == 0, "type changed");
+        FUZZ_ASSERT(job.payload_len == job2.payload_len && memcmp(job.payload, job2.payload, job.payload_len) == 0,
                     "payload changed");
-        FUZZ_ASSERT(same(job.id, job2.id) && job.attempt == job2.attempt &&
-                        job.enqueued_at_ms == job2.enqueued_at_ms &&
-                        same(job.correlation_id, job2.correlation_id) &&
-                        same(job.causation_id, job2.causation_id) &&
+        FUZZ_ASSERT(same(job.id, job2.id) && job.attempt == job2.attempt && job.enqueued_at_ms == job2.enqueued_at_ms &&
+                        same(job.correlation_id, job2.correlation_id) && same(job.causation_id, job2.causation_id) &&
                         same(job.traceparent, job2.traceparent),
                     "a field changed in the round trip");
     }

@@ -23,8 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     cJSON *j = cJSON_ParseWithLength((const char *)data, size);
-    FUZZ_ASSERT(j != NULL, "accepted text that cJSON cannot parse (at %s)",
-                cJSON_GetErrorPtr() ? "an error" : "?");
+    FUZZ_ASSERT(j != NULL, "accepted text that cJSON cannot parse (at %s)", cJSON_GetErrorPtr() ? "an error" : "?");
     cJSON_Delete(j);
     return 0;
 }

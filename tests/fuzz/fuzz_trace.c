@@ -17,8 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(valid == 0 || valid == 1, "valid %d", valid);
     if (valid) {
         FUZZ_ASSERT(strlen(tp) >= SL_TRACE_LEN, "short value accepted");
-        FUZZ_ASSERT(sl_trace_id(tp, id) == 0 && memcmp(id, tp + 3, 32) == 0 && id[32] == '\0',
-                    "trace id");
+        FUZZ_ASSERT(sl_trace_id(tp, id) == 0 && memcmp(id, tp + 3, 32) == 0 && id[32] == '\0', "trace id");
     } else {
         FUZZ_ASSERT(sl_trace_id(tp, id) == -1 && id[0] == '\0', "id of an invalid value");
     }

@@ -30,12 +30,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(u.port >= 1 && u.port <= 65535 && u.db >= 0, "port %d db %d", u.port, u.db);
         /* "***" may make a 1- or 2-byte password's URL longer than the 2048 allowed */
         if (u.password[0] != '\0' && strlen(strstr(red, "://") + 3) <= 2048) {
-            FUZZ_ASSERT(sl_url_parse(red, &u2, err2, sizeof err2) == 0,
-                        "redacted URL does not parse: %s", err2);
+            FUZZ_ASSERT(sl_url_parse(red, &u2, err2, sizeof err2) == 0, "redacted URL does not parse: %s", err2);
             FUZZ_ASSERT(strcmp(u2.password, "***") == 0, "redacted password is \"%s\"", u2.password);
-            FUZZ_ASSERT(strcmp(u.user, u2.user) == 0 && strcmp(u.host, u2.host) == 0 &&
-                            strcmp(u.path, u2.path) == 0 && u.port == u2.port && u.db == u2.db &&
-                            u.is_unix == u2.is_unix,
+            FUZZ_ASSERT(strcmp(u.user, u2.user) == 0 && strcmp(u.host, u2.host) == 0 && strcmp(u.path, u2.path) == 0 &&
+                            u.port == u2.port && u.db == u2.db && u.is_unix == u2.is_unix,
                         "redaction changed the endpoint");
             /* exactly the input with the password text (between the userinfo's
              * first ':' and the last '@') replaced by "***" */

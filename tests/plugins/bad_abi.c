@@ -13,7 +13,7 @@ static int init(const sluice_host *host, sluice_plugin_ctx *pctx)
 SLUICE_EXPORT const sluice_plugin_info *sluice_plugin_entry(void);
 SLUICE_EXPORT const sluice_plugin_info *sluice_plugin_entry(void)
 {
-    static const sluice_plugin_info info = {sizeof(sluice_plugin_info), SLUICE_ABI_MAJOR + 1, 0, "bad_abi", "1.0",
-                                            init, NULL};
+    static const sluice_plugin_info info = {
+        sizeof(sluice_plugin_info), SLUICE_ABI_MAJOR + 1, 0, "bad_abi", "1.0", init, NULL};
     return &info;
 }

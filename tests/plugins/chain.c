@@ -28,14 +28,17 @@ static const struct step {
 static int record(sluice_ctx *ctx, const sluice_job *job)
 {
     const char *path = host->config_get(ctx, "record_file");
-    if (!path) return 0;
+    if (!path)
+        return 0;
     char line[1024];
     int n = snprintf(line, sizeof(line), "%s %s %s %s %s\n", job->type, job->id,
                      job->correlation_id[0] ? job->correlation_id : "-", job->causation_id[0] ? job->causation_id : "-",
                      job->traceparent[0] ? job->traceparent : "-");
-    if (n < 0 || (size_t)n >= sizeof(line)) return -1;
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return -1;
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return -1;
+    if (fd < 0)
+        return -1;
     ssize_t w = write(fd, line, (size_t)n);
     close(fd);
     return w == n ? 0 : -1;
@@ -50,7 +53,8 @@ static sluice_result run(sluice_ctx *ctx, const sluice_job *job, void *data)
     }
     /* Enqueue the follow-ups once per job: a redelivery must not fork the tree. */
     int first = s->children[0] ? host->once(ctx, "children") : 0;
-    if (first < 0) return SLUICE_RETRY;
+    if (first < 0)
+        return SLUICE_RETRY;
     for (int i = 0; first && i < 3 && s->children[i]; i++) {
         sluice_enqueue_req req = {.size = sizeof(req), .type = s->children[i], .payload = job->payload};
         if (host->enqueue(ctx, &req, NULL, 0) != 0) {
@@ -71,7 +75,8 @@ static int init(const sluice_host *h, sluice_plugin_ctx *pctx)
     host = h;
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         sluice_handler_def def = {.size = sizeof(def), .type = steps[i].type, .fn = run, .data = (void *)&steps[i]};
-        if (host->register_handler(pctx, &def) != 0) return -1;
+        if (host->register_handler(pctx, &def) != 0)
+            return -1;
     }
     return 0;
 }

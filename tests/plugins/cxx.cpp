@@ -12,26 +12,32 @@
 
 #include <sluice/plugin.h>
 
-namespace {
+namespace
+{
 
 const sluice_host *host;
 
 // One line per job, written with a single O_APPEND write so workers never interleave.
-class recorder {
-public:
-    explicit recorder(std::string path) : path_(std::move(path)) {}
+class recorder
+{
+  public:
+    explicit recorder(std::string path) : path_(std::move(path))
+    {
+    }
     void write_line(const sluice_job *job) const
     {
         std::string line = std::string(job->id) + " " + std::to_string(job->attempt) + " " +
                            std::to_string(static_cast<long>(getpid())) + " " + std::to_string(job->deliveries) + "\n";
         int fd = open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0) throw std::runtime_error("open(" + path_ + ") failed: " + std::strerror(errno));
+        if (fd < 0)
+            throw std::runtime_error("open(" + path_ + ") failed: " + std::strerror(errno));
         ssize_t w = write(fd, line.data(), line.size());
         close(fd);
-        if (w != static_cast<ssize_t>(line.size())) throw std::runtime_error("write(" + path_ + ") failed");
+        if (w != static_cast<ssize_t>(line.size()))
+            throw std::runtime_error("write(" + path_ + ") failed");
     }
 
-private:
+  private:
     std::string path_;
 };
 

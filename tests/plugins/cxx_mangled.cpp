@@ -3,7 +3,8 @@
 // loader must refuse it with a hint at the mangling, not a bare "no entry point".
 #include <sluice/plugin.h>
 
-namespace {
+namespace
+{
 
 int init(const sluice_host *, sluice_plugin_ctx *)
 {
@@ -15,7 +16,7 @@ int init(const sluice_host *, sluice_plugin_ctx *)
 SLUICE_EXPORT const sluice_plugin_info *sluice_plugin_entry(void);
 SLUICE_EXPORT const sluice_plugin_info *sluice_plugin_entry(void)
 {
-    static const sluice_plugin_info info = {sizeof(sluice_plugin_info), SLUICE_ABI_MAJOR, SLUICE_ABI_MINOR,
-                                            "cxx_mangled", "1.0", init, nullptr};
+    static const sluice_plugin_info info = {
+        sizeof(sluice_plugin_info), SLUICE_ABI_MAJOR, SLUICE_ABI_MINOR, "cxx_mangled", "1.0", init, nullptr};
     return &info;
 }

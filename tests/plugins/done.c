@@ -18,7 +18,8 @@ static sluice_result run(sluice_ctx *ctx, const sluice_job *job, void *data)
     int n = snprintf(line, sizeof(line), "%s %u %ld %u\n", job->id, job->attempt, (long)getpid(), job->deliveries);
     int fd = path ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644) : -1;
     if (fd < 0 || n < 0 || (size_t)n >= sizeof(line)) {
-        if (fd >= 0) close(fd);
+        if (fd >= 0)
+            close(fd);
         host->set_error(ctx, "cannot record job %s", job->id);
         return SLUICE_FAIL;
     }
@@ -30,8 +31,7 @@ static sluice_result run(sluice_ctx *ctx, const sluice_job *job, void *data)
 static int init(const sluice_host *h, sluice_plugin_ctx *pctx)
 {
     host = h;
-    sluice_handler_def def = {
-        .size = sizeof(def), .type = "test.done", .fn = run, .flags = SLUICE_HANDLER_DONE_MARKER};
+    sluice_handler_def def = {.size = sizeof(def), .type = "test.done", .fn = run, .flags = SLUICE_HANDLER_DONE_MARKER};
     return host->register_handler(pctx, &def);
 }
 

@@ -33,7 +33,8 @@ static sluice_result run(sluice_ctx *ctx, const sluice_job *job, void *data)
         host->set_error(ctx, "event %ld refused by this service (fail_pct %ld)", n, fail_pct);
         return SLUICE_FAIL;
     }
-    if (sleep_ms > 0) test_sleep_ms(sleep_ms);
+    if (sleep_ms > 0)
+        test_sleep_ms(sleep_ms);
     return test_record_line(host, ctx, job);
 }
 

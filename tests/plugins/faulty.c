@@ -31,26 +31,32 @@ static void record_run(sluice_ctx *ctx, const sluice_job *job)
 {
     const char *path = host->config_get(ctx, "record_file");
     char runs[512], line[512];
-    if (!path || snprintf(runs, sizeof(runs), "%s.runs", path) >= (int)sizeof(runs)) return;
+    if (!path || snprintf(runs, sizeof(runs), "%s.runs", path) >= (int)sizeof(runs))
+        return;
     int n = snprintf(line, sizeof(line), "%s %u %ld %u\n", job->id, job->attempt, (long)getpid(), job->deliveries);
     int fd = open(runs, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return;
-    if (n > 0 && (size_t)n < sizeof(line) && write(fd, line, (size_t)n) != n) host->log(ctx, SLUICE_LOG_WARN, "short write");
+    if (fd < 0)
+        return;
+    if (n > 0 && (size_t)n < sizeof(line) && write(fd, line, (size_t)n) != n)
+        host->log(ctx, SLUICE_LOG_WARN, "short write");
     close(fd);
 }
 
 static sluice_result run(sluice_ctx *ctx, const sluice_job *job, void *data)
 {
     (void)data;
-    if (strstr(job->payload, "\"runs\":true")) record_run(ctx, job);
+    if (strstr(job->payload, "\"runs\":true"))
+        record_run(ctx, job);
     long ms = num(job, "\"sleep_ms\":");
-    if (ms > 0) test_sleep_ms(ms);
+    if (ms > 0)
+        test_sleep_ms(ms);
     if (strstr(job->payload, "\"crash\":true")) {
         signal(SIGSEGV, SIG_DFL); /* die by the signal even where a sanitizer catches SEGV */
         raise(SIGSEGV);
     }
     if (strstr(job->payload, "\"hang\":true"))
-        for (;;) test_sleep_ms(1000); /* until the supervisor's hard timeout kills us */
+        for (;;)
+            test_sleep_ms(1000); /* until the supervisor's hard timeout kills us */
     if (strstr(job->payload, "\"fail\":true")) {
         host->set_error(ctx, "asked to fail (job %s)", job->id);
         return SLUICE_FAIL;
@@ -67,9 +73,10 @@ static int init(const sluice_host *h, sluice_plugin_ctx *pctx)
 {
     host = h;
     sluice_handler_def def = {.size = sizeof(def), .type = "test.acct", .fn = run};
-    if (h->register_handler(pctx, &def) != 0) return -1;
-    sluice_handler_def once = {.size = sizeof(once), .type = "test.acct_once", .fn = run,
-                               .flags = SLUICE_HANDLER_DONE_MARKER};
+    if (h->register_handler(pctx, &def) != 0)
+        return -1;
+    sluice_handler_def once = {
+        .size = sizeof(once), .type = "test.acct_once", .fn = run, .flags = SLUICE_HANDLER_DONE_MARKER};
     return h->register_handler(pctx, &once);
 }
 

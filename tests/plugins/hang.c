@@ -7,7 +7,8 @@
 static sluice_result run(sluice_ctx *ctx, const sluice_job *job, void *data)
 {
     (void)ctx, (void)job, (void)data;
-    for (;;) sleep(1);
+    for (;;)
+        sleep(1);
     return SLUICE_OK;
 }
 

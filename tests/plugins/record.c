@@ -20,7 +20,8 @@ static sluice_result run(sluice_ctx *ctx, const sluice_job *job, void *data)
 {
     (void)data;
     const char *s = strstr(job->payload, "\"sleep_ms\":");
-    if (s) test_sleep_ms(strtol(s + strlen("\"sleep_ms\":"), NULL, 10));
+    if (s)
+        test_sleep_ms(strtol(s + strlen("\"sleep_ms\":"), NULL, 10));
     return test_record_line(host, ctx, job);
 }
 

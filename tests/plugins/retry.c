@@ -18,13 +18,15 @@ static const sluice_host *host;
 static sluice_result record(sluice_ctx *ctx, const sluice_job *job)
 {
     const char *path = host->config_get(ctx, "record_file");
-    if (!path) return SLUICE_OK;
+    if (!path)
+        return SLUICE_OK;
     char line[512];
     int n = snprintf(line, sizeof(line), "%s %u %ld %u\n", job->id, job->attempt, (long)getpid(), job->deliveries);
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (n < 0 || (size_t)n >= sizeof(line) || fd < 0) {
         host->set_error(ctx, "cannot record job %s in %s: %s", job->id, path, fd < 0 ? strerror(errno) : "too long");
-        if (fd >= 0) close(fd);
+        if (fd >= 0)
+            close(fd);
         return SLUICE_RETRY;
     }
     ssize_t w = write(fd, line, (size_t)n);
@@ -44,7 +46,8 @@ static sluice_result run(sluice_ctx *ctx, const sluice_job *job, void *data)
     long succeed_on = payload_num(job, "\"succeed_on\":", 3);
     if ((long)job->attempt < succeed_on) {
         long after = payload_num(job, "\"retry_after\":", -1);
-        if (after >= 0) host->retry_after(ctx, (uint64_t)after);
+        if (after >= 0)
+            host->retry_after(ctx, (uint64_t)after);
         host->set_error(ctx, "attempt %u of %ld: not yet", job->attempt, succeed_on);
         return SLUICE_RETRY;
     }

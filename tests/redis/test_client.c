@@ -9,8 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "sluice/client.h"
 #include "common/trace.h"
+#include "sluice/client.h"
 #include "support/th.h"
 
 static void setup(void)
@@ -70,8 +70,8 @@ Test(client, enqueue_one_writes_exact_fields)
     sluice_client *c = connect_test();
     char id[SLUICE_ID_MAX];
     long long before = now_ms();
-    cr_assert_eq(sluice_enqueue(c, "mail", "email.send", "{\"to\":\"a@b.c\"}", 0, NULL, id, sizeof id), 0,
-                 "%s", sluice_client_error(c));
+    cr_assert_eq(sluice_enqueue(c, "mail", "email.send", "{\"to\":\"a@b.c\"}", 0, NULL, id, sizeof id), 0, "%s",
+                 sluice_client_error(c));
     long long after = now_ms();
     cr_assert_str_eq(sluice_client_error(c), "");
 
@@ -119,8 +119,8 @@ Test(client, enqueue_with_options)
                              .causation_id = "1700000000000-0",
                              .traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"};
     char id[SLUICE_ID_MAX];
-    cr_assert_eq(sluice_enqueue(c, "orders", "order.placed.v2", "[1,2]xyz", 5, &o, id, sizeof id), 0,
-                 "%s", sluice_client_error(c));
+    cr_assert_eq(sluice_enqueue(c, "orders", "order.placed.v2", "[1,2]xyz", 5, &o, id, sizeof id), 0, "%s",
+                 sluice_client_error(c));
     cr_assert_str_eq(id, "order-42", "id_out is the job id when one is given");
 
     redisContext *r = th_redis();
@@ -400,8 +400,12 @@ Test(client, batch_mixes_plain_delayed_and_idempotent_jobs)
     sluice_enqueue_opts at = {.size = sizeof at, .at_ms = 4102444800000ULL, .job_id = "new-year"};
     sluice_enqueue_opts idem = {.size = sizeof idem, .idempotency_key = "k1"};
     sluice_job_spec jobs[6] = {
-        {.type = "plain"}, {.type = "delayed", .opts = &delayed}, {.type = "idem", .opts = &idem},
-        {.type = "idem", .opts = &idem}, {.type = "at", .opts = &at}, {.type = "plain"},
+        {.type = "plain"},
+        {.type = "delayed", .opts = &delayed},
+        {.type = "idem", .opts = &idem},
+        {.type = "idem", .opts = &idem},
+        {.type = "at", .opts = &at},
+        {.type = "plain"},
     };
     char ids[6][SLUICE_ID_MAX];
     cr_assert_eq(sluice_enqueue_batch(c, "q", jobs, 6, ids), 6, "%s", sluice_client_error(c));
@@ -434,7 +438,7 @@ Test(client, delayed_batch_of_2500_spans_chunks_and_survives_a_library_flush)
     redisContext *r = th_redis();
     sluice_enqueue_opts d = {.size = sizeof d, .delay_ms = 5000};
     sluice_job_spec *jobs = calloc(N, sizeof *jobs);
-    char (*ids)[SLUICE_ID_MAX] = calloc(N, SLUICE_ID_MAX);
+    char(*ids)[SLUICE_ID_MAX] = calloc(N, SLUICE_ID_MAX);
     cr_assert(jobs && ids);
     for (int i = 0; i < N; i++)
         jobs[i] = (sluice_job_spec){.type = "t", .opts = &d};
@@ -472,8 +476,8 @@ Test(client, batch_of_10000)
     enum { N = 10000 };
     sluice_client *c = connect_test();
     sluice_job_spec *jobs = calloc(N, sizeof *jobs);
-    char (*payloads)[32] = calloc(N, 32);
-    char (*ids)[SLUICE_ID_MAX] = calloc(N, SLUICE_ID_MAX);
+    char(*payloads)[32] = calloc(N, 32);
+    char(*ids)[SLUICE_ID_MAX] = calloc(N, SLUICE_ID_MAX);
     cr_assert(jobs && payloads && ids);
     for (int i = 0; i < N; i++) {
         snprintf(payloads[i], 32, "{\"n\":%d}", i);
@@ -519,7 +523,7 @@ Test(client, error_reply_mid_chunk_confirms_the_rest_of_the_chunk)
     command_ok(r, "HSET sluice:{q}:idem:taken f v");
     sluice_enqueue_opts bad = {.size = sizeof bad, .idempotency_key = "taken"};
     sluice_job_spec *jobs = calloc(N, sizeof *jobs);
-    char (*ids)[SLUICE_ID_MAX] = calloc(N, SLUICE_ID_MAX);
+    char(*ids)[SLUICE_ID_MAX] = calloc(N, SLUICE_ID_MAX);
     cr_assert(jobs && ids);
     for (int i = 0; i < N; i++)
         jobs[i] = (sluice_job_spec){.type = "t", .opts = i == BAD ? &bad : NULL};
@@ -534,7 +538,8 @@ Test(client, error_reply_mid_chunk_confirms_the_rest_of_the_chunk)
     redisReply *rep = redisCommand(r, "XRANGE sluice:{q} - +");
     cr_assert(rep && rep->elements == 999);
     for (int i = 0, k = 0; i < 1000; i++)
-        if (i != BAD) cr_assert_str_eq(rep->element[k++]->element[0]->str, ids[i], "job %d", i);
+        if (i != BAD)
+            cr_assert_str_eq(rep->element[k++]->element[0]->str, ids[i], "job %d", i);
     freeReplyObject(rep);
     /* The connection stayed in step: the next call works. */
     cr_assert_eq(sluice_enqueue_batch(c, "q", jobs, 10, ids), 10, "%s", sluice_client_error(c));
@@ -552,14 +557,12 @@ Test(client, batch_with_a_bad_job_sends_nothing)
         jobs[i] = (sluice_job_spec){.type = "ok.type", .payload = "{}"};
     jobs[3].type = "Bad Type";
     cr_assert_eq(sluice_enqueue_batch(c, "q", jobs, 6, NULL), -1);
-    cr_assert(strstr(sluice_client_error(c), "jobs[3]: invalid type \"Bad Type\""), "%s",
-              sluice_client_error(c));
+    cr_assert(strstr(sluice_client_error(c), "jobs[3]: invalid type \"Bad Type\""), "%s", sluice_client_error(c));
 
     jobs[3].type = "ok.type";
     jobs[5].payload = "{\"a\":";
     cr_assert_eq(sluice_enqueue_batch(c, "q", jobs, 6, NULL), -1);
-    cr_assert(strstr(sluice_client_error(c), "jobs[5]: payload is not valid JSON"), "%s",
-              sluice_client_error(c));
+    cr_assert(strstr(sluice_client_error(c), "jobs[5]: payload is not valid JSON"), "%s", sluice_client_error(c));
 
     redisContext *r = th_redis();
     cr_assert_eq(th_int(r, "XLEN sluice:{q}"), 0);
@@ -575,9 +578,9 @@ Test(client, bad_url_errors_never_show_the_password)
 {
     char err[512];
     const char *urls[] = {
-        "redis://alice:s3cretpw@127.0.0.1:1/0",  /* nothing listens on port 1 */
+        "redis://alice:s3cretpw@127.0.0.1:1/0", /* nothing listens on port 1 */
         "redis://:s3cretpw@127.0.0.1:notaport/0", /* malformed */
-        "rediss://:s3cretpw@127.0.0.1:6379/0",    /* unsupported scheme */
+        "rediss://:s3cretpw@127.0.0.1:6379/0", /* unsupported scheme */
     };
     for (size_t i = 0; i < 3; i++) {
         err[0] = '\0';
@@ -611,8 +614,7 @@ Test(client, invalid_json_refused)
     }
     /* payload_len counts: a NUL inside is not JSON. */
     cr_assert_eq(sluice_enqueue(c, "q", "t", "{}\0x", 4, NULL, NULL, 0), -1);
-    cr_assert_eq(sluice_enqueue(c, "q", "t", "42", 0, NULL, NULL, 0), 0, "any JSON value: %s",
-                 sluice_client_error(c));
+    cr_assert_eq(sluice_enqueue(c, "q", "t", "42", 0, NULL, NULL, 0), 0, "any JSON value: %s", sluice_client_error(c));
     redisContext *r = th_redis();
     cr_assert_eq(th_int(r, "XLEN sluice:{q}"), 1);
     redisFree(r);
@@ -683,8 +685,7 @@ Test(client, lost_reply_is_reported_not_retried)
     cr_assert(rep && rep->type == REDIS_REPLY_STATUS);
     freeReplyObject(rep);
     cr_assert_eq(sluice_enqueue(c, "q", "t", "{}", 0, NULL, NULL, 0), -1);
-    cr_assert(strstr(sluice_client_error(c), "may or may not have been enqueued"), "%s",
-              sluice_client_error(c));
+    cr_assert(strstr(sluice_client_error(c), "may or may not have been enqueued"), "%s", sluice_client_error(c));
     th_sleep_ms(1200);
     cr_assert_leq(th_int(r, "XLEN sluice:{q}"), 1, "never sent twice");
     /* The client recovers on the next call. */

@@ -323,9 +323,9 @@ Test(functions, ack_only_what_the_caller_owns)
     add(c, id4, "type", "t", NULL); /* in the stream, never delivered */
     steal(c, "c2", id2);
 
-    ack_reply(cmdl(c, "FCALL", "sluice_ack", "1", STREAM, "g", "c1", "", "0", id1, id2, id3, id4, "9-9",
-                   (const char *)NULL),
-              2, 3);
+    ack_reply(
+        cmdl(c, "FCALL", "sluice_ack", "1", STREAM, "g", "c1", "", "0", id1, id2, id3, id4, "9-9", (const char *)NULL),
+        2, 3);
     cr_assert_not(pending(c, id1, owner, NULL, NULL));
     cr_assert_not(pending(c, id3, owner, NULL, NULL));
     cr_assert(pending(c, id2, owner, NULL, NULL), "the reclaimed entry is still pending");
@@ -347,8 +347,8 @@ Test(functions, ack_sets_done_markers_with_their_ttl)
     deliver(c, "c1", 2);
     steal(c, "c2", id2);
 
-    ack_reply(cmdl(c, "FCALL", "sluice_ack", "1", STREAM, "g", "c1", "sluice:{q}:done:g:", "3600", id1, "job-1",
-                   id2, "job-2", (const char *)NULL),
+    ack_reply(cmdl(c, "FCALL", "sluice_ack", "1", STREAM, "g", "c1", "sluice:{q}:done:g:", "3600", id1, "job-1", id2,
+                   "job-2", (const char *)NULL),
               1, 1);
     redisReply *rep = cmdl(c, "GET", "sluice:{q}:done:g:job-1", (const char *)NULL);
     cr_assert(rep->type == REDIS_REPLY_STRING && strcmp(rep->str, "1") == 0);
@@ -371,8 +371,8 @@ Test(functions, ack_batch_mixes_owned_foreign_and_non_pending_ids)
     for (int i = 0; i < NE; i++)
         add(c, id[i], "type", "t", NULL);
     deliver(c, "c1", 30);
-    deliver(c, "c2", 20);                    /* id[30..49] pending under c2 */
-    steal(c, "c2", id[5]);                   /* foreign now, inside c1's range */
+    deliver(c, "c2", 20); /* id[30..49] pending under c2 */
+    steal(c, "c2", id[5]); /* foreign now, inside c1's range */
     ack_reply(cmdl(c, "FCALL", "sluice_ack", "1", STREAM, "g", "c1", "", "0", id[7], (const char *)NULL), 1, 0);
     /* id[50..59] never delivered. Listed: owned 29, 0, 12, 3 (and 12 again);
      * foreign 5 and 40; acked already 7; undelivered 55. */
@@ -435,9 +435,8 @@ Test(functions, ack_fast_path_holds_until_a_reclaim_bumps_the_fence)
         add(c, id[i], "type", "t", "id", i == 2 ? "job-2" : "", NULL);
     deliver(c, "c1", 6);
     /* Unknown fence: owner check; the reply says the fence is 0 (unset). */
-    ack_fenced_reply(cmdl(c, "FCALL", "sluice_ack", "2", STREAM, FENCE, "g", "c1", "", "0", "", id[0],
-                          (const char *)NULL),
-                     1, 0, 0);
+    ack_fenced_reply(
+        cmdl(c, "FCALL", "sluice_ack", "2", STREAM, FENCE, "g", "c1", "", "0", "", id[0], (const char *)NULL), 1, 0, 0);
     /* Fence held: acked, done-marker set, a non-pending id refused. */
     ack_fenced_reply(cmdl(c, "FCALL", "sluice_ack", "2", STREAM, FENCE, "g", "c1", "sluice:{q}:done:g:", "600", "0",
                           id[1], "", id[2], "job-2", id[0], "", (const char *)NULL),
@@ -485,14 +484,12 @@ Test(functions, ack_fast_path_trusts_the_fence_for_hand_claims)
     add(c, b, "type", "t", NULL);
     deliver(c, "c1", 2);
     steal(c, "c2", a);
-    ack_fenced_reply(cmdl(c, "FCALL", "sluice_ack", "2", STREAM, FENCE, "g", "c1", "", "0", "0", a,
-                          (const char *)NULL),
+    ack_fenced_reply(cmdl(c, "FCALL", "sluice_ack", "2", STREAM, FENCE, "g", "c1", "", "0", "0", a, (const char *)NULL),
                      1, 0, 0);
     cr_assert_not(pending(c, a, owner, NULL, NULL), "unbumped fence: acked without the owner check");
     steal(c, "c2", b);
     cr_assert_eq(INT_OF(c, "INCR", FENCE), 1);
-    ack_fenced_reply(cmdl(c, "FCALL", "sluice_ack", "2", STREAM, FENCE, "g", "c1", "", "0", "0", b,
-                          (const char *)NULL),
+    ack_fenced_reply(cmdl(c, "FCALL", "sluice_ack", "2", STREAM, FENCE, "g", "c1", "", "0", "0", b, (const char *)NULL),
                      0, 1, 1);
     cr_assert(pending(c, b, owner, NULL, NULL) && strcmp(owner, "c2") == 0, "bumped fence: the owner check refuses");
     redisFree(c);
@@ -501,20 +498,20 @@ Test(functions, ack_fast_path_trusts_the_fence_for_hand_claims)
 /* ---- sluice_settle ---- */
 
 /* FCALL sluice_settle with the full ARGV list. */
-static redisReply *settle(redisContext *c, const char *consumer, const char *id, const char *action,
-                          const char *delay, const char *reason, const char *error, const char *attempt,
-                          const char *deliveries, const char *maxlen, const char *job_id)
+static redisReply *settle(redisContext *c, const char *consumer, const char *id, const char *action, const char *delay,
+                          const char *reason, const char *error, const char *attempt, const char *deliveries,
+                          const char *maxlen, const char *job_id)
 {
-    return cmdl(c, "FCALL", "sluice_settle", "4", STREAM, SCHED, DLQ, RSTREAM, "g", consumer, id, action, delay,
-                reason, error, attempt, deliveries, maxlen, job_id, (const char *)NULL);
+    return cmdl(c, "FCALL", "sluice_settle", "4", STREAM, SCHED, DLQ, RSTREAM, "g", consumer, id, action, delay, reason,
+                error, attempt, deliveries, maxlen, job_id, (const char *)NULL);
 }
 
 Test(functions, settle_retry_schedules_the_next_attempt_for_this_group_only)
 {
     redisContext *c = th_redis();
     char sid[64], owner[64];
-    add(c, sid, "type", "email.send", "payload", "{\"to\":\"a b\"}", "id", "job-9", "attempt", "2",
-        "correlation_id", "corr-1", "last_error", "older", "custom", "kept", NULL);
+    add(c, sid, "type", "email.send", "payload", "{\"to\":\"a b\"}", "id", "job-9", "attempt", "2", "correlation_id",
+        "corr-1", "last_error", "older", "custom", "kept", NULL);
     deliver(c, "c1", 1);
 
     long long before = server_ms(c);
@@ -597,8 +594,8 @@ Test(functions, settle_dead_writes_the_original_fields_and_the_record)
 {
     redisContext *c = th_redis();
     char sid[64], owner[64];
-    add(c, sid, "type", "order.placed.v1", "payload", "{\"n\":1}", "id", "job-1", "correlation_id", "corr",
-        "reason", "stale", NULL); /* a replayed dead letter: its old reason is replaced */
+    add(c, sid, "type", "order.placed.v1", "payload", "{\"n\":1}", "id", "job-1", "correlation_id", "corr", "reason",
+        "stale", NULL); /* a replayed dead letter: its old reason is replaced */
     deliver(c, "c1", 1);
 
     long long before = server_ms(c);
@@ -813,8 +810,8 @@ Test(functions, release_handoff_makes_entries_reclaimable_and_bumps_the_fence)
     cr_assert_eq(count, 0);
     cr_assert_geq(idle, 60000, "idle %lld: a reclaim with a 60 s lease would not take it", idle);
     cr_assert_eq(fence_of(c), f0 + 1);
-    redisReply *rep = cmdl(c, "FCALL", "sluice_reclaim", "3", STREAM, DLQ, FENCE, "g", "c2", "60000", "0-0", "10",
-                           "0", (const char *)NULL);
+    redisReply *rep = cmdl(c, "FCALL", "sluice_reclaim", "3", STREAM, DLQ, FENCE, "g", "c2", "60000", "0-0", "10", "0",
+                           (const char *)NULL);
     cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->element[1]->elements == 1, "not reclaimed at once");
     freeReplyObject(rep);
     cr_assert(pending(c, a, owner, NULL, &count));
@@ -847,8 +844,8 @@ Test(functions, promote_moves_only_due_entries_with_their_fields)
     rep = cmdl(c, "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "60000", "id", "later-1", "type", "t",
                (const char *)NULL);
     freeReplyObject(rep);
-    rep = cmdl(c, "FCALL", "sluice_schedule", "2", STREAM, SCHED, "at", "99999999999999", "id", "later-2", "type",
-               "t", (const char *)NULL);
+    rep = cmdl(c, "FCALL", "sluice_schedule", "2", STREAM, SCHED, "at", "99999999999999", "id", "later-2", "type", "t",
+               (const char *)NULL);
     freeReplyObject(rep);
     cr_assert_eq(INT_OF(c, "ZCARD", SCHED), 5);
 
@@ -989,8 +986,8 @@ Test(functions, schedule_in_and_at)
 {
     redisContext *c = th_redis();
     long long before = server_ms(c);
-    redisReply *rep = cmdl(c, "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "30000", "id", "job-1", "type",
-                           "t", "payload", "{}", (const char *)NULL);
+    redisReply *rep = cmdl(c, "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "30000", "id", "job-1", "type", "t",
+                           "payload", "{}", (const char *)NULL);
     long long after = server_ms(c);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING);
     cr_assert_str_eq(rep->str, "job-1", "returns the job id");
@@ -1007,7 +1004,8 @@ Test(functions, schedule_in_and_at)
                (const char *)NULL);
     cr_assert_str_eq(rep->str, "job-2");
     freeReplyObject(rep);
-    rep = cmdl(c, "ZSCORE", SCHED, "{\"s\":\"sluice:{q}\",\"f\":[\"id\",\"job-2\",\"type\",\"t\"]}", (const char *)NULL);
+    rep =
+        cmdl(c, "ZSCORE", SCHED, "{\"s\":\"sluice:{q}\",\"f\":[\"id\",\"job-2\",\"type\",\"t\"]}", (const char *)NULL);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING, "member found by its JSON");
     cr_assert_str_eq(rep->str, "1700000000000");
     freeReplyObject(rep);
@@ -1020,14 +1018,14 @@ Test(functions, schedule_refuses_bad_calls_and_writes_nothing)
     redisContext *c = th_redis();
     ERR_OF(c, "needs an id field", "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "0", "type", "t");
     ERR_OF(c, "needs an id field", "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "0", "id", "", "type", "t");
-    ERR_OF(c, "mode must be \"in\" or \"at\"", "FCALL", "sluice_schedule", "2", STREAM, SCHED, "soon", "0", "id",
-           "j", "type", "t");
+    ERR_OF(c, "mode must be \"in\" or \"at\"", "FCALL", "sluice_schedule", "2", STREAM, SCHED, "soon", "0", "id", "j",
+           "type", "t");
     ERR_OF(c, "mode must be", "FCALL", "sluice_schedule", "2", STREAM, SCHED);
     ERR_OF(c, "expected field/value pairs", "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "0", "id", "j",
            "type");
     ERR_OF(c, "expected field/value pairs", "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "0");
-    ERR_OF(c, "ms must be a non-negative integer", "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "soon",
-           "id", "j", "type", "t");
+    ERR_OF(c, "ms must be a non-negative integer", "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "soon", "id",
+           "j", "type", "t");
     ERR_OF(c, "ms must be a non-negative integer", "FCALL", "sluice_schedule", "2", STREAM, SCHED, "at", "-5", "id",
            "j", "type", "t");
     cr_assert_eq(INT_OF(c, "EXISTS", SCHED, STREAM), 0);
@@ -1074,8 +1072,8 @@ Test(functions, enqueue_with_a_key_enqueues_once)
     cr_assert_eq(INT_OF(c, "XLEN", STREAM), 1);
 
     /* With an id field, that is the job id. */
-    cr_assert_eq(idem_reply(cmdl(c, "FCALL", "sluice_enqueue", "3", STREAM, "sluice:{q}:idem:k2", SCHED, "60", "",
-                                 "0", "id", "job-7", "type", "t", (const char *)NULL),
+    cr_assert_eq(idem_reply(cmdl(c, "FCALL", "sluice_enqueue", "3", STREAM, "sluice:{q}:idem:k2", SCHED, "60", "", "0",
+                                 "id", "job-7", "type", "t", (const char *)NULL),
                             first),
                  1);
     cr_assert_str_eq(first, "job-7");
@@ -1131,8 +1129,7 @@ Test(functions, enqueue_refuses_bad_calls_and_writes_nothing)
     ERR_OF(c, "mode must be \"in\" or \"at\" or \"\"", "FCALL", "sluice_enqueue", "3", STREAM, IDEM, SCHED, "60",
            "later", "5", "id", "j", "type", "t");
     ERR_OF(c, "needs an id field", "FCALL", "sluice_enqueue", "3", STREAM, IDEM, SCHED, "60", "in", "5", "type", "t");
-    ERR_OF(c, "expected field/value pairs", "FCALL", "sluice_enqueue", "3", STREAM, IDEM, SCHED, "60", "", "0",
-           "type");
+    ERR_OF(c, "expected field/value pairs", "FCALL", "sluice_enqueue", "3", STREAM, IDEM, SCHED, "60", "", "0", "type");
     cr_assert_eq(INT_OF(c, "EXISTS", STREAM, SCHED, IDEM), 0);
     redisFree(c);
 }
@@ -1204,7 +1201,8 @@ Test(functions, reclaim_is_fenced_by_idle_time, .init = setup)
     const redisReply *f = r->element[0]->element[1];
     int reason_ok = 0;
     for (size_t i = 0; i + 1 < f->elements; i += 2)
-        if (!strcmp(f->element[i]->str, "reason")) reason_ok = !strcmp(f->element[i + 1]->str, "trimmed");
+        if (!strcmp(f->element[i]->str, "reason"))
+            reason_ok = !strcmp(f->element[i + 1]->str, "trimmed");
     cr_assert(reason_ok, "dead letter reason is trimmed");
     freeReplyObject(r);
     redisFree(c);

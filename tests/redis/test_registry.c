@@ -25,12 +25,12 @@ TestSuite(registry, .init = setup, .timeout = 60);
 
 #define V1 "{\"type\":\"object\",\"required\":[\"n\"],\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":1}}}"
 /* V1 plus an optional "note": compatible */
-#define V1B                                                                                                        \
-    "{\"type\":\"object\",\"required\":[\"n\"],\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":1},"        \
+#define V1B                                                                                                 \
+    "{\"type\":\"object\",\"required\":[\"n\"],\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":1}," \
     "\"note\":{\"type\":\"string\"}}}"
 /* V1 with a raised minimum and a new required field: incompatible */
-#define V2_BAD                                                                                                     \
-    "{\"type\":\"object\",\"required\":[\"n\",\"m\"],\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":2},"  \
+#define V2_BAD                                                                                                    \
+    "{\"type\":\"object\",\"required\":[\"n\",\"m\"],\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":2}," \
     "\"m\":{}}}"
 
 static sl_redis *connect_registry(void)
@@ -175,7 +175,8 @@ Test(registry, concurrent_registrations_never_store_an_incompatible_schema)
         cr_assert(th_wait_exit(a, 20000, &st_a) && th_wait_exit(b, 20000, &st_b));
         close(fds[0]);
         int oa = WEXITSTATUS(st_a), ob = WEXITSTATUS(st_b);
-        cr_assert((oa == SL_REG_UPDATED && ob == SL_REG_INCOMPATIBLE) || (oa == SL_REG_INCOMPATIBLE && ob == SL_REG_UPDATED),
+        cr_assert((oa == SL_REG_UPDATED && ob == SL_REG_INCOMPATIBLE) ||
+                      (oa == SL_REG_INCOMPATIBLE && ob == SL_REG_UPDATED),
                   "round %d: outcomes %d and %d", round, oa, ob);
         char *text = stored(r, "race.v1");
         cr_assert_str_eq(text, oa == SL_REG_UPDATED ? sa : sb);
@@ -203,17 +204,23 @@ Test(registry, load_dir_registers_config_schemas)
                        "\"items\":[{\"sku\":\"X\",\"qty\":2,\"unit_price\":9.5}]}";
     cr_assert_eq(sl_registry_validate(c, "order.placed.v1", good, strlen(good), &e), 1, "%s: %s", e.pointer, e.message);
     const char *cases[][3] = {
-        {"{\"order_id\":\"A\",\"currency\":\"eur\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":1}]}", "/currency", "pattern"},
+        {"{\"order_id\":\"A\",\"currency\":\"eur\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":1}]}",
+         "/currency", "pattern"},
         {"{\"order_id\":\"A\",\"currency\":\"EUR\",\"items\":[]}", "/items", "minItems"},
-        {"{\"order_id\":\"A\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":0,\"unit_price\":1}]}", "/items/0/qty", "minimum"},
-        {"{\"order_id\":\"A\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":1.5,\"unit_price\":1}]}", "/items/0/qty", "type"},
-        {"{\"order_id\":\"A\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":-1}]}", "/items/0/unit_price", "minimum"},
+        {"{\"order_id\":\"A\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":0,\"unit_price\":1}]}",
+         "/items/0/qty", "minimum"},
+        {"{\"order_id\":\"A\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":1.5,\"unit_price\":1}]}",
+         "/items/0/qty", "type"},
+        {"{\"order_id\":\"A\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":-1}]}",
+         "/items/0/unit_price", "minimum"},
         {"{\"order_id\":\"A\",\"currency\":\"EUR\",\"items\":[{\"qty\":1,\"unit_price\":1}]}", "/items/0", "required"},
         {"{\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":1}]}", "", "required"},
-        {"{\"order_id\":7,\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":1}]}", "/order_id", "type"},
+        {"{\"order_id\":7,\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":1}]}", "/order_id",
+         "type"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        cr_assert_eq(sl_registry_validate(c, "order.placed.v1", cases[i][0], strlen(cases[i][0]), &e), 0, "%s", cases[i][0]);
+        cr_assert_eq(sl_registry_validate(c, "order.placed.v1", cases[i][0], strlen(cases[i][0]), &e), 0, "%s",
+                     cases[i][0]);
         cr_assert_str_eq(e.pointer, cases[i][1], "%s", cases[i][0]);
         cr_assert_str_eq(e.keyword, cases[i][2], "%s", cases[i][0]);
     }
@@ -333,8 +340,10 @@ Test(registry, client_refuses_invalid_payloads)
     sl_redis_free(r);
 
     sluice_client *c = client(0);
-    const char *good = "{\"order_id\":\"A-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":2,\"unit_price\":1}]}";
-    const char *bad = "{\"order_id\":\"A-2\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":0,\"unit_price\":1}]}";
+    const char *good =
+        "{\"order_id\":\"A-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":2,\"unit_price\":1}]}";
+    const char *bad =
+        "{\"order_id\":\"A-2\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":0,\"unit_price\":1}]}";
     cr_assert_eq(sluice_enqueue(c, "orders", "order.placed.v1", good, 0, NULL, id, sizeof id), 0, "%s",
                  sluice_client_error(c));
     cr_assert_eq(sluice_enqueue(c, "orders", "order.placed.v1", bad, 0, NULL, id, sizeof id), -1);
@@ -349,8 +358,9 @@ Test(registry, client_refuses_invalid_payloads)
     for (int i = 0; i < 5; i++)
         jobs[i] = (sluice_job_spec){"order.placed.v1", i == 3 ? bad : good, 0, NULL};
     cr_assert_eq(sluice_enqueue_batch(c, "orders", jobs, 5, NULL), -1);
-    cr_assert(strstr(sluice_client_error(c), "jobs[3]: payload violates schema order.placed.v1 at /items/0/qty: minimum"),
-              "%s", sluice_client_error(c));
+    cr_assert(
+        strstr(sluice_client_error(c), "jobs[3]: payload violates schema order.placed.v1 at /items/0/qty: minimum"),
+        "%s", sluice_client_error(c));
     cr_assert_eq(sluice_enqueue_batch_refused_index(c), 3);
     cr_assert_eq(xlen("orders"), 2);
     jobs[3].payload = good;

@@ -37,24 +37,28 @@ const char *acct_reason_name(acct_reason r)
 static unsigned hash(const char *s)
 {
     unsigned h = 2166136261u;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
     return h % NBUCKETS;
 }
 
 static entry *find(const acct_ledger *a, const char *id)
 {
     for (entry *e = a->buckets[hash(id)]; e; e = e->next)
-        if (strcmp(e->id, id) == 0) return e;
+        if (strcmp(e->id, id) == 0)
+            return e;
     return NULL;
 }
 
 static entry *get(acct_ledger *a, const char *id)
 {
     entry *e = find(a, id);
-    if (e) return e;
+    if (e)
+        return e;
     size_t len = strlen(id);
     e = calloc(1, sizeof(*e) + len + 1);
-    if (!e) abort();
+    if (!e)
+        abort();
     memcpy(e->id, id, len + 1);
     unsigned h = hash(id);
     e->next = a->buckets[h];
@@ -65,7 +69,8 @@ static entry *get(acct_ledger *a, const char *id)
 acct_ledger *acct_new(const char *queue, const char *group, const char *record_path)
 {
     acct_ledger *a = calloc(1, sizeof(*a));
-    if (!a) abort();
+    if (!a)
+        abort();
     snprintf(a->queue, sizeof(a->queue), "%s", queue);
     snprintf(a->group, sizeof(a->group), "%s", group);
     a->record_path = strdup(record_path);
@@ -74,7 +79,8 @@ acct_ledger *acct_new(const char *queue, const char *group, const char *record_p
 
 void acct_free(acct_ledger *a)
 {
-    if (!a) return;
+    if (!a)
+        return;
     for (int i = 0; i < NBUCKETS; i++)
         for (entry *e = a->buckets[i], *next; e; e = next) {
             next = e->next;
@@ -87,7 +93,8 @@ void acct_free(acct_ledger *a)
 void acct_add(acct_ledger *a, const char *job_id)
 {
     entry *e = get(a, job_id);
-    if (!e->job.enqueued) a->enqueued++;
+    if (!e->job.enqueued)
+        a->enqueued++;
     e->job.enqueued = 1;
 }
 
@@ -110,16 +117,19 @@ static void reset(acct_ledger *a)
 static void read_records(acct_ledger *a, acct_counts *k)
 {
     FILE *f = fopen(a->record_path, "r");
-    if (!f) return;
+    if (!f)
+        return;
     char line[512], id[256];
     unsigned attempt, deliveries;
     long pid;
     while (fgets(line, sizeof(line), f)) {
-        if (sscanf(line, "%255s %u %ld %u", id, &attempt, &pid, &deliveries) != 4) continue;
+        if (sscanf(line, "%255s %u %ld %u", id, &attempt, &pid, &deliveries) != 4)
+            continue;
         entry *e = get(a, id);
         e->job.completions++;
         e->job.attempt = attempt;
-        if (deliveries > e->job.deliveries_max) e->job.deliveries_max = deliveries;
+        if (deliveries > e->job.deliveries_max)
+            e->job.deliveries_max = deliveries;
         k->runs++;
     }
     fclose(f);
@@ -143,7 +153,8 @@ static long field_long(const redisReply *kv, const char *name)
 static void dead_letter(acct_ledger *a, const redisReply *kv)
 {
     const redisReply *id = field(kv, "id");
-    if (!id || id->type != REDIS_REPLY_STRING) id = field(kv, "original_id");
+    if (!id || id->type != REDIS_REPLY_STRING)
+        id = field(kv, "original_id");
     const redisReply *reason = field(kv, "reason");
     entry *e = get(a, id && id->type == REDIS_REPLY_STRING ? id->str : "(no id)");
     e->job.dead++;
@@ -160,17 +171,21 @@ static int read_dlq(acct_ledger *a, redisContext *c)
     for (;;) {
         redisReply *r = redisCommand(c, "XRANGE sluice:{%s}:dlq:%s %s + COUNT 1000", a->queue, a->group, start);
         if (!r || r->type != REDIS_REPLY_ARRAY) {
-            if (r) freeReplyObject(r);
+            if (r)
+                freeReplyObject(r);
             return -1;
         }
         size_t n = r->elements;
         for (size_t i = 0; i < n; i++) {
             const redisReply *x = r->element[i];
-            if (x->elements == 2 && x->element[1]->type == REDIS_REPLY_ARRAY) dead_letter(a, x->element[1]);
+            if (x->elements == 2 && x->element[1]->type == REDIS_REPLY_ARRAY)
+                dead_letter(a, x->element[1]);
         }
-        if (n) snprintf(start, sizeof(start), "(%s", r->element[n - 1]->element[0]->str);
+        if (n)
+            snprintf(start, sizeof(start), "(%s", r->element[n - 1]->element[0]->str);
         freeReplyObject(r);
-        if (n < 1000) return 0;
+        if (n < 1000)
+            return 0;
     }
 }
 
@@ -180,13 +195,16 @@ static long pending_of(acct_ledger *a, redisContext *c, const char *stream)
 {
     redisReply *r = redisCommand(c, "EXISTS %s", stream);
     long exists = r && r->type == REDIS_REPLY_INTEGER ? (long)r->integer : -1;
-    if (r) freeReplyObject(r);
-    if (exists <= 0) return exists;
+    if (r)
+        freeReplyObject(r);
+    if (exists <= 0)
+        return exists;
     r = redisCommand(c, "XPENDING %s %s", stream, a->group);
     long n = -1;
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_INTEGER)
         n = (long)r->element[0]->integer;
-    if (r) freeReplyObject(r);
+    if (r)
+        freeReplyObject(r);
     return n;
 }
 
@@ -205,10 +223,13 @@ static long undelivered_of(acct_ledger *a, redisContext *c, const char *stream)
     for (size_t i = 0; last && g && g->type == REDIS_REPLY_ARRAY && i < g->elements; i++) {
         const redisReply *name = field(g->element[i], "name");
         const redisReply *lid = field(g->element[i], "last-delivered-id");
-        if (name && lid && strcmp(name->str, a->group) == 0) out = strcmp(lid->str, last->str) != 0;
+        if (name && lid && strcmp(name->str, a->group) == 0)
+            out = strcmp(lid->str, last->str) != 0;
     }
-    if (s) freeReplyObject(s);
-    if (g) freeReplyObject(g);
+    if (s)
+        freeReplyObject(s);
+    if (g)
+        freeReplyObject(g);
     return out;
 }
 
@@ -226,29 +247,37 @@ int acct_check(acct_ledger *a, redisContext *c, acct_counts *k)
     k->undelivered = undelivered_of(a, c, main_key) + undelivered_of(a, c, retry_key);
     redisReply *r = redisCommand(c, "ZCARD sluice:{%s}:sched", a->queue);
     k->scheduled = r && r->type == REDIS_REPLY_INTEGER ? (long)r->integer : -1;
-    if (!r || r->type != REDIS_REPLY_INTEGER || k->pending < 0) rc = -1;
-    if (r) freeReplyObject(r);
+    if (!r || r->type != REDIS_REPLY_INTEGER || k->pending < 0)
+        rc = -1;
+    if (r)
+        freeReplyObject(r);
 
     k->enqueued = a->enqueued;
     for (int i = 0; i < NBUCKETS; i++)
         for (entry *e = a->buckets[i]; e; e = e->next) {
             const acct_job *j = &e->job;
             if (!j->enqueued) {
-                if (j->completions || j->dead) k->unknown++;
+                if (j->completions || j->dead)
+                    k->unknown++;
                 continue;
             }
-            if (j->completions) k->completed++;
-            if (j->completions > 1) k->duplicates += j->completions - 1;
+            if (j->completions)
+                k->completed++;
+            if (j->completions > 1)
+                k->duplicates += j->completions - 1;
             if (j->dead) {
                 k->dead++;
                 k->dead_dups += j->dead - 1;
                 acct_reason rr = ACCT_other;
                 for (int x = 0; x < ACCT_other; x++)
-                    if (strcmp(j->reason, reason_names[x]) == 0) rr = (acct_reason)x;
+                    if (strcmp(j->reason, reason_names[x]) == 0)
+                        rr = (acct_reason)x;
                 k->by_reason[rr]++;
             }
-            if (j->completions && j->dead) k->both++;
-            if (!j->completions && !j->dead) k->lost++;
+            if (j->completions && j->dead)
+                k->both++;
+            if (!j->completions && !j->dead)
+                k->lost++;
         }
     return rc;
 }
@@ -259,10 +288,12 @@ int acct_wait_settled(acct_ledger *a, redisContext *c, int timeout_ms, acct_coun
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         int rc = acct_check(a, c, k);
-        if (rc == 0 && k->lost == 0 && k->pending == 0 && k->scheduled == 0 && k->undelivered == 0) return 1;
+        if (rc == 0 && k->lost == 0 && k->pending == 0 && k->scheduled == 0 && k->undelivered == 0)
+            return 1;
         clock_gettime(CLOCK_MONOTONIC, &now);
         long ms = (now.tv_sec - t0.tv_sec) * 1000L + (now.tv_nsec - t0.tv_nsec) / 1000000L;
-        if (ms >= timeout_ms) return 0;
+        if (ms >= timeout_ms)
+            return 0;
         nanosleep(&nap, NULL);
     }
 }
@@ -273,13 +304,13 @@ void acct_print(const char *name, const acct_counts *k)
     size_t n = 0;
     for (int r = 0; r < ACCT_NREASONS; r++)
         if (k->by_reason[r] && n < sizeof(reasons))
-            n += (size_t)snprintf(reasons + n, sizeof(reasons) - n, "%s%s=%ld", n ? " " : "",
-                                  reason_names[r], k->by_reason[r]);
+            n += (size_t)snprintf(reasons + n, sizeof(reasons) - n, "%s%s=%ld", n ? " " : "", reason_names[r],
+                                  k->by_reason[r]);
     fprintf(stderr,
             "scenario %s: enqueued=%ld completed=%ld dead=%ld (%s) duplicates=%ld lost=%ld both=%ld unknown=%ld"
             " dead_dups=%ld pending=%ld scheduled=%ld\n",
-            name, k->enqueued, k->completed, k->dead, n ? reasons : "none", k->duplicates, k->lost, k->both,
-            k->unknown, k->dead_dups, k->pending, k->scheduled);
+            name, k->enqueued, k->completed, k->dead, n ? reasons : "none", k->duplicates, k->lost, k->both, k->unknown,
+            k->dead_dups, k->pending, k->scheduled);
 }
 
 void acct_print_bad(const acct_ledger *a, int max)
@@ -291,5 +322,6 @@ void acct_print_bad(const acct_ledger *a, int max)
                 fprintf(stderr, "  %s job: %s (%d completions, dead letter: %s)\n",
                         e->job.completions ? "both" : "lost", e->id, e->job.completions,
                         e->job.dead ? e->job.reason : "none");
-    if (n > max) fprintf(stderr, "  ... %d lost or both in all\n", n);
+    if (n > max)
+        fprintf(stderr, "  ... %d lost or both in all\n", n);
 }

@@ -8,44 +8,44 @@
 #include "common/hiredis_compat.h"
 
 /** Dead-letter reasons the checker counts separately ("other" for the rest). */
-#define ACCT_REASONS                                                                             \
-    X(failed) X(exhausted) X(crashed) X(timeout) X(bad_envelope) X(bad_payload) X(oversize) \
-    X(unknown_type) X(trimmed) X(other)
+#define ACCT_REASONS \
+    X(failed)        \
+    X(exhausted) X(crashed) X(timeout) X(bad_envelope) X(bad_payload) X(oversize) X(unknown_type) X(trimmed) X(other)
 
 typedef enum acct_reason {
 #define X(r) ACCT_##r,
     ACCT_REASONS
 #undef X
-    ACCT_NREASONS
+        ACCT_NREASONS
 } acct_reason;
 
 /** The totals of one check. */
 typedef struct acct_counts {
-    long enqueued;   /* distinct ids added with acct_add */
-    long completed;  /* distinct enqueued ids with at least one completion */
-    long runs;       /* completion lines (all of them) */
+    long enqueued; /* distinct ids added with acct_add */
+    long completed; /* distinct enqueued ids with at least one completion */
+    long runs; /* completion lines (all of them) */
     long duplicates; /* completions beyond the first, summed over ids */
-    long dead;       /* distinct enqueued ids in the dead-letter stream */
-    long dead_dups;  /* dead letters beyond the first, summed over ids */
+    long dead; /* distinct enqueued ids in the dead-letter stream */
+    long dead_dups; /* dead letters beyond the first, summed over ids */
     long by_reason[ACCT_NREASONS];
-    long both;       /* completed AND dead-lettered: must be 0 */
-    long lost;       /* neither: must be 0 once settled */
-    long unknown;    /* completed or dead ids that were never enqueued */
-    long pending;    /* XPENDING of the group on the work and retry streams (-1: no group) */
-    long scheduled;  /* ZCARD sluice:{Q}:sched */
-    long undelivered;/* 1 while the group has not read to the end of a stream */
+    long both; /* completed AND dead-lettered: must be 0 */
+    long lost; /* neither: must be 0 once settled */
+    long unknown; /* completed or dead ids that were never enqueued */
+    long pending; /* XPENDING of the group on the work and retry streams (-1: no group) */
+    long scheduled; /* ZCARD sluice:{Q}:sched */
+    long undelivered; /* 1 while the group has not read to the end of a stream */
 } acct_counts;
 
 /** What became of one job, after acct_check. */
 typedef struct acct_job {
     int enqueued;
     int completions;
-    unsigned attempt;        /* of the last completion */
+    unsigned attempt; /* of the last completion */
     unsigned deliveries_max; /* largest deliveries of its completions */
-    int dead;                /* dead letters */
-    char reason[32];         /* of the last dead letter */
-    long attempts;           /* its "attempts" field (-1 absent) */
-    long deliveries;         /* its "deliveries" field (-1 absent) */
+    int dead; /* dead letters */
+    char reason[32]; /* of the last dead letter */
+    long attempts; /* its "attempts" field (-1 absent) */
+    long deliveries; /* its "deliveries" field (-1 absent) */
 } acct_job;
 
 typedef struct acct_ledger acct_ledger;

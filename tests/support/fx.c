@@ -33,15 +33,15 @@ void fx_suite_fini(void)
     scene_clear(&scene);
     acct_free(fx_ledger);
     fx_ledger = NULL;
-    if (fx_rc) redisFree(fx_rc);
+    if (fx_rc)
+        redisFree(fx_rc);
     fx_rc = NULL;
 }
 
-static const char *jobs_defaults[] = {
-    "\"backoff_base\":\"10ms\"", "\"backoff_cap\":\"50ms\"", "\"lease\":\"1s\"", "\"timeout\":\"10s\"",
-    "\"max_deliveries\":3", NULL};
-static const char *redis_defaults[] = {
-    "\"reconnect_min\":\"50ms\"", "\"reconnect_max\":\"500ms\"", "\"command_timeout\":\"2s\"", NULL};
+static const char *jobs_defaults[] = {"\"backoff_base\":\"10ms\"", "\"backoff_cap\":\"50ms\"", "\"lease\":\"1s\"",
+                                      "\"timeout\":\"10s\"",       "\"max_deliveries\":3",     NULL};
+static const char *redis_defaults[] = {"\"reconnect_min\":\"50ms\"", "\"reconnect_max\":\"500ms\"",
+                                       "\"command_timeout\":\"2s\"", NULL};
 
 /* "{defaults not overridden,extra}" members into out. */
 static void members(char *out, size_t n, const char **defaults, const char *extra)
@@ -50,7 +50,8 @@ static void members(char *out, size_t n, const char **defaults, const char *extr
     for (int i = 0; defaults[i]; i++) {
         char key[64];
         snprintf(key, sizeof(key), "%.*s", (int)(strchr(defaults[i], ':') - defaults[i]), defaults[i]);
-        if (extra && strstr(extra, key)) continue;
+        if (extra && strstr(extra, key))
+            continue;
         len += (size_t)snprintf(out + len, n - len, "%s%s", len ? "," : "", defaults[i]);
     }
     cr_assert(len < n, "config members too long");
@@ -65,7 +66,8 @@ void fx_setup(fx_run *r, const char *name, const fx_cfg *c)
     remove(r->record);
     remove(r->log);
     char jobs[1024], redis[512], prefetch[64] = "";
-    if (c->prefetch) snprintf(prefetch, sizeof(prefetch), "\"prefetch\":\"%s\",", c->prefetch);
+    if (c->prefetch)
+        snprintf(prefetch, sizeof(prefetch), "\"prefetch\":\"%s\",", c->prefetch);
     members(jobs, sizeof(jobs), jobs_defaults, c->jobs);
     members(redis, sizeof(redis), redis_defaults, c->redis);
     char *json = NULL, *file = NULL;
@@ -77,8 +79,8 @@ void fx_setup(fx_run *r, const char *name, const fx_cfg *c)
                        "\"pools\":[{\"name\":\"%s\",\"queue\":\"%s\",\"group\":\"%s\",\"plugins\":[\"faulty\"],"
                        "\"workers\":%d,\"read_count\":%d,%s\"block\":\"200ms\","
                        "\"settings\":{\"record_file\":\"%s\"}}]}\n",
-                       c->redis_url ? c->redis_url : th_redis_url(), redis, SLUICE_TEST_PLUGIN_DIR,
-                       SLUICE_WORKER_BIN, jobs, c->queue, c->queue, c->queue, c->workers ? c->workers : FX_WORKERS,
+                       c->redis_url ? c->redis_url : th_redis_url(), redis, SLUICE_TEST_PLUGIN_DIR, SLUICE_WORKER_BIN,
+                       jobs, c->queue, c->queue, c->queue, c->workers ? c->workers : FX_WORKERS,
                        c->read_count ? c->read_count : 10, prefetch, r->record) > 0);
     cr_assert(asprintf(&file, "%s.json", name) > 0);
     char *path = th_write_file(file, json);
@@ -98,8 +100,8 @@ int fx_stop(fx_run *r, int timeout_ms)
 {
     int st = -1;
     cr_assert_eq(kill(r->sup, SIGTERM), 0);
-    cr_assert(th_wait_exit(r->sup, timeout_ms, &st), "%s: supervisor did not exit after SIGTERM (see %s)",
-              r->name, r->log);
+    cr_assert(th_wait_exit(r->sup, timeout_ms, &st), "%s: supervisor did not exit after SIGTERM (see %s)", r->name,
+              r->log);
     r->sup = 0;
     return st;
 }
@@ -107,11 +109,13 @@ int fx_stop(fx_run *r, int timeout_ms)
 long fx_log_count(const fx_run *r, const char *needle)
 {
     FILE *f = fopen(r->log, "r");
-    if (!f) return 0;
+    if (!f)
+        return 0;
     char line[8192];
     long n = 0;
     while (fgets(line, sizeof(line), f))
-        if (strstr(line, needle)) n++;
+        if (strstr(line, needle))
+            n++;
     fclose(f);
     return n;
 }
@@ -120,7 +124,8 @@ void fx_settle(acct_ledger *a, redisContext *c, const fx_run *r, const char *tit
 {
     int ok = acct_wait_settled(a, c, timeout_ms, k);
     acct_print(title, k);
-    if (!ok || k->lost || k->both) acct_print_bad(a, 10);
+    if (!ok || k->lost || k->both)
+        acct_print_bad(a, 10);
     cr_assert(ok, "%s: not settled: lost=%ld pending=%ld scheduled=%ld undelivered=%ld (see %s)", title, k->lost,
               k->pending, k->scheduled, k->undelivered, r->log);
     cr_assert_eq(k->lost, 0, "%s: %ld jobs lost", title, k->lost);
@@ -163,15 +168,16 @@ static int has_consumers(void *arg)
     struct cwait *w = arg;
     redisReply *r = redisCommand(w->c, "XINFO CONSUMERS sluice:{%s} %s", w->queue, w->queue);
     int n = r && r->type == REDIS_REPLY_ARRAY ? (int)r->elements : -1;
-    if (r) freeReplyObject(r);
+    if (r)
+        freeReplyObject(r);
     return n == w->n;
 }
 
 void fx_wait_consumers(redisContext *c, const fx_run *r, const char *queue, int n)
 {
     struct cwait w = {c, queue, n};
-    cr_assert(th_wait_until(has_consumers, &w, 20000), "%s: group %s never had %d consumers (see %s)", r->name,
-              queue, n, r->log);
+    cr_assert(th_wait_until(has_consumers, &w, 20000), "%s: group %s never had %d consumers (see %s)", r->name, queue,
+              n, r->log);
 }
 
 struct rwait {
@@ -188,8 +194,8 @@ static int has_records(void *arg)
 void fx_wait_records(const fx_run *r, long n, int timeout_ms)
 {
     struct rwait w = {r, n};
-    cr_assert(th_wait_until(has_records, &w, timeout_ms), "%s: only %ld of %ld completions recorded (see %s)",
-              r->name, th_count_lines(r->record), n, r->log);
+    cr_assert(th_wait_until(has_records, &w, timeout_ms), "%s: only %ld of %ld completions recorded (see %s)", r->name,
+              th_count_lines(r->record), n, r->log);
 }
 
 void fx_xadd(redisContext *c, const char *queue, const char *type, int n, fx_payload_fn fn, void *arg, acct_ledger *a,
@@ -210,8 +216,10 @@ void fx_xadd(redisContext *c, const char *queue, const char *type, int n, fx_pay
         redisReply *r = v;
         cr_assert(r->type == REDIS_REPLY_STRING, "XADD %d of %d refused: %s", i, n,
                   r->type == REDIS_REPLY_ERROR ? r->str : "?");
-        if (a) acct_add(a, r->str);
-        if (ids) snprintf(ids[i], 64, "%s", r->str);
+        if (a)
+            acct_add(a, r->str);
+        if (ids)
+            snprintf(ids[i], 64, "%s", r->str);
         freeReplyObject(r);
     }
 }
@@ -221,7 +229,8 @@ int fx_alive(pid_t pid)
     char path[64], buf[512];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
     FILE *f = fopen(path, "r");
-    if (!f) return 0;
+    if (!f)
+        return 0;
     size_t len = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
     buf[len] = '\0';
@@ -252,9 +261,24 @@ void fx_redis_start(fx_redis *r)
     }
     char port[16];
     snprintf(port, sizeof(port), "%d", r->port);
-    char *argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", r->dir, "--save", "",
-                    "--appendonly", "yes", "--appendfsync", "always", "--maxmemory-policy", "noeviction",
-                    "--daemonize", "no", NULL};
+    char *argv[] = {"redis-server",
+                    "--port",
+                    port,
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    r->dir,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                    "--maxmemory-policy",
+                    "noeviction",
+                    "--daemonize",
+                    "no",
+                    NULL};
     r->pid = th_spawn(argv, NULL, r->log);
     for (int i = 0; i < 500; i++) {
         redisContext *c = redisConnect("127.0.0.1", r->port);
@@ -262,10 +286,13 @@ void fx_redis_start(fx_redis *r)
         if (c && !c->err) {
             redisReply *rep = redisCommand(c, "PING");
             ok = rep && rep->type == REDIS_REPLY_STATUS;
-            if (rep) freeReplyObject(rep);
+            if (rep)
+                freeReplyObject(rep);
         }
-        if (c) redisFree(c);
-        if (ok) return;
+        if (c)
+            redisFree(c);
+        if (ok)
+            return;
         th_sleep_ms(20);
     }
     cr_assert_fail("private redis-server on port %d did not start (see %s)", r->port, r->log);
@@ -288,7 +315,8 @@ void fx_redis_kill(fx_redis *r)
  * and its ids. */
 static void scene_clear(fx_scene *s)
 {
-    if (s->c && s->c != fx_rc) redisFree(s->c);
+    if (s->c && s->c != fx_rc)
+        redisFree(s->c);
     s->c = NULL;
     if (s->red.pid > 0) {
         kill(s->red.pid, SIGCONT); /* a fault may have stopped it */
@@ -316,12 +344,16 @@ void fx_scenario_run(const fx_scenario *sc)
     }
     fx_setup(&s->run, q, &cfg);
     s->a = fx_ledger = acct_new(q, q, s->run.record);
-    if (sc->n) cr_assert_not_null(s->ids = calloc((size_t)sc->n, sizeof(*s->ids)));
+    if (sc->n)
+        cr_assert_not_null(s->ids = calloc((size_t)sc->n, sizeof(*s->ids)));
     fx_start(&s->run);
     fx_wait_consumers(s->c, &s->run, q, cfg.workers ? cfg.workers : FX_WORKERS);
-    if (sc->n) fx_xadd(s->c, q, "test.acct", sc->n, sc->payload, NULL, s->a, s->ids);
-    if (sc->wait_records) fx_wait_records(&s->run, sc->wait_records, 60000);
-    if (sc->fault) s->injected = sc->fault(s);
+    if (sc->n)
+        fx_xadd(s->c, q, "test.acct", sc->n, sc->payload, NULL, s->a, s->ids);
+    if (sc->wait_records)
+        fx_wait_records(&s->run, sc->wait_records, 60000);
+    if (sc->fault)
+        s->injected = sc->fault(s);
 
     acct_counts k;
     fx_settle(s->a, s->c, &s->run, sc->title, FX_SETTLE_MS, &k);
@@ -338,7 +370,8 @@ void fx_scenario_run(const fx_scenario *sc)
     long max_dups = sc->max_dups == FX_DUPS_PER_FAULT ? s->injected : sc->max_dups;
     cr_assert_leq(k.duplicates, max_dups, "%s: %ld duplicate runs, at most %ld allowed", sc->title, k.duplicates,
                   max_dups);
-    if (sc->check) sc->check(s, &k);
+    if (sc->check)
+        sc->check(s, &k);
     fx_stop(&s->run, sc->stop_ms);
     scene_clear(s);
 }

@@ -11,8 +11,8 @@
 #include "acct.h"
 #include "th.h"
 
-extern redisContext *fx_rc;     /* connection to the test Redis, made by fx_suite_init */
-extern acct_ledger *fx_ledger;  /* a test's ledger, freed by fx_suite_fini (also after a failed assertion) */
+extern redisContext *fx_rc; /* connection to the test Redis, made by fx_suite_init */
+extern acct_ledger *fx_ledger; /* a test's ledger, freed by fx_suite_fini (also after a failed assertion) */
 
 /** Suite init/fini of the suites built on fx: flush the test Redis and connect;
  *  free the ledger, the connection and what a scenario left (fx_scenario_run). */
@@ -23,13 +23,13 @@ void fx_suite_fini(void);
 
 /** What a scenario's config changes. NULL/0 members take the suite defaults. */
 typedef struct fx_cfg {
-    const char *queue;      /* queue, pool name and group */
-    int workers;            /* default FX_WORKERS */
-    int read_count;         /* default 10 */
-    const char *prefetch;   /* pools[].prefetch, e.g. "0ms" (entries held in a batch); default: the product's */
-    const char *jobs;       /* extra members of "jobs" (after the defaults), e.g. "\"max_attempts\":2" */
-    const char *redis_url;  /* default th_redis_url() */
-    const char *redis;      /* extra members of "redis" */
+    const char *queue; /* queue, pool name and group */
+    int workers; /* default FX_WORKERS */
+    int read_count; /* default 10 */
+    const char *prefetch; /* pools[].prefetch, e.g. "0ms" (entries held in a batch); default: the product's */
+    const char *jobs; /* extra members of "jobs" (after the defaults), e.g. "\"max_attempts\":2" */
+    const char *redis_url; /* default th_redis_url() */
+    const char *redis; /* extra members of "redis" */
 } fx_cfg;
 
 /** One scenario's files and supervisor. */
@@ -90,7 +90,7 @@ typedef struct fx_redis {
 
 /* ---- fault scenarios: table rows run by one skeleton ------------------- */
 
-#define FX_REST (-1)           /* fx_scenario.completed: every enqueued job not dead-lettered */
+#define FX_REST (-1) /* fx_scenario.completed: every enqueued job not dead-lettered */
 #define FX_DUPS_PER_FAULT (-1) /* fx_scenario.max_dups: at most one per fault injected */
 
 typedef struct fx_scene fx_scene;
@@ -103,34 +103,34 @@ typedef struct fx_scene fx_scene;
  * supervisor.
  */
 typedef struct fx_scenario {
-    const char *title;      /* the counts line's name, e.g. "2 (poison segfault 1%)" */
-    fx_cfg cfg;             /* cfg.queue names the queue, pool, group and files */
-    int private_redis;      /* on a private AOF redis-server (fx_redis), not the test Redis */
-    int n;                  /* jobs enqueued before the fault (0: the fault enqueues) */
-    fx_payload_fn payload;  /* job i's payload (NULL: "{}") */
-    long wait_records;      /* completions to wait for before the fault (0: none) */
+    const char *title; /* the counts line's name, e.g. "2 (poison segfault 1%)" */
+    fx_cfg cfg; /* cfg.queue names the queue, pool, group and files */
+    int private_redis; /* on a private AOF redis-server (fx_redis), not the test Redis */
+    int n; /* jobs enqueued before the fault (0: the fault enqueues) */
+    fx_payload_fn payload; /* job i's payload (NULL: "{}") */
+    long wait_records; /* completions to wait for before the fault (0: none) */
     long (*fault)(fx_scene *s); /* injects the fault, returns how many it injected; NULL: none */
-    long completed;         /* exactly this many jobs completed, or FX_REST */
-    long dead;              /* exactly this many dead-lettered */
+    long completed; /* exactly this many jobs completed, or FX_REST */
+    long dead; /* exactly this many dead-lettered */
     struct {
         acct_reason reason;
         long n; /* > 0: exactly n dead letters of this reason */
     } by_reason[2];
-    long max_dups;          /* runs beyond a job's first, at most (0: none), or FX_DUPS_PER_FAULT */
+    long max_dups; /* runs beyond a job's first, at most (0: none), or FX_DUPS_PER_FAULT */
     void (*check)(fx_scene *s, const acct_counts *k); /* the scenario's own assertions; NULL: none */
-    int stop_ms;            /* the last SIGTERM must end the supervisor within this */
+    int stop_ms; /* the last SIGTERM must end the supervisor within this */
 } fx_scenario;
 
 /** A scenario while it runs: what its fault and check hooks work with. */
 struct fx_scene {
     const fx_scenario *sc;
     fx_run run;
-    redisContext *c;   /* the Redis of the jobs: fx_rc or the private server's (a fault may replace it) */
-    fx_redis red;      /* the private server, when sc->private_redis */
-    acct_ledger *a;    /* the ledger (fx_ledger) */
-    char (*ids)[64];   /* ids[i]: the id of job i < sc->n */
-    long added;        /* jobs the fault enqueued and added to a */
-    long injected;     /* what the fault returned */
+    redisContext *c; /* the Redis of the jobs: fx_rc or the private server's (a fault may replace it) */
+    fx_redis red; /* the private server, when sc->private_redis */
+    acct_ledger *a; /* the ledger (fx_ledger) */
+    char (*ids)[64]; /* ids[i]: the id of job i < sc->n */
+    long added; /* jobs the fault enqueued and added to a */
+    long injected; /* what the fault returned */
 };
 
 /** Run one row (asserts). The suite's .fini calls fx_suite_fini (it cleans up

@@ -62,8 +62,8 @@ static char *mt_with_rec(const char *pools)
 
 /* Write <name>.json: redis url (NULL: the test Redis) and extra redis members,
  * supervisor members, jobs members, and pools ("@REC@" = the record file). */
-void mt_write_cfg(mt_sup *s, const char *name, const char *url, const char *redis, const char *supv,
-                      const char *jobs, const char *pools_tmpl)
+void mt_write_cfg(mt_sup *s, const char *name, const char *url, const char *redis, const char *supv, const char *jobs,
+                  const char *pools_tmpl)
 {
     char *pools = mt_with_rec(pools_tmpl), *text = NULL, file[64];
     cr_assert(asprintf(&text,
@@ -187,12 +187,14 @@ int mt_distinct(const mt_rec *r, int n)
 void mt_schedule(const char *q, const char *prefix, int n, int in_ms, const char *type, const char *payload)
 {
     for (int i = 0; i < n; i++)
-        redisAppendCommand(mt_rc, "FCALL sluice_schedule 2 sluice:{%s} sluice:{%s}:sched in %d id %s-%d type %s payload %s",
-                           q, q, in_ms, prefix, i, type, payload);
+        redisAppendCommand(mt_rc,
+                           "FCALL sluice_schedule 2 sluice:{%s} sluice:{%s}:sched in %d id %s-%d type %s payload %s", q,
+                           q, in_ms, prefix, i, type, payload);
     for (int i = 0; i < n; i++) {
         redisReply *r = NULL;
         cr_assert(redisGetReply(mt_rc, (void **)&r) == REDIS_OK && r, "FCALL sluice_schedule: no reply");
-        cr_assert(r->type == REDIS_REPLY_STRING, "FCALL sluice_schedule: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+        cr_assert(r->type == REDIS_REPLY_STRING, "FCALL sluice_schedule: %s",
+                  r->type == REDIS_REPLY_ERROR ? r->str : "?");
         freeReplyObject(r);
     }
 }
@@ -238,8 +240,7 @@ static int all_settled(void *arg)
     char s[128], r[128];
     snprintf(s, sizeof s, "sluice:{%s}", a->q);
     snprintf(r, sizeof r, "sluice:{%s}:r:%s", a->q, a->g);
-    return mt_pending(s, a->g) == 0 && mt_pending(r, a->g) == 0 &&
-           th_int(mt_rc, "ZCARD sluice:{%s}:sched", a->q) == 0;
+    return mt_pending(s, a->g) == 0 && mt_pending(r, a->g) == 0 && th_int(mt_rc, "ZCARD sluice:{%s}:sched", a->q) == 0;
 }
 
 void mt_wait_settled(const char *q, const char *g, int timeout_ms)

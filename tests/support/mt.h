@@ -24,10 +24,10 @@ typedef struct mt_rec {
     int deliveries;
 } mt_rec;
 
-extern redisContext *mt_rc;   /* connection to the test Redis (or the private one) */
-extern mt_sup mt_s1, mt_s2;   /* killed by mt_teardown if still running */
+extern redisContext *mt_rc; /* connection to the test Redis (or the private one) */
+extern mt_sup mt_s1, mt_s2; /* killed by mt_teardown if still running */
 extern char mt_rec_path[512]; /* the record file */
-extern pid_t mt_own_redis;    /* a private redis-server a test started, 0 if none */
+extern pid_t mt_own_redis; /* a private redis-server a test started, 0 if none */
 
 /** Suite init/fini: flush the test Redis, connect; kill what is left. */
 void mt_setup(void);
@@ -35,8 +35,8 @@ void mt_teardown(void);
 
 /** Write <name>.json: redis url (NULL: the test Redis) plus extra members of
  *  "redis", "supervisor" and "jobs", and the pools ("@REC@" = record file). */
-void mt_write_cfg(mt_sup *s, const char *name, const char *url, const char *redis, const char *supv,
-                  const char *jobs, const char *pools_tmpl);
+void mt_write_cfg(mt_sup *s, const char *name, const char *url, const char *redis, const char *supv, const char *jobs,
+                  const char *pools_tmpl);
 void mt_start(mt_sup *s);
 /** SIGTERM and expect exit 0 within timeout_ms. */
 void mt_stop(mt_sup *s, int timeout_ms);

@@ -23,7 +23,8 @@ th_run_result th_run_argv(const char *const *args)
     snprintf(out_path, sizeof out_path, "%s/run-%d-%d.out", th_tmpdir(), (int)getpid(), seq);
     snprintf(err_path, sizeof err_path, "%s/run-%d-%d.err", th_tmpdir(), (int)getpid(), seq);
     argv[n++] = SLUICE_BIN;
-    for (int i = 0; args[i] && n < 39; i++) argv[n++] = (char *)args[i];
+    for (int i = 0; args[i] && n < 39; i++)
+        argv[n++] = (char *)args[i];
     argv[n] = NULL;
     pid_t pid = fork();
     cr_assert(pid >= 0);
@@ -31,7 +32,8 @@ th_run_result th_run_argv(const char *const *args)
         int in = open("/dev/null", O_RDONLY);
         int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || out < 0 || err < 0) _exit(126);
+        if (in < 0 || out < 0 || err < 0)
+            _exit(126);
         dup2(in, 0);
         dup2(out, 1);
         dup2(err, 2);

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,7 +16,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,7 +40,8 @@ static void rm_rf(const char *path)
     if (d) {
         struct dirent *e;
         while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
             char sub[1024];
             snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
             struct stat st;
@@ -56,14 +57,16 @@ static void rm_rf(const char *path)
 
 static void cleanup(void)
 {
-    if (getpid() != owner_pid) return; /* forked children must not tear down */
+    if (getpid() != owner_pid)
+        return; /* forked children must not tear down */
     if (redis_pid > 0) {
         kill(redis_pid, SIGKILL);
         waitpid(redis_pid, NULL, 0);
         redis_pid = 0;
     }
     const char *keep = getenv("TH_KEEP");
-    if (tmpdir[0] && !(keep && !strcmp(keep, "1"))) rm_rf(tmpdir);
+    if (tmpdir[0] && !(keep && !strcmp(keep, "1")))
+        rm_rf(tmpdir);
 }
 
 const char *th_tmpdir(void)
@@ -97,8 +100,8 @@ static void start_private_redis(void)
     char portbuf[16], log[512];
     snprintf(portbuf, sizeof(portbuf), "%d", port);
     snprintf(log, sizeof(log), "%s/redis.log", dir);
-    char *argv[] = {"redis-server", "--port", portbuf, "--bind", "127.0.0.1", "--dir", (char *)dir,
-                    "--save", "", "--appendonly", "no", "--daemonize", "no", NULL};
+    char *argv[] = {"redis-server", "--port", portbuf,        "--bind", "127.0.0.1",   "--dir", (char *)dir,
+                    "--save",       "",       "--appendonly", "no",     "--daemonize", "no",    NULL};
     redis_pid = th_spawn(argv, NULL, log);
     snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d/0", port);
     for (int i = 0; i < 250; i++) {
@@ -106,9 +109,11 @@ static void start_private_redis(void)
         if (c && !c->err) {
             redisReply *r = redisCommand(c, "PING");
             int ok = r && r->type == REDIS_REPLY_STATUS;
-            if (r) freeReplyObject(r);
+            if (r)
+                freeReplyObject(r);
             redisFree(c);
-            if (ok) return;
+            if (ok)
+                return;
         } else if (c) {
             redisFree(c);
         }
@@ -194,13 +199,15 @@ char *th_write_file(const char *name, const char *text)
 char *th_read_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
+    if (!f)
+        return NULL;
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
     size_t n;
     while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
         len += n;
-        if (cap - len < 2) buf = realloc(buf, cap *= 2);
+        if (cap - len < 2)
+            buf = realloc(buf, cap *= 2);
     }
     buf[len] = '\0';
     fclose(f);
@@ -210,11 +217,13 @@ char *th_read_file(const char *path)
 long th_count_lines(const char *path)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return 0;
+    if (!f)
+        return 0;
     long lines = 0;
     int ch;
     while ((ch = getc(f)) != EOF)
-        if (ch == '\n') lines++;
+        if (ch == '\n')
+            lines++;
     fclose(f);
     return lines;
 }
@@ -232,7 +241,8 @@ pid_t th_spawn(char *const argv[], char *const env[], const char *log_path)
                 close(fd);
             }
         }
-        for (int i = 0; env && env[i]; i++) putenv(env[i]);
+        for (int i = 0; env && env[i]; i++)
+            putenv(env[i]);
         setpgid(0, 0); /* own group: a test killing it never hits the runner */
         /* Die with the test process, so a crashed or timed-out test leaks no
          * redis-server or supervisor. */
@@ -250,18 +260,22 @@ int th_wait_exit(pid_t pid, int timeout_ms, int *status)
         int st = 0;
         pid_t r = waitpid(pid, &st, WNOHANG);
         if (r == pid) {
-            if (status) *status = st;
+            if (status)
+                *status = st;
             return 1;
         }
-        if (r < 0) return 1; /* already reaped */
-        if (waited >= timeout_ms) return 0;
+        if (r < 0)
+            return 1; /* already reaped */
+        if (waited >= timeout_ms)
+            return 0;
         th_sleep_ms(10);
     }
 }
 
 void th_kill(pid_t pid)
 {
-    if (pid <= 0) return;
+    if (pid <= 0)
+        return;
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
 }
@@ -270,8 +284,10 @@ int th_wait_until(int (*pred)(void *), void *arg, int timeout_ms)
 {
     int v = 0;
     for (int waited = 0;; waited += 20) {
-        if ((v = pred(arg))) return v;
-        if (waited >= timeout_ms) return v;
+        if ((v = pred(arg)))
+            return v;
+        if (waited >= timeout_ms)
+            return v;
         th_sleep_ms(20);
     }
 }
@@ -279,29 +295,36 @@ int th_wait_until(int (*pred)(void *), void *arg, int timeout_ms)
 int th_children(pid_t parent, const char *comm, pid_t *out, int max)
 {
     DIR *d = opendir("/proc");
-    if (!d) return 0;
+    if (!d)
+        return 0;
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) && n < max) {
         char *end;
         long pid = strtol(e->d_name, &end, 10);
-        if (*end || pid <= 0) continue;
+        if (*end || pid <= 0)
+            continue;
         char path[64], buf[512];
         snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
         FILE *f = fopen(path, "r");
-        if (!f) continue;
+        if (!f)
+            continue;
         size_t len = fread(buf, 1, sizeof(buf) - 1, f);
         fclose(f);
         buf[len] = '\0';
         /* pid (comm) state ppid ... ; comm may hold spaces/parens: split at the last ')'. */
         char *open = strchr(buf, '('), *close_p = strrchr(buf, ')');
-        if (!open || !close_p) continue;
+        if (!open || !close_p)
+            continue;
         *close_p = '\0';
         char state;
         long ppid;
-        if (sscanf(close_p + 2, "%c %ld", &state, &ppid) != 2) continue;
-        if (ppid != parent || state == 'Z') continue;
-        if (comm && strcmp(open + 1, comm) != 0) continue;
+        if (sscanf(close_p + 2, "%c %ld", &state, &ppid) != 2)
+            continue;
+        if (ppid != parent || state == 'Z')
+            continue;
+        if (comm && strcmp(open + 1, comm) != 0)
+            continue;
         out[n++] = (pid_t)pid;
     }
     closedir(d);
@@ -317,8 +340,8 @@ char *th_tmp_path(const char *name)
 
 pid_t th_worker_start(const char *config, const char *pool, const char *consumer, const char *log)
 {
-    char *argv[] = {SLUICE_WORKER_BIN, "--config", (char *)config, "--pool", (char *)pool, "--consumer",
-                    (char *)consumer, NULL};
+    char *argv[] = {SLUICE_WORKER_BIN, "--config",   (char *)config,   "--pool",
+                    (char *)pool,      "--consumer", (char *)consumer, NULL};
     char *lp = th_tmp_path(log);
     pid_t pid = th_spawn(argv, NULL, lp);
     free(lp);
@@ -330,7 +353,8 @@ void th_worker_stop(pid_t pid, int timeout_ms)
     int st = 0;
     kill(pid, SIGTERM);
     int exited = th_wait_exit(pid, timeout_ms, &st);
-    if (!exited) th_kill(pid);
+    if (!exited)
+        th_kill(pid);
     cr_assert(exited, "worker %d did not exit within %d ms of SIGTERM", (int)pid, timeout_ms);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "worker exit status 0x%x", st);
 }

@@ -2,8 +2,8 @@
  * every filter, show, replay to the failed group only (fields, --dry-run, and a
  * real worker running the replayed job at attempt 1), purge with and without
  * --yes on a stdin that is not a terminal. */
-#include <criterion/criterion.h>
 #include <cjson/cJSON.h>
+#include <criterion/criterion.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -37,9 +37,9 @@ static void prepare_dlq(redisContext *c, char ids[3][32])
     for (int i = 0; i < 3; i++) {
         snprintf(ids[i], 32, "%lld-0", at[i]);
         th_cmd(c,
-            "XADD sluice:{dq}:dlq:g %s type %s payload {\"n\":%d} id job-%d attempt 2 reason %s error err-%d "
-            "attempts 2 deliveries 1 original_id %d-0 original_stream sluice:{dq} group g consumer c failed_at %lld",
-            ids[i], type[i], i, i, reason[i], i, i + 1, at[i]);
+               "XADD sluice:{dq}:dlq:g %s type %s payload {\"n\":%d} id job-%d attempt 2 reason %s error err-%d "
+               "attempts 2 deliveries 1 original_id %d-0 original_stream sluice:{dq} group g consumer c failed_at %lld",
+               ids[i], type[i], i, i, reason[i], i, i + 1, at[i]);
     }
 }
 
@@ -201,7 +201,7 @@ Test(cli_dlq, replayed_job_runs_again_at_attempt_1)
     th_cmd(c, "XGROUP CREATE sluice:{wq} p $ MKSTREAM");
     th_cmd(c, "XGROUP CREATE sluice:{wq} other $");
     th_cmd(c, "XADD sluice:{wq}:dlq:p * type test.record payload {} id job-9 attempt 5 reason exhausted error e "
-           "attempts 5 deliveries 1 original_id 9-0 original_stream sluice:{wq} group p consumer c failed_at 1");
+              "attempts 5 deliveries 1 original_id 9-0 original_stream sluice:{wq} group p consumer c failed_at 1");
     th_run_result r = TH_RUN("dlq", "replay", "wq", "--group", "p");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     th_run_free(&r);
@@ -212,7 +212,8 @@ Test(cli_dlq, replayed_job_runs_again_at_attempt_1)
     char *cfg = th_write_file("replay.json", json);
     char *argv[] = {SLUICE_WORKER_BIN, "--config", cfg, "--pool", "p", "--consumer", "w", NULL};
     pid_t w = th_spawn(argv, NULL, log);
-    for (int i = 0; i < 250 && th_count_lines(record) < 1; i++) th_sleep_ms(20);
+    for (int i = 0; i < 250 && th_count_lines(record) < 1; i++)
+        th_sleep_ms(20);
     kill(w, SIGTERM);
     int st;
     cr_assert(th_wait_exit(w, 10000, &st));
@@ -263,7 +264,7 @@ Test(cli_dlq, reason_must_be_known)
     char ids[3][32];
     prepare_dlq(c, ids);
     th_cmd(c, "XADD sluice:{dq}:dlq:g * type a payload {} id job-s reason schema error bad attempts 1 "
-           "deliveries 1 original_id 5-0 original_stream sluice:{dq} group g consumer c failed_at 1");
+              "deliveries 1 original_id 5-0 original_stream sluice:{dq} group g consumer c failed_at 1");
     th_run_result r = TH_RUN("dlq", "list", "dq", "-g", "g", "--reason", "schema");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert(strstr(r.out, "job-s") != NULL && strstr(r.out, "job-0") == NULL, "%s", r.out);
@@ -291,7 +292,8 @@ Test(cli_dlq, reason_must_be_known)
 static int count_lines(const char *s)
 {
     int n = 0;
-    for (; *s; s++) n += *s == '\n';
+    for (; *s; s++)
+        n += *s == '\n';
     return n;
 }
 
@@ -302,8 +304,10 @@ Test(cli_dlq, replay_summary_and_confirmation)
     redisContext *c = th_redis();
     th_cmd(c, "XGROUP CREATE sluice:{bq} g $ MKSTREAM");
     for (int i = 0; i < 150; i++)
-        th_cmd(c, "XADD sluice:{bq}:dlq:g * type a payload {} id job-%d reason exhausted error e attempts 5 "
-               "deliveries 1 original_id %d-0 original_stream sluice:{bq} group g consumer c failed_at 1", i, i + 1);
+        th_cmd(c,
+               "XADD sluice:{bq}:dlq:g * type a payload {} id job-%d reason exhausted error e attempts 5 "
+               "deliveries 1 original_id %d-0 original_stream sluice:{bq} group g consumer c failed_at 1",
+               i, i + 1);
 
     th_run_result r = TH_RUN("dlq", "replay", "bq");
     cr_assert_eq(r.code, 2, "stderr: %s", r.err);

@@ -130,8 +130,8 @@ Test(cli_enqueue, one_job)
 
 Test(cli_enqueue, options_quiet_and_default_payload)
 {
-    const char *args[] = {"enqueue", "-q", "--id", "job-1", "--correlation-id", "corr 1",
-                          "--causation-id", "cause-1", "q", "t", NULL};
+    const char *args[] = {"enqueue", "-q", "--id", "job-1", "--correlation-id", "corr 1", "--causation-id",
+                          "cause-1", "q",  "t",    NULL};
     char env[400];
     snprintf(env, sizeof env, "SLUICE_REDIS_URL=%s", th_redis_url());
     run_result r = run_cli(args, NULL, env);
@@ -236,8 +236,9 @@ Test(cli_enqueue, help_exits_0)
     run_result r = run_cli(args, NULL, NULL);
     cr_assert_eq(r.code, 0);
     cr_assert(strncmp(r.out, "usage: sluice enqueue", 21) == 0, "%s", r.out);
-    const char *documented[] = {"--delay DURATION", "--at TIME", "--key KEY", "--key-ttl DURATION",
-                                "@EPOCH_SECONDS", "Examples:", "sluice enqueue --delay 10m"};
+    const char *documented[] = {"--delay DURATION",          "--at TIME",      "--key KEY",
+                                "--key-ttl DURATION",        "@EPOCH_SECONDS", "Examples:",
+                                "sluice enqueue --delay 10m"};
     for (size_t i = 0; i < sizeof documented / sizeof documented[0]; i++)
         cr_assert(strstr(r.out, documented[i]), "--help lacks %s", documented[i]);
     cr_assert_str_eq(r.err, "");
@@ -249,8 +250,13 @@ Test(cli_enqueue, help_exits_0)
  * its job (payloads.jsonl: two lines). */
 Test(cli_enqueue, help_examples_run)
 {
-    const char *reg[] = {"schema", "register", "-u", th_redis_url(), "order.placed.v1",
-                         SLUICE_SOURCE_DIR "/config/schemas/order.placed.v1.json", NULL};
+    const char *reg[] = {"schema",
+                         "register",
+                         "-u",
+                         th_redis_url(),
+                         "order.placed.v1",
+                         SLUICE_SOURCE_DIR "/config/schemas/order.placed.v1.json",
+                         NULL};
     run_result r = run_cli(reg, NULL, NULL);
     cr_assert_eq(r.code, 0, "schema register: %s", r.err);
     run_free(&r);
@@ -267,7 +273,8 @@ Test(cli_enqueue, help_examples_run)
      * the example that fails. */
     const char *text = strchr(ex + 1, '\n') + 1;
     int n = 0;
-    for (const char *p = text; (p = strstr(p, "  sluice enqueue ")); p++) n++;
+    for (const char *p = text; (p = strstr(p, "  sluice enqueue ")); p++)
+        n++;
     char *script = NULL;
     cr_assert(asprintf(&script, "set -ex\ncd '%s'\nexport PATH='%s':\"$PATH\" SLUICE_REDIS_URL='%s'\n%s", dir, bindir,
                        th_redis_url(), text) > 0);
@@ -403,7 +410,8 @@ Test(cli_enqueue, at_in_the_past_schedules_with_that_score)
         {"2024-02-29T00:00:00Z", "a5", 1709164800000LL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const char *args[] = {"enqueue", "-u", th_redis_url(), "--at", cases[i].at, "--id", cases[i].id, "q", "t", NULL};
+        const char *args[] = {"enqueue", "-u", th_redis_url(), "--at", cases[i].at, "--id", cases[i].id, "q",
+                              "t",       NULL};
         run_result r = run_cli(args, NULL, NULL);
         cr_assert_eq(r.code, 0, "%s: %s", cases[i].at, r.err);
         char want[64];
@@ -419,7 +427,7 @@ Test(cli_enqueue, at_in_the_past_schedules_with_that_score)
 Test(cli_enqueue, key_makes_a_second_enqueue_a_duplicate)
 {
     redisContext *c = th_redis();
-    const char *args[] = {"enqueue", "-u", th_redis_url(), "--key", "order-42", "orders", "order.placed.v1",
+    const char *args[] = {"enqueue",           "-u", th_redis_url(), "--key", "order-42", "orders", "order.placed.v1",
                           "{\"order_id\":42}", NULL};
     run_result r1 = run_cli(args, NULL, NULL);
     cr_assert_eq(r1.code, 0, "stderr: %s", r1.err);
@@ -429,8 +437,8 @@ Test(cli_enqueue, key_makes_a_second_enqueue_a_duplicate)
     cr_assert_str_eq(r2.out, r1.out, "the first job's id both times");
     char id[128], want[300];
     chomp_to(id, sizeof id, r1.out);
-    snprintf(want, sizeof want, "sluice enqueue: duplicate: key 'order-42' was already used by job %s; nothing enqueued\n",
-             id);
+    snprintf(want, sizeof want,
+             "sluice enqueue: duplicate: key 'order-42' was already used by job %s; nothing enqueued\n", id);
     cr_assert_str_eq(r2.err, want);
     cr_assert_eq(th_int(c, "XLEN sluice:{orders}"), 1);
     redisReply *rep = redisCommand(c, "XRANGE sluice:{orders} - +");
@@ -441,8 +449,8 @@ Test(cli_enqueue, key_makes_a_second_enqueue_a_duplicate)
     run_free(&r1);
     run_free(&r2);
 
-    const char *args2[] = {"enqueue", "-u", th_redis_url(), "-q", "--key", "k:2", "--key-ttl", "90m", "--delay", "1m",
-                           "orders", "t", NULL};
+    const char *args2[] = {"enqueue", "-u",      th_redis_url(), "-q",     "--key", "k:2", "--key-ttl",
+                           "90m",     "--delay", "1m",           "orders", "t",     NULL};
     r1 = run_cli(args2, NULL, NULL);
     cr_assert_eq(r1.code, 0, "stderr: %s", r1.err);
     cr_assert_str_eq(r1.out, "", "-q");
@@ -485,10 +493,12 @@ Test(cli_enqueue, bad_delivery_options_exit_2)
         const char *msg;
     } cases[] = {
         {{"--delay", "1s", "--at", "@1700000000"}, "sluice enqueue: --delay and --at cannot be used together"},
-        {{"--delay", "soon"}, "sluice enqueue: invalid --delay \"soon\" (expected a duration like 250ms, 30s, 5m or 1.5h)"},
+        {{"--delay", "soon"},
+         "sluice enqueue: invalid --delay \"soon\" (expected a duration like 250ms, 30s, 5m or 1.5h)"},
         {{"--delay", "-5s"}, "invalid --delay \"-5s\""},
-        {{"--at", "2026-02-29T10:00:00Z"}, "sluice enqueue: invalid --at \"2026-02-29T10:00:00Z\" (expected an RFC 3339 "
-                                            "time like 2026-11-26T10:00:00Z or @EPOCH_SECONDS, in 1970..9999)"},
+        {{"--at", "2026-02-29T10:00:00Z"},
+         "sluice enqueue: invalid --at \"2026-02-29T10:00:00Z\" (expected an RFC 3339 "
+         "time like 2026-11-26T10:00:00Z or @EPOCH_SECONDS, in 1970..9999)"},
         {{"--at", "2026-11-26 10:00:00"}, "invalid --at \"2026-11-26 10:00:00\""},
         {{"--at", "2026-11-26T10:00:00"}, "invalid --at \"2026-11-26T10:00:00\"", /* no zone */},
         {{"--at", "@"}, "invalid --at \"@\""},
@@ -497,8 +507,9 @@ Test(cli_enqueue, bad_delivery_options_exit_2)
         {{"--key", "has space"}, "sluice enqueue: invalid --key \"has space\" (expected 1 to 200 of [A-Za-z0-9_.:-])"},
         {{"--key", ""}, "invalid --key \"\""},
         {{"--key-ttl", "1h"}, "sluice enqueue: --key-ttl needs --key"},
-        {{"--key", "k", "--key-ttl", "1500ms"}, "sluice enqueue: invalid --key-ttl \"1500ms\" (expected whole seconds "
-                                                "like 3600s, 90m or 24h, at least 1s)"},
+        {{"--key", "k", "--key-ttl", "1500ms"},
+         "sluice enqueue: invalid --key-ttl \"1500ms\" (expected whole seconds "
+         "like 3600s, 90m or 24h, at least 1s)"},
         {{"--key", "k", "--key-ttl", "0s"}, "invalid --key-ttl \"0s\""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -3,8 +3,8 @@
  * pause/resume with a standalone worker, group create/reset/delete, jobs show
  * for pending, scheduled, dead and completed jobs, --help and usage errors.
  * The dlq commands are in test_cli_dlq.c. */
-#include <criterion/criterion.h>
 #include <cjson/cJSON.h>
+#include <criterion/criterion.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -37,10 +37,12 @@ TestSuite(cli_ops, .init = setup, .timeout = 120);
 static void prepare_stats(redisContext *c)
 {
     long long now = th_server_ms(c), old = now - 3600000;
-    for (int i = 0; i < 3; i++) th_cmd(c, "XADD sluice:{sq} %lld-%d type t payload {}", old, i);
+    for (int i = 0; i < 3; i++)
+        th_cmd(c, "XADD sluice:{sq} %lld-%d type t payload {}", old, i);
     th_cmd(c, "XGROUP CREATE sluice:{sq} ga 0");
     th_cmd(c, "XGROUP CREATE sluice:{sq} gb $");
-    for (int i = 0; i < 2; i++) th_cmd(c, "XADD sluice:{sq} * type t payload {}");
+    for (int i = 0; i < 2; i++)
+        th_cmd(c, "XADD sluice:{sq} * type t payload {}");
     th_cmd(c, "XREADGROUP GROUP ga ca COUNT 2 STREAMS sluice:{sq} >");
     th_cmd(c, "ZADD sluice:{sq}:sched %lld x", now + 60000);
     th_cmd(c, "XADD sluice:{sq}:r:ga * type t id j attempt 2");
@@ -59,15 +61,14 @@ Test(cli_ops, stats_table)
     prepare_stats(c);
     th_run_result r = TH_RUN("stats", "sq");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
-    const char *want =
-        "queue sq  length 5  scheduled 1\n"
-        "\n"
-        "GROUP  STATE   PENDING  LAG  OLDEST  RETRY  DLQ  CONSUMERS  PROCESSED/S  FAILED/S\n"
-        "ga     active        2    3  1h00m       1    1          1        10.00      1.00\n"
-        "gb     active        0    2  -           0    0          0            -         -\n"
-        "\n"
-        "GROUP  CONSUMER  IDLE  IN-FLIGHT\n"
-        "ga     ca        ";
+    const char *want = "queue sq  length 5  scheduled 1\n"
+                       "\n"
+                       "GROUP  STATE   PENDING  LAG  OLDEST  RETRY  DLQ  CONSUMERS  PROCESSED/S  FAILED/S\n"
+                       "ga     active        2    3  1h00m       1    1          1        10.00      1.00\n"
+                       "gb     active        0    2  -           0    0          0            -         -\n"
+                       "\n"
+                       "GROUP  CONSUMER  IDLE  IN-FLIGHT\n"
+                       "ga     ca        ";
     cr_assert(strncmp(r.out, want, strlen(want)) == 0, "got:\n%s\nwant:\n%s", r.out, want);
     cr_assert(strstr(r.out + strlen(want), "          2\n") != NULL, "ca has 2 in flight: %s", r.out);
     th_run_free(&r);
@@ -162,7 +163,8 @@ Test(cli_ops, stats_retry_counts_unprocessed_only)
     th_cmd(c, "XADD sluice:{rq} * type t payload {}");
     th_cmd(c, "XGROUP CREATE sluice:{rq} g 0");
     th_cmd(c, "XGROUP CREATE sluice:{rq}:r:g g 0 MKSTREAM");
-    for (int i = 0; i < 5; i++) th_cmd(c, "XADD sluice:{rq}:r:g * type t id j%d attempt 2", i);
+    for (int i = 0; i < 5; i++)
+        th_cmd(c, "XADD sluice:{rq}:r:g * type t id j%d attempt 2", i);
     /* 3 delivered: 2 acked (processed), 1 still pending; 2 never delivered. */
     redisReply *rd = redisCommand(c, "XREADGROUP GROUP g c1 COUNT 3 STREAMS sluice:{rq}:r:g >");
     cr_assert(rd && rd->type == REDIS_REPLY_ARRAY && rd->elements == 1);
@@ -174,8 +176,10 @@ Test(cli_ops, stats_retry_counts_unprocessed_only)
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cJSON *j = cJSON_Parse(r.out);
     cr_assert_not_null(j, "JSON: %s", r.out);
-    cJSON *g = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "queues"), 0), "groups"), 0);
-    cr_assert_eq(cJSON_GetObjectItem(g, "retry_length")->valueint, 3, "1 pending + 2 undelivered, not XLEN 5: %s", r.out);
+    cJSON *g =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "queues"), 0), "groups"), 0);
+    cr_assert_eq(cJSON_GetObjectItem(g, "retry_length")->valueint, 3, "1 pending + 2 undelivered, not XLEN 5: %s",
+                 r.out);
     cr_assert_eq(cJSON_GetObjectItem(g, "retry_pending")->valueint, 1);
     cr_assert_not_null(cJSON_GetObjectItem(g, "retry_lag"), "%s", r.out);
     cr_assert_eq(cJSON_GetObjectItem(g, "retry_lag")->valueint, 2, "%s", r.out);
@@ -221,7 +225,8 @@ static long count_in_file(const char *path, const char *needle)
 {
     char *s = th_read_file(path);
     long n = 0;
-    for (const char *p = s; p && (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
+    for (const char *p = s; p && (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
     free(s);
     return n;
 }
@@ -244,7 +249,8 @@ Test(cli_ops, pause_stops_fetching_and_resume_restarts)
     cr_assert_str_eq(r.out, "paused group p of queue pq (sluice:{pq}:paused:p)\n");
     th_run_free(&r);
     th_sleep_ms(500); /* at most one read cycle (block 200ms) */
-    for (int i = 0; i < 3; i++) th_cmd(c, "XADD sluice:{pq} * type test.record payload {}");
+    for (int i = 0; i < 3; i++)
+        th_cmd(c, "XADD sluice:{pq} * type test.record payload {}");
     th_sleep_ms(1000);
     cr_assert_eq(th_count_lines(record), 1, "nothing processed while paused");
     cr_assert_eq(th_int(c, "XLEN sluice:{pq}"), 4);
@@ -307,7 +313,8 @@ Test(cli_ops, group_create_reset_delete)
 {
     redisContext *c = th_redis();
     char ids[16][32];
-    for (int i = 1; i <= 3; i++) th_cmd(c, "XADD sluice:{gq} %d000-0 type t payload {}", i);
+    for (int i = 1; i <= 3; i++)
+        th_cmd(c, "XADD sluice:{gq} %d000-0 type t payload {}", i);
 
     th_run_result r = TH_RUN("group", "create", "gq", "all", "--from", "0");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
@@ -429,7 +436,7 @@ static void prepare_jobs(redisContext *c, char a[32], char b[32])
     th_cmd(c, "XREADGROUP GROUP g1 w1 COUNT 2 STREAMS sluice:{jq} >");
     th_cmd(c, "XACK sluice:{jq} g1 %s", a);
     th_cmd(c, "ZADD sluice:{jq}:sched 4102444800000 %s",
-        "{\"s\":\"sluice:{jq}:r:g1\",\"f\":[\"type\",\"t\",\"id\",\"job-b\",\"attempt\",\"3\"]}");
+           "{\"s\":\"sluice:{jq}:r:g1\",\"f\":[\"type\",\"t\",\"id\",\"job-b\",\"attempt\",\"3\"]}");
     th_cmd(c, "XADD sluice:{jq}:dlq:g2 * type t id job-c reason failed error no-such-order attempts 1");
 }
 

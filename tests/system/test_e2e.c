@@ -44,7 +44,8 @@ static int consumers_ready(void *arg)
     redisContext *c = th_redis();
     redisReply *r = redisCommand(c, "XINFO CONSUMERS sluice:{e2e} g");
     int n = r && r->type == REDIS_REPLY_ARRAY ? (int)r->elements : 0;
-    if (r) freeReplyObject(r);
+    if (r)
+        freeReplyObject(r);
     redisFree(c);
     return n == 2;
 }
@@ -61,7 +62,8 @@ static int nothing_pending(void *arg)
     redisContext *c = th_redis();
     redisReply *r = redisCommand(c, "XPENDING sluice:{e2e} g");
     int zero = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->integer == 0;
-    if (r) freeReplyObject(r);
+    if (r)
+        freeReplyObject(r);
     redisFree(c);
     return zero;
 }
@@ -73,7 +75,8 @@ static size_t read_ids(FILE *p, char **ids, size_t at)
     size_t n = 0;
     while (fgets(line, sizeof(line), p)) {
         line[strcspn(line, "\r\n")] = '\0';
-        if (!*line) continue;
+        if (!*line)
+            continue;
         ids[at + n++] = strdup(line);
     }
     return n;
@@ -110,16 +113,16 @@ Test(e2e, ten_thousand_jobs_from_three_producers, .init = setup, .timeout = 300)
     sluice_client *cl = sluice_client_new(th_redis_url(), NULL, err, sizeof(err));
     cr_assert_not_null(cl, "client: %s", err);
     sluice_job_spec *specs = calloc(N_API, sizeof(*specs));
-    char (*out)[SLUICE_ID_MAX] = calloc(N_API, SLUICE_ID_MAX);
-    char (*payloads)[64] = calloc(N_API, 64);
+    char(*out)[SLUICE_ID_MAX] = calloc(N_API, SLUICE_ID_MAX);
+    char(*payloads)[64] = calloc(N_API, 64);
     for (int i = 0; i < N_API; i++) {
         snprintf(payloads[i], 64, "{\"n\":%d,\"via\":\"api\"}", i);
         specs[i].type = "test.record";
         specs[i].payload = payloads[i];
     }
-    cr_assert_eq(sluice_enqueue_batch(cl, "e2e", specs, N_API, out), N_API, "batch: %s",
-                 sluice_client_error(cl));
-    for (int i = 0; i < N_API; i++) ids[nids++] = strdup(out[i]);
+    cr_assert_eq(sluice_enqueue_batch(cl, "e2e", specs, N_API, out), N_API, "batch: %s", sluice_client_error(cl));
+    for (int i = 0; i < N_API; i++)
+        ids[nids++] = strdup(out[i]);
     sluice_client_free(cl);
     free(specs);
     free(out);
@@ -150,7 +153,8 @@ Test(e2e, ten_thousand_jobs_from_three_producers, .init = setup, .timeout = 300)
              "%s -c 'import redis,json,sys\n"
              "r=redis.Redis(host=\"%s\",port=%d)\n"
              "p=r.pipeline(transaction=False)\n"
-             "[p.xadd(\"sluice:{e2e}\",{\"type\":\"test.record\",\"payload\":json.dumps({\"n\":i,\"via\":\"python\"})}) for i in range(%d)]\n"
+             "[p.xadd(\"sluice:{e2e}\",{\"type\":\"test.record\",\"payload\":json.dumps({\"n\":i,\"via\":\"python\"})})"
+             " for i in range(%d)]\n"
              "print(\"\\n\".join(x.decode() for x in p.execute()))'",
              py, host, port, N_PY);
     p = popen(cmd, "r");
@@ -161,8 +165,8 @@ Test(e2e, ten_thousand_jobs_from_three_producers, .init = setup, .timeout = 300)
     nids += got;
     cr_assert_eq(nids, N_ALL);
 
-    cr_assert(th_wait_until(all_recorded, NULL, 120000), "only %ld of %d jobs recorded",
-              th_count_lines(record_path), N_ALL);
+    cr_assert(th_wait_until(all_recorded, NULL, 120000), "only %ld of %d jobs recorded", th_count_lines(record_path),
+              N_ALL);
     cr_assert(th_wait_until(nothing_pending, NULL, 10000), "entries left pending");
 
     /* Every enqueued id ran exactly once; two worker processes shared the work. */
@@ -182,8 +186,10 @@ Test(e2e, ten_thousand_jobs_from_three_producers, .init = setup, .timeout = 300)
         cr_assert_eq(deliveries, 1);
         ran[nran++] = strdup(id);
         int seen = 0;
-        for (int i = 0; i < npids; i++) seen |= pids[i] == pid;
-        if (!seen && npids < 8) pids[npids++] = pid;
+        for (int i = 0; i < npids; i++)
+            seen |= pids[i] == pid;
+        if (!seen && npids < 8)
+            pids[npids++] = pid;
     }
     fclose(f);
     cr_assert_eq(npids, 2, "expected 2 worker pids, saw %d", npids);
@@ -191,7 +197,8 @@ Test(e2e, ten_thousand_jobs_from_three_producers, .init = setup, .timeout = 300)
     qsort(ran, N_ALL, sizeof(char *), cmp_str);
     for (size_t i = 0; i < N_ALL; i++) {
         cr_assert_str_eq(ids[i], ran[i], "enqueued and completed ids differ at %zu", i);
-        if (i) cr_assert_str_neq(ids[i - 1], ids[i], "duplicate id %s", ids[i]);
+        if (i)
+            cr_assert_str_neq(ids[i - 1], ids[i], "duplicate id %s", ids[i]);
     }
 
     kill(sup, SIGTERM);

@@ -62,7 +62,8 @@ static void settled(acct_ledger *a, redisContext *c, const char *name, long comp
     acct_counts k;
     int ok = acct_wait_settled(a, c, 60000, &k);
     acct_print(name, &k);
-    if (!ok || k.lost || k.both) acct_print_bad(a, 10);
+    if (!ok || k.lost || k.both)
+        acct_print_bad(a, 10);
     cr_assert(ok, "%s did not settle", name);
     cr_assert_eq(k.enqueued, N_EVENTS, "%s", name);
     cr_assert_eq(k.completed, completed, "%s: %ld completed, expected %ld", name, k.completed, completed);
@@ -86,7 +87,8 @@ static void check_dlq(redisContext *c, const char *group, char (*ids)[64])
 {
     char *expect = calloc(N_EVENTS, 1);
     long want = 0;
-    for (int i = 0; i < N_EVENTS; i++) want += expect[i] = i % 100 < FAIL_PCT;
+    for (int i = 0; i < N_EVENTS; i++)
+        want += expect[i] = i % 100 < FAIL_PCT;
     redisReply *r = redisCommand(c, "XRANGE sluice:{" QUEUE "}:dlq:%s - +", group);
     cr_assert(r && r->type == REDIS_REPLY_ARRAY);
     cr_assert_eq((long)r->elements, want, "%zu dead letters in %s, expected %ld", r->elements, group, want);
@@ -94,14 +96,17 @@ static void check_dlq(redisContext *c, const char *group, char (*ids)[64])
         const redisReply *f = r->element[e]->element[1];
         const char *g = NULL, *oid = NULL;
         for (size_t i = 0; i + 1 < f->elements; i += 2) {
-            if (strcmp(f->element[i]->str, "group") == 0) g = f->element[i + 1]->str;
-            if (strcmp(f->element[i]->str, "original_id") == 0) oid = f->element[i + 1]->str;
+            if (strcmp(f->element[i]->str, "group") == 0)
+                g = f->element[i + 1]->str;
+            if (strcmp(f->element[i]->str, "original_id") == 0)
+                oid = f->element[i + 1]->str;
         }
         cr_assert(g && strcmp(g, group) == 0, "dead letter %s names group %s", r->element[e]->element[0]->str,
                   g ? g : "(none)");
         int found = -1;
         for (int i = 0; oid && i < N_EVENTS && found < 0; i++)
-            if (strcmp(ids[i], oid) == 0) found = i;
+            if (strcmp(ids[i], oid) == 0)
+                found = i;
         cr_assert(found >= 0 && expect[found], "dead letter of %s is not a failing event", oid ? oid : "(none)");
         expect[found] = 0; /* each at most once */
     }
@@ -126,7 +131,7 @@ Test(fanout, three_groups_one_queue_then_a_late_replay, .init = setup, .timeout 
     acct_ledger *a_inv = acct_new(QUEUE, "inventory", inv.record);
     acct_ledger *a_notif = acct_new(QUEUE, "notifications", notif.record);
     acct_ledger *a_audit = acct_new(QUEUE, "audit", audit.record);
-    char (*ids)[64] = calloc(N_EVENTS, 64);
+    char(*ids)[64] = calloc(N_EVENTS, 64);
 
     /* First half; audit goes down once it has done part of it. */
     int first = 0, second = N_EVENTS / 2;
@@ -162,7 +167,8 @@ Test(fanout, three_groups_one_queue_then_a_late_replay, .init = setup, .timeout 
     /* A service deployed later replays the whole retained history. */
     service(&late, "analytics", 0, "0");
     acct_ledger *a_late = acct_new(QUEUE, "analytics", late.record);
-    for (int i = 0; i < N_EVENTS; i++) acct_add(a_late, ids[i]);
+    for (int i = 0; i < N_EVENTS; i++)
+        acct_add(a_late, ids[i]);
     fx_start(&late);
     settled(a_late, c, "analytics (late, start_at 0)", N_EVENTS, 0);
     cr_assert_eq(xlen(c, "sluice:{" QUEUE "}:dlq:analytics"), 0);

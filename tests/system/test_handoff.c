@@ -39,8 +39,8 @@ Test(handoff, resize_hands_prefetched_entries_to_a_live_worker)
 {
     const int n = 40;
     fx_run r;
-    fx_setup(&r, "h1", &(fx_cfg){.queue = "h1", .workers = 2, .read_count = 20, .prefetch = "10s",
-                                 .jobs = "\"lease\":\"60s\""});
+    fx_setup(&r, "h1",
+             &(fx_cfg){.queue = "h1", .workers = 2, .read_count = 20, .prefetch = "10s", .jobs = "\"lease\":\"60s\""});
     acct_ledger *a = fx_ledger = acct_new("h1", "h1", r.record);
     fx_start(&r);
     fx_wait_consumers(fx_rc, &r, "h1", 2);

@@ -3,8 +3,8 @@
  * (checked by promtool), /healthz, /readyz, /status, alerts, counters that
  * survive a worker kill, and the shipped alert rules and dashboard. */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -66,8 +66,8 @@ static int free_port(void)
 static int http_get(const char *path, char **body)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)http_port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)http_port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (body)
         *body = NULL;
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
@@ -115,8 +115,8 @@ static void write_cfg(const char *url, const char *extra, const char *pools_fmt,
                        "\"http_listen\":\"127.0.0.1:%d\",\"stats_interval\":\"200ms\","
                        "\"restart_backoff_min\":\"100ms\",\"restart_backoff_max\":\"500ms\"},"
                        "\"pools\":[%s]}\n",
-                       url ? url : th_redis_url(), SLUICE_TEST_PLUGIN_DIR, extra, sup_extra, SLUICE_WORKER_BIN, http_port,
-                       pools) > 0);
+                       url ? url : th_redis_url(), SLUICE_TEST_PLUGIN_DIR, extra, sup_extra, SLUICE_WORKER_BIN,
+                       http_port, pools) > 0);
     char *path = th_write_file("http.json", text);
     snprintf(cfg_path, sizeof cfg_path, "%s", path);
     free(path);
@@ -226,7 +226,8 @@ static int promtool(const char *args, const char *text, char *out, size_t outlen
 }
 
 #define REC "\"settings\":{\"record_file\":\"%s\"}"
-#define GOOD_POOLS "{\"name\":\"rec\",\"queue\":\"hq\",\"workers\":2,\"block\":\"200ms\",\"plugins\":[\"record\",\"fail\"]," REC "}"
+#define GOOD_POOLS \
+    "{\"name\":\"rec\",\"queue\":\"hq\",\"workers\":2,\"block\":\"200ms\",\"plugins\":[\"record\",\"fail\"]," REC "}"
 #define ID(x) "sluice_jobs_total{queue=\"hq\",group=\"rec\",type=\"" x
 
 /* Every sluice_* name in file must be a family (or a histogram series) of text. */
@@ -237,7 +238,7 @@ static void names_exist(const char *file, const char *text)
     doc = th_read_file(path);
     cr_assert(doc, "cannot read %s", path);
     int found = 0;
-    for (const char *p = doc; (p = strstr(p, "sluice_")); ) {
+    for (const char *p = doc; (p = strstr(p, "sluice_"));) {
         if (p > doc && (p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z'))) {
             p++;
             continue;
@@ -289,7 +290,8 @@ Test(http, metrics_count_jobs_and_pass_promtool)
     cr_assert_eq(sample(body, "sluice_job_duration_seconds_count{queue=\"hq\",group=\"rec\"}"), 220);
     cr_assert_eq(sample(body, "sluice_job_duration_seconds_bucket{queue=\"hq\",group=\"rec\",le=\"+Inf\"}"), 220);
     cr_assert_eq(sample(body, "sluice_workers{pool=\"rec\",state=\"idle\"}") +
-                     sample(body, "sluice_workers{pool=\"rec\",state=\"running\"}"), 2);
+                     sample(body, "sluice_workers{pool=\"rec\",state=\"running\"}"),
+                 2);
     cr_assert_eq(sample(body, "sluice_redis_up"), 1);
     cr_assert(strstr(body, "sluice_build_info{version=\""));
     int rcode = promtool("check metrics", body, out, sizeof out);
@@ -374,8 +376,7 @@ Test(http, healthz_fails_when_redis_is_gone)
 
 Test(http, healthz_fails_when_a_pool_has_no_live_worker)
 {
-    write_cfg(NULL, "",
-              GOOD_POOLS ",{\"name\":\"bad\",\"queue\":\"bq\",\"workers\":1,\"plugins\":[\"init_fail\"]}",
+    write_cfg(NULL, "", GOOD_POOLS ",{\"name\":\"bad\",\"queue\":\"bq\",\"workers\":1,\"plugins\":[\"init_fail\"]}",
               rec_path);
     start_sup();
     for (int i = 0; i < 300 && !log_count("config error (78)"); i++)
@@ -465,7 +466,8 @@ Test(http, healthz_fails_when_a_backlog_is_not_consumed)
  * reason timeout. */
 Test(http, timeouts_are_counted_as_outcomes)
 {
-    write_cfg(NULL, "\"jobs\":{\"timeout\":\"200ms\",\"max_attempts\":2,\"backoff_base\":\"5ms\",\"backoff_cap\":\"10ms\"},",
+    write_cfg(NULL,
+              "\"jobs\":{\"timeout\":\"200ms\",\"max_attempts\":2,\"backoff_base\":\"5ms\",\"backoff_cap\":\"10ms\"},",
               "{\"name\":\"hang\",\"queue\":\"tq\",\"group\":\"hg\",\"plugins\":[\"hang\"],\"workers\":1}");
     start_sup();
     cr_assert(wait_http("/readyz", 200, NULL, 15000), "never ready");
@@ -492,15 +494,16 @@ static pid_t drip_start(int n)
     if (pid > 0)
         return pid;
     int fds[DRIP_CONNS], open_n = 0;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)http_port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)http_port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     for (int i = 0; i < n; i++) {
         fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         if (fds[i] >= 0)
             (void)connect(fds[i], (struct sockaddr *)&a, sizeof a); /* EINPROGRESS: fine */
         open_n += fds[i] >= 0;
     }
-    static const char req[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Drip: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    static const char req[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Drip: "
+                              "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     for (int t = 0; t < 300 && open_n > 0; t++) {
         for (int i = 0; i < n; i++) {
             if (fds[i] < 0)

@@ -16,11 +16,12 @@
 #include "tests/support/mt.h"
 
 /* Fast everything: tiny promote interval, restart backoff and XREADGROUP block. */
-#define SUP_FAST "\"worker_path\":\"" SLUICE_WORKER_BIN "\",\"promote_interval\":\"20ms\"," \
-                 "\"restart_backoff_min\":\"20ms\",\"restart_backoff_max\":\"200ms\""
-#define POOL(name, q, n, plugin, more)                                                   \
-    "{\"name\":\"" name "\",\"queue\":\"" q "\",\"workers\":" #n ",\"plugins\":[" plugin \
-    "],\"block\":\"200ms\"" more "}"
+#define SUP_FAST                                                               \
+    "\"worker_path\":\"" SLUICE_WORKER_BIN "\",\"promote_interval\":\"20ms\"," \
+    "\"restart_backoff_min\":\"20ms\",\"restart_backoff_max\":\"200ms\""
+#define POOL(name, q, n, plugin, more)                                                                                \
+    "{\"name\":\"" name "\",\"queue\":\"" q "\",\"workers\":" #n ",\"plugins\":[" plugin "],\"block\":\"200ms\"" more \
+    "}"
 #define REC(file) ",\"settings\":{\"record_file\":\"" file "\"}"
 
 TestSuite(maint, .init = mt_setup, .fini = mt_teardown, .timeout = 90);
@@ -53,9 +54,9 @@ Test(maint, delayed_jobs_are_promoted_and_completed)
 Test(maint, two_supervisors_promote_each_entry_once)
 {
     mt_write_cfg(&mt_s1, "s1", NULL, "", SUP_FAST, "",
-              POOL("pa", "md2", 2, "\"record\"", ",\"group\":\"g\"" REC("@REC@")));
+                 POOL("pa", "md2", 2, "\"record\"", ",\"group\":\"g\"" REC("@REC@")));
     mt_write_cfg(&mt_s2, "s2", NULL, "", SUP_FAST, "",
-              POOL("pb", "md2", 2, "\"record\"", ",\"group\":\"g\"" REC("@REC@")));
+                 POOL("pb", "md2", 2, "\"record\"", ",\"group\":\"g\"" REC("@REC@")));
     mt_start(&mt_s1);
     mt_start(&mt_s2);
     mt_wait_library(&mt_s1);
@@ -76,8 +77,9 @@ Test(maint, two_supervisors_promote_each_entry_once)
 
 Test(maint, retries_end_to_end)
 {
-    mt_write_cfg(&mt_s1, "s1", NULL, "", SUP_FAST, "\"max_attempts\":5,\"backoff_base\":\"5ms\",\"backoff_cap\":\"20ms\"",
-              POOL("rt", "md3", 2, "\"retry\"", REC("@REC@")));
+    mt_write_cfg(&mt_s1, "s1", NULL, "", SUP_FAST,
+                 "\"max_attempts\":5,\"backoff_base\":\"5ms\",\"backoff_cap\":\"20ms\"",
+                 POOL("rt", "md3", 2, "\"retry\"", REC("@REC@")));
     mt_start(&mt_s1);
     mt_wait_library(&mt_s1);
     mt_xadd("md3", 200, "test.retry", "{\"succeed_on\":3}");
@@ -101,7 +103,7 @@ Test(maint, reload_adds_a_queue_to_the_promoter)
     mt_start(&mt_s1);
     mt_wait_library(&mt_s1);
     mt_write_cfg(&mt_s1, "s1", NULL, "", SUP_FAST, "",
-              POOL("ra", "md4", 1, "\"record\"", REC("@REC@")) "," POOL("rb", "md5", 1, "\"record\"", REC("@REC@")));
+                 POOL("ra", "md4", 1, "\"record\"", REC("@REC@")) "," POOL("rb", "md5", 1, "\"record\"", REC("@REC@")));
     cr_assert_eq(kill(mt_s1.pid, SIGHUP), 0);
     cr_assert(mt_wait_log(&mt_s1, "\"msg\":\"config reloaded\"", 5000));
     mt_schedule("md5", "new", 5, 50, "test.record", "{}");
@@ -135,8 +137,8 @@ static int spawned_42(void *arg)
 Test(maint, hard_timeouts_count_attempts_then_dead_letter)
 {
     mt_write_cfg(&mt_s1, "s1", NULL, "", SUP_FAST,
-              "\"timeout\":\"300ms\",\"max_attempts\":2,\"backoff_base\":\"5ms\",\"backoff_cap\":\"20ms\"",
-              POOL("hang", "md6", 2, "\"hang\"", ",\"read_count\":1"));
+                 "\"timeout\":\"300ms\",\"max_attempts\":2,\"backoff_base\":\"5ms\",\"backoff_cap\":\"20ms\"",
+                 POOL("hang", "md6", 2, "\"hang\"", ",\"read_count\":1"));
     mt_start(&mt_s1);
     mt_wait_workers(&mt_s1, 2, 10000);
     mt_wait_library(&mt_s1);
@@ -175,7 +177,8 @@ static int job_started(void *arg)
 
 Test(maint, lease_extension_keeps_a_running_job_from_thieves)
 {
-    mt_write_cfg(&mt_s1, "s1", NULL, "", SUP_FAST, "\"lease\":\"1s\"", POOL("lease", "md7", 1, "\"record\"", REC("@REC@")));
+    mt_write_cfg(&mt_s1, "s1", NULL, "", SUP_FAST, "\"lease\":\"1s\"",
+                 POOL("lease", "md7", 1, "\"record\"", REC("@REC@")));
     mt_start(&mt_s1);
     mt_wait_workers(&mt_s1, 1, 10000);
     mt_xadd("md7", 1, "test.record", "{\"sleep_ms\":3000}");

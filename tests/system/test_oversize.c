@@ -17,7 +17,8 @@ TestSuite(oversize, .init = fx_suite_init, .fini = fx_suite_fini, .timeout = 90)
 static const redisReply *fv(const redisReply *f, const char *name)
 {
     for (size_t i = 0; i + 1 < f->elements; i += 2)
-        if (strcmp(f->element[i]->str, name) == 0) return f->element[i + 1];
+        if (strcmp(f->element[i]->str, name) == 0)
+            return f->element[i + 1];
     return NULL;
 }
 

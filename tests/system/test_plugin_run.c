@@ -26,7 +26,8 @@ TestSuite(plugin_run, .init = setup, .timeout = 120);
 /* XADD n jobs of type to sluice:{queue}, pipelined. */
 static void xadd_jobs(redisContext *c, const char *queue, const char *type, int n)
 {
-    for (int i = 0; i < n; i++) redisAppendCommand(c, "XADD sluice:{%s} * type %s payload {\"n\":%d}", queue, type, i);
+    for (int i = 0; i < n; i++)
+        redisAppendCommand(c, "XADD sluice:{%s} * type %s payload {\"n\":%d}", queue, type, i);
     for (int i = 0; i < n; i++) {
         redisReply *r = NULL;
         cr_assert_eq(redisGetReply(c, (void **)&r), REDIS_OK);
@@ -40,7 +41,8 @@ static int nothing_pending(void *arg)
     th_want *w = arg;
     redisReply *r = redisCommand(w->c, "XPENDING %s p", w->key);
     int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->integer == 0;
-    if (r) freeReplyObject(r);
+    if (r)
+        freeReplyObject(r);
     return ok;
 }
 
@@ -75,7 +77,8 @@ static const char *proc_status(pid_t pid, const char *name)
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
     val[0] = '\0';
     FILE *f = fopen(path, "r");
-    if (!f) return val;
+    if (!f)
+        return val;
     size_t n = strlen(name);
     while (fgets(line, sizeof(line), f))
         if (strncmp(line, name, n) == 0 && line[n] == ':') {
@@ -110,7 +113,8 @@ static char *sup_config(const char *name, const char *queue, int workers, const 
  * the root-owned build dir. */
 Test(plugin_run, supervisor_user_runs_supervisor_and_workers_as_that_user)
 {
-    if (geteuid() != 0) cr_skip_test("needs root");
+    if (geteuid() != 0)
+        cr_skip_test("needs root");
     redisContext *c = th_redis();
     cr_assert_eq(chmod(th_tmpdir(), 0755), 0);
     char *rec = th_tmp_path("nobody-rec.txt");
@@ -162,8 +166,10 @@ static int run_check_as_nobody(const char *cfg, char **out)
     cr_assert(pid >= 0);
     if (pid == 0) {
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(120);
-        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(121);
+        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+            _exit(120);
+        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(121);
         execl(SLUICE_BIN, SLUICE_BIN, "run", "-t", "-c", cfg, (char *)NULL);
         _exit(122);
     }
@@ -177,7 +183,8 @@ static int run_check_as_nobody(const char *cfg, char **out)
 /* Not root: another user is refused naming the key; the current user is a warning. */
 Test(plugin_run, supervisor_user_without_root)
 {
-    if (geteuid() != 0) cr_skip_test("needs root to become nobody");
+    if (geteuid() != 0)
+        cr_skip_test("needs root to become nobody");
     cr_assert_eq(chmod(th_tmpdir(), 0755), 0);
     char *rec = th_tmp_path("x-rec.txt");
     char *cfg = sup_config("asroot.json", "qx", 1, rec, "\"user\":\"root\"");

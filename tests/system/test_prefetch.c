@@ -34,7 +34,8 @@ typedef struct reads {
 static int read_count_of(const char *line)
 {
     const char *x = strstr(line, "\"XREADGROUP\" \"GROUP\" \"p\" \"cp\" \"COUNT\" \"");
-    if (!x || !strstr(line, "\">\" \">\"")) return -1;
+    if (!x || !strstr(line, "\">\" \">\""))
+        return -1;
     return atoi(x + strlen("\"XREADGROUP\" \"GROUP\" \"p\" \"cp\" \"COUNT\" \""));
 }
 
@@ -43,7 +44,8 @@ static void *monitor_main(void *arg)
     reads *r = arg;
     while (!atomic_load(&r->stop)) {
         redisReply *rep = NULL;
-        if (redisGetReply(r->c, (void **)&rep) != REDIS_OK) break; /* read timeout: check stop */
+        if (redisGetReply(r->c, (void **)&rep) != REDIS_OK)
+            break; /* read timeout: check stop */
         if (rep && rep->type == REDIS_REPLY_STATUS) {
             int k = read_count_of(rep->str), i = atomic_load(&r->n);
             if (k >= 0 && i < MAX_READS) {
@@ -51,7 +53,8 @@ static void *monitor_main(void *arg)
                 atomic_store(&r->n, i + 1);
             }
         }
-        if (rep) freeReplyObject(rep);
+        if (rep)
+            freeReplyObject(rep);
     }
     return NULL;
 }
@@ -160,7 +163,8 @@ static int max_count(const reads *r, int from, int to)
 {
     int m = 0;
     for (int i = from; i < to; i++)
-        if (r->count[i] > m) m = r->count[i];
+        if (r->count[i] > m)
+            m = r->count[i];
     return m;
 }
 
@@ -207,7 +211,8 @@ Test(prefetch, zero_always_reads_read_count)
     wait_done(x.c, x.rec, 8);
     int n = finish(&x);
     cr_assert_geq(n, 2, "reads seen: %d", n);
-    for (int i = 0; i < n; i++) cr_assert_eq(x.r->count[i], 1000, "read %d asked for %d", i, x.r->count[i]);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(x.r->count[i], 1000, "read %d asked for %d", i, x.r->count[i]);
     free_run(&x);
 }
 
@@ -241,7 +246,8 @@ Test(prefetch, a_large_reply_makes_the_next_read_count_1)
     run x;
     setup_run(&x, "pfl", "\"prefetch\":\"0ms\",");
     go(&x);
-    for (int i = 0; i < 250 && atomic_load(&x.r->n) < 2; i++) th_sleep_ms(20);
+    for (int i = 0; i < 250 && atomic_load(&x.r->n) < 2; i++)
+        th_sleep_ms(20);
     int n0 = atomic_load(&x.r->n);
     cr_assert_geq(n0, 2, "the worker never read");
     size_t big = 2u << 20;
@@ -255,12 +261,14 @@ Test(prefetch, a_large_reply_makes_the_next_read_count_1)
     th_want dl = {x.c, "sluice:{qp}:dlq:p", 1};
     cr_assert(th_wait_until(th_xlen_at_least, &dl, 20000), "the huge entry was not dead-lettered");
     int n1 = atomic_load(&x.r->n);
-    for (int i = 0; i < 500 && atomic_load(&x.r->n) < n1 + 14; i++) th_sleep_ms(20);
+    for (int i = 0; i < 500 && atomic_load(&x.r->n) < n1 + 14; i++)
+        th_sleep_ms(20);
     int n = finish(&x);
     const reads *r = x.r;
     int at = -1;
     for (int i = n0; i < n && at < 0; i++)
-        if (r->count[i] != 1000) at = i;
+        if (r->count[i] != 1000)
+            at = i;
     cr_assert_geq(at, 0, "no read after the huge one asked for less than read_count");
     cr_assert_eq(r->count[at], 1, "the read after a 2 MiB reply asked for %d", r->count[at]);
     cr_assert(at + 1 < n && r->count[at + 1] == 2, "then %d, not 2", at + 1 < n ? r->count[at + 1] : -1);

@@ -19,16 +19,18 @@ static void start_auth_redis(void)
     auth_port = th_free_port();
     char portbuf[16];
     snprintf(portbuf, sizeof portbuf, "%d", auth_port);
-    char *argv[] = {"redis-server", "--port", portbuf, "--bind", "127.0.0.1", "--dir", (char *)th_tmpdir(),
-                    "--save", "", "--appendonly", "no", "--requirepass", "s3cret", NULL};
+    char *argv[] = {"redis-server", "--port", portbuf,        "--bind", "127.0.0.1",     "--dir",  (char *)th_tmpdir(),
+                    "--save",       "",       "--appendonly", "no",     "--requirepass", "s3cret", NULL};
     char *log = th_tmp_path("auth-redis.log");
     auth_pid = th_spawn(argv, NULL, log);
     free(log);
     for (int i = 0; i < 250; i++) {
         redisContext *c = redisConnect("127.0.0.1", auth_port);
         int up = c && !c->err;
-        if (c) redisFree(c);
-        if (up) return;
+        if (c)
+            redisFree(c);
+        if (up)
+            return;
         th_sleep_ms(20);
     }
     cr_assert_fail("redis-server with requirepass did not start");
@@ -74,8 +76,8 @@ Test(redis_auth, a_wrong_password_is_named_as_such)
     char url[128], err[1024];
     snprintf(url, sizeof url, "redis://:nope@127.0.0.1:%d/0", auth_port);
     cr_assert_eq(try_connect(url, err, sizeof err), -1);
-    cr_assert(strstr(err, "refused the password (WRONGPASS") && strstr(err, "check the password in redis.url"),
-              "%s", err);
+    cr_assert(strstr(err, "refused the password (WRONGPASS") && strstr(err, "check the password in redis.url"), "%s",
+              err);
     cr_assert(strstr(err, "nope") == NULL, "the password is in the message: %s", err);
     snprintf(url, sizeof url, "redis://someone:s3cret@127.0.0.1:%d/0", auth_port);
     cr_assert_eq(try_connect(url, err, sizeof err), -1);

@@ -83,8 +83,8 @@ static void expect(const char *const *args, const char *stdin_text, int code, co
                    const char *err_part)
 {
     run_result r = run_cli(args, stdin_text);
-    cr_assert_eq(r.code, code, "%s %s: exit %d, want %d\nstdout: %s\nstderr: %s", args[0], args[1], r.code, code,
-                 r.out, r.err);
+    cr_assert_eq(r.code, code, "%s %s: exit %d, want %d\nstdout: %s\nstderr: %s", args[0], args[1], r.code, code, r.out,
+                 r.err);
     cr_assert(out_part == NULL || strstr(r.out, out_part), "%s %s: stdout lacks \"%s\":\n%s", args[0], args[1],
               out_part, r.out);
     cr_assert(err_part == NULL || strstr(r.err, err_part), "%s %s: stderr lacks \"%s\":\n%s", args[0], args[1],
@@ -146,7 +146,8 @@ Test(schema_cli, register_refuses_incompatible)
     cr_assert(rep && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "\"items\""));
     freeReplyObject(rep);
     redisFree(c);
-    expect((const char *[]){"schema", "register", "x.v1", "/nonexistent.json", NULL}, NULL, 1, NULL, "open(/nonexistent.json)");
+    expect((const char *[]){"schema", "register", "x.v1", "/nonexistent.json", NULL}, NULL, 1, NULL,
+           "open(/nonexistent.json)");
     char *notschema = th_write_file("notschema.json", "{\"minimum\":\"x\"}");
     expect((const char *[]){"schema", "register", "x.v1", notschema, NULL}, NULL, 1, NULL, "not a valid schema");
     free(notschema);
@@ -167,7 +168,8 @@ Test(schema_cli, check_two_files)
     cr_assert_str_eq(r.out, "/properties/qty: type narrowed from [\"integer\",\"string\"] to [\"integer\"]\n"
                             "unverifiable change at /properties/a/oneOf (oneOf added or changed)\n");
     run_free(&r);
-    expect((const char *[]){"schema", "check", old, "/nonexistent.json", NULL}, NULL, 1, NULL, "open(/nonexistent.json)");
+    expect((const char *[]){"schema", "check", old, "/nonexistent.json", NULL}, NULL, 1, NULL,
+           "open(/nonexistent.json)");
     expect((const char *[]){"schema", "check", old, NULL}, NULL, 2, NULL, "missing argument");
     free(old);
     free(widened);
@@ -193,12 +195,15 @@ Test(schema_cli, validate_payloads)
 {
     require_command();
     expect((const char *[]){"schema", "register", "order.placed.v1", ORDER_SCHEMA, NULL}, NULL, 0, NULL, NULL);
-    const char *good = "{\"order_id\":\"A\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":1}]}";
+    const char *good =
+        "{\"order_id\":\"A\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":1}]}";
     expect((const char *[]){"schema", "validate", "order.placed.v1", good, NULL}, NULL, 0, "valid\n", NULL);
     expect((const char *[]){"schema", "validate", "order.placed.v1", "-", NULL}, good, 0, "valid\n", NULL);
-    expect((const char *[]){"schema", "validate", "order.placed.v1", "{\"order_id\":\"A\",\"currency\":\"EUR\",\"items\":[]}", NULL},
+    expect((const char *[]){"schema", "validate", "order.placed.v1",
+                            "{\"order_id\":\"A\",\"currency\":\"EUR\",\"items\":[]}", NULL},
            NULL, 1, "invalid at /items: minItems (", NULL);
-    expect((const char *[]){"schema", "validate", "order.placed.v1", "{}", NULL}, NULL, 1, "invalid at (root): required", NULL);
+    expect((const char *[]){"schema", "validate", "order.placed.v1", "{}", NULL}, NULL, 1,
+           "invalid at (root): required", NULL);
     expect((const char *[]){"schema", "validate", "order.placed.v1", "{", NULL}, NULL, 1, NULL, "cannot validate");
     expect((const char *[]){"schema", "validate", "none.v1", "{}", NULL}, NULL, 1, NULL, "no schema registered");
 }
@@ -229,7 +234,8 @@ Test(schema_cli, enqueue_refuses_invalid_payloads)
 {
     require_command();
     expect((const char *[]){"schema", "register", "order.placed.v1", ORDER_SCHEMA, NULL}, NULL, 0, NULL, NULL);
-    const char *bad = "{\"order_id\":\"A\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":0,\"unit_price\":1}]}";
+    const char *bad =
+        "{\"order_id\":\"A\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":0,\"unit_price\":1}]}";
     expect((const char *[]){"enqueue", "orders", "order.placed.v1", bad, NULL}, NULL, 1, NULL,
            "sluice enqueue: payload violates schema order.placed.v1 at /items/0/qty: minimum (");
     cr_assert_eq(xlen("orders"), 0);
@@ -237,14 +243,16 @@ Test(schema_cli, enqueue_refuses_invalid_payloads)
     cr_assert_eq(xlen("orders"), 1);
 
     /* stdin: the lines before the bad one go out, none from it on */
-    const char *lines = "{\"order_id\":\"A\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":1}]}\n"
-                        "{\"order_id\":\"B\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":1}]}\n"
-                        "\n"
-                        "{\"order_id\":\"C\",\"currency\":\"eur\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":1}]}\n"
-                        "{\"order_id\":\"D\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":1}]}\n";
+    const char *lines =
+        "{\"order_id\":\"A\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":1}]}\n"
+        "{\"order_id\":\"B\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":1}]}\n"
+        "\n"
+        "{\"order_id\":\"C\",\"currency\":\"eur\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":1}]}\n"
+        "{\"order_id\":\"D\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":1}]}\n";
     run_result r = run_cli((const char *[]){"enqueue", "orders", "order.placed.v1", "-", NULL}, lines);
     cr_assert_eq(r.code, 1, "%s", r.err);
-    cr_assert(strstr(r.err, "stdin line 4: payload violates schema order.placed.v1 at /currency: pattern"), "%s", r.err);
+    cr_assert(strstr(r.err, "stdin line 4: payload violates schema order.placed.v1 at /currency: pattern"), "%s",
+              r.err);
     cr_assert(strstr(r.err, "enqueued 2 jobs"), "%s", r.err);
     run_free(&r);
     cr_assert_eq(xlen("orders"), 3);

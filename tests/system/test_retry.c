@@ -28,8 +28,9 @@ static char *pool_json(const char *name, const char *queue, const char *plugins,
                        const char *extra)
 {
     char *p = NULL;
-    cr_assert(asprintf(&p, "{\"name\":\"%s\",\"queue\":\"%s\",\"plugins\":%s,\"block\":\"200ms\",%s"
-                           "\"settings\":{%s}}",
+    cr_assert(asprintf(&p,
+                       "{\"name\":\"%s\",\"queue\":\"%s\",\"plugins\":%s,\"block\":\"200ms\",%s"
+                       "\"settings\":{%s}}",
                        name, queue, plugins, extra, settings) > 0);
     return p;
 }
@@ -48,11 +49,12 @@ static char *write_config(const char *file, const char *jobs, const char *pools)
 }
 
 /* A one-pool config ("p" on queue), record_file setting = rec (may be NULL). */
-static char *simple_config(const char *file, const char *queue, const char *plugins, const char *rec,
-                           const char *jobs, const char *extra)
+static char *simple_config(const char *file, const char *queue, const char *plugins, const char *rec, const char *jobs,
+                           const char *extra)
 {
     char settings[512] = "";
-    if (rec) snprintf(settings, sizeof(settings), "\"record_file\":\"%s\"", rec);
+    if (rec)
+        snprintf(settings, sizeof(settings), "\"record_file\":\"%s\"", rec);
     char *pool = pool_json("p", queue, plugins, settings, extra);
     char *cfg = write_config(file, jobs, pool);
     free(pool);
@@ -75,7 +77,8 @@ static long long pending(redisContext *c, const char *stream, const char *group)
 {
     redisReply *r = redisCommand(c, "XPENDING %s %s", stream, group);
     long long n = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 ? r->element[0]->integer : 0;
-    if (r) freeReplyObject(r);
+    if (r)
+        freeReplyObject(r);
     return n;
 }
 
@@ -98,8 +101,10 @@ static int promote_until(redisContext *c, const char *sched, int (*pred)(void *)
 {
     for (int waited = 0; waited < timeout_ms; waited += 20) {
         redisReply *r = redisCommand(c, "FCALL sluice_promote 1 %s 1000", sched);
-        if (r) freeReplyObject(r); /* the library may not be loaded before the worker starts */
-        if (pred(arg)) return 1;
+        if (r)
+            freeReplyObject(r); /* the library may not be loaded before the worker starts */
+        if (pred(arg))
+            return 1;
         th_sleep_ms(20);
     }
     return pred(arg);
@@ -116,7 +121,8 @@ static const char *field_str(const redisReply *fields, const char *name)
 {
     const char *v = NULL;
     for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (strcmp(fields->element[i]->str, name) == 0) v = fields->element[i + 1]->str;
+        if (strcmp(fields->element[i]->str, name) == 0)
+            v = fields->element[i + 1]->str;
     return v;
 }
 
@@ -140,7 +146,8 @@ static void check_record(const char *path, const char *prefix, int n, unsigned a
         cr_assert(i >= 0 && i < n, "unexpected job %s", id);
         cr_assert_eq(seen[i]++, 0, "job %s recorded twice", id);
         cr_assert_eq(a, attempt, "line %s", line);
-        if (deliveries) cr_assert_eq(d, deliveries, "line %s", line);
+        if (deliveries)
+            cr_assert_eq(d, deliveries, "line %s", line);
     }
     cr_assert_eq(lines, n);
     free(seen);
@@ -202,7 +209,8 @@ Test(retry, exhausted_attempts_go_to_the_dlq)
         cr_assert_str_eq(field_str(f, "reason"), "exhausted");
         cr_assert_str_eq(field_str(f, "attempts"), "2");
         cr_assert_str_eq(field_str(f, "error"), "attempt 2 of 5: not yet");
-        cr_assert_str_eq(field_str(f, "original_stream"), "sluice:{qx}:r:p", "the last attempt ran from the retry stream");
+        cr_assert_str_eq(field_str(f, "original_stream"), "sluice:{qx}:r:p",
+                         "the last attempt ran from the retry stream");
         cr_assert_str_eq(field_str(f, "deliveries"), "1");
     }
     freeReplyObject(r);
@@ -314,7 +322,8 @@ Test(recovery, a_job_that_keeps_crashing_its_worker_is_dead_lettered_as_crashed)
     for (int round = 0; round < 10; round++) { /* restart it after each crash, as the supervisor would */
         pid = th_worker_start(cfg, "p", "ccrash", "ccrash.log");
         int st = 0;
-        if (!th_wait_exit(pid, 5000, &st)) break; /* still running: no more crashes */
+        if (!th_wait_exit(pid, 5000, &st))
+            break; /* still running: no more crashes */
         cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "worker exit status 0x%x", st);
         crashes++;
         pid = 0;
@@ -351,12 +360,14 @@ Test(recovery, a_late_result_is_refused_after_the_entry_was_reclaimed)
     freeReplyObject(r);
     th_want one = {c, rec, 1};
     cr_assert(th_wait_until(th_lines_at_least, &one, 5000), "the first job did not run");
-    for (int i = 0; i < 250 && pending(c, "sluice:{qfence}", "p") != 0; i++) th_sleep_ms(20);
+    for (int i = 0; i < 250 && pending(c, "sluice:{qfence}", "p") != 0; i++)
+        th_sleep_ms(20);
     cr_assert_eq(pending(c, "sluice:{qfence}", "p"), 0, "the first job was not acked");
     r = redisCommand(c, "XADD sluice:{qfence} * type test.record id slow payload {\"sleep_ms\":1500}");
     char *sid = strdup(r->str);
     freeReplyObject(r);
-    for (int i = 0; i < 500 && pending(c, "sluice:{qfence}", "p") != 1; i++) th_sleep_ms(20);
+    for (int i = 0; i < 500 && pending(c, "sluice:{qfence}", "p") != 1; i++)
+        th_sleep_ms(20);
     th_sleep_ms(300); /* the handler is sleeping now */
     r = redisCommand(c, "FCALL sluice_reclaim 3 sluice:{qfence} sluice:{qfence}:dlq:p sluice:{qfence}:fence:p p thief "
                         "0 0-0 10 0");
@@ -364,7 +375,8 @@ Test(recovery, a_late_result_is_refused_after_the_entry_was_reclaimed)
     freeReplyObject(r);
     th_want two = {c, rec, 2};
     cr_assert(th_wait_until(th_lines_at_least, &two, 5000), "the handler did not finish");
-    for (int i = 0; i < 250 && !log_has("fence.log", "late result"); i++) th_sleep_ms(20);
+    for (int i = 0; i < 250 && !log_has("fence.log", "late result"); i++)
+        th_sleep_ms(20);
     th_worker_stop(pid, 5000);
     cr_assert(log_has("fence.log", "late result refused"), "the refused ack was not logged");
     r = redisCommand(c, "XPENDING sluice:{qfence} p - + 10");
@@ -482,7 +494,8 @@ Test(recovery, an_evicting_redis_is_reported)
     char *cfg = simple_config("evict.json", "qe", "[\"ok\"]", NULL, "", "");
     freeReplyObject(redisCommand(c, "CONFIG SET maxmemory-policy allkeys-lru"));
     pid_t pid = th_worker_start(cfg, "p", "cevict", "evict.log");
-    for (int i = 0; i < 250 && !log_has("evict.log", "maxmemory-policy"); i++) th_sleep_ms(20);
+    for (int i = 0; i < 250 && !log_has("evict.log", "maxmemory-policy"); i++)
+        th_sleep_ms(20);
     th_worker_stop(pid, 5000);
     freeReplyObject(redisCommand(c, "CONFIG SET maxmemory-policy noeviction"));
     cr_assert(log_has("evict.log", "redis maxmemory-policy allkeys-lru can evict stream entries"));

@@ -24,7 +24,8 @@ static void setup(void)
 static const redisReply *field(const redisReply *fv, const char *name)
 {
     for (size_t i = 0; i + 1 < fv->elements; i += 2)
-        if (strcmp(fv->element[i]->str, name) == 0) return fv->element[i + 1];
+        if (strcmp(fv->element[i]->str, name) == 0)
+            return fv->element[i + 1];
     return NULL;
 }
 
@@ -103,8 +104,8 @@ static int dlq_and_record(void *arg)
  * runs. */
 Test(schema_consume, a_payload_over_the_validation_budget_is_dead_lettered, .init = setup, .timeout = 120)
 {
-    static const char *const redos =
-        "{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"string\",\"pattern\":\"^(a+)+$\"},{\"type\":\"string\"}]}}";
+    static const char *const redos = "{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"string\",\"pattern\":\"^(a+"
+                                     ")+$\"},{\"type\":\"string\"}]}}";
     th_register_schema("test.record", redos);
 
     size_t cap = 40000 * 22 + 8, n = 0;

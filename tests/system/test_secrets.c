@@ -48,11 +48,13 @@ static const char *cmdline(pid_t pid)
     snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
     buf[0] = '\0';
     FILE *f = fopen(path, "r");
-    if (!f) return buf;
+    if (!f)
+        return buf;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     for (size_t i = 0; i < n; i++)
-        if (buf[i] == '\0') buf[i] = ' ';
+        if (buf[i] == '\0')
+            buf[i] = ' ';
     buf[n] = '\0';
     return buf;
 }
@@ -114,8 +116,8 @@ Test(secrets, u_at_file_reads_the_url_from_a_file)
     th_run_free(&r);
     r = TH_RUN("stats", "-u", "@/nonexistent/url.txt");
     cr_assert_eq(r.code, 2, "%s", r.err);
-    cr_assert(strstr(r.err, "sluice stats: -u @/nonexistent/url.txt: cannot open /nonexistent/url.txt: No such file")
-                  != NULL,
+    cr_assert(strstr(r.err, "sluice stats: -u @/nonexistent/url.txt: cannot open /nonexistent/url.txt: No such file") !=
+                  NULL,
               "%s", r.err);
     th_run_free(&r);
     free(file);
@@ -182,7 +184,8 @@ Test(secrets, run_removes_stale_journals_of_slots_beyond_the_pool)
         snprintf(consumer, sizeof consumer, "%s-p-%d", host, slots[i]);
         cr_assert_eq(sl_journal_open(&j, th_redis_url(), "sluice:{qprune}", "p", consumer), 0);
         snprintf(paths[i], sizeof paths[i], "%s", j.path);
-        if (slots[i] != 0) cr_assert_geq(sl_journal_put(&j, 0, "1-1", NULL), 0); /* a live record keeps it */
+        if (slots[i] != 0)
+            cr_assert_geq(sl_journal_put(&j, 0, "1-1", NULL), 0); /* a live record keeps it */
         sl_journal_close(&j);
     }
     char *cfg = run_config("prune.json", th_redis_url(), "qprune");
@@ -200,7 +203,8 @@ Test(secrets, run_removes_stale_journals_of_slots_beyond_the_pool)
     free(text);
     free(log);
     free(cfg);
-    for (int i = 0; i < 3; i++) unlink(paths[i]);
+    for (int i = 0; i < 3; i++)
+        unlink(paths[i]);
 }
 
 static int worker_count_is_two(void *arg)
@@ -220,7 +224,8 @@ static int group_has_consumer(redisContext *c, const char *stream, const char *c
             if (strcmp(e->element[k]->str, "name") == 0 && strcmp(e->element[k + 1]->str, consumer) == 0)
                 found = 1;
     }
-    if (r) freeReplyObject(r);
+    if (r)
+        freeReplyObject(r);
     return found;
 }
 
@@ -249,12 +254,14 @@ Test(secrets, scale_down_removes_the_journal_and_the_consumer_of_the_removed_slo
     char *argv[] = {SLUICE_BIN, "run", "-c", cfg, NULL};
     pid_t sup = th_spawn(argv, NULL, log);
     cr_assert(th_wait_until(worker_count_is_two, &sup, 20000), "no 2 workers (see %s)", log);
-    for (int i = 0; i < 400 && (access(paths[0], F_OK) != 0 || access(paths[1], F_OK) != 0); i++) usleep(50000);
+    for (int i = 0; i < 400 && (access(paths[0], F_OK) != 0 || access(paths[1], F_OK) != 0); i++)
+        usleep(50000);
     cr_assert_eq(access(paths[1], F_OK), 0, "slot 1's worker has its journal %s", paths[1]);
     free(run_config("shrink.json", th_redis_url(), "qshrink")); /* back to 1 worker */
     kill(sup, SIGHUP);
     cr_assert(th_wait_until(worker_count_is_one, &sup, 20000), "no scale-down (see %s)", log);
-    for (int i = 0; i < 400 && access(paths[1], F_OK) == 0; i++) usleep(50000);
+    for (int i = 0; i < 400 && access(paths[1], F_OK) == 0; i++)
+        usleep(50000);
     cr_assert_neq(access(paths[1], F_OK), 0, "the removed slot's journal %s is gone (see %s)", paths[1], log);
     cr_assert_eq(access(paths[0], F_OK), 0, "slot 0's journal stays");
     /* and its consumer is deleted from the group (sluice_delconsumer), slot 0's stays */
@@ -262,14 +269,16 @@ Test(secrets, scale_down_removes_the_journal_and_the_consumer_of_the_removed_slo
     snprintf(c0, sizeof c0, "%s-p-0", host);
     snprintf(c1, sizeof c1, "%s-p-1", host);
     redisContext *c = th_redis();
-    for (int i = 0; i < 400 && group_has_consumer(c, "sluice:{qshrink}", c1); i++) usleep(50000);
+    for (int i = 0; i < 400 && group_has_consumer(c, "sluice:{qshrink}", c1); i++)
+        usleep(50000);
     cr_assert(!group_has_consumer(c, "sluice:{qshrink}", c1), "consumer %s is deleted (see %s)", c1, log);
     cr_assert(group_has_consumer(c, "sluice:{qshrink}", c0), "consumer %s stays", c0);
     redisFree(c);
     kill(sup, SIGTERM);
     int st;
     cr_assert(th_wait_exit(sup, 15000, &st));
-    for (int i = 0; i < 2; i++) unlink(paths[i]);
+    for (int i = 0; i < 2; i++)
+        unlink(paths[i]);
     free(two);
     free(log);
     free(cfg);
@@ -284,7 +293,8 @@ Test(secrets, run_takes_u)
     char deadurl[64];
     snprintf(deadurl, sizeof deadurl, "redis://127.0.0.1:%d/0", dead);
     char *cfg = run_config("runu.json", deadurl, "qrunu");
-    for (int i = 0; i < 20; i++) th_cmd(c, "XADD sluice:{qrunu} * type test.ok payload {}");
+    for (int i = 0; i < 20; i++)
+        th_cmd(c, "XADD sluice:{qrunu} * type test.ok payload {}");
     char *log = th_tmp_path("runu.log");
     char *argv[] = {SLUICE_BIN, "run", "-c", cfg, "-u", (char *)th_redis_url(), NULL};
     char env[96];
@@ -298,13 +308,17 @@ Test(secrets, run_takes_u)
             const redisReply *g = r->element[0];
             long long pending = -1, read = -1;
             for (size_t k = 0; k + 1 < g->elements; k += 2) {
-                if (strcmp(g->element[k]->str, "pending") == 0) pending = g->element[k + 1]->integer;
-                if (strcmp(g->element[k]->str, "entries-read") == 0) read = g->element[k + 1]->integer;
+                if (strcmp(g->element[k]->str, "pending") == 0)
+                    pending = g->element[k + 1]->integer;
+                if (strcmp(g->element[k]->str, "entries-read") == 0)
+                    read = g->element[k + 1]->integer;
             }
             done = pending == 0 && read == 20;
         }
-        if (r) freeReplyObject(r);
-        if (!done) th_sleep_ms(20);
+        if (r)
+            freeReplyObject(r);
+        if (!done)
+            th_sleep_ms(20);
     }
     kill(sup, SIGTERM);
     int st;

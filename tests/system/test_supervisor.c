@@ -18,9 +18,9 @@
 #define WORKER "\"worker_path\":\"" SLUICE_WORKER_BIN "\""
 #define SUP_DEFAULT WORKER ",\"shutdown_timeout\":\"10s\""
 /* A pool (short XREADGROUP block so stops are quick); `more` adds members. */
-#define POOL(name, q, n, plugin, more)                                                   \
-    "{\"name\":\"" name "\",\"queue\":\"" q "\",\"workers\":" #n ",\"plugins\":[" plugin \
-    "],\"block\":\"200ms\"" more "}"
+#define POOL(name, q, n, plugin, more)                                                                                \
+    "{\"name\":\"" name "\",\"queue\":\"" q "\",\"workers\":" #n ",\"plugins\":[" plugin "],\"block\":\"200ms\"" more \
+    "}"
 /* A pool of the record plugin; takes the record file as its format argument. */
 #define REC_POOL(name, q, n) POOL(name, q, n, "\"record\"", ",\"settings\":{\"record_file\":\"%s\"}")
 
@@ -281,8 +281,7 @@ static int log_find(const char *a, const char *b, int after, int *count)
     int i = 0, found = -1;
     if (count)
         *count = 0;
-    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line;
-         line = strtok_r(NULL, "\n", &save), i++) {
+    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save), i++) {
         if (i <= after || !strstr(line, a) || !strstr(line, b))
             continue;
         if (!count) {
@@ -333,8 +332,7 @@ Test(supervisor, two_workers_process_500_jobs)
         freeReplyObject(r);
     }
     long want = 500;
-    cr_assert(th_wait_until(recorded_at_least, &want, 20000), "only %ld jobs recorded",
-              th_count_lines(rec_path));
+    cr_assert(th_wait_until(recorded_at_least, &want, 20000), "only %ld jobs recorded", th_count_lines(rec_path));
     struct pending_arg pa = {"q1", "rec", 0};
     cr_assert(th_wait_until(pending_is, &pa, 5000), "pending %lld", pending("q1", "rec"));
 
@@ -456,8 +454,7 @@ Test(supervisor, sighup_resizes_and_survives_a_bad_config)
 
 Test(supervisor, exit_78_is_never_respawned)
 {
-    write_cfg(SUP_DEFAULT, "", REC_POOL("good", "q6", 1) "," POOL("bad", "q6b", 1, "\"init_fail\"", ""),
-              rec_path);
+    write_cfg(SUP_DEFAULT, "", REC_POOL("good", "q6", 1) "," POOL("bad", "q6b", 1, "\"init_fail\"", ""), rec_path);
     start_sup();
     cr_assert(wait_log("slot disabled", 10000), "no config-error exit logged");
     wait_workers(1);
@@ -504,8 +501,9 @@ static int reload_applied(void *arg)
 
 Test(supervisor, sighup_restarts_changed_pools_one_slot_at_a_time)
 {
-    write_cfg(SUP_DEFAULT, "", POOL("roll", "q8", 2, "\"ok\"", "") "," POOL("keep", "q8", 1, "\"ok\"", "") ","
-                                   POOL("gone", "q8", 1, "\"ok\"", ""));
+    write_cfg(SUP_DEFAULT, "",
+              POOL("roll", "q8", 2, "\"ok\"", "") "," POOL("keep", "q8", 1, "\"ok\"", "") "," POOL("gone", "q8", 1,
+                                                                                                   "\"ok\"", ""));
     start_sup();
     wait_workers(4);
     struct reload_arg ra;
@@ -514,9 +512,9 @@ Test(supervisor, sighup_restarts_changed_pools_one_slot_at_a_time)
     cr_assert_eq(workers_with("--pool", "keep", keep), 1);
     ra.keep = keep[0];
 
-    write_cfg(SUP_DEFAULT, "", POOL("roll", "q8", 2, "\"ok\"", ",\"read_count\":5") ","
-                                   POOL("keep", "q8", 1, "\"ok\"", "") ","
-                                   POOL("new", "q8", 1, "\"ok\"", ""));
+    write_cfg(SUP_DEFAULT, "",
+              POOL("roll", "q8", 2, "\"ok\"", ",\"read_count\":5") "," POOL("keep", "q8", 1, "\"ok\"",
+                                                                            "") "," POOL("new", "q8", 1, "\"ok\"", ""));
     cr_assert_eq(kill(sup_pid, SIGHUP), 0);
     cr_assert(th_wait_until(reload_applied, &ra, 15000), "reload not applied as expected");
 
@@ -598,14 +596,12 @@ static int run_check(char **out)
 Test(supervisor, run_t_checks_config_and_plugins)
 {
     char *out = NULL;
-    write_cfg(SUP_DEFAULT, "", POOL("a", "q", 1, "\"ok\"", "") ","
-                                   POOL("b", "q", 1, "\"ok\",\"record\"", ""));
+    write_cfg(SUP_DEFAULT, "", POOL("a", "q", 1, "\"ok\"", "") "," POOL("b", "q", 1, "\"ok\",\"record\"", ""));
     cr_assert_eq(run_check(&out), 0, "output: %s", out);
     cr_assert(strstr(out, "config OK: 2 pools, 2 plugins"), "output: %s", out);
     free(out);
 
-    write_cfg(SUP_DEFAULT, "", POOL("a", "q", 1, "\"ok\"", "") ","
-                                   POOL("broken", "q", 1, "\"init_fail\"", ""));
+    write_cfg(SUP_DEFAULT, "", POOL("a", "q", 1, "\"ok\"", "") "," POOL("broken", "q", 1, "\"init_fail\"", ""));
     cr_assert_eq(run_check(&out), 78, "output: %s", out);
     cr_assert(strstr(out, "pool broken") && !strstr(out, "pool a:"), "output: %s", out);
     free(out);

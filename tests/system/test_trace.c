@@ -106,7 +106,8 @@ static int settled(void *arg)
     redisContext *c = arg;
     redisReply *r = redisCommand(c, "XPENDING sluice:{shop} billing");
     int idle = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->integer == 0;
-    if (r) freeReplyObject(r);
+    if (r)
+        freeReplyObject(r);
     return idle && th_int(c, "XLEN sluice:{shop}:dlq:billing") == 1 && th_int(c, "XLEN sluice:{shop}") == 4;
 }
 
@@ -124,15 +125,21 @@ static void read_entries(redisContext *c, const char *const *types, ent *out, si
         const char *type = "", *corr = "", *caus = "", *tp = "", *id = NULL;
         for (size_t i = 0; i + 1 < f->elements; i += 2) {
             const char *k = f->element[i]->str, *v = f->element[i + 1]->str;
-            if (!strcmp(k, "type")) type = v;
-            if (!strcmp(k, "correlation_id")) corr = v;
-            if (!strcmp(k, "causation_id")) caus = v;
-            if (!strcmp(k, "traceparent")) tp = v;
-            if (!strcmp(k, "id")) id = v;
+            if (!strcmp(k, "type"))
+                type = v;
+            if (!strcmp(k, "correlation_id"))
+                corr = v;
+            if (!strcmp(k, "causation_id"))
+                caus = v;
+            if (!strcmp(k, "traceparent"))
+                tp = v;
+            if (!strcmp(k, "id"))
+                id = v;
         }
         size_t which = n;
         for (size_t t = 0; t < n; t++)
-            if (!strcmp(types[t], type)) which = t;
+            if (!strcmp(types[t], type))
+                which = t;
         cr_assert(which < n, "unexpected type %s", type);
         ent *x = &out[which];
         snprintf(x->sid, sizeof(x->sid), "%s", r->element[e]->element[0]->str);
@@ -174,7 +181,8 @@ static const char *line_starting(const char *text, const char *prefix, int *inde
             return l;
         }
         l = strchr(l, '\n');
-        if (l) l++;
+        if (l)
+            l++;
     }
     return NULL;
 }
@@ -214,12 +222,14 @@ Test(trace, chain_propagates_and_sluice_trace_shows_the_tree, .init = th_flushal
     sluice_client *cl = sluice_client_new(th_redis_url(), NULL, err, sizeof(err));
     cr_assert_not_null(cl, "%s", err);
     sluice_enqueue_opts o = {.size = sizeof(o), .correlation_id = corr, .traceparent = tp};
-    cr_assert_eq(sluice_enqueue(cl, "shop", "chain.order.placed.v1", "{\"order_id\":\"A-42\"}", 0, &o, a_id,
-                                sizeof(a_id)), 0, "%s", sluice_client_error(cl));
+    cr_assert_eq(
+        sluice_enqueue(cl, "shop", "chain.order.placed.v1", "{\"order_id\":\"A-42\"}", 0, &o, a_id, sizeof(a_id)), 0,
+        "%s", sluice_client_error(cl));
     sluice_client_free(cl);
 
     redisContext *c = th_redis();
-    cr_assert(th_wait_until(four_recorded, NULL, 30000), "only %ld of 4 jobs ran (see %s)", th_count_lines(record), log);
+    cr_assert(th_wait_until(four_recorded, NULL, 30000), "only %ld of 4 jobs ran (see %s)", th_count_lines(record),
+              log);
     cr_assert(th_wait_until(settled, c, 30000), "the chain did not settle (see %s)", log);
 
     /* Propagation, as written in the stream. */
@@ -234,7 +244,8 @@ Test(trace, chain_propagates_and_sluice_trace_shows_the_tree, .init = th_flushal
         cr_assert_str_eq(e[i].corr, corr, "%s has correlation %s", types[i], e[i].corr);
         cr_assert(sl_trace_valid(e[i].tp), "%s: traceparent '%s'", types[i], e[i].tp);
         cr_assert(strncmp(e[i].tp + 3, tp + 3, 32) == 0, "%s left A's trace: %s", types[i], e[i].tp);
-        for (int k = 0; k < i; k++) cr_assert(strncmp(e[i].tp + 36, e[k].tp + 36, 16) != 0, "shared span id");
+        for (int k = 0; k < i; k++)
+            cr_assert(strncmp(e[i].tp + 36, e[k].tp + 36, 16) != 0, "shared span id");
     }
     cr_assert_str_eq(A->caus, "");
     cr_assert_str_eq(B->caus, A->id);
@@ -271,7 +282,8 @@ Test(trace, chain_propagates_and_sluice_trace_shows_the_tree, .init = th_flushal
     snprintf(p[2], sizeof(p[2]), "|   `-- chain.payment.capture.v1  id %s  ", D->id);
     snprintf(p[3], sizeof(p[3]), "`-- chain.email.requested.v1  id %s  ", C2->id);
     int at[4] = {-1, -1, -1, -1};
-    for (int i = 0; i < 4; i++) cr_assert(line_starting(out, p[i], &at[i]), "no line '%s' in:\n%s", p[i], out);
+    for (int i = 0; i < 4; i++)
+        cr_assert(line_starting(out, p[i], &at[i]), "no line '%s' in:\n%s", p[i], out);
     cr_assert(at[0] < at[1] && at[1] < at[2] && at[2] < at[3], "tree order wrong:\n%s", out);
     cr_assert(strstr(out, "!! billing: dead-lettered, reason failed, error \"card declined: insufficient funds"),
               "no dead letter with its error in:\n%s", out);
@@ -302,7 +314,8 @@ Test(trace, chain_propagates_and_sluice_trace_shows_the_tree, .init = th_flushal
     cr_assert_str_eq(str(g, "reason"), "failed");
     cr_assert(strstr(str(g, "error"), "card declined"), "%s", out);
     const cJSON *jl[] = {ja, jb, jd, jc};
-    for (int i = 0; i < 4; i++) cr_assert_str_eq(str(jl[i], "trace_id"), str(ja, "trace_id"));
+    for (int i = 0; i < 4; i++)
+        cr_assert_str_eq(str(jl[i], "trace_id"), str(ja, "trace_id"));
     cJSON_Delete(doc);
     free(out);
 
@@ -346,7 +359,8 @@ Test(trace, group_states_from_redis, .init = th_flushall)
     char member[512];
     snprintf(member, sizeof(member),
              "{\"s\":\"sluice:{tq}:r:g3\",\"f\":[\"type\",\"a.v1\",\"correlation_id\",\"R\",\"id\",\"%s\","
-             "\"attempt\",\"2\",\"last_error\",\"downstream 503\"]}", id);
+             "\"attempt\",\"2\",\"last_error\",\"downstream 503\"]}",
+             id);
     th_int(c, "ZADD sluice:{tq}:sched 1700000999000 %s", member);
     /* g4: nothing read yet; a child caused by the job */
     th_int(c, "XADD sluice:{tq} * type b.v1 correlation_id R causation_id %s", id);

@@ -51,7 +51,8 @@ static int run_worker(const char *config, const char *pool, const char *flag)
     free(lp);
     int st = 0;
     int exited = th_wait_exit(pid, 20000, &st);
-    if (!exited) th_kill(pid);
+    if (!exited)
+        th_kill(pid);
     cr_assert(exited, "worker did not exit");
     cr_assert(WIFEXITED(st), "worker died by signal %d", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
     return WEXITSTATUS(st);
@@ -72,7 +73,8 @@ static int pending_is(void *arg)
     th_want *w = arg;
     redisReply *r = redisCommand(w->c, "XPENDING %s p", w->key);
     int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->integer == w->n;
-    if (r) freeReplyObject(r);
+    if (r)
+        freeReplyObject(r);
     return ok;
 }
 
@@ -82,7 +84,8 @@ static const redisReply *field(const redisReply *fields, const char *name)
 {
     const redisReply *v = NULL;
     for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (strcmp(fields->element[i]->str, name) == 0) v = fields->element[i + 1];
+        if (strcmp(fields->element[i]->str, name) == 0)
+            v = fields->element[i + 1];
     return v;
 }
 
@@ -99,7 +102,8 @@ Test(worker, runs_200_record_jobs_and_acks_them_all)
     char settings[512];
     snprintf(settings, sizeof(settings), "\"record_file\":\"%s\"", rec);
     char *cfg = write_config("w200.json", SLUICE_TEST_PLUGIN_DIR, "q200", "[\"record\"]", settings, "");
-    for (int i = 0; i < 200; i++) redisAppendCommand(c, "XADD sluice:{q200} * type test.record payload {\"n\":%d}", i);
+    for (int i = 0; i < 200; i++)
+        redisAppendCommand(c, "XADD sluice:{q200} * type test.record payload {\"n\":%d}", i);
     for (int i = 0; i < 200; i++) {
         redisReply *r = NULL;
         cr_assert_eq(redisGetReply(c, (void **)&r), REDIS_OK);
@@ -183,7 +187,8 @@ Test(worker, dead_letters_bad_envelopes_with_precise_reasons)
         const redisReply *f = NULL;
         for (size_t j = 0; j < r->elements && !f; j++) {
             const char *cs = field_str(r->element[j]->element[1], "case");
-            if (cs && strcmp(cs, cases[i].name) == 0) f = r->element[j]->element[1];
+            if (cs && strcmp(cs, cases[i].name) == 0)
+                f = r->element[j]->element[1];
         }
         cr_assert_not_null(f, "case %s not in the DLQ", cases[i].name);
         cr_assert_str_eq(field_str(f, "reason"), cases[i].reason, "case %s", cases[i].name);
@@ -323,8 +328,10 @@ Test(worker, orders_example_summarizes_valid_orders_and_rejects_invalid_ones)
                           "\"unit_price\":1}]}";
     /* the valid order twice with the same job id: a redelivery must not write twice */
     for (int i = 0; i < 2; i++) {
-        redisReply *r = redisCommand(c, "XADD sluice:{orders} * type order.placed.v1 id ord-1 correlation_id "
-                                        "corr-9 payload %s", valid);
+        redisReply *r = redisCommand(c,
+                                     "XADD sluice:{orders} * type order.placed.v1 id ord-1 correlation_id "
+                                     "corr-9 payload %s",
+                                     valid);
         freeReplyObject(r);
     }
     redisReply *r = redisCommand(c, "XADD sluice:{orders} * type order.placed.v1 payload %s", invalid);
@@ -381,7 +388,7 @@ Test(worker, check_mode_loads_plugins_and_exits)
 
 typedef struct sup_child {
     pid_t pid;
-    int chan;      /* supervisor end of the channel */
+    int chan; /* supervisor end of the channel */
     sl_slot *slot; /* the worker's status slot, mapped here too */
 } sup_child;
 
@@ -445,7 +452,8 @@ Test(worker, supervisor_mode_uses_channel_and_slot)
     char settings[512];
     snprintf(settings, sizeof(settings), "\"record_file\":\"%s\"", rec);
     char *cfg = write_config("wsup.json", SLUICE_TEST_PLUGIN_DIR, "qsup", "[\"record\",\"fail\"]", settings, "");
-    for (int i = 0; i < 3; i++) freeReplyObject(redisCommand(c, "XADD sluice:{qsup} * type test.record"));
+    for (int i = 0; i < 3; i++)
+        freeReplyObject(redisCommand(c, "XADD sluice:{qsup} * type test.record"));
     freeReplyObject(redisCommand(c, "XADD sluice:{qsup} * type test.fail"));
     freeReplyObject(redisCommand(c, "XADD sluice:{qsup} * type no.such"));
 
@@ -469,7 +477,8 @@ Test(worker, supervisor_mode_uses_channel_and_slot)
     close(s.chan);
     int st = 0;
     int exited = th_wait_exit(s.pid, 5000, &st);
-    if (!exited) th_kill(s.pid);
+    if (!exited)
+        th_kill(s.pid);
     cr_assert(exited && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status 0x%x", st);
     munmap(s.slot, sizeof(sl_slot));
     free(cfg);
@@ -506,8 +515,8 @@ static pid_t redis_start(int port, redisContext **out)
 {
     char portbuf[16];
     snprintf(portbuf, sizeof(portbuf), "%d", port);
-    char *argv[] = {"redis-server", "--port", portbuf, "--bind", "127.0.0.1", "--dir", (char *)th_tmpdir(),
-                    "--save", "", "--appendonly", "no", NULL};
+    char *argv[] = {"redis-server",      "--port", portbuf, "--bind",       "127.0.0.1", "--dir",
+                    (char *)th_tmpdir(), "--save", "",      "--appendonly", "no",        NULL};
     char *log = th_tmp_path("fault-redis.log");
     pid_t pid = th_spawn(argv, NULL, log);
     free(log);
@@ -516,13 +525,15 @@ static pid_t redis_start(int port, redisContext **out)
         if (c && !c->err) {
             redisReply *r = redisCommand(c, "PING");
             int ok = r && r->type == REDIS_REPLY_STATUS;
-            if (r) freeReplyObject(r);
+            if (r)
+                freeReplyObject(r);
             if (ok) {
                 *out = c;
                 return pid;
             }
         }
-        if (c) redisFree(c);
+        if (c)
+            redisFree(c);
         th_sleep_ms(20);
     }
     th_kill(pid);
@@ -594,7 +605,8 @@ Test(worker, survives_redis_restart_readonly_and_a_lost_group)
     for (int i = 0; i < 500; i++) {
         free(text);
         text = th_read_file(rec);
-        if (text && strstr(text, "four 1 ")) break;
+        if (text && strstr(text, "four 1 "))
+            break;
         th_sleep_ms(20);
     }
     cr_assert(text && strstr(text, "four 1 "), "no progress after a Redis restart: %s", text ? text : "");

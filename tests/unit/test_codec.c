@@ -27,8 +27,7 @@ static void add_len(entry *e, const char *name, const char *value, size_t len)
 }
 
 /* Decode and check status, dead-letter reason and a substring of the message. */
-static void expect_reject(const entry *e, size_t maxp, sl_codec_status st, const char *reason,
-                          const char *msg_part)
+static void expect_reject(const entry *e, size_t maxp, sl_codec_status st, const char *reason, const char *msg_part)
 {
     sl_job job;
     char err[512];
@@ -162,8 +161,16 @@ Test(codec, defaults)
 
 Test(codec, any_json_value_is_a_payload)
 {
-    const char *ok[] = {"{}", "[]", "0", "-0.5e+10", "\"x\"", "true", "false", "null",
-                        " \t\r\n{ \"a\" : [ 1 , { } ] }\n", "{\"\xc3\xa9\":\"\\ud83d\\ude00\"}",
+    const char *ok[] = {"{}",
+                        "[]",
+                        "0",
+                        "-0.5e+10",
+                        "\"x\"",
+                        "true",
+                        "false",
+                        "null",
+                        " \t\r\n{ \"a\" : [ 1 , { } ] }\n",
+                        "{\"\xc3\xa9\":\"\\ud83d\\ude00\"}",
                         "\"\xf0\x9f\x98\x80\""};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         entry e = {0};
@@ -171,8 +178,7 @@ Test(codec, any_json_value_is_a_payload)
         add(&e, "payload", ok[i]);
         sl_job j;
         char err[256];
-        cr_assert_eq(sl_codec_decode("1-1", e.f, e.n, MAXP, &j, err, sizeof err), SL_CODEC_OK,
-                     "%s: %s", ok[i], err);
+        cr_assert_eq(sl_codec_decode("1-1", e.f, e.n, MAXP, &j, err, sizeof err), SL_CODEC_OK, "%s: %s", ok[i], err);
         cr_assert_eq(j.payload, ok[i]);
     }
 }
@@ -247,8 +253,8 @@ Test(codec, bad_type_message_quotes_it)
 
 Test(codec, rejects_duplicate_known_field)
 {
-    const char *names[] = {"type", "payload", "id", "attempt", "enqueued_at", "correlation_id",
-                           "causation_id", "traceparent"};
+    const char *names[] = {"type",        "payload",        "id",           "attempt",
+                           "enqueued_at", "correlation_id", "causation_id", "traceparent"};
     for (size_t i = 0; i < 8; i++) {
         entry e = {0};
         add(&e, "type", "t");
@@ -308,7 +314,7 @@ Test(codec, rejects_bad_id)
     longid[129] = '\0';
     const char *bad[] = {"", "has space", "tab\there", "\x7f", "caf\xc3\xa9", longid};
     const char *msg[] = {"must be 1..128 bytes, got 0", "byte 0x20 at offset 3", "byte 0x09 at offset 3",
-                         "byte 0x7f at offset 0", "byte 0xc3 at offset 3", "must be 1..128 bytes, got 129"};
+                         "byte 0x7f at offset 0",       "byte 0xc3 at offset 3", "must be 1..128 bytes, got 129"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         entry e = {0};
         add(&e, "type", "t");
@@ -438,11 +444,11 @@ Test(codec, rejects_bad_json_with_offset)
         {"\"\\ud800x\"", "unpaired UTF-16 surrogate"},
         {"\"\t\"", "control character in string"},
         {"\"\xff\"", "invalid UTF-8 in string at offset 1"},
-        {"\"\xc0\xaf\"", "invalid UTF-8"},      /* overlong */
-        {"\"\xed\xa0\x80\"", "invalid UTF-8"},  /* encoded surrogate */
+        {"\"\xc0\xaf\"", "invalid UTF-8"}, /* overlong */
+        {"\"\xed\xa0\x80\"", "invalid UTF-8"}, /* encoded surrogate */
         {"\"\xf4\x90\x80\x80\"", "invalid UTF-8"}, /* above U+10FFFF */
-        {"\"\xe2\x82\"", "invalid UTF-8"},      /* truncated */
-        {"\"\xe0\x80\xaf\"", "invalid UTF-8"},  /* overlong 3-byte */
+        {"\"\xe2\x82\"", "invalid UTF-8"}, /* truncated */
+        {"\"\xe0\x80\xaf\"", "invalid UTF-8"}, /* overlong 3-byte */
         {"\x01{}", "unexpected character"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

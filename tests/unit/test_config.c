@@ -53,8 +53,7 @@ static void fails_with(const char *json, const char *want)
 static char *doc(const char *extra, const char *pools)
 {
     static char buf[4096];
-    snprintf(buf, sizeof buf, "{\"plugin_dir\":\"/p\",%s%s\"pools\":[%s]}", extra,
-             *extra ? "," : "", pools);
+    snprintf(buf, sizeof buf, "{\"plugin_dir\":\"/p\",%s%s\"pools\":[%s]}", extra, *extra ? "," : "", pools);
     return buf;
 }
 
@@ -100,18 +99,17 @@ Test(config, minimal_config_gets_documented_defaults)
 
 Test(config, every_key_set)
 {
-    sl_config *c = load(
-        "{\"redis\":{\"url\":\"redis://:pw@db:6380/2\",\"connect_timeout\":\"1s\","
-        "\"command_timeout\":\"3s\",\"reconnect_min\":50,\"reconnect_max\":\"2m\"},"
-        "\"log\":{\"format\":\"json\",\"level\":\"debug\",\"file\":\"/var/log/s.log\"},"
-        "\"plugin_dir\":\"/opt/plugins\","
-        "\"supervisor\":{\"shutdown_timeout\":\"10s\",\"restart_backoff_min\":\"250ms\","
-        "\"restart_backoff_max\":\"1h\",\"worker_path\":\"/usr/bin/sluice-worker\"},"
-        "\"jobs\":{\"max_payload_bytes\":65536,\"max_attempts\":5,\"max_deliveries\":2,"
-        "\"backoff_base\":\"1.5s\",\"backoff_cap\":\"10m\",\"timeout\":\"30s\"},"
-        "\"pools\":[{\"name\":\"p1\",\"queue\":\"q1\",\"group\":\"g1\",\"plugins\":[\"a\",\"b.so\"],"
-        "\"workers\":0,\"start_at\":\"$\",\"read_count\":100,\"block\":\"500ms\","
-        "\"settings\":{\"s\":\"v\"}}]}");
+    sl_config *c = load("{\"redis\":{\"url\":\"redis://:pw@db:6380/2\",\"connect_timeout\":\"1s\","
+                        "\"command_timeout\":\"3s\",\"reconnect_min\":50,\"reconnect_max\":\"2m\"},"
+                        "\"log\":{\"format\":\"json\",\"level\":\"debug\",\"file\":\"/var/log/s.log\"},"
+                        "\"plugin_dir\":\"/opt/plugins\","
+                        "\"supervisor\":{\"shutdown_timeout\":\"10s\",\"restart_backoff_min\":\"250ms\","
+                        "\"restart_backoff_max\":\"1h\",\"worker_path\":\"/usr/bin/sluice-worker\"},"
+                        "\"jobs\":{\"max_payload_bytes\":65536,\"max_attempts\":5,\"max_deliveries\":2,"
+                        "\"backoff_base\":\"1.5s\",\"backoff_cap\":\"10m\",\"timeout\":\"30s\"},"
+                        "\"pools\":[{\"name\":\"p1\",\"queue\":\"q1\",\"group\":\"g1\",\"plugins\":[\"a\",\"b.so\"],"
+                        "\"workers\":0,\"start_at\":\"$\",\"read_count\":100,\"block\":\"500ms\","
+                        "\"settings\":{\"s\":\"v\"}}]}");
     cr_assert_str_eq(c->redis_url, "redis://:pw@db:6380/2");
     cr_assert_eq(c->connect_timeout_ms, 1000);
     cr_assert_eq(c->command_timeout_ms, 3000);
@@ -146,12 +144,11 @@ Test(config, rejects_unknown_key)
 {
     fails_exactly(doc("\"redis\":{\"urll\":\"redis://h\"}", MIN_POOL), SL_CFG_NO_ENV,
                   ORIGIN ": redis.urll: unknown key");
-    fails_exactly(doc("\"plugins_dir\":\"/x\"", MIN_POOL), SL_CFG_NO_ENV,
-                  ORIGIN ": plugins_dir: unknown key");
-    fails_exactly(doc("", MIN_POOL "," "{\"name\":\"b\",\"plugins\":[\"x\"],\"nmae\":1}"),
+    fails_exactly(doc("\"plugins_dir\":\"/x\"", MIN_POOL), SL_CFG_NO_ENV, ORIGIN ": plugins_dir: unknown key");
+    fails_exactly(doc("", MIN_POOL ","
+                                   "{\"name\":\"b\",\"plugins\":[\"x\"],\"nmae\":1}"),
                   SL_CFG_NO_ENV, ORIGIN ": pools[1].nmae: unknown key");
-    fails_exactly(doc("\"redis.url\":\"redis://h\"", MIN_POOL), SL_CFG_NO_ENV,
-                  ORIGIN ": redis.url: unknown key");
+    fails_exactly(doc("\"redis.url\":\"redis://h\"", MIN_POOL), SL_CFG_NO_ENV, ORIGIN ": redis.url: unknown key");
     fails_exactly(doc("\"Redis\":{}", MIN_POOL), SL_CFG_NO_ENV, ORIGIN ": Redis: unknown key");
     fails_exactly(doc("\"jobs\":{\"max_attempts\":3,\"retries\":2}", MIN_POOL), SL_CFG_NO_ENV,
                   ORIGIN ": jobs.retries: unknown key");
@@ -159,8 +156,7 @@ Test(config, rejects_unknown_key)
 
 Test(config, rejects_bad_types_naming_the_path)
 {
-    fails_exactly(doc("", MIN_POOL ",{\"name\":\"b\",\"plugins\":[\"x\"],\"workers\":\"two\"}"),
-                  SL_CFG_NO_ENV,
+    fails_exactly(doc("", MIN_POOL ",{\"name\":\"b\",\"plugins\":[\"x\"],\"workers\":\"two\"}"), SL_CFG_NO_ENV,
                   ORIGIN ": pools[1].workers: expected an integer in 0..1024, got \"two\"");
     fails_with(doc("", "{\"name\":\"a\",\"plugins\":[\"x\"],\"workers\":1025}"),
                "pools[0].workers: expected an integer in 0..1024, got 1025");
@@ -173,12 +169,10 @@ Test(config, rejects_bad_types_naming_the_path)
     fails_with(doc("\"redis\":5", MIN_POOL), "redis: expected an object");
     fails_with(doc("\"log\":{\"level\":\"loud\"}", MIN_POOL),
                "log.level: expected one of debug|info|warn|error, got \"loud\"");
-    fails_with(doc("\"log\":{\"format\":\"xml\"}", MIN_POOL),
-               "log.format: expected one of text|json, got \"xml\"");
+    fails_with(doc("\"log\":{\"format\":\"xml\"}", MIN_POOL), "log.format: expected one of text|json, got \"xml\"");
     fails_with(doc("\"jobs\":{\"max_attempts\":0}", MIN_POOL),
                "jobs.max_attempts: expected an integer in 1..10000, got 0");
-    fails_with(doc("\"jobs\":{\"timeout\":\"soon\"}", MIN_POOL),
-               "jobs.timeout: expected a duration in 1ms..24h");
+    fails_with(doc("\"jobs\":{\"timeout\":\"soon\"}", MIN_POOL), "jobs.timeout: expected a duration in 1ms..24h");
     fails_with(doc("\"jobs\":{\"timeout\":\"soon\"}", MIN_POOL), "got \"soon\"");
     fails_with(doc("\"jobs\":{\"timeout\":0}", MIN_POOL), "jobs.timeout: expected a duration");
     fails_with(doc("\"jobs\":{\"timeout\":\"25h\"}", MIN_POOL), "jobs.timeout: expected a duration");
@@ -193,7 +187,7 @@ Test(config, rejects_bad_types_naming_the_path)
 
 Test(config, durations_accept_ms_and_strings)
 {
-    const char *forms[][2] = {{"250", "250"}, {"\"250ms\"", "250"}, {"\"10s\"", "10000"},
+    const char *forms[][2] = {{"250", "250"},       {"\"250ms\"", "250"},  {"\"10s\"", "10000"},
                               {"\"2m\"", "120000"}, {"\"1h\"", "3600000"}, {"\"1.5s\"", "1500"}};
     char extra[128];
 
@@ -207,17 +201,12 @@ Test(config, durations_accept_ms_and_strings)
 
 Test(config, rejects_missing_required)
 {
-    fails_exactly("{\"pools\":[" MIN_POOL "]}", SL_CFG_NO_ENV,
-                  ORIGIN ": plugin_dir: required key is missing");
+    fails_exactly("{\"pools\":[" MIN_POOL "]}", SL_CFG_NO_ENV, ORIGIN ": plugin_dir: required key is missing");
     fails_exactly("{\"plugin_dir\":\"/p\"}", SL_CFG_NO_ENV, ORIGIN ": pools: required key is missing");
-    fails_exactly(doc("", ""), SL_CFG_NO_ENV,
-                  ORIGIN ": pools: expected a non-empty array of pool objects");
-    fails_exactly(doc("", "{\"plugins\":[\"x\"]}"), SL_CFG_NO_ENV,
-                  ORIGIN ": pools[0].name: required key is missing");
-    fails_exactly(doc("", "{\"name\":\"a\"}"), SL_CFG_NO_ENV,
-                  ORIGIN ": pools[0].plugins: required key is missing");
-    fails_with(doc("", "{\"name\":\"a\",\"plugins\":[]}"),
-               "pools[0].plugins: expected a non-empty array");
+    fails_exactly(doc("", ""), SL_CFG_NO_ENV, ORIGIN ": pools: expected a non-empty array of pool objects");
+    fails_exactly(doc("", "{\"plugins\":[\"x\"]}"), SL_CFG_NO_ENV, ORIGIN ": pools[0].name: required key is missing");
+    fails_exactly(doc("", "{\"name\":\"a\"}"), SL_CFG_NO_ENV, ORIGIN ": pools[0].plugins: required key is missing");
+    fails_with(doc("", "{\"name\":\"a\",\"plugins\":[]}"), "pools[0].plugins: expected a non-empty array");
     fails_with(doc("", "3"), "pools[0]: expected an object");
     fails_with("{\"plugin_dir\":\"\",\"pools\":[" MIN_POOL "]}", "plugin_dir: must not be empty");
 }
@@ -226,18 +215,14 @@ Test(config, validates_names_and_plugins)
 {
     fails_with(doc("", "{\"name\":\"a b\",\"plugins\":[\"x\"]}"),
                "pools[0].name: expected a name of 1-64 characters from [A-Za-z0-9_.-], got \"a b\"");
-    fails_with(doc("", "{\"name\":\"a\",\"queue\":\"q{x}\",\"plugins\":[\"x\"]}"),
-               "pools[0].queue: expected a name");
-    fails_with(doc("", "{\"name\":\"a\",\"group\":\"\",\"plugins\":[\"x\"]}"),
-               "pools[0].group: must not be empty");
+    fails_with(doc("", "{\"name\":\"a\",\"queue\":\"q{x}\",\"plugins\":[\"x\"]}"), "pools[0].queue: expected a name");
+    fails_with(doc("", "{\"name\":\"a\",\"group\":\"\",\"plugins\":[\"x\"]}"), "pools[0].group: must not be empty");
     fails_with(doc("", "{\"name\":\"a\",\"plugins\":[\"ok\",\"../evil\"]}"),
                "pools[0].plugins[1]: plugin names are file names in plugin_dir and must not "
                "contain '/', got \"../evil\"");
     fails_with(doc("", "{\"name\":\"a\",\"plugins\":[\"..\"]}"), "pools[0].plugins[0]:");
-    fails_with(doc("", "{\"name\":\"a\",\"plugins\":[\"x\",\"x\"]}"),
-               "pools[0].plugins[1]: duplicate plugin \"x\"");
-    fails_with(doc("", "{\"name\":\"a\",\"plugins\":[3]}"),
-               "pools[0].plugins[0]: expected a plugin file name, got 3");
+    fails_with(doc("", "{\"name\":\"a\",\"plugins\":[\"x\",\"x\"]}"), "pools[0].plugins[1]: duplicate plugin \"x\"");
+    fails_with(doc("", "{\"name\":\"a\",\"plugins\":[3]}"), "pools[0].plugins[0]: expected a plugin file name, got 3");
 }
 
 Test(config, rejects_duplicate_pool_names)
@@ -248,8 +233,8 @@ Test(config, rejects_duplicate_pool_names)
 
 Test(config, rejects_duplicate_json_keys)
 {
-    fails_exactly("{\"plugin_dir\":\"/a\",\"plugin_dir\":\"/b\",\"pools\":[" MIN_POOL "]}",
-                  SL_CFG_NO_ENV, ORIGIN ": plugin_dir: duplicate key");
+    fails_exactly("{\"plugin_dir\":\"/a\",\"plugin_dir\":\"/b\",\"pools\":[" MIN_POOL "]}", SL_CFG_NO_ENV,
+                  ORIGIN ": plugin_dir: duplicate key");
     fails_with(doc("", "{\"name\":\"a\",\"plugins\":[\"x\"],\"settings\":{\"k\":1,\"k\":2}}"),
                "pools[0].settings.k: duplicate key");
 }
@@ -276,13 +261,12 @@ Test(config, command_timeout_must_exceed_block)
     fails_exactly(doc("\"redis\":{\"command_timeout\":\"2s\"}", MIN_POOL), SL_CFG_NO_ENV,
                   ORIGIN ": redis.command_timeout: must be greater than every pool's block "
                          "(2s <= pools[0].block 2s)");
-    fails_with(doc("\"redis\":{\"command_timeout\":1500}",
-                   "{\"name\":\"a\",\"plugins\":[\"x\"],\"block\":1000},"
-                   "{\"name\":\"b\",\"plugins\":[\"x\"],\"block\":\"1.5s\"}"),
+    fails_with(doc("\"redis\":{\"command_timeout\":1500}", "{\"name\":\"a\",\"plugins\":[\"x\"],\"block\":1000},"
+                                                           "{\"name\":\"b\",\"plugins\":[\"x\"],\"block\":\"1.5s\"}"),
                "redis.command_timeout: must be greater than every pool's block "
                "(1500ms <= pools[1].block 1500ms)");
-    sl_config *c = load(doc("\"redis\":{\"command_timeout\":1500}",
-                            "{\"name\":\"a\",\"plugins\":[\"x\"],\"block\":1000}"));
+    sl_config *c =
+        load(doc("\"redis\":{\"command_timeout\":1500}", "{\"name\":\"a\",\"plugins\":[\"x\"],\"block\":1000}"));
     cr_assert_eq(c->command_timeout_ms, 1500);
     sl_cfg_free(c);
 }
@@ -291,8 +275,7 @@ Test(config, cross_checks)
 {
     fails_with(doc("\"redis\":{\"reconnect_min\":\"10s\",\"reconnect_max\":\"1s\"}", MIN_POOL),
                "redis.reconnect_max: must not be less than redis.reconnect_min");
-    fails_with(doc("\"supervisor\":{\"restart_backoff_min\":\"1m\",\"restart_backoff_max\":\"1s\"}",
-                   MIN_POOL),
+    fails_with(doc("\"supervisor\":{\"restart_backoff_min\":\"1m\",\"restart_backoff_max\":\"1s\"}", MIN_POOL),
                "supervisor.restart_backoff_max: must not be less than supervisor.restart_backoff_min");
     fails_with(doc("\"jobs\":{\"backoff_base\":\"2h\",\"backoff_cap\":\"1h\"}", MIN_POOL),
                "jobs.backoff_cap: must not be less than jobs.backoff_base");
@@ -326,8 +309,7 @@ Test(config, settings_are_strings)
     cr_assert_null(sl_cfg_pool(c, "zzz"));
     sl_cfg_free(c);
 
-    fails_exactly(doc("", "{\"name\":\"a\",\"plugins\":[\"x\"],\"settings\":{\"nested\":{\"x\":1}}}"),
-                  SL_CFG_NO_ENV,
+    fails_exactly(doc("", "{\"name\":\"a\",\"plugins\":[\"x\"],\"settings\":{\"nested\":{\"x\":1}}}"), SL_CFG_NO_ENV,
                   ORIGIN ": pools[0].settings.nested: expected a string, number or boolean, got an object");
     fails_with(doc("", "{\"name\":\"a\",\"plugins\":[\"x\"],\"settings\":{\"l\":[1]}}"),
                "pools[0].settings.l: expected a string, number or boolean, got an array");
@@ -371,7 +353,7 @@ Test(config, env_overrides_apply_only_with_env_flag)
     cr_assert_eq(c->shutdown_timeout_ms, 30000);
     sl_cfg_free(c);
 
-    setenv("SLUICE_LOG_LEVEL", "", 1);      /* empty means unset */
+    setenv("SLUICE_LOG_LEVEL", "", 1); /* empty means unset */
     c = load_env(jcopy);
     cr_assert_eq(c->log_level, SL_WARN);
     sl_cfg_free(c);
@@ -383,8 +365,7 @@ Test(config, bad_env_values_name_the_variable)
     const char *json = doc("", MIN_POOL);
 
     setenv("SLUICE_LOG_LEVEL", "loud", 1);
-    fails_exactly(json, SL_CFG_ENV,
-                  "SLUICE_LOG_LEVEL: expected one of debug|info|warn|error, got \"loud\"");
+    fails_exactly(json, SL_CFG_ENV, "SLUICE_LOG_LEVEL: expected one of debug|info|warn|error, got \"loud\"");
     unsetenv("SLUICE_LOG_LEVEL");
     setenv("SLUICE_LOG_FORMAT", "xml", 1);
     fails_exactly(json, SL_CFG_ENV, "SLUICE_LOG_FORMAT: expected one of text|json, got \"xml\"");
@@ -398,7 +379,7 @@ Test(config, bad_shutdown_env)
     const char *want = "SLUICE_SHUTDOWN_TIMEOUT: expected a duration in 0ms..1h";
     cr_assert(strncmp(err, want, strlen(want)) == 0, "%s", err);
     cr_assert(strstr(err, "got \"soon\"") != NULL, "%s", err);
-    c = load(doc("", MIN_POOL));   /* ignored without SL_CFG_ENV */
+    c = load(doc("", MIN_POOL)); /* ignored without SL_CFG_ENV */
     sl_cfg_free(c);
 }
 
@@ -427,7 +408,8 @@ Test(config, relative_paths_resolve_against_the_config_folder)
     f = fopen(path, "w");
     cr_assert_not_null(f);
     fputs("{\"plugin_dir\":\"./plugins/\",\"log\":{\"file\":\"../logs/sluice.log\"},"
-          "\"pools\":[" MIN_POOL "]}", f);
+          "\"pools\":[" MIN_POOL "]}",
+          f);
     fclose(f);
     c = sl_cfg_load_file(path, SL_CFG_NO_ENV, err, sizeof err);
     cr_assert_not_null(c, "%s", err);
@@ -465,7 +447,8 @@ Test(config, path_settings_resolve_against_the_config_folder)
     cr_assert_not_null(f);
     fputs("{\"plugin_dir\":\"/p\",\"pools\":[{\"name\":\"a\",\"plugins\":[\"x\"],\"settings\":{"
           "\"summary_file\":\"./out/s.jsonl\",\"cache_dir\":\"../cache\",\"abs_file\":\"/var/x\","
-          "\"empty_file\":\"\",\"count_file\":3,\"profile\":\"rel/x\",\"file\":\"rel/y\"}}]}", f);
+          "\"empty_file\":\"\",\"count_file\":3,\"profile\":\"rel/x\",\"file\":\"rel/y\"}}]}",
+          f);
     fclose(f);
     cr_assert_eq(chdir("/"), 0);
     c = sl_cfg_load_file(path, SL_CFG_NO_ENV, err, sizeof err);
@@ -628,12 +611,12 @@ Test(config, pool_fingerprint)
     base = fp(doc("", pools), "a");
     cr_assert(strstr(base, "\"workers\"") == NULL, "workers excluded: %s", base);
 
-    snprintf(pools, sizeof pools, TWO, 7, "y");     /* only worker count differs */
+    snprintf(pools, sizeof pools, TWO, 7, "y"); /* only worker count differs */
     f = fp(doc("", pools), "a");
     cr_assert_str_eq(f, base);
     free(f);
 
-    snprintf(pools, sizeof pools, TWO, 1, "z");     /* another pool changed */
+    snprintf(pools, sizeof pools, TWO, 1, "z"); /* another pool changed */
     f = fp(doc("", pools), "a");
     cr_assert_str_eq(f, base);
     free(f);
@@ -643,9 +626,8 @@ Test(config, pool_fingerprint)
     cr_assert_str_eq(f, base, "supervisor-only settings do not restart workers");
     free(f);
 
-    const char *changes[] = {"\"redis\":{\"url\":\"redis://other:6379/0\"}",
-                             "\"log\":{\"level\":\"debug\"}", "\"jobs\":{\"max_attempts\":2}",
-                             "\"supervisor\":{\"worker_path\":\"/w\"}"};
+    const char *changes[] = {"\"redis\":{\"url\":\"redis://other:6379/0\"}", "\"log\":{\"level\":\"debug\"}",
+                             "\"jobs\":{\"max_attempts\":2}", "\"supervisor\":{\"worker_path\":\"/w\"}"};
     for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
         f = fp(doc(changes[i], pools), "a");
         cr_assert_str_neq(f, base, "%s must change the fingerprint", changes[i]);
@@ -670,8 +652,7 @@ Test(config, free_null_is_safe)
 
 Test(config, shipped_example_loads)
 {
-    sl_config *c = sl_cfg_load_file(SLUICE_SOURCE_DIR "/config/sluice.json", SL_CFG_NO_ENV, err,
-                                    sizeof err);
+    sl_config *c = sl_cfg_load_file(SLUICE_SOURCE_DIR "/config/sluice.json", SL_CFG_NO_ENV, err, sizeof err);
     const sl_pool_cfg *p;
 
     cr_assert_not_null(c, "%s", err);
@@ -739,8 +720,9 @@ Test(config, docs_cover_every_key)
         quoted++;
     /* sections + top-level keys + section keys + 2 pools * pool keys + 3 settings
      * + 2 queues * (name + queue keys) */
-    cr_assert_eq(quoted, sections + top + (sl_cfg_nmain_keys - top) + 2 * sl_cfg_npool_keys + 3 +
-                             2 * (1 + sl_cfg_nqueue_keys), "%s", j);
+    cr_assert_eq(quoted,
+                 sections + top + (sl_cfg_nmain_keys - top) + 2 * sl_cfg_npool_keys + 3 + 2 * (1 + sl_cfg_nqueue_keys),
+                 "%s", j);
     free(j);
     sl_cfg_free(c);
     free(md);
@@ -828,8 +810,8 @@ Test(config, queues_are_parsed_per_name)
 
 Test(config, day_durations)
 {
-    sl_config *c = load(doc("\"queues\":{\"a\":{\"retention_max_age\":\"1.5d\"},\"b\":{\"retention_max_age\":3600000}}",
-                            MIN_POOL));
+    sl_config *c = load(
+        doc("\"queues\":{\"a\":{\"retention_max_age\":\"1.5d\"},\"b\":{\"retention_max_age\":3600000}}", MIN_POOL));
     cr_assert_eq(c->queues[0].retention_max_age_ms, 36LL * 3600000);
     cr_assert_eq(c->queues[1].retention_max_age_ms, 3600000);
     sl_cfg_free(c);
@@ -856,10 +838,8 @@ Test(config, queues_reject_bad_input_naming_the_path)
                   ORIGIN ": queues: expected an object keyed by queue name, got an array");
     fails_exactly(doc("\"queues\":{\"bad name\":{}}", MIN_POOL), SL_CFG_NO_ENV,
                   ORIGIN ": queues.bad name: expected a queue name of 1-64 characters from [A-Za-z0-9_.-]");
-    fails_exactly(doc("\"queues\":{\"\":{}}", MIN_POOL), SL_CFG_NO_ENV,
-                  ORIGIN ": queues: empty queue name");
-    fails_exactly(doc("\"queues\":{\"a\":{},\"a\":{}}", MIN_POOL), SL_CFG_NO_ENV,
-                  ORIGIN ": queues.a: duplicate key");
+    fails_exactly(doc("\"queues\":{\"\":{}}", MIN_POOL), SL_CFG_NO_ENV, ORIGIN ": queues: empty queue name");
+    fails_exactly(doc("\"queues\":{\"a\":{},\"a\":{}}", MIN_POOL), SL_CFG_NO_ENV, ORIGIN ": queues.a: duplicate key");
     fails_exactly(doc("\"queues\":{\"a\":{\"dlq_maxlen\":1,\"dlq_maxlen\":2}}", MIN_POOL), SL_CFG_NO_ENV,
                   ORIGIN ": queues.a.dlq_maxlen: duplicate key");
     fails_with(doc("\"retention\":{\"interval\":\"50ms\"}", MIN_POOL),
@@ -921,7 +901,7 @@ Test(config, http_listen_is_checked_and_env_empty_turns_it_off)
 {
     fails_exactly(doc("\"supervisor\":{\"http_listen\":\"0.0.0.0\"}", MIN_POOL), SL_CFG_NO_ENV,
                   ORIGIN ": supervisor.http_listen: expected host:port (\"127.0.0.1:9464\", \"[::1]:9464\", "
-                  "\":9464\"), got \"0.0.0.0\"");
+                         "\":9464\"), got \"0.0.0.0\"");
     fails_with(doc("\"supervisor\":{\"http_listen\":\"h:99999\"}", MIN_POOL), "expected host:port");
     fails_with(doc("\"supervisor\":{\"http_listen\":\"h:\"}", MIN_POOL), "expected host:port");
     sl_config *c = load(doc("\"supervisor\":{\"http_listen\":\"[::1]:0\"}", MIN_POOL));

@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "support/th.h"
 #include "common/journal_name.h"
+#include "support/th.h"
 #include "workers/journal.h"
 
 static const char *url(void)
@@ -109,7 +109,8 @@ Test(journal, remove_stale_removes_only_unlocked_journals_of_ours)
     }
     sl_journal held;
     cr_assert_eq(sl_journal_open(&held, url(), "sluice:{q}", "g", "stale-1"), 0); /* a live worker again */
-    if (geteuid() == 0) cr_assert_eq(chown(paths[2], 65534, 65534), 0);
+    if (geteuid() == 0)
+        cr_assert_eq(chown(paths[2], 65534, 65534), 0);
 
     cr_assert_eq(sl_journal_remove_stale(url(), "sluice:{q}", "g", "stale-0"), 1);
     cr_assert_neq(access(paths[0], F_OK), 0, "the stale journal is removed");
@@ -121,5 +122,6 @@ Test(journal, remove_stale_removes_only_unlocked_journals_of_ours)
         cr_assert_eq(access(paths[2], F_OK), 0, "a file of another user is kept");
     }
     sl_journal_close(&held);
-    for (int i = 0; i < 3; i++) unlink(paths[i]);
+    for (int i = 0; i < 3; i++)
+        unlink(paths[i]);
 }

@@ -56,7 +56,8 @@ static const char *queue_of(const char *key, const char *suffix, char *out)
 {
     size_t len = 0;
     const char *q = sl_key_queue_of(key, suffix, &len);
-    if (q == NULL) return NULL;
+    if (q == NULL)
+        return NULL;
     memcpy(out, q, len);
     out[len] = '\0';
     return out;

@@ -24,7 +24,8 @@ static void copy_file(const char *src, const char *dst, mode_t mode)
     cr_assert(out >= 0, "open(%s): %s", dst, strerror(errno));
     char buf[65536];
     ssize_t n;
-    while ((n = read(in, buf, sizeof(buf))) > 0) cr_assert_eq(write(out, buf, (size_t)n), n);
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+        cr_assert_eq(write(out, buf, (size_t)n), n);
     close(in);
     close(out);
     cr_assert_eq(chmod(dst, mode), 0);
@@ -78,9 +79,9 @@ Test(loader, loads_several_plugins_and_accepts_so_suffix)
 {
     sl_loader *l = sl_loader_new(SLUICE_TEST_PLUGIN_DIR);
     const char *names[] = {"ok.so", "fail", "record.so", "retry", "slow", "crash", "hang"};
-    const char *types[] = {"test.ok", "test.fail", "test.record", "test.retry", "test.slow", "test.crash",
-                           "test.hang"};
-    for (size_t i = 0; i < 7; i++) cr_assert_eq(sl_loader_load(l, names[i], err, sizeof(err)), 0, "%s", err);
+    const char *types[] = {"test.ok", "test.fail", "test.record", "test.retry", "test.slow", "test.crash", "test.hang"};
+    for (size_t i = 0; i < 7; i++)
+        cr_assert_eq(sl_loader_load(l, names[i], err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(sl_loader_nhandlers(l), 7);
     for (size_t i = 0; i < 7; i++) {
         const sl_handler *h = sl_loader_find(l, types[i], strlen(types[i]));
@@ -204,7 +205,8 @@ Test(loader, refuses_symlink_inside_the_dir)
 /* A plugin nobody but root or the running user owns (needs root to chown). */
 Test(loader, refuses_file_of_another_owner)
 {
-    if (geteuid() != 0) cr_skip_test("needs root to chown");
+    if (geteuid() != 0)
+        cr_skip_test("needs root to chown");
     char *dir = subdir("owner"), *dst = NULL;
     cr_assert(asprintf(&dst, "%s/ok.so", dir) > 0);
     copy_file(SLUICE_TEST_PLUGIN_DIR "/ok.so", dst, 0644);
@@ -270,8 +272,7 @@ Test(loader, refuses_fifo_without_blocking, .timeout = 10)
 
 Test(loader, refuses_names_with_a_slash)
 {
-    REFUSED(SLUICE_TEST_PLUGIN_DIR, "../test-plugins/ok", "plugin ../test-plugins/ok: invalid plugin name",
-            "no '/'");
+    REFUSED(SLUICE_TEST_PLUGIN_DIR, "../test-plugins/ok", "plugin ../test-plugins/ok: invalid plugin name", "no '/'");
     REFUSED(SLUICE_TEST_PLUGIN_DIR, "/etc/passwd", "invalid plugin name");
     REFUSED(SLUICE_TEST_PLUGIN_DIR, "..", "invalid plugin name");
     REFUSED(SLUICE_TEST_PLUGIN_DIR, "", "invalid plugin name");

@@ -70,8 +70,7 @@ Test(log, json_line_parses_with_fields)
 
     cr_assert_eq(sl_log_open(path, SL_LOG_JSON, SL_DEBUG), 0);
     sl_log_set_context((sl_kv[]){SL_S("component", "supervisor"), SL_I("slot", 3)}, 2);
-    SL_LOG(SL_WARN, "worker exited", SL_S("pool", "orders"), SL_I("status", -9),
-           SL_D("elapsed", 1.25));
+    SL_LOG(SL_WARN, "worker exited", SL_S("pool", "orders"), SL_I("status", -9), SL_D("elapsed", 1.25));
     sl_log_close();
     cr_assert_eq(th_count_lines(path), 1);
     line = nth_line(path, 0);
@@ -102,23 +101,22 @@ Test(log, json_escaping)
 
     cr_assert_eq(sl_log_open(path, SL_LOG_JSON, SL_INFO), 0);
     SL_LOG(SL_INFO, "quote \" backslash \\ newline \n tab \t bell \a end",
-           SL_S("bad", "a\xff\xfe" "b"), SL_S("overlong", "\xc0\xaf"), SL_S("utf8", "h\xc3\xa9llo \xe2\x82\xac"),
-           SL_S("surrogate", "\xed\xa0\x80"), SL_S("truncated", "x\xe2\x82"), SL_D("nan", NAN),
-           SL_S("null", NULL), SL_S("k\"ey", "v"));
+           SL_S("bad", "a\xff\xfe"
+                       "b"),
+           SL_S("overlong", "\xc0\xaf"), SL_S("utf8", "h\xc3\xa9llo \xe2\x82\xac"), SL_S("surrogate", "\xed\xa0\x80"),
+           SL_S("truncated", "x\xe2\x82"), SL_D("nan", NAN), SL_S("null", NULL), SL_S("k\"ey", "v"));
     sl_log_close();
     cr_assert_eq(th_count_lines(path), 1, "one line despite the embedded newline");
     line = nth_line(path, 0);
     j = cJSON_Parse(line);
     cr_assert_not_null(j, "not JSON: %s", line);
-    cr_assert_str_eq(cJSON_GetObjectItem(j, "msg")->valuestring,
-                     "quote \" backslash \\ newline \n tab \t bell \a end");
-    cr_assert_str_eq(cJSON_GetObjectItem(j, "bad")->valuestring, "a\xef\xbf\xbd\xef\xbf\xbd" "b");
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "msg")->valuestring, "quote \" backslash \\ newline \n tab \t bell \a end");
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "bad")->valuestring, "a\xef\xbf\xbd\xef\xbf\xbd"
+                                                                 "b");
     cr_assert_str_eq(cJSON_GetObjectItem(j, "overlong")->valuestring, "\xef\xbf\xbd\xef\xbf\xbd");
     cr_assert_str_eq(cJSON_GetObjectItem(j, "utf8")->valuestring, "h\xc3\xa9llo \xe2\x82\xac");
-    cr_assert_str_eq(cJSON_GetObjectItem(j, "surrogate")->valuestring,
-                     "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
-    cr_assert_str_eq(cJSON_GetObjectItem(j, "truncated")->valuestring,
-                     "x\xef\xbf\xbd\xef\xbf\xbd");
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "surrogate")->valuestring, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "truncated")->valuestring, "x\xef\xbf\xbd\xef\xbf\xbd");
     cr_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "nan")));
     cr_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "null")));
     cr_assert_str_eq(cJSON_GetObjectItem(j, "k\"ey")->valuestring, "v");
@@ -135,19 +133,16 @@ Test(log, text_format)
     cr_assert_eq(sl_log_open(path, SL_LOG_TEXT, SL_INFO), 0);
     SL_LOG(SL_INFO, "message", SL_S("key", "value"), SL_S("key2", "value with spaces"));
     sl_log_set_context((sl_kv[]){SL_S("component", "worker")}, 1);
-    SL_LOG(SL_ERROR, "two\nlines", SL_S("q", "say \"hi\""), SL_S("empty", ""), SL_I("n", 7),
-           SL_S("eq", "a=b"));
+    SL_LOG(SL_ERROR, "two\nlines", SL_S("q", "say \"hi\""), SL_S("empty", ""), SL_I("n", 7), SL_S("eq", "a=b"));
     sl_logf(SL_WARN, "formatted %d/%s", 42, "x");
     sl_log_close();
     cr_assert_eq(th_count_lines(path), 3);
     line = nth_line(path, 0);
-    cr_assert(matches("^" TS_RE " INFO  message key=value key2=\"value with spaces\"$", line),
-              "%s", line);
+    cr_assert(matches("^" TS_RE " INFO  message key=value key2=\"value with spaces\"$", line), "%s", line);
     free(line);
     line = nth_line(path, 1);
     cr_assert(matches("^" TS_RE " ERROR ", line), "%s", line);
-    cr_assert_str_eq(line + 31,
-                     "two\\nlines component=worker q=\"say \\\"hi\\\"\" empty=\"\" n=7 eq=\"a=b\"");
+    cr_assert_str_eq(line + 31, "two\\nlines component=worker q=\"say \\\"hi\\\"\" empty=\"\" n=7 eq=\"a=b\"");
     free(line);
     line = nth_line(path, 2);
     cr_assert(matches("^" TS_RE " WARN  formatted 42/x component=worker$", line), "%s", line);
@@ -371,18 +366,28 @@ static void log_sample(const char *check)
     for (int step = 0; step < 6; step++) {
         switch (step) {
         case 0:
-            SL_LOG(SL_INFO, "job completed", SL_S("queue", "orders"), SL_I("attempt", 1),
-                   SL_I("neg", -42), SL_D("elapsed", 0.125), SL_S("reason", ""),
-                   SL_S("q", "say \"hi\"\n"), SL_S("bad", "a\xff" "b"), SL_S("null", NULL));
+            SL_LOG(SL_INFO, "job completed", SL_S("queue", "orders"), SL_I("attempt", 1), SL_I("neg", -42),
+                   SL_D("elapsed", 0.125), SL_S("reason", ""), SL_S("q", "say \"hi\"\n"),
+                   SL_S("bad", "a\xff"
+                               "b"),
+                   SL_S("null", NULL));
             break;
         case 1:
-            SL_LOG(SL_WARN, "tab\there \xe2\x82\xac", SL_I("min", LLONG_MIN), SL_I("max", LLONG_MAX),
-                   SL_D("nan", NAN), SL_S("k=ey", "a=b"));
+            SL_LOG(SL_WARN, "tab\there \xe2\x82\xac", SL_I("min", LLONG_MIN), SL_I("max", LLONG_MAX), SL_D("nan", NAN),
+                   SL_S("k=ey", "a=b"));
             break;
-        case 2: sl_logf(SL_ERROR, "formatted %d %s", 7, "x"); break;
-        case 3: SL_LOG(SL_DEBUG, "dropped by the level filter", SL_I("x", 1)); break;
-        case 4: sl_log_event(SL_INFO, "no fields", NULL, 0); break;
-        default: SL_LOG(SL_INFO, "ctl \x01\x7f", SL_I("zero", 0), SL_S("ctl", "\x1f")); break;
+        case 2:
+            sl_logf(SL_ERROR, "formatted %d %s", 7, "x");
+            break;
+        case 3:
+            SL_LOG(SL_DEBUG, "dropped by the level filter", SL_I("x", 1));
+            break;
+        case 4:
+            sl_log_event(SL_INFO, "no fields", NULL, 0);
+            break;
+        default:
+            SL_LOG(SL_INFO, "ctl \x01\x7f", SL_I("zero", 0), SL_S("ctl", "\x1f"));
+            break;
         }
         if (check != NULL)
             cr_assert_eq(file_size(check), 0, "buffered line written at step %d", step);
@@ -452,7 +457,7 @@ static void assert_fixed_lines(const char *text, int n)
 Test(log, buffered_overflow_to_file_writes_64k_of_whole_lines)
 {
     char *path = log_path("overflow.log"), *text;
-    const off_t batch = (64 * 1024 / LINE_LEN) * LINE_LEN;    /* 655 lines */
+    const off_t batch = (64 * 1024 / LINE_LEN) * LINE_LEN; /* 655 lines */
     off_t size = 0;
     int writes = 0;
 
@@ -463,8 +468,7 @@ Test(log, buffered_overflow_to_file_writes_64k_of_whole_lines)
         log_fixed(i);
         now = file_size(path);
         if (now != size) {
-            cr_assert_eq(now - size, batch, "write %d after line %d: %lld bytes", writes, i,
-                         (long long)(now - size));
+            cr_assert_eq(now - size, batch, "write %d after line %d: %lld bytes", writes, i, (long long)(now - size));
             cr_assert_eq(i % (batch / LINE_LEN), 0, "written when line %d did not fit", i);
             size = now;
             writes++;
@@ -484,7 +488,7 @@ Test(log, buffered_overflow_to_file_writes_64k_of_whole_lines)
 Test(log, buffered_overflow_to_pipe_writes_at_most_pipe_buf)
 {
     char *fifo = log_path("log.fifo"), chunk[65536];
-    const ssize_t batch = (PIPE_BUF / LINE_LEN) * LINE_LEN;     /* 40 lines */
+    const ssize_t batch = (PIPE_BUF / LINE_LEN) * LINE_LEN; /* 40 lines */
     const int n = 1005;
     char *all = malloc((size_t)n * LINE_LEN + 1);
     size_t total = 0;
@@ -493,7 +497,7 @@ Test(log, buffered_overflow_to_pipe_writes_at_most_pipe_buf)
 
     cr_assert_eq(PIPE_BUF, 4096);
     cr_assert_eq(mkfifo(fifo, 0600), 0, "mkfifo(%s) failed: %s", fifo, strerror(errno));
-    rd = open(fifo, O_RDONLY | O_NONBLOCK);       /* a reader first, so the log's open does not block */
+    rd = open(fifo, O_RDONLY | O_NONBLOCK); /* a reader first, so the log's open does not block */
     cr_assert_geq(rd, 0);
     cr_assert_eq(sl_log_open(fifo, SL_LOG_TEXT, SL_INFO), 0);
     sl_log_set_buffered(1);
@@ -511,7 +515,7 @@ Test(log, buffered_overflow_to_pipe_writes_at_most_pipe_buf)
         total += (size_t)r;
         writes++;
     }
-    cr_assert_eq(writes, n / (batch / LINE_LEN));   /* 25 full batches */
+    cr_assert_eq(writes, n / (batch / LINE_LEN)); /* 25 full batches */
     sl_log_flush();
     r = read(rd, chunk, sizeof chunk);
     cr_assert_eq(r, (ssize_t)(n % (batch / LINE_LEN)) * LINE_LEN, "the rest: %zd bytes", r);
@@ -587,8 +591,8 @@ Test(log, buffered_since_ms_is_the_oldest_line)
     sl_logf(SL_INFO, "first");
     after = mono_ms();
     since = sl_log_buffered_since_ms();
-    cr_assert(since > 0 && since >= before && since <= after, "%lld not in [%lld, %lld]",
-              (long long)since, (long long)before, (long long)after);
+    cr_assert(since > 0 && since >= before && since <= after, "%lld not in [%lld, %lld]", (long long)since,
+              (long long)before, (long long)after);
     th_sleep_ms(20);
     sl_logf(SL_INFO, "second");
     cr_assert_eq(sl_log_buffered_since_ms(), since, "still the time of the oldest line");
@@ -735,8 +739,9 @@ static int64_t line_ms(const char *line)
     int ms = -1;
 
     cr_assert(matches("^" TS_RE " ", line), "%s", line);
-    cr_assert_eq(sscanf(line, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                        &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms), 7, "%s", line);
+    cr_assert_eq(sscanf(line, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                        &tm.tm_min, &tm.tm_sec, &ms),
+                 7, "%s", line);
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
     return (int64_t)timegm(&tm) * 1000 + ms;
@@ -748,14 +753,14 @@ Test(log, timestamps_follow_the_clock_across_seconds)
     int64_t b1, a1, b2, a2, b3, a3, t1, t2, t3;
 
     cr_assert_eq(sl_log_open(path, SL_LOG_TEXT, SL_INFO), 0);
-    sl_log_set_buffered(1);           /* lines keep the time they were logged at */
+    sl_log_set_buffered(1); /* lines keep the time they were logged at */
     b1 = real_ms();
     sl_logf(SL_INFO, "one");
     a1 = real_ms();
     b2 = real_ms();
-    sl_logf(SL_INFO, "two");          /* most likely the same second: the cached prefix */
+    sl_logf(SL_INFO, "two"); /* most likely the same second: the cached prefix */
     a2 = real_ms();
-    while (time(NULL) <= a2 / 1000)   /* past the next second boundary */
+    while (time(NULL) <= a2 / 1000) /* past the next second boundary */
         th_sleep_ms(10);
     b3 = real_ms();
     sl_logf(SL_INFO, "three");
@@ -782,10 +787,28 @@ Test(log, timestamps_follow_the_clock_across_seconds)
 
 Test(log, integers_format_as_printf_lld)
 {
-    static const long long v[] = {LLONG_MIN, LLONG_MIN + 1, -1000000000000000000LL, -4294967296LL,
-                                  -100, -10, -9, -1, 0, 1, 9, 10, 99, 100, 101, 999, 1000,
-                                  4294967295LL, 999999999999999999LL, 1000000000000000000LL,
-                                  LLONG_MAX - 1, LLONG_MAX};
+    static const long long v[] = {LLONG_MIN,
+                                  LLONG_MIN + 1,
+                                  -1000000000000000000LL,
+                                  -4294967296LL,
+                                  -100,
+                                  -10,
+                                  -9,
+                                  -1,
+                                  0,
+                                  1,
+                                  9,
+                                  10,
+                                  99,
+                                  100,
+                                  101,
+                                  999,
+                                  1000,
+                                  4294967295LL,
+                                  999999999999999999LL,
+                                  1000000000000000000LL,
+                                  LLONG_MAX - 1,
+                                  LLONG_MAX};
     enum { N = sizeof v / sizeof v[0] };
     static const char json_head[] = "\",\"level\":\"info\",\"msg\":\"ints\"";
     char *text_path = log_path("ints.log"), *json_path = log_path("ints.json"), *line;

@@ -246,13 +246,14 @@ Test(schema, patterns_use_pcre2_with_ecma_leaning_options)
 
 Test(schema, refs_by_pointer_id_and_anchor)
 {
-    sl_schema *s = compile_ok("{\"$id\":\"http://example.com/root.json\",\"definitions\":{"
-                              "\"A\":{\"$id\":\"#foo\",\"type\":\"integer\"},"
-                              "\"B\":{\"$id\":\"other.json\",\"definitions\":{\"X\":{\"$id\":\"#bar\",\"type\":\"string\"}}},"
-                              "\"s~/%\":{\"minimum\":5}},"
-                              "\"properties\":{\"a\":{\"$ref\":\"#foo\"},\"b\":{\"$ref\":\"other.json#bar\"},"
-                              "\"c\":{\"$ref\":\"#/definitions/s~0~1%25\"},\"d\":{\"$ref\":\"http://example.com/other.json\"},"
-                              "\"e\":{\"$ref\":\"#/definitions/A\",\"type\":\"string\"}}}");
+    sl_schema *s =
+        compile_ok("{\"$id\":\"http://example.com/root.json\",\"definitions\":{"
+                   "\"A\":{\"$id\":\"#foo\",\"type\":\"integer\"},"
+                   "\"B\":{\"$id\":\"other.json\",\"definitions\":{\"X\":{\"$id\":\"#bar\",\"type\":\"string\"}}},"
+                   "\"s~/%\":{\"minimum\":5}},"
+                   "\"properties\":{\"a\":{\"$ref\":\"#foo\"},\"b\":{\"$ref\":\"other.json#bar\"},"
+                   "\"c\":{\"$ref\":\"#/definitions/s~0~1%25\"},\"d\":{\"$ref\":\"http://example.com/other.json\"},"
+                   "\"e\":{\"$ref\":\"#/definitions/A\",\"type\":\"string\"}}}");
     expect(s, "{\"a\":1,\"b\":\"x\",\"c\":6,\"d\":{},\"e\":3}", 1, NULL, NULL);
     expect(s, "{\"a\":\"1\"}", 0, "/a", "type");
     expect(s, "{\"b\":1}", 0, "/b", "type");
@@ -339,8 +340,7 @@ Test(schema, duplicate_members_are_refused_at_every_level)
     compile_fails("{\"properties\":{\"a\":{\"type\":\"string\",\"type\":\"integer\"}}}",
                   "duplicate member \"type\" at /properties/a", NULL);
     compile_fails("{\"properties\":{\"x\":{},\"y\":{},\"x\":{}}}", "duplicate member \"x\" at /properties", NULL);
-    compile_fails("{\"items\":[{},{\"not\":{\"a/b\":1,\"a/b\":2}}]}", "duplicate member \"a/b\" at /items/1/not",
-                  NULL);
+    compile_fails("{\"items\":[{},{\"not\":{\"a/b\":1,\"a/b\":2}}]}", "duplicate member \"a/b\" at /items/1/not", NULL);
     /* not a subschema position: still one object of the document */
     compile_fails("{\"enum\":[1,{\"k\":1,\"k\":2}]}", "duplicate member \"k\" at /enum/1", NULL);
     compile_fails("{\"definitions\":{\"d~\":{\"const\":{\"z\":0,\"z\":0}}}}",
@@ -517,8 +517,9 @@ Test(schema, step_budget_stops_exponential_schemas)
     put(&b, "{\"definitions\":{\"l0\":{\"type\":\"string\"}");
     char def[160];
     for (int i = 1; i <= 40; i++) {
-        snprintf(def, sizeof def, ",\"l%d\":{\"anyOf\":[{\"$ref\":\"#/definitions/l%d\"},{\"$ref\":\"#/definitions/l%d\"}]}",
-                 i, i - 1, i - 1);
+        snprintf(def, sizeof def,
+                 ",\"l%d\":{\"anyOf\":[{\"$ref\":\"#/definitions/l%d\"},{\"$ref\":\"#/definitions/l%d\"}]}", i, i - 1,
+                 i - 1);
         put(&b, def);
     }
     put(&b, "},\"$ref\":\"#/definitions/l40\"}");
@@ -655,12 +656,11 @@ static const char order_schema[] =
     "\"qty\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":999},"
     "\"price\":{\"$ref\":\"#/definitions/money\"}}}}}";
 
-#define GOOD_ITEMS                                                                                                   \
-    "[{\"sku\":\"ABC-0001\",\"qty\":2,\"price\":{\"amount\":9.99,\"currency\":\"EUR\"}},"                           \
+#define GOOD_ITEMS                                                                        \
+    "[{\"sku\":\"ABC-0001\",\"qty\":2,\"price\":{\"amount\":9.99,\"currency\":\"EUR\"}}," \
     "{\"sku\":\"XYZ-0042\",\"qty\":1,\"price\":{\"amount\":0.1,\"currency\":\"EUR\"}}]"
-#define ORDER(id, at, customer, items, total, extra)                                                                 \
-    "{\"order_id\":" id ",\"placed_at\":" at ",\"customer\":" customer ",\"items\":" items ",\"total\":" total      \
-    extra "}"
+#define ORDER(id, at, customer, items, total, extra) \
+    "{\"order_id\":" id ",\"placed_at\":" at ",\"customer\":" customer ",\"items\":" items ",\"total\":" total extra "}"
 #define OK_ID "\"6f1c2b1e-8a4d-4c1e-9b8e-2f7d1a3c5e90\""
 #define OK_AT "\"2024-05-01T10:15:00.123Z\""
 #define OK_CUST "{\"id\":\"c-17\",\"email\":\"ana@example.com\",\"ip\":\"10.0.0.7\"}"
@@ -692,8 +692,8 @@ Test(schema, order_placed_v1)
                  "[{\"sku\":\"ABC-0001\",\"qty\":0,\"price\":{\"amount\":1,\"currency\":\"EUR\"}}]", OK_TOTAL, ""),
            0, "/items/0/qty", "minimum");
     expect(s,
-           ORDER(OK_ID, OK_AT, OK_CUST,
-                 "[{\"sku\":\"abc-1\",\"qty\":1,\"price\":{\"amount\":1,\"currency\":\"EUR\"}}]", OK_TOTAL, ""),
+           ORDER(OK_ID, OK_AT, OK_CUST, "[{\"sku\":\"abc-1\",\"qty\":1,\"price\":{\"amount\":1,\"currency\":\"EUR\"}}]",
+                 OK_TOTAL, ""),
            0, "/items/0/sku", "pattern");
     expect(s,
            ORDER(OK_ID, OK_AT, OK_CUST,
@@ -701,8 +701,8 @@ Test(schema, order_placed_v1)
            0, "/items/0/price/amount", "multipleOf");
     expect(s, ORDER(OK_ID, OK_AT, OK_CUST, GOOD_ITEMS, "{\"amount\":20.08,\"currency\":\"euro\"}", ""), 0,
            "/total/currency", "pattern");
-    expect(s, ORDER(OK_ID, OK_AT, OK_CUST, GOOD_ITEMS, "{\"amount\":-1,\"currency\":\"EUR\"}", ""), 0,
-           "/total/amount", "minimum");
+    expect(s, ORDER(OK_ID, OK_AT, OK_CUST, GOOD_ITEMS, "{\"amount\":-1,\"currency\":\"EUR\"}", ""), 0, "/total/amount",
+           "minimum");
     expect(s, ORDER(OK_ID, OK_AT, OK_CUST, GOOD_ITEMS, OK_TOTAL, ",\"note\":\"hi\""), 0, "/note",
            "additionalProperties");
     expect(s, ORDER(OK_ID, OK_AT, OK_CUST, GOOD_ITEMS, OK_TOTAL, ",\"coupon\":5"), 0, "/coupon", "type");

@@ -86,8 +86,8 @@ Test(compat_kinds, retyped_property)
 {
     breaks("{'properties':{'qty':{'type':['integer','string']}}}", "{'properties':{'qty':{'type':['integer']}}}",
            "/properties/qty", "/properties/qty: type narrowed from ['integer','string'] to ['integer']");
-    breaks("{'properties':{'qty':{'type':'string'}}}", "{'properties':{'qty':{'type':'integer'}}}",
-           "/properties/qty", "type changed from ['string'] to ['integer']");
+    breaks("{'properties':{'qty':{'type':'string'}}}", "{'properties':{'qty':{'type':'integer'}}}", "/properties/qty",
+           "type changed from ['string'] to ['integer']");
     breaks("{'properties':{'n':{'type':'number'}}}", "{'properties':{'n':{'type':'integer'}}}", "/properties/n",
            "type narrowed");
     breaks("{'properties':{'n':{}}}", "{'properties':{'n':{'type':'string'}}}", "/properties/n",
@@ -128,7 +128,8 @@ Test(compat_kinds, narrowed_ranges)
     breaks("{'maxProperties':3}", "{'maxProperties':2}", "", "maxProperties lowered");
     breaks("{'multipleOf':2}", "{'multipleOf':4}", "", "multipleOf changed from 2 to 4");
     breaks("{}", "{'multipleOf':0.01}", "", "multipleOf added");
-    breaks("{'pattern':'^[A-Z]{3}$'}", "{'pattern':'^[A-Z]{2}$'}", "", "pattern changed from '^[A-Z]{3}$' to '^[A-Z]{2}$'");
+    breaks("{'pattern':'^[A-Z]{3}$'}", "{'pattern':'^[A-Z]{2}$'}", "",
+           "pattern changed from '^[A-Z]{3}$' to '^[A-Z]{2}$'");
     breaks("{'type':'string'}", "{'type':'string','pattern':'^a'}", "", "pattern added");
     breaks("{'type':'string'}", "{'type':'string','format':'email'}", "", "format added: email");
     breaks("{'type':'array'}", "{'type':'array','uniqueItems':true}", "", "uniqueItems added");
@@ -136,8 +137,8 @@ Test(compat_kinds, narrowed_ranges)
 
 Test(compat_kinds, closed_object)
 {
-    breaks("{'properties':{'a':{}}}", "{'properties':{'a':{}},'additionalProperties':false}",
-           "/additionalProperties", "additionalProperties changed from true to false");
+    breaks("{'properties':{'a':{}}}", "{'properties':{'a':{}},'additionalProperties':false}", "/additionalProperties",
+           "additionalProperties changed from true to false");
     breaks("{'additionalProperties':true}", "{'additionalProperties':false}", "/additionalProperties",
            "from true to false");
     breaks("{}", "{'additionalProperties':{'type':'string'}}", "/additionalProperties", "type narrowed");
@@ -153,8 +154,8 @@ Test(compat_kinds, items_narrowed_recursively)
     breaks(old, new_, "/properties/items/items/properties/sku", "maxLength added: 8");
     breaks(old, new_, "/properties/items/items/properties/qty", "new required field 'qty'");
     cr_assert_eq(rep.n, 3, "%s", dump());
-    breaks("{'items':{'type':'integer'}}", "{'items':[{'type':'integer'},{'type':'integer','maximum':3}]}",
-           "/items/1", "maximum added: 3");
+    breaks("{'items':{'type':'integer'}}", "{'items':[{'type':'integer'},{'type':'integer','maximum':3}]}", "/items/1",
+           "maximum added: 3");
     breaks("{'items':[{},{}]}", "{'items':[{}],'additionalItems':false}", "/additionalItems",
            "schema changed to false");
     breaks("{'type':'array'}", "{'type':'array','contains':{'const':1}}", "/contains", "contains added");
@@ -174,15 +175,16 @@ Test(compat_kinds, every_change_listed_with_its_pointer)
                        "'additionalProperties':false}"),
                  0);
     cr_assert_eq(rep.n, 5, "%s", dump());
-    breaks("{'properties':{'a':{'type':'string'},'c':{}}}", "{'properties':{'a':{'type':'integer'}}}",
-           "/properties/c", "property removed");
+    breaks("{'properties':{'a':{'type':'string'},'c':{}}}", "{'properties':{'a':{'type':'integer'}}}", "/properties/c",
+           "property removed");
 }
 
 TestSuite(compat_ok, .fini = fini, .timeout = 30);
 
 Test(compat_ok, additive_changes)
 {
-    compatible("{'properties':{'a':{'type':'string'}}}", "{'properties':{'a':{'type':'string'},'b':{'type':'integer'}}}");
+    compatible("{'properties':{'a':{'type':'string'}}}",
+               "{'properties':{'a':{'type':'string'},'b':{'type':'integer'}}}");
     compatible("{'type':'integer'}", "{'type':'number'}");
     compatible("{'type':'string'}", "{'type':['string','null']}");
     compatible("{'type':'string'}", "{}");
@@ -194,7 +196,8 @@ Test(compat_ok, additive_changes)
     compatible("{'minLength':2,'maxLength':3}", "{'minLength':1}");
     compatible("{'minItems':2,'maxItems':3,'uniqueItems':true}", "{}");
     compatible("{'multipleOf':4}", "{'multipleOf':2}");
-    compatible("{'required':['a','b'],'properties':{'a':{},'b':{}}}", "{'required':['a'],'properties':{'a':{},'b':{}}}");
+    compatible("{'required':['a','b'],'properties':{'a':{},'b':{}}}",
+               "{'required':['a'],'properties':{'a':{},'b':{}}}");
     compatible("{'additionalProperties':false}", "{'additionalProperties':true}");
     compatible("{'additionalProperties':false,'properties':{'a':{}}}", "{'properties':{'a':{},'b':{'type':'string'}}}");
     compatible("{'type':'string','pattern':'^a'}", "{'type':'string'}");
@@ -217,12 +220,14 @@ Test(compat_ok, anyof_allof_branches)
 
 Test(compat_ok, refs_are_followed)
 {
-    const char *old = "{'definitions':{'money':{'type':'object','properties':{'amount':{'type':'number','minimum':0}}}},"
-                      "'properties':{'total':{'$ref':'#/definitions/money'}}}";
+    const char *old =
+        "{'definitions':{'money':{'type':'object','properties':{'amount':{'type':'number','minimum':0}}}},"
+        "'properties':{'total':{'$ref':'#/definitions/money'}}}";
     compatible(old, "{'definitions':{'m':{'type':'object','properties':{'amount':{'type':'number'}}}},"
                     "'properties':{'total':{'$ref':'#/definitions/m'}}}");
-    breaks(old, "{'definitions':{'money':{'type':'object','properties':{'amount':{'type':'number','minimum':1}}}},"
-                "'properties':{'total':{'$ref':'#/definitions/money'}}}",
+    breaks(old,
+           "{'definitions':{'money':{'type':'object','properties':{'amount':{'type':'number','minimum':1}}}},"
+           "'properties':{'total':{'$ref':'#/definitions/money'}}}",
            "/properties/total/properties/amount", "minimum raised from 0 to 1");
     /* a recursive schema terminates */
     compatible("{'type':'object','properties':{'kids':{'type':'array','items':{'$ref':'#'}}}}",

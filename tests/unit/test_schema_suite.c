@@ -125,12 +125,14 @@ static void run_file(run *r, const char *path, const char *name)
     cJSON *doc = cJSON_ParseWithLength(text, len);
     cr_assert(cJSON_IsArray(doc), "%s is not a JSON array", path);
     const cJSON *g, *t;
-    cJSON_ArrayForEach(g, doc) {
+    cJSON_ArrayForEach(g, doc)
+    {
         const char *gdesc = cJSON_GetStringValue(cJSON_GetObjectItem(g, "description"));
         char *stext = cJSON_PrintUnformatted(cJSON_GetObjectItem(g, "schema"));
         char err[512];
         sl_schema *s = sl_schema_compile(stext, strlen(stext), err, sizeof err);
-        cJSON_ArrayForEach(t, cJSON_GetObjectItem(g, "tests")) {
+        cJSON_ArrayForEach(t, cJSON_GetObjectItem(g, "tests"))
+        {
             const char *tdesc = cJSON_GetStringValue(cJSON_GetObjectItem(t, "description"));
             int want = cJSON_IsTrue(cJSON_GetObjectItem(t, "valid"));
             char why[900];

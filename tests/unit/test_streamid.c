@@ -83,8 +83,7 @@ Test(streamid, rejects_malformed)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         sl_streamid id = {7, 7};
         cr_expect_eq(sl_streamid_parse(bad[i], &id), -1, "\"%s\" should be rejected", bad[i]);
-        cr_expect_eq(sl_streamid_parse_incomplete(bad[i], &id), -1, "\"%s\" should be rejected (incomplete)",
-                     bad[i]);
+        cr_expect_eq(sl_streamid_parse_incomplete(bad[i], &id), -1, "\"%s\" should be rejected (incomplete)", bad[i]);
         cr_expect(id.ms == 7 && id.seq == 7, "\"%s\": output untouched", bad[i]);
     }
     sl_streamid id;

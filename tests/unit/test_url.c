@@ -161,7 +161,7 @@ Test(url, long_credentials)
     snprintf(s, sizeof s, "redis://%0200d:p@h", 0);
     cr_assert_eq(sl_url_parse(s, &u, err, sizeof err), -1);
     cr_assert(strstr(err, "user name too long") != NULL, "%s", err);
-    snprintf(s, sizeof s, "redis://u:%0255d@h", 0);   /* exactly the maximum */
+    snprintf(s, sizeof s, "redis://u:%0255d@h", 0); /* exactly the maximum */
     cr_assert_eq(sl_url_parse(s, &u, err, sizeof err), 0, "%s", err);
     cr_assert_eq(strlen(u.password), 255);
 }
@@ -169,14 +169,14 @@ Test(url, long_credentials)
 Test(url, errors_never_contain_the_password)
 {
     const char *cases[] = {
-        "redis://u:TOPSECRET@[::1",       "redis://u:TOPSECRET@host:99999",
-        "redis://:TOPSECRET@",            "redis://:TOPSECRET/x@host:abc",
-        "redis://TOPSECRET@host",         "redis://u:TOPSECRET%zz@h",
-        "redis://u:TOPSECRET@h/db",       "redis://u:TOPSECRET@h?pass=1",
-        "rediss://u:TOPSECRET@h",         "http://u:TOPSECRET@h",
-        "redis://u:TOPSECRET@h h",        "unix://:TOPSECRET@tmp/x",
-        "redis:/u:TOPSECRET@h",           "TOPSECRET",
-        "redis//:TOPSECRET@h:1",          "redis://:TOPSECRET:6379",
+        "redis://u:TOPSECRET@[::1", "redis://u:TOPSECRET@host:99999",
+        "redis://:TOPSECRET@",      "redis://:TOPSECRET/x@host:abc",
+        "redis://TOPSECRET@host",   "redis://u:TOPSECRET%zz@h",
+        "redis://u:TOPSECRET@h/db", "redis://u:TOPSECRET@h?pass=1",
+        "rediss://u:TOPSECRET@h",   "http://u:TOPSECRET@h",
+        "redis://u:TOPSECRET@h h",  "unix://:TOPSECRET@tmp/x",
+        "redis:/u:TOPSECRET@h",     "TOPSECRET",
+        "redis//:TOPSECRET@h:1",    "redis://:TOPSECRET:6379",
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sl_url u;

@@ -34,10 +34,29 @@ Test(util, duration_accepts_ms_and_units)
 
 Test(util, duration_rejects_malformed)
 {
-    const char *bad[] = {"",     "-1",   "-1s",  "1.5",  "10x",  " 10s", "10s ", "10 s",
-                         "s",    "ms",   ".5s",  "1.s",  "1e3",  "+5",   "10S",  "10sec",
-                         "1d",   "5mss", "1..5s", "0x10", "99999999999999999999",
-                         "9223372036854775807h", "9223372036854775807"};
+    const char *bad[] = {"",
+                         "-1",
+                         "-1s",
+                         "1.5",
+                         "10x",
+                         " 10s",
+                         "10s ",
+                         "10 s",
+                         "s",
+                         "ms",
+                         ".5s",
+                         "1.s",
+                         "1e3",
+                         "+5",
+                         "10S",
+                         "10sec",
+                         "1d",
+                         "5mss",
+                         "1..5s",
+                         "0x10",
+                         "99999999999999999999",
+                         "9223372036854775807h",
+                         "9223372036854775807"};
     int64_t ms = 77;
 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -68,8 +87,18 @@ Test(util, fmt_reports_truncation)
 /* sl_fmt_ll prints exactly what "%lld" prints, and returns the length. */
 Test(util, fmt_ll_matches_printf)
 {
-    const long long v[] = {0, 1, -1, 9, 10, -10, 99, 100, 4294967296LL, 1000000000000000000LL,
-                           9223372036854775807LL, -9223372036854775807LL - 1};
+    const long long v[] = {0,
+                           1,
+                           -1,
+                           9,
+                           10,
+                           -10,
+                           99,
+                           100,
+                           4294967296LL,
+                           1000000000000000000LL,
+                           9223372036854775807LL,
+                           -9223372036854775807LL - 1};
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         char want[32], got[SL_INT_TEXT_SIZE];
         memset(got, 'x', sizeof(got));
@@ -155,7 +184,7 @@ Test(util, rand64_differs_after_fork)
     pid_t pid;
     int st;
 
-    (void)sl_rand64();                    /* seed the parent first */
+    (void)sl_rand64(); /* seed the parent first */
     cr_assert_eq(pipe(fds), 0);
     pid = fork();
     cr_assert_geq(pid, 0);
@@ -201,8 +230,7 @@ Test(util, backoff_bounds)
         for (int i = 0; i < 200; i++) {
             int64_t v = sl_backoff_ms(100, 60000, a, 0);
             cr_assert_geq(v, 0);
-            cr_assert_leq(v, ceiling, "attempt %u gave %lld > %lld", a, (long long)v,
-                          (long long)ceiling);
+            cr_assert_leq(v, ceiling, "attempt %u gave %lld > %lld", a, (long long)v, (long long)ceiling);
         }
     }
 }
