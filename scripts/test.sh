@@ -2,7 +2,7 @@
 # `make test`: install what is missing, build plain and ASan+UBSan, start a
 # throwaway redis-server on a free loopback port in a temp dir, run every suite
 # against it in both builds, stop the server; then clang-tidy (scripts/lint.sh), the
-# dependency check, the binary hardening check, the check of libsluice.so's exports
+# formatting and dependency checks, the binary hardening check, the check of libsluice.so's exports
 # and each fuzz target over its committed corpus. Prints "sluice: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +72,9 @@ for h in include/sluice/*.h; do
     echo "FAILED: $h does not compile alone"; failed=$((failed + 1))
   fi
 done
+
+echo "== C formatting: every .c/.h/.cpp as .clang-format says (scripts/check-format.sh, make format)"
+if scripts/check-format.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 echo "== dependencies between folders: only the allowed arrows, no cycle (scripts/check-deps.py)"
 if python3 scripts/check-deps.py >/dev/null; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
