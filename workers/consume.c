@@ -9,12 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
 #include "workers/batch.h"
-#include "workers/channel.h"
 #include "workers/pause.h"
 #include "workers/reclaim.h"
 #include "workers/session.h"
@@ -37,32 +35,6 @@ typedef struct sl_consume {
     int count_cap; /* after a large reply: COUNT at most this (doubling back), 0 = none */
     char count[16], block[24]; /* XREADGROUP arguments as text */
 } sl_consume;
-
-int64_t sl_worker_tick(sl_worker *w)
-{
-    int64_t now = sl_now_mono_ms();
-    atomic_store_explicit(&w->slot->heartbeat_mono_ms, now, memory_order_relaxed);
-    if (w->reopen && *w->reopen) {
-        *w->reopen = 0;
-        if (sl_log_reopen() != 0)
-            SL_LOG(SL_WARN, "log reopen failed; logging to stderr");
-    }
-    if (*w->stop)
-        return now;
-    /* getppid() and poll() are syscalls: at most every SL_PARENT_CHECK_MS, not per
-     * job (PR_SET_PDEATHSIG also stops us when the supervisor dies). */
-    if (now < w->next_parent_check_mono_ms)
-        return now;
-    w->next_parent_check_mono_ms = now + SL_PARENT_CHECK_MS;
-    if (w->parent && getppid() != w->parent) {
-        SL_LOG(SL_WARN, "supervisor gone (parent changed); stopping", SL_I("parent", w->parent));
-        *w->stop = 1;
-    } else if (w->chan_fd >= 0 && sl_channel_gone(w->chan_fd)) {
-        SL_LOG(SL_WARN, "supervisor channel closed; stopping");
-        *w->stop = 1;
-    }
-    return now;
-}
 
 /* COUNT of the next ">" read: at most the cap a large reply set (see
  * read_and_run). With pools[].prefetch, about that much work: the
