@@ -274,7 +274,7 @@ Returns 1, or 0 when refused (not owned by this consumer any more).
 Not allow-oom, on purpose: unlike an ack it grows memory (a retry copies the
 entry into sched, a dead letter into the DLQ), so under noeviction it waits
 for memory like any other write. The worker keeps a refused settle and
-resends it (workers/outcome.c, sl_held_settle) instead of running the job
+resends it (workers/settle.c, sl_held_settle) instead of running the job
 again. ]]
 redis.register_function('sluice_settle', function(keys, args)
     local stream, sched, dlq, rstream = keys[1], keys[2], keys[3], keys[4]

@@ -1,6 +1,7 @@
 /* One stream entry, start to finish: decode the envelope, find the handler,
  * publish the job in the status slot, run the handler, and hand the result to
- * outcome.c. Bad input never crashes the worker: it is dead-lettered. */
+ * acks.c (success) or settle.c (retry, dead letter). Bad input never crashes
+ * the worker: it is dead-lettered. */
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>

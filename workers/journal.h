@@ -3,7 +3,7 @@
  * at a hard timeout) at the cost of memory writes, no syscall per job. The next
  * worker with the same consumer name acks them before it replays its pending
  * entries. That is what lets acks wait for the end of a read batch without a
- * crash re-running the batch's finished jobs. Private to workers/ (outcome.c). */
+ * crash re-running the batch's finished jobs. Private to workers/ (acks.c). */
 #ifndef SL_WORKER_JOURNAL_H
 #define SL_WORKER_JOURNAL_H
 
@@ -12,7 +12,16 @@
 #include <stdint.h>
 
 #include "common/codec.h"
-#include "workers/outcome.h"
+#include "common/streamid.h"
+
+/** Room for a stream entry id: SL_STREAMID_MAX (common/streamid.h) rounded up;
+ *  the ack journal's records (journal.h) keep this size. */
+#define SL_STREAM_ID_MAX 48
+_Static_assert(SL_STREAM_ID_MAX >= SL_STREAMID_MAX, "a stream id must fit");
+
+/** Acks held (queued, sent or kept) before the worker sends and reads them all
+ *  (acks.h): the journal has a record for each. */
+#define SL_ACKS_MAX 256
 
 /** One finished job whose ack is not confirmed. live is written last (release). */
 typedef struct sl_journal_rec {

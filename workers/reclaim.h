@@ -5,8 +5,8 @@
 
 #include <stdint.h>
 
+#include "workers/acks.h"
 #include "workers/batch.h"
-#include "workers/outcome.h"
 
 struct sl_worker;
 

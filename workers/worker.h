@@ -1,5 +1,5 @@
 /* The worker's process-wide state, shared by the read loop (consume.c), job
- * handling (job.c) and the Redis writes of outcomes (outcome.c). One worker runs
+ * handling (job.c) and the Redis writes of outcomes (acks.c, settle.c). One worker runs
  * one job at a time; nothing here is touched from another thread. */
 #ifndef SL_WORKER_WORKER_H
 #define SL_WORKER_WORKER_H
@@ -14,10 +14,11 @@
 #include "common/keys.h"
 #include "common/redis.h"
 #include "common/worker_slot.h"
+#include "workers/acks.h"
 #include "workers/host.h"
 #include "workers/journal.h"
 #include "workers/loader.h"
-#include "workers/outcome.h"
+#include "workers/settle.h"
 
 /** How often the worker looks for a gone supervisor (getppid, channel poll). */
 #define SL_PARENT_CHECK_MS 50

@@ -1,10 +1,9 @@
-/* Outcome writes through the sluice function library: fenced acks
- * (sluice_ack; journaled, one call per stream per batch, replies read back
- * later), retry and dead-letter moves (sluice_settle), and the command wrapper
- * that keeps the pipeline in order.
- * Callers learn only whether a write happened; the entry stays pending
- * whenever it did not, so nothing is lost. */
-#include "workers/outcome.h"
+/* Fenced acks (acks.h): queued as jobs finish, journaled, sent as one FCALL
+ * sluice_ack per stream with the next command on the connection, replies read
+ * back later; the command wrapper that keeps that pipeline in order; and how a
+ * failed write's reply is classified. Callers learn only whether a write
+ * happened; the entry stays pending whenever it did not, so nothing is lost. */
+#include "workers/acks.h"
 
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -16,8 +15,6 @@
 #include "common/util.h"
 #include "workers/journal.h"
 #include "workers/worker.h"
-
-#define LATE_MSG "late result refused: entry was reclaimed by another consumer"
 
 static void count(_Atomic uint64_t *c, uint64_t n)
 {
@@ -33,7 +30,7 @@ static sl_write_rc worse(sl_write_rc a, sl_write_rc b)
 
 /* What a failed write's reply means: none (connection lost) LOST, a transient
  * error (OOM, LOADING, ...) BUSY, anything else REFUSED. */
-static sl_write_rc write_rc(const redisReply *r)
+sl_write_rc sl_write_classify(const redisReply *r)
 {
     return !r ? SL_WRITE_LOST : sl_redis_reply_transient(r) ? SL_WRITE_BUSY : SL_WRITE_REFUSED;
 }
@@ -47,7 +44,7 @@ sl_write_rc sl_outcome_write_failed(sl_worker *w, const char *what, const redisR
     char msg[256];
     snprintf(msg, sizeof(msg), "%.*s", r->type == REDIS_REPLY_ERROR ? (int)r->len : 0,
              r->type == REDIS_REPLY_ERROR ? r->str : "");
-    sl_write_rc rc = write_rc(r);
+    sl_write_rc rc = sl_write_classify(r);
     int busy = rc == SL_WRITE_BUSY;
     SL_LOG(busy ? SL_WARN : SL_ERROR, busy ? "redis write deferred" : "redis write refused", SL_S("command", what),
            SL_S("error", msg[0] ? msg : "unexpected reply"));
@@ -209,7 +206,7 @@ static int call_reply(sl_worker *w, const sl_ack_call *call, const redisReply *r
                    SL_S("stream", w->keys[call->stream]));
         } else if (refused > 0) {
             count(&w->slot->late_results, (uint64_t)refused);
-            SL_LOG(SL_WARN, LATE_MSG, SL_S("stream_id", sid), SL_I("entries", refused), SL_I("acks", call->ids),
+            SL_LOG(SL_WARN, SL_LATE_MSG, SL_S("stream_id", sid), SL_I("entries", refused), SL_I("acks", call->ids),
                    SL_S("stream", w->keys[call->stream]), SL_S("outcome", "ack"));
         }
         return 1;
@@ -336,194 +333,4 @@ redisReply *sl_worker_cmd(sl_worker *w, int argc, const char **argv, const size_
         r = sl_redis_cmdargv(w->redis, argc, argv, lens); /* once; its error is the caller's */
     }
     return r;
-}
-
-/* The slot's reason counter of a dead-letter reason. */
-static sl_slot_reason reason_ix(const char *reason)
-{
-    static const char *const names[] = {
-#define X(r) #r,
-        SL_SLOT_REASONS
-#undef X
-    };
-    for (int i = 0; reason && i < SL_REASON_other; i++)
-        if (strcmp(reason, names[i]) == 0)
-            return (sl_slot_reason)i;
-    return SL_REASON_other;
-}
-
-void sl_outcome_record(sl_worker *w, const sl_settle *s, int outcome)
-{
-    static const char *const names[SL_OUT_N] = {"ok", "retry", "failed", "dead", "skipped"};
-    static const char *const msgs[SL_OUT_N] = {"job completed", "job scheduled for retry",
-                                               "job outcome not written; entry stays pending", "job dead-lettered",
-                                               "job already done in this group; acked without running"};
-    sl_slot *sl = w->slot;
-    if (outcome < 0 || outcome >= SL_OUT_N)
-        return;
-    _Atomic uint64_t *row =
-        s->type_slot > 0 && s->type_slot <= SL_SLOT_TYPES ? sl->type_outcome[s->type_slot - 1] : sl->untyped_outcome;
-    count(&row[outcome], 1);
-    if (outcome == SL_OUT_DEAD)
-        count(&sl->dead_reason[reason_ix(s->reason)], 1);
-    int loud = outcome == SL_OUT_RETRY || outcome == SL_OUT_FAILED || outcome == SL_OUT_DEAD;
-    if (!loud && !w->cfg->log_jobs)
-        return;
-    sl_log_level lvl = loud ? SL_WARN : SL_INFO;
-    if (!sl_log_enabled(lvl))
-        return;
-    const char *reason = outcome == SL_OUT_DEAD ? s->reason : outcome == SL_OUT_RETRY ? "retry" : "";
-    if (outcome == SL_OUT_FAILED)
-        reason = s->reason ? s->reason : "write_failed";
-    SL_LOG(lvl, msgs[outcome], SL_S("queue", w->pool->queue), SL_S("group", w->pool->group),
-           SL_S("job_id", s->job_id ? s->job_id : s->stream_id), SL_S("type", s->type ? s->type : ""),
-           SL_I("attempt", s->attempt), SL_S("outcome", names[outcome]), SL_I("duration_ms", s->duration_ms),
-           SL_S("reason", reason ? reason : ""), SL_S("correlation_id", s->correlation_id ? s->correlation_id : ""),
-           SL_S("stream_id", s->stream_id), SL_I("deliveries", s->deliveries),
-           SL_I("delay_ms", outcome == SL_OUT_RETRY ? s->delay_ms : 0), SL_S("error", s->error ? s->error : ""));
-}
-
-/* Count a settled move (the v2 totals) and record its outcome. */
-static void settled(sl_worker *w, const sl_settle *s)
-{
-    count(s->retry ? &w->slot->jobs_retried : &w->slot->jobs_dead, 1);
-    sl_outcome_record(w, s, s->retry ? SL_OUT_RETRY : SL_OUT_DEAD);
-}
-
-/* Copy s into w->held (its strings into the held buffers). */
-static void hold(sl_worker *w, const sl_settle *s, sl_write_rc rc)
-{
-    sl_held_settle *h = &w->held;
-    if (!h->active) {
-        memset(h, 0, sizeof(*h));
-        h->s = *s;
-        sl_copy(h->stream_id, sizeof(h->stream_id), s->stream_id);
-        sl_copy(h->job_id, sizeof(h->job_id), s->job_id ? s->job_id : s->stream_id);
-        sl_copy(h->type, sizeof(h->type), s->type ? s->type : "");
-        sl_copy(h->reason, sizeof(h->reason), s->reason ? s->reason : "");
-        sl_copy(h->error, sizeof(h->error), s->error ? s->error : "");
-        sl_copy(h->correlation_id, sizeof(h->correlation_id), s->correlation_id ? s->correlation_id : "");
-        h->s.stream_id = h->stream_id, h->s.job_id = h->job_id, h->s.type = h->type;
-        h->s.reason = h->reason, h->s.error = h->error, h->s.correlation_id = h->correlation_id;
-        h->active = 1;
-        SL_LOG(SL_WARN, "job result kept: its retry/dead-letter move is resent until Redis takes it",
-               SL_S("job_id", h->job_id), SL_S("stream_id", h->stream_id),
-               SL_S("outcome", s->retry ? "retry" : "dead"));
-    }
-    h->sends++;
-    if (rc == SL_WRITE_LOST)
-        h->maybe_written = 1;
-}
-
-/* One FCALL sluice_settle of s and its reply. quiet: a resend of a held settle
- * (failures not logged again, a refusal after a lost connection not late). */
-static sl_write_rc settle_call(sl_worker *w, const sl_settle *s, int quiet)
-{
-    char delay[24], attempt[16], deliveries[16], maxlen[24], excerpt[24];
-    snprintf(delay, sizeof(delay), "%" PRId64, s->retry && s->delay_ms > 0 ? s->delay_ms : 0);
-    snprintf(attempt, sizeof(attempt), "%" PRIu32, s->attempt);
-    snprintf(deliveries, sizeof(deliveries), "%" PRIu32, s->deliveries);
-    snprintf(maxlen, sizeof(maxlen), "%" PRId64, sl_cfg_dlq_maxlen(w->cfg, w->pool->queue));
-    const char *argv[] = {"FCALL",
-                          "sluice_settle",
-                          "4",
-                          w->keys[s->stream],
-                          w->sched_key,
-                          w->dlq_key,
-                          w->keys[SL_STREAM_RETRY],
-                          w->pool->group,
-                          w->consumer,
-                          s->stream_id,
-                          s->retry ? "retry" : "dead",
-                          delay,
-                          s->retry ? "" : s->reason,
-                          s->error ? s->error : "",
-                          attempt,
-                          deliveries,
-                          maxlen,
-                          s->job_id ? s->job_id : s->stream_id,
-                          excerpt};
-    /* An oversize entry's dead letter keeps an excerpt of its payload. */
-    int oversize = !s->retry && s->reason && strcmp(s->reason, "oversize") == 0;
-    if (oversize)
-        snprintf(excerpt, sizeof(excerpt), "%d", SL_DLQ_PAYLOAD_EXCERPT);
-    int argc = (int)(sizeof(argv) / sizeof(argv[0])) - !oversize;
-    redisReply *r = sl_worker_cmd(w, argc, argv, NULL);
-    sl_write_rc rc = SL_WRITE_OK;
-    if (!r || r->type != REDIS_REPLY_INTEGER) {
-        if (!quiet) {
-            rc = sl_outcome_write_failed(w, "FCALL sluice_settle", r);
-        } else {
-            rc = write_rc(r);
-            if (rc == SL_WRITE_REFUSED)
-                sl_outcome_write_failed(w, "FCALL sluice_settle", r);
-        }
-        if (rc == SL_WRITE_REFUSED) {
-            sl_settle f = *s;
-            f.reason = "write_failed";
-            sl_outcome_record(w, &f, SL_OUT_FAILED);
-        }
-    } else if (r->integer == 1) {
-        settled(w, s);
-    } else if (quiet && w->held.maybe_written) {
-        SL_LOG(SL_INFO, "resent settle refused: written before the connection dropped, or reclaimed",
-               SL_S("job_id", s->job_id ? s->job_id : s->stream_id), SL_S("stream_id", s->stream_id));
-    } else {
-        count(&w->slot->late_results, 1);
-        sl_settle f = *s;
-        f.reason = "late_result";
-        f.error = LATE_MSG;
-        sl_outcome_record(w, &f, SL_OUT_FAILED);
-    }
-    if (r)
-        freeReplyObject(r);
-    return rc;
-}
-
-sl_write_rc sl_outcome_settle(sl_worker *w, const sl_settle *s)
-{
-    sl_write_rc rc = settle_call(w, s, 0);
-    if (rc == SL_WRITE_LOST || rc == SL_WRITE_BUSY)
-        hold(w, s, rc);
-    return rc;
-}
-
-int sl_outcome_held(const sl_worker *w)
-{
-    return w->held.active;
-}
-
-sl_write_rc sl_outcome_resend_held(sl_worker *w)
-{
-    sl_held_settle *h = &w->held;
-    if (!h->active)
-        return SL_WRITE_OK;
-    sl_write_rc rc = settle_call(w, &h->s, 1);
-    if (rc == SL_WRITE_LOST || rc == SL_WRITE_BUSY) {
-        hold(w, &h->s, rc);
-        return rc;
-    }
-    if (rc == SL_WRITE_OK)
-        SL_LOG(SL_INFO, "kept job result written", SL_S("job_id", h->job_id), SL_I("sends", h->sends + 1));
-    h->active = 0;
-    return rc;
-}
-
-sl_write_rc sl_outcome_wait_held(sl_worker *w)
-{
-    for (unsigned attempt = 0; w->held.active; attempt++) {
-        sl_worker_tick(w);
-        if (*w->stop)
-            return SL_WRITE_BUSY;
-        int64_t min = w->cfg->reconnect_min_ms;
-        sl_sleep_ms(
-            sl_backoff_ms(min, w->cfg->reconnect_max_ms, attempt < 64 ? attempt : 64, min / 2 > 10 ? min / 2 : 10),
-            w->stop);
-        if (*w->stop)
-            return SL_WRITE_BUSY;
-        sl_write_rc rc = sl_outcome_resend_held(w);
-        if (rc != SL_WRITE_BUSY)
-            return rc;
-    }
-    return SL_WRITE_OK;
 }
