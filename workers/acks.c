@@ -35,7 +35,7 @@ sl_write_rc sl_write_classify(const redisReply *r)
     return !r ? SL_WRITE_LOST : sl_redis_reply_transient(r) ? SL_WRITE_BUSY : SL_WRITE_REFUSED;
 }
 
-sl_write_rc sl_outcome_write_failed(sl_worker *w, const char *what, const redisReply *r)
+sl_write_rc sl_write_failed(sl_worker *w, const char *what, const redisReply *r)
 {
     if (!r) {
         SL_LOG(SL_WARN, "redis write failed", SL_S("command", what), SL_S("error", sl_redis_errstr(w->redis)));
@@ -134,7 +134,7 @@ static int append_unsent(sl_worker *w)
     return 0;
 }
 
-int sl_outcome_kept(const sl_worker *w)
+int sl_acks_kept(const sl_worker *w)
 {
     const sl_acks *a = &w->acks;
     if (a->fn_missing)
@@ -145,7 +145,7 @@ int sl_outcome_kept(const sl_worker *w)
     return 0;
 }
 
-int sl_outcome_due(const sl_worker *w, int64_t now_mono_ms, int64_t last_job_us)
+int sl_acks_due(const sl_worker *w, int64_t now_mono_ms, int64_t last_job_us)
 {
     const sl_acks *a = &w->acks;
     if (!a->oldest_mono_ms)
@@ -156,7 +156,7 @@ int sl_outcome_due(const sl_worker *w, int64_t now_mono_ms, int64_t last_job_us)
            now_mono_ms - a->oldest_mono_ms >= SL_ACK_FLUSH_AGE_MS;
 }
 
-size_t sl_outcome_recover(sl_worker *w)
+size_t sl_acks_recover(sl_worker *w)
 {
     sl_acks *a = &w->acks;
     size_t n = 0;
@@ -181,11 +181,11 @@ size_t sl_outcome_recover(sl_worker *w)
     return n;
 }
 
-sl_write_rc sl_outcome_send(sl_worker *w)
+sl_write_rc sl_acks_send(sl_worker *w)
 {
     if (w->acks.queued == 0)
         return SL_WRITE_OK;
-    if (w->acks.ncalls + 2 * SL_NSTREAMS > SL_ACK_CALLS_MAX && sl_outcome_drain(w) == SL_WRITE_LOST)
+    if (w->acks.ncalls + 2 * SL_NSTREAMS > SL_ACK_CALLS_MAX && sl_acks_drain(w) == SL_WRITE_LOST)
         return SL_WRITE_LOST;
     return append_unsent(w) == 0 && write_out(w) == 0 ? SL_WRITE_OK : SL_WRITE_LOST;
 }
@@ -215,12 +215,12 @@ static int call_reply(sl_worker *w, const sl_ack_call *call, const redisReply *r
         w->acks.fn_missing = 1;
         return 0;
     }
-    sl_write_rc e = sl_outcome_write_failed(w, "FCALL sluice_ack", r);
+    sl_write_rc e = sl_write_failed(w, "FCALL sluice_ack", r);
     *rc = worse(*rc, e);
     return e != SL_WRITE_BUSY; /* transient: keep and resend; otherwise the entries stay pending */
 }
 
-sl_write_rc sl_outcome_drain(sl_worker *w)
+sl_write_rc sl_acks_drain(sl_worker *w)
 {
     sl_acks *a = &w->acks;
     sl_write_rc rc = SL_WRITE_OK;
@@ -257,10 +257,10 @@ sl_write_rc sl_outcome_drain(sl_worker *w)
     return rc;
 }
 
-sl_write_rc sl_outcome_flush(sl_worker *w)
+sl_write_rc sl_acks_flush(sl_worker *w)
 {
     sl_acks *a = &w->acks;
-    sl_write_rc rc = sl_outcome_drain(w);
+    sl_write_rc rc = sl_acks_drain(w);
     for (int pass = 0; pass < 2 && a->n && rc != SL_WRITE_LOST; pass++) {
         if (a->fn_missing) {
             char err[512];
@@ -270,22 +270,22 @@ sl_write_rc sl_outcome_flush(sl_worker *w)
                 return sl_redis_connected(w->redis) ? SL_WRITE_BUSY : SL_WRITE_LOST;
             }
         }
-        if (sl_outcome_send(w) != SL_WRITE_OK) { /* what was appended is kept by the drain */
-            sl_outcome_drain(w);
+        if (sl_acks_send(w) != SL_WRITE_OK) { /* what was appended is kept by the drain */
+            sl_acks_drain(w);
             return SL_WRITE_LOST;
         }
-        rc = sl_outcome_drain(w);
+        rc = sl_acks_drain(w);
         if (!a->fn_missing)
             break;
     }
     return a->fn_missing && rc == SL_WRITE_OK ? SL_WRITE_BUSY : rc;
 }
 
-sl_write_rc sl_outcome_ack(sl_worker *w, int stream, const char *stream_id, const char *job_id)
+sl_write_rc sl_acks_queue(sl_worker *w, int stream, const char *stream_id, const char *job_id)
 {
     sl_acks *a = &w->acks;
     if (a->n == SL_ACKS_MAX) {
-        sl_write_rc rc = sl_outcome_flush(w);
+        sl_write_rc rc = sl_acks_flush(w);
         if (a->n == SL_ACKS_MAX)
             return rc == SL_WRITE_OK ? SL_WRITE_BUSY : rc; /* entry stays pending */
     }
@@ -311,15 +311,15 @@ redisReply *sl_worker_cmd(sl_worker *w, int argc, const char **argv, const size_
     sl_acks *a = &w->acks;
     redisReply *r;
     if (a->fn_missing)
-        sl_outcome_flush(w); /* reload the library first */
-    sl_outcome_drain(w); /* no reply may be in flight before a synchronous command */
+        sl_acks_flush(w); /* reload the library first */
+    sl_acks_drain(w); /* no reply may be in flight before a synchronous command */
     if (a->queued && append_unsent(w) == 0) { /* ncalls was 0: room for every call */
         /* Queued acks and the command leave in one write(); their replies come first. */
         if (sl_redis_append_argv(w->redis, argc, argv, lens) != 0) {
-            sl_outcome_drain(w);
+            sl_acks_drain(w);
             return NULL;
         }
-        r = sl_outcome_drain(w) == SL_WRITE_LOST ? NULL : sl_redis_get_reply(w->redis);
+        r = sl_acks_drain(w) == SL_WRITE_LOST ? NULL : sl_redis_get_reply(w->redis);
         if (!r)
             return NULL;
     } else {

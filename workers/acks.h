@@ -21,7 +21,7 @@ struct sl_worker;
 /** ...or the oldest queued ack is this old (ms): the bound on how late an ack
  *  reaches Redis (and what a lost host re-runs). */
 #define SL_ACK_FLUSH_AGE_MS 5
-/** FCALLs written before their replies are read (sl_outcome_send drains first when full). */
+/** FCALLs written before their replies are read (sl_acks_send drains first when full). */
 #define SL_ACK_CALLS_MAX 32
 
 /** The log line and DLQ-less error of a result Redis refused because the entry
@@ -62,7 +62,7 @@ typedef struct sl_ack_call {
 /** Acks of finished jobs: queued (not written yet), sent and awaiting their
  *  replies, or kept for a resend. Queued acks go out as one FCALL per stream,
  *  in the same write as the next command on the connection (sl_worker_cmd,
- *  normally the next read), or earlier when sl_outcome_due says so. */
+ *  normally the next read), or earlier when sl_acks_due says so. */
 typedef struct sl_acks {
     sl_ack v[SL_ACKS_MAX];
     size_t n;
@@ -79,14 +79,14 @@ typedef struct sl_acks {
 /**
  * Queue the ack of an entry whose handler succeeded (or whose job id is done
  * already), recorded in the ack journal first. It is written with the next
- * command on the connection (sl_worker_cmd) or when sl_outcome_due says so;
+ * command on the connection (sl_worker_cmd) or when sl_acks_due says so;
  * its reply is read later, so no job waits for a round trip. With job_id (the handler
  * wants done-markers) the marker is set atomically with the ack. A full queue
  * is flushed first.
  * @return SL_WRITE_OK; LOST/BUSY/REFUSED when a full queue could not be
  *         flushed (the entry stays pending)
  */
-sl_write_rc sl_outcome_ack(struct sl_worker *w, int stream, const char *stream_id, const char *job_id);
+sl_write_rc sl_acks_queue(struct sl_worker *w, int stream, const char *stream_id, const char *job_id);
 
 /**
  * 1 when queued acks must go out before the next job starts: one of them is
@@ -94,29 +94,29 @@ sl_write_rc sl_outcome_ack(struct sl_worker *w, int stream, const char *stream_i
  * the last job ran for SL_ACK_FLUSH_JOB_US or more, the oldest queued ack is
  * SL_ACK_FLUSH_AGE_MS old, or half of SL_ACKS_MAX are queued. No syscall.
  */
-int sl_outcome_due(const struct sl_worker *w, int64_t now_mono_ms, int64_t last_job_us);
+int sl_acks_due(const struct sl_worker *w, int64_t now_mono_ms, int64_t last_job_us);
 
 /** Queue the acks a dead predecessor of this consumer left in the ack journal,
  *  as resends (refusals are not late results: they may have been acked). They
  *  go out before anything else on the connection. Returns how many. */
-size_t sl_outcome_recover(struct sl_worker *w);
+size_t sl_acks_recover(struct sl_worker *w);
 
 /** Write every queued ack to the socket (one FCALL per stream), replies read
  *  later. @return OK, or LOST (kept, resent after the reconnect) */
-sl_write_rc sl_outcome_send(struct sl_worker *w);
+sl_write_rc sl_acks_send(struct sl_worker *w);
 
 /** Read the replies of every sent ack (no resending): afterwards the connection
  *  has no reply outstanding. Refusals are counted as late results. Acks that met
  *  a lost connection or a transient error are kept unsent.
  *  @return OK, LOST, BUSY (some kept) or REFUSED (some dropped: they stay pending) */
-sl_write_rc sl_outcome_drain(struct sl_worker *w);
+sl_write_rc sl_acks_drain(struct sl_worker *w);
 
 /** Send every queued or kept ack (loading the library first if it went missing)
- *  and read all replies. Same return values as sl_outcome_drain. */
-sl_write_rc sl_outcome_flush(struct sl_worker *w);
+ *  and read all replies. Same return values as sl_acks_drain. */
+sl_write_rc sl_acks_flush(struct sl_worker *w);
 
-/** 1 when acks sent before failed and wait for a resend (sl_outcome_flush). */
-int sl_outcome_kept(const struct sl_worker *w);
+/** 1 when acks sent before failed and wait for a resend (sl_acks_flush). */
+int sl_acks_kept(const struct sl_worker *w);
 
 /**
  * A command on the worker's connection. Queued acks go out first, in the same
@@ -128,7 +128,7 @@ int sl_outcome_kept(const struct sl_worker *w);
 redisReply *sl_worker_cmd(struct sl_worker *w, int argc, const char **argv, const size_t *lens);
 
 /** Log an error reply or a lost connection for a write; the rc it means. */
-sl_write_rc sl_outcome_write_failed(struct sl_worker *w, const char *what, const redisReply *r);
+sl_write_rc sl_write_failed(struct sl_worker *w, const char *what, const redisReply *r);
 
 /** What a failed write's reply means: none (connection lost) LOST, a transient
  *  error (OOM, LOADING, ...) BUSY, anything else REFUSED. Logs nothing. */

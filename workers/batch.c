@@ -72,7 +72,7 @@ static int deliveries_of(sl_worker *w, sl_batch *b, size_t from, size_t to)
     if (!r)
         return -1;
     if (r->type != REDIS_REPLY_ARRAY) { /* counts unknown: treat as first deliveries */
-        sl_outcome_write_failed(w, "XPENDING", r);
+        sl_write_failed(w, "XPENDING", r);
         freeReplyObject(r);
         return 0;
     }
@@ -144,7 +144,7 @@ static long long call_unstarted(sl_worker *w, sl_batch *b, const char *fn, int s
     if (r->type == REDIS_REPLY_INTEGER)
         n = r->integer;
     else
-        sl_outcome_write_failed(w, fn, r);
+        sl_write_failed(w, fn, r);
     freeReplyObject(r);
     return n;
 }
@@ -173,7 +173,7 @@ static int check_missed(sl_worker *w, sl_batch *b, int stream)
     if (!r)
         return -1;
     if (r->type != REDIS_REPLY_ARRAY) {
-        sl_outcome_write_failed(w, "XPENDING", r);
+        sl_write_failed(w, "XPENDING", r);
         freeReplyObject(r);
         return 0;
     }
@@ -254,17 +254,17 @@ int sl_batch_run(sl_worker *w, sl_batch *b)
             continue;
         sl_write_rc rc = sl_job_handle(w, e->stream, e->id, e->fields, e->deliveries);
         /* A result Redis deferred is kept and resent before the next job starts. */
-        if (rc == SL_WRITE_BUSY && sl_outcome_held(w))
-            rc = sl_outcome_wait_held(w);
+        if (rc == SL_WRITE_BUSY && sl_settle_held(w))
+            rc = sl_settle_wait_held(w);
         if (rc == SL_WRITE_OK && b->settle_each)
-            rc = sl_outcome_flush(w); /* settle replays one by one */
+            rc = sl_acks_flush(w); /* settle replays one by one */
         /* Journaled acks wait for the batch's end (they leave with the next
          * read) unless a slow job or their age says otherwise; unjournaled ones
          * are on the wire before the next job starts, so a crash never re-runs
          * a finished job (docs/guarantees.md, "Acks"). */
         int64_t ended = w->job_end_mono_ms ? w->job_end_mono_ms : sl_now_mono_ms(); /* a handler ran: its end */
-        if (rc == SL_WRITE_OK && b->next < b->n && sl_outcome_due(w, ended, w->last_job_us))
-            rc = sl_outcome_send(w);
+        if (rc == SL_WRITE_OK && b->next < b->n && sl_acks_due(w, ended, w->last_job_us))
+            rc = sl_acks_send(w);
         if (rc == SL_WRITE_LOST)
             return -1;
         if (rc == SL_WRITE_BUSY)

@@ -263,7 +263,7 @@ static void round_once(sl_worker *w, sl_consume *c)
         return;
     /* Acks kept after a failure are resent now; freshly queued ones go out
      * with the next command (the read), in the same write. */
-    sl_write_rc frc = sl_outcome_kept(w) ? sl_outcome_flush(w) : sl_outcome_drain(w);
+    sl_write_rc frc = sl_acks_kept(w) ? sl_acks_flush(w) : sl_acks_drain(w);
     if (frc == SL_WRITE_LOST)
         return;
     if (frc == SL_WRITE_BUSY) { /* acks kept: wait, then send them again */
@@ -272,7 +272,7 @@ static void round_once(sl_worker *w, sl_consume *c)
     }
     /* A kept retry/dead-letter move goes out before any replay, which would
      * run its job again. */
-    sl_write_rc hrc = sl_outcome_resend_held(w);
+    sl_write_rc hrc = sl_settle_resend_held(w);
     if (hrc == SL_WRITE_LOST)
         return;
     if (hrc == SL_WRITE_BUSY) {
@@ -288,7 +288,7 @@ static void round_once(sl_worker *w, sl_consume *c)
     if (!c->group_ready && ensure_groups(w, c) != 0)
         return;
     if (sl_pause_gate(&c->pause, w)) { /* paused: no replay, reclaim or read; acks still go out */
-        sl_outcome_flush(w);
+        sl_acks_flush(w);
         return;
     }
 
@@ -330,7 +330,7 @@ static void round_once(sl_worker *w, sl_consume *c)
     }
     /* A clean round ends the backoff; a deferred outcome keeps it growing. The
      * batch's queued acks leave with the next read (or at stop). */
-    if (sl_outcome_drain(w) == SL_WRITE_OK && !sl_outcome_kept(w) && !sl_outcome_held(w) && !w->resync)
+    if (sl_acks_drain(w) == SL_WRITE_OK && !sl_acks_kept(w) && !sl_settle_held(w) && !w->resync)
         c->failures = 0;
 }
 
@@ -338,7 +338,7 @@ static void round_once(sl_worker *w, sl_consume *c)
  * acks go out first and every reply is read. */
 void sl_worker_sync(void *worker)
 {
-    sl_outcome_flush(worker);
+    sl_acks_flush(worker);
 }
 
 void sl_consume_run(sl_worker *w)
@@ -351,7 +351,7 @@ void sl_consume_run(sl_worker *w)
     /* The ack journal is per consumer: a predecessor's unconfirmed acks go out
      * first, before the replay would run their jobs again. */
     if (sl_journal_open(&w->journal, w->cfg->redis_url, w->keys[SL_STREAM_MAIN], w->pool->group, w->consumer) == 0)
-        sl_outcome_recover(w);
+        sl_acks_recover(w);
     sl_reclaim_init(&c.reclaim);
     sl_pause_init(&c.pause, w);
     atomic_store_explicit(&w->slot->state, SL_SLOT_IDLE, memory_order_release);
@@ -365,12 +365,12 @@ void sl_consume_run(sl_worker *w)
     /* Last chance for acks in flight: one reconnect attempt, no waiting. */
     if (w->acks.n && !sl_redis_connected(w->redis))
         sl_redis_connect(w->redis);
-    if (w->acks.n && sl_outcome_flush(w) != SL_WRITE_OK)
+    if (w->acks.n && sl_acks_flush(w) != SL_WRITE_OK)
         SL_LOG(SL_WARN, "acks not sent at stop; those entries stay pending (and in the ack journal when it is on)",
                SL_I("entries", w->acks.n));
-    if (sl_outcome_held(w) && !sl_redis_connected(w->redis))
+    if (sl_settle_held(w) && !sl_redis_connected(w->redis))
         sl_redis_connect(w->redis);
-    if (sl_outcome_held(w) && (!sl_redis_connected(w->redis) || sl_outcome_resend_held(w) != SL_WRITE_OK))
+    if (sl_settle_held(w) && (!sl_redis_connected(w->redis) || sl_settle_resend_held(w) != SL_WRITE_OK))
         SL_LOG(SL_WARN, "job result not written at stop; its entry stays pending and the job runs again",
                SL_S("job_id", w->held.job_id), SL_S("stream_id", w->held.stream_id));
     sl_journal_close(&w->journal);

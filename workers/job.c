@@ -151,7 +151,7 @@ static uint32_t raw_attempt(const sl_field *f, size_t n)
 static sl_write_rc reject(sl_worker *w, sl_settle *d)
 {
     count(&w->slot->jobs_rejected);
-    return sl_outcome_settle(w, d);
+    return sl_settle_send(w, d);
 }
 
 /* RETRY: a retry after the hint or the backoff while attempts are left, else
@@ -164,13 +164,13 @@ static sl_write_rc retry(sl_worker *w, const sl_job *job, const sl_handler *h, s
         d->error = "retry requested";
     if (job->attempt >= p.max_attempts) {
         d->reason = "exhausted";
-        return sl_outcome_settle(w, d);
+        return sl_settle_send(w, d);
     }
     d->retry = 1;
     d->delay_ms = w->ctx.has_retry_after
                       ? (int64_t)(w->ctx.retry_after_ms > INT64_MAX ? INT64_MAX : w->ctx.retry_after_ms)
                       : sl_backoff_ms(p.base_ms, p.cap_ms, job->attempt - 1, 0);
-    return sl_outcome_settle(w, d);
+    return sl_settle_send(w, d);
 }
 
 static int64_t mono_ms(const struct timespec *t)
@@ -234,8 +234,8 @@ static sl_write_rc run(sl_worker *w, const sl_job *job, const sl_handler *h, sl_
     switch (res) {
     case SLUICE_OK:
         count(&w->slot->jobs_ok);
-        sl_outcome_record(w, d, SL_OUT_OK);
-        return sl_outcome_ack(w, stream, job->stream_id, (h->flags & SLUICE_HANDLER_DONE_MARKER) ? job->id : NULL);
+        sl_settle_record(w, d, SL_OUT_OK);
+        return sl_acks_queue(w, stream, job->stream_id, (h->flags & SLUICE_HANDLER_DONE_MARKER) ? job->id : NULL);
     case SLUICE_RETRY:
         count(&w->slot->jobs_retry);
         return retry(w, job, h, d);
@@ -251,7 +251,7 @@ static sl_write_rc run(sl_worker *w, const sl_job *job, const sl_handler *h, sl_
     }
     count(&w->slot->jobs_fail);
     d->reason = "failed";
-    return sl_outcome_settle(w, d);
+    return sl_settle_send(w, d);
 }
 
 /* Done-marker check: 1 when this group finished the job id already (the entry
@@ -265,7 +265,7 @@ static int already_done(sl_worker *w, int stream, const sl_job *job, const sl_se
     const char *argv[] = {"EXISTS", key};
     redisReply *r = sl_worker_cmd(w, 2, argv, NULL);
     if (!r || r->type != REDIS_REPLY_INTEGER) {
-        *rc = sl_outcome_write_failed(w, "EXISTS (done-marker)", r);
+        *rc = sl_write_failed(w, "EXISTS (done-marker)", r);
         if (r)
             freeReplyObject(r);
         return -1;
@@ -275,8 +275,8 @@ static int already_done(sl_worker *w, int stream, const sl_job *job, const sl_se
     if (!done)
         return 0;
     count(&w->slot->done_skipped);
-    sl_outcome_record(w, d, SL_OUT_SKIPPED);
-    *rc = sl_outcome_ack(w, stream, job->stream_id, NULL);
+    sl_settle_record(w, d, SL_OUT_SKIPPED);
+    *rc = sl_acks_queue(w, stream, job->stream_id, NULL);
     return 1;
 }
 
@@ -293,7 +293,7 @@ static sl_write_rc defer(sl_worker *w, int stream, const char *id)
     if (!r)
         return SL_WRITE_LOST;
     sl_write_rc rc = SL_WRITE_BUSY;
-    if (r->type != REDIS_REPLY_INTEGER && sl_outcome_write_failed(w, "sluice_release", r) == SL_WRITE_LOST)
+    if (r->type != REDIS_REPLY_INTEGER && sl_write_failed(w, "sluice_release", r) == SL_WRITE_LOST)
         rc = SL_WRITE_LOST;
     freeReplyObject(r);
     return rc;
@@ -349,7 +349,7 @@ sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisR
                  deliveries);
         d.reason = "crashed";
         d.error = err;
-        return sl_outcome_settle(w, &d);
+        return sl_settle_send(w, &d);
     }
     /* The job is running from here: the slot, and with it the hard timeout
      * (jobs.timeout, the supervisor's watchdog) and the lease extension, covers

@@ -31,7 +31,7 @@ static sl_slot_reason reason_ix(const char *reason)
     return SL_REASON_other;
 }
 
-void sl_outcome_record(sl_worker *w, const sl_settle *s, int outcome)
+void sl_settle_record(sl_worker *w, const sl_settle *s, int outcome)
 {
     static const char *const names[SL_OUT_N] = {"ok", "retry", "failed", "dead", "skipped"};
     static const char *const msgs[SL_OUT_N] = {"job completed", "job scheduled for retry",
@@ -66,7 +66,7 @@ void sl_outcome_record(sl_worker *w, const sl_settle *s, int outcome)
 static void settled(sl_worker *w, const sl_settle *s)
 {
     count(s->retry ? &w->slot->jobs_retried : &w->slot->jobs_dead, 1);
-    sl_outcome_record(w, s, s->retry ? SL_OUT_RETRY : SL_OUT_DEAD);
+    sl_settle_record(w, s, s->retry ? SL_OUT_RETRY : SL_OUT_DEAD);
 }
 
 /* Copy s into w->held (its strings into the held buffers). */
@@ -131,16 +131,16 @@ static sl_write_rc settle_call(sl_worker *w, const sl_settle *s, int quiet)
     sl_write_rc rc = SL_WRITE_OK;
     if (!r || r->type != REDIS_REPLY_INTEGER) {
         if (!quiet) {
-            rc = sl_outcome_write_failed(w, "FCALL sluice_settle", r);
+            rc = sl_write_failed(w, "FCALL sluice_settle", r);
         } else {
             rc = sl_write_classify(r);
             if (rc == SL_WRITE_REFUSED)
-                sl_outcome_write_failed(w, "FCALL sluice_settle", r);
+                sl_write_failed(w, "FCALL sluice_settle", r);
         }
         if (rc == SL_WRITE_REFUSED) {
             sl_settle f = *s;
             f.reason = "write_failed";
-            sl_outcome_record(w, &f, SL_OUT_FAILED);
+            sl_settle_record(w, &f, SL_OUT_FAILED);
         }
     } else if (r->integer == 1) {
         settled(w, s);
@@ -152,14 +152,14 @@ static sl_write_rc settle_call(sl_worker *w, const sl_settle *s, int quiet)
         sl_settle f = *s;
         f.reason = "late_result";
         f.error = SL_LATE_MSG;
-        sl_outcome_record(w, &f, SL_OUT_FAILED);
+        sl_settle_record(w, &f, SL_OUT_FAILED);
     }
     if (r)
         freeReplyObject(r);
     return rc;
 }
 
-sl_write_rc sl_outcome_settle(sl_worker *w, const sl_settle *s)
+sl_write_rc sl_settle_send(sl_worker *w, const sl_settle *s)
 {
     sl_write_rc rc = settle_call(w, s, 0);
     if (rc == SL_WRITE_LOST || rc == SL_WRITE_BUSY)
@@ -167,12 +167,12 @@ sl_write_rc sl_outcome_settle(sl_worker *w, const sl_settle *s)
     return rc;
 }
 
-int sl_outcome_held(const sl_worker *w)
+int sl_settle_held(const sl_worker *w)
 {
     return w->held.active;
 }
 
-sl_write_rc sl_outcome_resend_held(sl_worker *w)
+sl_write_rc sl_settle_resend_held(sl_worker *w)
 {
     sl_held_settle *h = &w->held;
     if (!h->active)
@@ -188,7 +188,7 @@ sl_write_rc sl_outcome_resend_held(sl_worker *w)
     return rc;
 }
 
-sl_write_rc sl_outcome_wait_held(sl_worker *w)
+sl_write_rc sl_settle_wait_held(sl_worker *w)
 {
     for (unsigned attempt = 0; w->held.active; attempt++) {
         sl_worker_tick(w);
@@ -200,7 +200,7 @@ sl_write_rc sl_outcome_wait_held(sl_worker *w)
             w->stop);
         if (*w->stop)
             return SL_WRITE_BUSY;
-        sl_write_rc rc = sl_outcome_resend_held(w);
+        sl_write_rc rc = sl_settle_resend_held(w);
         if (rc != SL_WRITE_BUSY)
             return rc;
     }

@@ -57,13 +57,13 @@ typedef struct sl_held_settle {
  * sched, due after delay_ms, promoted into this group's retry stream) or a dead
  * letter (sluice:{Q}:dlq:G, capped at jobs.dlq_maxlen), atomic with its ack.
  * A refusal (the entry is not ours any more) counts as a late result and is OK.
- * On LOST or BUSY the settle is held (sl_held_settle) for sl_outcome_resend_held.
+ * On LOST or BUSY the settle is held (sl_held_settle) for sl_settle_resend_held.
  * @return OK; LOST, BUSY (held) or REFUSED (logged; the entry stays pending)
  */
-sl_write_rc sl_outcome_settle(struct sl_worker *w, const sl_settle *s);
+sl_write_rc sl_settle_send(struct sl_worker *w, const sl_settle *s);
 
 /** 1 while a settle is held for a resend. */
-int sl_outcome_held(const struct sl_worker *w);
+int sl_settle_held(const struct sl_worker *w);
 
 /**
  * Send the held settle once more (quietly: its first failure was logged).
@@ -71,20 +71,20 @@ int sl_outcome_held(const struct sl_worker *w);
  *         (a non-transient error, logged: dropped, the entry stays pending and
  *         its next replay runs it again)
  */
-sl_write_rc sl_outcome_resend_held(struct sl_worker *w);
+sl_write_rc sl_settle_resend_held(struct sl_worker *w);
 
 /**
  * Resend the held settle with capped backoff (redis.reconnect_min/max) until it
  * is written, the connection is lost or *w->stop; the heartbeat goes on meanwhile.
- * @return as sl_outcome_resend_held; BUSY only when stopped with it still held
+ * @return as sl_settle_resend_held; BUSY only when stopped with it still held
  */
-sl_write_rc sl_outcome_wait_held(struct sl_worker *w);
+sl_write_rc sl_settle_wait_held(struct sl_worker *w);
 
 /**
  * Count one job's outcome in the status slot (per type; dead letters also
  * per reason) and write its log line: ok/skipped at info only with log.jobs,
  * retry/failed/dead always, at warn. No syscall but the log write.
  */
-void sl_outcome_record(struct sl_worker *w, const sl_settle *s, int outcome);
+void sl_settle_record(struct sl_worker *w, const sl_settle *s, int outcome);
 
 #endif
