@@ -1,6 +1,6 @@
 /* `sluice stats [QUEUE...]`: per queue and group, what an operator checks first:
  * backlog (length, lag, pending, oldest pending age), scheduled, retry and DLQ
- * counts, consumers with idle time and in-flight jobs, and processed/failed
+ * counts, consumers with idle time and in-flight jobs, and processed/dead
  * rates over the last minute from the supervisors' samples. Collected into one
  * cJSON tree, printed as JSON (--json) or as tables. */
 #include <getopt.h>
@@ -26,7 +26,7 @@ static const char usage_text[] =
     "(work + retry stream), lag (entries not yet delivered), age of the oldest\n"
     "pending entry, retries still to be processed (pending or not yet delivered\n"
     "on the retry stream), DLQ length, whether it is paused,\n"
-    "processed and failed jobs per second over the last minute (from the samples\n"
+    "jobs processed and dead-lettered per second over the last minute (from the samples\n"
     "supervisors write to sluice:{QUEUE}:stats:GROUP; \"-\" when there are none),\n"
     "and its consumers with their idle time and in-flight (pending) entries.\n"
     "\n"
@@ -40,7 +40,7 @@ static const char usage_text[] =
 typedef struct sup_sample {
     char who[160]; /* host/pid */
     int64_t first_ms, last_ms;
-    long long first_p, last_p, first_f, last_f;
+    long long first_p, last_p, first_d, last_d;
 } sup_sample;
 
 /* Reply of a command whose failure is not fatal (a missing key, a missing
@@ -68,9 +68,9 @@ static long long try_int(sl_redis *r, int argc, const char **argv, int *lost)
     return v;
 }
 
-/* Processed/failed per second over the window, summed over supervisor
+/* Processed/dead-lettered per second over the window, summed over supervisor
  * processes (each sample holds one process's cumulative counters). Adds
- * processed_per_s and failed_per_s (null without two samples of one process). */
+ * processed_per_s and dead_per_s (null without two samples of one process). */
 static void add_rates(sl_redis *r, cJSON *g, const char *key, int64_t now, int *lost)
 {
     char start[32];
@@ -87,7 +87,7 @@ static void add_rates(sl_redis *r, cJSON *g, const char *key, int64_t now, int *
         char who[160];
         snprintf(who, sizeof who, "%s/%s", sl_cli_kv_str(f, "host"), sl_cli_kv_str(f, "pid"));
         int64_t ms = sl_streamid_ms(e->element[0]->str);
-        long long p = sl_cli_kv_int(f, "processed", 0), fl = sl_cli_kv_int(f, "failed", 0);
+        long long p = sl_cli_kv_int(f, "processed", 0), dl = sl_cli_kv_int(f, "dead", 0);
         size_t j = 0;
         while (j < ns && strcmp(s[j].who, who) != 0)
             j++;
@@ -97,25 +97,25 @@ static void add_rates(sl_redis *r, cJSON *g, const char *key, int64_t now, int *
             snprintf(s[ns].who, sizeof s[ns].who, "%s", who);
             s[ns].first_ms = ms;
             s[ns].first_p = p;
-            s[ns].first_f = fl;
+            s[ns].first_d = dl;
             ns++;
         }
         s[j].last_ms = ms;
         s[j].last_p = p;
-        s[j].last_f = fl;
+        s[j].last_d = dl;
     }
-    double proc = 0, fail = 0;
+    double proc = 0, dead = 0;
     int have = 0;
     for (size_t j = 0; j < ns; j++) {
         if (s[j].last_ms <= s[j].first_ms)
             continue;
         double secs = (double)(s[j].last_ms - s[j].first_ms) / 1000.0;
         proc += (double)(s[j].last_p - s[j].first_p) / secs;
-        fail += (double)(s[j].last_f - s[j].first_f) / secs;
+        dead += (double)(s[j].last_d - s[j].first_d) / secs;
         have = 1;
     }
     sl_cli_json_num_or_null(g, "processed_per_s", proc, !have);
-    sl_cli_json_num_or_null(g, "failed_per_s", fail, !have);
+    sl_cli_json_num_or_null(g, "dead_per_s", dead, !have);
     free(s);
     if (rep)
         freeReplyObject(rep);
@@ -376,7 +376,7 @@ static const char *num_cell(char *buf, size_t n, const cJSON *v, int prec)
 static void print_queue(const cJSON *q, int first)
 {
     static const char *gh[] = {"GROUP", "STATE", "PENDING",   "LAG",         "OLDEST",
-                               "RETRY", "DLQ",   "CONSUMERS", "PROCESSED/S", "FAILED/S"};
+                               "RETRY", "DLQ",   "CONSUMERS", "PROCESSED/S", "DEAD/S"};
     static const char *ch[] = {"GROUP", "CONSUMER", "IDLE", "IN-FLIGHT"};
     printf("%squeue %s  length %.0f  scheduled %.0f\n", first ? "" : "\n", cJSON_GetObjectItem(q, "queue")->valuestring,
            cJSON_GetObjectItem(q, "length")->valuedouble, cJSON_GetObjectItem(q, "scheduled")->valuedouble);
@@ -411,7 +411,7 @@ static void print_queue(const cJSON *q, int first)
             num_cell(b[4], 32, cJSON_GetObjectItem(g, "dlq_length"), 0),
             b[7],
             num_cell(b[5], 32, cJSON_GetObjectItem(g, "processed_per_s"), 2),
-            num_cell(b[6], 32, cJSON_GetObjectItem(g, "failed_per_s"), 2)};
+            num_cell(b[6], 32, cJSON_GetObjectItem(g, "dead_per_s"), 2)};
         sl_table_row(gt, row);
         cJSON_ArrayForEach(c, cons)
         {

@@ -53,7 +53,7 @@ typedef enum sl_slot_state {
 typedef enum sl_slot_outcome {
     SL_OUT_OK = 0, /* handler OK, ack sent */
     SL_OUT_RETRY, /* moved to a retry */
-    SL_OUT_FAILED, /* its outcome could not be written (refused or Redis error): stays pending */
+    SL_OUT_UNWRITTEN, /* its outcome could not be written (refused or Redis error): stays pending */
     SL_OUT_DEAD, /* dead-lettered, any reason */
     SL_OUT_SKIPPED, /* duplicate of a job done in this group (done-marker): acked without running */
     SL_OUT_N

@@ -33,7 +33,7 @@ static sl_slot_reason reason_ix(const char *reason)
 
 void sl_settle_record(sl_worker *w, const sl_settle *s, int outcome)
 {
-    static const char *const names[SL_OUT_N] = {"ok", "retry", "failed", "dead", "skipped"};
+    static const char *const names[SL_OUT_N] = {"ok", "retry", "unwritten", "dead", "skipped"};
     static const char *const msgs[SL_OUT_N] = {"job completed", "job scheduled for retry",
                                                "job outcome not written; entry stays pending", "job dead-lettered",
                                                "job already done in this group; acked without running"};
@@ -45,15 +45,15 @@ void sl_settle_record(sl_worker *w, const sl_settle *s, int outcome)
     count(&row[outcome], 1);
     if (outcome == SL_OUT_DEAD)
         count(&sl->dead_reason[reason_ix(s->reason)], 1);
-    int loud = outcome == SL_OUT_RETRY || outcome == SL_OUT_FAILED || outcome == SL_OUT_DEAD;
+    int loud = outcome == SL_OUT_RETRY || outcome == SL_OUT_UNWRITTEN || outcome == SL_OUT_DEAD;
     if (!loud && !w->cfg->log_jobs)
         return;
     sl_log_level lvl = loud ? SL_WARN : SL_INFO;
     if (!sl_log_enabled(lvl))
         return;
     const char *reason = outcome == SL_OUT_DEAD ? s->reason : outcome == SL_OUT_RETRY ? "retry" : "";
-    if (outcome == SL_OUT_FAILED)
-        reason = s->reason ? s->reason : "write_failed";
+    if (outcome == SL_OUT_UNWRITTEN)
+        reason = s->reason ? s->reason : "write_error";
     SL_LOG(lvl, msgs[outcome], SL_S("queue", w->pool->queue), SL_S("group", w->pool->group),
            SL_S("job_id", s->job_id ? s->job_id : s->stream_id), SL_S("type", s->type ? s->type : ""),
            SL_I("attempt", s->attempt), SL_S("outcome", names[outcome]), SL_I("duration_ms", s->duration_ms),
@@ -139,8 +139,8 @@ static sl_write_rc settle_call(sl_worker *w, const sl_settle *s, int quiet)
         }
         if (rc == SL_WRITE_REFUSED) {
             sl_settle f = *s;
-            f.reason = "write_failed";
-            sl_settle_record(w, &f, SL_OUT_FAILED);
+            f.reason = "write_error";
+            sl_settle_record(w, &f, SL_OUT_UNWRITTEN);
         }
     } else if (r->integer == 1) {
         settled(w, s);
@@ -152,7 +152,7 @@ static sl_write_rc settle_call(sl_worker *w, const sl_settle *s, int quiet)
         sl_settle f = *s;
         f.reason = "late_result";
         f.error = SL_LATE_MSG;
-        sl_settle_record(w, &f, SL_OUT_FAILED);
+        sl_settle_record(w, &f, SL_OUT_UNWRITTEN);
     }
     if (r)
         freeReplyObject(r);

@@ -198,22 +198,21 @@ static void sl_gauges_send(sl_mconn *c, sl_mx_group *g, int kind, int argc, cons
 /* XADD sluice:{Q}:stats:G MAXLEN ~ 1000 * host H pid P processed ... dead ... */
 static void sl_gauges_stats(sl_metrics *m, sl_mconn *c, sl_mx_group *g)
 {
-    char key[SL_KEY_MAX], pid[16], ok[24], failed[24], retried[24], dead[24];
+    char key[SL_KEY_MAX], pid[16], ok[24], unwritten[24], retried[24], dead[24];
     sl_mx_counts *t = malloc(sizeof *t);
     if (!t)
         return;
     sl_metrics_total(m, g, t);
     (void)snprintf(pid, sizeof pid, "%d", (int)getpid());
     (void)snprintf(ok, sizeof ok, "%llu", (unsigned long long)sl_mx_sum(t, SL_OUT_OK));
-    (void)snprintf(failed, sizeof failed, "%llu",
-                   (unsigned long long)(sl_mx_sum(t, SL_OUT_FAILED) + sl_mx_sum(t, SL_OUT_DEAD)));
+    (void)snprintf(unwritten, sizeof unwritten, "%llu", (unsigned long long)sl_mx_sum(t, SL_OUT_UNWRITTEN));
     (void)snprintf(retried, sizeof retried, "%llu", (unsigned long long)sl_mx_sum(t, SL_OUT_RETRY));
     (void)snprintf(dead, sizeof dead, "%llu", (unsigned long long)sl_mx_sum(t, SL_OUT_DEAD));
     free(t);
     if (sl_key_stats(key, sizeof key, g->queue, g->group) != 0)
         return;
-    const char *argv[] = {"XADD", key,         "MAXLEN", "~",      "1000", "*",       "host",  m->sup->hostname, "pid",
-                          pid,    "processed", ok,       "failed", failed, "retried", retried, "dead",           dead};
+    const char *argv[] = {"XADD",      key, "MAXLEN",  "~",     "1000", "*",  "host",      m->sup->hostname, "pid", pid,
+                          "processed", ok,  "retried", retried, "dead", dead, "unwritten", unwritten};
     sl_gauges_send(c, g, SL_RQ_STATS, (int)(sizeof argv / sizeof argv[0]), argv);
 }
 

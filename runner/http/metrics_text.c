@@ -11,7 +11,7 @@
 #include "runner/http/metrics.h"
 #include "sluice/version.h"
 
-static const char *const sl_outcome_names[SL_OUT_N] = {"ok", "retry", "failed", "dead", "skipped"};
+static const char *const sl_outcome_names[SL_OUT_N] = {"ok", "retry", "unwritten", "dead", "skipped"};
 static const char *const sl_reason_names[SL_REASON_N] = {
 #define X(r) #r,
     SL_SLOT_REASONS
@@ -76,7 +76,8 @@ static void sl_jobs(struct evbuffer *o, sl_metrics *m, sl_mx_counts **tot)
 {
     char t[2 * SL_SLOT_TYPE_LEN];
     int i = 0;
-    sl_fam(o, "sluice_jobs_total", "counter", "Jobs by final outcome of their run: ok, retry, failed, dead, skipped.");
+    sl_fam(o, "sluice_jobs_total", "counter",
+           "Jobs by final outcome of their run: ok, retry, unwritten, dead, skipped.");
     for (sl_mx_group *g = m->groups; g; g = g->next, i++) {
         const sl_mx_counts *c = tot[i];
         // NOLINTNEXTLINE(clang-analyzer-core.NullDereference): sl_metrics_render sets tot[i] for each group

@@ -47,10 +47,11 @@ static void prepare_stats(redisContext *c)
     th_cmd(c, "ZADD sluice:{sq}:sched %lld x", now + 60000);
     th_cmd(c, "XADD sluice:{sq}:r:ga * type t id j attempt 2");
     th_cmd(c, "XADD sluice:{sq}:dlq:ga * type t id k reason failed");
-    th_cmd(c, "XADD sluice:{sq}:stats:ga %lld-0 host h1 pid 1 processed 0 failed 0 retried 0 dead 0", now - 120000);
-    th_cmd(c, "XADD sluice:{sq}:stats:ga %lld-0 host h1 pid 1 processed 100 failed 5 retried 0 dead 0", now - 30000);
-    th_cmd(c, "XADD sluice:{sq}:stats:ga %lld-0 host h2 pid 2 processed 7 failed 7 retried 0 dead 0", now - 20000);
-    th_cmd(c, "XADD sluice:{sq}:stats:ga %lld-0 host h1 pid 1 processed 300 failed 25 retried 0 dead 0", now - 10000);
+    th_cmd(c, "XADD sluice:{sq}:stats:ga %lld-0 host h1 pid 1 processed 0 retried 0 dead 0 unwritten 0", now - 120000);
+    th_cmd(c, "XADD sluice:{sq}:stats:ga %lld-0 host h1 pid 1 processed 100 retried 0 dead 5 unwritten 0", now - 30000);
+    th_cmd(c, "XADD sluice:{sq}:stats:ga %lld-0 host h2 pid 2 processed 7 retried 0 dead 7 unwritten 0", now - 20000);
+    th_cmd(c, "XADD sluice:{sq}:stats:ga %lld-0 host h1 pid 1 processed 300 retried 0 dead 25 unwritten 0",
+           now - 10000);
     /* Another queue, to see SCAN find both and skip the side streams. */
     th_cmd(c, "XADD sluice:{other} * type t payload {}");
 }
@@ -63,9 +64,9 @@ Test(cli_ops, stats_table)
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     const char *want = "queue sq  length 5  scheduled 1\n"
                        "\n"
-                       "GROUP  STATE   PENDING  LAG  OLDEST  RETRY  DLQ  CONSUMERS  PROCESSED/S  FAILED/S\n"
-                       "ga     active        2    3  1h00m       1    1          1        10.00      1.00\n"
-                       "gb     active        0    2  -           0    0          0            -         -\n"
+                       "GROUP  STATE   PENDING  LAG  OLDEST  RETRY  DLQ  CONSUMERS  PROCESSED/S  DEAD/S\n"
+                       "ga     active        2    3  1h00m       1    1          1        10.00    1.00\n"
+                       "gb     active        0    2  -           0    0          0            -       -\n"
                        "\n"
                        "GROUP  CONSUMER  IDLE  IN-FLIGHT\n"
                        "ga     ca        ";
@@ -105,7 +106,7 @@ Test(cli_ops, stats_json_every_queue)
     cr_assert_eq(cJSON_GetObjectItem(ga, "retry_length")->valueint, 1);
     cr_assert_eq(cJSON_GetObjectItem(ga, "dlq_length")->valueint, 1);
     cr_assert_float_eq(cJSON_GetObjectItem(ga, "processed_per_s")->valuedouble, 10.0, 1e-9);
-    cr_assert_float_eq(cJSON_GetObjectItem(ga, "failed_per_s")->valuedouble, 1.0, 1e-9);
+    cr_assert_float_eq(cJSON_GetObjectItem(ga, "dead_per_s")->valuedouble, 1.0, 1e-9);
     cJSON *ca = cJSON_GetArrayItem(cJSON_GetObjectItem(ga, "consumers"), 0);
     cr_assert_str_eq(cJSON_GetObjectItem(ca, "name")->valuestring, "ca");
     cr_assert_eq(cJSON_GetObjectItem(ca, "pending")->valueint, 2);

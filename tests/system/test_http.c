@@ -306,10 +306,28 @@ Test(http, metrics_count_jobs_and_pass_promtool)
     names_exist("config/grafana/sluice.json", body);
     free(body);
 
-    /* The stats stream for `sluice stats`. */
-    redisReply *r = redisCommand(rc, "XREVRANGE sluice:{hq}:stats:rec + - COUNT 1");
-    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1, "no stats entry");
-    freeReplyObject(r);
+    /* The stats stream for `sluice stats`: cumulative processed, retried,
+     * dead and unwritten counts of the group, once a sample has them all. */
+    long long st[4] = {-1, -1, -1, -1};
+    static const char *const st_names[4] = {"processed", "retried", "dead", "unwritten"};
+    for (int tries = 0; tries < 250 && st[0] != 200; tries++) {
+        redisReply *r = redisCommand(rc, "XREVRANGE sluice:{hq}:stats:rec + - COUNT 1");
+        cr_assert(r && r->type == REDIS_REPLY_ARRAY, "XREVRANGE");
+        if (r->elements == 1) {
+            const redisReply *f = r->element[0]->element[1];
+            for (size_t k = 0; k + 1 < f->elements; k += 2)
+                for (int i = 0; i < 4; i++)
+                    if (strcmp(f->element[k]->str, st_names[i]) == 0)
+                        st[i] = strtoll(f->element[k + 1]->str, NULL, 10);
+        }
+        freeReplyObject(r);
+        if (st[0] != 200)
+            th_sleep_ms(20);
+    }
+    cr_assert_eq(st[0], 200, "processed");
+    cr_assert_eq(st[1], 0, "retried");
+    cr_assert_eq(st[2], 20, "dead");
+    cr_assert_eq(st[3], 0, "unwritten");
 
     /* Counters of a worker killed with SIGKILL stay. */
     pid_t kids[8];
