@@ -35,7 +35,7 @@ sl_write_rc sl_write_classify(const redisReply *r)
     return !r ? SL_WRITE_LOST : sl_redis_reply_transient(r) ? SL_WRITE_BUSY : SL_WRITE_REFUSED;
 }
 
-sl_write_rc sl_write_failed(sl_worker *w, const char *what, const redisReply *r)
+sl_write_rc sl_write_report(sl_worker *w, const char *what, const redisReply *r)
 {
     if (!r) {
         SL_LOG(SL_WARN, "redis write failed", SL_S("command", what), SL_S("error", sl_redis_errstr(w->redis)));
@@ -215,7 +215,7 @@ static int call_reply(sl_worker *w, const sl_ack_call *call, const redisReply *r
         w->acks.fn_missing = 1;
         return 0;
     }
-    sl_write_rc e = sl_write_failed(w, "FCALL sluice_ack", r);
+    sl_write_rc e = sl_write_report(w, "FCALL sluice_ack", r);
     *rc = worse(*rc, e);
     return e != SL_WRITE_BUSY; /* transient: keep and resend; otherwise the entries stay pending */
 }

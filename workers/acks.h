@@ -128,7 +128,7 @@ int sl_acks_kept(const struct sl_worker *w);
 redisReply *sl_worker_cmd(struct sl_worker *w, int argc, const char **argv, const size_t *lens);
 
 /** Log an error reply or a lost connection for a write; the rc it means. */
-sl_write_rc sl_write_failed(struct sl_worker *w, const char *what, const redisReply *r);
+sl_write_rc sl_write_report(struct sl_worker *w, const char *what, const redisReply *r);
 
 /** What a failed write's reply means: none (connection lost) LOST, a transient
  *  error (OOM, LOADING, ...) BUSY, anything else REFUSED. Logs nothing. */

@@ -72,7 +72,7 @@ static int deliveries_of(sl_worker *w, sl_batch *b, size_t from, size_t to)
     if (!r)
         return -1;
     if (r->type != REDIS_REPLY_ARRAY) { /* counts unknown: treat as first deliveries */
-        sl_write_failed(w, "XPENDING", r);
+        sl_write_report(w, "XPENDING", r);
         freeReplyObject(r);
         return 0;
     }
@@ -144,7 +144,7 @@ static long long call_unstarted(sl_worker *w, sl_batch *b, const char *fn, int s
     if (r->type == REDIS_REPLY_INTEGER)
         n = r->integer;
     else
-        sl_write_failed(w, fn, r);
+        sl_write_report(w, fn, r);
     freeReplyObject(r);
     return n;
 }
@@ -173,7 +173,7 @@ static int check_missed(sl_worker *w, sl_batch *b, int stream)
     if (!r)
         return -1;
     if (r->type != REDIS_REPLY_ARRAY) {
-        sl_write_failed(w, "XPENDING", r);
+        sl_write_report(w, "XPENDING", r);
         freeReplyObject(r);
         return 0;
     }

@@ -80,7 +80,7 @@ static void start_replay(sl_consume *c)
 }
 
 /* Log an error reply (or lost connection) and decide what to do next. */
-static void read_failed(sl_worker *w, sl_consume *c, const char *what, const redisReply *r)
+static void read_error(sl_worker *w, sl_consume *c, const char *what, const redisReply *r)
 {
     if (!r) {
         SL_LOG(SL_WARN, "redis read failed; reconnecting", SL_S("command", what),
@@ -141,7 +141,7 @@ static int ensure_groups(sl_worker *w, sl_consume *c)
         c->group_ready = 1;
         return 0;
     }
-    read_failed(w, c, "XGROUP CREATE", failed);
+    read_error(w, c, "XGROUP CREATE", failed);
     if (failed)
         freeReplyObject(failed);
     return -1;
@@ -201,7 +201,7 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
     int64_t asked = sl_now_mono_ms(); /* the entries' leases may start any time after this */
     redisReply *r = sl_worker_cmd(w, argc, argv, NULL);
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        read_failed(w, c, "XREADGROUP", r);
+        read_error(w, c, "XREADGROUP", r);
         if (r)
             freeReplyObject(r);
         return -1;

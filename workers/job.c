@@ -265,7 +265,7 @@ static int already_done(sl_worker *w, int stream, const sl_job *job, const sl_se
     const char *argv[] = {"EXISTS", key};
     redisReply *r = sl_worker_cmd(w, 2, argv, NULL);
     if (!r || r->type != REDIS_REPLY_INTEGER) {
-        *rc = sl_write_failed(w, "EXISTS (done-marker)", r);
+        *rc = sl_write_report(w, "EXISTS (done-marker)", r);
         if (r)
             freeReplyObject(r);
         return -1;
@@ -293,7 +293,7 @@ static sl_write_rc defer(sl_worker *w, int stream, const char *id)
     if (!r)
         return SL_WRITE_LOST;
     sl_write_rc rc = SL_WRITE_BUSY;
-    if (r->type != REDIS_REPLY_INTEGER && sl_write_failed(w, "sluice_release", r) == SL_WRITE_LOST)
+    if (r->type != REDIS_REPLY_INTEGER && sl_write_report(w, "sluice_release", r) == SL_WRITE_LOST)
         rc = SL_WRITE_LOST;
     freeReplyObject(r);
     return rc;

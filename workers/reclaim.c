@@ -78,7 +78,7 @@ static int claim(sl_worker *w, sl_reclaim *rc, int stream, redisReply **out)
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING ||
         r->element[1]->type != REDIS_REPLY_ARRAY) {
-        sl_write_failed(w, "FCALL sluice_reclaim", r);
+        sl_write_report(w, "FCALL sluice_reclaim", r);
         snprintf(rc->cursor[stream], sizeof(rc->cursor[stream]), "0-0");
         freeReplyObject(r);
         return 0;

@@ -131,11 +131,11 @@ static sl_write_rc settle_call(sl_worker *w, const sl_settle *s, int quiet)
     sl_write_rc rc = SL_WRITE_OK;
     if (!r || r->type != REDIS_REPLY_INTEGER) {
         if (!quiet) {
-            rc = sl_write_failed(w, "FCALL sluice_settle", r);
+            rc = sl_write_report(w, "FCALL sluice_settle", r);
         } else {
             rc = sl_write_classify(r);
             if (rc == SL_WRITE_REFUSED)
-                sl_write_failed(w, "FCALL sluice_settle", r);
+                sl_write_report(w, "FCALL sluice_settle", r);
         }
         if (rc == SL_WRITE_REFUSED) {
             sl_settle f = *s;
