@@ -113,11 +113,9 @@ struct cwait {
 static int has_consumers(void *arg)
 {
     struct cwait *w = arg;
-    redisReply *r = redisCommand(w->c, "XINFO CONSUMERS sluice:{%s} %s", w->queue, w->queue);
-    int n = r && r->type == REDIS_REPLY_ARRAY ? (int)r->elements : -1;
-    if (r)
-        freeReplyObject(r);
-    return n == w->n;
+    char stream[256];
+    snprintf(stream, sizeof(stream), "sluice:{%s}", w->queue);
+    return th_consumers(w->c, stream, w->queue) == w->n;
 }
 
 void fx_wait_consumers(redisContext *c, const fx_run *r, const char *queue, int n)

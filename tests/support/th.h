@@ -67,6 +67,14 @@ pid_t th_worker_start(const char *config, const char *pool, const char *consumer
 /** SIGTERM a worker and assert it exits 0 within timeout_ms (SIGKILL otherwise). */
 void th_worker_stop(pid_t pid, int timeout_ms);
 
+/** Consumers of group in stream (XINFO CONSUMERS), -1 when there is no such group. */
+long th_consumers(redisContext *c, const char *stream, const char *group);
+/** 1 if consumer is in group of stream, 0 if not, -1 when there is no such group. */
+int th_has_consumer(redisContext *c, const char *stream, const char *group, const char *consumer);
+/** The integer field (e.g. "pending", "entries-read") of group in XINFO GROUPS
+ *  stream; -1 when the stream, the group or the field is missing. */
+long long th_group_field(redisContext *c, const char *stream, const char *group, const char *field);
+
 /** Argument of the th_wait_until predicates below. */
 typedef struct th_want {
     redisContext *c;
