@@ -8,6 +8,18 @@
  *
  * Paths from the build (compile definitions): SLUICE_BIN, SLUICE_WORKER_BIN,
  * SLUICE_TEST_PLUGIN_DIR, SLUICE_PLUGIN_DIR, SLUICE_SOURCE_DIR, SLUICE_BUILD_DIR.
+ *
+ * The fixture family in tests/support/, one prefix per layer, each built on
+ * the ones above it:
+ *   th.c   th_*      harness: Redis, temp files, processes, polling, XINFO readers
+ *   run.c  th_run*   one run of the sluice binary with captured output
+ *   sup.c  th_sup_*  a `sluice run` supervisor: start, wait for workers, stop, log
+ *   acct.c acct_*    the no-loss ledger: what became of every enqueued job
+ *   fx.c   fx_*      fault scenarios: "faulty" plugin configs, producers, a
+ *                    killable AOF redis-server, the table skeleton, fx_settle
+ *   mt.c   mt_*      maintenance suites: generated configs, the record file,
+ *                    delayed jobs, pending/scheduled waits
+ * A helper two suites need goes here, in the lowest layer it fits.
  */
 #ifndef TH_H
 #define TH_H
