@@ -13,7 +13,6 @@
 
 void th_sup_init(th_sup *s, const char *name, const char *cfg, const char *log)
 {
-    memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", name);
     snprintf(s->cfg, sizeof s->cfg, "%s", cfg);
     if (log)

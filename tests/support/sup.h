@@ -18,7 +18,8 @@ typedef struct th_sup {
 } th_sup;
 
 /** Name s, point it at config file cfg, log <tmpdir>/<log> (NULL: <name>.log);
- *  the log is not truncated. */
+ *  the log is not truncated. s->pid is left alone: a suite may rewrite the
+ *  config of a running supervisor (then SIGHUP it); a new th_sup starts zeroed. */
 void th_sup_init(th_sup *s, const char *name, const char *cfg, const char *log);
 /** Start `sluice run -c cfg`, its output appended to s->log. */
 void th_sup_start(th_sup *s);

@@ -184,7 +184,7 @@ Test(secrets, run_removes_stale_journals_of_slots_beyond_the_pool)
         sl_journal_close(&j);
     }
     char *cfg = run_config("prune.json", th_redis_url(), "qprune");
-    th_sup sup;
+    th_sup sup = {0};
     th_sup_init(&sup, "prune", cfg, NULL);
     const char *log = sup.log;
     th_sup_start(&sup);
@@ -221,7 +221,7 @@ Test(secrets, scale_down_removes_the_journal_and_the_consumer_of_the_removed_slo
     cr_assert(p);
     p[strlen("\"workers\":")] = '2';
     free(th_write_file("shrink.json", two));
-    th_sup sup;
+    th_sup sup = {0};
     th_sup_init(&sup, "shrink", cfg, NULL);
     const char *log = sup.log;
     th_sup_start(&sup);
@@ -264,7 +264,7 @@ Test(secrets, run_takes_u)
     char *cfg = run_config("runu.json", deadurl, "qrunu");
     for (int i = 0; i < 20; i++)
         th_cmd(c, "XADD sluice:{qrunu} * type test.ok payload {}");
-    th_sup sup;
+    th_sup sup = {0};
     th_sup_init(&sup, "runu", cfg, NULL);
     const char *log = sup.log;
     char env[96];
