@@ -6,6 +6,7 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "common/json/schema.h"
@@ -166,7 +167,7 @@ int sl_schema_register_ids(sl_schema_cstate *cs, const cJSON *json, const char *
 /** Resolve n->ref to n->ref_node (NULL for a remote document). 0 or -1. */
 int sl_schema_resolve_ref(sl_schema_cstate *cs, sl_schema_node *n);
 
-/* ---- Validation state (validate.c, equal.c) ---- */
+/* ---- Validation state (validate.c, equal.c; errors and budget in vstate.c) ---- */
 
 #define SL_SCHEMA_PTR_CAP 4096
 
@@ -185,6 +186,11 @@ typedef struct sl_schema_vstate {
     int ptr_cut; /* the pointer did not fit */
 } sl_schema_vstate;
 
+/** Write a report (keyword, message, the instance pointer) into st->e, which must be set. */
+void sl_schema_fill_error(sl_schema_vstate *st, const char *keyword, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+/** The "validation budget exceeded" abort; returns -1. */
+int sl_schema_over_budget(sl_schema_vstate *st);
 /** Count n units of work; returns -1 (with "validation budget exceeded") over budget. */
 int sl_schema_step(sl_schema_vstate *st, unsigned long n);
 /** Fill the error with the "limit" keyword (always, even when quiet); returns -1. */

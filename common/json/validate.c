@@ -13,46 +13,7 @@
 #include "common/json/check.h"
 #include "common/json/internal.h"
 
-/* ---- errors and bounds ---- */
-
-static void fill_error(sl_schema_vstate *st, const char *keyword, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
-
-static void fill_error(sl_schema_vstate *st, const char *keyword, const char *fmt, va_list ap)
-{
-    sl_schema_error *e = st->e;
-    if (st->ptr_cut || st->ptr_len >= sizeof e->pointer)
-        snprintf(e->pointer, sizeof e->pointer, "%.*s...", (int)(sizeof e->pointer - 4), st->ptr);
-    else
-        memcpy(e->pointer, st->ptr, st->ptr_len + 1);
-    snprintf(e->keyword, sizeof e->keyword, "%s", keyword);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
-}
-
-int sl_schema_abort(sl_schema_vstate *st, const char *keyword, const char *fmt, ...)
-{
-    if (st->e) {
-        va_list ap;
-        va_start(ap, fmt);
-        fill_error(st, keyword, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-static int over_budget(sl_schema_vstate *st)
-{
-    return sl_schema_abort(st, "limit",
-                           "validation budget exceeded: more than %lu units of work (keyword evaluations, and "
-                           "pattern matching at %d PCRE2 match-limit units per unit)",
-                           SL_SCHEMA_MAX_STEPS, SL_SCHEMA_PCRE2_UNITS_PER_STEP);
-}
-
-int sl_schema_step(sl_schema_vstate *st, unsigned long n)
-{
-    st->steps += n;
-    return st->steps <= SL_SCHEMA_MAX_STEPS ? 0 : over_budget(st);
-}
+/* ---- errors ---- */
 
 static int fail(sl_schema_vstate *st, const char *keyword, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -63,7 +24,7 @@ static int fail(sl_schema_vstate *st, const char *keyword, const char *fmt, ...)
         return 0;
     va_list ap;
     va_start(ap, fmt);
-    fill_error(st, keyword, fmt, ap);
+    sl_schema_fill_error(st, keyword, fmt, ap);
     va_end(ap);
     st->recorded = 1; /* the first violation is final */
     return 0;
@@ -243,7 +204,7 @@ static int re_search(sl_schema_vstate *st, const pcre2_code *re, const char *src
     uint32_t limit = SL_SCHEMA_PCRE2_FIRST_LIMIT, lim;
     for (;;) {
         if (st->steps >= SL_SCHEMA_MAX_STEPS)
-            return over_budget(st);
+            return sl_schema_over_budget(st);
         unsigned long left = (SL_SCHEMA_MAX_STEPS - st->steps) * SL_SCHEMA_PCRE2_UNITS_PER_STEP - st->re_units;
         lim = limit < SL_SCHEMA_PCRE2_MATCH_LIMIT ? limit : SL_SCHEMA_PCRE2_MATCH_LIMIT;
         if (lim > left)
@@ -256,7 +217,7 @@ static int re_search(sl_schema_vstate *st, const pcre2_code *re, const char *src
         if (rc != PCRE2_ERROR_MATCHLIMIT || lim >= SL_SCHEMA_PCRE2_MATCH_LIMIT)
             break;
         if (lim < limit)
-            return over_budget(st); /* cut short by the budget, not by its own limit */
+            return sl_schema_over_budget(st); /* cut short by the budget, not by its own limit */
         limit *= 8;
     }
     if (rc >= 0)

@@ -115,8 +115,10 @@ static void malformed_check(fx_scene *s, const acct_counts *k)
         cr_expect(j && j->dead == 1 && strcmp(j->reason, b->reason) == 0, "%s (copy %d): reason '%s', want '%s'",
                   b->what, i / (int)NCORPUS, j ? j->reason : "(never seen)", b->reason);
     }
-    cr_assert_eq(fx_log_count(&s->run, "\"worker crashed\""), 0, "a worker crashed on bad input (see %s)", s->run.log);
-    cr_assert_eq(fx_log_count(&s->run, "\"worker spawned\""), 4, "workers were respawned (see %s)", s->run.log);
+    cr_assert_eq(th_sup_log_count(&s->run.sup, "\"worker crashed\"", NULL), 0, "a worker crashed on bad input (see %s)",
+                 s->run.sup.log);
+    cr_assert_eq(th_sup_log_count(&s->run.sup, "\"worker spawned\"", NULL), 4, "workers were respawned (see %s)",
+                 s->run.sup.log);
 }
 
 /* The scenario of this suite that fits the skeleton (fx_scenario_run).
@@ -219,7 +221,7 @@ Test(faults_input, duplicate_publishes, .timeout = 150)
     fx_run r;
     fx_setup(&r, "s9", &(fx_cfg){.queue = "s9"});
     acct_ledger *a = fx_ledger = acct_new("s9", "s9", r.record);
-    fx_start(&r);
+    th_sup_start(&r.sup);
     fx_wait_consumers(fx_rc, &r, "s9", 4);
     xadd_dm(a);
     idem_api(a);
@@ -236,5 +238,5 @@ Test(faults_input, duplicate_publishes, .timeout = 150)
     cr_assert_eq(k.duplicates, 0, "%ld duplicate runs", k.duplicates);
     cr_assert_eq(k.runs, N, "%ld handler runs for %d jobs", k.runs, N);
     cr_assert_eq(th_int(fx_rc, "XLEN sluice:{s9}"), 500 * 2 + 250 + 250, "stream length");
-    fx_stop(&r, 20000);
+    th_sup_term(&r.sup, 20000);
 }

@@ -113,8 +113,8 @@ static long kill9_restart(fx_scene *s)
 static void no_worker_crashed(fx_scene *s, const acct_counts *k)
 {
     (void)k;
-    cr_assert_eq(fx_log_count(&s->run, "\"worker crashed\""), 0, "workers crashed on the Redis restart (see %s)",
-                 s->run.log);
+    cr_assert_eq(th_sup_log_count(&s->run.sup, "\"worker crashed\"", NULL), 0,
+                 "workers crashed on the Redis restart (see %s)", s->run.sup.log);
 }
 
 /* 7. redis-server frozen (SIGSTOP) for 10 s while workers wait on it. */
@@ -132,10 +132,11 @@ static long sigstop_10s(fx_scene *s)
 static void sigstop_check(fx_scene *s, const acct_counts *k)
 {
     (void)k;
-    long crashes = fx_log_count(&s->run, "\"worker crashed\""), spawned = fx_log_count(&s->run, "\"worker spawned\"");
+    long crashes = th_sup_log_count(&s->run.sup, "\"worker crashed\"", NULL),
+         spawned = th_sup_log_count(&s->run.sup, "\"worker spawned\"", NULL);
     fprintf(stderr, "scenario 7: worker crashes=%ld spawns=%ld\n", crashes, spawned);
-    cr_assert_eq(crashes, 0, "workers crashed while Redis was stopped (see %s)", s->run.log);
-    cr_assert_eq(spawned, WORKERS, "workers were respawned (see %s)", s->run.log);
+    cr_assert_eq(crashes, 0, "workers crashed while Redis was stopped (see %s)", s->run.sup.log);
+    cr_assert_eq(spawned, WORKERS, "workers were respawned (see %s)", s->run.sup.log);
 }
 
 /* The scenarios of this suite that share the skeleton (fx_scenario_run): a
@@ -230,7 +231,7 @@ Test(faults_redis, trimmed_while_pending, .timeout = 150)
     freeReplyObject(g);
     for (int i = 0; i < 20; i += 2)
         cr_assert_eq(th_int(rc, "XDEL sluice:{st} %s", ghost[i]), 1);
-    fx_start(&r);
+    th_sup_start(&r.sup);
     fx_wait_records(&r, 100, 60000);
 
     /* Live: delete up to 10 delivered, not yet completed entries. */
@@ -247,7 +248,7 @@ Test(faults_redis, trimmed_while_pending, .timeout = 150)
     cr_assert_gt(dl, 0, "no pending entry to delete");
 
     fx_wait_records(&r, 300, 60000);
-    fx_stop(&r, 20000);
+    th_sup_term(&r.sup, 20000);
     /* Stopped: whatever is still pending was released; delete half of it. */
     int nr = pending_ids("sluice:{st}", "st", rest, 200), dr = 0;
     for (int i = 0; i < nr; i += 2)
@@ -255,7 +256,7 @@ Test(faults_redis, trimmed_while_pending, .timeout = 150)
             dr++;
     cr_assert_gt(dr, 0, "nothing was pending after the stop (%d entries)", nr);
 
-    fx_start(&r);
+    th_sup_start(&r.sup);
     fx_settle(a, rc, &r, "trimmed (XDEL while pending)", FX_SETTLE_MS, &k);
     int live_done = 0, live_trimmed = 0, ghost_trimmed = 0;
     for (int i = 0; i < dl; i++) {
@@ -280,7 +281,7 @@ Test(faults_redis, trimmed_while_pending, .timeout = 150)
     cr_assert_eq(k.dead, 10 + dr + live_trimmed);
     cr_assert_eq(k.completed, N - 10 - dr - live_trimmed);
     cr_assert_eq(k.duplicates, 0);
-    fx_stop(&r, 20000);
+    th_sup_term(&r.sup, 20000);
 }
 
 /* Wait until stream id `id` is pending in group g of sluice:{q} (asserts). */
@@ -310,7 +311,7 @@ Test(faults_redis, deleted_while_running, .timeout = 150)
     fx_run r;
     fx_setup(&r, "sd", &(fx_cfg){.queue = "sd", .workers = 3, .read_count = 1});
     acct_ledger *a = ledger = acct_new("sd", "sd", r.record);
-    fx_start(&r);
+    th_sup_start(&r.sup);
     fx_wait_consumers(rc, &r, "sd", 3);
     char longid[3][64];
     acct_counts k;
@@ -323,7 +324,7 @@ Test(faults_redis, deleted_while_running, .timeout = 150)
         wait_pending("sd", longid[round]);
         cr_assert_eq(th_int(rc, "XDEL sluice:{sd} %s", longid[round]), 1);
         fx_xadd(rc, "sd", "test.acct", N / 3 + 1, p_sleep, &ms, a, NULL);
-        cr_assert(acct_wait_settled(a, rc, 30000, &k), "round %d did not settle (see %s)", round, r.log);
+        cr_assert(acct_wait_settled(a, rc, 30000, &k), "round %d did not settle (see %s)", round, r.sup.log);
         /* Pending no more may mean reclaimed away while still running: give
          * the handler time to finish, so a late completion is counted. */
         for (int waited = 0; waited < 3000 && !acct_job_get(a, longid[round])->completions; waited += 100) {
@@ -345,7 +346,7 @@ Test(faults_redis, deleted_while_running, .timeout = 150)
             trimmed);
     cr_assert_eq(k.completed, k.enqueued - trimmed);
     cr_assert_eq(k.duplicates, 0);
-    fx_stop(&r, 20000);
+    th_sup_term(&r.sup, 20000);
 }
 
 
@@ -385,7 +386,7 @@ static void oom_while_running(fx_run *r, acct_ledger *a, const char *q, const ch
     unsigned dmax;
     for (int i = 0; i < 500 && runs_of(runs, id, &dmax) == 0; i++)
         th_sleep_ms(20);
-    cr_assert_eq(runs_of(runs, id, &dmax), 1, "job %s never started (see %s)", id, r->log);
+    cr_assert_eq(runs_of(runs, id, &dmax), 1, "job %s never started (see %s)", id, r->sup.log);
     th_cmd(rc, "CONFIG SET maxmemory 1");
     th_sleep_ms(4000);
     th_cmd(rc, "CONFIG SET maxmemory 0");
@@ -404,7 +405,7 @@ Test(faults_redis, oom_settle_held, .timeout = 150)
     snprintf(runs, sizeof(runs), "%s.runs", r.record);
     remove(runs);
     acct_ledger *a = ledger = acct_new("r7", "r7", r.record);
-    fx_start(&r);
+    th_sup_start(&r.sup);
     fx_wait_consumers(rc, &r, "r7", 1);
     char retry_id[64], fail_id[64];
     unsigned dmax;
@@ -427,8 +428,9 @@ Test(faults_redis, oom_settle_held, .timeout = 150)
     cr_assert_eq(k.by_reason[ACCT_failed], 1, "dead-lettered, but not as failed (crashed: %ld)",
                  k.by_reason[ACCT_crashed]);
     cr_assert_eq(runs_of(runs, fail_id, &dmax), 1, "the failed job ran %d times", runs_of(runs, fail_id, &dmax));
-    cr_assert_geq(fx_log_count(&r, "OOM"), 2, "Redis never refused a settle: the scenario tested nothing");
-    fx_stop(&r, 15000);
+    cr_assert_geq(th_sup_log_count(&r.sup, "OOM", NULL), 2,
+                  "Redis never refused a settle: the scenario tested nothing");
+    th_sup_term(&r.sup, 15000);
 }
 
 /* Lines of a file containing needle. */
@@ -458,7 +460,7 @@ Test(faults_redis, reconnect_logs_first_attempt_and_summary, .timeout = 90)
     rc = fx_redis_connect(&red);
     fx_run r;
     fx_setup(&r, "r8", &(fx_cfg){.queue = "r8", .redis_url = red.url});
-    pid_t w = th_worker_start(r.cfg, "r8", "r8-w", "r8-worker.log");
+    pid_t w = th_worker_start(r.sup.cfg, "r8", "r8-w", "r8-worker.log");
     char *log = th_tmp_path("r8-worker.log");
     fx_wait_consumers(rc, &r, "r8", 1);
     redisFree(rc);

@@ -47,7 +47,7 @@ static long kill9_random(fx_scene *s)
     while (kills < 12 && th_count_lines(s->run.record) < s->sc->n) {
         th_sleep_ms(200);
         pid_t p[16];
-        int w = fx_workers(&s->run, p, 16);
+        int w = th_sup_workers(&s->run.sup, p, 16);
         if (w > 0 && kill(p[rand() % w], SIGKILL) == 0)
             kills++;
     }
@@ -59,8 +59,9 @@ static long kill9_random(fx_scene *s)
 static void kill9_random_check(fx_scene *s, const acct_counts *k)
 {
     (void)k;
-    cr_assert_eq(fx_log_count(&s->run, "\"worker crashed\""), s->injected, "supervisor saw %ld crashes for %ld kills",
-                 fx_log_count(&s->run, "\"worker crashed\""), s->injected);
+    cr_assert_eq(th_sup_log_count(&s->run.sup, "\"worker crashed\"", NULL), s->injected,
+                 "supervisor saw %ld crashes for %ld kills", th_sup_log_count(&s->run.sup, "\"worker crashed\"", NULL),
+                 s->injected);
 }
 
 /* 2. Poison jobs (1%) segfault their worker: DLQ "crashed" after max_deliveries. */
@@ -81,8 +82,8 @@ static void poison_check(fx_scene *s, const acct_counts *k)
         cr_assert_eq(j->completions, 0);
     }
     /* Each poison job ran (and crashed) exactly max_deliveries times. */
-    cr_assert_eq(fx_log_count(&s->run, "\"worker crashed\""), 3 * N / 100, "%ld worker crashes, want %d",
-                 fx_log_count(&s->run, "\"worker crashed\""), 3 * N / 100);
+    cr_assert_eq(th_sup_log_count(&s->run.sup, "\"worker crashed\"", NULL), 3 * N / 100, "%ld worker crashes, want %d",
+                 th_sup_log_count(&s->run.sup, "\"worker crashed\"", NULL), 3 * N / 100);
 }
 
 /* 3. Hanging jobs (1%): timeout 200ms, max_attempts 2 -> DLQ "timeout", attempts 2. */
@@ -101,8 +102,9 @@ static void hang_check(fx_scene *s, const acct_counts *k)
         cr_assert_eq(j->attempts, 2, "hung job %s: attempts %ld, want 2", s->ids[i], j->attempts);
     }
     /* Killed once per attempt, never more. */
-    cr_assert_eq(fx_log_count(&s->run, "job passed its hard timeout"), 2 * N / 100, "%ld timeout kills, want %d",
-                 fx_log_count(&s->run, "job passed its hard timeout"), 2 * N / 100);
+    cr_assert_eq(th_sup_log_count(&s->run.sup, "job passed its hard timeout", NULL), 2 * N / 100,
+                 "%ld timeout kills, want %d", th_sup_log_count(&s->run.sup, "job passed its hard timeout", NULL),
+                 2 * N / 100);
 }
 
 /* 4. RETRY then OK, FAIL, and exhausted retries, mixed (max_attempts 3). */
@@ -152,16 +154,16 @@ static void p_long_first(int i, char *buf, size_t n, void *arg)
 
 static long sigterm_restart(fx_scene *s)
 {
-    int st = fx_stop(&s->run, 20000);
+    int st = th_sup_term(&s->run.sup, 20000);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "supervisor exit status %d", st);
-    long killed = fx_log_count(&s->run, "did not stop within shutdown_timeout");
+    long killed = th_sup_log_count(&s->run.sup, "did not stop within shutdown_timeout", NULL);
     acct_counts k;
     acct_check(s->a, s->c, &k);
     fprintf(stderr, "scenario 5: stopped with %ld completed, %ld pending, %ld workers killed at shutdown_timeout\n",
             k.completed, k.pending, killed);
     cr_assert_lt(k.completed, N, "everything finished before the stop: the scenario tested nothing");
     cr_assert_geq(killed, 1, "no job was running past shutdown_timeout: the kill-and-release path went untested");
-    fx_start(&s->run);
+    th_sup_start(&s->run.sup);
     return 1;
 }
 
@@ -170,9 +172,9 @@ static long sigterm_restart(fx_scene *s)
 static long supervisor_kill9_restart(fx_scene *s)
 {
     pid_t w[16];
-    int nw = fx_workers(&s->run, w, 16);
+    int nw = th_sup_workers(&s->run.sup, w, 16);
     cr_assert_eq(nw, 4);
-    th_kill(s->run.sup);
+    th_kill(s->run.sup.pid);
     int left = nw;
     for (int waited = 0; left && waited < 10000; waited += 50) {
         th_sleep_ms(50);
@@ -185,7 +187,7 @@ static long supervisor_kill9_restart(fx_scene *s)
     acct_check(s->a, s->c, &k);
     fprintf(stderr, "scenario 10: supervisor killed with %ld completed, %ld pending\n", k.completed, k.pending);
     cr_assert_lt(k.completed, N, "everything finished before the kill: the scenario tested nothing");
-    fx_start(&s->run);
+    th_sup_start(&s->run.sup);
     return 1;
 }
 
@@ -317,7 +319,7 @@ Test(faults_workers, frozen_reader_skips_taken_over, .timeout = 150)
     fx_run r;
     fx_setup(&r, "s11", &(fx_cfg){.queue = "s11", .read_count = n});
     acct_ledger *a = fx_ledger = acct_new("s11", "s11", r.record);
-    pid_t frozen = th_worker_start(r.cfg, "s11", "s11-frozen", "s11-frozen.log");
+    pid_t frozen = th_worker_start(r.sup.cfg, "s11", "s11-frozen", "s11-frozen.log");
     char *flog = th_tmp_path("s11-frozen.log");
     /* Freeze it inside a blocked read: it spends nearly all its time there. */
     int blocked = 0;
@@ -341,7 +343,7 @@ Test(faults_workers, frozen_reader_skips_taken_over, .timeout = 150)
     freeReplyObject(ex);
     cr_assert_eq(th_int(fx_rc, "XLEN sluice:{s11}"), n);
     /* Delivered to the frozen consumer; another one takes them over past the lease (1 s). */
-    pid_t other = th_worker_start(r.cfg, "s11", "s11-other", "s11-other.log");
+    pid_t other = th_worker_start(r.sup.cfg, "s11", "s11-other", "s11-other.log");
     fx_wait_records(&r, n, 30000);
     acct_counts k;
     cr_assert(acct_wait_settled(a, fx_rc, 30000, &k), "not settled before the thaw: pending=%ld", k.pending);

@@ -58,10 +58,10 @@ static int in_sleep(void *arg)
 }
 
 /* Start s (one worker), run a 5 s record job, wait until it sleeps in the handler. */
-static void start_long_job(mt_sup *s, const char *q)
+static void start_long_job(th_sup *s, const char *q)
 {
-    mt_start(s);
-    mt_wait_workers(s, 1, 10000);
+    th_sup_start(s);
+    th_sup_wait_workers(s, 1, 10000);
     mt_wait_library(s);
     mt_xadd(q, 1, "test.record", "{\"sleep_ms\":5000}");
     pid_t w[1];
@@ -74,21 +74,21 @@ Test(maint_stop, shutdown_timeout_releases_the_killed_job)
     mt_write_cfg(&mt_s1, "s1", NULL, "", SUP_FAST ",\"shutdown_timeout\":\"300ms\"", "\"timeout\":\"30s\"",
                  POOL("rel", "md8", 1, "\"record\"", REC("@REC@")));
     start_long_job(&mt_s1, "md8");
-    mt_stop(&mt_s1, 5000);
-    cr_assert_eq(mt_log_count(&mt_s1, "did not stop within shutdown_timeout", ""), 1);
-    cr_assert_eq(mt_log_count(&mt_s1, "released the killed worker's job", ""), 1);
+    th_sup_stop(&mt_s1, 5000);
+    cr_assert_eq(th_sup_log_count(&mt_s1, "did not stop within shutdown_timeout", NULL), 1);
+    cr_assert_eq(th_sup_log_count(&mt_s1, "released the killed worker's job", NULL), 1);
     cr_assert_eq(delivery_count("sluice:{md8}", "rel"), 0, "the killed job spent a delivery");
     cr_assert_eq(th_count_lines(mt_rec_path), 0);
 
     /* The same slot (consumer name) replays it: its first counted delivery. */
-    mt_start(&mt_s1);
+    th_sup_start(&mt_s1);
     mt_wait_records(1, 15000);
     mt_wait_settled("md8", "rel", 5000);
     mt_rec *r;
     cr_assert_eq(mt_read_recs(&r), 1);
     cr_assert_eq(r[0].deliveries, 1);
     free(r);
-    mt_stop(&mt_s1, 10000);
+    th_sup_stop(&mt_s1, 10000);
 }
 
 Test(maint_stop, second_sigint_releases_the_killed_job)
@@ -97,12 +97,11 @@ Test(maint_stop, second_sigint_releases_the_killed_job)
                  POOL("rel", "md9", 1, "\"record\"", REC("@REC@")));
     start_long_job(&mt_s1, "md9");
     cr_assert_eq(kill(mt_s1.pid, SIGINT), 0);
-    cr_assert(mt_wait_log(&mt_s1, "graceful stop", 5000));
+    cr_assert(th_sup_wait_log(&mt_s1, "graceful stop", 5000));
     cr_assert_eq(kill(mt_s1.pid, SIGINT), 0);
-    int st = 0;
-    cr_assert(th_wait_exit(mt_s1.pid, 3000, &st) && WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
-    mt_s1.pid = 0;
-    cr_assert_eq(mt_log_count(&mt_s1, "released the killed worker's job", ""), 1);
+    int st = th_sup_wait_exit(&mt_s1, 3000);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    cr_assert_eq(th_sup_log_count(&mt_s1, "released the killed worker's job", NULL), 1);
     cr_assert_eq(delivery_count("sluice:{md9}", "rel"), 0);
 }
 
@@ -153,8 +152,8 @@ Test(maint_stop, a_paused_redis_does_not_block_the_supervisor)
     mt_write_cfg(&mt_s1, "s1", url,
                  ",\"command_timeout\":\"1s\",\"reconnect_min\":\"50ms\",\"reconnect_max\":\"300ms\"", SUP_FAST, "",
                  POOL("pz", "md10", 1, "\"record\"", REC("@REC@")));
-    mt_start(&mt_s1);
-    mt_wait_workers(&mt_s1, 1, 10000);
+    th_sup_start(&mt_s1);
+    th_sup_wait_workers(&mt_s1, 1, 10000);
     mt_wait_library(&mt_s1);
     mt_schedule("md10", "paused", 1, 1000, "test.record", "{}");
 
@@ -162,15 +161,15 @@ Test(maint_stop, a_paused_redis_does_not_block_the_supervisor)
     int64_t t0 = sl_now_mono_ms();
     th_sleep_ms(300);
     cr_assert_eq(kill(mt_s1.pid, SIGTTIN), 0);
-    mt_wait_workers(&mt_s1, 2, 2000);
+    th_sup_wait_workers(&mt_s1, 2, 2000);
     cr_assert(sl_now_mono_ms() - t0 < 3000, "the supervisor answered only after the pause");
-    cr_assert(mt_wait_log(&mt_s1, "maintenance paused", 2500), "the stuck command was never dropped");
+    cr_assert(th_sup_wait_log(&mt_s1, "maintenance paused", 2500), "the stuck command was never dropped");
     th_sleep_ms((int)(3000 - (sl_now_mono_ms() - t0)));
     cr_assert_eq(kill(mt_own_redis, SIGCONT), 0);
 
     mt_wait_records(1, 15000);
-    cr_assert(mt_wait_log(&mt_s1, "redis maintenance connection restored", 5000));
-    mt_stop(&mt_s1, 10000);
+    cr_assert(th_sup_wait_log(&mt_s1, "redis maintenance connection restored", 5000));
+    th_sup_stop(&mt_s1, 10000);
 }
 
 /* `sluice run -t` checks plugins only: it must not need Redis. */

@@ -60,11 +60,8 @@ static void members(char *out, size_t n, const char **defaults, const char *extr
 void fx_setup(fx_run *r, const char *name, const fx_cfg *c)
 {
     memset(r, 0, sizeof(*r));
-    snprintf(r->name, sizeof(r->name), "%s", name);
-    snprintf(r->log, sizeof(r->log), "%s/%s-supervisor.log", th_tmpdir(), name);
     snprintf(r->record, sizeof(r->record), "%s/%s-record.txt", th_tmpdir(), name);
     remove(r->record);
-    remove(r->log);
     char jobs[1024], redis[512], prefetch[64] = "";
     if (c->prefetch)
         snprintf(prefetch, sizeof(prefetch), "\"prefetch\":\"%s\",", c->prefetch);
@@ -84,40 +81,13 @@ void fx_setup(fx_run *r, const char *name, const fx_cfg *c)
                        c->read_count ? c->read_count : 10, prefetch, r->record) > 0);
     cr_assert(asprintf(&file, "%s.json", name) > 0);
     char *path = th_write_file(file, json);
-    snprintf(r->cfg, sizeof(r->cfg), "%s", path);
+    free(file);
+    cr_assert(asprintf(&file, "%s-supervisor.log", name) > 0);
+    th_sup_init(&r->sup, name, path, file);
+    remove(r->sup.log);
     free(path);
     free(file);
     free(json);
-}
-
-void fx_start(fx_run *r)
-{
-    char *argv[] = {SLUICE_BIN, "run", "-c", r->cfg, NULL};
-    r->sup = th_spawn(argv, NULL, r->log);
-}
-
-int fx_stop(fx_run *r, int timeout_ms)
-{
-    int st = -1;
-    cr_assert_eq(kill(r->sup, SIGTERM), 0);
-    cr_assert(th_wait_exit(r->sup, timeout_ms, &st), "%s: supervisor did not exit after SIGTERM (see %s)", r->name,
-              r->log);
-    r->sup = 0;
-    return st;
-}
-
-long fx_log_count(const fx_run *r, const char *needle)
-{
-    FILE *f = fopen(r->log, "r");
-    if (!f)
-        return 0;
-    char line[8192];
-    long n = 0;
-    while (fgets(line, sizeof(line), f))
-        if (strstr(line, needle))
-            n++;
-    fclose(f);
-    return n;
 }
 
 void fx_settle(acct_ledger *a, redisContext *c, const fx_run *r, const char *title, int timeout_ms, acct_counts *k)
@@ -127,34 +97,11 @@ void fx_settle(acct_ledger *a, redisContext *c, const fx_run *r, const char *tit
     if (!ok || k->lost || k->both)
         acct_print_bad(a, 10);
     cr_assert(ok, "%s: not settled: lost=%ld pending=%ld scheduled=%ld undelivered=%ld (see %s)", title, k->lost,
-              k->pending, k->scheduled, k->undelivered, r->log);
+              k->pending, k->scheduled, k->undelivered, r->sup.log);
     cr_assert_eq(k->lost, 0, "%s: %ld jobs lost", title, k->lost);
     cr_assert_eq(k->both, 0, "%s: %ld jobs both completed and dead-lettered", title, k->both);
     cr_assert_eq(k->unknown, 0, "%s: %ld unknown ids", title, k->unknown);
     cr_assert_eq(k->dead_dups, 0, "%s: %ld jobs dead-lettered twice", title, k->dead_dups);
-}
-
-int fx_workers(const fx_run *r, pid_t *out, int max)
-{
-    return th_children(r->sup, "sluice-worker", out, max);
-}
-
-struct nwait {
-    const fx_run *r;
-    int n;
-};
-
-static int has_workers(void *arg)
-{
-    struct nwait *w = arg;
-    pid_t p[64];
-    return fx_workers(w->r, p, 64) == w->n;
-}
-
-void fx_wait_workers(const fx_run *r, int n)
-{
-    struct nwait w = {r, n};
-    cr_assert(th_wait_until(has_workers, &w, 20000), "%s: expected %d workers (see %s)", r->name, n, r->log);
 }
 
 struct cwait {
@@ -166,18 +113,16 @@ struct cwait {
 static int has_consumers(void *arg)
 {
     struct cwait *w = arg;
-    redisReply *r = redisCommand(w->c, "XINFO CONSUMERS sluice:{%s} %s", w->queue, w->queue);
-    int n = r && r->type == REDIS_REPLY_ARRAY ? (int)r->elements : -1;
-    if (r)
-        freeReplyObject(r);
-    return n == w->n;
+    char stream[256];
+    snprintf(stream, sizeof(stream), "sluice:{%s}", w->queue);
+    return th_consumers(w->c, stream, w->queue) == w->n;
 }
 
 void fx_wait_consumers(redisContext *c, const fx_run *r, const char *queue, int n)
 {
     struct cwait w = {c, queue, n};
-    cr_assert(th_wait_until(has_consumers, &w, 20000), "%s: group %s never had %d consumers (see %s)", r->name, queue,
-              n, r->log);
+    cr_assert(th_wait_until(has_consumers, &w, 20000), "%s: group %s never had %d consumers (see %s)", r->sup.name,
+              queue, n, r->sup.log);
 }
 
 struct rwait {
@@ -194,8 +139,8 @@ static int has_records(void *arg)
 void fx_wait_records(const fx_run *r, long n, int timeout_ms)
 {
     struct rwait w = {r, n};
-    cr_assert(th_wait_until(has_records, &w, timeout_ms), "%s: only %ld of %ld completions recorded (see %s)", r->name,
-              th_count_lines(r->record), n, r->log);
+    cr_assert(th_wait_until(has_records, &w, timeout_ms), "%s: only %ld of %ld completions recorded (see %s)",
+              r->sup.name, th_count_lines(r->record), n, r->sup.log);
 }
 
 void fx_xadd(redisContext *c, const char *queue, const char *type, int n, fx_payload_fn fn, void *arg, acct_ledger *a,
@@ -346,7 +291,7 @@ void fx_scenario_run(const fx_scenario *sc)
     s->a = fx_ledger = acct_new(q, q, s->run.record);
     if (sc->n)
         cr_assert_not_null(s->ids = calloc((size_t)sc->n, sizeof(*s->ids)));
-    fx_start(&s->run);
+    th_sup_start(&s->run.sup);
     fx_wait_consumers(s->c, &s->run, q, cfg.workers ? cfg.workers : FX_WORKERS);
     if (sc->n)
         fx_xadd(s->c, q, "test.acct", sc->n, sc->payload, NULL, s->a, s->ids);
@@ -372,6 +317,6 @@ void fx_scenario_run(const fx_scenario *sc)
                   max_dups);
     if (sc->check)
         sc->check(s, &k);
-    fx_stop(&s->run, sc->stop_ms);
+    th_sup_term(&s->run.sup, sc->stop_ms);
     scene_clear(s);
 }

@@ -1,7 +1,8 @@
 /* Helpers of the fault suites (tests/faults/test_faults_*.c): a supervisor run of
  * the "faulty" test plugin with tiny timeouts, pipelined raw XADD producers, a
  * private redis-server with AOF that can be killed and restarted on the same
- * dir and port, and log/process inspection. Built on th.h. */
+ * dir and port, and process inspection. Built on th.h and sup.h (the supervisor
+ * of a run is a th_sup: start, stop, workers and log with th_sup_*). */
 #ifndef TH_FX_H
 #define TH_FX_H
 
@@ -9,6 +10,7 @@
 #include <sys/types.h>
 
 #include "acct.h"
+#include "sup.h"
 #include "th.h"
 
 extern redisContext *fx_rc; /* connection to the test Redis, made by fx_suite_init */
@@ -32,25 +34,16 @@ typedef struct fx_cfg {
     const char *redis; /* extra members of "redis" */
 } fx_cfg;
 
-/** One scenario's files and supervisor. */
+/** One scenario's supervisor (config, log) and record file. */
 typedef struct fx_run {
-    char name[64];
-    char cfg[512], log[512], record[512];
-    pid_t sup;
+    th_sup sup;
+    char record[512];
 } fx_run;
 
-/** Write <tmp>/<name>.json for c; the record file is <tmp>/<name>-record.txt. */
+/** Write <tmp>/<name>.json for c and th_sup_init r->sup on it (log
+ *  <tmp>/<name>-supervisor.log, emptied); the record file is
+ *  <tmp>/<name>-record.txt. */
 void fx_setup(fx_run *r, const char *name, const fx_cfg *c);
-/** Start `sluice run -c cfg` (output appended to r->log). */
-void fx_start(fx_run *r);
-/** SIGTERM the supervisor and wait for it; returns its wait status. */
-int fx_stop(fx_run *r, int timeout_ms);
-/** Lines of the supervisor's log containing needle. */
-long fx_log_count(const fx_run *r, const char *needle);
-/** Live sluice-worker children of the supervisor. */
-int fx_workers(const fx_run *r, pid_t *out, int max);
-/** Wait until the supervisor has n workers (asserts). */
-void fx_wait_workers(const fx_run *r, int n);
 /** Wait until group `queue` of sluice:{queue} has n consumers (asserts). */
 void fx_wait_consumers(redisContext *c, const fx_run *r, const char *queue, int n);
 /** Wait until the record file holds at least n lines (asserts). */

@@ -9,10 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_KIDS 64
-
 redisContext *mt_rc;
-mt_sup mt_s1, mt_s2;
+th_sup mt_s1, mt_s2;
 char mt_rec_path[512];
 pid_t mt_own_redis;
 
@@ -25,11 +23,8 @@ void mt_setup(void)
 
 void mt_teardown(void)
 {
-    if (mt_s1.pid > 0)
-        th_kill(mt_s1.pid);
-    if (mt_s2.pid > 0)
-        th_kill(mt_s2.pid);
-    mt_s1.pid = mt_s2.pid = 0;
+    th_sup_kill(&mt_s1);
+    th_sup_kill(&mt_s2);
     if (mt_own_redis > 0) {
         kill(mt_own_redis, SIGCONT);
         th_kill(mt_own_redis);
@@ -62,7 +57,7 @@ static char *mt_with_rec(const char *pools)
 
 /* Write <name>.json: redis url (NULL: the test Redis) and extra redis members,
  * supervisor members, jobs members, and pools ("@REC@" = the record file). */
-void mt_write_cfg(mt_sup *s, const char *name, const char *url, const char *redis, const char *supv, const char *jobs,
+void mt_write_cfg(th_sup *s, const char *name, const char *url, const char *redis, const char *supv, const char *jobs,
                   const char *pools_tmpl)
 {
     char *pools = mt_with_rec(pools_tmpl), *text = NULL, file[64];
@@ -72,73 +67,10 @@ void mt_write_cfg(mt_sup *s, const char *name, const char *url, const char *redi
                        url ? url : th_redis_url(), redis, SLUICE_TEST_PLUGIN_DIR, supv, jobs, pools) > 0);
     snprintf(file, sizeof file, "%s.json", name);
     char *path = th_write_file(file, text);
-    snprintf(s->cfg, sizeof s->cfg, "%s", path);
-    snprintf(s->log, sizeof s->log, "%s/%s.log", th_tmpdir(), name);
+    th_sup_init(s, name, path, NULL);
     free(path);
     free(text);
     free(pools);
-}
-
-void mt_start(mt_sup *s)
-{
-    char *argv[] = {SLUICE_BIN, "run", "-c", s->cfg, NULL};
-    s->pid = th_spawn(argv, NULL, s->log);
-}
-
-/* SIGTERM and expect exit 0 within timeout_ms. */
-void mt_stop(mt_sup *s, int timeout_ms)
-{
-    int st = 0;
-    cr_assert_eq(kill(s->pid, SIGTERM), 0);
-    cr_assert(th_wait_exit(s->pid, timeout_ms, &st), "supervisor did not exit");
-    s->pid = 0;
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "supervisor exit status %d", st);
-}
-
-struct nw {
-    mt_sup *s;
-    int n;
-};
-
-static int has_workers(void *arg)
-{
-    struct nw *a = arg;
-    pid_t p[MAX_KIDS];
-    return th_children(a->s->pid, "sluice-worker", p, MAX_KIDS) == a->n;
-}
-
-void mt_wait_workers(mt_sup *s, int n, int timeout_ms)
-{
-    struct nw a = {s, n};
-    cr_assert(th_wait_until(has_workers, &a, timeout_ms), "expected %d workers", n);
-}
-
-/* Lines of s's log containing both a and b. */
-int mt_log_count(const mt_sup *s, const char *a, const char *b)
-{
-    char *text = th_read_file(s->log), *save = NULL;
-    int n = 0;
-    for (char *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
-        n += strstr(l, a) && strstr(l, b);
-    free(text);
-    return n;
-}
-
-struct logw {
-    const mt_sup *s;
-    const char *a;
-};
-
-static int log_has(void *arg)
-{
-    struct logw *w = arg;
-    return mt_log_count(w->s, w->a, "") > 0;
-}
-
-int mt_wait_log(const mt_sup *s, const char *a, int timeout_ms)
-{
-    struct logw w = {s, a};
-    return th_wait_until(log_has, &w, timeout_ms);
 }
 
 static int recorded_at_least(void *arg)
@@ -201,9 +133,9 @@ void mt_schedule(const char *q, const char *prefix, int n, int in_ms, const char
 
 /* The function library must be there before the test schedules: the
  * supervisor loads it on connect. */
-void mt_wait_library(const mt_sup *s)
+void mt_wait_library(const th_sup *s)
 {
-    cr_assert(mt_wait_log(s, "redis maintenance connection ready", 10000), "maintenance never connected");
+    cr_assert(th_sup_wait_log(s, "redis maintenance connection ready", 10000), "maintenance never connected");
 }
 
 void mt_xadd(const char *q, int n, const char *type, const char *payload)

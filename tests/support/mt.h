@@ -8,13 +8,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "sup.h"
 #include "th.h"
-
-/** One `sluice run` and its files. */
-typedef struct mt_sup {
-    pid_t pid;
-    char cfg[512], log[512];
-} mt_sup;
 
 /** A line of the record file: "<job id> <attempt> <pid> <deliveries>". */
 typedef struct mt_rec {
@@ -25,7 +20,7 @@ typedef struct mt_rec {
 } mt_rec;
 
 extern redisContext *mt_rc; /* connection to the test Redis (or the private one) */
-extern mt_sup mt_s1, mt_s2; /* killed by mt_teardown if still running */
+extern th_sup mt_s1, mt_s2; /* its supervisors (sup.h), killed by mt_teardown if still running */
 extern char mt_rec_path[512]; /* the record file */
 extern pid_t mt_own_redis; /* a private redis-server a test started, 0 if none */
 
@@ -34,18 +29,12 @@ void mt_setup(void);
 void mt_teardown(void);
 
 /** Write <name>.json: redis url (NULL: the test Redis) plus extra members of
- *  "redis", "supervisor" and "jobs", and the pools ("@REC@" = record file). */
-void mt_write_cfg(mt_sup *s, const char *name, const char *url, const char *redis, const char *supv, const char *jobs,
+ *  "redis", "supervisor" and "jobs", and the pools ("@REC@" = record file);
+ *  th_sup_init s on it (log <name>.log). Start, stop and wait with th_sup_*. */
+void mt_write_cfg(th_sup *s, const char *name, const char *url, const char *redis, const char *supv, const char *jobs,
                   const char *pools_tmpl);
-void mt_start(mt_sup *s);
-/** SIGTERM and expect exit 0 within timeout_ms. */
-void mt_stop(mt_sup *s, int timeout_ms);
-void mt_wait_workers(mt_sup *s, int n, int timeout_ms);
-/** Lines of s's log containing both a and b. */
-int mt_log_count(const mt_sup *s, const char *a, const char *b);
-int mt_wait_log(const mt_sup *s, const char *a, int timeout_ms);
 /** Wait for the maintenance connection (the library is loaded then). */
-void mt_wait_library(const mt_sup *s);
+void mt_wait_library(const th_sup *s);
 
 void mt_wait_records(long n, int timeout_ms);
 /** The record file sorted by job id (caller frees *out); the line count. */

@@ -380,3 +380,61 @@ void th_register_schema(const char *type, const char *schema)
     cr_assert_eq(sl_registry_register(r, type, schema, err, sizeof err), 0, "%s", err);
     sl_redis_free(r);
 }
+
+/* XINFO CONSUMERS stream group: the reply, or NULL when it is not an array. */
+static redisReply *xinfo_consumers(redisContext *c, const char *stream, const char *group)
+{
+    redisReply *r = redisCommand(c, "XINFO CONSUMERS %s %s", stream, group);
+    if (r && r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        r = NULL;
+    }
+    return r;
+}
+
+long th_consumers(redisContext *c, const char *stream, const char *group)
+{
+    redisReply *r = xinfo_consumers(c, stream, group);
+    long n = r ? (long)r->elements : -1;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
+int th_has_consumer(redisContext *c, const char *stream, const char *group, const char *consumer)
+{
+    redisReply *r = xinfo_consumers(c, stream, group);
+    if (!r)
+        return -1;
+    int found = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        for (size_t k = 0; k + 1 < e->elements; k += 2)
+            if (strcmp(e->element[k]->str, "name") == 0 && strcmp(e->element[k + 1]->str, consumer) == 0)
+                found = 1;
+    }
+    freeReplyObject(r);
+    return found;
+}
+
+long long th_group_field(redisContext *c, const char *stream, const char *group, const char *field)
+{
+    redisReply *r = redisCommand(c, "XINFO GROUPS %s", stream);
+    long long v = -1;
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *g = r->element[i];
+        const redisReply *name = NULL, *val = NULL;
+        for (size_t k = 0; k + 1 < g->elements; k += 2) {
+            if (strcmp(g->element[k]->str, "name") == 0)
+                name = g->element[k + 1];
+            else if (strcmp(g->element[k]->str, field) == 0)
+                val = g->element[k + 1];
+        }
+        if (name && name->type == REDIS_REPLY_STRING && strcmp(name->str, group) == 0 && val &&
+            val->type == REDIS_REPLY_INTEGER)
+            v = val->integer;
+    }
+    if (r)
+        freeReplyObject(r);
+    return v;
+}

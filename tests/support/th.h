@@ -8,6 +8,18 @@
  *
  * Paths from the build (compile definitions): SLUICE_BIN, SLUICE_WORKER_BIN,
  * SLUICE_TEST_PLUGIN_DIR, SLUICE_PLUGIN_DIR, SLUICE_SOURCE_DIR, SLUICE_BUILD_DIR.
+ *
+ * The fixture family in tests/support/, one prefix per layer, each built on
+ * the ones above it:
+ *   th.c   th_*      harness: Redis, temp files, processes, polling, XINFO readers
+ *   run.c  th_run*   one run of the sluice binary with captured output
+ *   sup.c  th_sup_*  a `sluice run` supervisor: start, wait for workers, stop, log
+ *   acct.c acct_*    the no-loss ledger: what became of every enqueued job
+ *   fx.c   fx_*      fault scenarios: "faulty" plugin configs, producers, a
+ *                    killable AOF redis-server, the table skeleton, fx_settle
+ *   mt.c   mt_*      maintenance suites: generated configs, the record file,
+ *                    delayed jobs, pending/scheduled waits
+ * A helper two suites need goes here, in the lowest layer it fits.
  */
 #ifndef TH_H
 #define TH_H
@@ -66,6 +78,14 @@ char *th_tmp_path(const char *name);
 pid_t th_worker_start(const char *config, const char *pool, const char *consumer, const char *log);
 /** SIGTERM a worker and assert it exits 0 within timeout_ms (SIGKILL otherwise). */
 void th_worker_stop(pid_t pid, int timeout_ms);
+
+/** Consumers of group in stream (XINFO CONSUMERS), -1 when there is no such group. */
+long th_consumers(redisContext *c, const char *stream, const char *group);
+/** 1 if consumer is in group of stream, 0 if not, -1 when there is no such group. */
+int th_has_consumer(redisContext *c, const char *stream, const char *group, const char *consumer);
+/** The integer field (e.g. "pending", "entries-read") of group in XINFO GROUPS
+ *  stream; -1 when the stream, the group or the field is missing. */
+long long th_group_field(redisContext *c, const char *stream, const char *group, const char *field);
 
 /** Argument of the th_wait_until predicates below. */
 typedef struct th_want {

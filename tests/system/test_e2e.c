@@ -42,10 +42,7 @@ static int consumers_ready(void *arg)
 {
     (void)arg;
     redisContext *c = th_redis();
-    redisReply *r = redisCommand(c, "XINFO CONSUMERS sluice:{e2e} g");
-    int n = r && r->type == REDIS_REPLY_ARRAY ? (int)r->elements : 0;
-    if (r)
-        freeReplyObject(r);
+    long n = th_consumers(c, "sluice:{e2e}", "g");
     redisFree(c);
     return n == 2;
 }

@@ -25,11 +25,11 @@ static void setup(void)
 static void service(fx_run *r, const char *group, int fail_pct, const char *start_at)
 {
     memset(r, 0, sizeof(*r));
-    snprintf(r->name, sizeof(r->name), "fanout-%s", group);
-    snprintf(r->log, sizeof(r->log), "%s/%s-supervisor.log", th_tmpdir(), r->name);
-    snprintf(r->record, sizeof(r->record), "%s/%s-record.txt", th_tmpdir(), r->name);
+    char name[64], log[128];
+    snprintf(name, sizeof(name), "fanout-%s", group);
+    snprintf(log, sizeof(log), "%s-supervisor.log", name);
+    snprintf(r->record, sizeof(r->record), "%s/%s-record.txt", th_tmpdir(), name);
     remove(r->record);
-    remove(r->log);
     char *json = NULL, *file = NULL;
     cr_assert(asprintf(&json,
                        "{\"redis\":{\"url\":\"%s\"},\"log\":{\"format\":\"json\",\"level\":\"info\",\"jobs\":false},"
@@ -41,9 +41,10 @@ static void service(fx_run *r, const char *group, int fail_pct, const char *star
                        "\"settings\":{\"record_file\":\"%s\",\"fail_pct\":%d}}]}\n",
                        th_redis_url(), SLUICE_TEST_PLUGIN_DIR, SLUICE_WORKER_BIN, group, group, start_at, r->record,
                        fail_pct) > 0);
-    cr_assert(asprintf(&file, "%s.json", r->name) > 0);
+    cr_assert(asprintf(&file, "%s.json", name) > 0);
     char *path = th_write_file(file, json);
-    snprintf(r->cfg, sizeof(r->cfg), "%s", path);
+    th_sup_init(&r->sup, name, path, log);
+    remove(r->sup.log);
     free(path);
     free(file);
     free(json);
@@ -121,12 +122,12 @@ Test(fanout, three_groups_one_queue_then_a_late_replay, .init = setup, .timeout 
     service(&inv, "inventory", 0, "0");
     service(&notif, "notifications", FAIL_PCT, "0");
     service(&audit, "audit", 0, "0");
-    fx_start(&inv);
-    fx_start(&notif);
-    fx_start(&audit);
-    fx_wait_workers(&inv, 2);
-    fx_wait_workers(&notif, 2);
-    fx_wait_workers(&audit, 2);
+    th_sup_start(&inv.sup);
+    th_sup_start(&notif.sup);
+    th_sup_start(&audit.sup);
+    th_sup_wait_workers(&inv.sup, 2, 20000);
+    th_sup_wait_workers(&notif.sup, 2, 20000);
+    th_sup_wait_workers(&audit.sup, 2, 20000);
 
     acct_ledger *a_inv = acct_new(QUEUE, "inventory", inv.record);
     acct_ledger *a_notif = acct_new(QUEUE, "notifications", notif.record);
@@ -137,7 +138,7 @@ Test(fanout, three_groups_one_queue_then_a_late_replay, .init = setup, .timeout 
     int first = 0, second = N_EVENTS / 2;
     fx_xadd(c, QUEUE, "test.fanout", N_EVENTS / 2, payload, &first, NULL, ids);
     fx_wait_records(&audit, 300, 30000);
-    int st = fx_stop(&audit, 20000);
+    int st = th_sup_term(&audit.sup, 20000);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "audit supervisor exit status %d", st);
     long audit_before = th_count_lines(audit.record);
 
@@ -154,7 +155,7 @@ Test(fanout, three_groups_one_queue_then_a_late_replay, .init = setup, .timeout 
     settled(a_notif, c, "notifications", N_EVENTS - N_EVENTS * FAIL_PCT / 100, N_EVENTS * FAIL_PCT / 100);
     cr_assert_eq(th_count_lines(audit.record), audit_before, "audit ran jobs while its supervisor was down");
 
-    fx_start(&audit);
+    th_sup_start(&audit.sup);
     settled(a_audit, c, "audit", N_EVENTS, 0);
     cr_assert_geq(th_count_lines(audit.record) - audit_before, N_EVENTS / 2,
                   "audit did only %ld jobs after its restart", th_count_lines(audit.record) - audit_before);
@@ -169,7 +170,7 @@ Test(fanout, three_groups_one_queue_then_a_late_replay, .init = setup, .timeout 
     acct_ledger *a_late = acct_new(QUEUE, "analytics", late.record);
     for (int i = 0; i < N_EVENTS; i++)
         acct_add(a_late, ids[i]);
-    fx_start(&late);
+    th_sup_start(&late.sup);
     settled(a_late, c, "analytics (late, start_at 0)", N_EVENTS, 0);
     cr_assert_eq(xlen(c, "sluice:{" QUEUE "}:dlq:analytics"), 0);
 
@@ -179,8 +180,8 @@ Test(fanout, three_groups_one_queue_then_a_late_replay, .init = setup, .timeout 
 
     fx_run *all[] = {&inv, &notif, &audit, &late};
     for (size_t i = 0; i < 4; i++) {
-        st = fx_stop(all[i], 20000);
-        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s supervisor exit status %d", all[i]->name, st);
+        st = th_sup_term(&all[i]->sup, 20000);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s supervisor exit status %d", all[i]->sup.name, st);
     }
     acct_free(a_inv);
     acct_free(a_notif);

@@ -42,15 +42,15 @@ Test(handoff, resize_hands_prefetched_entries_to_a_live_worker)
     fx_setup(&r, "h1",
              &(fx_cfg){.queue = "h1", .workers = 2, .read_count = 20, .prefetch = "10s", .jobs = "\"lease\":\"60s\""});
     acct_ledger *a = fx_ledger = acct_new("h1", "h1", r.record);
-    fx_start(&r);
+    th_sup_start(&r.sup);
     fx_wait_consumers(fx_rc, &r, "h1", 2);
     fx_xadd(fx_rc, "h1", "test.acct", n, p_slow, NULL, a, NULL);
     fx_wait_records(&r, 4, 20000);
-    edit_file(r.cfg, "\"workers\":2", "\"workers\":1");
-    cr_assert_eq(kill(r.sup, SIGHUP), 0);
-    fx_wait_workers(&r, 1);
-    cr_assert_geq(fx_log_count(&r, "released unstarted prefetched entries"), 1,
-                  "the removed worker held no unstarted entry: the scenario tested nothing (see %s)", r.log);
+    edit_file(r.sup.cfg, "\"workers\":2", "\"workers\":1");
+    cr_assert_eq(kill(r.sup.pid, SIGHUP), 0);
+    th_sup_wait_workers(&r.sup, 1, 20000);
+    cr_assert_geq(th_sup_log_count(&r.sup, "released unstarted prefetched entries", NULL), 1,
+                  "the removed worker held no unstarted entry: the scenario tested nothing (see %s)", r.sup.log);
     /* One worker runs the rest in about 4 s; a lease is 60 s. */
     fx_wait_records(&r, n, 15000);
     acct_counts k;
@@ -60,5 +60,5 @@ Test(handoff, resize_hands_prefetched_entries_to_a_live_worker)
     cr_assert_eq(k.duplicates, 0);
     cr_assert_eq(k.dead, 0);
     cr_assert_eq(k.lost, 0);
-    fx_stop(&r, 15000);
+    th_sup_term(&r.sup, 15000);
 }

@@ -28,7 +28,7 @@ TestSuite(maint, .init = mt_setup, .fini = mt_teardown, .timeout = 90);
 
 /* A log needle, for th_wait_until. */
 struct logw {
-    const mt_sup *s;
+    const th_sup *s;
     const char *a;
 };
 
@@ -37,7 +37,7 @@ struct logw {
 Test(maint, delayed_jobs_are_promoted_and_completed)
 {
     mt_write_cfg(&mt_s1, "s1", NULL, "", SUP_FAST, "", POOL("rec", "md1", 2, "\"record\"", REC("@REC@")));
-    mt_start(&mt_s1);
+    th_sup_start(&mt_s1);
     mt_wait_library(&mt_s1);
     mt_schedule("md1", "late", 300, 200, "test.record", "{}");
     mt_wait_records(300, 20000);
@@ -48,7 +48,7 @@ Test(maint, delayed_jobs_are_promoted_and_completed)
     cr_assert_eq(mt_distinct(r, n), 300);
     cr_assert_eq(th_int(mt_rc, "XLEN sluice:{md1}"), 300, "every entry promoted exactly once");
     free(r);
-    mt_stop(&mt_s1, 10000);
+    th_sup_stop(&mt_s1, 10000);
 }
 
 Test(maint, two_supervisors_promote_each_entry_once)
@@ -57,8 +57,8 @@ Test(maint, two_supervisors_promote_each_entry_once)
                  POOL("pa", "md2", 2, "\"record\"", ",\"group\":\"g\"" REC("@REC@")));
     mt_write_cfg(&mt_s2, "s2", NULL, "", SUP_FAST, "",
                  POOL("pb", "md2", 2, "\"record\"", ",\"group\":\"g\"" REC("@REC@")));
-    mt_start(&mt_s1);
-    mt_start(&mt_s2);
+    th_sup_start(&mt_s1);
+    th_sup_start(&mt_s2);
     mt_wait_library(&mt_s1);
     mt_wait_library(&mt_s2);
     mt_schedule("md2", "dup", 1000, 300, "test.record", "{}");
@@ -71,8 +71,8 @@ Test(maint, two_supervisors_promote_each_entry_once)
     cr_assert_eq(mt_distinct(r, n), 1000);
     cr_assert_eq(th_int(mt_rc, "XLEN sluice:{md2}"), 1000);
     free(r);
-    mt_stop(&mt_s1, 10000);
-    mt_stop(&mt_s2, 10000);
+    th_sup_stop(&mt_s1, 10000);
+    th_sup_stop(&mt_s2, 10000);
 }
 
 Test(maint, retries_end_to_end)
@@ -80,7 +80,7 @@ Test(maint, retries_end_to_end)
     mt_write_cfg(&mt_s1, "s1", NULL, "", SUP_FAST,
                  "\"max_attempts\":5,\"backoff_base\":\"5ms\",\"backoff_cap\":\"20ms\"",
                  POOL("rt", "md3", 2, "\"retry\"", REC("@REC@")));
-    mt_start(&mt_s1);
+    th_sup_start(&mt_s1);
     mt_wait_library(&mt_s1);
     mt_xadd("md3", 200, "test.retry", "{\"succeed_on\":3}");
     mt_wait_records(200, 30000);
@@ -93,23 +93,23 @@ Test(maint, retries_end_to_end)
         cr_assert_eq(r[i].attempt, 3, "job %s completed on attempt %d", r[i].id, r[i].attempt);
     cr_assert_eq(th_int(mt_rc, "XLEN sluice:{md3}:dlq:rt"), 0);
     free(r);
-    mt_stop(&mt_s1, 10000);
+    th_sup_stop(&mt_s1, 10000);
 }
 
 /* A reload adds a pool on a new queue: the promoter serves it. */
 Test(maint, reload_adds_a_queue_to_the_promoter)
 {
     mt_write_cfg(&mt_s1, "s1", NULL, "", SUP_FAST, "", POOL("ra", "md4", 1, "\"record\"", REC("@REC@")));
-    mt_start(&mt_s1);
+    th_sup_start(&mt_s1);
     mt_wait_library(&mt_s1);
     mt_write_cfg(&mt_s1, "s1", NULL, "", SUP_FAST, "",
                  POOL("ra", "md4", 1, "\"record\"", REC("@REC@")) "," POOL("rb", "md5", 1, "\"record\"", REC("@REC@")));
     cr_assert_eq(kill(mt_s1.pid, SIGHUP), 0);
-    cr_assert(mt_wait_log(&mt_s1, "\"msg\":\"config reloaded\"", 5000));
+    cr_assert(th_sup_wait_log(&mt_s1, "\"msg\":\"config reloaded\"", 5000));
     mt_schedule("md5", "new", 5, 50, "test.record", "{}");
     mt_wait_records(5, 10000);
     mt_wait_settled("md5", "rb", 5000);
-    mt_stop(&mt_s1, 10000);
+    th_sup_stop(&mt_s1, 10000);
 }
 
 /* ---- hard timeouts ------------------------------------------------------ */
@@ -131,7 +131,7 @@ static const char *field_of(const redisReply *kv, const char *f)
 static int spawned_42(void *arg)
 {
     struct logw *w = arg;
-    return mt_log_count(w->s, w->a, "") == 42;
+    return th_sup_log_count(w->s, w->a, NULL) == 42;
 }
 
 Test(maint, hard_timeouts_count_attempts_then_dead_letter)
@@ -139,8 +139,8 @@ Test(maint, hard_timeouts_count_attempts_then_dead_letter)
     mt_write_cfg(&mt_s1, "s1", NULL, "", SUP_FAST,
                  "\"timeout\":\"300ms\",\"max_attempts\":2,\"backoff_base\":\"5ms\",\"backoff_cap\":\"20ms\"",
                  POOL("hang", "md6", 2, "\"hang\"", ",\"read_count\":1"));
-    mt_start(&mt_s1);
-    mt_wait_workers(&mt_s1, 2, 10000);
+    th_sup_start(&mt_s1);
+    th_sup_wait_workers(&mt_s1, 2, 10000);
     mt_wait_library(&mt_s1);
     mt_xadd("md6", 20, "test.hang", "{}");
     long want = 20;
@@ -157,14 +157,14 @@ Test(maint, hard_timeouts_count_attempts_then_dead_letter)
         cr_assert(strstr(field_of(kv, "error"), "hard timeout"), "error: %s", field_of(kv, "error"));
     }
     freeReplyObject(r);
-    cr_assert_eq(mt_log_count(&mt_s1, "job passed its hard timeout", ""), 40);
-    cr_assert_eq(mt_log_count(&mt_s1, "timed-out job scheduled for a retry", "\"outcome\":\"retried\""), 20);
-    cr_assert_eq(mt_log_count(&mt_s1, "timed-out job dead-lettered", "\"outcome\":\"dead\""), 20);
+    cr_assert_eq(th_sup_log_count(&mt_s1, "job passed its hard timeout", NULL), 40);
+    cr_assert_eq(th_sup_log_count(&mt_s1, "timed-out job scheduled for a retry", "\"outcome\":\"retried\""), 20);
+    cr_assert_eq(th_sup_log_count(&mt_s1, "timed-out job dead-lettered", "\"outcome\":\"dead\""), 20);
     /* Every kill was followed by a restart of the slot: 2 + 40 spawns. */
     struct logw w = {&mt_s1, "\"msg\":\"worker spawned\""};
-    cr_assert(th_wait_until(spawned_42, &w, 5000), "%d spawns", mt_log_count(&mt_s1, w.a, ""));
-    mt_wait_workers(&mt_s1, 2, 5000);
-    mt_stop(&mt_s1, 10000);
+    cr_assert(th_wait_until(spawned_42, &w, 5000), "%ld spawns", th_sup_log_count(&mt_s1, w.a, NULL));
+    th_sup_wait_workers(&mt_s1, 2, 5000);
+    th_sup_stop(&mt_s1, 10000);
 }
 
 /* ---- leases ------------------------------------------------------------- */
@@ -179,8 +179,8 @@ Test(maint, lease_extension_keeps_a_running_job_from_thieves)
 {
     mt_write_cfg(&mt_s1, "s1", NULL, "", SUP_FAST, "\"lease\":\"1s\"",
                  POOL("lease", "md7", 1, "\"record\"", REC("@REC@")));
-    mt_start(&mt_s1);
-    mt_wait_workers(&mt_s1, 1, 10000);
+    th_sup_start(&mt_s1);
+    th_sup_wait_workers(&mt_s1, 1, 10000);
     mt_xadd("md7", 1, "test.record", "{\"sleep_ms\":3000}");
     cr_assert(th_wait_until(job_started, NULL, 10000), "job not delivered");
     int64_t t0 = sl_now_mono_ms();
@@ -202,15 +202,13 @@ Test(maint, lease_extension_keeps_a_running_job_from_thieves)
     cr_assert_eq(mt_read_recs(&r), 1);
     cr_assert_eq(r[0].deliveries, 1);
     free(r);
-    mt_stop(&mt_s1, 10000);
+    th_sup_stop(&mt_s1, 10000);
 }
 
 Test(maint, run_t_needs_no_redis)
 {
     mt_write_cfg(&mt_s1, "s1", "redis://127.0.0.1:1/0", "", SUP_FAST, "", POOL("t", "md11", 1, "\"ok\"", ""));
-    char *argv[] = {SLUICE_BIN, "run", "-t", "-c", mt_s1.cfg, NULL};
-    pid_t pid = th_spawn(argv, NULL, mt_s1.log);
-    int st = 0;
-    cr_assert(th_wait_exit(pid, 20000, &st), "sluice run -t hangs");
+    th_sup_startv(&mt_s1, (char *[]){"-t", NULL}, NULL);
+    int st = th_sup_wait_exit(&mt_s1, 20000);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
 }

@@ -28,7 +28,7 @@ Test(oversize, dead_letter_keeps_an_excerpt)
     fx_run r;
     fx_setup(&r, "o1", &(fx_cfg){.queue = "o1", .workers = 1, .jobs = "\"max_payload_bytes\":1048576"});
     acct_ledger *a = fx_ledger = acct_new("o1", "o1", r.record);
-    fx_start(&r);
+    th_sup_start(&r.sup);
     fx_wait_consumers(fx_rc, &r, "o1", 1);
     char *payload = malloc(big + 1);
     cr_assert(payload);
@@ -41,7 +41,7 @@ Test(oversize, dead_letter_keeps_an_excerpt)
     /* a small job after it still runs */
     fx_xadd(fx_rc, "o1", "test.acct", 1, NULL, NULL, a, NULL);
     acct_counts k;
-    cr_assert(acct_wait_settled(a, fx_rc, 30000, &k), "not settled (see %s)", r.log);
+    cr_assert(acct_wait_settled(a, fx_rc, 30000, &k), "not settled (see %s)", r.sup.log);
     cr_assert_eq(k.completed, 1);
     cr_assert_eq(k.by_reason[ACCT_oversize], 1);
     redisReply *d = redisCommand(fx_rc, "XRANGE sluice:{o1}:dlq:o1 - +");
@@ -59,5 +59,5 @@ Test(oversize, dead_letter_keeps_an_excerpt)
     long long dlq_mem = th_int(fx_rc, "MEMORY USAGE sluice:{o1}:dlq:o1");
     cr_assert_lt(dlq_mem, (long long)big / 8, "the DLQ takes %lld bytes for a %zu byte payload", dlq_mem, big);
     free(payload);
-    fx_stop(&r, 15000);
+    th_sup_term(&r.sup, 15000);
 }

@@ -420,7 +420,7 @@ Test(retention, bad_arguments_are_errors)
 
 /* ---- the supervisor ----------------------------------------------------- */
 
-static void write_cfg(mt_sup *s, const char *queues, const char *pools)
+static void write_cfg(th_sup *s, const char *queues, const char *pools)
 {
     char *text = NULL;
     cr_assert(asprintf(&text,
@@ -429,8 +429,7 @@ static void write_cfg(mt_sup *s, const char *queues, const char *pools)
                        "\"retention\":{\"interval\":\"200ms\"},\"queues\":{%s},\"pools\":[%s]}\n",
                        th_redis_url(), SLUICE_TEST_PLUGIN_DIR, SLUICE_WORKER_BIN, queues, pools) > 0);
     char *path = th_write_file("ret.json", text);
-    snprintf(s->cfg, sizeof s->cfg, "%s", path);
-    snprintf(s->log, sizeof s->log, "%s/ret.log", th_tmpdir());
+    th_sup_init(s, "ret", path, NULL);
     free(path);
     free(text);
 }
@@ -467,13 +466,13 @@ Test(retention, supervisor_trims_every_interval)
     write_cfg(&mt_s1, "\"rs\":{\"retention_max_len\":100},\"keep\":{\"dlq_maxlen\":5}",
               "{\"name\":\"g2\",\"queue\":\"rs\",\"workers\":0,\"plugins\":[\"ok\"]},"
               "{\"name\":\"keep\",\"queue\":\"keep\",\"workers\":0,\"plugins\":[\"ok\"]}");
-    mt_start(&mt_s1);
+    th_sup_start(&mt_s1);
     struct xlen_is w = {s, 1700}, wr = {rs, 10};
     cr_assert(th_wait_until(xlen_is, &w, 10000), "XLEN %lld", th_int(mt_rc, "XLEN %s", s));
     cr_assert(th_wait_until(xlen_is, &wr, 10000), "retry XLEN %lld", th_int(mt_rc, "XLEN %s", rs));
     cr_assert_str_eq(first_id(s, buf), ids[300], "stopped at g2's oldest pending");
     cr_assert_str_eq(first_id(rs, buf), rids[20]);
-    cr_assert(mt_wait_log(&mt_s1, "\"msg\":\"trimmed stream\"", 5000));
+    cr_assert(th_sup_wait_log(&mt_s1, "\"msg\":\"trimmed stream\"", 5000));
     th_sleep_ms(600); /* three more rounds: nothing more may go */
     cr_assert_eq(th_int(mt_rc, "XLEN %s", s), 1700);
     cr_assert_eq(th_int(mt_rc, "XLEN sluice:{keep}"), 50, "a queue without a policy is never trimmed");
@@ -489,10 +488,10 @@ Test(retention, supervisor_trims_every_interval)
     cr_assert(th_wait_until(xlen_is, &w, 10000), "XLEN %lld", th_int(mt_rc, "XLEN %s", s));
     cr_assert(th_wait_until(xlen_is, &wr, 10000), "retry XLEN %lld", th_int(mt_rc, "XLEN %s", rs));
     cr_assert_str_eq(first_id(s, buf), ids[1900]);
-    cr_assert_geq(mt_log_count(&mt_s1, "\"msg\":\"trimmed stream\"", "\"stream\":\"sluice:{rs}\""), 2,
+    cr_assert_geq(th_sup_log_count(&mt_s1, "\"msg\":\"trimmed stream\"", "\"stream\":\"sluice:{rs}\""), 2,
                   "an info line per round that removed something");
-    cr_assert_eq(mt_log_count(&mt_s1, "sluice_trim failed", ""), 0);
-    mt_stop(&mt_s1, 10000);
+    cr_assert_eq(th_sup_log_count(&mt_s1, "sluice_trim failed", NULL), 0);
+    th_sup_stop(&mt_s1, 10000);
 }
 
 /* A policy added by a reload (SIGHUP) is served without a restart. */
@@ -500,15 +499,15 @@ Test(retention, reload_adds_a_policy)
 {
     xadd_n("sluice:{rl}", 500, NULL);
     write_cfg(&mt_s1, "", "{\"name\":\"p\",\"queue\":\"rl\",\"workers\":0,\"plugins\":[\"ok\"]}");
-    mt_start(&mt_s1);
+    th_sup_start(&mt_s1);
     mt_wait_library(&mt_s1);
     th_sleep_ms(500);
     cr_assert_eq(th_int(mt_rc, "XLEN sluice:{rl}"), 500, "no policy: nothing trimmed");
     write_cfg(&mt_s1, "\"rl\":{\"retention_max_len\":10}",
               "{\"name\":\"p\",\"queue\":\"rl\",\"workers\":0,\"plugins\":[\"ok\"]}");
     cr_assert_eq(kill(mt_s1.pid, SIGHUP), 0);
-    cr_assert(mt_wait_log(&mt_s1, "\"msg\":\"config reloaded\"", 5000));
+    cr_assert(th_sup_wait_log(&mt_s1, "\"msg\":\"config reloaded\"", 5000));
     struct xlen_is w = {"sluice:{rl}", 10};
     cr_assert(th_wait_until(xlen_is, &w, 10000), "XLEN %lld", th_int(mt_rc, "XLEN sluice:{rl}"));
-    mt_stop(&mt_s1, 10000);
+    th_sup_stop(&mt_s1, 10000);
 }

@@ -17,6 +17,7 @@
 
 #include "common/journal_name.h"
 #include "run.h"
+#include "sup.h"
 #include "th.h"
 #include "workers/journal.h"
 
@@ -163,12 +164,6 @@ Test(secrets, warns_about_a_readable_config_that_holds_the_password)
     free(cfg);
 }
 
-static int worker_count_is_one(void *arg)
-{
-    pid_t w[4];
-    return th_children(*(pid_t *)arg, "sluice-worker", w, 4) == 1;
-}
-
 /* Journals of slots 3 and 7 of pool p (1 worker) are left from an earlier,
  * bigger run: sluice run removes them at start; the journal of slot 0 stays
  * for its worker. */
@@ -189,44 +184,20 @@ Test(secrets, run_removes_stale_journals_of_slots_beyond_the_pool)
         sl_journal_close(&j);
     }
     char *cfg = run_config("prune.json", th_redis_url(), "qprune");
-    char *log = th_tmp_path("prune.log");
-    char *argv[] = {SLUICE_BIN, "run", "-c", cfg, NULL};
-    pid_t sup = th_spawn(argv, NULL, log);
-    cr_assert(th_wait_until(worker_count_is_one, &sup, 20000), "no worker (see %s)", log);
-    kill(sup, SIGTERM);
-    int st;
-    cr_assert(th_wait_exit(sup, 15000, &st));
+    th_sup sup = {0};
+    th_sup_init(&sup, "prune", cfg, NULL);
+    const char *log = sup.log;
+    th_sup_start(&sup);
+    th_sup_wait_workers(&sup, 1, 20000);
+    th_sup_term(&sup, 15000);
     cr_assert_neq(access(paths[0], F_OK), 0, "slot 3's journal is removed");
     cr_assert_neq(access(paths[1], F_OK), 0, "slot 7's journal is removed");
     char *text = th_read_file(log);
     cr_assert(text && strstr(text, "removed 2 stale ack journal(s)"), "%s", text ? text : "");
     free(text);
-    free(log);
     free(cfg);
     for (int i = 0; i < 3; i++)
         unlink(paths[i]);
-}
-
-static int worker_count_is_two(void *arg)
-{
-    pid_t w[4];
-    return th_children(*(pid_t *)arg, "sluice-worker", w, 4) == 2;
-}
-
-/* Whether consumer is listed in group p of stream. */
-static int group_has_consumer(redisContext *c, const char *stream, const char *consumer)
-{
-    redisReply *r = redisCommand(c, "XINFO CONSUMERS %s p", stream);
-    int found = 0;
-    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-        const redisReply *e = r->element[i];
-        for (size_t k = 0; k + 1 < e->elements; k += 2)
-            if (strcmp(e->element[k]->str, "name") == 0 && strcmp(e->element[k + 1]->str, consumer) == 0)
-                found = 1;
-    }
-    if (r)
-        freeReplyObject(r);
-    return found;
 }
 
 /* A scale-down (2 workers -> 1, SIGHUP) leaves no journal of the slot that is
@@ -250,16 +221,17 @@ Test(secrets, scale_down_removes_the_journal_and_the_consumer_of_the_removed_slo
     cr_assert(p);
     p[strlen("\"workers\":")] = '2';
     free(th_write_file("shrink.json", two));
-    char *log = th_tmp_path("shrink.log");
-    char *argv[] = {SLUICE_BIN, "run", "-c", cfg, NULL};
-    pid_t sup = th_spawn(argv, NULL, log);
-    cr_assert(th_wait_until(worker_count_is_two, &sup, 20000), "no 2 workers (see %s)", log);
+    th_sup sup = {0};
+    th_sup_init(&sup, "shrink", cfg, NULL);
+    const char *log = sup.log;
+    th_sup_start(&sup);
+    th_sup_wait_workers(&sup, 2, 20000);
     for (int i = 0; i < 400 && (access(paths[0], F_OK) != 0 || access(paths[1], F_OK) != 0); i++)
         usleep(50000);
     cr_assert_eq(access(paths[1], F_OK), 0, "slot 1's worker has its journal %s", paths[1]);
     free(run_config("shrink.json", th_redis_url(), "qshrink")); /* back to 1 worker */
-    kill(sup, SIGHUP);
-    cr_assert(th_wait_until(worker_count_is_one, &sup, 20000), "no scale-down (see %s)", log);
+    kill(sup.pid, SIGHUP);
+    th_sup_wait_workers(&sup, 1, 20000);
     for (int i = 0; i < 400 && access(paths[1], F_OK) == 0; i++)
         usleep(50000);
     cr_assert_neq(access(paths[1], F_OK), 0, "the removed slot's journal %s is gone (see %s)", paths[1], log);
@@ -269,18 +241,15 @@ Test(secrets, scale_down_removes_the_journal_and_the_consumer_of_the_removed_slo
     snprintf(c0, sizeof c0, "%s-p-0", host);
     snprintf(c1, sizeof c1, "%s-p-1", host);
     redisContext *c = th_redis();
-    for (int i = 0; i < 400 && group_has_consumer(c, "sluice:{qshrink}", c1); i++)
+    for (int i = 0; i < 400 && th_has_consumer(c, "sluice:{qshrink}", "p", c1) == 1; i++)
         usleep(50000);
-    cr_assert(!group_has_consumer(c, "sluice:{qshrink}", c1), "consumer %s is deleted (see %s)", c1, log);
-    cr_assert(group_has_consumer(c, "sluice:{qshrink}", c0), "consumer %s stays", c0);
+    cr_assert_eq(th_has_consumer(c, "sluice:{qshrink}", "p", c1), 0, "consumer %s is deleted (see %s)", c1, log);
+    cr_assert_eq(th_has_consumer(c, "sluice:{qshrink}", "p", c0), 1, "consumer %s stays", c0);
     redisFree(c);
-    kill(sup, SIGTERM);
-    int st;
-    cr_assert(th_wait_exit(sup, 15000, &st));
+    th_sup_term(&sup, 15000);
     for (int i = 0; i < 2; i++)
         unlink(paths[i]);
     free(two);
-    free(log);
     free(cfg);
 }
 
@@ -295,41 +264,27 @@ Test(secrets, run_takes_u)
     char *cfg = run_config("runu.json", deadurl, "qrunu");
     for (int i = 0; i < 20; i++)
         th_cmd(c, "XADD sluice:{qrunu} * type test.ok payload {}");
-    char *log = th_tmp_path("runu.log");
-    char *argv[] = {SLUICE_BIN, "run", "-c", cfg, "-u", (char *)th_redis_url(), NULL};
+    th_sup sup = {0};
+    th_sup_init(&sup, "runu", cfg, NULL);
+    const char *log = sup.log;
     char env[96];
     snprintf(env, sizeof env, "SLUICE_REDIS_URL=%s", deadurl);
-    char *envv[] = {env, NULL};
-    pid_t sup = th_spawn(argv, envv, log);
+    th_sup_startv(&sup, (char *[]){"-u", (char *)th_redis_url(), NULL}, (char *[]){env, NULL});
     int done = 0;
     for (int i = 0; i < 1000 && !done; i++) {
-        redisReply *r = redisCommand(c, "XINFO GROUPS sluice:{qrunu}");
-        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
-            const redisReply *g = r->element[0];
-            long long pending = -1, read = -1;
-            for (size_t k = 0; k + 1 < g->elements; k += 2) {
-                if (strcmp(g->element[k]->str, "pending") == 0)
-                    pending = g->element[k + 1]->integer;
-                if (strcmp(g->element[k]->str, "entries-read") == 0)
-                    read = g->element[k + 1]->integer;
-            }
-            done = pending == 0 && read == 20;
-        }
-        if (r)
-            freeReplyObject(r);
+        done = th_int(c, "XINFO GROUPS sluice:{qrunu}") == 1 &&
+               th_group_field(c, "sluice:{qrunu}", "p", "pending") == 0 &&
+               th_group_field(c, "sluice:{qrunu}", "p", "entries-read") == 20;
         if (!done)
             th_sleep_ms(20);
     }
-    kill(sup, SIGTERM);
-    int st;
-    cr_assert(th_wait_exit(sup, 15000, &st));
+    th_sup_term(&sup, 15000);
     cr_assert(done, "the 20 jobs were not run through the -u Redis (see %s)", log);
     cr_assert_eq(th_int(c, "XLEN sluice:{qrunu}:dlq:p"), 0);
     th_run_result r = TH_RUN("run", "-t", "-c", cfg, "-u", "http://nope");
     cr_assert_eq(r.code, 2, "%s", r.err);
     cr_assert(strstr(r.err, "sluice run: -u:") != NULL, "%s", r.err);
     th_run_free(&r);
-    free(log);
     free(cfg);
     redisFree(c);
 }

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/support/sup.h"
 #include "tests/support/th.h"
 
 #define MAX_KIDS 64
@@ -25,14 +26,16 @@
 #define REC_POOL(name, q, n) POOL(name, q, n, "\"record\"", ",\"settings\":{\"record_file\":\"%s\"}")
 
 static redisContext *rc;
-static pid_t sup_pid;
-static char sup_log[512], rec_path[512], cfg_path[512];
+static th_sup sv; /* `sluice run -c sluice.json`, log supervisor.log */
+static char rec_path[512];
 
 static void setup(void)
 {
     th_flushall();
     rc = th_redis();
-    snprintf(sup_log, sizeof sup_log, "%s/supervisor.log", th_tmpdir());
+    char *cfg = th_tmp_path("sluice.json");
+    th_sup_init(&sv, "supervisor", cfg, "supervisor.log");
+    free(cfg);
     snprintf(rec_path, sizeof rec_path, "%s/rec.txt", th_tmpdir());
 }
 
@@ -40,9 +43,7 @@ static void setup(void)
  * it through PR_SET_PDEATHSIG. */
 static void teardown(void)
 {
-    if (sup_pid > 0)
-        th_kill(sup_pid);
-    sup_pid = 0;
+    th_sup_kill(&sv);
     if (rc)
         redisFree(rc);
     rc = NULL;
@@ -66,50 +67,17 @@ static void write_cfg(const char *sup, const char *extra, const char *pools_fmt,
                        "\"supervisor\":{%s,\"restart_backoff_min\":\"100ms\",\"restart_backoff_max\":\"1s\"},"
                        "\"pools\":[%s]}\n",
                        th_redis_url(), SLUICE_TEST_PLUGIN_DIR, extra, sup, pools) > 0);
-    char *path = th_write_file("sluice.json", text);
-    snprintf(cfg_path, sizeof cfg_path, "%s", path);
-    free(path);
+    free(th_write_file("sluice.json", text)); /* sv.cfg */
     free(text);
     free(pools);
-}
-
-static void start_sup(void)
-{
-    char *argv[] = {SLUICE_BIN, "run", "-c", cfg_path, NULL};
-    sup_pid = th_spawn(argv, NULL, sup_log);
 }
 
 /* Wait for the supervisor to exit; returns its exit code. */
 static int sup_exit(int timeout_ms)
 {
-    int st = 0;
-    cr_assert(th_wait_exit(sup_pid, timeout_ms, &st), "supervisor did not exit");
-    sup_pid = 0;
+    int st = th_sup_wait_exit(&sv, timeout_ms);
     cr_assert(WIFEXITED(st), "supervisor died: status %d", st);
     return WEXITSTATUS(st);
-}
-
-/* SIGTERM the supervisor and expect exit 0. */
-static void stop_sup(void)
-{
-    cr_assert_eq(kill(sup_pid, SIGTERM), 0);
-    cr_assert_eq(sup_exit(15000), 0);
-}
-
-static int nworkers(pid_t *out)
-{
-    pid_t tmp[MAX_KIDS];
-    return th_children(sup_pid, "sluice-worker", out ? out : tmp, MAX_KIDS);
-}
-
-static int has_n_workers(void *arg)
-{
-    return nworkers(NULL) == *(int *)arg;
-}
-
-static void wait_workers(int n)
-{
-    cr_assert(th_wait_until(has_n_workers, &n, 10000), "expected %d workers, have %d", n, nworkers(NULL));
 }
 
 static int has_pid(const pid_t *pids, int n, pid_t pid)
@@ -143,7 +111,7 @@ static void arg_of(pid_t pid, const char *opt, char *out, size_t n)
 static int workers_with(const char *opt, const char *value, pid_t *out)
 {
     pid_t pids[MAX_KIDS];
-    int n = nworkers(pids), m = 0;
+    int n = th_sup_workers(&sv, pids, MAX_KIDS), m = 0;
     char v[256];
     for (int i = 0; i < n; i++) {
         arg_of(pids[i], opt, v, sizeof v);
@@ -277,7 +245,7 @@ static int recorded_at_least(void *arg)
  * or -1; with count non-NULL, counts all such lines instead. */
 static int log_find(const char *a, const char *b, int after, int *count)
 {
-    char *text = th_read_file(sup_log), *save = NULL;
+    char *text = th_read_file(sv.log), *save = NULL;
     int i = 0, found = -1;
     if (count)
         *count = 0;
@@ -294,24 +262,6 @@ static int log_find(const char *a, const char *b, int after, int *count)
     return found;
 }
 
-static int log_count(const char *a, const char *b)
-{
-    int n;
-    log_find(a, b, -1, &n);
-    return n;
-}
-
-static int log_has(void *needle)
-{
-    return log_find(needle, "", -1, NULL) >= 0;
-}
-
-/* Wait until the supervisor log contains needle. */
-static int wait_log(const char *needle, int timeout_ms)
-{
-    return th_wait_until(log_has, (void *)needle, timeout_ms);
-}
-
 static int alive(pid_t pid)
 {
     return kill(pid, 0) == 0;
@@ -322,8 +272,8 @@ static int alive(pid_t pid)
 Test(supervisor, two_workers_process_500_jobs)
 {
     write_cfg(SUP_DEFAULT, "", REC_POOL("rec", "q1", 2), rec_path);
-    start_sup();
-    wait_workers(2);
+    th_sup_start(&sv);
+    th_sup_wait_workers(&sv, 2, 10000);
     for (int i = 0; i < 500; i++)
         redisAppendCommand(rc, "XADD sluice:{q1} * type test.record payload {}");
     for (int i = 0; i < 500; i++) {
@@ -344,16 +294,16 @@ Test(supervisor, two_workers_process_500_jobs)
     for (int i = 1; i < n; i++)
         distinct += strcmp(recs[i].id, recs[i - 1].id) != 0;
     cr_assert_eq(distinct, 500);
-    cr_assert_eq(nworkers(NULL), 2);
+    cr_assert_eq(th_sup_workers(&sv, NULL, 0), 2);
     free(recs);
-    stop_sup();
+    th_sup_stop(&sv, 15000);
 }
 
 Test(supervisor, killed_worker_is_restarted_and_job_redelivered)
 {
     write_cfg(SUP_DEFAULT, "", REC_POOL("rec", "q2", 2), rec_path);
-    start_sup();
-    wait_workers(2);
+    th_sup_start(&sv);
+    th_sup_wait_workers(&sv, 2, 10000);
     char *id = xadd("q2", "test.record", "{\"sleep_ms\":1500}");
     pid_t victim = wait_job_running("q2", "rec");
     char consumer[256];
@@ -373,29 +323,30 @@ Test(supervisor, killed_worker_is_restarted_and_job_redelivered)
     cr_assert_str_eq(recs[0].id, id);
     cr_assert_eq(recs[0].deliveries, 2);
     cr_assert_eq(recs[0].pid, (long)fresh);
-    cr_assert_eq(nworkers(NULL), 2);
+    cr_assert_eq(th_sup_workers(&sv, NULL, 0), 2);
     /* the crash line names the job it was running (the poison-job runbook) */
     char job[160], entry[160];
     snprintf(job, sizeof job, "\"job_id\":\"%s\",\"job_type\":\"test.record\"", id);
     snprintf(entry, sizeof entry, "\"stream_id\":\"%s\"", id);
-    cr_assert_eq(log_count("\"msg\":\"worker crashed\"", job), 1, "the crash line does not name the job");
-    cr_assert_eq(log_count("\"msg\":\"worker crashed\"", entry), 1, "the crash line does not name the entry");
+    cr_assert_eq(th_sup_log_count(&sv, "\"msg\":\"worker crashed\"", job), 1, "the crash line does not name the job");
+    cr_assert_eq(th_sup_log_count(&sv, "\"msg\":\"worker crashed\"", entry), 1,
+                 "the crash line does not name the entry");
     free(recs);
     free(id);
-    stop_sup();
+    th_sup_stop(&sv, 15000);
 }
 
 Test(supervisor, sigterm_finishes_the_running_job)
 {
     write_cfg(SUP_DEFAULT, "", REC_POOL("rec", "q3", 2), rec_path);
-    start_sup();
-    wait_workers(2);
+    th_sup_start(&sv);
+    th_sup_wait_workers(&sv, 2, 10000);
     pid_t pids[MAX_KIDS];
-    int n = nworkers(pids);
+    int n = th_sup_workers(&sv, pids, MAX_KIDS);
     char *id = xadd("q3", "test.record", "{\"sleep_ms\":1000}");
     wait_job_running("q3", "rec");
     cr_assert_eq(th_count_lines(rec_path), 0, "job finished before the stop: test proves nothing");
-    stop_sup();
+    th_sup_stop(&sv, 15000);
 
     rec *recs;
     cr_assert_eq(read_recs(&recs), 1);
@@ -410,76 +361,77 @@ Test(supervisor, sigterm_finishes_the_running_job)
 Test(supervisor, ttin_ttou_resize_every_pool)
 {
     write_cfg(SUP_DEFAULT, "", REC_POOL("rec", "q4", 2), rec_path);
-    start_sup();
-    wait_workers(2);
+    th_sup_start(&sv);
+    th_sup_wait_workers(&sv, 2, 10000);
     pid_t orig[MAX_KIDS], now[MAX_KIDS];
-    cr_assert_eq(nworkers(orig), 2);
-    cr_assert_eq(kill(sup_pid, SIGTTIN), 0);
-    wait_workers(3);
-    int n = nworkers(now);
+    cr_assert_eq(th_sup_workers(&sv, orig, MAX_KIDS), 2);
+    cr_assert_eq(kill(sv.pid, SIGTTIN), 0);
+    th_sup_wait_workers(&sv, 3, 10000);
+    int n = th_sup_workers(&sv, now, MAX_KIDS);
     cr_assert(has_pid(now, n, orig[0]) && has_pid(now, n, orig[1]));
-    cr_assert_eq(kill(sup_pid, SIGTTOU), 0);
-    wait_workers(2);
-    n = nworkers(now);
+    cr_assert_eq(kill(sv.pid, SIGTTOU), 0);
+    th_sup_wait_workers(&sv, 2, 10000);
+    n = th_sup_workers(&sv, now, MAX_KIDS);
     cr_assert(n == 2 && has_pid(now, n, orig[0]) && has_pid(now, n, orig[1]));
-    stop_sup();
+    th_sup_stop(&sv, 15000);
 }
 
 Test(supervisor, sighup_resizes_and_survives_a_bad_config)
 {
     write_cfg(SUP_DEFAULT, "", REC_POOL("rec", "q5", 2), rec_path);
-    start_sup();
-    wait_workers(2);
+    th_sup_start(&sv);
+    th_sup_wait_workers(&sv, 2, 10000);
     pid_t orig[MAX_KIDS], now[MAX_KIDS], after[MAX_KIDS];
-    cr_assert_eq(nworkers(orig), 2);
+    cr_assert_eq(th_sup_workers(&sv, orig, MAX_KIDS), 2);
     write_cfg(SUP_DEFAULT, "", REC_POOL("rec", "q5", 4), rec_path);
-    cr_assert_eq(kill(sup_pid, SIGHUP), 0);
-    wait_workers(4);
-    int n = nworkers(now);
+    cr_assert_eq(kill(sv.pid, SIGHUP), 0);
+    th_sup_wait_workers(&sv, 4, 10000);
+    int n = th_sup_workers(&sv, now, MAX_KIDS);
     cr_assert(has_pid(now, n, orig[0]) && has_pid(now, n, orig[1]));
-    cr_assert(wait_log("\"msg\":\"config reloaded\"", 5000));
+    cr_assert(th_sup_wait_log(&sv, "\"msg\":\"config reloaded\"", 5000));
 
     free(th_write_file("sluice.json", "{\"plugin_dir\":\"/tmp\",\"pools\":[{\"name\":\"rec\","
                                       "\"plugins\":[\"record\"],\"workers\":\"many\"}]}"));
-    cr_assert_eq(kill(sup_pid, SIGHUP), 0);
-    cr_assert(wait_log("config reload failed", 5000), "reload failure not logged");
-    cr_assert_eq(log_count("config reload failed", "pools[0].workers"), 1, "the error does not name the key");
-    cr_assert(alive(sup_pid));
-    int m = nworkers(after);
+    cr_assert_eq(kill(sv.pid, SIGHUP), 0);
+    cr_assert(th_sup_wait_log(&sv, "config reload failed", 5000), "reload failure not logged");
+    cr_assert_eq(th_sup_log_count(&sv, "config reload failed", "pools[0].workers"), 1,
+                 "the error does not name the key");
+    cr_assert(alive(sv.pid));
+    int m = th_sup_workers(&sv, after, MAX_KIDS);
     cr_assert_eq(m, 4);
     for (int i = 0; i < n; i++)
         cr_assert(has_pid(after, m, now[i]), "worker %d replaced", (int)now[i]);
-    stop_sup();
+    th_sup_stop(&sv, 15000);
 }
 
 Test(supervisor, exit_78_is_never_respawned)
 {
     write_cfg(SUP_DEFAULT, "", REC_POOL("good", "q6", 1) "," POOL("bad", "q6b", 1, "\"init_fail\"", ""), rec_path);
-    start_sup();
-    cr_assert(wait_log("slot disabled", 10000), "no config-error exit logged");
-    wait_workers(1);
+    th_sup_start(&sv);
+    cr_assert(th_sup_wait_log(&sv, "slot disabled", 10000), "no config-error exit logged");
+    th_sup_wait_workers(&sv, 1, 10000);
     th_sleep_ms(2000); /* give a wrong respawn the chance to happen */
-    cr_assert_eq(log_count("\"msg\":\"worker spawned\"", "\"pool\":\"bad\""), 1);
-    cr_assert(alive(sup_pid));
-    cr_assert_eq(nworkers(NULL), 1);
-    stop_sup();
+    cr_assert_eq(th_sup_log_count(&sv, "\"msg\":\"worker spawned\"", "\"pool\":\"bad\""), 1);
+    cr_assert(alive(sv.pid));
+    cr_assert_eq(th_sup_workers(&sv, NULL, 0), 1);
+    th_sup_stop(&sv, 15000);
 }
 
 Test(supervisor, all_slots_config_error_exits_78)
 {
     write_cfg(SUP_DEFAULT, "", POOL("bad", "q7", 2, "\"init_fail\"", ""));
-    start_sup();
+    th_sup_start(&sv);
     cr_assert_eq(sup_exit(15000), 78);
-    cr_assert_eq(log_count("\"msg\":\"worker spawned\"", "\"pool\":\"bad\""), 2);
+    cr_assert_eq(th_sup_log_count(&sv, "\"msg\":\"worker spawned\"", "\"pool\":\"bad\""), 2);
 }
 
 Test(supervisor, unexecutable_worker_binary_exits_78)
 {
     write_cfg("\"worker_path\":\"/nonexistent/sluice-worker\"", "", POOL("a", "q12", 1, "\"ok\"", ""));
-    start_sup();
+    th_sup_start(&sv);
     cr_assert_eq(sup_exit(15000), 78);
-    cr_assert_eq(log_count("\"msg\":\"worker spawned\"", "\"pool\":\"a\""), 3);
-    cr_assert_eq(log_count("worker binary failed repeatedly", "/nonexistent/sluice-worker"), 1);
+    cr_assert_eq(th_sup_log_count(&sv, "\"msg\":\"worker spawned\"", "\"pool\":\"a\""), 3);
+    cr_assert_eq(th_sup_log_count(&sv, "worker binary failed repeatedly", "/nonexistent/sluice-worker"), 1);
 }
 
 struct reload_arg {
@@ -504,8 +456,8 @@ Test(supervisor, sighup_restarts_changed_pools_one_slot_at_a_time)
     write_cfg(SUP_DEFAULT, "",
               POOL("roll", "q8", 2, "\"ok\"", "") "," POOL("keep", "q8", 1, "\"ok\"", "") "," POOL("gone", "q8", 1,
                                                                                                    "\"ok\"", ""));
-    start_sup();
-    wait_workers(4);
+    th_sup_start(&sv);
+    th_sup_wait_workers(&sv, 4, 10000);
     struct reload_arg ra;
     pid_t keep[MAX_KIDS];
     cr_assert_eq(workers_with("--pool", "roll", ra.roll), 2);
@@ -515,7 +467,7 @@ Test(supervisor, sighup_restarts_changed_pools_one_slot_at_a_time)
     write_cfg(SUP_DEFAULT, "",
               POOL("roll", "q8", 2, "\"ok\"", ",\"read_count\":5") "," POOL("keep", "q8", 1, "\"ok\"",
                                                                             "") "," POOL("new", "q8", 1, "\"ok\"", ""));
-    cr_assert_eq(kill(sup_pid, SIGHUP), 0);
+    cr_assert_eq(kill(sv.pid, SIGHUP), 0);
     cr_assert(th_wait_until(reload_applied, &ra, 15000), "reload not applied as expected");
 
     /* One slot at a time: the second replacement starts only after the first
@@ -524,61 +476,61 @@ Test(supervisor, sighup_restarts_changed_pools_one_slot_at_a_time)
     int ready = log_find("\"msg\":\"worker ready\"", "\"pool\":\"roll\"", first, NULL);
     int second = log_find("rolling restart: replacing worker", "\"pool\":\"roll\"", first, NULL);
     cr_assert(first >= 0 && ready > first && second > ready, "order %d %d %d", first, ready, second);
-    stop_sup();
+    th_sup_stop(&sv, 15000);
 }
 
 Test(supervisor, hard_timeout_kills_the_worker)
 {
     write_cfg(SUP_DEFAULT, "\"jobs\":{\"timeout\":\"300ms\"},", POOL("hang", "q9", 1, "\"hang\"", ""));
-    start_sup();
-    wait_workers(1);
+    th_sup_start(&sv);
+    th_sup_wait_workers(&sv, 1, 10000);
     pid_t first[1];
-    cr_assert_eq(nworkers(first), 1);
+    cr_assert_eq(th_sup_workers(&sv, first, MAX_KIDS), 1);
     char consumer[256];
     arg_of(first[0], "--consumer", consumer, sizeof consumer);
 
     char *id = xadd("q9", "test.hang", "{}");
-    cr_assert(wait_log("job passed its hard timeout", 10000), "hung job was never killed");
-    cr_assert(log_count("job passed its hard timeout", id) >= 1, "timeout log lacks the job id");
-    cr_assert(log_count("job passed its hard timeout", "\"reason\":\"timeout\"") >= 1);
+    cr_assert(th_sup_wait_log(&sv, "job passed its hard timeout", 10000), "hung job was never killed");
+    cr_assert(th_sup_log_count(&sv, "job passed its hard timeout", id) >= 1, "timeout log lacks the job id");
+    cr_assert(th_sup_log_count(&sv, "job passed its hard timeout", "\"reason\":\"timeout\"") >= 1);
     struct respawn_arg ra = {consumer, first[0]};
     cr_assert(th_wait_until(respawned, &ra, 10000), "worker not restarted after the timeout kill");
     free(id);
-    stop_sup();
+    th_sup_stop(&sv, 15000);
 }
 
 Test(supervisor, shutdown_timeout_kills_and_leaves_the_job_pending)
 {
     write_cfg(WORKER ",\"shutdown_timeout\":\"500ms\"", "", POOL("hang", "q10", 1, "\"hang\"", ""));
-    start_sup();
-    wait_workers(1);
+    th_sup_start(&sv);
+    th_sup_wait_workers(&sv, 1, 10000);
     free(xadd("q10", "test.hang", "{}"));
     wait_job_running("q10", "hang");
-    stop_sup();
-    cr_assert_eq(log_count("did not stop within shutdown_timeout", "\"pool\":\"hang\""), 1);
+    th_sup_stop(&sv, 15000);
+    cr_assert_eq(th_sup_log_count(&sv, "did not stop within shutdown_timeout", "\"pool\":\"hang\""), 1);
     cr_assert_eq(pending("q10", "hang"), 1);
 }
 
 Test(supervisor, second_sigint_kills_at_once)
 {
     write_cfg(SUP_DEFAULT, "", POOL("hang", "q11", 1, "\"hang\"", ""));
-    start_sup();
-    wait_workers(1);
+    th_sup_start(&sv);
+    th_sup_wait_workers(&sv, 1, 10000);
     free(xadd("q11", "test.hang", "{}"));
     wait_job_running("q11", "hang");
-    cr_assert_eq(kill(sup_pid, SIGINT), 0);
-    cr_assert(wait_log("graceful stop", 5000));
-    cr_assert_eq(kill(sup_pid, SIGINT), 0);
+    cr_assert_eq(kill(sv.pid, SIGINT), 0);
+    cr_assert(th_sup_wait_log(&sv, "graceful stop", 5000));
+    cr_assert_eq(kill(sv.pid, SIGINT), 0);
     /* shutdown_timeout is 10 s: an exit well before it proves the fast path. */
     cr_assert_eq(sup_exit(5000), 0);
-    cr_assert_eq(log_count("second SIGINT", ""), 1);
+    cr_assert_eq(th_sup_log_count(&sv, "second SIGINT", NULL), 1);
 }
 
 /* Run `sluice run -t` on sluice.json; the exit code, output in *out. */
 static int run_check_env(char **out, char *const env[])
 {
     char *log = th_write_file("check.log", "");
-    char *argv[] = {SLUICE_BIN, "run", "-t", "-c", cfg_path, NULL};
+    char *argv[] = {SLUICE_BIN, "run", "-t", "-c", sv.cfg, NULL};
     pid_t pid = th_spawn(argv, env, log);
     int st = 0;
     cr_assert(th_wait_exit(pid, 30000, &st), "sluice run -t hangs");
@@ -632,12 +584,11 @@ Test(supervisor, run_t_and_run_agree_on_http_listen)
     char *off[] = {"SLUICE_HTTP_LISTEN=", NULL};
     cr_assert_eq(run_check_env(&out, off), 0, "output: %s", out);
     free(out);
-    char *argv[] = {SLUICE_BIN, "run", "-c", cfg_path, NULL};
-    sup_pid = th_spawn(argv, off, sup_log);
-    wait_workers(1);
-    cr_assert(wait_log("\"msg\":\"supervisor started\"", 10000));
-    cr_assert_eq(log_count("\"msg\":\"http endpoint listening\"", ""), 0, "the endpoint was started");
+    th_sup_startv(&sv, NULL, off);
+    th_sup_wait_workers(&sv, 1, 10000);
+    cr_assert(th_sup_wait_log(&sv, "\"msg\":\"supervisor started\"", 10000));
+    cr_assert_eq(th_sup_log_count(&sv, "\"msg\":\"http endpoint listening\"", NULL), 0, "the endpoint was started");
     snprintf(envv, sizeof envv, "127.0.0.1:%d", port);
-    cr_assert_eq(log_count("\"msg\":\"supervisor started\"", envv), 0, "http_listen was not turned off");
-    stop_sup();
+    cr_assert_eq(th_sup_log_count(&sv, "\"msg\":\"supervisor started\"", envv), 0, "http_listen was not turned off");
+    th_sup_stop(&sv, 15000);
 }
