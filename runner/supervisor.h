@@ -12,6 +12,7 @@
 
 #include "common/config.h"
 #include "common/worker_slot.h"
+#include "runner/maint/snapshot.h"
 
 struct event_base;
 struct event;
@@ -112,17 +113,6 @@ typedef struct sl_sup {
     struct sl_http *http; /* /metrics, /healthz, /readyz, /status (http.c); NULL when off */
 } sl_sup;
 
-/** A consistent copy of a worker's running job, read from its status slot. */
-typedef struct sl_job_snap {
-    char id[sizeof(((sl_slot *)0)->job_id)];
-    char type[sizeof(((sl_slot *)0)->job_type)];
-    char stream_id[sizeof(((sl_slot *)0)->job_stream_id)];
-    int in_retry_stream;
-    uint32_t attempt, deliveries, max_attempts;
-    int64_t backoff_base_ms, backoff_cap_ms;
-    int64_t timeout_ms, started_mono_ms;
-} sl_job_snap;
-
 /* pool.c */
 /** A pool for cfg (in sup->cfg) with no slots yet; takes ownership of
  *  fingerprint. NULL when out of memory. */
@@ -183,9 +173,5 @@ void sl_sup_register_schemas(sl_sup *sup);
 /* watchdog.c */
 /** Start the 100 ms hard-timeout timer. 0 or -1. */
 int sl_sup_watchdog_start(sl_sup *sup);
-/** Copy the running job out of a status slot (seqlock-style: the strings are
- *  kept only if job_seq did not change meanwhile). 0 with *out when the state
- *  is RUNNING and the copy is consistent; -1 otherwise. */
-int sl_slot_snapshot(sl_slot *sh, sl_job_snap *out);
 
 #endif
