@@ -172,3 +172,18 @@ void sl_pool_sync(sl_pool *p)
         p->nslots--;
     sl_pool_roll(p);
 }
+
+void sl_sup_collect(sl_sup *sup)
+{
+    sl_pool **link = &sup->pools;
+    while (*link) {
+        sl_pool *p = *link;
+        if (p->removed && sl_pool_live(p) == 0 && sl_pool_held(p) == 0) {
+            *link = p->next;
+            SL_LOG(SL_INFO, "pool removed", SL_S("pool", p->name));
+            sl_pool_free(p);
+        } else {
+            link = &p->next;
+        }
+    }
+}

@@ -9,6 +9,20 @@
 #include "runner/maint/maint.h"
 #include "runner/supervisor.h"
 
+int sl_sup_set_cfg_json(sl_sup *sup)
+{
+    char *json = sl_cfg_to_json(sup->cfg);
+    if (!json)
+        return -1;
+    if (sup->cfg_json) {
+        explicit_bzero(sup->cfg_json, sup->cfg_json_len);
+        free(sup->cfg_json);
+    }
+    sup->cfg_json = json;
+    sup->cfg_json_len = strlen(json);
+    return 0;
+}
+
 static sl_pool *sl_sup_pool_by_name(sl_sup *sup, const char *name)
 {
     for (sl_pool *p = sup->pools; p; p = p->next)

@@ -101,35 +101,6 @@ void sl_sup_check_done(sl_sup *sup)
     }
 }
 
-void sl_sup_collect(sl_sup *sup)
-{
-    sl_pool **link = &sup->pools;
-    while (*link) {
-        sl_pool *p = *link;
-        if (p->removed && sl_pool_live(p) == 0 && sl_pool_held(p) == 0) {
-            *link = p->next;
-            SL_LOG(SL_INFO, "pool removed", SL_S("pool", p->name));
-            sl_pool_free(p);
-        } else {
-            link = &p->next;
-        }
-    }
-}
-
-int sl_sup_set_cfg_json(sl_sup *sup)
-{
-    char *json = sl_cfg_to_json(sup->cfg);
-    if (!json)
-        return -1;
-    if (sup->cfg_json) {
-        explicit_bzero(sup->cfg_json, sup->cfg_json_len);
-        free(sup->cfg_json);
-    }
-    sup->cfg_json = json;
-    sup->cfg_json_len = strlen(json);
-    return 0;
-}
-
 static void sl_sup_sync_all(sl_sup *sup)
 {
     for (sl_pool *p = sup->pools; p; p = p->next)

@@ -132,6 +132,8 @@ int sl_pool_live(const sl_pool *p);
 int sl_pool_held(const sl_pool *p);
 /** Is slot index i wanted (inside the target, pool not removed, not stopping)? */
 int sl_pool_wants(const sl_pool *p, int i);
+/** Free removed pools whose last process has been reaped. */
+void sl_sup_collect(sl_sup *sup);
 
 /* slot.c */
 sl_pool_slot *sl_pool_slot_new(sl_pool *p, int index);
@@ -158,14 +160,12 @@ void sl_pool_slot_unhold(sl_pool_slot *s);
 sl_pool_slot *sl_sup_find_pid(sl_sup *sup, pid_t pid);
 /** After a state change: end the loop if a stop finished or every slot is disabled. */
 void sl_sup_check_done(sl_sup *sup);
-/** Free removed pools whose last process has been reaped. */
-void sl_sup_collect(sl_sup *sup);
-/** Replace sup->cfg_json with that of sup->cfg. 0 or -1. */
-int sl_sup_set_cfg_json(sl_sup *sup);
 
 /* reload.c */
 /** SIGHUP: reload the config file; keep the running config on any error. */
 void sl_sup_reload(sl_sup *sup);
+/** Replace sup->cfg_json with that of sup->cfg. 0 or -1. */
+int sl_sup_set_cfg_json(sl_sup *sup);
 
 /** Register schemas_dir's schemas in the registry (runner/schemas_dir.c); logs failures. */
 void sl_sup_register_schemas(sl_sup *sup);
