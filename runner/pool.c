@@ -156,7 +156,9 @@ void sl_pool_sync(sl_pool *p)
             } else if (!s->hold) { /* a held slot is freed when its move ends */
                 if (!p->sup->stopping) {
                     remove_journal(p, s);
-                    sl_maint_forget_consumer(p->sup->maint, s);
+                    sl_maint_worker w;
+                    sl_pool_slot_worker(s, &w);
+                    sl_maint_forget_consumer(p->sup->maint, &w);
                 }
                 sl_pool_slot_free(s);
                 p->slots[i] = NULL;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "runner/http/metrics.h"
 #include "runner/maint/maint.h"
 #include "runner/supervisor.h"
 
@@ -152,7 +153,8 @@ void sl_sup_reload(sl_sup *sup)
     for (sl_pool *p = sup->pools; p; p = p->next)
         sl_pool_sync(p);
     sl_sup_collect(sup);
-    sl_maint_reload(sup->maint); /* new queues, intervals, redis.* settings */
+    sl_maint_reload(sup->maint, sup->cfg); /* new queues, intervals, redis.* settings */
+    sl_metrics_reload(sup->metrics); /* groups to sample, stats_interval */
     SL_LOG(SL_INFO, "config reloaded", SL_S("config", sup->cfg_path), SL_I("pools", sup->cfg->npools),
            SL_I("added", added), SL_I("restarting", restarted), SL_I("removed", removed));
     goto cleanup;

@@ -262,26 +262,21 @@ void sl_pool_slot_kill_release(sl_pool_slot *s, const char *reason)
     /* Read before the kill: after it the slot may show a later job or none. */
     int running = sl_slot_snapshot(s->shm, &snap) == 0;
     sl_pool_slot_kill(s, reason);
-    if (running)
-        sl_maint_release(s->pool->sup->maint, s, &snap);
+    if (running) {
+        sl_maint_worker w;
+        sl_pool_slot_worker(s, &w);
+        if (sl_maint_release(s->pool->sup->maint, &w, s, &snap) == 0)
+            s->hold++; /* until the maintenance reports the move's end (supervisor.c) */
+    }
 }
 
-void sl_pool_slot_hold(sl_pool_slot *s)
+void sl_pool_slot_worker(const sl_pool_slot *s, sl_maint_worker *w)
 {
-    s->hold++;
-    s->pool->sup->holds++;
-}
-
-void sl_pool_slot_unhold(sl_pool_slot *s)
-{
-    sl_sup *sup = s->pool->sup;
-    s->hold--;
-    sup->holds--;
-    if (s->hold > 0 || sup->closing)
-        return;
-    sl_pool_sync(s->pool); /* respawn it, or free it if unwanted: s may be gone */
-    sl_sup_collect(sup);
-    sl_sup_check_done(sup);
+    w->pool = s->pool->name;
+    w->slot = s->index;
+    w->queue = s->queue;
+    w->group = s->group;
+    w->consumer = s->consumer;
 }
 
 /* Exit 78 or repeated exec failures: never respawn (until a reload). */

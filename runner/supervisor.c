@@ -65,6 +65,15 @@ static int sl_sup_live(const sl_sup *sup)
     return n;
 }
 
+/* Slots held for a Redis move of their killed job: the stop waits for them. */
+static int sl_sup_held(const sl_sup *sup)
+{
+    int n = 0;
+    for (const sl_pool *p = sup->pools; p; p = p->next)
+        n += sl_pool_held(p);
+    return n;
+}
+
 /* Every wanted slot of every pool is disabled and nothing runs any more. */
 static int sl_sup_all_disabled(const sl_sup *sup)
 {
@@ -88,7 +97,7 @@ void sl_sup_check_done(sl_sup *sup)
         return;
     if (sup->stopping) {
         /* Held slots: the release of a killed job is still in flight. */
-        if (sl_sup_live(sup) == 0 && sup->holds == 0) {
+        if (sl_sup_live(sup) == 0 && sl_sup_held(sup) == 0) {
             SL_LOG(SL_INFO, "all workers stopped; supervisor exiting", SL_I("exit_code", 0));
             sup->exit_code = 0;
             event_base_loopbreak(sup->base);
@@ -99,6 +108,50 @@ void sl_sup_check_done(sl_sup *sup)
         sup->exit_code = SL_EXIT_CONFIG;
         event_base_loopbreak(sup->base);
     }
+}
+
+/* ---- what the maintenance reports (sl_maint_owner) ---------------------- */
+
+/* Every live worker running a job that is not being killed: its lease is extended. */
+static void sl_sup_each_running(void *ctx, sl_maint_job_fn fn, sl_maint *m)
+{
+    sl_sup *sup = ctx;
+    for (sl_pool *p = sup->pools; p; p = p->next)
+        for (int i = 0; i < p->nslots; i++) {
+            sl_pool_slot *s = p->slots[i];
+            sl_job_snap snap;
+            sl_maint_worker w;
+            if (!s || !s->pid || !s->shm || s->kill_reason || sl_slot_snapshot(s->shm, &snap) != 0)
+                continue;
+            sl_pool_slot_worker(s, &w);
+            fn(m, &w, &snap);
+        }
+}
+
+/* The move of a killed job's entry ended: drop the slot's hold; the last one
+ * respawns it, or frees it if unwanted, and re-checks the stop. */
+static void sl_sup_on_moved(void *ctx, void *token)
+{
+    sl_sup *sup = ctx;
+    sl_pool_slot *s = token;
+    s->hold--;
+    if (s->hold > 0 || sup->closing)
+        return;
+    sl_pool_sync(s->pool); /* s may be gone */
+    sl_sup_collect(sup);
+    sl_sup_check_done(sup);
+}
+
+static void sl_sup_on_promoted(void *ctx, const char *queue, uint64_t n)
+{
+    sl_sup *sup = ctx;
+    sl_metrics_promoted(sup->metrics, queue, n);
+}
+
+static void sl_sup_on_timed_out(void *ctx, const char *queue, const char *group, const char *type, int dead)
+{
+    sl_sup *sup = ctx;
+    sl_metrics_timeout(sup->metrics, queue, group, type, dead);
 }
 
 static void sl_sup_sync_all(sl_sup *sup)
@@ -267,7 +320,12 @@ int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
         tail = &(*tail)->next;
     }
     sl_sup_register_schemas(&sup);
-    sup.maint = sl_maint_new(&sup);
+    const sl_maint_owner mowner = {.ctx = &sup,
+                                   .each_running = sl_sup_each_running,
+                                   .moved = sl_sup_on_moved,
+                                   .promoted = sl_sup_on_promoted,
+                                   .timed_out = sl_sup_on_timed_out};
+    sup.maint = sl_maint_new(sup.base, sup.cfg, &mowner);
     if (!sup.maint) {
         SL_LOG(SL_ERROR, "cannot start the redis maintenance", SL_S("config", path));
         goto cleanup;
@@ -306,10 +364,11 @@ int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
         SL_LOG(SL_ERROR, "event loop failed", SL_S("error", strerror(errno)));
         sup.exit_code = 1;
     }
-    SL_LOG(SL_INFO, "maintenance totals", SL_I("promoted", sup.stats.promoted),
-           SL_I("leases_extended", sup.stats.extended), SL_I("timeouts_retried", sup.stats.timeout_retried),
-           SL_I("timeouts_dead", sup.stats.timeout_dead), SL_I("timeouts_refused", sup.stats.timeout_refused),
-           SL_I("timeouts_unsettled", sup.stats.timeout_unsettled), SL_I("released", sup.stats.released));
+    const sl_maint_stats *st = sl_maint_stats_of(sup.maint);
+    SL_LOG(SL_INFO, "maintenance totals", SL_I("promoted", st->promoted), SL_I("leases_extended", st->extended),
+           SL_I("timeouts_retried", st->timeout_retried), SL_I("timeouts_dead", st->timeout_dead),
+           SL_I("timeouts_refused", st->timeout_refused), SL_I("timeouts_unsettled", st->timeout_unsettled),
+           SL_I("released", st->released));
 
 cleanup:
     /* From here on callbacks (the maintenance's, run with no reply when it

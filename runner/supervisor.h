@@ -12,6 +12,7 @@
 
 #include "common/config.h"
 #include "common/worker_slot.h"
+#include "runner/maint/maint.h"
 #include "runner/maint/snapshot.h"
 
 struct event_base;
@@ -58,7 +59,8 @@ typedef struct sl_pool_slot {
     int restarting; /* being replaced by a rolling restart */
     unsigned crashes; /* consecutive crashes, for the backoff */
     unsigned exec_failures; /* consecutive fast exits with 127 */
-    int hold; /* Redis moves of its killed job still in flight: no respawn, no free */
+    int hold; /* Redis moves of its killed job still in flight (the maintenance
+               * reports each one's end): no respawn, no free */
     char queue[128]; /* queue and group of the live process (pool config at spawn) */
     char group[128];
 } sl_pool_slot;
@@ -78,21 +80,6 @@ typedef struct sl_pool {
     struct sl_pool *next;
 } sl_pool;
 
-/** Maintenance counters (for metrics), cumulative since start. */
-typedef struct sl_sup_stats {
-    uint64_t promoted; /* scheduled entries moved by sluice_promote */
-    uint64_t promote_errors; /* error replies of sluice_promote */
-    uint64_t extend_calls; /* sluice_extend calls answered */
-    uint64_t extended; /* leases extended */
-    uint64_t extend_missed; /* running job's entry no longer ours (or trimmed) */
-    uint64_t timeout_retried; /* hard timeouts settled as a retry */
-    uint64_t timeout_dead; /* hard timeouts dead-lettered (attempts exhausted) */
-    uint64_t timeout_refused; /* settle refused: the entry was no longer the worker's */
-    uint64_t timeout_unsettled; /* no answer (Redis down/slow): the respawned worker replays it */
-    uint64_t released; /* jobs killed at shutdown given back without spending a delivery */
-    uint64_t release_missed; /* release refused (entry gone or not ours) or unanswered */
-} sl_sup_stats;
-
 /** The supervisor. */
 typedef struct sl_sup {
     struct event_base *base;
@@ -105,10 +92,8 @@ typedef struct sl_sup {
     struct event *watchdog;
     int stopping; /* graceful stop in progress: spawn nothing */
     int closing; /* tearing down after the loop: callbacks change nothing */
-    int holds; /* sum of the slots' hold: the stop waits for them */
     int exit_code;
     struct sl_maint *maint; /* periodic Redis maintenance (maint.c) */
-    sl_sup_stats stats;
     struct sl_metrics *metrics; /* counters, gauges, alerts (metrics.c) */
     struct sl_http *http; /* /metrics, /healthz, /readyz, /status (http.c); NULL when off */
 } sl_sup;
@@ -150,10 +135,8 @@ void sl_pool_slot_exited(sl_pool_slot *s, int status);
 /** SIGKILL the process at a stop (shutdown_timeout, second SIGINT); a job it
  *  was running is released (sluice_release) so it spends no delivery. */
 void sl_pool_slot_kill_release(sl_pool_slot *s, const char *reason);
-/** Keep the slot (no respawn, not freed) until a Redis move of its job ends. */
-void sl_pool_slot_hold(sl_pool_slot *s);
-/** That move ended: respawn or free it as due, and re-check the stop. May free s. */
-void sl_pool_slot_unhold(sl_pool_slot *s);
+/** Who s's process is, for the maintenance (points into s: valid while s lives). */
+void sl_pool_slot_worker(const sl_pool_slot *s, sl_maint_worker *w);
 
 /* supervisor.c */
 /** Find the slot whose live process is pid, or NULL. */

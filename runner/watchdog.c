@@ -28,7 +28,10 @@ static void sl_sup_watch_slot(sl_pool_slot *s, int64_t now)
            SL_I("attempt", snap.attempt));
     sl_pool_slot_kill(s, "timeout");
     /* The snapshot was taken before the kill: it is the job the worker held. */
-    sl_maint_settle_timeout(s->pool->sup->maint, s, &snap, now - snap.started_mono_ms);
+    sl_maint_worker w;
+    sl_pool_slot_worker(s, &w);
+    if (sl_maint_settle_timeout(s->pool->sup->maint, &w, s, &snap, now - snap.started_mono_ms) == 0)
+        s->hold++; /* until the maintenance reports the move's end (supervisor.c) */
 }
 
 static void sl_sup_watchdog_tick(evutil_socket_t fd, short what, void *arg)

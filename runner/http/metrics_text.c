@@ -245,7 +245,8 @@ int sl_metrics_render(sl_metrics *m, struct evbuffer *o)
                      "Jobs left pending because the schema registry could not be read (retried after a backoff).",
                      offsetof(sl_mx_counts, registry_deferred));
     sl_fam(o, "sluice_lease_extensions_total", "counter", "Leases of running jobs extended by the supervisor.");
-    evbuffer_add_printf(o, "sluice_lease_extensions_total %llu\n", (unsigned long long)m->sup->stats.extended);
+    evbuffer_add_printf(o, "sluice_lease_extensions_total %llu\n",
+                        (unsigned long long)sl_maint_stats_of(m->sup->maint)->extended);
     sl_fam(o, "sluice_promoted_total", "counter", "Scheduled entries (retries, delayed jobs) moved back when due.");
     for (sl_mx_queue *q = m->queues; q; q = q->next)
         evbuffer_add_printf(o, "sluice_promoted_total{queue=\"%s\"} %llu\n", q->name, (unsigned long long)q->promoted);
