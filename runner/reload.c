@@ -154,7 +154,9 @@ void sl_sup_reload(sl_sup *sup)
         sl_pool_sync(p);
     sl_sup_collect(sup);
     sl_maint_reload(sup->maint, sup->cfg); /* new queues, intervals, redis.* settings */
-    sl_metrics_reload(sup->metrics); /* groups to sample, stats_interval */
+    /* groups to sample, stats_interval */
+    if (sup->metrics && (sl_metrics_reload(sup->metrics, sup->cfg) != 0 || sl_gauges_arm(sup->metrics) != 0))
+        SL_LOG(SL_ERROR, "cannot update the metrics registry after a reload");
     SL_LOG(SL_INFO, "config reloaded", SL_S("config", sup->cfg_path), SL_I("pools", sup->cfg->npools),
            SL_I("added", added), SL_I("restarting", restarted), SL_I("removed", removed));
     goto cleanup;

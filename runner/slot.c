@@ -355,7 +355,7 @@ void sl_pool_slot_exited(sl_pool_slot *s, int status)
 
     evtimer_del(s->timer);
     /* Its counters must outlive it: folded into its group before the unmap. */
-    sl_metrics_reaped(p->sup->metrics, s, sl_pool_slot_cause(s, status, code, lived));
+    sl_metrics_reaped(p->sup->metrics, p->name, s->queue, s->group, s->shm, sl_pool_slot_cause(s, status, code, lived));
     sl_pool_slot_release(s);
     s->pid = 0;
     s->phase = SL_PHASE_EMPTY;

@@ -330,14 +330,20 @@ int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
         SL_LOG(SL_ERROR, "cannot start the redis maintenance", SL_S("config", path));
         goto cleanup;
     }
-    sup.metrics = sl_metrics_new(&sup);
-    if (!sup.metrics) {
+    const sl_mx_owner xowner = {.ctx = &sup,
+                                .base = sup.base,
+                                .hostname = sup.hostname,
+                                .conn = sl_maint_conn(sup.maint),
+                                .maint_stats = sl_maint_stats_of(sup.maint),
+                                .view = sl_sup_view};
+    sup.metrics = sl_metrics_new(sup.cfg, &xowner);
+    if (!sup.metrics || sl_gauges_start(sup.metrics) != 0) {
         SL_LOG(SL_ERROR, "cannot start the metrics registry", SL_S("config", path));
         goto cleanup;
     }
     if (cfg->http_listen && cfg->http_listen[0]) {
         char herr[512];
-        sup.http = sl_http_start(&sup, sup.metrics, cfg->http_listen, herr, sizeof herr);
+        sup.http = sl_http_start(sup.base, sup.cfg, sup.metrics, cfg->http_listen, herr, sizeof herr);
         if (!sup.http && strcmp(cfg->http_listen, SL_SUP_HTTP_DEFAULT) == 0) {
             /* The built-in default is shared by every supervisor of the host
              * (a second one, test runs): not fatal. A configured address is. */
@@ -388,6 +394,7 @@ cleanup:
     sup.maint = NULL;
     sl_metrics_free(sup.metrics); /* after the maint: its samples point into it */
     sup.metrics = NULL;
+    sl_sup_view_free(&sup);
     while (sup.pools) {
         sl_pool *next = sup.pools->next;
         sl_pool_free(sup.pools);

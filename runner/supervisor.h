@@ -12,6 +12,7 @@
 
 #include "common/config.h"
 #include "common/worker_slot.h"
+#include "runner/http/metrics.h"
 #include "runner/maint/maint.h"
 #include "runner/maint/snapshot.h"
 
@@ -80,6 +81,14 @@ typedef struct sl_pool {
     struct sl_pool *next;
 } sl_pool;
 
+/** The buffers behind sl_sup_view (view.c). */
+typedef struct sl_sup_view_buf {
+    sl_mx_view view;
+    sl_mx_pool_view *pools;
+    sl_mx_slot_view *slots;
+    int pools_cap, slots_cap;
+} sl_sup_view_buf;
+
 /** The supervisor. */
 typedef struct sl_sup {
     struct event_base *base;
@@ -96,6 +105,7 @@ typedef struct sl_sup {
     struct sl_maint *maint; /* periodic Redis maintenance (maint.c) */
     struct sl_metrics *metrics; /* counters, gauges, alerts (metrics.c) */
     struct sl_http *http; /* /metrics, /healthz, /readyz, /status (http.c); NULL when off */
+    sl_sup_view_buf view; /* what the metrics read of the pools (view.c) */
 } sl_sup;
 
 /* pool.c */
@@ -152,6 +162,13 @@ int sl_sup_set_cfg_json(sl_sup *sup);
 
 /** Register schemas_dir's schemas in the registry (runner/schemas_dir.c); logs failures. */
 void sl_sup_register_schemas(sl_sup *sup);
+
+/* view.c */
+/** The pools and slots now, for the metrics registry (sl_mx_owner.view; ctx
+ *  is the sl_sup). Valid until the next call. Never NULL. */
+const sl_mx_view *sl_sup_view(void *ctx);
+/** Free the view's buffers. */
+void sl_sup_view_free(sl_sup *sup);
 
 /* watchdog.c */
 /** Start the 100 ms hard-timeout timer. 0 or -1. */
