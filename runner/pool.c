@@ -131,6 +131,30 @@ static void sl_pool_roll(sl_pool *p)
     }
 }
 
+void sl_pool_on_events(sl_pool *p)
+{
+    int any = 0;
+    for (int i = 0; i < p->nslots; i++)
+        if (p->slots[i] && p->slots[i]->events) {
+            p->slots[i]->events = 0;
+            any = 1;
+        }
+    if (any)
+        sl_pool_sync(p); /* the roll moves on; an empty slot is respawned */
+}
+
+void sl_pool_reaped(sl_pool_slot *s, int status)
+{
+    sl_pool *p = s->pool;
+    int index = s->index;
+    if (sl_pool_slot_exited(s, status)) {
+        p->roll_abort_gen = p->gen;
+        SL_LOG(SL_ERROR, "rolling restart stopped: the new config fails; other workers keep the previous one",
+               SL_S("pool", p->name), SL_I("slot", index));
+    }
+    sl_pool_sync(p); /* may free s */
+}
+
 void sl_pool_sync(sl_pool *p)
 {
     int want = sl_pool_wants(p, 0) ? p->want : 0;
@@ -142,7 +166,7 @@ void sl_pool_sync(sl_pool *p)
         sl_pool_slot *s = p->slots[i];
         int wanted = sl_pool_wants(p, i);
         if (!s && wanted) {
-            s = p->slots[i] = sl_pool_slot_new(p, i);
+            s = p->slots[i] = sl_pool_slot_new(p, i, p->sup->wake);
             if (!s) {
                 SL_LOG(SL_ERROR, "out of memory creating slot", SL_S("pool", p->name), SL_I("slot", i));
                 continue;

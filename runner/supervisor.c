@@ -209,7 +209,7 @@ static void sl_sup_sig_reap(sl_sup *sup, const char *signame)
             break;
         sl_pool_slot *s = sl_sup_find_pid(sup, pid);
         if (s)
-            sl_pool_slot_exited(s, status);
+            sl_pool_reaped(s, status);
         else
             SL_LOG(SL_DEBUG, "reaped an unknown child", SL_I("pid", pid));
     }
@@ -255,6 +255,19 @@ static void sl_sup_sig_reopen(sl_sup *sup, const char *signame)
         SL_LOG(SL_INFO, "log reopened", SL_S("signal", signame));
 }
 
+/* A slot recorded an event (slot.c): every pool acts on its slots' events,
+ * now that no slot callback is running. */
+static void sl_sup_on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    sl_sup *sup = arg;
+    (void)fd;
+    (void)what;
+    if (sup->closing)
+        return;
+    for (sl_pool *p = sup->pools; p; p = p->next)
+        sl_pool_on_events(p);
+}
+
 static void sl_sup_on_signal(evutil_socket_t signo, short what, void *arg)
 {
     (void)what;
@@ -296,6 +309,11 @@ int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
     sup.base = event_base_new();
     if (!sup.base) {
         SL_LOG(SL_ERROR, "event_base_new() failed", SL_S("error", strerror(errno)));
+        goto cleanup;
+    }
+    sup.wake = event_new(sup.base, -1, 0, sl_sup_on_wake, &sup);
+    if (!sup.wake) {
+        SL_LOG(SL_ERROR, "event_new() failed", SL_S("error", strerror(errno)));
         goto cleanup;
     }
     for (size_t i = 0; i < SL_SUP_NSIGNALS; i++) {
@@ -402,6 +420,8 @@ cleanup:
     }
     if (sup.watchdog)
         event_free(sup.watchdog);
+    if (sup.wake)
+        event_free(sup.wake);
     for (size_t i = 0; i < SL_SUP_NSIGNALS; i++)
         if (sigev[i])
             event_free(sigev[i]);

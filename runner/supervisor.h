@@ -43,6 +43,12 @@ typedef enum sl_pool_phase {
     SL_PHASE_DISABLED /* exited 78 or could not exec: not respawned until a reload */
 } sl_pool_phase;
 
+/** What a slot reports to its pool (bits of sl_pool_slot.events). */
+enum {
+    SL_SLOT_EV_REPLACED = 1u, /* a rolling restart's replacement said "ready": the roll moves on */
+    SL_SLOT_EV_BACKOFF_OVER = 2u /* the restart backoff ended: the slot is empty, to respawn */
+};
+
 /** One worker position of a pool: a stable consumer name and at most one process. */
 typedef struct sl_pool_slot {
     struct sl_pool *pool;
@@ -55,6 +61,8 @@ typedef struct sl_pool_slot {
     sl_slot *shm; /* the process's status slot, NULL if none */
     struct bufferevent *chan; /* channel to the process, NULL once closed */
     struct event *timer; /* backoff (no process) or stop deadline (process) */
+    unsigned events; /* SL_SLOT_EV_* not yet acted on by the pool */
+    struct event *wake; /* the owner's, activated with each event (sl_pool_slot_new) */
     const char *stop_reason; /* non-NULL once SIGTERM was sent */
     const char *kill_reason; /* non-NULL once SIGKILL was sent */
     int restarting; /* being replaced by a rolling restart */
@@ -105,6 +113,7 @@ typedef struct sl_sup {
     struct sl_maint *maint; /* periodic Redis maintenance (maint.c) */
     struct sl_metrics *metrics; /* counters, gauges, alerts (metrics.c) */
     struct sl_http *http; /* /metrics, /healthz, /readyz, /status (http.c); NULL when off */
+    struct event *wake; /* activated by a slot's event: the pools act on them (supervisor.c) */
     sl_sup_view_buf view; /* what the metrics read of the pools (view.c) */
 } sl_sup;
 
@@ -114,6 +123,12 @@ typedef struct sl_sup {
 sl_pool *sl_pool_new(sl_sup *sup, const sl_pool_cfg *cfg, char *fingerprint);
 /** Free a pool and its slots; only when none has a live process. */
 void sl_pool_free(sl_pool *p);
+/** The slots' events (SL_SLOT_EV_*): clear them and reconcile the pool if any
+ *  was set. Run by the supervisor's wake event, never from a slot's callback. */
+void sl_pool_on_events(sl_pool *p);
+/** s's process exited with wait status `status` (reaped by the supervisor):
+ *  the slot classifies it, then the pool reconciles. May free s. */
+void sl_pool_reaped(sl_pool_slot *s, int status);
 /**
  * Reconcile a pool with its target: spawn wanted slots that have no process,
  * SIGTERM live ones that are no longer wanted, free empty unwanted slots, and
@@ -130,8 +145,16 @@ int sl_pool_wants(const sl_pool *p, int i);
 /** Free removed pools whose last process has been reaped. */
 void sl_sup_collect(sl_sup *sup);
 
-/* slot.c */
-sl_pool_slot *sl_pool_slot_new(sl_pool *p, int index);
+/* slot.c
+ *
+ * A slot reports to its owner, it does not call it: its own callbacks (the
+ * channel's "ready", the backoff timer) record an SL_SLOT_EV_* in s->events
+ * and activate `wake`; the supervisor's wake callback then has the pool act
+ * (sl_pool_on_events), after the slot's callback has returned. So no slot is
+ * ever freed under its own callback. Exits come from the supervisor's reaping
+ * through the pool (sl_pool_reaped), which acts on what the slot reports. */
+/** A slot of p at index; wake is activated with each of its events. NULL when out of memory. */
+sl_pool_slot *sl_pool_slot_new(sl_pool *p, int index, struct event *wake);
 void sl_pool_slot_free(sl_pool_slot *s);
 /** Spawn a process for an empty slot. On failure the slot goes to backoff. */
 void sl_pool_slot_spawn(sl_pool_slot *s);
@@ -140,8 +163,11 @@ void sl_pool_slot_stop(sl_pool_slot *s, const char *reason);
 /** SIGKILL the process now (once), with a reason for the logs. */
 void sl_pool_slot_kill(sl_pool_slot *s, const char *reason);
 /** The process exited with wait status `status`: classify, log, arrange a
- *  respawn or disable the slot, then sync the pool (s may be freed). */
-void sl_pool_slot_exited(sl_pool_slot *s, int status);
+ *  respawn or disable the slot. Never frees s; the caller (sl_pool_reaped)
+ *  reconciles the pool next. @return 1 when the slot was the replacement of a
+ *  rolling restart and got disabled by the new config (the pool stops the
+ *  roll), else 0. */
+int sl_pool_slot_exited(sl_pool_slot *s, int status);
 /** SIGKILL the process at a stop (shutdown_timeout, second SIGINT); a job it
  *  was running is released (sluice_release) so it spends no delivery. */
 void sl_pool_slot_kill_release(sl_pool_slot *s, const char *reason);
