@@ -1,8 +1,12 @@
 /* The supervisor's state, private to runner/: the event loop, the running
  * config, and its pools of worker slots. supervisor.c owns the loop and the
  * signals; pool.c the pools; slot.c one slot's process; reload.c SIGHUP;
- * watchdog.c the hard job timeouts; maint.c the periodic Redis maintenance
- * over its own async connection (maint/conn.c). */
+ * watchdog.c the hard job timeouts; view.c what the metrics see of the
+ * pools. Its parts, maint/ (the periodic Redis maintenance over its own async
+ * connection) and http/ (metrics and the endpoint), include nothing of this
+ * header: the supervisor hands them what they need (sl_maint_owner,
+ * sl_mx_owner) and they report back through those callbacks. The supervisor
+ * owns its pools; a pool owns its slots. */
 #ifndef SL_RUNNER_SUPERVISOR_H
 #define SL_RUNNER_SUPERVISOR_H
 
