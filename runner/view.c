@@ -42,8 +42,10 @@ const sl_mx_view *sl_sup_view(void *ctx)
     b->view.closing = sup->closing;
     b->view.npools = 0;
     b->view.pools = NULL;
-    if (sl_view_reserve((void **)&b->pools, &b->pools_cap, npools, sizeof *b->pools) != 0 ||
-        sl_view_reserve((void **)&b->slots, &b->slots_cap, nslots, sizeof *b->slots) != 0) {
+    /* At least one of each, so neither buffer is NULL below. */
+    if (sl_view_reserve((void **)&b->pools, &b->pools_cap, npools > 0 ? npools : 1, sizeof *b->pools) != 0 ||
+        sl_view_reserve((void **)&b->slots, &b->slots_cap, nslots > 0 ? nslots : 1, sizeof *b->slots) != 0 ||
+        !b->pools || !b->slots) {
         SL_LOG(SL_ERROR, "out of memory building the status view", SL_I("pools", npools), SL_I("slots", nslots));
         return &b->view;
     }
@@ -56,7 +58,7 @@ const sl_mx_view *sl_sup_view(void *ctx)
         pv->want = p->want;
         pv->live = sl_pool_live(p);
         pv->removed = p->removed;
-        pv->slots = b->slots ? &b->slots[n] : NULL;
+        pv->slots = &b->slots[n];
         pv->nslots = 0;
         for (int i = 0; i < p->nslots; i++) {
             const sl_pool_slot *s = p->slots[i];
