@@ -131,6 +131,30 @@ static void sl_pool_roll(sl_pool *p)
     }
 }
 
+void sl_pool_on_events(sl_pool *p)
+{
+    int any = 0;
+    for (int i = 0; i < p->nslots; i++)
+        if (p->slots[i] && p->slots[i]->events) {
+            p->slots[i]->events = 0;
+            any = 1;
+        }
+    if (any)
+        sl_pool_sync(p); /* the roll moves on; an empty slot is respawned */
+}
+
+void sl_pool_reaped(sl_pool_slot *s, int status)
+{
+    sl_pool *p = s->pool;
+    int index = s->index;
+    if (sl_pool_slot_exited(s, status)) {
+        p->roll_abort_gen = p->gen;
+        SL_LOG(SL_ERROR, "rolling restart stopped: the new config fails; other workers keep the previous one",
+               SL_S("pool", p->name), SL_I("slot", index));
+    }
+    sl_pool_sync(p); /* may free s */
+}
+
 void sl_pool_sync(sl_pool *p)
 {
     int want = sl_pool_wants(p, 0) ? p->want : 0;
@@ -142,7 +166,7 @@ void sl_pool_sync(sl_pool *p)
         sl_pool_slot *s = p->slots[i];
         int wanted = sl_pool_wants(p, i);
         if (!s && wanted) {
-            s = p->slots[i] = sl_pool_slot_new(p, i);
+            s = p->slots[i] = sl_pool_slot_new(p, i, p->sup->wake);
             if (!s) {
                 SL_LOG(SL_ERROR, "out of memory creating slot", SL_S("pool", p->name), SL_I("slot", i));
                 continue;
@@ -156,7 +180,9 @@ void sl_pool_sync(sl_pool *p)
             } else if (!s->hold) { /* a held slot is freed when its move ends */
                 if (!p->sup->stopping) {
                     remove_journal(p, s);
-                    sl_maint_forget_consumer(p->sup->maint, s);
+                    sl_maint_worker w;
+                    sl_pool_slot_worker(s, &w);
+                    sl_maint_forget_consumer(p->sup->maint, &w);
                 }
                 sl_pool_slot_free(s);
                 p->slots[i] = NULL;
@@ -171,4 +197,19 @@ void sl_pool_sync(sl_pool *p)
     while (p->nslots > 0 && !p->slots[p->nslots - 1])
         p->nslots--;
     sl_pool_roll(p);
+}
+
+void sl_sup_collect(sl_sup *sup)
+{
+    sl_pool **link = &sup->pools;
+    while (*link) {
+        sl_pool *p = *link;
+        if (p->removed && sl_pool_live(p) == 0 && sl_pool_held(p) == 0) {
+            *link = p->next;
+            SL_LOG(SL_INFO, "pool removed", SL_S("pool", p->name));
+            sl_pool_free(p);
+        } else {
+            link = &p->next;
+        }
+    }
 }

@@ -6,8 +6,23 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "runner/http/metrics.h"
 #include "runner/maint/maint.h"
 #include "runner/supervisor.h"
+
+int sl_sup_set_cfg_json(sl_sup *sup)
+{
+    char *json = sl_cfg_to_json(sup->cfg);
+    if (!json)
+        return -1;
+    if (sup->cfg_json) {
+        explicit_bzero(sup->cfg_json, sup->cfg_json_len);
+        free(sup->cfg_json);
+    }
+    sup->cfg_json = json;
+    sup->cfg_json_len = strlen(json);
+    return 0;
+}
 
 static sl_pool *sl_sup_pool_by_name(sl_sup *sup, const char *name)
 {
@@ -138,7 +153,10 @@ void sl_sup_reload(sl_sup *sup)
     for (sl_pool *p = sup->pools; p; p = p->next)
         sl_pool_sync(p);
     sl_sup_collect(sup);
-    sl_maint_reload(sup->maint); /* new queues, intervals, redis.* settings */
+    sl_maint_reload(sup->maint, sup->cfg); /* new queues, intervals, redis.* settings */
+    /* groups to sample, stats_interval */
+    if (sup->metrics && (sl_metrics_reload(sup->metrics, sup->cfg) != 0 || sl_gauges_arm(sup->metrics) != 0))
+        SL_LOG(SL_ERROR, "cannot update the metrics registry after a reload");
     SL_LOG(SL_INFO, "config reloaded", SL_S("config", sup->cfg_path), SL_I("pools", sup->cfg->npools),
            SL_I("added", added), SL_I("restarting", restarted), SL_I("removed", removed));
     goto cleanup;

@@ -1,6 +1,14 @@
 /* One slot's process: spawn it and hand it the config over its channel, stop
  * or kill it, classify its exit (stopped / config error / crash), and respawn
- * it after capped exponential backoff with jitter. */
+ * it after capped exponential backoff with jitter.
+ *
+ * A slot never calls its pool or the supervisor. What its own callbacks see
+ * that the pool must act on ("ready" of a replacement, the end of a backoff)
+ * is recorded in s->events and the owner's wake event is activated; the pool
+ * acts from that event's callback (sl_pool_on_events), when no callback of
+ * the slot is running. The pool may free the slot when it acts, so doing it
+ * in place, as before, meant every slot callback had to stop touching s after
+ * the call ("may free s"); recording the event leaves nothing to re-enter. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -25,13 +33,14 @@
 
 static void sl_pool_slot_on_timer(evutil_socket_t fd, short what, void *arg);
 
-sl_pool_slot *sl_pool_slot_new(sl_pool *p, int index)
+sl_pool_slot *sl_pool_slot_new(sl_pool *p, int index, struct event *wake)
 {
     sl_pool_slot *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->pool = p;
     s->index = index;
+    s->wake = wake;
     s->phase = SL_PHASE_EMPTY;
     if (sl_fmt(s->consumer, sizeof s->consumer, "%s-%s-%d", p->sup->hostname, p->name, index) != 0 ||
         !(s->timer = evtimer_new(p->sup->base, sl_pool_slot_on_timer, s))) {
@@ -101,6 +110,13 @@ static void sl_pool_slot_backoff(sl_pool_slot *s, int count_crash)
            SL_I("delay_ms", delay), SL_I("crashes", s->crashes));
 }
 
+/* Record an event for the pool and wake the owner's loop to act on it. */
+static void sl_pool_slot_report(sl_pool_slot *s, unsigned ev)
+{
+    s->events |= ev;
+    event_active(s->wake, EV_TIMEOUT, 1);
+}
+
 /* The process said "ready": it loaded its plugins. Advances a rolling restart. */
 static void sl_pool_slot_ready(sl_pool_slot *s)
 {
@@ -114,7 +130,7 @@ static void sl_pool_slot_ready(sl_pool_slot *s)
          * generation meanwhile, this process is stale again and the roll
          * will come back to it.) */
         s->restarting = 0;
-        sl_pool_sync(s->pool); /* never frees s: it has a live process */
+        sl_pool_slot_report(s, SL_SLOT_EV_REPLACED);
     }
 }
 
@@ -165,7 +181,7 @@ static void sl_pool_slot_on_timer(evutil_socket_t fd, short what, void *arg)
     }
     if (s->phase == SL_PHASE_BACKOFF) {
         s->phase = SL_PHASE_EMPTY;
-        sl_pool_sync(s->pool); /* may free s */
+        sl_pool_slot_report(s, SL_SLOT_EV_BACKOFF_OVER);
     }
 }
 
@@ -262,39 +278,32 @@ void sl_pool_slot_kill_release(sl_pool_slot *s, const char *reason)
     /* Read before the kill: after it the slot may show a later job or none. */
     int running = sl_slot_snapshot(s->shm, &snap) == 0;
     sl_pool_slot_kill(s, reason);
-    if (running)
-        sl_maint_release(s->pool->sup->maint, s, &snap);
-}
-
-void sl_pool_slot_hold(sl_pool_slot *s)
-{
-    s->hold++;
-    s->pool->sup->holds++;
-}
-
-void sl_pool_slot_unhold(sl_pool_slot *s)
-{
-    sl_sup *sup = s->pool->sup;
-    s->hold--;
-    sup->holds--;
-    if (s->hold > 0 || sup->closing)
-        return;
-    sl_pool_sync(s->pool); /* respawn it, or free it if unwanted: s may be gone */
-    sl_sup_collect(sup);
-    sl_sup_check_done(sup);
-}
-
-/* Exit 78 or repeated exec failures: never respawn (until a reload). */
-static void sl_pool_slot_disable(sl_pool_slot *s)
-{
-    sl_pool *p = s->pool;
-    s->phase = SL_PHASE_DISABLED;
-    if (s->restarting && s->gen == p->gen) {
-        p->roll_abort_gen = p->gen;
-        SL_LOG(SL_ERROR, "rolling restart stopped: the new config fails; other workers keep the previous one",
-               SL_S("pool", p->name), SL_I("slot", s->index));
+    if (running) {
+        sl_maint_worker w;
+        sl_pool_slot_worker(s, &w);
+        if (sl_maint_release(s->pool->sup->maint, &w, s, &snap) == 0)
+            s->hold++; /* until the maintenance reports the move's end (supervisor.c) */
     }
+}
+
+void sl_pool_slot_worker(const sl_pool_slot *s, sl_maint_worker *w)
+{
+    w->pool = s->pool->name;
+    w->slot = s->index;
+    w->queue = s->queue;
+    w->group = s->group;
+    w->consumer = s->consumer;
+}
+
+/* Exit 78 or repeated exec failures: never respawn (until a reload).
+ * Returns 1 when s replaced a worker for the pool's current config in a
+ * rolling restart: the new config fails, the pool stops the roll. */
+static int sl_pool_slot_disable(sl_pool_slot *s)
+{
+    int roll_failed = s->restarting && s->gen == s->pool->gen;
+    s->phase = SL_PHASE_DISABLED;
     s->restarting = 0;
+    return roll_failed;
 }
 
 /* Log an exit that was not asked for, with its code or signal, and the job it
@@ -346,9 +355,10 @@ static int sl_pool_slot_cause(const sl_pool_slot *s, int status, int code, int64
     return code == 0 ? SL_CAUSE_EXIT : SL_CAUSE_CRASH;
 }
 
-void sl_pool_slot_exited(sl_pool_slot *s, int status)
+int sl_pool_slot_exited(sl_pool_slot *s, int status)
 {
     sl_pool *p = s->pool;
+    int roll_failed = 0;
     pid_t pid = s->pid;
     int64_t lived = sl_now_mono_ms() - s->started_ms;
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -360,7 +370,7 @@ void sl_pool_slot_exited(sl_pool_slot *s, int status)
 
     evtimer_del(s->timer);
     /* Its counters must outlive it: folded into its group before the unmap. */
-    sl_metrics_reaped(p->sup->metrics, s, sl_pool_slot_cause(s, status, code, lived));
+    sl_metrics_reaped(p->sup->metrics, p->name, s->queue, s->group, s->shm, sl_pool_slot_cause(s, status, code, lived));
     sl_pool_slot_release(s);
     s->pid = 0;
     s->phase = SL_PHASE_EMPTY;
@@ -374,7 +384,7 @@ void sl_pool_slot_exited(sl_pool_slot *s, int status)
     if (code == SL_EXIT_CONFIG) {
         SL_LOG(SL_ERROR, "worker exited with a config error (78); slot disabled, not respawned", SL_S("pool", p->name),
                SL_I("slot", s->index), SL_I("pid", pid));
-        sl_pool_slot_disable(s);
+        roll_failed = sl_pool_slot_disable(s);
     } else if (s->exec_failures > 0) { /* a fast exit 127: exec failed */
         char path[PATH_MAX], err[256];
         const char *why = err;
@@ -389,7 +399,7 @@ void sl_pool_slot_exited(sl_pool_slot *s, int status)
         if (s->exec_failures >= SL_SUP_MAX_EXEC_FAILURES) {
             SL_LOG(SL_ERROR, "worker binary failed repeatedly; slot disabled, not respawned", SL_S("pool", p->name),
                    SL_I("slot", s->index), SL_S("path", path));
-            sl_pool_slot_disable(s);
+            roll_failed = sl_pool_slot_disable(s);
         } else if (!stop) {
             sl_pool_slot_backoff(s, 1);
         }
@@ -405,5 +415,5 @@ void sl_pool_slot_exited(sl_pool_slot *s, int status)
     }
     s->stop_reason = NULL;
     s->kill_reason = NULL;
-    sl_pool_sync(p); /* may free s */
+    return roll_failed;
 }

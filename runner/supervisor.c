@@ -65,6 +65,15 @@ static int sl_sup_live(const sl_sup *sup)
     return n;
 }
 
+/* Slots held for a Redis move of their killed job: the stop waits for them. */
+static int sl_sup_held(const sl_sup *sup)
+{
+    int n = 0;
+    for (const sl_pool *p = sup->pools; p; p = p->next)
+        n += sl_pool_held(p);
+    return n;
+}
+
 /* Every wanted slot of every pool is disabled and nothing runs any more. */
 static int sl_sup_all_disabled(const sl_sup *sup)
 {
@@ -88,7 +97,7 @@ void sl_sup_check_done(sl_sup *sup)
         return;
     if (sup->stopping) {
         /* Held slots: the release of a killed job is still in flight. */
-        if (sl_sup_live(sup) == 0 && sup->holds == 0) {
+        if (sl_sup_live(sup) == 0 && sl_sup_held(sup) == 0) {
             SL_LOG(SL_INFO, "all workers stopped; supervisor exiting", SL_I("exit_code", 0));
             sup->exit_code = 0;
             event_base_loopbreak(sup->base);
@@ -101,33 +110,48 @@ void sl_sup_check_done(sl_sup *sup)
     }
 }
 
-void sl_sup_collect(sl_sup *sup)
+/* ---- what the maintenance reports (sl_maint_owner) ---------------------- */
+
+/* Every live worker running a job that is not being killed: its lease is extended. */
+static void sl_sup_each_running(void *ctx, sl_maint_job_fn fn, sl_maint *m)
 {
-    sl_pool **link = &sup->pools;
-    while (*link) {
-        sl_pool *p = *link;
-        if (p->removed && sl_pool_live(p) == 0 && sl_pool_held(p) == 0) {
-            *link = p->next;
-            SL_LOG(SL_INFO, "pool removed", SL_S("pool", p->name));
-            sl_pool_free(p);
-        } else {
-            link = &p->next;
+    sl_sup *sup = ctx;
+    for (sl_pool *p = sup->pools; p; p = p->next)
+        for (int i = 0; i < p->nslots; i++) {
+            sl_pool_slot *s = p->slots[i];
+            sl_job_snap snap;
+            sl_maint_worker w;
+            if (!s || !s->pid || !s->shm || s->kill_reason || sl_slot_snapshot(s->shm, &snap) != 0)
+                continue;
+            sl_pool_slot_worker(s, &w);
+            fn(m, &w, &snap);
         }
-    }
 }
 
-int sl_sup_set_cfg_json(sl_sup *sup)
+/* The move of a killed job's entry ended: drop the slot's hold; the last one
+ * respawns it, or frees it if unwanted, and re-checks the stop. */
+static void sl_sup_on_moved(void *ctx, void *token)
 {
-    char *json = sl_cfg_to_json(sup->cfg);
-    if (!json)
-        return -1;
-    if (sup->cfg_json) {
-        explicit_bzero(sup->cfg_json, sup->cfg_json_len);
-        free(sup->cfg_json);
-    }
-    sup->cfg_json = json;
-    sup->cfg_json_len = strlen(json);
-    return 0;
+    sl_sup *sup = ctx;
+    sl_pool_slot *s = token;
+    s->hold--;
+    if (s->hold > 0 || sup->closing)
+        return;
+    sl_pool_sync(s->pool); /* s may be gone */
+    sl_sup_collect(sup);
+    sl_sup_check_done(sup);
+}
+
+static void sl_sup_on_promoted(void *ctx, const char *queue, uint64_t n)
+{
+    sl_sup *sup = ctx;
+    sl_metrics_promoted(sup->metrics, queue, n);
+}
+
+static void sl_sup_on_timed_out(void *ctx, const char *queue, const char *group, const char *type, int dead)
+{
+    sl_sup *sup = ctx;
+    sl_metrics_timeout(sup->metrics, queue, group, type, dead);
 }
 
 static void sl_sup_sync_all(sl_sup *sup)
@@ -185,7 +209,7 @@ static void sl_sup_sig_reap(sl_sup *sup, const char *signame)
             break;
         sl_pool_slot *s = sl_sup_find_pid(sup, pid);
         if (s)
-            sl_pool_slot_exited(s, status);
+            sl_pool_reaped(s, status);
         else
             SL_LOG(SL_DEBUG, "reaped an unknown child", SL_I("pid", pid));
     }
@@ -231,6 +255,19 @@ static void sl_sup_sig_reopen(sl_sup *sup, const char *signame)
         SL_LOG(SL_INFO, "log reopened", SL_S("signal", signame));
 }
 
+/* A slot recorded an event (slot.c): every pool acts on its slots' events,
+ * now that no slot callback is running. */
+static void sl_sup_on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    sl_sup *sup = arg;
+    (void)fd;
+    (void)what;
+    if (sup->closing)
+        return;
+    for (sl_pool *p = sup->pools; p; p = p->next)
+        sl_pool_on_events(p);
+}
+
 static void sl_sup_on_signal(evutil_socket_t signo, short what, void *arg)
 {
     (void)what;
@@ -274,6 +311,11 @@ int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
         SL_LOG(SL_ERROR, "event_base_new() failed", SL_S("error", strerror(errno)));
         goto cleanup;
     }
+    sup.wake = event_new(sup.base, -1, 0, sl_sup_on_wake, &sup);
+    if (!sup.wake) {
+        SL_LOG(SL_ERROR, "event_new() failed", SL_S("error", strerror(errno)));
+        goto cleanup;
+    }
     for (size_t i = 0; i < SL_SUP_NSIGNALS; i++) {
         sigev[i] = evsignal_new(sup.base, sl_sup_signals[i].signo, sl_sup_on_signal, &sup);
         if (!sigev[i] || evsignal_add(sigev[i], NULL) != 0) {
@@ -296,19 +338,30 @@ int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
         tail = &(*tail)->next;
     }
     sl_sup_register_schemas(&sup);
-    sup.maint = sl_maint_new(&sup);
+    const sl_maint_owner mowner = {.ctx = &sup,
+                                   .each_running = sl_sup_each_running,
+                                   .moved = sl_sup_on_moved,
+                                   .promoted = sl_sup_on_promoted,
+                                   .timed_out = sl_sup_on_timed_out};
+    sup.maint = sl_maint_new(sup.base, sup.cfg, &mowner);
     if (!sup.maint) {
         SL_LOG(SL_ERROR, "cannot start the redis maintenance", SL_S("config", path));
         goto cleanup;
     }
-    sup.metrics = sl_metrics_new(&sup);
-    if (!sup.metrics) {
+    const sl_mx_owner xowner = {.ctx = &sup,
+                                .base = sup.base,
+                                .hostname = sup.hostname,
+                                .conn = sl_maint_conn(sup.maint),
+                                .maint_stats = sl_maint_stats_of(sup.maint),
+                                .view = sl_sup_view};
+    sup.metrics = sl_metrics_new(sup.cfg, &xowner);
+    if (!sup.metrics || sl_gauges_start(sup.metrics) != 0) {
         SL_LOG(SL_ERROR, "cannot start the metrics registry", SL_S("config", path));
         goto cleanup;
     }
     if (cfg->http_listen && cfg->http_listen[0]) {
         char herr[512];
-        sup.http = sl_http_start(&sup, sup.metrics, cfg->http_listen, herr, sizeof herr);
+        sup.http = sl_http_start(sup.base, sup.cfg, sup.metrics, cfg->http_listen, herr, sizeof herr);
         if (!sup.http && strcmp(cfg->http_listen, SL_SUP_HTTP_DEFAULT) == 0) {
             /* The built-in default is shared by every supervisor of the host
              * (a second one, test runs): not fatal. A configured address is. */
@@ -335,10 +388,11 @@ int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
         SL_LOG(SL_ERROR, "event loop failed", SL_S("error", strerror(errno)));
         sup.exit_code = 1;
     }
-    SL_LOG(SL_INFO, "maintenance totals", SL_I("promoted", sup.stats.promoted),
-           SL_I("leases_extended", sup.stats.extended), SL_I("timeouts_retried", sup.stats.timeout_retried),
-           SL_I("timeouts_dead", sup.stats.timeout_dead), SL_I("timeouts_refused", sup.stats.timeout_refused),
-           SL_I("timeouts_unsettled", sup.stats.timeout_unsettled), SL_I("released", sup.stats.released));
+    const sl_maint_stats *st = sl_maint_stats_of(sup.maint);
+    SL_LOG(SL_INFO, "maintenance totals", SL_I("promoted", st->promoted), SL_I("leases_extended", st->extended),
+           SL_I("timeouts_retried", st->timeout_retried), SL_I("timeouts_dead", st->timeout_dead),
+           SL_I("timeouts_refused", st->timeout_refused), SL_I("timeouts_unsettled", st->timeout_unsettled),
+           SL_I("released", st->released));
 
 cleanup:
     /* From here on callbacks (the maintenance's, run with no reply when it
@@ -358,6 +412,7 @@ cleanup:
     sup.maint = NULL;
     sl_metrics_free(sup.metrics); /* after the maint: its samples point into it */
     sup.metrics = NULL;
+    sl_sup_view_free(&sup);
     while (sup.pools) {
         sl_pool *next = sup.pools->next;
         sl_pool_free(sup.pools);
@@ -365,6 +420,8 @@ cleanup:
     }
     if (sup.watchdog)
         event_free(sup.watchdog);
+    if (sup.wake)
+        event_free(sup.wake);
     for (size_t i = 0; i < SL_SUP_NSIGNALS; i++)
         if (sigev[i])
             event_free(sigev[i]);

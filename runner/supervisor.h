@@ -1,8 +1,12 @@
 /* The supervisor's state, private to runner/: the event loop, the running
  * config, and its pools of worker slots. supervisor.c owns the loop and the
  * signals; pool.c the pools; slot.c one slot's process; reload.c SIGHUP;
- * watchdog.c the hard job timeouts; maint.c the periodic Redis maintenance
- * over its own async connection (maint/conn.c). */
+ * watchdog.c the hard job timeouts; view.c what the metrics see of the
+ * pools. Its parts, maint/ (the periodic Redis maintenance over its own async
+ * connection) and http/ (metrics and the endpoint), include nothing of this
+ * header: the supervisor hands them what they need (sl_maint_owner,
+ * sl_mx_owner) and they report back through those callbacks. The supervisor
+ * owns its pools; a pool owns its slots. */
 #ifndef SL_RUNNER_SUPERVISOR_H
 #define SL_RUNNER_SUPERVISOR_H
 
@@ -12,6 +16,9 @@
 
 #include "common/config.h"
 #include "common/worker_slot.h"
+#include "runner/http/metrics.h"
+#include "runner/maint/maint.h"
+#include "runner/maint/snapshot.h"
 
 struct event_base;
 struct event;
@@ -40,6 +47,12 @@ typedef enum sl_pool_phase {
     SL_PHASE_DISABLED /* exited 78 or could not exec: not respawned until a reload */
 } sl_pool_phase;
 
+/** What a slot reports to its pool (bits of sl_pool_slot.events). */
+enum {
+    SL_SLOT_EV_REPLACED = 1u, /* a rolling restart's replacement said "ready": the roll moves on */
+    SL_SLOT_EV_BACKOFF_OVER = 2u /* the restart backoff ended: the slot is empty, to respawn */
+};
+
 /** One worker position of a pool: a stable consumer name and at most one process. */
 typedef struct sl_pool_slot {
     struct sl_pool *pool;
@@ -52,12 +65,15 @@ typedef struct sl_pool_slot {
     sl_slot *shm; /* the process's status slot, NULL if none */
     struct bufferevent *chan; /* channel to the process, NULL once closed */
     struct event *timer; /* backoff (no process) or stop deadline (process) */
+    unsigned events; /* SL_SLOT_EV_* not yet acted on by the pool */
+    struct event *wake; /* the owner's, activated with each event (sl_pool_slot_new) */
     const char *stop_reason; /* non-NULL once SIGTERM was sent */
     const char *kill_reason; /* non-NULL once SIGKILL was sent */
     int restarting; /* being replaced by a rolling restart */
     unsigned crashes; /* consecutive crashes, for the backoff */
     unsigned exec_failures; /* consecutive fast exits with 127 */
-    int hold; /* Redis moves of its killed job still in flight: no respawn, no free */
+    int hold; /* Redis moves of its killed job still in flight (the maintenance
+               * reports each one's end): no respawn, no free */
     char queue[128]; /* queue and group of the live process (pool config at spawn) */
     char group[128];
 } sl_pool_slot;
@@ -77,20 +93,13 @@ typedef struct sl_pool {
     struct sl_pool *next;
 } sl_pool;
 
-/** Maintenance counters (for metrics), cumulative since start. */
-typedef struct sl_sup_stats {
-    uint64_t promoted; /* scheduled entries moved by sluice_promote */
-    uint64_t promote_errors; /* error replies of sluice_promote */
-    uint64_t extend_calls; /* sluice_extend calls answered */
-    uint64_t extended; /* leases extended */
-    uint64_t extend_missed; /* running job's entry no longer ours (or trimmed) */
-    uint64_t timeout_retried; /* hard timeouts settled as a retry */
-    uint64_t timeout_dead; /* hard timeouts dead-lettered (attempts exhausted) */
-    uint64_t timeout_refused; /* settle refused: the entry was no longer the worker's */
-    uint64_t timeout_unsettled; /* no answer (Redis down/slow): the respawned worker replays it */
-    uint64_t released; /* jobs killed at shutdown given back without spending a delivery */
-    uint64_t release_missed; /* release refused (entry gone or not ours) or unanswered */
-} sl_sup_stats;
+/** The buffers behind sl_sup_view (view.c). */
+typedef struct sl_sup_view_buf {
+    sl_mx_view view;
+    sl_mx_pool_view *pools;
+    sl_mx_slot_view *slots;
+    int pools_cap, slots_cap;
+} sl_sup_view_buf;
 
 /** The supervisor. */
 typedef struct sl_sup {
@@ -104,24 +113,13 @@ typedef struct sl_sup {
     struct event *watchdog;
     int stopping; /* graceful stop in progress: spawn nothing */
     int closing; /* tearing down after the loop: callbacks change nothing */
-    int holds; /* sum of the slots' hold: the stop waits for them */
     int exit_code;
     struct sl_maint *maint; /* periodic Redis maintenance (maint.c) */
-    sl_sup_stats stats;
     struct sl_metrics *metrics; /* counters, gauges, alerts (metrics.c) */
     struct sl_http *http; /* /metrics, /healthz, /readyz, /status (http.c); NULL when off */
+    struct event *wake; /* activated by a slot's event: the pools act on them (supervisor.c) */
+    sl_sup_view_buf view; /* what the metrics read of the pools (view.c) */
 } sl_sup;
-
-/** A consistent copy of a worker's running job, read from its status slot. */
-typedef struct sl_job_snap {
-    char id[sizeof(((sl_slot *)0)->job_id)];
-    char type[sizeof(((sl_slot *)0)->job_type)];
-    char stream_id[sizeof(((sl_slot *)0)->job_stream_id)];
-    int in_retry_stream;
-    uint32_t attempt, deliveries, max_attempts;
-    int64_t backoff_base_ms, backoff_cap_ms;
-    int64_t timeout_ms, started_mono_ms;
-} sl_job_snap;
 
 /* pool.c */
 /** A pool for cfg (in sup->cfg) with no slots yet; takes ownership of
@@ -129,6 +127,12 @@ typedef struct sl_job_snap {
 sl_pool *sl_pool_new(sl_sup *sup, const sl_pool_cfg *cfg, char *fingerprint);
 /** Free a pool and its slots; only when none has a live process. */
 void sl_pool_free(sl_pool *p);
+/** The slots' events (SL_SLOT_EV_*): clear them and reconcile the pool if any
+ *  was set. Run by the supervisor's wake event, never from a slot's callback. */
+void sl_pool_on_events(sl_pool *p);
+/** s's process exited with wait status `status` (reaped by the supervisor):
+ *  the slot classifies it, then the pool reconciles. May free s. */
+void sl_pool_reaped(sl_pool_slot *s, int status);
 /**
  * Reconcile a pool with its target: spawn wanted slots that have no process,
  * SIGTERM live ones that are no longer wanted, free empty unwanted slots, and
@@ -142,9 +146,19 @@ int sl_pool_live(const sl_pool *p);
 int sl_pool_held(const sl_pool *p);
 /** Is slot index i wanted (inside the target, pool not removed, not stopping)? */
 int sl_pool_wants(const sl_pool *p, int i);
+/** Free removed pools whose last process has been reaped. */
+void sl_sup_collect(sl_sup *sup);
 
-/* slot.c */
-sl_pool_slot *sl_pool_slot_new(sl_pool *p, int index);
+/* slot.c
+ *
+ * A slot reports to its owner, it does not call it: its own callbacks (the
+ * channel's "ready", the backoff timer) record an SL_SLOT_EV_* in s->events
+ * and activate `wake`; the supervisor's wake callback then has the pool act
+ * (sl_pool_on_events), after the slot's callback has returned. So no slot is
+ * ever freed under its own callback. Exits come from the supervisor's reaping
+ * through the pool (sl_pool_reaped), which acts on what the slot reports. */
+/** A slot of p at index; wake is activated with each of its events. NULL when out of memory. */
+sl_pool_slot *sl_pool_slot_new(sl_pool *p, int index, struct event *wake);
 void sl_pool_slot_free(sl_pool_slot *s);
 /** Spawn a process for an empty slot. On failure the slot goes to backoff. */
 void sl_pool_slot_spawn(sl_pool_slot *s);
@@ -153,39 +167,41 @@ void sl_pool_slot_stop(sl_pool_slot *s, const char *reason);
 /** SIGKILL the process now (once), with a reason for the logs. */
 void sl_pool_slot_kill(sl_pool_slot *s, const char *reason);
 /** The process exited with wait status `status`: classify, log, arrange a
- *  respawn or disable the slot, then sync the pool (s may be freed). */
-void sl_pool_slot_exited(sl_pool_slot *s, int status);
+ *  respawn or disable the slot. Never frees s; the caller (sl_pool_reaped)
+ *  reconciles the pool next. @return 1 when the slot was the replacement of a
+ *  rolling restart and got disabled by the new config (the pool stops the
+ *  roll), else 0. */
+int sl_pool_slot_exited(sl_pool_slot *s, int status);
 /** SIGKILL the process at a stop (shutdown_timeout, second SIGINT); a job it
  *  was running is released (sluice_release) so it spends no delivery. */
 void sl_pool_slot_kill_release(sl_pool_slot *s, const char *reason);
-/** Keep the slot (no respawn, not freed) until a Redis move of its job ends. */
-void sl_pool_slot_hold(sl_pool_slot *s);
-/** That move ended: respawn or free it as due, and re-check the stop. May free s. */
-void sl_pool_slot_unhold(sl_pool_slot *s);
+/** Who s's process is, for the maintenance (points into s: valid while s lives). */
+void sl_pool_slot_worker(const sl_pool_slot *s, sl_maint_worker *w);
 
 /* supervisor.c */
 /** Find the slot whose live process is pid, or NULL. */
 sl_pool_slot *sl_sup_find_pid(sl_sup *sup, pid_t pid);
 /** After a state change: end the loop if a stop finished or every slot is disabled. */
 void sl_sup_check_done(sl_sup *sup);
-/** Free removed pools whose last process has been reaped. */
-void sl_sup_collect(sl_sup *sup);
-/** Replace sup->cfg_json with that of sup->cfg. 0 or -1. */
-int sl_sup_set_cfg_json(sl_sup *sup);
 
 /* reload.c */
 /** SIGHUP: reload the config file; keep the running config on any error. */
 void sl_sup_reload(sl_sup *sup);
+/** Replace sup->cfg_json with that of sup->cfg. 0 or -1. */
+int sl_sup_set_cfg_json(sl_sup *sup);
 
 /** Register schemas_dir's schemas in the registry (runner/schemas_dir.c); logs failures. */
 void sl_sup_register_schemas(sl_sup *sup);
 
+/* view.c */
+/** The pools and slots now, for the metrics registry (sl_mx_owner.view; ctx
+ *  is the sl_sup). Valid until the next call. Never NULL. */
+const sl_mx_view *sl_sup_view(void *ctx);
+/** Free the view's buffers. */
+void sl_sup_view_free(sl_sup *sup);
+
 /* watchdog.c */
 /** Start the 100 ms hard-timeout timer. 0 or -1. */
 int sl_sup_watchdog_start(sl_sup *sup);
-/** Copy the running job out of a status slot (seqlock-style: the strings are
- *  kept only if job_seq did not change meanwhile). 0 with *out when the state
- *  is RUNNING and the copy is consistent; -1 otherwise. */
-int sl_slot_snapshot(sl_slot *sh, sl_job_snap *out);
 
 #endif

@@ -2,8 +2,6 @@
  * and SIGKILL a worker whose running job passed its timeout, then have the
  * job's attempt counted (maint.c settles it). Reading shared memory only: no
  * syscall per job and no message from the worker needed. */
-#include <stdatomic.h>
-#include <string.h>
 
 #include <event2/event.h>
 
@@ -11,38 +9,6 @@
 #include "common/util.h"
 #include "runner/maint/maint.h"
 #include "runner/supervisor.h"
-
-/* Copy a NUL-terminated string out of shared memory, always terminated. */
-static void sl_sup_copy_shared(char *dst, const char *src, size_t n)
-{
-    memcpy(dst, src, n);
-    dst[n - 1] = '\0';
-}
-
-int sl_slot_snapshot(sl_slot *sh, sl_job_snap *out)
-{
-    if (!sh || atomic_load_explicit(&sh->state, memory_order_acquire) != SL_SLOT_RUNNING)
-        return -1;
-    uint64_t seq = atomic_load_explicit(&sh->job_seq, memory_order_acquire);
-    /* The worker writes the job fields before bumping job_seq: if the
-     * sequence is unchanged after the copy, they all belong to this job. */
-    sl_sup_copy_shared(out->id, sh->job_id, sizeof out->id);
-    sl_sup_copy_shared(out->type, sh->job_type, sizeof out->type);
-    sl_sup_copy_shared(out->stream_id, sh->job_stream_id, sizeof out->stream_id);
-    out->in_retry_stream = atomic_load_explicit(&sh->job_in_retry_stream, memory_order_relaxed) != 0;
-    out->attempt = atomic_load_explicit(&sh->job_attempt, memory_order_relaxed);
-    out->deliveries = atomic_load_explicit(&sh->job_deliveries, memory_order_relaxed);
-    out->max_attempts = atomic_load_explicit(&sh->job_max_attempts, memory_order_relaxed);
-    out->backoff_base_ms = atomic_load_explicit(&sh->job_backoff_base_ms, memory_order_relaxed);
-    out->backoff_cap_ms = atomic_load_explicit(&sh->job_backoff_cap_ms, memory_order_relaxed);
-    out->timeout_ms = atomic_load_explicit(&sh->job_timeout_ms, memory_order_relaxed);
-    out->started_mono_ms = atomic_load_explicit(&sh->job_started_mono_ms, memory_order_relaxed);
-    atomic_thread_fence(memory_order_acquire);
-    if (atomic_load_explicit(&sh->job_seq, memory_order_relaxed) != seq ||
-        atomic_load_explicit(&sh->state, memory_order_relaxed) != SL_SLOT_RUNNING)
-        return -1; /* that job just ended */
-    return 0;
-}
 
 /* Check one slot; kill its worker if its job is over time, and settle the job. */
 static void sl_sup_watch_slot(sl_pool_slot *s, int64_t now)
@@ -62,7 +28,10 @@ static void sl_sup_watch_slot(sl_pool_slot *s, int64_t now)
            SL_I("attempt", snap.attempt));
     sl_pool_slot_kill(s, "timeout");
     /* The snapshot was taken before the kill: it is the job the worker held. */
-    sl_maint_settle_timeout(s->pool->sup->maint, s, &snap, now - snap.started_mono_ms);
+    sl_maint_worker w;
+    sl_pool_slot_worker(s, &w);
+    if (sl_maint_settle_timeout(s->pool->sup->maint, &w, s, &snap, now - snap.started_mono_ms) == 0)
+        s->hold++; /* until the maintenance reports the move's end (supervisor.c) */
 }
 
 static void sl_sup_watchdog_tick(evutil_socket_t fd, short what, void *arg)

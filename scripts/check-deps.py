@@ -38,14 +38,7 @@ ALLOWED = {
 # Arrows that exist today and are not allowed: each is a debt with the change
 # that removes it. The check accepts exactly these (a new one fails, and one
 # that is gone must be deleted here), and leaves them out of the cycle search.
-DEBTS = {
-    ("runner/maint", "runner"): "maintenance calls back into slots and the supervisor (sl_sup, "
-                                "sl_pool_slot_hold/unhold); they should hand it a callback or an event",
-    ("runner/maint", "runner/http"): "the settle of a timed-out job counts sl_metrics_timeout itself; it "
-                                     "should report the outcome to the supervisor, which counts it",
-    ("runner/http", "runner"): "/status and the gauges read the supervisor's pools and slots "
-                               "(supervisor.h); they should read a snapshot the supervisor gives them",
-}
+DEBTS = {}
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 

@@ -42,7 +42,7 @@ static void sl_alerts_set(sl_mx_group *g, int a, int on, int64_t value, int64_t 
 
 void sl_alerts_eval(sl_mx_group *g, int64_t now)
 {
-    const sl_config *cfg = g->m->sup->cfg;
+    const sl_config *cfg = g->m->cfg;
     int64_t backlog = g->lag + g->pending;
     int64_t window = cfg->alert_window_ms > 0 ? cfg->alert_window_ms : 300000;
     int64_t growth = sl_alerts_dlq_growth(g, now, window);

@@ -2,18 +2,22 @@
  * per group on the maintenance connection (XLEN, ZCARD, XINFO GROUPS, XPENDING
  * of the work and retry streams, XLEN of the DLQ, TIME), then the stall
  * tracking of /healthz and the alerts; plus the XADD of the supervisor's
- * cumulative counters to sluice:{Q}:stats:G for `sluice stats`. */
+ * cumulative counters to sluice:{Q}:stats:G for `sluice stats`. The timer
+ * is here; the samples go into the registry's groups (metrics.c), which never
+ * calls back. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/streamid.h"
 #include "common/util.h"
 #include "runner/http/metrics.h"
-#include "runner/maint/internal.h"
+#include "runner/maint/conn.h"
 
 enum {
     SL_RQ_XLEN,
@@ -27,9 +31,9 @@ enum {
     SL_RQ_STATS /* fire and forget: not part of the round */
 };
 
-int sl_gauges_redis_up(const sl_sup *sup)
+int sl_gauges_redis_up(const sl_metrics *m)
 {
-    return sup->maint && sup->maint->conn && sl_mconn_ready(sup->maint->conn);
+    return m->owner.conn && sl_mconn_ready(m->owner.conn);
 }
 
 /* Milliseconds of a stream id "ms-seq": 0 when malformed, INT64_MAX when
@@ -211,8 +215,9 @@ static void sl_gauges_stats(sl_metrics *m, sl_mconn *c, sl_mx_group *g)
     free(t);
     if (sl_key_stats(key, sizeof key, g->queue, g->group) != 0)
         return;
-    const char *argv[] = {"XADD",      key, "MAXLEN",  "~",     "1000", "*",  "host",      m->sup->hostname, "pid", pid,
-                          "processed", ok,  "retried", retried, "dead", dead, "unwritten", unwritten};
+    const char *argv[] = {"XADD",      key,      "MAXLEN",    "~", "1000",    "*",     "host", m->owner.hostname,
+                          "pid",       pid,      "processed", ok,  "retried", retried, "dead", dead,
+                          "unwritten", unwritten};
     sl_gauges_send(c, g, SL_RQ_STATS, (int)(sizeof argv / sizeof argv[0]), argv);
 }
 
@@ -241,12 +246,40 @@ static void sl_gauges_group(sl_metrics *m, sl_mconn *c, sl_mx_group *g)
         sl_gauges_finish(g); /* nothing was accepted: round_failed is set */
 }
 
-void sl_gauges_sample(sl_metrics *m)
+/* Start one sample round for every active group (skips busy ones). */
+static void sl_gauges_sample(sl_metrics *m)
 {
-    sl_sup *sup = m->sup;
-    if (sup->closing || !sl_gauges_redis_up(sup))
+    if (m->owner.view(m->owner.ctx)->closing || !sl_gauges_redis_up(m))
         return;
     for (sl_mx_group *g = m->groups; g; g = g->next)
         if (g->active && g->outstanding == 0)
-            sl_gauges_group(m, sup->maint->conn, g);
+            sl_gauges_group(m, m->owner.conn, g);
+}
+
+static void sl_gauges_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sl_gauges_sample(arg);
+}
+
+int sl_gauges_arm(sl_metrics *m)
+{
+    int64_t period = m->cfg->stats_interval_ms > 100 ? m->cfg->stats_interval_ms : 100;
+    if (period != m->sample_ms) {
+        struct timeval tv = {(time_t)(period / 1000), (suseconds_t)((period % 1000) * 1000)};
+        m->sample_ms = period;
+        event_del(m->sample_ev);
+        if (event_add(m->sample_ev, &tv) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int sl_gauges_start(sl_metrics *m)
+{
+    m->sample_ev = event_new(m->owner.base, -1, EV_PERSIST, sl_gauges_on_tick, m);
+    if (!m->sample_ev)
+        return -1;
+    return sl_gauges_arm(m);
 }

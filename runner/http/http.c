@@ -43,7 +43,7 @@ typedef struct sl_http_conn {
 } sl_http_conn;
 
 struct sl_http {
-    sl_sup *sup;
+    struct event_base *base;
     sl_metrics *m;
     struct evhttp *http;
     struct evconnlistener *lev; /* owned by http */
@@ -340,8 +340,8 @@ static int sl_http_cap(const sl_config *cfg)
 }
 
 /* Listen on host:port (first address getaddrinfo gives). NULL with errno. */
-static struct evconnlistener *sl_http_listener(sl_sup *sup, const char *host, unsigned short port, char *err,
-                                               size_t errlen, const char *listen)
+static struct evconnlistener *sl_http_listener(struct event_base *base, const char *host, unsigned short port,
+                                               char *err, size_t errlen, const char *listen)
 {
     struct evutil_addrinfo hints, *ai = NULL;
     char portstr[8];
@@ -356,9 +356,9 @@ static struct evconnlistener *sl_http_listener(sl_sup *sup, const char *host, un
         return NULL;
     }
     errno = 0;
-    struct evconnlistener *lev = evconnlistener_new_bind(
-        sup->base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128, ai->ai_addr,
-        (int)ai->ai_addrlen);
+    struct evconnlistener *lev =
+        evconnlistener_new_bind(base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+                                128, ai->ai_addr, (int)ai->ai_addrlen);
     int e = errno;
     evutil_freeaddrinfo(ai);
     if (!lev)
@@ -387,7 +387,8 @@ const char *sl_http_address(const sl_http *h)
     return h ? h->address : "";
 }
 
-sl_http *sl_http_start(sl_sup *sup, sl_metrics *m, const char *listen, char *err, size_t errlen)
+sl_http *sl_http_start(struct event_base *base, const sl_config *cfg, sl_metrics *m, const char *listen, char *err,
+                       size_t errlen)
 {
     char host[256];
     unsigned short port;
@@ -398,14 +399,14 @@ sl_http *sl_http_start(sl_sup *sup, sl_metrics *m, const char *listen, char *err
     sl_http *h = calloc(1, sizeof *h);
     if (!h)
         goto oom;
-    h->sup = sup;
+    h->base = base;
     h->m = m;
     h->reserve_fd = -1;
-    h->max = sl_http_cap(sup->cfg);
-    h->timeout_ms = sup->cfg->http_timeout_ms > 0 ? sup->cfg->http_timeout_ms : 5000;
-    if (!(h->conns = calloc((size_t)h->max, sizeof *h->conns)) || !(h->http = evhttp_new(sup->base)) ||
-        !(h->sweep = event_new(sup->base, -1, EV_PERSIST, sl_http_on_sweep, h)) ||
-        !(h->resume = evtimer_new(sup->base, sl_http_on_resume, h)))
+    h->max = sl_http_cap(cfg);
+    h->timeout_ms = cfg->http_timeout_ms > 0 ? cfg->http_timeout_ms : 5000;
+    if (!(h->conns = calloc((size_t)h->max, sizeof *h->conns)) || !(h->http = evhttp_new(base)) ||
+        !(h->sweep = event_new(base, -1, EV_PERSIST, sl_http_on_sweep, h)) ||
+        !(h->resume = evtimer_new(base, sl_http_on_resume, h)))
         goto oom;
     evhttp_set_allowed_methods(h->http,
                                EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
@@ -415,7 +416,7 @@ sl_http *sl_http_start(sl_sup *sup, sl_metrics *m, const char *listen, char *err
     evhttp_set_max_body_size(h->http, 4096);
     evhttp_set_gencb(h->http, sl_http_on_request, h);
     evhttp_set_bevcb(h->http, sl_http_on_bev, h);
-    if (!(h->lev = sl_http_listener(sup, host, port, err, errlen, listen)))
+    if (!(h->lev = sl_http_listener(base, host, port, err, errlen, listen)))
         goto fail;
     if (!evhttp_bind_listener(h->http, h->lev)) {
         evconnlistener_free(h->lev);

@@ -9,12 +9,16 @@
 
 typedef struct sl_http sl_http;
 
+struct event_base;
+
 /**
- * Listen on `listen` ("host:port", "[v6]:port") on sup's loop.
+ * Listen on `listen` ("host:port", "[v6]:port") on base, serving m's
+ * renderings; cfg's http_max_connections and http_timeout apply.
  * @return the server, or NULL with a message naming the address in err
  *         (bad address, bind failure: the caller exits 78).
  */
-sl_http *sl_http_start(sl_sup *sup, sl_metrics *m, const char *listen, char *err, size_t errlen);
+sl_http *sl_http_start(struct event_base *base, const sl_config *cfg, sl_metrics *m, const char *listen, char *err,
+                       size_t errlen);
 
 /** The address bound, "host:port" with the port the kernel picked for port 0
  *  ("" for NULL). Valid while h lives. */

@@ -1,6 +1,7 @@
 /* The metrics registry (see metrics.h): groups, pools and queues created on
  * demand and kept until exit (so counters never go backwards), the folding of
- * an exited worker's status slot into its group, and the sampling timer. */
+ * an exited worker's status slot into its group. It calls nothing of the
+ * gauges, which write their samples into its groups (gauges.c). */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,26 +118,27 @@ static sl_mx_pool *sl_metrics_pool(sl_metrics *m, const char *name)
 
 void sl_metrics_total(sl_metrics *m, const sl_mx_group *g, sl_mx_counts *out)
 {
+    const sl_mx_view *v = m->owner.view(m->owner.ctx);
     memcpy(out, g->acc, sizeof *out);
-    for (sl_pool *p = m->sup->pools; p; p = p->next)
-        for (int i = 0; i < p->nslots; i++) {
-            sl_pool_slot *s = p->slots[i];
-            if (s && s->pid && s->shm && strcmp(s->queue, g->queue) == 0 && strcmp(s->group, g->group) == 0)
+    for (int p = 0; p < v->npools; p++)
+        for (int i = 0; i < v->pools[p].nslots; i++) {
+            const sl_mx_slot_view *s = &v->pools[p].slots[i];
+            if (s->pid && s->shm && strcmp(s->queue, g->queue) == 0 && strcmp(s->group, g->group) == 0)
                 sl_mx_add_slot(out, s->shm);
         }
 }
 
-void sl_metrics_reaped(sl_metrics *m, const sl_pool_slot *s, int cause)
+void sl_metrics_reaped(sl_metrics *m, const char *pool, const char *queue, const char *group, sl_slot *shm, int cause)
 {
     if (!m)
         return;
-    if (s->shm && s->queue[0]) {
-        sl_mx_group *g = sl_metrics_group(m, s->queue, s->group);
+    if (shm && queue[0]) {
+        sl_mx_group *g = sl_metrics_group(m, queue, group);
         if (g)
-            sl_mx_add_slot(g->acc, s->shm);
+            sl_mx_add_slot(g->acc, shm);
     }
     if (cause >= 0 && cause < SL_CAUSE_N) {
-        sl_mx_pool *p = sl_metrics_pool(m, s->pool->name);
+        sl_mx_pool *p = sl_metrics_pool(m, pool);
         if (p)
             p->restarts[cause]++;
     }
@@ -173,17 +175,10 @@ void sl_metrics_promoted(sl_metrics *m, const char *queue, uint64_t n)
     q->promoted += n;
 }
 
-static void sl_metrics_on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    sl_gauges_sample(arg);
-}
-
-/* Mark the config's groups (and pools) active; (re)arm the timer. */
+/* Mark the config's groups (and pools) active. */
 static int sl_metrics_configure(sl_metrics *m)
 {
-    const sl_config *cfg = m->sup->cfg;
+    const sl_config *cfg = m->cfg;
     for (sl_mx_group *g = m->groups; g; g = g->next)
         g->active = g->start_all = 0;
     for (size_t i = 0; i < cfg->npools; i++) {
@@ -195,36 +190,28 @@ static int sl_metrics_configure(sl_metrics *m)
         if (!pc->start_at || strcmp(pc->start_at, "0") == 0)
             g->start_all = 1;
     }
-    int64_t period = cfg->stats_interval_ms > 100 ? cfg->stats_interval_ms : 100;
-    if (period != m->sample_ms) {
-        struct timeval tv = {(time_t)(period / 1000), (suseconds_t)((period % 1000) * 1000)};
-        m->sample_ms = period;
-        event_del(m->sample_ev);
-        if (event_add(m->sample_ev, &tv) != 0)
-            return -1;
-    }
     return 0;
 }
 
-sl_metrics *sl_metrics_new(sl_sup *sup)
+sl_metrics *sl_metrics_new(const sl_config *cfg, const sl_mx_owner *owner)
 {
     sl_metrics *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
-    m->sup = sup;
+    m->owner = *owner;
+    m->cfg = cfg;
     m->started_ms = sl_now_mono_ms();
-    m->sample_ev = event_new(sup->base, -1, EV_PERSIST, sl_metrics_on_tick, m);
-    if (!m->sample_ev || sl_metrics_configure(m) != 0) {
+    if (sl_metrics_configure(m) != 0) {
         sl_metrics_free(m);
         return NULL;
     }
     return m;
 }
 
-void sl_metrics_reload(sl_metrics *m)
+int sl_metrics_reload(sl_metrics *m, const sl_config *cfg)
 {
-    if (m && sl_metrics_configure(m) != 0)
-        SL_LOG(SL_ERROR, "cannot update the metrics registry after a reload");
+    m->cfg = cfg;
+    return sl_metrics_configure(m);
 }
 
 void sl_metrics_free(sl_metrics *m)

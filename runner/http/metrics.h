@@ -2,15 +2,24 @@
  * status slots (plus the totals of exited workers, folded in at reaping),
  * per-pool restart counts, per-queue/group gauges sampled from Redis, alert
  * state, and the renderers behind /metrics, /healthz, /readyz and /status.
+ *
+ * A part of the supervisor that never calls into it: the owner hands it, at
+ * creation, an sl_mx_owner (the loop, the hostname, the maintenance connection
+ * and counters, and a read-only view of its pools and slots), and reports
+ * what it counts (sl_metrics_reaped, _promoted, _timeout).
  * Private to runner/. Names are fixed by docs/metrics.md. */
 #ifndef SL_RUNNER_METRICS_H
 #define SL_RUNNER_METRICS_H
 
 #include <stdint.h>
 
-#include "runner/supervisor.h"
+#include "common/config.h"
+#include "common/worker_slot.h"
+#include "runner/maint/conn.h"
+#include "runner/maint/maint.h"
 
 struct evbuffer;
+struct event_base;
 
 /** Distinct handler types a queue/group keeps counters for; more share "(other)". */
 #define SL_MX_TYPES 256
@@ -81,26 +90,69 @@ typedef struct sl_mx_queue {
     uint64_t promoted;
 } sl_mx_queue;
 
+/** One slot of a pool, as the supervisor shows it (strings point into it). */
+typedef struct sl_mx_slot_view {
+    int index;
+    int pid; /* the live process, 0 if none */
+    const char *consumer;
+    const char *phase; /* "empty", "backoff", "starting", "ready", "disabled" */
+    int ready; /* phase "ready" */
+    const char *queue, *group; /* of the live process ("" if none ran yet) */
+    sl_slot *shm; /* its status slot, NULL if none */
+} sl_mx_slot_view;
+
+/** One pool, as the supervisor shows it. */
+typedef struct sl_mx_pool_view {
+    const char *name;
+    const char *queue, *group; /* of its config; "" once removed */
+    int want, live, removed;
+    int nslots;
+    const sl_mx_slot_view *slots; /* the slots that exist, by index */
+} sl_mx_pool_view;
+
+/** The supervisor's pools and slots at one moment. */
+typedef struct sl_mx_view {
+    int stopping, closing;
+    int npools;
+    const sl_mx_pool_view *pools; /* in the supervisor's order */
+} sl_mx_view;
+
+/** What the owner hands the registry. */
+typedef struct sl_mx_owner {
+    void *ctx;
+    struct event_base *base;
+    const char *hostname;
+    sl_mconn *conn; /* the maintenance connection: the gauges sample over it */
+    const sl_maint_stats *maint_stats; /* lease extensions */
+    /** The pools and slots now (never NULL; no pools when out of memory),
+     *  valid until the owner's state next changes: read it at once. */
+    const sl_mx_view *(*view)(void *ctx);
+} sl_mx_owner;
+
 typedef struct sl_metrics {
-    sl_sup *sup;
+    sl_mx_owner owner;
+    const sl_config *cfg; /* the running config (sl_metrics_reload) */
     sl_mx_group *groups;
     sl_mx_pool *pools;
     sl_mx_queue *queues;
     int64_t started_ms; /* monotonic */
-    struct event *sample_ev;
+    struct event *sample_ev; /* the gauges' timer (gauges.c) */
     int64_t sample_ms; /* current period */
 } sl_metrics;
 
 /* metrics.c */
-/** A registry for sup; starts the stats_interval sampling timer. NULL on error. */
-sl_metrics *sl_metrics_new(sl_sup *sup);
-/** Free (after sl_maint_free: in-flight samples point into it). NULL-safe. */
+/** A registry for cfg's pools (owner is copied); sampling starts with
+ *  sl_gauges_start. NULL on error. */
+sl_metrics *sl_metrics_new(const sl_config *cfg, const sl_mx_owner *owner);
+/** Free (after sl_maint_free: in-flight samples point into it), the gauges'
+ *  timer too. NULL-safe. */
 void sl_metrics_free(sl_metrics *m);
-/** The config changed: groups to sample, the interval. */
-void sl_metrics_reload(sl_metrics *m);
-/** s's worker was reaped: fold its slot totals into its group; count the
- *  restart cause when the exit was not asked for (cause < 0: none). */
-void sl_metrics_reaped(sl_metrics *m, const sl_pool_slot *s, int cause);
+/** The config was replaced by cfg: the groups to sample. 0 or -1 (out of memory). */
+int sl_metrics_reload(sl_metrics *m, const sl_config *cfg);
+/** A worker of pool, started on queue/group, was reaped: fold its status slot's
+ *  totals (shm, NULL if none) into its group; count the restart cause when the
+ *  exit was not asked for (cause < 0: none). */
+void sl_metrics_reaped(sl_metrics *m, const char *pool, const char *queue, const char *group, sl_slot *shm, int cause);
 /** sluice_promote moved n entries of queue. */
 void sl_metrics_promoted(sl_metrics *m, const char *queue, uint64_t n);
 /** A job the supervisor settled after killing its worker for a hard timeout:
@@ -120,10 +172,12 @@ uint64_t sl_mx_sum(const sl_mx_counts *c, int outcome);
 int sl_metrics_render(sl_metrics *m, struct evbuffer *out);
 
 /* gauges.c */
-/** Start one sample round for every active group (skips busy ones). */
-void sl_gauges_sample(sl_metrics *m);
+/** Start the stats_interval sampling timer. 0 or -1. */
+int sl_gauges_start(sl_metrics *m);
+/** Re-arm the timer after a reload when stats_interval changed. 0 or -1. */
+int sl_gauges_arm(sl_metrics *m);
 /** 1 when the maintenance connection is ready. */
-int sl_gauges_redis_up(const sl_sup *sup);
+int sl_gauges_redis_up(const sl_metrics *m);
 
 /* alerts.c */
 /** Evaluate the alerts of g after a sample; log crossings. */

@@ -117,33 +117,34 @@ static void sl_group_counter(struct evbuffer *o, sl_metrics *m, sl_mx_counts **t
                             (unsigned long long)*(const uint64_t *)((const char *)tot[i] + off));
 }
 
-static const sl_pool *sl_live_pool(const sl_sup *sup, const char *name)
+static const sl_mx_pool_view *sl_live_pool(const sl_mx_view *v, const char *name)
 {
-    for (const sl_pool *p = sup->pools; p; p = p->next)
-        if (strcmp(p->name, name) == 0 && !p->removed)
-            return p;
+    for (int p = 0; p < v->npools; p++)
+        if (strcmp(v->pools[p].name, name) == 0 && !v->pools[p].removed)
+            return &v->pools[p];
     return NULL;
 }
 
 static void sl_workers(struct evbuffer *o, sl_metrics *m)
 {
+    const sl_mx_view *v = m->owner.view(m->owner.ctx);
     sl_fam(o, "sluice_jobs_in_flight", "gauge", "Jobs whose handler is running now.");
     for (sl_mx_pool *mp = m->pools; mp; mp = mp->next) {
-        const sl_pool *p = sl_live_pool(m->sup, mp->name);
+        const sl_mx_pool_view *p = sl_live_pool(v, mp->name);
         int n = 0;
         for (int i = 0; p && i < p->nslots; i++)
-            if (p->slots[i] && p->slots[i]->pid && p->slots[i]->shm &&
-                atomic_load_explicit(&p->slots[i]->shm->state, memory_order_relaxed) == SL_SLOT_RUNNING)
+            if (p->slots[i].pid && p->slots[i].shm &&
+                atomic_load_explicit(&p->slots[i].shm->state, memory_order_relaxed) == SL_SLOT_RUNNING)
                 n++;
         evbuffer_add_printf(o, "sluice_jobs_in_flight{pool=\"%s\"} %d\n", mp->name, n);
     }
     sl_fam(o, "sluice_workers", "gauge", "Live worker processes by state.");
     for (sl_mx_pool *mp = m->pools; mp; mp = mp->next) {
-        const sl_pool *p = sl_live_pool(m->sup, mp->name);
+        const sl_mx_pool_view *p = sl_live_pool(v, mp->name);
         int n[4] = {0};
         for (int i = 0; p && i < p->nslots; i++) {
-            const sl_pool_slot *s = p->slots[i];
-            if (!s || !s->pid)
+            const sl_mx_slot_view *s = &p->slots[i];
+            if (!s->pid)
                 continue;
             int st = s->shm ? atomic_load_explicit(&s->shm->state, memory_order_relaxed) : SL_SLOT_STARTING;
             n[st >= 0 && st < 4 ? st : 0]++;
@@ -229,7 +230,7 @@ int sl_metrics_render(sl_metrics *m, struct evbuffer *o)
     sl_fam(o, "sluice_build_info", "gauge", "Always 1; the version label tells the running sluice version.");
     evbuffer_add_printf(o, "sluice_build_info{version=\"%s\"} 1\n", SLUICE_VERSION_STRING);
     sl_fam(o, "sluice_redis_up", "gauge", "1 while the supervisor's Redis connection is ready.");
-    evbuffer_add_printf(o, "sluice_redis_up %d\n", sl_gauges_redis_up(m->sup));
+    evbuffer_add_printf(o, "sluice_redis_up %d\n", sl_gauges_redis_up(m));
     sl_jobs(o, m, tot);
     sl_hist(o, m, tot, 0);
     sl_hist(o, m, tot, 1);
@@ -246,7 +247,7 @@ int sl_metrics_render(sl_metrics *m, struct evbuffer *o)
                      "Jobs left pending because the schema registry could not be read (retried after a backoff).",
                      offsetof(sl_mx_counts, registry_deferred));
     sl_fam(o, "sluice_lease_extensions_total", "counter", "Leases of running jobs extended by the supervisor.");
-    evbuffer_add_printf(o, "sluice_lease_extensions_total %llu\n", (unsigned long long)m->sup->stats.extended);
+    evbuffer_add_printf(o, "sluice_lease_extensions_total %llu\n", (unsigned long long)m->owner.maint_stats->extended);
     sl_fam(o, "sluice_promoted_total", "counter", "Scheduled entries (retries, delayed jobs) moved back when due.");
     for (sl_mx_queue *q = m->queues; q; q = q->next)
         evbuffer_add_printf(o, "sluice_promoted_total{queue=\"%s\"} %llu\n", q->name, (unsigned long long)q->promoted);

@@ -1,6 +1,7 @@
 /* The JSON endpoints: /healthz and /readyz reasons, and /status (pools,
  * workers, their current job and counters, the last sample of each group).
- * Read-only views of the supervisor's state; nothing here blocks. */
+ * Rendered from the read-only view the supervisor hands the registry
+ * (sl_mx_owner.view); nothing here blocks. */
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 
 #include "common/util.h"
 #include "runner/http/metrics.h"
+#include "runner/maint/snapshot.h"
 #include "sluice/version.h"
 
 /* Append {"check":..., "message":...} to reasons. */
@@ -53,17 +55,19 @@ static char *sl_reasons_json(cJSON *reasons, const char *status)
 
 char *sl_status_health(sl_metrics *m)
 {
-    sl_sup *sup = m->sup;
+    const sl_mx_view *v = m->owner.view(m->owner.ctx);
     int64_t now = sl_now_mono_ms();
     cJSON *reasons = cJSON_CreateArray();
     if (!reasons)
         return strdup("{\"status\":\"error\"}");
-    if (!sl_gauges_redis_up(sup))
+    if (!sl_gauges_redis_up(m))
         sl_reason(reasons, "redis", "redis unreachable (the supervisor's connection is not ready)");
-    for (sl_pool *p = sup->pools; p; p = p->next)
-        if (!p->removed && p->want > 0 && sl_pool_live(p) == 0)
+    for (int i = 0; i < v->npools; i++) {
+        const sl_mx_pool_view *p = &v->pools[i];
+        if (!p->removed && p->want > 0 && p->live == 0)
             sl_reason(reasons, "workers", "pool %s has no live worker (%d wanted)", p->name, p->want);
-    int64_t stall = sup->cfg->stall_after_ms;
+    }
+    int64_t stall = m->cfg->stall_after_ms;
     for (sl_mx_group *g = m->groups; g; g = g->next) {
         if (!g->active || !g->sampled || stall <= 0 || g->lag + g->pending == 0)
             continue;
@@ -78,28 +82,23 @@ char *sl_status_health(sl_metrics *m)
 
 char *sl_status_ready(sl_metrics *m)
 {
-    sl_sup *sup = m->sup;
+    const sl_mx_view *v = m->owner.view(m->owner.ctx);
     cJSON *reasons = cJSON_CreateArray();
     if (!reasons)
         return strdup("{\"status\":\"error\"}");
-    if (!sl_gauges_redis_up(sup))
+    if (!sl_gauges_redis_up(m))
         sl_reason(reasons, "redis", "redis unreachable (the supervisor's connection is not ready)");
-    if (sup->stopping)
+    if (v->stopping)
         sl_reason(reasons, "stopping", "the supervisor is stopping");
-    for (sl_pool *p = sup->pools; p; p = p->next) {
+    for (int k = 0; k < v->npools; k++) {
+        const sl_mx_pool_view *p = &v->pools[k];
         int ready = 0;
         for (int i = 0; i < p->nslots; i++)
-            ready += p->slots[i] && p->slots[i]->pid && p->slots[i]->phase == SL_PHASE_READY;
+            ready += p->slots[i].pid && p->slots[i].ready;
         if (!p->removed && p->want > 0 && ready == 0)
             sl_reason(reasons, "workers", "pool %s has no ready worker", p->name);
     }
     return sl_reasons_json(reasons, "not ready");
-}
-
-static const char *sl_phase_name(sl_pool_phase ph)
-{
-    static const char *const names[] = {"empty", "backoff", "starting", "ready", "disabled"};
-    return (unsigned)ph < sizeof names / sizeof names[0] ? names[ph] : "?";
 }
 
 static const char *sl_state_name(int st)
@@ -109,7 +108,7 @@ static const char *sl_state_name(int st)
 }
 
 /* One slot: its process, state, running job and counters. */
-static cJSON *sl_status_slot(const sl_pool_slot *s, int64_t now)
+static cJSON *sl_status_slot(const sl_mx_slot_view *s, int64_t now)
 {
     cJSON *w = cJSON_CreateObject();
     if (!w)
@@ -117,7 +116,7 @@ static cJSON *sl_status_slot(const sl_pool_slot *s, int64_t now)
     cJSON_AddNumberToObject(w, "slot", s->index);
     cJSON_AddNumberToObject(w, "pid", s->pid);
     cJSON_AddStringToObject(w, "consumer", s->consumer);
-    cJSON_AddStringToObject(w, "phase", sl_phase_name(s->phase));
+    cJSON_AddStringToObject(w, "phase", s->phase);
     int st = s->shm ? atomic_load_explicit(&s->shm->state, memory_order_relaxed) : -1;
     cJSON_AddStringToObject(w, "state", s->pid ? sl_state_name(st) : "none");
     sl_job_snap snap;
@@ -177,32 +176,32 @@ static cJSON *sl_status_groups(sl_metrics *m, int64_t now)
 
 char *sl_status_json(sl_metrics *m)
 {
-    sl_sup *sup = m->sup;
+    const sl_mx_view *v = m->owner.view(m->owner.ctx);
     int64_t now = sl_now_mono_ms();
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
     cJSON_AddNumberToObject(o, "pid", getpid());
     cJSON_AddStringToObject(o, "version", SLUICE_VERSION_STRING);
-    cJSON_AddStringToObject(o, "hostname", sup->hostname);
+    cJSON_AddStringToObject(o, "hostname", m->owner.hostname);
     cJSON_AddNumberToObject(o, "uptime_ms", (double)(now - m->started_ms));
-    cJSON_AddBoolToObject(o, "redis_up", sl_gauges_redis_up(sup));
-    cJSON_AddBoolToObject(o, "stopping", sup->stopping);
+    cJSON_AddBoolToObject(o, "redis_up", sl_gauges_redis_up(m));
+    cJSON_AddBoolToObject(o, "stopping", v->stopping);
     cJSON *pools = cJSON_AddArrayToObject(o, "pools");
-    for (sl_pool *p = sup->pools; pools && p; p = p->next) {
+    for (int k = 0; pools && k < v->npools; k++) {
+        const sl_mx_pool_view *p = &v->pools[k];
         cJSON *po = cJSON_CreateObject();
         if (!po)
             break;
         cJSON_AddStringToObject(po, "name", p->name);
-        cJSON_AddStringToObject(po, "queue", p->cfg ? p->cfg->queue : "");
-        cJSON_AddStringToObject(po, "group", p->cfg ? p->cfg->group : "");
+        cJSON_AddStringToObject(po, "queue", p->queue);
+        cJSON_AddStringToObject(po, "group", p->group);
         cJSON_AddNumberToObject(po, "workers_wanted", p->want);
-        cJSON_AddNumberToObject(po, "workers_live", sl_pool_live(p));
+        cJSON_AddNumberToObject(po, "workers_live", p->live);
         cJSON_AddBoolToObject(po, "removed", p->removed);
         cJSON *ws = cJSON_AddArrayToObject(po, "workers");
         for (int i = 0; ws && i < p->nslots; i++)
-            if (p->slots[i])
-                cJSON_AddItemToArray(ws, sl_status_slot(p->slots[i], now));
+            cJSON_AddItemToArray(ws, sl_status_slot(&p->slots[i], now));
         cJSON_AddItemToArray(pools, po);
     }
     cJSON_AddItemToObject(o, "groups", sl_status_groups(m, now));

@@ -24,7 +24,10 @@ typedef struct sl_maint_queue {
 } sl_maint_queue;
 
 struct sl_maint {
-    sl_sup *sup;
+    struct event_base *base;
+    const sl_config *cfg; /* the running config (sl_maint_reload) */
+    sl_maint_owner owner;
+    sl_maint_stats stats;
     sl_mconn *conn;
     struct event *promote_ev, *lease_ev;
     int64_t promote_ms, lease_tick_ms; /* current timer periods */
@@ -33,8 +36,8 @@ struct sl_maint {
     struct sl_maint_trim *trim; /* retention (trim.h) */
 };
 
-/** The stream a slot's running job is pending in: sluice:{Q}:r:G when it came
+/** The stream a worker's running job is pending in: sluice:{Q}:r:G when it came
  *  from the retry stream, else sluice:{Q} (queue and group of the process). 0 or -1. */
-int sl_maint_job_stream(const sl_pool_slot *s, int in_retry_stream, char *buf, size_t n);
+int sl_maint_job_stream(const sl_maint_worker *w, int in_retry_stream, char *buf, size_t n);
 
 #endif

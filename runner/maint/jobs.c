@@ -10,16 +10,20 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "runner/http/metrics.h"
 #include "runner/maint/internal.h"
 #include "runner/maint/maint.h"
 
 typedef enum sl_move_kind { SL_MOVE_RETRY, SL_MOVE_DEAD, SL_MOVE_RELEASE } sl_move_kind;
 
-/* One move in flight; the slot is held until its reply (or none) arrives. */
+/* One move in flight; the owner holds the slot (token) until its reply (or
+ * none) arrives. The worker's names are copied: nothing here points into the
+ * owner's slots. */
 typedef struct sl_maint_move {
     sl_maint *m;
-    sl_pool_slot *s;
+    void *token;
+    char pool[128];
+    int slot;
+    char queue[128], group[128], consumer[320];
     sl_move_kind kind;
     char job_id[sizeof(((sl_job_snap *)0)->id)];
     char stream_id[sizeof(((sl_job_snap *)0)->stream_id)];
@@ -28,50 +32,52 @@ typedef struct sl_maint_move {
     int64_t delay_ms;
 } sl_maint_move;
 
-int sl_maint_job_stream(const sl_pool_slot *s, int in_retry_stream, char *buf, size_t n)
+int sl_maint_job_stream(const sl_maint_worker *w, int in_retry_stream, char *buf, size_t n)
 {
-    if (!s->queue[0] || !s->group[0])
+    if (!w->queue[0] || !w->group[0])
         return -1;
-    return in_retry_stream ? sl_key_retry(buf, n, s->queue, s->group) : sl_key_stream(buf, n, s->queue);
+    return in_retry_stream ? sl_key_retry(buf, n, w->queue, w->group) : sl_key_stream(buf, n, w->queue);
 }
 
+/* The move ended: report it to the owner, which drops its hold (and may
+ * respawn or free the slot: nothing here touches it). */
 static void sl_maint_move_done(sl_maint_move *mv)
 {
-    sl_pool_slot *s = mv->s;
+    sl_maint_owner owner = mv->m->owner;
+    void *token = mv->token;
     free(mv);
-    sl_pool_slot_unhold(s); /* may respawn or free s */
+    owner.moved(owner.ctx, token);
 }
 
 static void sl_maint_on_settled(void *arg, redisReply *r)
 {
     sl_maint_move *mv = arg;
-    sl_pool_slot *s = mv->s;
-    sl_sup_stats *st = &mv->m->sup->stats;
-    const char *pool = s->pool->name;
+    sl_maint_stats *st = &mv->m->stats;
+    const char *pool = mv->pool;
 
     if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
-        sl_metrics_timeout(mv->m->sup->metrics, s->queue, s->group, mv->type, mv->kind == SL_MOVE_DEAD);
+        mv->m->owner.timed_out(mv->m->owner.ctx, mv->queue, mv->group, mv->type, mv->kind == SL_MOVE_DEAD);
     if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1 && mv->kind == SL_MOVE_RETRY) {
         st->timeout_retried++;
-        SL_LOG(SL_WARN, "timed-out job scheduled for a retry", SL_S("pool", pool), SL_I("slot", s->index),
+        SL_LOG(SL_WARN, "timed-out job scheduled for a retry", SL_S("pool", pool), SL_I("slot", mv->slot),
                SL_S("job_id", mv->job_id), SL_S("stream_id", mv->stream_id), SL_I("attempt", mv->attempt),
                SL_I("delay_ms", mv->delay_ms), SL_S("reason", "timeout"), SL_S("outcome", "retried"));
     } else if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
         st->timeout_dead++;
-        SL_LOG(SL_ERROR, "timed-out job dead-lettered: attempts exhausted", SL_S("pool", pool), SL_I("slot", s->index),
+        SL_LOG(SL_ERROR, "timed-out job dead-lettered: attempts exhausted", SL_S("pool", pool), SL_I("slot", mv->slot),
                SL_S("job_id", mv->job_id), SL_S("stream_id", mv->stream_id), SL_I("attempt", mv->attempt),
                SL_S("reason", "timeout"), SL_S("outcome", "dead"));
     } else if (r && r->type == REDIS_REPLY_INTEGER) {
         st->timeout_refused++;
         SL_LOG(SL_WARN, "timed-out job not settled: its entry is no longer the worker's", SL_S("pool", pool),
-               SL_I("slot", s->index), SL_S("job_id", mv->job_id), SL_S("stream_id", mv->stream_id),
+               SL_I("slot", mv->slot), SL_S("job_id", mv->job_id), SL_S("stream_id", mv->stream_id),
                SL_S("outcome", "refused"));
     } else {
         st->timeout_unsettled++;
         SL_LOG(SL_WARN,
                "timed-out job not settled (no answer from redis); respawning anyway: the new worker "
                "replays the entry and max_deliveries bounds it",
-               SL_S("pool", pool), SL_I("slot", s->index), SL_S("job_id", mv->job_id), SL_S("stream_id", mv->stream_id),
+               SL_S("pool", pool), SL_I("slot", mv->slot), SL_S("job_id", mv->job_id), SL_S("stream_id", mv->stream_id),
                SL_S("outcome", "unsettled"), SL_S("error", r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply"));
         if (sl_functions_missing(r))
             sl_mconn_reset(mv->m->conn, "function library missing");
@@ -79,22 +85,23 @@ static void sl_maint_on_settled(void *arg, redisReply *r)
     sl_maint_move_done(mv);
 }
 
-/* Send mv's command, holding the slot. On failure nothing is held. */
-static void sl_maint_move_send(sl_maint_move *mv, sl_mconn_cb cb, int argc, const char **argv)
+/* Send mv's command. 0: sent, the owner holds the slot until mv is done; -1:
+ * not sent (mv freed), nothing to hold. */
+static int sl_maint_move_send(sl_maint_move *mv, sl_mconn_cb cb, int argc, const char **argv)
 {
     size_t lens[20];
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
     if (sl_mconn_call(mv->m->conn, SL_MCONN_QUEUE, cb, mv, argc, argv, lens) != 0) {
         SL_LOG(SL_ERROR, "cannot send the move of a killed job (out of memory?); the new worker replays it",
-               SL_S("pool", mv->s->pool->name), SL_I("slot", mv->s->index), SL_S("job_id", mv->job_id));
+               SL_S("pool", mv->pool), SL_I("slot", mv->slot), SL_S("job_id", mv->job_id));
         free(mv);
-        return;
+        return -1;
     }
-    sl_pool_slot_hold(mv->s);
+    return 0;
 }
 
-static sl_maint_move *sl_maint_move_new(sl_maint *m, sl_pool_slot *s, const sl_job_snap *snap)
+static sl_maint_move *sl_maint_move_new(sl_maint *m, const sl_maint_worker *w, void *token, const sl_job_snap *snap)
 {
     if (!m || !snap->stream_id[0])
         return NULL;
@@ -102,22 +109,28 @@ static sl_maint_move *sl_maint_move_new(sl_maint *m, sl_pool_slot *s, const sl_j
     if (!mv)
         return NULL;
     mv->m = m;
-    mv->s = s;
+    mv->token = token;
+    mv->slot = w->slot;
+    (void)sl_fmt(mv->pool, sizeof mv->pool, "%s", w->pool);
+    (void)sl_fmt(mv->queue, sizeof mv->queue, "%s", w->queue);
+    (void)sl_fmt(mv->group, sizeof mv->group, "%s", w->group);
+    (void)sl_fmt(mv->consumer, sizeof mv->consumer, "%s", w->consumer);
     (void)sl_fmt(mv->job_id, sizeof mv->job_id, "%s", snap->id[0] ? snap->id : snap->stream_id);
     (void)sl_fmt(mv->stream_id, sizeof mv->stream_id, "%s", snap->stream_id);
     (void)sl_fmt(mv->type, sizeof mv->type, "%s", snap->type);
     return mv;
 }
 
-void sl_maint_settle_timeout(sl_maint *m, sl_pool_slot *s, const sl_job_snap *snap, int64_t elapsed_ms)
+int sl_maint_settle_timeout(sl_maint *m, const sl_maint_worker *w, void *token, const sl_job_snap *snap,
+                            int64_t elapsed_ms)
 {
     const sl_config *cfg;
     char stream[SL_KEY_MAX], sched[SL_KEY_MAX], dlq[SL_KEY_MAX], rstream[SL_KEY_MAX];
     char delay[24], attempt[16], deliveries[16], maxlen[24], error[96];
-    sl_maint_move *mv = sl_maint_move_new(m, s, snap);
+    sl_maint_move *mv = sl_maint_move_new(m, w, token, snap);
     if (!mv)
-        return;
-    cfg = m->sup->cfg;
+        return -1;
+    cfg = m->cfg;
     /* A worker that did not fill in a field (0) gets the jobs.* default. */
     uint32_t att = snap->attempt ? snap->attempt : 1;
     uint32_t max = snap->max_attempts ? snap->max_attempts : (uint32_t)cfg->max_attempts;
@@ -126,16 +139,16 @@ void sl_maint_settle_timeout(sl_maint *m, sl_pool_slot *s, const sl_job_snap *sn
     mv->kind = att < max ? SL_MOVE_RETRY : SL_MOVE_DEAD;
     mv->attempt = att;
     mv->delay_ms = mv->kind == SL_MOVE_RETRY ? sl_backoff_ms(base, cap, att - 1, 0) : 0;
-    if (sl_maint_job_stream(s, snap->in_retry_stream, stream, sizeof stream) != 0 ||
-        sl_key_sched(sched, sizeof sched, s->queue) != 0 || sl_key_dlq(dlq, sizeof dlq, s->queue, s->group) != 0 ||
-        sl_key_retry(rstream, sizeof rstream, s->queue, s->group) != 0) {
+    if (sl_maint_job_stream(w, snap->in_retry_stream, stream, sizeof stream) != 0 ||
+        sl_key_sched(sched, sizeof sched, w->queue) != 0 || sl_key_dlq(dlq, sizeof dlq, w->queue, w->group) != 0 ||
+        sl_key_retry(rstream, sizeof rstream, w->queue, w->group) != 0) {
         free(mv);
-        return;
+        return -1;
     }
     (void)snprintf(delay, sizeof delay, "%lld", (long long)mv->delay_ms);
     (void)snprintf(attempt, sizeof attempt, "%u", att);
     (void)snprintf(deliveries, sizeof deliveries, "%u", snap->deliveries);
-    (void)snprintf(maxlen, sizeof maxlen, "%lld", (long long)sl_cfg_dlq_maxlen(cfg, s->queue));
+    (void)snprintf(maxlen, sizeof maxlen, "%lld", (long long)sl_cfg_dlq_maxlen(cfg, w->queue));
     (void)snprintf(error, sizeof error, "hard timeout: killed after %lld ms", (long long)elapsed_ms);
     const char *argv[] = {"FCALL",
                           "sluice_settle",
@@ -144,8 +157,8 @@ void sl_maint_settle_timeout(sl_maint *m, sl_pool_slot *s, const sl_job_snap *sn
                           sched,
                           dlq,
                           rstream,
-                          s->group,
-                          s->consumer,
+                          mv->group,
+                          mv->consumer,
                           mv->stream_id,
                           mv->kind == SL_MOVE_RETRY ? "retry" : "dead",
                           delay,
@@ -155,50 +168,49 @@ void sl_maint_settle_timeout(sl_maint *m, sl_pool_slot *s, const sl_job_snap *sn
                           deliveries,
                           maxlen,
                           mv->job_id};
-    sl_maint_move_send(mv, sl_maint_on_settled, (int)(sizeof argv / sizeof argv[0]), argv);
+    return sl_maint_move_send(mv, sl_maint_on_settled, (int)(sizeof argv / sizeof argv[0]), argv);
 }
 
 static void sl_maint_on_released(void *arg, redisReply *r)
 {
     sl_maint_move *mv = arg;
-    sl_pool_slot *s = mv->s;
-    sl_sup_stats *st = &mv->m->sup->stats;
+    sl_maint_stats *st = &mv->m->stats;
     if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
         st->released++;
-        SL_LOG(SL_INFO, "released the killed worker's job: no delivery spent", SL_S("pool", s->pool->name),
-               SL_I("slot", s->index), SL_S("job_id", mv->job_id), SL_S("stream_id", mv->stream_id));
+        SL_LOG(SL_INFO, "released the killed worker's job: no delivery spent", SL_S("pool", mv->pool),
+               SL_I("slot", mv->slot), SL_S("job_id", mv->job_id), SL_S("stream_id", mv->stream_id));
     } else if (r && r->type == REDIS_REPLY_INTEGER) {
         st->release_missed++;
         SL_LOG(SL_INFO, "nothing to release: the killed worker's entry is gone or no longer its own",
-               SL_S("pool", s->pool->name), SL_I("slot", s->index), SL_S("job_id", mv->job_id));
+               SL_S("pool", mv->pool), SL_I("slot", mv->slot), SL_S("job_id", mv->job_id));
     } else {
         st->release_missed++;
         SL_LOG(SL_WARN, "could not release the killed worker's job; it stays pending with this delivery counted",
-               SL_S("pool", s->pool->name), SL_I("slot", s->index), SL_S("job_id", mv->job_id),
+               SL_S("pool", mv->pool), SL_I("slot", mv->slot), SL_S("job_id", mv->job_id),
                SL_S("error", r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply"));
     }
     sl_maint_move_done(mv);
 }
 
-void sl_maint_release(sl_maint *m, sl_pool_slot *s, const sl_job_snap *snap)
+int sl_maint_release(sl_maint *m, const sl_maint_worker *w, void *token, const sl_job_snap *snap)
 {
     char stream[SL_KEY_MAX];
-    sl_maint_move *mv = sl_maint_move_new(m, s, snap);
+    sl_maint_move *mv = sl_maint_move_new(m, w, token, snap);
     if (!mv)
-        return;
+        return -1;
     mv->kind = SL_MOVE_RELEASE;
-    if (sl_maint_job_stream(s, snap->in_retry_stream, stream, sizeof stream) != 0) {
+    if (sl_maint_job_stream(w, snap->in_retry_stream, stream, sizeof stream) != 0) {
         free(mv);
-        return;
+        return -1;
     }
-    const char *argv[] = {"FCALL", "sluice_release", "1", stream, s->group, s->consumer, mv->stream_id};
-    sl_maint_move_send(mv, sl_maint_on_released, 7, argv);
+    const char *argv[] = {"FCALL", "sluice_release", "1", stream, mv->group, mv->consumer, mv->stream_id};
+    return sl_maint_move_send(mv, sl_maint_on_released, 7, argv);
 }
 
 /* One sluice_delconsumer in flight; the slot is gone by the time it answers. */
 typedef struct sl_maint_forget {
     char stream[SL_KEY_MAX];
-    char consumer[sizeof(((sl_pool_slot *)0)->consumer)];
+    char consumer[320];
 } sl_maint_forget;
 
 static void sl_maint_on_forgot(void *arg, redisReply *r)
@@ -217,18 +229,18 @@ static void sl_maint_on_forgot(void *arg, redisReply *r)
     free(f);
 }
 
-void sl_maint_forget_consumer(sl_maint *m, const sl_pool_slot *s)
+void sl_maint_forget_consumer(sl_maint *m, const sl_maint_worker *w)
 {
-    if (!m || !s->queue[0] || !s->group[0] || !s->consumer[0])
+    if (!m || !w->queue[0] || !w->group[0] || !w->consumer[0])
         return;
     for (int retry = 0; retry <= 1; retry++) {
         sl_maint_forget *f = calloc(1, sizeof *f);
-        if (!f || sl_maint_job_stream(s, retry, f->stream, sizeof f->stream) != 0 ||
-            sl_fmt(f->consumer, sizeof f->consumer, "%s", s->consumer) != 0) {
+        if (!f || sl_maint_job_stream(w, retry, f->stream, sizeof f->stream) != 0 ||
+            sl_fmt(f->consumer, sizeof f->consumer, "%s", w->consumer) != 0) {
             free(f);
             return;
         }
-        const char *argv[] = {"FCALL", "sluice_delconsumer", "1", f->stream, s->group, s->consumer};
+        const char *argv[] = {"FCALL", "sluice_delconsumer", "1", f->stream, w->group, w->consumer};
         size_t lens[6];
         for (int i = 0; i < 6; i++)
             lens[i] = strlen(argv[i]);

@@ -12,7 +12,6 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "runner/http/metrics.h"
 #include "runner/maint/internal.h"
 #include "runner/maint/maint.h"
 #include "runner/maint/trim.h"
@@ -39,7 +38,7 @@ static void sl_maint_on_promoted(void *arg, redisReply *r)
     if (!r)
         return; /* connection lost or timed out: the next tick tries again */
     if (r->type != REDIS_REPLY_INTEGER) {
-        m->sup->stats.promote_errors++;
+        m->stats.promote_errors++;
         if (!q->failing)
             SL_LOG(SL_WARN, "sluice_promote failed; retrying every promote_interval", SL_S("queue", q->name),
                    SL_S("error", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply"));
@@ -51,8 +50,8 @@ static void sl_maint_on_promoted(void *arg, redisReply *r)
     if (q->failing)
         SL_LOG(SL_INFO, "sluice_promote works again", SL_S("queue", q->name));
     q->failing = 0;
-    m->sup->stats.promoted += (uint64_t)r->integer;
-    sl_metrics_promoted(m->sup->metrics, q->name, (uint64_t)r->integer);
+    m->stats.promoted += (uint64_t)r->integer;
+    m->owner.promoted(m->owner.ctx, q->name, (uint64_t)r->integer);
     if (r->integer > 0)
         SL_LOG(SL_DEBUG, "promoted scheduled entries", SL_S("queue", q->name), SL_I("entries", r->integer));
     if (r->integer >= SL_MAINT_PROMOTE_BATCH && q->active)
@@ -88,7 +87,7 @@ static void sl_maint_on_promote_tick(evutil_socket_t fd, short what, void *arg)
  * by a reload is only marked inactive (a call in flight still points at it). */
 static int sl_maint_set_queues(sl_maint *m)
 {
-    const sl_config *cfg = m->sup->cfg;
+    const sl_config *cfg = m->cfg;
     for (sl_maint_queue *q = m->queues; q; q = q->next)
         q->active = 0;
     for (size_t i = 0; i < cfg->npools; i++) {
@@ -119,7 +118,7 @@ static int sl_maint_set_queues(sl_maint *m)
 static void sl_maint_on_extended(void *arg, redisReply *r)
 {
     sl_maint *m = arg;
-    sl_sup_stats *st = &m->sup->stats;
+    sl_maint_stats *st = &m->stats;
     m->extend_inflight--;
     if (!r)
         return;
@@ -137,16 +136,14 @@ static void sl_maint_on_extended(void *arg, redisReply *r)
     }
 }
 
-/* Keep the running job of s fresh so live consumers do not reclaim it. */
-static void sl_maint_extend_slot(sl_maint *m, sl_pool_slot *s)
+/* Keep w's running job fresh so live consumers do not reclaim it (called by
+ * the owner's each_running). */
+static void sl_maint_extend_job(sl_maint *m, const sl_maint_worker *w, const sl_job_snap *snap)
 {
-    sl_job_snap snap;
     char stream[SL_KEY_MAX];
-    if (!s->pid || !s->shm || s->kill_reason || sl_slot_snapshot(s->shm, &snap) != 0 || !snap.stream_id[0])
+    if (!snap->stream_id[0] || sl_maint_job_stream(w, snap->in_retry_stream, stream, sizeof stream) != 0)
         return;
-    if (sl_maint_job_stream(s, snap.in_retry_stream, stream, sizeof stream) != 0)
-        return;
-    const char *argv[] = {"FCALL", "sluice_extend", "1", stream, s->group, s->consumer, snap.stream_id};
+    const char *argv[] = {"FCALL", "sluice_extend", "1", stream, w->group, w->consumer, snap->stream_id};
     size_t lens[7];
     for (int i = 0; i < 7; i++)
         lens[i] = strlen(argv[i]);
@@ -163,10 +160,7 @@ static void sl_maint_on_lease_tick(evutil_socket_t fd, short what, void *arg)
      * the connection's command timeout resolves it. */
     if (m->extend_inflight > 0 || !sl_mconn_ready(m->conn))
         return;
-    for (sl_pool *p = m->sup->pools; p; p = p->next)
-        for (int i = 0; i < p->nslots; i++)
-            if (p->slots[i])
-                sl_maint_extend_slot(m, p->slots[i]);
+    m->owner.each_running(m->owner.ctx, sl_maint_extend_job, m);
 }
 
 /* ---- life --------------------------------------------------------------- */
@@ -193,7 +187,7 @@ static int sl_maint_arm(struct event *ev, int64_t *cur, int64_t period)
 
 static int sl_maint_timers(sl_maint *m)
 {
-    const sl_config *cfg = m->sup->cfg;
+    const sl_config *cfg = m->cfg;
     int64_t lease = cfg->lease_ms > 0 ? cfg->lease_ms / 3 : 10000;
     int64_t promote = cfg->promote_interval_ms > 0 ? cfg->promote_interval_ms : 100;
     if (sl_maint_arm(m->promote_ev, &m->promote_ms, promote) != 0 ||
@@ -202,16 +196,18 @@ static int sl_maint_timers(sl_maint *m)
     return 0;
 }
 
-sl_maint *sl_maint_new(sl_sup *sup)
+sl_maint *sl_maint_new(struct event_base *base, const sl_config *cfg, const sl_maint_owner *owner)
 {
     sl_maint *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
-    m->sup = sup;
-    m->promote_ev = event_new(sup->base, -1, EV_PERSIST, sl_maint_on_promote_tick, m);
-    m->lease_ev = event_new(sup->base, -1, EV_PERSIST, sl_maint_on_lease_tick, m);
+    m->base = base;
+    m->cfg = cfg;
+    m->owner = *owner;
+    m->promote_ev = event_new(base, -1, EV_PERSIST, sl_maint_on_promote_tick, m);
+    m->lease_ev = event_new(base, -1, EV_PERSIST, sl_maint_on_lease_tick, m);
     if (!m->promote_ev || !m->lease_ev || sl_maint_set_queues(m) != 0 || sl_maint_timers(m) != 0 ||
-        !(m->conn = sl_mconn_new(sup->base, sup->cfg, sl_maint_on_ready, m)) || !(m->trim = sl_maint_trim_new(m))) {
+        !(m->conn = sl_mconn_new(base, cfg, sl_maint_on_ready, m)) || !(m->trim = sl_maint_trim_new(m))) {
         sl_maint_free(m);
         return NULL;
     }
@@ -236,15 +232,25 @@ void sl_maint_free(sl_maint *m)
     free(m);
 }
 
-void sl_maint_reload(sl_maint *m)
+void sl_maint_reload(sl_maint *m, const sl_config *cfg)
 {
     if (!m)
         return;
+    m->cfg = cfg;
     if (sl_maint_set_queues(m) != 0)
         SL_LOG(SL_ERROR, "out of memory updating the promoter's queues");
     if (sl_maint_timers(m) != 0)
         SL_LOG(SL_ERROR, "cannot re-arm the maintenance timers");
-    (void)sl_mconn_configure(m->conn, m->sup->cfg);
+    (void)sl_mconn_configure(m->conn, cfg);
     sl_maint_trim_reload(m->trim); /* retention policies and retention.interval */
-    sl_metrics_reload(m->sup->metrics); /* groups to sample, stats_interval */
+}
+
+const sl_maint_stats *sl_maint_stats_of(const sl_maint *m)
+{
+    return &m->stats;
+}
+
+sl_mconn *sl_maint_conn(const sl_maint *m)
+{
+    return m->conn;
 }

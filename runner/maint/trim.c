@@ -140,7 +140,7 @@ static int sl_trim_stream_use(sl_trim_queue *q, const char *key, int retry)
  * marked inactive (a call in flight still points at it). */
 static int sl_trim_set_queues(sl_maint_trim *t)
 {
-    const sl_config *cfg = t->m->sup->cfg;
+    const sl_config *cfg = t->m->cfg;
     char key[SL_KEY_MAX];
     for (sl_trim_queue *q = t->queues; q; q = q->next) {
         q->active = 0;
@@ -168,7 +168,7 @@ static int sl_trim_set_queues(sl_maint_trim *t)
 /* (Re)arm the timer when retention.interval changed. 0 or -1. */
 static int sl_trim_arm(sl_maint_trim *t)
 {
-    int64_t period = t->m->sup->cfg->retention_interval_ms;
+    int64_t period = t->m->cfg->retention_interval_ms;
     struct timeval tv;
     if (period < 10)
         period = 10;
@@ -189,7 +189,7 @@ sl_maint_trim *sl_maint_trim_new(sl_maint *m)
     if (!t)
         return NULL;
     t->m = m;
-    t->ev = event_new(m->sup->base, -1, EV_PERSIST, sl_trim_on_tick, t);
+    t->ev = event_new(m->base, -1, EV_PERSIST, sl_trim_on_tick, t);
     if (!t->ev || sl_trim_set_queues(t) != 0 || sl_trim_arm(t) != 0) {
         sl_maint_trim_free(t);
         return NULL;
