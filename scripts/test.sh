@@ -2,7 +2,7 @@
 # `make test`: install what is missing, build plain and ASan+UBSan, start a
 # throwaway redis-server on a free loopback port in a temp dir, run every suite
 # against it in both builds, stop the server; then clang-tidy (scripts/lint.sh), the
-# formatting and dependency checks, the binary hardening check, the check of libsluice.so's exports
+# formatting, dependency and call-cycle checks, the binary hardening check, the check of libsluice.so's exports
 # and each fuzz target over its committed corpus. Prints "sluice: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,6 +81,9 @@ if python3 scripts/check-deps.py >/dev/null; then passed=$((passed + 1)); else f
 
 echo "== clang-tidy over the product's sources (scripts/lint.sh, make lint)"
 if scripts/lint.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+echo "== calls between source files: no cycle (scripts/check-cycles.py, nm of the plain build's objects)"
+if python3 scripts/check-cycles.py build; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 echo "== binary hardening (RELRO, BIND_NOW, canaries, FORTIFY, PIE), plain and asan builds"
 if scripts/check-hardening.sh build && scripts/check-hardening.sh build-asan; then
