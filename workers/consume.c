@@ -114,8 +114,8 @@ static int start_session(sl_worker *w, sl_consume *c)
         *w->stop = 1;
         return -1;
     }
-    if (rc == SL_SESSION_OK)
-        rc = sl_schemas_register(w);
+    if (rc == SL_SESSION_OK) /* the registry's commands run on the connection: no ack reply may be in flight */
+        rc = sl_acks_drain(w) == SL_WRITE_LOST ? SL_SESSION_RETRY : sl_schemas_register(w);
     if (rc == SL_SESSION_FATAL) {
         w->exit_code = SL_EXIT_CONFIG;
         *w->stop = 1;

@@ -26,8 +26,6 @@ static struct {
 sl_session_rc sl_schemas_register(sl_worker *w)
 {
     char err[1024];
-    if (sl_acks_drain(w) == SL_WRITE_LOST)
-        return SL_SESSION_RETRY;
     for (size_t i = 0; i < sl_loader_nhandlers(w->loader); i++) {
         const sl_handler *h = sl_loader_handler_at(w->loader, i);
         if (!h->schema)

@@ -11,8 +11,9 @@
 
 struct sl_worker;
 
-/** Register every handler's schema (sluice_handler_def.schema) in the registry.
- *  OK; RETRY on Redis trouble; FATAL when a schema is invalid or incompatible
+/** Register every handler's schema (sluice_handler_def.schema) in the registry,
+ *  with commands of its own on the worker's connection: no ack reply may be in
+ *  flight (the caller drains the acks first). OK; RETRY on Redis trouble; FATAL when a schema is invalid or incompatible
  *  with the registered one (the worker exits 78: respawning cannot fix it). */
 sl_session_rc sl_schemas_register(struct sl_worker *w);
 
