@@ -199,7 +199,7 @@ void sl_pool_sync(sl_pool *p)
     sl_pool_roll(p);
 }
 
-void sl_sup_collect(sl_sup *sup)
+void sl_pools_collect(sl_sup *sup)
 {
     sl_pool **link = &sup->pools;
     while (*link) {

@@ -152,7 +152,7 @@ void sl_sup_reload(sl_sup *sup)
     sl_sup_register_schemas(sup);
     for (sl_pool *p = sup->pools; p; p = p->next)
         sl_pool_sync(p);
-    sl_sup_collect(sup);
+    sl_pools_collect(sup);
     sl_maint_reload(sup->maint, sup->cfg); /* new queues, intervals, redis.* settings */
     /* groups to sample, stats_interval */
     if (sup->metrics && (sl_metrics_reload(sup->metrics, sup->cfg) != 0 || sl_gauges_arm(sup->metrics) != 0))

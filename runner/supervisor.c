@@ -138,7 +138,7 @@ static void sl_sup_on_moved(void *ctx, void *token)
     if (s->hold > 0 || sup->closing)
         return;
     sl_pool_sync(s->pool); /* s may be gone */
-    sl_sup_collect(sup);
+    sl_pools_collect(sup);
     sl_sup_check_done(sup);
 }
 
@@ -213,7 +213,7 @@ static void sl_sup_sig_reap(sl_sup *sup, const char *signame)
         else
             SL_LOG(SL_DEBUG, "reaped an unknown child", SL_I("pid", pid));
     }
-    sl_sup_collect(sup);
+    sl_pools_collect(sup);
     sl_sup_check_done(sup);
 }
 

@@ -147,7 +147,7 @@ int sl_pool_held(const sl_pool *p);
 /** Is slot index i wanted (inside the target, pool not removed, not stopping)? */
 int sl_pool_wants(const sl_pool *p, int i);
 /** Free removed pools whose last process has been reaped. */
-void sl_sup_collect(sl_sup *sup);
+void sl_pools_collect(sl_sup *sup);
 
 /* slot.c
  *
