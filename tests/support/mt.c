@@ -12,7 +12,7 @@
 redisContext *mt_rc;
 th_sup mt_s1, mt_s2;
 char mt_rec_path[512];
-pid_t mt_own_redis;
+th_server mt_own_redis;
 
 void mt_setup(void)
 {
@@ -25,11 +25,8 @@ void mt_teardown(void)
 {
     th_sup_kill(&mt_s1);
     th_sup_kill(&mt_s2);
-    if (mt_own_redis > 0) {
-        kill(mt_own_redis, SIGCONT);
-        th_kill(mt_own_redis);
-    }
-    mt_own_redis = 0;
+    th_server_kill(&mt_own_redis); /* SIGCONT first: a test may have stopped it */
+    memset(&mt_own_redis, 0, sizeof mt_own_redis);
     if (mt_rc)
         redisFree(mt_rc);
     mt_rc = NULL;
@@ -149,18 +146,6 @@ void mt_xadd(const char *q, int n, const char *type, const char *payload)
     }
 }
 
-/* XPENDING summary count of a stream/group; 0 when the group does not exist. */
-long long mt_pending(const char *stream, const char *g)
-{
-    redisReply *r = redisCommand(mt_rc, "XPENDING %s %s", stream, g);
-    long long n = 0;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_INTEGER)
-        n = r->element[0]->integer;
-    if (r)
-        freeReplyObject(r);
-    return n;
-}
-
 struct quiet {
     const char *q, *g;
 };
@@ -172,7 +157,9 @@ static int all_settled(void *arg)
     char s[128], r[128];
     snprintf(s, sizeof s, "sluice:{%s}", a->q);
     snprintf(r, sizeof r, "sluice:{%s}:r:%s", a->q, a->g);
-    return mt_pending(s, a->g) == 0 && mt_pending(r, a->g) == 0 && th_int(mt_rc, "ZCARD sluice:{%s}:sched", a->q) == 0;
+    /* <= 0: a missing group (-1, e.g. no retry yet) has nothing pending */
+    return th_pending(mt_rc, s, a->g) <= 0 && th_pending(mt_rc, r, a->g) <= 0 &&
+           th_int(mt_rc, "ZCARD sluice:{%s}:sched", a->q) == 0;
 }
 
 void mt_wait_settled(const char *q, const char *g, int timeout_ms)

@@ -22,7 +22,7 @@ typedef struct mt_rec {
 extern redisContext *mt_rc; /* connection to the test Redis (or the private one) */
 extern th_sup mt_s1, mt_s2; /* its supervisors (sup.h), killed by mt_teardown if still running */
 extern char mt_rec_path[512]; /* the record file */
-extern pid_t mt_own_redis; /* a private redis-server a test started, 0 if none */
+extern th_server mt_own_redis; /* a private redis-server a test started (th.h), pid 0 if none */
 
 /** Suite init/fini: flush the test Redis, connect; kill what is left. */
 void mt_setup(void);
@@ -45,8 +45,6 @@ int mt_distinct(const mt_rec *r, int n);
 void mt_schedule(const char *q, const char *prefix, int n, int in_ms, const char *type, const char *payload);
 /** Pipelined XADD of n jobs. */
 void mt_xadd(const char *q, int n, const char *type, const char *payload);
-/** XPENDING count of stream/group; 0 when the group does not exist. */
-long long mt_pending(const char *stream, const char *g);
 /** Wait until nothing of q/g is pending (work and retry stream) or scheduled. */
 void mt_wait_settled(const char *q, const char *g, int timeout_ms);
 

@@ -172,7 +172,7 @@ Test(maint, hard_timeouts_count_attempts_then_dead_letter)
 static int job_started(void *arg)
 {
     (void)arg;
-    return mt_pending("sluice:{md7}", "lease") == 1;
+    return th_pending(mt_rc, "sluice:{md7}", "lease") == 1;
 }
 
 Test(maint, lease_extension_keeps_a_running_job_from_thieves)
