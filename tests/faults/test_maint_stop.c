@@ -84,8 +84,8 @@ Test(maint_stop, shutdown_timeout_releases_the_killed_job)
     th_sup_start(&mt_s1);
     mt_wait_records(1, 15000);
     mt_wait_settled("md8", "rel", 5000);
-    mt_rec *r;
-    cr_assert_eq(mt_read_recs(&r), 1);
+    th_rec *r;
+    cr_assert_eq(th_read_recs(mt_rec_path, &r), 1);
     cr_assert_eq(r[0].deliveries, 1);
     free(r);
     th_sup_stop(&mt_s1, 10000);

@@ -81,37 +81,6 @@ void mt_wait_records(long n, int timeout_ms)
               th_count_lines(mt_rec_path), n);
 }
 
-static int cmp_rec(const void *a, const void *b)
-{
-    return strcmp(((const mt_rec *)a)->id, ((const mt_rec *)b)->id);
-}
-
-/* The record file, "<job id> <attempt> <pid> <deliveries>" per line, sorted by id. */
-int mt_read_recs(mt_rec **out)
-{
-    char *text = th_read_file(mt_rec_path), *save = NULL;
-    int n = 0, cap = 0;
-    *out = NULL;
-    for (char *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
-        if (n == cap)
-            *out = realloc(*out, (size_t)(cap = cap ? cap * 2 : 256) * sizeof **out);
-        mt_rec *r = &(*out)[n++];
-        cr_assert(sscanf(l, "%63s %d %ld %d", r->id, &r->attempt, &r->pid, &r->deliveries) == 4, "bad line %s", l);
-    }
-    free(text);
-    if (n)
-        qsort(*out, (size_t)n, sizeof **out, cmp_rec);
-    return n;
-}
-
-int mt_distinct(const mt_rec *r, int n)
-{
-    int d = n > 0;
-    for (int i = 1; i < n; i++)
-        d += strcmp(r[i].id, r[i - 1].id) != 0;
-    return d;
-}
-
 /* Pipelined FCALL sluice_schedule of n jobs "in" ms (ids <prefix>-<i>). */
 void mt_schedule(const char *q, const char *prefix, int n, int in_ms, const char *type, const char *payload)
 {

@@ -11,14 +11,6 @@
 #include "sup.h"
 #include "th.h"
 
-/** A line of the record file: "<job id> <attempt> <pid> <deliveries>". */
-typedef struct mt_rec {
-    char id[64];
-    int attempt;
-    long pid;
-    int deliveries;
-} mt_rec;
-
 extern redisContext *mt_rc; /* connection to the test Redis (or the private one) */
 extern th_sup mt_s1, mt_s2; /* its supervisors (sup.h), killed by mt_teardown if still running */
 extern char mt_rec_path[512]; /* the record file */
@@ -37,9 +29,7 @@ void mt_write_cfg(th_sup *s, const char *name, const char *url, const char *redi
 void mt_wait_library(const th_sup *s);
 
 void mt_wait_records(long n, int timeout_ms);
-/** The record file sorted by job id (caller frees *out); the line count. */
-int mt_read_recs(mt_rec **out);
-int mt_distinct(const mt_rec *r, int n);
+/* The record file: th_read_recs(mt_rec_path, &recs) (th.h). */
 
 /** Pipelined FCALL sluice_schedule of n jobs due "in" in_ms (ids <prefix>-<i>). */
 void mt_schedule(const char *q, const char *prefix, int n, int in_ms, const char *type, const char *payload);

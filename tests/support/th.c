@@ -572,3 +572,33 @@ long long th_pending(redisContext *c, const char *stream, const char *group)
         freeReplyObject(r);
     return n;
 }
+
+static int cmp_rec(const void *a, const void *b)
+{
+    return strcmp(((const th_rec *)a)->id, ((const th_rec *)b)->id);
+}
+
+int th_read_recs(const char *path, th_rec **out)
+{
+    char *text = th_read_file(path), *save = NULL;
+    int n = 0, cap = 0;
+    *out = NULL;
+    for (char *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
+        if (n == cap)
+            *out = realloc(*out, (size_t)(cap = cap ? cap * 2 : 256) * sizeof **out);
+        th_rec *r = &(*out)[n++];
+        cr_assert(sscanf(l, "%63s %d %ld %d", r->id, &r->attempt, &r->pid, &r->deliveries) == 4, "bad line %s", l);
+    }
+    free(text);
+    if (n)
+        qsort(*out, (size_t)n, sizeof **out, cmp_rec);
+    return n;
+}
+
+int th_recs_distinct(const th_rec *r, int n)
+{
+    int d = n > 0;
+    for (int i = 1; i < n; i++)
+        d += strcmp(r[i].id, r[i - 1].id) != 0;
+    return d;
+}

@@ -133,6 +133,20 @@ const char *th_field_last_str(const redisReply *fv, const char *name);
  *  tests <= 0). */
 long long th_pending(redisContext *c, const char *stream, const char *group);
 
+/** A line of a record file (the record test plugin's):
+ *  "<job id> <attempt> <pid> <deliveries>". */
+typedef struct th_rec {
+    char id[64];
+    int attempt;
+    long pid;
+    int deliveries;
+} th_rec;
+/** The record file at path sorted by job id (caller frees *out; asserts every
+ *  line parses); the line count (0 if missing). */
+int th_read_recs(const char *path, th_rec **out);
+/** Distinct job ids among n records sorted by id. */
+int th_recs_distinct(const th_rec *r, int n);
+
 /** Argument of the th_wait_until predicates below. */
 typedef struct th_want {
     redisContext *c;
