@@ -20,7 +20,7 @@
  * most one read batch per worker can be in that state. */
 #define MAX_DUPS (WORKERS * READ_COUNT)
 
-static fx_redis red;
+static th_server red = {.aof = 1}; /* restarts reuse its port and dir */
 static redisContext *rc;
 static acct_ledger *ledger; /* freed by teardown, also after a failed assertion */
 
@@ -31,10 +31,7 @@ static void teardown(void)
     if (rc)
         redisFree(rc);
     rc = NULL;
-    if (red.pid > 0) {
-        kill(red.pid, SIGCONT);
-        fx_redis_kill(&red);
-    }
+    th_server_kill(&red);
     fx_suite_fini(); /* a table scenario's ledger, private Redis and connection */
 }
 
@@ -69,7 +66,7 @@ static int enqueue_into_kill(fx_scene *s, char (*acked_ids)[64], int n)
             snprintf(acked_ids[acked++], 64, "%s", r->str);
         freeReplyObject(r);
         if (i == 0)
-            fx_redis_kill(&s->red);
+            th_server_kill(&s->red);
     }
     cr_assert_geq(acked, 1);
     return acked;
@@ -83,8 +80,8 @@ static long kill9_restart(fx_scene *s)
     redisFree(s->c);
     s->c = NULL;
     th_sleep_ms(500);
-    fx_redis_start(&s->red);
-    s->c = fx_redis_connect(&s->red);
+    th_server_start(&s->red);
+    s->c = th_server_connect(&s->red);
     /* Durability: every acknowledged racing enqueue survived the restart.
      * Racing enqueues that were persisted without our reading their reply
      * are jobs too: they must run as well. */
@@ -397,8 +394,8 @@ static void oom_while_running(fx_run *r, acct_ledger *a, const char *q, const ch
  * dead-lettered "crashed", and ends as its result said. */
 Test(faults_redis, oom_settle_held, .timeout = 150)
 {
-    fx_redis_start(&red);
-    rc = fx_redis_connect(&red);
+    th_server_start(&red);
+    rc = th_server_connect(&red);
     fx_run r;
     fx_setup(&r, "r7", &(fx_cfg){.queue = "r7", .workers = 1, .redis_url = red.url, .jobs = "\"max_attempts\":3"});
     char runs[600];
@@ -433,31 +430,17 @@ Test(faults_redis, oom_settle_held, .timeout = 150)
     th_sup_term(&r.sup, 15000);
 }
 
-/* Lines of a file containing needle. */
-static long lines_with(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    char line[8192];
-    long n = 0;
-    while (f && fgets(line, sizeof(line), f))
-        if (strstr(line, needle))
-            n++;
-    if (f)
-        fclose(f);
-    return n;
-}
-
 static int log_has_reconnected(void *path)
 {
-    return lines_with(path, "redis reconnected") > 0;
+    return th_count_lines_with(path, "redis reconnected", NULL) > 0;
 }
 
 /* 8. Redis down for 6 s: the worker says so once, not once per attempt, and
  * once more when it is back (with the attempts and the time it took). */
 Test(faults_redis, reconnect_logs_first_attempt_and_summary, .timeout = 90)
 {
-    fx_redis_start(&red);
-    rc = fx_redis_connect(&red);
+    th_server_start(&red);
+    rc = th_server_connect(&red);
     fx_run r;
     fx_setup(&r, "r8", &(fx_cfg){.queue = "r8", .redis_url = red.url});
     pid_t w = th_worker_start(r.sup.cfg, "r8", "r8-w", "r8-worker.log");
@@ -465,16 +448,18 @@ Test(faults_redis, reconnect_logs_first_attempt_and_summary, .timeout = 90)
     fx_wait_consumers(rc, &r, "r8", 1);
     redisFree(rc);
     rc = NULL;
-    fx_redis_kill(&red);
+    th_server_kill(&red);
     th_sleep_ms(6000);
-    fx_redis_start(&red);
+    th_server_start(&red);
     cr_assert(th_wait_until(log_has_reconnected, log, 20000), "the worker never reconnected (see %s)", log);
-    long failed = lines_with(log, "redis connect failed"), still = lines_with(log, "redis still unreachable");
+    long failed = th_count_lines_with(log, "redis connect failed", NULL),
+         still = th_count_lines_with(log, "redis still unreachable", NULL);
     fprintf(stderr, "scenario 8: %ld connect-failed lines, %ld still-unreachable lines\n", failed, still);
     cr_assert_eq(failed, 1, "%ld lines for one outage of 6 s (see %s)", failed, log);
     cr_assert_eq(still, 0, "a periodic line within 6 s (see %s)", log);
-    cr_assert_eq(lines_with(log, "redis reconnected"), 1);
-    cr_assert_eq(lines_with(log, "after_ms"), 1, "the summary does not say how long it took (see %s)", log);
+    cr_assert_eq(th_count_lines_with(log, "redis reconnected", NULL), 1);
+    cr_assert_eq(th_count_lines_with(log, "after_ms", NULL), 1, "the summary does not say how long it took (see %s)",
+                 log);
     th_worker_stop(w, 15000);
     free(log);
 }

@@ -180,7 +180,7 @@ static long supervisor_kill9_restart(fx_scene *s)
         th_sleep_ms(50);
         left = 0;
         for (int i = 0; i < nw; i++)
-            left += fx_alive(w[i]);
+            left += th_alive(w[i], TH_ZOMBIE_DEAD);
     }
     cr_assert_eq(left, 0, "%d workers of the killed supervisor still run after 10 s", left);
     acct_counts k;
@@ -296,17 +296,6 @@ static int reader_blocked(void *arg)
     return blocked;
 }
 
-/* Lines of a log file containing needle. */
-static long file_count(const char *path, const char *needle)
-{
-    char *text = th_read_file(path);
-    long n = 0;
-    for (const char *p = text; p && (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    free(text);
-    return n;
-}
-
 /* 11. A worker frozen (SIGSTOP) while it blocks in XREADGROUP: entries are
  * delivered into its socket, another worker takes them over past the lease and
  * runs them. On SIGCONT the frozen worker must see that its batch is older than
@@ -350,7 +339,8 @@ Test(faults_workers, frozen_reader_skips_taken_over, .timeout = 150)
     cr_assert_eq(kill(frozen, SIGCONT), 0);
     /* Its batch is settled one way or the other: run again (records) or skipped (log). */
     for (int i = 0;
-         i < 300 && th_count_lines(r.record) < 2 * n && file_count(flog, "taken over by another consumer") < n; i++)
+         i < 300 && th_count_lines(r.record) < 2 * n && th_count_in_file(flog, "taken over by another consumer") < n;
+         i++)
         th_sleep_ms(50);
     th_worker_stop(frozen, 15000);
     th_worker_stop(other, 15000);
@@ -359,6 +349,6 @@ Test(faults_workers, frozen_reader_skips_taken_over, .timeout = 150)
     cr_assert_eq(k.dead, 0);
     cr_assert_eq(k.duplicates, 0, "%ld jobs ran twice: the thawed worker ran entries taken over (see %s)", k.duplicates,
                  flog);
-    cr_assert_eq(file_count(flog, "taken over by another consumer"), n, "see %s", flog);
+    cr_assert_eq(th_count_in_file(flog, "taken over by another consumer"), n, "see %s", flog);
     free(flog);
 }

@@ -18,12 +18,13 @@
 
 #include "common/redis.h"
 #include "common/registry.h"
+#include "support/sup.h"
 #include "support/th.h"
 
 static const char *const schema =
     "{\"type\":\"object\",\"required\":[\"n\"],\"properties\":{\"n\":{\"type\":\"integer\"}}}";
 
-static pid_t sup_pid;
+static th_sup sup;
 static int http_port;
 
 static void setup(void)
@@ -33,9 +34,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    if (sup_pid > 0)
-        th_kill(sup_pid);
-    sup_pid = 0;
+    th_sup_kill(&sup);
 }
 
 TestSuite(registry_outage, .init = setup, .fini = teardown, .timeout = 90);
@@ -101,25 +100,14 @@ static int deferred_or_dead(void *arg)
     return metric(DEFERRALS) >= 5 || dlq_len() > 0;
 }
 
+/* Nothing pending (the group exists). */
 static int pending_zero(void *arg)
 {
     (void)arg;
     redisContext *c = th_redis();
-    redisReply *rep = redisCommand(c, "XPENDING sluice:{ro} p");
-    int zero = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 && rep->element[0]->integer == 0;
-    freeReplyObject(rep);
+    int zero = th_pending(c, "sluice:{ro}", "p") == 0;
     redisFree(c);
     return zero;
-}
-
-static long count_in(const char *path, const char *needle)
-{
-    char *text = th_read_file(path);
-    long n = 0;
-    for (const char *p = text; p && (p = strstr(p, needle)); p++)
-        n++;
-    free(text);
-    return n;
 }
 
 Test(registry_outage, jobs_wait_pending_without_spending_deliveries)
@@ -131,7 +119,7 @@ Test(registry_outage, jobs_wait_pending_without_spending_deliveries)
     th_int(c, "DEL %s", SL_REGISTRY_VERSION_KEY);
     th_int(c, "HSET %s broken 1", SL_REGISTRY_VERSION_KEY);
 
-    char *record = th_tmp_path("outage-record.txt"), *log = th_tmp_path("outage-sup.log"), *text = NULL;
+    char *record = th_tmp_path("outage-record.txt"), *text = NULL;
     http_port = th_free_port();
     /* A short reconnect backoff: the old code dead-lettered the job "crashed"
      * within a few hundred milliseconds, and many replays happen in the wait. */
@@ -144,8 +132,9 @@ Test(registry_outage, jobs_wait_pending_without_spending_deliveries)
                        "\"settings\":{\"record_file\":\"%s\"}}]}\n",
                        th_redis_url(), SLUICE_TEST_PLUGIN_DIR, SLUICE_WORKER_BIN, http_port, record) > 0);
     char *cfg = th_write_file("outage.json", text);
-    char *argv[] = {SLUICE_BIN, "run", "-c", cfg, NULL};
-    sup_pid = th_spawn(argv, NULL, log);
+    th_sup_init(&sup, "outage", cfg, "outage-sup.log");
+    const char *log = sup.log;
+    th_sup_start(&sup);
     freeReplyObject(redisCommand(c, "XADD sluice:{ro} * type test.record payload {\"n\":1}"));
 
     cr_assert(th_wait_until(deferred_or_dead, NULL, 30000), "no deferrals counted (see %s)", log);
@@ -157,8 +146,8 @@ Test(registry_outage, jobs_wait_pending_without_spending_deliveries)
     freeReplyObject(rep);
     cr_assert_leq(deliveries, 2, "deliveries not spent by the deferrals (%lld)", deliveries);
     cr_assert_eq(th_count_lines(record), 0, "the handler did not run");
-    cr_assert_eq(count_in(log, "schema registry cannot be read"), 1, "the outage is logged once (see %s)", log);
-    cr_assert_eq(count_in(log, "cannot validate payload now"), 0, "no line per attempt (see %s)", log);
+    cr_assert_eq(th_count_in_file(log, "schema registry cannot be read"), 1, "the outage is logged once (see %s)", log);
+    cr_assert_eq(th_count_in_file(log, "cannot validate payload now"), 0, "no line per attempt (see %s)", log);
 
     /* The registry is back (a new version: caches start over). */
     th_int(c, "DEL %s", SL_REGISTRY_VERSION_KEY);
@@ -169,18 +158,14 @@ Test(registry_outage, jobs_wait_pending_without_spending_deliveries)
     th_sleep_ms(500);
     cr_assert_eq(th_count_lines(record), 1, "exactly once");
     cr_assert_eq(dlq_len(), 0);
-    cr_assert_eq(count_in(log, "schema registry readable again"), 1, "the end of the outage is logged (see %s)", log);
+    cr_assert_eq(th_count_in_file(log, "schema registry readable again"), 1, "the end of the outage is logged (see %s)",
+                 log);
     double n = metric(DEFERRALS);
     cr_assert_geq(n, 5, "deferrals stay counted: %g", n);
 
-    cr_assert_eq(kill(sup_pid, SIGTERM), 0);
-    int st = 0;
-    cr_assert(th_wait_exit(sup_pid, 15000, &st), "supervisor did not stop");
-    sup_pid = 0;
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "supervisor exit status %d", st);
+    th_sup_stop(&sup, 15000);
     redisFree(c);
     free(record);
-    free(log);
     free(text);
     free(cfg);
 }

@@ -11,6 +11,7 @@
 
 #include "common/trace.h"
 #include "sluice/client.h"
+#include "support/run.h"
 #include "support/th.h"
 
 static void setup(void)
@@ -33,15 +34,6 @@ static long long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The value of field `name` in a flat [f, v, f, v...] reply, or NULL. */
-static const redisReply *field(const redisReply *fv, const char *name)
-{
-    for (size_t i = 0; i + 1 < fv->elements; i += 2)
-        if (strcmp(fv->element[i]->str, name) == 0)
-            return fv->element[i + 1];
-    return NULL;
 }
 
 static int is_uuid4(const char *s)
@@ -82,12 +74,12 @@ Test(client, enqueue_one_writes_exact_fields)
     cr_assert_str_eq(entry->element[0]->str, id, "the job id is the stream id");
     const redisReply *fv = entry->element[1];
     cr_assert_eq(fv->elements, 10, "exactly type, payload, enqueued_at, correlation_id, traceparent");
-    cr_assert_str_eq(field(fv, "type")->str, "email.send");
-    cr_assert_str_eq(field(fv, "payload")->str, "{\"to\":\"a@b.c\"}");
-    cr_assert(is_uuid4(field(fv, "correlation_id")->str), "%s", field(fv, "correlation_id")->str);
-    cr_assert(sl_trace_valid(field(fv, "traceparent")->str), "the first publish starts a W3C trace: %s",
-              field(fv, "traceparent")->str);
-    long long at = strtoll(field(fv, "enqueued_at")->str, NULL, 10);
+    cr_assert_str_eq(th_field(fv, "type")->str, "email.send");
+    cr_assert_str_eq(th_field(fv, "payload")->str, "{\"to\":\"a@b.c\"}");
+    cr_assert(is_uuid4(th_field(fv, "correlation_id")->str), "%s", th_field(fv, "correlation_id")->str);
+    cr_assert(sl_trace_valid(th_field(fv, "traceparent")->str), "the first publish starts a W3C trace: %s",
+              th_field(fv, "traceparent")->str);
+    long long at = strtoll(th_field(fv, "enqueued_at")->str, NULL, 10);
     cr_assert(at >= before && at <= after, "enqueued_at %lld not in [%lld, %lld]", at, before, after);
     freeReplyObject(rep);
     redisFree(r);
@@ -102,9 +94,9 @@ Test(client, default_payload_and_fresh_correlation_per_job)
     redisContext *r = th_redis();
     redisReply *rep = redisCommand(r, "XRANGE sluice:{q} - +");
     cr_assert(rep && rep->elements == 2);
-    cr_assert_str_eq(field(rep->element[0]->element[1], "payload")->str, "{}");
-    cr_assert_str_neq(field(rep->element[0]->element[1], "correlation_id")->str,
-                      field(rep->element[1]->element[1], "correlation_id")->str);
+    cr_assert_str_eq(th_field(rep->element[0]->element[1], "payload")->str, "{}");
+    cr_assert_str_neq(th_field(rep->element[0]->element[1], "correlation_id")->str,
+                      th_field(rep->element[1]->element[1], "correlation_id")->str);
     freeReplyObject(rep);
     redisFree(r);
     sluice_client_free(c);
@@ -128,11 +120,11 @@ Test(client, enqueue_with_options)
     cr_assert(rep && rep->elements == 1);
     const redisReply *fv = rep->element[0]->element[1];
     cr_assert_eq(fv->elements, 14);
-    cr_assert_str_eq(field(fv, "id")->str, "order-42");
-    cr_assert_str_eq(field(fv, "payload")->str, "[1,2]", "payload_len is honoured");
-    cr_assert_str_eq(field(fv, "correlation_id")->str, "req-7f3a");
-    cr_assert_str_eq(field(fv, "causation_id")->str, "1700000000000-0");
-    cr_assert_str_eq(field(fv, "traceparent")->str, o.traceparent);
+    cr_assert_str_eq(th_field(fv, "id")->str, "order-42");
+    cr_assert_str_eq(th_field(fv, "payload")->str, "[1,2]", "payload_len is honoured");
+    cr_assert_str_eq(th_field(fv, "correlation_id")->str, "req-7f3a");
+    cr_assert_str_eq(th_field(fv, "causation_id")->str, "1700000000000-0");
+    cr_assert_str_eq(th_field(fv, "traceparent")->str, o.traceparent);
     freeReplyObject(rep);
     redisFree(r);
     sluice_client_free(c);
@@ -150,8 +142,8 @@ Test(client, opts_size_is_honoured)
     redisContext *r = th_redis();
     redisReply *rep = redisCommand(r, "XRANGE sluice:{q} - +");
     cr_assert(rep && rep->elements == 1);
-    cr_assert_str_eq(field(rep->element[0]->element[1], "id")->str, "kept");
-    cr_assert(is_uuid4(field(rep->element[0]->element[1], "correlation_id")->str));
+    cr_assert_str_eq(th_field(rep->element[0]->element[1], "id")->str, "kept");
+    cr_assert(is_uuid4(th_field(rep->element[0]->element[1], "correlation_id")->str));
     freeReplyObject(rep);
     redisFree(r);
 
@@ -159,16 +151,6 @@ Test(client, opts_size_is_honoured)
     cr_assert_eq(sluice_enqueue(c, "q", "t", "{}", 0, &o, NULL, 0), -1);
     cr_assert(strstr(sluice_client_error(c), "opts->size is 0"), "%s", sluice_client_error(c));
     sluice_client_free(c);
-}
-
-/* Redis server time in ms (scheduled jobs are due by server time). */
-static long long server_ms(redisContext *r)
-{
-    redisReply *rep = redisCommand(r, "TIME");
-    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2);
-    long long ms = strtoll(rep->element[0]->str, NULL, 10) * 1000 + strtoll(rep->element[1]->str, NULL, 10) / 1000;
-    freeReplyObject(rep);
-    return ms;
 }
 
 /* The only member of sluice:{q}:sched: its score, and the value of field `name`
@@ -214,9 +196,9 @@ Test(client, delayed_job_waits_in_the_schedule)
     redisContext *r = th_redis();
     sluice_enqueue_opts o = {.size = sizeof o, .delay_ms = 30000};
     char id[SLUICE_ID_MAX], val[256];
-    long long before = server_ms(r);
+    long long before = th_server_ms(r);
     cr_assert_eq(sluice_enqueue(c, "q", "t", "{\"a\":1}", 0, &o, id, sizeof id), 0, "%s", sluice_client_error(c));
-    long long after = server_ms(r);
+    long long after = th_server_ms(r);
     cr_assert(is_uuid4(id), "a delayed job gets a UUID job id: %s", id);
     cr_assert_eq(sluice_enqueue_last_was_duplicate(c), 0);
     cr_assert_eq(th_int(r, "ZCARD sluice:{q}:sched"), 1);
@@ -501,7 +483,7 @@ Test(client, batch_of_10000)
     cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == N);
     for (int i = 0; i < N; i++) {
         cr_assert_str_eq(rep->element[i]->element[0]->str, ids[i]);
-        cr_assert_str_eq(field(rep->element[i]->element[1], "payload")->str, payloads[i]);
+        cr_assert_str_eq(th_field(rep->element[i]->element[1], "payload")->str, payloads[i]);
     }
     freeReplyObject(rep);
     redisFree(r);

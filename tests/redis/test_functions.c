@@ -13,6 +13,7 @@
 
 #include "common/functions.h"
 #include "common/redis.h"
+#include "support/run.h"
 #include "support/th.h"
 
 #define STREAM "sluice:{q}"
@@ -86,16 +87,6 @@ static void err_of(redisReply *rep, const char *want)
     freeReplyObject(rep);
 }
 
-/* Redis server time in ms. */
-static long long server_ms(redisContext *c)
-{
-    redisReply *rep = cmdl(c, "TIME", (const char *)NULL);
-    cr_assert(rep->type == REDIS_REPLY_ARRAY && rep->elements == 2);
-    long long ms = strtoll(rep->element[0]->str, NULL, 10) * 1000 + strtoll(rep->element[1]->str, NULL, 10) / 1000;
-    freeReplyObject(rep);
-    return ms;
-}
-
 /* XADD to STREAM with the given field/value list (NULL-terminated); the new id
  * is written to id (64 bytes). */
 static void add(redisContext *c, char id[64], ...)
@@ -150,15 +141,6 @@ static int pending(redisContext *c, const char *id, char owner[64], long long *i
     }
     freeReplyObject(rep);
     return found;
-}
-
-/* The value of field `name` in a flat [f, v, ...] reply array, or NULL. */
-static const char *fv_get(const redisReply *fv, const char *name)
-{
-    for (size_t i = 0; i + 1 < fv->elements; i += 2)
-        if (strcmp(fv->element[i]->str, name) == 0)
-            return fv->element[i + 1]->str;
-    return NULL;
 }
 
 /* Assert no field name appears twice in a flat [f, v, ...] reply. */
@@ -514,9 +496,9 @@ Test(functions, settle_retry_schedules_the_next_attempt_for_this_group_only)
         "corr-1", "last_error", "older", "custom", "kept", NULL);
     deliver(c, "c1", 1);
 
-    long long before = server_ms(c);
+    long long before = th_server_ms(c);
     cr_assert_eq(int_of(settle(c, "c1", sid, "retry", "5000", "", "boom: timeout", "2", "1", "0", "job-9")), 1);
-    long long after = server_ms(c);
+    long long after = th_server_ms(c);
 
     cr_assert_not(pending(c, sid, owner, NULL, NULL), "acked with the move");
     cr_assert_eq(INT_OF(c, "ZCARD", SCHED), 1);
@@ -561,10 +543,10 @@ Test(functions, settle_retry_uses_the_given_job_id_and_promotes_into_the_retry_s
     redisReply *rep = redisCommand(c, "XRANGE %s - +", RSTREAM);
     const redisReply *fv = rep->element[0]->element[1];
     cr_assert_eq(fv->elements, 8);
-    cr_assert_str_eq(fv_get(fv, "type"), "t");
-    cr_assert_str_eq(fv_get(fv, "id"), sid);
-    cr_assert_str_eq(fv_get(fv, "attempt"), "2");
-    cr_assert_str_eq(fv_get(fv, "last_error"), "e");
+    cr_assert_str_eq(th_field_str(fv, "type"), "t");
+    cr_assert_str_eq(th_field_str(fv, "id"), sid);
+    cr_assert_str_eq(th_field_str(fv, "attempt"), "2");
+    cr_assert_str_eq(th_field_str(fv, "last_error"), "e");
     freeReplyObject(rep);
     redisFree(c);
 }
@@ -598,9 +580,9 @@ Test(functions, settle_dead_writes_the_original_fields_and_the_record)
         "stale", NULL); /* a replayed dead letter: its old reason is replaced */
     deliver(c, "c1", 1);
 
-    long long before = server_ms(c);
+    long long before = th_server_ms(c);
     cr_assert_eq(int_of(settle(c, "c1", sid, "dead", "0", "failed", "card declined", "3", "1", "0", "job-1")), 1);
-    long long after = server_ms(c);
+    long long after = th_server_ms(c);
     cr_assert_not(pending(c, sid, owner, NULL, NULL), "acked with the move");
     cr_assert_eq(INT_OF(c, "EXISTS", SCHED), 0);
 
@@ -609,19 +591,19 @@ Test(functions, settle_dead_writes_the_original_fields_and_the_record)
     const redisReply *fv = rep->element[0]->element[1];
     fv_no_duplicates(fv);
     cr_assert_eq(fv->elements, 26, "4 original + 9 added fields");
-    cr_assert_str_eq(fv_get(fv, "type"), "order.placed.v1");
-    cr_assert_str_eq(fv_get(fv, "payload"), "{\"n\":1}");
-    cr_assert_str_eq(fv_get(fv, "id"), "job-1");
-    cr_assert_str_eq(fv_get(fv, "correlation_id"), "corr");
-    cr_assert_str_eq(fv_get(fv, "reason"), "failed");
-    cr_assert_str_eq(fv_get(fv, "error"), "card declined");
-    cr_assert_str_eq(fv_get(fv, "attempts"), "3");
-    cr_assert_str_eq(fv_get(fv, "deliveries"), "1");
-    cr_assert_str_eq(fv_get(fv, "original_id"), sid);
-    cr_assert_str_eq(fv_get(fv, "original_stream"), STREAM);
-    cr_assert_str_eq(fv_get(fv, "group"), "g");
-    cr_assert_str_eq(fv_get(fv, "consumer"), "c1");
-    long long failed_at = strtoll(fv_get(fv, "failed_at"), NULL, 10);
+    cr_assert_str_eq(th_field_str(fv, "type"), "order.placed.v1");
+    cr_assert_str_eq(th_field_str(fv, "payload"), "{\"n\":1}");
+    cr_assert_str_eq(th_field_str(fv, "id"), "job-1");
+    cr_assert_str_eq(th_field_str(fv, "correlation_id"), "corr");
+    cr_assert_str_eq(th_field_str(fv, "reason"), "failed");
+    cr_assert_str_eq(th_field_str(fv, "error"), "card declined");
+    cr_assert_str_eq(th_field_str(fv, "attempts"), "3");
+    cr_assert_str_eq(th_field_str(fv, "deliveries"), "1");
+    cr_assert_str_eq(th_field_str(fv, "original_id"), sid);
+    cr_assert_str_eq(th_field_str(fv, "original_stream"), STREAM);
+    cr_assert_str_eq(th_field_str(fv, "group"), "g");
+    cr_assert_str_eq(th_field_str(fv, "consumer"), "c1");
+    long long failed_at = strtoll(th_field_str(fv, "failed_at"), NULL, 10);
     cr_assert(failed_at >= before && failed_at <= after, "failed_at %lld", failed_at);
     freeReplyObject(rep);
     redisFree(c);
@@ -662,12 +644,12 @@ Test(functions, settle_dead_of_a_trimmed_entry_records_only_the_added_fields)
     cr_assert(rep && rep->elements == 2);
     const redisReply *fv = rep->element[0]->element[1];
     cr_assert_eq(fv->elements, 18, "the 9 added fields only");
-    cr_assert_null(fv_get(fv, "type"));
-    cr_assert_str_eq(fv_get(fv, "reason"), "trimmed");
-    cr_assert_str_eq(fv_get(fv, "original_id"), sid1);
+    cr_assert_null(th_field_str(fv, "type"));
+    cr_assert_str_eq(th_field_str(fv, "reason"), "trimmed");
+    cr_assert_str_eq(th_field_str(fv, "original_id"), sid1);
     fv = rep->element[1]->element[1];
     cr_assert_eq(fv->elements, 20, "the 9 added fields and the given job id");
-    cr_assert_str_eq(fv_get(fv, "id"), "job-2");
+    cr_assert_str_eq(th_field_str(fv, "id"), "job-2");
     freeReplyObject(rep);
     cr_assert_eq(INT_OF(c, "XLEN", DLQ), 2);
     redisFree(c);
@@ -863,9 +845,9 @@ Test(functions, promote_moves_only_due_entries_with_their_fields)
         snprintf(want, sizeof want, "due-%zu", i);
         cr_assert_eq(fv->elements, 8);
         cr_assert_str_eq(fv->element[0]->str, "id", "field order kept");
-        cr_assert_str_eq(fv_get(fv, "id"), want);
-        cr_assert_str_eq(fv_get(fv, "type"), "t");
-        cr_assert_str_eq(fv_get(fv, "payload"), "{\"k\":\"v w\"}");
+        cr_assert_str_eq(th_field_str(fv, "id"), want);
+        cr_assert_str_eq(th_field_str(fv, "type"), "t");
+        cr_assert_str_eq(th_field_str(fv, "payload"), "{\"k\":\"v w\"}");
         cr_assert_eq(fv->element[7]->len, 4);
         cr_assert(memcmp(fv->element[7]->str, bin, 4) == 0, "binary value intact");
     }
@@ -943,7 +925,7 @@ Test(functions, concurrent_promoters_move_each_entry_exactly_once)
     redisReply *rep = redisCommand(c, "XRANGE %s - +", STREAM);
     cr_assert(rep && rep->elements == N);
     for (size_t i = 0; i < rep->elements; i++) {
-        const char *id = fv_get(rep->element[i]->element[1], "id");
+        const char *id = th_field_str(rep->element[i]->element[1], "id");
         int k = -1;
         cr_assert(id && sscanf(id, "job-%d", &k) == 1 && k >= 0 && k < N, "id %s", id ? id : "(none)");
         cr_assert_not(seen[k], "job-%d promoted twice", k);
@@ -985,10 +967,10 @@ Test(functions, promote_with_two_alternating_connections)
 Test(functions, schedule_in_and_at)
 {
     redisContext *c = th_redis();
-    long long before = server_ms(c);
+    long long before = th_server_ms(c);
     redisReply *rep = cmdl(c, "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "30000", "id", "job-1", "type", "t",
                            "payload", "{}", (const char *)NULL);
-    long long after = server_ms(c);
+    long long after = th_server_ms(c);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING);
     cr_assert_str_eq(rep->str, "job-1", "returns the job id");
     freeReplyObject(rep);
@@ -1087,12 +1069,12 @@ Test(functions, enqueue_with_a_key_and_a_delay_schedules_once)
 {
     redisContext *c = th_redis();
     char id[64];
-    long long before = server_ms(c);
+    long long before = th_server_ms(c);
     cr_assert_eq(idem_reply(cmdl(c, "FCALL", "sluice_enqueue", "3", STREAM, IDEM, SCHED, "600", "in", "5000", "id",
                                  "job-1", "type", "t", (const char *)NULL),
                             id),
                  1);
-    long long after = server_ms(c);
+    long long after = th_server_ms(c);
     cr_assert_str_eq(id, "job-1");
     cr_assert_eq(INT_OF(c, "EXISTS", STREAM), 0);
     long long due;

@@ -2,6 +2,7 @@
  * producer's ids, the handler's record file and the dead-letter stream, and the
  * group's pending, scheduled and undelivered counters read from Redis. */
 #include "acct.h"
+#include "th.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,27 +136,18 @@ static void read_records(acct_ledger *a, acct_counts *k)
     fclose(f);
 }
 
-/* Value of field `name` in a flat field/value array reply, or NULL. */
-static const redisReply *field(const redisReply *kv, const char *name)
-{
-    for (size_t i = 0; i + 1 < kv->elements; i += 2)
-        if (kv->element[i]->type == REDIS_REPLY_STRING && strcmp(kv->element[i]->str, name) == 0)
-            return kv->element[i + 1];
-    return NULL;
-}
-
 static long field_long(const redisReply *kv, const char *name)
 {
-    const redisReply *v = field(kv, name);
+    const redisReply *v = th_field(kv, name);
     return v && v->type == REDIS_REPLY_STRING ? strtol(v->str, NULL, 10) : -1;
 }
 
 static void dead_letter(acct_ledger *a, const redisReply *kv)
 {
-    const redisReply *id = field(kv, "id");
+    const redisReply *id = th_field(kv, "id");
     if (!id || id->type != REDIS_REPLY_STRING)
-        id = field(kv, "original_id");
-    const redisReply *reason = field(kv, "reason");
+        id = th_field(kv, "original_id");
+    const redisReply *reason = th_field(kv, "reason");
     entry *e = get(a, id && id->type == REDIS_REPLY_STRING ? id->str : "(no id)");
     e->job.dead++;
     snprintf(e->job.reason, sizeof(e->job.reason), "%s",
@@ -219,10 +211,10 @@ static long undelivered_of(acct_ledger *a, redisContext *c, const char *stream)
     }
     redisReply *g = redisCommand(c, "XINFO GROUPS %s", stream);
     long out = 1;
-    const redisReply *last = s && s->type == REDIS_REPLY_ARRAY ? field(s, "last-generated-id") : NULL;
+    const redisReply *last = s && s->type == REDIS_REPLY_ARRAY ? th_field(s, "last-generated-id") : NULL;
     for (size_t i = 0; last && g && g->type == REDIS_REPLY_ARRAY && i < g->elements; i++) {
-        const redisReply *name = field(g->element[i], "name");
-        const redisReply *lid = field(g->element[i], "last-delivered-id");
+        const redisReply *name = th_field(g->element[i], "name");
+        const redisReply *lid = th_field(g->element[i], "last-delivered-id");
         if (name && lid && strcmp(name->str, a->group) == 0)
             out = strcmp(lid->str, last->str) != 0;
     }

@@ -1,16 +1,12 @@
 /* Fault-suite helpers (see fx.h): config files with tiny timeouts, the
- * supervisor, pipelined producers and a restartable private redis-server. */
+ * supervisor, pipelined producers and the scenario skeleton. */
 #include "fx.h"
 
 #include <criterion/criterion.h>
-#include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -169,93 +165,6 @@ void fx_xadd(redisContext *c, const char *queue, const char *type, int n, fx_pay
     }
 }
 
-int fx_alive(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[len] = '\0';
-    const char *close_p = strrchr(buf, ')');
-    return close_p && close_p[1] == ' ' && close_p[2] != 'Z' && close_p[2] != 'X';
-}
-
-/* A free loopback port (bind to port 0 and give it back). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-              getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
-void fx_redis_start(fx_redis *r)
-{
-    if (!r->port) {
-        r->port = free_port();
-        snprintf(r->dir, sizeof(r->dir), "%.300s/redis-aof-%d", th_tmpdir(), r->port);
-        cr_assert(mkdir(r->dir, 0700) == 0 || errno == EEXIST, "mkdir(%s) failed: %s", r->dir, strerror(errno));
-        snprintf(r->log, sizeof(r->log), "%s/redis.log", r->dir);
-        snprintf(r->url, sizeof(r->url), "redis://127.0.0.1:%d/0", r->port);
-    }
-    char port[16];
-    snprintf(port, sizeof(port), "%d", r->port);
-    char *argv[] = {"redis-server",
-                    "--port",
-                    port,
-                    "--bind",
-                    "127.0.0.1",
-                    "--dir",
-                    r->dir,
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "yes",
-                    "--appendfsync",
-                    "always",
-                    "--maxmemory-policy",
-                    "noeviction",
-                    "--daemonize",
-                    "no",
-                    NULL};
-    r->pid = th_spawn(argv, NULL, r->log);
-    for (int i = 0; i < 500; i++) {
-        redisContext *c = redisConnect("127.0.0.1", r->port);
-        int ok = 0;
-        if (c && !c->err) {
-            redisReply *rep = redisCommand(c, "PING");
-            ok = rep && rep->type == REDIS_REPLY_STATUS;
-            if (rep)
-                freeReplyObject(rep);
-        }
-        if (c)
-            redisFree(c);
-        if (ok)
-            return;
-        th_sleep_ms(20);
-    }
-    cr_assert_fail("private redis-server on port %d did not start (see %s)", r->port, r->log);
-}
-
-redisContext *fx_redis_connect(const fx_redis *r)
-{
-    redisContext *c = redisConnect("127.0.0.1", r->port);
-    cr_assert(c && !c->err, "connect to 127.0.0.1:%d failed: %s", r->port, c ? c->errstr : "oom");
-    return c;
-}
-
-void fx_redis_kill(fx_redis *r)
-{
-    th_kill(r->pid);
-    r->pid = 0;
-}
-
 /* What a scenario holds besides the ledger: its private Redis, its connection
  * and its ids. */
 static void scene_clear(fx_scene *s)
@@ -263,10 +172,7 @@ static void scene_clear(fx_scene *s)
     if (s->c && s->c != fx_rc)
         redisFree(s->c);
     s->c = NULL;
-    if (s->red.pid > 0) {
-        kill(s->red.pid, SIGCONT); /* a fault may have stopped it */
-        fx_redis_kill(&s->red);
-    }
+    th_server_kill(&s->red); /* SIGCONT first: a fault may have stopped it */
     free(s->ids);
     s->ids = NULL;
 }
@@ -280,8 +186,9 @@ void fx_scenario_run(const fx_scenario *sc)
     fx_cfg cfg = sc->cfg;
     const char *q = cfg.queue;
     if (sc->private_redis) {
-        fx_redis_start(&s->red);
-        s->c = fx_redis_connect(&s->red);
+        s->red.aof = 1;
+        th_server_start(&s->red);
+        s->c = th_server_connect(&s->red);
         cfg.redis_url = s->red.url;
     } else {
         cr_assert_not_null(fx_rc, "%s: the suite's .init must be fx_suite_init", sc->title);

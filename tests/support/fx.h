@@ -1,7 +1,8 @@
 /* Helpers of the fault suites (tests/faults/test_faults_*.c): a supervisor run of
- * the "faulty" test plugin with tiny timeouts, pipelined raw XADD producers, a
- * private redis-server with AOF that can be killed and restarted on the same
- * dir and port, and process inspection. Built on th.h and sup.h (the supervisor
+ * the "faulty" test plugin with tiny timeouts, pipelined raw XADD producers and
+ * the table skeleton of the scenarios (a private redis-server with AOF that can
+ * be killed and restarted on the same dir and port is th.h's th_server with
+ * .aof = 1; process checks are th_alive). Built on th.h and sup.h (the supervisor
  * of a run is a th_sup: start, stop, workers and log with th_sup_*). */
 #ifndef TH_FX_H
 #define TH_FX_H
@@ -71,16 +72,6 @@ void fx_xadd(redisContext *c, const char *queue, const char *type, int n, fx_pay
  */
 void fx_settle(acct_ledger *a, redisContext *c, const fx_run *r, const char *title, int timeout_ms, acct_counts *k);
 
-/** 1 if pid is alive and not a zombie. */
-int fx_alive(pid_t pid);
-
-/** A private redis-server with AOF (appendfsync always) in its own dir. */
-typedef struct fx_redis {
-    pid_t pid;
-    int port;
-    char dir[400], log[512], url[128];
-} fx_redis;
-
 /* ---- fault scenarios: table rows run by one skeleton ------------------- */
 
 #define FX_REST (-1) /* fx_scenario.completed: every enqueued job not dead-lettered */
@@ -98,7 +89,7 @@ typedef struct fx_scene fx_scene;
 typedef struct fx_scenario {
     const char *title; /* the counts line's name, e.g. "2 (poison segfault 1%)" */
     fx_cfg cfg; /* cfg.queue names the queue, pool, group and files */
-    int private_redis; /* on a private AOF redis-server (fx_redis), not the test Redis */
+    int private_redis; /* on a private AOF redis-server (th_server .aof), not the test Redis */
     int n; /* jobs enqueued before the fault (0: the fault enqueues) */
     fx_payload_fn payload; /* job i's payload (NULL: "{}") */
     long wait_records; /* completions to wait for before the fault (0: none) */
@@ -119,7 +110,7 @@ struct fx_scene {
     const fx_scenario *sc;
     fx_run run;
     redisContext *c; /* the Redis of the jobs: fx_rc or the private server's (a fault may replace it) */
-    fx_redis red; /* the private server, when sc->private_redis */
+    th_server red; /* the private AOF server (th.h), when sc->private_redis */
     acct_ledger *a; /* the ledger (fx_ledger) */
     char (*ids)[64]; /* ids[i]: the id of job i < sc->n */
     long added; /* jobs the fault enqueued and added to a */
@@ -129,13 +120,5 @@ struct fx_scene {
 /** Run one row (asserts). The suite's .fini calls fx_suite_fini (it cleans up
  *  after a failed assertion too); rows on the test Redis need fx_suite_init. */
 void fx_scenario_run(const fx_scenario *sc);
-
-/** Start it (the first call picks a free port and a dir; later calls reuse
- *  both, so it reloads its AOF). Waits until it answers PING (asserts). */
-void fx_redis_start(fx_redis *r);
-/** A new connection to it (asserts). */
-redisContext *fx_redis_connect(const fx_redis *r);
-/** kill -9 and reap. */
-void fx_redis_kill(fx_redis *r);
 
 #endif

@@ -12,7 +12,7 @@
 redisContext *mt_rc;
 th_sup mt_s1, mt_s2;
 char mt_rec_path[512];
-pid_t mt_own_redis;
+th_server mt_own_redis;
 
 void mt_setup(void)
 {
@@ -25,11 +25,8 @@ void mt_teardown(void)
 {
     th_sup_kill(&mt_s1);
     th_sup_kill(&mt_s2);
-    if (mt_own_redis > 0) {
-        kill(mt_own_redis, SIGCONT);
-        th_kill(mt_own_redis);
-    }
-    mt_own_redis = 0;
+    th_server_kill(&mt_own_redis); /* SIGCONT first: a test may have stopped it */
+    memset(&mt_own_redis, 0, sizeof mt_own_redis);
     if (mt_rc)
         redisFree(mt_rc);
     mt_rc = NULL;
@@ -84,37 +81,6 @@ void mt_wait_records(long n, int timeout_ms)
               th_count_lines(mt_rec_path), n);
 }
 
-static int cmp_rec(const void *a, const void *b)
-{
-    return strcmp(((const mt_rec *)a)->id, ((const mt_rec *)b)->id);
-}
-
-/* The record file, "<job id> <attempt> <pid> <deliveries>" per line, sorted by id. */
-int mt_read_recs(mt_rec **out)
-{
-    char *text = th_read_file(mt_rec_path), *save = NULL;
-    int n = 0, cap = 0;
-    *out = NULL;
-    for (char *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
-        if (n == cap)
-            *out = realloc(*out, (size_t)(cap = cap ? cap * 2 : 256) * sizeof **out);
-        mt_rec *r = &(*out)[n++];
-        cr_assert(sscanf(l, "%63s %d %ld %d", r->id, &r->attempt, &r->pid, &r->deliveries) == 4, "bad line %s", l);
-    }
-    free(text);
-    if (n)
-        qsort(*out, (size_t)n, sizeof **out, cmp_rec);
-    return n;
-}
-
-int mt_distinct(const mt_rec *r, int n)
-{
-    int d = n > 0;
-    for (int i = 1; i < n; i++)
-        d += strcmp(r[i].id, r[i - 1].id) != 0;
-    return d;
-}
-
 /* Pipelined FCALL sluice_schedule of n jobs "in" ms (ids <prefix>-<i>). */
 void mt_schedule(const char *q, const char *prefix, int n, int in_ms, const char *type, const char *payload)
 {
@@ -149,18 +115,6 @@ void mt_xadd(const char *q, int n, const char *type, const char *payload)
     }
 }
 
-/* XPENDING summary count of a stream/group; 0 when the group does not exist. */
-long long mt_pending(const char *stream, const char *g)
-{
-    redisReply *r = redisCommand(mt_rc, "XPENDING %s %s", stream, g);
-    long long n = 0;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_INTEGER)
-        n = r->element[0]->integer;
-    if (r)
-        freeReplyObject(r);
-    return n;
-}
-
 struct quiet {
     const char *q, *g;
 };
@@ -172,7 +126,9 @@ static int all_settled(void *arg)
     char s[128], r[128];
     snprintf(s, sizeof s, "sluice:{%s}", a->q);
     snprintf(r, sizeof r, "sluice:{%s}:r:%s", a->q, a->g);
-    return mt_pending(s, a->g) == 0 && mt_pending(r, a->g) == 0 && th_int(mt_rc, "ZCARD sluice:{%s}:sched", a->q) == 0;
+    /* <= 0: a missing group (-1, e.g. no retry yet) has nothing pending */
+    return th_pending(mt_rc, s, a->g) <= 0 && th_pending(mt_rc, r, a->g) <= 0 &&
+           th_int(mt_rc, "ZCARD sluice:{%s}:sched", a->q) == 0;
 }
 
 void mt_wait_settled(const char *q, const char *g, int timeout_ms)

@@ -11,18 +11,10 @@
 #include "sup.h"
 #include "th.h"
 
-/** A line of the record file: "<job id> <attempt> <pid> <deliveries>". */
-typedef struct mt_rec {
-    char id[64];
-    int attempt;
-    long pid;
-    int deliveries;
-} mt_rec;
-
 extern redisContext *mt_rc; /* connection to the test Redis (or the private one) */
 extern th_sup mt_s1, mt_s2; /* its supervisors (sup.h), killed by mt_teardown if still running */
 extern char mt_rec_path[512]; /* the record file */
-extern pid_t mt_own_redis; /* a private redis-server a test started, 0 if none */
+extern th_server mt_own_redis; /* a private redis-server a test started (th.h), pid 0 if none */
 
 /** Suite init/fini: flush the test Redis, connect; kill what is left. */
 void mt_setup(void);
@@ -37,16 +29,12 @@ void mt_write_cfg(th_sup *s, const char *name, const char *url, const char *redi
 void mt_wait_library(const th_sup *s);
 
 void mt_wait_records(long n, int timeout_ms);
-/** The record file sorted by job id (caller frees *out); the line count. */
-int mt_read_recs(mt_rec **out);
-int mt_distinct(const mt_rec *r, int n);
+/* The record file: th_read_recs(mt_rec_path, &recs) (th.h). */
 
 /** Pipelined FCALL sluice_schedule of n jobs due "in" in_ms (ids <prefix>-<i>). */
 void mt_schedule(const char *q, const char *prefix, int n, int in_ms, const char *type, const char *payload);
 /** Pipelined XADD of n jobs. */
 void mt_xadd(const char *q, int n, const char *type, const char *payload);
-/** XPENDING count of stream/group; 0 when the group does not exist. */
-long long mt_pending(const char *stream, const char *g);
 /** Wait until nothing of q/g is pending (work and retry stream) or scheduled. */
 void mt_wait_settled(const char *q, const char *g, int timeout_ms);
 

@@ -1,5 +1,6 @@
 /* Running the real `sluice` binary from a test: exit code and captured output.
- * stdin is /dev/null (not a terminal); $SLUICE_REDIS_URL names the test Redis. */
+ * stdin is /dev/null or a given text (never a terminal); the environment is the
+ * test's, one variable set or unset on request. */
 #ifndef TH_RUN_H
 #define TH_RUN_H
 
@@ -13,6 +14,9 @@ typedef struct th_run_result {
 
 /** Run SLUICE_BIN with the NULL-terminated args (asserts it ends within 30 s). */
 th_run_result th_run_argv(const char *const *args);
+/** The same with stdin_text on stdin (NULL: /dev/null) and env_kv, "K=V" to
+ *  set or "K" to unset a variable of the environment (NULL: none). */
+th_run_result th_run_io(const char *const *args, const char *stdin_text, const char *env_kv);
 void th_run_free(th_run_result *r);
 
 #define TH_RUN(...) th_run_argv((const char *const[]){__VA_ARGS__, NULL})

@@ -38,6 +38,14 @@ void th_sup_start(th_sup *s)
     th_sup_startv(s, NULL, NULL);
 }
 
+void th_sup_start_nofile(th_sup *s, int n)
+{
+    char lim[64];
+    snprintf(lim, sizeof lim, "ulimit -n %d && exec \"$0\" run -c \"$1\"", n);
+    char *argv[] = {"/bin/sh", "-c", lim, SLUICE_BIN, s->cfg, NULL};
+    s->pid = th_spawn(argv, NULL, s->log);
+}
+
 int th_sup_wait_exit(th_sup *s, int timeout_ms)
 {
     int st = -1;
@@ -95,12 +103,7 @@ void th_sup_wait_workers(const th_sup *s, int n, int timeout_ms)
 
 long th_sup_log_count(const th_sup *s, const char *a, const char *b)
 {
-    char *text = th_read_file(s->log), *save = NULL;
-    long n = 0;
-    for (char *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
-        n += strstr(l, a) && (!b || strstr(l, b));
-    free(text);
-    return n;
+    return th_count_lines_with(s->log, a, b);
 }
 
 struct logw {

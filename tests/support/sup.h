@@ -26,6 +26,9 @@ void th_sup_start(th_sup *s);
 /** The same with extra arguments after "-c cfg" and extra "K=V" environment
  *  strings (both NULL-terminated, either may be NULL). */
 void th_sup_startv(th_sup *s, char *const extra[], char *const env[]);
+/** Start it with RLIMIT_NOFILE n (through /bin/sh's ulimit, which execs sluice:
+ *  s->pid is the supervisor). */
+void th_sup_start_nofile(th_sup *s, int n);
 /** Wait up to timeout_ms for it to exit by itself (asserts it does); its wait status. */
 int th_sup_wait_exit(th_sup *s, int timeout_ms);
 /** SIGTERM it and wait up to timeout_ms (asserts it exits); its wait status. */
@@ -40,7 +43,8 @@ int th_sup_workers(const th_sup *s, pid_t *out, int max);
 /** Wait until it has exactly n workers (asserts). */
 void th_sup_wait_workers(const th_sup *s, int n, int timeout_ms);
 
-/** Lines of its log containing a, and b too unless b is NULL. */
+/** Lines of its log containing a, and b too unless b is NULL (occurrences,
+ *  not lines: th_count_in_file(s->log, needle)). */
 long th_sup_log_count(const th_sup *s, const char *a, const char *b);
 /** Wait until a line of its log contains needle; 1 if one did. */
 int th_sup_wait_log(const th_sup *s, const char *needle, int timeout_ms);

@@ -24,7 +24,7 @@
 
 static char tmpdir[256];
 static char redis_url[300];
-static pid_t redis_pid;
+static th_server private_redis; /* when $SLUICE_TEST_REDIS_URL is unset */
 static pid_t owner_pid;
 
 void th_sleep_ms(int ms)
@@ -59,11 +59,7 @@ static void cleanup(void)
 {
     if (getpid() != owner_pid)
         return; /* forked children must not tear down */
-    if (redis_pid > 0) {
-        kill(redis_pid, SIGKILL);
-        waitpid(redis_pid, NULL, 0);
-        redis_pid = 0;
-    }
+    th_server_kill(&private_redis);
     const char *keep = getenv("TH_KEEP");
     if (tmpdir[0] && !(keep && !strcmp(keep, "1")))
         rm_rf(tmpdir);
@@ -93,33 +89,83 @@ int th_free_port(void)
     return ntohs(a.sin_port);
 }
 
-static void start_private_redis(void)
+/* Up: it answers PING with anything (PONG, or NOAUTH when it wants a password). */
+static int server_up(int port)
 {
-    const char *dir = th_tmpdir();
-    int port = th_free_port();
-    char portbuf[16], log[512];
-    snprintf(portbuf, sizeof(portbuf), "%d", port);
-    snprintf(log, sizeof(log), "%s/redis.log", dir);
-    char *argv[] = {"redis-server", "--port", portbuf,        "--bind", "127.0.0.1",   "--dir", (char *)dir,
-                    "--save",       "",       "--appendonly", "no",     "--daemonize", "no",    NULL};
-    redis_pid = th_spawn(argv, NULL, log);
-    snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d/0", port);
-    for (int i = 0; i < 250; i++) {
-        redisContext *c = redisConnect("127.0.0.1", port);
-        if (c && !c->err) {
-            redisReply *r = redisCommand(c, "PING");
-            int ok = r && r->type == REDIS_REPLY_STATUS;
-            if (r)
-                freeReplyObject(r);
-            redisFree(c);
-            if (ok)
-                return;
-        } else if (c) {
-            redisFree(c);
-        }
-        th_sleep_ms(20);
+    redisContext *c = redisConnect("127.0.0.1", port);
+    int up = 0;
+    if (c && !c->err) {
+        redisReply *r = redisCommand(c, "PING");
+        up = r != NULL;
+        if (r)
+            freeReplyObject(r);
     }
-    cr_assert_fail("private redis-server on port %d did not start (see %s)", port, log);
+    if (c)
+        redisFree(c);
+    return up;
+}
+
+void th_server_start(th_server *s)
+{
+    int fixed = s->port != 0;
+    for (int tries = 0; tries < 5; tries++) {
+        if (!fixed) {
+            s->port = th_free_port();
+            snprintf(s->dir, sizeof s->dir, "%.300s/redis-%d", th_tmpdir(), s->port);
+            cr_assert(mkdir(s->dir, 0700) == 0 || errno == EEXIST, "mkdir(%s) failed: %s", s->dir, strerror(errno));
+            snprintf(s->log, sizeof s->log, "%s/redis.log", s->dir);
+            snprintf(s->url, sizeof s->url, "redis://127.0.0.1:%d/0", s->port);
+        }
+        char port[16];
+        snprintf(port, sizeof port, "%d", s->port);
+        char *argv[24] = {"redis-server", "--port", port, "--bind",      "127.0.0.1", "--dir",
+                          s->dir,         "--save", "",   "--daemonize", "no"};
+        int n = 11;
+        if (s->aof) {
+            char *aof[] = {"--appendonly", "yes", "--appendfsync", "always", "--maxmemory-policy", "noeviction"};
+            for (size_t i = 0; i < sizeof aof / sizeof *aof; i++)
+                argv[n++] = aof[i];
+        } else {
+            argv[n++] = "--appendonly";
+            argv[n++] = "no";
+        }
+        if (s->password) {
+            argv[n++] = "--requirepass";
+            argv[n++] = (char *)s->password;
+        }
+        argv[n] = NULL;
+        s->pid = th_spawn(argv, NULL, s->log);
+        int st = 0, exited = 0;
+        for (int i = 0; i < 500; i++) {
+            if (server_up(s->port))
+                return;
+            if ((exited = th_wait_exit(s->pid, 0, &st)))
+                break; /* it could not bind the port (or failed otherwise: see its log) */
+            th_sleep_ms(20);
+        }
+        if (!exited)
+            th_kill(s->pid);
+        s->pid = 0;
+        if (fixed)
+            break;
+    }
+    cr_assert_fail("private redis-server on port %d did not start (see %s)", s->port, s->log);
+}
+
+redisContext *th_server_connect(const th_server *s)
+{
+    redisContext *c = redisConnect("127.0.0.1", s->port);
+    cr_assert(c && !c->err, "connect to 127.0.0.1:%d failed: %s", s->port, c ? c->errstr : "oom");
+    return c;
+}
+
+void th_server_kill(th_server *s)
+{
+    if (s->pid > 0) {
+        kill(s->pid, SIGCONT);
+        th_kill(s->pid);
+    }
+    s->pid = 0;
 }
 
 const char *th_redis_url(void)
@@ -128,8 +174,10 @@ const char *th_redis_url(void)
         const char *env = getenv("SLUICE_TEST_REDIS_URL");
         if (env && *env)
             snprintf(redis_url, sizeof(redis_url), "%s", env);
-        else
-            start_private_redis();
+        else {
+            th_server_start(&private_redis);
+            snprintf(redis_url, sizeof(redis_url), "%s", private_redis.url);
+        }
     }
     return redis_url;
 }
@@ -214,6 +262,32 @@ char *th_read_file(const char *path)
     return buf;
 }
 
+long th_count_lines_with(const char *path, const char *a, const char *b)
+{
+    char *text = th_read_file(path), *save = NULL;
+    long n = 0;
+    for (char *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
+        n += strstr(l, a) && (!b || strstr(l, b));
+    free(text);
+    return n;
+}
+
+long th_count_in(const char *text, const char *needle)
+{
+    long n = 0;
+    for (const char *p = text; p && (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+long th_count_in_file(const char *path, const char *needle)
+{
+    char *text = th_read_file(path);
+    long n = th_count_in(text, needle);
+    free(text);
+    return n;
+}
+
 long th_count_lines(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -278,6 +352,25 @@ void th_kill(pid_t pid)
         return;
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+}
+
+int th_alive(pid_t pid, th_zombie z)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    /* pid (comm) state ...: the state follows the last ')'. */
+    const char *close_p = strrchr(buf, ')');
+    if (!close_p || close_p[1] != ' ')
+        return 0;
+    if (close_p[2] == 'X')
+        return 0;
+    return close_p[2] != 'Z' || z == TH_ZOMBIE_ALIVE;
 }
 
 int th_wait_until(int (*pred)(void *), void *arg, int timeout_ms)
@@ -437,4 +530,75 @@ long long th_group_field(redisContext *c, const char *stream, const char *group,
     if (r)
         freeReplyObject(r);
     return v;
+}
+
+/* The value of the first (last: the last) field name in a flat [f, v, ...] reply. */
+static const redisReply *field_at(const redisReply *fv, const char *name, int last)
+{
+    const redisReply *v = NULL;
+    for (size_t i = 0; i + 1 < fv->elements; i += 2)
+        if (fv->element[i]->type == REDIS_REPLY_STRING && strcmp(fv->element[i]->str, name) == 0) {
+            v = fv->element[i + 1];
+            if (!last)
+                break;
+        }
+    return v;
+}
+
+const redisReply *th_field(const redisReply *fv, const char *name)
+{
+    return field_at(fv, name, 0);
+}
+
+const char *th_field_str(const redisReply *fv, const char *name)
+{
+    const redisReply *v = field_at(fv, name, 0);
+    return v ? v->str : NULL;
+}
+
+const char *th_field_last_str(const redisReply *fv, const char *name)
+{
+    const redisReply *v = field_at(fv, name, 1);
+    return v ? v->str : NULL;
+}
+
+long long th_pending(redisContext *c, const char *stream, const char *group)
+{
+    redisReply *r = redisCommand(c, "XPENDING %s %s", stream, group);
+    long long n = -1;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_INTEGER)
+        n = r->element[0]->integer;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
+static int cmp_rec(const void *a, const void *b)
+{
+    return strcmp(((const th_rec *)a)->id, ((const th_rec *)b)->id);
+}
+
+int th_read_recs(const char *path, th_rec **out)
+{
+    char *text = th_read_file(path), *save = NULL;
+    int n = 0, cap = 0;
+    *out = NULL;
+    for (char *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
+        if (n == cap)
+            *out = realloc(*out, (size_t)(cap = cap ? cap * 2 : 256) * sizeof **out);
+        th_rec *r = &(*out)[n++];
+        cr_assert(sscanf(l, "%63s %d %ld %d", r->id, &r->attempt, &r->pid, &r->deliveries) == 4, "bad line %s", l);
+    }
+    free(text);
+    if (n)
+        qsort(*out, (size_t)n, sizeof **out, cmp_rec);
+    return n;
+}
+
+int th_recs_distinct(const th_rec *r, int n)
+{
+    int d = n > 0;
+    for (int i = 1; i < n; i++)
+        d += strcmp(r[i].id, r[i - 1].id) != 0;
+    return d;
 }

@@ -288,15 +288,6 @@ Test(cli_dlq, reason_must_be_known)
     redisFree(c);
 }
 
-/* Lines of s. */
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
-}
-
 /* A big replay prints one summary line (per-entry lines with --verbose), and
  * more than --confirm-over entries (default 100) need --yes without a terminal. */
 Test(cli_dlq, replay_summary_and_confirmation)
@@ -331,7 +322,7 @@ Test(cli_dlq, replay_summary_and_confirmation)
     /* --verbose: one line per entry, then the summary. */
     r = TH_RUN("dlq", "replay", "bq", "--limit", "20", "--verbose");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
-    cr_assert_eq(count_lines(r.out), 21, "%s", r.out);
+    cr_assert_eq(th_count_in(r.out, "\n"), 21, "%s", r.out);
     cr_assert(strstr(r.out, " -> sluice:{bq}:r:g ") != NULL, "%s", r.out);
     th_run_free(&r);
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/trace.h"
+#include "support/run.h"
 #include "support/th.h"
 
 static void setup(void)
@@ -21,76 +22,6 @@ static void setup(void)
 
 TestSuite(cli_enqueue, .init = setup, .timeout = 60);
 
-/* Output of one run. */
-typedef struct run_result {
-    int code; /* exit code, or -1 if killed by a signal */
-    char *out;
-    char *err;
-} run_result;
-
-/*
- * Run SLUICE_BIN with args (NULL-terminated, without argv[0]), stdin from
- * stdin_text (NULL: /dev/null), environment plus env_kv ("K=V" or "K" to unset;
- * may be NULL). Captures stdout and stderr separately through temp files.
- */
-static run_result run_cli(const char *const *args, const char *stdin_text, const char *env_kv)
-{
-    static int seq;
-    char in_path[512], out_path[512], err_path[512];
-    char *argv[32];
-    int n = 0;
-    run_result res = {0};
-
-    seq++;
-    snprintf(in_path, sizeof in_path, "%s/cli-%d-%d.in", th_tmpdir(), (int)getpid(), seq);
-    snprintf(out_path, sizeof out_path, "%s/cli-%d-%d.out", th_tmpdir(), (int)getpid(), seq);
-    snprintf(err_path, sizeof err_path, "%s/cli-%d-%d.err", th_tmpdir(), (int)getpid(), seq);
-    FILE *f = fopen(in_path, "w");
-    cr_assert_not_null(f);
-    if (stdin_text != NULL)
-        fputs(stdin_text, f);
-    fclose(f);
-
-    argv[n++] = SLUICE_BIN;
-    for (int i = 0; args[i] != NULL && n < 31; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
-
-    pid_t pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        int in = open(in_path, O_RDONLY);
-        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || out < 0 || err < 0)
-            _exit(126);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(err, 2);
-        if (env_kv != NULL) {
-            if (strchr(env_kv, '='))
-                putenv((char *)env_kv);
-            else
-                unsetenv(env_kv);
-        }
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int status = 0;
-    cr_assert(th_wait_exit(pid, 30000, &status), "sluice enqueue did not finish");
-    res.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    res.out = th_read_file(out_path);
-    res.err = th_read_file(err_path);
-    cr_assert(res.out && res.err);
-    return res;
-}
-
-static void run_free(run_result *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
 static long long xlen(const char *queue)
 {
     redisContext *r = th_redis();
@@ -99,20 +30,12 @@ static long long xlen(const char *queue)
     return n;
 }
 
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
-}
-
 Test(cli_enqueue, one_job)
 {
     const char *args[] = {"enqueue", "-u", th_redis_url(), "mail", "email.send", "{\"to\":\"a@b.c\"}", NULL};
-    run_result r = run_cli(args, NULL, "SLUICE_REDIS_URL");
+    th_run_result r = th_run_io(args, NULL, "SLUICE_REDIS_URL");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
-    cr_assert_eq(count_lines(r.out), 1, "one id: %s", r.out);
+    cr_assert_eq(th_count_in(r.out, "\n"), 1, "one id: %s", r.out);
 
     redisContext *c = th_redis();
     redisReply *rep = redisCommand(c, "XRANGE sluice:{mail} - +");
@@ -125,7 +48,7 @@ Test(cli_enqueue, one_job)
     cr_assert_str_eq(fv->element[3]->str, "{\"to\":\"a@b.c\"}");
     freeReplyObject(rep);
     redisFree(c);
-    run_free(&r);
+    th_run_free(&r);
 }
 
 Test(cli_enqueue, options_quiet_and_default_payload)
@@ -134,7 +57,7 @@ Test(cli_enqueue, options_quiet_and_default_payload)
                           "cause-1", "q",  "t",    NULL};
     char env[400];
     snprintf(env, sizeof env, "SLUICE_REDIS_URL=%s", th_redis_url());
-    run_result r = run_cli(args, NULL, env);
+    th_run_result r = th_run_io(args, NULL, env);
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert_str_eq(r.out, "", "-q prints nothing");
 
@@ -151,7 +74,7 @@ Test(cli_enqueue, options_quiet_and_default_payload)
     cr_assert(sl_trace_valid(fv->element[13]->str), "a new W3C trace: %s", fv->element[13]->str);
     freeReplyObject(rep);
     redisFree(c);
-    run_free(&r);
+    th_run_free(&r);
 }
 
 Test(cli_enqueue, stdin_2500_lines)
@@ -166,10 +89,10 @@ Test(cli_enqueue, stdin_2500_lines)
             used += (size_t)snprintf(text + used, cap - used, "\n  \r\n"); /* blank lines skipped */
     }
     const char *args[] = {"enqueue", "-u", th_redis_url(), "bulk", "bulk.item", "-", NULL};
-    run_result r = run_cli(args, text, NULL);
+    th_run_result r = th_run_io(args, text, NULL);
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert_eq(xlen("bulk"), N);
-    cr_assert_eq(count_lines(r.out), N, "one id per job");
+    cr_assert_eq(th_count_in(r.out, "\n"), N, "one id per job");
     cr_assert(strstr(r.err, "enqueued 2500 jobs"), "%s", r.err);
 
     redisContext *c = th_redis();
@@ -182,7 +105,7 @@ Test(cli_enqueue, stdin_2500_lines)
     }
     freeReplyObject(rep);
     redisFree(c);
-    run_free(&r);
+    th_run_free(&r);
     free(text);
 }
 
@@ -190,50 +113,50 @@ Test(cli_enqueue, bad_stdin_line_reports_its_number)
 {
     const char *text = "{\"n\":1}\n\n{\"n\":2}\n{\"n\":3\n{\"n\":4}\n";
     const char *args[] = {"enqueue", "-u", th_redis_url(), "q", "t", "-", NULL};
-    run_result r = run_cli(args, text, NULL);
+    th_run_result r = th_run_io(args, text, NULL);
     cr_assert_eq(r.code, 1, "stderr: %s", r.err);
     cr_assert(strstr(r.err, "stdin line 4: payload is not valid JSON"), "%s", r.err);
     cr_assert(strstr(r.err, "enqueued 2 jobs"), "lines before the bad one went out: %s", r.err);
     cr_assert_eq(xlen("q"), 2, "nothing from the bad line on");
-    cr_assert_eq(count_lines(r.out), 2);
-    run_free(&r);
+    cr_assert_eq(th_count_in(r.out, "\n"), 2);
+    th_run_free(&r);
 }
 
 Test(cli_enqueue, bad_json_argument_is_a_usage_error)
 {
     const char *args[] = {"enqueue", "-u", th_redis_url(), "q", "t", "{nope}", NULL};
-    run_result r = run_cli(args, NULL, NULL);
+    th_run_result r = th_run_io(args, NULL, NULL);
     cr_assert_eq(r.code, 2, "stderr: %s", r.err);
     cr_assert(strstr(r.err, "payload is not valid JSON: expected a string key at offset 1"), "%s", r.err);
     cr_assert_eq(xlen("q"), 0);
-    run_free(&r);
+    th_run_free(&r);
 
     const char *args2[] = {"enqueue", "-u", th_redis_url(), "q", "Bad.Type", NULL};
-    r = run_cli(args2, NULL, NULL);
+    r = th_run_io(args2, NULL, NULL);
     cr_assert_eq(r.code, 2);
     cr_assert(strstr(r.err, "invalid type \"Bad.Type\""), "%s", r.err);
-    run_free(&r);
+    th_run_free(&r);
 
     const char *args3[] = {"enqueue", "-u", th_redis_url(), "q", "t", "-", "--id", "x", NULL};
-    r = run_cli(args3, NULL, NULL);
+    r = th_run_io(args3, NULL, NULL);
     cr_assert_eq(r.code, 2);
     cr_assert(strstr(r.err, "--id"), "%s", r.err);
-    run_free(&r);
+    th_run_free(&r);
 }
 
 Test(cli_enqueue, negative_number_payload_after_double_dash)
 {
     const char *args[] = {"enqueue", "-u", th_redis_url(), "q", "t", "--", "-1", NULL};
-    run_result r = run_cli(args, NULL, NULL);
+    th_run_result r = th_run_io(args, NULL, NULL);
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert_eq(xlen("q"), 1);
-    run_free(&r);
+    th_run_free(&r);
 }
 
 Test(cli_enqueue, help_exits_0)
 {
     const char *args[] = {"enqueue", "--help", NULL};
-    run_result r = run_cli(args, NULL, NULL);
+    th_run_result r = th_run_io(args, NULL, NULL);
     cr_assert_eq(r.code, 0);
     cr_assert(strncmp(r.out, "usage: sluice enqueue", 21) == 0, "%s", r.out);
     const char *documented[] = {"--delay DURATION",          "--at TIME",      "--key KEY",
@@ -242,7 +165,7 @@ Test(cli_enqueue, help_exits_0)
     for (size_t i = 0; i < sizeof documented / sizeof documented[0]; i++)
         cr_assert(strstr(r.out, documented[i]), "--help lacks %s", documented[i]);
     cr_assert_str_eq(r.err, "");
-    run_free(&r);
+    th_run_free(&r);
 }
 
 /* Every line under "Examples:" of --help, run as a shell command against a
@@ -257,11 +180,11 @@ Test(cli_enqueue, help_examples_run)
                          "order.placed.v1",
                          SLUICE_SOURCE_DIR "/config/schemas/order.placed.v1.json",
                          NULL};
-    run_result r = run_cli(reg, NULL, NULL);
+    th_run_result r = th_run_io(reg, NULL, NULL);
     cr_assert_eq(r.code, 0, "schema register: %s", r.err);
-    run_free(&r);
+    th_run_free(&r);
     const char *help[] = {"enqueue", "--help", NULL};
-    r = run_cli(help, NULL, NULL);
+    r = th_run_io(help, NULL, NULL);
     const char *ex = strstr(r.out, "\nExamples:\n");
     cr_assert_not_null(ex, "%s", r.out);
     char dir[600], bindir[600];
@@ -295,7 +218,7 @@ Test(cli_enqueue, help_examples_run)
     cr_assert_eq(th_int(c, "ZCARD sluice:{mail}:sched") + th_int(c, "ZCARD sluice:{orders}:sched"), 4,
                  "examples 2, 3 and 5 (two lines) are delayed");
     redisFree(c);
-    run_free(&r);
+    th_run_free(&r);
 }
 
 Test(cli_enqueue, usage_errors_exit_2)
@@ -309,11 +232,11 @@ Test(cli_enqueue, usage_errors_exit_2)
     const char *msgs[] = {"missing QUEUE and TYPE", "missing QUEUE and TYPE", "unknown option '--bogus'",
                           "missing value for option '-u'", "unexpected argument 'more'"};
     for (size_t i = 0; i < 5; i++) {
-        run_result r = run_cli(cases[i], NULL, NULL);
+        th_run_result r = th_run_io(cases[i], NULL, NULL);
         cr_assert_eq(r.code, 2, "case %zu: %s", i, r.err);
         cr_assert(strstr(r.err, msgs[i]), "case %zu: %s", i, r.err);
         cr_assert_str_eq(r.out, "");
-        run_free(&r);
+        th_run_free(&r);
     }
 }
 
@@ -321,37 +244,28 @@ Test(cli_enqueue, url_flag_beats_environment_and_password_is_hidden)
 {
     /* -u wins over a broken $SLUICE_REDIS_URL. */
     const char *args[] = {"enqueue", "-q", "-u", th_redis_url(), "q", "t", NULL};
-    run_result r = run_cli(args, NULL, "SLUICE_REDIS_URL=redis://127.0.0.1:1/0");
+    th_run_result r = th_run_io(args, NULL, "SLUICE_REDIS_URL=redis://127.0.0.1:1/0");
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
-    run_free(&r);
+    th_run_free(&r);
     cr_assert_eq(xlen("q"), 1);
 
     /* Without -u the environment is used; a failure exits 1 without the password. */
     const char *args2[] = {"enqueue", "q", "t", NULL};
-    r = run_cli(args2, NULL, "SLUICE_REDIS_URL=redis://u:hunter2pw@127.0.0.1:1/0");
+    r = th_run_io(args2, NULL, "SLUICE_REDIS_URL=redis://u:hunter2pw@127.0.0.1:1/0");
     cr_assert_eq(r.code, 1, "stderr: %s", r.err);
     cr_assert(strstr(r.err, "127.0.0.1:1"), "%s", r.err);
     cr_assert_null(strstr(r.err, "hunter2pw"), "%s", r.err);
     cr_assert_null(strstr(r.out, "hunter2pw"));
-    run_free(&r);
+    th_run_free(&r);
 
     const char *args3[] = {"enqueue", "--urll=redis://:hunter2pw@h", "q", "t", NULL};
-    r = run_cli(args3, NULL, NULL);
+    r = th_run_io(args3, NULL, NULL);
     cr_assert_eq(r.code, 2);
     cr_assert_null(strstr(r.err, "hunter2pw"), "%s", r.err);
-    run_free(&r);
+    th_run_free(&r);
 }
 
 /* ---- delayed jobs and idempotency keys ---- */
-
-static long long server_ms(redisContext *c)
-{
-    redisReply *rep = redisCommand(c, "TIME");
-    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2);
-    long long ms = strtoll(rep->element[0]->str, NULL, 10) * 1000 + strtoll(rep->element[1]->str, NULL, 10) / 1000;
-    freeReplyObject(rep);
-    return ms;
-}
 
 /* Score of the sched member of queue q whose field list holds "id","<id>". */
 static long long due_of(redisContext *c, const char *q, const char *id)
@@ -379,9 +293,9 @@ Test(cli_enqueue, delay_puts_the_job_in_the_schedule)
 {
     redisContext *c = th_redis();
     const char *args[] = {"enqueue", "-u", th_redis_url(), "--delay", "30s", "q", "t", "{\"a\":1}", NULL};
-    long long before = server_ms(c);
-    run_result r = run_cli(args, NULL, NULL);
-    long long after = server_ms(c);
+    long long before = th_server_ms(c);
+    th_run_result r = th_run_io(args, NULL, NULL);
+    long long after = th_server_ms(c);
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert_str_eq(r.err, "", "no log noise on stderr");
     char id[128];
@@ -392,7 +306,7 @@ Test(cli_enqueue, delay_puts_the_job_in_the_schedule)
     long long due = due_of(c, "q", id);
     cr_assert(due >= before + 30000 && due <= after + 30000, "due %lld not in [%lld, %lld]", due, before + 30000,
               after + 30000);
-    run_free(&r);
+    th_run_free(&r);
     redisFree(c);
 }
 
@@ -412,13 +326,13 @@ Test(cli_enqueue, at_in_the_past_schedules_with_that_score)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *args[] = {"enqueue", "-u", th_redis_url(), "--at", cases[i].at, "--id", cases[i].id, "q",
                               "t",       NULL};
-        run_result r = run_cli(args, NULL, NULL);
+        th_run_result r = th_run_io(args, NULL, NULL);
         cr_assert_eq(r.code, 0, "%s: %s", cases[i].at, r.err);
         char want[64];
         snprintf(want, sizeof want, "%s\n", cases[i].id);
         cr_assert_str_eq(r.out, want);
         cr_assert_eq(due_of(c, "q", cases[i].id), cases[i].want, "%s", cases[i].at);
-        run_free(&r);
+        th_run_free(&r);
     }
     cr_assert_eq(th_int(c, "EXISTS sluice:{q}"), 0);
     redisFree(c);
@@ -429,10 +343,10 @@ Test(cli_enqueue, key_makes_a_second_enqueue_a_duplicate)
     redisContext *c = th_redis();
     const char *args[] = {"enqueue",           "-u", th_redis_url(), "--key", "order-42", "orders", "order.placed.v1",
                           "{\"order_id\":42}", NULL};
-    run_result r1 = run_cli(args, NULL, NULL);
+    th_run_result r1 = th_run_io(args, NULL, NULL);
     cr_assert_eq(r1.code, 0, "stderr: %s", r1.err);
     cr_assert_str_eq(r1.err, "");
-    run_result r2 = run_cli(args, NULL, NULL);
+    th_run_result r2 = th_run_io(args, NULL, NULL);
     cr_assert_eq(r2.code, 0, "a duplicate is not a failure: %s", r2.err);
     cr_assert_str_eq(r2.out, r1.out, "the first job's id both times");
     char id[128], want[300];
@@ -446,23 +360,23 @@ Test(cli_enqueue, key_makes_a_second_enqueue_a_duplicate)
     freeReplyObject(rep);
     long long ttl = th_int(c, "TTL sluice:{orders}:idem:order-42");
     cr_assert(ttl > 86390 && ttl <= 86400, "default TTL 24h: %lld", ttl);
-    run_free(&r1);
-    run_free(&r2);
+    th_run_free(&r1);
+    th_run_free(&r2);
 
     const char *args2[] = {"enqueue", "-u",      th_redis_url(), "-q",     "--key", "k:2", "--key-ttl",
                            "90m",     "--delay", "1m",           "orders", "t",     NULL};
-    r1 = run_cli(args2, NULL, NULL);
+    r1 = th_run_io(args2, NULL, NULL);
     cr_assert_eq(r1.code, 0, "stderr: %s", r1.err);
     cr_assert_str_eq(r1.out, "", "-q");
     ttl = th_int(c, "TTL sluice:{orders}:idem:k:2");
     cr_assert(ttl > 5390 && ttl <= 5400, "--key-ttl 90m: %lld", ttl);
     cr_assert_eq(th_int(c, "ZCARD sluice:{orders}:sched"), 1);
-    r2 = run_cli(args2, NULL, NULL);
+    r2 = th_run_io(args2, NULL, NULL);
     cr_assert_eq(r2.code, 0);
     cr_assert(strstr(r2.err, "duplicate: key 'k:2'"), "%s", r2.err);
     cr_assert_eq(th_int(c, "ZCARD sluice:{orders}:sched"), 1);
-    run_free(&r1);
-    run_free(&r2);
+    th_run_free(&r1);
+    th_run_free(&r2);
     redisFree(c);
 }
 
@@ -470,19 +384,19 @@ Test(cli_enqueue, stdin_lines_with_a_delay)
 {
     redisContext *c = th_redis();
     const char *args[] = {"enqueue", "-u", th_redis_url(), "--delay", "1.5m", "q", "t", "-", NULL};
-    long long before = server_ms(c);
-    run_result r = run_cli(args, "{\"n\":1}\n{\"n\":2}\n\n{\"n\":3}\n", NULL);
-    long long after = server_ms(c);
+    long long before = th_server_ms(c);
+    th_run_result r = th_run_io(args, "{\"n\":1}\n{\"n\":2}\n\n{\"n\":3}\n", NULL);
+    long long after = th_server_ms(c);
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert(strstr(r.err, "enqueued 3 jobs"), "%s", r.err);
-    cr_assert_eq(count_lines(r.out), 3);
+    cr_assert_eq(th_count_in(r.out, "\n"), 3);
     cr_assert_eq(th_int(c, "ZCARD sluice:{q}:sched"), 3);
     cr_assert_eq(th_int(c, "EXISTS sluice:{q}"), 0);
     char id[128];
     chomp_to(id, sizeof id, r.out);
     long long due = due_of(c, "q", id);
     cr_assert(due >= before + 90000 && due <= after + 90000, "due %lld", due);
-    run_free(&r);
+    th_run_free(&r);
     redisFree(c);
 }
 
@@ -520,18 +434,18 @@ Test(cli_enqueue, bad_delivery_options_exit_2)
         argv[n++] = "q";
         argv[n++] = "t";
         argv[n] = NULL;
-        run_result r = run_cli(argv, NULL, NULL);
+        th_run_result r = th_run_io(argv, NULL, NULL);
         cr_assert_eq(r.code, 2, "case %zu: %s", i, r.err);
         cr_assert(strstr(r.err, cases[i].msg), "case %zu: %s", i, r.err);
         cr_assert_str_eq(r.out, "");
-        run_free(&r);
+        th_run_free(&r);
     }
     /* --key names one job: not with stdin lines. */
     const char *args[] = {"enqueue", "-u", th_redis_url(), "--key", "k", "q", "t", "-", NULL};
-    run_result r = run_cli(args, "{}\n", NULL);
+    th_run_result r = th_run_io(args, "{}\n", NULL);
     cr_assert_eq(r.code, 2);
     cr_assert(strstr(r.err, "sluice enqueue: --key names one job; it cannot be used with \"-\""), "%s", r.err);
-    run_free(&r);
+    th_run_free(&r);
 
     redisContext *c = th_redis();
     cr_assert_eq(th_int(c, "DBSIZE"), 0, "nothing written");

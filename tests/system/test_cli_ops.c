@@ -222,16 +222,6 @@ static int has_lines(void *arg)
     return th_count_lines(a->path) >= a->n;
 }
 
-static long count_in_file(const char *path, const char *needle)
-{
-    char *s = th_read_file(path);
-    long n = 0;
-    for (const char *p = s; p && (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        n++;
-    free(s);
-    return n;
-}
-
 Test(cli_ops, pause_stops_fetching_and_resume_restarts)
 {
     redisContext *c = th_redis();
@@ -267,8 +257,8 @@ Test(cli_ops, pause_stops_fetching_and_resume_restarts)
     kill(w, SIGTERM);
     int st;
     cr_assert(th_wait_exit(w, 10000, &st));
-    cr_assert_eq(count_in_file(log, " paused component="), 1, "one \"paused\" line");
-    cr_assert_eq(count_in_file(log, " resumed component="), 1, "one \"resumed\" line");
+    cr_assert_eq(th_count_in_file(log, " paused component="), 1, "one \"paused\" line");
+    cr_assert_eq(th_count_in_file(log, " resumed component="), 1, "one \"resumed\" line");
     free(cfg);
     redisFree(c);
 }

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include "sluice/client.h"
+#include "support/sup.h"
 #include "support/th.h"
 
 #define N_API 4000
@@ -57,10 +58,7 @@ static int nothing_pending(void *arg)
 {
     (void)arg;
     redisContext *c = th_redis();
-    redisReply *r = redisCommand(c, "XPENDING sluice:{e2e} g");
-    int zero = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->integer == 0;
-    if (r)
-        freeReplyObject(r);
+    int zero = th_pending(c, "sluice:{e2e}", "g") == 0;
     redisFree(c);
     return zero;
 }
@@ -96,11 +94,10 @@ static void host_port(char *host, size_t hn, int *port)
 Test(e2e, ten_thousand_jobs_from_three_producers, .init = setup, .timeout = 300)
 {
     char *cfg = write_config();
-    char log[512];
-    snprintf(log, sizeof(log), "%s/e2e-supervisor.log", th_tmpdir());
-    char *argv[] = {SLUICE_BIN, "run", "-c", cfg, NULL};
-    pid_t sup = th_spawn(argv, NULL, log);
-    cr_assert(th_wait_until(consumers_ready, NULL, 20000), "2 workers did not join group g (see %s)", log);
+    th_sup sup = {0};
+    th_sup_init(&sup, "e2e", cfg, "e2e-supervisor.log");
+    th_sup_start(&sup);
+    cr_assert(th_wait_until(consumers_ready, NULL, 20000), "2 workers did not join group g (see %s)", sup.log);
 
     char **ids = calloc(N_ALL, sizeof(char *));
     size_t nids = 0;
@@ -198,10 +195,7 @@ Test(e2e, ten_thousand_jobs_from_three_producers, .init = setup, .timeout = 300)
             cr_assert_str_neq(ids[i - 1], ids[i], "duplicate id %s", ids[i]);
     }
 
-    kill(sup, SIGTERM);
-    int st;
-    cr_assert(th_wait_exit(sup, 20000, &st), "supervisor did not stop on SIGTERM");
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "supervisor exit status %d", st);
+    th_sup_stop(&sup, 20000);
     for (size_t i = 0; i < N_ALL; i++) {
         free(ids[i]);
         free(ran[i]);

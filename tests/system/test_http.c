@@ -17,28 +17,30 @@
 
 #include <cjson/cJSON.h>
 
-#include "tests/support/fx.h"
+#include "tests/support/sup.h"
 #include "tests/support/th.h"
 
 static redisContext *rc;
-static pid_t sup_pid;
+/* `sluice run -c http.json`, log http-sup.log. Its log is counted in
+ * occurrences (th_count_in_file), not lines. */
+static th_sup sup;
 static int http_port;
 static const char *sup_extra = ""; /* extra supervisor members, ending with a comma */
-static char sup_log[512], cfg_path[512], rec_path[512];
+static char rec_path[512];
 
 static void setup(void)
 {
     th_flushall();
     rc = th_redis();
-    snprintf(sup_log, sizeof sup_log, "%s/http-sup.log", th_tmpdir());
+    char *cfg = th_tmp_path("http.json");
+    th_sup_init(&sup, "http", cfg, "http-sup.log");
+    free(cfg);
     snprintf(rec_path, sizeof rec_path, "%s/http-rec.txt", th_tmpdir());
 }
 
 static void teardown(void)
 {
-    if (sup_pid > 0)
-        th_kill(sup_pid);
-    sup_pid = 0;
+    th_sup_kill(&sup);
     sup_extra = "";
     if (rc)
         redisFree(rc);
@@ -48,18 +50,6 @@ static void teardown(void)
 TestSuite(http, .init = setup, .fini = teardown, .timeout = 90);
 
 /* ---- helpers ------------------------------------------------------------ */
-
-/* A loopback port nobody listens on right now. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-              getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 /* GET path with HTTP/1.0. Returns the status code (-1: no connection) and the
  * body in *body (caller frees; may be NULL). */
@@ -107,7 +97,7 @@ static void write_cfg(const char *url, const char *extra, const char *pools_fmt,
     va_start(ap, pools_fmt);
     cr_assert(vasprintf(&pools, pools_fmt, ap) > 0);
     va_end(ap);
-    http_port = free_port();
+    http_port = th_free_port();
     cr_assert(asprintf(&text,
                        "{\"redis\":{\"url\":\"%s\",\"reconnect_max\":\"300ms\",\"command_timeout\":\"3s\"},"
                        "\"log\":{\"format\":\"json\"},\"plugin_dir\":\"%s\",%s"
@@ -117,26 +107,9 @@ static void write_cfg(const char *url, const char *extra, const char *pools_fmt,
                        "\"pools\":[%s]}\n",
                        url ? url : th_redis_url(), SLUICE_TEST_PLUGIN_DIR, extra, sup_extra, SLUICE_WORKER_BIN,
                        http_port, pools) > 0);
-    char *path = th_write_file("http.json", text);
-    snprintf(cfg_path, sizeof cfg_path, "%s", path);
-    free(path);
+    free(th_write_file("http.json", text)); /* sup.cfg */
     free(text);
     free(pools);
-}
-
-static void start_sup(void)
-{
-    char *argv[] = {SLUICE_BIN, "run", "-c", cfg_path, NULL};
-    sup_pid = th_spawn(argv, NULL, sup_log);
-}
-
-static void stop_sup(void)
-{
-    int st = 0;
-    cr_assert_eq(kill(sup_pid, SIGTERM), 0);
-    cr_assert(th_wait_exit(sup_pid, 15000, &st), "supervisor did not stop");
-    sup_pid = 0;
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "supervisor exit status %d", st);
 }
 
 /* Poll path until its status is code (and the body has needle, if given). */
@@ -184,16 +157,6 @@ static int wait_metric(const char *series, double want, int timeout_ms)
         th_sleep_ms(50);
     }
     return 0;
-}
-
-static long log_count(const char *needle)
-{
-    char *text = th_read_file(sup_log);
-    long n = 0;
-    for (const char *p = text; p && (p = strstr(p, needle)); p++)
-        n++;
-    free(text);
-    return n;
 }
 
 static void xadd(const char *q, const char *type, int n)
@@ -273,7 +236,7 @@ Test(http, metrics_count_jobs_and_pass_promtool)
 {
     char out[8192], *body = NULL;
     write_cfg(NULL, "", GOOD_POOLS, rec_path);
-    start_sup();
+    th_sup_start(&sup);
     cr_assert(wait_http("/readyz", 200, NULL, 15000), "never ready");
     xadd("hq", "test.record", 200);
     xadd("hq", "test.fail", 20);
@@ -331,7 +294,7 @@ Test(http, metrics_count_jobs_and_pass_promtool)
 
     /* Counters of a worker killed with SIGKILL stay. */
     pid_t kids[8];
-    int n = th_children(sup_pid, "sluice-worker", kids, 8);
+    int n = th_sup_workers(&sup, kids, 8);
     cr_assert_eq(n, 2);
     kill(kids[0], SIGKILL);
     cr_assert(wait_metric("sluice_worker_restarts_total{pool=\"rec\",cause=\"crash\"}", 1, 5000));
@@ -339,21 +302,21 @@ Test(http, metrics_count_jobs_and_pass_promtool)
     cr_assert_eq(metric(ID("test.record") "\",outcome=\"ok\"}"), 200);
     cr_assert_eq(metric(ID("test.fail") "\",outcome=\"dead\"}"), 20);
     cr_assert_eq(metric("sluice_job_duration_seconds_count{queue=\"hq\",group=\"rec\"}"), 220);
-    stop_sup();
+    th_sup_stop(&sup, 15000);
 }
 
 Test(http, health_ready_status_and_404)
 {
     char *body;
     write_cfg(NULL, "", GOOD_POOLS, rec_path);
-    start_sup();
+    th_sup_start(&sup);
     cr_assert(wait_http("/readyz", 200, "ready", 15000));
     cr_assert(wait_http("/healthz", 200, "ok", 5000));
     cr_assert_eq(http_get("/nope", NULL), 404);
     cr_assert_eq(http_get("/status", &body), 200);
     cJSON *j = cJSON_Parse(body);
     cr_assert(j, "status is not JSON: %s", body);
-    cr_assert_eq(cJSON_GetObjectItem(j, "pid")->valuedouble, sup_pid);
+    cr_assert_eq(cJSON_GetObjectItem(j, "pid")->valuedouble, sup.pid);
     cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "redis_up")));
     cJSON *pools = cJSON_GetObjectItem(j, "pools");
     cr_assert_eq(cJSON_GetArraySize(pools), 1);
@@ -365,19 +328,19 @@ Test(http, health_ready_status_and_404)
     cr_assert(cJSON_GetObjectItem(w0, "counters"));
     cJSON_Delete(j);
     free(body);
-    stop_sup();
+    th_sup_stop(&sup, 15000);
 }
 
 Test(http, healthz_fails_when_redis_is_gone)
 {
-    fx_redis red = {0};
+    th_server red = {.aof = 1};
     char *body;
-    fx_redis_start(&red);
+    th_server_start(&red);
     write_cfg(red.url, "", GOOD_POOLS, rec_path);
-    start_sup();
+    th_sup_start(&sup);
     cr_assert(wait_http("/healthz", 200, NULL, 15000));
     cr_assert(wait_http("/readyz", 200, NULL, 5000));
-    fx_redis_kill(&red);
+    th_server_kill(&red);
     cr_assert(wait_http("/healthz", 503, "redis", 10000), "healthz did not fail without redis");
     cr_assert(wait_http("/readyz", 503, "redis", 2000));
     cr_assert(wait_metric("sluice_redis_up", 0, 2000));
@@ -387,45 +350,45 @@ Test(http, healthz_fails_when_redis_is_gone)
     cr_assert(cJSON_GetArraySize(cJSON_GetObjectItem(j, "reasons")) >= 1);
     cJSON_Delete(j);
     free(body);
-    fx_redis_start(&red);
+    th_server_start(&red);
     cr_assert(wait_http("/healthz", 200, NULL, 15000), "healthz did not recover with redis");
-    stop_sup();
+    th_sup_stop(&sup, 15000);
 }
 
 Test(http, healthz_fails_when_a_pool_has_no_live_worker)
 {
     write_cfg(NULL, "", GOOD_POOLS ",{\"name\":\"bad\",\"queue\":\"bq\",\"workers\":1,\"plugins\":[\"init_fail\"]}",
               rec_path);
-    start_sup();
-    for (int i = 0; i < 300 && !log_count("config error (78)"); i++)
+    th_sup_start(&sup);
+    for (int i = 0; i < 300 && !th_count_in_file(sup.log, "config error (78)"); i++)
         th_sleep_ms(50);
-    cr_assert(log_count("config error (78)") > 0, "the init_fail worker never exited 78");
+    cr_assert(th_count_in_file(sup.log, "config error (78)") > 0, "the init_fail worker never exited 78");
     cr_assert(wait_http("/healthz", 503, "pool bad has no live worker", 5000));
     cr_assert(wait_http("/readyz", 503, "pool bad", 2000));
     cr_assert(wait_metric("sluice_worker_restarts_total{pool=\"bad\",cause=\"config\"}", 1, 2000));
-    stop_sup();
+    th_sup_stop(&sup, 15000);
 }
 
 Test(http, backlog_alert_raised_and_logged)
 {
     write_cfg(NULL, "\"alerts\":{\"backlog\":5},",
               "{\"name\":\"idle\",\"queue\":\"aq\",\"workers\":0,\"plugins\":[\"ok\"]}");
-    start_sup();
+    th_sup_start(&sup);
     cr_assert(wait_http("/healthz", 200, NULL, 15000));
     cr_assert(wait_metric("sluice_alert{queue=\"aq\",group=\"idle\",alert=\"backlog\"}", 0, 5000));
     xadd("aq", "test.ok", 50);
     cr_assert(wait_metric("sluice_alert{queue=\"aq\",group=\"idle\",alert=\"backlog\"}", 1, 5000));
     cr_assert(wait_metric("sluice_group_lag{queue=\"aq\",group=\"idle\"}", 50, 2000));
     th_sleep_ms(500);
-    cr_assert_eq(log_count("\"alert raised\""), 1, "expected one alert line");
-    char *log = th_read_file(sup_log);
+    cr_assert_eq(th_count_in_file(sup.log, "\"alert raised\""), 1, "expected one alert line");
+    char *log = th_read_file(sup.log);
     cr_assert(strstr(log, "\"alert\":\"backlog\""));
     free(log);
     redisReply *r = redisCommand(rc, "DEL sluice:{aq}");
     freeReplyObject(r);
     cr_assert(wait_metric("sluice_alert{queue=\"aq\",group=\"idle\",alert=\"backlog\"}", 0, 5000));
-    cr_assert_eq(log_count("\"alert cleared\""), 1);
-    stop_sup();
+    cr_assert_eq(th_count_in_file(sup.log, "\"alert cleared\""), 1);
+    th_sup_stop(&sup, 15000);
 }
 
 Test(http, bind_failure_exits_78)
@@ -436,12 +399,11 @@ Test(http, bind_failure_exits_78)
     write_cfg(NULL, "", GOOD_POOLS, rec_path);
     a.sin_port = htons((uint16_t)http_port);
     cr_assert(bind(fd, (struct sockaddr *)&a, len) == 0 && listen(fd, 1) == 0);
-    start_sup();
-    cr_assert(th_wait_exit(sup_pid, 10000, &st));
-    sup_pid = 0;
+    th_sup_start(&sup);
+    st = th_sup_wait_exit(&sup, 10000);
     close(fd);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 78, "status %d", st);
-    cr_assert(log_count("cannot start the http endpoint") > 0);
+    cr_assert(th_count_in_file(sup.log, "cannot start the http endpoint") > 0);
 }
 
 Test(http, promtool_accepts_the_alert_rules)
@@ -461,7 +423,7 @@ Test(http, healthz_fails_when_a_backlog_is_not_consumed)
 {
     write_cfg(NULL, "\"health\":{\"stall_after\":\"1s\"},\"jobs\":{\"timeout\":\"1h\"},",
               "{\"name\":\"stuck\",\"queue\":\"sq\",\"workers\":1,\"block\":\"200ms\",\"plugins\":[\"hang\"]}");
-    start_sup();
+    th_sup_start(&sup);
     cr_assert(wait_http("/healthz", 200, NULL, 15000));
     xadd("sq", "test.hang", 3);
     cr_assert(wait_metric("sluice_jobs_in_flight{pool=\"stuck\"}", 1, 5000));
@@ -472,11 +434,9 @@ Test(http, healthz_fails_when_a_backlog_is_not_consumed)
     cr_assert_eq(http_get("/status", &body), 200);
     cr_assert(strstr(body, "\"type\":\"test.hang\""), "status does not show the running job: %s", body);
     free(body);
-    kill(sup_pid, SIGINT);
-    kill(sup_pid, SIGINT);
-    int st;
-    cr_assert(th_wait_exit(sup_pid, 10000, &st));
-    sup_pid = 0;
+    kill(sup.pid, SIGINT);
+    kill(sup.pid, SIGINT);
+    th_sup_wait_exit(&sup, 10000); /* it ends; how is not this test's subject */
 }
 
 /* Jobs the supervisor kills for their hard timeout are settled by the
@@ -487,12 +447,12 @@ Test(http, timeouts_are_counted_as_outcomes)
     write_cfg(NULL,
               "\"jobs\":{\"timeout\":\"200ms\",\"max_attempts\":2,\"backoff_base\":\"5ms\",\"backoff_cap\":\"10ms\"},",
               "{\"name\":\"hang\",\"queue\":\"tq\",\"group\":\"hg\",\"plugins\":[\"hang\"],\"workers\":1}");
-    start_sup();
+    th_sup_start(&sup);
     cr_assert(wait_http("/readyz", 200, NULL, 15000), "never ready");
     xadd("tq", "test.hang", 2);
     const char *dead = "sluice_jobs_total{queue=\"tq\",group=\"hg\",type=\"test.hang\",outcome=\"dead\"}";
     const char *retry = "sluice_jobs_total{queue=\"tq\",group=\"hg\",type=\"test.hang\",outcome=\"retry\"}";
-    cr_assert(wait_metric(dead, 2, 30000), "timeouts never counted as dead: %g (see %s)", metric(dead), sup_log);
+    cr_assert(wait_metric(dead, 2, 30000), "timeouts never counted as dead: %g (see %s)", metric(dead), sup.log);
     cr_assert_eq(metric(retry), 2, "one retry per job before its last attempt");
     cr_assert_eq(metric("sluice_dead_letters_total{queue=\"tq\",group=\"hg\",reason=\"timeout\"}"), 2);
 }
@@ -550,7 +510,7 @@ static int respawned(void *arg)
 {
     struct sup_fds *w = arg;
     pid_t kids[8];
-    int n = th_children(sup_pid, "sluice-worker", kids, 8);
+    int n = th_sup_workers(&sup, kids, 8);
     int other = 0;
     for (int i = 0; i < n; i++)
         other += kids[i] != w->old;
@@ -564,13 +524,12 @@ Test(http, flood_of_slow_clients_with_few_fds)
 {
     sup_extra = "\"http_timeout\":\"1s\",";
     write_cfg(NULL, "", "{\"name\":\"ok\",\"queue\":\"hl\",\"workers\":2,\"block\":\"200ms\",\"plugins\":[\"ok\"]}");
-    char *argv[] = {"/bin/sh", "-c", "ulimit -n 64 && exec \"$0\" run -c \"$1\"", SLUICE_BIN, cfg_path, NULL};
-    sup_pid = th_spawn(argv, NULL, sup_log);
+    th_sup_start_nofile(&sup, 64);
     cr_assert(wait_http("/healthz", 200, "ok", 20000), "the endpoint never became healthy");
     pid_t kids[8];
-    for (int t = 0; t < 200 && th_children(sup_pid, "sluice-worker", kids, 8) != 2; t++)
+    for (int t = 0; t < 200 && th_sup_workers(&sup, kids, 8) != 2; t++)
         th_sleep_ms(50);
-    cr_assert_eq(th_children(sup_pid, "sluice-worker", kids, 8), 2);
+    cr_assert_eq(th_sup_workers(&sup, kids, 8), 2);
 
     pid_t drip = drip_start(DRIP_CONNS);
     th_sleep_ms(1500); /* the flood is connected and dripping */
@@ -589,25 +548,16 @@ Test(http, flood_of_slow_clients_with_few_fds)
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%d slow connections were never closed by the server",
               WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     cr_assert(wait_http("/healthz", 200, "ok", 10000));
-    cr_assert(log_count("cannot spawn worker") == 0, "a spawn failed for lack of descriptors");
-    long lines = th_count_lines(sup_log);
+    cr_assert(th_count_in_file(sup.log, "cannot spawn worker") == 0, "a spawn failed for lack of descriptors");
+    long lines = th_count_lines(sup.log);
     cr_assert(lines < 300, "the supervisor's log got %ld lines", lines);
-    stop_sup();
-}
-
-/* Start the supervisor with RLIMIT_NOFILE n (0: unchanged). */
-static void start_sup_nofile(int n)
-{
-    char lim[64];
-    snprintf(lim, sizeof lim, "ulimit -n %d && exec \"$0\" run -c \"$1\"", n);
-    char *argv[] = {"/bin/sh", "-c", lim, SLUICE_BIN, cfg_path, NULL};
-    sup_pid = th_spawn(argv, NULL, sup_log);
+    th_sup_stop(&sup, 15000);
 }
 
 /* The "open_fds" the supervisor logged with its lowered cap, -1 if none. */
 static long logged_open_fds(void)
 {
-    char *text = th_read_file(sup_log);
+    char *text = th_read_file(sup.log);
     const char *p = text ? strstr(text, "\"open_fds\":") : NULL;
     long n = p ? strtol(p + strlen("\"open_fds\":"), NULL, 10) : -1;
     free(text);
@@ -626,35 +576,35 @@ Test(http, accept_emfile_logs_once)
     int lim = 40;
     for (int round = 0;; round++) {
         cr_assert(round < 10, "no stable descriptor count");
-        cr_assert_eq(truncate(sup_log, 0) == 0 || access(sup_log, F_OK) != 0, 1);
-        start_sup_nofile(lim);
-        for (int t = 0; t < 400 && log_count("http endpoint listening") == 0; t++)
+        cr_assert_eq(truncate(sup.log, 0) == 0 || access(sup.log, F_OK) != 0, 1);
+        th_sup_start_nofile(&sup, lim);
+        for (int t = 0; t < 400 && th_count_in_file(sup.log, "http endpoint listening") == 0; t++)
             th_sleep_ms(50);
         long open_fds = logged_open_fds();
-        stop_sup();
+        th_sup_stop(&sup, 15000);
         cr_assert(open_fds > 3, "no open_fds logged");
         if (open_fds + 2 == lim)
             break;
         lim = (int)open_fds + 2;
     }
-    cr_assert_eq(truncate(sup_log, 0), 0);
+    cr_assert_eq(truncate(sup.log, 0), 0);
 
     /* Room for the listener and the spare only: every accept() fails with
      * EMFILE; the spare takes the client off the backlog and closes it. */
-    start_sup_nofile(lim);
-    for (int t = 0; t < 200 && log_count("http endpoint listening") == 0; t++)
+    th_sup_start_nofile(&sup, lim);
+    for (int t = 0; t < 200 && th_count_in_file(sup.log, "http endpoint listening") == 0; t++)
         th_sleep_ms(50);
-    cr_assert_eq(log_count("http endpoint listening"), 1, "the endpoint did not start");
+    cr_assert_eq(th_count_in_file(sup.log, "http endpoint listening"), 1, "the endpoint did not start");
     for (int i = 0; i < 6; i++) {
         int code = http_get("/healthz", NULL);
         cr_assert_eq(code, -1, "a request was answered without a descriptor: %d", code);
         th_sleep_ms(100);
     }
-    cr_assert(fx_alive(sup_pid));
-    cr_assert_eq(log_count("accept() failed"), 1, "accept failures were not logged once");
-    long lines = th_count_lines(sup_log);
+    cr_assert(th_alive(sup.pid, TH_ZOMBIE_DEAD));
+    cr_assert_eq(th_count_in_file(sup.log, "accept() failed"), 1, "accept failures were not logged once");
+    long lines = th_count_lines(sup.log);
     cr_assert(lines < 20, "the supervisor's log got %ld lines", lines);
-    stop_sup();
+    th_sup_stop(&sup, 15000);
 }
 
 /* http_listen with port 0: the kernel picks the port, and the log says which
@@ -662,7 +612,7 @@ Test(http, accept_emfile_logs_once)
 Test(http, port_0_logs_the_bound_port)
 {
     write_cfg(NULL, "", "{\"name\":\"ok\",\"queue\":\"hl\",\"workers\":1,\"block\":\"200ms\",\"plugins\":[\"ok\"]}");
-    char *text = th_read_file(cfg_path), old[64];
+    char *text = th_read_file(sup.cfg), old[64];
     snprintf(old, sizeof old, "127.0.0.1:%d", http_port);
     char *at = strstr(text, old);
     cr_assert(at);
@@ -672,10 +622,10 @@ Test(http, port_0_logs_the_bound_port)
     free(path);
     free(fixed);
     free(text);
-    start_sup();
-    for (int t = 0; t < 200 && log_count("\"msg\":\"http endpoint listening\"") == 0; t++)
+    th_sup_start(&sup);
+    for (int t = 0; t < 200 && th_count_in_file(sup.log, "\"msg\":\"http endpoint listening\"") == 0; t++)
         th_sleep_ms(50);
-    char *log = th_read_file(sup_log);
+    char *log = th_read_file(sup.log);
     const char *l = log ? strstr(log, "\"msg\":\"http endpoint listening\"") : NULL;
     cr_assert(l, "no listening line");
     const char *a = strstr(l, "\"listen\":\"127.0.0.1:");
@@ -684,8 +634,8 @@ Test(http, port_0_logs_the_bound_port)
     cr_assert_gt(http_port, 0, "the log shows port 0: %.200s", l);
     char bound[80];
     snprintf(bound, sizeof bound, "\"http_listen\":\"127.0.0.1:%d\"", http_port);
-    cr_assert_eq(log_count(bound), 1, "the start line does not show the bound address");
+    cr_assert_eq(th_count_in_file(sup.log, bound), 1, "the start line does not show the bound address");
     free(log);
     cr_assert(wait_http("/healthz", 200, "ok", 20000), "nothing answers on the logged port %d", http_port);
-    stop_sup();
+    th_sup_stop(&sup, 15000);
 }

@@ -42,10 +42,10 @@ Test(maint, delayed_jobs_are_promoted_and_completed)
     mt_schedule("md1", "late", 300, 200, "test.record", "{}");
     mt_wait_records(300, 20000);
     mt_wait_settled("md1", "rec", 5000);
-    mt_rec *r;
-    int n = mt_read_recs(&r);
+    th_rec *r;
+    int n = th_read_recs(mt_rec_path, &r);
     cr_assert_eq(n, 300);
-    cr_assert_eq(mt_distinct(r, n), 300);
+    cr_assert_eq(th_recs_distinct(r, n), 300);
     cr_assert_eq(th_int(mt_rc, "XLEN sluice:{md1}"), 300, "every entry promoted exactly once");
     free(r);
     th_sup_stop(&mt_s1, 10000);
@@ -65,10 +65,10 @@ Test(maint, two_supervisors_promote_each_entry_once)
     mt_wait_records(1000, 30000);
     mt_wait_settled("md2", "g", 5000);
     th_sleep_ms(300); /* a duplicate promotion would show up as extra records */
-    mt_rec *r;
-    int n = mt_read_recs(&r);
+    th_rec *r;
+    int n = th_read_recs(mt_rec_path, &r);
     cr_assert_eq(n, 1000);
-    cr_assert_eq(mt_distinct(r, n), 1000);
+    cr_assert_eq(th_recs_distinct(r, n), 1000);
     cr_assert_eq(th_int(mt_rc, "XLEN sluice:{md2}"), 1000);
     free(r);
     th_sup_stop(&mt_s1, 10000);
@@ -85,10 +85,10 @@ Test(maint, retries_end_to_end)
     mt_xadd("md3", 200, "test.retry", "{\"succeed_on\":3}");
     mt_wait_records(200, 30000);
     mt_wait_settled("md3", "rt", 5000);
-    mt_rec *r;
-    int n = mt_read_recs(&r);
+    th_rec *r;
+    int n = th_read_recs(mt_rec_path, &r);
     cr_assert_eq(n, 200);
-    cr_assert_eq(mt_distinct(r, n), 200);
+    cr_assert_eq(th_recs_distinct(r, n), 200);
     for (int i = 0; i < n; i++)
         cr_assert_eq(r[i].attempt, 3, "job %s completed on attempt %d", r[i].id, r[i].attempt);
     cr_assert_eq(th_int(mt_rc, "XLEN sluice:{md3}:dlq:rt"), 0);
@@ -119,15 +119,6 @@ static int dlq_has(void *arg)
     return th_int(mt_rc, "XLEN sluice:{md6}:dlq:hang") >= *(long *)arg;
 }
 
-/* The value of field f in a flat [k, v, ...] reply, or "". */
-static const char *field_of(const redisReply *kv, const char *f)
-{
-    for (size_t i = 0; i + 1 < kv->elements; i += 2)
-        if (strcmp(kv->element[i]->str, f) == 0)
-            return kv->element[i + 1]->str;
-    return "";
-}
-
 static int spawned_42(void *arg)
 {
     struct logw *w = arg;
@@ -152,9 +143,12 @@ Test(maint, hard_timeouts_count_attempts_then_dead_letter)
     cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 20, "dead letters: %zu", r ? r->elements : 0);
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *kv = r->element[i]->element[1];
-        cr_assert_str_eq(field_of(kv, "reason"), "timeout");
-        cr_assert_str_eq(field_of(kv, "attempts"), "2");
-        cr_assert(strstr(field_of(kv, "error"), "hard timeout"), "error: %s", field_of(kv, "error"));
+        const char *reason = th_field_str(kv, "reason"), *attempts = th_field_str(kv, "attempts"),
+                   *error = th_field_str(kv, "error");
+        cr_assert(reason && attempts && error, "dead letter %zu lacks reason, attempts or error", i);
+        cr_assert_str_eq(reason, "timeout");
+        cr_assert_str_eq(attempts, "2");
+        cr_assert(strstr(error, "hard timeout"), "error: %s", error);
     }
     freeReplyObject(r);
     cr_assert_eq(th_sup_log_count(&mt_s1, "job passed its hard timeout", NULL), 40);
@@ -172,7 +166,7 @@ Test(maint, hard_timeouts_count_attempts_then_dead_letter)
 static int job_started(void *arg)
 {
     (void)arg;
-    return mt_pending("sluice:{md7}", "lease") == 1;
+    return th_pending(mt_rc, "sluice:{md7}", "lease") == 1;
 }
 
 Test(maint, lease_extension_keeps_a_running_job_from_thieves)
@@ -198,8 +192,8 @@ Test(maint, lease_extension_keeps_a_running_job_from_thieves)
     cr_assert(rounds >= 20, "job ended too early (%d rounds): the lease was never at risk", rounds);
     mt_wait_records(1, 5000);
     mt_wait_settled("md7", "lease", 5000);
-    mt_rec *r;
-    cr_assert_eq(mt_read_recs(&r), 1);
+    th_rec *r;
+    cr_assert_eq(th_read_recs(mt_rec_path, &r), 1);
     cr_assert_eq(r[0].deliveries, 1);
     free(r);
     th_sup_stop(&mt_s1, 10000);

@@ -13,15 +13,6 @@
 
 TestSuite(oversize, .init = fx_suite_init, .fini = fx_suite_fini, .timeout = 90);
 
-/* The value of field name in a [name, value...] array reply, NULL if absent. */
-static const redisReply *fv(const redisReply *f, const char *name)
-{
-    for (size_t i = 0; i + 1 < f->elements; i += 2)
-        if (strcmp(f->element[i]->str, name) == 0)
-            return f->element[i + 1];
-    return NULL;
-}
-
 Test(oversize, dead_letter_keeps_an_excerpt)
 {
     const size_t big = 3u << 20; /* 3 MiB against a 1 MiB limit */
@@ -47,13 +38,13 @@ Test(oversize, dead_letter_keeps_an_excerpt)
     redisReply *d = redisCommand(fx_rc, "XRANGE sluice:{o1}:dlq:o1 - +");
     cr_assert(d && d->type == REDIS_REPLY_ARRAY && d->elements == 1);
     const redisReply *f = d->element[0]->element[1];
-    const redisReply *p = fv(f, "payload"), *t = fv(f, "payload_truncated");
+    const redisReply *p = th_field(f, "payload"), *t = th_field(f, "payload_truncated");
     cr_assert(p, "the dead letter has no payload field");
     cr_assert_eq(p->len, EXCERPT, "payload of %zu bytes in the dead letter, want an excerpt of %d", p->len, EXCERPT);
     cr_assert(memcmp(p->str, payload, EXCERPT) == 0, "the excerpt is not the payload's start");
     cr_assert(t, "no payload_truncated field");
     cr_assert_eq(strtoll(t->str, NULL, 10), (long long)big);
-    cr_assert_str_eq(fv(f, "reason")->str, "oversize");
+    cr_assert_str_eq(th_field(f, "reason")->str, "oversize");
     freeReplyObject(d);
     /* Redis holds the payload once: the DLQ is small next to the work stream. */
     long long dlq_mem = th_int(fx_rc, "MEMORY USAGE sluice:{o1}:dlq:o1");

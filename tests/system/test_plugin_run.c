@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sup.h"
 #include "th.h"
 
 static void setup(void)
@@ -39,11 +40,7 @@ static void xadd_jobs(redisContext *c, const char *queue, const char *type, int 
 static int nothing_pending(void *arg)
 {
     th_want *w = arg;
-    redisReply *r = redisCommand(w->c, "XPENDING %s p", w->key);
-    int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->integer == 0;
-    if (r)
-        freeReplyObject(r);
-    return ok;
+    return th_pending(w->c, w->key, "p") == 0; /* -1 (no group yet) is not "nothing" */
 }
 
 Test(plugin_run, a_cxx_plugin_runs_jobs_in_a_real_worker)
@@ -122,18 +119,18 @@ Test(plugin_run, supervisor_user_runs_supervisor_and_workers_as_that_user)
     cr_assert_eq(chmod(rec, 0666), 0); /* the workers (nobody) append to it */
     char *cfg = sup_config("nobody.json", "qnobody", 2, rec, "\"user\":\"nobody\"");
     xadd_jobs(c, "qnobody", "test.record", 100);
-    char *log = th_tmp_path("nobody.log");
-    char *argv[] = {SLUICE_BIN, "run", "-c", cfg, NULL};
-    pid_t sup = th_spawn(argv, NULL, log);
+    th_sup sup = {0};
+    th_sup_init(&sup, "nobody", cfg, NULL);
+    th_sup_start(&sup);
     th_want lines = {c, rec, 100}, idle = {c, "sluice:{qnobody}", 0};
     cr_assert(th_wait_until(th_lines_at_least, &lines, 30000), "only %ld of 100 jobs recorded (see %s)",
-              th_count_lines(rec), log);
+              th_count_lines(rec), sup.log);
     cr_assert(th_wait_until(nothing_pending, &idle, 10000), "entries still pending");
     pid_t w[8];
-    int n = th_children(sup, "sluice-worker", w, 8);
+    int n = th_sup_workers(&sup, w, 8);
     cr_assert_eq(n, 2, "%d workers", n);
-    cr_assert_str_eq(proc_status(sup, "Uid"), "65534\t65534\t65534\t65534");
-    cr_assert_str_eq(proc_status(sup, "Gid"), "65534\t65534\t65534\t65534");
+    cr_assert_str_eq(proc_status(sup.pid, "Uid"), "65534\t65534\t65534\t65534");
+    cr_assert_str_eq(proc_status(sup.pid, "Gid"), "65534\t65534\t65534\t65534");
     for (int i = 0; i < n; i++) {
         cr_assert_str_eq(proc_status(w[i], "Uid"), "65534\t65534\t65534\t65534", "worker %d", (int)w[i]);
         cr_assert_str_eq(proc_status(w[i], "Gid"), "65534\t65534\t65534\t65534", "worker %d", (int)w[i]);
@@ -146,13 +143,9 @@ Test(plugin_run, supervisor_user_runs_supervisor_and_workers_as_that_user)
         cr_assert_eq(stat(path, &st), 0);
         cr_assert_eq(st.st_uid, 0, "worker %d is dumpable (%s owned by uid %u)", (int)w[i], path, (unsigned)st.st_uid);
     }
-    kill(sup, SIGTERM);
-    int st = 0;
-    cr_assert(th_wait_exit(sup, 15000, &st), "supervisor did not stop");
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "supervisor status %d", st);
+    th_sup_stop(&sup, 15000);
     cr_assert_eq(th_count_lines(rec), 100);
     cr_assert_eq(th_int(c, "XLEN sluice:{qnobody}:dlq:p"), 0);
-    free(log);
     free(cfg);
     free(rec);
     redisFree(c);

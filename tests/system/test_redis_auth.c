@@ -10,35 +10,16 @@
 #include "run.h"
 #include "th.h"
 
-static pid_t auth_pid;
-static int auth_port;
+static th_server auth = {.password = "s3cret"}; /* redis-server --requirepass s3cret */
 
-/* redis-server --requirepass s3cret on a free port, up and answering. */
 static void start_auth_redis(void)
 {
-    auth_port = th_free_port();
-    char portbuf[16];
-    snprintf(portbuf, sizeof portbuf, "%d", auth_port);
-    char *argv[] = {"redis-server", "--port", portbuf,        "--bind", "127.0.0.1",     "--dir",  (char *)th_tmpdir(),
-                    "--save",       "",       "--appendonly", "no",     "--requirepass", "s3cret", NULL};
-    char *log = th_tmp_path("auth-redis.log");
-    auth_pid = th_spawn(argv, NULL, log);
-    free(log);
-    for (int i = 0; i < 250; i++) {
-        redisContext *c = redisConnect("127.0.0.1", auth_port);
-        int up = c && !c->err;
-        if (c)
-            redisFree(c);
-        if (up)
-            return;
-        th_sleep_ms(20);
-    }
-    cr_assert_fail("redis-server with requirepass did not start");
+    th_server_start(&auth);
 }
 
 static void stop_auth_redis(void)
 {
-    th_kill(auth_pid);
+    th_server_kill(&auth);
 }
 
 TestSuite(redis_auth, .init = start_auth_redis, .fini = stop_auth_redis, .timeout = 60);
@@ -58,7 +39,7 @@ static int try_connect(const char *url, char *err, size_t n)
 Test(redis_auth, a_missing_password_says_what_to_set)
 {
     char url[128], err[1024];
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", auth_port);
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", auth.port);
     cr_assert_eq(try_connect(url, err, sizeof err), -1, "connected without a password");
     cr_assert(strstr(err, "127.0.0.1:") && strstr(err, "requires a password (NOAUTH)") &&
                   strstr(err, "redis://:PASSWORD@host:port/db") && strstr(err, "redis.url") &&
@@ -74,12 +55,12 @@ Test(redis_auth, a_missing_password_says_what_to_set)
 Test(redis_auth, a_wrong_password_is_named_as_such)
 {
     char url[128], err[1024];
-    snprintf(url, sizeof url, "redis://:nope@127.0.0.1:%d/0", auth_port);
+    snprintf(url, sizeof url, "redis://:nope@127.0.0.1:%d/0", auth.port);
     cr_assert_eq(try_connect(url, err, sizeof err), -1);
     cr_assert(strstr(err, "refused the password (WRONGPASS") && strstr(err, "check the password in redis.url"), "%s",
               err);
     cr_assert(strstr(err, "nope") == NULL, "the password is in the message: %s", err);
-    snprintf(url, sizeof url, "redis://someone:s3cret@127.0.0.1:%d/0", auth_port);
+    snprintf(url, sizeof url, "redis://someone:s3cret@127.0.0.1:%d/0", auth.port);
     cr_assert_eq(try_connect(url, err, sizeof err), -1);
     cr_assert(strstr(err, "refused the password (WRONGPASS") != NULL, "%s", err);
     cr_assert(strstr(err, "s3cret") == NULL, "the password is in the message: %s", err);
@@ -88,9 +69,9 @@ Test(redis_auth, a_wrong_password_is_named_as_such)
 Test(redis_auth, the_right_password_connects)
 {
     char url[128], err[1024];
-    snprintf(url, sizeof url, "redis://:s3cret@127.0.0.1:%d/0", auth_port);
+    snprintf(url, sizeof url, "redis://:s3cret@127.0.0.1:%d/0", auth.port);
     cr_assert_eq(try_connect(url, err, sizeof err), 0, "%s", err);
-    snprintf(url, sizeof url, "redis://:s3cret@127.0.0.1:%d/2", auth_port);
+    snprintf(url, sizeof url, "redis://:s3cret@127.0.0.1:%d/2", auth.port);
     cr_assert_eq(try_connect(url, err, sizeof err), 0, "%s", err);
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/registry.h"
+#include "support/run.h"
 #include "support/th.h"
 
 static void setup(void)
@@ -21,75 +22,26 @@ static void setup(void)
 
 TestSuite(schema_cli, .init = setup, .timeout = 60);
 
-typedef struct run_result {
-    int code; /* exit code, or -1 if killed by a signal */
-    char *out;
-    char *err;
-} run_result;
-
-/* Run SLUICE_BIN with args (NULL-terminated, without argv[0]) and stdin_text. */
-static run_result run_cli(const char *const *args, const char *stdin_text)
+/* Every run names the test Redis in $SLUICE_REDIS_URL. */
+static const char *url_env(void)
 {
-    static int seq;
-    char in_path[512], out_path[512], err_path[512];
-    char *argv[32];
-    int n = 0, status = 0;
-    run_result res = {0};
-    FILE *f;
-    pid_t pid;
-
-    seq++;
-    snprintf(in_path, sizeof in_path, "%s/cli-%d.in", th_tmpdir(), seq);
-    snprintf(out_path, sizeof out_path, "%s/cli-%d.out", th_tmpdir(), seq);
-    snprintf(err_path, sizeof err_path, "%s/cli-%d.err", th_tmpdir(), seq);
-    f = fopen(in_path, "w");
-    cr_assert_not_null(f);
-    fputs(stdin_text != NULL ? stdin_text : "", f);
-    fclose(f);
-    argv[n++] = SLUICE_BIN;
-    for (int i = 0; args[i] != NULL && n < 31; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
-    pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        int in = open(in_path, O_RDONLY), out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644),
-            err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || out < 0 || err < 0)
-            _exit(126);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(err, 2);
-        setenv("SLUICE_REDIS_URL", th_redis_url(), 1);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    cr_assert(th_wait_exit(pid, 30000, &status), "sluice did not finish");
-    res.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    res.out = th_read_file(out_path);
-    res.err = th_read_file(err_path);
-    cr_assert(res.out && res.err);
-    return res;
-}
-
-static void run_free(run_result *r)
-{
-    free(r->out);
-    free(r->err);
+    static char env[400];
+    snprintf(env, sizeof env, "SLUICE_REDIS_URL=%s", th_redis_url());
+    return env;
 }
 
 /* Run and check the exit code and that stdout (or stderr) contains part. */
 static void expect(const char *const *args, const char *stdin_text, int code, const char *out_part,
                    const char *err_part)
 {
-    run_result r = run_cli(args, stdin_text);
+    th_run_result r = th_run_io(args, stdin_text, url_env());
     cr_assert_eq(r.code, code, "%s %s: exit %d, want %d\nstdout: %s\nstderr: %s", args[0], args[1], r.code, code, r.out,
                  r.err);
     cr_assert(out_part == NULL || strstr(r.out, out_part), "%s %s: stdout lacks \"%s\":\n%s", args[0], args[1],
               out_part, r.out);
     cr_assert(err_part == NULL || strstr(r.err, err_part), "%s %s: stderr lacks \"%s\":\n%s", args[0], args[1],
               err_part, r.err);
-    run_free(&r);
+    th_run_free(&r);
 }
 
 #define ORDER_SCHEMA SLUICE_SOURCE_DIR "/config/schemas/order.placed.v1.json"
@@ -98,10 +50,10 @@ static void expect(const char *const *args, const char *stdin_text, int code, co
 static void require_command(void)
 {
     const char *args[] = {"schema", "--help", NULL};
-    run_result r = run_cli(args, NULL);
+    th_run_result r = th_run_io(args, NULL, url_env());
     cr_assert_eq(r.code, 0, "`sluice schema` is not wired into cli/main.c: %s", r.err);
     cr_assert(strstr(r.out, "usage: sluice schema list"));
-    run_free(&r);
+    th_run_free(&r);
 }
 
 Test(schema_cli, register_list_show)
@@ -119,12 +71,12 @@ Test(schema_cli, register_list_show)
     expect((const char *[]){"schema", "show", "order.placed.v1", NULL}, NULL, 0, "\"pattern\": \"^[A-Z]{3}$\"", NULL);
     expect((const char *[]){"schema", "show", "none.v1", NULL}, NULL, 1, NULL, "no schema registered for type none.v1");
 
-    run_result r = run_cli((const char *[]){"schema", "list", "--json", NULL}, NULL);
+    th_run_result r = th_run_io((const char *[]){"schema", "list", "--json", NULL}, NULL, url_env());
     cJSON *doc = cJSON_Parse(r.out);
     cr_assert(cJSON_IsArray(doc) && cJSON_GetArraySize(doc) == 2, "%s", r.out);
     cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(doc, 0), "type")->valuestring, "order.placed.v1");
     cJSON_Delete(doc);
-    run_free(&r);
+    th_run_free(&r);
 }
 
 Test(schema_cli, register_refuses_incompatible)
@@ -133,13 +85,13 @@ Test(schema_cli, register_refuses_incompatible)
     char *bad = th_write_file("bad.json", "{\"type\":\"object\",\"required\":[\"order_id\",\"customer\"],"
                                           "\"properties\":{\"order_id\":{\"type\":\"integer\"}}}");
     expect((const char *[]){"schema", "register", "order.placed.v1", ORDER_SCHEMA, NULL}, NULL, 0, NULL, NULL);
-    run_result r = run_cli((const char *[]){"schema", "register", "order.placed.v1", bad, NULL}, NULL);
+    th_run_result r = th_run_io((const char *[]){"schema", "register", "order.placed.v1", bad, NULL}, NULL, url_env());
     cr_assert_eq(r.code, 1, "%s", r.err);
     cr_assert(strstr(r.err, "refused:"), "%s", r.err);
     cr_assert(strstr(r.err, "  /properties/order_id: type changed from [\"string\"] to [\"integer\"]\n"), "%s", r.err);
     cr_assert(strstr(r.err, "  /properties/customer: new required field \"customer\"\n"), "%s", r.err);
     cr_assert(strstr(r.err, "  /properties/items: property removed\n"), "%s", r.err);
-    run_free(&r);
+    th_run_free(&r);
     /* unchanged in Redis */
     redisContext *c = th_redis();
     redisReply *rep = redisCommand(c, "HGET %s order.placed.v1", SL_REGISTRY_KEY);
@@ -163,11 +115,11 @@ Test(schema_cli, check_two_files)
     char *narrowed = th_write_file("new-bad.json", "{\"properties\":{\"qty\":{\"type\":[\"integer\"]},"
                                                    "\"a\":{\"oneOf\":[{}]}}}");
     expect((const char *[]){"schema", "check", old, widened, NULL}, NULL, 0, "compatible\n", NULL);
-    run_result r = run_cli((const char *[]){"schema", "check", old, narrowed, NULL}, NULL);
+    th_run_result r = th_run_io((const char *[]){"schema", "check", old, narrowed, NULL}, NULL, url_env());
     cr_assert_eq(r.code, 1);
     cr_assert_str_eq(r.out, "/properties/qty: type narrowed from [\"integer\",\"string\"] to [\"integer\"]\n"
                             "unverifiable change at /properties/a/oneOf (oneOf added or changed)\n");
-    run_free(&r);
+    th_run_free(&r);
     expect((const char *[]){"schema", "check", old, "/nonexistent.json", NULL}, NULL, 1, NULL,
            "open(/nonexistent.json)");
     expect((const char *[]){"schema", "check", old, NULL}, NULL, 2, NULL, "missing argument");
@@ -249,12 +201,12 @@ Test(schema_cli, enqueue_refuses_invalid_payloads)
         "\n"
         "{\"order_id\":\"C\",\"currency\":\"eur\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":1}]}\n"
         "{\"order_id\":\"D\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"X\",\"qty\":1,\"unit_price\":1}]}\n";
-    run_result r = run_cli((const char *[]){"enqueue", "orders", "order.placed.v1", "-", NULL}, lines);
+    th_run_result r = th_run_io((const char *[]){"enqueue", "orders", "order.placed.v1", "-", NULL}, lines, url_env());
     cr_assert_eq(r.code, 1, "%s", r.err);
     cr_assert(strstr(r.err, "stdin line 4: payload violates schema order.placed.v1 at /currency: pattern"), "%s",
               r.err);
     cr_assert(strstr(r.err, "enqueued 2 jobs"), "%s", r.err);
-    run_free(&r);
+    th_run_free(&r);
     cr_assert_eq(xlen("orders"), 3);
     expect((const char *[]){"enqueue", "orders", "no.schema.v1", "{\"x\":1}", NULL}, NULL, 0, "-", NULL);
 }

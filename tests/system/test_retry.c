@@ -116,16 +116,6 @@ static int pending_zero(void *arg)
     return pending(w->c, w->key, "p") == 0;
 }
 
-/* Field value of a stream entry's field array (last occurrence), or NULL. */
-static const char *field_str(const redisReply *fields, const char *name)
-{
-    const char *v = NULL;
-    for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (strcmp(fields->element[i]->str, name) == 0)
-            v = fields->element[i + 1]->str;
-    return v;
-}
-
 /* Record lines "<id> <attempt> <pid> <deliveries>": check that ids
  * <prefix>0..n-1 each appear exactly once with the given attempt (and
  * deliveries, unless 0), and nothing else does. */
@@ -180,9 +170,9 @@ Test(retry, jobs_succeed_on_their_third_attempt_through_the_retry_stream)
     /* a retry copy carries the job id, its attempt and the last error */
     redisReply *r = redisCommand(c, "XRANGE sluice:{qr}:r:p - + COUNT 1");
     const redisReply *f = r->element[0]->element[1];
-    cr_assert_str_eq(field_str(f, "attempt"), "2");
-    cr_assert_str_eq(field_str(f, "last_error"), "attempt 1 of 3: not yet");
-    cr_assert(strncmp(field_str(f, "id"), "j", 1) == 0);
+    cr_assert_str_eq(th_field_last_str(f, "attempt"), "2");
+    cr_assert_str_eq(th_field_last_str(f, "last_error"), "attempt 1 of 3: not yet");
+    cr_assert(strncmp(th_field_last_str(f, "id"), "j", 1) == 0);
     freeReplyObject(r);
     free(cfg);
     free(rec);
@@ -206,12 +196,12 @@ Test(retry, exhausted_attempts_go_to_the_dlq)
     redisReply *r = redisCommand(c, "XRANGE sluice:{qx}:dlq:p - +");
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *f = r->element[i]->element[1];
-        cr_assert_str_eq(field_str(f, "reason"), "exhausted");
-        cr_assert_str_eq(field_str(f, "attempts"), "2");
-        cr_assert_str_eq(field_str(f, "error"), "attempt 2 of 5: not yet");
-        cr_assert_str_eq(field_str(f, "original_stream"), "sluice:{qx}:r:p",
+        cr_assert_str_eq(th_field_last_str(f, "reason"), "exhausted");
+        cr_assert_str_eq(th_field_last_str(f, "attempts"), "2");
+        cr_assert_str_eq(th_field_last_str(f, "error"), "attempt 2 of 5: not yet");
+        cr_assert_str_eq(th_field_last_str(f, "original_stream"), "sluice:{qx}:r:p",
                          "the last attempt ran from the retry stream");
-        cr_assert_str_eq(field_str(f, "deliveries"), "1");
+        cr_assert_str_eq(th_field_last_str(f, "deliveries"), "1");
     }
     freeReplyObject(r);
     free(cfg);
@@ -232,9 +222,9 @@ Test(retry, failed_jobs_are_dead_lettered_without_a_retry)
     cr_assert_eq(r->elements, 5);
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *f = r->element[i]->element[1];
-        cr_assert_str_eq(field_str(f, "reason"), "failed");
-        cr_assert_str_eq(field_str(f, "error"), "deliberate failure");
-        cr_assert_str_eq(field_str(f, "attempts"), "1");
+        cr_assert_str_eq(th_field_last_str(f, "reason"), "failed");
+        cr_assert_str_eq(th_field_last_str(f, "error"), "deliberate failure");
+        cr_assert_str_eq(th_field_last_str(f, "attempts"), "1");
     }
     freeReplyObject(r);
     cr_assert_eq(th_int(c, "ZCARD sluice:{qrf}:sched"), 0);
@@ -336,11 +326,12 @@ Test(recovery, a_job_that_keeps_crashing_its_worker_is_dead_lettered_as_crashed)
     redisReply *r = redisCommand(c, "XRANGE sluice:{qc}:dlq:p - +");
     cr_assert_eq(r->elements, 1, "only the crashing job is dead-lettered; the others completed");
     const redisReply *f = r->element[0]->element[1];
-    cr_assert_str_eq(field_str(f, "id"), "boom");
-    cr_assert_str_eq(field_str(f, "reason"), "crashed");
-    cr_assert_str_eq(field_str(f, "deliveries"), "4");
-    cr_assert_str_eq(field_str(f, "attempts"), "1");
-    cr_assert(strstr(field_str(f, "error"), "delivered 4 times without a result"), "error: %s", field_str(f, "error"));
+    cr_assert_str_eq(th_field_last_str(f, "id"), "boom");
+    cr_assert_str_eq(th_field_last_str(f, "reason"), "crashed");
+    cr_assert_str_eq(th_field_last_str(f, "deliveries"), "4");
+    cr_assert_str_eq(th_field_last_str(f, "attempts"), "1");
+    cr_assert(strstr(th_field_last_str(f, "error"), "delivered 4 times without a result"), "error: %s",
+              th_field_last_str(f, "error"));
     freeReplyObject(r);
     free(cfg);
     redisFree(c);
@@ -415,8 +406,8 @@ Test(recovery, entries_of_a_dead_consumer_are_reclaimed_after_the_lease)
     cr_assert(log_has("reclaim.log", gone), "deleted id %s not logged", gone);
     r = redisCommand(c, "XRANGE sluice:{qrec}:dlq:p - +");
     cr_assert(r && r->elements == 1, "the deleted entry must be dead-lettered, not lost");
-    cr_assert_str_eq(field_str(r->element[0]->element[1], "reason"), "trimmed");
-    cr_assert_str_eq(field_str(r->element[0]->element[1], "original_id"), gone);
+    cr_assert_str_eq(th_field_last_str(r->element[0]->element[1], "reason"), "trimmed");
+    cr_assert_str_eq(th_field_last_str(r->element[0]->element[1], "original_id"), gone);
     freeReplyObject(r);
     free(gone);
     free(cfg);

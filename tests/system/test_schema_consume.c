@@ -21,14 +21,6 @@ static void setup(void)
     th_flushall();
 }
 
-static const redisReply *field(const redisReply *fv, const char *name)
-{
-    for (size_t i = 0; i + 1 < fv->elements; i += 2)
-        if (strcmp(fv->element[i]->str, name) == 0)
-            return fv->element[i + 1];
-    return NULL;
-}
-
 static int dlq_has_two(void *arg)
 {
     (void)arg;
@@ -68,12 +60,12 @@ Test(schema_consume, invalid_payloads_are_dead_lettered_with_their_pointer, .ini
     redisReply *rep = redisCommand(c, "XRANGE sluice:{sq}:dlq:p - +");
     cr_assert_eq(rep->elements, 2);
     const redisReply *a = rep->element[0]->element[1], *b = rep->element[1]->element[1];
-    cr_assert_str_eq(field(a, "reason")->str, "schema");
-    cr_assert(strstr(field(a, "error")->str, "at /n: minimum"), "error names pointer and keyword: %s",
-              field(a, "error")->str);
-    cr_assert_str_eq(field(b, "reason")->str, "schema");
-    cr_assert(strstr(field(b, "error")->str, "required"), "error names the keyword: %s", field(b, "error")->str);
-    cr_assert_str_eq(field(a, "attempts")->str, "1", "never retried");
+    cr_assert_str_eq(th_field(a, "reason")->str, "schema");
+    cr_assert(strstr(th_field(a, "error")->str, "at /n: minimum"), "error names pointer and keyword: %s",
+              th_field(a, "error")->str);
+    cr_assert_str_eq(th_field(b, "reason")->str, "schema");
+    cr_assert(strstr(th_field(b, "error")->str, "required"), "error names the keyword: %s", th_field(b, "error")->str);
+    cr_assert_str_eq(th_field(a, "attempts")->str, "1", "never retried");
     freeReplyObject(rep);
     cr_assert_eq(th_int(c, "ZCARD sluice:{sq}:sched"), 0, "nothing scheduled for a retry");
     rep = redisCommand(c, "XPENDING sluice:{sq} p");
@@ -136,9 +128,9 @@ Test(schema_consume, a_payload_over_the_validation_budget_is_dead_lettered, .ini
     redisReply *rep = redisCommand(c, "XRANGE sluice:{sq}:dlq:p - +");
     cr_assert_eq(rep->elements, 1);
     const redisReply *a = rep->element[0]->element[1];
-    cr_assert_str_eq(field(a, "reason")->str, "schema");
-    cr_assert(strstr(field(a, "error")->str, "validation budget exceeded"), "%s", field(a, "error")->str);
-    cr_assert_str_eq(field(a, "attempts")->str, "1", "never retried");
+    cr_assert_str_eq(th_field(a, "reason")->str, "schema");
+    cr_assert(strstr(th_field(a, "error")->str, "validation budget exceeded"), "%s", th_field(a, "error")->str);
+    cr_assert_str_eq(th_field(a, "attempts")->str, "1", "never retried");
     freeReplyObject(rep);
     cr_assert_eq(th_int(c, "ZCARD sluice:{sq}:sched"), 0, "nothing scheduled for a retry");
     rep = redisCommand(c, "XPENDING sluice:{sq} p");

@@ -17,6 +17,7 @@
 #include "common/trace.h"
 #include "common/util.h"
 #include "sluice/client.h"
+#include "support/sup.h"
 #include "support/th.h"
 
 int sl_cmd_trace(int argc, char **argv); /* cli/cmd_trace.c */
@@ -202,9 +203,7 @@ Test(trace, chain_propagates_and_sluice_trace_shows_the_tree, .init = th_flushal
 {
     snprintf(record, sizeof(record), "%s/chain-record.txt", th_tmpdir());
     remove(record);
-    char json[4096], log[600];
-    snprintf(log, sizeof(log), "%s/chain-supervisor.log", th_tmpdir());
-    remove(log);
+    char json[4096];
     snprintf(json, sizeof(json),
              "{\"redis\":{\"url\":\"%s\"},\"log\":{\"format\":\"json\",\"level\":\"info\"},\"plugin_dir\":\"%s\","
              "\"supervisor\":{\"worker_path\":\"%s\",\"shutdown_timeout\":\"5s\",\"http_listen\":null},"
@@ -212,8 +211,10 @@ Test(trace, chain_propagates_and_sluice_trace_shows_the_tree, .init = th_flushal
              "\"workers\":2,\"block\":\"200ms\",\"settings\":{\"record_file\":\"%s\"}}]}",
              th_redis_url(), SLUICE_TEST_PLUGIN_DIR, SLUICE_WORKER_BIN, record);
     char *cfg = th_write_file("chain.json", json);
-    char *argv[] = {SLUICE_BIN, "run", "-c", cfg, NULL};
-    pid_t sup = th_spawn(argv, NULL, log);
+    th_sup sup = {0};
+    th_sup_init(&sup, "chain", cfg, "chain-supervisor.log");
+    remove(sup.log);
+    th_sup_start(&sup);
 
     /* Job A: a request with its own correlation id and trace. */
     char corr[37], tp[SL_TRACE_SIZE], a_id[SLUICE_ID_MAX], err[256];
@@ -229,8 +230,8 @@ Test(trace, chain_propagates_and_sluice_trace_shows_the_tree, .init = th_flushal
 
     redisContext *c = th_redis();
     cr_assert(th_wait_until(four_recorded, NULL, 30000), "only %ld of 4 jobs ran (see %s)", th_count_lines(record),
-              log);
-    cr_assert(th_wait_until(settled, c, 30000), "the chain did not settle (see %s)", log);
+              sup.log);
+    cr_assert(th_wait_until(settled, c, 30000), "the chain did not settle (see %s)", sup.log);
 
     /* Propagation, as written in the stream. */
     static const char *const types[] = {"chain.order.placed.v1", "chain.payment.requested.v1",
@@ -259,9 +260,9 @@ Test(trace, chain_propagates_and_sluice_trace_shows_the_tree, .init = th_flushal
     free(rec);
 
     /* The handler's log line carries the tracing context. */
-    char *logtext = th_read_file(log);
+    char *logtext = th_read_file(sup.log);
     const char *l = logtext ? strstr(logtext, "capture refused by the card issuer") : NULL;
-    cr_assert_not_null(l, "no handler log line in %s", log);
+    cr_assert_not_null(l, "no handler log line in %s", sup.log);
     const char *eol = strchr(l, '\n');
     char line[4096];
     snprintf(line, sizeof(line), "%.*s", (int)(eol ? eol - l : (long)strlen(l)), l);
@@ -328,9 +329,7 @@ Test(trace, chain_propagates_and_sluice_trace_shows_the_tree, .init = th_flushal
     cr_assert_eq(run_trace(&out, 6, nargv), 1);
     free(out);
 
-    kill(sup, SIGTERM);
-    int st;
-    cr_assert(th_wait_exit(sup, 20000, &st), "supervisor did not stop");
+    th_sup_term(&sup, 20000); /* stops; its exit status is not this test's subject */
     redisFree(c);
     free(cfg);
 }

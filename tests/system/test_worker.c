@@ -58,41 +58,11 @@ static int run_worker(const char *config, const char *pool, const char *flag)
     return WEXITSTATUS(st);
 }
 
-/* Pending entries of group p on a stream (XPENDING summary count). */
-static long long pending(redisContext *c, const char *stream)
-{
-    redisReply *r = redisCommand(c, "XPENDING %s p", stream);
-    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1, "XPENDING %s failed", stream);
-    long long n = r->element[0]->integer;
-    freeReplyObject(r);
-    return n;
-}
-
+/* Pending entries of group p on a stream: exactly w->n (a missing group, -1, never is). */
 static int pending_is(void *arg)
 {
     th_want *w = arg;
-    redisReply *r = redisCommand(w->c, "XPENDING %s p", w->key);
-    int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->integer == w->n;
-    if (r)
-        freeReplyObject(r);
-    return ok;
-}
-
-/* The value of field `name` in a stream entry's field array, or NULL. The
- * last occurrence wins, as for a reader folding fields into a map. */
-static const redisReply *field(const redisReply *fields, const char *name)
-{
-    const redisReply *v = NULL;
-    for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (strcmp(fields->element[i]->str, name) == 0)
-            v = fields->element[i + 1];
-    return v;
-}
-
-static const char *field_str(const redisReply *fields, const char *name)
-{
-    const redisReply *v = field(fields, name);
-    return v ? v->str : NULL;
+    return th_pending(w->c, w->key, "p") == w->n;
 }
 
 Test(worker, runs_200_record_jobs_and_acks_them_all)
@@ -113,7 +83,8 @@ Test(worker, runs_200_record_jobs_and_acks_them_all)
     pid_t pid = th_worker_start(cfg, "p", "c200", "w200.log");
     th_want lines = {c, rec, 200}, done = {c, "sluice:{q200}", 0};
     cr_assert(th_wait_until(th_lines_at_least, &lines, 30000), "only %ld of 200 jobs recorded", th_count_lines(rec));
-    cr_assert(th_wait_until(pending_is, &done, 5000), "entries still pending: %lld", pending(c, "sluice:{q200}"));
+    cr_assert(th_wait_until(pending_is, &done, 5000), "entries still pending: %lld",
+              th_pending(c, "sluice:{q200}", "p"));
     th_worker_stop(pid, 5000);
     cr_assert_eq(th_count_lines(rec), 200);
     /* every job exactly once, each on its first attempt and first delivery */
@@ -186,22 +157,22 @@ Test(worker, dead_letters_bad_envelopes_with_precise_reasons)
     for (size_t i = 0; i < n; i++) {
         const redisReply *f = NULL;
         for (size_t j = 0; j < r->elements && !f; j++) {
-            const char *cs = field_str(r->element[j]->element[1], "case");
+            const char *cs = th_field_last_str(r->element[j]->element[1], "case");
             if (cs && strcmp(cs, cases[i].name) == 0)
                 f = r->element[j]->element[1];
         }
         cr_assert_not_null(f, "case %s not in the DLQ", cases[i].name);
-        cr_assert_str_eq(field_str(f, "reason"), cases[i].reason, "case %s", cases[i].name);
-        cr_assert(strstr(field_str(f, "error"), cases[i].error), "case %s: error \"%s\" lacks \"%s\"", cases[i].name,
-                  field_str(f, "error"), cases[i].error);
-        cr_assert_str_eq(field_str(f, "original_stream"), "sluice:{qbad}");
-        cr_assert_str_eq(field_str(f, "group"), "p");
-        cr_assert_str_eq(field_str(f, "consumer"), "cbad");
-        cr_assert_str_eq(field_str(f, "deliveries"), "1");
-        cr_assert_not_null(field_str(f, "original_id"));
-        cr_assert_not_null(field_str(f, "failed_at"));
+        cr_assert_str_eq(th_field_last_str(f, "reason"), cases[i].reason, "case %s", cases[i].name);
+        cr_assert(strstr(th_field_last_str(f, "error"), cases[i].error), "case %s: error \"%s\" lacks \"%s\"",
+                  cases[i].name, th_field_last_str(f, "error"), cases[i].error);
+        cr_assert_str_eq(th_field_last_str(f, "original_stream"), "sluice:{qbad}");
+        cr_assert_str_eq(th_field_last_str(f, "group"), "p");
+        cr_assert_str_eq(th_field_last_str(f, "consumer"), "cbad");
+        cr_assert_str_eq(th_field_last_str(f, "deliveries"), "1");
+        cr_assert_not_null(th_field_last_str(f, "original_id"));
+        cr_assert_not_null(th_field_last_str(f, "failed_at"));
         /* the original payload travels with the dead letter, byte for byte */
-        cr_assert_str_eq(field_str(f, "payload"), cases[i].payload);
+        cr_assert_str_eq(th_field_last_str(f, "payload"), cases[i].payload);
     }
     freeReplyObject(r);
     free(cfg);
@@ -224,14 +195,14 @@ Test(worker, dead_letters_failed_jobs_with_the_handler_error)
     r = redisCommand(c, "XRANGE sluice:{qfail}:dlq:p - +");
     cr_assert(r && r->elements == 1);
     const redisReply *f = r->element[0]->element[1];
-    cr_assert_str_eq(field_str(f, "reason"), "failed");
-    cr_assert_str_eq(field_str(f, "error"), "deliberate failure");
-    cr_assert_str_eq(field_str(f, "attempts"), "2");
-    cr_assert_str_eq(field_str(f, "original_id"), sid);
-    cr_assert_str_eq(field_str(f, "original_stream"), "sluice:{qfail}");
-    cr_assert_str_eq(field_str(f, "type"), "test.fail");
-    cr_assert_str_eq(field_str(f, "id"), "job-77");
-    cr_assert_str_eq(field_str(f, "payload"), "{\"x\":1}");
+    cr_assert_str_eq(th_field_last_str(f, "reason"), "failed");
+    cr_assert_str_eq(th_field_last_str(f, "error"), "deliberate failure");
+    cr_assert_str_eq(th_field_last_str(f, "attempts"), "2");
+    cr_assert_str_eq(th_field_last_str(f, "original_id"), sid);
+    cr_assert_str_eq(th_field_last_str(f, "original_stream"), "sluice:{qfail}");
+    cr_assert_str_eq(th_field_last_str(f, "type"), "test.fail");
+    cr_assert_str_eq(th_field_last_str(f, "id"), "job-77");
+    cr_assert_str_eq(th_field_last_str(f, "payload"), "{\"x\":1}");
     freeReplyObject(r);
     free(sid);
     free(cfg);
@@ -263,7 +234,7 @@ Test(worker, sigterm_finishes_the_running_job_and_leaves_the_rest_pending)
     char *text = th_read_file(rec);
     cr_assert(text && strncmp(text, "first 1 ", 8) == 0, "record: %s", text ? text : "(none)");
     cr_assert_eq(th_count_lines(rec), 1, "the second job must not start after SIGTERM");
-    cr_assert_eq(pending(c, "sluice:{qterm}"), 1);
+    cr_assert_eq(th_pending(c, "sluice:{qterm}", "p"), 1);
     r = redisCommand(c, "XPENDING sluice:{qterm} p - + 10 cterm");
     cr_assert(r && r->elements == 1);
     cr_assert_eq(r->element[0]->element[3]->integer, 0, "a released entry has spent no delivery");
@@ -306,8 +277,8 @@ Test(worker, dead_letters_an_entry_trimmed_while_pending)
     th_worker_stop(pid, 5000);
     r = redisCommand(c, "XRANGE sluice:{qtrim}:dlq:p - +");
     const redisReply *f = r->element[0]->element[1];
-    cr_assert_str_eq(field_str(f, "reason"), "trimmed");
-    cr_assert_str_eq(field_str(f, "original_id"), sid);
+    cr_assert_str_eq(th_field_last_str(f, "reason"), "trimmed");
+    cr_assert_str_eq(th_field_last_str(f, "original_id"), sid);
     freeReplyObject(r);
     free(sid);
     free(cfg);
@@ -351,21 +322,21 @@ Test(worker, orders_example_summarizes_valid_orders_and_rejects_invalid_ones)
     r = redisCommand(c, "XRANGE sluice:{orders}:dlq:p - +");
     cr_assert(r && r->elements == 1);
     const redisReply *f = r->element[0]->element[1];
-    cr_assert_str_eq(field_str(f, "reason"), "failed");
-    cr_assert(strstr(field_str(f, "error"), "invalid order: items[0].qty must be positive"), "error: %s",
-              field_str(f, "error"));
+    cr_assert_str_eq(th_field_last_str(f, "reason"), "failed");
+    cr_assert(strstr(th_field_last_str(f, "error"), "invalid order: items[0].qty must be positive"), "error: %s",
+              th_field_last_str(f, "error"));
     freeReplyObject(r);
 
     /* the published summaries: propagated correlation, causation = the order's job id */
     r = redisCommand(c, "XRANGE sluice:{summaries} - +");
     cr_assert(r && r->elements == 2, "summaries published: %zu", r ? r->elements : 0);
     f = r->element[0]->element[1];
-    cr_assert_str_eq(field_str(f, "type"), "order.summarized.v1");
-    cr_assert_str_eq(field_str(f, "id"), "ord-1.summary");
-    cr_assert_str_eq(field_str(f, "correlation_id"), "corr-9");
-    cr_assert_str_eq(field_str(f, "causation_id"), "ord-1");
-    cr_assert(strstr(field_str(f, "payload"), "\"total\":19.25"));
-    cr_assert_not_null(field_str(f, "enqueued_at"));
+    cr_assert_str_eq(th_field_last_str(f, "type"), "order.summarized.v1");
+    cr_assert_str_eq(th_field_last_str(f, "id"), "ord-1.summary");
+    cr_assert_str_eq(th_field_last_str(f, "correlation_id"), "corr-9");
+    cr_assert_str_eq(th_field_last_str(f, "causation_id"), "ord-1");
+    cr_assert(strstr(th_field_last_str(f, "payload"), "\"total\":19.25"));
+    cr_assert_not_null(th_field_last_str(f, "enqueued_at"));
     freeReplyObject(r);
     free(cfg);
     free(sum);
@@ -393,7 +364,8 @@ typedef struct sup_child {
 } sup_child;
 
 /* Start the worker as the supervisor does: socketpair on fd 3, memfd on fd 4,
- * the config as one line on the channel. */
+ * the config as one line on the channel. Not a th_sup (sup.h): the test itself
+ * is the supervisor's end of the channel, which `sluice run` would hide. */
 static sup_child sup_start(const char *config_path, const char *flag)
 {
     sup_child s = {0};
@@ -500,47 +472,6 @@ Test(worker, supervisor_mode_check_reports_ready_and_exits)
 
 /* ---- Redis faults: a private redis-server this test may kill ------------ */
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-              getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static pid_t redis_start(int port, redisContext **out)
-{
-    char portbuf[16];
-    snprintf(portbuf, sizeof(portbuf), "%d", port);
-    char *argv[] = {"redis-server",      "--port", portbuf, "--bind",       "127.0.0.1", "--dir",
-                    (char *)th_tmpdir(), "--save", "",      "--appendonly", "no",        NULL};
-    char *log = th_tmp_path("fault-redis.log");
-    pid_t pid = th_spawn(argv, NULL, log);
-    free(log);
-    for (int i = 0; i < 250; i++) {
-        redisContext *c = redisConnect("127.0.0.1", port);
-        if (c && !c->err) {
-            redisReply *r = redisCommand(c, "PING");
-            int ok = r && r->type == REDIS_REPLY_STATUS;
-            if (r)
-                freeReplyObject(r);
-            if (ok) {
-                *out = c;
-                return pid;
-            }
-        }
-        if (c)
-            redisFree(c);
-        th_sleep_ms(20);
-    }
-    th_kill(pid);
-    cr_assert_fail("redis-server on port %d did not start", port);
-    return -1;
-}
-
 static long long xreadgroup_calls(redisContext *c)
 {
     redisReply *r = redisCommand(c, "INFO commandstats");
@@ -561,16 +492,16 @@ static long long xreadgroup_calls(redisContext *c)
 
 Test(worker, survives_redis_restart_readonly_and_a_lost_group)
 {
-    int port = free_port();
-    redisContext *c = NULL;
-    pid_t rpid = redis_start(port, &c);
+    th_server red = {0}; /* no AOF: a restart comes back empty */
+    th_server_start(&red);
+    redisContext *c = th_server_connect(&red);
     char *rec = th_tmp_path("recfault.txt");
     char *cfg = NULL, *json = NULL;
     cr_assert(asprintf(&json,
                        "{\"redis\":{\"url\":\"redis://127.0.0.1:%d/0\",\"reconnect_min\":\"50ms\","
                        "\"reconnect_max\":\"300ms\"},\"plugin_dir\":\"%s\",\"pools\":[{\"name\":\"p\",\"queue\":\"qf\","
                        "\"plugins\":[\"record\",\"fail\"],\"block\":\"200ms\",\"settings\":{\"record_file\":\"%s\"}}]}",
-                       port, SLUICE_TEST_PLUGIN_DIR, rec) > 0);
+                       red.port, SLUICE_TEST_PLUGIN_DIR, rec) > 0);
     cfg = th_write_file("wfault.json", json);
     free(json);
     pid_t pid = th_worker_start(cfg, "p", "cfault", "wfault.log");
@@ -597,9 +528,10 @@ Test(worker, survives_redis_restart_readonly_and_a_lost_group)
 
     /* 3. Redis dies and comes back empty on the same port: reconnect, recreate */
     redisFree(c);
-    th_kill(rpid);
+    th_server_kill(&red);
     th_sleep_ms(700);
-    rpid = redis_start(port, &c);
+    th_server_start(&red); /* the same port */
+    c = th_server_connect(&red);
     freeReplyObject(redisCommand(c, "XADD sluice:{qf} * type test.record id four"));
     char *text = NULL;
     for (int i = 0; i < 500; i++) {
@@ -619,7 +551,7 @@ Test(worker, survives_redis_restart_readonly_and_a_lost_group)
     freeReplyObject(redisCommand(c, "CONFIG SET maxmemory 1"));
     kill(pid, SIGCONT);
     th_sleep_ms(1000);
-    cr_assert_eq(pending(c, "sluice:{qf}"), 1, "the failed job must stay pending while Redis is out of memory");
+    cr_assert_eq(th_pending(c, "sluice:{qf}", "p"), 1, "the failed job must stay pending while Redis is out of memory");
     cr_assert_eq(th_int(c, "XLEN sluice:{qf}:dlq:p"), 0);
     freeReplyObject(redisCommand(c, "CONFIG SET maxmemory 0"));
     th_want dlq = {c, "sluice:{qf}:dlq:p", 1};
@@ -628,7 +560,7 @@ Test(worker, survives_redis_restart_readonly_and_a_lost_group)
     th_worker_stop(pid, 5000);
     free(text);
     redisFree(c);
-    th_kill(rpid);
+    th_server_kill(&red);
     free(cfg);
     free(rec);
 }
@@ -649,7 +581,7 @@ Test(worker, a_broken_dlq_key_never_loses_the_job)
     pid_t pid = th_worker_start(cfg, "p", "cwt", "wwt.log");
     th_want one = {c, rec, 1}, left = {c, "sluice:{qwt}", 1};
     cr_assert(th_wait_until(th_lines_at_least, &one, 10000), "the worker must carry on after a refused dead letter");
-    cr_assert(th_wait_until(pending_is, &left, 5000), "pending: %lld", pending(c, "sluice:{qwt}"));
+    cr_assert(th_wait_until(pending_is, &left, 5000), "pending: %lld", th_pending(c, "sluice:{qwt}", "p"));
     th_worker_stop(pid, 5000);
     redisReply *r = redisCommand(c, "XPENDING sluice:{qwt} p - + 10");
     cr_assert(r && r->elements == 1);
@@ -662,8 +594,8 @@ Test(worker, a_broken_dlq_key_never_loses_the_job)
     cr_assert(th_wait_until(pending_is, &done, 5000));
     th_worker_stop(pid, 5000);
     r = redisCommand(c, "XRANGE sluice:{qwt}:dlq:p - +");
-    cr_assert_str_eq(field_str(r->element[0]->element[1], "id"), "doomed");
-    cr_assert_str_eq(field_str(r->element[0]->element[1], "deliveries"), "2");
+    cr_assert_str_eq(th_field_last_str(r->element[0]->element[1], "id"), "doomed");
+    cr_assert_str_eq(th_field_last_str(r->element[0]->element[1], "deliveries"), "2");
     freeReplyObject(r);
     free(cfg);
     free(rec);
