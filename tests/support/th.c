@@ -133,6 +133,14 @@ void th_server_start(th_server *s)
             argv[n++] = "--requirepass";
             argv[n++] = (char *)s->password;
         }
+        char nodes[sizeof s->dir + 16];
+        if (s->cluster) {
+            snprintf(nodes, sizeof nodes, "%s/nodes.conf", s->dir);
+            argv[n++] = "--cluster-enabled";
+            argv[n++] = "yes";
+            argv[n++] = "--cluster-config-file";
+            argv[n++] = nodes;
+        }
         argv[n] = NULL;
         s->pid = th_spawn(argv, NULL, s->log);
         int st = 0, exited = 0;

@@ -79,6 +79,7 @@ int th_alive(pid_t pid, th_zombie z);
 typedef struct th_server {
     int aof; /* appendonly yes, appendfsync always, noeviction: a restart reloads what it acked */
     const char *password; /* requirepass (NULL: none) */
+    int cluster; /* cluster-enabled yes (nodes.conf in dir), no slots assigned */
     pid_t pid; /* 0: not running */
     int port; /* 0: the first start picks a free one; later starts reuse it */
     char dir[400], log[512], url[128]; /* url has no password */
