@@ -38,9 +38,22 @@ static long long server_slot(redisContext *c, const char *key, size_t len)
 Test(keyslot, equals_the_server_for_every_shape)
 {
     redisContext *c = th_server_connect(&srv);
-    static const char *const shapes[] = {"", "foo", "{", "}", "{}", "{{}}", "a{b}c", "a{}b{c}", "{a}{b}", "x{{y}}z",
-                                         "sluice:{orders}", "sluice:{orders}:dlq:g", "sluice:{:schemas}",
-                                         "sluice:{orders#3}:sched", "{user1000}.following", "no{close"};
+    static const char *const shapes[] = {"",
+                                         "foo",
+                                         "{",
+                                         "}",
+                                         "{}",
+                                         "{{}}",
+                                         "a{b}c",
+                                         "a{}b{c}",
+                                         "{a}{b}",
+                                         "x{{y}}z",
+                                         "sluice:{orders}",
+                                         "sluice:{orders}:dlq:g",
+                                         "sluice:{:schemas}",
+                                         "sluice:{orders#3}:sched",
+                                         "{user1000}.following",
+                                         "no{close"};
     int n = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++, n++)
         cr_assert_eq(sl_hashslot(shapes[i], strlen(shapes[i])), server_slot(c, shapes[i], strlen(shapes[i])),
