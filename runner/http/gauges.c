@@ -188,10 +188,7 @@ static void sl_gauges_on_reply(void *arg, redisReply *r)
 
 static void sl_gauges_send(sl_mconn *c, sl_mx_group *g, int kind, int argc, const char **argv)
 {
-    size_t lens[24];
-    for (int i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    if (sl_mconn_call(c, SL_MCONN_NOW, sl_gauges_on_reply, &g->req[kind], argc, argv, lens) != 0) {
+    if (sl_mconn_call(c, SL_MCONN_NOW, sl_gauges_on_reply, &g->req[kind], argc, argv, NULL) != 0) {
         g->round_failed = 1;
         return;
     }

@@ -97,13 +97,14 @@ static void sl_mconn_unlink(sl_mconn_list *l, sl_mconn_req *q)
     l->n--;
 }
 
-/* A request with private copies of argv (one allocation). NULL when out of memory. */
+/* A request with private copies of argv (one allocation); lens NULL: strlen of
+ * each. NULL when out of memory. */
 static sl_mconn_req *sl_mconn_req_new(sl_mconn *c, sl_mconn_cb cb, void *arg, int argc, const char **argv,
                                       const size_t *lens)
 {
     size_t bytes = sizeof(sl_mconn_req) + (size_t)argc * (sizeof(char *) + sizeof(size_t));
     for (int i = 0; i < argc; i++)
-        bytes += lens[i] + 1;
+        bytes += (lens ? lens[i] : strlen(argv[i])) + 1;
     sl_mconn_req *q = calloc(1, bytes);
     if (!q)
         return NULL;
@@ -115,11 +116,12 @@ static sl_mconn_req *sl_mconn_req_new(sl_mconn *c, sl_mconn_cb cb, void *arg, in
     q->argv = (const char **)(q->lens + argc);
     char *p = (char *)(q->argv + argc);
     for (int i = 0; i < argc; i++) {
-        memcpy(p, argv[i], lens[i]);
-        p[lens[i]] = '\0';
+        size_t len = lens ? lens[i] : strlen(argv[i]);
+        memcpy(p, argv[i], len);
+        p[len] = '\0';
         q->argv[i] = p;
-        q->lens[i] = lens[i];
-        p += lens[i] + 1;
+        q->lens[i] = len;
+        p += len + 1;
     }
     return q;
 }

@@ -47,8 +47,9 @@ int sl_mconn_configure(sl_mconn *c, const sl_config *cfg);
 int sl_mconn_ready(const sl_mconn *c);
 
 /**
- * Send a command (argv copied). See sl_mconn_mode for a connection that is
- * not ready.
+ * Send a command (argv copied). lens gives each argument's length; NULL means
+ * every argument is a NUL-terminated string (as hiredis' argvlen). See
+ * sl_mconn_mode for a connection that is not ready.
  * @return 0: cb will be called exactly once; -1: refused, cb never called.
  */
 int sl_mconn_call(sl_mconn *c, sl_mconn_mode mode, sl_mconn_cb cb, void *arg, int argc, const char **argv,

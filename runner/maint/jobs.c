@@ -89,10 +89,7 @@ static void sl_maint_on_settled(void *arg, redisReply *r)
  * not sent (mv freed), nothing to hold. */
 static int sl_maint_move_send(sl_maint_move *mv, sl_mconn_cb cb, int argc, const char **argv)
 {
-    size_t lens[20];
-    for (int i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    if (sl_mconn_call(mv->m->conn, SL_MCONN_QUEUE, cb, mv, argc, argv, lens) != 0) {
+    if (sl_mconn_call(mv->m->conn, SL_MCONN_QUEUE, cb, mv, argc, argv, NULL) != 0) {
         SL_LOG(SL_ERROR, "cannot send the move of a killed job (out of memory?); the new worker replays it",
                SL_S("pool", mv->pool), SL_I("slot", mv->slot), SL_S("job_id", mv->job_id));
         free(mv);
@@ -241,10 +238,7 @@ void sl_maint_forget_consumer(sl_maint *m, const sl_maint_worker *w)
             return;
         }
         const char *argv[] = {"FCALL", "sluice_delconsumer", "1", f->stream, w->group, w->consumer};
-        size_t lens[6];
-        for (int i = 0; i < 6; i++)
-            lens[i] = strlen(argv[i]);
-        if (sl_mconn_call(m->conn, SL_MCONN_QUEUE, sl_maint_on_forgot, f, 6, argv, lens) != 0) {
+        if (sl_mconn_call(m->conn, SL_MCONN_QUEUE, sl_maint_on_forgot, f, 6, argv, NULL) != 0) {
             free(f);
             return;
         }

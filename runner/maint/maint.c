@@ -144,10 +144,7 @@ static void sl_maint_extend_job(sl_maint *m, const sl_maint_worker *w, const sl_
     if (!snap->stream_id[0] || sl_maint_job_stream(w, snap->in_retry_stream, stream, sizeof stream) != 0)
         return;
     const char *argv[] = {"FCALL", "sluice_extend", "1", stream, w->group, w->consumer, snap->stream_id};
-    size_t lens[7];
-    for (int i = 0; i < 7; i++)
-        lens[i] = strlen(argv[i]);
-    if (sl_mconn_call(m->conn, SL_MCONN_NOW, sl_maint_on_extended, m, 7, argv, lens) == 0)
+    if (sl_mconn_call(m->conn, SL_MCONN_NOW, sl_maint_on_extended, m, 7, argv, NULL) == 0)
         m->extend_inflight++;
 }
 

@@ -75,10 +75,7 @@ static void sl_trim_call(sl_trim_stream *s)
     }
     const char *argv[] = {"FCALL", "sluice_trim", "1", s->key, age, len, SL_TRIM_BATCH_S, "acked"};
     int argc = s->retry ? 8 : 7;
-    size_t lens[8];
-    for (int i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    if (sl_mconn_call(s->q->t->m->conn, SL_MCONN_NOW, sl_trim_on_reply, s, argc, argv, lens) == 0)
+    if (sl_mconn_call(s->q->t->m->conn, SL_MCONN_NOW, sl_trim_on_reply, s, argc, argv, NULL) == 0)
         s->inflight = 1;
 }
 
