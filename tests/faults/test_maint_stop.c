@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,24 +38,6 @@ static long long delivery_count(const char *stream, const char *g)
     return n;
 }
 
-/* Is the worker pid inside the handler's sleep (nanosleep syscall)? */
-static int in_sleep(void *arg)
-{
-    char path[64], buf[64] = "";
-    snprintf(path, sizeof path, "/proc/%d/syscall", *(pid_t *)arg);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    buf[fread(buf, 1, sizeof buf - 1, f)] = '\0';
-    fclose(f);
-    long nr = strtol(buf, NULL, 10);
-#ifdef SYS_nanosleep
-    if (nr == SYS_nanosleep)
-        return 1;
-#endif
-    return nr == SYS_clock_nanosleep;
-}
-
 /* Start s (one worker), run a 5 s record job, wait until it sleeps in the handler. */
 static void start_long_job(th_sup *s, const char *q)
 {
@@ -66,7 +47,7 @@ static void start_long_job(th_sup *s, const char *q)
     mt_xadd(q, 1, "test.record", "{\"sleep_ms\":5000}");
     pid_t w[1];
     cr_assert_eq(th_sup_workers(s, w, 1), 1);
-    cr_assert(th_wait_until(in_sleep, &w[0], 10000), "job never started");
+    cr_assert(th_wait_until(th_in_sleep, &w[0], 10000), "job never started");
 }
 
 Test(maint_stop, shutdown_timeout_releases_the_killed_job)

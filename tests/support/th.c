@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -360,6 +361,23 @@ void th_kill(pid_t pid)
         return;
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+}
+
+int th_in_sleep(void *pid)
+{
+    char path[64], buf[64] = "";
+    snprintf(path, sizeof path, "/proc/%d/syscall", *(pid_t *)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    buf[fread(buf, 1, sizeof buf - 1, f)] = '\0';
+    fclose(f);
+    long nr = strtol(buf, NULL, 10);
+#ifdef SYS_nanosleep
+    if (nr == SYS_nanosleep)
+        return 1;
+#endif
+    return nr == SYS_clock_nanosleep;
 }
 
 int th_alive(pid_t pid, th_zombie z)

@@ -73,6 +73,11 @@ void th_kill(pid_t pid);
 typedef enum th_zombie { TH_ZOMBIE_DEAD, TH_ZOMBIE_ALIVE } th_zombie;
 /** 1 if pid exists; a zombie counts as z says. */
 int th_alive(pid_t pid, th_zombie z);
+/** Is process *(pid_t *)arg inside a sleep (its current syscall nanosleep or
+ *  clock_nanosleep: a handler's sleep_ms or hang)? An idle worker waits in a
+ *  Redis read instead, so this proves a job has started, not just been
+ *  delivered. For th_wait_until. */
+int th_in_sleep(void *pid);
 
 /** A private redis-server, in its own dir <tmpdir>/redis-<port> with its log
  *  redis.log there. Set the options, leave the rest zero. */

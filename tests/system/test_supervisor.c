@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -164,26 +163,6 @@ static int pending_is(void *arg)
     return th_pending(rc, stream, a->g) == a->want; /* -1 while the group does not exist */
 }
 
-/* Is the worker inside a handler's sleep (record's sleep_ms, hang)? Its
- * current syscall is then clock_nanosleep or nanosleep; an idle worker waits
- * in a Redis read instead. Proves a job has started, not just been delivered. */
-static int in_handler_sleep(void *arg)
-{
-    char path[64], buf[64] = "";
-    snprintf(path, sizeof path, "/proc/%d/syscall", *(pid_t *)arg);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    buf[fread(buf, 1, sizeof buf - 1, f)] = '\0';
-    fclose(f);
-    long nr = strtol(buf, NULL, 10);
-#ifdef SYS_nanosleep
-    if (nr == SYS_nanosleep)
-        return 1;
-#endif
-    return nr == SYS_clock_nanosleep;
-}
-
 /* Wait until the one job pending in group g of queue q runs; its worker's pid. */
 static pid_t wait_job_running(const char *q, const char *g)
 {
@@ -194,7 +173,7 @@ static pid_t wait_job_running(const char *q, const char *g)
     pid_t pid = worker_of(r->element[0]->element[1]->str);
     freeReplyObject(r);
     cr_assert(pid > 0, "no worker holds the pending entry");
-    cr_assert(th_wait_until(in_handler_sleep, &pid, 10000), "job never started in %d", (int)pid);
+    cr_assert(th_wait_until(th_in_sleep, &pid, 10000), "job never started in %d", (int)pid);
     return pid;
 }
 
