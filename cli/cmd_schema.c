@@ -10,12 +10,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli/cli.h"
 #include "cli/commands.h"
-#include "common/log.h"
 #include "common/registry.h"
 #include "common/util.h"
 
-#define DEFAULT_URL "redis://127.0.0.1:6379/0"
 #define MAX_INPUT (1024 * 1024) /* largest schema or payload read */
 
 static const char usage_text[] =
@@ -137,28 +136,6 @@ static char *read_input(const char *path, size_t *len)
     if (f != stdin)
         fclose(f);
     return buf;
-}
-
-static sl_redis *connect_redis(const char *url)
-{
-    char err[512];
-    sl_redis *r;
-
-    if (url == NULL || url[0] == '\0')
-        url = getenv("SLUICE_REDIS_URL");
-    if (url == NULL || url[0] == '\0')
-        url = DEFAULT_URL;
-    r = sl_redis_new(url, NULL, err, sizeof err);
-    if (r == NULL) {
-        fprintf(stderr, "sluice schema: %s\n", err);
-        return NULL;
-    }
-    if (sl_redis_connect(r) != 0) {
-        fprintf(stderr, "sluice schema: cannot connect to %s: %s\n", sl_redis_name(r), sl_redis_errstr(r));
-        sl_redis_free(r);
-        return NULL;
-    }
-    return r;
 }
 
 static int check_type_arg(const char *type)
@@ -419,8 +396,7 @@ int sl_cmd_schema(int argc, char **argv)
         return cmd_check(a.pos[0], a.pos[1]);
     if (strcmp(a.sub, "list") != 0 && check_type_arg(a.pos[0]) != 0)
         return 2;
-    sl_log_open(NULL, SL_LOG_TEXT, SL_WARN); /* this command's own messages go to stderr */
-    r = connect_redis(a.url);
+    r = sl_cli_connect("schema", a.url); /* the log to stderr at warn, as every command */
     if (r == NULL)
         return 1;
     if (strcmp(a.sub, "list") == 0)
