@@ -126,8 +126,10 @@ static int parse_query(const char *q, sl_url *u, char *err, size_t errlen)
     return 0;
 }
 
-/* host[:port][/db][?query] after the userinfo of a redis:// URL. */
-static int parse_tcp(const char *s, sl_url *u, char *err, size_t errlen)
+/* One "host[:port]" at s (up to one of the stop characters or the end) into
+ * host/port (port left as is when absent); *end is where it stopped. */
+static int parse_hostport(const char *s, const char *stops, char *host, size_t hostn, int *port, const char **end,
+                          char *err, size_t errlen)
 {
     const char *h = s, *hend, *p;
     size_t hlen;
@@ -143,7 +145,9 @@ static int parse_tcp(const char *s, sl_url *u, char *err, size_t errlen)
             if (!isxdigit((unsigned char)*c) && *c != ':' && *c != '.' && *c != '%')
                 return fail(err, errlen, "invalid character in IPv6 address");
     } else {
-        hend = h + strcspn(h, ":/?");
+        char set[16];
+        snprintf(set, sizeof set, ":%s", stops);
+        hend = h + strcspn(h, set);
         p = hend;
         for (const char *c = h; c < hend; c++)
             if (!isalnum((unsigned char)*c) && *c != '.' && *c != '-' && *c != '_')
@@ -152,20 +156,29 @@ static int parse_tcp(const char *s, sl_url *u, char *err, size_t errlen)
     hlen = (size_t)(hend - h);
     if (hlen == 0)
         return fail(err, errlen, "empty host");
-    if (hlen >= sizeof u->host)
-        return fail(err, errlen, "host name too long (max %zu bytes)", sizeof u->host - 1);
-    memcpy(u->host, h, hlen);
-    u->host[hlen] = '\0';
+    if (hlen >= hostn)
+        return fail(err, errlen, "host name too long (max %zu bytes)", hostn - 1);
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
 
     if (*p == ':') {
-        size_t n = strcspn(p + 1, "/?");
+        size_t n = strcspn(p + 1, stops);
         if (parse_num(p + 1, n, 1, 65535, &v) != 0)
             return fail(err, errlen, "port must be a number in 1..65535");
-        u->port = (int)v;
+        *port = (int)v;
         p += 1 + n;
-    } else if (*p != '\0' && *p != '/' && *p != '?') {
+    } else if (*p != '\0' && !strchr(stops, *p)) {
         return fail(err, errlen, "unexpected character after the host");
     }
+    *end = p;
+    return 0;
+}
+
+/* "/db" (optional) and "?query" at p. */
+static int parse_db_tail(const char *p, sl_url *u, char *err, size_t errlen)
+{
+    long v;
+
     if (*p == '/') {
         size_t n = strcspn(p + 1, "?");
         if (n > 0 && parse_num(p + 1, n, 0, DB_MAX, &v) != 0)
@@ -176,7 +189,78 @@ static int parse_tcp(const char *s, sl_url *u, char *err, size_t errlen)
     }
     if (*p == '?')
         return parse_query(p + 1, u, err, errlen);
+    if (*p != '\0')
+        return fail(err, errlen, "unexpected text after the database number");
     return 0;
+}
+
+/* host[:port][/db][?query] after the userinfo of a redis:// URL. */
+static int parse_tcp(const char *s, sl_url *u, char *err, size_t errlen)
+{
+    const char *p;
+
+    if (parse_hostport(s, "/?", u->host, sizeof u->host, &u->port, &p, err, errlen) != 0)
+        return -1;
+    return parse_db_tail(p, u, err, errlen);
+}
+
+/* "h1[:p1],h2[:p2],..." into u->hosts (default port dflt); *end after the list.
+ * The first one is also u->host/u->port. */
+static int parse_hosts(const char *s, int dflt, sl_url *u, const char **end, char *err, size_t errlen)
+{
+    const char *p = s;
+
+    for (;;) {
+        if (u->nhosts == SL_URL_MAX_HOSTS)
+            return fail(err, errlen, "too many hosts (max %d)", SL_URL_MAX_HOSTS);
+        sl_url_host *h = &u->hosts[u->nhosts];
+        h->port = dflt;
+        if (parse_hostport(p, ",/?", h->host, sizeof h->host, &h->port, &p, err, errlen) != 0)
+            return -1;
+        u->nhosts++;
+        if (*p != ',')
+            break;
+        p++;
+    }
+    snprintf(u->host, sizeof u->host, "%s", u->hosts[0].host);
+    u->port = u->hosts[0].port;
+    *end = p;
+    return 0;
+}
+
+/* redis+cluster://seeds[/0]: the slot map is asked of the seeds, and a cluster
+ * has only database 0 (SELECT is refused on a cluster node). */
+static int parse_cluster(const char *s, sl_url *u, char *err, size_t errlen)
+{
+    const char *p;
+
+    if (parse_hosts(s, 6379, u, &p, err, errlen) != 0 || parse_db_tail(p, u, err, errlen) != 0)
+        return -1;
+    if (u->db != 0)
+        return fail(err, errlen, "a Redis Cluster has only database 0, so a redis+cluster:// URL cannot name db %d",
+                    u->db);
+    return 0;
+}
+
+/* redis+sentinel://sentinels/MASTER_NAME[/db][?query]. */
+static int parse_sentinel(const char *s, sl_url *u, char *err, size_t errlen)
+{
+    const char *p;
+
+    if (parse_hosts(s, 26379, u, &p, err, errlen) != 0)
+        return -1;
+    if (*p != '/' || p[1] == '\0' || p[1] == '/' || p[1] == '?')
+        return fail(err, errlen,
+                    "a redis+sentinel:// URL names the master after the sentinels: "
+                    "redis+sentinel://host:26379[,host:26379...]/MASTER_NAME[/db]");
+    p++;
+    size_t n = strcspn(p, "/?");
+    if (pct_decode(p, n, u->master, sizeof u->master) != 0)
+        return fail(err, errlen, "bad master name (percent-encoding, or longer than %zu bytes)", sizeof u->master - 1);
+    for (const char *c = u->master; *c; c++)
+        if ((unsigned char)*c <= ' ' || (unsigned char)*c == 0x7f)
+            return fail(err, errlen, "the master name holds a space or a control character");
+    return parse_db_tail(p + n, u, err, errlen);
 }
 
 /* /abs/path[?db=N] after the (empty) authority of a unix:// URL. */
@@ -210,7 +294,7 @@ int sl_url_parse(const char *s, sl_url *out, char *err, size_t errlen)
 {
     const char *sep, *rest, *at;
     size_t slen;
-    int is_unix, rc;
+    int rc;
 
     memset(out, 0, sizeof *out);
     out->port = 6379;
@@ -220,19 +304,25 @@ int sl_url_parse(const char *s, sl_url *out, char *err, size_t errlen)
         return fail(err, errlen, "empty URL");
     sep = strstr(s, "://");
     if (sep == NULL)
-        return fail(err, errlen, "expected redis://host[:port][/db] or unix:///path");
+        return fail(err, errlen,
+                    "expected redis://host[:port][/db], unix:///path, "
+                    "redis+cluster://host:port[,host:port...] or "
+                    "redis+sentinel://host:port[,host:port...]/MASTER_NAME[/db]");
     slen = (size_t)(sep - s);
     if (slen == 6 && strncasecmp(s, "rediss", 6) == 0)
         return fail(err, errlen, "TLS (rediss://) is not supported");
     if (slen == 5 && strncasecmp(s, "redis", 5) == 0)
-        is_unix = 0;
+        out->kind = SL_URL_SINGLE;
     else if (slen == 4 && strncasecmp(s, "unix", 4) == 0)
-        is_unix = 1;
+        out->kind = SL_URL_SINGLE, out->is_unix = 1;
+    else if (slen == 13 && strncasecmp(s, "redis+cluster", 13) == 0)
+        out->kind = SL_URL_CLUSTER;
+    else if (slen == 14 && strncasecmp(s, "redis+sentinel", 14) == 0)
+        out->kind = SL_URL_SENTINEL;
     else if (scheme_printable(s, slen))
-        return fail(err, errlen, "unsupported scheme \"%.*s\" (expected redis:// or unix://)", (int)slen, s);
+        return fail(err, errlen, "unsupported scheme \"%.*s\" (expected " SL_URL_SCHEMES ")", (int)slen, s);
     else
-        return fail(err, errlen, "unsupported scheme (expected redis:// or unix://)");
-    out->is_unix = is_unix;
+        return fail(err, errlen, "unsupported scheme (expected " SL_URL_SCHEMES ")");
     rest = sep + 3;
     if (strlen(rest) > 2048)
         return fail(err, errlen, "URL too long");
@@ -247,7 +337,12 @@ int sl_url_parse(const char *s, sl_url *out, char *err, size_t errlen)
         }
         rest = at + 1;
     }
-    rc = is_unix ? parse_unix(rest, out, err, errlen) : parse_tcp(rest, out, err, errlen);
+    if (out->kind == SL_URL_CLUSTER)
+        rc = parse_cluster(rest, out, err, errlen);
+    else if (out->kind == SL_URL_SENTINEL)
+        rc = parse_sentinel(rest, out, err, errlen);
+    else
+        rc = out->is_unix ? parse_unix(rest, out, err, errlen) : parse_tcp(rest, out, err, errlen);
     if (rc != 0)
         sl_url_wipe(out);
     return rc;

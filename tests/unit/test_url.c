@@ -232,3 +232,92 @@ Test(url, wipe)
         cr_assert_eq(u.password[i], 0);
     sl_url_wipe(NULL);
 }
+
+Test(url, cluster_seeds)
+{
+    sl_url u = parse_ok("redis+cluster://a:7000,b,[::1]:7002");
+    cr_assert_eq(u.kind, SL_URL_CLUSTER);
+    cr_assert_eq(u.nhosts, 3);
+    cr_assert_str_eq(u.hosts[0].host, "a");
+    cr_assert_eq(u.hosts[0].port, 7000);
+    cr_assert_str_eq(u.hosts[1].host, "b");
+    cr_assert_eq(u.hosts[1].port, 6379, "default port");
+    cr_assert_str_eq(u.hosts[2].host, "::1");
+    cr_assert_eq(u.hosts[2].port, 7002);
+    cr_assert_str_eq(u.host, "a", "host is the first seed");
+    cr_assert_eq(u.port, 7000);
+    cr_assert_eq(u.db, 0);
+
+    u = parse_ok("REDIS+CLUSTER://alice:pw@h:1/0");
+    cr_assert_str_eq(u.user, "alice");
+    cr_assert_str_eq(u.password, "pw");
+    cr_assert_eq(u.nhosts, 1);
+    u = parse_ok("redis://h:1");
+    cr_assert_eq(u.kind, SL_URL_SINGLE);
+    cr_assert_eq(u.nhosts, 0);
+
+    parse_fails("redis+cluster://h:7000/3", "a Redis Cluster has only database 0");
+    parse_fails("redis+cluster://h:7000?db=1", "cannot name db 1");
+    parse_fails("redis+cluster://h:7000,", "empty host");
+    parse_fails("redis+cluster://,h", "empty host");
+    parse_fails("redis+cluster://h:0,g", "port must be");
+    parse_fails("redis+cluster://h:1,g:x", "port must be");
+    parse_fails("redis+cluster://h:1/0/x", "database must be a number");
+    parse_fails("redis://h,g", "invalid character in host name");
+}
+
+Test(url, cluster_host_count_is_bounded)
+{
+    char s[400];
+    size_t n = (size_t)snprintf(s, sizeof s, "redis+cluster://h0");
+    for (int i = 1; i < SL_URL_MAX_HOSTS; i++)
+        n += (size_t)snprintf(s + n, sizeof s - n, ",h%d", i);
+    cr_assert_eq(parse_ok(s).nhosts, SL_URL_MAX_HOSTS);
+    snprintf(s + n, sizeof s - n, ",one-more");
+    parse_fails(s, "too many hosts (max 16)");
+}
+
+Test(url, sentinel)
+{
+    sl_url u = parse_ok("redis+sentinel://s1,s2:26380/mymaster");
+    cr_assert_eq(u.kind, SL_URL_SENTINEL);
+    cr_assert_eq(u.nhosts, 2);
+    cr_assert_str_eq(u.hosts[0].host, "s1");
+    cr_assert_eq(u.hosts[0].port, 26379, "a sentinel's default port");
+    cr_assert_eq(u.hosts[1].port, 26380);
+    cr_assert_str_eq(u.master, "mymaster");
+    cr_assert_eq(u.db, 0);
+
+    u = parse_ok("redis+sentinel://:pw@s1:26379/my%2Dmaster/5");
+    cr_assert_str_eq(u.master, "my-master");
+    cr_assert_eq(u.db, 5);
+    cr_assert_str_eq(u.password, "pw");
+    u = parse_ok("redis+sentinel://s1/m?db=2");
+    cr_assert_eq(u.db, 2);
+
+    parse_fails("redis+sentinel://s1:26379", "names the master after the sentinels");
+    parse_fails("redis+sentinel://s1:26379/", "names the master");
+    parse_fails("redis+sentinel://s1:26379//3", "names the master");
+    parse_fails("redis+sentinel://s1/m/x", "database must be a number");
+    parse_fails("redis+sentinel://s1/m%20x", "space or a control character");
+    parse_fails("redis+sentinel://s1/m%zz", "bad master name");
+    parse_fails("redis+sentinel://s1/m/1/2", "database must be a number");
+    parse_fails("redis+other://h", "unsupported scheme \"redis+other\"");
+}
+
+Test(url, new_forms_never_leak_the_password)
+{
+    const char *cases[] = {
+        "redis+cluster://u:TOPSECRET@h:1/4",   "redis+cluster://u:TOPSECRET@h:1,",
+        "redis+cluster://u:TOPSECRET@h:x",     "redis+sentinel://u:TOPSECRET@s1",
+        "redis+sentinel://u:TOPSECRET@s1/m/x", "redis+sentinel://:TOPSECRET@s1/%zz",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sl_url u;
+        char err[512] = "";
+        cr_expect_eq(sl_url_parse(cases[i], &u, err, sizeof err), -1, "%s", cases[i]);
+        cr_expect(strstr(err, "SECRET") == NULL, "%s leaked: %s", cases[i], err);
+    }
+    cr_assert_str_eq(redact("redis+cluster://u:pw@a:1,b:2"), "redis+cluster://u:***@a:1,b:2");
+    cr_assert_str_eq(redact("redis+sentinel://:pw@s1,s2/m/1"), "redis+sentinel://:***@s1,s2/m/1");
+}
