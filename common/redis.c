@@ -11,16 +11,9 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/redis_int.h"
 #include "common/url.h"
 #include "common/util.h"
-
-struct sl_redis {
-    sl_url url; /* parsed; holds the password in memory only */
-    sl_redis_opts opts;
-    redisContext *ctx; /* NULL while disconnected */
-    char name[300]; /* redacted URL for logs */
-    char errstr[1024]; /* room for the name, a hiredis errstr and a reply */
-};
 
 static struct timeval ms_to_tv(int64_t ms)
 {
@@ -56,7 +49,9 @@ sl_redis *sl_redis_new(const char *url, const sl_redis_opts *opts, char *err, si
 
 void sl_redis_disconnect(sl_redis *r)
 {
-    if (r && r->ctx) {
+    if (r && r->cl) {
+        sl_cluster_disconnect(r);
+    } else if (r && r->ctx) {
         redisFree(r->ctx);
         r->ctx = NULL;
     }
@@ -67,6 +62,7 @@ void sl_redis_free(sl_redis *r)
     if (!r)
         return;
     sl_redis_disconnect(r);
+    sl_cluster_free(r);
     sl_url_wipe(&r->url);
     free(r);
 }
@@ -85,62 +81,60 @@ int sl_redis_connected(const sl_redis *r)
  * password problems (NOAUTH, WRONGPASS, the pre-6 "invalid password", AUTH
  * without a configured password) in words that say what to change; anything
  * else as "<what> on <name> failed: <reply>". Replies never echo the password. */
-static void auth_error(sl_redis *r, const char *what, const redisReply *rep)
+static void auth_error(sl_redis *r, const char *who, const char *what, const redisReply *rep)
 {
     int len = (int)(rep->len > 160 ? 160 : rep->len);
     if (sl_redis_reply_is(rep, "NOAUTH"))
-        snprintf(r->errstr, sizeof(r->errstr), "redis %s requires a password (NOAUTH): set " PASSWORD_HOWTO, r->name);
+        snprintf(r->errstr, sizeof(r->errstr), "redis %s requires a password (NOAUTH): set " PASSWORD_HOWTO, who);
     else if (sl_redis_reply_is(rep, "WRONGPASS") || strstr(rep->str, "invalid password"))
         snprintf(r->errstr, sizeof(r->errstr),
                  "redis %s refused the password (%.*s): check the password in redis.url, $SLUICE_REDIS_URL or "
                  "-u @FILE (and the user name, for an ACL user)",
-                 r->name, len, rep->str);
+                 who, len, rep->str);
     else if (strstr(rep->str, "without any password configured"))
         snprintf(r->errstr, sizeof(r->errstr),
                  "redis %s has no password set, but the URL gives one: remove it from the URL (or set "
                  "requirepass / an ACL user on the server) (%.*s)",
-                 r->name, len, rep->str);
+                 who, len, rep->str);
     else
-        snprintf(r->errstr, sizeof(r->errstr), "%s on %s failed: %.*s", what, r->name, len, rep->str);
+        snprintf(r->errstr, sizeof(r->errstr), "%s on %s failed: %.*s", what, who, len, rep->str);
 }
 
 /* Send a setup command on a fresh context; 0 or -1 with errstr set. The password
  * is an argv element, never formatted into a message. */
-static int setup_cmd(sl_redis *r, redisContext *c, const char *what, int argc, const char **argv)
+static int setup_cmd(sl_redis *r, const char *who, redisContext *c, const char *what, int argc, const char **argv)
 {
     redisReply *rep = redisCommandArgv(c, argc, argv, NULL);
     if (!rep) {
-        snprintf(r->errstr, sizeof(r->errstr), "%s on %s failed: %s", what, r->name, c->errstr);
+        snprintf(r->errstr, sizeof(r->errstr), "%s on %s failed: %s", what, who, c->errstr);
         return -1;
     }
     int rc = 0;
     if (rep->type == REDIS_REPLY_ERROR) {
-        auth_error(r, what, rep);
+        auth_error(r, who, what, rep);
         rc = -1;
     }
     freeReplyObject(rep);
     return rc;
 }
 
-int sl_redis_connect(sl_redis *r)
+redisContext *sl_redis_open(sl_redis *r, const char *host, int port, const char *path, int db, const char *who)
 {
-    sl_redis_disconnect(r);
     struct timeval ctv = ms_to_tv(r->opts.connect_timeout_ms);
-    redisContext *c = r->url.is_unix ? redisConnectUnixWithTimeout(r->url.path, ctv)
-                                     : redisConnectWithTimeout(r->url.host, r->url.port, ctv);
+    redisContext *c = path ? redisConnectUnixWithTimeout(path, ctv) : redisConnectWithTimeout(host, port, ctv);
     if (!c) {
-        snprintf(r->errstr, sizeof(r->errstr), "connect(%s) failed: out of memory", r->name);
-        return -1;
+        snprintf(r->errstr, sizeof(r->errstr), "connect(%s) failed: out of memory", who);
+        return NULL;
     }
     if (c->err) {
-        snprintf(r->errstr, sizeof(r->errstr), "connect(%s) failed: %s", r->name, c->errstr);
+        snprintf(r->errstr, sizeof(r->errstr), "connect(%s) failed: %s", who, c->errstr);
         goto fail;
     }
     if (redisSetTimeout(c, ms_to_tv(r->opts.command_timeout_ms)) != REDIS_OK) {
-        snprintf(r->errstr, sizeof(r->errstr), "setting the command timeout on %s failed: %s", r->name, c->errstr);
+        snprintf(r->errstr, sizeof(r->errstr), "setting the command timeout on %s failed: %s", who, c->errstr);
         goto fail;
     }
-    if (!r->url.is_unix)
+    if (!path)
         redisEnableKeepAlive(c);
     if (r->url.password[0]) {
         const char *argv[3] = {"AUTH", r->url.user, r->url.password};
@@ -149,14 +143,14 @@ int sl_redis_connect(sl_redis *r)
             argv[1] = r->url.password;
             argc = 2;
         }
-        if (setup_cmd(r, c, "AUTH", argc, argv) != 0)
+        if (setup_cmd(r, who, c, "AUTH", argc, argv) != 0)
             goto fail;
     }
-    if (r->url.db != 0) {
-        char db[16];
-        snprintf(db, sizeof(db), "%d", r->url.db);
-        const char *argv[2] = {"SELECT", db};
-        if (setup_cmd(r, c, "SELECT", 2, argv) != 0)
+    if (db != 0) {
+        char dbs[16];
+        snprintf(dbs, sizeof(dbs), "%d", db);
+        const char *argv[2] = {"SELECT", dbs};
+        if (setup_cmd(r, who, c, "SELECT", 2, argv) != 0)
             goto fail;
     } else if (!r->url.password[0]) {
         /* Nothing was sent yet: without this a server that needs a password
@@ -165,22 +159,32 @@ int sl_redis_connect(sl_redis *r)
          * wait out, as before. */
         redisReply *rep = redisCommand(c, "PING");
         if (!rep) {
-            snprintf(r->errstr, sizeof(r->errstr), "PING on %s failed: %s", r->name, c->errstr);
+            snprintf(r->errstr, sizeof(r->errstr), "PING on %s failed: %s", who, c->errstr);
             goto fail;
         }
         int noauth = sl_redis_reply_is(rep, "NOAUTH");
         if (noauth)
-            auth_error(r, "PING", rep);
+            auth_error(r, who, "PING", rep);
         freeReplyObject(rep);
         if (noauth)
             goto fail;
     }
-    r->ctx = c;
-    r->errstr[0] = '\0';
-    return 0;
+    return c;
 fail:
     redisFree(c);
-    return -1;
+    return NULL;
+}
+
+int sl_redis_connect(sl_redis *r)
+{
+    sl_redis_disconnect(r);
+    if (r->url.kind == SL_URL_CLUSTER)
+        return sl_cluster_connect(r);
+    r->ctx = sl_redis_open(r, r->url.host, r->url.port, r->url.is_unix ? r->url.path : NULL, r->url.db, r->name);
+    if (!r->ctx)
+        return -1;
+    r->errstr[0] = '\0';
+    return 0;
 }
 
 void sl_sleep_ms(int64_t ms, volatile sig_atomic_t *stop)
@@ -215,15 +219,72 @@ redisReply *sl_redis_cmd(sl_redis *r, const char *fmt, ...)
         return not_connected(r);
     va_list ap;
     va_start(ap, fmt);
-    redisReply *rep = redisvCommand(r->ctx, fmt, ap);
+    redisReply *rep;
+    if (r->cl) {
+        char *buf = NULL;
+        int len = redisvFormatCommand(&buf, fmt, ap);
+        rep = len < 0 ? NULL : sl_cluster_exec(r, buf, (size_t)len);
+        if (len < 0)
+            snprintf(r->errstr, sizeof(r->errstr), "redis %s: cannot format the command", r->name);
+        redisFreeCommand(buf);
+        va_end(ap);
+        return rep;
+    }
+    rep = redisvCommand(r->ctx, fmt, ap);
     va_end(ap);
     return rep ? rep : io_failed(r);
+}
+
+size_t sl_resp_size(int argc, const char **argv, const size_t *lens)
+{
+    size_t total = 1 + 20 + 2;
+    for (int i = 0; i < argc; i++)
+        total += 1 + 20 + 2 + (lens ? lens[i] : strlen(argv[i])) + 2;
+    return total;
+}
+
+size_t sl_resp_encode(char *buf, int argc, const char **argv, const size_t *lens)
+{
+    char *p = buf;
+    *p++ = '*';
+    p += sl_fmt_ll(p, argc); /* each number has room for SL_INT_TEXT_SIZE (1 + 20 + 2 in sl_resp_size) */
+    *p++ = '\r', *p++ = '\n';
+    for (int i = 0; i < argc; i++) {
+        size_t len = lens ? lens[i] : strlen(argv[i]);
+        *p++ = '$';
+        p += sl_fmt_ll(p, (long long)len);
+        *p++ = '\r', *p++ = '\n';
+        memcpy(p, argv[i], len);
+        p += len;
+        *p++ = '\r', *p++ = '\n';
+    }
+    return (size_t)(p - buf);
+}
+
+/* A cluster command as RESP in a malloc'd buffer (*len its length); NULL with errstr. */
+static char *encode_alloc(sl_redis *r, int argc, const char **argv, const size_t *lens, size_t *len)
+{
+    size_t total = sl_resp_size(argc, argv, lens);
+    char *buf = malloc(total);
+    if (!buf) {
+        snprintf(r->errstr, sizeof(r->errstr), "redis %s: out of memory for a %zu-byte command", r->name, total);
+        return NULL;
+    }
+    *len = sl_resp_encode(buf, argc, argv, lens);
+    return buf;
 }
 
 redisReply *sl_redis_cmdargv(sl_redis *r, int argc, const char **argv, const size_t *lens)
 {
     if (!r->ctx)
         return not_connected(r);
+    if (r->cl) {
+        size_t len;
+        char *buf = encode_alloc(r, argc, argv, lens, &len);
+        redisReply *rep = buf ? sl_cluster_exec(r, buf, len) : NULL;
+        free(buf);
+        return rep;
+    }
     redisReply *rep = redisCommandArgv(r->ctx, argc, argv, lens);
     return rep ? rep : io_failed(r);
 }
@@ -239,29 +300,20 @@ int sl_redis_append_argv(sl_redis *r, int argc, const char **argv, const size_t 
         not_connected(r);
         return -1;
     }
-    size_t total = 1 + 20 + 2;
-    for (int i = 0; i < argc; i++)
-        total += 1 + 20 + 2 + (lens ? lens[i] : strlen(argv[i])) + 2;
+    if (r->cl) {
+        size_t len;
+        char *buf = encode_alloc(r, argc, argv, lens, &len);
+        return buf ? sl_cluster_append(r, buf, len) : -1;
+    }
+    size_t total = sl_resp_size(argc, argv, lens);
     char stack[4096];
     char *buf = total <= sizeof(stack) ? stack : malloc(total);
     if (!buf) {
         snprintf(r->errstr, sizeof(r->errstr), "redis %s: out of memory for a %zu-byte command", r->name, total);
         return -1;
     }
-    char *p = buf;
-    *p++ = '*';
-    p += sl_fmt_ll(p, argc); /* each number has room for SL_INT_TEXT_SIZE (1 + 20 + 2 above) */
-    *p++ = '\r', *p++ = '\n';
-    for (int i = 0; i < argc; i++) {
-        size_t len = lens ? lens[i] : strlen(argv[i]);
-        *p++ = '$';
-        p += sl_fmt_ll(p, (long long)len);
-        *p++ = '\r', *p++ = '\n';
-        memcpy(p, argv[i], len);
-        p += len;
-        *p++ = '\r', *p++ = '\n';
-    }
-    int rc = redisAppendFormattedCommand(r->ctx, buf, (size_t)(p - buf));
+    size_t len = sl_resp_encode(buf, argc, argv, lens);
+    int rc = redisAppendFormattedCommand(r->ctx, buf, len);
     if (buf != stack)
         free(buf);
     if (rc != REDIS_OK) {
@@ -275,10 +327,39 @@ redisReply *sl_redis_get_reply(sl_redis *r)
 {
     if (!r->ctx)
         return not_connected(r);
+    if (r->cl)
+        return sl_cluster_get_reply(r);
     void *rep = NULL;
     if (redisGetReply(r->ctx, &rep) != REDIS_OK || !rep)
         return io_failed(r);
     return rep;
+}
+
+int sl_redis_nodes(const sl_redis *r)
+{
+    return r->cl ? sl_cluster_nodes(r) : 1;
+}
+
+redisReply *sl_redis_cmdargv_at(sl_redis *r, int node, int argc, const char **argv, const size_t *lens)
+{
+    if (!r->cl)
+        return sl_redis_cmdargv(r, argc, argv, lens);
+    if (!r->ctx)
+        return not_connected(r);
+    size_t len;
+    char *buf = encode_alloc(r, argc, argv, lens, &len);
+    redisReply *rep = buf ? sl_cluster_exec_at(r, node, buf, len) : NULL;
+    free(buf);
+    return rep;
+}
+
+const char *sl_redis_node_name(sl_redis *r, int node, char *buf, size_t n)
+{
+    if (!r->cl) {
+        snprintf(buf, n, "%s", r->name);
+        return buf;
+    }
+    return sl_cluster_node_name(r, node, buf, n);
 }
 
 int sl_redis_reply_is(const redisReply *reply, const char *code)

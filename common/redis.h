@@ -1,5 +1,7 @@
 /* Redis connection: URL, AUTH/SELECT, connect and command timeouts, reconnect
- * with capped backoff and jitter. A thin layer over a blocking hiredis context. */
+ * with capped backoff and jitter. A thin layer over a blocking hiredis context,
+ * or, for a redis+cluster:// URL, over one context per master with every
+ * command routed by its key's hash slot (redis_cluster.c). */
 #ifndef SL_REDIS_H
 #define SL_REDIS_H
 
@@ -42,6 +44,17 @@ redisReply *sl_redis_cmdargv(sl_redis *r, int argc, const char **argv, const siz
  *  get_reply returns the reply or NULL (connection dropped). */
 int sl_redis_append_argv(sl_redis *r, int argc, const char **argv, const size_t *lens);
 redisReply *sl_redis_get_reply(sl_redis *r);
+
+/**
+ * The masters a command can be sent to one by one: 1 for one server, the
+ * masters of the slot map in a Redis Cluster (valid after sl_redis_connect).
+ * For what every node must do or answer: SCAN, FUNCTION LOAD, INFO.
+ */
+int sl_redis_nodes(const sl_redis *r);
+/** sl_redis_cmdargv on master node (0..sl_redis_nodes-1), without routing by key. */
+redisReply *sl_redis_cmdargv_at(sl_redis *r, int node, int argc, const char **argv, const size_t *lens);
+/** "host:port" of master node (the redacted URL for one server), for messages. */
+const char *sl_redis_node_name(sl_redis *r, int node, char *buf, size_t n);
 
 /** Error replies the caller should wait out and retry (LOADING, READONLY,
  *  OOM, MASTERDOWN, BUSY, TRYAGAIN, CLUSTERDOWN, NOREPLICAS, UNBLOCKED). 1 or 0. */

@@ -18,8 +18,7 @@ static void reset(sl_slotmap *m)
     m->nnodes = m->covered = 0;
 }
 
-/* The index of host:port in m, added when new; -1 when m is full. */
-static int node_index(sl_slotmap *m, const char *host, size_t hostlen, long long port)
+int sl_slotmap_node_index(sl_slotmap *m, const char *host, size_t hostlen, long long port)
 {
     for (size_t i = 0; i < m->nnodes; i++)
         if (m->nodes[i].port == port && strlen(m->nodes[i].host) == hostlen &&
@@ -86,7 +85,7 @@ int sl_slotmap_from_shards(sl_slotmap *m, const redisReply *r, char *err, size_t
             host = map_get(master, "ip");
         if (!is_str(host) || !port || port->type != REDIS_REPLY_INTEGER)
             return fail(err, errlen, "a master without an address");
-        int ix = node_index(m, host->str, host->len, port->integer);
+        int ix = sl_slotmap_node_index(m, host->str, host->len, port->integer);
         if (ix < 0)
             return fail(err, errlen, "too many masters, or a host name too long");
         for (size_t k = 0; k < slots->elements; k += 2) {
@@ -113,13 +112,22 @@ int sl_slotmap_from_slots(sl_slotmap *m, const redisReply *r, char *err, size_t 
         if (n->type != REDIS_REPLY_ARRAY || n->elements < 2 || !is_str(n->element[0]) ||
             n->element[1]->type != REDIS_REPLY_INTEGER)
             return fail(err, errlen, "a master without an address");
-        int ix = node_index(m, n->element[0]->str, n->element[0]->len, n->element[1]->integer);
+        int ix = sl_slotmap_node_index(m, n->element[0]->str, n->element[0]->len, n->element[1]->integer);
         if (ix < 0)
             return fail(err, errlen, "too many masters, or a host name too long");
         if (assign(m, e->element[0]->integer, e->element[1]->integer, ix) != 0)
             return fail(err, errlen, "a slot range out of bounds");
     }
     return 0;
+}
+
+void sl_slotmap_set_owner(sl_slotmap *m, unsigned slot, int ix)
+{
+    if (slot < SL_HASHSLOTS && ix >= 0 && (size_t)ix < m->nnodes) {
+        if (m->owner[slot] == SL_SLOTMAP_NONE)
+            m->covered++;
+        m->owner[slot] = (uint16_t)ix;
+    }
 }
 
 const sl_slotmap_node *sl_slotmap_lookup(const sl_slotmap *m, unsigned slot)

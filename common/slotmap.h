@@ -45,6 +45,13 @@ int sl_slotmap_from_shards(sl_slotmap *m, const redisReply *r, char *err, size_t
  */
 int sl_slotmap_from_slots(sl_slotmap *m, const redisReply *r, char *err, size_t errlen);
 
+/** The index of host[0..hostlen):port in m's nodes, added when new (a MOVED
+ *  to a master the map has not seen); -1 when m is full or the name too long. */
+int sl_slotmap_node_index(sl_slotmap *m, const char *host, size_t hostlen, long long port);
+
+/** Slot now belongs to node ix (what a MOVED reply says), until the next full map. */
+void sl_slotmap_set_owner(sl_slotmap *m, unsigned slot, int ix);
+
 /** The master serving slot, or NULL when none does. */
 const sl_slotmap_node *sl_slotmap_lookup(const sl_slotmap *m, unsigned slot);
 

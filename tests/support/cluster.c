@@ -1,0 +1,162 @@
+/* The Redis Cluster fixture (cluster.h). */
+#include "support/cluster.h"
+
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/hashslot.h"
+
+redisReply *th_cluster_cmd(th_cluster *c, int i, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c->rc[i], fmt, ap);
+    va_end(ap);
+    cr_assert_not_null(r, "node %d: %s", i, c->rc[i]->errstr);
+    return r;
+}
+
+static void ok(th_cluster *c, int i, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c->rc[i], fmt, ap);
+    va_end(ap);
+    cr_assert(r && r->type == REDIS_REPLY_STATUS, "node %d: %s: %s", i, fmt, r && r->str ? r->str : c->rc[i]->errstr);
+    freeReplyObject(r);
+}
+
+static int ready(void *arg)
+{
+    th_cluster *c = arg;
+    char want[64];
+    snprintf(want, sizeof want, "cluster_known_nodes:%d\r", c->n);
+    for (int i = 0; i < c->n; i++) {
+        redisReply *r = th_cluster_cmd(c, i, "CLUSTER INFO");
+        int up = r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_state:ok") && strstr(r->str, want);
+        freeReplyObject(r);
+        if (!up)
+            return 0;
+    }
+    return 1;
+}
+
+void th_cluster_start(th_cluster *c, int n)
+{
+    cr_assert(n >= 1 && n <= TH_CLUSTER_MAX);
+    memset(c, 0, sizeof *c);
+    c->n = n;
+    size_t ul = (size_t)snprintf(c->url, sizeof c->url, "redis+cluster://");
+    for (int i = 0; i < n; i++) {
+        c->srv[i].cluster = 1;
+        th_server_start(&c->srv[i]);
+        c->rc[i] = th_server_connect(&c->srv[i]);
+        int lo = SL_HASHSLOTS * i / n, hi = SL_HASHSLOTS * (i + 1) / n - 1;
+        ok(c, i, "CLUSTER ADDSLOTSRANGE %d %d", lo, hi);
+        ul += (size_t)snprintf(c->url + ul, sizeof c->url - ul, "%s127.0.0.1:%d", i ? "," : "", c->srv[i].port);
+    }
+    for (int i = 1; i < n; i++)
+        ok(c, 0, "CLUSTER MEET 127.0.0.1 %d", c->srv[i].port);
+    cr_assert(th_wait_until(ready, c, 60000), "the cluster did not form (see %s)", c->srv[0].log);
+}
+
+void th_cluster_stop(th_cluster *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->n; i++) {
+        if (c->rc[i])
+            redisFree(c->rc[i]);
+        c->rc[i] = NULL;
+        if (c->srv[i].pid)
+            th_server_kill(&c->srv[i]);
+    }
+}
+
+int th_cluster_node_of(th_cluster *c, const char *key)
+{
+    unsigned slot = sl_hashslot(key, strlen(key));
+    redisReply *r = th_cluster_cmd(c, 0, "CLUSTER SHARDS");
+    int owner = -1;
+    for (size_t s = 0; s < r->elements && owner < 0; s++) {
+        redisReply *shard = r->element[s], *slots = NULL, *nodes = NULL;
+        for (size_t k = 0; k + 1 < shard->elements; k += 2) {
+            if (strcmp(shard->element[k]->str, "slots") == 0)
+                slots = shard->element[k + 1];
+            if (strcmp(shard->element[k]->str, "nodes") == 0)
+                nodes = shard->element[k + 1];
+        }
+        for (size_t k = 0; slots && k + 1 < slots->elements; k += 2)
+            if (slot >= (unsigned)slots->element[k]->integer && slot <= (unsigned)slots->element[k + 1]->integer) {
+                redisReply *node = nodes->element[0];
+                for (size_t j = 0; j + 1 < node->elements; j += 2)
+                    if (strcmp(node->element[j]->str, "port") == 0)
+                        for (int i = 0; i < c->n; i++)
+                            if (c->srv[i].port == node->element[j + 1]->integer)
+                                owner = i;
+            }
+    }
+    freeReplyObject(r);
+    cr_assert_geq(owner, 0, "no node owns %s", key);
+    return owner;
+}
+
+static char *node_id(th_cluster *c, int i, char *buf, size_t n)
+{
+    redisReply *r = th_cluster_cmd(c, i, "CLUSTER MYID");
+    snprintf(buf, n, "%s", r->str);
+    freeReplyObject(r);
+    return buf;
+}
+
+typedef struct agree_arg {
+    th_cluster *c;
+    unsigned slot;
+    int to;
+} agree_arg;
+
+static int all_agree(void *arg)
+{
+    agree_arg *a = arg;
+    for (int i = 0; i < a->c->n; i++) {
+        redisReply *r = th_cluster_cmd(a->c, i, "CLUSTER SLOTS");
+        int good = 0;
+        for (size_t s = 0; s < r->elements; s++) {
+            redisReply *e = r->element[s];
+            if (a->slot >= (unsigned)e->element[0]->integer && a->slot <= (unsigned)e->element[1]->integer)
+                good = e->element[2]->element[1]->integer == a->c->srv[a->to].port;
+        }
+        freeReplyObject(r);
+        if (!good)
+            return 0;
+    }
+    return 1;
+}
+
+void th_cluster_move_slot(th_cluster *c, unsigned slot, int from, int to)
+{
+    char fid[64], tid[64];
+    node_id(c, from, fid, sizeof fid);
+    node_id(c, to, tid, sizeof tid);
+    ok(c, to, "CLUSTER SETSLOT %u IMPORTING %s", slot, fid);
+    ok(c, from, "CLUSTER SETSLOT %u MIGRATING %s", slot, tid);
+    for (;;) {
+        redisReply *r = th_cluster_cmd(c, from, "CLUSTER GETKEYSINSLOT %u 100", slot);
+        size_t n = r->elements;
+        for (size_t k = 0; k < n; k++) {
+            redisReply *m = th_cluster_cmd(c, from, "MIGRATE 127.0.0.1 %d %s 0 5000", c->srv[to].port,
+                                           r->element[k]->str);
+            cr_assert(m->type == REDIS_REPLY_STATUS, "MIGRATE %s: %s", r->element[k]->str, m->str);
+            freeReplyObject(m);
+        }
+        freeReplyObject(r);
+        if (n == 0)
+            break;
+    }
+    for (int i = 0; i < c->n; i++)
+        ok(c, i, "CLUSTER SETSLOT %u NODE %s", slot, tid);
+    agree_arg a = {c, slot, to};
+    cr_assert(th_wait_until(all_agree, &a, 30000), "slot %u did not settle on node %d", slot, to);
+}
