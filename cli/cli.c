@@ -219,14 +219,11 @@ sl_redis *sl_cli_connect(const char *cmd, const char *url)
     return r;
 }
 
-int sl_cli_functions(const char *cmd, sl_redis *r)
+/* 1 if master n's library has sluice_dlq_replay (see sl_cli_functions). */
+static int has_dlq_replay(sl_redis *r, int n)
 {
-    char err[512];
-    if (sl_functions_ensure(r, err, sizeof err) != 0)
-        return sl_cli_fail(cmd, "%s", err);
-    /* A library of this version loaded by a build from before a function was
-     * appended lacks it: probe the newest one and load ours when it is missing. */
-    redisReply *rep = sl_redis_cmd(r, "FUNCTION LIST LIBRARYNAME sluice");
+    const char *argv[4] = {"FUNCTION", "LIST", "LIBRARYNAME", "sluice"};
+    redisReply *rep = sl_redis_cmdargv_at(r, n, 4, argv, NULL);
     int have = 0;
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
         const redisReply *fns = sl_cli_kv(rep->element[0], "functions");
@@ -236,23 +233,33 @@ int sl_cli_functions(const char *cmd, sl_redis *r)
     }
     if (rep)
         freeReplyObject(rep);
-    if (have)
-        return 0;
-    const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE", sl_functions_lua};
-    size_t lens[4] = {8, 4, 7, sl_functions_lua_len};
-    rep = sl_redis_cmdargv(r, 4, argv, lens);
-    if (!rep)
-        return sl_cli_fail(cmd, "FUNCTION LOAD failed: %s", sl_redis_errstr(r));
-    int rc = 0;
-    if (rep->type == REDIS_REPLY_ERROR)
-        rc = sl_cli_fail(cmd, "FUNCTION LOAD failed: %s", rep->str);
-    freeReplyObject(rep);
-    return rc;
+    return have;
+}
+
+int sl_cli_functions(const char *cmd, sl_redis *r)
+{
+    char err[512];
+    if (sl_functions_ensure(r, err, sizeof err) != 0)
+        return sl_cli_fail(cmd, "%s", err);
+    /* A library of this version loaded by a build from before a function was
+     * appended lacks it: probe the newest one and load ours where it is missing. */
+    for (int n = 0; n < sl_redis_nodes(r); n++)
+        if (!has_dlq_replay(r, n)) {
+            if (sl_functions_load_all(r, 1, NULL, err, sizeof err) != 0)
+                return sl_cli_fail(cmd, "FUNCTION LOAD failed: %s", err);
+            break;
+        }
+    return 0;
 }
 
 redisReply *sl_cli_cmd(const char *cmd, sl_redis *r, int argc, const char **argv)
 {
-    redisReply *rep = sl_redis_cmdargv(r, argc, argv, NULL);
+    return sl_cli_cmd_at(cmd, r, -1, argc, argv);
+}
+
+redisReply *sl_cli_cmd_at(const char *cmd, sl_redis *r, int node, int argc, const char **argv)
+{
+    redisReply *rep = node < 0 ? sl_redis_cmdargv(r, argc, argv, NULL) : sl_redis_cmdargv_at(r, node, argc, argv, NULL);
     if (!rep) {
         sl_cli_fail(cmd, "%s failed: %s", argv[0], sl_redis_errstr(r));
         return NULL;

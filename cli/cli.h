@@ -67,6 +67,8 @@ int sl_cli_functions(const char *cmd, sl_redis *r);
 /** Run a command; NULL or an error reply is printed ("<what> failed: ...") and
  *  freed, and NULL returned. Otherwise the caller frees the reply. */
 redisReply *sl_cli_cmd(const char *cmd, sl_redis *r, int argc, const char **argv);
+/** sl_cli_cmd on master node (sl_redis_nodes) without routing by key (SCAN on each master); -1: by key. */
+redisReply *sl_cli_cmd_at(const char *cmd, sl_redis *r, int node, int argc, const char **argv);
 
 /** Redis server time in ms (TIME), or -1 after printing why. */
 int64_t sl_cli_server_ms(const char *cmd, sl_redis *r);

@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "common/config.h"
+#include "common/url.h"
 #include "common/worker_slot.h"
 #include "runner/run.h"
 
@@ -75,6 +76,21 @@ int sl_cmd_run(int argc, char **argv)
         fprintf(stderr, "sluice: %s\n", err);
         return SL_EXIT_CONFIG;
     }
+    sl_url u;
+    if (sl_url_parse(cfg->redis_url, &u, err, sizeof err) == 0 && u.kind != SL_URL_SINGLE) {
+        /* The supervisor's own connection (runner/maint/conn.c, asynchronous)
+         * does not route by hash slot nor ask sentinels yet: refuse, rather
+         * than run promote, reclaim and trim against one node only. */
+        fprintf(stderr,
+                "sluice: %s: redis.url: %s URLs are not supported by `sluice run` yet (its maintenance "
+                "connection talks to one server); the CLI, the C client and standalone workers "
+                "(sluice-worker --config) support them\n",
+                path, u.kind == SL_URL_CLUSTER ? "redis+cluster://" : "redis+sentinel://");
+        sl_url_wipe(&u);
+        sl_cfg_free(cfg);
+        return SL_EXIT_CONFIG;
+    }
+    sl_url_wipe(&u);
     if (gethostname(hostname, sizeof hostname) != 0 || !hostname[0])
         (void)snprintf(hostname, sizeof hostname, "localhost");
     hostname[sizeof hostname - 1] = '\0';

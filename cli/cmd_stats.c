@@ -323,45 +323,62 @@ static cJSON *queue_stats(sl_redis *r, const char *queue, int64_t now)
     return q;
 }
 
-/* Queue names from SCAN MATCH sluice:{*}SUFFIX TYPE type: keys that are exactly
- * sluice:{Q}SUFFIX (for the streams, retry, DLQ and stats streams have a
- * further suffix). Sorted and without duplicates, into arr. */
+/* Queue names from SCAN MATCH sluice:{*}SUFFIX TYPE type on every master:
+ * keys that are exactly sluice:{Q}SUFFIX (for the streams, retry, DLQ and
+ * stats streams have a further suffix), added to arr. Sorted and deduplicated
+ * by sort_names afterwards: not by inserting in place, as cJSON 1.7.15's
+ * cJSON_InsertItemInArray loses items after an insert at index 0. */
 static int scan_queues(sl_redis *r, cJSON *arr, const char *suffix, const char *type)
 {
     char cursor[32] = "0", match[64];
     sl_key_match_queues(match, sizeof match, suffix);
-    do {
-        const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", "1000", "TYPE", type};
-        redisReply *rep = sl_cli_cmd(CMD, r, 8, argv);
-        if (!rep)
-            return -1;
-        snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
-        const redisReply *keys = rep->element[1];
-        for (size_t i = 0; i < keys->elements; i++) {
-            size_t len;
-            const char *q = sl_key_queue_of(keys->element[i]->str, suffix, &len);
-            if (q == NULL)
-                continue;
-            char name[SL_CLI_NAME_MAX];
-            snprintf(name, sizeof name, "%.*s", (int)len, q);
-            cJSON *it, *at = NULL;
-            int dup = 0;
-            cJSON_ArrayForEach(it, arr) if (strcmp(it->valuestring, name) == 0) dup = 1;
-            if (dup)
-                continue;
-            cJSON_ArrayForEach(it, arr) if (!at && strcmp(it->valuestring, name) > 0) at = it;
-            if (at) {
-                int idx = 0;
-                for (cJSON *p = arr->child; p != at; p = p->next)
-                    idx++;
-                cJSON_InsertItemInArray(arr, idx, cJSON_CreateString(name));
-            } else {
+    for (int node = 0; node < sl_redis_nodes(r); node++) /* each master of a cluster */
+        do {
+            const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", "1000", "TYPE", type};
+            redisReply *rep = sl_cli_cmd_at(CMD, r, node, 8, argv);
+            if (!rep)
+                return -1;
+            snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
+            const redisReply *keys = rep->element[1];
+            for (size_t i = 0; i < keys->elements; i++) {
+                size_t len;
+                const char *q = sl_key_queue_of(keys->element[i]->str, suffix, &len);
+                if (q == NULL)
+                    continue;
+                char name[SL_CLI_NAME_MAX];
+                snprintf(name, sizeof name, "%.*s", (int)len, q);
                 cJSON_AddItemToArray(arr, cJSON_CreateString(name));
             }
-        }
-        freeReplyObject(rep);
-    } while (strcmp(cursor, "0") != 0);
+            freeReplyObject(rep);
+        } while (strcmp(cursor, "0") != 0);
     return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* arr's strings sorted, each once: a new array (arr is freed), or NULL. */
+static cJSON *sort_names(cJSON *arr)
+{
+    int n = cJSON_GetArraySize(arr), k = 0;
+    const char **v = calloc((size_t)n + 1, sizeof *v);
+    cJSON *out = cJSON_CreateArray(), *it;
+    if (!v || !out) {
+        free(v);
+        cJSON_Delete(out);
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    cJSON_ArrayForEach(it, arr) v[k++] = it->valuestring;
+    qsort(v, (size_t)n, sizeof *v, cmp_str);
+    for (int i = 0; i < n; i++)
+        if (i == 0 || strcmp(v[i], v[i - 1]) != 0)
+            cJSON_AddItemToArray(out, cJSON_CreateString(v[i]));
+    free(v);
+    cJSON_Delete(arr);
+    return out;
 }
 
 /* A number with prec decimals, or "-" for null. */
@@ -456,8 +473,8 @@ int sl_cmd_stats(int argc, char **argv)
     queues = cJSON_AddArrayToObject(root, "queues");
     for (int i = optind; i < argc; i++)
         cJSON_AddItemToArray(names, cJSON_CreateString(argv[i]));
-    if (optind == argc &&
-        (scan_queues(r, names, "", "stream") != 0 || scan_queues(r, names, SL_KEY_SCHED_SUFFIX, "zset") != 0))
+    if (optind == argc && (scan_queues(r, names, "", "stream") != 0 ||
+                           scan_queues(r, names, SL_KEY_SCHED_SUFFIX, "zset") != 0 || !(names = sort_names(names))))
         goto done;
     cJSON_ArrayForEach(it, names)
     {

@@ -377,30 +377,31 @@ static int discover(tr_trace *t, sl_redis *r)
 {
     char cursor[32] = "0", match[16];
     sl_key_match_queues(match, sizeof match, "");
-    do {
-        const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", PAGE_S, "TYPE", "stream"};
-        redisReply *rep = sl_cli_cmd(CMD, r, 8, argv);
-        if (!rep)
-            return 1;
-        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+    for (int node = 0; node < sl_redis_nodes(r); node++) /* each master of a cluster */
+        do {
+            const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", PAGE_S, "TYPE", "stream"};
+            redisReply *rep = sl_cli_cmd_at(CMD, r, node, 8, argv);
+            if (!rep)
+                return 1;
+            if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+                freeReplyObject(rep);
+                return sl_cli_fail(CMD, "SCAN: unexpected reply");
+            }
+            snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
+            const redisReply *keys = rep->element[1];
+            for (size_t i = 0; i < keys->elements; i++) {
+                size_t len;
+                const char *q = sl_key_queue_of(keys->element[i]->str, "", &len);
+                char name[80];
+                if (q == NULL || len >= sizeof(name))
+                    continue;
+                memcpy(name, q, len);
+                name[len] = '\0';
+                if (sl_valid_name(name))
+                    add_queue(t, name);
+            }
             freeReplyObject(rep);
-            return sl_cli_fail(CMD, "SCAN: unexpected reply");
-        }
-        snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
-        const redisReply *keys = rep->element[1];
-        for (size_t i = 0; i < keys->elements; i++) {
-            size_t len;
-            const char *q = sl_key_queue_of(keys->element[i]->str, "", &len);
-            char name[80];
-            if (q == NULL || len >= sizeof(name))
-                continue;
-            memcpy(name, q, len);
-            name[len] = '\0';
-            if (sl_valid_name(name))
-                add_queue(t, name);
-        }
-        freeReplyObject(rep);
-    } while (strcmp(cursor, "0") != 0);
+        } while (strcmp(cursor, "0") != 0);
     return 0;
 }
 

@@ -25,6 +25,7 @@ static const struct sl_command {
     {"jobs", sl_cmd_jobs, "where a job is: pending, scheduled, completed, dead-lettered"},
     {"schema", sl_cmd_schema, "event schemas: list, show, register, check, validate"},
     {"trace", sl_cmd_trace, "show the jobs of one request (correlation id) and their outcome per group"},
+    {"functions", sl_cmd_functions, "the server-side function library on every master: status, load"},
 };
 #define SL_NCOMMANDS (sizeof sl_commands / sizeof sl_commands[0])
 

@@ -25,11 +25,11 @@ static int found(const char *const *argv, const size_t *lens, int i, const char 
 /* Commands that name no key: sent to the node of the previous command (so
  * MULTI/EXEC and WAIT follow the WATCH or the write before them). */
 static const char *const keyless[] = {
-    "PING",     "ECHO",    "TIME",    "INFO",      "CLIENT",   "FUNCTION", "SCAN",     "DBSIZE",  "WAIT",
-    "MULTI",    "EXEC",    "DISCARD", "UNWATCH",   "COMMAND",  "CONFIG",   "ROLE",     "CLUSTER", "ACL",
-    "SCRIPT",   "SELECT",  "AUTH",    "HELLO",     "QUIT",     "LATENCY",  "SLOWLOG",  "DEBUG",   "FLUSHALL",
-    "FLUSHDB",  "SAVE",    "BGSAVE",  "LASTSAVE",  "READONLY", "READWRITE", "ASKING",  "PUBLISH", "RANDOMKEY",
-    "KEYS",     "LOLWUT",  "SWAPDB",  "SHUTDOWN",  "MONITOR",  "RESET",    "FAILOVER", "REPLICAOF", "SLAVEOF",
+    "PING",    "ECHO",   "TIME",    "INFO",     "CLIENT",   "FUNCTION",  "SCAN",     "DBSIZE",    "WAIT",
+    "MULTI",   "EXEC",   "DISCARD", "UNWATCH",  "COMMAND",  "CONFIG",    "ROLE",     "CLUSTER",   "ACL",
+    "SCRIPT",  "SELECT", "AUTH",    "HELLO",    "QUIT",     "LATENCY",   "SLOWLOG",  "DEBUG",     "FLUSHALL",
+    "FLUSHDB", "SAVE",   "BGSAVE",  "LASTSAVE", "READONLY", "READWRITE", "ASKING",   "PUBLISH",   "RANDOMKEY",
+    "KEYS",    "LOLWUT", "SWAPDB",  "SHUTDOWN", "MONITOR",  "RESET",     "FAILOVER", "REPLICAOF", "SLAVEOF",
 };
 
 int sl_cmd_key(int argc, const char *const *argv, const size_t *lens, const char **key, size_t *keylen)

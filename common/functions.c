@@ -37,37 +37,70 @@ static int reply_error(const redisReply *rep, const char *what, char *err, size_
     return -1;
 }
 
-int sl_functions_ensure(sl_redis *r, char *err, size_t errlen)
+/* The library on master node n: checked, and loaded when missing, older or
+ * force. *loaded is set to 1 when it was loaded. 0 or -1 as sl_functions_ensure. */
+static int ensure_on(sl_redis *r, int n, int force, int *loaded, char *err, size_t errlen)
 {
-    redisReply *rep = sl_redis_cmd(r, "FCALL sluice_version 0");
-    if (!rep) {
-        snprintf(err, errlen, "%s", sl_redis_errstr(r));
-        return -1;
-    }
-    int current = sl_functions_version_ok(rep);
-    int missing = sl_functions_missing(rep);
-    if (!current && !missing && rep->type == REDIS_REPLY_ERROR) {
-        int rc = reply_error(rep, "FCALL sluice_version", err, errlen);
+    char node[300];
+    *loaded = 0;
+    if (!force) {
+        const char *vargv[3] = {"FCALL", "sluice_version", "0"};
+        redisReply *rep = sl_redis_cmdargv_at(r, n, 3, vargv, NULL);
+        if (!rep) {
+            snprintf(err, errlen, "%s", sl_redis_errstr(r));
+            return -1;
+        }
+        int current = sl_functions_version_ok(rep);
+        int missing = sl_functions_missing(rep);
+        if (!current && !missing && rep->type == REDIS_REPLY_ERROR) {
+            int rc = reply_error(rep, "FCALL sluice_version", err, errlen);
+            freeReplyObject(rep);
+            return rc;
+        }
         freeReplyObject(rep);
-        return rc;
+        if (current)
+            return 0;
     }
-    freeReplyObject(rep);
-    if (current)
-        return 0;
-
     const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE", sl_functions_lua};
     size_t lens[4] = {8, 4, 7, sl_functions_lua_len};
-    rep = sl_redis_cmdargv(r, 4, argv, lens);
+    redisReply *rep = sl_redis_cmdargv_at(r, n, 4, argv, lens);
     if (!rep) {
         snprintf(err, errlen, "%s", sl_redis_errstr(r));
         return -1;
     }
     int rc = 0;
-    if (rep->type == REDIS_REPLY_ERROR)
+    if (rep->type == REDIS_REPLY_ERROR) {
         rc = reply_error(rep, "FUNCTION LOAD sluice", err, errlen);
-    else
+    } else {
+        *loaded = 1;
         SL_LOG(SL_DEBUG, "loaded redis function library", SL_S("library", "sluice"),
-               SL_S("version", SL_FUNCTIONS_VERSION), SL_S("redis", sl_redis_name(r)));
+               SL_S("version", SL_FUNCTIONS_VERSION), SL_S("redis", sl_redis_node_name(r, n, node, sizeof node)));
+    }
     freeReplyObject(rep);
     return rc;
+}
+
+int sl_functions_load_all(sl_redis *r, int force, int *loaded, char *err, size_t errlen)
+{
+    int count = 0, nodes = sl_redis_nodes(r);
+    for (int n = 0; n < nodes; n++) {
+        int one;
+        if (ensure_on(r, n, force, &one, err, errlen) != 0) {
+            if (nodes > 1) { /* say which master */
+                char node[300], why[512];
+                snprintf(why, sizeof why, "%s", err);
+                snprintf(err, errlen, "on cluster node %s: %s", sl_redis_node_name(r, n, node, sizeof node), why);
+            }
+            return -1;
+        }
+        count += one;
+    }
+    if (loaded)
+        *loaded = count;
+    return 0;
+}
+
+int sl_functions_ensure(sl_redis *r, char *err, size_t errlen)
+{
+    return sl_functions_load_all(r, 0, NULL, err, errlen);
 }

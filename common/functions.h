@@ -17,12 +17,21 @@ extern const size_t sl_functions_lua_len;
 
 /**
  * Make sure the library is loaded at this build's version or a newer one: FCALL
- * sluice_version, and FUNCTION LOAD REPLACE when it is missing or older. Safe to race with
+ * sluice_version, and FUNCTION LOAD REPLACE when it is missing or older, on
+ * every master (a Redis Cluster has one library per master). Safe to race with
  * other processes doing the same.
  * @return 0; -1 on a lost connection (errstr of r says why) or an error reply
  *         (message in err, e.g. functions disabled or an old Redis).
  */
 int sl_functions_ensure(sl_redis *r, char *err, size_t errlen);
+
+/**
+ * sl_functions_ensure on every master (sl_redis_nodes: one server, or each
+ * master of a Redis Cluster); with force, FUNCTION LOAD REPLACE on each
+ * whatever it has (`sluice functions load`). *loaded (may be NULL) counts the
+ * masters where the library was loaded. 0 or -1 (err names the master).
+ */
+int sl_functions_load_all(sl_redis *r, int force, int *loaded, char *err, size_t errlen);
 
 /** 1 if reply (of FCALL sluice_version) is this build's version or a newer one,
  *  which is kept: every version accepts the calls of older ones. */

@@ -180,6 +180,10 @@ int sl_redis_connect(sl_redis *r)
     sl_redis_disconnect(r);
     if (r->url.kind == SL_URL_CLUSTER)
         return sl_cluster_connect(r);
+    if (r->url.kind == SL_URL_SENTINEL) {
+        snprintf(r->errstr, sizeof(r->errstr), "redis %s: redis+sentinel:// URLs are not connected to yet", r->name);
+        return -1;
+    }
     r->ctx = sl_redis_open(r, r->url.host, r->url.port, r->url.is_unix ? r->url.path : NULL, r->url.db, r->name);
     if (!r->ctx)
         return -1;

@@ -257,8 +257,7 @@ int sl_cluster_connect(sl_redis *r)
             tl += (size_t)snprintf(tried + tl, sizeof tried - tl, "%s%s: %s", tl ? "; " : "", who, why);
     }
     free(m);
-    snprintf(r->errstr, sizeof r->errstr, "redis %s: no seed node gave the cluster's slot map (%s)", r->name,
-             tried);
+    snprintf(r->errstr, sizeof r->errstr, "redis %s: no seed node gave the cluster's slot map (%s)", r->name, tried);
     return -1;
 }
 
@@ -351,8 +350,7 @@ static redisReply *send_on(sl_redis *r, int ix, const char *buf, size_t len, int
     if (!c || (cl->pq_len && drain_node(r, ix) != 0))
         return NULL;
     void *rep = NULL;
-    if ((asking && redisAppendCommand(c, "ASKING") != REDIS_OK) ||
-        redisAppendFormattedCommand(c, buf, len) != REDIS_OK)
+    if ((asking && redisAppendCommand(c, "ASKING") != REDIS_OK) || redisAppendFormattedCommand(c, buf, len) != REDIS_OK)
         return fail_io(r, ix, c->errstr[0] ? c->errstr : "cannot send");
     if (asking) {
         if (redisGetReply(c, &rep) != REDIS_OK || !rep)
