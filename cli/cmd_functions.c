@@ -73,7 +73,9 @@ int sl_cmd_functions(int argc, char **argv)
         cJSON_AddItemToArray(arr, m);
         if (!json)
             printf("%s: %s%s\n", node, rep->type == REDIS_REPLY_STRING ? "version " : "",
-                   rep->type == REDIS_REPLY_STRING ? rep->str : sl_functions_missing(rep) ? "not loaded" : rep->str);
+                   rep->type == REDIS_REPLY_STRING ? rep->str
+                   : sl_functions_missing(rep)     ? "not loaded"
+                                                   : rep->str);
         freeReplyObject(rep);
     }
     if (json) {

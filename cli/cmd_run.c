@@ -77,15 +77,11 @@ int sl_cmd_run(int argc, char **argv)
         return SL_EXIT_CONFIG;
     }
     sl_url u;
-    if (sl_url_parse(cfg->redis_url, &u, err, sizeof err) == 0 && u.kind != SL_URL_SINGLE) {
+    if (sl_url_parse(cfg->redis_url, &u, err, sizeof err) == 0 && u.kind == SL_URL_SENTINEL) {
         /* The supervisor's own connection (runner/maint/conn.c, asynchronous)
-         * does not route by hash slot nor ask sentinels yet: refuse, rather
-         * than run promote, reclaim and trim against one node only. */
-        fprintf(stderr,
-                "sluice: %s: redis.url: %s URLs are not supported by `sluice run` yet (its maintenance "
-                "connection talks to one server); the CLI, the C client and standalone workers "
-                "(sluice-worker --config) support them\n",
-                path, u.kind == SL_URL_CLUSTER ? "redis+cluster://" : "redis+sentinel://");
+         * does not ask sentinels yet: refuse, rather than run promote,
+         * reclaim and trim against a sentinel. */
+        fprintf(stderr, "sluice: %s: redis.url: redis+sentinel:// URLs are not supported by `sluice run` yet\n", path);
         sl_url_wipe(&u);
         sl_cfg_free(cfg);
         return SL_EXIT_CONFIG;

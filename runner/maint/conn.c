@@ -17,61 +17,13 @@
 #include "common/url.h"
 #include "common/util.h"
 #include "runner/maint/conn.h"
-
-/* Period of the timeout check. */
-#define SL_MCONN_TICK_MS 100
-
-typedef enum sl_mconn_state {
-    SL_MC_DOWN, /* no context; the retry timer reconnects */
-    SL_MC_CONNECTING, /* TCP/unix connect in progress */
-    SL_MC_HANDSHAKE, /* AUTH, SELECT, library check in flight */
-    SL_MC_READY, /* commands go out at once */
-    SL_MC_CLOSED /* sl_mconn_free in progress */
-} sl_mconn_state;
-
-/* One command: queued (waiting for ready) or in flight. */
-typedef struct sl_mconn_req {
-    struct sl_mconn_req *prev, *next;
-    sl_mconn *c;
-    sl_mconn_cb cb;
-    void *arg;
-    int internal; /* a handshake step: dropped silently with its connection */
-    unsigned gen; /* connection generation it was sent on */
-    int64_t t0; /* when it was sent (in flight) or queued */
-    int argc;
-    const char **argv; /* copies, in the same allocation */
-    size_t *lens;
-} sl_mconn_req;
-
-typedef struct sl_mconn_list {
-    sl_mconn_req *head, *tail;
-    size_t n;
-} sl_mconn_list;
-
-struct sl_mconn {
-    struct event_base *base;
-    redisAsyncContext *ac;
-    sl_mconn_state state;
-    unsigned gen; /* bumped per connection attempt */
-    char *url; /* holds the password: wiped on free */
-    sl_url u;
-    char name[512]; /* redacted URL, for logs */
-    int64_t connect_timeout_ms, command_timeout_ms, reconnect_min_ms, reconnect_max_ms;
-    int64_t conn_t0; /* start of the current connect attempt */
-    unsigned failures; /* consecutive failed attempts/drops since last ready */
-    int was_ready; /* ever ready: later readies are "restored" */
-    struct event *tick, *retry;
-    sl_mconn_list inflight; /* in send order: head is the oldest */
-    sl_mconn_list queue;
-    sl_mconn_ready_fn on_ready;
-    void *ready_arg;
-};
+#include "runner/maint/conn_int.h"
 
 static void sl_mconn_connect(sl_mconn *c);
 
 /* ---- lists and requests ------------------------------------------------- */
 
-static void sl_mconn_push(sl_mconn_list *l, sl_mconn_req *q)
+void sl_mconn_push(sl_mconn_list *l, sl_mconn_req *q)
 {
     q->next = NULL;
     q->prev = l->tail;
@@ -83,7 +35,7 @@ static void sl_mconn_push(sl_mconn_list *l, sl_mconn_req *q)
     l->n++;
 }
 
-static void sl_mconn_unlink(sl_mconn_list *l, sl_mconn_req *q)
+void sl_mconn_unlink(sl_mconn_list *l, sl_mconn_req *q)
 {
     if (q->prev)
         q->prev->next = q->next;
@@ -99,8 +51,7 @@ static void sl_mconn_unlink(sl_mconn_list *l, sl_mconn_req *q)
 
 /* A request with private copies of argv (one allocation); lens NULL: strlen of
  * each. NULL when out of memory. */
-static sl_mconn_req *sl_mconn_req_new(sl_mconn *c, sl_mconn_cb cb, void *arg, int argc, const char **argv,
-                                      const size_t *lens)
+sl_mconn_req *sl_mconn_req_new(sl_mconn *c, sl_mconn_cb cb, void *arg, int argc, const char **argv, const size_t *lens)
 {
     size_t bytes = sizeof(sl_mconn_req) + (size_t)argc * (sizeof(char *) + sizeof(size_t));
     for (int i = 0; i < argc; i++)
@@ -109,6 +60,7 @@ static sl_mconn_req *sl_mconn_req_new(sl_mconn *c, sl_mconn_cb cb, void *arg, in
     if (!q)
         return NULL;
     q->c = c;
+    q->slot = q->ask = -1;
     q->cb = cb;
     q->arg = arg;
     q->argc = argc;
@@ -127,7 +79,7 @@ static sl_mconn_req *sl_mconn_req_new(sl_mconn *c, sl_mconn_cb cb, void *arg, in
 }
 
 /* Free a request, wiping its arguments (AUTH carries the password). */
-static void sl_mconn_req_free(sl_mconn_req *q)
+void sl_mconn_req_free(sl_mconn_req *q)
 {
     for (int i = 0; i < q->argc; i++)
         explicit_bzero((char *)q->argv[i], q->lens[i]);
@@ -420,6 +372,10 @@ static void sl_mconn_on_tick(evutil_socket_t fd, short what, void *arg)
     char why[128];
     (void)fd;
     (void)what;
+    if (c->rt) {
+        sl_mrouter_tick(c);
+        return;
+    }
     if (c->state == SL_MC_CONNECTING && now - c->conn_t0 > c->connect_timeout_ms) {
         (void)snprintf(why, sizeof why, "connect timed out after %lld ms", (long long)(now - c->conn_t0));
         sl_mconn_drop(c, why);
@@ -473,10 +429,10 @@ static int sl_mconn_take_cfg(sl_mconn *c, const sl_config *cfg, int *url_changed
     return 0;
 }
 
-sl_mconn *sl_mconn_new(struct event_base *base, const sl_config *cfg, sl_mconn_ready_fn on_ready, void *arg)
+/* A connection with its timers, not connected yet. NULL when out of memory. */
+static sl_mconn *sl_mconn_alloc(struct event_base *base, sl_mconn_ready_fn on_ready, void *arg)
 {
     struct timeval tv;
-    int changed;
     sl_mconn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
@@ -487,10 +443,52 @@ sl_mconn *sl_mconn_new(struct event_base *base, const sl_config *cfg, sl_mconn_r
     c->tick = event_new(base, -1, EV_PERSIST, sl_mconn_on_tick, c);
     c->retry = evtimer_new(base, sl_mconn_on_retry, c);
     sl_mconn_ms_to_tv(SL_MCONN_TICK_MS, &tv);
-    if (!c->tick || !c->retry || event_add(c->tick, &tv) != 0 || sl_mconn_take_cfg(c, cfg, &changed) != 0) {
+    if (!c->tick || !c->retry || event_add(c->tick, &tv) != 0) {
         sl_mconn_free(c);
         return NULL;
     }
+    return c;
+}
+
+/* Connect c by its URL: one server, or the cluster router. */
+static int sl_mconn_start(sl_mconn *c)
+{
+    if (c->u.kind == SL_URL_CLUSTER)
+        return sl_mrouter_start(c);
+    sl_mconn_connect(c);
+    return 0;
+}
+
+sl_mconn *sl_mconn_new(struct event_base *base, const sl_config *cfg, sl_mconn_ready_fn on_ready, void *arg)
+{
+    int changed;
+    sl_mconn *c = sl_mconn_alloc(base, on_ready, arg);
+    if (!c)
+        return NULL;
+    if (sl_mconn_take_cfg(c, cfg, &changed) != 0 || sl_mconn_start(c) != 0) {
+        sl_mconn_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+sl_mconn *sl_mconn_link_new(sl_mconn *parent, const char *host, int port, sl_mconn_ready_fn on_ready, void *arg)
+{
+    sl_mconn *c = sl_mconn_alloc(parent->base, on_ready, arg);
+    if (!c)
+        return NULL;
+    c->connect_timeout_ms = parent->connect_timeout_ms;
+    c->command_timeout_ms = parent->command_timeout_ms;
+    c->reconnect_min_ms = parent->reconnect_min_ms;
+    c->reconnect_max_ms = parent->reconnect_max_ms;
+    c->u = parent->u; /* the credentials; one server, db 0 */
+    c->u.kind = SL_URL_SINGLE;
+    c->u.nhosts = 0;
+    c->u.is_unix = 0;
+    c->u.db = 0;
+    (void)snprintf(c->u.host, sizeof c->u.host, "%s", host);
+    c->u.port = port;
+    (void)snprintf(c->name, sizeof c->name, "%s:%d (cluster node of %.300s)", host, port, parent->name);
     sl_mconn_connect(c);
     return c;
 }
@@ -500,6 +498,7 @@ void sl_mconn_free(sl_mconn *c)
     if (!c)
         return;
     c->state = SL_MC_CLOSED;
+    sl_mrouter_stop(c);
     sl_mconn_drop(c, "closing");
     while (c->queue.head) {
         sl_mconn_req *q = c->queue.head;
@@ -526,18 +525,23 @@ int sl_mconn_configure(sl_mconn *c, const sl_config *cfg)
         return -1;
     if (changed) {
         SL_LOG(SL_INFO, "redis.url changed: reconnecting the maintenance connection", SL_S("redis", c->name));
+        sl_mrouter_stop(c);
         evtimer_del(c->retry);
         if (c->ac)
             sl_mconn_drop(c, "redis.url changed");
         c->failures = 0;
+        c->state = SL_MC_DOWN;
         evtimer_del(c->retry);
-        sl_mconn_connect(c);
+        return sl_mconn_start(c);
     }
+    sl_mrouter_timeouts(c);
     return 0;
 }
 
 int sl_mconn_ready(const sl_mconn *c)
 {
+    if (c->rt)
+        return sl_mrouter_ready(c);
     return c->state == SL_MC_READY && c->ac && !SL_ASYNC_CLOSING(c->ac);
 }
 
@@ -546,6 +550,8 @@ int sl_mconn_call(sl_mconn *c, sl_mconn_mode mode, sl_mconn_cb cb, void *arg, in
 {
     if (c->state == SL_MC_CLOSED)
         return -1;
+    if (c->rt)
+        return sl_mrouter_call(c, mode, cb, arg, argc, argv, lens);
     int ready = sl_mconn_ready(c);
     if (!ready && mode == SL_MCONN_NOW)
         return -1;
@@ -565,11 +571,13 @@ int sl_mconn_call(sl_mconn *c, sl_mconn_mode mode, sl_mconn_cb cb, void *arg, in
 
 void sl_mconn_reset(sl_mconn *c, const char *why)
 {
-    if (c->ac && c->state != SL_MC_CLOSED)
+    if (c->rt)
+        sl_mrouter_reset(c, why);
+    else if (c->ac && c->state != SL_MC_CLOSED)
         sl_mconn_drop(c, why);
 }
 
 size_t sl_mconn_inflight(const sl_mconn *c)
 {
-    return c->inflight.n;
+    return c->rt ? sl_mrouter_inflight(c) : c->inflight.n;
 }

@@ -148,15 +148,14 @@ Test(cluster_cli, workers_drain_queues_on_every_master)
         char stdin_text[PER * 12 + 1] = "";
         for (int j = 0; j < PER; j++)
             strcat(stdin_text, "{\"n\":1}\n");
-        th_run_result r = th_run_io((const char *const[]){"enqueue", "-q", "-u", cl.url, q[i], "test.record", "-", NULL},
-                                    stdin_text, NULL);
+        th_run_result r = th_run_io(
+            (const char *const[]){"enqueue", "-q", "-u", cl.url, q[i], "test.record", "-", NULL}, stdin_text, NULL);
         cr_assert_eq(r.code, 0, "%s", r.err);
         th_run_free(&r);
     }
     for (int i = 0; i < QUEUES; i++) {
         want_lines want = {rec[i], PER};
-        cr_assert(th_wait_until(has_lines, &want, 60000), "%s: %ld of %d jobs ran", q[i],
-                  th_count_lines(rec[i]), PER);
+        cr_assert(th_wait_until(has_lines, &want, 60000), "%s: %ld of %d jobs ran", q[i], th_count_lines(rec[i]), PER);
     }
     for (int i = 0; i < QUEUES; i++) {
         th_worker_stop(w[i], 10000);
@@ -168,19 +167,4 @@ Test(cluster_cli, workers_drain_queues_on_every_master)
         freeReplyObject(p);
         free(rec[i]);
     }
-}
-
-Test(cluster_cli, sluice_run_refuses_a_cluster_url_for_now)
-{
-    char json[1024];
-    snprintf(json, sizeof json,
-             "{\"redis\":{\"url\":\"%s\"},\"plugin_dir\":\"%s\",\"pools\":[{\"name\":\"p\",\"queue\":\"q\","
-             "\"plugins\":[\"record\"]}]}",
-             cl.url, SLUICE_TEST_PLUGIN_DIR);
-    char *cfg = th_write_file("cluster-run.json", json);
-    th_run_result r = TH_RUN("run", "-c", cfg);
-    cr_assert_eq(r.code, 78, "%s", r.err);
-    cr_assert(strstr(r.err, "redis.url: redis+cluster:// URLs are not supported by `sluice run` yet"), "%s", r.err);
-    th_run_free(&r);
-    free(cfg);
 }

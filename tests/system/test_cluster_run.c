@@ -1,0 +1,179 @@
+/* `sluice run` on a real 3-master Redis Cluster (redis+cluster:// URL): one
+ * pool per queue, the queues' slots on different masters. The supervisor's own
+ * connection routes by slot (runner/maint/conn_cluster.c) and loads the
+ * function library on every master; its maintenance promotes delayed jobs and
+ * retries on each master; every job runs and is acked exactly once. Then a
+ * slot moves to another master while the pools run: the jobs enqueued after
+ * the move are done too (MOVED followed by workers and the supervisor). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/hashslot.h"
+#include "support/cluster.h"
+#include "support/run.h"
+#include "support/sup.h"
+#include "th.h"
+
+static th_cluster cl;
+static th_sup sup;
+
+static void setup(void)
+{
+    th_cluster_start(&cl, 3);
+}
+
+static void teardown(void)
+{
+    th_sup_kill(&sup);
+    th_cluster_stop(&cl);
+}
+
+TestSuite(cluster_run, .init = setup, .fini = teardown, .timeout = 240);
+
+enum { QUEUES = 3, RECORD = 30, RETRY = 5, DELAYED = 4, PER = RECORD + RETRY + DELAYED };
+
+/* Queue names, queue i on master i. */
+static void pick_queues(char q[][16])
+{
+    int found = 0;
+    for (int i = 0; found < QUEUES; i++) {
+        char name[16], key[64];
+        snprintf(name, sizeof name, "rq%d", i);
+        snprintf(key, sizeof key, "sluice:{%s}", name);
+        int node = th_cluster_node_of(&cl, key);
+        if (q[node][0] == '\0') {
+            snprintf(q[node], 16, "%s", name);
+            found++;
+        }
+    }
+}
+
+typedef struct want_lines {
+    const char *path;
+    long n;
+} want_lines;
+
+static int has_lines(void *arg)
+{
+    want_lines *w = arg;
+    return th_count_lines(w->path) >= w->n;
+}
+
+static void enqueue(const char *queue, const char *type, const char *payload, const char *delay)
+{
+    th_run_result r = delay ? TH_RUN("enqueue", "-q", "-u", cl.url, "--delay", delay, queue, type, payload)
+                            : TH_RUN("enqueue", "-q", "-u", cl.url, queue, type, payload);
+    cr_assert_eq(r.code, 0, "%s: %s", queue, r.err);
+    th_run_free(&r);
+}
+
+static void enqueue_all(const char *queue)
+{
+    char stdin_text[RECORD * 12 + 1] = "";
+    for (int j = 0; j < RECORD; j++)
+        strcat(stdin_text, "{\"n\":1}\n");
+    th_run_result r =
+        th_run_io((const char *const[]){"enqueue", "-q", "-u", cl.url, queue, "test.record", "-", NULL}, stdin_text, NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    th_run_free(&r);
+    for (int j = 0; j < RETRY; j++)
+        enqueue(queue, "test.retry", "{\"succeed_on\":3,\"retry_after\":100}", NULL);
+    for (int j = 0; j < DELAYED; j++)
+        enqueue(queue, "test.record", "{}", "300ms");
+}
+
+/* Every job of the record file ran once: no id twice. */
+static void each_once(const char *path, long n)
+{
+    cr_assert_eq(th_count_lines(path), n, "%s", path);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    char (*ids)[128] = calloc((size_t)n, sizeof *ids);
+    long k = 0;
+    char line[512];
+    while (fgets(line, sizeof line, f) && k < n)
+        sscanf(line, "%127s", ids[k++]);
+    fclose(f);
+    for (long a = 0; a < k; a++)
+        for (long b = a + 1; b < k; b++)
+            cr_assert_str_neq(ids[a], ids[b], "job %s ran twice", ids[a]);
+    free(ids);
+}
+
+static long long pending(const char *queue, const char *group)
+{
+    char key[64];
+    snprintf(key, sizeof key, "sluice:{%s}", queue);
+    redisReply *p = th_cluster_cmd(&cl, th_cluster_node_of(&cl, key), "XPENDING %s %s", key, group);
+    long long n = p->type == REDIS_REPLY_ARRAY ? p->element[0]->integer : -1;
+    freeReplyObject(p);
+    return n;
+}
+
+Test(cluster_run, supervisor_and_workers_on_every_master)
+{
+    char q[QUEUES][16] = {{0}}, *rec[QUEUES], pools[4096] = "";
+    pick_queues(q);
+    size_t pl = 0;
+    for (int i = 0; i < QUEUES; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "crun-%s.txt", q[i]);
+        rec[i] = th_tmp_path(name);
+        unlink(rec[i]);
+        pl += (size_t)snprintf(pools + pl, sizeof pools - pl,
+                               "%s{\"name\":\"p%d\",\"queue\":\"%s\",\"group\":\"g\",\"workers\":2,"
+                               "\"plugins\":[\"record\",\"retry\"],\"block\":\"200ms\","
+                               "\"settings\":{\"record_file\":\"%s\"}}",
+                               i ? "," : "", i, q[i], rec[i]);
+    }
+    char *json = NULL;
+    cr_assert(asprintf(&json,
+                       "{\"redis\":{\"url\":\"%s\",\"reconnect_min\":\"50ms\",\"reconnect_max\":\"500ms\"},"
+                       "\"plugin_dir\":\"%s\",\"log\":{\"level\":\"info\"},"
+                       "\"supervisor\":{\"promote_interval\":\"50ms\"},"
+                       "\"jobs\":{\"max_attempts\":5,\"backoff_base\":\"50ms\",\"backoff_cap\":\"200ms\"},"
+                       "\"pools\":[%s]}",
+                       cl.url, SLUICE_TEST_PLUGIN_DIR, pools) > 0);
+    char *cfg = th_write_file("cluster-run.json", json);
+    free(json);
+    th_sup_init(&sup, "cluster", cfg, "cluster-run.log");
+    th_sup_start(&sup);
+    th_sup_wait_workers(&sup, 2 * QUEUES, 30000);
+    cr_assert(th_sup_wait_log(&sup, "redis cluster slot map read", 30000), "see %s", sup.log);
+
+    for (int i = 0; i < QUEUES; i++)
+        enqueue_all(q[i]);
+    for (int i = 0; i < QUEUES; i++) {
+        want_lines w = {rec[i], PER};
+        cr_assert(th_wait_until(has_lines, &w, 90000), "%s: %ld of %d jobs done (see %s)", q[i],
+                  th_count_lines(rec[i]), PER, sup.log);
+    }
+    for (int i = 0; i < 3; i++) {
+        redisReply *v = th_cluster_cmd(&cl, i, "FCALL sluice_version 0");
+        cr_assert_eq(v->type, REDIS_REPLY_STRING, "master %d has the library", i);
+        freeReplyObject(v);
+    }
+    for (int i = 0; i < QUEUES; i++) {
+        each_once(rec[i], PER);
+        cr_assert_eq(th_count_lines_with(rec[i], " 3 ", NULL), RETRY, "%s: the retried jobs ran on attempt 3", q[i]);
+        cr_assert_eq(pending(q[i], "g"), 0, "%s: every job acked", q[i]);
+    }
+
+    /* Move queue 0's slot from master 0 to master 1 under the running pools. */
+    char key[64];
+    snprintf(key, sizeof key, "sluice:{%s}", q[0]);
+    th_cluster_move_slot(&cl, sl_hashslot(key, strlen(key)), 0, 1);
+    enqueue_all(q[0]);
+    want_lines w = {rec[0], 2 * PER};
+    cr_assert(th_wait_until(has_lines, &w, 90000), "%s after the move: %ld of %d jobs done (see %s)", q[0],
+              th_count_lines(rec[0]), 2 * PER, sup.log);
+    each_once(rec[0], 2 * PER);
+    cr_assert_eq(pending(q[0], "g"), 0);
+    th_sup_stop(&sup, 20000);
+    for (int i = 0; i < QUEUES; i++)
+        free(rec[i]);
+    free(cfg);
+}
