@@ -38,6 +38,10 @@ MODULES = [
     {"common/json/compat.c", "common/json/compat_ref.c"},
     # plugins: the loader hands each plugin the host table, whose register call fills the loader's table
     {"workers/loader.c", "workers/host.c"},
+    # the blocking connection (one sl_redis, struct in redis_int.h): one server, and the cluster router
+    {"common/redis.c", "common/redis_cluster.c"},
+    # the supervisor's async connection (one sl_mconn, struct in conn_int.h): one server, and the cluster router
+    {"runner/maint/conn.c", "runner/maint/conn_cluster.c"},
 ]
 
 

@@ -146,8 +146,8 @@ void th_cluster_move_slot(th_cluster *c, unsigned slot, int from, int to)
         redisReply *r = th_cluster_cmd(c, from, "CLUSTER GETKEYSINSLOT %u 100", slot);
         size_t n = r->elements;
         for (size_t k = 0; k < n; k++) {
-            redisReply *m = th_cluster_cmd(c, from, "MIGRATE 127.0.0.1 %d %s 0 5000", c->srv[to].port,
-                                           r->element[k]->str);
+            redisReply *m =
+                th_cluster_cmd(c, from, "MIGRATE 127.0.0.1 %d %s 0 5000", c->srv[to].port, r->element[k]->str);
             cr_assert(m->type == REDIS_REPLY_STATUS, "MIGRATE %s: %s", r->element[k]->str, m->str);
             freeReplyObject(m);
         }

@@ -53,8 +53,9 @@ Test(cmdkey, streams_and_subcommands)
 
 Test(cmdkey, keyless_commands)
 {
-    const char *none[] = {"PING", "INFO memory", "SCAN 0 MATCH x", "MULTI", "EXEC", "WAIT 1 100",
-                          "FUNCTION LOAD REPLACE x", "CLUSTER SHARDS", "TIME", "client setname x", "ROLE"};
+    const char *none[] = {
+        "PING",           "INFO memory", "SCAN 0 MATCH x",   "MULTI", "EXEC", "WAIT 1 100", "FUNCTION LOAD REPLACE x",
+        "CLUSTER SHARDS", "TIME",        "client setname x", "ROLE"};
     for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
         cr_assert_str_eq(key_of(none[i]), "", "%s", none[i]);
     cr_assert_str_eq(key_of("GET"), "", "no argument");
