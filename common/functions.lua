@@ -27,7 +27,7 @@ Time is always Redis server time (TIME), never a client's clock.
 -- with the same or a newer version. So every version must accept the calls of
 -- every older one (new KEYS/ARGV only as optional additions, replies only grow):
 -- in a rolling upgrade old processes call the new library.
-local VERSION = '8'
+local VERSION = '9'
 
 local function now_ms()
     local t = redis.call('TIME')
@@ -719,3 +719,24 @@ redis.register_function{function_name = 'sluice_trim', flags = {'allow-oom'}, ca
     end
     return {redis.call('XTRIM', stream, 'MINID', point), point, floor or ''}
 end}
+
+-- sluice_schema_put(KEYS: registry hash sluice:{:schemas}, its version
+-- sluice:{:schemas}:version; ARGV: type, had ("1": the caller compared with a
+-- stored schema, "0": with none), the schema it compared with, the new
+-- schema) -> 1 stored (HSET + INCR version), 0 the stored schema is no longer
+-- the one compared with (someone registered in between: read and compare
+-- again). The schema registry's check-and-set (common/registry.c): the
+-- compatibility check is the caller's (the JSON Schema comparison is C), the
+-- swap is this one call on the registry's slot, so it needs no WATCH/MULTI
+-- connection state and works the same through a Redis Cluster.
+redis.register_function('sluice_schema_put', function(keys, args)
+    local cur = redis.call('HGET', keys[1], args[1])
+    if args[2] == '1' then
+        if cur ~= args[3] then return 0 end
+    elseif cur then
+        return 0
+    end
+    redis.call('HSET', keys[1], args[1], args[4])
+    redis.call('INCR', keys[2])
+    return 1
+end)

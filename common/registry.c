@@ -1,6 +1,7 @@
 /* The schema registry in Redis (registry.h): registering with an atomic
- * check-and-set (WATCH the hash, compare the stored schema, MULTI HSET + INCR
- * the version, EXEC; retried when another writer got in between), reading one
+ * check-and-set (read the stored schema, compare, then FCALL sluice_schema_put
+ * stores and bumps the version only if the stored schema is still the one
+ * compared with; retried when another writer got in between), reading one
  * or all schemas, and loading config/schemas/TYPE.json files. */
 #include "common/registry.h"
 
@@ -13,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/functions.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -58,15 +60,6 @@ static redisReply *run(sl_redis *r, int argc, const char **argv, const size_t *l
     return rep;
 }
 
-/* A command whose reply we only need to be a success. 0 or -1. */
-static int run_ok(sl_redis *r, const char *cmd, char *err, size_t errlen)
-{
-    const char *argv[1] = {cmd};
-    redisReply *rep = run(r, 1, argv, NULL, err, errlen);
-    freeReplyObject(rep);
-    return rep != NULL ? 0 : -1;
-}
-
 /* The canonical (compact) form of schema text, checked to compile. NULL with
  * err when it is not JSON or not a schema. */
 static char *canonical(const char *json, size_t len, char *err, size_t errlen)
@@ -108,23 +101,20 @@ static void changes_text(const sl_compat_report *rep, const char *prefix, char *
     }
 }
 
-/* One check-and-set attempt. Returns the outcome, or -1 when EXEC found the
- * hash changed since WATCH (try again). */
+/* One check-and-set attempt: read the stored schema, compare in C, then swap
+ * with FCALL sluice_schema_put, which stores only when the stored schema is
+ * still the one compared with. Returns the outcome, or -1 when someone
+ * registered in between (try again). */
 static int put_once(sl_redis *r, const char *type, const char *canon, sl_compat_report *rep, char *err, size_t errlen)
 {
-    const char *watch[2] = {"WATCH", SL_REGISTRY_KEY};
     const char *hget[3] = {"HGET", SL_REGISTRY_KEY, type};
-    const char *hset[4] = {"HSET", SL_REGISTRY_KEY, type, canon};
-    const char *incr[2] = {"INCR", SL_REGISTRY_VERSION_KEY};
-    size_t hset_lens[4] = {4, strlen(SL_REGISTRY_KEY), strlen(type), strlen(canon)};
-    redisReply *old = NULL, *rep_exec;
+    redisReply *old = NULL, *put;
     sl_reg_outcome out = SL_REG_ADDED;
     char msg[300];
 
-    freeReplyObject(run(r, 2, watch, NULL, err, errlen)); /* an error shows up in HGET below */
     old = run(r, 3, hget, NULL, err, errlen);
     if (old == NULL)
-        goto failed;
+        return SL_REG_FAILED;
     if (old->type == REDIS_REPLY_STRING) {
         sl_compat_report local = {0};
         sl_compat_report *cr = rep != NULL ? rep : &local;
@@ -147,45 +137,48 @@ static int put_once(sl_redis *r, const char *type, const char *canon, sl_compat_
         sl_compat_report_free(&local);
     } else if (old->type != REDIS_REPLY_NIL) {
         fail(err, errlen, "HGET %s %s: unexpected reply type %d", SL_REGISTRY_KEY, type, old->type);
-        goto failed;
-    }
-    freeReplyObject(old);
-    old = NULL;
-    if (out == SL_REG_UNCHANGED || out == SL_REG_INCOMPATIBLE)
-        return run_ok(r, "UNWATCH", err, errlen) == 0 ? (int)out : SL_REG_FAILED;
-
-    if (run_ok(r, "MULTI", err, errlen) != 0)
-        goto failed;
-    freeReplyObject(sl_redis_cmdargv(r, 4, hset, hset_lens)); /* QUEUED; errors surface at EXEC */
-    freeReplyObject(sl_redis_cmdargv(r, 2, incr, NULL));
-    rep_exec = run(r, 1, (const char *[]){"EXEC"}, NULL, err, errlen);
-    if (rep_exec == NULL)
-        return SL_REG_FAILED;
-    if (rep_exec->type == REDIS_REPLY_NIL) {
-        freeReplyObject(rep_exec);
-        return -1; /* someone changed the hash: compare again */
-    }
-    if (rep_exec->type != REDIS_REPLY_ARRAY || rep_exec->elements != 2 ||
-        rep_exec->element[0]->type == REDIS_REPLY_ERROR || rep_exec->element[1]->type == REDIS_REPLY_ERROR) {
-        fail(err, errlen, "EXEC (HSET %s + INCR %s) failed: %.200s", SL_REGISTRY_KEY, SL_REGISTRY_VERSION_KEY,
-             rep_exec->type == REDIS_REPLY_ARRAY && rep_exec->elements == 2
-                 ? (rep_exec->element[0]->type == REDIS_REPLY_ERROR ? rep_exec->element[0]->str
-                                                                    : rep_exec->element[1]->str)
-                 : "unexpected reply");
-        freeReplyObject(rep_exec);
+        freeReplyObject(old);
         return SL_REG_FAILED;
     }
-    freeReplyObject(rep_exec);
-    return (int)out;
-
-failed:
-    freeReplyObject(old);
-    if (sl_redis_connected(r)) {
-        char ignored[64];
-        run_ok(r, "DISCARD", ignored, sizeof ignored); /* fails harmlessly outside MULTI */
-        run_ok(r, "UNWATCH", ignored, sizeof ignored);
+    if (out == SL_REG_UNCHANGED || out == SL_REG_INCOMPATIBLE) {
+        freeReplyObject(old);
+        return (int)out;
     }
-    return SL_REG_FAILED;
+    int had = old->type == REDIS_REPLY_STRING;
+    const char *argv[9] = {"FCALL",         "sluice_schema_put", "2",  SL_REGISTRY_KEY, SL_REGISTRY_VERSION_KEY, type,
+                           had ? "1" : "0", had ? old->str : "", canon};
+    size_t lens[9] = {5,
+                      17,
+                      1,
+                      strlen(SL_REGISTRY_KEY),
+                      strlen(SL_REGISTRY_VERSION_KEY),
+                      strlen(type),
+                      1,
+                      had ? old->len : 0,
+                      strlen(canon)};
+    put = sl_redis_cmdargv(r, 9, argv, lens);
+    if (put && sl_functions_missing(put)) { /* a server without the library (yet): load it, once */
+        freeReplyObject(put);
+        put = NULL;
+        if (sl_functions_ensure(r, msg, sizeof msg) != 0)
+            fail(err, errlen, "registering %s needs the sluice function library: %s", type, msg);
+        else
+            put = sl_redis_cmdargv(r, 9, argv, lens);
+    } else if (!put) {
+        fail(err, errlen, "FCALL sluice_schema_put failed: %s", sl_redis_errstr(r));
+    }
+    freeReplyObject(old);
+    if (put == NULL)
+        return SL_REG_FAILED;
+    if (put->type != REDIS_REPLY_INTEGER) {
+        fail(err, errlen, "FCALL sluice_schema_put %s: %.200s", type,
+             put->type == REDIS_REPLY_ERROR ? put->str : "unexpected reply");
+        freeReplyObject(put);
+        return SL_REG_FAILED;
+    }
+    int stored = put->integer == 1;
+    freeReplyObject(put);
+    return stored ? (int)out : -1; /* 0: someone registered in between: compare again */
 }
 
 sl_reg_outcome sl_registry_put(sl_redis *r, const char *type, const char *json, size_t len, sl_compat_report *rep,

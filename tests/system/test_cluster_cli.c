@@ -168,3 +168,31 @@ Test(cluster_cli, workers_drain_queues_on_every_master)
         free(rec[i]);
     }
 }
+
+Test(cluster_cli, schema_registry_on_its_own_slot)
+{
+    /* the seed is a master that does not hold {:schemas}: every registry call is routed */
+    int reg = th_cluster_node_of(&cl, "sluice:{:schemas}");
+    char url[128];
+    snprintf(url, sizeof url, "redis+cluster://127.0.0.1:%d", cl.srv[(reg + 1) % 3].port);
+    const char *v1 = "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\"}},\"required\":[\"n\"]}";
+    const char *bad = "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"string\"}},\"required\":[\"n\"]}";
+    th_run_result r = th_run_io((const char *const[]){"schema", "register", "-u", url, "s.v1", "-", NULL}, v1, NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    th_run_free(&r);
+    r = th_run_io((const char *const[]){"schema", "register", "-u", url, "s.v1", "-", NULL}, bad, NULL);
+    cr_assert_eq(r.code, 1, "an incompatible change is refused: %s", r.out);
+    th_run_free(&r);
+    redisReply *v = th_cluster_cmd(&cl, reg, "GET sluice:{:schemas}:version");
+    cr_assert(v->type == REDIS_REPLY_STRING && strcmp(v->str, "1") == 0, "one change stored on the registry's master");
+    freeReplyObject(v);
+    char q[1][16];
+    snprintf(q[0], sizeof q[0], "sq");
+    r = TH_RUN("enqueue", "-q", "-u", url, q[0], "s.v1", "{\"n\":\"x\"}");
+    cr_assert_eq(r.code, 1, "a payload the schema refuses is not enqueued: %s", r.err);
+    th_run_free(&r);
+    r = TH_RUN("enqueue", "-q", "-u", url, q[0], "s.v1", "{\"n\":1}");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    th_run_free(&r);
+    cr_assert_eq(xlen_of(q[0]), 1);
+}

@@ -75,8 +75,8 @@ static void enqueue_all(const char *queue)
     char stdin_text[RECORD * 12 + 1] = "";
     for (int j = 0; j < RECORD; j++)
         strcat(stdin_text, "{\"n\":1}\n");
-    th_run_result r =
-        th_run_io((const char *const[]){"enqueue", "-q", "-u", cl.url, queue, "test.record", "-", NULL}, stdin_text, NULL);
+    th_run_result r = th_run_io((const char *const[]){"enqueue", "-q", "-u", cl.url, queue, "test.record", "-", NULL},
+                                stdin_text, NULL);
     cr_assert_eq(r.code, 0, "%s", r.err);
     th_run_free(&r);
     for (int j = 0; j < RETRY; j++)
@@ -91,7 +91,7 @@ static void each_once(const char *path, long n)
     cr_assert_eq(th_count_lines(path), n, "%s", path);
     FILE *f = fopen(path, "r");
     cr_assert_not_null(f);
-    char (*ids)[128] = calloc((size_t)n, sizeof *ids);
+    char(*ids)[128] = calloc((size_t)n, sizeof *ids);
     long k = 0;
     char line[512];
     while (fgets(line, sizeof line, f) && k < n)
@@ -148,8 +148,8 @@ Test(cluster_run, supervisor_and_workers_on_every_master)
         enqueue_all(q[i]);
     for (int i = 0; i < QUEUES; i++) {
         want_lines w = {rec[i], PER};
-        cr_assert(th_wait_until(has_lines, &w, 90000), "%s: %ld of %d jobs done (see %s)", q[i],
-                  th_count_lines(rec[i]), PER, sup.log);
+        cr_assert(th_wait_until(has_lines, &w, 90000), "%s: %ld of %d jobs done (see %s)", q[i], th_count_lines(rec[i]),
+                  PER, sup.log);
     }
     for (int i = 0; i < 3; i++) {
         redisReply *v = th_cluster_cmd(&cl, i, "FCALL sluice_version 0");
