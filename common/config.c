@@ -34,6 +34,8 @@ const sl_cfg_key sl_cfg_main_keys[] = {
     {"redis.command_timeout", SL_CFG_DUR, 0, C(command_timeout_ms), 5000, NULL, 1, 10 * MIN_MS, NULL},
     {"redis.reconnect_min", SL_CFG_DUR, 0, C(reconnect_min_ms), 100, NULL, 1, HOUR_MS, NULL},
     {"redis.reconnect_max", SL_CFG_DUR, 0, C(reconnect_max_ms), 5000, NULL, 1, HOUR_MS, NULL},
+    {"redis.wait_replicas", SL_CFG_INT, 0, C(wait_replicas), 0, NULL, 0, 64, "SLUICE_REDIS_WAIT_REPLICAS"},
+    {"redis.wait_timeout", SL_CFG_DUR, 0, C(wait_timeout_ms), 1000, NULL, 1, 10 * MIN_MS, "SLUICE_REDIS_WAIT_TIMEOUT"},
     {"log.format", SL_CFG_FORMAT, 0, C(log_format), SL_LOG_TEXT, NULL, 0, 0, "SLUICE_LOG_FORMAT"},
     {"log.level", SL_CFG_LEVEL, 0, C(log_level), SL_INFO, NULL, 0, 0, "SLUICE_LOG_LEVEL"},
     {"log.file", SL_CFG_PATH, SL_CFG_NULLABLE, C(log_file), 0, NULL, 0, 0, "SLUICE_LOG_FILE"},
@@ -736,6 +738,10 @@ static int cross_check(pctx *p, const sl_config *c)
                        fmt_dur(c->command_timeout_ms, d1, sizeof d1), i, fmt_dur(c->pools[i].block_ms, d2, sizeof d2));
     if (c->reconnect_max_ms < c->reconnect_min_ms)
         return bad(p, "redis.reconnect_max", 0, "must not be less than redis.reconnect_min");
+    if (c->wait_replicas > 0 && c->wait_timeout_ms >= c->command_timeout_ms)
+        return bad(p, "redis.wait_timeout", 0,
+                   "must be less than redis.command_timeout (%s >= %s): WAIT blocks the connection that long",
+                   fmt_dur(c->wait_timeout_ms, d1, sizeof d1), fmt_dur(c->command_timeout_ms, d2, sizeof d2));
     if (c->restart_max_ms < c->restart_min_ms)
         return bad(p, "supervisor.restart_backoff_max", 0, "must not be less than supervisor.restart_backoff_min");
     if (c->backoff_cap_ms < c->backoff_base_ms)

@@ -45,6 +45,8 @@ typedef struct sl_config {
     int64_t command_timeout_ms; /* redis.command_timeout, default 5s (must exceed every pool's block) */
     int64_t reconnect_min_ms; /* redis.reconnect_min, default 100ms */
     int64_t reconnect_max_ms; /* redis.reconnect_max, default 5s */
+    int wait_replicas; /* redis.wait_replicas, default 0: enqueues, acks and settles WAIT for this many replicas */
+    int64_t wait_timeout_ms; /* redis.wait_timeout, default 1s: how long WAIT waits (then it is an error) */
     /* log */
     int log_format; /* log.format: "text" | "json" (sl_log_format), default text; env SLUICE_LOG_FORMAT */
     int log_level; /* log.level: debug|info|warn|error (sl_log_level), default info; env SLUICE_LOG_LEVEL */

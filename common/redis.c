@@ -339,6 +339,50 @@ redisReply *sl_redis_get_reply(sl_redis *r)
     return rep;
 }
 
+int sl_redis_wait(sl_redis *r, int replicas, int64_t timeout_ms, char *err, size_t errlen)
+{
+    char n[24], t[24];
+    snprintf(n, sizeof n, "%d", replicas);
+    snprintf(t, sizeof t, "%lld", (long long)timeout_ms);
+    const char *argv[3] = {"WAIT", n, t};
+    int got = -1;
+    if (replicas <= 0)
+        return 0;
+    if (!r->ctx) {
+        not_connected(r);
+        snprintf(err, errlen, "%s", r->errstr);
+        return -1;
+    }
+    if (r->cl) {
+        char buf[96];
+        size_t len = sl_resp_encode(buf, 3, argv, NULL);
+        if (sl_cluster_wait(r, buf, len, replicas, &got) != 0) {
+            snprintf(err, errlen, "%s", r->errstr);
+            return -1;
+        }
+    } else {
+        redisReply *rep = sl_redis_cmdargv(r, 3, argv, NULL);
+        if (!rep) {
+            snprintf(err, errlen, "%s", r->errstr);
+            return -1;
+        }
+        if (rep->type == REDIS_REPLY_INTEGER)
+            got = (int)rep->integer;
+        else
+            snprintf(err, errlen, "WAIT %d %lld failed on %s: %.200s", replicas, (long long)timeout_ms, r->name,
+                     rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        freeReplyObject(rep);
+        if (got < 0)
+            return -1;
+    }
+    if (got >= replicas)
+        return 0;
+    snprintf(err, errlen,
+             "the write was not confirmed: %d of %d replicas acknowledged it within redis.wait_timeout (%lld ms) on %s",
+             got, replicas, (long long)timeout_ms, r->name);
+    return -1;
+}
+
 int sl_redis_nodes(const sl_redis *r)
 {
     return r->cl ? sl_cluster_nodes(r) : 1;

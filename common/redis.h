@@ -56,6 +56,16 @@ redisReply *sl_redis_cmdargv_at(sl_redis *r, int node, int argc, const char **ar
 /** "host:port" of master node (the redacted URL for one server), for messages. */
 const char *sl_redis_node_name(sl_redis *r, int node, char *buf, size_t n);
 
+/**
+ * WAIT replicas timeout_ms after writes (redis.wait_replicas): on the server,
+ * or on every cluster master written to since the last wait. No-op for
+ * replicas <= 0. Call it with no pipeline pending.
+ * @return 0 when each acknowledged at least replicas; -1 with err (fewer
+ *         replicas in time: the write happened on the master but is not
+ *         confirmed; or an I/O error)
+ */
+int sl_redis_wait(sl_redis *r, int replicas, int64_t timeout_ms, char *err, size_t errlen);
+
 /** Error replies the caller should wait out and retry (LOADING, READONLY,
  *  OOM, MASTERDOWN, BUSY, TRYAGAIN, CLUSTERDOWN, NOREPLICAS, UNBLOCKED). 1 or 0. */
 int sl_redis_reply_transient(const redisReply *reply);

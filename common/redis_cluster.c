@@ -45,6 +45,7 @@ struct sl_cluster {
     sl_slotmap map;
     redisContext *ctx[SL_SLOTMAP_MAX_NODES]; /* per map node, NULL until used */
     int cur; /* node of the last command, -1 before any */
+    unsigned char dirty[SL_SLOTMAP_MAX_NODES]; /* sent to since the last sl_redis_wait */
     int stale; /* a MOVED was seen: read the whole map when no pipeline is pending */
     int64_t refreshed_ms;
     pend *pq; /* pipelined commands whose replies are not returned yet, oldest first */
@@ -175,6 +176,7 @@ static void take_map(sl_redis *r, const sl_slotmap *m)
         if (cl->ctx[i])
             redisFree(cl->ctx[i]);
     memcpy(cl->ctx, keep, sizeof keep);
+    memset(cl->dirty, 1, sizeof cl->dirty); /* indices changed: the next wait asks every master */
     cl->map = *m;
     cl->cur = newcur;
     r->ctx = newcur >= 0 ? cl->ctx[newcur] : NULL;
@@ -361,6 +363,7 @@ static redisReply *send_on(sl_redis *r, int ix, const char *buf, size_t len, int
     if (redisGetReply(c, &rep) != REDIS_OK || !rep)
         return fail_io(r, ix, c->errstr[0] ? c->errstr : "connection lost");
     cl->cur = ix;
+    cl->dirty[ix] = 1;
     r->ctx = c;
     return rep;
 }
@@ -470,6 +473,7 @@ int sl_cluster_append(sl_redis *r, char *buf, size_t len)
     }
     cl->pq[(cl->pq_head + cl->pq_len++) % cl->pq_cap] = (pend){.node = ix, .slot = slot, .buf = buf, .len = len};
     cl->cur = ix;
+    cl->dirty[ix] = 1;
     r->ctx = c;
     return 0;
 }
@@ -534,4 +538,28 @@ const char *sl_cluster_node_name(sl_redis *r, int node, char *buf, size_t n)
     else
         snprintf(buf, n, "%s:%d", r->cl->map.nodes[node].host, r->cl->map.nodes[node].port);
     return buf;
+}
+
+int sl_cluster_wait(sl_redis *r, const char *buf, size_t len, int replicas, int *least)
+{
+    sl_cluster *cl = r->cl;
+    int low = -1;
+    for (size_t i = 0; i < cl->map.nnodes; i++) {
+        if (!cl->dirty[i])
+            continue;
+        redisReply *rep = send_on(r, (int)i, buf, len, 0);
+        if (!rep)
+            return -1;
+        int n = rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : -1;
+        freeReplyObject(rep);
+        if (n < 0) {
+            snprintf(r->errstr, sizeof r->errstr, "redis %s: WAIT on a cluster master gave no count", r->name);
+            return -1;
+        }
+        cl->dirty[i] = 0;
+        if (low < 0 || n < low)
+            low = n;
+    }
+    *least = low < 0 ? replicas : low;
+    return 0;
 }

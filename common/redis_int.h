@@ -38,5 +38,8 @@ redisReply *sl_cluster_get_reply(sl_redis *r);
 int sl_cluster_nodes(const sl_redis *r);
 redisReply *sl_cluster_exec_at(sl_redis *r, int node, const char *buf, size_t len);
 const char *sl_cluster_node_name(sl_redis *r, int node, char *buf, size_t n);
+/** buf (a WAIT) on every master sent to since the last call; *least the
+ *  smallest count (replicas when none was sent to). 0, or -1 (I/O). */
+int sl_cluster_wait(sl_redis *r, const char *buf, size_t len, int replicas, int *least);
 
 #endif
