@@ -9,7 +9,6 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "common/config.h"
-#include "common/url.h"
 #include "common/worker_slot.h"
 #include "runner/run.h"
 
@@ -76,17 +75,6 @@ int sl_cmd_run(int argc, char **argv)
         fprintf(stderr, "sluice: %s\n", err);
         return SL_EXIT_CONFIG;
     }
-    sl_url u;
-    if (sl_url_parse(cfg->redis_url, &u, err, sizeof err) == 0 && u.kind == SL_URL_SENTINEL) {
-        /* The supervisor's own connection (runner/maint/conn.c, asynchronous)
-         * does not ask sentinels yet: refuse, rather than run promote,
-         * reclaim and trim against a sentinel. */
-        fprintf(stderr, "sluice: %s: redis.url: redis+sentinel:// URLs are not supported by `sluice run` yet\n", path);
-        sl_url_wipe(&u);
-        sl_cfg_free(cfg);
-        return SL_EXIT_CONFIG;
-    }
-    sl_url_wipe(&u);
     if (gethostname(hostname, sizeof hostname) != 0 || !hostname[0])
         (void)snprintf(hostname, sizeof hostname, "localhost");
     hostname[sizeof hostname - 1] = '\0';

@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/redis_int.h"
+#include "common/sentinel.h"
 #include "common/url.h"
 #include "common/util.h"
 
@@ -175,15 +176,54 @@ fail:
     return NULL;
 }
 
+/* The master of a redis+sentinel:// URL: asked of the sentinels on every
+ * connect (so a reconnect after a failover finds the new one), and accepted
+ * only when it answers ROLE as a master. */
+static int connect_sentinel(sl_redis *r)
+{
+    sl_url_host cand[SL_URL_MAX_HOSTS];
+    char why[768], tried[600] = "";
+    size_t tl = 0;
+    int n = sl_sentinel_masters(&r->url, r->opts.connect_timeout_ms, r->opts.command_timeout_ms, cand, SL_URL_MAX_HOSTS,
+                                why, sizeof why);
+    if (n < 0) {
+        snprintf(r->errstr, sizeof(r->errstr), "redis %s: %.700s", r->name, why);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        char who[300];
+        snprintf(who, sizeof who, "%.150s:%d (master \"%.100s\" by its sentinels)", cand[i].host, cand[i].port,
+                 r->url.master);
+        redisContext *c = sl_redis_open(r, cand[i].host, cand[i].port, NULL, r->url.db, who);
+        if (c) {
+            redisReply *role = redisCommand(c, "ROLE");
+            int master = sl_sentinel_is_master(role);
+            freeReplyObject(role);
+            if (master) {
+                r->ctx = c;
+                r->errstr[0] = '\0';
+                return 0;
+            }
+            redisFree(c);
+            snprintf(why, sizeof why, "%.200s:%d is not a master (a sentinel is behind a failover)", cand[i].host,
+                     cand[i].port);
+        } else {
+            snprintf(why, sizeof why, "%.500s", r->errstr);
+        }
+        if (tl < sizeof tried)
+            tl += (size_t)snprintf(tried + tl, sizeof tried - tl, "%s%s", tl ? "; " : "", why);
+    }
+    snprintf(r->errstr, sizeof(r->errstr), "redis %s: no master for \"%s\" yet: %s", r->name, r->url.master, tried);
+    return -1;
+}
+
 int sl_redis_connect(sl_redis *r)
 {
     sl_redis_disconnect(r);
     if (r->url.kind == SL_URL_CLUSTER)
         return sl_cluster_connect(r);
-    if (r->url.kind == SL_URL_SENTINEL) {
-        snprintf(r->errstr, sizeof(r->errstr), "redis %s: redis+sentinel:// URLs are not connected to yet", r->name);
-        return -1;
-    }
+    if (r->url.kind == SL_URL_SENTINEL)
+        return connect_sentinel(r);
     r->ctx = sl_redis_open(r, r->url.host, r->url.port, r->url.is_unix ? r->url.path : NULL, r->url.db, r->name);
     if (!r->ctx)
         return -1;
@@ -211,6 +251,21 @@ static redisReply *io_failed(sl_redis *r)
     return NULL;
 }
 
+/* A reply on a redis+sentinel:// connection that says this is no longer the
+ * master (READONLY: demoted to a replica; MASTERDOWN): the reply is the
+ * caller's, and the connection is dropped so the next connect asks the
+ * sentinels again instead of retrying the old address. */
+static redisReply *checked(sl_redis *r, redisReply *rep)
+{
+    if (r->url.kind == SL_URL_SENTINEL && rep &&
+        (sl_redis_reply_is(rep, "READONLY") || sl_redis_reply_is(rep, "MASTERDOWN"))) {
+        snprintf(r->errstr, sizeof(r->errstr), "redis %s: the master answered %.200s: asking the sentinels again",
+                 r->name, rep->str);
+        sl_redis_disconnect(r);
+    }
+    return rep;
+}
+
 static redisReply *not_connected(sl_redis *r)
 {
     snprintf(r->errstr, sizeof(r->errstr), "redis %s: not connected", r->name);
@@ -236,7 +291,7 @@ redisReply *sl_redis_cmd(sl_redis *r, const char *fmt, ...)
     }
     rep = redisvCommand(r->ctx, fmt, ap);
     va_end(ap);
-    return rep ? rep : io_failed(r);
+    return rep ? checked(r, rep) : io_failed(r);
 }
 
 size_t sl_resp_size(int argc, const char **argv, const size_t *lens)
@@ -290,7 +345,7 @@ redisReply *sl_redis_cmdargv(sl_redis *r, int argc, const char **argv, const siz
         return rep;
     }
     redisReply *rep = redisCommandArgv(r->ctx, argc, argv, lens);
-    return rep ? rep : io_failed(r);
+    return rep ? checked(r, rep) : io_failed(r);
 }
 
 /* The command is encoded as RESP here, in one pass into one buffer, and handed
@@ -336,7 +391,7 @@ redisReply *sl_redis_get_reply(sl_redis *r)
     void *rep = NULL;
     if (redisGetReply(r->ctx, &rep) != REDIS_OK || !rep)
         return io_failed(r);
-    return rep;
+    return checked(r, rep);
 }
 
 int sl_redis_wait(sl_redis *r, int replicas, int64_t timeout_ms, char *err, size_t errlen)

@@ -8,7 +8,7 @@ set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config libhiredis-dev libevent-dev libcjson-dev libpcre2-dev
             redis-server redis-tools)
-test_pkgs=(g++ libcriterion-dev python3 python3-redis docker-compose json-schema-test-suite prometheus
+test_pkgs=(g++ libcriterion-dev python3 python3-redis redis-sentinel docker-compose json-schema-test-suite prometheus
            clang libclang-rt-14-dev jq python3-jsonschema
            clang-format)  # clang: tests/fuzz/; jq, jsonschema: the docs test; clang-format: make format
 lint_pkgs=(clang-tidy)

@@ -14,12 +14,16 @@
 
 #include "common/functions.h"
 #include "common/log.h"
+#include "common/redis.h"
+#include "common/sentinel.h"
 #include "common/url.h"
 #include "common/util.h"
 #include "runner/maint/conn.h"
 #include "runner/maint/conn_int.h"
 
 static void sl_mconn_connect(sl_mconn *c);
+static void sl_mconn_sentinel_close(sl_mconn *c);
+static void sl_mconn_drop(sl_mconn *c, const char *why);
 
 /* ---- lists and requests ------------------------------------------------- */
 
@@ -95,6 +99,13 @@ static void sl_mconn_on_reply(redisAsyncContext *ac, void *reply, void *privdata
     sl_mconn_unlink(&c->inflight, q);
     if (!q->internal || (reply && q->gen == c->gen && c->ac))
         q->cb(q->arg, reply);
+    if (c->u.kind == SL_URL_SENTINEL && reply && q->gen == c->gen && c->ac &&
+        (sl_redis_reply_is(reply, "READONLY") || sl_redis_reply_is(reply, "MASTERDOWN"))) {
+        char why[256];
+        (void)snprintf(why, sizeof why, "the master answered %.150s: asking the sentinels again",
+                       ((redisReply *)reply)->str);
+        sl_mconn_drop(c, why);
+    }
     sl_mconn_req_free(q);
 }
 
@@ -135,6 +146,7 @@ static void sl_mconn_schedule(sl_mconn *c)
 static void sl_mconn_drop(sl_mconn *c, const char *why)
 {
     redisAsyncContext *ac = c->ac;
+    sl_mconn_sentinel_close(c);
     int closing = c->state == SL_MC_CLOSED;
     c->ac = NULL;
     if (!closing) {
@@ -253,6 +265,19 @@ static void sl_mconn_hs_version(void *arg, redisReply *r)
         sl_mconn_drop(c, "cannot send FUNCTION LOAD");
 }
 
+/* ROLE of the master a sentinel named: anything but "master" drops the
+ * connection, and the reconnect asks the sentinels again. */
+static void sl_mconn_hs_role(void *arg, redisReply *r)
+{
+    sl_mconn *c = arg;
+    if (sl_sentinel_is_master(r))
+        return;
+    char why[400];
+    (void)snprintf(why, sizeof why, "%.200s:%d, named by a sentinel, is not a master", c->master_host, c->master_port);
+    SL_LOG(SL_WARN, "redis maintenance connection: not the master", SL_S("redis", c->name), SL_S("error", why));
+    sl_mconn_drop(c, why);
+}
+
 /* CONFIG GET maxmemory-policy: an evicting policy can drop queued jobs. Errors
  * (CONFIG renamed or disabled) are ignored. Once per connection. */
 static void sl_mconn_hs_policy(void *arg, redisReply *r)
@@ -294,6 +319,11 @@ static void sl_mconn_handshake(sl_mconn *c)
     const char *ver[] = {"FCALL", "sluice_version", "0"};
     size_t verl[] = {5, 14, 1};
     rc |= sl_mconn_internal(c, sl_mconn_hs_version, 3, ver, verl);
+    if (c->u.kind == SL_URL_SENTINEL) { /* a sentinel can be behind a failover: the master must say so itself */
+        const char *role[] = {"ROLE"};
+        size_t rolel[] = {4};
+        rc |= sl_mconn_internal(c, sl_mconn_hs_role, 1, role, rolel);
+    }
     const char *pol[] = {"CONFIG", "GET", "maxmemory-policy"};
     size_t poll[] = {6, 3, 16};
     rc |= sl_mconn_internal(c, sl_mconn_hs_policy, 3, pol, poll);
@@ -326,9 +356,10 @@ static void sl_mconn_on_disconnect(const redisAsyncContext *ac, int status)
     sl_mconn_drop(c, ac->errstr && ac->errstr[0] ? ac->errstr : "connection closed");
 }
 
-static void sl_mconn_connect(sl_mconn *c)
+/* Connect to host:port (NULL host: the unix socket of the URL). */
+static void sl_mconn_connect_to(sl_mconn *c, const char *host, int port)
 {
-    redisAsyncContext *ac = c->u.is_unix ? redisAsyncConnectUnix(c->u.path) : redisAsyncConnect(c->u.host, c->u.port);
+    redisAsyncContext *ac = host ? redisAsyncConnect(host, port) : redisAsyncConnectUnix(c->u.path);
     if (!ac) {
         sl_mconn_failed(c, "out of memory");
         return;
@@ -354,6 +385,131 @@ static void sl_mconn_connect(sl_mconn *c)
     c->conn_t0 = sl_now_mono_ms();
 }
 
+/* ---- redis+sentinel:// -------------------------------------------------- */
+
+static void sl_mconn_ask_sentinel(sl_mconn *c, int i);
+
+/* Forget the sentinel context (deferred free inside its callbacks). */
+static void sl_mconn_sentinel_close(sl_mconn *c)
+{
+    redisAsyncContext *sac = c->sac;
+    c->sac = NULL;
+    if (sac)
+        redisAsyncFree(sac);
+}
+
+static void sl_mconn_sentinel_next(sl_mconn *c, const char *why)
+{
+    const sl_url_host *s = &c->u.hosts[c->sidx];
+    (void)snprintf(c->resolve_why, sizeof c->resolve_why, "%.120s:%d %.120s", s->host, s->port, why);
+    sl_mconn_sentinel_close(c);
+    sl_mconn_ask_sentinel(c, (c->sidx + 1) % c->u.nhosts);
+}
+
+static void sl_mconn_on_sentinel(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    sl_mconn *c = privdata;
+    redisReply *r = reply;
+    sl_url_host a;
+    if (ac != c->sac || c->state != SL_MC_RESOLVING)
+        return;
+    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0 && c->u.password[0] && !c->sauth) {
+        const char *argv[3] = {"AUTH", c->u.user[0] ? c->u.user : c->u.password, c->u.password};
+        const char *ask[3] = {"SENTINEL", "get-master-addr-by-name", c->u.master};
+        c->sauth = 1;
+        if (redisAsyncCommandArgv(ac, NULL, NULL, c->u.user[0] ? 3 : 2, argv, NULL) != REDIS_OK ||
+            redisAsyncCommandArgv(ac, sl_mconn_on_sentinel, c, 3, ask, NULL) != REDIS_OK)
+            sl_mconn_sentinel_next(c, "cannot send AUTH");
+        return;
+    }
+    if (!r) {
+        sl_mconn_sentinel_next(c, ac->errstr[0] ? ac->errstr : "connection lost");
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        char why[200];
+        (void)snprintf(why, sizeof why, "answered %.150s", r->str);
+        sl_mconn_sentinel_next(c, why);
+    } else if (sl_sentinel_parse_addr(r, &a) != 0) {
+        sl_mconn_sentinel_next(c, "does not know the master");
+    } else {
+        (void)snprintf(c->master_host, sizeof c->master_host, "%s", a.host);
+        c->master_port = a.port;
+        sl_mconn_sentinel_close(c);
+        sl_mconn_connect_to(c, c->master_host, c->master_port);
+    }
+}
+
+static void sl_mconn_on_sentinel_connect(const redisAsyncContext *ac, int status)
+{
+    sl_mconn *c = ac->data;
+    if (ac != c->sac || status == REDIS_OK)
+        return;
+    c->sac = NULL; /* hiredis frees it after this callback */
+    const sl_url_host *s = &c->u.hosts[c->sidx];
+    (void)snprintf(c->resolve_why, sizeof c->resolve_why, "%.120s:%d unreachable (%.100s)", s->host, s->port,
+                   ac->errstr);
+    sl_mconn_ask_sentinel(c, (c->sidx + 1) % c->u.nhosts);
+}
+
+static void sl_mconn_on_sentinel_disconnect(const redisAsyncContext *ac, int status)
+{
+    sl_mconn *c = ac->data;
+    (void)status;
+    if (ac == c->sac)
+        c->sac = NULL; /* its pending reply callback already moved on */
+}
+
+/* Ask sentinel i (and, on failure, the ones after it) for the master. */
+static void sl_mconn_ask_sentinel(sl_mconn *c, int i)
+{
+    if (c->sasked++ >= c->u.nhosts) {
+        char why[400];
+        (void)snprintf(why, sizeof why, "no sentinel named a master for \"%.100s\" (last: %.250s)", c->u.master,
+                       c->resolve_why);
+        c->state = SL_MC_DOWN;
+        sl_mconn_failed(c, why);
+        return;
+    }
+    c->sidx = i;
+    c->sauth = 0;
+    c->state = SL_MC_RESOLVING;
+    c->conn_t0 = sl_now_mono_ms();
+    redisAsyncContext *sac = redisAsyncConnect(c->u.hosts[i].host, c->u.hosts[i].port);
+    const char *ask[3] = {"SENTINEL", "get-master-addr-by-name", c->u.master};
+    if (!sac || sac->err) {
+        (void)snprintf(c->resolve_why, sizeof c->resolve_why, "%.120s:%d %.100s", c->u.hosts[i].host,
+                       c->u.hosts[i].port, sac ? sac->errstr : "out of memory");
+        if (sac)
+            redisAsyncFree(sac);
+        sl_mconn_ask_sentinel(c, (i + 1) % c->u.nhosts);
+        return;
+    }
+    sac->data = c;
+    if (redisLibeventAttach(sac, c->base) != REDIS_OK) {
+        redisAsyncFree(sac);
+        sl_mconn_failed(c, "cannot attach to the event loop");
+        return;
+    }
+    redisAsyncSetConnectCallback(sac, sl_mconn_on_sentinel_connect);
+    redisAsyncSetDisconnectCallback(sac, sl_mconn_on_sentinel_disconnect);
+    c->sac = sac;
+    if (redisAsyncCommandArgv(sac, sl_mconn_on_sentinel, c, 3, ask, NULL) != REDIS_OK)
+        sl_mconn_sentinel_next(c, "cannot send the question");
+}
+
+/* Connect by the URL: its server, or the master its sentinels name now (asked
+ * on every connect, so a reconnect after a failover finds the new one). */
+static void sl_mconn_connect(sl_mconn *c)
+{
+    if (c->u.kind == SL_URL_SENTINEL) {
+        /* each attempt starts one sentinel further, so a stale one is not asked first forever */
+        c->resolve_why[0] = '\0';
+        c->sasked = 0;
+        sl_mconn_ask_sentinel(c, (int)(c->failures % (unsigned)c->u.nhosts));
+        return;
+    }
+    sl_mconn_connect_to(c, c->u.is_unix ? NULL : c->u.host, c->u.port);
+}
+
 static void sl_mconn_on_retry(evutil_socket_t fd, short what, void *arg)
 {
     sl_mconn *c = arg;
@@ -376,7 +532,9 @@ static void sl_mconn_on_tick(evutil_socket_t fd, short what, void *arg)
         sl_mrouter_tick(c);
         return;
     }
-    if (c->state == SL_MC_CONNECTING && now - c->conn_t0 > c->connect_timeout_ms) {
+    if (c->state == SL_MC_RESOLVING && now - c->conn_t0 > c->connect_timeout_ms + c->command_timeout_ms) {
+        sl_mconn_sentinel_next(c, "did not answer in time");
+    } else if (c->state == SL_MC_CONNECTING && now - c->conn_t0 > c->connect_timeout_ms) {
         (void)snprintf(why, sizeof why, "connect timed out after %lld ms", (long long)(now - c->conn_t0));
         sl_mconn_drop(c, why);
     } else if (c->inflight.head && now - c->inflight.head->t0 > c->command_timeout_ms) {

@@ -20,6 +20,7 @@ struct event;
 
 typedef enum sl_mconn_state {
     SL_MC_DOWN, /* no context; the retry timer reconnects */
+    SL_MC_RESOLVING, /* redis+sentinel://: asking a sentinel where the master is */
     SL_MC_CONNECTING, /* TCP/unix connect in progress */
     SL_MC_HANDSHAKE, /* AUTH, SELECT, library check in flight */
     SL_MC_READY, /* commands go out at once */
@@ -67,12 +68,18 @@ struct sl_mconn {
     sl_mconn_ready_fn on_ready;
     void *ready_arg;
     struct sl_mrouter *rt; /* redis+cluster:// only: this connection routes over links, one per master */
+    /* redis+sentinel:// only: the sentinel being asked (its context, index in
+     * u.hosts, whether AUTH was tried), and the master it named */
+    redisAsyncContext *sac;
+    int sidx, sasked, sauth;
+    char master_host[256];
+    int master_port;
+    char resolve_why[256]; /* what the sentinels said, for the log when none named a master */
 };
 
 void sl_mconn_push(sl_mconn_list *l, sl_mconn_req *q);
 void sl_mconn_unlink(sl_mconn_list *l, sl_mconn_req *q);
-sl_mconn_req *sl_mconn_req_new(sl_mconn *c, sl_mconn_cb cb, void *arg, int argc, const char **argv,
-                               const size_t *lens);
+sl_mconn_req *sl_mconn_req_new(sl_mconn *c, sl_mconn_cb cb, void *arg, int argc, const char **argv, const size_t *lens);
 void sl_mconn_req_free(sl_mconn_req *q);
 
 /** A connection to one master of parent's cluster: parent's credentials and

@@ -16,8 +16,8 @@ static int replica_up(void *arg)
 {
     redisContext *c = arg;
     redisReply *r = redisCommand(c, "INFO replication");
-    int up = r && r->type == REDIS_REPLY_STRING && strstr(r->str, "connected_slaves:1") &&
-             strstr(r->str, "state=online");
+    int up =
+        r && r->type == REDIS_REPLY_STRING && strstr(r->str, "connected_slaves:1") && strstr(r->str, "state=online");
     freeReplyObject(r);
     return up;
 }

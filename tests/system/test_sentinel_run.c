@@ -1,0 +1,139 @@
+/* `sluice run` through a redis+sentinel:// URL against real processes (a
+ * master, one replica, three sentinels): jobs enqueued through the sentinels
+ * run; the master is killed; once the sentinels promote the replica, the
+ * supervisor's connection and the workers find the new master by asking the
+ * sentinels again, load nothing twice (the library came with the replica),
+ * and the jobs enqueued after the failover, delayed ones too (promoted by
+ * the supervisor), all run: every job once, nothing left pending. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "support/run.h"
+#include "support/sentinel.h"
+#include "support/sup.h"
+#include "th.h"
+
+#define NAME "mymaster"
+#define NS 3
+
+static th_server master, replica;
+static th_sentinel sen[NS];
+static th_sup sup;
+static char url[512];
+
+static void setup(void)
+{
+    th_server_start(&master);
+    th_server_start(&replica);
+    th_make_replica(&replica, &master);
+    size_t n = (size_t)snprintf(url, sizeof url, "redis+sentinel://");
+    for (int i = 0; i < NS; i++) {
+        th_sentinel_start(&sen[i], NAME, master.port, 2, NULL);
+        n += (size_t)snprintf(url + n, sizeof url - n, "%s127.0.0.1:%d", i ? "," : "", sen[i].port);
+    }
+    snprintf(url + n, sizeof url - n, "/" NAME);
+    for (int i = 0; i < NS; i++)
+        th_sentinel_wait_ready(&sen[i], NAME, 1, NS - 1);
+}
+
+static void teardown(void)
+{
+    th_sup_kill(&sup);
+    for (int i = 0; i < NS; i++)
+        th_sentinel_kill(&sen[i]);
+    th_server_kill(&replica);
+    th_server_kill(&master);
+}
+
+TestSuite(sentinel_run, .init = setup, .fini = teardown, .timeout = 240);
+
+typedef struct want_lines {
+    const char *path;
+    long n;
+} want_lines;
+
+static int has_lines(void *arg)
+{
+    want_lines *w = arg;
+    return th_count_lines(w->path) >= w->n;
+}
+
+static int promoted(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < NS; i++)
+        if (th_sentinel_master_port(&sen[i], NAME) != replica.port)
+            return 0;
+    return 1;
+}
+
+/* Enqueue through the sentinels, retrying while they have no master yet. */
+static void enqueue(const char *payload, const char *delay)
+{
+    for (int tries = 0;; tries++) {
+        th_run_result r = delay ? TH_RUN("enqueue", "-q", "-u", url, "--delay", delay, "sq", "test.record", payload)
+                                : TH_RUN("enqueue", "-q", "-u", url, "sq", "test.record", payload);
+        int code = r.code;
+        if (code != 0 && tries >= 50)
+            cr_assert_fail("enqueue: %s", r.err);
+        th_run_free(&r);
+        if (code == 0)
+            return;
+        th_sleep_ms(200);
+    }
+}
+
+Test(sentinel_run, jobs_run_across_a_failover)
+{
+    enum { N = 40, D = 3 };
+    char *rec = th_tmp_path("sentinel-run.txt");
+    unlink(rec);
+    char *json = NULL;
+    cr_assert(asprintf(&json,
+                       "{\"redis\":{\"url\":\"%s\",\"reconnect_min\":\"50ms\",\"reconnect_max\":\"500ms\"},"
+                       "\"plugin_dir\":\"%s\",\"log\":{\"level\":\"info\"},"
+                       "\"supervisor\":{\"promote_interval\":\"50ms\"},"
+                       "\"pools\":[{\"name\":\"p\",\"queue\":\"sq\",\"group\":\"g\",\"workers\":2,"
+                       "\"plugins\":[\"record\"],\"block\":\"200ms\",\"settings\":{\"record_file\":\"%s\"}}]}",
+                       url, SLUICE_TEST_PLUGIN_DIR, rec) > 0);
+    char *cfg = th_write_file("sentinel-run.json", json);
+    free(json);
+    th_sup_init(&sup, "sentinel", cfg, "sentinel-run.log");
+    th_sup_start(&sup);
+    th_sup_wait_workers(&sup, 2, 30000);
+    for (int i = 0; i < N; i++)
+        enqueue("{}", NULL);
+    want_lines w = {rec, N};
+    cr_assert(th_wait_until(has_lines, &w, 60000), "%ld of %d before the failover (see %s)", th_count_lines(rec), N,
+              sup.log);
+
+    /* every write so far is on the replica before the master goes */
+    redisContext *m = th_server_connect(&master);
+    redisReply *wr = redisCommand(m, "WAIT 1 5000");
+    cr_assert(wr && wr->type == REDIS_REPLY_INTEGER && wr->integer == 1);
+    freeReplyObject(wr);
+    redisFree(m);
+    th_server_kill(&master);
+    cr_assert(th_wait_until(promoted, NULL, 60000), "the sentinels did not promote the replica");
+
+    for (int i = 0; i < N; i++)
+        enqueue("{}", NULL);
+    for (int i = 0; i < D; i++)
+        enqueue("{}", "200ms");
+    w.n = 2 * N + D;
+    cr_assert(th_wait_until(has_lines, &w, 90000), "%ld of %d after the failover (see %s)", th_count_lines(rec),
+              2 * N + D, sup.log);
+    cr_assert_eq(th_count_lines(rec), 2 * N + D, "each job ran once");
+    cr_assert_geq(th_sup_log_count(&sup, "redis maintenance connection restored", NULL), 1, "see %s", sup.log);
+    redisContext *nm = th_server_connect(&replica);
+    redisReply *p = redisCommand(nm, "XPENDING sluice:{sq} g");
+    cr_assert(p && p->type == REDIS_REPLY_ARRAY && p->element[0]->integer == 0, "nothing pending on the new master");
+    freeReplyObject(p);
+    redisFree(nm);
+    th_sup_stop(&sup, 20000);
+    free(cfg);
+    free(rec);
+}
