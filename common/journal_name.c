@@ -24,12 +24,43 @@ static uint64_t fnv(uint64_t h, const char *s)
     }
 }
 
+static int by_host(const void *a, const void *b)
+{
+    const sl_url_host *x = a, *y = b;
+    int c = strcmp(x->host, y->host);
+    return c ? c : x->port - y->port;
+}
+
+void sl_journal_identity(const char *redis_url, char *buf, size_t n)
+{
+    sl_url u;
+    char err[256];
+    if (sl_url_parse(redis_url, &u, err, sizeof err) != 0 || u.kind == SL_URL_SINGLE) {
+        /* one server: the URL as written, as journals have always been named */
+        sl_url_redact(redis_url, buf, n);
+        sl_url_wipe(&u);
+        return;
+    }
+    size_t at = 0;
+    if (u.kind == SL_URL_SENTINEL) {
+        /* the master's name and db: sentinels may be added or replaced */
+        at = (size_t)snprintf(buf, n, "sentinel:%s@%s/%d", u.user, u.master, u.db);
+    } else {
+        /* the seeds in any order */
+        qsort(u.hosts, (size_t)u.nhosts, sizeof u.hosts[0], by_host);
+        at = (size_t)snprintf(buf, n, "cluster:%s@", u.user);
+        for (int i = 0; i < u.nhosts && at < n; i++)
+            at += (size_t)snprintf(buf + at, n - at, "%s%s:%d", i ? "," : "", u.hosts[i].host, u.hosts[i].port);
+    }
+    sl_url_wipe(&u);
+}
+
 int sl_journal_name(char *buf, size_t n, const char *redis_url, const char *stream, const char *group,
                     const char *consumer)
 {
-    char redacted[1024];
-    sl_url_redact(redis_url, redacted, sizeof redacted);
-    uint64_t h = fnv(fnv(fnv(fnv(0xcbf29ce484222325ull, redacted), stream), group), consumer);
+    char id[1024];
+    sl_journal_identity(redis_url, id, sizeof id);
+    uint64_t h = fnv(fnv(fnv(fnv(0xcbf29ce484222325ull, id), stream), group), consumer);
     const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
     if (!dir || !*dir)
         dir = "/tmp";

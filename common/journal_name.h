@@ -8,13 +8,22 @@
 
 /**
  * The journal path of one consumer: /dev/shm (else $TMPDIR, else /tmp)
- * "sluice-acks-<hash>", the hash (FNV-1a, 64 bit) over the Redis URL with its
- * password redacted (so the name reveals nothing of it, and a new password
- * keeps the journal), the stream key, the group and the consumer.
+ * "sluice-acks-<hash>", the hash (FNV-1a, 64 bit) over the deployment's
+ * identity (sl_journal_identity), the stream key, the group and the consumer.
  * @return 0, or -1 when it does not fit in n.
  */
 int sl_journal_name(char *buf, size_t n, const char *redis_url, const char *stream, const char *group,
                     const char *consumer);
+
+/**
+ * The identity of the Redis deployment a URL names, never the node a
+ * connection happens to reach, and never the password (a new password keeps
+ * the journal): one server, the URL as written with its password redacted; a
+ * Redis Cluster, "cluster:USER@" and its seeds sorted (their order does not
+ * matter); Sentinel, "sentinel:USER@MASTER/DB" (the sentinels can change, and
+ * a failover moves the master, without changing it).
+ */
+void sl_journal_identity(const char *redis_url, char *buf, size_t n);
 
 /**
  * Remove the journal of a consumer that will not come back (a slot beyond its

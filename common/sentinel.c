@@ -8,8 +8,7 @@
 int sl_sentinel_parse_addr(const redisReply *r, sl_url_host *out)
 {
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
-        r->element[1]->type != REDIS_REPLY_STRING || r->element[0]->len == 0 ||
-        r->element[0]->len >= sizeof out->host)
+        r->element[1]->type != REDIS_REPLY_STRING || r->element[0]->len == 0 || r->element[0]->len >= sizeof out->host)
         return -1;
     char *end;
     long port = strtol(r->element[1]->str, &end, 10);

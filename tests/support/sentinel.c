@@ -153,6 +153,7 @@ static int knows_all(void *arg)
 void th_sentinel_wait_ready(const th_sentinel *s, const char *name, int replicas, int others)
 {
     ready_arg a = {s, name, replicas, others};
-    cr_assert(th_wait_until(knows_all, &a, 30000), "sentinel %d does not see %d replica(s) and %d other sentinel(s) (see %s)",
-              s->port, replicas, others, s->log);
+    cr_assert(th_wait_until(knows_all, &a, 30000),
+              "sentinel %d does not see %d replica(s) and %d other sentinel(s) (see %s)", s->port, replicas, others,
+              s->log);
 }

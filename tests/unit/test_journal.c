@@ -125,3 +125,33 @@ Test(journal, remove_stale_removes_only_unlocked_journals_of_ours)
     for (int i = 0; i < 3; i++)
         unlink(paths[i]);
 }
+
+static const char *ident(const char *url)
+{
+    static char buf[4][1024];
+    static int k;
+    k = (k + 1) % 4;
+    sl_journal_identity(url, buf[k], sizeof buf[k]);
+    return buf[k];
+}
+
+Test(journal, the_identity_is_the_deployment_not_a_node)
+{
+    /* one server: the URL as written (the names journals always had), password hidden */
+    cr_assert_str_eq(ident("redis://:pw@h:1/2"), "redis://:***@h:1/2");
+    /* a cluster: its seeds, in any order */
+    cr_assert_str_eq(ident("redis+cluster://b:2,a:1,a:3"), ident("redis+cluster://a:3,a:1,b:2"));
+    cr_assert_str_eq(ident("redis+cluster://u:pw@b:2,a:1"), "cluster:u@a:1,b:2");
+    cr_assert_str_neq(ident("redis+cluster://a:1"), ident("redis+cluster://a:2"));
+    /* Sentinel: the master's name and db, whichever sentinels are listed */
+    cr_assert_str_eq(ident("redis+sentinel://s1,s2/mymaster/3"), ident("redis+sentinel://:pw@s9:26380/mymaster/3"));
+    cr_assert_str_eq(ident("redis+sentinel://s1/mymaster"), "sentinel:@mymaster/0");
+    cr_assert_str_neq(ident("redis+sentinel://s1/mymaster/1"), ident("redis+sentinel://s1/mymaster/2"));
+    cr_assert_str_neq(ident("redis+sentinel://s1/a"), ident("redis+sentinel://s1/b"));
+    cr_assert(strstr(ident("redis+sentinel://u:TOPSECRET@s1/m"), "SECRET") == NULL);
+
+    char p1[512], p2[512];
+    cr_assert_eq(sl_journal_name(p1, sizeof p1, "redis+sentinel://s1:1,s2:2/m", "sluice:{q}", "g", "c"), 0);
+    cr_assert_eq(sl_journal_name(p2, sizeof p2, "redis+sentinel://s3:3/m", "sluice:{q}", "g", "c"), 0);
+    cr_assert_str_eq(p1, p2, "a failover or new sentinels keep the journal");
+}
