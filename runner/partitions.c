@@ -52,8 +52,8 @@ static void add(char *out, size_t n, const char *what)
  * pending, undelivered entries" parts appended to out. When groups_of is not
  * NULL it gets the XINFO GROUPS reply (caller frees). Returns 0, or -1 on a
  * Redis error (err set). */
-static int stream_work(sl_redis *r, const char *key, const char *label, char *out, size_t n,
-                       redisReply **groups_of, char *err, size_t errlen)
+static int stream_work(sl_redis *r, const char *key, const char *label, char *out, size_t n, redisReply **groups_of,
+                       char *err, size_t errlen)
 {
     redisReply *st = sl_redis_cmd(r, "XINFO STREAM %s", key), *gs = NULL;
     char what[600];
@@ -81,7 +81,9 @@ static int stream_work(sl_redis *r, const char *key, const char *label, char *ou
     }
     if ((gs = sl_redis_cmd(r, "XINFO GROUPS %s", key)) == NULL || gs->type != REDIS_REPLY_ARRAY) {
         snprintf(err, errlen, "XINFO GROUPS %s failed: %s", key,
-                 gs == NULL ? sl_redis_errstr(r) : gs->type == REDIS_REPLY_ERROR ? gs->str : "unexpected reply");
+                 gs == NULL                      ? sl_redis_errstr(r)
+                 : gs->type == REDIS_REPLY_ERROR ? gs->str
+                                                 : "unexpected reply");
         goto done;
     }
     for (size_t i = 0; i < gs->elements; i++) {
@@ -129,7 +131,9 @@ static int partition_work(sl_redis *r, const char *part, char *out, size_t n, ch
         goto done;
     if ((z = sl_redis_cmd(r, "ZCARD %s", key)) == NULL || z->type != REDIS_REPLY_INTEGER) {
         snprintf(err, errlen, "ZCARD %s failed: %s", key,
-                 z == NULL ? sl_redis_errstr(r) : z->type == REDIS_REPLY_ERROR ? z->str : "unexpected reply");
+                 z == NULL                      ? sl_redis_errstr(r)
+                 : z->type == REDIS_REPLY_ERROR ? z->str
+                                                : "unexpected reply");
         freeReplyObject(z);
         goto done;
     }

@@ -10,6 +10,7 @@
 
 #include "common/functions.h"
 #include "common/log.h"
+#include "common/partition.h"
 #include "common/trace.h"
 #include "common/util.h"
 #include "workers/loader.h"
@@ -169,7 +170,8 @@ static redisReply *schedule(const sl_host_env *env, const char *queue, const sl_
 }
 
 /* Enqueue a job from a handler: XADD on the worker's connection, or with a
- * delay sluice_schedule into sluice:{Q}:sched with an id field (the given job
+ * delay sluice_schedule into sluice:{Q}:sched with an id field (of one
+ * partition sluice:{Q#i} when the config gives Q partitions) (the given job
  * id or a new UUID). The running job's tracing context is propagated: the
  * child gets its correlation_id (or one made up per job), causation_id = the
  * running job's id and a child span of its traceparent (sl_trace_child). The new
@@ -244,15 +246,20 @@ static int host_enqueue(sluice_ctx *ctx, const sluice_enqueue_req *req, char *id
         complain(ctx, "enqueue: refusing a %s job: %s", sl_codec_reason(st), err);
         return -1;
     }
-    char key[SL_KEY_MAX];
+    /* A partitioned queue (queues.<Q>.partitions of this worker's config): one
+     * partition, round robin per worker. */
+    static sl_part_rr spread;
+    int nparts = sl_part_count(env->cfg, queue);
+    char part[SL_PARTITION_NAME_MAX], key[SL_KEY_MAX];
     sl_xadd_args a;
-    if (sl_key_stream(key, sizeof(key), queue) != 0 || sl_codec_encode_xadd(key, &nj, &a) != 0) {
+    if (sl_part_name(part, sizeof(part), queue, nparts, sl_part_pick(nparts, NULL, NULL, &spread)) != 0 ||
+        sl_key_stream(key, sizeof(key), part) != 0 || sl_codec_encode_xadd(key, &nj, &a) != 0) {
         complain(ctx, "enqueue: cannot encode a job of type '%s' for queue '%s'", req->type, queue);
         return -1;
     }
     host_sync(env);
     const char *what = req->delay_ms > 0 ? "FCALL sluice_schedule" : "XADD";
-    redisReply *r = req->delay_ms > 0 ? schedule(env, queue, &a, req->delay_ms)
+    redisReply *r = req->delay_ms > 0 ? schedule(env, part, &a, req->delay_ms)
                                       : sl_redis_cmdargv(env->redis, a.argc, a.argv, a.lens);
     int rc = -1;
     if (!r) {
