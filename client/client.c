@@ -877,8 +877,8 @@ static const char *label_index(char *buf, size_t n, size_t i)
 
 /* The partition count of k's queue into k->nparts: from the cache when read
  * within PART_CACHE_MS, else GET sluice:{Q}:partitions (absent: 1). Then
- * each of jobs[0..n) gets its partition (sl_part_pick). 0, or -1 with c->err
- * set (nothing sent). */
+ * each of jobs[0..n) gets its partition (sl_part_pick) and, in a partitioned
+ * queue, an id when it has none. 0, or -1 with c->err set (nothing sent). */
 static int queue_partitions(sluice_client *c, queue_keys *k, prepared *jobs, size_t n)
 {
     int64_t now = sl_now_mono_ms();
@@ -921,8 +921,15 @@ static int queue_partitions(sluice_client *c, queue_keys *k, prepared *jobs, siz
         c->parts[slot].read_ms = now > 0 ? now : 1;
     }
     k->nparts = c->parts[slot].n;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         jobs[i].part = sl_part_pick(k->nparts, jobs[i].idem_key, jobs[i].part_key, &c->rr);
+        /* Stream entry ids are unique per stream only: in a partitioned queue
+         * every job carries an id of its own (a UUID unless given). */
+        if (k->nparts > 1 && (jobs[i].job.id == NULL || jobs[i].job.id[0] == '\0')) {
+            sl_uuid4(jobs[i].gen_id);
+            jobs[i].job.id = jobs[i].gen_id;
+        }
+    }
     return 0;
 }
 

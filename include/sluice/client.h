@@ -53,10 +53,13 @@ typedef struct sluice_client sluice_client;
  * queue): each job goes to one partition sluice:{Q#i}, chosen by the FNV-1a
  * hash of its idempotency key (so a duplicate meets its key), else of its
  * partition_key, else round robin (docs/enqueue.md, "Partitioned queues").
+ * Such a job without job_id gets a new UUID v4 as its id (stream entry ids
+ * are unique per partition only).
  */
 typedef struct sluice_enqueue_opts {
     size_t size; /**< sizeof(sluice_enqueue_opts) */
-    const char *job_id; /**< NULL: the job id is the stream entry id (delayed jobs: a new UUID v4) */
+    const char
+        *job_id; /**< NULL: the job id is the stream entry id (delayed jobs, partitioned queues: a new UUID v4) */
     const char *correlation_id; /**< NULL: a new random id (UUID v4 text) */
     const char *causation_id; /**< NULL: none */
     const char *traceparent; /**< NULL: none */

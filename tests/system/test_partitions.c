@@ -2,7 +2,9 @@
  * `sluice run` supervisors: the published count (sluice:{Q}:partitions), a
  * changed count refused while the old partitions hold work, and producers
  * (the C client, `sluice enqueue`) choosing partitions by idempotency key,
- * partition key, else round robin. */
+ * partition key, else round robin), and pools draining every partition, with
+ * fewer workers than partitions too (the accounting checker: 0 lost, 0
+ * duplicates). */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 
 #include "common/partition.h"
 #include "sluice/client.h"
+#include "tests/support/acct.h"
 #include "tests/support/run.h"
 #include "tests/support/sup.h"
 #include "tests/support/th.h"
@@ -40,8 +43,8 @@ TestSuite(partitions, .init = setup, .fini = teardown, .timeout = 120);
 /* ---- helpers ------------------------------------------------------------ */
 
 /* <name>.json: queue q with `partitions` (0: no queues entry), one pool "p" of
- * `workers` record workers on q; th_sup_init sup on it. */
-static void write_cfg(const char *name, int partitions, int workers)
+ * `workers` workers of plugin on q, group g; th_sup_init sup on it. */
+static void write_cfg_plugin(const char *name, int partitions, int workers, const char *plugin)
 {
     char *text = NULL, file[64], queues[128] = "", *rec = th_tmp_path("rec.txt");
     if (partitions > 0)
@@ -49,15 +52,21 @@ static void write_cfg(const char *name, int partitions, int workers)
     cr_assert(asprintf(&text,
                        "{\"redis\":{\"url\":\"%s\"},\"log\":{\"format\":\"json\"},\"plugin_dir\":\"%s\","
                        "\"supervisor\":{\"http_listen\":null,\"promote_interval\":\"20ms\"},%s"
-                       "\"pools\":[{\"name\":\"p\",\"queue\":\"q\",\"group\":\"g\",\"plugins\":[\"record\"],"
+                       "\"pools\":[{\"name\":\"p\",\"queue\":\"q\",\"group\":\"g\",\"plugins\":[\"%s\"],"
                        "\"workers\":%d,\"settings\":{\"record_file\":\"%s\"}}]}\n",
-                       th_redis_url(), SLUICE_TEST_PLUGIN_DIR, queues, workers, rec) > 0);
+                       th_redis_url(), SLUICE_TEST_PLUGIN_DIR, queues, plugin, workers, rec) > 0);
     snprintf(file, sizeof file, "%s.json", name);
     char *path = th_write_file(file, text);
     th_sup_init(&sup, name, path, NULL);
     free(path);
     free(text);
     free(rec);
+}
+
+/* The same with the record plugin. */
+static void write_cfg(const char *name, int partitions, int workers)
+{
+    write_cfg_plugin(name, partitions, workers, "record");
 }
 
 /* The value of a string key, "" when absent (static buffer). */
@@ -358,4 +367,260 @@ Test(partitions, sluice_enqueue_picks_partitions_too)
     for (unsigned i = 0; i < 4; i++)
         cr_assert_eq(lens[i], N / 4 + (i == p42) + 3 * (i == p7), "all three in user-7's partition (%u)", p7);
     free(text);
+}
+
+/* ---- workers -------------------------------------------------------------- */
+
+/* Wait until the ledger settles and check: n completed exactly once, nothing
+ * lost, dead or pending. */
+static void drained(acct_ledger *a, long n)
+{
+    acct_counts k;
+    int settled = acct_wait_settled(a, rc, 60000, &k);
+    acct_print("partitions", &k);
+    if (!settled || k.lost)
+        acct_print_bad(a, 10);
+    cr_assert(settled, "not settled: completed=%ld pending=%ld scheduled=%ld undelivered=%ld", k.completed, k.pending,
+              k.scheduled, k.undelivered);
+    cr_assert_eq(k.enqueued, n);
+    cr_assert_eq(k.completed, n);
+    cr_assert_eq(k.lost, 0);
+    cr_assert_eq(k.duplicates, 0);
+    cr_assert_eq(k.dead, 0);
+    cr_assert_eq(k.both, 0);
+    cr_assert_eq(k.unknown, 0);
+}
+
+Test(partitions, four_partitions_two_workers_drain_2000_jobs_with_and_without_keys)
+{
+    enum { N = 2000, HALF = N / 2, DUPS = 100 };
+    static sluice_job_spec jobs[HALF];
+    static sluice_enqueue_opts opts[HALF];
+    static char keys[HALF][32], ids[HALF][SLUICE_ID_MAX];
+    long long lens[4];
+    char *rec = th_tmp_path("rec.txt");
+    acct_ledger *a = acct_new("q", "g", rec);
+    acct_set_partitions(a, 4);
+
+    write_cfg("drain4", 4, 2);
+    start_ok();
+    th_sup_wait_workers(&sup, 2, 20000);
+    sluice_client *c = client();
+    /* half without keys: round robin */
+    for (int i = 0; i < HALF; i++)
+        jobs[i] = (sluice_job_spec){.type = "test.record"};
+    cr_assert_eq(sluice_enqueue_batch(c, "q", jobs, HALF, ids), HALF, "%s", sluice_client_error(c));
+    for (int i = 0; i < HALF; i++)
+        acct_add(a, ids[i]);
+    /* half with idempotency keys: by their hash */
+    for (int i = 0; i < HALF; i++) {
+        snprintf(keys[i], sizeof keys[i], "job-%d", i);
+        opts[i] = (sluice_enqueue_opts){.size = sizeof opts[i], .idempotency_key = keys[i]};
+        jobs[i] = (sluice_job_spec){.type = "test.record", .opts = &opts[i]};
+    }
+    cr_assert_eq(sluice_enqueue_batch(c, "q", jobs, HALF, ids), HALF, "%s", sluice_client_error(c));
+    for (int i = 0; i < HALF; i++)
+        acct_add(a, ids[i]);
+    /* the first DUPS again, while the pool runs: deduplicated in their partitions */
+    static char again[DUPS][SLUICE_ID_MAX];
+    cr_assert_eq(sluice_enqueue_batch(c, "q", jobs, DUPS, again), DUPS, "%s", sluice_client_error(c));
+    for (int i = 0; i < DUPS; i++) {
+        cr_assert(sluice_enqueue_batch_was_duplicate(c, (size_t)i), "jobs[%d] again is a duplicate", i);
+        cr_assert_str_eq(again[i], ids[i]);
+    }
+    drained(a, N);
+    cr_assert_eq(part_lens(4, lens), N, "every job in one partition, the duplicates in none");
+    for (int i = 0; i < 4; i++)
+        cr_assert_gt(lens[i], N / 8, "partition %d got %lld", i, lens[i]);
+    cr_assert_eq(xlen("sluice:{q}"), 0);
+    /* both workers read partitions: each consumer of group g exists in every partition */
+    for (int i = 0; i < 4; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "sluice:{q#%d}", i);
+        redisReply *r = redisCommand(rc, "XINFO CONSUMERS %s g", key);
+        cr_assert(r && r->type == REDIS_REPLY_ARRAY);
+        cr_assert_eq(r->elements, 2, "%s has %zu consumers of g", key, r->elements);
+        freeReplyObject(r);
+    }
+    sluice_client_free(c);
+    th_sup_stop(&sup, 20000);
+    acct_free(a);
+    free(rec);
+}
+
+Test(partitions, one_worker_drains_eight_partitions)
+{
+    enum { N = 2000 };
+    long long lens[8];
+    char *rec = th_tmp_path("rec.txt");
+    acct_ledger *a = acct_new("q", "g", rec);
+    acct_set_partitions(a, 8);
+    char *text = malloc(N * 3 + 1);
+    for (int i = 0; i < N; i++)
+        memcpy(text + i * 3, "{}\n", 3);
+    text[N * 3] = '\0';
+
+    write_cfg("drain8", 8, 1);
+    start_ok();
+    th_sup_wait_workers(&sup, 1, 20000);
+    const char *args[] = {"enqueue", "-u", th_redis_url(), "--skip-schema", "q", "test.record", "-", NULL};
+    th_run_result r = th_run_io(args, text, NULL);
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    long n = 0;
+    for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n"), n++)
+        acct_add(a, line);
+    th_run_free(&r);
+    cr_assert_eq(n, N);
+    drained(a, N);
+    cr_assert_eq(part_lens(8, lens), N);
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(lens[i], N / 8, "round robin: partition %d has %lld", i, lens[i]);
+    th_sup_stop(&sup, 20000);
+    acct_free(a);
+    free(text);
+    free(rec);
+}
+
+Test(partitions, eight_partitions_two_groups_with_retries_and_timeouts, .timeout = 180)
+{
+    enum { N = 2000, HANGS = 2 };
+    static sluice_job_spec jobs[N];
+    static char ids[N][SLUICE_ID_MAX];
+    char *rec_g = th_tmp_path("rec-g.txt"), *rec_h = th_tmp_path("rec-h.txt"), *text = NULL;
+    acct_ledger *g = acct_new("q", "g", rec_g), *h = acct_new("q", "h", rec_h);
+    acct_set_partitions(g, 8);
+    acct_set_partitions(h, 8);
+    /* group g: 3 workers; group h (a fan-out group): 1 worker, fewer than partitions */
+    cr_assert(asprintf(&text,
+                       "{\"redis\":{\"url\":\"%s\"},\"log\":{\"format\":\"json\"},\"plugin_dir\":\"%s\","
+                       "\"supervisor\":{\"http_listen\":null,\"promote_interval\":\"20ms\"},"
+                       "\"jobs\":{\"backoff_base\":\"10ms\",\"backoff_cap\":\"50ms\",\"timeout\":\"500ms\","
+                       "\"max_attempts\":2},\"queues\":{\"q\":{\"partitions\":8}},\"pools\":["
+                       "{\"name\":\"g\",\"queue\":\"q\",\"plugins\":[\"faulty\"],\"workers\":3,"
+                       "\"settings\":{\"record_file\":\"%s\"}},"
+                       "{\"name\":\"h\",\"queue\":\"q\",\"plugins\":[\"faulty\"],\"workers\":1,"
+                       "\"settings\":{\"record_file\":\"%s\"}}]}\n",
+                       th_redis_url(), SLUICE_TEST_PLUGIN_DIR, rec_g, rec_h) > 0);
+    char *path = th_write_file("fanout8.json", text);
+    th_sup_init(&sup, "fanout8", path, NULL);
+    start_ok();
+    th_sup_wait_workers(&sup, 4, 20000);
+
+    /* every 10th job retries once; HANGS jobs hang: killed at the timeout on
+     * both attempts, dead-lettered "timeout" (the supervisor's moves, in the
+     * job's partition) */
+    for (int i = 0; i < N; i++)
+        jobs[i] = (sluice_job_spec){.type = "test.acct",
+                                    .payload = i < HANGS     ? "{\"hang\":true}"
+                                               : i % 10 == 0 ? "{\"retry_until\":2}"
+                                                             : "{}"};
+    sluice_client *c = client();
+    cr_assert_eq(sluice_enqueue_batch(c, "q", jobs, N, ids), N, "%s", sluice_client_error(c));
+    for (int i = 0; i < N; i++)
+        acct_add(g, ids[i]), acct_add(h, ids[i]);
+
+    acct_ledger *ledgers[] = {g, h};
+    for (int l = 0; l < 2; l++) {
+        acct_counts k;
+        int settled = acct_wait_settled(ledgers[l], rc, 120000, &k);
+        acct_print(l ? "group h" : "group g", &k);
+        if (!settled || k.lost)
+            acct_print_bad(ledgers[l], 10);
+        cr_assert(settled, "group %s not settled: pending=%ld scheduled=%ld", l ? "h" : "g", k.pending, k.scheduled);
+        cr_assert_eq(k.completed, N - HANGS, "every job once per group");
+        cr_assert_eq(k.duplicates, 0);
+        cr_assert_eq(k.lost, 0);
+        cr_assert_eq(k.both, 0);
+        cr_assert_eq(k.dead, HANGS);
+        cr_assert_eq(k.by_reason[ACCT_timeout], HANGS);
+    }
+    for (int i = HANGS; i < N; i += 10) { /* the retried ones ran twice, in their partition */
+        const acct_job *j = acct_job_get(g, ids[i]);
+        cr_assert(j && j->attempt == (i % 10 == 0 ? 2u : 1u), "job %s attempt %u", ids[i], j ? j->attempt : 0);
+    }
+    sluice_client_free(c);
+    th_sup_stop(&sup, 30000);
+    acct_free(g);
+    acct_free(h);
+    free(path);
+    free(text);
+    free(rec_g);
+    free(rec_h);
+}
+
+/* Keys matching pattern (SCAN, not KEYS: the test Redis may be shared). */
+static long count_keys(const char *pattern)
+{
+    long n = 0;
+    char cursor[32] = "0";
+    do {
+        redisReply *r = redisCommand(rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        n += (long)r->element[1]->elements;
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return n;
+}
+
+static long dead_letters(int nparts)
+{
+    long n = 0;
+    char key[64];
+    for (int i = 0; i < nparts; i++) {
+        snprintf(key, sizeof key, "sluice:{q#%d}:dlq:g", i);
+        n += xlen(key);
+    }
+    return n;
+}
+
+static int chain_done(void *arg)
+{
+    (void)arg;
+    char *rec = th_tmp_path("rec.txt");
+    long lines = th_count_lines(rec);
+    free(rec);
+    return lines >= 400 && dead_letters(4) >= 100;
+}
+
+Test(partitions, handlers_enqueue_into_every_partition_and_keep_once_keys_in_theirs)
+{
+    enum { N = 100 };
+    static sluice_job_spec jobs[N];
+    long long lens[4];
+
+    write_cfg_plugin("chain", 4, 2, "chain");
+    start_ok();
+    th_sup_wait_workers(&sup, 2, 20000);
+    sluice_client *c = client();
+    for (int i = 0; i < N; i++)
+        jobs[i] = (sluice_job_spec){.type = "chain.order.placed.v1"};
+    cr_assert_eq(sluice_enqueue_batch(c, "q", jobs, N, NULL), N, "%s", sluice_client_error(c));
+    /* each order: a payment request and an email; each payment request: a capture (fails) */
+    cr_assert(th_wait_until(chain_done, NULL, 60000), "the chains did not finish");
+    char *rec = th_tmp_path("rec.txt");
+    cr_assert_eq(th_count_lines(rec), 4 * N, "every job of every chain ran once");
+    cr_assert_eq(dead_letters(4), N, "every capture dead-lettered in its partition");
+    cr_assert_eq(part_lens(4, lens), 4 * N);
+    for (int i = 0; i < 4; i++)
+        cr_assert(lens[i] >= N - 2 && lens[i] <= N + 2, /* three round robins (client, 2 workers): +-1 each */
+                  "partition %d has %lld of %d", i, lens[i], 4 * N);
+    cr_assert_eq(xlen("sluice:{q}"), 0);
+    cr_assert_eq(count_keys("sluice:{q#[0-3]}:once:g:*"), 2 * N, "once keys in the job's partition");
+    cr_assert_eq(count_keys("sluice:{q}:once:*"), 0);
+    /* the children's ids are their own: 4N distinct ids in the record */
+    char *text = th_read_file(rec);
+    cr_assert_not_null(text);
+    static char ids[4 * N][160];
+    int n = 0;
+    for (char *line = strtok(text, "\n"); line && n < 4 * N; line = strtok(NULL, "\n"))
+        cr_assert_eq(sscanf(line, "%*s %159s", ids[n++]), 1);
+    qsort(ids, (size_t)n, sizeof ids[0], (int (*)(const void *, const void *))strcmp);
+    for (int i = 1; i < n; i++)
+        cr_assert_str_neq(ids[i - 1], ids[i], "job id %s twice", ids[i]);
+    cr_assert_eq(n, 4 * N);
+    free(text);
+    free(rec);
+    sluice_client_free(c);
+    th_sup_stop(&sup, 20000);
 }
