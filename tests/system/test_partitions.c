@@ -5,13 +5,19 @@
  * partition key, else round robin), and pools draining every partition, with
  * fewer workers than partitions too (the accounting checker: 0 lost, 0
  * duplicates). */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "common/partition.h"
 #include "sluice/client.h"
@@ -623,4 +629,174 @@ Test(partitions, handlers_enqueue_into_every_partition_and_keep_once_keys_in_the
     free(rec);
     sluice_client_free(c);
     th_sup_stop(&sup, 20000);
+}
+
+/* ---- aggregation: stats, pause, metrics ------------------------------------ */
+
+/* Queue q of 4 partitions, group g on each at 0; entries: 3 in q#1, 2 in q#3;
+ * one of q#1's delivered to consumer c (pending). */
+static void four_partitions_with_work(void)
+{
+    th_cmd(rc, "SET sluice:{q}:partitions 4");
+    for (int i = 0; i < 4; i++)
+        th_cmd(rc, "XGROUP CREATE sluice:{q#%d} g 0 MKSTREAM", i);
+    for (int i = 0; i < 3; i++)
+        th_cmd(rc, "XADD sluice:{q#1} * type test.record");
+    for (int i = 0; i < 2; i++)
+        th_cmd(rc, "XADD sluice:{q#3} * type test.record");
+    th_cmd(rc, "XREADGROUP GROUP g c COUNT 1 STREAMS sluice:{q#1} >");
+}
+
+/* `sluice stats --json ARGS...`, parsed (asserts exit 0). */
+static cJSON *stats_json(const char *a1, const char *a2)
+{
+    const char *args[] = {"stats", "-u", th_redis_url(), "--json", a1, a2, NULL};
+    th_run_result r = th_run_argv(args);
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert_not_null(j, "%s", r.out);
+    th_run_free(&r);
+    return j;
+}
+
+static double jnum(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, name);
+    cr_assert(cJSON_IsNumber(v), "%s is not a number", name);
+    return v->valuedouble;
+}
+
+Test(partitions, stats_sums_the_partitions_and_shows_each_on_request)
+{
+    four_partitions_with_work();
+    th_cmd(rc, "XADD sluice:{other} * type test.record");
+    cJSON *j = stats_json(NULL, NULL); /* every queue: the partitions folded into q */
+    const cJSON *queues = cJSON_GetObjectItem(j, "queues"), *q = NULL, *it;
+    cr_assert_eq(cJSON_GetArraySize(queues), 2, "q and other, no q#I");
+    cJSON_ArrayForEach(it, queues) if (strcmp(cJSON_GetObjectItem(it, "queue")->valuestring, "q") == 0) q = it;
+    cr_assert_not_null(q);
+    cr_assert_eq(jnum(q, "partitions"), 4);
+    cr_assert_eq(jnum(q, "length"), 5);
+    const cJSON *g = cJSON_GetArrayItem(cJSON_GetObjectItem(q, "groups"), 0);
+    cr_assert_str_eq(cJSON_GetObjectItem(g, "group")->valuestring, "g");
+    cr_assert_eq(jnum(g, "pending"), 1);
+    cr_assert_eq(jnum(g, "lag"), 4);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(g, "consumers")), 1);
+    cr_assert_null(cJSON_GetObjectItem(q, "partition_stats"));
+    cJSON_Delete(j);
+
+    j = stats_json("--per-partition", "q");
+    q = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "queues"), 0);
+    const cJSON *parts = cJSON_GetObjectItem(q, "partition_stats");
+    cr_assert_eq(cJSON_GetArraySize(parts), 4);
+    static const double lens[] = {0, 3, 0, 2};
+    for (int i = 0; i < 4; i++) {
+        const cJSON *p = cJSON_GetArrayItem(parts, i);
+        char name[16];
+        snprintf(name, sizeof name, "q#%d", i);
+        cr_assert_str_eq(cJSON_GetObjectItem(p, "queue")->valuestring, name);
+        cr_assert_eq(jnum(p, "length"), lens[i]);
+    }
+    cJSON_Delete(j);
+}
+
+Test(partitions, pause_and_resume_cover_every_partition_or_one)
+{
+    four_partitions_with_work();
+    const char *pause[] = {"pause", "-u", th_redis_url(), "q", NULL};
+    th_run_result r = th_run_argv(pause);
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    th_run_free(&r);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(th_int(rc, "EXISTS sluice:{q#%d}:paused:g", i), 1, "partition %d paused", i);
+    cr_assert_eq(th_int(rc, "EXISTS sluice:{q}:paused:g"), 0);
+    cJSON *j = stats_json("q", NULL);
+    const cJSON *g =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "queues"), 0), "groups"), 0);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(g, "paused")));
+    cJSON_Delete(j);
+
+    const char *resume2[] = {"resume", "-u", th_redis_url(), "--partition", "2", "q", NULL};
+    r = th_run_argv(resume2);
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    th_run_free(&r);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(th_int(rc, "EXISTS sluice:{q#%d}:paused:g", i), i != 2);
+    j = stats_json("q", NULL);
+    g = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "queues"), 0), "groups"), 0);
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(g, "paused")), "not paused in every partition");
+    cr_assert_eq(jnum(g, "paused_partitions"), 3);
+    cJSON_Delete(j);
+
+    const char *bad[] = {"resume", "-u", th_redis_url(), "--partition", "4", "q", NULL};
+    r = th_run_argv(bad);
+    cr_assert_eq(r.code, 1);
+    cr_assert(strstr(r.err, "has 4 partitions: no partition 4") != NULL, "%s", r.err);
+    th_run_free(&r);
+}
+
+static int http_port;
+
+/* GET /metrics (HTTP/1.0): the body, or NULL without an answer. Caller frees. */
+static char *metrics(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)http_port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    cr_assert(write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1));
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    ssize_t n;
+    while (len + 1 < cap && (n = read(fd, buf + len, cap - len - 1)) > 0)
+        len += (size_t)n;
+    close(fd);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* The metrics show the wanted lag (the sample after the setup's changes). */
+static int metrics_show(void *want)
+{
+    char *m = metrics();
+    int ok = m && strstr(m, (const char *)want) != NULL;
+    free(m);
+    return ok;
+}
+
+Test(partitions, metrics_sum_the_partitions)
+{
+    char *text = NULL, *rec = th_tmp_path("rec.txt");
+    http_port = th_free_port();
+    four_partitions_with_work();
+    cr_assert(asprintf(&text,
+                       "{\"redis\":{\"url\":\"%s\"},\"log\":{\"format\":\"json\"},\"plugin_dir\":\"%s\","
+                       "\"supervisor\":{\"http_listen\":\"127.0.0.1:%d\",\"stats_interval\":\"100ms\"},"
+                       "\"queues\":{\"q\":{\"partitions\":4}},"
+                       "\"pools\":[{\"name\":\"p\",\"queue\":\"q\",\"group\":\"g\",\"plugins\":[\"record\"],"
+                       "\"workers\":0,\"settings\":{\"record_file\":\"%s\"}}]}\n",
+                       th_redis_url(), SLUICE_TEST_PLUGIN_DIR, http_port, rec) > 0);
+    char *path = th_write_file("metrics.json", text);
+    th_sup_init(&sup, "metrics", path, NULL);
+    start_ok();
+    cr_assert(th_wait_until(metrics_show, "sluice_group_lag{queue=\"q\",group=\"g\"} 4", 20000),
+              "lag of q/g summed over its partitions");
+    char *m = metrics();
+    cr_assert_not_null(m);
+    cr_assert(strstr(m, "sluice_stream_length{queue=\"q\"} 5") != NULL, "%s", m);
+    cr_assert(strstr(m, "sluice_group_pending{queue=\"q\",group=\"g\"} 1") != NULL, "%s", m);
+    cr_assert(strstr(m, "q#") == NULL, "no partition as a queue label");
+    free(m);
+    /* the supervisor's counters: in the first partition's stats stream */
+    cr_assert_gt(th_int(rc, "XLEN sluice:{q#0}:stats:g"), 0);
+    cr_assert_eq(th_int(rc, "EXISTS sluice:{q#1}:stats:g"), 0);
+    th_sup_stop(&sup, 20000);
+    free(path);
+    free(text);
+    free(rec);
 }
