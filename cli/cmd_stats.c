@@ -493,6 +493,28 @@ static int fold_partitions(sl_redis *r, cJSON *names)
     return 0;
 }
 
+static int by_name(const void *x, const void *y)
+{
+    return strcmp((*(cJSON *const *)x)->valuestring, (*(cJSON *const *)y)->valuestring);
+}
+
+/* Sort an array of strings. (Not by cJSON_InsertItemInArray: cJSON 1.7.15,
+ * Debian 12's, drops an item inserted mid-array.) 0, or -1 after printing why. */
+static int sort_names(cJSON *arr)
+{
+    int n = cJSON_GetArraySize(arr);
+    cJSON **v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    if (!v)
+        return sl_cli_fail(CMD, "out of memory"), -1;
+    for (int i = 0; i < n; i++)
+        v[i] = cJSON_DetachItemFromArray(arr, 0);
+    qsort(v, (size_t)n, sizeof *v, by_name);
+    for (int i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, v[i]);
+    free(v);
+    return 0;
+}
+
 /* Queue names from SCAN MATCH sluice:{*}SUFFIX TYPE type: keys that are exactly
  * sluice:{Q}SUFFIX (for the streams, retry, DLQ and stats streams have a
  * further suffix). Sorted and without duplicates, into arr. */
@@ -512,26 +534,17 @@ static int scan_queues(sl_redis *r, cJSON *arr, const char *suffix, const char *
             const char *q = sl_key_queue_of(keys->element[i]->str, suffix, &len);
             if (q == NULL)
                 continue;
-            char name[SL_CLI_NAME_MAX];
+            char name[SL_PARTITION_NAME_MAX]; /* a partition's name, Q#i, is longer than a queue's */
             snprintf(name, sizeof name, "%.*s", (int)len, q);
-            cJSON *it, *at = NULL;
+            cJSON *it;
             int dup = 0;
             cJSON_ArrayForEach(it, arr) if (strcmp(it->valuestring, name) == 0) dup = 1;
-            if (dup)
-                continue;
-            cJSON_ArrayForEach(it, arr) if (!at && strcmp(it->valuestring, name) > 0) at = it;
-            if (at) {
-                int idx = 0;
-                for (cJSON *p = arr->child; p != at; p = p->next)
-                    idx++;
-                cJSON_InsertItemInArray(arr, idx, cJSON_CreateString(name));
-            } else {
+            if (!dup)
                 cJSON_AddItemToArray(arr, cJSON_CreateString(name));
-            }
         }
         freeReplyObject(rep);
     } while (strcmp(cursor, "0") != 0);
-    return 0;
+    return sort_names(arr);
 }
 
 /* A number with prec decimals, or "-" for null. */

@@ -800,3 +800,68 @@ Test(partitions, metrics_sum_the_partitions)
     free(text);
     free(rec);
 }
+
+/* `sluice CMD -u URL ARGS...` (args NULL-terminated, CMD first), its output;
+ * asserts the exit code. */
+static th_run_result cli_argv(int code, const char *const *args)
+{
+    const char *argv[16] = {args[0], "-u", th_redis_url()};
+    int n = 3;
+    for (int i = 1; args[i] && n < 15; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    th_run_result r = th_run_argv(argv);
+    cr_assert_eq(r.code, code, "sluice %s %s: exit %d, stderr: %s", args[0], args[1] ? args[1] : "", r.code, r.err);
+    return r;
+}
+#define CLI(code, ...) cli_argv((code), (const char *const[]){__VA_ARGS__, NULL})
+
+Test(partitions, dlq_lists_replays_and_purges_every_partition)
+{
+    four_partitions_with_work();
+    /* dead letters in q#1 (two) and q#3 (one), in this time order: j1 (q#1), j2 (q#3), j3 (q#1) */
+    th_cmd(rc, "XADD sluice:{q#1}:dlq:g 1000-1 type a id j1 reason failed");
+    th_cmd(rc, "XADD sluice:{q#3}:dlq:g 1000-2 type b id j2 reason failed");
+    th_cmd(rc, "XADD sluice:{q#1}:dlq:g 1000-3 type a id j3 reason crashed");
+
+    th_run_result r = CLI(0, "dlq", "list", "q", "--json");
+    cJSON *j = cJSON_Parse(r.out), *e;
+    th_run_free(&r);
+    cr_assert_not_null(j);
+    const cJSON *entries = cJSON_GetObjectItem(j, "entries");
+    static const char *const want[] = {"1/1000-1", "3/1000-2", "1/1000-3"};
+    int n = 0;
+    cJSON_ArrayForEach(e, entries)
+    {
+        cr_assert_lt(n, 3);
+        cr_assert_str_eq(cJSON_GetObjectItem(e, "dlq_id")->valuestring, want[n], "entry %d, oldest first", n);
+        n++;
+    }
+    cr_assert_eq(n, 3);
+    cJSON_Delete(j);
+
+    r = CLI(0, "dlq", "list", "q", "--partition", "1", "--json");
+    j = cJSON_Parse(r.out);
+    th_run_free(&r);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "entries")), 2);
+    cJSON_Delete(j);
+
+    r = CLI(0, "dlq", "show", "q", "3/1000-2");
+    cr_assert(strstr(r.out, "j2") != NULL, "%s", r.out);
+    th_run_free(&r);
+    r = CLI(2, "dlq", "show", "q", "1000-2"); /* a bare id needs --partition */
+    th_run_free(&r);
+
+    /* replay the failed ones: each to its own partition's retry stream */
+    r = CLI(0, "dlq", "replay", "q", "--reason", "failed", "--yes");
+    th_run_free(&r);
+    cr_assert_eq(th_int(rc, "XLEN sluice:{q#1}:r:g"), 1);
+    cr_assert_eq(th_int(rc, "XLEN sluice:{q#3}:r:g"), 1);
+    cr_assert_eq(th_int(rc, "XLEN sluice:{q#1}:dlq:g"), 1);
+    cr_assert_eq(th_int(rc, "XLEN sluice:{q#3}:dlq:g"), 0);
+    /* purge by id */
+    r = CLI(0, "dlq", "purge", "q", "--id", "1/1000-3", "--yes");
+    cr_assert(strstr(r.out, "deleted 1 dead letter") != NULL, "%s", r.out);
+    th_run_free(&r);
+    cr_assert_eq(th_int(rc, "XLEN sluice:{q#1}:dlq:g"), 0);
+}
