@@ -193,6 +193,21 @@ Test(partitions, a_reload_with_a_refused_change_keeps_the_running_config)
     th_sup_stop(&sup, 20000);
 }
 
+/* `sluice CMD -u URL ARGS...` (args NULL-terminated, CMD first), its output;
+ * asserts the exit code. */
+static th_run_result cli_argv(int code, const char *const *args)
+{
+    const char *argv[16] = {args[0], "-u", th_redis_url()};
+    int n = 3;
+    for (int i = 1; args[i] && n < 15; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    th_run_result r = th_run_argv(argv);
+    cr_assert_eq(r.code, code, "sluice %s %s: exit %d, stderr: %s", args[0], args[1] ? args[1] : "", r.code, r.err);
+    return r;
+}
+#define CLI(code, ...) cli_argv((code), (const char *const[]){__VA_ARGS__, NULL})
+
 /* ---- producers ---------------------------------------------------------- */
 
 static long long xlen(const char *key)
@@ -625,6 +640,33 @@ Test(partitions, handlers_enqueue_into_every_partition_and_keep_once_keys_in_the
     for (int i = 1; i < n; i++)
         cr_assert_str_neq(ids[i - 1], ids[i], "job id %s twice", ids[i]);
     cr_assert_eq(n, 4 * N);
+
+    /* one request's jobs are spread over the partitions: trace finds all four,
+     * jobs show finds each in its partition */
+    char *again = th_read_file(rec), type[64], id[160], corr[160];
+    cr_assert_eq(sscanf(again, "%63s %159s %159s", type, id, corr), 3);
+    free(again);
+    th_run_result r = CLI(0, "trace", "--queue", "q", "--json", corr);
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert_not_null(j, "%s", r.out);
+    th_run_free(&r);
+    char *flat = cJSON_PrintUnformatted(j);
+    cr_assert_eq(th_count_in(flat, "\"type\":\"chain."), 4, "the four jobs of one chain: %s", flat);
+    free(flat);
+    cJSON_Delete(j);
+    r = CLI(0, "jobs", "show", "q", id, "--json");
+    j = cJSON_Parse(r.out);
+    th_run_free(&r);
+    cr_assert_not_null(j);
+    const cJSON *part = cJSON_GetObjectItem(j, "partition");
+    cr_assert(cJSON_IsNumber(part));
+    char stream[32];
+    snprintf(stream, sizeof stream, "sluice:{q#%d}", (int)part->valuedouble);
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "stream")->valuestring, stream);
+    char *places = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "places"));
+    cr_assert(strstr(places, "completed") != NULL, "%s", places);
+    free(places);
+    cJSON_Delete(j);
     free(text);
     free(rec);
     sluice_client_free(c);
@@ -801,20 +843,6 @@ Test(partitions, metrics_sum_the_partitions)
     free(rec);
 }
 
-/* `sluice CMD -u URL ARGS...` (args NULL-terminated, CMD first), its output;
- * asserts the exit code. */
-static th_run_result cli_argv(int code, const char *const *args)
-{
-    const char *argv[16] = {args[0], "-u", th_redis_url()};
-    int n = 3;
-    for (int i = 1; args[i] && n < 15; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    th_run_result r = th_run_argv(argv);
-    cr_assert_eq(r.code, code, "sluice %s %s: exit %d, stderr: %s", args[0], args[1] ? args[1] : "", r.code, r.err);
-    return r;
-}
-#define CLI(code, ...) cli_argv((code), (const char *const[]){__VA_ARGS__, NULL})
 
 Test(partitions, dlq_lists_replays_and_purges_every_partition)
 {
