@@ -2,13 +2,17 @@
  * (sluice:{Q}:dlq:G), filtered by type, one of the known reasons and time;
  * send them back to that group only (FCALL sluice_dlq_replay, atomic per entry,
  * fresh attempt budget; a confirmation above --confirm-over entries); or
- * delete them after a confirmation. */
+ * delete them after a confirmation. A partitioned queue's dead letters are
+ * those of every partition (sluice:{Q#i}:dlq:G, or one with --partition),
+ * merged oldest first; their DLQ_IDs are "I/ENTRY_ID", and each goes back to
+ * its own partition's retry stream. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/partitions.h"
 #include "common/streamid.h"
 
 #define CMD "dlq"
@@ -20,7 +24,7 @@
 #define CONFIRM_OVER 100 /* replay asks before more than this many, unless --yes */
 
 static const char usage_text[] =
-    "usage: sluice dlq list    QUEUE [--group G] [FILTERS] [--limit N] [--json]\n"
+    "usage: sluice dlq list    QUEUE [--group G] [--partition I] [FILTERS] [--limit N] [--json]\n"
     "       sluice dlq show    QUEUE DLQ_ID [--group G] [--json]\n"
     "       sluice dlq replay  QUEUE [--group G] [FILTERS] [--id DLQ_ID]... [--dry-run]\n"
     "                          [--yes] [--confirm-over N] [--verbose] [--json]\n"
@@ -29,7 +33,9 @@ static const char usage_text[] =
     "Dead letters of group G of queue QUEUE live in the stream sluice:{QUEUE}:dlq:G: the\n"
     "original job fields plus reason, error, attempts, deliveries, original_id,\n"
     "original_stream, group, consumer and failed_at. --group may be left out when the\n"
-    "queue has exactly one consumer group.\n"
+    "queue has exactly one consumer group. Of a partitioned queue, every partition's\n"
+    "sluice:{QUEUE#I}:dlq:G (--partition I: one), merged oldest first; its DLQ_IDs\n"
+    "are I/ENTRY_ID (with --partition, a bare ENTRY_ID is partition I's).\n"
     "\n"
     "  list     the matching entries, oldest first (at most --limit, default 100)\n"
     "  show     every field of one entry\n"
@@ -56,6 +62,7 @@ static const char usage_text[] =
     "\n"
     "  -u, --url URL       Redis URL; default $SLUICE_REDIS_URL, else redis://127.0.0.1:6379/0\n"
     "  -g, --group G       the consumer group\n"
+    "      --partition I   of a partitioned queue, only partition I\n"
     "  -n, --dry-run       replay: list what would be replayed, change nothing\n"
     "  -y, --yes           purge, replay: do not ask\n"
     "      --confirm-over N  replay: ask when more than N entries match (default 100)\n"
@@ -93,7 +100,12 @@ typedef struct dlq_args {
     int nids, json, dry_run, yes, verbose;
     long limit; /* 0: no limit */
     long confirm_over; /* replay: ask above this many entries */
+    int only; /* --partition, -1: every partition */
+    sl_cli_parts parts; /* the partitions visited (one, "Q", for an unpartitioned queue) */
+    int part; /* the partition dlq and retry are of (index into parts) */
     char grp[SL_CLI_NAME_MAX], dlq[SL_KEY_MAX], retry[SL_KEY_MAX];
+    char where[SL_KEY_MAX + 48]; /* the DLQ(s) for messages: dlq, or sluice:{Q#I}:dlq:G */
+    char rwhere[SL_KEY_MAX + 48]; /* the retry stream(s), likewise */
     char start[32], end[48]; /* XRANGE bounds from --since/--until */
 } dlq_args;
 
@@ -119,6 +131,13 @@ static cJSON *entry_json(const redisReply *e)
         cJSON_AddStringToObject(f, kv->element[i]->str, kv->element[i + 1]->str);
     cJSON_AddItemToObject(o, "fields", f);
     return o;
+}
+
+/* The entry's id in its own DLQ stream (dlq_id is "I/ID" in a partitioned queue). */
+static const char *entry_id(const cJSON *entry)
+{
+    const cJSON *v = cJSON_GetObjectItem(entry, "entry_id");
+    return cJSON_IsString(v) ? v->valuestring : cJSON_GetObjectItem(entry, "dlq_id")->valuestring;
 }
 
 static const char *field(const cJSON *entry, const char *name)
@@ -195,6 +214,124 @@ fail:
     return NULL;
 }
 
+/* Point dlq and retry at partition i of the visited ones. */
+static void use_part(dlq_args *a, int i)
+{
+    a->part = i;
+    sl_key_dlq(a->dlq, sizeof a->dlq, a->parts.names[i], a->grp);
+    sl_key_retry(a->retry, sizeof a->retry, a->parts.names[i], a->grp);
+}
+
+/* The index of partition `index` among the visited ones, -1 if not visited. */
+static int visited(const dlq_args *a, int index)
+{
+    if (a->parts.total <= 1)
+        return index == 0 ? 0 : -1;
+    if (a->only >= 0)
+        return index == a->only ? 0 : -1;
+    return index < a->parts.n ? index : -1;
+}
+
+/* An --id (or show's DLQ_ID) of a partitioned queue, "I/ID" (or ID with
+ * --partition): the visited partition's index into *part and the entry id.
+ * NULL after printing why. */
+static const char *split_id(const dlq_args *a, const char *id, int *part)
+{
+    const char *slash = strchr(id, '/');
+    *part = 0;
+    if (a->parts.total <= 1 || (!slash && a->only >= 0))
+        return slash ? (sl_cli_usage(CMD, "'%.64s': queue %s is not partitioned", id, a->queue), NULL) : id;
+    char *end;
+    long i = slash ? strtol(id, &end, 10) : -1;
+    if (!slash || end != slash || (*part = visited(a, (int)i)) < 0) {
+        sl_cli_usage(CMD, "'%.64s': expected I/ENTRY_ID with I a partition of %s (0..%d)%s", id, a->queue,
+                     a->parts.total - 1, a->only >= 0 ? " visited (--partition)" : "");
+        return NULL;
+    }
+    return slash + 1;
+}
+
+static int by_entry_id(const void *x, const void *y)
+{
+    return sl_streamid_cmp_text(entry_id(*(cJSON *const *)x), entry_id(*(cJSON *const *)y));
+}
+
+/* Order arr's entries by entry id (time), oldest first. (Not with
+ * cJSON_InsertItemInArray: cJSON 1.7.15 drops an item inserted mid-array.)
+ * 0, or -1 (out of memory: arr unchanged). */
+static int sort_entries(cJSON *arr)
+{
+    int n = cJSON_GetArraySize(arr);
+    cJSON **v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    if (!v)
+        return -1;
+    for (int i = 0; i < n; i++)
+        v[i] = cJSON_DetachItemFromArray(arr, 0);
+    qsort(v, (size_t)n, sizeof *v, by_entry_id);
+    for (int i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, v[i]);
+    free(v);
+    return 0;
+}
+
+/* The matching entries of every visited partition, oldest first (at most
+ * limit over all), each tagged with its partition ("partition", "entry_id",
+ * dlq_id "I/ID") in a partitioned queue. NULL after printing why. */
+static cJSON *select_all(sl_redis *r, dlq_args *a, int *more)
+{
+    cJSON *all = cJSON_CreateArray();
+    const char *ids[MAX_IDS];
+    int nids = a->nids, parts[MAX_IDS];
+    memcpy(ids, a->ids, sizeof(ids[0]) * (size_t)nids);
+    for (int i = 0; i < nids; i++)
+        if (!(ids[i] = split_id(a, a->ids[i], &parts[i]))) {
+            cJSON_Delete(all);
+            return NULL;
+        }
+    *more = 0;
+    for (int p = 0; p < a->parts.n; p++) {
+        int m = 0, k = 0;
+        for (int i = 0; i < nids; i++)
+            if (parts[i] == p)
+                a->ids[k++] = ids[i];
+        if (nids > 0 && k == 0)
+            continue; /* --id names none of this partition's */
+        a->nids = k;
+        use_part(a, p);
+        cJSON *some = select_entries(r, a, &m), *e;
+        if (!some) {
+            cJSON_Delete(all);
+            return NULL;
+        }
+        *more |= m;
+        while ((e = cJSON_DetachItemFromArray(some, 0)) != NULL) {
+            if (a->parts.total > 1) {
+                char id[80];
+                int index = a->only >= 0 ? a->only : p;
+                const char *sid = cJSON_GetObjectItem(e, "dlq_id")->valuestring;
+                snprintf(id, sizeof id, "%d/%s", index, sid);
+                cJSON_AddNumberToObject(e, "partition", index);
+                cJSON_AddStringToObject(e, "entry_id", sid);
+                cJSON_ReplaceItemInObject(e, "dlq_id", cJSON_CreateString(id));
+            }
+            cJSON_AddItemToArray(all, e);
+        }
+        cJSON_Delete(some);
+    }
+    if (a->parts.n > 1 && sort_entries(all) != 0) {
+        cJSON_Delete(all);
+        sl_cli_fail(CMD, "out of memory");
+        return NULL;
+    }
+    a->nids = nids;
+    memcpy(a->ids, ids, sizeof(ids[0]) * (size_t)nids); /* the entry ids from here on */
+    while (a->limit > 0 && cJSON_GetArraySize(all) > a->limit) {
+        cJSON_DeleteItemFromArray(all, cJSON_GetArraySize(all) - 1);
+        *more = 1;
+    }
+    return all;
+}
+
 static void print_entries(const cJSON *entries)
 {
     static const char *h[] = {"DLQ_ID", "FAILED_AT", "TYPE", "JOB_ID", "REASON", "ATTEMPTS", "ERROR"};
@@ -204,7 +341,7 @@ static void print_entries(const cJSON *entries)
     {
         char when[40], type[64], job[64], err[80];
         const char *id = cJSON_GetObjectItem(e, "dlq_id")->valuestring;
-        sl_cli_fmt_time(when, sizeof when, sl_streamid_ms(id));
+        sl_cli_fmt_time(when, sizeof when, sl_streamid_ms(entry_id(e)));
         const char *row[] = {id,
                              when,
                              clip(type, sizeof type, field(e, "type"), 40),
@@ -223,14 +360,16 @@ static cJSON *result_json(const dlq_args *a)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "queue", a->queue);
     cJSON_AddStringToObject(o, "group", a->grp);
-    cJSON_AddStringToObject(o, "dlq", a->dlq);
+    cJSON_AddStringToObject(o, "dlq", a->where);
+    if (a->parts.total > 1)
+        cJSON_AddNumberToObject(o, "partitions", a->parts.n);
     return o;
 }
 
 static int do_list(sl_redis *r, dlq_args *a)
 {
     int more;
-    cJSON *entries = select_entries(r, a, &more);
+    cJSON *entries = select_all(r, a, &more);
     if (!entries)
         return 1;
     if (a->json) {
@@ -240,7 +379,7 @@ static int do_list(sl_redis *r, dlq_args *a)
         return sl_cli_print_json(CMD, o);
     }
     if (cJSON_GetArraySize(entries) == 0)
-        printf("no matching dead letters in %s\n", a->dlq);
+        printf("no matching dead letters in %s\n", a->where);
     else
         print_entries(entries);
     if (more)
@@ -251,22 +390,32 @@ static int do_list(sl_redis *r, dlq_args *a)
 
 static int do_show(sl_redis *r, dlq_args *a)
 {
-    const char *argv[] = {"XRANGE", a->dlq, a->show_id, a->show_id};
+    int part;
+    const char *sid = split_id(a, a->show_id, &part);
+    if (!sid)
+        return 2;
+    use_part(a, part);
+    const char *argv[] = {"XRANGE", a->dlq, sid, sid};
     redisReply *rep = sl_cli_cmd(CMD, r, 4, argv);
     if (!rep)
         return 1;
     if (rep->elements == 0) {
         freeReplyObject(rep);
-        return sl_cli_fail(CMD, "no entry %s in %s", a->show_id, a->dlq);
+        return sl_cli_fail(CMD, "no entry %s in %s", sid, a->dlq);
     }
     cJSON *e = entry_json(rep->element[0]);
     freeReplyObject(rep);
+    if (a->parts.total > 1) {
+        cJSON_AddNumberToObject(e, "partition", a->only >= 0 ? a->only : part);
+        cJSON_AddStringToObject(e, "entry_id", sid);
+        cJSON_ReplaceItemInObject(e, "dlq_id", cJSON_CreateString(a->show_id));
+    }
     if (a->json)
         return sl_cli_print_json(CMD, e);
     static const char *h[] = {"FIELD", "VALUE"};
     sl_table *t = sl_table_new(h, 2, "ll");
     char when[40];
-    sl_cli_fmt_time(when, sizeof when, sl_streamid_ms(a->show_id));
+    sl_cli_fmt_time(when, sizeof when, sl_streamid_ms(sid));
     const char *top[] = {"dlq_id", a->show_id}, *at[] = {"dead-lettered", when};
     sl_table_row(t, top);
     sl_table_row(t, at);
@@ -283,7 +432,8 @@ static int do_show(sl_redis *r, dlq_args *a)
     return 0;
 }
 
-/* FCALL sluice_dlq_replay for ids [from, to): adds {dlq_id, retry_id} to out. */
+/* FCALL sluice_dlq_replay for ids [from, to) (all of partition a->part):
+ * adds {dlq_id, retry_id} to out. */
 static int replay_batch(sl_redis *r, const dlq_args *a, cJSON *entries, int from, int to, cJSON *out, int *skipped)
 {
     const char *argv[5 + REPLAY_BATCH];
@@ -294,7 +444,7 @@ static int replay_batch(sl_redis *r, const dlq_args *a, cJSON *entries, int from
     argv[n++] = a->dlq;
     argv[n++] = a->retry;
     for (int i = from; i < to; i++)
-        argv[n++] = cJSON_GetObjectItem(cJSON_GetArrayItem(entries, i), "dlq_id")->valuestring;
+        argv[n++] = entry_id(cJSON_GetArrayItem(entries, i));
     redisReply *rep = sl_cli_cmd(CMD, r, n, argv);
     if (!rep)
         return -1;
@@ -303,26 +453,45 @@ static int replay_batch(sl_redis *r, const dlq_args *a, cJSON *entries, int from
             (*skipped)++;
             continue;
         }
+        const cJSON *e = cJSON_GetArrayItem(entries, from + (int)i);
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "dlq_id", argv[5 + i]);
+        cJSON_AddStringToObject(o, "dlq_id", cJSON_GetObjectItem(e, "dlq_id")->valuestring);
         cJSON_AddStringToObject(o, "retry_id", rep->element[i]->str);
+        if (a->parts.total > 1)
+            cJSON_AddStringToObject(o, "retry_stream", a->retry);
         cJSON_AddItemToArray(out, o);
     }
     freeReplyObject(rep);
     return 0;
 }
 
+/* The entries of partition p (visited index) among all, in order: a new
+ * array of references (free with cJSON_Delete: it frees only them). */
+static cJSON *of_part(const dlq_args *a, const cJSON *all, int p)
+{
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *e;
+    cJSON_ArrayForEach(e, all)
+    {
+        const cJSON *ix = cJSON_GetObjectItem(e, "partition");
+        int v = ix ? visited(a, (int)ix->valuedouble) : 0;
+        if (v == p)
+            cJSON_AddItemReferenceToArray(out, (cJSON *)e);
+    }
+    return out;
+}
+
 static int do_replay(sl_redis *r, dlq_args *a)
 {
     int more, skipped = 0, rc = 1;
-    cJSON *entries = select_entries(r, a, &more), *done = NULL;
+    cJSON *entries = select_all(r, a, &more), *done = NULL;
     if (!entries)
         return 1;
     int n = cJSON_GetArraySize(entries);
     if (a->dry_run) {
         if (a->json) {
             cJSON *o = result_json(a);
-            cJSON_AddStringToObject(o, "retry_stream", a->retry);
+            cJSON_AddStringToObject(o, "retry_stream", a->rwhere);
             cJSON_AddBoolToObject(o, "dry_run", 1);
             cJSON_AddItemToObject(o, "entries", entries);
             return sl_cli_print_json(CMD, o);
@@ -330,20 +499,20 @@ static int do_replay(sl_redis *r, dlq_args *a)
         if (n > 0)
             print_entries(entries);
         printf("dry run: would replay %d dead letter%s from %s to group %s (%s); nothing changed\n", n,
-               n == 1 ? "" : "s", a->dlq, a->grp, a->retry);
+               n == 1 ? "" : "s", a->where, a->grp, a->rwhere);
         cJSON_Delete(entries);
         return 0;
     }
     if (n > a->confirm_over && !a->yes) {
         char q[512];
-        snprintf(q, sizeof q, "Replay %d dead letters from %s to group %s?", n, a->dlq, a->grp);
+        snprintf(q, sizeof q, "Replay %d dead letters from %s to group %s?", n, a->where, a->grp);
         int ok = sl_cli_confirm(q);
         if (ok < 0) {
             cJSON_Delete(entries);
             return sl_cli_usage(CMD,
                                 "refusing to replay %d dead letters from %s without --yes (more than "
                                 "--confirm-over %ld, and stdin is not a terminal)",
-                                n, a->dlq, a->confirm_over);
+                                n, a->where, a->confirm_over);
         }
         if (!ok) {
             cJSON_Delete(entries);
@@ -353,12 +522,19 @@ static int do_replay(sl_redis *r, dlq_args *a)
     if (n > 0 && sl_cli_functions(CMD, r) != 0)
         goto done;
     done = cJSON_CreateArray();
-    for (int i = 0; i < n; i += REPLAY_BATCH)
-        if (replay_batch(r, a, entries, i, i + REPLAY_BATCH < n ? i + REPLAY_BATCH : n, done, &skipped) != 0)
+    for (int p = 0; p < a->parts.n; p++) {
+        cJSON *mine = of_part(a, entries, p);
+        int k = cJSON_GetArraySize(mine), failed = 0;
+        use_part(a, p);
+        for (int i = 0; i < k && !failed; i += REPLAY_BATCH)
+            failed = replay_batch(r, a, mine, i, i + REPLAY_BATCH < k ? i + REPLAY_BATCH : k, done, &skipped) != 0;
+        cJSON_Delete(mine);
+        if (failed)
             goto done;
+    }
     if (a->json) {
         cJSON *o = result_json(a);
-        cJSON_AddStringToObject(o, "retry_stream", a->retry);
+        cJSON_AddStringToObject(o, "retry_stream", a->rwhere);
         cJSON_AddNumberToObject(o, "replayed", cJSON_GetArraySize(done));
         cJSON_AddNumberToObject(o, "skipped", skipped);
         cJSON_AddItemToObject(o, "entries", done);
@@ -369,12 +545,13 @@ static int do_replay(sl_redis *r, dlq_args *a)
         if (a->verbose) {
             cJSON_ArrayForEach(e, done)
             {
-                printf("%s -> %s %s\n", cJSON_GetObjectItem(e, "dlq_id")->valuestring, a->retry,
+                const cJSON *rs = cJSON_GetObjectItem(e, "retry_stream");
+                printf("%s -> %s %s\n", cJSON_GetObjectItem(e, "dlq_id")->valuestring, rs ? rs->valuestring : a->retry,
                        cJSON_GetObjectItem(e, "retry_id")->valuestring);
             }
         }
         printf("replayed %d dead letter%s to group %s (%s)", cJSON_GetArraySize(done),
-               cJSON_GetArraySize(done) == 1 ? "" : "s", a->grp, a->retry);
+               cJSON_GetArraySize(done) == 1 ? "" : "s", a->grp, a->rwhere);
         printf(skipped ? "; %d skipped (no longer in the DLQ)\n" : "\n", skipped);
         rc = 0;
     }
@@ -388,44 +565,54 @@ static int do_purge(sl_redis *r, dlq_args *a)
 {
     int more, rc = 1;
     long long deleted = 0;
-    cJSON *entries = select_entries(r, a, &more);
+    cJSON *entries = select_all(r, a, &more);
     if (!entries)
         return 1;
     int n = cJSON_GetArraySize(entries);
     if (n > 0 && !a->yes) {
         char q[512];
-        snprintf(q, sizeof q, "Delete %d dead letter%s from %s?", n, n == 1 ? "" : "s", a->dlq);
+        snprintf(q, sizeof q, "Delete %d dead letter%s from %s?", n, n == 1 ? "" : "s", a->where);
         int ok = sl_cli_confirm(q);
         if (ok < 0) {
             cJSON_Delete(entries);
             return sl_cli_usage(CMD,
                                 "refusing to delete %d dead letter%s from %s without --yes (stdin is not a terminal)",
-                                n, n == 1 ? "" : "s", a->dlq);
+                                n, n == 1 ? "" : "s", a->where);
         }
         if (!ok) {
             cJSON_Delete(entries);
             return sl_cli_fail(CMD, "nothing deleted");
         }
     }
-    for (int i = 0; i < n; i += PURGE_BATCH) {
-        const char *argv[2 + PURGE_BATCH];
-        int k = 0;
-        argv[k++] = "XDEL";
-        argv[k++] = a->dlq;
-        for (int j = i; j < n && j < i + PURGE_BATCH; j++)
-            argv[k++] = cJSON_GetObjectItem(cJSON_GetArrayItem(entries, j), "dlq_id")->valuestring;
-        redisReply *rep = sl_cli_cmd(CMD, r, k, argv);
-        if (!rep)
+    for (int p = 0; p < a->parts.n; p++) {
+        cJSON *mine = of_part(a, entries, p);
+        int m = cJSON_GetArraySize(mine), failed = 0;
+        use_part(a, p);
+        for (int i = 0; i < m && !failed; i += PURGE_BATCH) {
+            const char *argv[2 + PURGE_BATCH];
+            int k = 0;
+            argv[k++] = "XDEL";
+            argv[k++] = a->dlq;
+            for (int j = i; j < m && j < i + PURGE_BATCH; j++)
+                argv[k++] = entry_id(cJSON_GetArrayItem(mine, j));
+            redisReply *rep = sl_cli_cmd(CMD, r, k, argv);
+            if (!rep) {
+                failed = 1;
+                break;
+            }
+            deleted += rep->integer;
+            freeReplyObject(rep);
+        }
+        cJSON_Delete(mine);
+        if (failed)
             goto done;
-        deleted += rep->integer;
-        freeReplyObject(rep);
     }
     if (a->json) {
         cJSON *o = result_json(a);
         cJSON_AddNumberToObject(o, "deleted", (double)deleted);
         rc = sl_cli_print_json(CMD, o);
     } else {
-        printf("deleted %lld dead letter%s from %s\n", deleted, deleted == 1 ? "" : "s", a->dlq);
+        printf("deleted %lld dead letter%s from %s\n", deleted, deleted == 1 ? "" : "s", a->where);
         rc = 0;
     }
 done:
@@ -436,7 +623,17 @@ done:
 /* Parse argv (argv[0] = "dlq"). -1 to go on, else the exit code. */
 static int parse_args(int argc, char **argv, dlq_args *a)
 {
-    enum { OPT_TYPE = 256, OPT_REASON, OPT_SINCE, OPT_UNTIL, OPT_ID, OPT_LIMIT, OPT_JSON, OPT_CONFIRM_OVER };
+    enum {
+        OPT_TYPE = 256,
+        OPT_REASON,
+        OPT_SINCE,
+        OPT_UNTIL,
+        OPT_ID,
+        OPT_LIMIT,
+        OPT_JSON,
+        OPT_CONFIRM_OVER,
+        OPT_PARTITION
+    };
     static const struct option longopts[] = {
         {"url", required_argument, NULL, 'u'},
         {"group", required_argument, NULL, 'g'},
@@ -452,11 +649,13 @@ static int parse_args(int argc, char **argv, dlq_args *a)
         {"help", no_argument, NULL, 'h'},
         {"verbose", no_argument, NULL, 'v'},
         {"confirm-over", required_argument, NULL, OPT_CONFIRM_OVER},
+        {"partition", required_argument, NULL, OPT_PARTITION},
         {NULL, 0, NULL, 0},
     };
     const char *limit = NULL, *confirm_over = NULL;
     int ch;
     memset(a, 0, sizeof *a);
+    a->only = -1;
     optind = 0;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":u:g:nyvh", longopts, NULL)) != -1) {
@@ -497,14 +696,18 @@ static int parse_args(int argc, char **argv, dlq_args *a)
         case OPT_JSON:
             a->json = 1;
             break;
+        case OPT_PARTITION:
+            if (sl_cli_parse_partition(CMD, optarg, &a->only) != 0)
+                return 2;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
         case OPT_ID:
             if (a->nids == MAX_IDS)
                 return sl_cli_usage(CMD, "at most %d --id options", MAX_IDS);
-            if (sl_streamid_ms(optarg) < 0)
-                return sl_cli_usage(CMD, "invalid --id '%.64s' (expected a stream id)", optarg);
+            if (sl_streamid_ms(strchr(optarg, '/') ? strchr(optarg, '/') + 1 : optarg) < 0)
+                return sl_cli_usage(CMD, "invalid --id '%.64s' (expected a stream id, or I/ID)", optarg);
             a->ids[a->nids++] = optarg;
             break;
         default:
@@ -525,7 +728,7 @@ static int parse_args(int argc, char **argv, dlq_args *a)
         if (optind >= argc)
             return sl_cli_usage(CMD, "show: missing DLQ_ID");
         a->show_id = argv[optind++];
-        if (sl_streamid_ms(a->show_id) < 0)
+        if (sl_streamid_ms(strchr(a->show_id, '/') ? strchr(a->show_id, '/') + 1 : a->show_id) < 0)
             return sl_cli_usage(CMD, "invalid DLQ_ID '%.64s'", a->show_id);
     }
     if (optind < argc)
@@ -596,10 +799,19 @@ int sl_cmd_dlq(int argc, char **argv)
         goto done;
     if ((rc = time_bounds(&a, now)) != 0)
         goto done;
-    if ((rc = sl_cli_pick_group(CMD, r, a.queue, a.group, a.grp)) != 0)
+    if ((rc = sl_cli_parts_get(CMD, r, a.queue, a.only, &a.parts)) != 0)
         goto done;
-    sl_key_dlq(a.dlq, sizeof a.dlq, a.queue, a.grp);
-    sl_key_retry(a.retry, sizeof a.retry, a.queue, a.grp);
+    /* every partition has the same groups: the first one's are the queue's */
+    if ((rc = sl_cli_pick_group(CMD, r, a.parts.names[0], a.group, a.grp)) != 0)
+        goto done;
+    use_part(&a, 0);
+    if (a.parts.n > 1) {
+        snprintf(a.where, sizeof a.where, "sluice:{%s#I}:dlq:%s (%d partitions)", a.queue, a.grp, a.parts.n);
+        snprintf(a.rwhere, sizeof a.rwhere, "sluice:{%s#I}:r:%s", a.queue, a.grp);
+    } else {
+        snprintf(a.where, sizeof a.where, "%s", a.dlq);
+        snprintf(a.rwhere, sizeof a.rwhere, "%s", a.retry);
+    }
     if (!strcmp(a.sub, "list"))
         rc = do_list(r, &a);
     else if (!strcmp(a.sub, "show"))
@@ -611,6 +823,7 @@ int sl_cmd_dlq(int argc, char **argv)
     if (rc == 0)
         rc = sl_cli_flush(CMD);
 done:
+    sl_cli_parts_free(&a.parts);
     sl_redis_free(r);
     return rc;
 }

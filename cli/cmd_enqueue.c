@@ -25,7 +25,7 @@
 static const char usage_text[] =
     "usage: sluice enqueue [-u URL] [--id ID] [--correlation-id ID] [--causation-id ID]\n"
     "                      [--delay DURATION | --at TIME] [--key KEY [--key-ttl DURATION]]\n"
-    "                      [--skip-schema] [-q] QUEUE TYPE [JSON | -]\n"
+    "                      [--partition-key KEY] [--skip-schema] [-q] QUEUE TYPE [JSON | -]\n"
     "\n"
     "Add a job of type TYPE to queue QUEUE (stream sluice:{QUEUE}). JSON is the payload\n"
     "(default {}). With \"-\", every stdin line is the payload of one job (blank lines are\n"
@@ -33,8 +33,8 @@ static const char usage_text[] =
     "\n"
     "  -u, --url URL            Redis URL; default $SLUICE_REDIS_URL, else\n"
     "                           redis://127.0.0.1:6379/0\n"
-    "      --id ID              job id (default: the stream entry id; for a delayed job,\n"
-    "                           a new UUID); not with \"-\"\n"
+    "      --id ID              job id (default: the stream entry id; for a delayed job\n"
+    "                           or a partitioned queue, a new UUID); not with \"-\"\n"
     "      --correlation-id ID  correlation id (default: a new UUID per job)\n"
     "      --causation-id ID    id of the job or event that caused this one\n"
     "      --delay DURATION     run the job after DURATION: 250ms, 30s, 5m, 1.5h\n"
@@ -46,11 +46,16 @@ static const char usage_text[] =
     "                           with KEY on QUEUE adds the job, later ones within the TTL\n"
     "                           add nothing and print the first job's id; not with \"-\"\n"
     "      --key-ttl DURATION   how long KEY is remembered (whole seconds; default 24h)\n"
+    "      --partition-key KEY  of a partitioned queue (queues.<Q>.partitions), the\n"
+    "                           partition: jobs with the same KEY go to the same one\n"
+    "                           (--key, when given, decides instead); default: spread\n"
     "      --skip-schema        do not validate payloads against the schema registered\n"
     "                           for TYPE (`sluice schema show TYPE`)\n"
     "  -q, --quiet              do not print job ids\n"
     "  -h, --help               print this help\n"
     "\n"
+    "A partitioned queue's count is read from sluice:{QUEUE}:partitions; each job goes\n"
+    "to one partition sluice:{QUEUE#I} (docs/enqueue.md, \"Partitioned queues\").\n"
     "Delayed jobs wait in sluice:{QUEUE}:sched until due by the Redis server's clock;\n"
     "the supervisor (`sluice run`) then moves them to the queue.\n"
     "\n"
@@ -170,7 +175,17 @@ static int parse_delivery(enqueue_args *a, const char *delay, const char *at, co
 /* Parse argv; returns -1 to go on, else the exit code (help or usage error). */
 static int parse_args(int argc, char **argv, enqueue_args *a)
 {
-    enum { OPT_ID = 256, OPT_CORRELATION, OPT_CAUSATION, OPT_DELAY, OPT_AT, OPT_KEY, OPT_KEY_TTL, OPT_SKIP_SCHEMA };
+    enum {
+        OPT_ID = 256,
+        OPT_CORRELATION,
+        OPT_CAUSATION,
+        OPT_DELAY,
+        OPT_AT,
+        OPT_KEY,
+        OPT_KEY_TTL,
+        OPT_SKIP_SCHEMA,
+        OPT_PARTITION_KEY
+    };
     static const struct option longopts[] = {
         {"url", required_argument, NULL, 'u'},
         {"id", required_argument, NULL, OPT_ID},
@@ -180,6 +195,7 @@ static int parse_args(int argc, char **argv, enqueue_args *a)
         {"at", required_argument, NULL, OPT_AT},
         {"key", required_argument, NULL, OPT_KEY},
         {"key-ttl", required_argument, NULL, OPT_KEY_TTL},
+        {"partition-key", required_argument, NULL, OPT_PARTITION_KEY},
         {"skip-schema", no_argument, NULL, OPT_SKIP_SCHEMA},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -217,6 +233,11 @@ static int parse_args(int argc, char **argv, enqueue_args *a)
             break;
         case OPT_KEY_TTL:
             key_ttl = optarg;
+            break;
+        case OPT_PARTITION_KEY:
+            if (optarg[0] == '\0')
+                return bad_value("--partition-key", optarg, "a non-empty string");
+            a->opts.partition_key = optarg;
             break;
         case OPT_SKIP_SCHEMA:
             a->skip_schema = 1;

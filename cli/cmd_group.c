@@ -1,12 +1,15 @@
 /* `sluice group create|reset|delete QUEUE GROUP`: manage the consumer groups of
  * a queue. A group lives on the work stream sluice:{Q} and on its own retry
  * stream sluice:{Q}:r:G; create can start from all retained history or from a
- * point in time, delete refuses while entries are pending unless --force. */
+ * point in time, delete refuses while entries are pending unless --force. Of a
+ * partitioned queue, each subcommand acts on the group in every partition
+ * sluice:{Q#i} (or one, --partition I); delete checks all of them first. */
 #include <getopt.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/partitions.h"
 #include "common/streamid.h"
 
 #define CMD "group"
@@ -15,6 +18,7 @@ static const char usage_text[] =
     "usage: sluice group create QUEUE GROUP --from 0|$|ID|TIME [-u URL] [--json]\n"
     "       sluice group reset  QUEUE GROUP --from 0|$|ID|TIME [-u URL] [--json]\n"
     "       sluice group delete QUEUE GROUP [--force] [-u URL] [--json]\n"
+    "       (each also with [--partition I])\n"
     "\n"
     "  create   create GROUP on sluice:{QUEUE} (the stream is created if missing) and\n"
     "           on its retry stream sluice:{QUEUE}:r:GROUP. Workers of a pool with this\n"
@@ -26,6 +30,9 @@ static const char usage_text[] =
     "           --force. The retry stream is deleted when empty, or with --force; the\n"
     "           dead letters (sluice:{QUEUE}:dlq:GROUP) are kept. A running pool with\n"
     "           this group recreates it: stop or reconfigure the pool first.\n"
+    "  Of a partitioned queue (sluice:{QUEUE}:partitions), each acts on GROUP in every\n"
+    "  partition sluice:{QUEUE#I} in turn (delete checks every one for pending entries\n"
+    "  first); --partition I: only in partition I.\n"
     "\n"
     "  --from 0       every entry the stream still holds (all retained history)\n"
     "  --from '$'     only entries added from now on\n"
@@ -156,14 +163,15 @@ static int do_reset(sl_redis *r, const char *queue, const char *stream, const ch
     return 0;
 }
 
+/* checked: the caller already refused pending entries without --force. */
 static int do_delete(sl_redis *r, const char *queue, const char *stream, const char *retry, const char *group,
-                     int force, cJSON *o)
+                     int force, int checked, cJSON *o)
 {
     char dlq[SL_KEY_MAX], paused[SL_KEY_MAX], fence[SL_KEY_MAX];
     long long work = pending_count(r, stream, group, 0), rp = work < 0 ? -1 : pending_count(r, retry, group, 1);
     if (work < 0 || rp < 0)
         return 1;
-    if (work + rp > 0 && !force)
+    if (work + rp > 0 && !force && !checked)
         return sl_cli_fail(CMD,
                            "group %s of queue %s has %lld pending entr%s (%lld in its retry stream): stop its "
                            "workers and let them finish, or use --force",
@@ -231,16 +239,43 @@ static void print_result(const cJSON *o, const char *stream, const char *retry)
     }
 }
 
+/* delete of a partitioned queue: pending entries of every partition, so a
+ * refusal deletes nothing. 0 to go on, else the exit code. */
+static int check_pending(sl_redis *r, const sl_cli_parts *parts, const char *queue, const char *group)
+{
+    long long all = 0;
+    char stream[SL_KEY_MAX], retry[SL_KEY_MAX];
+    for (int i = 0; i < parts->n; i++) {
+        sl_key_stream(stream, sizeof stream, parts->names[i]);
+        sl_key_retry(retry, sizeof retry, parts->names[i], group);
+        long long w = pending_count(r, stream, group, 1), rp = w < 0 ? -1 : pending_count(r, retry, group, 1);
+        if (w < 0 || rp < 0)
+            return 1;
+        all += w + rp;
+    }
+    if (all > 0)
+        return sl_cli_fail(CMD,
+                           "group %s of queue %s has %lld pending entr%s over its %d partitions: stop its workers "
+                           "and let them finish, or use --force",
+                           group, queue, all, all == 1 ? "y" : "ies", parts->n);
+    return 0;
+}
+
 int sl_cmd_group(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"url", required_argument, NULL, 'u'}, {"from", required_argument, NULL, 'F'},
-        {"force", no_argument, NULL, 'f'},     {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+        {"url", required_argument, NULL, 'u'},
+        {"from", required_argument, NULL, 'F'},
+        {"force", no_argument, NULL, 'f'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {"partition", required_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0},
     };
     const char *url = NULL, *from_arg = NULL;
-    int json = 0, force = 0, ch, rc = 1;
+    int json = 0, force = 0, ch, rc = 1, only = -1;
     char from[64], stream[SL_KEY_MAX], retry[SL_KEY_MAX];
+    sl_cli_parts parts = {0};
     optind = 0;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":u:fh", longopts, NULL)) != -1) {
@@ -252,7 +287,10 @@ int sl_cmd_group(int argc, char **argv)
             force = 1;
         else if (ch == 'j')
             json = 1;
-        else if (ch == 'h')
+        else if (ch == 'P') {
+            if (sl_cli_parse_partition(CMD, optarg, &only) != 0)
+                return 2;
+        } else if (ch == 'h')
             return fputs(usage_text, stdout), 0;
         else
             return sl_cli_bad_option(CMD, ch, argv[optind - 1]);
@@ -274,30 +312,52 @@ int sl_cmd_group(int argc, char **argv)
     if (from_arg && parse_from(from_arg, from, sizeof from) != 0)
         return sl_cli_usage(CMD, "invalid --from '%.64s' (expected 0, $, a stream id, RFC 3339 or @EPOCH_SECONDS)",
                             from_arg);
-    sl_key_stream(stream, sizeof stream, queue);
-    sl_key_retry(retry, sizeof retry, queue, group);
-
     sl_redis *r = sl_cli_connect(CMD, url);
     if (!r)
         return 1;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "queue", queue);
-    cJSON_AddStringToObject(o, "stream", stream);
-    if (create)
-        rc = do_create(r, queue, stream, retry, group, from, from_arg, o);
-    else if (reset)
-        rc = do_reset(r, queue, stream, group, from, from_arg, o);
-    else
-        rc = do_delete(r, queue, stream, retry, group, force, o);
+    if (sl_cli_parts_get(CMD, r, queue, only, &parts) != 0) {
+        sl_redis_free(r);
+        return 1;
+    }
+    cJSON *all = NULL, *o = NULL;
+    if (parts.total > 1) { /* one result per partition */
+        all = cJSON_CreateObject();
+        cJSON_AddStringToObject(all, "queue", queue);
+        cJSON_AddNumberToObject(all, "partitions", parts.n);
+        cJSON_AddArrayToObject(all, "results");
+    }
+    rc = del && parts.total > 1 && !force ? check_pending(r, &parts, queue, group) : 0;
+    for (int i = 0; rc == 0 && i < parts.n; i++) {
+        const char *part = parts.names[i];
+        sl_key_stream(stream, sizeof stream, part);
+        sl_key_retry(retry, sizeof retry, part, group);
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "queue", part);
+        cJSON_AddStringToObject(o, "stream", stream);
+        if (create)
+            rc = do_create(r, part, stream, retry, group, from, from_arg, o);
+        else if (reset)
+            rc = do_reset(r, part, stream, group, from, from_arg, o);
+        else
+            rc = do_delete(r, part, stream, retry, group, force, parts.total > 1, o);
+        if (rc == 0 && !json)
+            print_result(o, stream, retry);
+        if (all) {
+            cJSON_AddItemToArray(cJSON_GetObjectItem(all, "results"), o);
+            o = NULL;
+        }
+        if (rc != 0 && parts.n > 1 && i > 0)
+            fprintf(stderr, "sluice %s: stopped at partition %s; partitions before it were done\n", CMD, part);
+    }
     if (rc == 0 && json) {
-        rc = sl_cli_print_json(CMD, o);
-        o = NULL;
-    } else if (rc == 0) {
-        print_result(o, stream, retry);
+        rc = sl_cli_print_json(CMD, all ? all : o);
+        all = o = NULL;
     }
     if (rc == 0)
         rc = sl_cli_flush(CMD);
     cJSON_Delete(o);
+    cJSON_Delete(all);
+    sl_cli_parts_free(&parts);
     sl_redis_free(r);
     return rc;
 }

@@ -1,13 +1,16 @@
 /* `sluice jobs show QUEUE ID`: where a job is, from what Redis holds. ID is a
  * work stream id or a job id (field "id"); the job is looked for in the work
  * stream, in every group's pending list, retry stream and DLQ, and in the
- * schedule. Each place found is one line (or one JSON object). */
+ * schedule. Each place found is one line (or one JSON object). A partitioned
+ * queue's partitions are searched in turn until one holds the job (a job
+ * lives in one partition); --partition I searches only that one. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/partitions.h"
 #include "common/streamid.h"
 
 #define CMD "jobs"
@@ -15,7 +18,7 @@
 #define CHUNK 1000
 
 static const char usage_text[] =
-    "usage: sluice jobs show [-u URL] [--json] QUEUE ID\n"
+    "usage: sluice jobs show [-u URL] [--json] [--partition I] QUEUE ID\n"
     "\n"
     "Where job ID of queue QUEUE is, from what Redis holds. ID is a stream id of\n"
     "sluice:{QUEUE} or a job id (the \"id\" field; by default a job's id is its\n"
@@ -27,9 +30,12 @@ static const char usage_text[] =
     "  scheduled until 2026-11-26T10:00:00.000Z (attempt 3) for group G\n"
     "  completed in group G\n"
     "  dead-lettered in group G: reason, error, at TIME\n"
+    "Of a partitioned queue (sluice:{QUEUE}:partitions) every partition\n"
+    "sluice:{QUEUE#I} is searched until one holds the job (--partition I: only I).\n"
     "\n"
     "  -u, --url URL   Redis URL; default $SLUICE_REDIS_URL, else redis://127.0.0.1:6379/0\n"
     "      --json      print JSON\n"
+    "      --partition I  of a partitioned queue, search only partition I\n"
     "  -h, --help      print this help\n"
     "\n"
     "Exit status: 0 found, 1 not found or failure, 2 usage error.\n";
@@ -328,10 +334,40 @@ static void find_entries(job_query *q, const char *arg, char *jid, size_t n)
     q->scanned = scan_stream(q, q->stream, match_work, NULL);
 }
 
+/* Options: -u, --json, --partition, -h. -1 to go on, else the exit code. */
+static int parse_options(int argc, char **argv, const char **url, int *json, int *only)
+{
+    static const struct option longopts[] = {
+        {"url", required_argument, NULL, 'u'},
+        {"json", no_argument, NULL, 'j'},
+        {"partition", required_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    optind = 0;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":u:h", longopts, NULL)) != -1) {
+        if (ch == 'u')
+            *url = optarg;
+        else if (ch == 'j')
+            *json = 1;
+        else if (ch == 'P') {
+            if (sl_cli_parse_partition(CMD, optarg, only) != 0)
+                return 2;
+        } else if (ch == 'h')
+            return fputs(usage_text, stdout), 0;
+        else
+            return sl_cli_bad_option(CMD, ch, argv[optind - 1]);
+    }
+    return -1;
+}
+
 int sl_cmd_jobs(int argc, char **argv)
 {
     const char *url = NULL;
-    int json = 0, rc = sl_cli_options(CMD, usage_text, argc, argv, &url, &json);
+    int json = 0, only = -1, rc = parse_options(argc, argv, &url, &json, &only);
+    sl_cli_parts parts = {0};
     if (rc >= 0)
         return rc;
     rc = 1;
@@ -351,21 +387,36 @@ int sl_cmd_jobs(int argc, char **argv)
         goto done;
     if ((q.now = sl_cli_server_ms(CMD, q.r)) < 0)
         goto done;
-    find_entries(&q, arg, jid, sizeof jid);
-    if (!q.failed)
-        find_scheduled(&q);
-    const char *xg[] = {"XINFO", "GROUPS", q.stream};
-    redisReply *groups = q.failed ? NULL : sl_redis_cmdargv(q.r, 3, xg, NULL);
-    for (size_t i = 0; groups && groups->type == REDIS_REPLY_ARRAY && i < groups->elements && !q.failed; i++)
-        find_in_group(&q, groups->element[i]);
-    if (groups)
-        freeReplyObject(groups);
+    if (sl_cli_parts_get(CMD, q.r, queue, only, &parts) != 0)
+        goto done;
+    for (int p = 0; p < parts.n && cJSON_GetArraySize(q.places) == 0 && !q.failed; p++) {
+        q.queue = parts.names[p];
+        sl_key_stream(q.stream, sizeof q.stream, q.queue);
+        cJSON_Delete(q.entries);
+        q.entries = cJSON_CreateArray();
+        find_entries(&q, arg, jid, sizeof jid);
+        if (!q.failed)
+            find_scheduled(&q);
+        const char *xg[] = {"XINFO", "GROUPS", q.stream};
+        redisReply *groups = q.failed ? NULL : sl_redis_cmdargv(q.r, 3, xg, NULL);
+        for (size_t i = 0; groups && groups->type == REDIS_REPLY_ARRAY && i < groups->elements && !q.failed; i++)
+            find_in_group(&q, groups->element[i]);
+        if (groups)
+            freeReplyObject(groups);
+    }
     if (q.failed)
         goto done;
     int found = cJSON_GetArraySize(q.places) > 0;
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "queue", queue);
+        if (parts.total > 1 && found) {
+            size_t qlen;
+            int index;
+            sl_part_split(q.queue, &qlen, &index);
+            cJSON_AddNumberToObject(o, "partition", index);
+        }
+        cJSON_AddStringToObject(o, "stream", q.stream);
         cJSON_AddStringToObject(o, "job_id", jid);
         cJSON_AddItemToObject(o, "stream_ids", q.entries);
         cJSON_AddNumberToObject(o, "scanned", (double)q.scanned);
@@ -389,12 +440,17 @@ int sl_cmd_jobs(int argc, char **argv)
         cJSON_ArrayForEach(p, q.places) print_place(&q, p);
         rc = 0;
     }
-    if (!found && (rc == 0 || !json))
+    if (!found && (rc == 0 || !json) && parts.n > 1)
+        rc = sl_cli_fail(
+            CMD, "job %s not found in queue %s (searched its %d partitions sluice:{%s#I}%s)", jid, queue, parts.n,
+            queue, q.truncated ? ", newest entries only" : " and their groups' retry streams, DLQs and schedules");
+    else if (!found && (rc == 0 || !json))
         rc = sl_cli_fail(CMD, "job %s not found in queue %s (searched %s%s)", jid, queue, q.stream,
                          q.truncated ? ", newest entries only" : " and its groups' retry streams, DLQs and schedule");
     if (rc == 0)
         rc = sl_cli_flush(CMD);
 done:
+    sl_cli_parts_free(&parts);
     cJSON_Delete(q.entries);
     cJSON_Delete(q.places);
     sl_redis_free(q.r);

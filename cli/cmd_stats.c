@@ -2,13 +2,16 @@
  * backlog (length, lag, pending, oldest pending age), scheduled, retry and DLQ
  * counts, consumers with idle time and in-flight jobs, and processed/dead
  * rates over the last minute from the supervisors' samples. Collected into one
- * cJSON tree, printed as JSON (--json) or as tables. */
+ * cJSON tree, printed as JSON (--json) or as tables. A partitioned queue is
+ * shown as one, its partitions' numbers added up (see merge_partitions), and
+ * partition by partition on request (--per-partition). */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/partitions.h"
 #include "common/streamid.h"
 
 #define CMD "stats"
@@ -18,7 +21,7 @@
 #define LAG_MORE ">1000" /* the table cell beyond that */
 
 static const char usage_text[] =
-    "usage: sluice stats [-u URL] [--json] [QUEUE...]\n"
+    "usage: sluice stats [-u URL] [--json] [--per-partition] [QUEUE...]\n"
     "\n"
     "Show each queue (default: every queue in Redis, found by SCAN; a queue with only\n"
     "delayed jobs has a schedule and no stream yet) and each of its consumer\n"
@@ -29,9 +32,12 @@ static const char usage_text[] =
     "jobs processed and dead-lettered per second over the last minute (from the samples\n"
     "supervisors write to sluice:{QUEUE}:stats:GROUP; \"-\" when there are none),\n"
     "and its consumers with their idle time and in-flight (pending) entries.\n"
+    "A partitioned queue (sluice:{QUEUE}:partitions) is shown once, summed over its\n"
+    "partitions sluice:{QUEUE#I} (a group is paused when it is paused in every one).\n"
     "\n"
     "  -u, --url URL   Redis URL; default $SLUICE_REDIS_URL, else redis://127.0.0.1:6379/0\n"
     "      --json      print one JSON document instead of tables\n"
+    "      --per-partition  also show each partition of a partitioned queue\n"
     "  -h, --help      print this help\n"
     "\n"
     "Exit status: 0 done, 1 failure (a named queue does not exist, Redis error), 2 usage error.\n";
@@ -267,8 +273,9 @@ static cJSON *group_stats(sl_redis *r, const char *queue, const redisReply *g, i
     return o;
 }
 
-/* One queue; NULL after printing why (missing queue, lost connection). */
-static cJSON *queue_stats(sl_redis *r, const char *queue, int64_t now)
+/* One queue (or partition); NULL after printing why (missing queue, lost
+ * connection). With missing_ok a missing one is an empty queue. */
+static cJSON *queue_stats(sl_redis *r, const char *queue, int64_t now, int missing_ok)
 {
     char stream[SL_KEY_MAX], sched[SL_KEY_MAX];
     int lost = 0;
@@ -285,7 +292,7 @@ static cJSON *queue_stats(sl_redis *r, const char *queue, int64_t now)
          * a queue all the same, with no length and no groups. */
         const char *zc[] = {"ZCARD", sched};
         long long n = try_int(r, 2, zc, &lost);
-        if (lost || n <= 0) {
+        if (lost || (n <= 0 && !missing_ok)) {
             if (lost)
                 sl_cli_fail(CMD, "lost the connection to Redis: %s", sl_redis_errstr(r));
             else
@@ -323,11 +330,194 @@ static cJSON *queue_stats(sl_redis *r, const char *queue, int64_t now)
     return q;
 }
 
+/* ---- partitioned queues ---------------------------------------------------- */
+
+static double num(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+/* Add field name of from into into: a sum; null when either is null (unknown),
+ * unless null_if_all (rates: null only when both are). */
+static void add_num(cJSON *into, const cJSON *from, const char *name, int null_if_all)
+{
+    cJSON *a = cJSON_GetObjectItem(into, name);
+    const cJSON *b = cJSON_GetObjectItem(from, name);
+    if (!a || !b)
+        return;
+    if (cJSON_IsNumber(a) && cJSON_IsNumber(b))
+        cJSON_SetNumberValue(a, a->valuedouble + b->valuedouble);
+    else if (!null_if_all && cJSON_IsNumber(a))
+        cJSON_ReplaceItemInObject(into, name, cJSON_CreateNull());
+    else if (null_if_all && cJSON_IsNumber(b))
+        cJSON_ReplaceItemInObject(into, name, cJSON_Duplicate(b, 1));
+}
+
+/* Fold group g of a partition into the queue's group m of the same name. */
+static void merge_group(cJSON *m, const cJSON *g)
+{
+    static const char *const sums[] = {"pending",   "work_pending", "retry_pending", "lag",
+                                       "retry_lag", "retry_length", "dlq_length"};
+    for (size_t i = 0; i < sizeof sums / sizeof sums[0]; i++)
+        add_num(m, g, sums[i], 0);
+    add_num(m, g, "processed_per_s", 1);
+    add_num(m, g, "dead_per_s", 1);
+    static const char *const more[] = {"lag_more_than", "retry_lag_more_than"};
+    for (size_t i = 0; i < 2; i++)
+        if (cJSON_GetObjectItem(g, more[i]) && !cJSON_GetObjectItem(m, more[i]))
+            cJSON_AddNumberToObject(m, more[i], LAG_COUNT_MAX);
+    const cJSON *age = cJSON_GetObjectItem(g, "oldest_pending_age_ms");
+    cJSON *mage = cJSON_GetObjectItem(m, "oldest_pending_age_ms");
+    if (cJSON_IsNumber(age) && (!cJSON_IsNumber(mage) || age->valuedouble > mage->valuedouble))
+        cJSON_ReplaceItemInObject(m, "oldest_pending_age_ms", cJSON_CreateNumber(age->valuedouble));
+    cJSON *pp = cJSON_GetObjectItem(m, "paused_partitions");
+    if (pp && cJSON_IsTrue(cJSON_GetObjectItem(g, "paused")))
+        cJSON_SetNumberValue(pp, pp->valuedouble + 1);
+    cJSON *cons = cJSON_GetObjectItem(m, "consumers"), *c, *it;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(g, "consumers"))
+    {
+        const char *name = cJSON_GetObjectItem(c, "name")->valuestring;
+        cJSON *found = NULL;
+        cJSON_ArrayForEach(it, cons) if (strcmp(cJSON_GetObjectItem(it, "name")->valuestring, name) == 0) found = it;
+        if (!found) {
+            cJSON_AddItemToArray(cons, cJSON_Duplicate(c, 1));
+            continue;
+        }
+        if (num(c, "idle_ms") < num(found, "idle_ms"))
+            cJSON_SetNumberValue(cJSON_GetObjectItem(found, "idle_ms"), num(c, "idle_ms"));
+        cJSON_SetNumberValue(cJSON_GetObjectItem(found, "pending"), num(found, "pending") + num(c, "pending"));
+    }
+}
+
+/* The queue's numbers from its partitions' (parts, one queue_stats each):
+ * lengths, counts and rates added up, the oldest pending age the largest,
+ * a group paused when every partition has it paused, consumers merged by name. */
+static cJSON *merge_partitions(const char *queue, cJSON *parts, int n)
+{
+    cJSON *q = cJSON_CreateObject(), *groups, *p, *g, *it;
+    cJSON_AddStringToObject(q, "queue", queue);
+    cJSON_AddNumberToObject(q, "partitions", n);
+    int stream = 0;
+    double length = 0, scheduled = 0;
+    cJSON_ArrayForEach(p, parts)
+    {
+        stream |= cJSON_IsTrue(cJSON_GetObjectItem(p, "stream"));
+        length += num(p, "length");
+        scheduled += num(p, "scheduled");
+    }
+    cJSON_AddBoolToObject(q, "stream", stream);
+    cJSON_AddNumberToObject(q, "length", length);
+    cJSON_AddNumberToObject(q, "scheduled", scheduled);
+    groups = cJSON_AddArrayToObject(q, "groups");
+    cJSON_ArrayForEach(p, parts) cJSON_ArrayForEach(g, cJSON_GetObjectItem(p, "groups"))
+    {
+        const char *name = cJSON_GetObjectItem(g, "group")->valuestring;
+        cJSON *m = NULL;
+        cJSON_ArrayForEach(it, groups) if (strcmp(cJSON_GetObjectItem(it, "group")->valuestring, name) == 0) m = it;
+        if (m) {
+            merge_group(m, g);
+            continue;
+        }
+        m = cJSON_Duplicate(g, 1);
+        cJSON_DeleteItemFromObject(m, "last_delivered_id"); /* one per partition: no queue-wide value */
+        cJSON_AddNumberToObject(m, "paused_partitions", cJSON_IsTrue(cJSON_GetObjectItem(g, "paused")) ? 1 : 0);
+        cJSON_AddItemToArray(groups, m);
+    }
+    cJSON_ArrayForEach(g, groups)
+        cJSON_ReplaceItemInObject(g, "paused", cJSON_CreateBool(num(g, "paused_partitions") >= n));
+    return q;
+}
+
+/* A queue of n > 1 partitions: queue_stats of each, merged; with per_partition
+ * the partitions' own under "partition_stats". NULL after printing why. */
+static cJSON *partitioned_stats(sl_redis *r, const char *queue, int n, int64_t now, int per_partition)
+{
+    cJSON *parts = cJSON_CreateArray();
+    int found = 0;
+    for (int i = 0; i < n; i++) {
+        char name[SL_PARTITION_NAME_MAX];
+        sl_part_name(name, sizeof name, queue, n, i);
+        cJSON *p = queue_stats(r, name, now, 1);
+        if (!p) {
+            cJSON_Delete(parts);
+            return NULL;
+        }
+        found |= cJSON_IsTrue(cJSON_GetObjectItem(p, "stream")) || num(p, "scheduled") > 0;
+        cJSON_AddItemToArray(parts, p);
+    }
+    if (!found) {
+        cJSON_Delete(parts);
+        sl_cli_fail(CMD, "queue '%s' not found (no stream and no scheduled jobs in its %d partitions sluice:{%s#I})",
+                    queue, n, queue);
+        return NULL;
+    }
+    cJSON *q = merge_partitions(queue, parts, n);
+    if (per_partition)
+        cJSON_AddItemToObject(q, "partition_stats", parts);
+    else
+        cJSON_Delete(parts);
+    return q;
+}
+
+/* The names SCAN found, partitions folded into their queue: "Q#i" becomes
+ * "Q" when Q has more than i partitions (sluice:{Q}:partitions); a partition
+ * beyond its queue's count (left by a change of count) stays on its own.
+ * Returns 0, or -1 after printing why. */
+static int fold_partitions(sl_redis *r, cJSON *names)
+{
+    cJSON *it = names->child;
+    while (it) {
+        cJSON *next = it->next;
+        size_t qlen;
+        int index;
+        const char *q = sl_part_split(it->valuestring, &qlen, &index);
+        if (q && index >= 0) {
+            char base[SL_CLI_NAME_MAX];
+            snprintf(base, sizeof base, "%.*s", (int)qlen, q);
+            int n = sl_cli_nparts(CMD, r, base);
+            if (n < 0)
+                return -1;
+            if (index < n) {
+                int dup = 0;
+                cJSON *o;
+                cJSON_ArrayForEach(o, names) dup |= strcmp(o->valuestring, base) == 0;
+                if (dup)
+                    cJSON_Delete(cJSON_DetachItemViaPointer(names, it));
+                else
+                    cJSON_SetValuestring(it, base);
+            }
+        }
+        it = next;
+    }
+    return 0;
+}
+
+static int by_name(const void *x, const void *y)
+{
+    return strcmp((*(cJSON *const *)x)->valuestring, (*(cJSON *const *)y)->valuestring);
+}
+
+/* Sort an array of strings. (Not by cJSON_InsertItemInArray: cJSON 1.7.15,
+ * Debian 12's, drops an item inserted mid-array.) 0, or -1 after printing why. */
+static int sort_names(cJSON *arr)
+{
+    int n = cJSON_GetArraySize(arr);
+    cJSON **v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    if (!v)
+        return sl_cli_fail(CMD, "out of memory"), -1;
+    for (int i = 0; i < n; i++)
+        v[i] = cJSON_DetachItemFromArray(arr, 0);
+    qsort(v, (size_t)n, sizeof *v, by_name);
+    for (int i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, v[i]);
+    free(v);
+    return 0;
+}
+
 /* Queue names from SCAN MATCH sluice:{*}SUFFIX TYPE type on every master:
  * keys that are exactly sluice:{Q}SUFFIX (for the streams, retry, DLQ and
- * stats streams have a further suffix), added to arr. Sorted and deduplicated
- * by sort_names afterwards: not by inserting in place, as cJSON 1.7.15's
- * cJSON_InsertItemInArray loses items after an insert at index 0. */
+ * stats streams have a further suffix). Sorted and without duplicates, into arr. */
 static int scan_queues(sl_redis *r, cJSON *arr, const char *suffix, const char *type)
 {
     char cursor[32] = "0", match[64];
@@ -345,40 +535,17 @@ static int scan_queues(sl_redis *r, cJSON *arr, const char *suffix, const char *
                 const char *q = sl_key_queue_of(keys->element[i]->str, suffix, &len);
                 if (q == NULL)
                     continue;
-                char name[SL_CLI_NAME_MAX];
+                char name[SL_PARTITION_NAME_MAX]; /* a partition's name, Q#i, is longer than a queue's */
                 snprintf(name, sizeof name, "%.*s", (int)len, q);
-                cJSON_AddItemToArray(arr, cJSON_CreateString(name));
+                cJSON *it;
+                int dup = 0;
+                cJSON_ArrayForEach(it, arr) if (strcmp(it->valuestring, name) == 0) dup = 1;
+                if (!dup)
+                    cJSON_AddItemToArray(arr, cJSON_CreateString(name));
             }
             freeReplyObject(rep);
         } while (strcmp(cursor, "0") != 0);
-    return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* arr's strings sorted, each once: a new array (arr is freed), or NULL. */
-static cJSON *sort_names(cJSON *arr)
-{
-    int n = cJSON_GetArraySize(arr), k = 0;
-    const char **v = calloc((size_t)n + 1, sizeof *v);
-    cJSON *out = cJSON_CreateArray(), *it;
-    if (!v || !out) {
-        free(v);
-        cJSON_Delete(out);
-        cJSON_Delete(arr);
-        return NULL;
-    }
-    cJSON_ArrayForEach(it, arr) v[k++] = it->valuestring;
-    qsort(v, (size_t)n, sizeof *v, cmp_str);
-    for (int i = 0; i < n; i++)
-        if (i == 0 || strcmp(v[i], v[i - 1]) != 0)
-            cJSON_AddItemToArray(out, cJSON_CreateString(v[i]));
-    free(v);
-    cJSON_Delete(arr);
-    return out;
+    return sort_names(arr);
 }
 
 /* A number with prec decimals, or "-" for null. */
@@ -395,8 +562,11 @@ static void print_queue(const cJSON *q, int first)
     static const char *gh[] = {"GROUP", "STATE", "PENDING",   "LAG",         "OLDEST",
                                "RETRY", "DLQ",   "CONSUMERS", "PROCESSED/S", "DEAD/S"};
     static const char *ch[] = {"GROUP", "CONSUMER", "IDLE", "IN-FLIGHT"};
-    printf("%squeue %s  length %.0f  scheduled %.0f\n", first ? "" : "\n", cJSON_GetObjectItem(q, "queue")->valuestring,
+    printf("%squeue %s  length %.0f  scheduled %.0f", first ? "" : "\n", cJSON_GetObjectItem(q, "queue")->valuestring,
            cJSON_GetObjectItem(q, "length")->valuedouble, cJSON_GetObjectItem(q, "scheduled")->valuedouble);
+    if (cJSON_GetObjectItem(q, "partitions"))
+        printf("  partitions %.0f", num(q, "partitions"));
+    putchar('\n');
     const cJSON *groups = cJSON_GetObjectItem(q, "groups"), *g;
     if (cJSON_IsFalse(cJSON_GetObjectItem(q, "stream"))) {
         printf("no stream yet (only scheduled jobs)\n");
@@ -418,7 +588,9 @@ static void print_queue(const cJSON *q, int first)
         snprintf(b[7], sizeof b[7], "%d", cJSON_GetArraySize(cons));
         const char *row[] = {
             name,
-            cJSON_IsTrue(cJSON_GetObjectItem(g, "paused")) ? "paused" : "active",
+            cJSON_IsTrue(cJSON_GetObjectItem(g, "paused")) ? "paused"
+            : num(g, "paused_partitions") > 0              ? "partly paused"
+                                                           : "active",
             num_cell(b[0], 32, cJSON_GetObjectItem(g, "pending"), 0),
             cJSON_GetObjectItem(g, "lag_more_than") ? LAG_MORE : num_cell(b[1], 32, cJSON_GetObjectItem(g, "lag"), 0),
             cJSON_IsNull(age) ? "-" : b[3],
@@ -449,10 +621,38 @@ static void print_queue(const cJSON *q, int first)
     sl_table_free(ct);
 }
 
+/* Options: -u, --json, --per-partition, -h. -1 to go on, else the exit code. */
+static int parse_options(int argc, char **argv, const char **url, int *json, int *per_partition)
+{
+    static const struct option longopts[] = {
+        {"url", required_argument, NULL, 'u'},
+        {"json", no_argument, NULL, 'j'},
+        {"per-partition", no_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    optind = 0;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":u:h", longopts, NULL)) != -1) {
+        if (ch == 'u')
+            *url = optarg;
+        else if (ch == 'j')
+            *json = 1;
+        else if (ch == 'P')
+            *per_partition = 1;
+        else if (ch == 'h')
+            return fputs(usage_text, stdout), 0;
+        else
+            return sl_cli_bad_option(CMD, ch, argv[optind - 1]);
+    }
+    return -1;
+}
+
 int sl_cmd_stats(int argc, char **argv)
 {
     const char *url = NULL;
-    int json = 0, rc = sl_cli_options(CMD, usage_text, argc, argv, &url, &json);
+    int json = 0, per_partition = 0, rc = parse_options(argc, argv, &url, &json, &per_partition);
     if (rc >= 0)
         return rc;
     rc = 1;
@@ -474,11 +674,15 @@ int sl_cmd_stats(int argc, char **argv)
     for (int i = optind; i < argc; i++)
         cJSON_AddItemToArray(names, cJSON_CreateString(argv[i]));
     if (optind == argc && (scan_queues(r, names, "", "stream") != 0 ||
-                           scan_queues(r, names, SL_KEY_SCHED_SUFFIX, "zset") != 0 || !(names = sort_names(names))))
+                           scan_queues(r, names, SL_KEY_SCHED_SUFFIX, "zset") != 0 || fold_partitions(r, names) != 0))
         goto done;
     cJSON_ArrayForEach(it, names)
     {
-        cJSON *q = queue_stats(r, it->valuestring, now);
+        /* a name with '#' is a partition left beyond its queue's count: shown alone */
+        int n = strchr(it->valuestring, '#') ? 1 : sl_cli_nparts(CMD, r, it->valuestring);
+        cJSON *q = n < 0   ? NULL
+                   : n > 1 ? partitioned_stats(r, it->valuestring, n, now, per_partition)
+                           : queue_stats(r, it->valuestring, now, 0);
         if (!q)
             goto done;
         cJSON_AddItemToArray(queues, q);
@@ -490,7 +694,12 @@ int sl_cmd_stats(int argc, char **argv)
         int first = 1;
         if (cJSON_GetArraySize(queues) == 0)
             printf("no queues (no stream sluice:{QUEUE} nor schedule sluice:{QUEUE}:sched in Redis)\n");
-        cJSON_ArrayForEach(it, queues) print_queue(it, first), first = 0;
+        cJSON_ArrayForEach(it, queues)
+        {
+            const cJSON *p;
+            print_queue(it, first), first = 0;
+            cJSON_ArrayForEach(p, cJSON_GetObjectItem(it, "partition_stats")) print_queue(p, 0);
+        }
         rc = 0;
     }
     if (rc == 0)

@@ -1,7 +1,9 @@
 /* `sluice trace CORRELATION_ID`: find every job of one request in the retained
  * work streams, retry streams, scheduled set and dead-letter streams of the
  * configured queues, work out each job's outcome in every consumer group, and
- * print the jobs as a tree by causation_id (cli/trace_tree.c). Read-only. */
+ * print the jobs as a tree by causation_id (cli/trace_tree.c). Read-only. A
+ * partitioned queue is searched in every partition Q#i (its jobs are shown
+ * with the partition as their queue). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/partitions.h"
 #include "cli/trace_int.h"
 #include "common/config.h"
 #include "common/keys.h"
@@ -37,7 +40,8 @@ static const char usage_text[] =
     "                     else redis://127.0.0.1:6379/0\n"
     "  -c, --config FILE  search the queues (and groups) of the config's pools\n"
     "      --queue Q      search queue Q (repeatable); without -c or --queue, every\n"
-    "                     sluice:{Q} stream found by SCAN\n"
+    "                     sluice:{Q} stream found by SCAN (partitions sluice:{Q#I} too;\n"
+    "                     a partitioned queue named by -c or --queue: all its partitions)\n"
     "      --max-scan N   read at most N entries of each key, newest first\n"
     "                     (default 1000000); a note says when the bound was hit\n"
     "      --json         print the tree as JSON\n"
@@ -397,11 +401,37 @@ static int discover(tr_trace *t, sl_redis *r)
                     continue;
                 memcpy(name, q, len);
                 name[len] = '\0';
-                if (sl_valid_name(name))
+                size_t qlen;
+                int index;
+                if (sl_valid_name(name) ||
+                    (sl_part_split(name, &qlen, &index) && index >= 0)) /* Q, or a partition Q#i */
                     add_queue(t, name);
             }
             freeReplyObject(rep);
         } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
+/* Every partition Q#i (with Q's groups) of each partitioned queue Q named by
+ * the config or --queue, after Q itself (which a plain XADD may have written
+ * to). 0, or 1 after printing why. */
+static int expand_partitions(tr_trace *t, sl_redis *r)
+{
+    size_t n0 = t->nqueues;
+    for (size_t i = 0; i < n0; i++) {
+        if (strchr(t->queues[i].name, '#'))
+            continue;
+        int n = sl_cli_nparts(CMD, r, t->queues[i].name);
+        if (n < 0)
+            return 1;
+        for (int p = 0; n > 1 && p < n; p++) {
+            char name[SL_PARTITION_NAME_MAX];
+            sl_part_name(name, sizeof name, t->queues[i].name, n, p);
+            tr_queue *q = add_queue(t, name); /* may move t->queues: index again below */
+            for (size_t g = 0; g < t->queues[i].ngroups; g++)
+                add_group(q, t->queues[i].groups[g]);
+        }
+    }
     return 0;
 }
 
@@ -521,6 +551,8 @@ int sl_cmd_trace(int argc, char **argv)
     if ((t.now_ms = sl_cli_server_ms(CMD, r)) < 0)
         goto done;
     if (!a.config && !a.nqueues && discover(&t, r) != 0)
+        goto done;
+    if ((a.config || a.nqueues) && expand_partitions(&t, r) != 0)
         goto done;
     // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): t.queues is freed by tr_free below, on every path
     for (size_t i = 0; i < t.nqueues; i++)

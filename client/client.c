@@ -17,6 +17,7 @@
 #include "common/codec.h"
 #include "common/functions.h"
 #include "common/keys.h"
+#include "common/partition.h"
 #include "common/redis.h"
 #include "common/registry.h"
 #include "common/trace.h"
@@ -31,6 +32,10 @@
 #define CHUNK_BYTES (8u * 1024 * 1024)
 /* Within a chunk, the commands are written every this many jobs (send_part). */
 #define SEND_STEP 128
+/* Queues whose partition count (sluice:{Q}:partitions) a client remembers,
+ * and for how long (ms): a changed count is picked up within that time. */
+#define PART_CACHE 8
+#define PART_CACHE_MS 1000
 /* Longest stream entry id ("<20 digits>-<20 digits>") plus its NUL. */
 #define STREAM_ID_SIZE 42
 /* Room for any id an idempotent enqueue may return: the first job's id, which
@@ -52,6 +57,12 @@ struct sluice_client {
     size_t ndup; /* duplicates in the last call */
     sl_registry_cache *schemas; /* NULL: skip_schema */
     long refused; /* index of the job a batch refused before sending, or -1 */
+    sl_part_rr rr; /* the spread of jobs without a key over partitions */
+    struct {
+        char queue[SL_PARTITION_NAME_MAX];
+        int n; /* its partition count */
+        int64_t read_ms; /* when it was read (CLOCK_MONOTONIC); 0: free */
+    } parts[PART_CACHE];
     char err[1024];
 };
 
@@ -69,6 +80,8 @@ typedef struct prepared {
     const char *mode; /* "" (now), "in" (after ms) or "at" (at epoch ms) */
     uint64_t ms;
     const char *idem_key; /* SEND_IDEM: the caller's key */
+    const char *part_key; /* the caller's partition_key, NULL if none */
+    int part; /* the partition it goes to (0 for a queue of one) */
     uint32_t ttl_s; /* SEND_IDEM: seconds */
     char gen_id[37]; /* the id made for a delayed job without job_id (job.id points here) */
 } prepared;
@@ -76,9 +89,35 @@ typedef struct prepared {
 /* The keys of one queue a call may write. */
 typedef struct queue_keys {
     const char *queue;
+    int nparts; /* its partition count (1 until queue_partitions read it) */
     char stream[SL_KEY_MAX]; /* sluice:{Q} */
     char sched[SL_KEY_MAX]; /* sluice:{Q}:sched */
 } queue_keys;
+
+/* The keys of partition part of k (k's own for a queue of one partition):
+ * name ("Q" or "Q#i"), stream and sched, each SL_KEY_MAX bytes. 0 or -1. */
+static int part_keys(const queue_keys *k, int part, char *name, char *stream, char *sched)
+{
+    if (k->nparts <= 1) {
+        memcpy(stream, k->stream, sizeof k->stream);
+        memcpy(sched, k->sched, sizeof k->sched);
+        return sl_fmt(name, SL_KEY_MAX, "%s", k->queue);
+    }
+    return sl_part_name(name, SL_KEY_MAX, k->queue, k->nparts, part) != 0 ||
+                   sl_key_stream(stream, SL_KEY_MAX, name) != 0 || sl_key_sched(sched, SL_KEY_MAX, name) != 0
+               ? -1
+               : 0;
+}
+
+/* The stream job p goes to, for messages (a buffer of the calling thread). */
+static const char *stream_of(const queue_keys *k, const prepared *p)
+{
+    static _Thread_local char name[SL_KEY_MAX], stream[SL_KEY_MAX], sched[SL_KEY_MAX];
+
+    if (k->nparts <= 1 || part_keys(k, p->part, name, stream, sched) != 0)
+        return k->stream;
+    return stream;
+}
 
 /* True if the member of a caller's struct lies within the size it declared. */
 #define HAS_MEMBER(p, type, m) (offsetof(type, m) + sizeof((p)->m) <= (p)->size)
@@ -221,6 +260,8 @@ static int prepare_delivery(sluice_client *c, const char *where, const sluice_en
         p->idem_key = o->idempotency_key;
     if (HAS_MEMBER(o, sluice_enqueue_opts, idempotency_ttl_s))
         p->ttl_s = o->idempotency_ttl_s;
+    if (HAS_MEMBER(o, sluice_enqueue_opts, partition_key) && o->partition_key != NULL && o->partition_key[0] != '\0')
+        p->part_key = o->partition_key;
 
     if (delay_ms != 0 && at_ms != 0) {
         set_err(c, "%sdelay_ms and at_ms are both set (use one)", where);
@@ -317,6 +358,7 @@ static int check_queue(sluice_client *c, const char *queue, queue_keys *k)
         return -1;
     }
     k->queue = queue;
+    k->nparts = 1;
     if (sl_key_stream(k->stream, sizeof k->stream, queue) != 0 || sl_key_sched(k->sched, sizeof k->sched, queue) != 0) {
         set_err(c, "queue name \"%s\" makes too long a key", queue);
         return -1;
@@ -512,7 +554,7 @@ static int append_job(sluice_client *c, const queue_keys *k, prepared *p, int64_
     enum { PREFIX_MAX = 9 };
     const char *argv[SL_CODEC_MAX_ARGS + PREFIX_MAX];
     size_t lens[SL_CODEC_MAX_ARGS + PREFIX_MAX];
-    char uuid[37], ms[24], ttl[16], idem[IDEM_KEY_SIZE];
+    char uuid[37], ms[24], ttl[16], idem[IDEM_KEY_SIZE], name[SL_KEY_MAX], stream[SL_KEY_MAX], sched[SL_KEY_MAX];
     sl_xadd_args a;
     sl_job *j = &p->job;
     const char *corr = j->correlation_id;
@@ -528,7 +570,7 @@ static int append_job(sluice_client *c, const queue_keys *k, prepared *p, int64_
     if ((trace == NULL || trace[0] == '\0') && sl_trace_new(tp) == 0)
         j->traceparent = tp;
     j->enqueued_at_ms = now_ms;
-    rc = sl_codec_encode_xadd(k->stream, j, &a);
+    rc = part_keys(k, p->part, name, stream, sched) != 0 ? -1 : sl_codec_encode_xadd(stream, j, &a);
     /* a.argv still points at uuid and tp, alive until we return; restore the
      * job's own values, since a resend after a reconnect re-encodes it. */
     j->correlation_id = corr;
@@ -544,17 +586,17 @@ static int append_job(sluice_client *c, const queue_keys *k, prepared *p, int64_
     if (p->kind == SEND_SCHEDULE) {
         argv[argc++] = "sluice_schedule";
         argv[argc++] = "2";
-        argv[argc++] = k->stream;
-        argv[argc++] = k->sched;
+        argv[argc++] = stream;
+        argv[argc++] = sched;
     } else {
-        if (sl_key_idem(idem, sizeof idem, k->queue, p->idem_key) != 0)
+        if (sl_key_idem(idem, sizeof idem, name, p->idem_key) != 0)
             goto fail;
         snprintf(ttl, sizeof ttl, "%u", (unsigned)p->ttl_s);
         argv[argc++] = "sluice_enqueue";
         argv[argc++] = "3";
-        argv[argc++] = k->stream;
+        argv[argc++] = stream;
         argv[argc++] = idem;
-        argv[argc++] = k->sched;
+        argv[argc++] = sched;
         argv[argc++] = ttl;
     }
     snprintf(ms, sizeof ms, "%llu", (unsigned long long)p->ms);
@@ -571,7 +613,7 @@ static int append_job(sluice_client *c, const queue_keys *k, prepared *p, int64_
     return 0;
 
 fail:
-    set_err(c, "%s %s: building the command failed: %s", command_name(p), k->stream, sl_redis_errstr(c->redis));
+    set_err(c, "%s %s: building the command failed: %s", command_name(p), stream_of(k, p), sl_redis_errstr(c->redis));
     sl_redis_disconnect(c->redis);
     return -1;
 }
@@ -603,8 +645,8 @@ static reply_outcome take_reply(const queue_keys *k, const prepared *p, const re
     if (rep->type == REDIS_REPLY_ERROR) {
         if (p->kind != SEND_XADD && sl_functions_missing(rep))
             return REPLY_NO_LIBRARY;
-        snprintf(why, whylen, "%s %s failed: %.*s", command_name(p), k->stream, (int)(rep->len > 200 ? 200 : rep->len),
-                 rep->str);
+        snprintf(why, whylen, "%s %s failed: %.*s", command_name(p), stream_of(k, p),
+                 (int)(rep->len > 200 ? 200 : rep->len), rep->str);
         return REPLY_FAILED;
     }
     if (p->kind == SEND_XADD && rep->type == REDIS_REPLY_STRING && rep->len < STREAM_ID_SIZE) {
@@ -621,13 +663,13 @@ static reply_outcome take_reply(const queue_keys *k, const prepared *p, const re
             out = REPLY_DUPLICATE;
     }
     if (id == NULL) {
-        snprintf(why, whylen, "%s %s: unexpected reply type %d", command_name(p), k->stream, rep->type);
+        snprintf(why, whylen, "%s %s: unexpected reply type %d", command_name(p), stream_of(k, p), rep->type);
         return REPLY_FAILED;
     }
     if (slot != NULL) {
         if (id_len >= slot_size) {
             snprintf(why, whylen, "%s %s: the job id returned is %zu bytes, more than the id buffer holds",
-                     command_name(p), k->stream, id_len);
+                     command_name(p), stream_of(k, p), id_len);
             return REPLY_FAILED;
         }
         memcpy(slot, id, id_len);
@@ -806,7 +848,7 @@ static void send_jobs(sluice_client *c, batch *b, size_t n)
             for (size_t i = from; n_no_lib > 0 && !b->failed && i < to; i++) {
                 if (no_lib[i - from]) {
                     set_err(c, "%s%s %s failed: the sluice function library is missing right after loading it",
-                            b->label(where, sizeof where, i), command_name(&b->jobs[i]), b->k->stream);
+                            b->label(where, sizeof where, i), command_name(&b->jobs[i]), stream_of(b->k, &b->jobs[i]));
                     b->failed = 1;
                 }
             }
@@ -829,6 +871,66 @@ static const char *label_index(char *buf, size_t n, size_t i)
 {
     snprintf(buf, n, "jobs[%zu]: ", i);
     return buf;
+}
+
+/* ---- Partitions ---- */
+
+/* The partition count of k's queue into k->nparts: from the cache when read
+ * within PART_CACHE_MS, else GET sluice:{Q}:partitions (absent: 1). Then
+ * each of jobs[0..n) gets its partition (sl_part_pick) and, in a partitioned
+ * queue, an id when it has none. 0, or -1 with c->err set (nothing sent). */
+static int queue_partitions(sluice_client *c, queue_keys *k, prepared *jobs, size_t n)
+{
+    int64_t now = sl_now_mono_ms();
+    size_t slot = 0;
+    char key[SL_KEY_MAX];
+
+    for (size_t i = 0; i < PART_CACHE; i++) {
+        if (c->parts[i].read_ms != 0 && strcmp(c->parts[i].queue, k->queue) == 0) {
+            slot = i;
+            break;
+        }
+        if (c->parts[i].read_ms < c->parts[slot].read_ms)
+            slot = i; /* the oldest (or a free one) makes room */
+    }
+    if (c->parts[slot].read_ms == 0 || strcmp(c->parts[slot].queue, k->queue) != 0 ||
+        now - c->parts[slot].read_ms >= PART_CACHE_MS) {
+        redisReply *r = NULL;
+        int count = -1;
+        if (sl_key_partitions(key, sizeof key, k->queue) != 0)
+            return -1;
+        for (int attempt = 0; r == NULL && attempt < 2; attempt++) /* once more after a lost connection */
+            if (ready(c) == 0)
+                r = sl_redis_cmd(c->redis, "GET %s", key);
+        if (r == NULL) {
+            set_err(c, "GET %s failed: %s", key, sl_redis_errstr(c->redis));
+            return -1;
+        }
+        if (r->type == REDIS_REPLY_NIL)
+            count = 1;
+        else if (r->type == REDIS_REPLY_STRING)
+            count = sl_part_parse_count(r->str, r->len);
+        if (count < 0)
+            set_err(c, "GET %s: %s", key,
+                    r->type == REDIS_REPLY_ERROR ? r->str : "not a partition count (expected 1..1024)");
+        freeReplyObject(r);
+        if (count < 0)
+            return -1;
+        snprintf(c->parts[slot].queue, sizeof c->parts[slot].queue, "%s", k->queue);
+        c->parts[slot].n = count;
+        c->parts[slot].read_ms = now > 0 ? now : 1;
+    }
+    k->nparts = c->parts[slot].n;
+    for (size_t i = 0; i < n; i++) {
+        jobs[i].part = sl_part_pick(k->nparts, jobs[i].idem_key, jobs[i].part_key, &c->rr);
+        /* Stream entry ids are unique per stream only: in a partitioned queue
+         * every job carries an id of its own (a UUID unless given). */
+        if (k->nparts > 1 && (jobs[i].job.id == NULL || jobs[i].job.id[0] == '\0')) {
+            sl_uuid4(jobs[i].gen_id);
+            jobs[i].job.id = jobs[i].gen_id;
+        }
+    }
+    return 0;
 }
 
 /* ---- Public entry points ---- */
@@ -865,7 +967,8 @@ int sluice_enqueue(sluice_client *c, const char *queue, const char *type, const 
             return -1;
         }
     }
-    if (check_schemas(c, &job, 1, label_none) != 0 || begin_call(c, &job, 1) != 0)
+    if (check_schemas(c, &job, 1, label_none) != 0 || queue_partitions(c, &k, &job, 1) != 0 ||
+        begin_call(c, &job, 1) != 0)
         return -1;
     b = (batch){.k = &k, .jobs = &job, .ids = id_out, .id_size = id_out_len, .label = label_none};
     send_jobs(c, &b, 1);
@@ -905,7 +1008,8 @@ long sluice_enqueue_batch(sluice_client *c, const char *queue, const sluice_job_
             goto done;
         }
     }
-    if (check_schemas(c, prepared_jobs, n, label_index) != 0 || begin_call(c, prepared_jobs, n) != 0)
+    if (check_schemas(c, prepared_jobs, n, label_index) != 0 || queue_partitions(c, &k, prepared_jobs, n) != 0 ||
+        begin_call(c, prepared_jobs, n) != 0)
         goto done;
     b = (batch){.k = &k,
                 .jobs = prepared_jobs,

@@ -93,6 +93,7 @@ const sl_cfg_key sl_cfg_queue_keys[] = {
     {"retention_max_age", SL_CFG_DUR, 0, Q(retention_max_age_ms), 0, NULL, 0, 3650 * DAY_MS, NULL},
     {"retention_max_len", SL_CFG_I64, 0, Q(retention_max_len), 0, NULL, 0, 1000000000000LL, NULL},
     {"dlq_maxlen", SL_CFG_I64, 0, Q(dlq_maxlen), -1, NULL, 0, 1000000000, NULL},
+    {"partitions", SL_CFG_INT, 0, Q(partitions), 1, NULL, 1, 1024, NULL},
 };
 
 #define NKEYS(t) (sizeof(t) / sizeof((t)[0]))

@@ -35,6 +35,7 @@ typedef struct sl_queue_cfg {
         retention_max_len; /* retention_max_len: ... and keeps at most this many (0 = no bound, default); never undelivered/unacked ones */
     int64_t
         dlq_maxlen; /* dlq_maxlen: approximate cap of each DLQ of the queue, 0 = uncapped; default jobs.dlq_maxlen */
+    int partitions; /* partitions: 1..1024, default 1; N > 1: streams sluice:{Q#0}..{Q#N-1} (common/partition.h) */
 } sl_queue_cfg;
 
 typedef struct sl_config {

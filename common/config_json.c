@@ -175,16 +175,24 @@ static int fingerprint_key(const char *path)
     return strcmp(path, "plugin_dir") == 0 || strcmp(path, "pools") == 0 || strcmp(path, "supervisor.worker_path") == 0;
 }
 
-/* The pool's queue settings a worker uses: only dlq_maxlen (retention is the
- * supervisor's, so changing it restarts no worker). */
+/* The queue settings a worker uses: its queue's dlq_maxlen and the partition
+ * count of every queue (its own: which streams it reads; the others: where a
+ * handler's enqueue goes). Retention is the supervisor's, so changing it
+ * restarts no worker. */
 static cJSON *queue_fp_json(const sl_config *cfg, const sl_pool_cfg *pool)
 {
-    cJSON *j = cJSON_CreateObject();
+    cJSON *j = cJSON_CreateObject(), *parts = j ? cJSON_AddObjectToObject(j, "partitions") : NULL;
 
-    if (j != NULL && !cJSON_AddNumberToObject(j, "dlq_maxlen", (double)sl_cfg_dlq_maxlen(cfg, pool->queue))) {
+    if (parts == NULL || !cJSON_AddNumberToObject(j, "dlq_maxlen", (double)sl_cfg_dlq_maxlen(cfg, pool->queue))) {
         cJSON_Delete(j);
         return NULL;
     }
+    for (size_t i = 0; i < cfg->nqueues; i++)
+        if (cfg->queues[i].partitions > 1 &&
+            !cJSON_AddNumberToObject(parts, cfg->queues[i].name, cfg->queues[i].partitions)) {
+            cJSON_Delete(j);
+            return NULL;
+        }
     return j;
 }
 

@@ -53,4 +53,5 @@ void sl_cfg_queues_resolve(sl_config *cfg)
     cfg->queue_defaults.retention_max_age_ms = 0;
     cfg->queue_defaults.retention_max_len = 0;
     cfg->queue_defaults.dlq_maxlen = cfg->dlq_maxlen;
+    cfg->queue_defaults.partitions = 1;
 }

@@ -56,6 +56,11 @@ int sl_key_stats(char *buf, size_t n, const char *queue, const char *group)
     return sl_fmt(buf, n, "sluice:{%s}:stats:%s", queue, group);
 }
 
+int sl_key_partitions(char *buf, size_t n, const char *queue)
+{
+    return sl_fmt(buf, n, "sluice:{%s}:partitions", queue);
+}
+
 int sl_key_match_queues(char *buf, size_t n, const char *suffix)
 {
     return sl_fmt(buf, n, "sluice:{*}%s", suffix);

@@ -43,6 +43,11 @@ int sl_key_stats(char *buf, size_t n, const char *queue, const char *group);
  *  (K may be longer than a name: size buf for it). */
 int sl_key_idem(char *buf, size_t n, const char *queue, const char *key);
 
+/** "sluice:{Q}:partitions": the partition count of queue Q (a string "N",
+ *  written by the supervisor when N > 1, absent when 1; common/partition.h).
+ *  Q is the queue's own name, never a partition's. Returns 0 or -1. */
+int sl_key_partitions(char *buf, size_t n, const char *queue);
+
 /* ---- reading key names back (SCAN, scheduled entries' targets) ---- */
 
 /** "sluice:{*}SUFFIX": the SCAN MATCH pattern of one kind of key of every

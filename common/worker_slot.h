@@ -29,7 +29,7 @@
 #define SL_EXIT_CONFIG 78
 
 #define SL_SLOT_MAGIC 0x534c4353u /* "SLCS" */
-#define SL_SLOT_VERSION 3
+#define SL_SLOT_VERSION 4
 
 typedef enum sl_slot_state {
     SL_SLOT_STARTING = 0, /* exec'd, loading plugins / connecting */
@@ -141,6 +141,10 @@ typedef struct sl_slot {
     sl_slot_hist duration; /* handler run time */
     sl_slot_hist wait; /* enqueued_at -> handler start (jobs with enqueued_at) */
     _Atomic uint64_t registry_deferred; /* jobs left pending because the schema registry could not be read */
+    /* v4: the partition of the running job's queue (queues.<Q>.partitions > 1:
+     * its keys are those of Q#partition), -1 for a queue of one partition.
+     * Written before job_seq is bumped, like the other job_* fields. */
+    _Atomic int32_t job_partition;
 } sl_slot;
 
 #endif

@@ -7,6 +7,7 @@
 #include "common/journal_name.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/partition.h"
 #include "runner/maint/maint.h"
 #include "runner/supervisor.h"
 
@@ -37,11 +38,16 @@ sl_pool *sl_pool_new(sl_sup *sup, const sl_pool_cfg *cfg, char *fingerprint)
  * only an unlocked 0600 file of ours. */
 static void remove_journal(const sl_pool *p, const sl_pool_slot *s)
 {
-    char stream[SL_KEY_MAX];
-    if (!s->queue[0] || sl_key_stream(stream, sizeof stream, s->queue) != 0)
-        return;
-    if (sl_journal_remove_stale(p->sup->cfg->redis_url, stream, s->group, s->consumer) == 1)
-        SL_LOG(SL_INFO, "removed the ack journal of a removed slot", SL_S("consumer", s->consumer));
+    char stream[SL_KEY_MAX], part[SL_PARTITION_NAME_MAX];
+    int nparts = sl_part_count(p->sup->cfg, s->queue); /* a journal per partition */
+    for (int i = 0; s->queue[0] && i < nparts; i++) {
+        if (sl_part_name(part, sizeof part, s->queue, nparts, i) != 0 ||
+            sl_key_stream(stream, sizeof stream, part) != 0)
+            return;
+        if (sl_journal_remove_stale(p->sup->cfg->redis_url, stream, s->group, s->consumer) == 1)
+            SL_LOG(SL_INFO, "removed the ack journal of a removed slot", SL_S("consumer", s->consumer),
+                   SL_S("stream", stream));
+    }
 }
 
 void sl_pool_free(sl_pool *p)

@@ -19,6 +19,7 @@
 
 #include "common/journal_name.h"
 #include "common/keys.h"
+#include "common/partition.h"
 #include "common/url.h"
 #include "common/util.h"
 
@@ -156,15 +157,19 @@ static void prune_journals(const sl_config *cfg, const char *hostname)
     int removed = 0;
     for (size_t i = 0; i < cfg->npools; i++) {
         const sl_pool_cfg *p = &cfg->pools[i];
-        char stream[SL_KEY_MAX], consumer[512];
-        if (sl_key_stream(stream, sizeof stream, p->queue) != 0)
-            continue;
-        for (int slot = p->workers; slot < PRUNE_SLOTS_MAX; slot++) {
-            /* The name the supervisor gives the slot's consumer (runner/slot.c). */
-            if (sl_fmt(consumer, sizeof consumer, "%s-%s-%d", hostname, p->name, slot) != 0)
-                break;
-            if (sl_journal_remove_stale(cfg->redis_url, stream, p->group, consumer) == 1)
-                removed++;
+        char stream[SL_KEY_MAX], consumer[512], part[SL_PARTITION_NAME_MAX];
+        int nparts = sl_part_count(cfg, p->queue); /* a journal per partition */
+        for (int j = 0; j < nparts; j++) {
+            if (sl_part_name(part, sizeof part, p->queue, nparts, j) != 0 ||
+                sl_key_stream(stream, sizeof stream, part) != 0)
+                continue;
+            for (int slot = p->workers; slot < PRUNE_SLOTS_MAX; slot++) {
+                /* The name the supervisor gives the slot's consumer (runner/slot.c). */
+                if (sl_fmt(consumer, sizeof consumer, "%s-%s-%d", hostname, p->name, slot) != 0)
+                    break;
+                if (sl_journal_remove_stale(cfg->redis_url, stream, p->group, consumer) == 1)
+                    removed++;
+            }
         }
     }
     if (removed)

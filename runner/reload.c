@@ -112,6 +112,12 @@ void sl_sup_reload(sl_sup *sup)
         SL_LOG(SL_ERROR, "config reload failed; keeping the running config", SL_S("error", err));
         goto cleanup;
     }
+    /* A refused or unchecked partition count keeps the running config: the
+     * workers of the new one would strand the old partitions' work. */
+    if (sl_sup_publish_partitions(cfg, err, sizeof err) != 0) {
+        SL_LOG(SL_ERROR, "config reload failed; keeping the running config", SL_S("error", err));
+        goto cleanup;
+    }
     fps = calloc(cfg->npools ? cfg->npools : 1, sizeof *fps);
     if (!fps)
         goto oom;

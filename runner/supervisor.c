@@ -287,6 +287,24 @@ static void sl_sup_open_log(const sl_config *cfg)
 }
 
 /* Run the supervisor on a loaded config (owned). Returns the exit code. */
+/* Publish the partition counts before any worker starts (partitions.c). A
+ * refused change is a config error (exit 78); Redis unavailable while some
+ * queue is partitioned is fatal too (exit 1), since its producers would not
+ * find the count. Returns 0 to go on, -1 to stop with sup->exit_code set. */
+static int sl_sup_partitions_start(sl_sup *sup)
+{
+    char err[2048];
+    int rc = sl_sup_publish_partitions(sup->cfg, err, sizeof err);
+
+    if (rc == -1) {
+        SL_LOG(SL_ERROR, "partition count refused", SL_S("error", err), SL_I("exit_code", SL_EXIT_CONFIG));
+        sup->exit_code = SL_EXIT_CONFIG;
+    } else if (rc != 0) {
+        SL_LOG(SL_ERROR, "cannot check and publish the partition counts", SL_S("error", err));
+    }
+    return rc == 0 ? 0 : -1;
+}
+
 int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
 {
     sl_sup sup;
@@ -337,6 +355,8 @@ int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
         total += cfg->pools[i].workers;
         tail = &(*tail)->next;
     }
+    if (sl_sup_partitions_start(&sup) != 0)
+        goto cleanup;
     sl_sup_register_schemas(&sup);
     const sl_maint_owner mowner = {.ctx = &sup,
                                    .each_running = sl_sup_each_running,

@@ -193,6 +193,19 @@ int sl_sup_set_cfg_json(sl_sup *sup);
 /** Register schemas_dir's schemas in the registry (runner/schemas_dir.c); logs failures. */
 void sl_sup_register_schemas(sl_sup *sup);
 
+/**
+ * Publish the partition count of every queue of cfg (its queues entries and
+ * its pools' queues) in sluice:{Q}:partitions: SET to N when N > 1, deleted
+ * when 1 (partitions.c). A count that differs from the published one is
+ * refused while the old partitions hold pending, undelivered, retrying or
+ * scheduled entries.
+ * @return 0; -1 refused, err names the queue and the work left; -2 Redis
+ *         unavailable or an error (err says which) while some queue is
+ *         partitioned (with none, that is only a warning and 0: nothing to
+ *         publish, as before partitions existed).
+ */
+int sl_sup_publish_partitions(const sl_config *cfg, char *err, size_t errlen);
+
 /* view.c */
 /** The pools and slots now, for the metrics registry (sl_mx_owner.view; ctx
  *  is the sl_sup). Valid until the next call. Never NULL. */

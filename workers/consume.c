@@ -3,7 +3,10 @@
  * consumer's own pending entries (one stream, one entry at a time), reclaims
  * entries idle past the lease (then every lease/2), and reads new ones (">",
  * BLOCK <= 2000 ms so signals are seen). Redis faults are waited out
- * (reconnect, recreate the groups, back off); the loop only ends on stop. */
+ * (reconnect, recreate the groups, back off); the loop only ends on stop.
+ * A partitioned queue (queues.<Q>.partitions N > 1) is N such pairs, one hash
+ * slot each: every worker of the pool takes them in turn, one partition at a
+ * time (see "Partitions" below), so each has consumers while any worker runs. */
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -11,6 +14,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/partition.h"
 #include "common/util.h"
 #include "workers/batch.h"
 #include "workers/pause.h"
@@ -34,7 +38,29 @@ typedef struct sl_consume {
     sl_pause pause; /* sluice pause: read nothing while the group is paused */
     int count_cap; /* after a large reply: COUNT at most this (doubling back), 0 = none */
     char count[16], block[24]; /* XREADGROUP arguments as text */
+    /* partitions (nparts > 1): the state above is the current partition's;
+     * parts[] keeps the others' while the worker is elsewhere */
+    struct sl_part_state *parts;
+    int reads_here; /* reads with entries since the worker came to this partition */
+    int idle_streak; /* empty reads in a row, over every partition */
+    size_t last_read; /* entries the last read_and_run got */
+    char part_block[24]; /* BLOCK of a read once every partition came back empty */
 } sl_consume;
+
+/* What the loop keeps of a partition while the worker is on another. */
+typedef struct sl_part_state {
+    char cursor[SL_STREAM_ID_MAX];
+    int replaying, replay_stream, group_ready;
+    uint64_t replayed;
+    sl_reclaim reclaim;
+    sl_pause pause;
+    int64_t fence, batch_fence;
+} sl_part_state;
+
+/** Reads with entries of one partition before the worker moves on to the
+ *  next (an empty read moves it at once): no partition waits longer than
+ *  this many batches of each other one. */
+#define SL_PART_TURN_READS 8
 
 /* COUNT of the next ">" read: at most the cap a large reply set (see
  * read_and_run). With pools[].prefetch, about that much work: the
@@ -215,6 +241,7 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
         back_off(w, c);
         return -1;
     }
+    c->last_read = b->n;
     if (b->n)
         w->entry_avg_bytes = (double)b->bytes / (double)b->n;
     /* A reply past SL_PREFETCH_BYTES (huge entries: hiredis holds the whole
@@ -249,6 +276,99 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
     return rc;
 }
 
+/* ---- Partitions ---------------------------------------------------------
+ * A worker of a partitioned queue works one partition at a time with all of
+ * the single-queue machinery above (its keys: sl_worker_set_partition), and
+ * moves on to the next after an empty read or SL_PART_TURN_READS reads with
+ * entries. It moves only when nothing is in flight there: every ack answered,
+ * no move held, no resync; its journal is per partition (journal names hold
+ * the stream). Each partition keeps its replay, group, reclaim, pause and
+ * fence state. One partition per command keeps every command in one hash
+ * slot: a Redis Cluster node serves each read. */
+
+static void part_save(const sl_worker *w, const sl_consume *c, sl_part_state *p)
+{
+    memcpy(p->cursor, c->cursor, sizeof(p->cursor));
+    p->replaying = c->replaying;
+    p->replay_stream = c->replay_stream;
+    p->replayed = c->replayed;
+    p->group_ready = c->group_ready;
+    p->reclaim = c->reclaim;
+    p->pause = c->pause;
+    p->fence = w->fence;
+    p->batch_fence = w->batch_fence;
+}
+
+static void part_load(sl_worker *w, sl_consume *c, const sl_part_state *p)
+{
+    memcpy(c->cursor, p->cursor, sizeof(c->cursor));
+    c->replaying = p->replaying;
+    c->replay_stream = p->replay_stream;
+    c->replayed = p->replayed;
+    c->group_ready = p->group_ready;
+    c->reclaim = p->reclaim;
+    c->pause = p->pause;
+    w->fence = p->fence;
+    w->batch_fence = p->batch_fence;
+}
+
+/* Open the journal of the worker's partition and queue what a predecessor
+ * left in it. */
+static void journal_open(sl_worker *w)
+{
+    if (sl_journal_open(&w->journal, w->cfg->redis_url, w->keys[SL_STREAM_MAIN], w->pool->group, w->consumer) == 0)
+        sl_acks_recover(w);
+}
+
+/* Every partition's state at the start: replay own pending entries, make the
+ * groups, reclaim after the replay. Returns 0, or -1 (out of memory). */
+static int parts_init(sl_worker *w, sl_consume *c)
+{
+    if (w->nparts <= 1)
+        return 0;
+    if (!(c->parts = calloc((size_t)w->nparts, sizeof(*c->parts))))
+        return -1;
+    int64_t b = w->pool->block_ms / w->nparts;
+    snprintf(c->part_block, sizeof(c->part_block), "%" PRId64, b > 0 ? b : 1); /* BLOCK 0 would block forever */
+    for (int i = w->nparts - 1; i >= 0; i--) { /* ends on partition 0 */
+        if (sl_worker_set_partition(w, i) != 0)
+            return -1;
+        start_replay(c);
+        sl_reclaim_init(&c->reclaim);
+        sl_pause_init(&c->pause, w);
+        c->group_ready = 0;
+        part_save(w, c, &c->parts[i]);
+    }
+    return 0;
+}
+
+/* After a read that got n entries (or a paused round, n 0): move on to the
+ * next partition when this one is done for now and nothing is in flight. */
+static void next_partition(sl_worker *w, sl_consume *c, size_t n)
+{
+    if (w->nparts <= 1)
+        return;
+    if (n > 0) {
+        c->idle_streak = 0;
+        if (++c->reads_here < SL_PART_TURN_READS)
+            return;
+    } else if (c->idle_streak < w->nparts) {
+        c->idle_streak++;
+    }
+    if (c->replaying || w->resync || sl_settle_held(w) || (w->acks.n && sl_acks_flush(w) != SL_WRITE_OK) || w->acks.n)
+        return; /* stay: the next rounds settle what is in flight */
+    int next = (w->part_index + 1) % w->nparts;
+    part_save(w, c, &c->parts[w->part_index]);
+    sl_journal_close(&w->journal);
+    if (sl_worker_set_partition(w, next) != 0) { /* cannot happen: names are checked at start */
+        *w->stop = 1;
+        return;
+    }
+    part_load(w, c, &c->parts[next]);
+    journal_open(w);
+    c->reads_here = 0;
+}
+
 /* One round: be connected, flush acks, have the groups, then replay, reclaim or read. */
 static void round_once(sl_worker *w, sl_consume *c)
 {
@@ -257,6 +377,9 @@ static void round_once(sl_worker *w, sl_consume *c)
         if (sl_session_connect(w) != 0)
             return;
         start_replay(c); /* a lost connection may have lost acks: entries are still ours */
+        for (int i = 0; c->parts && i < w->nparts; i++) /* in every partition */
+            c->parts[i].replaying = 1, c->parts[i].replay_stream = SL_STREAM_MAIN, c->parts[i].replayed = 0,
+            snprintf(c->parts[i].cursor, sizeof(c->parts[i].cursor), "0");
         c->session_ready = 0;
     }
     if (!c->session_ready && start_session(w, c) != 0)
@@ -289,6 +412,7 @@ static void round_once(sl_worker *w, sl_consume *c)
         return;
     if (sl_pause_gate(&c->pause, w)) { /* paused: no replay, reclaim or read; acks still go out */
         sl_acks_flush(w);
+        next_partition(w, c, 0);
         return;
     }
 
@@ -325,8 +449,18 @@ static void round_once(sl_worker *w, sl_consume *c)
                             w->keys[SL_STREAM_RETRY],
                             ">",
                             ">"};
-        if (read_and_run(w, c, 13, rd, 0) != 0)
+        /* Partitions: a read blocks only once every partition came back
+         * empty, and then for block/N, so a full turn blocks about block. */
+        int skip = 0;
+        if (w->nparts > 1 && c->idle_streak < w->nparts)
+            skip = 2; /* no BLOCK: another partition may have work */
+        else if (w->nparts > 1)
+            rd[7] = c->part_block;
+        if (skip)
+            memmove(&rd[6], &rd[8], 5 * sizeof(rd[0]));
+        if (read_and_run(w, c, 13 - skip, rd, 0) != 0)
             return;
+        next_partition(w, c, c->last_read);
     }
     /* A clean round ends the backoff; a deferred outcome keeps it growing. The
      * batch's queued acks leave with the next read (or at stop). */
@@ -348,12 +482,16 @@ void sl_consume_run(sl_worker *w)
     w->fence = w->batch_fence = -1; /* unknown until the first sluice_ack reply */
     snprintf(c.block, sizeof(c.block), "%" PRId64, w->pool->block_ms);
     start_replay(&c);
-    /* The ack journal is per consumer: a predecessor's unconfirmed acks go out
-     * first, before the replay would run their jobs again. */
-    if (sl_journal_open(&w->journal, w->cfg->redis_url, w->keys[SL_STREAM_MAIN], w->pool->group, w->consumer) == 0)
-        sl_acks_recover(w);
     sl_reclaim_init(&c.reclaim);
     sl_pause_init(&c.pause, w);
+    if (parts_init(w, &c) != 0) {
+        SL_LOG(SL_ERROR, "cannot set up the queue's partitions", SL_I("partitions", w->nparts));
+        w->exit_code = 1;
+        return;
+    }
+    /* The ack journal is per consumer (and partition): a predecessor's
+     * unconfirmed acks go out first, before the replay would run their jobs again. */
+    journal_open(w);
     atomic_store_explicit(&w->slot->state, SL_SLOT_IDLE, memory_order_release);
     while (!*w->stop) {
         sl_worker_tick(w);
@@ -375,4 +513,5 @@ void sl_consume_run(sl_worker *w)
                SL_S("job_id", w->held.job_id), SL_S("stream_id", w->held.stream_id));
     sl_journal_close(&w->journal);
     sl_batch_free(&c.batch);
+    free(c.parts);
 }

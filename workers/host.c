@@ -10,6 +10,7 @@
 
 #include "common/functions.h"
 #include "common/log.h"
+#include "common/partition.h"
 #include "common/trace.h"
 #include "common/util.h"
 #include "workers/loader.h"
@@ -169,7 +170,8 @@ static redisReply *schedule(const sl_host_env *env, const char *queue, const sl_
 }
 
 /* Enqueue a job from a handler: XADD on the worker's connection, or with a
- * delay sluice_schedule into sluice:{Q}:sched with an id field (the given job
+ * delay sluice_schedule into sluice:{Q}:sched with an id field (of one
+ * partition sluice:{Q#i} when the config gives Q partitions) (the given job
  * id or a new UUID). The running job's tracing context is propagated: the
  * child gets its correlation_id (or one made up per job), causation_id = the
  * running job's id and a child span of its traceparent (sl_trace_child). The new
@@ -222,12 +224,18 @@ static int host_enqueue(sluice_ctx *ctx, const sluice_enqueue_req *req, char *id
     char child_tp[SL_TRACE_SIZE];
     if (sl_trace_child(parent_tp, child_tp) != 0)
         child_tp[0] = '\0'; /* no randomness: send none */
+    /* A partitioned queue (queues.<Q>.partitions of this worker's config): one
+     * partition, round robin per worker. */
+    static sl_part_rr spread;
+    int nparts = sl_part_count(env->cfg, queue);
     char uuid[37];
-    if (req->delay_ms > 0 && !req->job_id)
-        sl_uuid4(uuid); /* a scheduled job needs an id field */
-    sl_job nj = {.id = req->job_id         ? req->job_id
-                       : req->delay_ms > 0 ? uuid
-                                           : "",
+    /* a scheduled job needs an id field; in a partitioned queue, stream ids
+     * are unique per partition only */
+    if ((req->delay_ms > 0 || nparts > 1) && !req->job_id)
+        sl_uuid4(uuid);
+    sl_job nj = {.id = req->job_id                       ? req->job_id
+                       : req->delay_ms > 0 || nparts > 1 ? uuid
+                                                         : "",
                  .type = req->type,
                  .type_len = tlen,
                  .payload = payload,
@@ -244,15 +252,16 @@ static int host_enqueue(sluice_ctx *ctx, const sluice_enqueue_req *req, char *id
         complain(ctx, "enqueue: refusing a %s job: %s", sl_codec_reason(st), err);
         return -1;
     }
-    char key[SL_KEY_MAX];
+    char part[SL_PARTITION_NAME_MAX], key[SL_KEY_MAX];
     sl_xadd_args a;
-    if (sl_key_stream(key, sizeof(key), queue) != 0 || sl_codec_encode_xadd(key, &nj, &a) != 0) {
+    if (sl_part_name(part, sizeof(part), queue, nparts, sl_part_pick(nparts, NULL, NULL, &spread)) != 0 ||
+        sl_key_stream(key, sizeof(key), part) != 0 || sl_codec_encode_xadd(key, &nj, &a) != 0) {
         complain(ctx, "enqueue: cannot encode a job of type '%s' for queue '%s'", req->type, queue);
         return -1;
     }
     host_sync(env);
     const char *what = req->delay_ms > 0 ? "FCALL sluice_schedule" : "XADD";
-    redisReply *r = req->delay_ms > 0 ? schedule(env, queue, &a, req->delay_ms)
+    redisReply *r = req->delay_ms > 0 ? schedule(env, part, &a, req->delay_ms)
                                       : sl_redis_cmdargv(env->redis, a.argc, a.argv, a.lens);
     int rc = -1;
     if (!r) {
@@ -261,7 +270,7 @@ static int host_enqueue(sluice_ctx *ctx, const sluice_enqueue_req *req, char *id
         complain(ctx, "enqueue: %s %s failed: %.*s", what, key, r->type == REDIS_REPLY_ERROR ? (int)r->len : 0,
                  r->type == REDIS_REPLY_ERROR ? r->str : "");
     } else {
-        const char *id = req->job_id ? req->job_id : r->str;
+        const char *id = nj.id[0] ? nj.id : r->str; /* the id field, else the stream id */
         if (id_out && id_out_len) {
             if (strlen(id) < id_out_len)
                 memcpy(id_out, id, strlen(id) + 1);
@@ -295,7 +304,8 @@ static int host_once(sluice_ctx *ctx, const char *key)
         return -1;
     }
     char k[SL_KEY_MAX];
-    if (sl_key_once(k, sizeof(k), ctx->queue, ctx->group, cur->id, key) != 0) {
+    const char *part = ctx->env->part ? ctx->env->part : ctx->queue; /* the job's partition's keys */
+    if (sl_key_once(k, sizeof(k), part, ctx->group, cur->id, key) != 0) {
         complain(ctx, "once: key '%s' too long for job %s", key, cur->id);
         return -1;
     }

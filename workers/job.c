@@ -48,6 +48,7 @@ static void slot_job_begin(sl_worker *w, int stream, const sl_job *job, const sl
     slot_copy(s->job_stream_id, sizeof(s->job_stream_id), job->stream_id, strlen(job->stream_id));
     policy p = policy_of(w, h);
     atomic_store_explicit(&s->job_in_retry_stream, stream == SL_STREAM_RETRY, memory_order_relaxed);
+    atomic_store_explicit(&s->job_partition, w->nparts > 1 ? w->part_index : -1, memory_order_relaxed);
     atomic_store_explicit(&s->job_attempt, job->attempt, memory_order_relaxed);
     atomic_store_explicit(&s->job_deliveries, deliveries, memory_order_relaxed);
     atomic_store_explicit(&s->job_max_attempts, p.max_attempts, memory_order_relaxed);

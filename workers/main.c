@@ -193,20 +193,14 @@ static int load_plugins(sl_worker *w)
     return 0;
 }
 
-/* Every key the worker writes, built once. Returns 0 or -1 (names too long). */
+/* Every key the worker writes, of its first partition (consume.c moves
+ * them to the others). Returns 0 or -1 (names too long). */
 static int make_keys(sl_worker *w)
 {
-    const char *q = w->pool->queue, *g = w->pool->group;
     int64_t ttl = w->cfg->done_ttl_ms / 1000;
     snprintf(w->done_ttl, sizeof(w->done_ttl), "%lld", (long long)(ttl > 0 ? ttl : 1));
-    return sl_key_stream(w->keys[SL_STREAM_MAIN], sizeof(w->keys[0]), q) != 0 ||
-                   sl_key_retry(w->keys[SL_STREAM_RETRY], sizeof(w->keys[0]), q, g) != 0 ||
-                   sl_key_dlq(w->dlq_key, sizeof(w->dlq_key), q, g) != 0 ||
-                   sl_key_sched(w->sched_key, sizeof(w->sched_key), q) != 0 ||
-                   sl_key_done(w->done_prefix, sizeof(w->done_prefix), q, g, "") != 0 ||
-                   sl_key_fence(w->fence_key, sizeof(w->fence_key), q, g) != 0
-               ? -1
-               : 0;
+    w->nparts = sl_part_count(w->cfg, w->pool->queue);
+    return sl_worker_set_partition(w, 0);
 }
 
 int main(int argc, char **argv)
@@ -285,6 +279,7 @@ int main(int argc, char **argv)
         goto cleanup;
     w.env = (sl_host_env){.cfg = w.cfg,
                           .pool = w.pool,
+                          .part = w.part,
                           .consumer = w.consumer,
                           .redis = w.redis,
                           .stop = w.stop,

@@ -12,7 +12,7 @@ void sl_pause_init(sl_pause *p, const sl_worker *w)
 {
     p->paused = 0;
     p->next_check_ms = 0;
-    if (sl_key_paused(p->key, sizeof p->key, w->pool->queue, w->pool->group) != 0)
+    if (sl_key_paused(p->key, sizeof p->key, w->part, w->pool->group) != 0) /* of the worker's partition */
         p->key[0] = '\0'; /* names are checked at config load; cannot happen */
 }
 

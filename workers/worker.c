@@ -1,6 +1,7 @@
 /* The worker's process-wide tick (worker.h): the heartbeat in the status slot,
  * a log reopen on request, and noticing that the supervisor is gone. Called
- * by the read loop once per round and by the batch before each job. */
+ * by the read loop once per round and by the batch before each job. And the
+ * keys of the partition the worker is on (sl_worker_set_partition). */
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -8,6 +9,24 @@
 #include "common/util.h"
 #include "workers/channel.h"
 #include "workers/worker.h"
+
+int sl_worker_set_partition(sl_worker *w, int i)
+{
+    const char *g = w->pool->group;
+    const char *q = w->part;
+
+    if (sl_part_name(w->part, sizeof(w->part), w->pool->queue, w->nparts, i) != 0)
+        return -1;
+    w->part_index = i;
+    return sl_key_stream(w->keys[SL_STREAM_MAIN], sizeof(w->keys[0]), q) != 0 ||
+                   sl_key_retry(w->keys[SL_STREAM_RETRY], sizeof(w->keys[0]), q, g) != 0 ||
+                   sl_key_dlq(w->dlq_key, sizeof(w->dlq_key), q, g) != 0 ||
+                   sl_key_sched(w->sched_key, sizeof(w->sched_key), q) != 0 ||
+                   sl_key_done(w->done_prefix, sizeof(w->done_prefix), q, g, "") != 0 ||
+                   sl_key_fence(w->fence_key, sizeof(w->fence_key), q, g) != 0
+               ? -1
+               : 0;
+}
 
 int64_t sl_worker_tick(sl_worker *w)
 {

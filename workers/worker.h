@@ -12,6 +12,7 @@
 #include "common/codec.h"
 #include "common/config.h"
 #include "common/keys.h"
+#include "common/partition.h"
 #include "common/redis.h"
 #include "common/worker_slot.h"
 #include "workers/acks.h"
@@ -54,7 +55,10 @@ typedef struct sl_worker {
     sl_host_env env; /* what host services see */
     sluice_ctx ctx; /* the job context, reused for every job */
     long slot_index; /* --slot: slot 0 of a pool does once-per-pool warnings */
-    char keys[SL_NSTREAMS][SL_KEY_MAX]; /* sluice:{Q}, sluice:{Q}:r:G */
+    int nparts; /* the queue's partition count (queues.<Q>.partitions) */
+    int part_index; /* the partition the keys below are of, 0..nparts-1 */
+    char part[SL_PARTITION_NAME_MAX]; /* its name: Q (one partition) or Q#i, what the keys are built from */
+    char keys[SL_NSTREAMS][SL_KEY_MAX]; /* sluice:{Q}, sluice:{Q}:r:G (Q: the partition's name) */
     char dlq_key[SL_KEY_MAX]; /* sluice:{Q}:dlq:G */
     char sched_key[SL_KEY_MAX]; /* sluice:{Q}:sched */
     char done_prefix[SL_KEY_MAX]; /* sluice:{Q}:done:G: (done-marker key = prefix + job id) */
@@ -90,6 +94,11 @@ typedef struct sl_worker {
  * @return SL_WRITE_OK, or how writing the outcome failed (the entry then stays pending)
  */
 sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisReply *fields, uint32_t deliveries);
+
+/** Point every key of the worker (keys, dlq_key, sched_key, done_prefix,
+ *  fence_key, part) at partition i of its queue. Only between rounds, with no
+ *  ack, move or batch in flight (consume.c). Returns 0, or -1 (names too long). */
+int sl_worker_set_partition(sl_worker *w, int i);
 
 /** Drain pipelined replies (host services call it before their own commands). */
 void sl_worker_sync(void *worker);

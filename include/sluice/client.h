@@ -47,10 +47,19 @@ typedef struct sluice_client sluice_client;
  * TTL: later calls enqueue nothing and get the first job's id (see
  * sluice_enqueue_last_was_duplicate). Both go through the server-side function
  * library, which the client loads on first use.
+ *
+ * Partitioned queues (queues.<Q>.partitions N > 1, published by the supervisor
+ * in sluice:{Q}:partitions, which the client reads at most once a second per
+ * queue): each job goes to one partition sluice:{Q#i}, chosen by the FNV-1a
+ * hash of its idempotency key (so a duplicate meets its key), else of its
+ * partition_key, else round robin (docs/enqueue.md, "Partitioned queues").
+ * Such a job without job_id gets a new UUID v4 as its id (stream entry ids
+ * are unique per partition only).
  */
 typedef struct sluice_enqueue_opts {
     size_t size; /**< sizeof(sluice_enqueue_opts) */
-    const char *job_id; /**< NULL: the job id is the stream entry id (delayed jobs: a new UUID v4) */
+    const char
+        *job_id; /**< NULL: the job id is the stream entry id (delayed jobs, partitioned queues: a new UUID v4) */
     const char *correlation_id; /**< NULL: a new random id (UUID v4 text) */
     const char *causation_id; /**< NULL: none */
     const char *traceparent; /**< NULL: none */
@@ -61,6 +70,9 @@ typedef struct sluice_enqueue_opts {
     const char *idempotency_key; /**< NULL: none; else 1..SLUICE_IDEMPOTENCY_KEY_MAX bytes of [A-Za-z0-9_.:-],
                                       unique per queue (key sluice:{Q}:idem:<key>) */
     uint32_t idempotency_ttl_s; /**< how long the key is remembered; 0: SLUICE_IDEMPOTENCY_TTL_DEFAULT */
+    /* Added with partitioned queues. */
+    const char *partition_key; /**< NULL: none; else jobs with the same key go to the same partition of a
+                                      partitioned queue (an idempotency key, when given, decides instead) */
 } sluice_enqueue_opts;
 
 /** One job of a batch. */
@@ -106,7 +118,8 @@ SLUICE_API sluice_client *sluice_client_new(const char *url, const sluice_client
 SLUICE_API void sluice_client_free(sluice_client *c);
 
 /**
- * Enqueue one job on `queue` (stream sluice:{queue}).
+ * Enqueue one job on `queue` (stream sluice:{queue}, or one of its partitions
+ * sluice:{queue#i}).
  * The payload must be valid JSON no larger than max_payload_bytes.
  * @param id_out receives the job id (may be NULL); for a duplicate idempotent
  *        enqueue, the first job's id. id_out_len must hold the id: SLUICE_ID_MAX

@@ -4,7 +4,10 @@
  * tracking of /healthz and the alerts; plus the XADD of the supervisor's
  * cumulative counters to sluice:{Q}:stats:G for `sluice stats`. The timer
  * is here; the samples go into the registry's groups (metrics.c), which never
- * calls back. */
+ * calls back. A partitioned queue's round sends the commands of every
+ * partition (one hash slot each) and adds their replies up: its gauges are the
+ * queue's; the counters, being the group's, go to its first partition's
+ * stats stream sluice:{Q#0}:stats:G. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,7 @@
 
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/partition.h"
 #include "common/streamid.h"
 #include "common/util.h"
 #include "runner/http/metrics.h"
@@ -148,25 +152,34 @@ static void sl_gauges_on_reply(void *arg, redisReply *r)
         switch (q->kind) {
         case SL_RQ_XLEN:
         case SL_RQ_SCHED:
-        case SL_RQ_DLQ: {
+        case SL_RQ_DLQ: { /* summed over the partitions, like every count below */
             int64_t v = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
             bad = v < 0;
-            *(q->kind == SL_RQ_XLEN ? &g->r_xlen : q->kind == SL_RQ_SCHED ? &g->r_sched : &g->r_dlq) = v;
+            *(q->kind == SL_RQ_XLEN ? &g->r_xlen : q->kind == SL_RQ_SCHED ? &g->r_sched : &g->r_dlq) += v;
             break;
         }
-        case SL_RQ_GROUPS:
-            bad = sl_parse_groups(r, g->group, &g->r_group_exists, &g->r_pending, &g->r_lag, &g->r_read) != 0;
+        case SL_RQ_GROUPS: { /* the group exists when it does in every partition */
+            int exists;
+            int64_t lag, read;
+            bad = sl_parse_groups(r, g->group, &exists, &unused, &lag, &read) != 0;
+            g->r_group_exists &= exists;
+            g->r_lag += lag;
+            g->r_read += read;
             break;
+        }
         case SL_RQ_RGROUPS: {
             int exists;
-            bad = sl_parse_groups(r, g->group, &exists, &unused, &g->r_rlag, &g->r_rread) != 0;
+            int64_t lag, read;
+            bad = sl_parse_groups(r, g->group, &exists, &unused, &lag, &read) != 0;
+            g->r_rlag += lag;
+            g->r_rread += read;
             break;
         }
         case SL_RQ_PENDING:
         case SL_RQ_RPENDING:
             if (!sl_is_missing(r) && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
                 r->element[0]->type == REDIS_REPLY_INTEGER)
-                *(q->kind == SL_RQ_PENDING ? &g->r_pending : &g->r_rpending) = r->element[0]->integer;
+                *(q->kind == SL_RQ_PENDING ? &g->r_pending : &g->r_rpending) += r->element[0]->integer;
             bad = sl_parse_pending(r, &g->r_oldest_ms) != 0;
             break;
         case SL_RQ_TIME:
@@ -196,8 +209,9 @@ static void sl_gauges_send(sl_mconn *c, sl_mx_group *g, int kind, int argc, cons
         g->outstanding++;
 }
 
-/* XADD sluice:{Q}:stats:G MAXLEN ~ 1000 * host H pid P processed ... dead ... */
-static void sl_gauges_stats(sl_metrics *m, sl_mconn *c, sl_mx_group *g)
+/* XADD sluice:{Q}:stats:G MAXLEN ~ 1000 * host H pid P processed ... dead ...
+ * (Q: the queue's first partition, part). */
+static void sl_gauges_stats(sl_metrics *m, sl_mconn *c, sl_mx_group *g, const char *part)
 {
     char key[SL_KEY_MAX], pid[16], ok[24], unwritten[24], retried[24], dead[24];
     sl_mx_counts *t = malloc(sizeof *t);
@@ -210,7 +224,7 @@ static void sl_gauges_stats(sl_metrics *m, sl_mconn *c, sl_mx_group *g)
     (void)snprintf(retried, sizeof retried, "%llu", (unsigned long long)sl_mx_sum(t, SL_OUT_RETRY));
     (void)snprintf(dead, sizeof dead, "%llu", (unsigned long long)sl_mx_sum(t, SL_OUT_DEAD));
     free(t);
-    if (sl_key_stats(key, sizeof key, g->queue, g->group) != 0)
+    if (sl_key_stats(key, sizeof key, part, g->group) != 0)
         return;
     const char *argv[] = {"XADD",      key,      "MAXLEN",    "~", "1000",    "*",     "host", m->owner.hostname,
                           "pid",       pid,      "processed", ok,  "retried", retried, "dead", dead,
@@ -218,27 +232,35 @@ static void sl_gauges_stats(sl_metrics *m, sl_mconn *c, sl_mx_group *g)
     sl_gauges_send(c, g, SL_RQ_STATS, (int)(sizeof argv / sizeof argv[0]), argv);
 }
 
-/* One round for g: every command pipelined, the replies counted down. */
+/* One round for g: every command of every partition pipelined, the replies
+ * counted down. */
 static void sl_gauges_group(sl_metrics *m, sl_mconn *c, sl_mx_group *g)
 {
-    char stream[SL_KEY_MAX], retry[SL_KEY_MAX], sched[SL_KEY_MAX], dlq[SL_KEY_MAX];
-    if (sl_key_stream(stream, sizeof stream, g->queue) != 0 || sl_key_retry(retry, sizeof retry, g->queue, g->group) ||
-        sl_key_sched(sched, sizeof sched, g->queue) != 0 || sl_key_dlq(dlq, sizeof dlq, g->queue, g->group) != 0)
-        return;
+    char stream[SL_KEY_MAX], retry[SL_KEY_MAX], sched[SL_KEY_MAX], dlq[SL_KEY_MAX], part[SL_PARTITION_NAME_MAX];
+    int nparts = sl_part_count(m->cfg, g->queue);
     g->round_failed = 0;
     g->r_xlen = g->r_sched = g->r_dlq = g->r_time_ms = g->r_oldest_ms = 0;
     g->r_pending = g->r_lag = g->r_read = g->r_rpending = g->r_rlag = g->r_rread = 0;
-    g->r_group_exists = 0;
+    g->r_group_exists = 1;
     g->outstanding = 1; /* held until every command is out: no early finish */
-    sl_gauges_send(c, g, SL_RQ_XLEN, 2, (const char *[]){"XLEN", stream});
-    sl_gauges_send(c, g, SL_RQ_SCHED, 2, (const char *[]){"ZCARD", sched});
-    sl_gauges_send(c, g, SL_RQ_GROUPS, 3, (const char *[]){"XINFO", "GROUPS", stream});
-    sl_gauges_send(c, g, SL_RQ_RGROUPS, 3, (const char *[]){"XINFO", "GROUPS", retry});
-    sl_gauges_send(c, g, SL_RQ_PENDING, 3, (const char *[]){"XPENDING", stream, g->group});
-    sl_gauges_send(c, g, SL_RQ_RPENDING, 3, (const char *[]){"XPENDING", retry, g->group});
-    sl_gauges_send(c, g, SL_RQ_DLQ, 2, (const char *[]){"XLEN", dlq});
+    for (int i = 0; i < nparts; i++) {
+        if (sl_part_name(part, sizeof part, g->queue, nparts, i) != 0 ||
+            sl_key_stream(stream, sizeof stream, part) != 0 || sl_key_retry(retry, sizeof retry, part, g->group) ||
+            sl_key_sched(sched, sizeof sched, part) != 0 || sl_key_dlq(dlq, sizeof dlq, part, g->group) != 0) {
+            g->round_failed = 1; /* cannot happen: names are checked at load */
+            break;
+        }
+        sl_gauges_send(c, g, SL_RQ_XLEN, 2, (const char *[]){"XLEN", stream});
+        sl_gauges_send(c, g, SL_RQ_SCHED, 2, (const char *[]){"ZCARD", sched});
+        sl_gauges_send(c, g, SL_RQ_GROUPS, 3, (const char *[]){"XINFO", "GROUPS", stream});
+        sl_gauges_send(c, g, SL_RQ_RGROUPS, 3, (const char *[]){"XINFO", "GROUPS", retry});
+        sl_gauges_send(c, g, SL_RQ_PENDING, 3, (const char *[]){"XPENDING", stream, g->group});
+        sl_gauges_send(c, g, SL_RQ_RPENDING, 3, (const char *[]){"XPENDING", retry, g->group});
+        sl_gauges_send(c, g, SL_RQ_DLQ, 2, (const char *[]){"XLEN", dlq});
+    }
     sl_gauges_send(c, g, SL_RQ_TIME, 1, (const char *[]){"TIME"});
-    sl_gauges_stats(m, c, g);
+    if (sl_part_name(part, sizeof part, g->queue, nparts, 0) == 0)
+        sl_gauges_stats(m, c, g, part);
     if (--g->outstanding == 0)
         sl_gauges_finish(g); /* nothing was accepted: round_failed is set */
 }

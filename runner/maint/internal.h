@@ -16,8 +16,9 @@ struct event;
 typedef struct sl_maint_queue {
     struct sl_maint_queue *next;
     struct sl_maint *m;
-    char name[128];
-    char sched[256]; /* sluice:{Q}:sched */
+    char name[128]; /* the queue, or one partition of it (Q#i) */
+    char queue[128]; /* the queue (what the owner is told of) */
+    char sched[256]; /* sluice:{Q}:sched, Q: name */
     int active; /* in the current config */
     int inflight; /* a sluice_promote is outstanding: skip ticks */
     int failing; /* last call failed (logged once until it works again) */
@@ -36,8 +37,14 @@ struct sl_maint {
     struct sl_maint_trim *trim; /* retention (trim.h) */
 };
 
-/** The stream a worker's running job is pending in: sluice:{Q}:r:G when it came
- *  from the retry stream, else sluice:{Q} (queue and group of the process). 0 or -1. */
-int sl_maint_job_stream(const sl_maint_worker *w, int in_retry_stream, char *buf, size_t n);
+/** The partition a worker's running job came from: its queue Q, or Q#i when
+ *  the worker published partition i (a partitioned queue), into part
+ *  (SL_PARTITION_NAME_MAX bytes). 0 or -1. */
+int sl_maint_job_part(const sl_maint_worker *w, const sl_job_snap *snap, char *part, size_t n);
+
+/** The stream a worker's running job is pending in: sluice:{P}:r:G when it came
+ *  from the retry stream, else sluice:{P}, P its partition (sl_maint_job_part;
+ *  group of the process). 0 or -1. */
+int sl_maint_job_stream(const sl_maint_worker *w, const sl_job_snap *snap, char *buf, size_t n);
 
 #endif

@@ -9,6 +9,7 @@
 #include "common/functions.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/partition.h"
 #include "common/util.h"
 #include "runner/maint/internal.h"
 #include "runner/maint/maint.h"
@@ -32,11 +33,19 @@ typedef struct sl_maint_move {
     int64_t delay_ms;
 } sl_maint_move;
 
-int sl_maint_job_stream(const sl_maint_worker *w, int in_retry_stream, char *buf, size_t n)
+int sl_maint_job_part(const sl_maint_worker *w, const sl_job_snap *snap, char *part, size_t n)
 {
-    if (!w->queue[0] || !w->group[0])
+    if (!w->queue[0])
         return -1;
-    return in_retry_stream ? sl_key_retry(buf, n, w->queue, w->group) : sl_key_stream(buf, n, w->queue);
+    return snap->partition >= 0 ? sl_fmt(part, n, "%s#%d", w->queue, snap->partition) : sl_fmt(part, n, "%s", w->queue);
+}
+
+int sl_maint_job_stream(const sl_maint_worker *w, const sl_job_snap *snap, char *buf, size_t n)
+{
+    char part[SL_PARTITION_NAME_MAX];
+    if (!w->group[0] || sl_maint_job_part(w, snap, part, sizeof part) != 0)
+        return -1;
+    return snap->in_retry_stream ? sl_key_retry(buf, n, part, w->group) : sl_key_stream(buf, n, part);
 }
 
 /* The move ended: report it to the owner, which drops its hold (and may
@@ -122,7 +131,7 @@ int sl_maint_settle_timeout(sl_maint *m, const sl_maint_worker *w, void *token, 
                             int64_t elapsed_ms)
 {
     const sl_config *cfg;
-    char stream[SL_KEY_MAX], sched[SL_KEY_MAX], dlq[SL_KEY_MAX], rstream[SL_KEY_MAX];
+    char stream[SL_KEY_MAX], sched[SL_KEY_MAX], dlq[SL_KEY_MAX], rstream[SL_KEY_MAX], part[SL_PARTITION_NAME_MAX];
     char delay[24], attempt[16], deliveries[16], maxlen[24], error[96];
     sl_maint_move *mv = sl_maint_move_new(m, w, token, snap);
     if (!mv)
@@ -136,9 +145,10 @@ int sl_maint_settle_timeout(sl_maint *m, const sl_maint_worker *w, void *token, 
     mv->kind = att < max ? SL_MOVE_RETRY : SL_MOVE_DEAD;
     mv->attempt = att;
     mv->delay_ms = mv->kind == SL_MOVE_RETRY ? sl_backoff_ms(base, cap, att - 1, 0) : 0;
-    if (sl_maint_job_stream(w, snap->in_retry_stream, stream, sizeof stream) != 0 ||
-        sl_key_sched(sched, sizeof sched, w->queue) != 0 || sl_key_dlq(dlq, sizeof dlq, w->queue, w->group) != 0 ||
-        sl_key_retry(rstream, sizeof rstream, w->queue, w->group) != 0) {
+    if (sl_maint_job_stream(w, snap, stream, sizeof stream) != 0 ||
+        sl_maint_job_part(w, snap, part, sizeof part) != 0 || sl_key_sched(sched, sizeof sched, part) != 0 ||
+        sl_key_dlq(dlq, sizeof dlq, part, w->group) != 0 ||
+        sl_key_retry(rstream, sizeof rstream, part, w->group) != 0) {
         free(mv);
         return -1;
     }
@@ -196,7 +206,7 @@ int sl_maint_release(sl_maint *m, const sl_maint_worker *w, void *token, const s
     if (!mv)
         return -1;
     mv->kind = SL_MOVE_RELEASE;
-    if (sl_maint_job_stream(w, snap->in_retry_stream, stream, sizeof stream) != 0) {
+    if (sl_maint_job_stream(w, snap, stream, sizeof stream) != 0) {
         free(mv);
         return -1;
     }
@@ -230,9 +240,11 @@ void sl_maint_forget_consumer(sl_maint *m, const sl_maint_worker *w)
 {
     if (!m || !w->queue[0] || !w->group[0] || !w->consumer[0])
         return;
-    for (int retry = 0; retry <= 1; retry++) {
+    int nparts = sl_part_count(m->cfg, w->queue);
+    for (int i = 0; i < 2 * nparts; i++) { /* each partition's work and retry stream */
+        sl_job_snap where = {.partition = nparts > 1 ? i / 2 : -1, .in_retry_stream = i % 2};
         sl_maint_forget *f = calloc(1, sizeof *f);
-        if (!f || sl_maint_job_stream(w, retry, f->stream, sizeof f->stream) != 0 ||
+        if (!f || sl_maint_job_stream(w, &where, f->stream, sizeof f->stream) != 0 ||
             sl_fmt(f->consumer, sizeof f->consumer, "%s", w->consumer) != 0) {
             free(f);
             return;

@@ -11,6 +11,7 @@
 #include "common/functions.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/partition.h"
 #include "common/util.h"
 #include "runner/maint/internal.h"
 #include "runner/maint/maint.h"
@@ -51,7 +52,7 @@ static void sl_maint_on_promoted(void *arg, redisReply *r)
         SL_LOG(SL_INFO, "sluice_promote works again", SL_S("queue", q->name));
     q->failing = 0;
     m->stats.promoted += (uint64_t)r->integer;
-    m->owner.promoted(m->owner.ctx, q->name, (uint64_t)r->integer);
+    m->owner.promoted(m->owner.ctx, q->queue, (uint64_t)r->integer);
     if (r->integer > 0)
         SL_LOG(SL_DEBUG, "promoted scheduled entries", SL_S("queue", q->name), SL_I("entries", r->integer));
     if (r->integer >= SL_MAINT_PROMOTE_BATCH && q->active)
@@ -83,33 +84,49 @@ static void sl_maint_on_promote_tick(evutil_socket_t fd, short what, void *arg)
     sl_maint_promote_all(arg);
 }
 
-/* The promoter's queues: every distinct queue of the config. A queue dropped
- * by a reload is only marked inactive (a call in flight still points at it). */
+/* The promoter's queues: every distinct queue of the config's pools, each
+ * partition of a partitioned one on its own (its own schedule, one hash slot
+ * per call). A queue dropped by a reload is only marked inactive (a call in
+ * flight still points at it). */
+static int sl_maint_use_queue(sl_maint *m, const char *queue, int nparts, int j);
+
 static int sl_maint_set_queues(sl_maint *m)
 {
     const sl_config *cfg = m->cfg;
     for (sl_maint_queue *q = m->queues; q; q = q->next)
         q->active = 0;
     for (size_t i = 0; i < cfg->npools; i++) {
-        const char *name = cfg->pools[i].queue;
-        sl_maint_queue *q = m->queues;
-        while (q && strcmp(q->name, name) != 0)
-            q = q->next;
-        if (!q) {
-            q = calloc(1, sizeof *q);
-            if (!q)
+        int nparts = sl_part_count(cfg, cfg->pools[i].queue);
+        for (int j = 0; j < nparts; j++)
+            if (sl_maint_use_queue(m, cfg->pools[i].queue, nparts, j) != 0)
                 return -1;
-            q->m = m;
-            if (sl_fmt(q->name, sizeof q->name, "%s", name) != 0 ||
-                sl_key_sched(q->sched, sizeof q->sched, name) != 0) {
-                free(q);
-                continue; /* cannot happen: names are at most 64 characters */
-            }
-            q->next = m->queues;
-            m->queues = q;
-        }
-        q->active = 1;
     }
+    return 0;
+}
+
+/* Mark partition j of queue (of nparts) served, adding it when new. 0 or -1. */
+static int sl_maint_use_queue(sl_maint *m, const char *queue, int nparts, int j)
+{
+    char name[SL_PARTITION_NAME_MAX];
+    if (sl_part_name(name, sizeof name, queue, nparts, j) != 0)
+        return 0; /* cannot happen: names are checked at load */
+    sl_maint_queue *q = m->queues;
+    while (q && strcmp(q->name, name) != 0)
+        q = q->next;
+    if (!q) {
+        q = calloc(1, sizeof *q);
+        if (!q)
+            return -1;
+        q->m = m;
+        if (sl_fmt(q->name, sizeof q->name, "%s", name) != 0 || sl_fmt(q->queue, sizeof q->queue, "%s", queue) != 0 ||
+            sl_key_sched(q->sched, sizeof q->sched, name) != 0) {
+            free(q);
+            return 0; /* cannot happen: names are at most 64 characters */
+        }
+        q->next = m->queues;
+        m->queues = q;
+    }
+    q->active = 1;
     return 0;
 }
 
@@ -141,7 +158,7 @@ static void sl_maint_on_extended(void *arg, redisReply *r)
 static void sl_maint_extend_job(sl_maint *m, const sl_maint_worker *w, const sl_job_snap *snap)
 {
     char stream[SL_KEY_MAX];
-    if (!snap->stream_id[0] || sl_maint_job_stream(w, snap->in_retry_stream, stream, sizeof stream) != 0)
+    if (!snap->stream_id[0] || sl_maint_job_stream(w, snap, stream, sizeof stream) != 0)
         return;
     const char *argv[] = {"FCALL", "sluice_extend", "1", stream, w->group, w->consumer, snap->stream_id};
     if (sl_mconn_call(m->conn, SL_MCONN_NOW, sl_maint_on_extended, m, 7, argv, NULL) == 0)

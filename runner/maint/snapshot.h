@@ -15,6 +15,7 @@ typedef struct sl_job_snap {
     char type[sizeof(((sl_slot *)0)->job_type)];
     char stream_id[sizeof(((sl_slot *)0)->job_stream_id)];
     int in_retry_stream;
+    int partition; /* of the queue's partitions, -1 for a queue of one */
     uint32_t attempt, deliveries, max_attempts;
     int64_t backoff_base_ms, backoff_cap_ms;
     int64_t timeout_ms, started_mono_ms;

@@ -10,6 +10,7 @@
 
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/partition.h"
 #include "common/util.h"
 #include "runner/maint/internal.h"
 #include "runner/maint/trim.h"
@@ -152,12 +153,19 @@ static int sl_trim_set_queues(sl_maint_trim *t)
         sl_trim_queue *q = sl_trim_queue_get(t, p->queue);
         if (!q)
             return -1;
+        /* A partitioned queue: every partition's streams, each kept to its
+         * share of retention_max_len (rounded up). */
+        int nparts = sl_part_count(cfg, p->queue);
         q->active = 1;
         q->max_age_ms = qc->retention_max_age_ms;
-        q->max_len = qc->retention_max_len;
-        if (sl_key_stream(key, sizeof key, p->queue) != 0 || sl_trim_stream_use(q, key, 0) != 0 ||
-            sl_key_retry(key, sizeof key, p->queue, p->group) != 0 || sl_trim_stream_use(q, key, 1) != 0)
-            return -1;
+        q->max_len = (qc->retention_max_len + nparts - 1) / nparts;
+        for (int j = 0; j < nparts; j++) {
+            char part[SL_PARTITION_NAME_MAX];
+            if (sl_part_name(part, sizeof part, p->queue, nparts, j) != 0 ||
+                sl_key_stream(key, sizeof key, part) != 0 || sl_trim_stream_use(q, key, 0) != 0 ||
+                sl_key_retry(key, sizeof key, part, p->group) != 0 || sl_trim_stream_use(q, key, 1) != 0)
+                return -1;
+        }
     }
     return 0;
 }

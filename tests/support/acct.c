@@ -19,6 +19,7 @@ typedef struct entry {
 
 struct acct_ledger {
     char queue[128], group[128];
+    int nparts; /* 1, or the queue's partitions (acct_set_partitions) */
     char *record_path;
     entry *buckets[NBUCKETS];
     long enqueued;
@@ -73,6 +74,7 @@ acct_ledger *acct_new(const char *queue, const char *group, const char *record_p
     if (!a)
         abort();
     snprintf(a->queue, sizeof(a->queue), "%s", queue);
+    a->nparts = 1;
     snprintf(a->group, sizeof(a->group), "%s", group);
     a->record_path = strdup(record_path);
     return a;
@@ -156,12 +158,27 @@ static void dead_letter(acct_ledger *a, const redisReply *kv)
     e->job.deliveries = field_long(kv, "deliveries");
 }
 
-/* Every dead letter of the group, read in pages. Returns 0 or -1. */
-static int read_dlq(acct_ledger *a, redisContext *c)
+void acct_set_partitions(acct_ledger *a, int n)
+{
+    a->nparts = n;
+}
+
+/* The name of partition i of the queue: Q for one, Q#i. */
+static const char *part_name(const acct_ledger *a, int i, char *buf, size_t n)
+{
+    if (a->nparts <= 1)
+        snprintf(buf, n, "%s", a->queue);
+    else
+        snprintf(buf, n, "%s#%d", a->queue, i);
+    return buf;
+}
+
+/* Every dead letter of the group in partition q, read in pages. Returns 0 or -1. */
+static int read_dlq(acct_ledger *a, redisContext *c, const char *q)
 {
     char start[64] = "-";
     for (;;) {
-        redisReply *r = redisCommand(c, "XRANGE sluice:{%s}:dlq:%s %s + COUNT 1000", a->queue, a->group, start);
+        redisReply *r = redisCommand(c, "XRANGE sluice:{%s}:dlq:%s %s + COUNT 1000", q, a->group, start);
         if (!r || r->type != REDIS_REPLY_ARRAY) {
             if (r)
                 freeReplyObject(r);
@@ -230,19 +247,30 @@ int acct_check(acct_ledger *a, redisContext *c, acct_counts *k)
     memset(k, 0, sizeof(*k));
     reset(a);
     read_records(a, k);
-    int rc = read_dlq(a, c);
-    char main_key[300], retry_key[300];
-    snprintf(main_key, sizeof(main_key), "sluice:{%s}", a->queue);
-    snprintf(retry_key, sizeof(retry_key), "sluice:{%s}:r:%s", a->queue, a->group);
-    long p1 = pending_of(a, c, main_key), p2 = pending_of(a, c, retry_key);
-    k->pending = p1 < 0 || p2 < 0 ? -1 : p1 + p2;
-    k->undelivered = undelivered_of(a, c, main_key) + undelivered_of(a, c, retry_key);
-    redisReply *r = redisCommand(c, "ZCARD sluice:{%s}:sched", a->queue);
-    k->scheduled = r && r->type == REDIS_REPLY_INTEGER ? (long)r->integer : -1;
-    if (!r || r->type != REDIS_REPLY_INTEGER || k->pending < 0)
-        rc = -1;
-    if (r)
-        freeReplyObject(r);
+    int rc = 0;
+    for (int i = 0; i < a->nparts; i++) {
+        char q[160], main_key[300], retry_key[300];
+        part_name(a, i, q, sizeof q);
+        if (read_dlq(a, c, q) != 0)
+            rc = -1;
+        snprintf(main_key, sizeof(main_key), "sluice:{%s}", q);
+        snprintf(retry_key, sizeof(retry_key), "sluice:{%s}:r:%s", q, a->group);
+        long p1 = pending_of(a, c, main_key), p2 = pending_of(a, c, retry_key);
+        if (p1 < 0 || p2 < 0 || k->pending < 0)
+            k->pending = -1;
+        else
+            k->pending += p1 + p2;
+        k->undelivered += undelivered_of(a, c, main_key) + undelivered_of(a, c, retry_key);
+        redisReply *r = redisCommand(c, "ZCARD sluice:{%s}:sched", q);
+        if (r && r->type == REDIS_REPLY_INTEGER && k->scheduled >= 0)
+            k->scheduled += (long)r->integer;
+        else
+            k->scheduled = -1;
+        if (!r || r->type != REDIS_REPLY_INTEGER || k->pending < 0)
+            rc = -1;
+        if (r)
+            freeReplyObject(r);
+    }
 
     k->enqueued = a->enqueued;
     for (int i = 0; i < NBUCKETS; i++)

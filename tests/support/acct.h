@@ -53,6 +53,9 @@ typedef struct acct_ledger acct_ledger;
 /** A checker for group `group` of queue `queue`; completions in record_path. */
 acct_ledger *acct_new(const char *queue, const char *group, const char *record_path);
 void acct_free(acct_ledger *a);
+/** The queue has n partitions (queues.<Q>.partitions): every check reads the
+ *  dead letters, pending lists, schedules and streams of Q#0..Q#n-1. */
+void acct_set_partitions(acct_ledger *a, int n);
 /** Add an enqueued job id (the id the producer got back). Repeats are ignored. */
 void acct_add(acct_ledger *a, const char *job_id);
 /** Re-read the record file, the dead-letter stream and Redis's counters.

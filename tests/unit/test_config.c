@@ -497,7 +497,7 @@ static const char *full_config =
     "\"jobs\":{\"max_payload_bytes\":65536,\"max_attempts\":5,\"max_deliveries\":2,"
     "\"backoff_base\":\"1.5s\",\"backoff_cap\":\"10m\",\"timeout\":\"30s\"},"
     "\"retention\":{\"interval\":\"2s\"},"
-    "\"queues\":{\"q1\":{\"retention_max_age\":\"7d\",\"retention_max_len\":1000,\"dlq_maxlen\":5},"
+    "\"queues\":{\"q1\":{\"retention_max_age\":\"7d\",\"retention_max_len\":1000,\"dlq_maxlen\":5,\"partitions\":8},"
     "\"other\":{\"retention_max_len\":10}},"
     "\"pools\":[{\"name\":\"p1\",\"queue\":\"q1\",\"group\":\"g1\",\"plugins\":[\"a\",\"b.so\"],"
     "\"workers\":0,\"start_at\":\"1700000000000-5\",\"read_count\":100,\"block\":\"500ms\","
@@ -536,6 +536,7 @@ static void assert_same(const sl_config *a, const sl_config *b)
         cr_assert_eq(a->queues[i].retention_max_age_ms, b->queues[i].retention_max_age_ms);
         cr_assert_eq(a->queues[i].retention_max_len, b->queues[i].retention_max_len);
         cr_assert_eq(a->queues[i].dlq_maxlen, b->queues[i].dlq_maxlen);
+        cr_assert_eq(a->queues[i].partitions, b->queues[i].partitions);
     }
     cr_assert_eq(a->npools, b->npools);
     for (size_t i = 0; i < a->npools; i++) {
@@ -770,6 +771,7 @@ Test(config, queues_default_to_no_retention_and_the_global_dlq_cap)
     cr_assert_eq(q->retention_max_age_ms, 0);
     cr_assert_eq(q->retention_max_len, 0);
     cr_assert_eq(q->dlq_maxlen, 77);
+    cr_assert_eq(q->partitions, 1);
     cr_assert_not(sl_cfg_queue_retains(q));
     cr_assert_eq(sl_cfg_dlq_maxlen(c, "default"), 77);
     cr_assert_eq(sl_cfg_dlq_maxlen(c, NULL), 77);
@@ -806,6 +808,45 @@ Test(config, queues_are_parsed_per_name)
     cr_assert_eq(sl_cfg_dlq_maxlen(c, "elsewhere"), 9);
     cr_assert_null(sl_cfg_queue(c, "elsewhere")->name);
     sl_cfg_free(c);
+}
+
+Test(config, queue_partitions_are_1_to_1024_default_1)
+{
+    sl_config *c = load(doc("\"queues\":{\"a\":{\"partitions\":4},\"b\":{\"partitions\":1024},\"c\":{}}", MIN_POOL));
+
+    cr_assert_eq(sl_cfg_queue(c, "a")->partitions, 4);
+    cr_assert_eq(sl_cfg_queue(c, "b")->partitions, 1024);
+    cr_assert_eq(sl_cfg_queue(c, "c")->partitions, 1);
+    cr_assert_eq(sl_cfg_queue(c, "elsewhere")->partitions, 1);
+    sl_cfg_free(c);
+    fails_exactly(doc("\"queues\":{\"orders\":{\"partitions\":0}}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": queues.orders.partitions: expected an integer in 1..1024, got 0");
+    fails_exactly(doc("\"queues\":{\"orders\":{\"partitions\":1025}}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": queues.orders.partitions: expected an integer in 1..1024, got 1025");
+    fails_exactly(doc("\"queues\":{\"orders\":{\"partitions\":2.5}}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": queues.orders.partitions: expected an integer in 1..1024, got 2.5");
+    fails_exactly(doc("\"queues\":{\"orders\":{\"partitions\":\"4\"}}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": queues.orders.partitions: expected an integer in 1..1024, got \"4\"");
+    fails_exactly(doc("\"queues\":{\"or#ders\":{\"partitions\":4}}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": queues.or#ders: expected a queue name of 1-64 characters from [A-Za-z0-9_.-]");
+}
+
+Test(config, partition_counts_are_in_every_pool_fingerprint)
+{
+#define QPOOL "{\"name\":\"a\",\"queue\":\"q\",\"plugins\":[\"x\"]}"
+    char *base = fp(doc("", QPOOL), "a"), *f;
+
+    f = fp(doc("\"queues\":{\"q\":{\"partitions\":1}}", QPOOL), "a");
+    cr_assert_str_eq(f, base, "1 is the default");
+    free(f);
+    f = fp(doc("\"queues\":{\"q\":{\"partitions\":4}}", QPOOL), "a");
+    cr_assert_str_neq(f, base, "the pool's own queue: which streams its workers read");
+    free(f);
+    f = fp(doc("\"queues\":{\"other\":{\"partitions\":4}}", QPOOL), "a");
+    cr_assert_str_neq(f, base, "another queue: where its handlers enqueue");
+    free(f);
+    free(base);
+#undef QPOOL
 }
 
 Test(config, day_durations)
