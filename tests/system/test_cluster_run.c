@@ -177,3 +177,84 @@ Test(cluster_run, supervisor_and_workers_on_every_master)
         free(rec[i]);
     free(cfg);
 }
+
+/* The partition of Q#i's stream: which master holds it. */
+static int master_of_partition(const char *queue, int i)
+{
+    char key[64];
+    snprintf(key, sizeof key, "sluice:{%s#%d}", queue, i);
+    return th_cluster_node_of(&cl, key);
+}
+
+Test(cluster_run, a_partitioned_queue_spans_the_masters)
+{
+    enum { PARTS = 6, JOBS = 240, KEYED = 20 };
+    int seen[3] = {0};
+    for (int i = 0; i < PARTS; i++)
+        seen[master_of_partition("pq", i)]++;
+    int masters = (seen[0] > 0) + (seen[1] > 0) + (seen[2] > 0);
+    cr_assert_geq(masters, 2, "the partitions of pq are on more than one master");
+    char *rec = th_tmp_path("cluster-parts.txt");
+    unlink(rec);
+    char *json = NULL;
+    cr_assert(asprintf(&json,
+                       "{\"redis\":{\"url\":\"%s\",\"reconnect_min\":\"50ms\",\"reconnect_max\":\"500ms\"},"
+                       "\"plugin_dir\":\"%s\",\"log\":{\"level\":\"info\"},"
+                       "\"queues\":{\"pq\":{\"partitions\":%d}},"
+                       "\"pools\":[{\"name\":\"p\",\"queue\":\"pq\",\"group\":\"g\",\"workers\":2,"
+                       "\"plugins\":[\"record\"],\"block\":\"200ms\",\"settings\":{\"record_file\":\"%s\"}}]}",
+                       cl.url, SLUICE_TEST_PLUGIN_DIR, PARTS, rec) > 0);
+    char *cfg = th_write_file("cluster-parts.json", json);
+    free(json);
+    th_sup_init(&sup, "cluster-parts", cfg, "cluster-parts.log");
+    th_sup_start(&sup);
+    th_sup_wait_workers(&sup, 2, 30000);
+    /* the published count is on pq's own slot */
+    redisReply *n =
+        th_cluster_cmd(&cl, th_cluster_node_of(&cl, "sluice:{pq}:partitions"), "GET sluice:{pq}:partitions");
+    cr_assert(n->type == REDIS_REPLY_STRING && strcmp(n->str, "6") == 0, "the partition count is published");
+    freeReplyObject(n);
+
+    char stdin_text[JOBS * 12 + 1] = "";
+    for (int j = 0; j < JOBS; j++)
+        strcat(stdin_text, "{\"n\":1}\n");
+    th_run_result r = th_run_io((const char *const[]){"enqueue", "-q", "-u", cl.url, "pq", "test.record", "-", NULL},
+                                stdin_text, NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    th_run_free(&r);
+    for (int k = 0; k < KEYED; k++)
+        for (int twice = 0; twice < 2; twice++) {
+            char key[32];
+            snprintf(key, sizeof key, "k%d", k);
+            r = TH_RUN("enqueue", "-q", "-u", cl.url, "--key", key, "pq", "test.record", "{}");
+            cr_assert_eq(r.code, 0, "%s", r.err);
+            th_run_free(&r);
+        }
+    want_lines w = {rec, JOBS + KEYED};
+    cr_assert(th_wait_until(has_lines, &w, 90000), "%ld of %d jobs done (see %s)", th_count_lines(rec), JOBS + KEYED,
+              sup.log);
+    th_sleep_ms(300); /* a duplicate run would have shown by now */
+    each_once(rec, JOBS + KEYED);
+    long long total = 0;
+    for (int i = 0; i < PARTS; i++) {
+        char q[16];
+        snprintf(q, sizeof q, "pq#%d", i);
+        char key[64];
+        snprintf(key, sizeof key, "sluice:{%s}", q);
+        redisReply *x = th_cluster_cmd(&cl, master_of_partition("pq", i), "XLEN %s", key);
+        cr_assert_gt(x->integer, 0, "partition %d got jobs", i);
+        total += x->integer;
+        freeReplyObject(x);
+        cr_assert_eq(pending(q, "g"), 0, "partition %d: every job acked", i);
+    }
+    cr_assert_eq(total, JOBS + KEYED, "a duplicate key added nothing");
+    r = TH_RUN("stats", "--json", "-u", cl.url, "pq");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    char want[64];
+    snprintf(want, sizeof want, "\"length\":\t%d", JOBS + KEYED);
+    cr_assert(strstr(r.out, want), "stats sums the partitions on every master: %s", r.out);
+    th_run_free(&r);
+    th_sup_stop(&sup, 20000);
+    free(cfg);
+    free(rec);
+}
