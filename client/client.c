@@ -50,6 +50,8 @@
 struct sluice_client {
     sl_redis *redis;
     size_t max_payload;
+    int wait_replicas; /* redis.wait_replicas for enqueues (0: none) */
+    int64_t wait_timeout_ms;
     int functions_ok; /* the function library was checked on this connection */
     unsigned char *dup; /* dup[i]: job i of the last call was an idempotency duplicate */
     size_t dup_cap;
@@ -157,12 +159,57 @@ long sluice_enqueue_batch_refused_index(const sluice_client *c)
     return c != NULL ? c->refused : -1;
 }
 
+/* Defaults of the WAIT options from $SLUICE_REDIS_WAIT_REPLICAS and
+ * $SLUICE_REDIS_WAIT_TIMEOUT (as redis.wait_* in the config). 0, or -1 with msg. */
+static int wait_env(int *replicas, int64_t *timeout_ms, char *msg, size_t n)
+{
+    const char *r = getenv("SLUICE_REDIS_WAIT_REPLICAS"), *t = getenv("SLUICE_REDIS_WAIT_TIMEOUT");
+    if (*replicas == 0 && r != NULL && r[0] != '\0') {
+        char *end;
+        long v = strtol(r, &end, 10);
+        if (*end != '\0' || v < 0 || v > 64) {
+            snprintf(msg, n, "SLUICE_REDIS_WAIT_REPLICAS: expected an integer in 0..64");
+            return -1;
+        }
+        *replicas = (int)v;
+    }
+    if (*timeout_ms == 0 && t != NULL && t[0] != '\0' &&
+        (sl_parse_duration_ms(t, timeout_ms) != 0 || *timeout_ms < 1 || *timeout_ms > 600000)) {
+        snprintf(msg, n, "SLUICE_REDIS_WAIT_TIMEOUT: expected a duration of 1ms..10m (e.g. 500ms)");
+        return -1;
+    }
+    if (*replicas < 0 || *replicas > 64) {
+        snprintf(msg, n, "wait_replicas: expected 0..64");
+        return -1;
+    }
+    if (*timeout_ms == 0)
+        *timeout_ms = 1000;
+    return 0;
+}
+
+/* After a call confirmed `ok` jobs: with wait_replicas, WAIT for them (on every
+ * master written to). Returns ok, or 0 with c->err set when the replicas did
+ * not confirm in time: the jobs are on the master but not confirmed. */
+static size_t confirm_replicas(sluice_client *c, size_t ok, char *ids, size_t id_size, size_t n)
+{
+    char why[512];
+    if (c->wait_replicas <= 0 || ok == 0)
+        return ok;
+    if (sl_redis_wait(c->redis, c->wait_replicas, c->wait_timeout_ms, why, sizeof why) == 0)
+        return ok;
+    set_err(c, "enqueued on the master but %s", why);
+    for (size_t i = 0; ids != NULL && i < n; i++)
+        ids[i * id_size] = '\0';
+    return 0;
+}
+
 sluice_client *sluice_client_new(const char *url, const sluice_client_opts *opts, char *err, size_t errlen)
 {
     sluice_client *c = NULL;
     sl_redis_opts ropts = {0};
     size_t max_payload = DEFAULT_MAX_PAYLOAD;
-    int skip_schema = 0;
+    int skip_schema = 0, wait_replicas = 0;
+    int64_t wait_timeout_ms = 0;
     char msg[512] = "";
 
     if (url == NULL || url[0] == '\0')
@@ -182,13 +229,21 @@ sluice_client *sluice_client_new(const char *url, const sluice_client_opts *opts
             max_payload = opts->max_payload_bytes;
         if (HAS_MEMBER(opts, sluice_client_opts, skip_schema))
             skip_schema = opts->skip_schema != 0;
+        if (HAS_MEMBER(opts, sluice_client_opts, wait_replicas))
+            wait_replicas = opts->wait_replicas;
+        if (HAS_MEMBER(opts, sluice_client_opts, wait_timeout_ms))
+            wait_timeout_ms = opts->wait_timeout_ms;
     }
+    if (wait_env(&wait_replicas, &wait_timeout_ms, msg, sizeof msg) != 0)
+        goto fail;
     c = calloc(1, sizeof *c);
     if (c == NULL) {
         snprintf(msg, sizeof msg, "sluice_client_new: out of memory");
         goto fail;
     }
     c->max_payload = max_payload;
+    c->wait_replicas = wait_replicas;
+    c->wait_timeout_ms = wait_timeout_ms;
     c->refused = -1;
     c->redis = sl_redis_new(url, &ropts, msg, sizeof msg);
     if (c->redis == NULL)
@@ -972,7 +1027,7 @@ int sluice_enqueue(sluice_client *c, const char *queue, const char *type, const 
         return -1;
     b = (batch){.k = &k, .jobs = &job, .ids = id_out, .id_size = id_out_len, .label = label_none};
     send_jobs(c, &b, 1);
-    return b.ok == 1 ? 0 : -1;
+    return confirm_replicas(c, b.ok, id_out, id_out_len, 1) == 1 ? 0 : -1;
 }
 
 long sluice_enqueue_batch(sluice_client *c, const char *queue, const sluice_job_spec *jobs, size_t n,
@@ -1017,7 +1072,7 @@ long sluice_enqueue_batch(sluice_client *c, const char *queue, const sluice_job_
                 .id_size = SLUICE_ID_MAX,
                 .label = label_index};
     send_jobs(c, &b, n);
-    rc = (long)b.ok;
+    rc = (long)confirm_replicas(c, b.ok, b.ids, SLUICE_ID_MAX, n);
     if (rc == 0 && !b.sent_any)
         rc = -1; /* nothing was sent: the caller may simply retry */
 

@@ -84,7 +84,7 @@ static int append_unsent(sl_worker *w)
             int64_t fence = INT64_MAX; /* the oldest fence the acks were read under */
             for (size_t i = 0; i < a->n; i++) {
                 const sl_ack *k = &a->v[i];
-                if (!k->sent && k->stream == s && (k->sends > 0) == resent) {
+                if (!k->sent && !k->applied && k->stream == s && (k->sends > 0) == resent) {
                     ids++, markers |= k->marker;
                     if (k->fence < fence)
                         fence = k->fence;
@@ -106,7 +106,7 @@ static int append_unsent(sl_worker *w)
             av[argc++] = markers ? w->done_prefix : "", av[argc++] = markers ? w->done_ttl : "0", av[argc++] = fa;
             for (size_t i = 0; i < a->n; i++) {
                 const sl_ack *k = &a->v[i];
-                if (k->sent || k->stream != s || (k->sends > 0) != resent)
+                if (k->sent || k->applied || k->stream != s || (k->sends > 0) != resent)
                     continue;
                 av[argc++] = k->sid;
                 if (markers)
@@ -118,7 +118,7 @@ static int append_unsent(sl_worker *w)
             a->calls[call] = (sl_ack_call){s, resent, ids, a->n};
             for (size_t i = 0; i < a->n; i++) {
                 sl_ack *k = &a->v[i];
-                if (k->sent || k->stream != s || (k->sends > 0) != resent)
+                if (k->sent || k->applied || k->stream != s || (k->sends > 0) != resent)
                     continue;
                 if (a->calls[call].first == a->n)
                     a->calls[call].first = i;
@@ -140,7 +140,7 @@ int sl_acks_kept(const sl_worker *w)
     if (a->fn_missing)
         return 1;
     for (size_t i = 0; i < a->n; i++)
-        if (!a->v[i].sent && a->v[i].sends > 0)
+        if (!a->v[i].sent && !a->v[i].applied && a->v[i].sends > 0)
             return 1;
     return 0;
 }
@@ -201,9 +201,10 @@ static int call_reply(sl_worker *w, const sl_ack_call *call, const redisReply *r
         /* Valid until the drain compacts the queue, after every reply is read. */
         const char *sid = w->acks.v[call->first].sid;
         if (refused > 0 && call->resent) {
-            SL_LOG(SL_INFO, "resent ack refused: acked before the connection dropped, or reclaimed",
-                   SL_S("stream_id", sid), SL_I("entries", refused), SL_I("acks", call->ids),
-                   SL_S("stream", w->keys[call->stream]));
+            /* while the replicas lag, unconfirmed acks are resent every round: say it once (sl_acks_confirm) */
+            SL_LOG(w->acks.wait_failing ? SL_DEBUG : SL_INFO,
+                   "resent ack refused: acked before the connection dropped, or reclaimed", SL_S("stream_id", sid),
+                   SL_I("entries", refused), SL_I("acks", call->ids), SL_S("stream", w->keys[call->stream]));
         } else if (refused > 0) {
             count(&w->slot->late_results, (uint64_t)refused);
             SL_LOG(SL_WARN, SL_LATE_MSG, SL_S("stream_id", sid), SL_I("entries", refused), SL_I("acks", call->ids),
@@ -242,6 +243,12 @@ sl_write_rc sl_acks_drain(sl_worker *w)
         sl_ack *k = &a->v[i];
         if (k->sent) {
             k->sent = 0;
+            if (drop[k->call] && w->cfg->wait_replicas > 0) { /* done once the replicas confirm it */
+                k->applied = 1;
+                a->applied++;
+                a->v[keep++] = *k;
+                continue;
+            }
             if (drop[k->call]) {
                 sl_journal_drop(&w->journal, k->jslot);
                 continue;
@@ -255,6 +262,38 @@ sl_write_rc sl_acks_drain(sl_worker *w)
     a->n = keep;
     a->ncalls = 0;
     return rc;
+}
+
+void sl_acks_confirm(sl_worker *w)
+{
+    sl_acks *a = &w->acks;
+    char why[512];
+    if (a->applied == 0 || a->ncalls > 0)
+        return;
+    int ok = sl_redis_wait(w->redis, w->cfg->wait_replicas, w->cfg->wait_timeout_ms, why, sizeof why) == 0;
+    if (!ok && !a->wait_failing)
+        SL_LOG(SL_ERROR, "acks not confirmed by the replicas: they will be sent again", SL_S("error", why),
+               SL_I("acks", (int64_t)a->applied), SL_I("wait_replicas", w->cfg->wait_replicas));
+    else if (ok && a->wait_failing)
+        SL_LOG(SL_INFO, "acks confirmed by the replicas again", SL_I("wait_replicas", w->cfg->wait_replicas));
+    a->wait_failing = !ok;
+    size_t keep = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        sl_ack *k = &a->v[i];
+        if (k->applied) {
+            k->applied = 0;
+            if (ok) {
+                sl_journal_drop(&w->journal, k->jslot);
+                continue;
+            }
+            a->queued++; /* sent again: taken where it still stands, refused where it was */
+            if (!a->oldest_mono_ms)
+                a->oldest_mono_ms = sl_now_mono_ms();
+        }
+        a->v[keep++] = *k;
+    }
+    a->n = keep;
+    a->applied = 0;
 }
 
 sl_write_rc sl_acks_flush(sl_worker *w)
@@ -278,6 +317,8 @@ sl_write_rc sl_acks_flush(sl_worker *w)
         if (!a->fn_missing)
             break;
     }
+    if (rc == SL_WRITE_OK)
+        sl_acks_confirm(w);
     return a->fn_missing && rc == SL_WRITE_OK ? SL_WRITE_BUSY : rc;
 }
 
@@ -313,6 +354,7 @@ redisReply *sl_worker_cmd(sl_worker *w, int argc, const char **argv, const size_
     if (a->fn_missing)
         sl_acks_flush(w); /* reload the library first */
     sl_acks_drain(w); /* no reply may be in flight before a synchronous command */
+    sl_acks_confirm(w); /* nothing in flight: the place to WAIT for acks (redis.wait_replicas) */
     if (a->queued && append_unsent(w) == 0) { /* ncalls was 0: room for every call */
         /* Queued acks and the command leave in one write(); their replies come first. */
         if (sl_redis_append_argv(w->redis, argc, argv, lens) != 0) {

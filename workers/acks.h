@@ -46,6 +46,7 @@ typedef struct sl_ack {
     int sends; /* times written to the socket */
     int marker; /* set the done-marker of job_id with the ack */
     int jslot; /* its ack-journal record, -1 when not journaled */
+    int applied; /* taken by the master, waiting for redis.wait_replicas to confirm it (sl_acks_confirm) */
     int64_t fence; /* group fence known before its entry was read (-1 unknown) */
     char sid[SL_STREAM_ID_MAX];
     char job_id[SL_CODEC_TEXT_MAX + 1];
@@ -72,9 +73,21 @@ typedef struct sl_acks {
     int unjournaled; /* an unsent ack has no journal record: send it before the next job */
     size_t queued; /* acks in v not written yet (new, or kept for a resend) */
     int fn_missing; /* a reply said the function library is gone: load it, resend */
+    size_t applied; /* acks in v taken by the master, not yet confirmed by the replicas */
+    int wait_failing; /* the last confirmation failed (logged once per streak) */
     const char *argv[10 + 2 * SL_ACKS_MAX]; /* FCALL scratch */
     char fence_arg[SL_ACK_CALLS_MAX][24]; /* each call's fence argument, as text */
 } sl_acks;
+
+/**
+ * With redis.wait_replicas: WAIT for the acks the master took (call it with no
+ * reply in flight). Confirmed ones are done (their journal records dropped);
+ * when the replicas do not confirm in time, that is logged as an error and the
+ * acks are sent again (a resend of an ack that stands is refused harmlessly;
+ * after a failover that lost it, it takes), never counted as confirmed.
+ * No-op without wait_replicas.
+ */
+void sl_acks_confirm(struct sl_worker *w);
 
 /**
  * Queue the ack of an entry whose handler succeeded (or whose job id is done

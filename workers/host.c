@@ -278,6 +278,14 @@ static int host_enqueue(sluice_ctx *ctx, const sluice_enqueue_req *req, char *id
                 id_out[0] = '\0';
         }
         rc = 0;
+        char why[512];
+        if (env->cfg->wait_replicas > 0 && /* redis.wait_replicas: not done until replicas have it */
+            sl_redis_wait(env->redis, env->cfg->wait_replicas, env->cfg->wait_timeout_ms, why, sizeof why) != 0) {
+            complain(ctx, "enqueue: %s %s: on the master but %s", what, key, why);
+            if (id_out && id_out_len)
+                id_out[0] = '\0';
+            rc = -1;
+        }
     }
     if (r)
         freeReplyObject(r);

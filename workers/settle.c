@@ -144,6 +144,15 @@ static sl_write_rc settle_call(sl_worker *w, const sl_settle *s, int quiet)
         }
     } else if (r->integer == 1) {
         settled(w, s);
+        char why[512];
+        if (w->cfg->wait_replicas > 0 && !w->held.active &&
+            sl_redis_wait(w->redis, w->cfg->wait_replicas, w->cfg->wait_timeout_ms, why, sizeof why) != 0) {
+            /* on the master, not confirmed: held and sent again like a lost write (a resend of a
+             * move that stands is refused; one a failover lost is made again) */
+            SL_LOG(SL_ERROR, "retry/dead-letter move not confirmed by the replicas", SL_S("error", why),
+                   SL_S("job_id", s->job_id ? s->job_id : s->stream_id));
+            rc = SL_WRITE_LOST;
+        }
     } else if (quiet && w->held.maybe_written) {
         SL_LOG(SL_INFO, "resent settle refused: written before the connection dropped, or reclaimed",
                SL_S("job_id", s->job_id ? s->job_id : s->stream_id), SL_S("stream_id", s->stream_id));

@@ -102,6 +102,11 @@ typedef struct sluice_client_opts {
     size_t max_payload_bytes; /**< default 1 MiB; larger payloads are refused */
     /* Added with the schema registry. */
     int skip_schema; /**< non-zero: do not validate payloads against registered schemas */
+    /* Added with replica-acknowledged writes. */
+    int wait_replicas; /**< > 0: an enqueue succeeds only once this many replicas acknowledged it (WAIT);
+                            0: $SLUICE_REDIS_WAIT_REPLICAS, else none */
+    uint32_t wait_timeout_ms; /**< how long WAIT waits; 0: $SLUICE_REDIS_WAIT_TIMEOUT, else 1000. Fewer replicas
+                                   in time make the call fail: the job is on the master, not confirmed */
 } sluice_client_opts;
 
 /**
@@ -144,7 +149,9 @@ SLUICE_API int sluice_enqueue(sluice_client *c, const char *queue, const char *t
  *         counts as confirmed), or -1 when nothing was sent. On an error reply
  *         or a lost connection mid-batch, returns how many were confirmed and
  *         sets ids_out[i] to "" for each job not confirmed (those may or may
- *         not be in the stream or the schedule).
+ *         not be in the stream or the schedule). With wait_replicas, a batch
+ *         the replicas did not confirm in time returns 0 (every id "", the
+ *         jobs on the master only) with the reason in sluice_client_error().
  */
 SLUICE_API long sluice_enqueue_batch(sluice_client *c, const char *queue, const sluice_job_spec *jobs, size_t n,
                                      char (*ids_out)[SLUICE_ID_MAX]);

@@ -273,6 +273,9 @@ Test(config, command_timeout_must_exceed_block)
 
 Test(config, cross_checks)
 {
+    fails_with(doc("\"redis\":{\"wait_replicas\":1,\"wait_timeout\":\"5s\"}", MIN_POOL),
+               "redis.wait_timeout: must be less than redis.command_timeout (5s >= 5s)");
+    fails_with(doc("\"redis\":{\"wait_replicas\":65}", MIN_POOL), "redis.wait_replicas");
     fails_with(doc("\"redis\":{\"reconnect_min\":\"10s\",\"reconnect_max\":\"1s\"}", MIN_POOL),
                "redis.reconnect_max: must not be less than redis.reconnect_min");
     fails_with(doc("\"supervisor\":{\"restart_backoff_min\":\"1m\",\"restart_backoff_max\":\"1s\"}", MIN_POOL),
