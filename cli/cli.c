@@ -597,6 +597,24 @@ void sl_cli_json_num_or_null(cJSON *obj, const char *name, double v, int unknown
         cJSON_AddNumberToObject(obj, name, v);
 }
 
+/* Not by cJSON_InsertItemInArray: cJSON 1.7.15, Debian 12's, drops an item
+ * inserted mid-array. */
+int sl_cli_json_sort(cJSON *arr, int (*cmp)(const void *, const void *))
+{
+    int n = cJSON_GetArraySize(arr);
+    cJSON **v =
+        calloc((size_t)(n ? n : 1), sizeof(cJSON *)); // NOLINT(bugprone-sizeof-expression): an array of pointers
+    if (!v)
+        return -1;
+    for (int i = 0; i < n; i++)
+        v[i] = cJSON_DetachItemFromArray(arr, 0);
+    qsort(v, (size_t)n, sizeof(cJSON *), cmp); // NOLINT(bugprone-sizeof-expression): an array of pointers
+    for (int i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, v[i]);
+    free(v);
+    return 0;
+}
+
 int sl_cli_flush(const char *cmd)
 {
     if (fflush(stdout) == 0 && !ferror(stdout))

@@ -128,6 +128,9 @@ void sl_table_free(sl_table *t);
 int sl_cli_print_json(const char *cmd, cJSON *root);
 /** Add a number, or null when v < 0 ("unknown"). */
 void sl_cli_json_num_or_null(cJSON *obj, const char *name, double v, int unknown);
+/** Sort arr's items in place by cmp, which gets two `cJSON *const *`. 0, or
+ *  -1 (out of memory: arr unchanged). */
+int sl_cli_json_sort(cJSON *arr, int (*cmp)(const void *, const void *));
 
 /** Flush stdout; 0, or 1 after printing a write error. */
 int sl_cli_flush(const char *cmd);

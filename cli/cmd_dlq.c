@@ -256,24 +256,6 @@ static int by_entry_id(const void *x, const void *y)
     return sl_streamid_cmp_text(entry_id(*(cJSON *const *)x), entry_id(*(cJSON *const *)y));
 }
 
-/* Order arr's entries by entry id (time), oldest first. (Not with
- * cJSON_InsertItemInArray: cJSON 1.7.15 drops an item inserted mid-array.)
- * 0, or -1 (out of memory: arr unchanged). */
-static int sort_entries(cJSON *arr)
-{
-    int n = cJSON_GetArraySize(arr);
-    cJSON **v = malloc((size_t)(n ? n : 1) * sizeof *v);
-    if (!v)
-        return -1;
-    for (int i = 0; i < n; i++)
-        v[i] = cJSON_DetachItemFromArray(arr, 0);
-    qsort(v, (size_t)n, sizeof *v, by_entry_id);
-    for (int i = 0; i < n; i++)
-        cJSON_AddItemToArray(arr, v[i]);
-    free(v);
-    return 0;
-}
-
 /* The matching entries of every visited partition, oldest first (at most
  * limit over all), each tagged with its partition ("partition", "entry_id",
  * dlq_id "I/ID") in a partitioned queue. NULL after printing why. */
@@ -318,7 +300,7 @@ static cJSON *select_all(sl_redis *r, dlq_args *a, int *more)
         }
         cJSON_Delete(some);
     }
-    if (a->parts.n > 1 && sort_entries(all) != 0) {
+    if (a->parts.n > 1 && sl_cli_json_sort(all, by_entry_id) != 0) {
         cJSON_Delete(all);
         sl_cli_fail(CMD, "out of memory");
         return NULL;

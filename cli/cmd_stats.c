@@ -498,23 +498,6 @@ static int by_name(const void *x, const void *y)
     return strcmp((*(cJSON *const *)x)->valuestring, (*(cJSON *const *)y)->valuestring);
 }
 
-/* Sort an array of strings. (Not by cJSON_InsertItemInArray: cJSON 1.7.15,
- * Debian 12's, drops an item inserted mid-array.) 0, or -1 after printing why. */
-static int sort_names(cJSON *arr)
-{
-    int n = cJSON_GetArraySize(arr);
-    cJSON **v = malloc((size_t)(n ? n : 1) * sizeof *v);
-    if (!v)
-        return sl_cli_fail(CMD, "out of memory"), -1;
-    for (int i = 0; i < n; i++)
-        v[i] = cJSON_DetachItemFromArray(arr, 0);
-    qsort(v, (size_t)n, sizeof *v, by_name);
-    for (int i = 0; i < n; i++)
-        cJSON_AddItemToArray(arr, v[i]);
-    free(v);
-    return 0;
-}
-
 /* Queue names from SCAN MATCH sluice:{*}SUFFIX TYPE type on every master:
  * keys that are exactly sluice:{Q}SUFFIX (for the streams, retry, DLQ and
  * stats streams have a further suffix). Sorted and without duplicates, into arr. */
@@ -545,7 +528,9 @@ static int scan_queues(sl_redis *r, cJSON *arr, const char *suffix, const char *
             }
             freeReplyObject(rep);
         } while (strcmp(cursor, "0") != 0);
-    return sort_names(arr);
+    if (sl_cli_json_sort(arr, by_name) != 0)
+        return sl_cli_fail(CMD, "out of memory"), -1;
+    return 0;
 }
 
 /* A number with prec decimals, or "-" for null. */
