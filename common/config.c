@@ -66,6 +66,7 @@ const sl_cfg_key sl_cfg_main_keys[] = {
     {"supervisor.user", SL_CFG_STR, SL_CFG_NULLABLE, C(run_user), 0, NULL, 0, 0, NULL},
     {"supervisor.group", SL_CFG_STR, SL_CFG_NULLABLE, C(run_group), 0, NULL, 0, 0, NULL},
     {"health.stall_after", SL_CFG_DUR, 0, C(stall_after_ms), 5 * MIN_MS, NULL, 1000, DAY_MS, NULL},
+    {"health.redis_error_after", SL_CFG_DUR, 0, C(redis_error_after_ms), 30000, NULL, 1000, DAY_MS, NULL},
     {"alerts.backlog", SL_CFG_I64, 0, C(alert_backlog), 10000, NULL, 0, 1000000000000LL, NULL},
     {"alerts.oldest_pending", SL_CFG_DUR, 0, C(alert_oldest_pending_ms), 10 * MIN_MS, NULL, 0, 7 * DAY_MS, NULL},
     {"alerts.dlq_growth", SL_CFG_I64, 0, C(alert_dlq_growth), 100, NULL, 0, 1000000000000LL, NULL},

@@ -89,6 +89,8 @@ typedef struct sl_config {
     int64_t
         stall_after_ms; /* health.stall_after: /healthz fails when a backlog exists but nothing was consumed for this long, default 5m */
     int64_t
+        redis_error_after_ms; /* health.redis_error_after, default 30s: a pool whose workers had only Redis errors this long is not ready, alert redis_errors */
+    int64_t
         alert_backlog; /* alerts.backlog: lag + pending of a group above this raises an alert, 0 = off, default 10000 */
     int64_t
         alert_oldest_pending_ms; /* alerts.oldest_pending: oldest pending entry older than this raises an alert, 0 = off, default 10m */

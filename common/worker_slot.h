@@ -29,7 +29,7 @@
 #define SL_EXIT_CONFIG 78
 
 #define SL_SLOT_MAGIC 0x534c4353u /* "SLCS" */
-#define SL_SLOT_VERSION 4
+#define SL_SLOT_VERSION 5
 
 typedef enum sl_slot_state {
     SL_SLOT_STARTING = 0, /* exec'd, loading plugins / connecting */
@@ -145,6 +145,33 @@ typedef struct sl_slot {
      * its keys are those of Q#partition), -1 for a queue of one partition.
      * Written before job_seq is bumped, like the other job_* fields. */
     _Atomic int32_t job_partition;
+    /* v5: health. A streak of Redis errors (any failed read, group creation or
+     * connect, until a read succeeds) starts at redis_error_since_mono_ms (0:
+     * none), the latest of kind redis_error_kind (sl_redis_err); consumed is 1
+     * once a read from the queue has succeeded. The supervisor's /readyz and
+     * alert redis_errors read them (supervisor.redis_error_after). */
+    _Atomic int64_t redis_error_since_mono_ms;
+    _Atomic int32_t redis_error_kind;
+    _Atomic int32_t consumed;
 } sl_slot;
+
+/** What a worker's Redis errors are about, for /readyz and the alert. */
+typedef enum sl_redis_err {
+    SL_RERR_NONE,
+    SL_RERR_UNREACHABLE, /* connection refused, lost or timed out; no master (Sentinel) */
+    SL_RERR_MOVED, /* MOVED/ASK that routing could not follow */
+    SL_RERR_NOPERM, /* the ACL user may not run a command or touch a key */
+    SL_RERR_WRONGTYPE, /* a sluice key holds another type */
+    SL_RERR_UNAVAILABLE, /* LOADING, READONLY, MASTERDOWN, CLUSTERDOWN, OOM, BUSY... */
+    SL_RERR_OTHER,
+    SL_RERR_N
+} sl_redis_err;
+
+static inline const char *sl_redis_err_name(int k)
+{
+    static const char *const names[SL_RERR_N] = {"none",      "unreachable", "MOVED", "NOPERM",
+                                                 "WRONGTYPE", "unavailable", "other"};
+    return k >= 0 && k < SL_RERR_N ? names[k] : "?";
+}
 
 #endif

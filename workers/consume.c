@@ -108,6 +108,7 @@ static void start_replay(sl_consume *c)
 /* Log an error reply (or lost connection) and decide what to do next. */
 static void read_error(sl_worker *w, sl_consume *c, const char *what, const redisReply *r)
 {
+    sl_worker_redis_error(w, r);
     if (!r) {
         SL_LOG(SL_WARN, "redis read failed; reconnecting", SL_S("command", what),
                SL_S("error", sl_redis_errstr(w->redis)));
@@ -232,6 +233,9 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
             freeReplyObject(r);
         return -1;
     }
+    atomic_store_explicit(&w->slot->redis_error_since_mono_ms, 0, memory_order_relaxed); /* a read worked */
+    atomic_store_explicit(&w->slot->redis_error_kind, SL_RERR_NONE, memory_order_relaxed);
+    atomic_store_explicit(&w->slot->consumed, 1, memory_order_relaxed);
     sl_batch *b = &c->batch;
     sl_batch_reset(b, replay, asked);
     if (add_streams(w, b, r) != 0) {

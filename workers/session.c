@@ -22,6 +22,7 @@ int sl_session_connect(sl_worker *w)
             return -1;
         if (sl_redis_connect(w->redis) == 0)
             break;
+        sl_worker_redis_error(w, NULL);
         int64_t now = sl_worker_tick(w), min = w->cfg->reconnect_min_ms;
         int64_t delay = sl_backoff_ms(min, w->cfg->reconnect_max_ms, failures < 64 ? failures : 64, min / 2);
         if (failures == 0) {

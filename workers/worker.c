@@ -53,3 +53,17 @@ int64_t sl_worker_tick(sl_worker *w)
     }
     return now;
 }
+
+void sl_worker_redis_error(sl_worker *w, const redisReply *r)
+{
+    int kind = !r                                                                 ? SL_RERR_UNREACHABLE
+               : sl_redis_reply_is(r, "MOVED") || sl_redis_reply_is(r, "ASK")     ? SL_RERR_MOVED
+               : sl_redis_reply_is(r, "NOPERM")                                   ? SL_RERR_NOPERM
+               : sl_redis_reply_is(r, "WRONGTYPE")                                ? SL_RERR_WRONGTYPE
+               : sl_redis_reply_transient(r) || sl_redis_reply_is(r, "UNBLOCKED") ? SL_RERR_UNAVAILABLE
+                                                                                  : SL_RERR_OTHER;
+    int64_t zero = 0;
+    atomic_compare_exchange_strong_explicit(&w->slot->redis_error_since_mono_ms, &zero, sl_now_mono_ms(),
+                                            memory_order_relaxed, memory_order_relaxed);
+    atomic_store_explicit(&w->slot->redis_error_kind, kind, memory_order_relaxed);
+}

@@ -100,6 +100,11 @@ sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisR
  *  ack, move or batch in flight (consume.c). Returns 0, or -1 (names too long). */
 int sl_worker_set_partition(sl_worker *w, int i);
 
+/** A Redis error on the way to reading (r NULL: the connection): starts or
+ *  continues the slot's error streak (redis_error_since_mono_ms, kind); a
+ *  successful read ends it. For /readyz and the redis_errors alert. */
+void sl_worker_redis_error(sl_worker *w, const redisReply *r);
+
 /** Drain pipelined replies (host services call it before their own commands). */
 void sl_worker_sync(void *worker);
 

@@ -2,12 +2,15 @@
  * a group: backlog (lag + pending), oldest pending age, and DLQ growth within
  * alerts.window. A crossing logs one "alert raised" warning, the way back one
  * "alert cleared" line; sluice_alert{alert} follows the state (0/1). */
+#include <stdatomic.h>
+#include <string.h>
+
 #include "common/log.h"
 #include "runner/http/metrics.h"
 
 const char *sl_alert_name(int a)
 {
-    static const char *const names[SL_ALERT_N] = {"backlog", "oldest_pending", "dlq_growth"};
+    static const char *const names[SL_ALERT_N] = {"backlog", "oldest_pending", "dlq_growth", "redis_errors"};
     return a >= 0 && a < SL_ALERT_N ? names[a] : "?";
 }
 
@@ -53,4 +56,48 @@ void sl_alerts_eval(sl_mx_group *g, int64_t now)
                   cfg->alert_oldest_pending_ms, "ms");
     sl_alerts_set(g, SL_ALERT_DLQ, cfg->alert_dlq_growth > 0 && growth > cfg->alert_dlq_growth, growth,
                   cfg->alert_dlq_growth, "entries");
+}
+
+int sl_pool_stuck(const sl_mx_pool_view *p, int64_t now_ms, int64_t after, int64_t *for_ms, int *kind)
+{
+    int live = 0;
+    int64_t shortest = INT64_MAX;
+    for (int i = 0; i < p->nslots; i++) {
+        const sl_mx_slot_view *s = &p->slots[i];
+        if (!s->pid || !s->shm || s->shm->version < 5)
+            continue;
+        live++;
+        int64_t since = atomic_load_explicit(&s->shm->redis_error_since_mono_ms, memory_order_relaxed);
+        if (since == 0 || now_ms - since < after)
+            return 0;
+        if (now_ms - since < shortest) {
+            shortest = now_ms - since;
+            *kind = atomic_load_explicit(&s->shm->redis_error_kind, memory_order_relaxed);
+        }
+    }
+    if (live == 0)
+        return 0;
+    *for_ms = shortest;
+    return 1;
+}
+
+void sl_alerts_redis_eval(sl_metrics *m, int64_t now_ms)
+{
+    const sl_mx_view *v = m->owner.view(m->owner.ctx);
+    int64_t after = m->cfg->redis_error_after_ms;
+    for (sl_mx_group *g = m->groups; g; g = g->next) {
+        if (!g->active)
+            continue;
+        int stuck = 0, kind = 0;
+        int64_t for_ms = 0;
+        for (int k = 0; k < v->npools && !stuck; k++) {
+            const sl_mx_pool_view *p = &v->pools[k];
+            if (!p->removed && strcmp(p->queue, g->queue) == 0 && strcmp(p->group, g->group) == 0)
+                stuck = sl_pool_stuck(p, now_ms, after, &for_ms, &kind);
+        }
+        if (stuck != g->alert[SL_ALERT_REDIS] && stuck)
+            SL_LOG(SL_WARN, "pool stuck on redis errors", SL_S("queue", g->queue), SL_S("group", g->group),
+                   SL_S("error", sl_redis_err_name(kind)), SL_I("for_ms", for_ms));
+        sl_alerts_set(g, SL_ALERT_REDIS, stuck, for_ms, after, "ms");
+    }
 }

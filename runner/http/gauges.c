@@ -279,6 +279,7 @@ static void sl_gauges_on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
+    sl_alerts_redis_eval(arg, sl_now_mono_ms()); /* from the workers' slots: also while Redis fails */
     sl_gauges_sample(arg);
 }
 

@@ -30,7 +30,7 @@ struct event_base;
 typedef enum sl_mx_cause { SL_CAUSE_CRASH, SL_CAUSE_TIMEOUT, SL_CAUSE_CONFIG, SL_CAUSE_EXIT, SL_CAUSE_N } sl_mx_cause;
 
 /** Alerts evaluated after each sample (sluice_alert{alert}). */
-typedef enum sl_mx_alert { SL_ALERT_BACKLOG, SL_ALERT_OLDEST, SL_ALERT_DLQ, SL_ALERT_N } sl_mx_alert;
+typedef enum sl_mx_alert { SL_ALERT_BACKLOG, SL_ALERT_OLDEST, SL_ALERT_DLQ, SL_ALERT_REDIS, SL_ALERT_N } sl_mx_alert;
 
 /** Summable job counters of one queue/group. */
 typedef struct sl_mx_counts {
@@ -183,6 +183,16 @@ int sl_gauges_redis_up(const sl_metrics *m);
 /** Evaluate the alerts of g after a sample; log crossings. */
 void sl_alerts_eval(sl_mx_group *g, int64_t now_ms);
 const char *sl_alert_name(int a);
+/**
+ * A pool stuck on Redis errors: it has live workers and every one of them has
+ * been in a streak of Redis errors (sl_slot.redis_error_since_mono_ms) for at
+ * least `after` ms. 1 with *for_ms (the shortest streak) and *kind (that
+ * worker's sl_redis_err), else 0.
+ */
+int sl_pool_stuck(const sl_mx_pool_view *p, int64_t now_ms, int64_t after, int64_t *for_ms, int *kind);
+/** The redis_errors alert of every active group, from its pools (every
+ *  sampling tick, whether Redis answers or not). */
+void sl_alerts_redis_eval(sl_metrics *m, int64_t now_ms);
 
 /* status.c */
 /** /healthz body: NULL when healthy, else JSON of the reasons (caller frees). */

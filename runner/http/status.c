@@ -83,6 +83,7 @@ char *sl_status_health(sl_metrics *m)
 char *sl_status_ready(sl_metrics *m)
 {
     const sl_mx_view *v = m->owner.view(m->owner.ctx);
+    int64_t now = sl_now_mono_ms();
     cJSON *reasons = cJSON_CreateArray();
     if (!reasons)
         return strdup("{\"status\":\"error\"}");
@@ -95,8 +96,25 @@ char *sl_status_ready(sl_metrics *m)
         int ready = 0;
         for (int i = 0; i < p->nslots; i++)
             ready += p->slots[i].pid && p->slots[i].ready;
-        if (!p->removed && p->want > 0 && ready == 0)
+        if (!p->removed && p->want > 0 && ready == 0) {
             sl_reason(reasons, "workers", "pool %s has no ready worker", p->name);
+            continue;
+        }
+        if (p->removed || p->want == 0)
+            continue;
+        int consumed = 0;
+        for (int i = 0; i < p->nslots; i++)
+            consumed |= p->slots[i].pid && p->slots[i].shm && p->slots[i].shm->version >= 5 &&
+                        atomic_load_explicit(&p->slots[i].shm->consumed, memory_order_relaxed);
+        int64_t for_ms = 0;
+        int kind = 0;
+        if (sl_pool_stuck(p, now, m->cfg->redis_error_after_ms, &for_ms, &kind))
+            sl_reason(reasons, "redis_errors",
+                      "pool %s: every worker has had only Redis errors (last: %s) for %lld ms "
+                      "(health.redis_error_after)",
+                      p->name, sl_redis_err_name(kind), (long long)for_ms);
+        else if (!consumed)
+            sl_reason(reasons, "consuming", "pool %s has not read from queue %s yet", p->name, p->queue);
     }
     return sl_reasons_json(reasons, "not ready");
 }

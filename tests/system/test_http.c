@@ -391,6 +391,34 @@ Test(http, backlog_alert_raised_and_logged)
     th_sup_stop(&sup, 15000);
 }
 
+Test(http, a_pool_stuck_on_redis_errors_is_not_ready_and_alerts)
+{
+    /* the queue's key is a string: XGROUP CREATE answers WRONGTYPE, the pool never reads */
+    freeReplyObject(redisCommand(rc, "SET sluice:{wt} not-a-stream"));
+    write_cfg(NULL, "\"health\":{\"redis_error_after\":\"1s\"},",
+              "{\"name\":\"wtp\",\"queue\":\"wt\",\"workers\":2,\"plugins\":[\"ok\"],\"block\":\"200ms\"}");
+    th_sup_start(&sup);
+    cr_assert(wait_http("/readyz", 503, "pool wtp: every worker has had only Redis errors (last: WRONGTYPE)", 15000),
+              "see %s", sup.log);
+    cr_assert(wait_metric("sluice_alert{queue=\"wt\",group=\"wtp\",alert=\"redis_errors\"}", 1, 5000));
+    cr_assert_eq(th_count_in_file(sup.log, "pool stuck on redis errors"), 1);
+    /* the key fixed: the group is created, a read works, the streak ends */
+    freeReplyObject(redisCommand(rc, "DEL sluice:{wt}"));
+    cr_assert(wait_http("/readyz", 200, "ready", 15000), "see %s", sup.log);
+    cr_assert(wait_metric("sluice_alert{queue=\"wt\",group=\"wtp\",alert=\"redis_errors\"}", 0, 5000));
+    th_sup_stop(&sup, 15000);
+}
+
+Test(http, a_pool_that_never_read_is_not_ready)
+{
+    /* a WRONGTYPE queue key and the default health.redis_error_after (30s): not stuck yet, but never read */
+    freeReplyObject(redisCommand(rc, "SET sluice:{nr} not-a-stream"));
+    write_cfg(NULL, "", "{\"name\":\"nrp\",\"queue\":\"nr\",\"workers\":1,\"plugins\":[\"ok\"]}");
+    th_sup_start(&sup);
+    cr_assert(wait_http("/readyz", 503, "pool nrp has not read from queue nr yet", 15000), "see %s", sup.log);
+    th_sup_stop(&sup, 15000);
+}
+
 Test(http, bind_failure_exits_78)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0), st = 0;
