@@ -23,6 +23,8 @@ struct acct_ledger {
     char *record_path;
     entry *buckets[NBUCKETS];
     long enqueued;
+    acct_route_fn route; /* NULL: every key on the context acct_check gets */
+    void *route_arg;
 };
 
 static const char *reason_names[] = {
@@ -78,6 +80,12 @@ acct_ledger *acct_new(const char *queue, const char *group, const char *record_p
     snprintf(a->group, sizeof(a->group), "%s", group);
     a->record_path = strdup(record_path);
     return a;
+}
+
+void acct_set_route(acct_ledger *a, acct_route_fn route, void *arg)
+{
+    a->route = route;
+    a->route_arg = arg;
 }
 
 void acct_free(acct_ledger *a)
@@ -248,9 +256,11 @@ int acct_check(acct_ledger *a, redisContext *c, acct_counts *k)
     reset(a);
     read_records(a, k);
     int rc = 0;
+    redisContext *given = c;
     for (int i = 0; i < a->nparts; i++) {
         char q[160], main_key[300], retry_key[300];
         part_name(a, i, q, sizeof q);
+        c = a->route ? a->route(a->route_arg, q) : given;
         if (read_dlq(a, c, q) != 0)
             rc = -1;
         snprintf(main_key, sizeof(main_key), "sluice:{%s}", q);

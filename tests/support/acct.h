@@ -56,6 +56,11 @@ void acct_free(acct_ledger *a);
 /** The queue has n partitions (queues.<Q>.partitions): every check reads the
  *  dead letters, pending lists, schedules and streams of Q#0..Q#n-1. */
 void acct_set_partitions(acct_ledger *a, int n);
+/** Where the keys of queue (or partition) q live: a connection to its master. */
+typedef redisContext *(*acct_route_fn)(void *arg, const char *q);
+/** On a cluster: each check reads partition q's keys on route(arg, q), not on
+ *  the context acct_check is given (which may then be NULL). */
+void acct_set_route(acct_ledger *a, acct_route_fn route, void *arg);
 /** Add an enqueued job id (the id the producer got back). Repeats are ignored. */
 void acct_add(acct_ledger *a, const char *job_id);
 /** Re-read the record file, the dead-letter stream and Redis's counters.

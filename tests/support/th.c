@@ -119,7 +119,7 @@ void th_server_start(th_server *s)
         }
         char port[16];
         snprintf(port, sizeof port, "%d", s->port);
-        char *argv[24] = {"redis-server", "--port", port, "--bind",      "127.0.0.1", "--dir",
+        char *argv[32] = {"redis-server", "--port", port, "--bind",      "127.0.0.1", "--dir",
                           s->dir,         "--save", "",   "--daemonize", "no"};
         int n = 11;
         if (s->aof) {
@@ -141,6 +141,12 @@ void th_server_start(th_server *s)
             argv[n++] = "yes";
             argv[n++] = "--cluster-config-file";
             argv[n++] = nodes;
+            /* a killed master is failed over in seconds; no replica refuses
+             * to take over for having been cut off too long */
+            argv[n++] = "--cluster-node-timeout";
+            argv[n++] = "2000";
+            argv[n++] = "--cluster-replica-validity-factor";
+            argv[n++] = "0";
         }
         argv[n] = NULL;
         s->pid = th_spawn(argv, NULL, s->log);
