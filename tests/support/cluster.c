@@ -156,7 +156,8 @@ void th_cluster_stop(th_cluster *c)
     }
 }
 
-int th_cluster_node_of(th_cluster *c, const char *key)
+/* The master of key's slot, or -1 (none online). */
+static int owner_of(th_cluster *c, const char *key)
 {
     unsigned slot = sl_hashslot(key, strlen(key));
     int live = 0;
@@ -193,6 +194,12 @@ int th_cluster_node_of(th_cluster *c, const char *key)
                 }
     }
     freeReplyObject(r);
+    return owner;
+}
+
+int th_cluster_node_of(th_cluster *c, const char *key)
+{
+    int owner = owner_of(c, key);
     cr_assert_geq(owner, 0, "no node owns %s", key);
     return owner;
 }
@@ -208,8 +215,8 @@ static int has_new_master(void *arg)
     new_master_arg *a = arg;
     if (!ready_state(a->c))
         return 0;
-    int m = th_cluster_node_of(a->c, a->key);
-    if (m == a->not || !a->c->rc[m])
+    int m = owner_of(a->c, a->key);
+    if (m < 0 || m == a->not || !a->c->rc[m])
         return 0;
     a->found = m;
     return 1;

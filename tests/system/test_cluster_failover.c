@@ -16,8 +16,6 @@
  *   Duplicates (jobs in flight at the kill, acks not yet replicated) are
  *   counted and bounded. */
 #include <criterion/criterion.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +26,7 @@
 #include "common/hashslot.h"
 #include "support/acct.h"
 #include "support/cluster.h"
+#include "support/failover.h"
 #include "support/run.h"
 #include "support/sup.h"
 #include "th.h"
@@ -48,10 +47,16 @@ static void teardown(void)
 
 TestSuite(cluster_failover, .init = setup, .fini = teardown, .timeout = 400);
 
+/* After a kill: the promoted master, which the checks read (the restarted
+ * old master may name itself the master until gossip tells it otherwise). */
+static int promoted = -1;
+
 /* The connection to the master of queue q's keys. */
 static redisContext *route(void *arg, const char *q)
 {
     (void)arg;
+    if (promoted >= 0)
+        return cl.rc[promoted];
     char key[200];
     snprintf(key, sizeof key, "sluice:{%s}", q);
     return cl.rc[th_cluster_node_of(&cl, key)];
@@ -196,7 +201,7 @@ Test(cluster_failover, every_master_drains_and_a_busy_slot_moves)
     acct_counts k;
     acct_check(a[0], NULL, &k);
     fprintf(stderr, "moved the slot of %s with %ld of %d backlog jobs done\n", q[0], k.completed - PLAIN - RETRIED,
-                BACKLOG);
+            BACKLOG);
     cr_assert_eq(node_of_queue(q[0]), to);
     enqueue_batch(c, q[0], "{}", AFTER, a[0]);
     all_once(a[0], "after the move", PLAIN + RETRIED + BACKLOG + AFTER);
@@ -213,64 +218,9 @@ Test(cluster_failover, every_master_drains_and_a_busy_slot_moves)
 
 enum { N = 3000, KILL_AT = 1000 };
 
-typedef struct producer {
-    sluice_client *c;
-    const char *queue;
-    char (*ids)[SLUICE_ID_MAX];
-    atomic_int done; /* ids[0..done-1] acknowledged */
-    atomic_int killed_at; /* done when the master was killed (-1: not yet) */
-    long errors; /* enqueue calls that failed (each retried) */
-    char last_error[256];
-} producer;
-
-static void *produce(void *arg)
-{
-    producer *p = arg;
-    for (int j = 0; j < N; j++)
-        for (int tries = 0;; tries++) {
-            if (sluice_enqueue(p->c, p->queue, "test.acct", "{\"sleep_ms\":1}", 0, NULL, p->ids[j], SLUICE_ID_MAX) ==
-                0) {
-                atomic_store(&p->done, j + 1);
-                break;
-            }
-            p->errors++;
-            snprintf(p->last_error, sizeof p->last_error, "%s", sluice_client_error(p->c));
-            if (tries > 1200) /* a minute */
-                return NULL;
-            th_sleep_ms(50);
-        }
-    return NULL;
-}
-
-static int produced(void *arg)
-{
-    producer *p = arg;
-    return atomic_load(&p->done) >= KILL_AT;
-}
-
-/* Settled but for lost jobs (which never settle): nothing pending, scheduled
- * or undelivered, and the counts the same for two seconds. */
-static int settle_with_loss(acct_ledger *a, acct_counts *k)
-{
-    long last = -1;
-    int same = 0;
-    for (int i = 0; i < 1200; i++) { /* two minutes */
-        int rc = acct_check(a, NULL, k);
-        long now = k->completed + k->dead + k->runs;
-        if (rc == 0 && k->pending == 0 && k->scheduled == 0 && k->undelivered == 0 && now == last) {
-            if (k->lost == 0 || ++same >= 20)
-                return 1;
-        } else
-            same = 0;
-        last = now;
-        th_sleep_ms(100);
-    }
-    return 0;
-}
-
 static void kill_master_under_load(int wait)
 {
-    char q[3][16] = {{0}}, name[32], *rec;
+    char q[3][16] = {{0}}, name[40], *rec;
     pick_queues("kq", q);
     snprintf(name, sizeof name, "kill-w%d.txt", wait);
     rec = th_tmp_path(name);
@@ -286,58 +236,24 @@ static void kill_master_under_load(int wait)
     th_sup_wait_workers(&sup, 2, 30000);
 
     int old = node_of_queue(q[0]);
-    producer p = {.c = client(wait), .queue = q[0], .ids = calloc(N, SLUICE_ID_MAX)};
-    atomic_init(&p.done, 0);
-    atomic_init(&p.killed_at, -1);
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, produce, &p), 0);
-    cr_assert(th_wait_until(produced, &p, 120000), "the producer is stuck: %s", p.last_error);
+    th_producer p;
+    th_producer_start(&p, client(wait), q[0], "{\"sleep_ms\":1}", N);
+    th_producer_wait(&p, KILL_AT, 120000);
+    th_producer_mark(&p);
     th_cluster_kill(&cl, old);
-    atomic_store(&p.killed_at, atomic_load(&p.done));
     char key[64];
     snprintf(key, sizeof key, "sluice:{%s}", q[0]);
-    cr_assert_neq(th_cluster_wait_new_master(&cl, key, old, 60000), old);
+    promoted = th_cluster_wait_new_master(&cl, key, old, 60000);
     th_cluster_restart(&cl, old); /* it comes back as the new master's replica */
     th_cluster_wait_replica_up(&cl, old, 60000);
-    pthread_join(t, NULL);
-    int done = atomic_load(&p.done), killed_at = atomic_load(&p.killed_at);
-    cr_assert_eq(done, N, "every enqueue succeeded in the end (last error: %s)", p.last_error);
-    for (int j = 0; j < N; j++)
-        acct_add(a, p.ids[j]);
-
-    acct_counts k;
-    int settled = settle_with_loss(a, &k);
-    snprintf(name, sizeof name, "kill -9 master, wait_replicas %d", wait);
-    acct_print(name, &k);
-    /* unknown: enqueues reported as failed (WAIT timed out) that are on the
-     * master all the same, and ran: the producer was told, and retried */
-    fprintf(stderr, "%s: %d acknowledged before the kill, %ld enqueue errors during the failover (last: %s); lost %ld, "
-                "duplicates %ld, failed enqueues that ran all the same %ld\n",
-                name, killed_at, p.errors, p.last_error, k.lost, k.duplicates, k.unknown);
-    if (k.lost)
-        acct_print_bad(a, 10);
-    cr_assert(settled, "not settled: pending=%ld scheduled=%ld undelivered=%ld (see %s)", k.pending, k.scheduled,
-              k.undelivered, sup.log);
-    cr_assert_eq(k.enqueued, N);
-    cr_assert_eq(k.both, 0);
-    cr_assert_eq(k.dead, 0, "no job dead-lettered by the failover");
-    cr_assert_gt(p.errors, 0, "the producer saw the master go (else the kill was not under load)");
-    /* only jobs acknowledged before the kill can be lost: those after it were
-     * written to the promoted master */
-    for (int j = killed_at; j < N; j++) {
-        const acct_job *s = acct_job_get(a, p.ids[j]);
-        cr_assert(s && s->completions >= 1, "job %d (%s), acknowledged after the kill, ran", j, p.ids[j]);
-    }
-    if (wait > 0)
-        cr_assert_eq(k.lost, 0, "with wait_replicas %d no acknowledged enqueue is lost", wait);
-    else
-        cr_assert_leq(k.lost, killed_at);
-    /* the jobs in flight at the kill, and acks the replica had not got */
-    cr_assert_leq(k.duplicates, 200, "duplicates are bounded");
+    th_producer_finish(&p, a);
+    snprintf(name, sizeof name, "cluster kill -9, wait_replicas %d", wait);
+    /* duplicates: the jobs in flight at the kill, and acks the replica had not got */
+    th_failover_check(a, &p, wait, name, 200, sup.log);
     sluice_client_free(p.c);
+    th_producer_free(&p);
     th_sup_stop(&sup, 20000);
     acct_free(a);
-    free(p.ids);
     free(rec);
     free(cfg);
 }

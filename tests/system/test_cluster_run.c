@@ -4,14 +4,19 @@
  * function library on every master; its maintenance promotes delayed jobs and
  * retries on each master; every job runs and is acked exactly once. Then a
  * slot moves to another master while the pools run: the jobs enqueued after
- * the move are done too (MOVED followed by workers and the supervisor). */
+ * the move are done too (MOVED followed by workers and the supervisor).
+ * Partitioned queues span the masters: 8 partitions, two fan-out groups
+ * with retries, and a pool of 3 workers that still drains all 8. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <sluice/client.h>
+
 #include "common/hashslot.h"
+#include "support/acct.h"
 #include "support/cluster.h"
 #include "support/run.h"
 #include "support/sup.h"
@@ -257,4 +262,97 @@ Test(cluster_run, a_partitioned_queue_spans_the_masters)
     th_sup_stop(&sup, 20000);
     free(cfg);
     free(rec);
+}
+
+/* The connection to the master of queue (partition) q's keys. */
+static redisContext *route(void *arg, const char *q)
+{
+    (void)arg;
+    char key[200];
+    snprintf(key, sizeof key, "sluice:{%s}", q);
+    return cl.rc[th_cluster_node_of(&cl, key)];
+}
+
+Test(cluster_run, eight_partitions_over_three_masters_two_groups_with_retries)
+{
+    enum { PARTS = 8, JOBS = 2000, RETRIED = 200 };
+    int seen[3] = {0};
+    for (int i = 0; i < PARTS; i++)
+        seen[master_of_partition("eq", i)]++;
+    cr_assert(seen[0] && seen[1] && seen[2], "eq's 8 partitions are on all 3 masters (%d %d %d)", seen[0], seen[1],
+              seen[2]);
+    char *rec_g = th_tmp_path("cluster-eq-g.txt"), *rec_h = th_tmp_path("cluster-eq-h.txt");
+    unlink(rec_g);
+    unlink(rec_h);
+    char *json = NULL;
+    cr_assert(asprintf(&json,
+                       "{\"redis\":{\"url\":\"%s\",\"reconnect_min\":\"50ms\",\"reconnect_max\":\"500ms\"},"
+                       "\"plugin_dir\":\"%s\",\"log\":{\"level\":\"info\"},"
+                       "\"supervisor\":{\"promote_interval\":\"50ms\"},"
+                       "\"jobs\":{\"max_attempts\":5,\"backoff_base\":\"50ms\",\"backoff_cap\":\"200ms\"},"
+                       "\"queues\":{\"eq\":{\"partitions\":%d}},"
+                       "\"pools\":[{\"name\":\"g3\",\"queue\":\"eq\",\"group\":\"g\",\"workers\":3,"
+                       "\"plugins\":[\"faulty\"],\"block\":\"200ms\",\"settings\":{\"record_file\":\"%s\"}},"
+                       "{\"name\":\"h2\",\"queue\":\"eq\",\"group\":\"h\",\"workers\":2,"
+                       "\"plugins\":[\"faulty\"],\"block\":\"200ms\",\"settings\":{\"record_file\":\"%s\"}}]}",
+                       cl.url, SLUICE_TEST_PLUGIN_DIR, PARTS, rec_g, rec_h) > 0);
+    char *cfg = th_write_file("cluster-eq.json", json);
+    free(json);
+    th_sup_init(&sup, "cluster-eq", cfg, "cluster-eq.log");
+    th_sup_start(&sup);
+    th_sup_wait_workers(&sup, 5, 30000);
+
+    acct_ledger *g = acct_new("eq", "g", rec_g), *h = acct_new("eq", "h", rec_h);
+    acct_ledger *ledgers[] = {g, h};
+    for (int i = 0; i < 2; i++) {
+        acct_set_partitions(ledgers[i], PARTS);
+        acct_set_route(ledgers[i], route, NULL);
+    }
+    char err[256];
+    sluice_client *c = sluice_client_new(cl.url, NULL, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    static sluice_job_spec jobs[JOBS];
+    static char ids[JOBS][SLUICE_ID_MAX];
+    for (int i = 0; i < JOBS; i++)
+        jobs[i] = (sluice_job_spec){.type = "test.acct", .payload = i < RETRIED ? "{\"retry_until\":2}" : "{}"};
+    /* the supervisor has published the count (workers are up): the client reads it */
+    cr_assert_eq(sluice_enqueue_batch(c, "eq", jobs, JOBS, ids), JOBS, "%s", sluice_client_error(c));
+    for (int i = 0; i < JOBS; i++)
+        acct_add(g, ids[i]), acct_add(h, ids[i]);
+    for (int l = 0; l < 2; l++) {
+        acct_counts k;
+        int settled = acct_wait_settled(ledgers[l], NULL, 120000, &k);
+        acct_print(l ? "eq group h" : "eq group g", &k);
+        if (!settled || k.lost)
+            acct_print_bad(ledgers[l], 10);
+        cr_assert(settled, "group %s not settled: completed=%ld pending=%ld undelivered=%ld (see %s)", l ? "h" : "g",
+                  k.completed, k.pending, k.undelivered, sup.log);
+        cr_assert_eq(k.completed, JOBS);
+        cr_assert_eq(k.lost, 0);
+        cr_assert_eq(k.duplicates, 0);
+        cr_assert_eq(k.dead, 0);
+        cr_assert_eq(k.unknown, 0);
+        long retried = 0;
+        for (int i = 0; i < RETRIED; i++)
+            retried += acct_job_get(ledgers[l], ids[i])->attempt == 2;
+        cr_assert_eq(retried, RETRIED, "every retried job completed on attempt 2");
+    }
+    /* each partition got jobs, and 3 workers read all 8: group g has a consumer in each */
+    for (int i = 0; i < PARTS; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "sluice:{eq#%d}", i);
+        redisReply *x = th_cluster_cmd(&cl, master_of_partition("eq", i), "XLEN %s", key);
+        cr_assert_gt(x->integer, JOBS / PARTS / 2, "partition %d got %lld jobs", i, x->integer);
+        freeReplyObject(x);
+        x = th_cluster_cmd(&cl, master_of_partition("eq", i), "XINFO CONSUMERS %s g", key);
+        cr_assert(x->type == REDIS_REPLY_ARRAY && x->elements >= 1, "partition %d has a consumer of g", i);
+        freeReplyObject(x);
+    }
+    sluice_client_free(c);
+    th_sup_stop(&sup, 20000);
+    acct_free(g);
+    acct_free(h);
+    free(rec_g);
+    free(rec_h);
+    free(cfg);
 }

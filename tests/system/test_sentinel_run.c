@@ -4,13 +4,17 @@
  * supervisor's connection and the workers find the new master by asking the
  * sentinels again, load nothing twice (the library came with the replica),
  * and the jobs enqueued after the failover, delayed ones too (promoted by
- * the supervisor), all run: every job once, nothing left pending. */
+ * the supervisor), all run: every job once, nothing left pending.
+ * Then the same kill under load (a producer thread, two workers, 3,000 jobs
+ * and the accounting checker), with redis.wait_replicas 1 (no acknowledged
+ * enqueue lost) and 0 (the loss measured and printed). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "support/failover.h"
 #include "support/run.h"
 #include "support/sentinel.h"
 #include "support/sup.h"
@@ -136,4 +140,81 @@ Test(sentinel_run, jobs_run_across_a_failover)
     th_sup_stop(&sup, 20000);
     free(cfg);
     free(rec);
+}
+
+/* ---- kill -9 of the master under load ----------------------------------- */
+
+/* The checks read the promoted replica: after the kill it is the master
+ * (the restarted old master is empty until it has resynced from it). */
+static redisContext *to_master(void *arg, const char *q)
+{
+    (void)arg;
+    (void)q;
+    static redisContext *c;
+    if (c && c->err) {
+        redisFree(c);
+        c = NULL;
+    }
+    if (!c)
+        c = th_server_connect(&replica);
+    return c;
+}
+
+static void kill_master_under_load(int wait)
+{
+    enum { N = 3000, KILL_AT = 1000 };
+    char name[64], *rec;
+    snprintf(name, sizeof name, "sentinel-kill-w%d.txt", wait);
+    rec = th_tmp_path(name);
+    unlink(rec);
+    char *json = NULL;
+    cr_assert(asprintf(&json,
+                       "{\"redis\":{\"url\":\"%s\",\"reconnect_min\":\"50ms\",\"reconnect_max\":\"500ms\","
+                       "\"wait_replicas\":%d,\"wait_timeout\":\"500ms\"},"
+                       "\"plugin_dir\":\"%s\",\"log\":{\"level\":\"info\"},"
+                       "\"supervisor\":{\"promote_interval\":\"50ms\"},"
+                       "\"pools\":[{\"name\":\"p\",\"queue\":\"kq\",\"group\":\"g\",\"workers\":2,"
+                       "\"plugins\":[\"faulty\"],\"block\":\"200ms\",\"settings\":{\"record_file\":\"%s\"}}]}",
+                       url, wait, SLUICE_TEST_PLUGIN_DIR, rec) > 0);
+    snprintf(name, sizeof name, "sentinel-kill-w%d.json", wait);
+    char *cfg = th_write_file(name, json);
+    free(json);
+    char log[64];
+    snprintf(log, sizeof log, "sentinel-kill-w%d.log", wait);
+    th_sup_init(&sup, "sentinel-kill", cfg, log);
+    th_sup_start(&sup);
+    th_sup_wait_workers(&sup, 2, 30000);
+    acct_ledger *a = acct_new("kq", "g", rec);
+    acct_set_route(a, to_master, NULL);
+
+    char err[256];
+    sluice_client_opts o = {.size = sizeof o, .wait_replicas = wait, .wait_timeout_ms = 500};
+    sluice_client *c = sluice_client_new(url, &o, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    th_producer p;
+    th_producer_start(&p, c, "kq", "{\"sleep_ms\":1}", N);
+    th_producer_wait(&p, KILL_AT, 120000);
+    th_producer_mark(&p);
+    th_server_kill(&master);
+    cr_assert(th_wait_until(promoted, NULL, 60000), "the sentinels did not promote the replica");
+    th_server_start(&master); /* the sentinels make it the new master's replica */
+    th_producer_finish(&p, a);
+    snprintf(name, sizeof name, "sentinel kill -9, wait_replicas %d", wait);
+    th_failover_check(a, &p, wait, name, 200, sup.log);
+    sluice_client_free(c);
+    th_producer_free(&p);
+    th_sup_stop(&sup, 20000);
+    acct_free(a);
+    free(rec);
+    free(cfg);
+}
+
+Test(sentinel_run, kill_the_master_under_load_with_wait_replicas_1_loses_no_acknowledged_job)
+{
+    kill_master_under_load(1);
+}
+
+Test(sentinel_run, kill_the_master_under_load_with_wait_replicas_0_measures_the_loss)
+{
+    kill_master_under_load(0);
 }
