@@ -135,9 +135,9 @@ static int read_map(redisContext *c, sl_slotmap *m, char *why, size_t whyn)
             return -1;
         }
         rc = rep->type == REDIS_REPLY_ERROR ? (snprintf(why, whyn, "CLUSTER SLOTS: %.200s", rep->str), -1)
-                                            : sl_slotmap_from_slots(m, rep, why, whyn);
+                                            : sl_slotmap_from_slots(m, rep, c->tcp.host, why, whyn);
     } else {
-        rc = sl_slotmap_from_shards(m, rep, why, whyn);
+        rc = sl_slotmap_from_shards(m, rep, c->tcp.host, why, whyn);
     }
     freeReplyObject(rep);
     if (rc == 0 && m->nnodes == 0) {

@@ -62,7 +62,7 @@ static int is_str(const redisReply *r)
     return r && r->type == REDIS_REPLY_STRING;
 }
 
-int sl_slotmap_from_shards(sl_slotmap *m, const redisReply *r, char *err, size_t errlen)
+int sl_slotmap_from_shards(sl_slotmap *m, const redisReply *r, const char *asked, char *err, size_t errlen)
 {
     reset(m);
     if (!r || r->type != REDIS_REPLY_ARRAY)
@@ -85,7 +85,10 @@ int sl_slotmap_from_shards(sl_slotmap *m, const redisReply *r, char *err, size_t
             host = map_get(master, "ip");
         if (!is_str(host) || !port || port->type != REDIS_REPLY_INTEGER)
             return fail(err, errlen, "a master without an address");
-        int ix = sl_slotmap_node_index(m, host->str, host->len, port->integer);
+        /* "": the node does not know its own address (a cluster of one node
+         * that never met another): the node we asked, as we reached it */
+        const char *h = host->len ? host->str : asked;
+        int ix = sl_slotmap_node_index(m, h, strlen(h), port->integer);
         if (ix < 0)
             return fail(err, errlen, "too many masters, or a host name too long");
         for (size_t k = 0; k < slots->elements; k += 2) {
@@ -98,7 +101,7 @@ int sl_slotmap_from_shards(sl_slotmap *m, const redisReply *r, char *err, size_t
     return 0;
 }
 
-int sl_slotmap_from_slots(sl_slotmap *m, const redisReply *r, char *err, size_t errlen)
+int sl_slotmap_from_slots(sl_slotmap *m, const redisReply *r, const char *asked, char *err, size_t errlen)
 {
     reset(m);
     if (!r || r->type != REDIS_REPLY_ARRAY)
@@ -112,7 +115,8 @@ int sl_slotmap_from_slots(sl_slotmap *m, const redisReply *r, char *err, size_t 
         if (n->type != REDIS_REPLY_ARRAY || n->elements < 2 || !is_str(n->element[0]) ||
             n->element[1]->type != REDIS_REPLY_INTEGER)
             return fail(err, errlen, "a master without an address");
-        int ix = sl_slotmap_node_index(m, n->element[0]->str, n->element[0]->len, n->element[1]->integer);
+        const char *h = n->element[0]->len ? n->element[0]->str : asked; /* "": as for CLUSTER SHARDS */
+        int ix = sl_slotmap_node_index(m, h, strlen(h), n->element[1]->integer);
         if (ix < 0)
             return fail(err, errlen, "too many masters, or a host name too long");
         if (assign(m, e->element[0]->integer, e->element[1]->integer, ix) != 0)

@@ -32,18 +32,20 @@ typedef struct sl_slotmap {
 /**
  * Fill m from a CLUSTER SHARDS reply: every shard's "slots" ranges go to the
  * node of that shard whose "role" is master (its "endpoint", else its "ip",
- * and "port"). Shards without a master, or without slots, are skipped.
+ * and "port"). A master whose address is "" (a node that knows no address of
+ * its own: a one-node cluster) is `asked`, the host the reply came from.
+ * Shards without a master, or without slots, are skipped.
  * @return 0, or -1 with err when the reply is not CLUSTER SHARDS' shape or
  *         holds more than SL_SLOTMAP_MAX_NODES masters
  */
-int sl_slotmap_from_shards(sl_slotmap *m, const redisReply *r, char *err, size_t errlen);
+int sl_slotmap_from_shards(sl_slotmap *m, const redisReply *r, const char *asked, char *err, size_t errlen);
 
 /**
  * Fill m from a CLUSTER SLOTS reply: [[start, end, [host, port, id...], replicas...]...];
- * the first node of each range is its master.
+ * the first node of each range is its master ("" host: `asked`).
  * @return 0, or -1 with err as sl_slotmap_from_shards
  */
-int sl_slotmap_from_slots(sl_slotmap *m, const redisReply *r, char *err, size_t errlen);
+int sl_slotmap_from_slots(sl_slotmap *m, const redisReply *r, const char *asked, char *err, size_t errlen);
 
 /** The index of host[0..hostlen):port in m's nodes, added when new (a MOVED
  *  to a master the map has not seen); -1 when m is full or the name too long. */

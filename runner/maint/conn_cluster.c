@@ -143,10 +143,11 @@ static void rt_on_map(void *arg, redisReply *r)
     }
     sl_slotmap *m = malloc(sizeof *m);
     char err[256] = "";
-    int rc = !m                             ? -1
-             : r->type == REDIS_REPLY_ERROR ? (snprintf(err, sizeof err, "%.200s", r->str), -1)
-                                            : (rt->map_slots ? sl_slotmap_from_slots(m, r, err, sizeof err)
-                                                             : sl_slotmap_from_shards(m, r, err, sizeof err));
+    int rc = !m ? -1
+             : r->type == REDIS_REPLY_ERROR
+                 ? (snprintf(err, sizeof err, "%.200s", r->str), -1)
+                 : (rt->map_slots ? sl_slotmap_from_slots(m, r, c->u.host, err, sizeof err)
+                                  : sl_slotmap_from_shards(m, r, c->u.host, err, sizeof err));
     if (rc != 0 || m->nnodes == 0) {
         SL_LOG(SL_WARN, "cannot read the redis cluster slot map; retrying", SL_S("redis", c->name),
                SL_S("error", rc != 0 ? err : "no master has slots"));

@@ -11,6 +11,7 @@
 
 #include "common/hashslot.h"
 #include "common/slotmap.h"
+#include "support/run.h"
 #include "support/th.h"
 
 #define NODES 3
@@ -89,7 +90,8 @@ static void read_map(sl_slotmap *m, int node, int shards)
 {
     char err[256] = "";
     redisReply *r = cmd(rc[node], shards ? "CLUSTER SHARDS" : "CLUSTER SLOTS");
-    int rcode = shards ? sl_slotmap_from_shards(m, r, err, sizeof err) : sl_slotmap_from_slots(m, r, err, sizeof err);
+    int rcode = shards ? sl_slotmap_from_shards(m, r, "127.0.0.1", err, sizeof err)
+                       : sl_slotmap_from_slots(m, r, "127.0.0.1", err, sizeof err);
     cr_assert_eq(rcode, 0, "%s", err);
     freeReplyObject(r);
 }
@@ -154,13 +156,58 @@ Test(slotmap, a_reply_of_another_shape_is_refused)
     static sl_slotmap m;
     char err[256];
     redisReply *r = cmd(rc[0], "PING");
-    cr_assert_eq(sl_slotmap_from_shards(&m, r, err, sizeof err), -1);
+    cr_assert_eq(sl_slotmap_from_shards(&m, r, "127.0.0.1", err, sizeof err), -1);
     cr_assert(strstr(err, "CLUSTER SHARDS is not an array"), "%s", err);
-    cr_assert_eq(sl_slotmap_from_slots(&m, r, err, sizeof err), -1);
+    cr_assert_eq(sl_slotmap_from_slots(&m, r, "127.0.0.1", err, sizeof err), -1);
     cr_assert_eq(m.covered, 0);
     freeReplyObject(r);
     r = cmd(rc[0], "CLUSTER SLOTS"); /* SLOTS' shape is not SHARDS' */
-    cr_assert_eq(sl_slotmap_from_shards(&m, r, err, sizeof err), -1);
+    cr_assert_eq(sl_slotmap_from_shards(&m, r, "127.0.0.1", err, sizeof err), -1);
     cr_assert(strstr(err, "a shard without slots and nodes arrays"), "%s", err);
     freeReplyObject(r);
+}
+
+/* A cluster of one node that never met another does not know its own
+ * address: CLUSTER SHARDS and CLUSTER SLOTS name it "". The map uses the
+ * address it was asked at, and the CLI and the C client work on it. */
+Test(slotmap, a_one_node_cluster_is_reached_at_the_address_it_was_asked_at)
+{
+    static th_server one = {.cluster = 1};
+    th_server_start(&one);
+    redisContext *c = th_server_connect(&one);
+    ok(c, "CLUSTER ADDSLOTSRANGE 0 16383");
+    for (int tries = 0;; tries++) {
+        redisReply *r = cmd(c, "CLUSTER INFO");
+        int up = strstr(r->str, "cluster_state:ok") != NULL;
+        freeReplyObject(r);
+        if (up)
+            break;
+        cr_assert_lt(tries, 500, "the one-node cluster is not ok");
+        th_sleep_ms(20);
+    }
+    static sl_slotmap a, b;
+    char err[256] = "";
+    for (int shards = 0; shards < 2; shards++) {
+        redisReply *r = cmd(c, shards ? "CLUSTER SHARDS" : "CLUSTER SLOTS");
+        sl_slotmap *m = shards ? &a : &b;
+        int rcode = shards ? sl_slotmap_from_shards(m, r, "127.0.0.1", err, sizeof err)
+                           : sl_slotmap_from_slots(m, r, "127.0.0.1", err, sizeof err);
+        cr_assert_eq(rcode, 0, "%s", err);
+        freeReplyObject(r);
+        cr_assert_eq(m->nnodes, 1);
+        cr_assert_str_eq(m->nodes[0].host, "127.0.0.1", "the address asked at, not \"%s\"", m->nodes[0].host);
+        cr_assert_eq(m->nodes[0].port, one.port);
+        cr_assert_eq(m->covered, SL_HASHSLOTS);
+    }
+    char url[128];
+    snprintf(url, sizeof url, "redis+cluster://127.0.0.1:%d", one.port);
+    th_run_result r = TH_RUN("enqueue", "-q", "-u", url, "oneq", "test.record", "{}");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    th_run_free(&r);
+    r = TH_RUN("stats", "-u", url, "oneq");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "length 1"), "%s", r.out);
+    th_run_free(&r);
+    redisFree(c);
+    th_server_kill(&one);
 }
