@@ -89,6 +89,10 @@ typedef struct th_server {
     int port; /* 0: the first start picks a free one; later starts reuse it */
     char dir[400], log[512], url[128]; /* url has no password */
 } th_server;
+/** GET path from 127.0.0.1:port with HTTP/1.0: the status code (-1: no
+ *  connection) and the body in *body (caller frees; may be NULL). */
+int th_http_get(int port, const char *path, char **body);
+
 /** Start it and wait until it answers (asserts). On the first start a port
  *  taken before redis-server could bind it is picked again; a restart uses the
  *  same port and dir (so an AOF server reloads its data). */

@@ -51,41 +51,10 @@ TestSuite(http, .init = setup, .fini = teardown, .timeout = 90);
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* GET path with HTTP/1.0. Returns the status code (-1: no connection) and the
- * body in *body (caller frees; may be NULL). */
+/* GET path on the supervisor's endpoint (th_http_get). */
 static int http_get(const char *path, char **body)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {
-        .sin_family = AF_INET, .sin_port = htons((uint16_t)http_port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (body)
-        *body = NULL;
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    char req[256];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-    cr_assert(write(fd, req, (size_t)n) == n);
-    size_t cap = 65536, len = 0;
-    char *buf = malloc(cap);
-    ssize_t r;
-    while ((r = read(fd, buf + len, cap - len - 1)) > 0) {
-        len += (size_t)r;
-        if (cap - len < 4096)
-            buf = realloc(buf, cap *= 2);
-    }
-    close(fd);
-    buf[len] = '\0';
-    int code = -1;
-    if (sscanf(buf, "HTTP/1.%*d %d", &code) != 1)
-        code = -1;
-    char *sep = strstr(buf, "\r\n\r\n");
-    if (body)
-        *body = strdup(sep ? sep + 4 : "");
-    free(buf);
-    return code;
+    return th_http_get(http_port, path, body);
 }
 
 /* Write the config: extra top-level members ("" or ending with a comma),
