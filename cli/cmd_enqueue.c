@@ -25,7 +25,8 @@
 static const char usage_text[] =
     "usage: sluice enqueue [-u URL] [--id ID] [--correlation-id ID] [--causation-id ID]\n"
     "                      [--delay DURATION | --at TIME] [--key KEY [--key-ttl DURATION]]\n"
-    "                      [--partition-key KEY] [--skip-schema] [-q] QUEUE TYPE [JSON | -]\n"
+    "                      [--partition-key KEY] [--wait-replicas N [--wait-timeout DURATION]]\n"
+    "                      [--skip-schema] [-q] QUEUE TYPE [JSON | -]\n"
     "\n"
     "Add a job of type TYPE to queue QUEUE (stream sluice:{QUEUE}). JSON is the payload\n"
     "(default {}). With \"-\", every stdin line is the payload of one job (blank lines are\n"
@@ -49,6 +50,12 @@ static const char usage_text[] =
     "      --partition-key KEY  of a partitioned queue (queues.<Q>.partitions), the\n"
     "                           partition: jobs with the same KEY go to the same one\n"
     "                           (--key, when given, decides instead); default: spread\n"
+    "      --wait-replicas N    succeed only once N replicas confirmed the jobs (WAIT;\n"
+    "                           redis.wait_replicas); fewer in time is an error: the jobs\n"
+    "                           are on the master, not confirmed. Default\n"
+    "                           $SLUICE_REDIS_WAIT_REPLICAS, else 0\n"
+    "      --wait-timeout DURATION  how long WAIT waits (default\n"
+    "                           $SLUICE_REDIS_WAIT_TIMEOUT, else 1s)\n"
     "      --skip-schema        do not validate payloads against the schema registered\n"
     "                           for TYPE (`sluice schema show TYPE`)\n"
     "  -q, --quiet              do not print job ids\n"
@@ -88,6 +95,8 @@ typedef struct enqueue_args {
     int from_stdin;
     int quiet;
     int skip_schema;
+    int wait_replicas; /* 0: the client's default ($SLUICE_REDIS_WAIT_REPLICAS) */
+    uint32_t wait_timeout_ms; /* 0: the client's default */
     sluice_enqueue_opts opts; /* delay_ms, at_ms, idempotency_* set from the options */
 } enqueue_args;
 
@@ -184,7 +193,9 @@ static int parse_args(int argc, char **argv, enqueue_args *a)
         OPT_KEY,
         OPT_KEY_TTL,
         OPT_SKIP_SCHEMA,
-        OPT_PARTITION_KEY
+        OPT_PARTITION_KEY,
+        OPT_WAIT_REPLICAS,
+        OPT_WAIT_TIMEOUT
     };
     static const struct option longopts[] = {
         {"url", required_argument, NULL, 'u'},
@@ -197,6 +208,8 @@ static int parse_args(int argc, char **argv, enqueue_args *a)
         {"key-ttl", required_argument, NULL, OPT_KEY_TTL},
         {"partition-key", required_argument, NULL, OPT_PARTITION_KEY},
         {"skip-schema", no_argument, NULL, OPT_SKIP_SCHEMA},
+        {"wait-replicas", required_argument, NULL, OPT_WAIT_REPLICAS},
+        {"wait-timeout", required_argument, NULL, OPT_WAIT_TIMEOUT},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -242,6 +255,21 @@ static int parse_args(int argc, char **argv, enqueue_args *a)
         case OPT_SKIP_SCHEMA:
             a->skip_schema = 1;
             break;
+        case OPT_WAIT_REPLICAS: {
+            char *end = NULL;
+            long n = strtol(optarg, &end, 10);
+            if (!*optarg || *end || n < 1 || n > 64)
+                return bad_value("--wait-replicas", optarg, "an integer in 1..64");
+            a->wait_replicas = (int)n;
+            break;
+        }
+        case OPT_WAIT_TIMEOUT: {
+            int64_t ms = 0;
+            if (sl_parse_duration_ms(optarg, &ms) != 0 || ms < 1 || ms > 600000)
+                return bad_value("--wait-timeout", optarg, "a duration like 500ms or 2s, at most 10m");
+            a->wait_timeout_ms = (uint32_t)ms;
+            break;
+        }
         case 'q':
             a->quiet = 1;
             break;
@@ -473,6 +501,8 @@ int sl_cmd_enqueue(int argc, char **argv)
     sl_log_open(NULL, SL_LOG_TEXT, SL_WARN);
     rc = 1;
     copts.skip_schema = a.skip_schema;
+    copts.wait_replicas = a.wait_replicas;
+    copts.wait_timeout_ms = a.wait_timeout_ms;
     c = sluice_client_new(a.url, &copts, err, sizeof err);
     if (c == NULL) {
         fprintf(stderr, "sluice enqueue: %s\n", err);

@@ -233,9 +233,14 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
             freeReplyObject(r);
         return -1;
     }
-    atomic_store_explicit(&w->slot->redis_error_since_mono_ms, 0, memory_order_relaxed); /* a read worked */
-    atomic_store_explicit(&w->slot->redis_error_kind, SL_RERR_NONE, memory_order_relaxed);
-    atomic_store_explicit(&w->slot->consumed, 1, memory_order_relaxed);
+    /* a read worked: the error streak ends (written only when it changes, so
+     * the shared slot's cache line stays clean on the hot path) */
+    if (atomic_load_explicit(&w->slot->redis_error_since_mono_ms, memory_order_relaxed) != 0) {
+        atomic_store_explicit(&w->slot->redis_error_since_mono_ms, 0, memory_order_relaxed);
+        atomic_store_explicit(&w->slot->redis_error_kind, SL_RERR_NONE, memory_order_relaxed);
+    }
+    if (!atomic_load_explicit(&w->slot->consumed, memory_order_relaxed))
+        atomic_store_explicit(&w->slot->consumed, 1, memory_order_relaxed);
     sl_batch *b = &c->batch;
     sl_batch_reset(b, replay, asked);
     if (add_streams(w, b, r) != 0) {

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/hashslot.h"
@@ -265,20 +266,32 @@ static int all_agree(void *arg)
 
 void th_cluster_move_slot(th_cluster *c, unsigned slot, int from, int to)
 {
+    th_cluster_move_slot_paced(c, slot, from, to, NULL, 0);
+}
+
+static void migrate(th_cluster *c, int from, int to, const char *key)
+{
+    redisReply *m = th_cluster_cmd(c, from, "MIGRATE 127.0.0.1 %d %s 0 5000", c->srv[to].port, key);
+    cr_assert(m->type == REDIS_REPLY_STATUS, "MIGRATE %s: %s", key, m->str);
+    freeReplyObject(m);
+}
+
+void th_cluster_move_slot_paced(th_cluster *c, unsigned slot, int from, int to, const char *first, int pause_ms)
+{
     char fid[64], tid[64];
     node_id(c, from, fid, sizeof fid);
     node_id(c, to, tid, sizeof tid);
     ok(c, to, "CLUSTER SETSLOT %u IMPORTING %s", slot, fid);
     ok(c, from, "CLUSTER SETSLOT %u MIGRATING %s", slot, tid);
+    if (first) {
+        migrate(c, from, to, first);
+        th_sleep_ms(pause_ms);
+    }
     for (;;) {
         redisReply *r = th_cluster_cmd(c, from, "CLUSTER GETKEYSINSLOT %u 100", slot);
         size_t n = r->elements;
-        for (size_t k = 0; k < n; k++) {
-            redisReply *m =
-                th_cluster_cmd(c, from, "MIGRATE 127.0.0.1 %d %s 0 5000", c->srv[to].port, r->element[k]->str);
-            cr_assert(m->type == REDIS_REPLY_STATUS, "MIGRATE %s: %s", r->element[k]->str, m->str);
-            freeReplyObject(m);
-        }
+        for (size_t k = 0; k < n; k++)
+            migrate(c, from, to, r->element[k]->str);
         freeReplyObject(r);
         if (n == 0)
             break;
@@ -288,4 +301,15 @@ void th_cluster_move_slot(th_cluster *c, unsigned slot, int from, int to)
             ok(c, i, "CLUSTER SETSLOT %u NODE %s", slot, tid);
     agree_arg a = {c, slot, to};
     cr_assert(th_wait_until(all_agree, &a, 30000), "slot %u did not settle on node %d", slot, to);
+}
+
+long long th_cluster_errorstat(th_cluster *c, int i, const char *code)
+{
+    redisReply *r = th_cluster_cmd(c, i, "INFO errorstats");
+    char want[64];
+    snprintf(want, sizeof want, "errorstat_%s:count=", code);
+    const char *at = r->type == REDIS_REPLY_STRING ? strstr(r->str, want) : NULL;
+    long long n = at ? atoll(at + strlen(want)) : 0;
+    freeReplyObject(r);
+    return n;
 }

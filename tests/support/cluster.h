@@ -42,6 +42,11 @@ int th_cluster_node_of(th_cluster *c, const char *key);
 /** Move slot from node `from` to node `to` with its keys (SETSLOT IMPORTING/MIGRATING,
  *  MIGRATE, SETSLOT NODE on every master), and wait until every node agrees. */
 void th_cluster_move_slot(th_cluster *c, unsigned slot, int from, int to);
+/** The same, but key `first` (may be NULL) migrates alone first and the
+ *  rest pause_ms later: meanwhile clients of the slot meet ASK for it. */
+void th_cluster_move_slot_paced(th_cluster *c, unsigned slot, int from, int to, const char *first, int pause_ms);
+/** Node i's count of error replies with this code ("ASK", "MOVED"), from INFO errorstats. */
+long long th_cluster_errorstat(th_cluster *c, int i, const char *code);
 /** Reply of fmt on node i (asserts a reply came). */
 redisReply *th_cluster_cmd(th_cluster *c, int i, const char *fmt, ...);
 

@@ -197,14 +197,19 @@ Test(cluster_failover, every_master_drains_and_a_busy_slot_moves)
     enqueue_batch(c, q[0], "{\"sleep_ms\":2}", BACKLOG, a[0]);
     char key[64];
     snprintf(key, sizeof key, "sluice:{%s}", q[0]);
-    th_cluster_move_slot(&cl, sl_hashslot(key, strlen(key)), from, to);
+    long long ask0 = th_cluster_errorstat(&cl, from, "ASK"), moved0 = th_cluster_errorstat(&cl, from, "MOVED");
+    /* the stream first: for 500 ms its slot is MIGRATING with the stream on
+     * the target, so the workers' reads and acks meet ASK; then MOVED */
+    th_cluster_move_slot_paced(&cl, sl_hashslot(key, strlen(key)), from, to, key, 500);
     acct_counts k;
     acct_check(a[0], NULL, &k);
     fprintf(stderr, "moved the slot of %s with %ld of %d backlog jobs done\n", q[0], k.completed - PLAIN - RETRIED,
             BACKLOG);
+    cr_assert_gt(th_cluster_errorstat(&cl, from, "ASK"), ask0, "the workers met ASK during the migration");
     cr_assert_eq(node_of_queue(q[0]), to);
     enqueue_batch(c, q[0], "{}", AFTER, a[0]);
     all_once(a[0], "after the move", PLAIN + RETRIED + BACKLOG + AFTER);
+    cr_assert_gt(th_cluster_errorstat(&cl, from, "MOVED"), moved0, "and MOVED after it");
     sluice_client_free(c);
     th_sup_stop(&sup, 20000);
     for (int i = 0; i < 3; i++) {

@@ -98,14 +98,30 @@ Test(wait_run, enqueues_and_acks_wait_for_the_replica)
     cr_assert_eq(th_sup_log_count(&sup, "not confirmed", NULL), 0, "with the replica up nothing fails (see %s)",
                  sup.log);
 
+    /* the same with --wait-replicas, and the timeout of --wait-timeout */
+    th_run_result r = TH_RUN("enqueue", "-q", "-u", master.url, "--wait-replicas", "1", "wq", "test.record");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    th_run_free(&r);
+    r = TH_RUN("enqueue", "-q", "-u", master.url, "--wait-replicas", "2", "--wait-timeout", "50ms", "wq",
+               "test.record");
+    cr_assert_eq(r.code, 1, "2 replicas cannot confirm with 1 up");
+    cr_assert(strstr(r.err, "0 of 2 replicas") || strstr(r.err, "1 of 2 replicas"), "%s", r.err);
+    cr_assert(strstr(r.err, "(50 ms)"), "the timeout given: %s", r.err);
+    th_run_free(&r);
+    r = TH_RUN("enqueue", "-u", master.url, "--wait-replicas", "0", "wq", "test.record");
+    cr_assert_eq(r.code, 2, "0 is not a replica count to wait for: %s", r.err);
+    th_run_free(&r);
+    w.n = 22;
+    cr_assert(th_wait_until(has_lines, &w, 30000), "%ld of 22 (see %s)", th_count_lines(rec), sup.log);
+
     /* the replica stops taking writes */
     kill(replica.pid, SIGSTOP);
-    th_run_result r = th_run_io((const char *const[]){"enqueue", "-u", master.url, "wq", "test.record", NULL}, NULL,
-                                "SLUICE_REDIS_WAIT_REPLICAS=1");
+    r = th_run_io((const char *const[]){"enqueue", "-u", master.url, "wq", "test.record", NULL}, NULL,
+                  "SLUICE_REDIS_WAIT_REPLICAS=1");
     cr_assert_eq(r.code, 1, "an unconfirmed enqueue is an error: %s", r.out);
     cr_assert(strstr(r.err, "enqueued on the master but the write was not confirmed: 0 of 1 replicas"), "%s", r.err);
     th_run_free(&r);
-    w.n = 21; /* it is on the master: the worker runs it */
+    w.n = 23; /* it is on the master: the worker runs it */
     cr_assert(th_wait_until(has_lines, &w, 30000), "see %s", sup.log);
     cr_assert(th_wait_until(log_has, "acks not confirmed by the replicas", 30000), "see %s", sup.log);
 
@@ -113,7 +129,7 @@ Test(wait_run, enqueues_and_acks_wait_for_the_replica)
     cr_assert(th_wait_until(log_has, "acks confirmed by the replicas again", 30000), "see %s", sup.log);
     cr_assert(th_wait_until(none_pending, NULL, 30000));
     th_sleep_ms(300);
-    cr_assert_eq(th_count_lines(rec), 21, "every job ran once: a resent ack does not run it again");
+    cr_assert_eq(th_count_lines(rec), 23, "every job ran once: a resent ack does not run it again");
     th_sup_stop(&sup, 20000);
     free(cfg);
     free(rec);
