@@ -55,11 +55,34 @@ static void note(char *buf, size_t n, size_t *at, const sl_url_host *s, const ch
         *at += (size_t)w;
 }
 
+void sl_sentinel_tally_add(sl_sentinel_tally *t, const sl_url_host *a)
+{
+    int k = 0;
+    while (k < t->n && !(t->found[k].port == a->port && strcmp(t->found[k].host, a->host) == 0))
+        k++;
+    if (k == t->n) {
+        if (t->n == SL_URL_MAX_HOSTS)
+            return;
+        t->found[t->n] = *a;
+        t->votes[t->n++] = 0;
+    }
+    t->votes[k]++;
+}
+
+int sl_sentinel_tally_order(const sl_sentinel_tally *t, sl_url_host *out, int max)
+{
+    int taken = 0;
+    for (int v = SL_URL_MAX_HOSTS; v > 0 && taken < max; v--) /* most named first, first named among equals */
+        for (int k = 0; k < t->n && taken < max; k++)
+            if (t->votes[k] == v)
+                out[taken++] = t->found[k];
+    return taken;
+}
+
 int sl_sentinel_masters(const sl_url *u, int64_t connect_timeout_ms, int64_t command_timeout_ms, sl_url_host *out,
                         int max, char *err, size_t errlen)
 {
-    int votes[SL_URL_MAX_HOSTS] = {0}, n = 0;
-    sl_url_host found[SL_URL_MAX_HOSTS];
+    sl_sentinel_tally tally = {.n = 0};
     char said[768] = "", msg[256];
     size_t at = 0;
 
@@ -90,25 +113,15 @@ int sl_sentinel_masters(const sl_url *u, int64_t connect_timeout_ms, int64_t com
             snprintf(msg, sizeof msg, "does not know a master named %.128s", u->master);
             note(said, sizeof said, &at, s, msg);
         } else {
-            int k = 0;
-            while (k < n && !(found[k].port == a.port && strcmp(found[k].host, a.host) == 0))
-                k++;
-            if (k == n)
-                found[n++] = a;
-            votes[k]++;
+            sl_sentinel_tally_add(&tally, &a);
         }
         if (r)
             freeReplyObject(r);
         redisFree(c);
     }
-    if (n == 0) {
+    if (tally.n == 0) {
         snprintf(err, errlen, "no sentinel named a master for \"%s\": %s", u->master, said);
         return -1;
     }
-    int taken = 0;
-    for (int v = u->nhosts; v > 0 && taken < max; v--) /* most named first, URL order among equals */
-        for (int k = 0; k < n && taken < max; k++)
-            if (votes[k] == v)
-                out[taken++] = found[k];
-    return taken;
+    return sl_sentinel_tally_order(&tally, out, max);
 }

@@ -23,6 +23,20 @@
 int sl_sentinel_masters(const sl_url *u, int64_t connect_timeout_ms, int64_t command_timeout_ms, sl_url_host *out,
                         int max, char *err, size_t errlen);
 
+/** The addresses sentinels named, with how many named each. */
+typedef struct sl_sentinel_tally {
+    sl_url_host found[SL_URL_MAX_HOSTS];
+    int votes[SL_URL_MAX_HOSTS];
+    int n;
+} sl_sentinel_tally;
+
+/** One sentinel named a. */
+void sl_sentinel_tally_add(sl_sentinel_tally *t, const sl_url_host *a);
+
+/** The addresses of t, most named first (the order they were first named
+ *  among equals), into out (at most max); how many. */
+int sl_sentinel_tally_order(const sl_sentinel_tally *t, sl_url_host *out, int max);
+
 /** The address in a reply to SENTINEL get-master-addr-by-name ([host, port]);
  *  0, or -1 when it is nil (the sentinel does not know the name) or malformed. */
 int sl_sentinel_parse_addr(const redisReply *r, sl_url_host *out);

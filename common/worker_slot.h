@@ -149,7 +149,7 @@ typedef struct sl_slot {
      * connect, until a read succeeds) starts at redis_error_since_mono_ms (0:
      * none), the latest of kind redis_error_kind (sl_redis_err); consumed is 1
      * once a read from the queue has succeeded. The supervisor's /readyz and
-     * alert redis_errors read them (supervisor.redis_error_after). */
+     * alert redis_errors read them (health.redis_error_after). */
     _Atomic int64_t redis_error_since_mono_ms;
     _Atomic int32_t redis_error_kind;
     _Atomic int32_t consumed;

@@ -431,10 +431,9 @@ static void sl_mconn_on_sentinel(redisAsyncContext *ac, void *reply, void *privd
     } else if (sl_sentinel_parse_addr(r, &a) != 0) {
         sl_mconn_sentinel_next(c, "does not know the master");
     } else {
-        (void)snprintf(c->master_host, sizeof c->master_host, "%s", a.host);
-        c->master_port = a.port;
+        sl_sentinel_tally_add(&c->tally, &a);
         sl_mconn_sentinel_close(c);
-        sl_mconn_connect_to(c, c->master_host, c->master_port);
+        sl_mconn_ask_sentinel(c, (c->sidx + 1) % c->u.nhosts);
     }
 }
 
@@ -458,10 +457,21 @@ static void sl_mconn_on_sentinel_disconnect(const redisAsyncContext *ac, int sta
         c->sac = NULL; /* its pending reply callback already moved on */
 }
 
-/* Ask sentinel i (and, on failure, the ones after it) for the master. */
+/* Ask sentinel i, then the ones after it, for the master; once each was
+ * asked, connect to the address most of them named (as common/sentinel.c
+ * does for the blocking connections): a stale or partitioned sentinel alone
+ * does not pick the master. Its ROLE is checked in the handshake. */
 static void sl_mconn_ask_sentinel(sl_mconn *c, int i)
 {
-    if (c->sasked++ >= c->u.nhosts) {
+    if (c->sasked++ >= c->u.nhosts && c->tally.n > 0) {
+        sl_url_host best;
+        (void)sl_sentinel_tally_order(&c->tally, &best, 1);
+        (void)snprintf(c->master_host, sizeof c->master_host, "%s", best.host);
+        c->master_port = best.port;
+        sl_mconn_connect_to(c, c->master_host, c->master_port);
+        return;
+    }
+    if (c->sasked > c->u.nhosts) {
         char why[400];
         (void)snprintf(why, sizeof why, "no sentinel named a master for \"%.100s\" (last: %.250s)", c->u.master,
                        c->resolve_why);
@@ -504,6 +514,7 @@ static void sl_mconn_connect(sl_mconn *c)
         /* each attempt starts one sentinel further, so a stale one is not asked first forever */
         c->resolve_why[0] = '\0';
         c->sasked = 0;
+        c->tally.n = 0;
         sl_mconn_ask_sentinel(c, (int)(c->failures % (unsigned)c->u.nhosts));
         return;
     }

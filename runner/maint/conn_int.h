@@ -10,6 +10,7 @@
 #define SL_COMPAT_ASYNC 1
 #endif
 #include "common/hiredis_compat.h"
+#include "common/sentinel.h"
 #include "common/url.h"
 #include "runner/maint/conn.h"
 
@@ -72,6 +73,7 @@ struct sl_mconn {
      * u.hosts, whether AUTH was tried), and the master it named */
     redisAsyncContext *sac;
     int sidx, sasked, sauth;
+    sl_sentinel_tally tally; /* what the sentinels asked so far named */
     char master_host[256];
     int master_port;
     char resolve_why[256]; /* what the sentinels said, for the log when none named a master */

@@ -218,3 +218,58 @@ Test(sentinel_run, kill_the_master_under_load_with_wait_replicas_0_measures_the_
 {
     kill_master_under_load(0);
 }
+
+/* A stale or partitioned sentinel, first in the URL, names another master
+ * (here a decoy server that really is a master, under the same name): the
+ * supervisor's own connection goes where most sentinels point, like the
+ * workers' and the CLI's. Its maintenance then promotes the delayed jobs
+ * enqueued on the real master; on the decoy it would wait forever. */
+Test(sentinel_run, the_master_most_sentinels_name_wins_over_a_stale_one)
+{
+    static th_server decoy;
+    static th_sentinel stale;
+    th_server_start(&decoy);
+    th_sentinel_start(&stale, NAME, decoy.port, 1, NULL);
+    for (int tries = 0; th_sentinel_master_port(&stale, NAME) != decoy.port; tries++) {
+        cr_assert_lt(tries, 500, "the stale sentinel does not name the decoy");
+        th_sleep_ms(20);
+    }
+    char vurl[600];
+    size_t n = (size_t)snprintf(vurl, sizeof vurl, "redis+sentinel://127.0.0.1:%d", stale.port);
+    for (int i = 0; i < NS; i++)
+        n += (size_t)snprintf(vurl + n, sizeof vurl - n, ",127.0.0.1:%d", sen[i].port);
+    snprintf(vurl + n, sizeof vurl - n, "/" NAME);
+
+    char *rec = th_tmp_path("sentinel-vote.txt");
+    unlink(rec);
+    char *json = NULL;
+    cr_assert(asprintf(&json,
+                       "{\"redis\":{\"url\":\"%s\",\"reconnect_min\":\"50ms\",\"reconnect_max\":\"500ms\"},"
+                       "\"plugin_dir\":\"%s\",\"log\":{\"level\":\"info\"},"
+                       "\"supervisor\":{\"promote_interval\":\"50ms\"},"
+                       "\"pools\":[{\"name\":\"p\",\"queue\":\"vq\",\"group\":\"g\",\"workers\":1,"
+                       "\"plugins\":[\"record\"],\"block\":\"200ms\",\"settings\":{\"record_file\":\"%s\"}}]}",
+                       vurl, SLUICE_TEST_PLUGIN_DIR, rec) > 0);
+    char *cfg = th_write_file("sentinel-vote.json", json);
+    free(json);
+    th_sup_init(&sup, "sentinel-vote", cfg, "sentinel-vote.log");
+    th_sup_start(&sup);
+    th_sup_wait_workers(&sup, 1, 30000);
+    for (int i = 0; i < 3; i++) {
+        th_run_result r = TH_RUN("enqueue", "-q", "-u", vurl, "--delay", "100ms", "vq", "test.record", "{}");
+        cr_assert_eq(r.code, 0, "%s", r.err);
+        th_run_free(&r);
+    }
+    want_lines w = {rec, 3};
+    cr_assert(th_wait_until(has_lines, &w, 30000), "%ld of 3 delayed jobs promoted and run (see %s)",
+              th_count_lines(rec), sup.log);
+    redisContext *d = th_server_connect(&decoy);
+    cr_assert_eq(th_int(d, "EXISTS sluice:{vq}"), 0, "nothing went to the decoy");
+    cr_assert_eq(th_int(d, "EXISTS sluice:{vq}:sched"), 0);
+    redisFree(d);
+    th_sup_stop(&sup, 20000);
+    th_sentinel_kill(&stale);
+    th_server_kill(&decoy);
+    free(cfg);
+    free(rec);
+}
