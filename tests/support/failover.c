@@ -92,8 +92,8 @@ static int settle_with_loss(acct_ledger *a, int may_lose, acct_counts *k)
     return 0;
 }
 
-void th_failover_check(acct_ledger *a, const th_producer *p, int wait_replicas, const char *name,
-                       long max_duplicates, const char *log)
+void th_failover_check(acct_ledger *a, const th_producer *p, int wait_replicas, const char *name, long max_duplicates,
+                       const char *log)
 {
     acct_counts k;
     int settled = settle_with_loss(a, wait_replicas == 0, &k);

@@ -43,7 +43,7 @@ void th_producer_free(th_producer *p);
  *  acknowledged after the kill ran; with wait_replicas > 0 none lost, else
  *  lost only among those acknowledged before it; duplicates at most
  *  max_duplicates. log: where to look on failure. */
-void th_failover_check(acct_ledger *a, const th_producer *p, int wait_replicas, const char *name,
-                       long max_duplicates, const char *log);
+void th_failover_check(acct_ledger *a, const th_producer *p, int wait_replicas, const char *name, long max_duplicates,
+                       const char *log);
 
 #endif
