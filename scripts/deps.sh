@@ -7,10 +7,11 @@
 set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config libhiredis-dev libevent-dev libcjson-dev libpcre2-dev
-            redis-server redis-tools)
+            redis-server redis-tools tzdata)  # tzdata: the time zones of cron schedules
 test_pkgs=(g++ libcriterion-dev python3 python3-redis redis-sentinel docker-compose json-schema-test-suite prometheus
-           clang libclang-rt-14-dev jq python3-jsonschema
-           clang-format)  # clang: tests/fuzz/; jq, jsonschema: the docs test; clang-format: make format
+           clang libclang-rt-14-dev jq python3-jsonschema python3-croniter
+           clang-format)  # clang: tests/fuzz/; jq, jsonschema: the docs test; clang-format: make format;
+                          # croniter: the cron table's expected times (scripts/gen-cron-cases.py)
 lint_pkgs=(clang-tidy)
 
 want=("${build_pkgs[@]}")

@@ -73,6 +73,13 @@ for h in include/sluice/*.h; do
   fi
 done
 
+echo "== the cron table is what python3-croniter gives (scripts/gen-cron-cases.py --check)"
+if /usr/bin/python3 scripts/gen-cron-cases.py --check tests/unit/cron_cases.tsv; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+fi
+
 echo "== C formatting: every .c/.h/.cpp as .clang-format says (scripts/check-format.sh, make format)"
 if scripts/check-format.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 

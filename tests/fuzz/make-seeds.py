@@ -192,6 +192,24 @@ def url_seeds():
         put("corpus", "url", s)
 
 
+def cron_seeds():
+    """The expressions and zones of the croniter table, and hostile ones."""
+    seen = set()
+    with open(os.path.join(ROOT, "tests", "unit", "cron_cases.tsv"), encoding="utf-8") as f:
+        for line in f:
+            if not line.startswith("#"):
+                expr, zone, after = line.split("\t")[:3]
+                seen.add((expr, zone))
+    for expr, zone in sorted(seen)[::7]:
+        put("corpus", "cron", expr + "\n" + zone + "\n1792886400")
+    for s in ["0 0 30 2 *", "0 0 29 2 1", "* * * * * *\nEurope/Berlin\n1792890000", "@every 1s",
+              "@every 366d", "@every 99999999999999999999s", "1-59/1,2,3,4,5 * * * * *", ",,,,",
+              "*/" + "9" * 50 + " * * * *", "* " * 200, "0 0 * * *\n../../etc/passwd",
+              "0 0 * * *\nEurope/Berlin\n-99999999999999", "@hourly\nPacific/Chatham\n1775397600",
+              "0 2 * * *\nAmerica/St_Johns\n1772949600"]:
+        put("corpus", "cron", s)
+
+
 def trace_seeds():
     seen = set()
     for path in sorted(glob.glob(os.path.join(ROOT, "tests", "*", "test_*.c"))):
@@ -291,6 +309,7 @@ if __name__ == "__main__":
     json_seeds()
     codec_seeds()
     url_seeds()
+    cron_seeds()
     trace_seeds()
     config_seeds()
     repro_seeds()

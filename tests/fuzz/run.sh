@@ -4,7 +4,7 @@
 #   tests/fuzz/run.sh regress TARGET...     run each committed corpus once (make test)
 #   tests/fuzz/run.sh fuzz [TARGET...]      fuzz each target for FUZZ_SECONDS (default 60)
 #   tests/fuzz/run.sh list                  print the target names
-# Targets: codec json schema compat config url trace (default: all). Fuzzing reads
+# Targets: codec json schema compat config url trace cron (default: all). Fuzzing reads
 # tests/fuzz/corpus/T/ and writes what it finds to build-fuzz/corpus/T/ (not in git);
 # crashes go to build-fuzz/artifacts/T/, the log to build-fuzz/logs/T.log.
 # Environment: FUZZ_SECONDS, FUZZ_TIMEOUT (per input, default 25 s), FUZZ_OUT (instead
@@ -14,7 +14,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out=${FUZZ_OUT:-$root/build-fuzz}
-all=(codec json schema compat config url trace)
+all=(codec json schema compat config url trace cron)
 # A single input may take this long (the ReDoS seeds are meant to finish in far less).
 timeout_s=${FUZZ_TIMEOUT:-25}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
