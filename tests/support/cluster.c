@@ -130,6 +130,21 @@ void th_cluster_start_replicated(th_cluster *c, int n)
         th_cluster_wait_replica_up(c, i, 60000);
 }
 
+int th_cluster_add_master(th_cluster *c)
+{
+    cr_assert_lt(c->n, TH_CLUSTER_MAX);
+    int i = c->n;
+    c->srv[i].cluster = 1;
+    th_server_start(&c->srv[i]);
+    c->rc[i] = th_server_connect(&c->srv[i]);
+    c->n = i + 1;
+    if (c->masters == i)
+        c->masters = i + 1; /* only when no replicas follow the masters */
+    ok(c, 0, "CLUSTER MEET 127.0.0.1 %d", c->srv[i].port);
+    cr_assert(th_wait_until(ready, c, 60000), "node %d did not join (see %s)", i, c->srv[i].log);
+    return i;
+}
+
 void th_cluster_kill(th_cluster *c, int i)
 {
     if (c->rc[i])

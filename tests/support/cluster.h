@@ -25,6 +25,9 @@ void th_cluster_start(th_cluster *c, int n);
  *  replicates node i), and wait until the cluster is ok and every replica's
  *  link is up (asserts). The URL names the masters. */
 void th_cluster_start_replicated(th_cluster *c, int n);
+/** Start one more master without slots (node c->n, which it returns), MEET it
+ *  and wait until every node knows it (asserts). */
+int th_cluster_add_master(th_cluster *c);
 /** kill -9 node i (its connection is closed; port and dir stay). */
 void th_cluster_kill(th_cluster *c, int i);
 /** Start killed node i again (same port and nodes.conf: it rejoins the

@@ -356,3 +356,53 @@ Test(cluster_run, eight_partitions_over_three_masters_two_groups_with_retries)
     free(rec_h);
     free(cfg);
 }
+
+/* A master that joins later, empty: once a queue's slot moves to it, the
+ * library is loaded there (it came with no functions) and the queue's jobs
+ * run, every one once. */
+Test(cluster_run, a_new_master_gets_the_library_and_its_queues_run)
+{
+    enum { N = 200 };
+    char q[QUEUES][16] = {{0}};
+    pick_queues(q);
+    char *rec = th_tmp_path("cluster-new-master.txt");
+    unlink(rec);
+    char *json = NULL;
+    cr_assert(asprintf(&json,
+                       "{\"redis\":{\"url\":\"%s\",\"reconnect_min\":\"50ms\",\"reconnect_max\":\"500ms\"},"
+                       "\"plugin_dir\":\"%s\",\"log\":{\"level\":\"info\"},"
+                       "\"supervisor\":{\"promote_interval\":\"50ms\"},"
+                       "\"pools\":[{\"name\":\"p\",\"queue\":\"%s\",\"group\":\"g\",\"workers\":2,"
+                       "\"plugins\":[\"record\",\"retry\"],\"block\":\"200ms\",\"settings\":{\"record_file\":\"%s\"}}]}",
+                       cl.url, SLUICE_TEST_PLUGIN_DIR, q[0], rec) > 0);
+    char *cfg = th_write_file("cluster-new-master.json", json);
+    free(json);
+    th_sup_init(&sup, "cluster-new-master", cfg, "cluster-new-master.log");
+    th_sup_start(&sup);
+    th_sup_wait_workers(&sup, 2, 30000);
+    enqueue_all(q[0]);
+    want_lines w = {rec, PER};
+    cr_assert(th_wait_until(has_lines, &w, 60000), "%ld of %d (see %s)", th_count_lines(rec), PER, sup.log);
+
+    int fresh = th_cluster_add_master(&cl);
+    redisReply *v = th_cluster_cmd(&cl, fresh, "FCALL sluice_version 0");
+    cr_assert_eq(v->type, REDIS_REPLY_ERROR, "a new node has no functions");
+    freeReplyObject(v);
+    char key[64];
+    snprintf(key, sizeof key, "sluice:{%s}", q[0]);
+    th_cluster_move_slot(&cl, sl_hashslot(key, strlen(key)), 0, fresh);
+    for (int j = 0; j < N; j++)
+        enqueue(q[0], "test.record", "{}", j % 10 ? NULL : "100ms");
+    w.n = PER + N;
+    cr_assert(th_wait_until(has_lines, &w, 60000), "%ld of %d after the move (see %s)", th_count_lines(rec), PER + N,
+              sup.log);
+    each_once(rec, PER + N);
+    v = th_cluster_cmd(&cl, fresh, "FCALL sluice_version 0");
+    cr_assert_eq(v->type, REDIS_REPLY_STRING, "the library was loaded on the new master: %s",
+                 v->type == REDIS_REPLY_ERROR ? v->str : "?");
+    freeReplyObject(v);
+    cr_assert_eq(pending(q[0], "g"), 0);
+    th_sup_stop(&sup, 20000);
+    free(cfg);
+    free(rec);
+}
