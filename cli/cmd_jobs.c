@@ -3,7 +3,11 @@
  * stream, in every group's pending list, retry stream and DLQ, and in the
  * schedule. Each place found is one line (or one JSON object). A partitioned
  * queue's partitions are searched in turn until one holds the job (a job
- * lives in one partition); --partition I searches only that one. */
+ * lives in one partition); --partition I searches only that one.
+ * `sluice jobs run-now QUEUE ID`: a scheduled job (delayed, or a retry
+ * waiting for its backoff) becomes due now: its schedule entry's score is set
+ * to Redis server time (ZADD XX CH, so an entry promoted meanwhile is not
+ * added back) and the supervisor's next promote moves it. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +22,8 @@
 #define CHUNK 1000
 
 static const char usage_text[] =
-    "usage: sluice jobs show [-u URL] [--json] [--partition I] QUEUE ID\n"
+    "usage: sluice jobs show    [-u URL] [--json] [--partition I] QUEUE ID\n"
+    "       sluice jobs run-now [-u URL] [--json] [--partition I] QUEUE ID\n"
     "\n"
     "Where job ID of queue QUEUE is, from what Redis holds. ID is a stream id of\n"
     "sluice:{QUEUE} or a job id (the \"id\" field; by default a job's id is its\n"
@@ -32,6 +37,13 @@ static const char usage_text[] =
     "  dead-lettered in group G: reason, error, at TIME\n"
     "Of a partitioned queue (sluice:{QUEUE}:partitions) every partition\n"
     "sluice:{QUEUE#I} is searched until one holds the job (--partition I: only I).\n"
+    "\n"
+    "run-now: a scheduled job (a delayed job, or a retry waiting for its backoff)\n"
+    "becomes due now, by Redis server time; the supervisor's next promote (every\n"
+    "supervisor.promote_interval) puts it in its stream. One line per entry:\n"
+    "  due now: was scheduled until 2026-11-26T10:00:00.000Z (attempt 3) for group G\n"
+    "Exit 1 when the job has no scheduled entry (it ran, waits in a stream already,\n"
+    "or is unknown).\n"
     "\n"
     "  -u, --url URL   Redis URL; default $SLUICE_REDIS_URL, else redis://127.0.0.1:6379/0\n"
     "      --json      print JSON\n"
@@ -50,6 +62,7 @@ typedef struct job_query {
     long scanned; /* work stream entries read looking for jid */
     int truncated; /* a scan stopped at SCAN_LIMIT */
     int failed;
+    cJSON *members; /* run-now: the schedule members of the job (strings), in places' order */
 } job_query;
 
 /* Called for every entry a scan reads; returns nothing, may add to q. */
@@ -229,6 +242,8 @@ static void find_scheduled(job_query *q)
                 cJSON_AddStringToObject(o, "target", target);
                 cJSON_AddNumberToObject(o, "due_ms", strtod(m->element[i + 1]->str, NULL));
                 cJSON_AddStringToObject(o, "attempt", attempt);
+                if (q->members)
+                    cJSON_AddItemToArray(q->members, cJSON_CreateString(m->element[i]->str));
             }
             cJSON_Delete(j);
         }
@@ -363,6 +378,45 @@ static int parse_options(int argc, char **argv, const char **url, int *json, int
     return -1;
 }
 
+/* run-now: make each scheduled entry of the job due now (in q.places, each
+ * then with "due_now": true or false). 0 when at least one became due, 1
+ * otherwise (printed), -1 on a Redis error (printed). */
+static int run_now(job_query *q, int json)
+{
+    char sched[SL_KEY_MAX], now[32];
+    sl_key_sched(sched, sizeof sched, q->queue);
+    snprintf(now, sizeof now, "%lld", (long long)q->now);
+    int moved = 0, i = 0;
+    cJSON *p;
+    cJSON_ArrayForEach(p, q->places)
+    {
+        const char *member = cJSON_GetStringValue(cJSON_GetArrayItem(q->members, i++));
+        if (!member)
+            continue;
+        const char *argv[] = {"ZADD", sched, "XX", "CH", now, member};
+        redisReply *r = sl_cli_cmd(CMD, q->r, 6, argv);
+        if (!r)
+            return -1;
+        int done = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+        freeReplyObject(r);
+        moved += done;
+        cJSON_AddBoolToObject(p, "due_now", done);
+        if (json)
+            continue;
+        char t[40];
+        sl_cli_fmt_time(t, sizeof t, (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(p, "due_ms")));
+        const char *group = cJSON_GetStringValue(cJSON_GetObjectItem(p, "group"));
+        const char *attempt = cJSON_GetStringValue(cJSON_GetObjectItem(p, "attempt"));
+        if (!done)
+            printf("not changed: no longer scheduled (promoted or removed meanwhile), was due %s\n", t);
+        else if (group)
+            printf("due now: was scheduled until %s (attempt %s) for group %s\n", t, *attempt ? attempt : "1", group);
+        else
+            printf("due now: was scheduled until %s (delayed job, for every group)\n", t);
+    }
+    return moved > 0 ? 0 : 1;
+}
+
 int sl_cmd_jobs(int argc, char **argv)
 {
     const char *url = NULL;
@@ -371,8 +425,9 @@ int sl_cmd_jobs(int argc, char **argv)
     if (rc >= 0)
         return rc;
     rc = 1;
-    if (argc - optind != 3 || strcmp(argv[optind], "show") != 0)
-        return sl_cli_usage(CMD, "expected show QUEUE ID");
+    if (argc - optind != 3 || (strcmp(argv[optind], "show") != 0 && strcmp(argv[optind], "run-now") != 0))
+        return sl_cli_usage(CMD, "expected show QUEUE ID or run-now QUEUE ID");
+    int now_mode = strcmp(argv[optind], "run-now") == 0;
     const char *queue = argv[optind + 1], *arg = argv[optind + 2];
     if (sl_cli_check_name(CMD, "queue", queue))
         return 2;
@@ -380,6 +435,8 @@ int sl_cmd_jobs(int argc, char **argv)
         return sl_cli_usage(CMD, "invalid ID (1 to 128 bytes)");
 
     job_query q = {.queue = queue, .entries = cJSON_CreateArray(), .places = cJSON_CreateArray()};
+    if (now_mode)
+        q.members = cJSON_CreateArray();
     char jid[160];
     sl_key_stream(q.stream, sizeof q.stream, queue);
     q.r = sl_cli_connect(CMD, url);
@@ -397,6 +454,8 @@ int sl_cmd_jobs(int argc, char **argv)
         find_entries(&q, arg, jid, sizeof jid);
         if (!q.failed)
             find_scheduled(&q);
+        if (now_mode)
+            continue; /* only the schedule matters */
         const char *xg[] = {"XINFO", "GROUPS", q.stream};
         redisReply *groups = q.failed ? NULL : sl_redis_cmdargv(q.r, 3, xg, NULL);
         for (size_t i = 0; groups && groups->type == REDIS_REPLY_ARRAY && i < groups->elements && !q.failed; i++)
@@ -407,6 +466,30 @@ int sl_cmd_jobs(int argc, char **argv)
     if (q.failed)
         goto done;
     int found = cJSON_GetArraySize(q.places) > 0;
+    if (now_mode) {
+        rc = found ? run_now(&q, json) : 1;
+        if (rc < 0) {
+            rc = 1;
+            goto done;
+        }
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "queue", queue);
+            cJSON_AddStringToObject(o, "job_id", jid);
+            cJSON_AddItemToObject(o, "scheduled", q.places);
+            q.places = NULL;
+            int prc = sl_cli_print_json(CMD, o);
+            rc = prc ? prc : rc;
+        } else if (!found) {
+            sl_cli_fail(CMD,
+                        "job %s of queue %s is not scheduled (searched %s): run-now takes a delayed job or a "
+                        "retry waiting for its backoff",
+                        jid, queue, parts.n > 1 ? "the schedules of every partition" : "its schedule");
+        }
+        if (rc == 0)
+            rc = sl_cli_flush(CMD);
+        goto done;
+    }
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "queue", queue);
@@ -453,6 +536,7 @@ done:
     sl_cli_parts_free(&parts);
     cJSON_Delete(q.entries);
     cJSON_Delete(q.places);
+    cJSON_Delete(q.members);
     sl_redis_free(q.r);
     return rc;
 }
