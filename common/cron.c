@@ -23,14 +23,14 @@ typedef struct field_def {
     const char *const *names; /* lo-based, or NULL */
 } field_def;
 
-static const char *const mon_names[] = {"jan", "feb", "mar", "apr", "may", "jun",
-                                        "jul", "aug", "sep", "oct", "nov", "dec", NULL};
+static const char *const mon_names[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul",
+                                        "aug", "sep", "oct", "nov", "dec", NULL};
 static const char *const dow_names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL};
 
 enum { F_SEC, F_MIN, F_HOUR, F_DOM, F_MON, F_DOW, F_N };
 static const field_def fields[F_N] = {
-    {"second", 0, 59, NULL},         {"minute", 0, 59, NULL},     {"hour", 0, 23, NULL},
-    {"day of month", 1, 31, NULL},   {"month", 1, 12, mon_names}, {"day of week", 0, 7, dow_names},
+    {"second", 0, 59, NULL},       {"minute", 0, 59, NULL},     {"hour", 0, 23, NULL},
+    {"day of month", 1, 31, NULL}, {"month", 1, 12, mon_names}, {"day of week", 0, 7, dow_names},
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -109,7 +109,7 @@ static int parse_field(const field_def *f, const char *text, size_t len, uint64_
                 hi = f->hi == 7 ? 6 : f->hi;
         }
         if (*p != '\0')
-                return fail(err, errlen, "%s: \"%s\" is not a value, range or step", f->name, item);
+            return fail(err, errlen, "%s: \"%s\" is not a value, range or step", f->name, item);
         if (lo < f->lo || lo > f->hi)
             return fail(err, errlen, "%s: %ld is out of %d..%d", f->name, lo, f->lo, f->hi);
         if (hi < f->lo || hi > f->hi)
@@ -207,7 +207,8 @@ int sl_tz_check(const char *zone, char *err, size_t errlen)
     if (!zone || !*zone || strcmp(zone, "UTC") == 0)
         return 0;
     size_t n = strlen(zone);
-    if (n >= SL_CRON_ZONE_MAX || zone[0] == '/' || strstr(zone, "..") || strspn(zone, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+-") != n)
+    if (n >= SL_CRON_ZONE_MAX || zone[0] == '/' || strstr(zone, "..") ||
+        strspn(zone, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+-") != n)
         return fail(err, errlen, "\"%.80s\" is not an IANA time zone name like Europe/Berlin", zone);
     const char *dir = getenv("TZDIR");
     char path[512];

@@ -197,7 +197,7 @@ static int parse_db_tail(const char *p, sl_url *u, char *err, size_t errlen)
 /* host[:port][/db][?query] after the userinfo of a redis:// URL. */
 static int parse_tcp(const char *s, sl_url *u, char *err, size_t errlen)
 {
-    const char *p;
+    const char *p = s; /* set by parse_hostport */
 
     if (parse_hostport(s, "/?", u->host, sizeof u->host, &u->port, &p, err, errlen) != 0)
         return -1;
@@ -232,7 +232,7 @@ static int parse_hosts(const char *s, int dflt, sl_url *u, const char **end, cha
  * has only database 0 (SELECT is refused on a cluster node). */
 static int parse_cluster(const char *s, sl_url *u, char *err, size_t errlen)
 {
-    const char *p;
+    const char *p = s; /* set by parse_hosts */
 
     if (parse_hosts(s, 6379, u, &p, err, errlen) != 0 || parse_db_tail(p, u, err, errlen) != 0)
         return -1;
@@ -245,7 +245,7 @@ static int parse_cluster(const char *s, sl_url *u, char *err, size_t errlen)
 /* redis+sentinel://sentinels/MASTER_NAME[/db][?query]. */
 static int parse_sentinel(const char *s, sl_url *u, char *err, size_t errlen)
 {
-    const char *p;
+    const char *p = s; /* set by parse_hosts */
 
     if (parse_hosts(s, 26379, u, &p, err, errlen) != 0)
         return -1;

@@ -279,7 +279,7 @@ static int host_enqueue(sluice_ctx *ctx, const sluice_enqueue_req *req, char *id
         }
         rc = 0;
         char why[512];
-        if (env->cfg->wait_replicas > 0 && /* redis.wait_replicas: not done until replicas have it */
+        if (env->cfg && env->cfg->wait_replicas > 0 && /* redis.wait_replicas: not done until replicas have it */
             sl_redis_wait(env->redis, env->cfg->wait_replicas, env->cfg->wait_timeout_ms, why, sizeof why) != 0) {
             complain(ctx, "enqueue: %s %s: on the master but %s", what, key, why);
             if (id_out && id_out_len)

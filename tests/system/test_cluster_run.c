@@ -368,13 +368,14 @@ Test(cluster_run, a_new_master_gets_the_library_and_its_queues_run)
     char *rec = th_tmp_path("cluster-new-master.txt");
     unlink(rec);
     char *json = NULL;
-    cr_assert(asprintf(&json,
-                       "{\"redis\":{\"url\":\"%s\",\"reconnect_min\":\"50ms\",\"reconnect_max\":\"500ms\"},"
-                       "\"plugin_dir\":\"%s\",\"log\":{\"level\":\"info\"},"
-                       "\"supervisor\":{\"promote_interval\":\"50ms\"},"
-                       "\"pools\":[{\"name\":\"p\",\"queue\":\"%s\",\"group\":\"g\",\"workers\":2,"
-                       "\"plugins\":[\"record\",\"retry\"],\"block\":\"200ms\",\"settings\":{\"record_file\":\"%s\"}}]}",
-                       cl.url, SLUICE_TEST_PLUGIN_DIR, q[0], rec) > 0);
+    cr_assert(
+        asprintf(&json,
+                 "{\"redis\":{\"url\":\"%s\",\"reconnect_min\":\"50ms\",\"reconnect_max\":\"500ms\"},"
+                 "\"plugin_dir\":\"%s\",\"log\":{\"level\":\"info\"},"
+                 "\"supervisor\":{\"promote_interval\":\"50ms\"},"
+                 "\"pools\":[{\"name\":\"p\",\"queue\":\"%s\",\"group\":\"g\",\"workers\":2,"
+                 "\"plugins\":[\"record\",\"retry\"],\"block\":\"200ms\",\"settings\":{\"record_file\":\"%s\"}}]}",
+                 cl.url, SLUICE_TEST_PLUGIN_DIR, q[0], rec) > 0);
     char *cfg = th_write_file("cluster-new-master.json", json);
     free(json);
     th_sup_init(&sup, "cluster-new-master", cfg, "cluster-new-master.log");

@@ -49,12 +49,13 @@ static int retry_scheduled(void *arg)
 static void start(const char *queue, int partitions, const char *rec)
 {
     char *json = NULL;
-    cr_assert(asprintf(&json,
-                       "{\"redis\":{\"url\":\"%s\"},\"plugin_dir\":\"%s\",\"log\":{\"level\":\"info\"},"
-                       "\"supervisor\":{\"promote_interval\":\"50ms\"},\"queues\":{\"%s\":{\"partitions\":%d}},"
-                       "\"pools\":[{\"name\":\"p\",\"queue\":\"%s\",\"group\":\"g\",\"workers\":1,"
-                       "\"plugins\":[\"record\",\"retry\"],\"block\":\"200ms\",\"settings\":{\"record_file\":\"%s\"}}]}",
-                       th_redis_url(), SLUICE_TEST_PLUGIN_DIR, queue, partitions, queue, rec) > 0);
+    cr_assert(
+        asprintf(&json,
+                 "{\"redis\":{\"url\":\"%s\"},\"plugin_dir\":\"%s\",\"log\":{\"level\":\"info\"},"
+                 "\"supervisor\":{\"promote_interval\":\"50ms\"},\"queues\":{\"%s\":{\"partitions\":%d}},"
+                 "\"pools\":[{\"name\":\"p\",\"queue\":\"%s\",\"group\":\"g\",\"workers\":1,"
+                 "\"plugins\":[\"record\",\"retry\"],\"block\":\"200ms\",\"settings\":{\"record_file\":\"%s\"}}]}",
+                 th_redis_url(), SLUICE_TEST_PLUGIN_DIR, queue, partitions, queue, rec) > 0);
     char *cfg = th_write_file("run-now.json", json);
     free(json);
     th_sup_init(&sup, "run-now", cfg, "run-now.log");
@@ -72,11 +73,11 @@ static void run_now_scenario(const char *queue, int partitions)
     th_run_result r = TH_RUN("enqueue", "-q", "-u", url, "--id", "d1", "--delay", "1h", queue, "test.record", "{}");
     cr_assert_eq(r.code, 0, "%s", r.err);
     th_run_free(&r);
-    r = TH_RUN("enqueue", "-q", "-u", url, "--id", "r1", queue, "test.retry", "{\"succeed_on\":2,\"retry_after\":3600000}");
+    r = TH_RUN("enqueue", "-q", "-u", url, "--id", "r1", queue, "test.retry",
+               "{\"succeed_on\":2,\"retry_after\":3600000}");
     cr_assert_eq(r.code, 0, "%s", r.err);
     th_run_free(&r);
-    cr_assert(th_wait_until(retry_scheduled, (void *)queue, 20000), "r1 waits an hour for attempt 2 (see %s)",
-              sup.log);
+    cr_assert(th_wait_until(retry_scheduled, (void *)queue, 20000), "r1 waits an hour for attempt 2 (see %s)", sup.log);
     th_sleep_ms(300);
     cr_assert_eq(th_count_lines(rec), 0, "nothing ran yet");
 
