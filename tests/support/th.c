@@ -91,6 +91,31 @@ int th_free_port(void)
     return ntohs(a.sin_port);
 }
 
+/* 1 if port can be bound on loopback now. */
+static int port_free(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* A free port for a cluster node: its bus port (port + 10000, Redis's rule)
+ * must be a port too, and free. The kernel's ephemeral range reaches 60999. */
+static int free_cluster_port(void)
+{
+    for (int tries = 0; tries < 1000; tries++) {
+        int p = th_free_port();
+        if (p <= 65535 - 10000 && port_free(p + 10000))
+            return p;
+    }
+    cr_assert_fail("no free port pair for a cluster node");
+    return 0;
+}
+
 /* Up: it answers PING with anything (PONG, or NOAUTH when it wants a password). */
 static int server_up(int port)
 {
@@ -112,7 +137,7 @@ void th_server_start(th_server *s)
     int fixed = s->port != 0;
     for (int tries = 0; tries < 5; tries++) {
         if (!fixed) {
-            s->port = th_free_port();
+            s->port = s->cluster ? free_cluster_port() : th_free_port();
             snprintf(s->dir, sizeof s->dir, "%.300s/redis-%d", th_tmpdir(), s->port);
             cr_assert(mkdir(s->dir, 0700) == 0 || errno == EEXIST, "mkdir(%s) failed: %s", s->dir, strerror(errno));
             snprintf(s->log, sizeof s->log, "%s/redis.log", s->dir);
