@@ -245,6 +245,14 @@ int th_cluster_wait_new_master(th_cluster *c, const char *key, int not, int time
     return a.found;
 }
 
+redisContext *th_cluster_route(void *arg, const char *q)
+{
+    th_cluster *c = arg;
+    char key[200];
+    snprintf(key, sizeof key, "sluice:{%s}", q);
+    return c->rc[th_cluster_node_of(c, key)];
+}
+
 static char *node_id(th_cluster *c, int i, char *buf, size_t n)
 {
     redisReply *r = th_cluster_cmd(c, i, "CLUSTER MYID");

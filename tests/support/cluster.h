@@ -42,6 +42,9 @@ void th_cluster_wait_replica_up(th_cluster *c, int i, int timeout_ms);
 void th_cluster_stop(th_cluster *c);
 /** The node (0..n-1) that is master of key's slot, by the first live node's CLUSTER SHARDS (asserts one is). */
 int th_cluster_node_of(th_cluster *c, const char *key);
+/** The connection to the master of queue (or partition) q's keys
+ *  sluice:{q}...: an acct_route_fn (support/acct.h) with arg the cluster. */
+redisContext *th_cluster_route(void *arg, const char *q);
 /** Move slot from node `from` to node `to` with its keys (SETSLOT IMPORTING/MIGRATING,
  *  MIGRATE, SETSLOT NODE on every master), and wait until every node agrees. */
 void th_cluster_move_slot(th_cluster *c, unsigned slot, int from, int to);

@@ -343,6 +343,12 @@ long th_count_lines(const char *path)
     return lines;
 }
 
+int th_has_lines(void *arg)
+{
+    const th_lines *w = arg;
+    return th_count_lines(w->path) >= w->n;
+}
+
 pid_t th_spawn(char *const argv[], char *const env[], const char *log_path)
 {
     pid_t pid = fork();

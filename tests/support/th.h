@@ -52,6 +52,13 @@ char *th_write_file(const char *name, const char *text);
 char *th_read_file(const char *path);
 /** Count lines in a file (0 if missing). */
 long th_count_lines(const char *path);
+/** For th_wait_until: the file at path has at least n lines. */
+typedef struct th_lines {
+    const char *path;
+    long n;
+} th_lines;
+/** th_wait_until predicate: arg is a th_lines. */
+int th_has_lines(void *arg);
 /** Lines of a file (0 if missing) containing a, and b too unless b is NULL. */
 long th_count_lines_with(const char *path, const char *a, const char *b);
 /** Occurrences of needle in text, not overlapping (0 if text is NULL); a

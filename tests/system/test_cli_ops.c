@@ -211,17 +211,6 @@ static char *worker_config(const char *name, const char *queue, const char *reco
     return path;
 }
 
-typedef struct lines_arg {
-    const char *path;
-    long n;
-} lines_arg;
-
-static int has_lines(void *arg)
-{
-    lines_arg *a = arg;
-    return th_count_lines(a->path) >= a->n;
-}
-
 Test(cli_ops, pause_stops_fetching_and_resume_restarts)
 {
     redisContext *c = th_redis();
@@ -232,8 +221,8 @@ Test(cli_ops, pause_stops_fetching_and_resume_restarts)
     char *argv[] = {SLUICE_WORKER_BIN, "--config", cfg, "--pool", "p", "--consumer", "w1", NULL};
     pid_t w = th_spawn(argv, NULL, log);
     th_cmd(c, "XADD sluice:{pq} * type test.record id first payload {}");
-    lines_arg one = {record, 1}, four = {record, 4};
-    cr_assert(th_wait_until(has_lines, &one, 10000), "the worker runs the first job");
+    th_lines one = {record, 1}, four = {record, 4};
+    cr_assert(th_wait_until(th_has_lines, &one, 10000), "the worker runs the first job");
 
     th_run_result r = TH_RUN("pause", "pq"); /* one group: p */
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
@@ -253,7 +242,7 @@ Test(cli_ops, pause_stops_fetching_and_resume_restarts)
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert_str_eq(r.out, "resumed group p of queue pq (sluice:{pq}:paused:p deleted)\n");
     th_run_free(&r);
-    cr_assert(th_wait_until(has_lines, &four, 3000), "resumed within a read cycle");
+    cr_assert(th_wait_until(th_has_lines, &four, 3000), "resumed within a read cycle");
     kill(w, SIGTERM);
     int st;
     cr_assert(th_wait_exit(w, 10000, &st));

@@ -110,17 +110,6 @@ Test(cluster_cli, enqueue_and_stats_span_every_master)
     th_run_free(&r);
 }
 
-typedef struct want_lines {
-    const char *path;
-    long n;
-} want_lines;
-
-static int has_lines(void *arg)
-{
-    want_lines *w = arg;
-    return th_count_lines(w->path) >= w->n;
-}
-
 Test(cluster_cli, workers_drain_queues_on_every_master)
 {
     enum { QUEUES = 6, PER = 50 };
@@ -154,8 +143,9 @@ Test(cluster_cli, workers_drain_queues_on_every_master)
         th_run_free(&r);
     }
     for (int i = 0; i < QUEUES; i++) {
-        want_lines want = {rec[i], PER};
-        cr_assert(th_wait_until(has_lines, &want, 60000), "%s: %ld of %d jobs ran", q[i], th_count_lines(rec[i]), PER);
+        th_lines want = {rec[i], PER};
+        cr_assert(th_wait_until(th_has_lines, &want, 60000), "%s: %ld of %d jobs ran", q[i], th_count_lines(rec[i]),
+                  PER);
     }
     for (int i = 0; i < QUEUES; i++) {
         th_worker_stop(w[i], 10000);

@@ -55,11 +55,7 @@ static int promoted = -1;
 static redisContext *route(void *arg, const char *q)
 {
     (void)arg;
-    if (promoted >= 0)
-        return cl.rc[promoted];
-    char key[200];
-    snprintf(key, sizeof key, "sluice:{%s}", q);
-    return cl.rc[th_cluster_node_of(&cl, key)];
+    return promoted >= 0 ? cl.rc[promoted] : th_cluster_route(&cl, q);
 }
 
 static int node_of_queue(const char *q)

@@ -56,17 +56,6 @@ static void pick_queues(char q[][16])
     }
 }
 
-typedef struct want_lines {
-    const char *path;
-    long n;
-} want_lines;
-
-static int has_lines(void *arg)
-{
-    want_lines *w = arg;
-    return th_count_lines(w->path) >= w->n;
-}
-
 static void enqueue(const char *queue, const char *type, const char *payload, const char *delay)
 {
     th_run_result r = delay ? TH_RUN("enqueue", "-q", "-u", cl.url, "--delay", delay, queue, type, payload)
@@ -152,9 +141,9 @@ Test(cluster_run, supervisor_and_workers_on_every_master)
     for (int i = 0; i < QUEUES; i++)
         enqueue_all(q[i]);
     for (int i = 0; i < QUEUES; i++) {
-        want_lines w = {rec[i], PER};
-        cr_assert(th_wait_until(has_lines, &w, 90000), "%s: %ld of %d jobs done (see %s)", q[i], th_count_lines(rec[i]),
-                  PER, sup.log);
+        th_lines w = {rec[i], PER};
+        cr_assert(th_wait_until(th_has_lines, &w, 90000), "%s: %ld of %d jobs done (see %s)", q[i],
+                  th_count_lines(rec[i]), PER, sup.log);
     }
     for (int i = 0; i < 3; i++) {
         redisReply *v = th_cluster_cmd(&cl, i, "FCALL sluice_version 0");
@@ -172,8 +161,8 @@ Test(cluster_run, supervisor_and_workers_on_every_master)
     snprintf(key, sizeof key, "sluice:{%s}", q[0]);
     th_cluster_move_slot(&cl, sl_hashslot(key, strlen(key)), 0, 1);
     enqueue_all(q[0]);
-    want_lines w = {rec[0], 2 * PER};
-    cr_assert(th_wait_until(has_lines, &w, 90000), "%s after the move: %ld of %d jobs done (see %s)", q[0],
+    th_lines w = {rec[0], 2 * PER};
+    cr_assert(th_wait_until(th_has_lines, &w, 90000), "%s after the move: %ld of %d jobs done (see %s)", q[0],
               th_count_lines(rec[0]), 2 * PER, sup.log);
     each_once(rec[0], 2 * PER);
     cr_assert_eq(pending(q[0], "g"), 0);
@@ -235,8 +224,8 @@ Test(cluster_run, a_partitioned_queue_spans_the_masters)
             cr_assert_eq(r.code, 0, "%s", r.err);
             th_run_free(&r);
         }
-    want_lines w = {rec, JOBS + KEYED};
-    cr_assert(th_wait_until(has_lines, &w, 90000), "%ld of %d jobs done (see %s)", th_count_lines(rec), JOBS + KEYED,
+    th_lines w = {rec, JOBS + KEYED};
+    cr_assert(th_wait_until(th_has_lines, &w, 90000), "%ld of %d jobs done (see %s)", th_count_lines(rec), JOBS + KEYED,
               sup.log);
     th_sleep_ms(300); /* a duplicate run would have shown by now */
     each_once(rec, JOBS + KEYED);
@@ -262,15 +251,6 @@ Test(cluster_run, a_partitioned_queue_spans_the_masters)
     th_sup_stop(&sup, 20000);
     free(cfg);
     free(rec);
-}
-
-/* The connection to the master of queue (partition) q's keys. */
-static redisContext *route(void *arg, const char *q)
-{
-    (void)arg;
-    char key[200];
-    snprintf(key, sizeof key, "sluice:{%s}", q);
-    return cl.rc[th_cluster_node_of(&cl, key)];
 }
 
 Test(cluster_run, eight_partitions_over_three_masters_two_groups_with_retries)
@@ -306,7 +286,7 @@ Test(cluster_run, eight_partitions_over_three_masters_two_groups_with_retries)
     acct_ledger *ledgers[] = {g, h};
     for (int i = 0; i < 2; i++) {
         acct_set_partitions(ledgers[i], PARTS);
-        acct_set_route(ledgers[i], route, NULL);
+        acct_set_route(ledgers[i], th_cluster_route, &cl);
     }
     char err[256];
     sluice_client *c = sluice_client_new(cl.url, NULL, err, sizeof err);
@@ -382,8 +362,8 @@ Test(cluster_run, a_new_master_gets_the_library_and_its_queues_run)
     th_sup_start(&sup);
     th_sup_wait_workers(&sup, 2, 30000);
     enqueue_all(q[0]);
-    want_lines w = {rec, PER};
-    cr_assert(th_wait_until(has_lines, &w, 60000), "%ld of %d (see %s)", th_count_lines(rec), PER, sup.log);
+    th_lines w = {rec, PER};
+    cr_assert(th_wait_until(th_has_lines, &w, 60000), "%ld of %d (see %s)", th_count_lines(rec), PER, sup.log);
 
     int fresh = th_cluster_add_master(&cl);
     redisReply *v = th_cluster_cmd(&cl, fresh, "FCALL sluice_version 0");
@@ -395,7 +375,7 @@ Test(cluster_run, a_new_master_gets_the_library_and_its_queues_run)
     for (int j = 0; j < N; j++)
         enqueue(q[0], "test.record", "{}", j % 10 ? NULL : "100ms");
     w.n = PER + N;
-    cr_assert(th_wait_until(has_lines, &w, 60000), "%ld of %d after the move (see %s)", th_count_lines(rec), PER + N,
+    cr_assert(th_wait_until(th_has_lines, &w, 60000), "%ld of %d after the move (see %s)", th_count_lines(rec), PER + N,
               sup.log);
     each_once(rec, PER + N);
     v = th_cluster_cmd(&cl, fresh, "FCALL sluice_version 0");

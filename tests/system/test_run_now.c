@@ -27,17 +27,6 @@ static void teardown(void)
 
 TestSuite(run_now, .init = setup, .fini = teardown, .timeout = 120);
 
-typedef struct want_lines {
-    const char *path;
-    long n;
-} want_lines;
-
-static int has_lines(void *arg)
-{
-    want_lines *w = arg;
-    return th_count_lines(w->path) >= w->n;
-}
-
 static int retry_scheduled(void *arg)
 {
     th_run_result r = TH_RUN("jobs", "show", "-u", th_redis_url(), arg, "r1");
@@ -86,8 +75,8 @@ static void run_now_scenario(const char *queue, int partitions)
     cr_assert(strstr(r.out, "due now: was scheduled until ") && strstr(r.out, "(delayed job, for every group)"), "%s",
               r.out);
     th_run_free(&r);
-    want_lines w = {rec, 1};
-    cr_assert(th_wait_until(has_lines, &w, 20000), "d1 ran (see %s)", sup.log);
+    th_lines w = {rec, 1};
+    cr_assert(th_wait_until(th_has_lines, &w, 20000), "d1 ran (see %s)", sup.log);
     cr_assert_eq(th_count_lines_with(rec, "d1 ", NULL), 1);
 
     r = TH_RUN("jobs", "run-now", "--json", "-u", url, queue, "r1");
@@ -95,7 +84,7 @@ static void run_now_scenario(const char *queue, int partitions)
     cr_assert(strstr(r.out, "\"due_now\":\ttrue") && strstr(r.out, "\"group\":\t\"g\""), "%s", r.out);
     th_run_free(&r);
     w.n = 2;
-    cr_assert(th_wait_until(has_lines, &w, 20000), "r1 ran (see %s)", sup.log);
+    cr_assert(th_wait_until(th_has_lines, &w, 20000), "r1 ran (see %s)", sup.log);
     cr_assert_eq(th_count_lines_with(rec, "r1 2 ", NULL), 1, "r1 completed on attempt 2");
 
     /* no longer scheduled: refused, and nothing runs again */

@@ -54,17 +54,6 @@ static void teardown(void)
 
 TestSuite(sentinel_run, .init = setup, .fini = teardown, .timeout = 240);
 
-typedef struct want_lines {
-    const char *path;
-    long n;
-} want_lines;
-
-static int has_lines(void *arg)
-{
-    want_lines *w = arg;
-    return th_count_lines(w->path) >= w->n;
-}
-
 static int promoted(void *arg)
 {
     (void)arg;
@@ -110,8 +99,8 @@ Test(sentinel_run, jobs_run_across_a_failover)
     th_sup_wait_workers(&sup, 2, 30000);
     for (int i = 0; i < N; i++)
         enqueue("{}", NULL);
-    want_lines w = {rec, N};
-    cr_assert(th_wait_until(has_lines, &w, 60000), "%ld of %d before the failover (see %s)", th_count_lines(rec), N,
+    th_lines w = {rec, N};
+    cr_assert(th_wait_until(th_has_lines, &w, 60000), "%ld of %d before the failover (see %s)", th_count_lines(rec), N,
               sup.log);
 
     /* every write so far is on the replica before the master goes */
@@ -128,7 +117,7 @@ Test(sentinel_run, jobs_run_across_a_failover)
     for (int i = 0; i < D; i++)
         enqueue("{}", "200ms");
     w.n = 2 * N + D;
-    cr_assert(th_wait_until(has_lines, &w, 90000), "%ld of %d after the failover (see %s)", th_count_lines(rec),
+    cr_assert(th_wait_until(th_has_lines, &w, 90000), "%ld of %d after the failover (see %s)", th_count_lines(rec),
               2 * N + D, sup.log);
     cr_assert_eq(th_count_lines(rec), 2 * N + D, "each job ran once");
     cr_assert_geq(th_sup_log_count(&sup, "redis maintenance connection restored", NULL), 1, "see %s", sup.log);
@@ -260,8 +249,8 @@ Test(sentinel_run, the_master_most_sentinels_name_wins_over_a_stale_one)
         cr_assert_eq(r.code, 0, "%s", r.err);
         th_run_free(&r);
     }
-    want_lines w = {rec, 3};
-    cr_assert(th_wait_until(has_lines, &w, 30000), "%ld of 3 delayed jobs promoted and run (see %s)",
+    th_lines w = {rec, 3};
+    cr_assert(th_wait_until(th_has_lines, &w, 30000), "%ld of 3 delayed jobs promoted and run (see %s)",
               th_count_lines(rec), sup.log);
     redisContext *d = th_server_connect(&decoy);
     cr_assert_eq(th_int(d, "EXISTS sluice:{vq}"), 0, "nothing went to the decoy");

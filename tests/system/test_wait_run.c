@@ -37,17 +37,6 @@ static void teardown(void)
 
 TestSuite(wait_run, .init = setup, .fini = teardown, .timeout = 120);
 
-typedef struct want_lines {
-    const char *path;
-    long n;
-} want_lines;
-
-static int has_lines(void *arg)
-{
-    want_lines *w = arg;
-    return th_count_lines(w->path) >= w->n;
-}
-
 static int log_has(void *arg)
 {
     return th_sup_log_count(&sup, arg, NULL) > 0;
@@ -92,8 +81,8 @@ Test(wait_run, enqueues_and_acks_wait_for_the_replica)
         cr_assert_eq(r.code, 0, "%s", r.err);
         th_run_free(&r);
     }
-    want_lines w = {rec, 20};
-    cr_assert(th_wait_until(has_lines, &w, 30000), "%ld of 20 (see %s)", th_count_lines(rec), sup.log);
+    th_lines w = {rec, 20};
+    cr_assert(th_wait_until(th_has_lines, &w, 30000), "%ld of 20 (see %s)", th_count_lines(rec), sup.log);
     cr_assert(th_wait_until(none_pending, NULL, 30000), "acks confirmed and done");
     cr_assert_eq(th_sup_log_count(&sup, "not confirmed", NULL), 0, "with the replica up nothing fails (see %s)",
                  sup.log);
@@ -112,7 +101,7 @@ Test(wait_run, enqueues_and_acks_wait_for_the_replica)
     cr_assert_eq(r.code, 2, "0 is not a replica count to wait for: %s", r.err);
     th_run_free(&r);
     w.n = 22;
-    cr_assert(th_wait_until(has_lines, &w, 30000), "%ld of 22 (see %s)", th_count_lines(rec), sup.log);
+    cr_assert(th_wait_until(th_has_lines, &w, 30000), "%ld of 22 (see %s)", th_count_lines(rec), sup.log);
 
     /* the replica stops taking writes */
     kill(replica.pid, SIGSTOP);
@@ -122,7 +111,7 @@ Test(wait_run, enqueues_and_acks_wait_for_the_replica)
     cr_assert(strstr(r.err, "enqueued on the master but the write was not confirmed: 0 of 1 replicas"), "%s", r.err);
     th_run_free(&r);
     w.n = 23; /* it is on the master: the worker runs it */
-    cr_assert(th_wait_until(has_lines, &w, 30000), "see %s", sup.log);
+    cr_assert(th_wait_until(th_has_lines, &w, 30000), "see %s", sup.log);
     cr_assert(th_wait_until(log_has, "acks not confirmed by the replicas", 30000), "see %s", sup.log);
 
     kill(replica.pid, SIGCONT);
