@@ -15,5 +15,6 @@ int sl_cmd_jobs(int argc, char **argv); /* cli/cmd_jobs.c */
 int sl_cmd_trace(int argc, char **argv); /* cli/cmd_trace.c */
 int sl_cmd_schema(int argc, char **argv); /* cli/cmd_schema.c */
 int sl_cmd_functions(int argc, char **argv); /* cli/cmd_functions.c */
+int sl_cmd_schedules(int argc, char **argv); /* cli/cmd_schedules.c */
 
 #endif

@@ -22,6 +22,7 @@ static const struct sl_command {
     {"pause", sl_cmd_pause, "stop a group's workers from fetching jobs"},
     {"resume", sl_cmd_resume, "let a paused group's workers fetch again"},
     {"group", sl_cmd_group, "consumer groups: create, reset, delete"},
+    {"schedules", sl_cmd_schedules, "cron and periodic jobs: list, next, trigger, pause, resume"},
     {"jobs", sl_cmd_jobs, "where a job is: pending, scheduled, completed, dead-lettered"},
     {"schema", sl_cmd_schema, "event schemas: list, show, register, check, validate"},
     {"trace", sl_cmd_trace, "show the jobs of one request (correlation id) and their outcome per group"},

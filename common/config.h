@@ -38,6 +38,24 @@ typedef struct sl_queue_cfg {
     int partitions; /* partitions: 1..1024, default 1; N > 1: streams sluice:{Q#0}..{Q#N-1} (common/partition.h) */
 } sl_queue_cfg;
 
+/** What a schedule does with the ticks it missed while no supervisor ran it
+ *  (schedules[].missed; docs/scheduling.md). */
+typedef enum sl_missed { SL_MISSED_SKIP, SL_MISSED_ONE, SL_MISSED_ALL } sl_missed;
+
+/** A schedule: schedules[] (docs/scheduling.md). Every supervisor whose config
+ *  has it runs it; each tick is enqueued once however many do. */
+typedef struct sl_schedule_cfg {
+    char *name; /* name, unique, [A-Za-z0-9_.-]{1,64} */
+    char *cron; /* cron, required: a cron expression or macro (common/cron.h) */
+    char *tz; /* tz, an IANA zone of the system's tzdata, default "UTC" */
+    char *queue; /* queue, required */
+    char *type; /* type, required: the job's event type */
+    char *payload; /* payload: any JSON value, kept as compact text; default {} */
+    char *missed_name; /* missed: "skip" (default), "one" or "all" */
+    sl_missed missed; /* missed, parsed */
+    int64_t jitter_ms; /* jitter: each tick's job is due at a random time up to this after the tick, default 0 */
+} sl_schedule_cfg;
+
 typedef struct sl_config {
     char *origin; /* file path or "<string>", for messages */
     /* redis */
@@ -103,6 +121,9 @@ typedef struct sl_config {
     sl_queue_cfg *queues; /* queues: object keyed by queue name, optional; in file order */
     size_t nqueues;
     sl_queue_cfg queue_defaults; /* what a queue without an entry gets (name NULL) */
+    /* schedules */
+    sl_schedule_cfg *schedules; /* schedules: array, optional; in file order */
+    size_t nschedules;
     /* pools */
     sl_pool_cfg *pools; /* pools: array, at least one */
     size_t npools;
@@ -142,6 +163,8 @@ char *sl_cfg_pool_fingerprint(const sl_config *cfg, const sl_pool_cfg *pool);
  */
 int sl_cfg_parse_listen(const char *listen, char *host, size_t n, unsigned short *port);
 
+/** Find a schedule by name, NULL if absent. */
+const sl_schedule_cfg *sl_cfg_schedule(const sl_config *cfg, const char *name);
 /** Find a pool by name, NULL if absent. */
 const sl_pool_cfg *sl_cfg_pool(const sl_config *cfg, const char *name);
 /** The settings of queue name: its queues.<name> entry, or &cfg->queue_defaults

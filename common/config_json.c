@@ -55,6 +55,7 @@ static int emit(cJSON *j, const sl_cfg_key *k, const void *obj, const char *name
     }
     case SL_CFG_POOLS:
     case SL_CFG_QUEUES:
+    case SL_CFG_SCHEDULES:
         return 0; /* added by their callers */
     default: {
         const char *s = *(char *const *)f;
@@ -146,6 +147,11 @@ char *sl_cfg_to_json(const sl_config *cfg)
         return NULL;
     }
     cJSON_AddItemToObject(root, "queues", arr);
+    if ((arr = sl_cfg_schedules_json(cfg)) == NULL) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    cJSON_AddItemToObject(root, "schedules", arr);
     arr = cJSON_AddArrayToObject(root, "pools");
     for (size_t i = 0; arr != NULL && i < cfg->npools; i++) {
         cJSON *pj = pool_json(&cfg->pools[i], 1);
@@ -279,6 +285,7 @@ void sl_cfg_free(sl_config *cfg)
     for (size_t i = 0; i < cfg->nqueues; i++)
         free(cfg->queues[i].name);
     free(cfg->queues);
+    sl_cfg_schedules_free(cfg);
     if (cfg->redis_url != NULL) /* it may hold the password */
         explicit_bzero(cfg->redis_url, strlen(cfg->redis_url));
     for (size_t i = 0; i < sl_cfg_nmain_keys; i++) {

@@ -22,7 +22,8 @@ typedef enum sl_cfg_ktype {
     SL_CFG_PLUGINS, /* char ** + count */
     SL_CFG_SETTINGS, /* string map */
     SL_CFG_POOLS, /* the pools array (handled by parse_pools) */
-    SL_CFG_QUEUES /* the queues object (config_queues.c) */
+    SL_CFG_QUEUES, /* the queues object (config_queues.c) */
+    SL_CFG_SCHEDULES /* the schedules array (config_schedules.c) */
 } sl_cfg_ktype;
 
 enum { SL_CFG_REQUIRED = 1, SL_CFG_NULLABLE = 2 };
@@ -46,6 +47,8 @@ extern const sl_cfg_key sl_cfg_pool_keys[];
 extern const size_t sl_cfg_npool_keys;
 extern const sl_cfg_key sl_cfg_queue_keys[];
 extern const size_t sl_cfg_nqueue_keys;
+extern const sl_cfg_key sl_cfg_schedule_keys[];
+extern const size_t sl_cfg_nschedule_keys;
 
 /* ---- parser services shared by config.c and config_queues.c -------------- */
 
@@ -72,6 +75,15 @@ int sl_cfg_parse_object(sl_cfg_pctx *p, const sl_cfg_key *tbl, size_t n, void *o
 
 /** The "queues" object into cfg->queues (config_queues.c). 0 or -1. */
 int sl_cfg_parse_queues(sl_cfg_pctx *p, struct sl_config *cfg, const struct cJSON *obj);
+
+/** The "schedules" array into cfg->schedules (config_schedules.c). 0 or -1. */
+int sl_cfg_parse_schedules(sl_cfg_pctx *p, struct sl_config *cfg, const struct cJSON *arr);
+
+/** cfg->schedules as a JSON array (every key), or NULL on out of memory. */
+struct cJSON *sl_cfg_schedules_json(const struct sl_config *cfg);
+
+/** Free cfg->schedules. */
+void sl_cfg_schedules_free(struct sl_config *cfg);
 
 /** After every key is parsed: inherited values (dlq_maxlen = jobs.dlq_maxlen)
  *  and cfg->queue_defaults. */

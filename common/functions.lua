@@ -27,7 +27,7 @@ Time is always Redis server time (TIME), never a client's clock.
 -- with the same or a newer version. So every version must accept the calls of
 -- every older one (new KEYS/ARGV only as optional additions, replies only grow):
 -- in a rolling upgrade old processes call the new library.
-local VERSION = '9'
+local VERSION = '10'
 
 local function now_ms()
     local t = redis.call('TIME')
@@ -739,4 +739,83 @@ redis.register_function('sluice_schema_put', function(keys, args)
     redis.call('HSET', keys[1], args[1], args[4])
     redis.call('INCR', keys[2])
     return 1
+end)
+
+--[[ Schedules (docs/scheduling.md). A schedule NAME of queue partition P has
+  sluice:{P}:cron:NAME         hash: paused, last_tick, last_job, enqueued
+  sluice:{P}:cron:NAME:ticks   zset of the ticks handled (member and score:
+                               tick ms), the latest CRON_TICKS_KEPT
+and every supervisor running it calls sluice_cron_fire for each tick. The
+zset makes each tick enqueue at most once however many supervisors call, in
+whatever order; its maximum is the last tick handled, from which a starting
+supervisor counts the missed ones (sluice_cron_last). ]]
+local CRON_TICKS_KEPT = 1000
+
+--[[ sluice_cron_fire: enqueue the job of one tick of a schedule, once.
+KEYS[1] stream, KEYS[2] sched, KEYS[3] sluice:{P}:cron:NAME, KEYS[4] its :ticks
+ARGV[1] tick (epoch ms), ARGV[2] due (epoch ms: the tick plus its jitter),
+ARGV[3] "tick" | "trigger", then the job's field/value pairs (with id).
+"trigger" (sluice schedules trigger) enqueues now, paused or not, and records
+no tick. Returns {outcome, server time ms}, outcome one of
+  "enqueued"   the job is in the stream (or in sched until due)
+  "duplicate"  another call handled this tick already (or it is older than
+               every tick kept)
+  "paused"     the schedule is paused: the tick is recorded, nothing enqueued
+  "early"      the tick is later than the server's clock: nothing done ]]
+redis.register_function('sluice_cron_fire', function(keys, args)
+    local stream, sched, state, ticks = keys[1], keys[2], keys[3], keys[4]
+    local tick, due, mode = args[1] or '', args[2] or '', args[3] or ''
+    if not string.match(tick, '^%d+$') or not string.match(due, '^%d+$') or #tick > 15 or #due > 15 then
+        return redis.error_reply('ERR sluice_cron_fire: tick and due must be epoch milliseconds')
+    end
+    if mode ~= 'tick' and mode ~= 'trigger' then
+        return redis.error_reply('ERR sluice_cron_fire: mode must be "tick" or "trigger"')
+    end
+    local fields = {}
+    for i = 4, #args do fields[#fields + 1] = args[i] end
+    local bad = check_put('sluice_cron_fire', 'at', due, fields)
+    if bad then return bad end
+    local now = now_ms()
+    if mode == 'tick' then
+        local t = tonumber(tick)
+        if t > now then return {'early', now} end
+        if redis.call('ZSCORE', ticks, tick) then return {'duplicate', now} end
+        if redis.call('ZCARD', ticks) >= CRON_TICKS_KEPT then
+            local oldest = redis.call('ZRANGE', ticks, 0, 0, 'WITHSCORES')
+            if oldest[2] and t < tonumber(oldest[2]) then return {'duplicate', now} end
+        end
+        redis.call('ZADD', ticks, t, tick)
+        redis.call('ZREMRANGEBYRANK', ticks, 0, -(CRON_TICKS_KEPT + 1))
+        local last = redis.call('HGET', state, 'last_tick')
+        if not last or t > tonumber(last) then redis.call('HSET', state, 'last_tick', tick) end
+        if redis.call('HEXISTS', state, 'paused') == 1 then return {'paused', now} end
+    end
+    local d = tonumber(due)
+    put(stream, sched, d > now and 'at' or '', due, fields)
+    redis.call('HSET', state, 'last_job', field(fields, 'id'), 'last_enqueued_at', now)
+    redis.call('HINCRBY', state, 'enqueued', 1)
+    return {'enqueued', now}
+end)
+
+--[[ sluice_cron_last: where a schedule stands, for a supervisor that starts
+(and counts the ticks it missed) and for sluice schedules list.
+KEYS[1] sluice:{P}:cron:NAME, KEYS[2] its :ticks. Returns {last tick handled
+or -1, server time ms, 1 if paused else 0}. ]]
+redis.register_function{function_name = 'sluice_cron_last', flags = {'no-writes'}, callback = function(keys, args)
+    local last = redis.call('ZRANGE', keys[2], -1, -1, 'WITHSCORES')
+    return {last[2] and tonumber(last[2]) or -1, now_ms(), redis.call('HEXISTS', keys[1], 'paused')}
+end}
+
+--[[ sluice_cron_define: publish a schedule's definition for the CLI
+(sluice schedules list|next|trigger), with when a supervisor last did.
+KEYS[1] sluice:{:cron} (hash: name -> definition JSON), KEYS[2]
+sluice:{:cron}:seen (hash: name -> server time ms). ARGV: name, JSON, then
+more name, JSON pairs. Returns the server time ms. ]]
+redis.register_function('sluice_cron_define', function(keys, args)
+    local now = now_ms()
+    for i = 1, #args - 1, 2 do
+        redis.call('HSET', keys[1], args[i], args[i + 1])
+        redis.call('HSET', keys[2], args[i], now)
+    end
+    return now
 end)

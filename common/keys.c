@@ -46,6 +46,16 @@ int sl_key_idem(char *buf, size_t n, const char *queue, const char *key)
     return sl_fmt(buf, n, "sluice:{%s}:idem:%s", queue, key);
 }
 
+int sl_key_cron(char *buf, size_t n, const char *queue, const char *name)
+{
+    return sl_fmt(buf, n, "sluice:{%s}:cron:%s", queue, name);
+}
+
+int sl_key_cron_ticks(char *buf, size_t n, const char *queue, const char *name)
+{
+    return sl_fmt(buf, n, "sluice:{%s}:cron:%s:ticks", queue, name);
+}
+
 int sl_key_paused(char *buf, size_t n, const char *queue, const char *group)
 {
     return sl_fmt(buf, n, "sluice:{%s}:paused:%s", queue, group);

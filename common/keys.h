@@ -16,6 +16,11 @@
 #define SL_KEY_SCHEMAS "sluice:{:schemas}" /* hash: type -> schema JSON text */
 #define SL_KEY_SCHEMAS_VERSION "sluice:{:schemas}:version" /* string: INCR on every change */
 
+/* Global keys of the schedules (docs/scheduling.md), tag {:cron} for the same
+ * reason: one slot, no queue's. */
+#define SL_KEY_CRON_INDEX "sluice:{:cron}" /* hash: schedule name -> definition JSON */
+#define SL_KEY_CRON_SEEN "sluice:{:cron}:seen" /* hash: schedule name -> server ms a supervisor last published it */
+
 /** Longest key this module builds, including the NUL. */
 #define SL_KEY_MAX 256
 
@@ -42,6 +47,13 @@ int sl_key_stats(char *buf, size_t n, const char *queue, const char *group);
 /** "sluice:{Q}:idem:K": idempotency key K of sluice_enqueue. Returns 0 or -1
  *  (K may be longer than a name: size buf for it). */
 int sl_key_idem(char *buf, size_t n, const char *queue, const char *key);
+
+/** "sluice:{P}:cron:NAME": schedule NAME's state (paused, last tick) in
+ *  partition P of its queue. Returns 0 or -1. */
+int sl_key_cron(char *buf, size_t n, const char *queue, const char *name);
+/** "sluice:{P}:cron:NAME:ticks": the ticks of schedule NAME handled (a zset).
+ *  Returns 0 or -1. */
+int sl_key_cron_ticks(char *buf, size_t n, const char *queue, const char *name);
 
 /** "sluice:{Q}:partitions": the partition count of queue Q (a string "N",
  *  written by the supervisor when N > 1, absent when 1; common/partition.h).

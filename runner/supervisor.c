@@ -373,6 +373,7 @@ int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
                                 .hostname = sup.hostname,
                                 .conn = sl_maint_conn(sup.maint),
                                 .maint_stats = sl_maint_stats_of(sup.maint),
+                                .maint = sup.maint,
                                 .view = sl_sup_view};
     sup.metrics = sl_metrics_new(sup.cfg, &xowner);
     if (!sup.metrics || sl_gauges_start(sup.metrics) != 0) {

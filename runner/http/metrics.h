@@ -124,6 +124,7 @@ typedef struct sl_mx_owner {
     const char *hostname;
     sl_mconn *conn; /* the maintenance connection: the gauges sample over it */
     const sl_maint_stats *maint_stats; /* lease extensions */
+    const sl_maint *maint; /* its schedules (sl_maint_schedules_of) */
     /** The pools and slots now (never NULL; no pools when out of memory),
      *  valid until the owner's state next changes: read it at once. */
     const sl_mx_view *(*view)(void *ctx);

@@ -9,6 +9,7 @@
 #include <event2/buffer.h>
 
 #include "runner/http/metrics.h"
+#include "runner/maint/schedules.h"
 #include "sluice/version.h"
 
 static const char *const sl_outcome_names[SL_OUT_N] = {"ok", "retry", "unwritten", "dead", "skipped"};
@@ -115,6 +116,51 @@ static void sl_group_counter(struct evbuffer *o, sl_metrics *m, sl_mx_counts **t
         evbuffer_add_printf(o, "%s{queue=\"%s\",group=\"%s\"} %llu\n", name, g->queue, g->group,
                             // NOLINTNEXTLINE(clang-analyzer-core.NullDereference): tot[i] is set for each group
                             (unsigned long long)*(const uint64_t *)((const char *)tot[i] + off));
+}
+
+/* The schedules this supervisor runs: its own calls' outcomes, the lateness
+ * of the last tick it enqueued, and the next tick (docs/scheduling.md). */
+static void sl_schedules(struct evbuffer *o, const sl_metrics *m)
+{
+    const sl_mschedule *list = sl_maint_schedules_of(m->owner.maint); /* families even when empty */
+    sl_fam(o, "sluice_schedule_ticks_total", "counter",
+           "Ticks of a schedule by what this supervisor's call did: enqueued, duplicate (another supervisor did), "
+           "paused, missed (skipped by the missed policy), missed_enqueued.");
+    for (const sl_mschedule *e = list; e; e = e->next) {
+        const struct {
+            const char *name;
+            uint64_t n;
+        } rows[] = {{"enqueued", e->enqueued - e->missed_enqueued},
+                    {"missed_enqueued", e->missed_enqueued},
+                    {"duplicate", e->duplicates},
+                    {"paused", e->paused_ticks},
+                    {"missed", e->missed_skipped}};
+        for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+            evbuffer_add_printf(o, "sluice_schedule_ticks_total{schedule=\"%s\",queue=\"%s\",outcome=\"%s\"} %llu\n",
+                                e->name, e->queue, rows[i].name, (unsigned long long)rows[i].n);
+    }
+    sl_fam(o, "sluice_schedule_errors_total", "counter", "Failed calls of a schedule (retried).");
+    for (const sl_mschedule *e = list; e; e = e->next)
+        evbuffer_add_printf(o, "sluice_schedule_errors_total{schedule=\"%s\",queue=\"%s\"} %llu\n", e->name, e->queue,
+                            (unsigned long long)e->errors);
+    sl_fam(o, "sluice_schedule_lag_seconds", "gauge",
+           "Redis time minus the tick when this supervisor last enqueued a tick of the schedule.");
+    for (const sl_mschedule *e = list; e; e = e->next)
+        if (e->enqueued > 0)
+            evbuffer_add_printf(o, "sluice_schedule_lag_seconds{schedule=\"%s\",queue=\"%s\"} %.3f\n", e->name,
+                                e->queue, (double)e->lag_ms / 1000.0);
+    sl_fam(o, "sluice_schedule_next_tick_timestamp_seconds", "gauge",
+           "The schedule's next tick not yet handled (Unix time); in the past means it is overdue.");
+    for (const sl_mschedule *e = list; e; e = e->next)
+        if (e->active && e->started && e->next_tick >= 0)
+            evbuffer_add_printf(o, "sluice_schedule_next_tick_timestamp_seconds{schedule=\"%s\",queue=\"%s\"} %.3f\n",
+                                e->name, e->queue, (double)e->next_tick / 1000.0);
+    sl_fam(o, "sluice_schedule_last_tick_timestamp_seconds", "gauge",
+           "The latest tick of the schedule this supervisor saw handled, by it or a peer (Unix time).");
+    for (const sl_mschedule *e = list; e; e = e->next)
+        if (e->last_tick > 0)
+            evbuffer_add_printf(o, "sluice_schedule_last_tick_timestamp_seconds{schedule=\"%s\",queue=\"%s\"} %.3f\n",
+                                e->name, e->queue, (double)e->last_tick / 1000.0);
 }
 
 static const sl_mx_pool_view *sl_live_pool(const sl_mx_view *v, const char *name)
@@ -251,6 +297,7 @@ int sl_metrics_render(sl_metrics *m, struct evbuffer *o)
     sl_fam(o, "sluice_promoted_total", "counter", "Scheduled entries (retries, delayed jobs) moved back when due.");
     for (sl_mx_queue *q = m->queues; q; q = q->next)
         evbuffer_add_printf(o, "sluice_promoted_total{queue=\"%s\"} %llu\n", q->name, (unsigned long long)q->promoted);
+    sl_schedules(o, m);
     sl_gauges(o, m);
     rc = 0;
 done:

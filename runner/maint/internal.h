@@ -35,6 +35,7 @@ struct sl_maint {
     sl_maint_queue *queues;
     int extend_inflight; /* sluice_extend calls of the last round unanswered */
     struct sl_maint_trim *trim; /* retention (trim.h) */
+    struct sl_maint_schedules *schedules; /* cron and periodic jobs (schedules.h) */
 };
 
 /** The partition a worker's running job came from: its queue Q, or Q#i when

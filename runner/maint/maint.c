@@ -15,6 +15,7 @@
 #include "common/util.h"
 #include "runner/maint/internal.h"
 #include "runner/maint/maint.h"
+#include "runner/maint/schedules.h"
 #include "runner/maint/trim.h"
 
 /* Entries one sluice_promote call moves at most; a full batch goes again at once. */
@@ -182,7 +183,9 @@ static void sl_maint_on_lease_tick(evutil_socket_t fd, short what, void *arg)
 /* Every (re)connect: promote at once (entries fell due while we were away). */
 static void sl_maint_on_ready(void *arg)
 {
-    sl_maint_promote_all(arg);
+    sl_maint *m = arg;
+    sl_maint_promote_all(m);
+    sl_maint_schedules_ready(m->schedules); /* re-read what peers did meanwhile */
 }
 
 /* (Re)arm a persistent timer when its period changed. 0 or -1. */
@@ -221,7 +224,8 @@ sl_maint *sl_maint_new(struct event_base *base, const sl_config *cfg, const sl_m
     m->promote_ev = event_new(base, -1, EV_PERSIST, sl_maint_on_promote_tick, m);
     m->lease_ev = event_new(base, -1, EV_PERSIST, sl_maint_on_lease_tick, m);
     if (!m->promote_ev || !m->lease_ev || sl_maint_set_queues(m) != 0 || sl_maint_timers(m) != 0 ||
-        !(m->conn = sl_mconn_new(base, cfg, sl_maint_on_ready, m)) || !(m->trim = sl_maint_trim_new(m))) {
+        !(m->conn = sl_mconn_new(base, cfg, sl_maint_on_ready, m)) || !(m->trim = sl_maint_trim_new(m)) ||
+        !(m->schedules = sl_maint_schedules_new(m))) {
         sl_maint_free(m);
         return NULL;
     }
@@ -234,6 +238,7 @@ void sl_maint_free(sl_maint *m)
         return;
     sl_mconn_free(m->conn); /* callbacks run now, with NULL replies */
     sl_maint_trim_free(m->trim); /* after the connection: its callbacks point into it */
+    sl_maint_schedules_free(m->schedules);
     if (m->promote_ev)
         event_free(m->promote_ev);
     if (m->lease_ev)
@@ -257,11 +262,17 @@ void sl_maint_reload(sl_maint *m, const sl_config *cfg)
         SL_LOG(SL_ERROR, "cannot re-arm the maintenance timers");
     (void)sl_mconn_configure(m->conn, cfg);
     sl_maint_trim_reload(m->trim); /* retention policies and retention.interval */
+    sl_maint_schedules_reload(m->schedules);
 }
 
 const sl_maint_stats *sl_maint_stats_of(const sl_maint *m)
 {
     return &m->stats;
+}
+
+const struct sl_mschedule *sl_maint_schedules_of(const sl_maint *m)
+{
+    return m ? sl_maint_schedules_list(m->schedules) : NULL;
 }
 
 sl_mconn *sl_maint_conn(const sl_maint *m)

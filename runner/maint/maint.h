@@ -78,6 +78,9 @@ void sl_maint_reload(sl_maint *m, const sl_config *cfg);
 /** The counters so far. */
 const sl_maint_stats *sl_maint_stats_of(const sl_maint *m);
 
+/** The schedules run so far (schedules.h), for metrics. */
+const struct sl_mschedule *sl_maint_schedules_of(const sl_maint *m);
+
 /** The maintenance connection (the gauges sample over it). */
 struct sl_mconn *sl_maint_conn(const sl_maint *m);
 

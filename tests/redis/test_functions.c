@@ -1251,3 +1251,100 @@ Test(functions, delconsumer_deletes_only_a_consumer_with_nothing_pending)
     freeReplyObject(rep);
     redisFree(c);
 }
+
+/* ---- schedules: sluice_cron_fire / sluice_cron_last ---- */
+
+#define CRON "sluice:{q}:cron:s"
+#define CRON_TICKS "sluice:{q}:cron:s:ticks"
+
+/* sluice_cron_fire of tick (due = tick) with job id cron:s:TICK: its outcome. */
+static void cron_fire(redisContext *c, long long tick, const char *mode, char out[16])
+{
+    char t[24], id[48];
+    snprintf(t, sizeof t, "%lld", tick);
+    snprintf(id, sizeof id, "cron:s:%lld", tick);
+    redisReply *rep = cmdl(c, "FCALL", "sluice_cron_fire", "4", STREAM, SCHED, CRON, CRON_TICKS, t, t, mode, "type",
+                           "t", "payload", "{}", "id", id, (const char *)NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "%s", rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+    cr_assert_eq(rep->elements, 2);
+    cr_assert_eq(rep->element[1]->type, REDIS_REPLY_INTEGER, "server time");
+    snprintf(out, 16, "%s", rep->element[0]->str);
+    freeReplyObject(rep);
+}
+
+static long long server_now(redisContext *c)
+{
+    redisReply *rep = cmdl(c, "TIME", (const char *)NULL);
+    long long ms = atoll(rep->element[0]->str) * 1000 + atoll(rep->element[1]->str) / 1000;
+    freeReplyObject(rep);
+    return ms;
+}
+
+Test(functions, cron_fire_enqueues_each_tick_once_by_server_time)
+{
+    redisContext *c = th_redis();
+    char out[16];
+    long long now = server_now(c), tick = now - now % 1000 - 5000;
+    cron_fire(c, tick, "tick", out);
+    cr_assert_str_eq(out, "enqueued");
+    cron_fire(c, tick, "tick", out);
+    cr_assert_str_eq(out, "duplicate", "a second call for the tick enqueues nothing");
+    cron_fire(c, tick - 1000, "tick", out);
+    cr_assert_str_eq(out, "enqueued", "an earlier tick not yet handled still counts (order does not matter)");
+    cron_fire(c, now + 60000, "tick", out);
+    cr_assert_str_eq(out, "early", "a tick after Redis's clock is refused");
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), 2);
+    cr_assert_eq(INT_OF(c, "ZCARD", CRON_TICKS), 2, "the early tick was not recorded");
+
+    /* paused: the tick is recorded as handled, nothing enqueued */
+    INT_OF(c, "HSET", CRON, "paused", "x");
+    cron_fire(c, tick + 1000, "tick", out);
+    cr_assert_str_eq(out, "paused");
+    cron_fire(c, tick + 1000, "tick", out);
+    cr_assert_str_eq(out, "duplicate");
+    cron_fire(c, 0, "trigger", out);
+    cr_assert_str_eq(out, "enqueued", "a trigger runs paused or not");
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), 3);
+    cr_assert_eq(INT_OF(c, "ZCARD", CRON_TICKS), 3, "a trigger records no tick");
+
+    redisReply *rep = cmdl(c, "FCALL", "sluice_cron_last", "2", CRON, CRON_TICKS, (const char *)NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY);
+    cr_assert_eq(rep->element[0]->integer, tick + 1000, "the last tick handled");
+    cr_assert_eq(rep->element[2]->integer, 1, "paused");
+    freeReplyObject(rep);
+    INT_OF(c, "DEL", CRON, CRON_TICKS);
+    rep = cmdl(c, "FCALL", "sluice_cron_last", "2", CRON, CRON_TICKS, (const char *)NULL);
+    cr_assert_eq(rep->element[0]->integer, -1, "no tick ever handled");
+    cr_assert_eq(rep->element[2]->integer, 0);
+    freeReplyObject(rep);
+    redisFree(c);
+}
+
+Test(functions, cron_fire_keeps_the_latest_1000_ticks_and_refuses_older_ones)
+{
+    redisContext *c = th_redis();
+    char out[16];
+    long long base = 1000000000000LL;
+    for (int i = 0; i < 1001; i++)
+        cron_fire(c, base + i * 1000LL, "tick", out);
+    cr_assert_eq(INT_OF(c, "ZCARD", CRON_TICKS), 1000, "bounded");
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), 1001);
+    cron_fire(c, base - 1000, "tick", out);
+    cr_assert_str_eq(out, "duplicate", "older than every tick kept: treated as handled");
+    redisFree(c);
+}
+
+Test(functions, cron_fire_refuses_bad_arguments_and_writes_nothing)
+{
+    redisContext *c = th_redis();
+    ERR_OF(c, "tick and due must be epoch milliseconds", "FCALL", "sluice_cron_fire", "4", STREAM, SCHED, CRON,
+           CRON_TICKS, "soon", "1", "tick", "type", "t", "payload", "{}", "id", "x");
+    ERR_OF(c, "mode must be", "FCALL", "sluice_cron_fire", "4", STREAM, SCHED, CRON, CRON_TICKS, "1", "1", "later",
+           "type", "t", "payload", "{}", "id", "x");
+    ERR_OF(c, "a scheduled job needs an id field", "FCALL", "sluice_cron_fire", "4", STREAM, SCHED, CRON, CRON_TICKS,
+           "1", "1", "tick", "type", "t", "payload", "{}");
+    ERR_OF(c, "expected field/value pairs", "FCALL", "sluice_cron_fire", "4", STREAM, SCHED, CRON, CRON_TICKS, "1", "1",
+           "tick", "type");
+    cr_assert_eq(INT_OF(c, "EXISTS", STREAM, CRON, CRON_TICKS), 0);
+    redisFree(c);
+}

@@ -502,6 +502,9 @@ static const char *full_config =
     "\"retention\":{\"interval\":\"2s\"},"
     "\"queues\":{\"q1\":{\"retention_max_age\":\"7d\",\"retention_max_len\":1000,\"dlq_maxlen\":5,\"partitions\":8},"
     "\"other\":{\"retention_max_len\":10}},"
+    "\"schedules\":[{\"name\":\"nightly\",\"cron\":\"0 3 * * *\",\"tz\":\"Europe/Berlin\",\"queue\":\"q1\","
+    "\"type\":\"report.nightly.v1\",\"payload\":{\"kind\":\"daily\",\"n\":[1,2]},\"missed\":\"one\",\"jitter\":\"30s\"}"
+    "],"
     "\"pools\":[{\"name\":\"p1\",\"queue\":\"q1\",\"group\":\"g1\",\"plugins\":[\"a\",\"b.so\"],"
     "\"workers\":0,\"start_at\":\"1700000000000-5\",\"read_count\":100,\"block\":\"500ms\","
     "\"settings\":{\"s\":\"v \\\"q\\\"\",\"n\":1.5,\"b\":true}},"
@@ -540,6 +543,18 @@ static void assert_same(const sl_config *a, const sl_config *b)
         cr_assert_eq(a->queues[i].retention_max_len, b->queues[i].retention_max_len);
         cr_assert_eq(a->queues[i].dlq_maxlen, b->queues[i].dlq_maxlen);
         cr_assert_eq(a->queues[i].partitions, b->queues[i].partitions);
+    }
+    cr_assert_eq(a->nschedules, b->nschedules);
+    for (size_t i = 0; i < a->nschedules; i++) {
+        const sl_schedule_cfg *x = &a->schedules[i], *y = &b->schedules[i];
+        cr_assert_str_eq(x->name, y->name);
+        cr_assert_str_eq(x->cron, y->cron);
+        cr_assert_str_eq(x->tz, y->tz);
+        cr_assert_str_eq(x->queue, y->queue);
+        cr_assert_str_eq(x->type, y->type);
+        cr_assert_str_eq(x->payload, y->payload);
+        cr_assert_eq(x->missed, y->missed);
+        cr_assert_eq(x->jitter_ms, y->jitter_ms);
     }
     cr_assert_eq(a->npools, b->npools);
     for (size_t i = 0; i < a->npools; i++) {
@@ -716,6 +731,11 @@ Test(config, docs_cover_every_key)
         snprintf(needle, sizeof needle, "`queues.<name>.%s`", sl_cfg_queue_keys[i].path);
         cr_expect(strstr(md, needle) != NULL, "docs/configuration.md lacks %s", needle);
     }
+    for (size_t i = 0; i < sl_cfg_nschedule_keys; i++) {
+        snprintf(needle, sizeof needle, "`schedules[].%s`", sl_cfg_schedule_keys[i].path);
+        cr_expect(strstr(md, needle) != NULL, "docs/configuration.md lacks %s", needle);
+    }
+    cr_expect(strstr(md, "`schedules[].payload`") != NULL, "docs/configuration.md lacks schedules[].payload");
     /* and a full dump has exactly the keys of the tables */
     sl_config *c = load(full_config);
     char *j = sl_cfg_to_json(c);
@@ -723,9 +743,11 @@ Test(config, docs_cover_every_key)
     for (const char *s = j; (s = strstr(s, "\":")) != NULL; s++)
         quoted++;
     /* sections + top-level keys + section keys + 2 pools * pool keys + 3 settings
-     * + 2 queues * (name + queue keys) */
+     * + 2 queues * (name + queue keys) + 1 schedule * (its keys + payload, whose
+     * object has 2 keys) */
     cr_assert_eq(quoted,
-                 sections + top + (sl_cfg_nmain_keys - top) + 2 * sl_cfg_npool_keys + 3 + 2 * (1 + sl_cfg_nqueue_keys),
+                 sections + top + (sl_cfg_nmain_keys - top) + 2 * sl_cfg_npool_keys + 3 + 2 * (1 + sl_cfg_nqueue_keys) +
+                     sl_cfg_nschedule_keys + 1 + 2,
                  "%s", j);
     free(j);
     sl_cfg_free(c);
@@ -961,4 +983,50 @@ Test(config, http_listen_is_checked_and_env_empty_turns_it_off)
     cr_assert_null(c->http_listen, "an empty SLUICE_HTTP_LISTEN must turn HTTP off");
     sl_cfg_free(c);
     unsetenv("SLUICE_HTTP_LISTEN");
+}
+
+Test(config, schedules_parse_with_defaults)
+{
+    sl_config *c = load(doc("\"schedules\":[{\"name\":\"s\",\"cron\":\"@every 10s\",\"queue\":\"q\","
+                            "\"type\":\"t.v1\"}]",
+                            MIN_POOL));
+    cr_assert_eq(c->nschedules, 1);
+    cr_assert_str_eq(c->schedules[0].tz, "UTC");
+    cr_assert_str_eq(c->schedules[0].payload, "{}");
+    cr_assert_eq(c->schedules[0].missed, SL_MISSED_SKIP);
+    cr_assert_eq(c->schedules[0].jitter_ms, 0);
+    cr_assert_eq(sl_cfg_schedule(c, "s"), &c->schedules[0]);
+    cr_assert_null(sl_cfg_schedule(c, "t"));
+    sl_cfg_free(c);
+    c = load(doc("\"schedules\":[]", MIN_POOL));
+    cr_assert_eq(c->nschedules, 0);
+    sl_cfg_free(c);
+}
+
+Test(config, schedules_reject_bad_entries_naming_the_key)
+{
+#define SCHED(extra) doc("\"schedules\":[{\"name\":\"s\",\"queue\":\"q\",\"type\":\"t.v1\"," extra "}]", MIN_POOL)
+    fails_exactly(SCHED("\"cron\":\"0 24 * * *\""), SL_CFG_NO_ENV,
+                  ORIGIN ": schedules[0].cron: hour: 24 is out of 0..23");
+    fails_with(SCHED("\"cron\":\"0 3 * * *\",\"tz\":\"Mars/Base\""), ORIGIN ": schedules[0].tz: ");
+    fails_with(SCHED("\"cron\":\"0 3 * * *\",\"missed\":\"some\""),
+               ORIGIN ": schedules[0].missed: expected \"skip\", \"one\" or \"all\"");
+    fails_with(SCHED("\"cron\":\"0 0 30 2 *\""), ORIGIN ": schedules[0].cron: \"0 0 30 2 *\" never fires");
+    fails_with(SCHED("\"cron\":\"@every 1s\",\"jitter\":\"2d\""), ORIGIN ": schedules[0].jitter: ");
+    fails_with(SCHED("\"cron\":\"@every 1s\",\"when\":1"), ORIGIN ": schedules[0].when: unknown key");
+    fails_with(doc("\"schedules\":[{\"name\":\"s\",\"queue\":\"q\",\"type\":\"t.v1\"}]", MIN_POOL),
+               ORIGIN ": schedules[0].cron: required key is missing");
+    fails_with(
+        doc("\"schedules\":[{\"name\":\"s\",\"cron\":\"@daily\",\"queue\":\"q\",\"type\":\"Bad Type\"}]", MIN_POOL),
+        ORIGIN ": schedules[0].type: ");
+    fails_with(doc("\"schedules\":[{\"name\":\"s\",\"cron\":\"@daily\",\"queue\":\"q\",\"type\":\"t\"},"
+                   "{\"name\":\"s\",\"cron\":\"@hourly\",\"queue\":\"q\",\"type\":\"t\"}]",
+                   MIN_POOL),
+               ORIGIN ": schedules[1].name: duplicate schedule name \"s\" (also schedules[0])");
+    fails_with(doc("\"schedules\":{}", MIN_POOL), ORIGIN ": schedules: expected an array");
+    fails_with(doc("\"jobs\":{\"max_payload_bytes\":4},\"schedules\":[{\"name\":\"s\",\"cron\":\"@daily\","
+                   "\"queue\":\"q\",\"type\":\"t\",\"payload\":{\"long\":1}}]",
+                   MIN_POOL),
+               ORIGIN ": schedules[0].payload: is 10 bytes, more than jobs.max_payload_bytes (4)");
+#undef SCHED
 }
