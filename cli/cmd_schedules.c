@@ -18,31 +18,31 @@
 #define STALE_MS (3 * 60 * 1000)
 #define NEXT_MAX 1000
 
-#define USAGE                                                                                         \
-    "usage: sluice schedules list [-u URL] [--json]\n"                                                \
-    "       sluice schedules next [-u URL] [--json] [-n K] NAME\n"                                    \
-    "       sluice schedules trigger [-u URL] [--json] NAME\n"                                        \
-    "       sluice schedules pause [-u URL] [--json] NAME\n"                                          \
-    "       sluice schedules resume [-u URL] [--json] NAME\n"                                         \
-    "\n"                                                                                              \
-    "The schedules (cron and periodic jobs) that supervisors run, as they publish\n"                  \
-    "them in Redis (config key schedules; see docs/scheduling.md).\n"                                 \
-    "\n"                                                                                              \
-    "list: every schedule: queue, expression, zone, missed policy, state (active,\n"                  \
-    "  paused, or stale: no supervisor published it for 3 minutes), the last tick\n"                 \
-    "  handled and the next fire time, in the schedule's zone and in UTC.\n"                          \
-    "next: the next K fire times of NAME (default 5, at most 1000), after Redis's\n"                  \
-    "  clock, in its zone and in UTC.\n"                                                              \
-    "trigger: enqueue one job of NAME now (id cron:NAME:trigger:UUID), outside its\n"                 \
-    "  ticks, paused or not.\n"                                                                       \
-    "pause: ticks of NAME enqueue nothing until resume (they are recorded as\n"                       \
-    "  handled, so resuming catches none of them up). resume: undo pause.\n"                          \
-    "\n"                                                                                              \
-    "  -u, --url URL   Redis URL; default $SLUICE_REDIS_URL, else redis://127.0.0.1:6379/0\n"         \
-    "  -n, --count K   next: how many fire times (default 5)\n"                                       \
-    "      --json      print JSON\n"                                                                  \
-    "  -h, --help      print this help\n"                                                             \
-    "\n"                                                                                              \
+#define USAGE                                                                                 \
+    "usage: sluice schedules list [-u URL] [--json]\n"                                        \
+    "       sluice schedules next [-u URL] [--json] [-n K] NAME\n"                            \
+    "       sluice schedules trigger [-u URL] [--json] NAME\n"                                \
+    "       sluice schedules pause [-u URL] [--json] NAME\n"                                  \
+    "       sluice schedules resume [-u URL] [--json] NAME\n"                                 \
+    "\n"                                                                                      \
+    "The schedules (cron and periodic jobs) that supervisors run, as they publish\n"          \
+    "them in Redis (config key schedules; see docs/scheduling.md).\n"                         \
+    "\n"                                                                                      \
+    "list: every schedule: queue, expression, zone, missed policy, state (active,\n"          \
+    "  paused, or stale: no supervisor published it for 3 minutes), the last tick\n"          \
+    "  handled and the next fire time, in the schedule's zone and in UTC.\n"                  \
+    "next: the next K fire times of NAME (default 5, at most 1000), after Redis's\n"          \
+    "  clock, in its zone and in UTC.\n"                                                      \
+    "trigger: enqueue one job of NAME now (id cron:NAME:trigger:UUID), outside its\n"         \
+    "  ticks, paused or not.\n"                                                               \
+    "pause: ticks of NAME enqueue nothing until resume (they are recorded as\n"               \
+    "  handled, so resuming catches none of them up). resume: undo pause.\n"                  \
+    "\n"                                                                                      \
+    "  -u, --url URL   Redis URL; default $SLUICE_REDIS_URL, else redis://127.0.0.1:6379/0\n" \
+    "  -n, --count K   next: how many fire times (default 5)\n"                               \
+    "      --json      print JSON\n"                                                          \
+    "  -h, --help      print this help\n"                                                     \
+    "\n"                                                                                      \
     "Exit status: 0 done, 1 failure (unknown schedule, Redis error), 2 usage error.\n"
 
 /* A schedule as published: name and its definition. */
@@ -91,8 +91,7 @@ static int load_defs(sl_redis *r, const char *name, sched_def **out)
         return -1;
     if (name && rep->type != REDIS_REPLY_STRING) {
         freeReplyObject(rep);
-        return sl_cli_fail(CMD, "no schedule '%s' (no supervisor has published it; see `sluice schedules list`)",
-                           name),
+        return sl_cli_fail(CMD, "no schedule '%s' (no supervisor has published it; see `sluice schedules list`)", name),
                -1;
     }
     size_t cap = name ? 1 : rep->elements / 2;
@@ -290,7 +289,9 @@ static int do_trigger(sl_redis *r, const char *name, int json)
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING ||
         strcmp(rep->element[0]->str, "enqueued") != 0) {
         sl_cli_fail(CMD, "FCALL sluice_cron_fire failed: %s",
-                    !rep ? sl_redis_errstr(r) : rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+                    !rep                             ? sl_redis_errstr(r)
+                    : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                     : "unexpected reply");
         if (rep)
             freeReplyObject(rep);
         goto done;
@@ -338,7 +339,7 @@ static int do_pause(sl_redis *r, const char *name, int pause, int json)
         cJSON_AddBoolToObject(root, "changed", changed || pause);
         rc = sl_cli_print_json(CMD, root);
     } else {
-        printf(pause ? "paused schedule %s (its ticks enqueue nothing until `sluice schedules resume %s`)\n"
+        printf(pause     ? "paused schedule %s (its ticks enqueue nothing until `sluice schedules resume %s`)\n"
                : changed ? "resumed schedule %s\n"
                          : "schedule %s was not paused\n",
                name, name);
@@ -352,8 +353,10 @@ done:
 int sl_cmd_schedules(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"url", required_argument, NULL, 'u'}, {"count", required_argument, NULL, 'n'},
-        {"json", no_argument, NULL, 'j'},      {"help", no_argument, NULL, 'h'},
+        {"url", required_argument, NULL, 'u'},
+        {"count", required_argument, NULL, 'n'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *url = NULL;

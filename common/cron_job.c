@@ -5,8 +5,8 @@
 #include "common/cron_job.h"
 #include "common/util.h"
 
-int sl_cron_call_build(sl_cron_call *c, const char *part, const char *name, const char *mode, int64_t tick,
-                       int64_t due, const char *type, const char *payload, int64_t now_ms)
+int sl_cron_call_build(sl_cron_call *c, const char *part, const char *name, const char *mode, int64_t tick, int64_t due,
+                       const char *type, const char *payload, int64_t now_ms)
 {
     int trigger = strcmp(mode, "trigger") == 0;
     sl_job job = {0};

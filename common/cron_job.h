@@ -31,7 +31,7 @@ typedef struct sl_cron_call {
  * and trace; enqueued_at is now_ms.
  * @return 0, or -1 when a name or the type does not fit the rules
  */
-int sl_cron_call_build(sl_cron_call *c, const char *part, const char *name, const char *mode, int64_t tick,
-                       int64_t due, const char *type, const char *payload, int64_t now_ms);
+int sl_cron_call_build(sl_cron_call *c, const char *part, const char *name, const char *mode, int64_t tick, int64_t due,
+                       const char *type, const char *payload, int64_t now_ms);
 
 #endif

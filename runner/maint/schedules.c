@@ -191,8 +191,8 @@ static void sl_sched_sync(sl_mschedule *e, int64_t last, int64_t now)
     if (!e->started && last < 0) { /* a new schedule: nothing can have been missed */
         e->started = e->synced = 1;
         sl_sched_set_cursor(e, now);
-        SL_LOG(SL_INFO, "schedule started", SL_S("schedule", e->name), SL_S("queue", e->part),
-               SL_S("cron", e->expr), SL_S("tz", e->tz[0] ? e->tz : "UTC"), SL_I("next", e->next_tick));
+        SL_LOG(SL_INFO, "schedule started", SL_S("schedule", e->name), SL_S("queue", e->part), SL_S("cron", e->expr),
+               SL_S("tz", e->tz[0] ? e->tz : "UTC"), SL_I("next", e->next_tick));
         return;
     }
     /* Ticks up to start are handled; those up to down fell due while this
@@ -217,8 +217,8 @@ static void sl_sched_sync(sl_mschedule *e, int64_t last, int64_t now)
                SL_I("enqueue", (long long)take), SL_I("first_missed", missed[0]), SL_I("last_missed", missed[nm - 1]),
                SL_S("since", e->started ? "disconnect" : "start"));
     if (!e->started)
-        SL_LOG(SL_INFO, "schedule started", SL_S("schedule", e->name), SL_S("queue", e->part),
-               SL_S("cron", e->expr), SL_S("tz", e->tz[0] ? e->tz : "UTC"), SL_I("last_tick", last));
+        SL_LOG(SL_INFO, "schedule started", SL_S("schedule", e->name), SL_S("queue", e->part), SL_S("cron", e->expr),
+               SL_S("tz", e->tz[0] ? e->tz : "UTC"), SL_I("last_tick", last));
     e->started = e->synced = 1;
     e->down_since = 0;
     sl_sched_set_cursor(e, now);
@@ -363,7 +363,8 @@ static int sl_sched_define(sl_maint_schedules *s, sl_mschedule *e, const sl_sche
     char *def;
     if (sl_fmt(e->name, sizeof e->name, "%s", c->name) != 0 || sl_fmt(e->queue, sizeof e->queue, "%s", c->queue) != 0 ||
         sl_part_name(e->part, sizeof e->part, c->queue, nparts, p) != 0 ||
-        sl_fmt(e->tz, sizeof e->tz, "%s", c->tz) != 0 || sl_cron_parse(c->cron, c->tz, &e->cron, err, sizeof err) != 0 ||
+        sl_fmt(e->tz, sizeof e->tz, "%s", c->tz) != 0 ||
+        sl_cron_parse(c->cron, c->tz, &e->cron, err, sizeof err) != 0 ||
         sl_key_cron(e->state, sizeof e->state, e->part, c->name) != 0 ||
         sl_key_cron_ticks(e->ticks, sizeof e->ticks, e->part, c->name) != 0 || !(def = sl_sched_def_json(c, e->part)))
         return -1;

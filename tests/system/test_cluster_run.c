@@ -23,7 +23,7 @@
 #include "th.h"
 
 static th_cluster cl;
-static th_sup sup;
+static th_sup sup, sup2;
 
 static void setup(void)
 {
@@ -33,6 +33,7 @@ static void setup(void)
 static void teardown(void)
 {
     th_sup_kill(&sup);
+    th_sup_kill(&sup2);
     th_cluster_stop(&cl);
 }
 
@@ -384,6 +385,70 @@ Test(cluster_run, a_new_master_gets_the_library_and_its_queues_run)
     freeReplyObject(v);
     cr_assert_eq(pending(q[0], "g"), 0);
     th_sup_stop(&sup, 20000);
+    free(cfg);
+    free(rec);
+}
+
+/* Schedules through the cluster: two supervisors, a schedule's keys on one
+ * master and the published definitions ({:cron}) on whichever holds that slot;
+ * every tick is enqueued and run once, and the CLI finds the schedule. */
+static int ran_ticks(void *arg)
+{
+    return th_count_lines_with(arg, "cron:cs:", NULL) >= 8;
+}
+
+Test(cluster_run, schedules_fire_each_tick_once_through_the_cluster)
+{
+    char *rec = th_tmp_path("cluster-cron.txt");
+    unlink(rec);
+    char *json = NULL;
+    cr_assert(
+        asprintf(&json,
+                 "{\"redis\":{\"url\":\"%s\",\"reconnect_min\":\"50ms\",\"reconnect_max\":\"500ms\"},"
+                 "\"plugin_dir\":\"%s\",\"log\":{\"level\":\"info\"},\"supervisor\":{\"http_listen\":null},"
+                 "\"schedules\":[{\"name\":\"cs\",\"cron\":\"@every 1s\",\"queue\":\"cq\",\"type\":\"test.record\"}],"
+                 "\"pools\":[{\"name\":\"p\",\"queue\":\"cq\",\"group\":\"g\",\"workers\":1,"
+                 "\"plugins\":[\"record\"],\"block\":\"200ms\",\"settings\":{\"record_file\":\"%s\"}}]}",
+                 cl.url, SLUICE_TEST_PLUGIN_DIR, rec) > 0);
+    char *cfg = th_write_file("cluster-cron.json", json);
+    free(json);
+    th_sup_init(&sup, "cluster-cron-a", cfg, "cluster-cron-a.log");
+    th_sup_init(&sup2, "cluster-cron-b", cfg, "cluster-cron-b.log");
+    th_sup_start(&sup);
+    th_sup_start(&sup2);
+    th_sup_wait_workers(&sup, 1, 30000);
+    th_sup_wait_workers(&sup2, 1, 30000);
+    cr_assert(th_wait_until(ran_ticks, rec, 60000), "8 ticks ran (see %s)", sup.log);
+    th_run_result r = TH_RUN("schedules", "list", "-u", cl.url);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "cs ") && strstr(r.out, "active"), "%s", r.out);
+    th_run_free(&r);
+    r = TH_RUN("schedules", "trigger", "-u", cl.url, "cs");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    th_run_free(&r);
+    th_sleep_ms(1500);
+    th_sup_stop(&sup, 20000);
+    th_sup_stop(&sup2, 20000);
+
+    th_rec *recs;
+    int n = th_read_recs(rec, &recs), ticks = 0;
+    cr_assert_eq(th_recs_distinct(recs, n), n, "no job ran twice");
+    long long prev = -1;
+    for (int i = 0; i < n; i++) { /* sorted by id: the ticks in order */
+        if (strncmp(recs[i].id, "cron:cs:trigger:", 16) == 0 || strncmp(recs[i].id, "cron:cs:", 8) != 0)
+            continue;
+        long long t = atoll(recs[i].id + 8);
+        cr_assert(prev < 0 || t - prev == 1000, "no tick missing between %lld and %lld", prev, t);
+        prev = t;
+        ticks++;
+    }
+    cr_assert_geq(ticks, 8);
+    cr_assert_eq(th_count_lines_with(rec, "cron:cs:trigger:", NULL), 1, "the triggered job ran");
+    free(recs);
+    long lines = th_sup_log_count(&sup, "schedule tick enqueued", NULL) +
+                 th_sup_log_count(&sup2, "schedule tick enqueued", NULL);
+    cr_assert_geq(lines, ticks, "every tick that ran was enqueued by one of them (%ld lines, %d ticks)", lines, ticks);
+    cr_assert_leq(lines, ticks + 2, "and only once (the last ticks may not have run before the stop)");
     free(cfg);
     free(rec);
 }

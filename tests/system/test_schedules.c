@@ -275,11 +275,11 @@ Test(schedules, pause_resume_trigger_and_next_from_the_cli)
     char *rec = th_tmp_path("cli.txt");
     int port = th_free_port();
     char *cfg = write_config_http("cli",
-                             "{\"name\":\"tick\",\"cron\":\"@every 1s\",\"queue\":\"cq\",\"type\":\"test.record\","
-                             "\"missed\":\"all\"},"
-                             "{\"name\":\"nightly\",\"cron\":\"0 3 * * *\",\"tz\":\"Europe/Berlin\","
-                             "\"queue\":\"cq\",\"type\":\"test.record\"}",
-                             rec, port);
+                                  "{\"name\":\"tick\",\"cron\":\"@every 1s\",\"queue\":\"cq\",\"type\":\"test.record\","
+                                  "\"missed\":\"all\"},"
+                                  "{\"name\":\"nightly\",\"cron\":\"0 3 * * *\",\"tz\":\"Europe/Berlin\","
+                                  "\"queue\":\"cq\",\"type\":\"test.record\"}",
+                                  rec, port);
     const char *url = th_redis_url();
     th_sup_init(&sups[0], "cli", cfg, NULL);
     th_sup_start(&sups[0]);
