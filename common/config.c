@@ -74,6 +74,7 @@ const sl_cfg_key sl_cfg_main_keys[] = {
     {"retention.interval", SL_CFG_DUR, 0, C(retention_interval_ms), 10000, NULL, 100, HOUR_MS, NULL},
     {"queues", SL_CFG_QUEUES, 0, C(queues), 0, NULL, 0, 0, NULL},
     {"schedules", SL_CFG_SCHEDULES, 0, C(schedules), 0, NULL, 0, 0, NULL},
+    {"limits", SL_CFG_LIMITS, 0, C(limits), 0, NULL, 0, 0, NULL},
     {"pools", SL_CFG_POOLS, SL_CFG_REQUIRED, C(pools), 0, NULL, 0, 0, NULL},
 };
 
@@ -799,6 +800,8 @@ static sl_config *load(const char *json, const char *origin, const char *base, i
             rc = it ? sl_cfg_parse_queues(&p, cfg, it) : 0;
         } else if (k->type == SL_CFG_SCHEDULES) {
             rc = it ? sl_cfg_parse_schedules(&p, cfg, it) : 0;
+        } else if (k->type == SL_CFG_LIMITS) {
+            rc = it ? sl_cfg_parse_limits(&p, cfg, it) : 0;
         } else if (ev != NULL && *ev == '\0' && k->type == SL_CFG_LISTEN) {
             rc = set_str(&p, FIELD(cfg, k->off, char *), NULL); /* SLUICE_HTTP_LISTEN="": off */
         } else if (ev != NULL && *ev != '\0') { /* env wins; empty means unset */

@@ -56,6 +56,22 @@ typedef struct sl_schedule_cfg {
     int64_t jitter_ms; /* jitter: each tick's job is due at a random time up to this after the tick, default 0 */
 } sl_schedule_cfg;
 
+/** Most limits a config may have (limits.<name>). */
+#define SL_LIMITS_MAX 16
+
+/** A rate and/or concurrency limit: limits.<name> (docs/limits.md). Global
+ *  across every worker and host: enforced by server-side functions. */
+typedef struct sl_limit_cfg {
+    char *name; /* the key of limits.<name>, [A-Za-z0-9_.-]{1,64} */
+    char **types; /* types: the job types it limits, at least one */
+    size_t ntypes;
+    int rate; /* rate: jobs per `per`, 0 = no rate limit */
+    int64_t per_ms; /* per: the rate's period, default 1s */
+    int burst; /* burst: jobs that may start at once above the steady rate, default 1 */
+    int concurrency; /* concurrency: jobs running at once, 0 = no concurrency limit */
+    char *key; /* key: a top-level payload field; each value has its own bucket; NULL = one bucket */
+} sl_limit_cfg;
+
 typedef struct sl_config {
     char *origin; /* file path or "<string>", for messages */
     /* redis */
@@ -124,6 +140,9 @@ typedef struct sl_config {
     /* schedules */
     sl_schedule_cfg *schedules; /* schedules: array, optional; in file order */
     size_t nschedules;
+    /* limits */
+    sl_limit_cfg *limits; /* limits: object keyed by name, optional; in file order */
+    size_t nlimits;
     /* pools */
     sl_pool_cfg *pools; /* pools: array, at least one */
     size_t npools;

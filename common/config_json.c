@@ -56,6 +56,7 @@ static int emit(cJSON *j, const sl_cfg_key *k, const void *obj, const char *name
     case SL_CFG_POOLS:
     case SL_CFG_QUEUES:
     case SL_CFG_SCHEDULES:
+    case SL_CFG_LIMITS:
         return 0; /* added by their callers */
     default: {
         const char *s = *(char *const *)f;
@@ -152,6 +153,11 @@ char *sl_cfg_to_json(const sl_config *cfg)
         return NULL;
     }
     cJSON_AddItemToObject(root, "schedules", arr);
+    if ((arr = sl_cfg_limits_json(cfg)) == NULL) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    cJSON_AddItemToObject(root, "limits", arr);
     arr = cJSON_AddArrayToObject(root, "pools");
     for (size_t i = 0; arr != NULL && i < cfg->npools; i++) {
         cJSON *pj = pool_json(&cfg->pools[i], 1);
@@ -215,6 +221,12 @@ char *sl_cfg_pool_fingerprint(const sl_config *cfg, const sl_pool_cfg *pool)
     }
     cJSON_AddItemToObject(root, "pool", pj);
     cJSON_AddItemToObject(root, "queue", qj);
+    cJSON *lj = sl_cfg_limits_json(cfg); /* workers enforce them */
+    if (!lj) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    cJSON_AddItemToObject(root, "limits", lj);
     return print_free(root);
 }
 
@@ -286,6 +298,7 @@ void sl_cfg_free(sl_config *cfg)
         free(cfg->queues[i].name);
     free(cfg->queues);
     sl_cfg_schedules_free(cfg);
+    sl_cfg_limits_free(cfg);
     if (cfg->redis_url != NULL) /* it may hold the password */
         explicit_bzero(cfg->redis_url, strlen(cfg->redis_url));
     for (size_t i = 0; i < sl_cfg_nmain_keys; i++) {

@@ -23,7 +23,8 @@ typedef enum sl_cfg_ktype {
     SL_CFG_SETTINGS, /* string map */
     SL_CFG_POOLS, /* the pools array (handled by parse_pools) */
     SL_CFG_QUEUES, /* the queues object (config_queues.c) */
-    SL_CFG_SCHEDULES /* the schedules array (config_schedules.c) */
+    SL_CFG_SCHEDULES, /* the schedules array (config_schedules.c) */
+    SL_CFG_LIMITS /* the limits object (config_limits.c) */
 } sl_cfg_ktype;
 
 enum { SL_CFG_REQUIRED = 1, SL_CFG_NULLABLE = 2 };
@@ -47,6 +48,8 @@ extern const sl_cfg_key sl_cfg_pool_keys[];
 extern const size_t sl_cfg_npool_keys;
 extern const sl_cfg_key sl_cfg_queue_keys[];
 extern const size_t sl_cfg_nqueue_keys;
+extern const sl_cfg_key sl_cfg_limit_keys[];
+extern const size_t sl_cfg_nlimit_keys;
 extern const sl_cfg_key sl_cfg_schedule_keys[];
 extern const size_t sl_cfg_nschedule_keys;
 
@@ -84,6 +87,13 @@ struct cJSON *sl_cfg_schedules_json(const struct sl_config *cfg);
 
 /** Free cfg->schedules. */
 void sl_cfg_schedules_free(struct sl_config *cfg);
+
+/** The "limits" object into cfg->limits (config_limits.c). 0 or -1. */
+int sl_cfg_parse_limits(sl_cfg_pctx *p, struct sl_config *cfg, const struct cJSON *obj);
+/** cfg->limits as a JSON object (every key), or NULL on out of memory. */
+struct cJSON *sl_cfg_limits_json(const struct sl_config *cfg);
+/** Free cfg->limits. */
+void sl_cfg_limits_free(struct sl_config *cfg);
 
 /** After every key is parsed: inherited values (dlq_maxlen = jobs.dlq_maxlen)
  *  and cfg->queue_defaults. */

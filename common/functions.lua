@@ -258,13 +258,16 @@ end}
 atomically with its ack.
 KEYS[1] stream the entry is pending in, KEYS[2] sched, KEYS[3] dlq,
 KEYS[4] retry stream of the group
-ARGV: [1] group [2] consumer [3] stream id [4] "retry" | "dead"
+ARGV: [1] group [2] consumer [3] stream id [4] "retry" | "dead" | "defer"
       [5] retry delay ms [6] reason [7] error [8] attempt (of the run that ended)
       [9] deliveries [10] dlq MAXLEN (0 = uncapped) [11] job id
       [12] (optional, dead letters) keep at most this many bytes of the
       payload field ("" or absent = all of it)
 A retry is a copy of the entry with attempt+1, id = job id and last_error, put
 in sched and moved by sluice_promote into the retry stream of this group only.
+A deferral (a limit refused the job, docs/limits.md) is the same copy with the
+attempt it had (ARGV[8]) and its last_error kept: it spends nothing; ARGV[12]
+is then its rate reservations (field limit_at, "" = none).
 A dead letter is the original fields plus reason, error, attempts, deliveries,
 original_id, original_stream, group, consumer, failed_at (ms). With ARGV[12]
 and a longer payload, the payload is cut to that many bytes and the field
@@ -280,22 +283,28 @@ redis.register_function('sluice_settle', function(keys, args)
     local stream, sched, dlq, rstream = keys[1], keys[2], keys[3], keys[4]
     local group, consumer, id, action = args[1], args[2], args[3], args[4]
     -- Checked first, so a caller's bug is an error even for an entry it lost.
-    if action ~= 'retry' and action ~= 'dead' then
+    if action ~= 'retry' and action ~= 'dead' and action ~= 'defer' then
         return redis.error_reply('ERR sluice_settle: unknown action ' .. tostring(action))
     end
     if pending_owner(stream, group, id) ~= consumer then return 0 end
     local fields = entry_fields(stream, id)
     local now = now_ms()
     if action == 'retry' then
-        local copy = without(fields, {attempt = true, id = true, last_error = true})
+        local copy = without(fields, {attempt = true, id = true, last_error = true, limit_at = true})
         copy[#copy + 1] = 'id'; copy[#copy + 1] = args[11]
         copy[#copy + 1] = 'attempt'; copy[#copy + 1] = tostring(tonumber(args[8]) + 1)
         copy[#copy + 1] = 'last_error'; copy[#copy + 1] = args[7]
         schedule(sched, now + tonumber(args[5]), rstream, copy)
+    elseif action == 'defer' then
+        local copy = without(fields, {attempt = true, id = true, limit_at = true})
+        copy[#copy + 1] = 'id'; copy[#copy + 1] = args[11]
+        if tonumber(args[8]) > 1 then copy[#copy + 1] = 'attempt'; copy[#copy + 1] = args[8] end
+        if args[12] and args[12] ~= '' then copy[#copy + 1] = 'limit_at'; copy[#copy + 1] = args[12] end
+        schedule(sched, now + tonumber(args[5]), rstream, copy)
     elseif action == 'dead' then
         local d = without(fields, {reason = true, error = true, attempts = true, deliveries = true,
             original_id = true, original_stream = true, group = true, consumer = true, failed_at = true,
-            payload_truncated = true})
+            payload_truncated = true, limit_at = true})
         local excerpt = tonumber(args[12] or '')
         if excerpt and excerpt >= 0 then
             for i = 1, #d, 2 do
@@ -819,3 +828,74 @@ redis.register_function('sluice_cron_define', function(keys, args)
     end
     return now
 end)
+
+--[[ Limits (docs/limits.md). A limit NAME has one bucket per value V of its
+key field (V is "" without a key): sluice:{:limit:NAME:V}, its own hash tag,
+so buckets spread over a cluster's masters and each call is one slot. A
+worker asks before it runs a job of a limited type; a job refused waits in the
+queue's schedule, with no attempt spent (sluice_settle "defer"). ]]
+
+--[[ sluice_limit_rate: GCRA (the generic cell rate algorithm: a token bucket
+kept as one timestamp) on Redis server time.
+KEYS[1] the bucket (a string: the theoretical arrival time, ms)
+ARGV[1] emission interval ms (per / rate), ARGV[2] burst (jobs at once)
+Returns 0 when the job may start now, else the ms until its turn. Either way
+the bucket is charged: a refused job has reserved that turn (the caller defers
+it to then and does not ask again), so waiting jobs come back spread at the
+limit's rate instead of all at once. ]]
+redis.register_function('sluice_limit_rate', function(keys, args)
+    local t, burst = tonumber(args[1]), tonumber(args[2])
+    if not t or t < 1 or not burst or burst < 1 then
+        return redis.error_reply('ERR sluice_limit_rate: interval and burst must be positive')
+    end
+    local now = now_ms()
+    local tat = tonumber(redis.call('GET', keys[1]) or '0') or 0
+    if tat < now then tat = now end
+    local new = tat + t
+    local start = new - t * burst -- its turn: when now >= new - burst*t
+    redis.call('SET', keys[1], new, 'PX', math.max(new - now, 1))
+    if start > now then return start - now end
+    return 0
+end)
+
+--[[ sluice_limit_acquire: take one of a bucket's concurrency slots.
+KEYS[1] the bucket (a zset: member = holder, score = when its hold lapses)
+ARGV[1] slots, ARGV[2] holder, ARGV[3] hold ms (jobs.lease: the supervisor
+extends it while the job runs, so a killed worker's slot lapses within it)
+Returns {1, 0} when taken (or already held by this holder), else {0, ms until
+the first hold lapses}. Lapsed holds are dropped first. ]]
+redis.register_function('sluice_limit_acquire', function(keys, args)
+    local slots, holder, hold = tonumber(args[1]), args[2], tonumber(args[3])
+    if not slots or slots < 1 or not holder or holder == '' or not hold or hold < 1 then
+        return redis.error_reply('ERR sluice_limit_acquire: expected slots, holder and hold ms')
+    end
+    local now = now_ms()
+    redis.call('ZREMRANGEBYSCORE', keys[1], '-inf', now)
+    if redis.call('ZSCORE', keys[1], holder) or redis.call('ZCARD', keys[1]) < slots then
+        redis.call('ZADD', keys[1], now + hold, holder)
+        redis.call('PEXPIRE', keys[1], hold * 2)
+        return {1, 0}
+    end
+    local first = redis.call('ZRANGE', keys[1], 0, 0, 'WITHSCORES')
+    return {0, math.max(tonumber(first[2]) - now, 1)}
+end)
+
+--[[ sluice_limit_release: give a slot back. KEYS[1] bucket, ARGV[1] holder.
+Returns 1 if it was held. ]]
+redis.register_function{function_name = 'sluice_limit_release', flags = {'allow-oom'}, callback = function(keys, args)
+    return redis.call('ZREM', keys[1], args[1])
+end}
+
+--[[ sluice_limit_extend: keep a running job's slot (the supervisor, with the
+lease extension). KEYS[1] bucket, ARGV[1] holder, ARGV[2] hold ms. Returns 1
+if it was still held (a lapsed hold is not revived). ]]
+redis.register_function{function_name = 'sluice_limit_extend', flags = {'allow-oom'}, callback = function(keys, args)
+    local hold = tonumber(args[2])
+    if not hold or hold < 1 then return redis.error_reply('ERR sluice_limit_extend: hold ms must be positive') end
+    local now = now_ms()
+    local score = redis.call('ZSCORE', keys[1], args[1])
+    if not score or tonumber(score) <= now then return 0 end
+    redis.call('ZADD', keys[1], 'XX', now + hold, args[1])
+    redis.call('PEXPIRE', keys[1], hold * 2)
+    return 1
+end}

@@ -29,7 +29,7 @@
 #define SL_EXIT_CONFIG 78
 
 #define SL_SLOT_MAGIC 0x534c4353u /* "SLCS" */
-#define SL_SLOT_VERSION 5
+#define SL_SLOT_VERSION 6
 
 typedef enum sl_slot_state {
     SL_SLOT_STARTING = 0, /* exec'd, loading plugins / connecting */
@@ -153,6 +153,12 @@ typedef struct sl_slot {
     _Atomic int64_t redis_error_since_mono_ms;
     _Atomic int32_t redis_error_kind;
     _Atomic int32_t consumed;
+    /* v6: limits (docs/limits.md). job_hold_key is the concurrency bucket the
+     * running job holds a slot of ("" none), written before job_seq is bumped:
+     * the supervisor extends the hold with the job's lease. limited[i] counts
+     * jobs deferred by limit i of the config (limits, in file order). */
+    char job_hold_key[256];
+    _Atomic uint64_t limited[16];
 } sl_slot;
 
 /** What a worker's Redis errors are about, for /readyz and the alert. */

@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "workers/limits.h"
 #include "workers/validation.h"
 #include "workers/worker.h"
 
@@ -46,6 +47,7 @@ static void slot_job_begin(sl_worker *w, int stream, const sl_job *job, const sl
     slot_copy(s->job_id, sizeof(s->job_id), job->id, strlen(job->id));
     slot_copy(s->job_type, sizeof(s->job_type), job->type, job->type_len);
     slot_copy(s->job_stream_id, sizeof(s->job_stream_id), job->stream_id, strlen(job->stream_id));
+    slot_copy(s->job_hold_key, sizeof(s->job_hold_key), w->hold_key, strlen(w->hold_key));
     policy p = policy_of(w, h);
     atomic_store_explicit(&s->job_in_retry_stream, stream == SL_STREAM_RETRY, memory_order_relaxed);
     atomic_store_explicit(&s->job_partition, w->nparts > 1 ? w->part_index : -1, memory_order_relaxed);
@@ -300,6 +302,9 @@ static sl_write_rc defer(sl_worker *w, int stream, const char *id)
     return rc;
 }
 
+static sl_write_rc admitted(sl_worker *w, int stream, const char *id, const sl_job *jobp, const sl_handler *h,
+                            const sl_settle *dp, uint32_t deliveries);
+
 sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisReply *fields, uint32_t deliveries)
 {
     char err[512] = "";
@@ -352,6 +357,21 @@ sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisR
         d.error = err;
         return sl_settle_send(w, &d);
     }
+    sl_write_rc lrc;
+    if (sl_limits_admit(w, &job, fv, nf, &d, &lrc) != SL_LIMIT_RUN)
+        return lrc; /* deferred to its turn, or a limit call failed: the entry stays pending */
+    sl_write_rc rc = admitted(w, stream, id, &job, h, &d, deliveries);
+    sl_limits_release(w);
+    return rc;
+}
+
+/* Run a job its limits admitted (sl_job_handle). */
+static sl_write_rc admitted(sl_worker *w, int stream, const char *id, const sl_job *jobp, const sl_handler *h,
+                            const sl_settle *dp, uint32_t deliveries)
+{
+    char err[512] = "";
+    sl_job job = *jobp; /* copies: the steps below fill in their own fields */
+    sl_settle d = *dp;
     /* The job is running from here: the slot, and with it the hard timeout
      * (jobs.timeout, the supervisor's watchdog) and the lease extension, covers
      * the payload's validation and the done-marker check as well as the

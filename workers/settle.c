@@ -65,6 +65,8 @@ void sl_settle_record(sl_worker *w, const sl_settle *s, int outcome)
 /* Count a settled move (the v2 totals) and record its outcome. */
 static void settled(sl_worker *w, const sl_settle *s)
 {
+    if (s->defer)
+        return; /* counted in sl_slot.limited by limits.c */
     count(s->retry ? &w->slot->jobs_retried : &w->slot->jobs_dead, 1);
     sl_settle_record(w, s, s->retry ? SL_OUT_RETRY : SL_OUT_DEAD);
 }
@@ -82,12 +84,16 @@ static void hold(sl_worker *w, const sl_settle *s, sl_write_rc rc)
         sl_copy(h->reason, sizeof(h->reason), s->reason ? s->reason : "");
         sl_copy(h->error, sizeof(h->error), s->error ? s->error : "");
         sl_copy(h->correlation_id, sizeof(h->correlation_id), s->correlation_id ? s->correlation_id : "");
+        sl_copy(h->limit_at, sizeof(h->limit_at), s->limit_at ? s->limit_at : "");
+        h->s.limit_at = h->limit_at;
         h->s.stream_id = h->stream_id, h->s.job_id = h->job_id, h->s.type = h->type;
         h->s.reason = h->reason, h->s.error = h->error, h->s.correlation_id = h->correlation_id;
         h->active = 1;
         SL_LOG(SL_WARN, "job result kept: its retry/dead-letter move is resent until Redis takes it",
                SL_S("job_id", h->job_id), SL_S("stream_id", h->stream_id),
-               SL_S("outcome", s->retry ? "retry" : "dead"));
+               SL_S("outcome", s->defer   ? "defer"
+                               : s->retry ? "retry"
+                                          : "dead"));
     }
     h->sends++;
     if (rc == SL_WRITE_LOST)
@@ -99,7 +105,7 @@ static void hold(sl_worker *w, const sl_settle *s, sl_write_rc rc)
 static sl_write_rc settle_call(sl_worker *w, const sl_settle *s, int quiet)
 {
     char delay[24], attempt[16], deliveries[16], maxlen[24], excerpt[24];
-    snprintf(delay, sizeof(delay), "%" PRId64, s->retry && s->delay_ms > 0 ? s->delay_ms : 0);
+    snprintf(delay, sizeof(delay), "%" PRId64, (s->retry || s->defer) && s->delay_ms > 0 ? s->delay_ms : 0);
     snprintf(attempt, sizeof(attempt), "%" PRIu32, s->attempt);
     snprintf(deliveries, sizeof(deliveries), "%" PRIu32, s->deliveries);
     snprintf(maxlen, sizeof(maxlen), "%" PRId64, sl_cfg_dlq_maxlen(w->cfg, w->pool->queue));
@@ -113,9 +119,11 @@ static sl_write_rc settle_call(sl_worker *w, const sl_settle *s, int quiet)
                           w->pool->group,
                           w->consumer,
                           s->stream_id,
-                          s->retry ? "retry" : "dead",
+                          s->defer   ? "defer"
+                          : s->retry ? "retry"
+                                     : "dead",
                           delay,
-                          s->retry ? "" : s->reason,
+                          s->retry || s->defer ? "" : s->reason,
                           s->error ? s->error : "",
                           attempt,
                           deliveries,
@@ -123,10 +131,12 @@ static sl_write_rc settle_call(sl_worker *w, const sl_settle *s, int quiet)
                           s->job_id ? s->job_id : s->stream_id,
                           excerpt};
     /* An oversize entry's dead letter keeps an excerpt of its payload. */
-    int oversize = !s->retry && s->reason && strcmp(s->reason, "oversize") == 0;
+    int oversize = !s->retry && !s->defer && s->reason && strcmp(s->reason, "oversize") == 0;
     if (oversize)
         snprintf(excerpt, sizeof(excerpt), "%d", SL_DLQ_PAYLOAD_EXCERPT);
-    int argc = (int)(sizeof(argv) / sizeof(argv[0])) - !oversize;
+    if (s->defer) /* ARGV[12] of a deferral: its reservations */
+        argv[sizeof(argv) / sizeof(argv[0]) - 1] = s->limit_at ? s->limit_at : "";
+    int argc = (int)(sizeof(argv) / sizeof(argv[0])) - !(oversize || s->defer);
     redisReply *r = sl_worker_cmd(w, argc, argv, NULL);
     sl_write_rc rc = SL_WRITE_OK;
     if (!r || r->type != REDIS_REPLY_INTEGER) {

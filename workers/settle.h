@@ -22,7 +22,9 @@ typedef struct sl_settle {
     const char *stream_id;
     const char *job_id; /* decoded job id, else the stream id */
     const char *type; /* for the log line, may be NULL */
-    int retry; /* 1: retry after delay_ms; 0: dead letter */
+    int retry; /* 1: retry after delay_ms; 0: dead letter (unless defer) */
+    int defer; /* 1: a limit refused it: back after delay_ms, same attempt (limits.h) */
+    const char *limit_at; /* defer: its rate reservations, "NAME:MS,..." */
     int64_t delay_ms;
     const char *reason; /* dead letters: "failed", "exhausted", "crashed", a codec reason */
     const char *error; /* human-readable detail */
@@ -50,6 +52,7 @@ typedef struct sl_held_settle {
     char reason[64];
     char error[1024]; /* truncated beyond that (the DLQ's error field) */
     char correlation_id[SL_CODEC_TEXT_MAX + 1];
+    char limit_at[1024];
 } sl_held_settle;
 
 /**

@@ -69,6 +69,8 @@ typedef struct sl_worker {
                                      what its acks send (-1: the owner check runs) */
     sl_acks acks; /* pipelined fenced acks in flight */
     sl_held_settle held; /* a retry/dead-letter move waiting for a resend */
+    char hold_key[SL_KEY_MAX]; /* the concurrency bucket the running job holds a slot of, "" none (limits.c) */
+    char hold_member[SL_KEY_MAX + 64]; /* its holder name */
     sl_journal journal; /* acks of finished jobs not confirmed yet, outliving a crash */
     sl_field *fields; /* decode scratch, grown on demand */
     size_t fields_cap;

@@ -63,6 +63,9 @@ void sl_mx_add_slot(sl_mx_counts *c, sl_slot *sh)
     c->dur_sum_us += sl_ld(&sh->duration.sum_us);
     c->wait_sum_us += sl_ld(&sh->wait.sum_us);
     c->late += sl_ld(&sh->late_results);
+    if (sh->version >= 6)
+        for (int i = 0; i < 16; i++)
+            c->limited[i] += sl_ld(&sh->limited[i]);
     c->reclaimed += sl_ld(&sh->reclaimed);
     c->registry_deferred += sl_ld(&sh->registry_deferred);
     /* Entries reclaim found deleted are dead-lettered "trimmed" by the

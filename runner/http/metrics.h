@@ -42,6 +42,7 @@ typedef struct sl_mx_counts {
     uint64_t wait[SL_SLOT_NBUCKETS + 1], wait_sum_us;
     uint64_t late, reclaimed, reclaim_deleted;
     uint64_t registry_deferred; /* jobs deferred: the schema registry could not be read */
+    uint64_t limited[16]; /* jobs deferred by limit i of the config (sl_slot.limited) */
 } sl_mx_counts;
 
 /** One in-flight Redis command of a group's sample round. */

@@ -292,6 +292,14 @@ int sl_metrics_render(sl_metrics *m, struct evbuffer *o)
     sl_group_counter(o, m, tot, "sluice_registry_deferrals_total",
                      "Jobs left pending because the schema registry could not be read (retried after a backoff).",
                      offsetof(sl_mx_counts, registry_deferred));
+    sl_fam(o, "sluice_jobs_limited_total", "counter",
+           "Jobs deferred by a rate or concurrency limit (docs/limits.md): back in the queue's schedule, no attempt "
+           "spent.");
+    i = 0;
+    for (sl_mx_group *g = m->groups; g; g = g->next, i++)
+        for (size_t l = 0; m->cfg && l < m->cfg->nlimits && l < 16; l++)
+            evbuffer_add_printf(o, "sluice_jobs_limited_total{queue=\"%s\",group=\"%s\",limit=\"%s\"} %llu\n", g->queue,
+                                g->group, m->cfg->limits[l].name, (unsigned long long)tot[i]->limited[l]);
     sl_fam(o, "sluice_lease_extensions_total", "counter", "Leases of running jobs extended by the supervisor.");
     evbuffer_add_printf(o, "sluice_lease_extensions_total %llu\n", (unsigned long long)m->owner.maint_stats->extended);
     sl_fam(o, "sluice_promoted_total", "counter", "Scheduled entries (retries, delayed jobs) moved back when due.");

@@ -10,6 +10,7 @@
 
 #include "common/functions.h"
 #include "common/keys.h"
+#include "common/limit.h"
 #include "common/log.h"
 #include "common/partition.h"
 #include "common/util.h"
@@ -154,6 +155,13 @@ static void sl_maint_on_extended(void *arg, redisReply *r)
     }
 }
 
+static void sl_maint_on_hold_extended(void *arg, redisReply *r)
+{
+    (void)arg;
+    if (r && r->type == REDIS_REPLY_ERROR)
+        SL_LOG(SL_WARN, "sluice_limit_extend failed", SL_S("error", r->str));
+}
+
 /* Keep w's running job fresh so live consumers do not reclaim it (called by
  * the owner's each_running). */
 static void sl_maint_extend_job(sl_maint *m, const sl_maint_worker *w, const sl_job_snap *snap)
@@ -164,6 +172,14 @@ static void sl_maint_extend_job(sl_maint *m, const sl_maint_worker *w, const sl_
     const char *argv[] = {"FCALL", "sluice_extend", "1", stream, w->group, w->consumer, snap->stream_id};
     if (sl_mconn_call(m->conn, SL_MCONN_NOW, sl_maint_on_extended, m, 7, argv, NULL) == 0)
         m->extend_inflight++;
+    char holder[SL_KEY_MAX + 64], hold_ms[24];
+    if (!snap->hold_key[0] ||
+        sl_limit_holder(holder, sizeof holder, w->consumer, snap->in_retry_stream, snap->stream_id) != 0)
+        return;
+    /* Its concurrency slot lives as long as its lease (docs/limits.md). */
+    (void)snprintf(hold_ms, sizeof hold_ms, "%lld", (long long)m->cfg->lease_ms);
+    const char *hv[] = {"FCALL", "sluice_limit_extend", "1", snap->hold_key, holder, hold_ms};
+    (void)sl_mconn_call(m->conn, SL_MCONN_NOW, sl_maint_on_hold_extended, m, 6, hv, NULL);
 }
 
 static void sl_maint_on_lease_tick(evutil_socket_t fd, short what, void *arg)

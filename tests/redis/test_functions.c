@@ -1348,3 +1348,76 @@ Test(functions, cron_fire_refuses_bad_arguments_and_writes_nothing)
     cr_assert_eq(INT_OF(c, "EXISTS", STREAM, CRON, CRON_TICKS), 0);
     redisFree(c);
 }
+
+/* ---- limits: sluice_limit_rate / acquire / release / extend, settle "defer" ---- */
+
+#define BUCKET "sluice:{:limit:api:t1}"
+
+Test(functions, limit_rate_reserves_turns_at_the_rate_after_the_burst)
+{
+    redisContext *c = th_redis();
+    /* 10 per second (100 ms apart), burst 3: three now, then turns 100 ms apart */
+    long long waits[6];
+    for (int i = 0; i < 6; i++)
+        waits[i] = INT_OF(c, "FCALL", "sluice_limit_rate", "1", BUCKET, "100", "3");
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(waits[i], 0, "the burst starts at once (call %d waited %lld)", i, waits[i]);
+    for (int i = 3; i < 6; i++) /* reserved turns: ~100, ~200, ~300 ms from now (less the ms the calls took) */
+        cr_assert(waits[i] > (i - 2) * 100 - 50 && waits[i] <= (i - 2) * 100, "call %d waits %lld ms", i, waits[i]);
+    cr_assert_gt(INT_OF(c, "PTTL", BUCKET), 0, "the bucket expires once idle");
+    ERR_OF(c, "interval and burst must be positive", "FCALL", "sluice_limit_rate", "1", BUCKET, "0", "3");
+    redisFree(c);
+}
+
+static long long acquire(redisContext *c, const char *holder, long long *wait)
+{
+    redisReply *rep = cmdl(c, "FCALL", "sluice_limit_acquire", "1", BUCKET, "2", holder, "3000", (const char *)NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "%s", rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+    long long ok = rep->element[0]->integer;
+    *wait = rep->element[1]->integer;
+    freeReplyObject(rep);
+    return ok;
+}
+
+Test(functions, limit_acquire_holds_at_most_the_slots_and_lapsed_holds_free_them)
+{
+    redisContext *c = th_redis();
+    long long wait;
+    cr_assert_eq(acquire(c, "a", &wait), 1);
+    cr_assert_eq(acquire(c, "b", &wait), 1);
+    cr_assert_eq(acquire(c, "a", &wait), 1, "a holder asking again keeps its slot");
+    cr_assert_eq(acquire(c, "c", &wait), 0, "two slots, both held");
+    cr_assert(wait > 0 && wait <= 3000, "until the first hold lapses: %lld", wait);
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_limit_release", "1", BUCKET, "a"), 1);
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_limit_release", "1", BUCKET, "a"), 0, "released once");
+    cr_assert_eq(acquire(c, "c", &wait), 1, "a's slot is free");
+    /* b's hold lapses (as a killed worker's would): backdate it */
+    INT_OF(c, "ZADD", BUCKET, "1", "b");
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_limit_extend", "1", BUCKET, "b", "3000"), 0,
+                 "a lapsed hold is not revived");
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_limit_extend", "1", BUCKET, "c", "3000"), 1);
+    cr_assert_eq(acquire(c, "d", &wait), 1, "b's lapsed slot went to d");
+    cr_assert_eq(INT_OF(c, "ZCARD", BUCKET), 2);
+    redisFree(c);
+}
+
+Test(functions, settle_defer_keeps_the_attempt_and_carries_the_reservation)
+{
+    redisContext *c = th_redis();
+    char id[64];
+    add(c, id, "type", "t", "payload", "{}", "id", "j1", "attempt", "3", "limit_at", "old:5", (const char *)NULL);
+    deliver(c, "c1", 1);
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_settle", "4", STREAM, SCHED, DLQ, RSTREAM, "g", "c1", id, "defer", "250",
+                        "", "", "3", "1", "0", "j1", "api:120"),
+                 1);
+    long long due;
+    cJSON *m = only_sched_member(c, &due);
+    cJSON *f = cJSON_GetObjectItem(m, "f");
+    cr_assert_str_eq(json_get(f, "attempt"), "3", "no attempt spent");
+    cr_assert_str_eq(json_get(f, "limit_at"), "api:120", "the new reservation replaces the old");
+    cr_assert_str_eq(json_get(f, "id"), "j1");
+    cr_assert_str_eq(cJSON_GetObjectItem(m, "s")->valuestring, RSTREAM, "back to this group only");
+    cJSON_Delete(m);
+    cr_assert_eq(INT_OF(c, "XLEN", DLQ), 0);
+    redisFree(c);
+}

@@ -107,6 +107,9 @@ Test(config, every_key_set)
                         "\"restart_backoff_max\":\"1h\",\"worker_path\":\"/usr/bin/sluice-worker\"},"
                         "\"jobs\":{\"max_payload_bytes\":65536,\"max_attempts\":5,\"max_deliveries\":2,"
                         "\"backoff_base\":\"1.5s\",\"backoff_cap\":\"10m\",\"timeout\":\"30s\"},"
+                        "\"limits\":{\"partner-api\":{\"types\":[\"invoice.send.v1\",\"x.v1\"],\"rate\":100,\"per\":"
+                        "\"2s\",\"burst\":20},"
+                        "\"per-tenant\":{\"types\":[\"report.nightly.v1\"],\"concurrency\":2,\"key\":\"tenant_id\"}},"
                         "\"pools\":[{\"name\":\"p1\",\"queue\":\"q1\",\"group\":\"g1\",\"plugins\":[\"a\",\"b.so\"],"
                         "\"workers\":0,\"start_at\":\"$\",\"read_count\":100,\"block\":\"500ms\","
                         "\"settings\":{\"s\":\"v\"}}]}");
@@ -505,6 +508,8 @@ static const char *full_config =
     "\"schedules\":[{\"name\":\"nightly\",\"cron\":\"0 3 * * *\",\"tz\":\"Europe/Berlin\",\"queue\":\"q1\","
     "\"type\":\"report.nightly.v1\",\"payload\":{\"kind\":\"daily\",\"n\":[1,2]},\"missed\":\"one\",\"jitter\":\"30s\"}"
     "],"
+    "\"limits\":{\"partner-api\":{\"types\":[\"invoice.send.v1\",\"x.v1\"],\"rate\":100,\"per\":\"2s\",\"burst\":20},"
+    "\"per-tenant\":{\"types\":[\"report.nightly.v1\"],\"concurrency\":2,\"key\":\"tenant_id\"}},"
     "\"pools\":[{\"name\":\"p1\",\"queue\":\"q1\",\"group\":\"g1\",\"plugins\":[\"a\",\"b.so\"],"
     "\"workers\":0,\"start_at\":\"1700000000000-5\",\"read_count\":100,\"block\":\"500ms\","
     "\"settings\":{\"s\":\"v \\\"q\\\"\",\"n\":1.5,\"b\":true}},"
@@ -555,6 +560,21 @@ static void assert_same(const sl_config *a, const sl_config *b)
         cr_assert_str_eq(x->payload, y->payload);
         cr_assert_eq(x->missed, y->missed);
         cr_assert_eq(x->jitter_ms, y->jitter_ms);
+    }
+    cr_assert_eq(a->nlimits, b->nlimits);
+    for (size_t i = 0; i < a->nlimits; i++) {
+        const sl_limit_cfg *x = &a->limits[i], *y = &b->limits[i];
+        cr_assert_str_eq(x->name, y->name);
+        cr_assert_eq(x->ntypes, y->ntypes);
+        for (size_t j = 0; j < x->ntypes; j++)
+            cr_assert_str_eq(x->types[j], y->types[j]);
+        cr_assert_eq(x->rate, y->rate);
+        cr_assert_eq(x->per_ms, y->per_ms);
+        cr_assert_eq(x->burst, y->burst);
+        cr_assert_eq(x->concurrency, y->concurrency);
+        cr_assert((x->key == NULL) == (y->key == NULL));
+        if (x->key)
+            cr_assert_str_eq(x->key, y->key);
     }
     cr_assert_eq(a->npools, b->npools);
     for (size_t i = 0; i < a->npools; i++) {
@@ -736,6 +756,11 @@ Test(config, docs_cover_every_key)
         cr_expect(strstr(md, needle) != NULL, "docs/configuration.md lacks %s", needle);
     }
     cr_expect(strstr(md, "`schedules[].payload`") != NULL, "docs/configuration.md lacks schedules[].payload");
+    for (size_t i = 0; i < sl_cfg_nlimit_keys; i++) {
+        snprintf(needle, sizeof needle, "`limits.<name>.%s`", sl_cfg_limit_keys[i].path);
+        cr_expect(strstr(md, needle) != NULL, "docs/configuration.md lacks %s", needle);
+    }
+    cr_expect(strstr(md, "`limits.<name>.types`") != NULL, "docs/configuration.md lacks limits.<name>.types");
     /* and a full dump has exactly the keys of the tables */
     sl_config *c = load(full_config);
     char *j = sl_cfg_to_json(c);
@@ -747,7 +772,10 @@ Test(config, docs_cover_every_key)
      * object has 2 keys) */
     cr_assert_eq(quoted,
                  sections + top + (sl_cfg_nmain_keys - top) + 2 * sl_cfg_npool_keys + 3 + 2 * (1 + sl_cfg_nqueue_keys) +
-                     sl_cfg_nschedule_keys + 1 + 2,
+                     sl_cfg_nschedule_keys + 1 + 2 +
+                     /* 2 limits: names, types, a rate limit's rate/per/burst/key, a concurrency limit's
+                      * concurrency/key */
+                     2 + 2 + 4 + 2,
                  "%s", j);
     free(j);
     sl_cfg_free(c);
@@ -1029,4 +1057,44 @@ Test(config, schedules_reject_bad_entries_naming_the_key)
                    MIN_POOL),
                ORIGIN ": schedules[0].payload: is 10 bytes, more than jobs.max_payload_bytes (4)");
 #undef SCHED
+}
+
+Test(config, limits_parse_with_defaults)
+{
+    sl_config *c = load(doc("\"limits\":{\"api\":{\"types\":[\"a.v1\"],\"rate\":10}}", MIN_POOL));
+    cr_assert_eq(c->nlimits, 1);
+    cr_assert_str_eq(c->limits[0].name, "api");
+    cr_assert_eq(c->limits[0].rate, 10);
+    cr_assert_eq(c->limits[0].per_ms, 1000);
+    cr_assert_eq(c->limits[0].burst, 1);
+    cr_assert_eq(c->limits[0].concurrency, 0);
+    cr_assert_null(c->limits[0].key);
+    sl_cfg_free(c);
+}
+
+Test(config, limits_reject_bad_entries_naming_the_key)
+{
+    fails_exactly(doc("\"limits\":{\"api\":{\"types\":[\"a.v1\"]}}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": limits.api: sets neither rate nor concurrency");
+    fails_exactly(doc("\"limits\":{\"api\":{\"rate\":5}}", MIN_POOL), SL_CFG_NO_ENV,
+                  ORIGIN ": limits.api.types: required key is missing");
+    fails_with(doc("\"limits\":{\"api\":{\"types\":[],\"rate\":5}}", MIN_POOL),
+               ORIGIN ": limits.api.types: expected a non-empty array of job types");
+    fails_with(doc("\"limits\":{\"api\":{\"types\":[\"Bad\"],\"rate\":5}}", MIN_POOL),
+               ORIGIN ": limits.api.types[0]: expected a job type");
+    fails_with(doc("\"limits\":{\"api\":{\"types\":[\"a\"],\"rate\":0}}", MIN_POOL),
+               ORIGIN ": limits.api.rate: expected an integer in 1..1000000, got 0");
+    fails_with(doc("\"limits\":{\"api\":{\"types\":[\"a\"],\"rate\":2000,\"per\":\"1s\"}}", MIN_POOL),
+               ORIGIN ": limits.api.rate: 2000 per 1000 ms is more than one job per millisecond");
+    char longkey[200];
+    snprintf(longkey, sizeof longkey, "\"limits\":{\"api\":{\"types\":[\"a\"],\"concurrency\":2,\"key\":\"%0129d\"}}",
+             0);
+    fails_with(doc(longkey, MIN_POOL), ORIGIN ": limits.api.key: expected a payload field name");
+    fails_with(doc("\"limits\":{\"api\":{\"types\":[\"a\"],\"rate\":5,\"burts\":2}}", MIN_POOL),
+               ORIGIN ": limits.api.burts: unknown key");
+    fails_with(doc("\"limits\":{\"a\":{\"types\":[\"t\"],\"concurrency\":2},\"b\":{\"types\":[\"t\"],"
+                   "\"concurrency\":3}}",
+                   MIN_POOL),
+               ORIGIN ": limits.b.types: type \"t\" already has a concurrency limit (limits.a)");
+    fails_with(doc("\"limits\":[]", MIN_POOL), ORIGIN ": limits: expected an object keyed by limit name");
 }
