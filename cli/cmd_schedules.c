@@ -139,6 +139,20 @@ static void free_defs(sched_def *d, int n)
     free(d);
 }
 
+/* The definition of name into *out (free_defs(*out, 1)). 0, or -1 after
+ * printing why (nothing to free). */
+static int load_one(sl_redis *r, const char *name, sched_def **out)
+{
+    int n = load_defs(r, name, out);
+    if (n == 1)
+        return 0;
+    if (n == 0)
+        sl_cli_fail(CMD, "schedule '%s': its published definition is not one this version reads", name);
+    free_defs(*out, n > 0 ? n : 0);
+    *out = NULL;
+    return -1;
+}
+
 /* sluice_cron_last of d: last tick handled (-1 none), server now, paused. 0 or -1. */
 static int cron_last(sl_redis *r, const sched_def *d, int64_t *last, int64_t *now, int *paused)
 {
@@ -242,7 +256,7 @@ static int do_next(sl_redis *r, const char *name, long count, int json)
     int64_t last, now, at;
     int paused, rc = 1;
     sl_cron c;
-    if (load_defs(r, name, &d) != 1)
+    if (load_one(r, name, &d) != 0)
         return 1;
     if (cron_last(r, d, &last, &now, &paused) != 0 || parse_cron(d, &c) != 0)
         goto done;
@@ -272,7 +286,7 @@ static int do_trigger(sl_redis *r, const char *name, int json)
 {
     sched_def *d;
     int rc = 1;
-    if (load_defs(r, name, &d) != 1)
+    if (load_one(r, name, &d) != 0)
         return 1;
     sl_cron_call *c = malloc(sizeof *c);
     const cJSON *payload = cJSON_GetObjectItemCaseSensitive(d->def, "payload");
@@ -320,7 +334,7 @@ static int do_pause(sl_redis *r, const char *name, int pause, int json)
     sched_def *d;
     char state[SL_KEY_MAX], since[40];
     int rc = 1;
-    if (load_defs(r, name, &d) != 1)
+    if (load_one(r, name, &d) != 0)
         return 1;
     int64_t now = sl_cli_server_ms(CMD, r);
     if (now < 0 || sl_key_cron(state, sizeof state, def_str(d->def, "partition"), name) != 0)

@@ -40,7 +40,7 @@ static int parse_types(sl_cfg_pctx *p, sl_limit_cfg *l, const cJSON *arr, const 
             return sl_cfg_bad(p, lab, "expected a job type of 1-128 characters from [a-z0-9_.-], got %s",
                               sl_cfg_got(it, gb, sizeof gb));
         for (size_t j = 0; j < l->ntypes; j++)
-            if (strcmp(l->types[j], it->valuestring) == 0)
+            if (l->types[j] && strcmp(l->types[j], it->valuestring) == 0)
                 return sl_cfg_bad(p, lab, "duplicate type \"%s\"", it->valuestring);
         if ((l->types[l->ntypes] = strdup(it->valuestring)) == NULL)
             return sl_cfg_bad(p, NULL, "out of memory");
@@ -77,8 +77,7 @@ static int parse_one(sl_cfg_pctx *p, sl_limit_cfg *l, const cJSON *obj, const ch
         return sl_cfg_bad(p, lab, "expected a payload field name of 1-128 bytes, or null");
     if (l->rate > 0 && l->per_ms / l->rate == 0) {
         snprintf(lab, sizeof lab, "%s.rate", label);
-        return sl_cfg_bad(p, lab, "%d per %lld ms is more than one job per millisecond", l->rate,
-                          (long long)l->per_ms);
+        return sl_cfg_bad(p, lab, "%d per %lld ms is more than one job per millisecond", l->rate, (long long)l->per_ms);
     }
     return 0;
 }
@@ -105,7 +104,7 @@ int sl_cfg_parse_limits(sl_cfg_pctx *p, sl_config *cfg, const cJSON *obj)
         if (!sl_valid_name(it->string))
             return sl_cfg_bad(p, lab, "expected a limit name of 1-64 characters from [A-Za-z0-9_.-]");
         for (size_t j = 0; j < cfg->nlimits; j++)
-            if (strcmp(cfg->limits[j].name, it->string) == 0)
+            if (cfg->limits[j].name && strcmp(cfg->limits[j].name, it->string) == 0)
                 return sl_cfg_bad(p, lab, "duplicate key");
         if ((l->name = strdup(it->string)) == NULL)
             return sl_cfg_bad(p, NULL, "out of memory");
@@ -139,9 +138,9 @@ cJSON *sl_cfg_limits_json(const sl_config *cfg)
         cJSON *types = o ? cJSON_CreateStringArray((const char *const *)l->types, (int)l->ntypes) : NULL;
         /* Only what is set: rate and concurrency 0 mean "none", not a value. */
         if (!types || !cJSON_AddItemToObject(o, "types", types) ||
-            (l->rate > 0 && (!cJSON_AddNumberToObject(o, "rate", l->rate) ||
-                             !cJSON_AddNumberToObject(o, "per", (double)l->per_ms) ||
-                             !cJSON_AddNumberToObject(o, "burst", l->burst))) ||
+            (l->rate > 0 &&
+             (!cJSON_AddNumberToObject(o, "rate", l->rate) || !cJSON_AddNumberToObject(o, "per", (double)l->per_ms) ||
+              !cJSON_AddNumberToObject(o, "burst", l->burst))) ||
             (l->concurrency > 0 && !cJSON_AddNumberToObject(o, "concurrency", l->concurrency)) ||
             !(l->key ? cJSON_AddStringToObject(o, "key", l->key) : cJSON_AddNullToObject(o, "key"))) {
             cJSON_Delete(all);

@@ -101,7 +101,8 @@ int sl_cfg_parse_schedules(sl_cfg_pctx *p, sl_config *cfg, const cJSON *arr)
         if (parse_one(p, cfg, &cfg->schedules[i], it, label) != 0)
             return -1;
         for (size_t j = 0; j < i; j++)
-            if (strcmp(cfg->schedules[j].name, cfg->schedules[i].name) == 0) {
+            if (cfg->schedules[j].name && cfg->schedules[i].name && /* required: set when parse_one succeeds */
+                strcmp(cfg->schedules[j].name, cfg->schedules[i].name) == 0) {
                 snprintf(lab, sizeof lab, "%s.name", label);
                 return sl_cfg_bad(p, lab, "duplicate schedule name \"%s\" (also schedules[%zu])",
                                   cfg->schedules[i].name, j);

@@ -36,8 +36,8 @@ static sluice_result run(sluice_ctx *ctx, const sluice_job *job, void *data)
     if (s)
         test_sleep_ms(strtol(s + strlen("\"sleep_ms\":"), NULL, 10));
     char line[512];
-    int n = snprintf(line, sizeof line, "%s %lld %lld %u %ld\n", job->id, start, wall_ms(), job->attempt,
-                     (long)getpid());
+    int n =
+        snprintf(line, sizeof line, "%s %lld %lld %u %ld\n", job->id, start, wall_ms(), job->attempt, (long)getpid());
     if (n < 0 || (size_t)n >= sizeof line)
         return SLUICE_FAIL;
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);

@@ -119,8 +119,8 @@ Test(limits, a_rate_limit_holds_across_two_supervisors_and_spends_no_attempt)
     enum { JOBS = 1000, RATE = 50, BURST = 10 };
     char *rec = th_tmp_path("rate.txt");
     unlink(rec);
-    char *cfg = write_config("rate", "\"partner-api\":{\"types\":[\"test.span\"],\"rate\":50,\"per\":\"1s\",\"burst\":10}",
-                             2, rec);
+    char *cfg = write_config(
+        "rate", "\"partner-api\":{\"types\":[\"test.span\"],\"rate\":50,\"per\":\"1s\",\"burst\":10}", 2, rec);
     start_both(cfg, 2);
     const char **payloads = calloc(JOBS, sizeof *payloads);
     for (int i = 0; i < JOBS; i++)
@@ -157,8 +157,9 @@ Test(limits, a_rate_limit_holds_across_two_supervisors_and_spends_no_attempt)
         windows++;
     }
     double secs = (double)(s[n - 1].start - s[BURST].start) / 1000.0;
-    fprintf(stderr, "rate limit 50/s: %d jobs over %.1f s after the burst (%.1f/s); 2 s windows: %d..%d starts (%d "
-                    "windows)\n",
+    fprintf(stderr,
+            "rate limit 50/s: %d jobs over %.1f s after the burst (%.1f/s); 2 s windows: %d..%d starts (%d "
+            "windows)\n",
             n - BURST, secs, (double)(n - BURST - 1) / secs, lo, hi, windows);
     cr_assert_gt(windows, 100);
     cr_assert(lo >= 95 && hi <= 105, "every 2 s window holds 100 +- 5%% starts: %d..%d", lo, hi);
@@ -191,8 +192,8 @@ Test(limits, a_concurrency_limit_per_tenant_holds_across_two_supervisors)
     static const char *const tenants[TENANTS] = {"t1", "t2", "t3"};
     char *rec = th_tmp_path("conc.txt");
     unlink(rec);
-    char *cfg = write_config("conc", "\"per-tenant\":{\"types\":[\"test.span\"],\"concurrency\":2,\"key\":\"tenant_id\"}",
-                             4, rec);
+    char *cfg = write_config(
+        "conc", "\"per-tenant\":{\"types\":[\"test.span\"],\"concurrency\":2,\"key\":\"tenant_id\"}", 4, rec);
     start_both(cfg, 4);
     const char *ids[PER * TENANTS], *payloads[PER * TENANTS];
     char idbuf[PER * TENANTS][32], pbuf[PER * TENANTS][64];
@@ -204,8 +205,8 @@ Test(limits, a_concurrency_limit_per_tenant_holds_across_two_supervisors)
     }
     enqueue_all(ids, payloads, PER * TENANTS);
     th_lines w = {rec, PER * TENANTS};
-    cr_assert(th_wait_until(th_has_lines, &w, 90000), "%ld of %d jobs ran (see %s)", th_count_lines(rec),
-              PER * TENANTS, sups[0].log);
+    cr_assert(th_wait_until(th_has_lines, &w, 90000), "%ld of %d jobs ran (see %s)", th_count_lines(rec), PER * TENANTS,
+              sups[0].log);
     th_sleep_ms(500);
     span *s;
     int n = read_spans(rec, &s);
@@ -223,8 +224,8 @@ Test(limits, a_concurrency_limit_per_tenant_holds_across_two_supervisors)
      * slots; a third waits; one holder's worker is killed: the third runs
      * within the lease (3 s) while the other long job still runs. */
     unlink(rec);
-    const char *kid[] = {"tk-long-1", "tk-long-2"}, *kpay[] = {"{\"tenant_id\":\"tk\",\"sleep_ms\":25000}",
-                                                              "{\"tenant_id\":\"tk\",\"sleep_ms\":25000}"};
+    const char *kid[] = {"tk-long-1", "tk-long-2"},
+               *kpay[] = {"{\"tenant_id\":\"tk\",\"sleep_ms\":25000}", "{\"tenant_id\":\"tk\",\"sleep_ms\":25000}"};
     enqueue_all(kid, kpay, 2);
     pid_t victim = 0;
     for (int tries = 0; tries < 200 && !victim; tries++) { /* a worker in the long job's sleep */
