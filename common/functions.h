@@ -9,7 +9,7 @@
 #include "common/redis.h"
 
 /** The library version this build ships (VERSION in functions.lua). */
-#define SL_FUNCTIONS_VERSION "9"
+#define SL_FUNCTIONS_VERSION "10"
 
 /** The library's Lua source, embedded at build time. */
 extern const char sl_functions_lua[];
