@@ -478,7 +478,7 @@ static const char *cancel_effect(const char *state, long long open)
         return "removed from the schedule";
     if (!strcmp(state, "queued"))
         return open > 0 ? "workers skip it when they read it: its handler never runs"
-                        : "removed from its stream before any worker read it";
+                        : "deleted from its stream before any group that had still to read it did";
     if (!strcmp(state, "delivered"))
         return "a worker read it before the cancel: it skips it if it has not started, else its handler is told "
                "to stop and the worker is killed after jobs.cancel_grace";

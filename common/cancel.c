@@ -51,7 +51,7 @@ static int places_add(places *p, const char *where, const char *what)
 static int fail(char *err, size_t errlen, const char *what, const sl_redis *r, const redisReply *rep)
 {
     snprintf(err, errlen, "%s failed: %s", what,
-             !rep                               ? sl_redis_errstr(r)
+             !rep                             ? sl_redis_errstr(r)
              : rep->type == REDIS_REPLY_ERROR ? rep->str
                                               : "unexpected reply");
     return -1;

@@ -6,7 +6,8 @@ Every move of a job between keys is one of these functions, so it is atomic and
 fenced: a consumer can only settle an entry it still owns in the group's pending
 list. Workers, the supervisor and the CLI load the library at start-up
 (FUNCTION LOAD REPLACE when sluice_version differs), and any Redis client can
-call the public ones (sluice_enqueue, sluice_schedule) with FCALL.
+call the public ones (sluice_enqueue, sluice_enqueue_unique, sluice_schedule,
+sluice_cancel) with FCALL (docs/enqueue.md, docs/cli.md "sluice jobs cancel").
 
 Keys: every key of sluice, with its type and use, is listed once, in
 docs/guarantees.md ("Keys"); a new key goes there. All keys of one queue share

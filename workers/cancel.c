@@ -52,8 +52,9 @@ int sl_cancel_begin(sl_worker *w, const sl_job *job, sl_settle *d, int64_t run_t
     if (keys_of(w, job, record, sizeof record) != 0)
         return 0; /* cannot happen: ids are at most 128 bytes */
     sl_fmt_ll(ttl, run_ttl_ms > 0 ? run_ttl_ms : 1);
-    const char *argv[] = {"FCALL",  "sluice_begin", "3",         w->keys[d->stream], w->cancels_key, record,
-                          w->pool->group, w->consumer, job->stream_id, job->id, ttl};
+    const char *argv[] = {"FCALL", "sluice_begin", "3",         w->keys[d->stream], w->cancels_key,
+                          record,  w->pool->group, w->consumer, job->stream_id,     job->id,
+                          ttl};
     redisReply *r = sl_worker_cmd(w, 11, argv, NULL);
     if (!r || r->type != REDIS_REPLY_INTEGER) {
         *rc = sl_write_report(w, "FCALL sluice_begin", r);
@@ -86,8 +87,8 @@ sl_write_rc sl_cancel_stopped(sl_worker *w, const sl_job *job, sl_settle *d)
     char record[2 * SL_KEY_MAX];
     if (keys_of(w, job, record, sizeof record) != 0)
         return SL_WRITE_REFUSED;
-    const char *argv[] = {"FCALL",        "sluice_cancel_settle", "3",         w->keys[d->stream], w->cancels_key,
-                          record,         w->pool->group,         w->consumer, job->stream_id,     job->id,
+    const char *argv[] = {"FCALL",  "sluice_cancel_settle", "3",         w->keys[d->stream], w->cancels_key,
+                          record,   w->pool->group,         w->consumer, job->stream_id,     job->id,
                           "stopped"};
     redisReply *r = sl_worker_cmd(w, 11, argv, NULL);
     if (!r || r->type != REDIS_REPLY_INTEGER) {

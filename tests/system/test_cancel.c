@@ -52,8 +52,8 @@ static void start(th_sup *s, const char *name, const char *queue, int partitions
                        "\"pools\":[{\"name\":\"p\",\"queue\":\"%s\",\"group\":\"g\",\"workers\":%d,"
                        "\"plugins\":[\"cancel\",\"retry\"],\"block\":\"200ms\",\"settings\":{\"record_file\":\"%s\","
                        "\"start_file\":\"%s\",\"gate_file\":\"%s\"}}]}",
-                       th_redis_url(), SLUICE_TEST_PLUGIN_DIR, queue, partitions, queue, workers, rec_file,
-                       start_file, gate_file) > 0);
+                       th_redis_url(), SLUICE_TEST_PLUGIN_DIR, queue, partitions, queue, workers, rec_file, start_file,
+                       gate_file) > 0);
     char path[64];
     snprintf(path, sizeof path, "%s.json", name);
     char *cfg = th_write_file(path, json);
@@ -69,10 +69,10 @@ static void start(th_sup *s, const char *name, const char *queue, int partitions
 static void enqueue(const char *queue, const char *id, const char *type, const char *extra, char *out, size_t n)
 {
     /* one partition key: a partitioned queue's jobs of a scenario share a partition, so their order holds */
-    th_run_result r = extra ? TH_RUN("enqueue", "-u", th_redis_url(), "--id", id, "--partition-key", "k", extra, "1h",
-                                     queue, type, "{}")
-                            : TH_RUN("enqueue", "-u", th_redis_url(), "--id", id, "--partition-key", "k", queue,
-                                     type, "{}");
+    th_run_result r =
+        extra ? TH_RUN("enqueue", "-u", th_redis_url(), "--id", id, "--partition-key", "k", extra, "1h", queue, type,
+                       "{}")
+              : TH_RUN("enqueue", "-u", th_redis_url(), "--id", id, "--partition-key", "k", queue, type, "{}");
     cr_assert_eq(r.code, 0, "enqueue %s: %s", id, r.err);
     if (out)
         snprintf(out, n, "%.*s", (int)strcspn(r.out, "\n"), r.out);
@@ -201,8 +201,7 @@ static void each_state(const char *queue, int partitions)
     enqueue(queue, "I1", "test.cancel.ignore", NULL, NULL, 0);
     wait_note("I1", "start");
     cancel_ok(queue, "I1", state, sizeof state);
-    cr_assert(th_sup_wait_log(&sup, "cancelled job did not stop within jobs.cancel_grace", 30000), "see %s",
-              sup.log);
+    cr_assert(th_sup_wait_log(&sup, "cancelled job did not stop within jobs.cancel_grace", 30000), "see %s", sup.log);
 
     /* finished and unknown jobs are refused */
     enqueue(queue, "x1", "no.such.type", NULL, NULL, 0);
@@ -242,7 +241,8 @@ static void each_state(const char *queue, int partitions)
     cr_assert_eq(starts("L1"), 1, "L1 started once, not retried");
     cr_assert_eq(starts("I1"), 1, "I1 started once, not retried");
     cr_assert_eq(th_count_lines_with(rec_file, "r1 ", NULL), 0, "r1 never ran again");
-    long long cancels = th_int(c, partitions > 1 ? "EXISTS sluice:{%s#0}:cancels" : "EXISTS sluice:{%s}:cancels", queue);
+    long long cancels =
+        th_int(c, partitions > 1 ? "EXISTS sluice:{%s#0}:cancels" : "EXISTS sluice:{%s}:cancels", queue);
     cr_assert_eq(cancels, 0, "the cancel set emptied");
     th_sup_stop(&sup, 20000);
     redisFree(c);
@@ -276,8 +276,7 @@ Test(cancel, two_supervisors_cancel_while_draining)
     size_t len = 0;
     for (int i = 0; i < 300; i++)
         len += (size_t)snprintf(text + len, sizeof text - len, "{}\n");
-    r = th_run_io((const char *const[]){"enqueue", "-u", url, queue, "test.cancel.quick", "-", NULL}, text,
-                  NULL);
+    r = th_run_io((const char *const[]){"enqueue", "-u", url, queue, "test.cancel.quick", "-", NULL}, text, NULL);
     cr_assert_eq(r.code, 0, "%s", r.err);
     char *ids[300];
     int n = 0;
@@ -331,10 +330,10 @@ Test(cancel, two_supervisors_cancel_while_draining)
 /* enqueue --key K --unique; 1 when it reported a duplicate of first (if not NULL). */
 static int enqueue_unique(const char *queue, const char *key, const char *type, const char *delay, char *id, size_t n)
 {
-    th_run_result r = delay ? TH_RUN("enqueue", "-u", th_redis_url(), "--idempotency-key", key, "--unique",
-                                     "--key-ttl", "1h", "--delay", delay, queue, type, "{}")
-                            : TH_RUN("enqueue", "-u", th_redis_url(), "--idempotency-key", key, "--unique",
-                                     "--key-ttl", "1h", queue, type, "{}");
+    th_run_result r = delay ? TH_RUN("enqueue", "-u", th_redis_url(), "--idempotency-key", key, "--unique", "--key-ttl",
+                                     "1h", "--delay", delay, queue, type, "{}")
+                            : TH_RUN("enqueue", "-u", th_redis_url(), "--idempotency-key", key, "--unique", "--key-ttl",
+                                     "1h", queue, type, "{}");
     cr_assert_eq(r.code, 0, "%s", r.err);
     int dup = strstr(r.err, "duplicate: key") != NULL;
     snprintf(id, n, "%.*s", (int)strcspn(r.out, "\n"), r.out);
