@@ -356,6 +356,8 @@ static redisReply *worker_cmd(sl_worker *w, int argc, const char **argv, const s
     redisReply *r;
     if (second)
         *second = NULL;
+    else
+        argv2 = NULL; /* nowhere to put its reply */
     if (a->fn_missing)
         sl_acks_flush(w); /* reload the library first */
     sl_acks_drain(w); /* no reply may be in flight before a synchronous command */
@@ -370,7 +372,7 @@ static redisReply *worker_cmd(sl_worker *w, int argc, const char **argv, const s
             return NULL;
         }
         r = piped && sl_acks_drain(w) == SL_WRITE_LOST ? NULL : sl_redis_get_reply(w->redis);
-        if (r && argv2 && !(*second = sl_redis_get_reply(w->redis))) {
+        if (r && argv2 && second && !(*second = sl_redis_get_reply(w->redis))) {
             freeReplyObject(r);
             r = NULL;
         }
