@@ -24,7 +24,7 @@
 
 static const char usage_text[] =
     "usage: sluice enqueue [-u URL] [--id ID] [--correlation-id ID] [--causation-id ID]\n"
-    "                      [--delay DURATION | --at TIME] [--key KEY [--key-ttl DURATION]]\n"
+    "                      [--delay DURATION | --at TIME] [--key KEY [--key-ttl DURATION] [--unique]]\n"
     "                      [--partition-key KEY] [--wait-replicas N [--wait-timeout DURATION]]\n"
     "                      [--skip-schema] [-q] QUEUE TYPE [JSON | -]\n"
     "\n"
@@ -46,7 +46,11 @@ static const char usage_text[] =
     "      --key KEY            idempotency key, [A-Za-z0-9_.:-]{1,200}: the first enqueue\n"
     "                           with KEY on QUEUE adds the job, later ones within the TTL\n"
     "                           add nothing and print the first job's id; not with \"-\"\n"
+    "      --idempotency-key KEY  the same as --key\n"
     "      --key-ttl DURATION   how long KEY is remembered (whole seconds; default 24h)\n"
+    "      --unique             unique until done: KEY is released as soon as the job\n"
+    "                           completes, is dead-lettered or cancelled (not only at\n"
+    "                           the TTL); until then a second enqueue is a duplicate\n"
     "      --partition-key KEY  of a partitioned queue (queues.<Q>.partitions), the\n"
     "                           partition: jobs with the same KEY go to the same one\n"
     "                           (--key, when given, decides instead); default: spread\n"
@@ -153,6 +157,8 @@ static int valid_key(const char *s)
 /* Turn the --delay, --at, --key and --key-ttl values into a->opts. 0, or exit code 2. */
 static int parse_delivery(enqueue_args *a, const char *delay, const char *at, const char *key, const char *key_ttl)
 {
+    if (a->opts.unique && key == NULL)
+        return usage_error("--unique needs --key", NULL);
     int64_t ms;
 
     if (delay != NULL && at != NULL)
@@ -195,7 +201,8 @@ static int parse_args(int argc, char **argv, enqueue_args *a)
         OPT_SKIP_SCHEMA,
         OPT_PARTITION_KEY,
         OPT_WAIT_REPLICAS,
-        OPT_WAIT_TIMEOUT
+        OPT_WAIT_TIMEOUT,
+        OPT_UNIQUE
     };
     static const struct option longopts[] = {
         {"url", required_argument, NULL, 'u'},
@@ -205,7 +212,9 @@ static int parse_args(int argc, char **argv, enqueue_args *a)
         {"delay", required_argument, NULL, OPT_DELAY},
         {"at", required_argument, NULL, OPT_AT},
         {"key", required_argument, NULL, OPT_KEY},
+        {"idempotency-key", required_argument, NULL, OPT_KEY},
         {"key-ttl", required_argument, NULL, OPT_KEY_TTL},
+        {"unique", no_argument, NULL, OPT_UNIQUE},
         {"partition-key", required_argument, NULL, OPT_PARTITION_KEY},
         {"skip-schema", no_argument, NULL, OPT_SKIP_SCHEMA},
         {"wait-replicas", required_argument, NULL, OPT_WAIT_REPLICAS},
@@ -237,6 +246,9 @@ static int parse_args(int argc, char **argv, enqueue_args *a)
             break;
         case OPT_DELAY:
             delay = optarg;
+            break;
+        case OPT_UNIQUE:
+            a->opts.unique = 1;
             break;
         case OPT_AT:
             at = optarg;
@@ -515,8 +527,8 @@ int sl_cmd_enqueue(int argc, char **argv)
     } else {
         /* A duplicate is a success: the job exists, under the first id. */
         if (sluice_enqueue_last_was_duplicate(c))
-            fprintf(stderr, "sluice enqueue: duplicate: key '%s' was already used by job %s; nothing enqueued\n",
-                    a.opts.idempotency_key, id);
+            fprintf(stderr, "sluice enqueue: duplicate: key '%s' was already used by job %s%s; nothing enqueued\n",
+                    a.opts.idempotency_key, id, a.opts.unique ? ", which is not done yet" : "");
         if (!a.quiet && print_id(id) != 0)
             fprintf(stderr, "sluice enqueue: writing the job id failed: %s\n", strerror(errno));
         else

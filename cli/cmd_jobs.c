@@ -7,7 +7,10 @@
  * `sluice jobs run-now QUEUE ID`: a scheduled job (delayed, or a retry
  * waiting for its backoff) becomes due now: its schedule entry's score is set
  * to Redis server time (ZADD XX CH, so an entry promoted meanwhile is not
- * added back) and the supervisor's next promote moves it. */
+ * added back) and the supervisor's next promote moves it.
+ * `sluice jobs cancel QUEUE ID`: the job ends cancelled wherever it is: the
+ * places found as for show go to FCALL sluice_cancel (common/cancel.c), which
+ * decides atomically; show lists the cancel's record. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +18,9 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/partitions.h"
+#include "common/cancel.h"
 #include "common/streamid.h"
+#include "common/util.h"
 
 #define CMD "jobs"
 #define SCAN_LIMIT 100000 /* entries read per stream when looking for a job id */
@@ -24,6 +29,7 @@
 static const char usage_text[] =
     "usage: sluice jobs show    [-u URL] [--json] [--partition I] QUEUE ID\n"
     "       sluice jobs run-now [-u URL] [--json] [--partition I] QUEUE ID\n"
+    "       sluice jobs cancel  [-u URL] [--json] [--partition I] [--ttl DURATION] QUEUE ID\n"
     "\n"
     "Where job ID of queue QUEUE is, from what Redis holds. ID is a stream id of\n"
     "sluice:{QUEUE} or a job id (the \"id\" field; by default a job's id is its\n"
@@ -35,6 +41,7 @@ static const char usage_text[] =
     "  scheduled until 2026-11-26T10:00:00.000Z (attempt 3) for group G\n"
     "  completed in group G\n"
     "  dead-lettered in group G: reason, error, at TIME\n"
+    "  cancelled at TIME (was queued; skipped)\n"
     "Of a partitioned queue (sluice:{QUEUE}:partitions) every partition\n"
     "sluice:{QUEUE#I} is searched until one holds the job (--partition I: only I).\n"
     "\n"
@@ -45,9 +52,18 @@ static const char usage_text[] =
     "Exit 1 when the job has no scheduled entry (it ran, waits in a stream already,\n"
     "or is unknown).\n"
     "\n"
+    "cancel: the job ends in the state cancelled, decided atomically by the function\n"
+    "sluice_cancel: a scheduled job is removed; a queued one is removed, or skipped\n"
+    "when a worker reads it (its handler never runs); a running one's handler sees\n"
+    "should_stop and its worker is killed after jobs.cancel_grace; it is never\n"
+    "retried. The record sluice:{QUEUE}:cancelled:ID is kept for --ttl (default 7d,\n"
+    "as jobs.done_ttl). Exit 1 when the job completed, was dead-lettered or is\n"
+    "unknown (the message, or JSON \"result\", says which).\n"
+    "\n"
     "  -u, --url URL   Redis URL; default $SLUICE_REDIS_URL, else redis://127.0.0.1:6379/0\n"
     "      --json      print JSON\n"
     "      --partition I  of a partitioned queue, search only partition I\n"
+    "      --ttl DURATION how long cancel keeps its record (whole seconds; default 7d)\n"
     "  -h, --help      print this help\n"
     "\n"
     "Exit status: 0 found, 1 not found or failure, 2 usage error.\n";
@@ -63,6 +79,7 @@ typedef struct job_query {
     int truncated; /* a scan stopped at SCAN_LIMIT */
     int failed;
     cJSON *members; /* run-now: the schedule members of the job (strings), in places' order */
+    int cancelled; /* a cancel record was found (its place is in places) */
 } job_query;
 
 /* Called for every entry a scan reads; returns nothing, may add to q. */
@@ -251,6 +268,27 @@ static void find_scheduled(job_query *q)
     } while (strcmp(cursor, "0") != 0);
 }
 
+/* The record of the job's cancel (sluice:{P}:cancelled:ID), a place when present. */
+static void find_cancelled(job_query *q)
+{
+    char key[2 * SL_KEY_MAX];
+    if (sl_key_cancelled(key, sizeof key, q->queue, q->jid) != 0)
+        return;
+    const char *argv[] = {"HGETALL", key};
+    redisReply *rep = sl_cli_cmd(CMD, q->r, 2, argv);
+    if (!rep)
+        return (void)(q->failed = 1);
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2) {
+        cJSON *o = place(q, "cancelled", NULL);
+        cJSON_AddStringToObject(o, "was", sl_cli_kv_str(rep, "state"));
+        cJSON_AddNumberToObject(o, "cancelled_at_ms", strtod(sl_cli_kv_str(rep, "at"), NULL));
+        cJSON_AddStringToObject(o, "outcome", sl_cli_kv_str(rep, "outcome"));
+        cJSON_AddNumberToObject(o, "open", strtod(sl_cli_kv_str(rep, "open"), NULL));
+        q->cancelled = 1;
+    }
+    freeReplyObject(rep);
+}
+
 /* Every place of the job in one group. */
 static void find_in_group(job_query *q, const redisReply *ginfo)
 {
@@ -282,7 +320,7 @@ static void find_in_group(job_query *q, const redisReply *ginfo)
     scan_stream(q, retry, match_retry, &g);
     sl_key_dlq(dlq, sizeof dlq, q->queue, g.group);
     scan_stream(q, dlq, match_dlq, &g);
-    if (g.done && !g.open && !g.dead) {
+    if (g.done && !g.open && !g.dead && !q->cancelled) { /* a cancelled job's skip is an ack too */
         cJSON *o = place(q, "completed", g.group);
         if (g.attempt[0])
             cJSON_AddStringToObject(o, "attempt", g.attempt);
@@ -318,6 +356,16 @@ static void print_place(const job_query *q, const cJSON *p)
             printf("completed in group %s (attempt %s)\n", group, attempt);
         else
             printf("completed in group %s\n", group);
+    } else if (!strcmp(state, "cancelled")) {
+        const char *was = cJSON_GetObjectItem(p, "was")->valuestring,
+                   *outcome = cJSON_GetObjectItem(p, "outcome")->valuestring;
+        double open = cJSON_GetObjectItem(p, "open")->valuedouble;
+        sl_cli_fmt_time(t, sizeof t, (int64_t)cJSON_GetObjectItem(p, "cancelled_at_ms")->valuedouble);
+        if (open > 0)
+            printf("cancelled at %s (was %s; %.0f place%s still to settle%s%s)\n", t, was, open, open == 1 ? "" : "s",
+                   *outcome ? ", last: " : "", outcome);
+        else
+            printf("cancelled at %s (was %s; %s)\n", t, was, *outcome ? outcome : "settled");
     } else if (!strcmp(state, "dead")) {
         sl_cli_fmt_time(t, sizeof t, (int64_t)cJSON_GetObjectItem(p, "failed_at_ms")->valuedouble);
         printf("dead-lettered in group %s: %s, \"%s\", at %s (DLQ entry %s, attempts %s)\n", group,
@@ -349,13 +397,14 @@ static void find_entries(job_query *q, const char *arg, char *jid, size_t n)
     q->scanned = scan_stream(q, q->stream, match_work, NULL);
 }
 
-/* Options: -u, --json, --partition, -h. -1 to go on, else the exit code. */
-static int parse_options(int argc, char **argv, const char **url, int *json, int *only)
+/* Options: -u, --json, --partition, --ttl, -h. -1 to go on, else the exit code. */
+static int parse_options(int argc, char **argv, const char **url, int *json, int *only, int64_t *ttl_s)
 {
     static const struct option longopts[] = {
         {"url", required_argument, NULL, 'u'},
         {"json", no_argument, NULL, 'j'},
         {"partition", required_argument, NULL, 'P'},
+        {"ttl", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -370,6 +419,11 @@ static int parse_options(int argc, char **argv, const char **url, int *json, int
         else if (ch == 'P') {
             if (sl_cli_parse_partition(CMD, optarg, only) != 0)
                 return 2;
+        } else if (ch == 'T') {
+            int64_t ms;
+            if (sl_parse_duration_ms(optarg, &ms) != 0 || ms < 1000 || ms % 1000 != 0)
+                return sl_cli_usage(CMD, "invalid --ttl '%.64s' (whole seconds like 3600s, 24h or 7d)", optarg);
+            *ttl_s = ms / 1000;
         } else if (ch == 'h')
             return fputs(usage_text, stdout), 0;
         else
@@ -417,17 +471,81 @@ static int run_now(job_query *q, int json)
     return moved > 0 ? 0 : 1;
 }
 
+/* What a cancel of a job in this state did, for its line. */
+static const char *cancel_effect(const char *state, long long open)
+{
+    if (!strcmp(state, "scheduled"))
+        return "removed from the schedule";
+    if (!strcmp(state, "queued"))
+        return open > 0 ? "workers skip it when they read it: its handler never runs"
+                        : "deleted from its stream before any group that had still to read it did";
+    if (!strcmp(state, "delivered"))
+        return "a worker read it before the cancel: it skips it if it has not started, else its handler is told "
+               "to stop and the worker is killed after jobs.cancel_grace";
+    return "its handler is told to stop (should_stop); its worker is killed after jobs.cancel_grace";
+}
+
+/* cancel: FCALL sluice_cancel (common/cancel.c) on the partition where the job
+ * was found, then say what happened. The exit code. */
+static int cancel(job_query *q, int found, int64_t ttl_s, int json, const sl_cli_parts *parts, const char *queue)
+{
+    sl_cancel_result res = {.verdict = SL_CANCEL_NOT_FOUND};
+    char err[640];
+    if (found && sl_cancel_job(q->r, q->queue, q->jid, ttl_s, &res, err, sizeof err) != 0)
+        return sl_cli_fail(CMD, "%s", err);
+    int dead = 0;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, q->places) dead |= strcmp(cJSON_GetObjectItem(p, "state")->valuestring, "dead") == 0;
+    const char *result =
+        res.verdict == SL_CANCEL_FINISHED ? (dead ? "dead" : "completed") : sl_cancel_verdict_name(res.verdict);
+    int rc = res.verdict == SL_CANCEL_CANCELLED || res.verdict == SL_CANCEL_ALREADY ? 0 : 1;
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "queue", queue);
+        if (parts->total > 1 && found) {
+            size_t qlen;
+            int index;
+            sl_part_split(q->queue, &qlen, &index);
+            cJSON_AddNumberToObject(o, "partition", index);
+        }
+        cJSON_AddStringToObject(o, "job_id", q->jid);
+        cJSON_AddStringToObject(o, "result", result);
+        cJSON_AddStringToObject(o, "state", res.state);
+        cJSON_AddNumberToObject(o, "open", (double)res.open);
+        cJSON_AddBoolToObject(o, "truncated", res.truncated || q->truncated);
+        int prc = sl_cli_print_json(CMD, o);
+        return prc ? prc : rc == 0 ? sl_cli_flush(CMD) : rc;
+    }
+    switch (res.verdict) {
+    case SL_CANCEL_CANCELLED:
+        printf("cancelled job %s of queue %s: was %s; %s\n", q->jid, queue, res.state,
+               cancel_effect(res.state, res.open));
+        return sl_cli_flush(CMD);
+    case SL_CANCEL_ALREADY:
+        printf("job %s of queue %s was already cancelled (was %s)\n", q->jid, queue, res.state);
+        return sl_cli_flush(CMD);
+    case SL_CANCEL_FINISHED:
+        return sl_cli_fail(CMD, "job %s of queue %s is %s: not cancelled (`sluice jobs show` has its places)", q->jid,
+                           queue, dead ? "dead-lettered" : "completed");
+    default:
+        return sl_cli_fail(CMD, "job %s not found in queue %s%s: not cancelled", q->jid, queue,
+                           res.truncated || q->truncated ? " (searched the newest entries only)" : "");
+    }
+}
+
 int sl_cmd_jobs(int argc, char **argv)
 {
     const char *url = NULL;
-    int json = 0, only = -1, rc = parse_options(argc, argv, &url, &json, &only);
+    int64_t ttl_s = 7 * 86400;
+    int json = 0, only = -1, rc = parse_options(argc, argv, &url, &json, &only, &ttl_s);
     sl_cli_parts parts = {0};
     if (rc >= 0)
         return rc;
     rc = 1;
-    if (argc - optind != 3 || (strcmp(argv[optind], "show") != 0 && strcmp(argv[optind], "run-now") != 0))
-        return sl_cli_usage(CMD, "expected show QUEUE ID or run-now QUEUE ID");
-    int now_mode = strcmp(argv[optind], "run-now") == 0;
+    if (argc - optind != 3 || (strcmp(argv[optind], "show") != 0 && strcmp(argv[optind], "run-now") != 0 &&
+                               strcmp(argv[optind], "cancel") != 0))
+        return sl_cli_usage(CMD, "expected show QUEUE ID, run-now QUEUE ID or cancel QUEUE ID");
+    int now_mode = strcmp(argv[optind], "run-now") == 0, cancel_mode = strcmp(argv[optind], "cancel") == 0;
     const char *queue = argv[optind + 1], *arg = argv[optind + 2];
     if (sl_cli_check_name(CMD, "queue", queue))
         return 2;
@@ -456,6 +574,8 @@ int sl_cmd_jobs(int argc, char **argv)
             find_scheduled(&q);
         if (now_mode)
             continue; /* only the schedule matters */
+        if (!q.failed)
+            find_cancelled(&q);
         const char *xg[] = {"XINFO", "GROUPS", q.stream};
         redisReply *groups = q.failed ? NULL : sl_redis_cmdargv(q.r, 3, xg, NULL);
         for (size_t i = 0; groups && groups->type == REDIS_REPLY_ARRAY && i < groups->elements && !q.failed; i++)
@@ -466,6 +586,10 @@ int sl_cmd_jobs(int argc, char **argv)
     if (q.failed)
         goto done;
     int found = cJSON_GetArraySize(q.places) > 0;
+    if (cancel_mode) {
+        rc = cancel(&q, found, ttl_s, json, &parts, queue);
+        goto done;
+    }
     if (now_mode) {
         rc = found ? run_now(&q, json) : 1;
         if (rc < 0) {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cancel.h"
 #include "common/codec.h"
 #include "common/functions.h"
 #include "common/keys.h"
@@ -65,6 +66,7 @@ struct sluice_client {
         int n; /* its partition count */
         int64_t read_ms; /* when it was read (CLOCK_MONOTONIC); 0: free */
     } parts[PART_CACHE];
+    char cancel_state[16]; /* sluice_cancel_last_state */
     char err[1024];
 };
 
@@ -84,6 +86,7 @@ typedef struct prepared {
     const char *idem_key; /* SEND_IDEM: the caller's key */
     const char *part_key; /* the caller's partition_key, NULL if none */
     int part; /* the partition it goes to (0 for a queue of one) */
+    int unique; /* SEND_IDEM: unique until done (sluice_enqueue_unique) */
     uint32_t ttl_s; /* SEND_IDEM: seconds */
     char gen_id[37]; /* the id made for a delayed job without job_id (job.id points here) */
 } prepared;
@@ -317,6 +320,12 @@ static int prepare_delivery(sluice_client *c, const char *where, const sluice_en
         p->ttl_s = o->idempotency_ttl_s;
     if (HAS_MEMBER(o, sluice_enqueue_opts, partition_key) && o->partition_key != NULL && o->partition_key[0] != '\0')
         p->part_key = o->partition_key;
+    if (HAS_MEMBER(o, sluice_enqueue_opts, unique))
+        p->unique = o->unique != 0;
+    if (p->unique && p->idem_key == NULL) {
+        set_err(c, "%sunique needs an idempotency_key", where);
+        return -1;
+    }
 
     if (delay_ms != 0 && at_ms != 0) {
         set_err(c, "%sdelay_ms and at_ms are both set (use one)", where);
@@ -593,7 +602,7 @@ static const char *command_name(const prepared *p)
     case SEND_SCHEDULE:
         return "FCALL sluice_schedule";
     case SEND_IDEM:
-        return "FCALL sluice_enqueue";
+        return p->unique ? "FCALL sluice_enqueue_unique" : "FCALL sluice_enqueue";
     default:
         return "XADD";
     }
@@ -603,6 +612,7 @@ static const char *command_name(const prepared *p)
  *   XADD sluice:{Q} * <fields>
  *   FCALL sluice_schedule 2 sluice:{Q} sluice:{Q}:sched in|at <ms> <fields>
  *   FCALL sluice_enqueue 3 sluice:{Q} sluice:{Q}:idem:<K> sluice:{Q}:sched <ttl> ""|in|at <ms> <fields>
+ *   (FCALL sluice_enqueue_unique: the same arguments, for a unique job)
  * Returns 0, or -1 with c->err set and the connection dropped. */
 static int append_job(sluice_client *c, const queue_keys *k, prepared *p, int64_t now_ms)
 {
@@ -647,7 +657,7 @@ static int append_job(sluice_client *c, const queue_keys *k, prepared *p, int64_
         if (sl_key_idem(idem, sizeof idem, name, p->idem_key) != 0)
             goto fail;
         snprintf(ttl, sizeof ttl, "%u", (unsigned)p->ttl_s);
-        argv[argc++] = "sluice_enqueue";
+        argv[argc++] = p->unique ? "sluice_enqueue_unique" : "sluice_enqueue";
         argv[argc++] = "3";
         argv[argc++] = stream;
         argv[argc++] = idem;
@@ -1079,4 +1089,48 @@ long sluice_enqueue_batch(sluice_client *c, const char *queue, const sluice_job_
 done:
     free(prepared_jobs);
     return rc;
+}
+
+int sluice_cancel(sluice_client *c, const char *queue, const char *job_id)
+{
+    queue_keys k;
+    char why[600], name[SL_KEY_MAX];
+    sl_cancel_result res;
+    pipe_guard g;
+
+    if (c == NULL)
+        return -1;
+    reset_call(c);
+    c->cancel_state[0] = '\0';
+    if (check_queue(c, queue, &k) != 0)
+        return -1;
+    if (job_id == NULL || job_id[0] == '\0' || strlen(job_id) > SL_CODEC_TEXT_MAX) {
+        set_err(c, "invalid job id (1 to %d bytes)", SL_CODEC_TEXT_MAX);
+        return -1;
+    }
+    if (queue_partitions(c, &k, NULL, 0) != 0 || functions_ready(c) != 0)
+        return -1;
+    for (int i = 0; i < k.nparts; i++) { /* a job lives in one partition */
+        if (sl_part_name(name, sizeof name, k.queue, k.nparts, i) != 0) {
+            set_err(c, "queue name too long");
+            return -1;
+        }
+        pipe_block(&g);
+        int rc = sl_cancel_job(c->redis, name, job_id, SLUICE_CANCEL_TTL_DEFAULT, &res, why, sizeof why);
+        pipe_restore(&g);
+        if (rc != 0) {
+            set_err(c, "cancel of job %s in %s: %s", job_id, name, why);
+            return -1;
+        }
+        if (res.verdict != SL_CANCEL_NOT_FOUND) {
+            snprintf(c->cancel_state, sizeof c->cancel_state, "%s", res.state);
+            return (int)res.verdict; /* sl_cancel_verdict and sluice_cancel_outcome agree */
+        }
+    }
+    return SLUICE_CANCEL_NOT_FOUND;
+}
+
+const char *sluice_cancel_last_state(const sluice_client *c)
+{
+    return c != NULL ? c->cancel_state : "";
 }

@@ -161,6 +161,7 @@ enum known {
     F_CAUSATION_ID,
     F_TRACEPARENT,
     F_PAYLOAD,
+    F_UNIQUE_KEY,
     F_COUNT
 };
 
@@ -176,6 +177,7 @@ static const struct {
     [F_CAUSATION_ID] = {"causation_id", 12},
     [F_TRACEPARENT] = {"traceparent", 11},
     [F_PAYLOAD] = {"payload", 7},
+    [F_UNIQUE_KEY] = {"unique_key", 10},
 };
 
 static int lookup(const sl_field *f)
@@ -208,6 +210,7 @@ sl_codec_status sl_codec_decode(const char *stream_id, const sl_field *fields, s
     out->correlation_id = empty;
     out->causation_id = empty;
     out->traceparent = empty;
+    out->unique_key = empty;
 
     if (fields == NULL)
         return fail(SL_CODEC_NIL, err, errlen, "entry %s has no fields (deleted or trimmed while pending)",
@@ -230,6 +233,8 @@ sl_codec_status sl_codec_decode(const char *stream_id, const sl_field *fields, s
             return st;
         out->id = at[F_ID]->value;
     }
+    if (at[F_UNIQUE_KEY] != NULL)
+        out->unique_key = at[F_UNIQUE_KEY]->value; /* any text: only the server-side functions use it */
     if (at[F_TYPE] == NULL)
         return fail(SL_CODEC_MISSING_TYPE, err, errlen, "missing field 'type'");
     out->type = at[F_TYPE]->value;

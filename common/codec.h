@@ -30,6 +30,7 @@ typedef struct sl_job {
     const char *correlation_id; /* else "" */
     const char *causation_id; /* else "" */
     const char *traceparent; /* else "" */
+    const char *unique_key; /* field "unique_key" (a unique job's idempotency key, sluice_enqueue_unique), else "" */
 } sl_job;
 
 /** Why decoding failed. Each maps to a dead-letter reason. */

@@ -56,6 +56,7 @@ const sl_cfg_key sl_cfg_main_keys[] = {
     {"jobs.lease", SL_CFG_DUR, 0, C(lease_ms), 30000, NULL, 1000, DAY_MS, NULL},
     {"jobs.dlq_maxlen", SL_CFG_I64, 0, C(dlq_maxlen), 100000, NULL, 0, 1000000000, NULL},
     {"jobs.done_ttl", SL_CFG_DUR, 0, C(done_ttl_ms), 7 * DAY_MS, NULL, 1000, 365 * DAY_MS, NULL},
+    {"jobs.cancel_grace", SL_CFG_DUR, 0, C(cancel_grace_ms), 5000, NULL, 0, HOUR_MS, NULL},
     {"supervisor.promote_interval", SL_CFG_DUR, 0, C(promote_interval_ms), 100, NULL, 10, MIN_MS, NULL},
     {"supervisor.http_listen", SL_CFG_LISTEN, SL_CFG_NULLABLE, C(http_listen), 0, "127.0.0.1:9464", 0, 0,
      "SLUICE_HTTP_LISTEN"},

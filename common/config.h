@@ -109,6 +109,8 @@ typedef struct sl_config {
     int64_t dlq_maxlen; /* jobs.dlq_maxlen: approximate cap of each dead-letter stream, 0 = uncapped, default 100000 */
     int64_t done_ttl_ms; /* jobs.done_ttl: how long done-markers are kept, default 7 days */
     int64_t
+        cancel_grace_ms; /* jobs.cancel_grace: a cancelled running job's time to stop before its worker is killed, default 5s */
+    int64_t
         promote_interval_ms; /* supervisor.promote_interval: how often due retries/delayed jobs are moved, default 100ms */
     char *
         http_listen; /* supervisor.http_listen: host:port of /metrics, /healthz, /readyz, /status; null or "" = off; default 127.0.0.1:9464; env SLUICE_HTTP_LISTEN */

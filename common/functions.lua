@@ -6,7 +6,8 @@ Every move of a job between keys is one of these functions, so it is atomic and
 fenced: a consumer can only settle an entry it still owns in the group's pending
 list. Workers, the supervisor and the CLI load the library at start-up
 (FUNCTION LOAD REPLACE when sluice_version differs), and any Redis client can
-call the public ones (sluice_enqueue, sluice_schedule) with FCALL.
+call the public ones (sluice_enqueue, sluice_enqueue_unique, sluice_schedule,
+sluice_cancel) with FCALL (docs/enqueue.md, docs/cli.md "sluice jobs cancel").
 
 Keys: every key of sluice, with its type and use, is listed once, in
 docs/guarantees.md ("Keys"); a new key goes there. All keys of one queue share
@@ -19,6 +20,13 @@ functions build themselves from a key they were given:
   <prefix><job id>      done-marker sluice:{Q}:done:G:ID (sluice_ack; the caller
                         passes the prefix sluice:{Q}:done:G: as ARGV)
   <sched>:bad           sluice:{Q}:sched:bad, parked members (sluice_promote)
+  <stream>:run:G:ID     started record of entry ID in group G, written by
+                        sluice_begin (see "Cancel" below), TTL from the caller
+  <tag>:idem:K          the idempotency key of a unique job (field unique_key
+                        K): <tag> is the sluice:{Q} its stream's name starts
+                        with (release_unique)
+  <cancels>:since       sluice:{Q}:cancels:since, when the cancel set last
+                        became non-empty (server ms)
 Time is always Redis server time (TIME), never a client's clock.
 ]]
 
@@ -145,6 +153,23 @@ local function schedule(sched, due, target, fields)
     redis.call('ZADD', sched, due, member)
 end
 
+-- The sluice:{Q} a key of queue (or partition) Q starts with, nil if none.
+local function tag_of(key)
+    return string.match(key, '^(sluice:{[^}]*})')
+end
+
+-- A unique job (field unique_key K, written by sluice_enqueue_unique) is done
+-- (completed, dead-lettered or cancelled): release its idempotency key
+-- <tag>:idem:K, so the same key enqueues again at once, but only while the key
+-- still names this job (one that took the key after it expired keeps it).
+-- stream is any key of the job's queue; fields its entry's field list.
+local function release_unique(stream, fields, job_id)
+    local k, tag = field(fields, 'unique_key'), tag_of(stream)
+    if not k or k == '' or not tag or not job_id or job_id == '' then return end
+    local key = tag .. ':idem:' .. k
+    if redis.call('GET', key) == job_id then redis.call('DEL', key) end
+end
+
 -- sluice_version() -> library version
 redis.register_function{function_name = 'sluice_version', flags = {'no-writes'},
     callback = function(keys, args) return VERSION end}
@@ -263,6 +288,8 @@ ARGV: [1] group [2] consumer [3] stream id [4] "retry" | "dead" | "defer"
       [9] deliveries [10] dlq MAXLEN (0 = uncapped) [11] job id
       [12] (optional, dead letters) keep at most this many bytes of the
       payload field ("" or absent = all of it)
+A dead letter of a unique job (field unique_key) releases its idempotency key
+(release_unique); a retry keeps it: the job is not done.
 A retry is a copy of the entry with attempt+1, id = job id and last_error, put
 in sched and moved by sluice_promote into the retry stream of this group only.
 A deferral (a limit refused the job, docs/limits.md) is the same copy with the
@@ -324,6 +351,7 @@ redis.register_function('sluice_settle', function(keys, args)
             'group', group, 'consumer', consumer, 'failed_at', tostring(now)}
         for i = 1, #extra do d[#d + 1] = extra[i] end
         xadd(dlq, tonumber(args[10]), d)
+        release_unique(stream, fields, args[11] ~= '' and args[11] or id)
     end
     redis.call('XACK', stream, group, id)
     return 1
@@ -569,22 +597,343 @@ ARGV[1] TTL seconds (1..9999999999), ARGV[2] "" | "in" | "at", ARGV[3] ms
 Returns {job id, 1 if enqueued now / 0 if a duplicate}. Bad arguments are an
 error reply and write nothing, even when K is already taken.
   FCALL sluice_enqueue 3 sluice:{q} sluice:{q}:idem:order-42 sluice:{q}:sched 86400 "" 0 type t payload {} ]]
-redis.register_function('sluice_enqueue', function(keys, args)
+-- sluice_enqueue's body; unique: the job carries unique_key K (K from KEYS[2]).
+local function enqueue_idem(fname, keys, args, unique)
     -- The TTL is checked before the XADD: SET EX failing after it would leave
     -- the job enqueued without its key, and the caller's retry would add it again.
     local ttl = args[1] or ''
     if not string.match(ttl, '^%d+$') or #ttl > 10 or tonumber(ttl) == 0 then
-        return redis.error_reply('ERR sluice_enqueue: TTL must be a positive integer (seconds, at most 10 digits)')
+        return redis.error_reply('ERR ' .. fname .. ': TTL must be a positive integer (seconds, at most 10 digits)')
     end
     local fields = {}
     for i = 4, #args do fields[#fields + 1] = args[i] end
-    local bad = check_put('sluice_enqueue', args[2] or '', args[3] or '', fields)
+    local bad = check_put(fname, args[2] or '', args[3] or '', fields)
     if bad then return bad end
+    if unique then
+        local prefix = (tag_of(keys[1]) or '') .. ':idem:'
+        local k = string.sub(keys[2], #prefix + 1)
+        if string.sub(keys[2], 1, #prefix) ~= prefix or k == '' then
+            return redis.error_reply('ERR ' .. fname .. ': KEYS[2] must be the idempotency key ' .. prefix .. 'K of the stream')
+        end
+        fields = without(fields, {unique_key = true})
+        fields[#fields + 1] = 'unique_key'; fields[#fields + 1] = k
+    end
     local first = redis.call('GET', keys[2])
     if first then return {first, 0} end
     local id = put(keys[1], keys[3], args[2], args[3], fields)
     redis.call('SET', keys[2], id, 'EX', ttl)
     return {id, 1}
+end
+
+redis.register_function('sluice_enqueue', function(keys, args)
+    return enqueue_idem('sluice_enqueue', keys, args, false)
+end)
+
+--[[ sluice_enqueue_unique: sluice_enqueue with "unique until done" (BullMQ's
+simple deduplication): the same KEYS and ARGV; the job gets the field
+unique_key K (K: KEYS[2] is sluice:{Q}:idem:K), and its key is released as
+soon as the job completes, is dead-lettered or cancelled (sluice_complete,
+sluice_settle, sluice_cancel), not only when its TTL ends. The TTL still bounds
+it (a job lost with its queue's keys). A duplicate returns {first id, 0}.
+  FCALL sluice_enqueue_unique 3 sluice:{q} sluice:{q}:idem:order-42 sluice:{q}:sched 86400 "" 0 type t payload {} ]]
+redis.register_function('sluice_enqueue_unique', function(keys, args)
+    return enqueue_idem('sluice_enqueue_unique', keys, args, true)
+end)
+
+--[[ sluice_complete: the fenced ack of one job that needs more than
+sluice_ack's pipelined ack: a unique job (field unique_key) whose key is
+released with its ack (release_unique), atomically.
+KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, ARGV[3] stream id, ARGV[4]
+job id, ARGV[5] done-marker key prefix ("" = none), ARGV[6] its TTL seconds.
+Returns 1, or 0 when refused (not this consumer's any more). ]]
+redis.register_function{function_name = 'sluice_complete', flags = {'allow-oom'}, callback = function(keys, args)
+    local stream, group, consumer, id, job_id = keys[1], args[1], args[2], args[3], args[4]
+    if pending_owner(stream, group, id) ~= consumer then return 0 end
+    release_unique(stream, entry_fields(stream, id), job_id)
+    if (args[5] or '') ~= '' and job_id ~= '' then redis.call('SET', args[5] .. job_id, '1', 'EX', tonumber(args[6])) end
+    redis.call('XACK', stream, group, id)
+    return 1
+end}
+
+--[[ Cancel (sluice jobs cancel QUEUE ID; sluice_cancel() of the C API).
+A job ends in the terminal state "cancelled" wherever it is. Two keys per
+queue (partition) Q, besides the <cancels>:since and started records named at
+the top:
+  sluice:{Q}:cancels       zset, job id -> server ms of its cancel: cancelled
+                           jobs an entry of which may still be delivered (held
+                           by a consumer, or not read yet by some group).
+                           While it is not empty, workers check each job with
+                           sluice_begin before they start it (they learn that
+                           from an EXISTS sent with each read), and
+                           supervisors stop running jobs that are in it.
+  sluice:{Q}:cancelled:ID  hash, the record of job ID's cancel (TTL: the
+                           caller's, jobs.done_ttl): state (how far the job
+                           was: scheduled, queued, delivered, running), at (ms),
+                           open (places not settled yet), outcome (of the last
+                           one settled: removed, skipped, stopped, killed).
+A pending entry whose handler may have started is "running" when a worker
+checked it with sluice_begin (its started record), "queued" when it was
+delivered while the cancel set was not empty (its worker checks it before
+starting it), else "delivered": read in a batch before any cancel, so it may
+start; it is then stopped like a running job. ]]
+local CANCEL_RANK = {scheduled = 1, queued = 2, delivered = 3, running = 4}
+
+local function further(a, b)
+    if a == nil then return b end
+    if b == nil then return a end
+    return CANCEL_RANK[b] > CANCEL_RANK[a] and b or a
+end
+
+local function run_key(stream, group, id)
+    return stream .. ':run:' .. group .. ':' .. id
+end
+
+local function cancels_add(cancels, job_id, now)
+    if redis.call('ZCARD', cancels) == 0 then redis.call('SET', cancels .. ':since', now) end
+    redis.call('ZADD', cancels, now, job_id)
+end
+
+local function cancels_remove(cancels, job_id)
+    redis.call('ZREM', cancels, job_id)
+    if redis.call('ZCARD', cancels) == 0 then redis.call('DEL', cancels .. ':since') end
+end
+
+-- Verdict on a pending entry of group g (idle: its XPENDING idle ms).
+local function pending_verdict(cancels, stream, g, id, idle, now)
+    if redis.call('EXISTS', run_key(stream, g, id)) == 1 then return 'running' end
+    local since = tonumber(redis.call('GET', cancels .. ':since') or '')
+    if since and now - idle > since then return 'queued' end
+    return 'delivered'
+end
+
+-- A held place of a cancelled job: group G still has to settle entry id of
+-- stream (a field of the job's record, so sluice_cancel_sweep can find it).
+local function held_field(group, id, stream)
+    return 'h:' .. group .. ' ' .. id .. ' ' .. stream
+end
+
+-- Last-delivered id of every group of stream, by name.
+local function groups_last(stream)
+    local out, n = {}, 0
+    for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+        local info = {}
+        for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+        out[info['name']] = info['last-delivered-id']
+        n = n + 1
+    end
+    return out, n
+end
+
+-- 1 when group still has to settle entry (ms, seq) of stream: pending, or not
+-- read yet.
+local function still_held(stream, group, last, sid, ms, seq)
+    if #redis.call('XPENDING', stream, group, sid, sid, 1) > 0 then return true end
+    local lms, lseq = id_parts(last)
+    return id_less(lms, lseq, ms, seq)
+end
+
+-- Cancel the job's entry id of stream (the work stream, or a retry stream).
+-- Returns nil when the entry is gone or another job's; 'finished' when every
+-- group finished it; else the cancel state, how many new (group) places are
+-- left to settle (recorded in record), and the entry's fields.
+local function cancel_entry(cancels, record, stream, id, job_id, now)
+    local r = redis.call('XRANGE', stream, id, id)
+    if #r == 0 then return nil end
+    local sid, fields = r[1][1], r[1][2]
+    if (field(fields, 'id') or sid) ~= job_id then return nil end
+    local ms, seq = id_parts(sid)
+    local last, ngroups = groups_last(stream)
+    local state, held, unread = nil, {}, {}
+    for g, lid in pairs(last) do
+        local p = redis.call('XPENDING', stream, g, sid, sid, 1)
+        if #p > 0 then
+            held[#held + 1] = g
+            state = further(state, pending_verdict(cancels, stream, g, sid, tonumber(p[1][3]), now))
+        elseif still_held(stream, g, lid, sid, ms, seq) then
+            unread[#unread + 1] = g
+        end
+    end
+    if #held == 0 and #unread == 0 and ngroups > 0 then return 'finished' end
+    if #held == 0 then
+        -- no one holds it: gone before any group that has still to read it does
+        redis.call('XDEL', stream, sid)
+        return 'queued', 0, fields
+    end
+    local added = 0
+    for _, list in ipairs({held, unread}) do
+        for _, g in ipairs(list) do added = added + redis.call('HSETNX', record, held_field(g, sid, stream), '1') end
+    end
+    return further(state, #unread > 0 and 'queued' or nil), added, fields
+end
+
+--[[ sluice_cancel: cancel job ID (any client may call it). The decision is
+made here, atomically, from what the places hold now, whatever the caller saw
+when it looked for them:
+  a scheduled entry (delayed job, retry waiting for its backoff) is removed;
+  a stream entry no group holds is deleted (XDEL) before any group that has
+  not read it does;
+  an entry some consumer holds (pending), or that some group has still to
+  read while another holds it, goes into sluice:{Q}:cancels: workers skip it
+  when they come to it (sluice_begin), supervisors stop it when it runs, and
+  each of those places settles it as cancelled (sluice_cancel_settle).
+A unique job's idempotency key is released (release_unique) for the places
+removed here; the others release it when they settle.
+KEYS[1] sluice:{Q}, KEYS[2] sluice:{Q}:sched, KEYS[3] sluice:{Q}:cancels,
+KEYS[4] sluice:{Q}:cancelled:ID
+ARGV[1] ID, ARGV[2] TTL seconds of the record, then the places where the
+caller found the job, as pairs: "sched" MEMBER (of KEYS[2]), "stream"
+STREAM-ID (of KEYS[1]), "retry:G" STREAM-ID (of sluice:{Q}:r:G). With no
+place and an ID that is a stream id, the entry ID of KEYS[1] is the place
+(a job enqueued without an id field is known by its stream id).
+Returns {verdict, state, open, moved}:
+  "cancelled"  state: the furthest place ("scheduled", "queued", "delivered",
+               "running"); open: places still to settle (0: all done here)
+  "already"    it was cancelled before (state from its record), nothing new
+  "finished"   every place is a finished run (completed or dead-lettered)
+  "not_found"  no place
+moved counts places that no longer hold the job (promoted, retried, trimmed
+meanwhile): the caller should look again and call once more.
+  FCALL sluice_cancel 4 sluice:{q} sluice:{q}:sched sluice:{q}:cancels sluice:{q}:cancelled:1700000000000-0 1700000000000-0 604800 ]]
+redis.register_function('sluice_cancel', function(keys, args)
+    local stream, sched, cancels, record = keys[1], keys[2], keys[3], keys[4]
+    local job_id, ttl = args[1] or '', tonumber(args[2] or '')
+    if job_id == '' or not ttl or ttl <= 0 then
+        return redis.error_reply('ERR sluice_cancel: expected a job id and a positive TTL (seconds)')
+    end
+    local places = {}
+    for i = 3, #args - 1, 2 do places[#places + 1] = {args[i], args[i + 1]} end
+    if #places == 0 and id_parts(job_id) then places[1] = {'stream', job_id} end
+    local now = now_ms()
+    redis.call('ZREMRANGEBYSCORE', cancels, '-inf', '(' .. string.format('%.0f', now - ttl * 1000))
+    if redis.call('ZCARD', cancels) == 0 then redis.call('DEL', cancels .. ':since') end
+    local state, open, moved, finished, cancelled = nil, 0, 0, 0, 0
+    for _, pl in ipairs(places) do
+        local where, what = pl[1], pl[2]
+        if where == 'sched' then
+            local ok, e = pcall(cjson.decode, what)
+            if ok and type(e) == 'table' and type(e.f) == 'table' and type(e.s) == 'string'
+                and field(e.f, 'id') == job_id and redis.call('ZREM', sched, what) == 1 then
+                release_unique(stream, e.f, job_id)
+                state, cancelled = further(state, 'scheduled'), cancelled + 1
+            else
+                moved = moved + 1
+            end
+        elseif where == 'stream' or string.sub(where, 1, 6) == 'retry:' then
+            local s = where == 'stream' and stream or (stream .. ':r:' .. string.sub(where, 7))
+            if not id_parts(what) then return redis.error_reply('ERR sluice_cancel: invalid stream ID ' .. what) end
+            local st, n, fields = cancel_entry(cancels, record, s, what, job_id, now)
+            if st == nil then
+                moved = moved + 1
+            elseif st == 'finished' then
+                finished = finished + 1
+            else
+                if n == 0 and st == 'queued' then release_unique(stream, fields, job_id) end
+                state, open, cancelled = further(state, st), open + n, cancelled + 1
+            end
+        else
+            return redis.error_reply('ERR sluice_cancel: unknown place ' .. tostring(where))
+        end
+    end
+    local before = redis.call('HGET', record, 'state')
+    if cancelled == 0 then
+        if before then return {'already', before, 0, moved} end
+        if finished > 0 then return {'finished', '', 0, moved} end
+        return {'not_found', '', 0, moved}
+    end
+    state = further(before or nil, state)
+    redis.call('HSET', record, 'state', state, 'job_id', job_id)
+    redis.call('HSETNX', record, 'at', now)
+    local left = redis.call('HINCRBY', record, 'open', open)
+    if left <= 0 then redis.call('HSET', record, 'outcome', 'removed') end
+    redis.call('EXPIRE', record, ttl)
+    if open > 0 then cancels_add(cancels, job_id, now) end
+    return {'cancelled', state, open, moved}
+end)
+
+-- One place of record settled (its field gone): count it, and once no place
+-- is open, take the job out of the cancel set.
+local function place_settled(cancels, record, hfield, job_id)
+    local open = 0
+    if redis.call('HDEL', record, hfield) == 1 then
+        open = redis.call('HINCRBY', record, 'open', -1)
+    elseif redis.call('EXISTS', record) == 1 then
+        open = tonumber(redis.call('HGET', record, 'open') or '0')
+    end
+    if open <= 0 then cancels_remove(cancels, job_id) end
+end
+
+-- Settle a held place of a cancelled job: ack the entry (this consumer's), drop
+-- its started record, release a unique job's key, record the outcome.
+-- 1, or 0 (not owned).
+local function settle_cancelled(stream, cancels, record, group, consumer, id, job_id, outcome)
+    if pending_owner(stream, group, id) ~= consumer then return 0 end
+    release_unique(stream, entry_fields(stream, id), job_id)
+    redis.call('XACK', stream, group, id)
+    redis.call('DEL', run_key(stream, group, id))
+    if redis.call('EXISTS', record) == 1 then redis.call('HSET', record, 'outcome', outcome) end
+    place_settled(cancels, record, held_field(group, id, stream), job_id)
+    return 1
+end
+
+--[[ sluice_begin: a worker's check before it starts a job, made while the
+cancel set of the job's queue is not empty (the hot path never calls it
+otherwise). Atomic with sluice_cancel: a job cancelled before it is skipped
+here (settled as cancelled, outcome "skipped"); one that passes gets a started
+record, so a cancel after it knows the job runs.
+KEYS[1] stream the entry is pending in, KEYS[2] sluice:{Q}:cancels, KEYS[3]
+sluice:{Q}:cancelled:ID
+ARGV[1] group, ARGV[2] consumer, ARGV[3] stream id, ARGV[4] job id ID,
+ARGV[5] TTL ms of the started record (the job's hard timeout and lease)
+Returns 0: run it; 1: cancelled, acked here: do not run it; -1: cancelled,
+and the entry is not this consumer's any more: do not run it either. ]]
+redis.register_function('sluice_begin', function(keys, args)
+    local stream, cancels, record = keys[1], keys[2], keys[3]
+    local group, consumer, id, job_id = args[1], args[2], args[3], args[4]
+    if redis.call('ZSCORE', cancels, job_id) then
+        return settle_cancelled(stream, cancels, record, group, consumer, id, job_id, 'skipped') == 1 and 1 or -1
+    end
+    redis.call('SET', run_key(stream, group, id), '1', 'PX', tonumber(args[5]))
+    return 0
+end)
+
+--[[ sluice_cancel_settle: a cancelled job that ran is settled as cancelled,
+never retried: by its worker when the handler returned after it was told to
+stop (outcome "stopped"), or by the supervisor that killed the worker after
+jobs.cancel_grace (outcome "killed").
+KEYS[1] stream the entry is pending in, KEYS[2] sluice:{Q}:cancels, KEYS[3]
+sluice:{Q}:cancelled:ID
+ARGV[1] group, ARGV[2] consumer, ARGV[3] stream id, ARGV[4] job id ID,
+ARGV[5] outcome. Returns 1, or 0 when refused (not this consumer's). ]]
+redis.register_function('sluice_cancel_settle', function(keys, args)
+    return settle_cancelled(keys[1], keys[2], keys[3], args[1], args[2], args[3], args[4], args[5] or 'stopped')
+end)
+
+--[[ sluice_cancel_sweep: forget held places of cancelled jobs that were
+settled some other way (a job delivered before its cancel that completed before
+its supervisor could stop it; an entry trimmed, a group deleted), so the cancel
+set empties and workers stop checking (sluice_begin). Supervisors call it every
+few seconds per queue while the set is not empty.
+KEYS[1] sluice:{Q}:cancels; ARGV[1] most members looked at.
+Returns how many jobs left the set. ]]
+redis.register_function('sluice_cancel_sweep', function(keys, args)
+    local cancels, prefix = keys[1], (tag_of(keys[1]) or '') .. ':cancelled:'
+    local done = 0
+    for _, job_id in ipairs(redis.call('ZRANGE', cancels, 0, (tonumber(args[1]) or 100) - 1)) do
+        local record = prefix .. job_id
+        for _, f in ipairs(redis.call('HKEYS', record)) do
+            local group, sid, stream = string.match(f, '^h:(%S+) (%S+) (.+)$')
+            if group then
+                local ms, seq = id_parts(sid)
+                local ok, last = pcall(groups_last, stream)
+                if not (ok and last[group] and ms and still_held(stream, group, last[group], sid, ms, seq)) then
+                    place_settled(cancels, record, f, job_id)
+                end
+            end
+        end
+        if redis.call('EXISTS', record) == 0 then cancels_remove(cancels, job_id) end
+        if not redis.call('ZSCORE', cancels, job_id) then done = done + 1 end
+    end
+    return done
 end)
 
 --[[ sluice_dlq_replay: send dead letters back to the group that failed them

@@ -66,6 +66,16 @@ int sl_key_stats(char *buf, size_t n, const char *queue, const char *group)
     return sl_fmt(buf, n, "sluice:{%s}:stats:%s", queue, group);
 }
 
+int sl_key_cancels(char *buf, size_t n, const char *queue)
+{
+    return sl_fmt(buf, n, "sluice:{%s}:cancels", queue);
+}
+
+int sl_key_cancelled(char *buf, size_t n, const char *queue, const char *job_id)
+{
+    return sl_fmt(buf, n, "sluice:{%s}:cancelled:%s", queue, job_id);
+}
+
 int sl_key_partitions(char *buf, size_t n, const char *queue)
 {
     return sl_fmt(buf, n, "sluice:{%s}:partitions", queue);

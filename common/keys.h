@@ -54,6 +54,11 @@ int sl_key_cron(char *buf, size_t n, const char *queue, const char *name);
 /** "sluice:{P}:cron:NAME:ticks": the ticks of schedule NAME handled (a zset).
  *  Returns 0 or -1. */
 int sl_key_cron_ticks(char *buf, size_t n, const char *queue, const char *name);
+/** "sluice:{Q}:cancels": the cancel set of Q (zset: job id -> cancel ms; see
+ *  "Cancel" in common/functions.lua). Returns 0 or -1. */
+int sl_key_cancels(char *buf, size_t n, const char *queue);
+/** "sluice:{Q}:cancelled:ID": the record of job ID's cancel (hash, TTL). Returns 0 or -1. */
+int sl_key_cancelled(char *buf, size_t n, const char *queue, const char *job_id);
 
 /** "sluice:{Q}:partitions": the partition count of queue Q (a string "N",
  *  written by the supervisor when N > 1, absent when 1; common/partition.h).

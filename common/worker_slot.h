@@ -56,6 +56,7 @@ typedef enum sl_slot_outcome {
     SL_OUT_UNWRITTEN, /* its outcome could not be written (refused or Redis error): stays pending */
     SL_OUT_DEAD, /* dead-lettered, any reason */
     SL_OUT_SKIPPED, /* duplicate of a job done in this group (done-marker): acked without running */
+    SL_OUT_CANCELLED, /* cancelled (sluice jobs cancel): skipped before it ran, or stopped while running */
     SL_OUT_N
 } sl_slot_outcome;
 
@@ -90,7 +91,8 @@ typedef struct sl_slot_hist {
 } sl_slot_hist;
 
 /**
- * One worker's status, in shared memory written only by the worker. Scalars are
+ * One worker's status, in shared memory written only by the worker (but for
+ * cancel_seq, the supervisor's). Scalars are
  * C11 atomics (relaxed is enough: the supervisor only needs eventually-correct
  * values). The job_* strings are written before `job_seq` is bumped and
  * `state` set to RUNNING; a reader copies them and re-checks job_seq.
@@ -153,6 +155,11 @@ typedef struct sl_slot {
     _Atomic int64_t redis_error_since_mono_ms;
     _Atomic int32_t redis_error_kind;
     _Atomic int32_t consumed;
+    /* v6: cancel. The one field the supervisor writes: the job_seq of the running job
+     * whose cancel it saw (sluice:{Q}:cancels); the handler's should_stop is
+     * then true, and the worker settles that job as cancelled when the handler
+     * returns (0: none). */
+    _Atomic uint64_t cancel_seq;
     /* v6: limits (docs/limits.md). job_hold_key is the concurrency bucket the
      * running job holds a slot of ("" none), written before job_seq is bumped:
      * the supervisor extends the hold with the job's lease. limited[i] counts

@@ -352,6 +352,8 @@ static int sl_pool_slot_cause(const sl_pool_slot *s, int status, int code, int64
         return -1;
     if (s->kill_reason && strcmp(s->kill_reason, "timeout") == 0)
         return SL_CAUSE_TIMEOUT;
+    if (s->kill_reason && strcmp(s->kill_reason, "cancelled") == 0)
+        return -1; /* we killed it for a cancel: not a restart cause */
     return code == 0 ? SL_CAUSE_EXIT : SL_CAUSE_CRASH;
 }
 
@@ -408,11 +410,17 @@ int sl_pool_slot_exited(sl_pool_slot *s, int status)
          * the worker had installed its handler. */
         SL_LOG(SL_INFO, "worker stopped", SL_S("pool", p->name), SL_I("slot", s->index), SL_I("pid", pid),
                SL_S("reason", stop), SL_S("how", code == 0 ? "exit 0" : "signal"));
+    } else if (s->kill_reason && strcmp(s->kill_reason, "cancelled") == 0) {
+        SL_LOG(SL_INFO, "worker killed after its cancelled job's jobs.cancel_grace; respawning", SL_S("pool", p->name),
+               SL_I("slot", s->index), SL_I("pid", pid));
+        if (!stop)
+            sl_pool_slot_backoff(s, 0);
     } else {
         sl_pool_slot_log_crash(s, pid, status, lived, running ? &job : NULL);
         if (!stop)
             sl_pool_slot_backoff(s, !(s->kill_reason && strcmp(s->kill_reason, "timeout") == 0));
     }
+    s->cancel_seq = 0;
     s->stop_reason = NULL;
     s->kill_reason = NULL;
     return roll_failed;

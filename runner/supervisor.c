@@ -154,6 +154,12 @@ static void sl_sup_on_timed_out(void *ctx, const char *queue, const char *group,
     sl_metrics_timeout(sup->metrics, queue, group, type, dead);
 }
 
+static void sl_sup_on_cancel_settled(void *ctx, const char *queue, const char *group, const char *type)
+{
+    sl_sup *sup = ctx;
+    sl_metrics_cancelled(sup->metrics, queue, group, type);
+}
+
 static void sl_sup_sync_all(sl_sup *sup)
 {
     for (sl_pool *p = sup->pools; p; p = p->next)
@@ -362,7 +368,9 @@ int sl_sup_main(sl_config *cfg, const char *path, const char *hostname)
                                    .each_running = sl_sup_each_running,
                                    .moved = sl_sup_on_moved,
                                    .promoted = sl_sup_on_promoted,
-                                   .timed_out = sl_sup_on_timed_out};
+                                   .timed_out = sl_sup_on_timed_out,
+                                   .cancel_seen = sl_sup_on_cancel_seen,
+                                   .cancel_settled = sl_sup_on_cancel_settled};
     sup.maint = sl_maint_new(sup.base, sup.cfg, &mowner);
     if (!sup.maint) {
         SL_LOG(SL_ERROR, "cannot start the redis maintenance", SL_S("config", path));

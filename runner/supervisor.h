@@ -76,6 +76,8 @@ typedef struct sl_pool_slot {
                * reports each one's end): no respawn, no free */
     char queue[128]; /* queue and group of the live process (pool config at spawn) */
     char group[128];
+    uint64_t cancel_seq; /* job_seq of its running job that was cancelled (0: none) */
+    int64_t cancel_deadline_ms; /* then: when its worker is killed (monotonic) */
 } sl_pool_slot;
 
 /** A pool: the slots of one pools[] entry of the config. */
@@ -216,5 +218,9 @@ void sl_sup_view_free(sl_sup *sup);
 /* watchdog.c */
 /** Start the 100 ms hard-timeout timer. 0 or -1. */
 int sl_sup_watchdog_start(sl_sup *sup);
+/** The maintenance saw pool's slot's running job seq in its cancel set
+ *  (sl_maint_owner.cancel_seen; ctx is the sl_sup): its handler's should_stop
+ *  turns true, and the watchdog kills its worker after jobs.cancel_grace. */
+void sl_sup_on_cancel_seen(void *ctx, const char *pool, int slot, uint64_t seq);
 
 #endif

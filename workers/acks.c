@@ -347,21 +347,35 @@ sl_write_rc sl_acks_queue(sl_worker *w, int stream, const char *stream_id, const
     return SL_WRITE_OK;
 }
 
-redisReply *sl_worker_cmd(sl_worker *w, int argc, const char **argv, const size_t *lens)
+/* sl_worker_cmd, and with argv2 a second command in the same write whose
+ * reply goes to *second (set NULL on failure). */
+static redisReply *worker_cmd(sl_worker *w, int argc, const char **argv, const size_t *lens, int argc2,
+                              const char **argv2, redisReply **second)
 {
     sl_acks *a = &w->acks;
     redisReply *r;
+    if (second)
+        *second = NULL;
+    else
+        argv2 = NULL; /* nowhere to put its reply */
     if (a->fn_missing)
         sl_acks_flush(w); /* reload the library first */
     sl_acks_drain(w); /* no reply may be in flight before a synchronous command */
     sl_acks_confirm(w); /* nothing in flight: the place to WAIT for acks (redis.wait_replicas) */
-    if (a->queued && append_unsent(w) == 0) { /* ncalls was 0: room for every call */
-        /* Queued acks and the command leave in one write(); their replies come first. */
-        if (sl_redis_append_argv(w->redis, argc, argv, lens) != 0) {
-            sl_acks_drain(w);
+    int piped = a->queued && append_unsent(w) == 0; /* ncalls was 0: room for every call */
+    if (piped || argv2) {
+        /* Queued acks and the command(s) leave in one write(); their replies come first. */
+        if (sl_redis_append_argv(w->redis, argc, argv, lens) != 0 ||
+            (argv2 && sl_redis_append_argv(w->redis, argc2, argv2, NULL) != 0)) {
+            if (piped)
+                sl_acks_drain(w);
             return NULL;
         }
-        r = sl_acks_drain(w) == SL_WRITE_LOST ? NULL : sl_redis_get_reply(w->redis);
+        r = piped && sl_acks_drain(w) == SL_WRITE_LOST ? NULL : sl_redis_get_reply(w->redis);
+        if (r && argv2 && second && !(*second = sl_redis_get_reply(w->redis))) {
+            freeReplyObject(r);
+            r = NULL;
+        }
         if (!r)
             return NULL;
     } else {
@@ -375,4 +389,15 @@ redisReply *sl_worker_cmd(sl_worker *w, int argc, const char **argv, const size_
         r = sl_redis_cmdargv(w->redis, argc, argv, lens); /* once; its error is the caller's */
     }
     return r;
+}
+
+redisReply *sl_worker_cmd(sl_worker *w, int argc, const char **argv, const size_t *lens)
+{
+    return worker_cmd(w, argc, argv, lens, 0, NULL, NULL);
+}
+
+redisReply *sl_worker_cmd2(sl_worker *w, int argc, const char **argv, int argc2, const char **argv2,
+                           redisReply **second)
+{
+    return worker_cmd(w, argc, argv, NULL, argc2, argv2, second);
 }

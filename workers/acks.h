@@ -140,6 +140,15 @@ int sl_acks_kept(const struct sl_worker *w);
  */
 redisReply *sl_worker_cmd(struct sl_worker *w, int argc, const char **argv, const size_t *lens);
 
+/**
+ * sl_worker_cmd with a second command written right after it, in the same
+ * write (no round trip of its own; e.g. the cancel set's EXISTS after a read).
+ * Returns the first reply and puts the second in *second (caller frees both),
+ * or NULL (and *second NULL) when the connection was lost.
+ */
+redisReply *sl_worker_cmd2(struct sl_worker *w, int argc, const char **argv, int argc2, const char **argv2,
+                           redisReply **second);
+
 /** Log an error reply or a lost connection for a write; the rc it means. */
 sl_write_rc sl_write_report(struct sl_worker *w, const char *what, const redisReply *r);
 

@@ -212,7 +212,9 @@ static int extend_unstarted(sl_worker *w, sl_batch *b)
             SL_LOG(SL_DEBUG, "prefetched leases extended", SL_S("stream", w->keys[s]), SL_I("entries", n));
     }
     b->fresh_mono_ms = sl_now_mono_ms();
-    return 0;
+    /* An extension is a new delivery to sluice_cancel: probe the cancel set
+     * again, so a cancel after it finds these entries checked (cancel.h). */
+    return sl_cancel_probe(w);
 }
 
 /* Graceful stop: give unstarted entries back without spending a delivery, and
@@ -248,6 +250,8 @@ int sl_batch_run(sl_worker *w, sl_batch *b)
         if (logged && now - logged >= SL_LOG_FLUSH_AGE_MS)
             sl_log_flush();
         if (now - b->fresh_mono_ms > w->cfg->lease_ms / 2 && extend_unstarted(w, b) != 0)
+            return -1;
+        if (sl_cancel_probe_due(w, now) && sl_cancel_probe(w) != 0) /* a slow batch: cancels since it was read */
             return -1;
         const sl_entry *e = &b->v[b->next++];
         if (e->skip)

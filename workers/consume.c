@@ -226,7 +226,15 @@ static void read_fence(sl_worker *w)
 static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv, int replay)
 {
     int64_t asked = sl_now_mono_ms(); /* the entries' leases may start any time after this */
-    redisReply *r = sl_worker_cmd(w, argc, argv, NULL);
+    /* The cancel set's EXISTS goes in the same write, right after the read: it
+     * tells whether the jobs this read brings must be checked (cancel.h). */
+    const char *probe[2];
+    redisReply *cancels = NULL;
+    sl_cancel_probe_argv(w, probe);
+    redisReply *r = sl_worker_cmd2(w, argc, argv, 2, probe, &cancels);
+    sl_cancel_probe_result(w, cancels);
+    if (cancels)
+        freeReplyObject(cancels);
     if (!r || r->type == REDIS_REPLY_ERROR) {
         read_error(w, c, "XREADGROUP", r);
         if (r)

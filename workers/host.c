@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 #include "common/partition.h"
 #include "common/trace.h"
 #include "common/util.h"
+#include "common/worker_slot.h"
 #include "workers/loader.h"
 
 #define ENQ_V1_0_SIZE (offsetof(sluice_enqueue_req, delay_ms) + sizeof(uint64_t))
@@ -344,7 +346,13 @@ static const char *host_config_get(sluice_ctx *ctx, const char *key)
 
 static int host_should_stop(sluice_ctx *ctx)
 {
-    return ctx && ctx->env && ctx->env->stop && *ctx->env->stop;
+    if (!ctx || !ctx->env)
+        return 0;
+    if (ctx->env->stop && *ctx->env->stop)
+        return 1;
+    const sl_slot *s = ctx->env->slot; /* its job was cancelled (sluice jobs cancel) */
+    uint64_t c = s ? atomic_load_explicit(&s->cancel_seq, memory_order_relaxed) : 0;
+    return ctx->job && c != 0 && c == atomic_load_explicit(&s->job_seq, memory_order_relaxed);
 }
 
 static const sluice_host host_table = {

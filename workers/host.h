@@ -27,6 +27,7 @@ typedef struct sl_host_env {
     const char *consumer;
     sl_redis *redis; /* the worker's connection, for enqueue/once */
     volatile sig_atomic_t *stop; /* should_stop */
+    const struct sl_slot *slot; /* should_stop: the supervisor's cancel of the running job (cancel_seq) */
     void (*sync)(void *arg); /* read pipelined replies before a command (may be NULL) */
     void *sync_arg;
 } sl_host_env;

@@ -233,11 +233,15 @@ static sl_write_rc run(sl_worker *w, const sl_job *job, const sl_handler *h, sl_
         SL_LOG(SL_DEBUG, "job finished", SL_S("job_id", job->id), SL_S("type", h->type), SL_I("result", (int)res),
                SL_I("attempt", job->attempt), SL_I("deliveries", d->deliveries), SL_I("ms", took));
 
+    if (sl_cancel_requested(w)) /* cancelled while it ran: cancelled, whatever it returned */
+        return sl_cancel_stopped(w, job, d);
     char err[96];
     switch (res) {
     case SLUICE_OK:
         count(&w->slot->jobs_ok);
         sl_settle_record(w, d, SL_OUT_OK);
+        if (job->unique_key[0]) /* its key is released with the ack */
+            return sl_settle_complete(w, d, (h->flags & SLUICE_HANDLER_DONE_MARKER) != 0);
         return sl_acks_queue(w, stream, job->stream_id, (h->flags & SLUICE_HANDLER_DONE_MARKER) ? job->id : NULL);
     case SLUICE_RETRY:
         count(&w->slot->jobs_retry);
@@ -350,6 +354,12 @@ sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisR
         return reject(w, &d);
     }
     d.type_slot = type_slot(w, h);
+    if (w->cancel_check) { /* the queue has cancelled jobs waiting to be skipped: is this one? */
+        sl_write_rc rc = SL_WRITE_OK;
+        int64_t timeout = h->timeout_ms ? (int64_t)h->timeout_ms : w->cfg->job_timeout_ms;
+        if (sl_cancel_begin(w, &job, &d, timeout + w->cfg->lease_ms, &rc) != 0)
+            return rc;
+    }
     if (deliveries > (uint32_t)w->cfg->max_deliveries) {
         snprintf(err, sizeof(err), "delivered %" PRIu32 " times without a result (worker crashed or was killed)",
                  deliveries);

@@ -283,6 +283,7 @@ int main(int argc, char **argv)
                           .consumer = w.consumer,
                           .redis = w.redis,
                           .stop = w.stop,
+                          .slot = w.slot,
                           .sync = sl_worker_sync,
                           .sync_arg = &w};
     sl_host_ctx_init(&w.ctx, &w.env, NULL);

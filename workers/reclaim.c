@@ -68,7 +68,13 @@ static int claim(sl_worker *w, sl_reclaim *rc, int stream, redisReply **out)
     /* With the fence key, an owner change bumps the group's fence (see sluice_ack). */
     const char *argv[] = {"FCALL",        "sluice_reclaim", "3",   w->keys[stream],    w->dlq_key, w->fence_key,
                           w->pool->group, w->consumer,      lease, rc->cursor[stream], count,      maxlen};
-    redisReply *r = sl_worker_cmd(w, 12, argv, NULL);
+    const char *probe[2];
+    redisReply *cancels = NULL;
+    sl_cancel_probe_argv(w, probe);
+    redisReply *r = sl_worker_cmd2(w, 12, argv, 2, probe, &cancels); /* the claimed jobs' cancel check (cancel.h) */
+    sl_cancel_probe_result(w, cancels);
+    if (cancels)
+        freeReplyObject(cancels);
     *out = NULL;
     if (!r)
         return -1;

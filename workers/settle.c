@@ -33,10 +33,13 @@ static sl_slot_reason reason_ix(const char *reason)
 
 void sl_settle_record(sl_worker *w, const sl_settle *s, int outcome)
 {
-    static const char *const names[SL_OUT_N] = {"ok", "retry", "unwritten", "dead", "skipped"};
-    static const char *const msgs[SL_OUT_N] = {"job completed", "job scheduled for retry",
-                                               "job outcome not written; entry stays pending", "job dead-lettered",
-                                               "job already done in this group; acked without running"};
+    static const char *const names[SL_OUT_N] = {"ok", "retry", "unwritten", "dead", "skipped", "cancelled"};
+    static const char *const msgs[SL_OUT_N] = {"job completed",
+                                               "job scheduled for retry",
+                                               "job outcome not written; entry stays pending",
+                                               "job dead-lettered",
+                                               "job already done in this group; acked without running",
+                                               "job cancelled"};
     sl_slot *sl = w->slot;
     if (outcome < 0 || outcome >= SL_OUT_N)
         return;
@@ -224,4 +227,22 @@ sl_write_rc sl_settle_wait_held(sl_worker *w)
             return rc;
     }
     return SL_WRITE_OK;
+}
+
+sl_write_rc sl_settle_complete(sl_worker *w, const sl_settle *s, int marker)
+{
+    const char *argv[] = {"FCALL",     "sluice_complete", "1",       w->keys[s->stream],           w->pool->group,
+                          w->consumer, s->stream_id,      s->job_id, marker ? w->done_prefix : "", w->done_ttl};
+    redisReply *r = sl_worker_cmd(w, 10, argv, NULL);
+    if (r && r->type == REDIS_REPLY_INTEGER) {
+        if (r->integer != 1)
+            count(&w->slot->late_results, 1);
+        freeReplyObject(r);
+        return SL_WRITE_OK;
+    }
+    if (r) {
+        sl_write_report(w, "FCALL sluice_complete", r);
+        freeReplyObject(r);
+    }
+    return sl_acks_queue(w, s->stream, s->stream_id, marker ? s->job_id : NULL);
 }

@@ -65,6 +65,16 @@ typedef struct sl_held_settle {
  */
 sl_write_rc sl_settle_send(struct sl_worker *w, const sl_settle *s);
 
+/**
+ * The ack of a unique job (field unique_key) that succeeded: FCALL
+ * sluice_complete, which releases its idempotency key with the ack (and sets
+ * the done-marker with marker). One round trip, only for unique jobs; when it
+ * cannot be written the ack is queued as usual instead (the key then lasts
+ * until its TTL).
+ * @return as sl_acks_queue
+ */
+sl_write_rc sl_settle_complete(struct sl_worker *w, const sl_settle *s, int marker);
+
 /** 1 while a settle is held for a resend. */
 int sl_settle_held(const struct sl_worker *w);
 

@@ -23,7 +23,8 @@ int sl_worker_set_partition(sl_worker *w, int i)
                    sl_key_dlq(w->dlq_key, sizeof(w->dlq_key), q, g) != 0 ||
                    sl_key_sched(w->sched_key, sizeof(w->sched_key), q) != 0 ||
                    sl_key_done(w->done_prefix, sizeof(w->done_prefix), q, g, "") != 0 ||
-                   sl_key_fence(w->fence_key, sizeof(w->fence_key), q, g) != 0
+                   sl_key_fence(w->fence_key, sizeof(w->fence_key), q, g) != 0 ||
+                   sl_key_cancels(w->cancels_key, sizeof(w->cancels_key), q) != 0
                ? -1
                : 0;
 }

@@ -16,6 +16,7 @@
 #include "common/redis.h"
 #include "common/worker_slot.h"
 #include "workers/acks.h"
+#include "workers/cancel.h"
 #include "workers/host.h"
 #include "workers/journal.h"
 #include "workers/loader.h"
@@ -64,6 +65,9 @@ typedef struct sl_worker {
     char done_prefix[SL_KEY_MAX]; /* sluice:{Q}:done:G: (done-marker key = prefix + job id) */
     char done_ttl[24]; /* jobs.done_ttl in seconds, as text */
     char fence_key[SL_KEY_MAX]; /* sluice:{Q}:fence:G, the group's ownership fence */
+    char cancels_key[SL_KEY_MAX]; /* sluice:{Q}:cancels, the cancel set (cancel.h) */
+    int cancel_check; /* the cancel set was not empty after the running batch was read: check each job */
+    int64_t cancel_probed_mono_ms; /* when that was learned (CLOCK_MONOTONIC ms) */
     int64_t fence; /* its value as last read by a sluice_ack (-1 unknown) */
     int64_t batch_fence; /* the fence known before the running batch was read:
                                      what its acks send (-1: the owner check runs) */

@@ -73,6 +73,11 @@ typedef struct sluice_enqueue_opts {
     /* Added with partitioned queues. */
     const char *partition_key; /**< NULL: none; else jobs with the same key go to the same partition of a
                                       partitioned queue (an idempotency key, when given, decides instead) */
+    /* Added with unique jobs. */
+    int unique; /**< non-zero (needs idempotency_key): unique until done. The key is released as soon as the
+                     job completes, is dead-lettered or cancelled, not only when its TTL ends, so the same
+                     key enqueues again at once; while the job waits or runs, a second enqueue with the key is
+                     a duplicate. The job carries the field unique_key (docs/enqueue.md, "Unique jobs") */
 } sluice_enqueue_opts;
 
 /** One job of a batch. */
@@ -178,6 +183,38 @@ SLUICE_API int sluice_enqueue_batch_was_duplicate(const sluice_client *c, size_t
  * Otherwise -1. Valid until the next enqueue call on c.
  */
 SLUICE_API long sluice_enqueue_batch_refused_index(const sluice_client *c);
+
+/** How long the record of a cancel (sluice:{Q}:cancelled:ID) is kept: seven
+ *  days, the default of jobs.done_ttl. */
+#define SLUICE_CANCEL_TTL_DEFAULT (7 * 86400)
+
+/** What sluice_cancel did. */
+typedef enum sluice_cancel_outcome {
+    SLUICE_CANCEL_CANCELLED = 0, /**< cancelled now: see sluice_cancel_last_state */
+    SLUICE_CANCEL_ALREADY = 1, /**< cancelled before; nothing changed */
+    SLUICE_CANCEL_FINISHED = 2, /**< the job already ran to its end (completed or dead-lettered): nothing changed */
+    SLUICE_CANCEL_NOT_FOUND = 3 /**< no such job in the queue (or only beyond the newest 100000 entries) */
+} sluice_cancel_outcome;
+
+/**
+ * Cancel job job_id of queue (every partition of a partitioned queue is
+ * searched until one holds it). The job ends in the state "cancelled", decided
+ * atomically by the server-side function sluice_cancel (docs/cli.md, "Cancel"):
+ * a scheduled job (delayed, or a retry waiting for its backoff) is removed; a
+ * queued one is removed or skipped when a worker reads it (its handler never
+ * runs); a running one's handler sees should_stop, and its worker is killed
+ * after jobs.cancel_grace. It is never retried. A unique job's key is released.
+ * @return a sluice_cancel_outcome (>= 0), or -1 with sluice_client_error() set
+ */
+SLUICE_API int sluice_cancel(sluice_client *c, const char *queue, const char *job_id);
+
+/**
+ * After sluice_cancel returned SLUICE_CANCEL_CANCELLED or _ALREADY: how far
+ * the job was when it was cancelled, "scheduled", "queued", "delivered" (read
+ * by a worker before the cancel: skipped if it had not started, else stopped)
+ * or "running"; "" otherwise. Valid until the next call on c.
+ */
+SLUICE_API const char *sluice_cancel_last_state(const sluice_client *c);
 
 /** The last error message of this client ("" if none). */
 SLUICE_API const char *sluice_client_error(const sluice_client *c);

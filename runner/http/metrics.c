@@ -160,6 +160,13 @@ void sl_metrics_timeout(sl_metrics *m, const char *queue, const char *group, con
         g->acc->dead[SL_REASON_timeout]++;
 }
 
+void sl_metrics_cancelled(sl_metrics *m, const char *queue, const char *group, const char *type)
+{
+    sl_mx_group *g = m ? sl_metrics_group(m, queue, group) : NULL;
+    if (g)
+        g->acc->outcome[type && type[0] ? sl_mx_type_row(g->acc, type) : SL_MX_UNTYPED][SL_OUT_CANCELLED]++;
+}
+
 void sl_metrics_promoted(sl_metrics *m, const char *queue, uint64_t n)
 {
     sl_mx_queue *q;

@@ -160,6 +160,9 @@ void sl_metrics_promoted(sl_metrics *m, const char *queue, uint64_t n);
 /** A job the supervisor settled after killing its worker for a hard timeout:
  *  counted as outcome retry, or dead with reason timeout (the worker could not). */
 void sl_metrics_timeout(sl_metrics *m, const char *queue, const char *group, const char *type, int dead);
+/** A cancelled job whose worker the supervisor killed after jobs.cancel_grace
+ *  was settled as cancelled (sluice_jobs_cancelled_total). */
+void sl_metrics_cancelled(sl_metrics *m, const char *queue, const char *group, const char *type);
 /** The group record of queue/group, created on demand (NULL: out of memory). */
 sl_mx_group *sl_metrics_group(sl_metrics *m, const char *queue, const char *group);
 /** Totals of a group now: exited workers plus every live slot. */

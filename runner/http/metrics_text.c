@@ -12,7 +12,7 @@
 #include "runner/maint/schedules.h"
 #include "sluice/version.h"
 
-static const char *const sl_outcome_names[SL_OUT_N] = {"ok", "retry", "unwritten", "dead", "skipped"};
+static const char *const sl_outcome_names[SL_OUT_N] = {"ok", "retry", "unwritten", "dead", "skipped", "cancelled"};
 static const char *const sl_reason_names[SL_REASON_N] = {
 #define X(r) #r,
     SL_SLOT_REASONS
@@ -92,10 +92,25 @@ static void sl_jobs(struct evbuffer *o, sl_metrics *m, sl_mx_counts **tot)
                     continue;
             }
             const char *type = row == SL_MX_UNTYPED ? "(none)" : sl_esc(c->type[row], t, sizeof t);
-            for (int k = 0; k < SL_OUT_N; k++)
+            for (int k = 0; k < SL_OUT_CANCELLED; k++) /* cancelled jobs have a family of their own */
                 evbuffer_add_printf(o, "sluice_jobs_total{queue=\"%s\",group=\"%s\",type=\"%s\",outcome=\"%s\"} %llu\n",
                                     g->queue, g->group, type, sl_outcome_names[k],
                                     (unsigned long long)c->outcome[row][k]);
+        }
+    }
+    sl_fam(o, "sluice_jobs_cancelled_total", "counter",
+           "Jobs cancelled (sluice jobs cancel) when a worker came to them: skipped before they ran, stopped, or "
+           "killed after jobs.cancel_grace.");
+    i = 0;
+    for (sl_mx_group *g = m->groups; g; g = g->next, i++) {
+        const sl_mx_counts *c = tot[i];
+        for (int r = 0; r <= c->ntypes; r++) {
+            int row = r < c->ntypes ? r : SL_MX_UNTYPED;
+            if (row == SL_MX_UNTYPED && !c->outcome[row][SL_OUT_CANCELLED])
+                continue;
+            evbuffer_add_printf(o, "sluice_jobs_cancelled_total{queue=\"%s\",group=\"%s\",type=\"%s\"} %llu\n",
+                                g->queue, g->group, row == SL_MX_UNTYPED ? "(none)" : sl_esc(c->type[row], t, sizeof t),
+                                (unsigned long long)c->outcome[row][SL_OUT_CANCELLED]);
         }
     }
     sl_fam(o, "sluice_dead_letters_total", "counter", "Jobs moved to a dead-letter stream, by reason.");

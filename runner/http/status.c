@@ -154,7 +154,7 @@ static cJSON *sl_status_slot(const sl_mx_slot_view *s, int64_t now)
         sl_mx_counts *c = calloc(1, sizeof *c);
         cJSON *k = cJSON_AddObjectToObject(w, "counters");
         if (c && k) {
-            static const char *const names[SL_OUT_N] = {"ok", "retry", "failed", "dead", "skipped"};
+            static const char *const names[SL_OUT_N] = {"ok", "retry", "failed", "dead", "skipped", "cancelled"};
             sl_mx_add_slot(c, s->shm);
             for (int o = 0; o < SL_OUT_N; o++)
                 cJSON_AddNumberToObject(k, names[o], (double)sl_mx_sum(c, o));

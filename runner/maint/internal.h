@@ -19,6 +19,7 @@ typedef struct sl_maint_queue {
     char name[128]; /* the queue, or one partition of it (Q#i) */
     char queue[128]; /* the queue (what the owner is told of) */
     char sched[256]; /* sluice:{Q}:sched, Q: name */
+    char cancels[256]; /* sluice:{Q}:cancels */
     int active; /* in the current config */
     int inflight; /* a sluice_promote is outstanding: skip ticks */
     int failing; /* last call failed (logged once until it works again) */
@@ -31,12 +32,19 @@ struct sl_maint {
     sl_maint_stats stats;
     sl_mconn *conn;
     struct event *promote_ev, *lease_ev;
+    struct event *cancel_ev; /* cancel.c: running jobs against the cancel sets */
+    unsigned cancel_ticks;
     int64_t promote_ms, lease_tick_ms; /* current timer periods */
     sl_maint_queue *queues;
     int extend_inflight; /* sluice_extend calls of the last round unanswered */
     struct sl_maint_trim *trim; /* retention (trim.h) */
     struct sl_maint_schedules *schedules; /* cron and periodic jobs (schedules.h) */
 };
+
+/** Start the cancel watch (cancel.c): every SL_MAINT_CANCEL_MS, each running
+ *  job is looked up in its queue's cancel set; every few seconds each queue's
+ *  set is swept (sluice_cancel_sweep). 0 or -1. */
+int sl_maint_cancel_start(struct sl_maint *m);
 
 /** The partition a worker's running job came from: its queue Q, or Q#i when
  *  the worker published partition i (a partitioned queue), into part

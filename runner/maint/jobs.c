@@ -1,6 +1,7 @@
 /* The Redis side of killed jobs (see maint.h): a hard timeout counts an
  * attempt (sluice_settle: retry or dead letter "timeout"), a kill at a stop
- * gives the entry back (sluice_release). The slot is held meanwhile, so its
+ * gives the entry back (sluice_release), a kill after a cancel's grace settles
+ * it as cancelled (sluice_cancel_settle). The slot is held meanwhile, so its
  * next worker cannot replay the entry before the move is decided. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@
 #include "runner/maint/internal.h"
 #include "runner/maint/maint.h"
 
-typedef enum sl_move_kind { SL_MOVE_RETRY, SL_MOVE_DEAD, SL_MOVE_RELEASE } sl_move_kind;
+typedef enum sl_move_kind { SL_MOVE_RETRY, SL_MOVE_DEAD, SL_MOVE_RELEASE, SL_MOVE_CANCEL } sl_move_kind;
 
 /* One move in flight; the owner holds the slot (token) until its reply (or
  * none) arrives. The worker's names are copied: nothing here points into the
@@ -212,6 +213,46 @@ int sl_maint_release(sl_maint *m, const sl_maint_worker *w, void *token, const s
     }
     const char *argv[] = {"FCALL", "sluice_release", "1", stream, mv->group, mv->consumer, mv->stream_id};
     return sl_maint_move_send(mv, sl_maint_on_released, 7, argv);
+}
+
+static void sl_maint_on_cancel_settled(void *arg, redisReply *r)
+{
+    sl_maint_move *mv = arg;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+        mv->m->owner.cancel_settled(mv->m->owner.ctx, mv->queue, mv->group, mv->type);
+        SL_LOG(SL_WARN, "cancelled job killed after jobs.cancel_grace; settled as cancelled", SL_S("pool", mv->pool),
+               SL_I("slot", mv->slot), SL_S("job_id", mv->job_id), SL_S("stream_id", mv->stream_id),
+               SL_S("outcome", "cancelled"));
+    } else {
+        SL_LOG(SL_WARN,
+               "killed cancelled job not settled here; its entry stays pending and the next worker skips it "
+               "(sluice_begin)",
+               SL_S("pool", mv->pool), SL_I("slot", mv->slot), SL_S("job_id", mv->job_id),
+               SL_S("error", r && r->type == REDIS_REPLY_ERROR ? r->str
+                             : r                               ? "not the worker's entry"
+                                                               : "no reply"));
+        if (sl_functions_missing(r))
+            sl_mconn_reset(mv->m->conn, "function library missing");
+    }
+    sl_maint_move_done(mv);
+}
+
+int sl_maint_settle_cancelled(sl_maint *m, const sl_maint_worker *w, void *token, const sl_job_snap *snap)
+{
+    char stream[SL_KEY_MAX], part[SL_PARTITION_NAME_MAX], cancels[SL_KEY_MAX], record[2 * SL_KEY_MAX];
+    sl_maint_move *mv = sl_maint_move_new(m, w, token, snap);
+    if (!mv)
+        return -1;
+    mv->kind = SL_MOVE_CANCEL;
+    if (sl_maint_job_stream(w, snap, stream, sizeof stream) != 0 ||
+        sl_maint_job_part(w, snap, part, sizeof part) != 0 || sl_key_cancels(cancels, sizeof cancels, part) != 0 ||
+        sl_key_cancelled(record, sizeof record, part, mv->job_id) != 0) {
+        free(mv);
+        return -1;
+    }
+    const char *argv[] = {"FCALL",   "sluice_cancel_settle", "3",           stream,     cancels, record,
+                          mv->group, mv->consumer,           mv->stream_id, mv->job_id, "killed"};
+    return sl_maint_move_send(mv, sl_maint_on_cancel_settled, (int)(sizeof argv / sizeof argv[0]), argv);
 }
 
 /* One sluice_delconsumer in flight; the slot is gone by the time it answers. */

@@ -121,7 +121,8 @@ static int sl_maint_use_queue(sl_maint *m, const char *queue, int nparts, int j)
             return -1;
         q->m = m;
         if (sl_fmt(q->name, sizeof q->name, "%s", name) != 0 || sl_fmt(q->queue, sizeof q->queue, "%s", queue) != 0 ||
-            sl_key_sched(q->sched, sizeof q->sched, name) != 0) {
+            sl_key_sched(q->sched, sizeof q->sched, name) != 0 ||
+            sl_key_cancels(q->cancels, sizeof q->cancels, name) != 0) {
             free(q);
             return 0; /* cannot happen: names are at most 64 characters */
         }
@@ -241,7 +242,7 @@ sl_maint *sl_maint_new(struct event_base *base, const sl_config *cfg, const sl_m
     m->lease_ev = event_new(base, -1, EV_PERSIST, sl_maint_on_lease_tick, m);
     if (!m->promote_ev || !m->lease_ev || sl_maint_set_queues(m) != 0 || sl_maint_timers(m) != 0 ||
         !(m->conn = sl_mconn_new(base, cfg, sl_maint_on_ready, m)) || !(m->trim = sl_maint_trim_new(m)) ||
-        !(m->schedules = sl_maint_schedules_new(m))) {
+        !(m->schedules = sl_maint_schedules_new(m)) || sl_maint_cancel_start(m) != 0) {
         sl_maint_free(m);
         return NULL;
     }
@@ -259,6 +260,8 @@ void sl_maint_free(sl_maint *m)
         event_free(m->promote_ev);
     if (m->lease_ev)
         event_free(m->lease_ev);
+    if (m->cancel_ev)
+        event_free(m->cancel_ev);
     while (m->queues) {
         sl_maint_queue *next = m->queues->next;
         free(m->queues);

@@ -62,6 +62,12 @@ typedef struct sl_maint_owner {
     void (*promoted)(void *ctx, const char *queue, uint64_t n);
     /** A timed-out job was settled: a retry, or dead with reason timeout. */
     void (*timed_out)(void *ctx, const char *queue, const char *group, const char *type, int dead);
+    /** The running job seq of slot `slot` of pool `pool` is in its queue's
+     *  cancel set (sluice jobs cancel): tell it to stop, and kill its worker
+     *  after jobs.cancel_grace. May come more than once for one job. */
+    void (*cancel_seen)(void *ctx, const char *pool, int slot, uint64_t seq);
+    /** A cancelled job whose worker was killed was settled as cancelled. */
+    void (*cancel_settled)(void *ctx, const char *queue, const char *group, const char *type);
 } sl_maint_owner;
 
 /** Start maintenance on base for cfg (kept until sl_maint_reload gives the
@@ -103,6 +109,13 @@ int sl_maint_settle_timeout(sl_maint *m, const sl_maint_worker *w, void *token, 
  * (bounded by redis.command_timeout) before it exits.
  */
 int sl_maint_release(sl_maint *m, const sl_maint_worker *w, void *token, const sl_job_snap *snap);
+
+/**
+ * The supervisor killed w's worker after jobs.cancel_grace: its running job
+ * snap was cancelled. Settles it as cancelled (sluice_cancel_settle, outcome
+ * "killed"), never as a retry. Returns and holds like sl_maint_settle_timeout.
+ */
+int sl_maint_settle_cancelled(sl_maint *m, const sl_maint_worker *w, void *token, const sl_job_snap *snap);
 
 /**
  * w's slot is removed for good (a scale-down or a removed pool, not a supervisor

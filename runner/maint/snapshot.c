@@ -35,5 +35,6 @@ int sl_slot_snapshot(sl_slot *sh, sl_job_snap *out)
     if (atomic_load_explicit(&sh->job_seq, memory_order_relaxed) != seq ||
         atomic_load_explicit(&sh->state, memory_order_relaxed) != SL_SLOT_RUNNING)
         return -1; /* that job just ended */
+    out->seq = seq;
     return 0;
 }

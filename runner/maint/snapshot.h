@@ -19,6 +19,7 @@ typedef struct sl_job_snap {
     uint32_t attempt, deliveries, max_attempts;
     int64_t backoff_base_ms, backoff_cap_ms;
     int64_t timeout_ms, started_mono_ms;
+    uint64_t seq; /* its job_seq */
     char hold_key[sizeof(((sl_slot *)0)->job_hold_key)]; /* a concurrency slot it holds, "" none */
 } sl_job_snap;
 

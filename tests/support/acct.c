@@ -206,6 +206,27 @@ static int read_dlq(acct_ledger *a, redisContext *c, const char *q)
     }
 }
 
+/* Every cancel record of partition q (SCAN sluice:{q}:cancelled:*). 0 or -1. */
+static int read_cancels(acct_ledger *a, redisContext *c, const char *q)
+{
+    char cursor[32] = "0", prefix[200];
+    snprintf(prefix, sizeof prefix, "sluice:{%s}:cancelled:", q);
+    size_t plen = strlen(prefix);
+    do {
+        redisReply *r = redisCommand(c, "SCAN %s MATCH %s* COUNT 1000", cursor, prefix);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            if (r)
+                freeReplyObject(r);
+            return -1;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        for (size_t i = 0; i < r->element[1]->elements; i++)
+            get(a, r->element[1]->element[i]->str + plen)->job.cancelled = 1;
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
 /* XPENDING count of the group on `stream`: 0 when the stream does not exist,
  * -1 when the group is missing on an existing stream or Redis fails. */
 static long pending_of(acct_ledger *a, redisContext *c, const char *stream)
@@ -261,7 +282,7 @@ int acct_check(acct_ledger *a, redisContext *c, acct_counts *k)
         char q[160], main_key[300], retry_key[300];
         part_name(a, i, q, sizeof q);
         c = a->route ? a->route(a->route_arg, q) : given;
-        if (read_dlq(a, c, q) != 0)
+        if (read_dlq(a, c, q) != 0 || read_cancels(a, c, q) != 0)
             rc = -1;
         snprintf(main_key, sizeof(main_key), "sluice:{%s}", q);
         snprintf(retry_key, sizeof(retry_key), "sluice:{%s}:r:%s", q, a->group);
@@ -287,9 +308,13 @@ int acct_check(acct_ledger *a, redisContext *c, acct_counts *k)
         for (entry *e = a->buckets[i]; e; e = e->next) {
             const acct_job *j = &e->job;
             if (!j->enqueued) {
-                if (j->completions || j->dead)
+                if (j->completions || j->dead || j->cancelled)
                     k->unknown++;
                 continue;
+            }
+            if (j->cancelled) {
+                k->cancelled++;
+                k->cancelled_ran += j->completions > 0;
             }
             if (j->completions)
                 k->completed++;
@@ -306,7 +331,7 @@ int acct_check(acct_ledger *a, redisContext *c, acct_counts *k)
             }
             if (j->completions && j->dead)
                 k->both++;
-            if (!j->completions && !j->dead)
+            if (!j->completions && !j->dead && !j->cancelled)
                 k->lost++;
         }
     return rc;
@@ -337,10 +362,10 @@ void acct_print(const char *name, const acct_counts *k)
             n += (size_t)snprintf(reasons + n, sizeof(reasons) - n, "%s%s=%ld", n ? " " : "", reason_names[r],
                                   k->by_reason[r]);
     fprintf(stderr,
-            "scenario %s: enqueued=%ld completed=%ld dead=%ld (%s) duplicates=%ld lost=%ld both=%ld unknown=%ld"
-            " dead_dups=%ld pending=%ld scheduled=%ld\n",
-            name, k->enqueued, k->completed, k->dead, n ? reasons : "none", k->duplicates, k->lost, k->both, k->unknown,
-            k->dead_dups, k->pending, k->scheduled);
+            "scenario %s: enqueued=%ld completed=%ld dead=%ld (%s) cancelled=%ld (ran %ld) duplicates=%ld lost=%ld"
+            " both=%ld unknown=%ld dead_dups=%ld pending=%ld scheduled=%ld\n",
+            name, k->enqueued, k->completed, k->dead, n ? reasons : "none", k->cancelled, k->cancelled_ran,
+            k->duplicates, k->lost, k->both, k->unknown, k->dead_dups, k->pending, k->scheduled);
 }
 
 void acct_print_bad(const acct_ledger *a, int max)
@@ -348,7 +373,7 @@ void acct_print_bad(const acct_ledger *a, int max)
     int n = 0;
     for (int i = 0; i < NBUCKETS; i++)
         for (const entry *e = a->buckets[i]; e; e = e->next)
-            if (e->job.enqueued && (e->job.completions ? e->job.dead : !e->job.dead) && n++ < max)
+            if (e->job.enqueued && (e->job.completions ? e->job.dead : !e->job.dead && !e->job.cancelled) && n++ < max)
                 fprintf(stderr, "  %s job: %s (%d completions, dead letter: %s)\n",
                         e->job.completions ? "both" : "lost", e->id, e->job.completions,
                         e->job.dead ? e->job.reason : "none");

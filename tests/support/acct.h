@@ -1,7 +1,9 @@
 /* Accounting checker of the fault suites: from the job ids a producer got back,
- * the completions a handler recorded ("<job id> <attempt> <pid> <deliveries>")
- * and the group's dead-letter stream, what became of each job: completed,
- * dead-lettered (by reason), both (a defect) or lost (a defect). */
+ * the completions a handler recorded ("<job id> <attempt> <pid> <deliveries>"),
+ * the group's dead-letter stream and the queue's cancel records
+ * (sluice:{Q}:cancelled:ID), what became of each job: completed,
+ * dead-lettered (by reason), cancelled, both completed and dead (a defect) or
+ * lost (a defect). */
 #ifndef TH_ACCT_H
 #define TH_ACCT_H
 
@@ -29,7 +31,9 @@ typedef struct acct_counts {
     long dead_dups; /* dead letters beyond the first, summed over ids */
     long by_reason[ACCT_NREASONS];
     long both; /* completed AND dead-lettered: must be 0 */
-    long lost; /* neither: must be 0 once settled */
+    long cancelled; /* distinct enqueued ids with a cancel record */
+    long cancelled_ran; /* ... of which completed too (cancelled while "delivered": it may have run) */
+    long lost; /* none of completed, dead, cancelled: must be 0 once settled */
     long unknown; /* completed or dead ids that were never enqueued */
     long pending; /* XPENDING of the group on the work and retry streams (-1: no group) */
     long scheduled; /* ZCARD sluice:{Q}:sched */
@@ -43,6 +47,7 @@ typedef struct acct_job {
     unsigned attempt; /* of the last completion */
     unsigned deliveries_max; /* largest deliveries of its completions */
     int dead; /* dead letters */
+    int cancelled; /* a cancel record exists */
     char reason[32]; /* of the last dead letter */
     long attempts; /* its "attempts" field (-1 absent) */
     long deliveries; /* its "deliveries" field (-1 absent) */
