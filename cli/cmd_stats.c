@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/partitions.h"
+#include "cli/stats_limits.h"
 #include "common/streamid.h"
 
 #define CMD "stats"
@@ -32,6 +33,10 @@ static const char usage_text[] =
     "jobs processed and dead-lettered per second over the last minute (from the samples\n"
     "supervisors write to sluice:{QUEUE}:stats:GROUP; \"-\" when there are none),\n"
     "and its consumers with their idle time and in-flight (pending) entries.\n"
+    "Without QUEUE, then the limits the supervisors published (sluice:{:limits};\n"
+    "docs/limits.md): their types, rate, concurrency and key, the buckets in use,\n"
+    "the jobs holding a concurrency slot now, and how long a new job would wait\n"
+    "for its rate turn.\n"
     "A partitioned queue (sluice:{QUEUE}:partitions) is shown once, summed over its\n"
     "partitions sluice:{QUEUE#I} (a group is paused when it is paused in every one).\n"
     "\n"
@@ -672,6 +677,12 @@ int sl_cmd_stats(int argc, char **argv)
             goto done;
         cJSON_AddItemToArray(queues, q);
     }
+    cJSON *limits = NULL; /* without QUEUE only: the whole system */
+    if (optind == argc) {
+        if (!(limits = sl_stats_limits(CMD, r, now)))
+            goto done;
+        cJSON_AddItemToObject(root, "limits", limits);
+    }
     if (json) {
         rc = sl_cli_print_json(CMD, root);
         root = NULL;
@@ -685,6 +696,7 @@ int sl_cmd_stats(int argc, char **argv)
             print_queue(it, first), first = 0;
             cJSON_ArrayForEach(p, cJSON_GetObjectItem(it, "partition_stats")) print_queue(p, 0);
         }
+        sl_stats_print_limits(limits);
         rc = 0;
     }
     if (rc == 0)

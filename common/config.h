@@ -184,6 +184,9 @@ char *sl_cfg_pool_fingerprint(const sl_config *cfg, const sl_pool_cfg *pool);
  */
 int sl_cfg_parse_listen(const char *listen, char *host, size_t n, unsigned short *port);
 
+/** cfg->limits[i] as compact JSON, its keys as in the config (caller frees);
+ *  NULL when out of memory or i is out of range. */
+char *sl_cfg_limit_to_json(const sl_config *cfg, size_t i);
 /** Find a schedule by name, NULL if absent. */
 const sl_schedule_cfg *sl_cfg_schedule(const sl_config *cfg, const char *name);
 /** Find a pool by name, NULL if absent. */

@@ -164,3 +164,14 @@ void sl_cfg_limits_free(sl_config *cfg)
     cfg->limits = NULL;
     cfg->nlimits = 0;
 }
+
+char *sl_cfg_limit_to_json(const sl_config *cfg, size_t i)
+{
+    if (!cfg || i >= cfg->nlimits)
+        return NULL;
+    cJSON *all = sl_cfg_limits_json(cfg);
+    const cJSON *one = all ? cJSON_GetObjectItemCaseSensitive(all, cfg->limits[i].name) : NULL;
+    char *s = one ? cJSON_PrintUnformatted(one) : NULL;
+    cJSON_Delete(all);
+    return s;
+}

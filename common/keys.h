@@ -20,6 +20,9 @@
  * reason: one slot, no queue's. */
 #define SL_KEY_CRON_INDEX "sluice:{:cron}" /* hash: schedule name -> definition JSON */
 #define SL_KEY_CRON_SEEN "sluice:{:cron}:seen" /* hash: schedule name -> server ms a supervisor last published it */
+/* The limits' definitions (docs/limits.md), for sluice stats; the buckets are
+ * sluice:{:limit:NAME:V} (common/limit.h). */
+#define SL_KEY_LIMITS "sluice:{:limits}" /* hash: limit name -> definition JSON */
 
 /** Longest key this module builds, including the NUL. */
 #define SL_KEY_MAX 256

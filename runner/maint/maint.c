@@ -156,11 +156,13 @@ static void sl_maint_on_extended(void *arg, redisReply *r)
     }
 }
 
+/* The reply of a command whose result only matters when it is an error. */
 static void sl_maint_on_hold_extended(void *arg, redisReply *r)
 {
     (void)arg;
     if (r && r->type == REDIS_REPLY_ERROR)
-        SL_LOG(SL_WARN, "sluice_limit_extend failed", SL_S("error", r->str));
+        SL_LOG(SL_WARN, "limit bookkeeping failed (sluice_limit_extend or publishing the limits)",
+               SL_S("error", r->str));
 }
 
 /* Keep w's running job fresh so live consumers do not reclaim it (called by
@@ -197,12 +199,27 @@ static void sl_maint_on_lease_tick(evutil_socket_t fd, short what, void *arg)
 
 /* ---- life --------------------------------------------------------------- */
 
+/* Publish the config's limits in sluice:{:limits} for sluice stats (at every
+ * connect and reload; the reply is not waited for). */
+static void sl_maint_publish_limits(sl_maint *m)
+{
+    const sl_config *cfg = m->cfg;
+    for (size_t i = 0; i < cfg->nlimits; i++) {
+        char *def = sl_cfg_limit_to_json(cfg, i);
+        const char *argv[] = {"HSET", SL_KEY_LIMITS, cfg->limits[i].name, def};
+        if (def)
+            (void)sl_mconn_call(m->conn, SL_MCONN_NOW, sl_maint_on_hold_extended, m, 4, argv, NULL);
+        free(def);
+    }
+}
+
 /* Every (re)connect: promote at once (entries fell due while we were away). */
 static void sl_maint_on_ready(void *arg)
 {
     sl_maint *m = arg;
     sl_maint_promote_all(m);
     sl_maint_schedules_ready(m->schedules); /* re-read what peers did meanwhile */
+    sl_maint_publish_limits(m);
 }
 
 /* (Re)arm a persistent timer when its period changed. 0 or -1. */
@@ -282,6 +299,8 @@ void sl_maint_reload(sl_maint *m, const sl_config *cfg)
     (void)sl_mconn_configure(m->conn, cfg);
     sl_maint_trim_reload(m->trim); /* retention policies and retention.interval */
     sl_maint_schedules_reload(m->schedules);
+    if (sl_mconn_ready(m->conn))
+        sl_maint_publish_limits(m);
 }
 
 const sl_maint_stats *sl_maint_stats_of(const sl_maint *m)

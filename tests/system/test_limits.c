@@ -186,6 +186,17 @@ static int max_overlap(const span *s, int n, const char *tenant)
     return best;
 }
 
+static int stats_shows_two_held(void *arg)
+{
+    (void)arg;
+    th_run_result st = TH_RUN("stats", "--json", "-u", th_redis_url());
+    int yes = st.code == 0 && strstr(st.out, "\"name\":\t\"per-tenant\"") && strstr(st.out, "\"concurrency\":\t2") &&
+              strstr(st.out, "\"key\":\t\"tenant_id\"") && strstr(st.out, "\"buckets\":\t1") &&
+              strstr(st.out, "\"running\":\t2");
+    th_run_free(&st);
+    return yes;
+}
+
 Test(limits, a_concurrency_limit_per_tenant_holds_across_two_supervisors)
 {
     enum { PER = 20, TENANTS = 3 };
@@ -239,6 +250,8 @@ Test(limits, a_concurrency_limit_per_tenant_holds_across_two_supervisors)
         th_sleep_ms(50);
     }
     cr_assert(victim, "a worker runs a long job");
+    /* sluice stats shows the limit: the bucket of tk, its two slots held */
+    cr_assert(th_wait_until(stats_shows_two_held, NULL, 10000), "sluice stats: per-tenant, 1 bucket, 2 running");
     th_sleep_ms(500);
     const char *cid[] = {"tk-short"}, *cpay[] = {"{\"tenant_id\":\"tk\"}"};
     enqueue_all(cid, cpay, 1);
