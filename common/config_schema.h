@@ -22,7 +22,8 @@ typedef enum sl_cfg_ktype {
     SL_CFG_PLUGINS, /* char ** + count */
     SL_CFG_SETTINGS, /* string map */
     SL_CFG_POOLS, /* the pools array (handled by parse_pools) */
-    SL_CFG_QUEUES /* the queues object (config_queues.c) */
+    SL_CFG_QUEUES, /* the queues object (config_queues.c) */
+    SL_CFG_POOL_QUEUES /* pools[].queues: an array of {name, weight} (config_queues.c) */
 } sl_cfg_ktype;
 
 enum { SL_CFG_REQUIRED = 1, SL_CFG_NULLABLE = 2 };
@@ -46,6 +47,9 @@ extern const sl_cfg_key sl_cfg_pool_keys[];
 extern const size_t sl_cfg_npool_keys;
 extern const sl_cfg_key sl_cfg_queue_keys[];
 extern const size_t sl_cfg_nqueue_keys;
+/** The keys of one entry of pools[].queues (name, weight). */
+extern const sl_cfg_key sl_cfg_pool_queue_keys[];
+extern const size_t sl_cfg_npool_queue_keys;
 
 /* ---- parser services shared by config.c and config_queues.c -------------- */
 
@@ -72,6 +76,11 @@ int sl_cfg_parse_object(sl_cfg_pctx *p, const sl_cfg_key *tbl, size_t n, void *o
 
 /** The "queues" object into cfg->queues (config_queues.c). 0 or -1. */
 int sl_cfg_parse_queues(sl_cfg_pctx *p, struct sl_config *cfg, const struct cJSON *obj);
+
+struct sl_pool_cfg;
+/** pools[].queues (the array at label "pools[i].queues") into pool->queues: each
+ *  entry an object of sl_cfg_pool_queue_keys, names unique. 0 or -1. */
+int sl_cfg_parse_pool_queues(sl_cfg_pctx *p, struct sl_pool_cfg *pool, const struct cJSON *arr, const char *label);
 
 /** After every key is parsed: inherited values (dlq_maxlen = jobs.dlq_maxlen)
  *  and cfg->queue_defaults. */
