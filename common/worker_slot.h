@@ -29,7 +29,7 @@
 #define SL_EXIT_CONFIG 78
 
 #define SL_SLOT_MAGIC 0x534c4353u /* "SLCS" */
-#define SL_SLOT_VERSION 5
+#define SL_SLOT_VERSION 6
 
 typedef enum sl_slot_state {
     SL_SLOT_STARTING = 0, /* exec'd, loading plugins / connecting */
@@ -153,6 +153,9 @@ typedef struct sl_slot {
     _Atomic int64_t redis_error_since_mono_ms;
     _Atomic int32_t redis_error_kind;
     _Atomic int32_t consumed;
+    /* v6: the queue of the running job (a pool reads several: pools[].queues),
+     * written before job_seq is bumped like the other job_* strings. */
+    char job_queue[72];
 } sl_slot;
 
 /** What a worker's Redis errors are about, for /readyz and the alert. */
