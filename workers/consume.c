@@ -508,6 +508,8 @@ static int lane_waits(const sl_consume *c, int l)
 {
     if (l == c->lane)
         return c->group_ready && !c->replaying && !c->pause.paused;
+    if (!c->parts) /* one lane: it is the current one */
+        return 0;
     const sl_part_state *p = &c->parts[l];
     return p->group_ready && !p->replaying && !p->pause.paused;
 }

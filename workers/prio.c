@@ -55,7 +55,7 @@ int sl_prio_order(sl_prio *p, int *out)
     while (nrest > 0) { /* the other places: by weight, without replacement */
         uint64_t r = sl_rand64() % total;
         int i = 0;
-        while (r >= (uint64_t)pool->queues[rest[i]].weight)
+        while (i + 1 < nrest && r >= (uint64_t)pool->queues[rest[i]].weight)
             r -= (uint64_t)pool->queues[rest[i++]].weight;
         out[n++] = rest[i];
         total -= (uint64_t)pool->queues[rest[i]].weight;
