@@ -171,8 +171,10 @@ Test(priorities, a_strict_job_starts_within_one_read_of_a_10000_job_backlog)
     cr_assert_geq(at, before, "critical started (line %ld) before it was enqueued (%ld lines)?", at, before);
     for (long i = at + 1; i < n; i++)
         low_after += strcmp(q[i], "low") == 0;
-    fprintf(stderr, "strict: critical enqueued after %ld starts, started as start %ld: %ld low jobs between, "
-                    "%ld after\n", before, at, at - before, low_after);
+    fprintf(stderr,
+            "strict: critical enqueued after %ld starts, started as start %ld: %ld low jobs between, "
+            "%ld after\n",
+            before, at, at - before, low_after);
     cr_assert_leq(at - before, READ, "%ld low jobs started between the critical job's enqueue and its start",
                   at - before);
     cr_assert_gt(low_after, 0, "the backlog was still there when critical ran");
