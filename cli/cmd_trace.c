@@ -538,7 +538,8 @@ int sl_cmd_trace(int argc, char **argv)
             return 78;
         }
         for (size_t i = 0; i < cfg->npools; i++)
-            add_group(add_queue(&t, cfg->pools[i].queue), cfg->pools[i].group);
+            for (size_t q = 0; q < cfg->pools[i].nqueues; q++) /* each queue of pools[].queues */
+                add_group(add_queue(&t, cfg->pools[i].queues[q].name), cfg->pools[i].group);
         for (size_t i = 0; i < cfg->nqueues; i++)
             add_queue(&t, cfg->queues[i].name); /* "queues" section */
     }

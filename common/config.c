@@ -24,6 +24,7 @@
 #define C(f) offsetof(sl_config, f)
 #define P(f) offsetof(sl_pool_cfg, f)
 #define Q(f) offsetof(sl_queue_cfg, f)
+#define PQ(f) offsetof(sl_pool_queue, f)
 #define MIN_MS 60000LL
 #define HOUR_MS 3600000LL
 #define DAY_MS 86400000LL
@@ -82,6 +83,7 @@ const sl_cfg_key sl_cfg_main_keys[] = {
 const sl_cfg_key sl_cfg_pool_keys[] = {
     {"name", SL_CFG_NAME, SL_CFG_REQUIRED, P(name), 0, NULL, 0, 0, NULL},
     {"queue", SL_CFG_NAME, 0, P(queue), 0, "default", 0, 0, NULL},
+    {"queues", SL_CFG_POOL_QUEUES, SL_CFG_NULLABLE, P(queues), 0, NULL, 0, 0, NULL}, /* null: as absent */
     {"group", SL_CFG_NAME, 0, P(group), 0, NULL, 0, 0, NULL}, /* default: the pool name */
     {"plugins", SL_CFG_PLUGINS, SL_CFG_REQUIRED, P(plugins), 0, NULL, 0, 0, NULL},
     {"workers", SL_CFG_INT, 0, P(workers), 1, NULL, 0, 1024, NULL},
@@ -100,10 +102,17 @@ const sl_cfg_key sl_cfg_queue_keys[] = {
     {"partitions", SL_CFG_INT, 0, Q(partitions), 1, NULL, 1, 1024, NULL},
 };
 
+/* pools[].queues[].*: a weight of 0 is strict priority. */
+const sl_cfg_key sl_cfg_pool_queue_keys[] = {
+    {"name", SL_CFG_NAME, SL_CFG_REQUIRED, PQ(name), 0, NULL, 0, 0, NULL},
+    {"weight", SL_CFG_INT, 0, PQ(weight), 1, NULL, 0, SL_POOL_WEIGHT_MAX, NULL},
+};
+
 #define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
 const size_t sl_cfg_nmain_keys = NKEYS(sl_cfg_main_keys);
 const size_t sl_cfg_npool_keys = NKEYS(sl_cfg_pool_keys);
 const size_t sl_cfg_nqueue_keys = NKEYS(sl_cfg_queue_keys);
+const size_t sl_cfg_npool_queue_keys = NKEYS(sl_cfg_pool_queue_keys);
 #define FIELD SL_CFG_FIELD
 
 /* ---- errors ------------------------------------------------------------- */
@@ -669,6 +678,26 @@ static int parse_settings(pctx *p, sl_pool_cfg *pool, const cJSON *obj, const ch
     return 0;
 }
 
+/* pools[].queue and pools[].queues, after both were parsed: one of them (a
+ * single queue is a one-entry list), and pool->queue the list's first. 0 or -1. */
+static int pool_queues(pctx *p, sl_pool_cfg *pool, const cJSON *obj, const char *label)
+{
+    char lab[64];
+
+    if (pool->nqueues > 0) {
+        snprintf(lab, sizeof lab, "%s.queues", label);
+        if (cJSON_GetObjectItemCaseSensitive(obj, "queue") != NULL)
+            return bad(p, lab, 0, "give either queue or queues, not both");
+        pool->queues_listed = 1;
+        return set_str(p, &pool->queue, pool->queues[0].name);
+    }
+    if ((pool->queues = calloc(1, sizeof *pool->queues)) == NULL)
+        return bad(p, NULL, 0, "out of memory");
+    pool->queues[0].weight = 1;
+    pool->nqueues = 1;
+    return set_str(p, &pool->queues[0].name, pool->queue);
+}
+
 static int parse_pool(pctx *p, sl_pool_cfg *pool, const cJSON *obj, size_t idx)
 {
     char label[32], lab[64];
@@ -689,7 +718,9 @@ static int parse_pool(pctx *p, sl_pool_cfg *pool, const cJSON *obj, size_t idx)
                 return bad(p, lab, 0, "required key is missing");
             continue;
         }
-        if (k->type == SL_CFG_PLUGINS)
+        if (k->type == SL_CFG_POOL_QUEUES)
+            rc = cJSON_IsNull(it) ? 0 : sl_cfg_parse_pool_queues(p, pool, it, lab);
+        else if (k->type == SL_CFG_PLUGINS)
             rc = parse_plugins(p, pool, it, lab);
         else if (k->type == SL_CFG_SETTINGS)
             rc = parse_settings(p, pool, it, lab);
@@ -698,6 +729,8 @@ static int parse_pool(pctx *p, sl_pool_cfg *pool, const cJSON *obj, size_t idx)
         if (rc != 0)
             return -1;
     }
+    if (pool_queues(p, pool, obj, label) != 0)
+        return -1;
     if (pool->group == NULL)
         return set_str(p, &pool->group, pool->name);
     return 0;

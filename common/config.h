@@ -7,10 +7,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** A pool: N workers of one queue+group running the handlers of some plugins. */
+/** Most queues one pool reads (pools[].queues). */
+#define SL_POOL_QUEUES_MAX 32
+/** Highest pools[].queues[].weight. */
+#define SL_POOL_WEIGHT_MAX 1000
+
+/** One queue a pool reads: an entry of pools[].queues (docs/limits.md, "Priorities"). */
+typedef struct sl_pool_queue {
+    char *name; /* pools[].queues[].name, required, unique in the list */
+    int weight; /* pools[].queues[].weight: 0 strict (before the others, in list order),
+                   1..1000 weighted random order; default 1 */
+} sl_pool_queue;
+
+/** A pool: N workers of one group on one or more queues running the handlers of some plugins. */
 typedef struct sl_pool_cfg {
     char *name; /* pools[].name, unique, [A-Za-z0-9_.-]{1,64} */
-    char *queue; /* pools[].queue, default "default" */
+    char *queue; /* pools[].queue, default "default"; with pools[].queues, its first queue */
+    sl_pool_queue *queues; /* pools[].queues, or the one entry {queue, 1}: never empty once loaded */
+    size_t nqueues;
+    int queues_listed; /* 1: given as pools[].queues (the JSON output writes it back so) */
     char *group; /* pools[].group, default = name */
     char **plugins; /* pools[].plugins: file names in plugin_dir ("orders" or "orders.so") */
     size_t nplugins;

@@ -53,6 +53,21 @@ static int emit(cJSON *j, const sl_cfg_key *k, const void *obj, const char *name
                 break;
         break;
     }
+    case SL_CFG_POOL_QUEUES: { /* the list, or null when the pool was given one queue */
+        const sl_pool_cfg *pool = obj;
+        v = pool->queues_listed ? cJSON_CreateArray() : cJSON_CreateNull();
+        for (size_t i = 0; v != NULL && pool->queues_listed && i < pool->nqueues; i++) {
+            cJSON *e = cJSON_CreateObject();
+            if (e == NULL || !cJSON_AddStringToObject(e, "name", pool->queues[i].name) ||
+                !cJSON_AddNumberToObject(e, "weight", pool->queues[i].weight)) {
+                cJSON_Delete(e);
+                cJSON_Delete(v);
+                return -1;
+            }
+            cJSON_AddItemToArray(v, e);
+        }
+        break;
+    }
     case SL_CFG_POOLS:
     case SL_CFG_QUEUES:
     case SL_CFG_SCHEDULES:
@@ -77,6 +92,8 @@ static cJSON *pool_json(const sl_pool_cfg *pool, int with_workers)
     for (size_t i = 0; j != NULL && i < sl_cfg_npool_keys; i++) {
         if (!with_workers && strcmp(sl_cfg_pool_keys[i].path, "workers") == 0)
             continue;
+        if (pool->queues_listed && strcmp(sl_cfg_pool_keys[i].path, "queue") == 0)
+            continue; /* pools[].queues says it (giving both is refused) */
         if (emit(j, &sl_cfg_pool_keys[i], pool, sl_cfg_pool_keys[i].path) != 0) {
             cJSON_Delete(j);
             return NULL;
@@ -187,7 +204,7 @@ static int fingerprint_key(const char *path)
     return strcmp(path, "plugin_dir") == 0 || strcmp(path, "pools") == 0 || strcmp(path, "supervisor.worker_path") == 0;
 }
 
-/* The queue settings a worker uses: its queue's dlq_maxlen and the partition
+/* The queue settings a worker uses: its queues' dlq_maxlen and the partition
  * count of every queue (its own: which streams it reads; the others: where a
  * handler's enqueue goes). Retention is the supervisor's, so changing it
  * restarts no worker. */
@@ -198,6 +215,14 @@ static cJSON *queue_fp_json(const sl_config *cfg, const sl_pool_cfg *pool)
     if (parts == NULL || !cJSON_AddNumberToObject(j, "dlq_maxlen", (double)sl_cfg_dlq_maxlen(cfg, pool->queue))) {
         cJSON_Delete(j);
         return NULL;
+    }
+    for (size_t i = 1; i < pool->nqueues; i++) { /* the other queues' caps, by name */
+        char k[80];
+        snprintf(k, sizeof k, "dlq_maxlen.%s", pool->queues[i].name);
+        if (!cJSON_AddNumberToObject(j, k, (double)sl_cfg_dlq_maxlen(cfg, pool->queues[i].name))) {
+            cJSON_Delete(j);
+            return NULL;
+        }
     }
     for (size_t i = 0; i < cfg->nqueues; i++)
         if (cfg->queues[i].partitions > 1 &&
@@ -283,6 +308,9 @@ static void pool_free(sl_pool_cfg *p)
     free(p->plugins);
     free(p->start_at);
     free(p->group);
+    for (size_t i = 0; i < p->nqueues; i++)
+        free(p->queues[i].name);
+    free(p->queues);
     free(p->queue);
     free(p->name);
 }

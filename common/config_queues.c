@@ -1,8 +1,11 @@
 /* The "queues" section of the config: per-queue retention policy and
- * dead-letter cap, {"queues": {"orders": {"retention_max_age": "7d", ...}}}.
- * Parsed through sl_cfg_queue_keys (config.c); output, lookups and free are in
- * config_json.c with the rest of the config's lifetime. */
+ * dead-letter cap, {"queues": {"orders": {"retention_max_age": "7d", ...}}};
+ * and a pool's list of queues with their priorities, pools[].queues
+ * ([{"name": "critical", "weight": 0}, ...], docs/limits.md). Parsed through
+ * sl_cfg_queue_keys and sl_cfg_pool_queue_keys (config.c); output, lookups and
+ * free are in config_json.c with the rest of the config's lifetime. */
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +43,32 @@ int sl_cfg_parse_queues(sl_cfg_pctx *p, sl_config *cfg, const cJSON *obj)
         cfg->nqueues++; /* counted now so sl_cfg_free releases a half-parsed entry */
         if (sl_cfg_parse_object(p, sl_cfg_queue_keys, sl_cfg_nqueue_keys, q, it, lab) != 0)
             return -1;
+    }
+    return 0;
+}
+
+int sl_cfg_parse_pool_queues(sl_cfg_pctx *p, sl_pool_cfg *pool, const cJSON *arr, const char *label)
+{
+    char lab[340], nlab[360];
+    const cJSON *it;
+    size_t n;
+
+    if (!cJSON_IsArray(arr) || (n = (size_t)cJSON_GetArraySize(arr)) == 0 || n > SL_POOL_QUEUES_MAX)
+        return sl_cfg_bad(p, label, "expected an array of 1..%d queue objects ({\"name\": ..., \"weight\": ...})",
+                          SL_POOL_QUEUES_MAX);
+    if ((pool->queues = calloc(n, sizeof *pool->queues)) == NULL)
+        return sl_cfg_bad(p, NULL, "out of memory");
+    cJSON_ArrayForEach(it, arr)
+    {
+        size_t i = pool->nqueues++; /* counted now so sl_cfg_free releases a half-parsed entry */
+        snprintf(lab, sizeof lab, "%s[%zu]", label, i);
+        if (sl_cfg_parse_object(p, sl_cfg_pool_queue_keys, sl_cfg_npool_queue_keys, &pool->queues[i], it, lab) != 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(pool->queues[j].name, pool->queues[i].name) == 0) {
+                snprintf(nlab, sizeof nlab, "%s.name", lab);
+                return sl_cfg_bad(p, nlab, "duplicate queue \"%s\" (also %s[%zu])", pool->queues[i].name, label, j);
+            }
     }
     return 0;
 }

@@ -24,7 +24,8 @@ typedef enum sl_cfg_ktype {
     SL_CFG_POOLS, /* the pools array (handled by parse_pools) */
     SL_CFG_QUEUES, /* the queues object (config_queues.c) */
     SL_CFG_SCHEDULES, /* the schedules array (config_schedules.c) */
-    SL_CFG_LIMITS /* the limits object (config_limits.c) */
+    SL_CFG_LIMITS, /* the limits object (config_limits.c) */
+    SL_CFG_POOL_QUEUES /* pools[].queues: an array of {name, weight} (config_queues.c) */
 } sl_cfg_ktype;
 
 enum { SL_CFG_REQUIRED = 1, SL_CFG_NULLABLE = 2 };
@@ -52,6 +53,9 @@ extern const sl_cfg_key sl_cfg_limit_keys[];
 extern const size_t sl_cfg_nlimit_keys;
 extern const sl_cfg_key sl_cfg_schedule_keys[];
 extern const size_t sl_cfg_nschedule_keys;
+/** The keys of one entry of pools[].queues (name, weight). */
+extern const sl_cfg_key sl_cfg_pool_queue_keys[];
+extern const size_t sl_cfg_npool_queue_keys;
 
 /* ---- parser services shared by config.c and config_queues.c -------------- */
 
@@ -94,6 +98,10 @@ int sl_cfg_parse_limits(sl_cfg_pctx *p, struct sl_config *cfg, const struct cJSO
 struct cJSON *sl_cfg_limits_json(const struct sl_config *cfg);
 /** Free cfg->limits. */
 void sl_cfg_limits_free(struct sl_config *cfg);
+struct sl_pool_cfg;
+/** pools[].queues (the array at label "pools[i].queues") into pool->queues: each
+ *  entry an object of sl_cfg_pool_queue_keys, names unique. 0 or -1. */
+int sl_cfg_parse_pool_queues(sl_cfg_pctx *p, struct sl_pool_cfg *pool, const struct cJSON *arr, const char *label);
 
 /** After every key is parsed: inherited values (dlq_maxlen = jobs.dlq_maxlen)
  *  and cfg->queue_defaults. */

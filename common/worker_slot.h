@@ -166,6 +166,9 @@ typedef struct sl_slot {
      * jobs deferred by limit i of the config (limits, in file order). */
     char job_hold_key[256];
     _Atomic uint64_t limited[16];
+    /* v6: priorities. The queue of the running job (a pool reads several: pools[].queues),
+     * written before job_seq is bumped like the other job_* strings. */
+    char job_queue[72];
 } sl_slot;
 
 /** What a worker's Redis errors are about, for /readyz and the alert. */

@@ -210,14 +210,25 @@ static int publish_one(sl_redis *r, const char *queue, int want, char *err, size
     return 0;
 }
 
-/* Whether queue was already done by entry i of the walk below. */
+/* Entry i of the walk over every queue of the config: the queues entries,
+ * then each queue of each pool (pools[].queues). NULL past the end. */
+static const char *walk_queue(const sl_config *cfg, size_t i)
+{
+    if (i < cfg->nqueues)
+        return cfg->queues[i].name;
+    i -= cfg->nqueues;
+    for (size_t p = 0; p < cfg->npools; i -= cfg->pools[p++].nqueues)
+        if (i < cfg->pools[p].nqueues)
+            return cfg->pools[p].queues[i].name;
+    return NULL;
+}
+
+/* Whether queue was already done by entry i of the walk. */
 static int seen_before(const sl_config *cfg, size_t i, const char *queue)
 {
-    for (size_t j = 0; j < i; j++) {
-        const char *q = j < cfg->nqueues ? cfg->queues[j].name : cfg->pools[j - cfg->nqueues].queue;
-        if (strcmp(q, queue) == 0)
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(walk_queue(cfg, j), queue) == 0)
             return 1;
-    }
     return 0;
 }
 
@@ -234,8 +245,8 @@ int sl_sup_publish_partitions(const sl_config *cfg, char *err, size_t errlen)
     else if (r != NULL)
         rc = 0;
     /* Every queue of the config: the queues entries, then the pools' queues. */
-    for (size_t i = 0; rc == 0 && i < cfg->nqueues + cfg->npools; i++) {
-        const char *q = i < cfg->nqueues ? cfg->queues[i].name : cfg->pools[i - cfg->nqueues].queue;
+    const char *q;
+    for (size_t i = 0; rc == 0 && (q = walk_queue(cfg, i)) != NULL; i++) {
         if (!seen_before(cfg, i, q))
             rc = publish_one(r, q, sl_part_count(cfg, q), err, errlen);
     }

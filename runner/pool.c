@@ -36,18 +36,28 @@ sl_pool *sl_pool_new(sl_sup *sup, const sl_pool_cfg *cfg, char *fingerprint)
  * stop, whose successor reads its journal back): delete its worker's ack
  * journal, which no process will open again. sl_journal_remove_stale touches
  * only an unlocked 0600 file of ours. */
-static void remove_journal(const sl_pool *p, const sl_pool_slot *s)
+static void remove_journal_of(const sl_pool *p, const sl_pool_slot *s, const char *queue)
 {
     char stream[SL_KEY_MAX], part[SL_PARTITION_NAME_MAX];
-    int nparts = sl_part_count(p->sup->cfg, s->queue); /* a journal per partition */
-    for (int i = 0; s->queue[0] && i < nparts; i++) {
-        if (sl_part_name(part, sizeof part, s->queue, nparts, i) != 0 ||
-            sl_key_stream(stream, sizeof stream, part) != 0)
+    int nparts = sl_part_count(p->sup->cfg, queue); /* a journal per partition */
+    for (int i = 0; queue[0] && i < nparts; i++) {
+        if (sl_part_name(part, sizeof part, queue, nparts, i) != 0 || sl_key_stream(stream, sizeof stream, part) != 0)
             return;
         if (sl_journal_remove_stale(p->sup->cfg->redis_url, stream, s->group, s->consumer) == 1)
             SL_LOG(SL_INFO, "removed the ack journal of a removed slot", SL_S("consumer", s->consumer),
                    SL_S("stream", stream));
     }
+}
+
+static void remove_journal(const sl_pool *p, const sl_pool_slot *s)
+{
+    /* a journal per queue of pools[].queues, when the pool still lists its slot's queue first */
+    if (!p->cfg || p->cfg->nqueues < 2 || strcmp(p->cfg->queue, s->queue) != 0) {
+        remove_journal_of(p, s, s->queue);
+        return;
+    }
+    for (size_t q = 0; q < p->cfg->nqueues; q++)
+        remove_journal_of(p, s, p->cfg->queues[q].name);
 }
 
 void sl_pool_free(sl_pool *p)

@@ -158,17 +158,20 @@ static void prune_journals(const sl_config *cfg, const char *hostname)
     for (size_t i = 0; i < cfg->npools; i++) {
         const sl_pool_cfg *p = &cfg->pools[i];
         char stream[SL_KEY_MAX], consumer[512], part[SL_PARTITION_NAME_MAX];
-        int nparts = sl_part_count(cfg, p->queue); /* a journal per partition */
-        for (int j = 0; j < nparts; j++) {
-            if (sl_part_name(part, sizeof part, p->queue, nparts, j) != 0 ||
-                sl_key_stream(stream, sizeof stream, part) != 0)
-                continue;
-            for (int slot = p->workers; slot < PRUNE_SLOTS_MAX; slot++) {
-                /* The name the supervisor gives the slot's consumer (runner/slot.c). */
-                if (sl_fmt(consumer, sizeof consumer, "%s-%s-%d", hostname, p->name, slot) != 0)
-                    break;
-                if (sl_journal_remove_stale(cfg->redis_url, stream, p->group, consumer) == 1)
-                    removed++;
+        for (size_t k = 0; k < p->nqueues; k++) { /* a journal per queue of pools[].queues... */
+            const char *queue = p->queues[k].name;
+            int nparts = sl_part_count(cfg, queue); /* ...and partition */
+            for (int j = 0; j < nparts; j++) {
+                if (sl_part_name(part, sizeof part, queue, nparts, j) != 0 ||
+                    sl_key_stream(stream, sizeof stream, part) != 0)
+                    continue;
+                for (int slot = p->workers; slot < PRUNE_SLOTS_MAX; slot++) {
+                    /* The name the supervisor gives the slot's consumer (runner/slot.c). */
+                    if (sl_fmt(consumer, sizeof consumer, "%s-%s-%d", hostname, p->name, slot) != 0)
+                        break;
+                    if (sl_journal_remove_stale(cfg->redis_url, stream, p->group, consumer) == 1)
+                        removed++;
+                }
             }
         }
     }

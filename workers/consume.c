@@ -6,7 +6,10 @@
  * (reconnect, recreate the groups, back off); the loop only ends on stop.
  * A partitioned queue (queues.<Q>.partitions N > 1) is N such pairs, one hash
  * slot each: every worker of the pool takes them in turn, one partition at a
- * time (see "Partitions" below), so each has consumers while any worker runs. */
+ * time (see "Partitions" below), so each has consumers while any worker runs.
+ * A pool of several queues (pools[].queues) reads each queue's partitions the
+ * same way, one "lane" (queue partition) at a time, in priority order (see
+ * "Several queues" below). */
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,6 +21,7 @@
 #include "common/util.h"
 #include "workers/batch.h"
 #include "workers/pause.h"
+#include "workers/prio.h"
 #include "workers/reclaim.h"
 #include "workers/session.h"
 #include "workers/validation.h"
@@ -38,16 +42,38 @@ typedef struct sl_consume {
     sl_pause pause; /* sluice pause: read nothing while the group is paused */
     int count_cap; /* after a large reply: COUNT at most this (doubling back), 0 = none */
     char count[16], block[24]; /* XREADGROUP arguments as text */
-    /* partitions (nparts > 1): the state above is the current partition's;
-     * parts[] keeps the others' while the worker is elsewhere */
+    /* lanes (nlanes > 1: a partitioned queue, or several queues): the state
+     * above is the current lane's; parts[] keeps the others' while the worker
+     * is elsewhere */
     struct sl_part_state *parts;
+    int nlanes; /* every partition of every queue of the pool */
+    int lane; /* the one the worker is on */
+    struct sl_lane *lanes; /* what each lane is */
+    /* several queues (pools[].queues): the read cycle, see "Several queues" */
+    int multi; /* pool->nqueues > 1 */
+    int cluster; /* redis+cluster://: one command per hash slot, so no read of every lane */
+    sl_prio prio;
+    int *order; /* the lanes of the current cycle, in the order they are read */
+    int norder, pos; /* their count, and the one being read */
+    int qfirst[SL_POOL_QUEUES_MAX]; /* per queue: its first lane */
+    int qcursor[SL_POOL_QUEUES_MAX]; /* per queue: the partition its next cycle starts with */
+    int wait_all; /* a whole cycle came back empty: the next read blocks on every lane */
+    const char **wait_argv; /* that read's arguments: 9 + 4 per lane */
+    int blocking; /* cluster: a whole cycle came back empty, so lane reads block block/nlanes */
     int reads_here; /* reads with entries since the worker came to this partition */
     int idle_streak; /* empty reads in a row, over every partition */
     size_t last_read; /* entries the last read_and_run got */
     char part_block[24]; /* BLOCK of a read once every partition came back empty */
 } sl_consume;
 
-/* What the loop keeps of a partition while the worker is on another. */
+/* A lane: partition part of queue pool->queues[queue], and its stream keys
+ * (for the read of every lane, wait_all_round). */
+typedef struct sl_lane {
+    int queue, part;
+    char keys[SL_NSTREAMS][SL_KEY_MAX];
+} sl_lane;
+
+/* What the loop keeps of a lane while the worker is on another. */
 typedef struct sl_part_state {
     char cursor[SL_STREAM_ID_MAX];
     int replaying, replay_stream, group_ready;
@@ -184,8 +210,9 @@ static int stream_index(const sl_worker *w, const redisReply *key)
 }
 
 /* Add every entry of an XREADGROUP reply ([[key, entries]...] or nil) to the
- * batch. Returns 0, or -1 when the reply is malformed. */
-static int add_streams(sl_worker *w, sl_batch *b, const redisReply *r)
+ * batch; with others, streams of other lanes (the read of every lane) are
+ * left out rather than malformed. Returns 0, or -1 when the reply is malformed. */
+static int add_streams(sl_worker *w, sl_batch *b, const redisReply *r, int others)
 {
     if (r->type == REDIS_REPLY_NIL)
         return 0;
@@ -194,6 +221,8 @@ static int add_streams(sl_worker *w, sl_batch *b, const redisReply *r)
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *x = r->element[i];
         int s = x->type == REDIS_REPLY_ARRAY && x->elements == 2 ? stream_index(w, x->element[0]) : -1;
+        if (s < 0 && others && x->type == REDIS_REPLY_ARRAY && x->elements == 2)
+            continue;
         if (s < 0 || sl_batch_add(b, s, x->element[1]) != 0)
             return -1;
     }
@@ -220,6 +249,18 @@ static void read_fence(sl_worker *w)
         freeReplyObject(r);
 }
 
+/* A read worked: the error streak ends (written only when it changes, so
+ * the shared slot's cache line stays clean on the hot path). */
+static void read_worked(sl_worker *w)
+{
+    if (atomic_load_explicit(&w->slot->redis_error_since_mono_ms, memory_order_relaxed) != 0) {
+        atomic_store_explicit(&w->slot->redis_error_since_mono_ms, 0, memory_order_relaxed);
+        atomic_store_explicit(&w->slot->redis_error_kind, SL_RERR_NONE, memory_order_relaxed);
+    }
+    if (!atomic_load_explicit(&w->slot->consumed, memory_order_relaxed))
+        atomic_store_explicit(&w->slot->consumed, 1, memory_order_relaxed);
+}
+
 /* Read with XREADGROUP (argv), run what came back. replay: own pending
  * entries of one stream, one at a time, with counts from XPENDING. Returns 0,
  * or -1 when the read failed (logged, backed off). */
@@ -241,17 +282,10 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
             freeReplyObject(r);
         return -1;
     }
-    /* a read worked: the error streak ends (written only when it changes, so
-     * the shared slot's cache line stays clean on the hot path) */
-    if (atomic_load_explicit(&w->slot->redis_error_since_mono_ms, memory_order_relaxed) != 0) {
-        atomic_store_explicit(&w->slot->redis_error_since_mono_ms, 0, memory_order_relaxed);
-        atomic_store_explicit(&w->slot->redis_error_kind, SL_RERR_NONE, memory_order_relaxed);
-    }
-    if (!atomic_load_explicit(&w->slot->consumed, memory_order_relaxed))
-        atomic_store_explicit(&w->slot->consumed, 1, memory_order_relaxed);
+    read_worked(w);
     sl_batch *b = &c->batch;
     sl_batch_reset(b, replay, asked);
-    if (add_streams(w, b, r) != 0) {
+    if (add_streams(w, b, r, 0) != 0) {
         SL_LOG(SL_ERROR, "unexpected XREADGROUP reply shape; backing off", SL_I("type", r->type));
         freeReplyObject(r);
         sl_batch_reset(b, 0, 0);
@@ -269,8 +303,8 @@ static int read_and_run(sl_worker *w, sl_consume *c, int argc, const char **argv
         else if (c->count_cap > 0)
             c->count_cap = c->count_cap >= w->pool->read_count ? 0 : 2 * c->count_cap;
     }
-    if (!replay && b->n == 0)
-        read_fence(w); /* idle: no ack reply tells us of a hand-off */
+    if (!replay && b->n == 0 && !c->multi)
+        read_fence(w); /* idle: no ack reply tells us of a hand-off (several queues: wait_all_round does) */
     if (replay && b->n == 0) { /* this stream's pending list is done */
         if (c->replay_stream == SL_STREAM_MAIN) {
             c->replay_stream = SL_STREAM_RETRY;
@@ -337,25 +371,67 @@ static void journal_open(sl_worker *w)
         sl_acks_recover(w);
 }
 
-/* Every partition's state at the start: replay own pending entries, make the
- * groups, reclaim after the replay. Returns 0, or -1 (out of memory). */
+/* Every lane's state at the start: replay own pending entries, make the
+ * groups, reclaim after the replay. Returns 0, or -1 (out of memory, or
+ * names too long). */
 static int parts_init(sl_worker *w, sl_consume *c)
 {
-    if (w->nparts <= 1)
-        return 0;
-    if (!(c->parts = calloc((size_t)w->nparts, sizeof(*c->parts))))
-        return -1;
-    int64_t b = w->pool->block_ms / w->nparts;
-    snprintf(c->part_block, sizeof(c->part_block), "%" PRId64, b > 0 ? b : 1); /* BLOCK 0 would block forever */
-    for (int i = w->nparts - 1; i >= 0; i--) { /* ends on partition 0 */
-        if (sl_worker_set_partition(w, i) != 0)
-            return -1;
-        start_replay(c);
-        sl_reclaim_init(&c->reclaim);
-        sl_pause_init(&c->pause, w);
-        c->group_ready = 0;
-        part_save(w, c, &c->parts[i]);
+    const sl_pool_cfg *p = w->pool;
+    c->multi = p->nqueues > 1;
+    c->cluster = strncmp(w->cfg->redis_url, "redis+cluster://", 16) == 0;
+    c->nlanes = 0;
+    for (size_t q = 0; q < p->nqueues && q < SL_POOL_QUEUES_MAX; q++) {
+        c->qfirst[q] = c->nlanes;
+        c->nlanes += sl_part_count(w->cfg, p->queues[q].name);
     }
+    if (c->nlanes <= 1)
+        return 0;
+    if (!(c->parts = calloc((size_t)c->nlanes, sizeof(*c->parts))) ||
+        !(c->lanes = calloc((size_t)c->nlanes, sizeof(*c->lanes))) ||
+        !(c->order = calloc((size_t)c->nlanes, sizeof(*c->order))) ||
+        !(c->wait_argv = calloc(9 + 4 * (size_t)c->nlanes, sizeof(*c->wait_argv))))
+        return -1;
+    int64_t b = p->block_ms / c->nlanes;
+    snprintf(c->part_block, sizeof(c->part_block), "%" PRId64, b > 0 ? b : 1); /* BLOCK 0 would block forever */
+    for (int q = (int)p->nqueues - 1; q >= 0; q--) { /* ends on lane 0: partition 0 of the first queue */
+        for (int i = sl_part_count(w->cfg, p->queues[q].name) - 1; i >= 0; i--) {
+            int l = c->qfirst[q] + i;
+            if (sl_worker_set_lane(w, q, i) != 0)
+                return -1;
+            c->lanes[l].queue = q;
+            c->lanes[l].part = i;
+            memcpy(c->lanes[l].keys, w->keys, sizeof(c->lanes[l].keys));
+            start_replay(c);
+            sl_reclaim_init(&c->reclaim);
+            sl_pause_init(&c->pause, w);
+            c->group_ready = 0;
+            part_save(w, c, &c->parts[l]);
+        }
+    }
+    c->lane = 0;
+    sl_prio_init(&c->prio, p);
+    return 0;
+}
+
+/* Move the worker to lane next when nothing is in flight on this one: every
+ * ack answered, no move held, no resync, no replay under way. 0 when it is
+ * there now, -1 when it stays (the next rounds settle what is in flight). */
+static int switch_lane(sl_worker *w, sl_consume *c, int next)
+{
+    if (next == c->lane)
+        return 0;
+    if (c->replaying || w->resync || sl_settle_held(w) || (w->acks.n && sl_acks_flush(w) != SL_WRITE_OK) || w->acks.n)
+        return -1;
+    part_save(w, c, &c->parts[c->lane]);
+    sl_journal_close(&w->journal);
+    if (sl_worker_set_lane(w, c->lanes[next].queue, c->lanes[next].part) != 0) { /* cannot happen: checked at start */
+        *w->stop = 1;
+        return -1;
+    }
+    c->lane = next;
+    part_load(w, c, &c->parts[next]);
+    journal_open(w);
+    c->reads_here = 0;
     return 0;
 }
 
@@ -363,27 +439,165 @@ static int parts_init(sl_worker *w, sl_consume *c)
  * next partition when this one is done for now and nothing is in flight. */
 static void next_partition(sl_worker *w, sl_consume *c, size_t n)
 {
-    if (w->nparts <= 1)
+    if (c->nlanes <= 1)
         return;
     if (n > 0) {
         c->idle_streak = 0;
         if (++c->reads_here < SL_PART_TURN_READS)
             return;
-    } else if (c->idle_streak < w->nparts) {
+    } else if (c->idle_streak < c->nlanes) {
         c->idle_streak++;
     }
-    if (c->replaying || w->resync || sl_settle_held(w) || (w->acks.n && sl_acks_flush(w) != SL_WRITE_OK) || w->acks.n)
-        return; /* stay: the next rounds settle what is in flight */
-    int next = (w->part_index + 1) % w->nparts;
-    part_save(w, c, &c->parts[w->part_index]);
-    sl_journal_close(&w->journal);
-    if (sl_worker_set_partition(w, next) != 0) { /* cannot happen: names are checked at start */
-        *w->stop = 1;
-        return;
+    (void)switch_lane(w, c, (c->lane + 1) % c->nlanes);
+}
+
+/* ---- Several queues -------------------------------------------------------
+ * A pool with pools[].queues reads in cycles. A cycle's order (plan_cycle) is
+ * the strict queues in list order, then the weighted ones in weighted random
+ * order (prio.c), each queue's partitions in turn from its cursor. The worker
+ * reads the lanes in that order without BLOCK, and the first that has
+ * entries runs as a batch; then a new cycle starts at the top. So a strict
+ * job waits for no more than the batch running when it arrives: prefetch
+ * cannot hide it, because a batch is one read (at most read_count entries per
+ * stream, fewer with pools[].prefetch) and strict queues are read again
+ * before every next batch; the entries of a batch are never put back (that
+ * would spend a delivery on each). When a whole cycle came back empty, one
+ * read blocks on every lane at once (wait_all_round, COUNT 1): a job arriving
+ * on any queue wakes the worker. On a cluster each queue is in its own hash
+ * slot and one command cannot span them, so there the lanes are read one by
+ * one, each with BLOCK block/lanes, until one has entries. A paused lane is
+ * skipped without sleeping, unless every lane is. */
+
+/* How many lanes (partitions) queue q of the pool has. */
+static int lanes_of(const sl_consume *c, int q)
+{
+    return ((size_t)q + 1 < c->prio.pool->nqueues ? c->qfirst[q + 1] : c->nlanes) - c->qfirst[q];
+}
+
+/* A new cycle: the order of the lanes to read, from the top. */
+static void plan_cycle(sl_consume *c)
+{
+    int qs[SL_POOL_QUEUES_MAX];
+    int nq = sl_prio_order(&c->prio, qs);
+    c->norder = c->pos = 0;
+    for (int k = 0; k < nq; k++) {
+        int q = qs[k], np = lanes_of(c, q);
+        for (int j = 0; j < np; j++)
+            c->order[c->norder++] = c->qfirst[q] + (c->qcursor[q] + j) % np;
     }
-    part_load(w, c, &c->parts[next]);
-    journal_open(w);
-    c->reads_here = 0;
+}
+
+/* After a ">" read of the current lane that got n entries, or a paused lane
+ * (n 0): a batch ran, so a new cycle starts at the top; an empty lane passes
+ * the turn to the next of the cycle; after the last, the worker waits on
+ * every lane. */
+static void next_lane(sl_worker *w, sl_consume *c, size_t n)
+{
+    if (n > 0) {
+        const sl_lane *l = &c->lanes[c->lane];
+        c->qcursor[l->queue] = (l->part + 1) % lanes_of(c, l->queue); /* its partitions take turns */
+        c->blocking = 0;
+        plan_cycle(c);
+    } else if (++c->pos >= c->norder) {
+        if (!c->cluster) { /* stays here: the next round reads every lane in this cycle's order, then plans anew */
+            c->pos = 0;
+            c->wait_all = 1;
+            return;
+        }
+        plan_cycle(c);
+        c->blocking = 1;
+    }
+    (void)switch_lane(w, c, c->order[c->pos]);
+}
+
+/* Whether lane l may be in the read of every lane: its group exists, its
+ * replay is done and it was not paused when last seen. */
+static int lane_waits(const sl_consume *c, int l)
+{
+    if (l == c->lane)
+        return c->group_ready && !c->replaying && !c->pause.paused;
+    if (!c->parts) /* one lane: it is the current one */
+        return 0;
+    const sl_part_state *p = &c->parts[l];
+    return p->group_ready && !p->replaying && !p->pause.paused;
+}
+
+/* The read of every lane, after a whole cycle came back empty: one
+ * XREADGROUP COUNT 1 BLOCK block over both streams of every lane that may
+ * wait (lane_waits), so that a job on any queue wakes the worker. What it
+ * got runs lane by lane in the cycle's order (strict queues first). An entry
+ * of a lane the worker cannot move to (something in flight failed to settle)
+ * stays pending to this consumer and that lane replays it. Returns 0, or -1
+ * when the read failed (logged, backed off). */
+static int wait_all_round(sl_worker *w, sl_consume *c)
+{
+    int n = 0; /* lanes in the read */
+    c->wait_all = 0;
+    const char **av = c->wait_argv;
+    int argc = 0;
+    av[argc++] = "XREADGROUP", av[argc++] = "GROUP", av[argc++] = w->pool->group, av[argc++] = w->consumer;
+    av[argc++] = "COUNT", av[argc++] = "1", av[argc++] = "BLOCK", av[argc++] = c->block, av[argc++] = "STREAMS";
+    for (int k = 0; k < c->norder; k++) {
+        int l = c->order[k];
+        if (!lane_waits(c, l))
+            continue;
+        av[argc++] = c->lanes[l].keys[SL_STREAM_MAIN], av[argc++] = c->lanes[l].keys[SL_STREAM_RETRY];
+        n++;
+    }
+    if (n == 0) { /* every lane paused: nothing to wait on, and no spin */
+        sl_sleep_ms(SL_PAUSE_SLEEP_MS, w->stop);
+        return 0;
+    }
+    for (int i = 0; i < 2 * n; i++)
+        av[argc++] = ">";
+    int64_t asked = sl_now_mono_ms();
+    redisReply *r = sl_worker_cmd(w, argc, av, NULL);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        read_error(w, c, "XREADGROUP", r);
+        if (r)
+            freeReplyObject(r);
+        return -1;
+    }
+    read_worked(w);
+    if (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_ARRAY) {
+        SL_LOG(SL_ERROR, "unexpected XREADGROUP reply shape; backing off", SL_I("type", r->type));
+        freeReplyObject(r);
+        back_off(w, c);
+        return -1;
+    }
+    if (r->type == REDIS_REPLY_NIL)
+        read_fence(w); /* idle: no ack reply tells us of a hand-off */
+    int rc = 0;
+    for (int k = 0; r->type == REDIS_REPLY_ARRAY && k < c->norder && rc == 0; k++) {
+        int l = c->order[k], got = 0;
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *x = r->element[i];
+            if (x->type == REDIS_REPLY_ARRAY && x->elements == 2 && x->element[0]->type == REDIS_REPLY_STRING &&
+                (strcmp(x->element[0]->str, c->lanes[l].keys[SL_STREAM_MAIN]) == 0 ||
+                 strcmp(x->element[0]->str, c->lanes[l].keys[SL_STREAM_RETRY]) == 0))
+                got = 1;
+        }
+        if (!got)
+            continue;
+        if (switch_lane(w, c, l) != 0) { /* its entries stay pending to us: that lane replays them */
+            sl_part_state *p = &c->parts[l];
+            p->replaying = 1, p->replay_stream = SL_STREAM_MAIN, p->replayed = 0;
+            snprintf(p->cursor, sizeof(p->cursor), "0");
+            continue;
+        }
+        sl_batch *b = &c->batch;
+        sl_batch_reset(b, 0, asked);
+        if (add_streams(w, b, r, 1) != 0) { /* this lane's streams: the worker's keys now */
+            SL_LOG(SL_ERROR, "unexpected XREADGROUP reply shape; backing off", SL_I("type", r->type));
+            rc = -1;
+        } else if (b->n) {
+            w->entry_avg_bytes = (double)b->bytes / (double)b->n;
+            rc = sl_batch_run(w, b);
+        }
+        sl_batch_reset(b, 0, 0);
+    }
+    freeReplyObject(r);
+    return rc;
 }
 
 /* One round: be connected, flush acks, have the groups, then replay, reclaim or read. */
@@ -394,7 +608,7 @@ static void round_once(sl_worker *w, sl_consume *c)
         if (sl_session_connect(w) != 0)
             return;
         start_replay(c); /* a lost connection may have lost acks: entries are still ours */
-        for (int i = 0; c->parts && i < w->nparts; i++) /* in every partition */
+        for (int i = 0; c->parts && i < c->nlanes; i++) /* in every lane */
             c->parts[i].replaying = 1, c->parts[i].replay_stream = SL_STREAM_MAIN, c->parts[i].replayed = 0,
             snprintf(c->parts[i].cursor, sizeof(c->parts[i].cursor), "0");
         c->session_ready = 0;
@@ -427,9 +641,20 @@ static void round_once(sl_worker *w, sl_consume *c)
     }
     if (!c->group_ready && ensure_groups(w, c) != 0)
         return;
-    if (sl_pause_gate(&c->pause, w)) { /* paused: no replay, reclaim or read; acks still go out */
+    if (c->wait_all) { /* several queues, all empty: wait on every lane */
+        if (wait_all_round(w, c) != 0)
+            return;
+        plan_cycle(c);
+        goto settled;
+    }
+    /* paused: no replay, reclaim or read; acks still go out. Several queues:
+     * the next lane's turn, no sleep (a paused strict queue must not slow the others) */
+    if (c->multi ? sl_pause_check(&c->pause, w) : sl_pause_gate(&c->pause, w)) {
         sl_acks_flush(w);
-        next_partition(w, c, 0);
+        if (c->multi)
+            next_lane(w, c, 0);
+        else
+            next_partition(w, c, 0);
         return;
     }
 
@@ -451,6 +676,12 @@ static void round_once(sl_worker *w, sl_consume *c)
         }
         if (rc != 0)
             return;
+    } else if (c->multi && c->lane != c->order[c->pos]) {
+        /* the cycle reads another lane now (a move deferred by something in
+         * flight): go there; its own round (groups, pause, replay) comes next */
+        if (switch_lane(w, c, c->order[c->pos]) != 0)
+            back_off(w, c);
+        return;
     } else {
         snprintf(c->count, sizeof(c->count), "%d", prefetch_count(w, c));
         const char *rd[] = {"XREADGROUP",
@@ -467,18 +698,26 @@ static void round_once(sl_worker *w, sl_consume *c)
                             ">",
                             ">"};
         /* Partitions: a read blocks only once every partition came back
-         * empty, and then for block/N, so a full turn blocks about block. */
+         * empty, and then for block/N, so a full turn blocks about block.
+         * Several queues: no BLOCK (wait_all_round blocks), except on a
+         * cluster after an empty cycle: block/N per lane, as partitions do. */
         int skip = 0;
-        if (w->nparts > 1 && c->idle_streak < w->nparts)
+        if (c->multi)
+            skip = c->blocking ? 0 : 2, rd[7] = c->part_block;
+        else if (c->nlanes > 1 && c->idle_streak < c->nlanes)
             skip = 2; /* no BLOCK: another partition may have work */
-        else if (w->nparts > 1)
+        else if (c->nlanes > 1)
             rd[7] = c->part_block;
         if (skip)
             memmove(&rd[6], &rd[8], 5 * sizeof(rd[0]));
         if (read_and_run(w, c, 13 - skip, rd, 0) != 0)
             return;
-        next_partition(w, c, c->last_read);
+        if (c->multi)
+            next_lane(w, c, c->last_read);
+        else
+            next_partition(w, c, c->last_read);
     }
+settled:
     /* A clean round ends the backoff; a deferred outcome keeps it growing. The
      * batch's queued acks leave with the next read (or at stop). */
     if (sl_acks_drain(w) == SL_WRITE_OK && !sl_acks_kept(w) && !sl_settle_held(w) && !w->resync)
@@ -502,10 +741,13 @@ void sl_consume_run(sl_worker *w)
     sl_reclaim_init(&c.reclaim);
     sl_pause_init(&c.pause, w);
     if (parts_init(w, &c) != 0) {
-        SL_LOG(SL_ERROR, "cannot set up the queue's partitions", SL_I("partitions", w->nparts));
+        SL_LOG(SL_ERROR, "cannot set up the pool's queues and partitions", SL_I("lanes", c.nlanes));
         w->exit_code = 1;
+        free(c.parts), free(c.lanes), free(c.order), free(c.wait_argv);
         return;
     }
+    if (c.multi)
+        plan_cycle(&c); /* the first cycle; the worker is on lane 0, replaying */
     /* The ack journal is per consumer (and partition): a predecessor's
      * unconfirmed acks go out first, before the replay would run their jobs again. */
     journal_open(w);
@@ -531,4 +773,7 @@ void sl_consume_run(sl_worker *w)
     sl_journal_close(&w->journal);
     sl_batch_free(&c.batch);
     free(c.parts);
+    free(c.lanes);
+    free(c.order);
+    free(c.wait_argv);
 }

@@ -35,6 +35,8 @@ void sl_host_ctx_begin(sluice_ctx *ctx, const sl_job *job, const char *plugin)
 {
     ctx->job = job;
     ctx->plugin = plugin;
+    if (ctx->env && ctx->env->queue)
+        ctx->queue = ctx->env->queue; /* a pool of several queues: the job's */
     ctx->has_error = 0;
     ctx->error[0] = '\0';
     ctx->has_retry_after = 0;

@@ -24,6 +24,7 @@ typedef struct sl_host_env {
     const sl_config *cfg;
     const sl_pool_cfg *pool;
     const char *part; /* the partition of the running job (Q or Q#i: once keys), NULL = the pool's queue */
+    const char *queue; /* the queue of the running job (one of the pool's), NULL = the pool's first */
     const char *consumer;
     sl_redis *redis; /* the worker's connection, for enqueue/once */
     volatile sig_atomic_t *stop; /* should_stop */

@@ -51,6 +51,7 @@ static void slot_job_begin(sl_worker *w, int stream, const sl_job *job, const sl
     policy p = policy_of(w, h);
     atomic_store_explicit(&s->job_in_retry_stream, stream == SL_STREAM_RETRY, memory_order_relaxed);
     atomic_store_explicit(&s->job_partition, w->nparts > 1 ? w->part_index : -1, memory_order_relaxed);
+    slot_copy(s->job_queue, sizeof(s->job_queue), w->queue, strlen(w->queue));
     atomic_store_explicit(&s->job_attempt, job->attempt, memory_order_relaxed);
     atomic_store_explicit(&s->job_deliveries, deliveries, memory_order_relaxed);
     atomic_store_explicit(&s->job_max_attempts, p.max_attempts, memory_order_relaxed);
@@ -199,7 +200,7 @@ static sl_write_rc run(sl_worker *w, const sl_job *job, const sl_handler *h, sl_
                        .correlation_id = job->correlation_id,
                        .causation_id = job->causation_id,
                        .traceparent = job->traceparent,
-                       .queue = w->pool->queue,
+                       .queue = w->queue,
                        .group = w->pool->group,
                        .stream_id = job->stream_id};
     sl_host_ctx_begin(&w->ctx, job, h->plugin);

@@ -193,14 +193,17 @@ static int load_plugins(sl_worker *w)
     return 0;
 }
 
-/* Every key the worker writes, of its first partition (consume.c moves
- * them to the others). Returns 0 or -1 (names too long). */
+/* Every key the worker writes, of its first queue's first partition
+ * (consume.c moves them to the others), after checking that every queue's
+ * partition names fit. Returns 0 or -1 (names too long). */
 static int make_keys(sl_worker *w)
 {
     int64_t ttl = w->cfg->done_ttl_ms / 1000;
     snprintf(w->done_ttl, sizeof(w->done_ttl), "%lld", (long long)(ttl > 0 ? ttl : 1));
-    w->nparts = sl_part_count(w->cfg, w->pool->queue);
-    return sl_worker_set_partition(w, 0);
+    for (int q = (int)w->pool->nqueues - 1; q >= 0; q--) /* ends on queue 0 */
+        if (sl_worker_set_lane(w, q, sl_part_count(w->cfg, w->pool->queues[q].name) - 1) != 0)
+            return -1;
+    return sl_worker_set_lane(w, 0, 0);
 }
 
 int main(int argc, char **argv)
@@ -280,6 +283,7 @@ int main(int argc, char **argv)
     w.env = (sl_host_env){.cfg = w.cfg,
                           .pool = w.pool,
                           .part = w.part,
+                          .queue = w.queue,
                           .consumer = w.consumer,
                           .redis = w.redis,
                           .stop = w.stop,
@@ -303,8 +307,9 @@ int main(int argc, char **argv)
         rc = 0;
         goto cleanup;
     }
-    SL_LOG(SL_INFO, "worker started", SL_S("queue", w.pool->queue), SL_S("group", w.pool->group),
-           SL_S("redis", sl_redis_name(w.redis)), SL_I("handlers", sl_loader_nhandlers(w.loader)));
+    SL_LOG(SL_INFO, "worker started", SL_S("queue", w.pool->queue), SL_I("queues", (int64_t)w.pool->nqueues),
+           SL_S("group", w.pool->group), SL_S("redis", sl_redis_name(w.redis)),
+           SL_I("handlers", sl_loader_nhandlers(w.loader)));
     sl_consume_run(&w);
     SL_LOG(SL_INFO, "worker stopped", SL_I("jobs_ok", atomic_load(&w.slot->jobs_ok)),
            SL_I("jobs_failed", atomic_load(&w.slot->jobs_fail)),

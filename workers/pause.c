@@ -16,7 +16,7 @@ void sl_pause_init(sl_pause *p, const sl_worker *w)
         p->key[0] = '\0'; /* names are checked at config load; cannot happen */
 }
 
-int sl_pause_gate(sl_pause *p, sl_worker *w)
+int sl_pause_check(sl_pause *p, sl_worker *w)
 {
     int64_t now = sl_now_mono_ms();
     if (p->key[0] != '\0' && now >= p->next_check_ms) {
@@ -32,7 +32,12 @@ int sl_pause_gate(sl_pause *p, sl_worker *w)
             freeReplyObject(r);
         p->next_check_ms = now + SL_PAUSE_CHECK_MS;
     }
-    if (!p->paused)
+    return p->paused;
+}
+
+int sl_pause_gate(sl_pause *p, sl_worker *w)
+{
+    if (!sl_pause_check(p, w))
         return 0;
     sl_sleep_ms(SL_PAUSE_SLEEP_MS, w->stop);
     return 1;

@@ -24,6 +24,10 @@ typedef struct sl_pause {
 /** Build the key for the worker's queue and group. */
 void sl_pause_init(sl_pause *p, const struct sl_worker *w);
 
+/** The pause key's state (read at most every SL_PAUSE_CHECK_MS, "paused"/
+ *  "resumed" logged once per transition), without sleeping. 1 paused, 0 not. */
+int sl_pause_check(sl_pause *p, struct sl_worker *w);
+
 /**
  * Before a read: check the pause key (cached for SL_PAUSE_CHECK_MS) and log
  * "paused"/"resumed" once per transition. When paused, sleeps up to

@@ -64,7 +64,7 @@ static int claim(sl_worker *w, sl_reclaim *rc, int stream, redisReply **out)
     char lease[24], count[16], maxlen[24];
     snprintf(lease, sizeof(lease), "%" PRId64, w->cfg->lease_ms);
     snprintf(count, sizeof(count), "%d", w->pool->read_count);
-    snprintf(maxlen, sizeof(maxlen), "%" PRId64, sl_cfg_dlq_maxlen(w->cfg, w->pool->queue));
+    snprintf(maxlen, sizeof(maxlen), "%" PRId64, sl_cfg_dlq_maxlen(w->cfg, w->queue));
     /* With the fence key, an owner change bumps the group's fence (see sluice_ack). */
     const char *argv[] = {"FCALL",        "sluice_reclaim", "3",   w->keys[stream],    w->dlq_key, w->fence_key,
                           w->pool->group, w->consumer,      lease, rc->cursor[stream], count,      maxlen};

@@ -57,7 +57,7 @@ void sl_settle_record(sl_worker *w, const sl_settle *s, int outcome)
     const char *reason = outcome == SL_OUT_DEAD ? s->reason : outcome == SL_OUT_RETRY ? "retry" : "";
     if (outcome == SL_OUT_UNWRITTEN)
         reason = s->reason ? s->reason : "write_error";
-    SL_LOG(lvl, msgs[outcome], SL_S("queue", w->pool->queue), SL_S("group", w->pool->group),
+    SL_LOG(lvl, msgs[outcome], SL_S("queue", w->queue), SL_S("group", w->pool->group),
            SL_S("job_id", s->job_id ? s->job_id : s->stream_id), SL_S("type", s->type ? s->type : ""),
            SL_I("attempt", s->attempt), SL_S("outcome", names[outcome]), SL_I("duration_ms", s->duration_ms),
            SL_S("reason", reason ? reason : ""), SL_S("correlation_id", s->correlation_id ? s->correlation_id : ""),
@@ -111,7 +111,7 @@ static sl_write_rc settle_call(sl_worker *w, const sl_settle *s, int quiet)
     snprintf(delay, sizeof(delay), "%" PRId64, (s->retry || s->defer) && s->delay_ms > 0 ? s->delay_ms : 0);
     snprintf(attempt, sizeof(attempt), "%" PRIu32, s->attempt);
     snprintf(deliveries, sizeof(deliveries), "%" PRIu32, s->deliveries);
-    snprintf(maxlen, sizeof(maxlen), "%" PRId64, sl_cfg_dlq_maxlen(w->cfg, w->pool->queue));
+    snprintf(maxlen, sizeof(maxlen), "%" PRId64, sl_cfg_dlq_maxlen(w->cfg, w->queue));
     const char *argv[] = {"FCALL",
                           "sluice_settle",
                           "4",

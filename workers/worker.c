@@ -1,7 +1,7 @@
 /* The worker's process-wide tick (worker.h): the heartbeat in the status slot,
  * a log reopen on request, and noticing that the supervisor is gone. Called
  * by the read loop once per round and by the batch before each job. And the
- * keys of the partition the worker is on (sl_worker_set_partition). */
+ * keys of the queue partition the worker is on (sl_worker_set_lane). */
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -10,12 +10,18 @@
 #include "workers/channel.h"
 #include "workers/worker.h"
 
-int sl_worker_set_partition(sl_worker *w, int i)
+int sl_worker_set_lane(sl_worker *w, int queue, int i)
 {
     const char *g = w->pool->group;
     const char *q = w->part;
 
-    if (sl_part_name(w->part, sizeof(w->part), w->pool->queue, w->nparts, i) != 0)
+    if (queue < 0 || (size_t)queue >= w->pool->nqueues)
+        return -1;
+    w->queue_index = queue;
+    w->queue = w->pool->queues[queue].name;
+    w->env.queue = w->queue;
+    w->nparts = sl_part_count(w->cfg, w->queue);
+    if (sl_part_name(w->part, sizeof(w->part), w->queue, w->nparts, i) != 0)
         return -1;
     w->part_index = i;
     return sl_key_stream(w->keys[SL_STREAM_MAIN], sizeof(w->keys[0]), q) != 0 ||

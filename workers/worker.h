@@ -56,7 +56,9 @@ typedef struct sl_worker {
     sl_host_env env; /* what host services see */
     sluice_ctx ctx; /* the job context, reused for every job */
     long slot_index; /* --slot: slot 0 of a pool does once-per-pool warnings */
-    int nparts; /* the queue's partition count (queues.<Q>.partitions) */
+    const char *queue; /* the queue the keys below are of: one of pool->queues (consume.c's lanes) */
+    int queue_index; /* its index in pool->queues */
+    int nparts; /* that queue's partition count (queues.<Q>.partitions) */
     int part_index; /* the partition the keys below are of, 0..nparts-1 */
     char part[SL_PARTITION_NAME_MAX]; /* its name: Q (one partition) or Q#i, what the keys are built from */
     char keys[SL_NSTREAMS][SL_KEY_MAX]; /* sluice:{Q}, sluice:{Q}:r:G (Q: the partition's name) */
@@ -102,9 +104,10 @@ typedef struct sl_worker {
 sl_write_rc sl_job_handle(sl_worker *w, int stream, const char *id, const redisReply *fields, uint32_t deliveries);
 
 /** Point every key of the worker (keys, dlq_key, sched_key, done_prefix,
- *  fence_key, part) at partition i of its queue. Only between rounds, with no
- *  ack, move or batch in flight (consume.c). Returns 0, or -1 (names too long). */
-int sl_worker_set_partition(sl_worker *w, int i);
+ *  fence_key, part; queue, nparts) at partition i of queue q of its pool
+ *  (pool->queues[q]). Only between rounds, with no ack, move or batch in
+ *  flight (consume.c). Returns 0, or -1 (names too long). */
+int sl_worker_set_lane(sl_worker *w, int q, int i);
 
 /** A Redis error on the way to reading (r NULL: the connection): starts or
  *  continues the slot's error streak (redis_error_since_mono_ms, kind); a

@@ -193,12 +193,16 @@ static int sl_metrics_configure(sl_metrics *m)
         g->active = g->start_all = 0;
     for (size_t i = 0; i < cfg->npools; i++) {
         const sl_pool_cfg *pc = &cfg->pools[i];
-        sl_mx_group *g = sl_metrics_group(m, pc->queue, pc->group);
-        if (!g || !sl_metrics_pool(m, pc->name))
+        if (!sl_metrics_pool(m, pc->name))
             return -1;
-        g->active = 1;
-        if (!pc->start_at || strcmp(pc->start_at, "0") == 0)
-            g->start_all = 1;
+        for (size_t q = 0; q < pc->nqueues; q++) { /* each queue of pools[].queues: its gauges */
+            sl_mx_group *g = sl_metrics_group(m, pc->queues[q].name, pc->group);
+            if (!g)
+                return -1;
+            g->active = 1;
+            if (!pc->start_at || strcmp(pc->start_at, "0") == 0)
+                g->start_all = 1;
+        }
     }
     return 0;
 }

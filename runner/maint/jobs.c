@@ -36,9 +36,10 @@ typedef struct sl_maint_move {
 
 int sl_maint_job_part(const sl_maint_worker *w, const sl_job_snap *snap, char *part, size_t n)
 {
-    if (!w->queue[0])
+    const char *q = snap->queue[0] ? snap->queue : w->queue; /* a pool of several queues: the job's */
+    if (!q[0])
         return -1;
-    return snap->partition >= 0 ? sl_fmt(part, n, "%s#%d", w->queue, snap->partition) : sl_fmt(part, n, "%s", w->queue);
+    return snap->partition >= 0 ? sl_fmt(part, n, "%s#%d", q, snap->partition) : sl_fmt(part, n, "%s", q);
 }
 
 int sl_maint_job_stream(const sl_maint_worker *w, const sl_job_snap *snap, char *buf, size_t n)
@@ -119,7 +120,7 @@ static sl_maint_move *sl_maint_move_new(sl_maint *m, const sl_maint_worker *w, v
     mv->token = token;
     mv->slot = w->slot;
     (void)sl_fmt(mv->pool, sizeof mv->pool, "%s", w->pool);
-    (void)sl_fmt(mv->queue, sizeof mv->queue, "%s", w->queue);
+    (void)sl_fmt(mv->queue, sizeof mv->queue, "%s", snap->queue[0] ? snap->queue : w->queue);
     (void)sl_fmt(mv->group, sizeof mv->group, "%s", w->group);
     (void)sl_fmt(mv->consumer, sizeof mv->consumer, "%s", w->consumer);
     (void)sl_fmt(mv->job_id, sizeof mv->job_id, "%s", snap->id[0] ? snap->id : snap->stream_id);
@@ -277,13 +278,13 @@ static void sl_maint_on_forgot(void *arg, redisReply *r)
     free(f);
 }
 
-void sl_maint_forget_consumer(sl_maint *m, const sl_maint_worker *w)
+/* Forget consumer w on queue's streams (each partition's work and retry stream). */
+static void sl_maint_forget_on(sl_maint *m, const sl_maint_worker *w, const char *queue)
 {
-    if (!m || !w->queue[0] || !w->group[0] || !w->consumer[0])
-        return;
-    int nparts = sl_part_count(m->cfg, w->queue);
-    for (int i = 0; i < 2 * nparts; i++) { /* each partition's work and retry stream */
+    int nparts = sl_part_count(m->cfg, queue);
+    for (int i = 0; i < 2 * nparts; i++) {
         sl_job_snap where = {.partition = nparts > 1 ? i / 2 : -1, .in_retry_stream = i % 2};
+        (void)sl_fmt(where.queue, sizeof where.queue, "%s", queue);
         sl_maint_forget *f = calloc(1, sizeof *f);
         if (!f || sl_maint_job_stream(w, &where, f->stream, sizeof f->stream) != 0 ||
             sl_fmt(f->consumer, sizeof f->consumer, "%s", w->consumer) != 0) {
@@ -296,4 +297,17 @@ void sl_maint_forget_consumer(sl_maint *m, const sl_maint_worker *w)
             return;
         }
     }
+}
+
+void sl_maint_forget_consumer(sl_maint *m, const sl_maint_worker *w)
+{
+    if (!m || !w->queue[0] || !w->group[0] || !w->consumer[0])
+        return;
+    const sl_pool_cfg *p = sl_cfg_pool(m->cfg, w->pool); /* every queue of its pool, when it is still configured */
+    if (!p || p->nqueues < 2 || strcmp(p->queue, w->queue) != 0) {
+        sl_maint_forget_on(m, w, w->queue);
+        return;
+    }
+    for (size_t q = 0; q < p->nqueues; q++)
+        sl_maint_forget_on(m, w, p->queues[q].name);
 }

@@ -86,7 +86,8 @@ static void sl_maint_on_promote_tick(evutil_socket_t fd, short what, void *arg)
     sl_maint_promote_all(arg);
 }
 
-/* The promoter's queues: every distinct queue of the config's pools, each
+/* The promoter's queues: every distinct queue of the config's pools (each
+ * queue of a pools[].queues list), each
  * partition of a partitioned one on its own (its own schedule, one hash slot
  * per call). A queue dropped by a reload is only marked inactive (a call in
  * flight still points at it). */
@@ -97,12 +98,14 @@ static int sl_maint_set_queues(sl_maint *m)
     const sl_config *cfg = m->cfg;
     for (sl_maint_queue *q = m->queues; q; q = q->next)
         q->active = 0;
-    for (size_t i = 0; i < cfg->npools; i++) {
-        int nparts = sl_part_count(cfg, cfg->pools[i].queue);
-        for (int j = 0; j < nparts; j++)
-            if (sl_maint_use_queue(m, cfg->pools[i].queue, nparts, j) != 0)
-                return -1;
-    }
+    for (size_t i = 0; i < cfg->npools; i++)
+        for (size_t k = 0; k < cfg->pools[i].nqueues; k++) { /* pools[].queues: each of them */
+            const char *queue = cfg->pools[i].queues[k].name;
+            int nparts = sl_part_count(cfg, queue);
+            for (int j = 0; j < nparts; j++)
+                if (sl_maint_use_queue(m, queue, nparts, j) != 0)
+                    return -1;
+        }
     return 0;
 }
 

@@ -22,6 +22,7 @@ int sl_slot_snapshot(sl_slot *sh, sl_job_snap *out)
     sl_sup_copy_shared(out->type, sh->job_type, sizeof out->type);
     sl_sup_copy_shared(out->stream_id, sh->job_stream_id, sizeof out->stream_id);
     sl_sup_copy_shared(out->hold_key, sh->job_hold_key, sizeof out->hold_key);
+    sl_sup_copy_shared(out->queue, sh->job_queue, sizeof out->queue);
     out->in_retry_stream = atomic_load_explicit(&sh->job_in_retry_stream, memory_order_relaxed) != 0;
     out->partition = atomic_load_explicit(&sh->job_partition, memory_order_relaxed);
     out->attempt = atomic_load_explicit(&sh->job_attempt, memory_order_relaxed);

@@ -16,6 +16,7 @@ typedef struct sl_job_snap {
     char stream_id[sizeof(((sl_slot *)0)->job_stream_id)];
     int in_retry_stream;
     int partition; /* of the queue's partitions, -1 for a queue of one */
+    char queue[sizeof(((sl_slot *)0)->job_queue)]; /* the job's queue ("": the worker's, sl_maint_worker.queue) */
     uint32_t attempt, deliveries, max_attempts;
     int64_t backoff_base_ms, backoff_cap_ms;
     int64_t timeout_ms, started_mono_ms;

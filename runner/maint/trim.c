@@ -133,40 +133,49 @@ static int sl_trim_stream_use(sl_trim_queue *q, const char *key, int retry)
     return 0;
 }
 
+/* Mark queue's streams (of pool p's group) for trimming when it has a
+ * retention policy. 0 or -1 (out of memory). */
+static int sl_trim_use_queue(sl_maint_trim *t, const sl_pool_cfg *p, const char *queue)
+{
+    const sl_config *cfg = t->m->cfg;
+    char key[SL_KEY_MAX];
+    const sl_queue_cfg *qc = sl_cfg_queue(cfg, queue);
+    if (!sl_cfg_queue_retains(qc))
+        return 0;
+    sl_trim_queue *q = sl_trim_queue_get(t, queue);
+    if (!q)
+        return -1;
+    /* A partitioned queue: every partition's streams, each kept to its
+     * share of retention_max_len (rounded up). */
+    int nparts = sl_part_count(cfg, queue);
+    q->active = 1;
+    q->max_age_ms = qc->retention_max_age_ms;
+    q->max_len = (qc->retention_max_len + nparts - 1) / nparts;
+    for (int j = 0; j < nparts; j++) {
+        char part[SL_PARTITION_NAME_MAX];
+        if (sl_part_name(part, sizeof part, queue, nparts, j) != 0 || sl_key_stream(key, sizeof key, part) != 0 ||
+            sl_trim_stream_use(q, key, 0) != 0 || sl_key_retry(key, sizeof key, part, p->group) != 0 ||
+            sl_trim_stream_use(q, key, 1) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Every queue of the config's pools with a retention policy: its work stream
  * and the retry streams of the pools' groups. What a reload drops is only
  * marked inactive (a call in flight still points at it). */
 static int sl_trim_set_queues(sl_maint_trim *t)
 {
     const sl_config *cfg = t->m->cfg;
-    char key[SL_KEY_MAX];
     for (sl_trim_queue *q = t->queues; q; q = q->next) {
         q->active = 0;
         for (sl_trim_stream *s = q->streams; s; s = s->next)
             s->active = 0;
     }
-    for (size_t i = 0; i < cfg->npools; i++) {
-        const sl_pool_cfg *p = &cfg->pools[i];
-        const sl_queue_cfg *qc = sl_cfg_queue(cfg, p->queue);
-        if (!sl_cfg_queue_retains(qc))
-            continue;
-        sl_trim_queue *q = sl_trim_queue_get(t, p->queue);
-        if (!q)
-            return -1;
-        /* A partitioned queue: every partition's streams, each kept to its
-         * share of retention_max_len (rounded up). */
-        int nparts = sl_part_count(cfg, p->queue);
-        q->active = 1;
-        q->max_age_ms = qc->retention_max_age_ms;
-        q->max_len = (qc->retention_max_len + nparts - 1) / nparts;
-        for (int j = 0; j < nparts; j++) {
-            char part[SL_PARTITION_NAME_MAX];
-            if (sl_part_name(part, sizeof part, p->queue, nparts, j) != 0 ||
-                sl_key_stream(key, sizeof key, part) != 0 || sl_trim_stream_use(q, key, 0) != 0 ||
-                sl_key_retry(key, sizeof key, part, p->group) != 0 || sl_trim_stream_use(q, key, 1) != 0)
+    for (size_t i = 0; i < cfg->npools; i++)
+        for (size_t k = 0; k < cfg->pools[i].nqueues; k++) /* each queue of pools[].queues */
+            if (sl_trim_use_queue(t, &cfg->pools[i], cfg->pools[i].queues[k].name) != 0)
                 return -1;
-        }
-    }
     return 0;
 }
 

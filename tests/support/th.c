@@ -702,3 +702,21 @@ int th_http_get(int port, const char *path, char **body)
     free(buf);
     return code;
 }
+
+long long th_xreadgroup_calls(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    cr_assert(r && r->type == REDIS_REPLY_STRING);
+    /* calls, plus rejected_calls (READONLY refuses before running) and failed_calls */
+    long long n = 0;
+    const char *p = strstr(r->str, "cmdstat_xreadgroup:");
+    const char *end = p ? strchr(p, '\n') : NULL;
+    const char *keys[] = {"calls=", "rejected_calls=", "failed_calls="};
+    for (size_t i = 0; p && i < 3; i++) {
+        const char *k = strstr(p, keys[i]);
+        if (k && (!end || k < end) && (k[-1] == ',' || k[-1] == ':'))
+            n += strtoll(k + strlen(keys[i]), NULL, 10);
+    }
+    freeReplyObject(r);
+    return n;
+}

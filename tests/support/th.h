@@ -164,6 +164,10 @@ int th_read_recs(const char *path, th_rec **out);
 /** Distinct job ids among n records sorted by id. */
 int th_recs_distinct(const th_rec *r, int n);
 
+/** XREADGROUP commands the server ran (INFO commandstats: calls, plus
+ *  rejected_calls and failed_calls). */
+long long th_xreadgroup_calls(redisContext *c);
+
 /** Argument of the th_wait_until predicates below. */
 typedef struct th_want {
     redisContext *c;

@@ -472,24 +472,6 @@ Test(worker, supervisor_mode_check_reports_ready_and_exits)
 
 /* ---- Redis faults: a private redis-server this test may kill ------------ */
 
-static long long xreadgroup_calls(redisContext *c)
-{
-    redisReply *r = redisCommand(c, "INFO commandstats");
-    cr_assert(r && r->type == REDIS_REPLY_STRING);
-    /* calls, plus rejected_calls (READONLY refuses before running) and failed_calls */
-    long long n = 0;
-    const char *p = strstr(r->str, "cmdstat_xreadgroup:");
-    const char *end = p ? strchr(p, '\n') : NULL;
-    const char *keys[] = {"calls=", "rejected_calls=", "failed_calls="};
-    for (size_t i = 0; p && i < 3; i++) {
-        const char *k = strstr(p, keys[i]);
-        if (k && (!end || k < end) && (k[-1] == ',' || k[-1] == ':'))
-            n += strtoll(k + strlen(keys[i]), NULL, 10);
-    }
-    freeReplyObject(r);
-    return n;
-}
-
 Test(worker, survives_redis_restart_readonly_and_a_lost_group)
 {
     th_server red = {0}; /* no AOF: a restart comes back empty */
@@ -513,7 +495,7 @@ Test(worker, survives_redis_restart_readonly_and_a_lost_group)
     freeReplyObject(redisCommand(c, "CONFIG RESETSTAT"));
     freeReplyObject(redisCommand(c, "REPLICAOF 127.0.0.1 1"));
     th_sleep_ms(1500);
-    long long calls = xreadgroup_calls(c);
+    long long calls = th_xreadgroup_calls(c);
     freeReplyObject(redisCommand(c, "REPLICAOF NO ONE"));
     cr_assert(calls >= 1 && calls < 40, "XREADGROUP calls during 1.5 s of READONLY: %lld", calls);
     freeReplyObject(redisCommand(c, "XADD sluice:{qf} * type test.record id two"));

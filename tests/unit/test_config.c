@@ -1098,3 +1098,86 @@ Test(config, limits_reject_bad_entries_naming_the_key)
                ORIGIN ": limits.b.types: type \"t\" already has a concurrency limit (limits.a)");
     fails_with(doc("\"limits\":[]", MIN_POOL), ORIGIN ": limits: expected an object keyed by limit name");
 }
+
+/* ---- pools[].queues (priorities) ----------------------------------------- */
+
+#define QLIST(x) "{\"name\":\"a\",\"plugins\":[\"x\"],\"queues\":[" x "]}"
+
+Test(config, pool_queue_is_a_one_entry_list)
+{
+    sl_config *c =
+        load(doc("", "{\"name\":\"a\",\"queue\":\"q\",\"plugins\":[\"x\"]},{\"name\":\"b\",\"plugins\":[\"x\"]}"));
+    cr_assert_eq(c->pools[0].nqueues, 1);
+    cr_assert_str_eq(c->pools[0].queues[0].name, "q");
+    cr_assert_eq(c->pools[0].queues[0].weight, 1);
+    cr_assert_not(c->pools[0].queues_listed);
+    cr_assert_str_eq(c->pools[1].queues[0].name, "default");
+    sl_cfg_free(c);
+}
+
+Test(config, pool_queues_are_parsed_in_order_with_weights)
+{
+    sl_config *c =
+        load(doc("", "{\"name\":\"web\",\"plugins\":[\"x\"],\"queues\":[{\"name\":\"critical\",\"weight\":0},"
+                     "{\"name\":\"default\",\"weight\":3},{\"name\":\"low\"}]}"));
+    const sl_pool_cfg *p = &c->pools[0];
+    cr_assert_eq(p->nqueues, 3);
+    cr_assert(p->queues_listed);
+    cr_assert_str_eq(p->queue, "critical", "pools[].queue is the list's first");
+    cr_assert_str_eq(p->queues[0].name, "critical");
+    cr_assert_eq(p->queues[0].weight, 0);
+    cr_assert_str_eq(p->queues[1].name, "default");
+    cr_assert_eq(p->queues[1].weight, 3);
+    cr_assert_str_eq(p->queues[2].name, "low");
+    cr_assert_eq(p->queues[2].weight, 1, "weight defaults to 1");
+    /* the channel's JSON writes the list back, and loads to the same list */
+    char *j = sl_cfg_to_json(c);
+    cr_assert(strstr(j, "\"queues\":[{\"name\":\"critical\",\"weight\":0},") != NULL, "%s", j);
+    cr_assert(strstr(j, "\"queue\":") == NULL, "%s", j);
+    sl_config *b = load(j);
+    cr_assert_eq(b->pools[0].nqueues, 3);
+    cr_assert_str_eq(b->pools[0].queues[2].name, "low");
+    cr_assert_eq(b->pools[0].queues[1].weight, 3);
+    free(j);
+    sl_cfg_free(b);
+    sl_cfg_free(c);
+}
+
+Test(config, pool_queues_reject_bad_entries_naming_the_path)
+{
+    fails_exactly(doc("", "{\"name\":\"a\",\"queue\":\"q\",\"plugins\":[\"x\"],\"queues\":[{\"name\":\"q\"}]}"),
+                  SL_CFG_NO_ENV, ORIGIN ": pools[0].queues: give either queue or queues, not both");
+    fails_exactly(doc("", QLIST("{\"name\":\"a\"},{\"weight\":2}")), SL_CFG_NO_ENV,
+                  ORIGIN ": pools[0].queues[1].name: required key is missing");
+    fails_exactly(doc("", QLIST("{\"name\":\"a\"},{\"name\":\"b\",\"weight\":1001}")), SL_CFG_NO_ENV,
+                  ORIGIN ": pools[0].queues[1].weight: expected an integer in 0..1000, got 1001");
+    fails_exactly(doc("", QLIST("{\"name\":\"a\",\"weight\":-1}")), SL_CFG_NO_ENV,
+                  ORIGIN ": pools[0].queues[0].weight: expected an integer in 0..1000, got -1");
+    fails_exactly(doc("", QLIST("{\"name\":\"a\",\"weight\":1.5}")), SL_CFG_NO_ENV,
+                  ORIGIN ": pools[0].queues[0].weight: expected an integer in 0..1000, got 1.5");
+    fails_exactly(doc("", QLIST("{\"name\":\"a\",\"weight\":\"3\"}")), SL_CFG_NO_ENV,
+                  ORIGIN ": pools[0].queues[0].weight: expected an integer in 0..1000, got \"3\"");
+    fails_exactly(doc("", QLIST("{\"name\":\"a\"},{\"name\":\"b\"},{\"name\":\"a\",\"weight\":0}")), SL_CFG_NO_ENV,
+                  ORIGIN ": pools[0].queues[2].name: duplicate queue \"a\" (also pools[0].queues[0])");
+    fails_exactly(doc("", QLIST("{\"name\":\"a\",\"prio\":1}")), SL_CFG_NO_ENV,
+                  ORIGIN ": pools[0].queues[0].prio: unknown key");
+    fails_exactly(doc("", QLIST("\"a\"")), SL_CFG_NO_ENV, ORIGIN ": pools[0].queues[0]: expected an object, got \"a\"");
+    fails_with(doc("", QLIST("{\"name\":\"a b\"}")), "pools[0].queues[0].name: expected a name");
+    fails_with(doc("", QLIST("")), "pools[0].queues: expected an array of 1..32 queue objects");
+    fails_with(doc("", "{\"name\":\"a\",\"plugins\":[\"x\"],\"queues\":{\"name\":\"a\"}}"),
+               "pools[0].queues: expected an array");
+}
+
+Test(config, pool_queues_are_in_the_pool_fingerprint)
+{
+    char *one = fp(doc("", QLIST("{\"name\":\"a\",\"weight\":3},{\"name\":\"b\"}")), "a");
+    char *other = fp(doc("", QLIST("{\"name\":\"a\",\"weight\":2},{\"name\":\"b\"}")), "a");
+    cr_assert_str_neq(one, other, "a weight change restarts the pool's workers");
+    free(other);
+    other =
+        fp(doc("\"queues\":{\"b\":{\"dlq_maxlen\":7}}", QLIST("{\"name\":\"a\",\"weight\":3},{\"name\":\"b\"}")), "a");
+    cr_assert_str_neq(one, other, "so does the cap of a queue after the first");
+    free(other);
+    free(one);
+}
+#undef QLIST
