@@ -1788,6 +1788,33 @@ Test(functions, cancel_refuses_finished_and_unknown_jobs)
     redisFree(c);
 }
 
+Test(functions, cancel_refuses_bad_arguments_and_writes_nothing)
+{
+    redisContext *c = th_redis();
+    char member[1024], s1[64];
+    freeReplyObject(cmdl(c, "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "60000", "id", "job-1", "type", "t",
+                         (const char *)NULL));
+    sched_member_text(c, member);
+    add(c, s1, "type", "t", "id", "job-1", NULL);
+    OK_OF(c, "ZADD", CANCELS, "1", "old-job"); /* a cancel long expired: trimmed by the next good call only */
+    const char *want = "expected a job id and a positive TTL";
+    ERR_OF(c, want, "FCALL", "sluice_cancel", "4", STREAM, SCHED, CANCELS, RECORD_PREFIX, "", "600", "sched", member);
+    ERR_OF(c, want, "FCALL", "sluice_cancel", "4", STREAM, SCHED, CANCELS, RECORD_PREFIX "job-1", "job-1", "0", "sched",
+           member);
+    ERR_OF(c, want, "FCALL", "sluice_cancel", "4", STREAM, SCHED, CANCELS, RECORD_PREFIX "job-1", "job-1", "1d",
+           "sched", member);
+    ERR_OF(c, want, "FCALL", "sluice_cancel", "4", STREAM, SCHED, CANCELS, RECORD_PREFIX "job-1", "job-1");
+    /* a bad place after good ones: the good ones are not cancelled either */
+    err_of(cancel_call(c, "job-1", "sched", member, "stream", s1, "stream", "nope", NULL), "invalid stream ID nope");
+    err_of(cancel_call(c, "job-1", "sched", member, "stream", s1, "bogus", "x", NULL), "unknown place bogus");
+    err_of(cancel_call(c, "job-1", "sched", member, "stream", NULL), "expected (place, what) pairs");
+    cr_assert_eq(INT_OF(c, "ZCARD", SCHED), 1, "the scheduled job is still there");
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), 1, "the stream entry too");
+    cr_assert_eq(zscore(c, CANCELS, "old-job"), 1, "the cancel set is as it was");
+    cr_assert_eq(INT_OF(c, "EXISTS", RECORD_PREFIX "job-1", CANCELS_SINCE), 0);
+    redisFree(c);
+}
+
 /* ---- unique jobs: sluice_enqueue_unique, sluice_complete ---- */
 
 /* FCALL sluice_enqueue_unique with key sluice:{q}:idem:K, TTL 600 s, mode
