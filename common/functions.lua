@@ -734,8 +734,9 @@ end
 
 -- Cancel the job's entry id of stream (the work stream, or a retry stream).
 -- Returns nil when the entry is gone or another job's; 'finished' when every
--- group finished it; else the cancel state, how many new (group) places are
--- left to settle (recorded in record), and the entry's fields.
+-- group finished it; 'already' when an earlier cancel recorded each place that
+-- holds it; else the cancel state, how many new (group) places are left to
+-- settle (recorded in record), and the entry's fields.
 local function cancel_entry(cancels, record, stream, id, job_id, now)
     local r = redis.call('XRANGE', stream, id, id)
     if #r == 0 then return nil end
@@ -763,6 +764,7 @@ local function cancel_entry(cancels, record, stream, id, job_id, now)
     for _, list in ipairs({held, unread}) do
         for _, g in ipairs(list) do added = added + redis.call('HSETNX', record, held_field(g, sid, stream), '1') end
     end
+    if added == 0 then return 'already' end -- every place recorded by an earlier cancel
     return further(state, #unread > 0 and 'queued' or nil), added, fields
 end
 
@@ -840,7 +842,7 @@ redis.register_function('sluice_cancel', function(keys, args)
                 moved = moved + 1
             elseif st == 'finished' then
                 finished = finished + 1
-            else
+            elseif st ~= 'already' then
                 if n == 0 and st == 'queued' then release_unique(stream, fields, job_id) end
                 state, open, cancelled = further(state, st), open + n, cancelled + 1
             end

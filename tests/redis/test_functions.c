@@ -1646,6 +1646,10 @@ Test(functions, cancel_puts_a_pending_entry_in_the_cancel_set)
     cr_assert(pending(c, s1, owner, NULL, NULL), "still c1's to settle");
     cr_assert_str_eq(owner, "c1");
     cr_assert_eq(INT_OF(c, "XLEN", STREAM), 3);
+    /* Again: nothing new, so "already", and the record is as it was. */
+    cancel_reply(cancel_call(c, "job-1", "stream", s1, NULL), "already", "delivered", 0, 0);
+    assert_record(c, "job-1", "delivered", "1", NULL, held1, 1, before, after);
+    cr_assert_eq(INT_OF(c, "ZCARD", CANCELS), 1);
 
     /* delivered after the set became non-empty: "queued" (its worker checks it
      * with sluice_begin before it starts it); a later millisecond than since */
