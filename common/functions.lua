@@ -734,8 +734,9 @@ end
 
 -- Cancel the job's entry id of stream (the work stream, or a retry stream).
 -- Returns nil when the entry is gone or another job's; 'finished' when every
--- group finished it; else the cancel state, how many new (group) places are
--- left to settle (recorded in record), and the entry's fields.
+-- group finished it; 'already' when an earlier cancel recorded each place that
+-- holds it; else the cancel state, how many new (group) places are left to
+-- settle (recorded in record), and the entry's fields.
 local function cancel_entry(cancels, record, stream, id, job_id, now)
     local r = redis.call('XRANGE', stream, id, id)
     if #r == 0 then return nil end
@@ -763,6 +764,7 @@ local function cancel_entry(cancels, record, stream, id, job_id, now)
     for _, list in ipairs({held, unread}) do
         for _, g in ipairs(list) do added = added + redis.call('HSETNX', record, held_field(g, sid, stream), '1') end
     end
+    if added == 0 then return 'already' end -- every place recorded by an earlier cancel
     return further(state, #unread > 0 and 'queued' or nil), added, fields
 end
 
@@ -784,7 +786,9 @@ ARGV[1] ID, ARGV[2] TTL seconds of the record, then the places where the
 caller found the job, as pairs: "sched" MEMBER (of KEYS[2]), "stream"
 STREAM-ID (of KEYS[1]), "retry:G" STREAM-ID (of sluice:{Q}:r:G). With no
 place and an ID that is a stream id, the entry ID of KEYS[1] is the place
-(a job enqueued without an id field is known by its stream id).
+(a job enqueued without an id field is known by its stream id). Bad
+arguments (no ID, a TTL that is not positive, an odd place list, an unknown
+place, a stream id that is not one) are an error reply that writes nothing.
 Returns {verdict, state, open, moved}:
   "cancelled"  state: the furthest place ("scheduled", "queued", "delivered",
                "running"); open: places still to settle (0: all done here)
@@ -800,8 +804,21 @@ redis.register_function('sluice_cancel', function(keys, args)
     if job_id == '' or not ttl or ttl <= 0 then
         return redis.error_reply('ERR sluice_cancel: expected a job id and a positive TTL (seconds)')
     end
+    if #args % 2 ~= 0 then
+        return redis.error_reply('ERR sluice_cancel: expected (place, what) pairs after the TTL')
+    end
+    -- Every place is checked before anything is written: a bad one is an error
+    -- reply that cancels none of the others.
     local places = {}
-    for i = 3, #args - 1, 2 do places[#places + 1] = {args[i], args[i + 1]} end
+    for i = 3, #args - 1, 2 do
+        local where, what = args[i], args[i + 1]
+        if where == 'stream' or string.sub(where, 1, 6) == 'retry:' then
+            if not id_parts(what) then return redis.error_reply('ERR sluice_cancel: invalid stream ID ' .. what) end
+        elseif where ~= 'sched' then
+            return redis.error_reply('ERR sluice_cancel: unknown place ' .. where)
+        end
+        places[#places + 1] = {where, what}
+    end
     if #places == 0 and id_parts(job_id) then places[1] = {'stream', job_id} end
     local now = now_ms()
     redis.call('ZREMRANGEBYSCORE', cancels, '-inf', '(' .. string.format('%.0f', now - ttl * 1000))
@@ -818,20 +835,17 @@ redis.register_function('sluice_cancel', function(keys, args)
             else
                 moved = moved + 1
             end
-        elseif where == 'stream' or string.sub(where, 1, 6) == 'retry:' then
+        else -- "stream" or "retry:G", checked above
             local s = where == 'stream' and stream or (stream .. ':r:' .. string.sub(where, 7))
-            if not id_parts(what) then return redis.error_reply('ERR sluice_cancel: invalid stream ID ' .. what) end
             local st, n, fields = cancel_entry(cancels, record, s, what, job_id, now)
             if st == nil then
                 moved = moved + 1
             elseif st == 'finished' then
                 finished = finished + 1
-            else
+            elseif st ~= 'already' then
                 if n == 0 and st == 'queued' then release_unique(stream, fields, job_id) end
                 state, open, cancelled = further(state, st), open + n, cancelled + 1
             end
-        else
-            return redis.error_reply('ERR sluice_cancel: unknown place ' .. tostring(where))
         end
     end
     local before = redis.call('HGET', record, 'state')

@@ -1,8 +1,8 @@
 /* The producer API (include/sluice/client.h) against a real redis-server:
  * exact entry fields, options, a 10,000-job pipelined batch, all-or-nothing
  * validation, redacted connection errors, no duplicate after a reconnect,
- * delayed jobs (delay/at) in the schedule, idempotency keys, and the lazily
- * loaded function library. */
+ * delayed jobs (delay/at) in the schedule, idempotency keys, unique jobs,
+ * sluice_cancel(), and the lazily loaded function library. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -681,4 +681,98 @@ Test(client, free_null_and_version)
     sluice_client_free(NULL);
     cr_assert_str_eq(sluice_version(), "0.1.0");
     cr_assert_str_eq(sluice_client_error(NULL), "client is NULL");
+}
+
+Test(client, cancel_reports_each_outcome_and_its_state)
+{
+    sluice_client *c = connect_test();
+    redisContext *r = th_redis();
+    sluice_enqueue_opts o = {.size = sizeof o, .delay_ms = 3600000, .job_id = "c-1"};
+    cr_assert_eq(sluice_enqueue(c, "q", "t", "{}", 0, &o, NULL, 0), 0, "%s", sluice_client_error(c));
+    cr_assert_eq(th_int(r, "ZCARD sluice:{q}:sched"), 1);
+
+    cr_assert_eq(sluice_cancel(c, "q", "c-1"), SLUICE_CANCEL_CANCELLED, "%s", sluice_client_error(c));
+    cr_assert_str_eq(sluice_cancel_last_state(c), "scheduled");
+    cr_assert_str_eq(sluice_client_error(c), "");
+    cr_assert_eq(th_int(r, "EXISTS sluice:{q}:sched"), 0, "removed from the schedule");
+    redisReply *rep = redisCommand(r, "HGET sluice:{q}:cancelled:c-1 state");
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+    cr_assert_str_eq(rep->str, "scheduled");
+    freeReplyObject(rep);
+    long long ttl = th_int(r, "TTL sluice:{q}:cancelled:c-1");
+    cr_assert(ttl > SLUICE_CANCEL_TTL_DEFAULT - 10 && ttl <= SLUICE_CANCEL_TTL_DEFAULT, "record TTL %lld", ttl);
+
+    cr_assert_eq(sluice_cancel(c, "q", "c-1"), SLUICE_CANCEL_ALREADY, "%s", sluice_client_error(c));
+    cr_assert_str_eq(sluice_cancel_last_state(c), "scheduled");
+    cr_assert_eq(sluice_cancel(c, "q", "nosuch"), SLUICE_CANCEL_NOT_FOUND, "%s", sluice_client_error(c));
+    cr_assert_str_eq(sluice_cancel_last_state(c), "");
+    cr_assert_eq(th_int(r, "EXISTS sluice:{q}:cancelled:nosuch"), 0);
+
+    /* completed in its only group */
+    char sid[SLUICE_ID_MAX];
+    cr_assert_eq(sluice_enqueue(c, "q", "t", "{}", 0, NULL, sid, sizeof sid), 0, "%s", sluice_client_error(c));
+    command_ok(r, "XGROUP CREATE sluice:{q} g 0");
+    command_ok(r, "XREADGROUP GROUP g c1 COUNT 1 STREAMS sluice:{q} >");
+    cr_assert_eq(th_int(r, "XACK sluice:{q} g %s", sid), 1);
+    cr_assert_eq(sluice_cancel(c, "q", sid), SLUICE_CANCEL_FINISHED, "%s", sluice_client_error(c));
+    cr_assert_str_eq(sluice_cancel_last_state(c), "");
+    cr_assert_eq(th_int(r, "XLEN sluice:{q}"), 1, "nothing changed");
+
+    /* bad calls: -1 with the reason */
+    cr_assert_eq(sluice_cancel(c, "bad queue", "c-1"), -1);
+    cr_assert(strstr(sluice_client_error(c), "invalid queue name \"bad queue\""), "%s", sluice_client_error(c));
+    cr_assert_str_eq(sluice_cancel_last_state(c), "");
+    cr_assert_eq(sluice_cancel(c, NULL, "c-1"), -1);
+    cr_assert_eq(sluice_cancel(c, "q", ""), -1);
+    cr_assert(strstr(sluice_client_error(c), "invalid job id"), "%s", sluice_client_error(c));
+    cr_assert_eq(sluice_cancel(c, "q", NULL), -1);
+    cr_assert(strstr(sluice_client_error(c), "invalid job id"), "%s", sluice_client_error(c));
+    cr_assert_eq(sluice_cancel(NULL, "q", "c-1"), -1);
+    cr_assert_str_eq(sluice_cancel_last_state(NULL), "");
+    redisFree(r);
+    sluice_client_free(c);
+}
+
+Test(client, unique_job_is_a_duplicate_until_cancelled)
+{
+    sluice_client *c = connect_test();
+    redisContext *r = th_redis();
+    sluice_enqueue_opts o = {.size = sizeof o, .idempotency_key = "report-u1", .unique = 1};
+    char id1[SLUICE_ID_MAX], id2[SLUICE_ID_MAX];
+    cr_assert_eq(sluice_enqueue(c, "q", "t", "{}", 0, &o, id1, sizeof id1), 0, "%s", sluice_client_error(c));
+    cr_assert_eq(sluice_enqueue_last_was_duplicate(c), 0);
+    redisReply *rep = redisCommand(r, "XRANGE sluice:{q} - +");
+    cr_assert(rep && rep->elements == 1);
+    cr_assert_str_eq(rep->element[0]->element[0]->str, id1);
+    cr_assert_str_eq(th_field_str(rep->element[0]->element[1], "unique_key"), "report-u1");
+    freeReplyObject(rep);
+
+    cr_assert_eq(sluice_enqueue(c, "q", "t", "{}", 0, &o, id2, sizeof id2), 0, "%s", sluice_client_error(c));
+    cr_assert_eq(sluice_enqueue_last_was_duplicate(c), 1, "queued: a duplicate");
+    cr_assert_str_eq(id2, id1);
+    cr_assert_eq(th_int(r, "XLEN sluice:{q}"), 1);
+
+    /* cancelled before any worker read it: deleted, the key free at once */
+    cr_assert_eq(sluice_cancel(c, "q", id1), SLUICE_CANCEL_CANCELLED, "%s", sluice_client_error(c));
+    cr_assert_str_eq(sluice_cancel_last_state(c), "queued");
+    cr_assert_eq(th_int(r, "EXISTS sluice:{q}:idem:report-u1"), 0);
+    cr_assert_eq(sluice_enqueue(c, "q", "t", "{}", 0, &o, id2, sizeof id2), 0, "%s", sluice_client_error(c));
+    cr_assert_eq(sluice_enqueue_last_was_duplicate(c), 0, "enqueued again");
+    cr_assert_str_neq(id2, id1);
+
+    /* a plain idempotency key is not released by a cancel: it lasts its TTL */
+    sluice_enqueue_opts plain = {.size = sizeof plain, .idempotency_key = "report-p1"};
+    cr_assert_eq(sluice_enqueue(c, "q", "t", "{}", 0, &plain, id1, sizeof id1), 0, "%s", sluice_client_error(c));
+    cr_assert_eq(sluice_cancel(c, "q", id1), SLUICE_CANCEL_CANCELLED, "%s", sluice_client_error(c));
+    cr_assert_eq(sluice_enqueue(c, "q", "t", "{}", 0, &plain, id2, sizeof id2), 0, "%s", sluice_client_error(c));
+    cr_assert_eq(sluice_enqueue_last_was_duplicate(c), 1);
+    cr_assert_str_eq(id2, id1);
+
+    /* unique needs a key */
+    sluice_enqueue_opts nokey = {.size = sizeof nokey, .unique = 1};
+    cr_assert_eq(sluice_enqueue(c, "q", "t", "{}", 0, &nokey, NULL, 0), -1);
+    cr_assert_str_eq(sluice_client_error(c), "unique needs an idempotency_key");
+    cr_assert_eq(th_int(r, "XLEN sluice:{q}"), 1, "only the second unique job is left");
+    redisFree(r);
+    sluice_client_free(c);
 }

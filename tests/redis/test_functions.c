@@ -1421,3 +1421,574 @@ Test(functions, settle_defer_keeps_the_attempt_and_carries_the_reservation)
     cr_assert_eq(INT_OF(c, "XLEN", DLQ), 0);
     redisFree(c);
 }
+
+/* ---- cancel: sluice_cancel, sluice_begin, sluice_cancel_settle, sluice_cancel_sweep ---- */
+
+#define CANCELS "sluice:{q}:cancels"
+#define CANCELS_SINCE "sluice:{q}:cancels:since"
+#define RECORD_PREFIX "sluice:{q}:cancelled:"
+
+/* FCALL sluice_cancel of job_id, record TTL 600 s, with the places given as a
+ * NULL-terminated list of (where, what) arguments. */
+static redisReply *cancel_call(redisContext *c, const char *job_id, ...)
+{
+    char record[256];
+    snprintf(record, sizeof record, RECORD_PREFIX "%s", job_id);
+    const char *argv[64] = {"FCALL", "sluice_cancel", "4", STREAM, SCHED, CANCELS, record, job_id, "600"};
+    int argc = 9;
+    va_list ap;
+    va_start(ap, job_id);
+    for (const char *s; (s = va_arg(ap, const char *)) != NULL;) {
+        cr_assert_lt(argc, 64);
+        argv[argc++] = s;
+    }
+    va_end(ap);
+    return cmdv(c, argc, argv);
+}
+
+/* Assert sluice_cancel's reply {verdict, state, open, moved}, exactly. */
+static void cancel_reply(redisReply *rep, const char *verdict, const char *state, long long open, long long moved)
+{
+    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "sluice_cancel: %s", rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+    cr_assert_eq(rep->elements, 4);
+    cr_assert_str_eq(rep->element[0]->str, verdict, "verdict");
+    cr_assert_str_eq(rep->element[1]->str, state, "state");
+    cr_assert_eq(rep->element[2]->integer, open, "open");
+    cr_assert_eq(rep->element[3]->integer, moved, "moved");
+    freeReplyObject(rep);
+}
+
+/* The hash key as a flat [f, v, ...] reply without duplicate fields (caller frees). */
+static redisReply *hgetall(redisContext *c, const char *key)
+{
+    redisReply *rep = cmdl(c, "HGETALL", key, (const char *)NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY);
+    fv_no_duplicates(rep);
+    return rep;
+}
+
+/* Assert the record of job_id's cancel: exactly state, job_id, at (in
+ * [before, after]), open, outcome (unless NULL) and `held` place fields
+ * h:GROUP SID STREAM, each "1"; its TTL at most the 600 s given. */
+static void assert_record(redisContext *c, const char *job_id, const char *state, const char *open, const char *outcome,
+                          const char *const *held, size_t nheld, long long before, long long after)
+{
+    char key[256];
+    snprintf(key, sizeof key, RECORD_PREFIX "%s", job_id);
+    redisReply *rep = hgetall(c, key);
+    cr_assert_eq(rep->elements, 2 * (4 + (outcome != NULL) + nheld), "%s: %zu fields", key, rep->elements / 2);
+    cr_assert_str_eq(th_field_str(rep, "state"), state);
+    cr_assert_str_eq(th_field_str(rep, "job_id"), job_id);
+    cr_assert_str_eq(th_field_str(rep, "open"), open);
+    long long at = strtoll(th_field_str(rep, "at"), NULL, 10);
+    cr_assert(at >= before && at <= after, "at %lld not in [%lld, %lld]", at, before, after);
+    if (outcome)
+        cr_assert_str_eq(th_field_str(rep, "outcome"), outcome);
+    for (size_t i = 0; i < nheld; i++) {
+        cr_assert_not_null(th_field_str(rep, held[i]), "%s has no field %s", key, held[i]);
+        cr_assert_str_eq(th_field_str(rep, held[i]), "1");
+    }
+    freeReplyObject(rep);
+    long long ttl = INT_OF(c, "TTL", key);
+    cr_assert(ttl > 590 && ttl <= 600, "TTL %lld", ttl);
+}
+
+/* The record's field name for group g's place at entry sid of STREAM (held_field). */
+static void held_name(char out[128], const char *sid)
+{
+    snprintf(out, 128, "h:g %s " STREAM, sid);
+}
+
+/* The only member of SCHED, copied into out (1024 bytes). */
+static void sched_member_text(redisContext *c, char out[1024])
+{
+    redisReply *rep = cmdl(c, "ZRANGE", SCHED, "0", "-1", (const char *)NULL);
+    cr_assert(rep->type == REDIS_REPLY_ARRAY && rep->elements == 1, "one sched member");
+    snprintf(out, 1024, "%s", rep->element[0]->str);
+    freeReplyObject(rep);
+}
+
+/* ZSCORE of member in key, -1 when it is not a member. */
+static long long zscore(redisContext *c, const char *key, const char *member)
+{
+    redisReply *rep = cmdl(c, "ZSCORE", key, member, (const char *)NULL);
+    long long v = rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : -1;
+    freeReplyObject(rep);
+    return v;
+}
+
+/* GET key into out (128 bytes; "" when it does not exist); 1 if it exists. */
+static int get_str(redisContext *c, const char *key, char out[128])
+{
+    redisReply *rep = cmdl(c, "GET", key, (const char *)NULL);
+    int found = rep->type == REDIS_REPLY_STRING;
+    snprintf(out, 128, "%s", found ? rep->str : "");
+    freeReplyObject(rep);
+    return found;
+}
+
+/* A command with a status reply (XGROUP CREATE, SET), asserted not to fail. */
+#define OK_OF(c, ...) ok_of(cmdl((c), __VA_ARGS__, (const char *)NULL))
+static void ok_of(redisReply *rep)
+{
+    cr_assert_neq(rep->type, REDIS_REPLY_ERROR, "%s", rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+    freeReplyObject(rep);
+}
+
+/* FCALL sluice_begin of entry sid (job job_id) by consumer, started record TTL 30 s. */
+static long long begin(redisContext *c, const char *consumer, const char *sid, const char *job_id)
+{
+    char record[256];
+    snprintf(record, sizeof record, RECORD_PREFIX "%s", job_id);
+    return INT_OF(c, "FCALL", "sluice_begin", "3", STREAM, CANCELS, record, "g", consumer, sid, job_id, "30000");
+}
+
+/* FCALL sluice_cancel_settle of entry sid (job job_id) by consumer with outcome. */
+static long long cancel_settle(redisContext *c, const char *consumer, const char *sid, const char *job_id,
+                               const char *outcome)
+{
+    char record[256];
+    snprintf(record, sizeof record, RECORD_PREFIX "%s", job_id);
+    return INT_OF(c, "FCALL", "sluice_cancel_settle", "3", STREAM, CANCELS, record, "g", consumer, sid, job_id,
+                  outcome);
+}
+
+/* The started record of entry sid in group g: its PTTL (-2 when absent). */
+static long long run_pttl(redisContext *c, const char *sid)
+{
+    char key[128];
+    snprintf(key, sizeof key, STREAM ":run:g:%s", sid);
+    return INT_OF(c, "PTTL", key);
+}
+
+Test(functions, cancel_removes_a_scheduled_member)
+{
+    redisContext *c = th_redis();
+    char member[1024];
+    freeReplyObject(cmdl(c, "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "60000", "id", "job-1", "type", "t",
+                         (const char *)NULL));
+    sched_member_text(c, member);
+    long long before = th_server_ms(c);
+    cancel_reply(cancel_call(c, "job-1", "sched", member, NULL), "cancelled", "scheduled", 0, 0);
+    long long after = th_server_ms(c);
+    cr_assert_eq(INT_OF(c, "EXISTS", SCHED), 0, "the member is gone");
+    assert_record(c, "job-1", "scheduled", "0", "removed", NULL, 0, before, after);
+    cr_assert_eq(INT_OF(c, "EXISTS", CANCELS, CANCELS_SINCE, STREAM), 0, "nothing left to settle");
+
+    /* Again, with the member that is gone now (moved) and with no place. */
+    cancel_reply(cancel_call(c, "job-1", "sched", member, NULL), "already", "scheduled", 0, 1);
+    cancel_reply(cancel_call(c, "job-1", NULL), "already", "scheduled", 0, 0);
+    assert_record(c, "job-1", "scheduled", "0", "removed", NULL, 0, before, after);
+
+    /* A member of another job is left alone: it counts as moved. */
+    freeReplyObject(cmdl(c, "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "60000", "id", "job-2", "type", "t",
+                         (const char *)NULL));
+    sched_member_text(c, member);
+    cancel_reply(cancel_call(c, "job-3", "sched", member, NULL), "not_found", "", 0, 1);
+    cr_assert_eq(INT_OF(c, "ZCARD", SCHED), 1);
+    cr_assert_eq(INT_OF(c, "EXISTS", RECORD_PREFIX "job-3", CANCELS), 0);
+    redisFree(c);
+}
+
+Test(functions, cancel_deletes_an_entry_no_group_holds)
+{
+    redisContext *c = th_redis();
+    char s0[64], s1[64], s2[64], s3[64], owner[64];
+    /* no group at all */
+    add(c, s0, "type", "t", "id", "job-0", NULL);
+    long long before = th_server_ms(c);
+    cancel_reply(cancel_call(c, "job-0", "stream", s0, NULL), "cancelled", "queued", 0, 0);
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), 0);
+
+    /* a group that has not read them */
+    add(c, s1, "type", "t", "id", "job-1", NULL);
+    add(c, s2, "type", "t", "id", "job-2", NULL);
+    add(c, s3, "type", "t", NULL); /* no id field: known by its stream id */
+    OK_OF(c, "XGROUP", "CREATE", STREAM, "g", "0");
+    cancel_reply(cancel_call(c, "job-1", "stream", s1, NULL), "cancelled", "queued", 0, 0);
+    cancel_reply(cancel_call(c, s3, NULL), "cancelled", "queued", 0, 0);
+    long long after = th_server_ms(c);
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), 1);
+    assert_record(c, "job-0", "queued", "0", "removed", NULL, 0, before, after);
+    assert_record(c, "job-1", "queued", "0", "removed", NULL, 0, before, after);
+    assert_record(c, s3, "queued", "0", "removed", NULL, 0, before, after);
+    cr_assert_eq(INT_OF(c, "EXISTS", CANCELS, CANCELS_SINCE), 0, "nothing left to settle");
+    deliver(c, "c1", 10);
+    cr_assert_eq(th_pending(c, STREAM, "g"), 1, "the group reads only job-2");
+    cr_assert(pending(c, s2, owner, NULL, NULL));
+    redisFree(c);
+}
+
+Test(functions, cancel_puts_a_pending_entry_in_the_cancel_set)
+{
+    redisContext *c = th_redis();
+    char s1[64], s2[64], s3[64], owner[64], h1[128], h2[128], h3[128];
+    add(c, s1, "type", "t", "id", "job-1", NULL);
+    add(c, s2, "type", "t", "id", "job-2", NULL);
+    add(c, s3, "type", "t", "id", "job-3", NULL);
+    held_name(h1, s1), held_name(h2, s2), held_name(h3, s3);
+
+    /* delivered before any cancel: "delivered" (it may have started) */
+    deliver(c, "c1", 1);
+    long long before = th_server_ms(c);
+    cancel_reply(cancel_call(c, "job-1", "stream", s1, NULL), "cancelled", "delivered", 1, 0);
+    long long after = th_server_ms(c);
+    const char *held1[] = {h1};
+    assert_record(c, "job-1", "delivered", "1", NULL, held1, 1, before, after);
+    redisReply *rep = hgetall(c, RECORD_PREFIX "job-1");
+    long long at = strtoll(th_field_str(rep, "at"), NULL, 10);
+    cr_assert_null(th_field_str(rep, "outcome"), "nothing settled yet");
+    freeReplyObject(rep);
+    cr_assert_eq(zscore(c, CANCELS, "job-1"), at, "in the cancel set since its cancel");
+    char since[128];
+    cr_assert(get_str(c, CANCELS_SINCE, since));
+    cr_assert_eq(strtoll(since, NULL, 10), at, "the set became non-empty then");
+    cr_assert(pending(c, s1, owner, NULL, NULL), "still c1's to settle");
+    cr_assert_str_eq(owner, "c1");
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), 3);
+    /* Again: nothing new, so "already", and the record is as it was. */
+    cancel_reply(cancel_call(c, "job-1", "stream", s1, NULL), "already", "delivered", 0, 0);
+    assert_record(c, "job-1", "delivered", "1", NULL, held1, 1, before, after);
+    cr_assert_eq(INT_OF(c, "ZCARD", CANCELS), 1);
+
+    /* delivered after the set became non-empty: "queued" (its worker checks it
+     * with sluice_begin before it starts it); a later millisecond than since */
+    th_sleep_ms(5);
+    deliver(c, "c1", 1);
+    cancel_reply(cancel_call(c, "job-2", "stream", s2, NULL), "cancelled", "queued", 1, 0);
+    const char *held2[] = {h2};
+    assert_record(c, "job-2", "queued", "1", NULL, held2, 1, before, th_server_ms(c));
+
+    /* checked by its worker (started record): "running" */
+    deliver(c, "c1", 1);
+    cr_assert_eq(INT_OF(c, "ZCARD", CANCELS), 2);
+    cr_assert_eq(begin(c, "c1", s3, "job-3"), 0, "not cancelled: run it");
+    long long pttl = run_pttl(c, s3);
+    cr_assert(pttl > 0 && pttl <= 30000, "started record PTTL %lld", pttl);
+    cancel_reply(cancel_call(c, "job-3", "stream", s3, NULL), "cancelled", "running", 1, 0);
+    const char *held3[] = {h3};
+    assert_record(c, "job-3", "running", "1", NULL, held3, 1, before, th_server_ms(c));
+    cr_assert_eq(INT_OF(c, "ZCARD", CANCELS), 3);
+    cr_assert(get_str(c, CANCELS_SINCE, since));
+    cr_assert_eq(strtoll(since, NULL, 10), at, "since is kept while the set is not empty");
+    cr_assert_eq(th_pending(c, STREAM, "g"), 3, "nothing acked by the cancel");
+    redisFree(c);
+}
+
+Test(functions, begin_skips_a_cancelled_job_and_settles_it)
+{
+    redisContext *c = th_redis();
+    char s1[64], s2[64], owner[64];
+    add(c, s1, "type", "t", "id", "job-1", NULL);
+    add(c, s2, "type", "t", "id", "job-2", NULL);
+    deliver(c, "c1", 2);
+    long long before = th_server_ms(c);
+    cancel_reply(cancel_call(c, "job-1", "stream", s1, NULL), "cancelled", "delivered", 1, 0);
+    long long after = th_server_ms(c);
+
+    cr_assert_eq(begin(c, "c2", s1, "job-1"), -1, "cancelled, and not c2's: do not run it");
+    cr_assert(pending(c, s1, owner, NULL, NULL));
+    cr_assert_str_eq(owner, "c1");
+    cr_assert_neq(zscore(c, CANCELS, "job-1"), -1, "still to settle");
+    cr_assert_eq(run_pttl(c, s1), -2, "no started record");
+
+    cr_assert_eq(begin(c, "c1", s1, "job-1"), 1, "cancelled: acked here, do not run it");
+    cr_assert_not(pending(c, s1, owner, NULL, NULL), "acked");
+    cr_assert_eq(run_pttl(c, s1), -2);
+    assert_record(c, "job-1", "delivered", "0", "skipped", NULL, 0, before, after);
+    cr_assert_eq(INT_OF(c, "EXISTS", CANCELS, CANCELS_SINCE), 0, "the set emptied");
+
+    /* a job that is not cancelled runs, with its started record */
+    cr_assert_eq(begin(c, "c1", s2, "job-2"), 0);
+    long long pttl = run_pttl(c, s2);
+    cr_assert(pttl > 0 && pttl <= 30000, "PTTL %lld", pttl);
+    cr_assert(pending(c, s2, owner, NULL, NULL), "begin does not ack a job it lets run");
+    redisFree(c);
+}
+
+Test(functions, cancel_settle_acks_a_running_job_with_its_outcome)
+{
+    redisContext *c = th_redis();
+    char s1[64], owner[64];
+    add(c, s1, "type", "t", "id", "job-1", NULL);
+    deliver(c, "c1", 1);
+    cr_assert_eq(begin(c, "c1", s1, "job-1"), 0);
+    long long before = th_server_ms(c);
+    cancel_reply(cancel_call(c, "job-1", "stream", s1, NULL), "cancelled", "running", 1, 0);
+    long long after = th_server_ms(c);
+
+    cr_assert_eq(cancel_settle(c, "c2", s1, "job-1", "killed"), 0, "not c2's");
+    cr_assert(pending(c, s1, owner, NULL, NULL));
+    cr_assert_gt(run_pttl(c, s1), 0, "the started record stays");
+    cr_assert_neq(zscore(c, CANCELS, "job-1"), -1);
+
+    cr_assert_eq(cancel_settle(c, "c1", s1, "job-1", "killed"), 1);
+    cr_assert_not(pending(c, s1, owner, NULL, NULL), "acked");
+    cr_assert_eq(run_pttl(c, s1), -2, "the started record is gone");
+    assert_record(c, "job-1", "running", "0", "killed", NULL, 0, before, after);
+    cr_assert_eq(INT_OF(c, "EXISTS", CANCELS, CANCELS_SINCE), 0);
+    cr_assert_eq(cancel_settle(c, "c1", s1, "job-1", "stopped"), 0, "settled once");
+    assert_record(c, "job-1", "running", "0", "killed", NULL, 0, before, after);
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), 1, "acked, not deleted");
+    redisFree(c);
+}
+
+Test(functions, cancel_sweep_forgets_places_settled_some_other_way)
+{
+    redisContext *c = th_redis();
+    char s1[64], s2[64], s3[64], h2[128];
+    add(c, s1, "type", "t", "id", "job-1", NULL);
+    add(c, s2, "type", "t", "id", "job-2", NULL);
+    add(c, s3, "type", "t", "id", "job-3", NULL);
+    held_name(h2, s2);
+    deliver(c, "c1", 3);
+    long long before = th_server_ms(c);
+    cancel_reply(cancel_call(c, "job-1", "stream", s1, NULL), "cancelled", "delivered", 1, 0);
+    cancel_reply(cancel_call(c, "job-2", "stream", s2, NULL), "cancelled", "delivered", 1, 0);
+    cancel_reply(cancel_call(c, "job-3", "stream", s3, NULL), "cancelled", "delivered", 1, 0);
+    long long after = th_server_ms(c);
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_cancel_sweep", "1", CANCELS, "100"), 0, "each still held");
+    cr_assert_eq(INT_OF(c, "ZCARD", CANCELS), 3);
+
+    /* job-1 completed before its supervisor could stop it; job-3's record expired */
+    cr_assert_eq(INT_OF(c, "XACK", STREAM, "g", s1), 1);
+    cr_assert_eq(INT_OF(c, "DEL", RECORD_PREFIX "job-3"), 1);
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_cancel_sweep", "1", CANCELS, "100"), 2);
+    cr_assert_eq(INT_OF(c, "ZCARD", CANCELS), 1);
+    cr_assert_neq(zscore(c, CANCELS, "job-2"), -1, "job-2 is still held");
+    assert_record(c, "job-1", "delivered", "0", NULL, NULL, 0, before, after);
+    const char *held2[] = {h2};
+    assert_record(c, "job-2", "delivered", "1", NULL, held2, 1, before, after);
+    cr_assert_eq(INT_OF(c, "EXISTS", CANCELS_SINCE), 1);
+
+    /* its group is deleted: the last place goes, and the set with it */
+    cr_assert_eq(INT_OF(c, "XGROUP", "DESTROY", STREAM, "g"), 1);
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_cancel_sweep", "1", CANCELS, "100"), 1);
+    assert_record(c, "job-2", "delivered", "0", NULL, NULL, 0, before, after);
+    cr_assert_eq(INT_OF(c, "EXISTS", CANCELS, CANCELS_SINCE), 0);
+    cr_assert_eq(INT_OF(c, "FCALL", "sluice_cancel_sweep", "1", CANCELS, "100"), 0, "nothing left");
+    redisFree(c);
+}
+
+Test(functions, cancel_refuses_finished_and_unknown_jobs)
+{
+    redisContext *c = th_redis();
+    char s1[64], s2[64];
+    add(c, s1, "type", "t", "id", "job-1", NULL);
+    add(c, s2, "type", "t", "id", "job-2", NULL);
+    deliver(c, "c1", 2);
+    cr_assert_eq(INT_OF(c, "XACK", STREAM, "g", s1), 1, "job-1 completed");
+    cr_assert_eq(int_of(settle(c, "c1", s2, "dead", "0", "failed", "e", "1", "1", "0", "job-2")), 1);
+    cancel_reply(cancel_call(c, "job-1", "stream", s1, NULL), "finished", "", 0, 0);
+    cancel_reply(cancel_call(c, "job-2", "stream", s2, NULL), "finished", "", 0, 0);
+    cancel_reply(cancel_call(c, "nosuch", NULL), "not_found", "", 0, 0);
+    cancel_reply(cancel_call(c, "1-1", NULL), "not_found", "", 0, 1); /* a stream id: its entry is the place */
+    cancel_reply(cancel_call(c, "job-9", "stream", s1, NULL), "not_found", "", 0, 1); /* job-1's entry */
+    cr_assert_eq(INT_OF(c, "EXISTS", RECORD_PREFIX "job-1", RECORD_PREFIX "job-2", RECORD_PREFIX "nosuch",
+                        RECORD_PREFIX "1-1", RECORD_PREFIX "job-9", CANCELS, CANCELS_SINCE),
+                 0, "nothing written");
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), 2);
+    cr_assert_eq(INT_OF(c, "XLEN", DLQ), 1);
+    redisFree(c);
+}
+
+Test(functions, cancel_refuses_bad_arguments_and_writes_nothing)
+{
+    redisContext *c = th_redis();
+    char member[1024], s1[64];
+    freeReplyObject(cmdl(c, "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "60000", "id", "job-1", "type", "t",
+                         (const char *)NULL));
+    sched_member_text(c, member);
+    add(c, s1, "type", "t", "id", "job-1", NULL);
+    OK_OF(c, "ZADD", CANCELS, "1", "old-job"); /* a cancel long expired: trimmed by the next good call only */
+    const char *want = "expected a job id and a positive TTL";
+    ERR_OF(c, want, "FCALL", "sluice_cancel", "4", STREAM, SCHED, CANCELS, RECORD_PREFIX, "", "600", "sched", member);
+    ERR_OF(c, want, "FCALL", "sluice_cancel", "4", STREAM, SCHED, CANCELS, RECORD_PREFIX "job-1", "job-1", "0", "sched",
+           member);
+    ERR_OF(c, want, "FCALL", "sluice_cancel", "4", STREAM, SCHED, CANCELS, RECORD_PREFIX "job-1", "job-1", "1d",
+           "sched", member);
+    ERR_OF(c, want, "FCALL", "sluice_cancel", "4", STREAM, SCHED, CANCELS, RECORD_PREFIX "job-1", "job-1");
+    /* a bad place after good ones: the good ones are not cancelled either */
+    err_of(cancel_call(c, "job-1", "sched", member, "stream", s1, "stream", "nope", NULL), "invalid stream ID nope");
+    err_of(cancel_call(c, "job-1", "sched", member, "stream", s1, "bogus", "x", NULL), "unknown place bogus");
+    err_of(cancel_call(c, "job-1", "sched", member, "stream", NULL), "expected (place, what) pairs");
+    cr_assert_eq(INT_OF(c, "ZCARD", SCHED), 1, "the scheduled job is still there");
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), 1, "the stream entry too");
+    cr_assert_eq(zscore(c, CANCELS, "old-job"), 1, "the cancel set is as it was");
+    cr_assert_eq(INT_OF(c, "EXISTS", RECORD_PREFIX "job-1", CANCELS_SINCE), 0);
+    redisFree(c);
+}
+
+/* ---- unique jobs: sluice_enqueue_unique, sluice_complete ---- */
+
+/* FCALL sluice_enqueue_unique with key sluice:{q}:idem:K, TTL 600 s, mode
+ * ("" | "in" | "at") and ms, and the job's fields (NULL-terminated);
+ * {id, enqueued} as idem_reply. */
+static long long enqueue_unique(redisContext *c, const char *key, const char *mode, const char *ms, char id[64], ...)
+{
+    const char *argv[64] = {"FCALL", "sluice_enqueue_unique", "3", STREAM, key, SCHED, "600", mode, ms};
+    int argc = 9;
+    va_list ap;
+    va_start(ap, id);
+    for (const char *s; (s = va_arg(ap, const char *)) != NULL;) {
+        cr_assert_lt(argc, 64);
+        argv[argc++] = s;
+    }
+    va_end(ap);
+    return idem_reply(cmdv(c, argc, argv), id);
+}
+
+/* FCALL sluice_complete of entry sid (job job_id) by consumer, done-marker prefix done ("" = none) for 60 s. */
+static long long complete(redisContext *c, const char *consumer, const char *sid, const char *job_id, const char *done)
+{
+    return INT_OF(c, "FCALL", "sluice_complete", "1", STREAM, "g", consumer, sid, job_id, done, "60");
+}
+
+Test(functions, enqueue_unique_is_a_duplicate_until_completed)
+{
+    redisContext *c = th_redis();
+    char id[64], again[64], val[128], owner[64];
+    cr_assert_eq(enqueue_unique(c, IDEM, "", "0", id, "type", "t", "unique_key", "forged", "payload", "{}", NULL), 1);
+    redisReply *rep = redisCommand(c, "XRANGE %s - +", STREAM);
+    cr_assert(rep && rep->elements == 1);
+    cr_assert_str_eq(rep->element[0]->element[0]->str, id);
+    const redisReply *fv = rep->element[0]->element[1];
+    fv_no_duplicates(fv);
+    cr_assert_eq(fv->elements, 6, "type, payload and unique_key");
+    cr_assert_str_eq(th_field_str(fv, "unique_key"), "order-42", "K of its key, not the caller's field");
+    cr_assert_str_eq(th_field_str(fv, "payload"), "{}");
+    freeReplyObject(rep);
+    cr_assert(get_str(c, IDEM, val));
+    cr_assert_str_eq(val, id);
+    long long ttl = INT_OF(c, "TTL", IDEM);
+    cr_assert(ttl > 590 && ttl <= 600, "TTL %lld", ttl);
+
+    cr_assert_eq(enqueue_unique(c, IDEM, "", "0", again, "type", "t", "payload", "{}", NULL), 0, "queued: duplicate");
+    cr_assert_str_eq(again, id);
+    deliver(c, "c1", 1);
+    cr_assert_eq(enqueue_unique(c, IDEM, "", "0", again, "type", "t", "payload", "{}", NULL), 0,
+                 "delivered: duplicate");
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), 1);
+
+    cr_assert_eq(complete(c, "c2", id, id, "sluice:{q}:done:g:"), 0, "not c2's");
+    cr_assert(pending(c, id, owner, NULL, NULL));
+    cr_assert(get_str(c, IDEM, val), "a refused completion keeps the key");
+    cr_assert_eq(complete(c, "c1", id, id, "sluice:{q}:done:g:"), 1);
+    cr_assert_not(pending(c, id, owner, NULL, NULL), "acked");
+    cr_assert_not(get_str(c, IDEM, val), "released at completion, long before its TTL");
+    char done[128];
+    snprintf(done, sizeof done, "sluice:{q}:done:g:%s", id);
+    cr_assert(get_str(c, done, val), "done marker");
+    cr_assert_str_eq(val, "1");
+    ttl = INT_OF(c, "TTL", done);
+    cr_assert(ttl > 50 && ttl <= 60, "done marker TTL %lld", ttl);
+
+    cr_assert_eq(enqueue_unique(c, IDEM, "", "0", again, "type", "t", "payload", "{}", NULL), 1, "enqueues again");
+    cr_assert_str_neq(again, id);
+    cr_assert_eq(INT_OF(c, "XLEN", STREAM), 2);
+    redisFree(c);
+}
+
+Test(functions, enqueue_unique_key_released_by_a_dead_letter_not_a_retry)
+{
+    redisContext *c = th_redis();
+    char s1[64], s2[64], id[64], val[128];
+    cr_assert_eq(enqueue_unique(c, IDEM, "", "0", s1, "id", "job-1", "type", "t", NULL), 1);
+    cr_assert_str_eq(s1, "job-1");
+    cr_assert_eq(enqueue_unique(c, "sluice:{q}:idem:k2", "", "0", s2, "id", "job-2", "type", "t", NULL), 1);
+    redisReply *rep = redisCommand(c, "XRANGE %s - +", STREAM);
+    cr_assert(rep && rep->elements == 2);
+    snprintf(s1, sizeof s1, "%s", rep->element[0]->element[0]->str);
+    snprintf(s2, sizeof s2, "%s", rep->element[1]->element[0]->str);
+    freeReplyObject(rep);
+    deliver(c, "c1", 2);
+
+    cr_assert_eq(int_of(settle(c, "c1", s1, "retry", "60000", "", "boom", "1", "1", "0", "job-1")), 1);
+    cr_assert(get_str(c, IDEM, val), "a retry keeps the key: the job is not done");
+    cr_assert_str_eq(val, "job-1");
+    long long due;
+    cJSON *m = only_sched_member(c, &due);
+    cr_assert_str_eq(json_get(cJSON_GetObjectItem(m, "f"), "unique_key"), "order-42", "the retry is still unique");
+    cJSON_Delete(m);
+
+    cr_assert_eq(int_of(settle(c, "c1", s2, "dead", "0", "failed", "e", "1", "1", "0", "job-2")), 1);
+    cr_assert_not(get_str(c, "sluice:{q}:idem:k2", val), "a dead letter releases it");
+    cr_assert_eq(enqueue_unique(c, "sluice:{q}:idem:k2", "", "0", id, "id", "job-3", "type", "t", NULL), 1);
+    cr_assert_eq(enqueue_unique(c, IDEM, "", "0", id, "id", "job-4", "type", "t", NULL), 0);
+    cr_assert_str_eq(id, "job-1");
+    redisFree(c);
+}
+
+Test(functions, enqueue_unique_key_released_by_cancel)
+{
+    redisContext *c = th_redis();
+    char id[64], member[1024], val[128], sid[64];
+
+    /* scheduled: removed, key released */
+    cr_assert_eq(enqueue_unique(c, IDEM, "in", "60000", id, "id", "job-1", "type", "t", NULL), 1);
+    sched_member_text(c, member);
+    cancel_reply(cancel_call(c, "job-1", "sched", member, NULL), "cancelled", "scheduled", 0, 0);
+    cr_assert_not(get_str(c, IDEM, val));
+
+    /* read by no group: deleted, key released */
+    cr_assert_eq(enqueue_unique(c, "sluice:{q}:idem:k2", "", "0", sid, "type", "t", NULL), 1);
+    cancel_reply(cancel_call(c, sid, NULL), "cancelled", "queued", 0, 0);
+    cr_assert_not(get_str(c, "sluice:{q}:idem:k2", val));
+
+    /* held: released when the place settles, not before */
+    cr_assert_eq(enqueue_unique(c, "sluice:{q}:idem:k3", "", "0", id, "id", "job-3", "type", "t", NULL), 1);
+    redisReply *rep = redisCommand(c, "XRANGE %s - +", STREAM);
+    cr_assert(rep && rep->elements == 1);
+    snprintf(sid, sizeof sid, "%s", rep->element[0]->element[0]->str);
+    freeReplyObject(rep);
+    deliver(c, "c1", 1);
+    cancel_reply(cancel_call(c, "job-3", "stream", sid, NULL), "cancelled", "delivered", 1, 0);
+    cr_assert(get_str(c, "sluice:{q}:idem:k3", val), "still held");
+    cr_assert_str_eq(val, "job-3");
+    cr_assert_eq(begin(c, "c1", sid, "job-3"), 1);
+    cr_assert_not(get_str(c, "sluice:{q}:idem:k3", val), "released when its worker skipped it");
+    redisFree(c);
+}
+
+Test(functions, enqueue_unique_keeps_a_key_that_names_another_job)
+{
+    redisContext *c = th_redis();
+    char id[64], member[1024], val[128], sid[64];
+    cr_assert_eq(enqueue_unique(c, IDEM, "", "0", sid, "type", "t", NULL), 1);
+    deliver(c, "c1", 1);
+    /* the key expired and another job took it */
+    OK_OF(c, "SET", IDEM, "job-9");
+    cr_assert_eq(complete(c, "c1", sid, sid, ""), 1);
+    cr_assert(get_str(c, IDEM, val));
+    cr_assert_str_eq(val, "job-9", "not released: it is job-9's");
+    cr_assert_eq(INT_OF(c, "EXISTS", "sluice:{q}:done:g:", sid), 0, "no done marker without a prefix");
+
+    cr_assert_eq(enqueue_unique(c, "sluice:{q}:idem:k2", "in", "60000", id, "id", "job-2", "type", "t", NULL), 1);
+    OK_OF(c, "SET", "sluice:{q}:idem:k2", "job-8");
+    sched_member_text(c, member);
+    cancel_reply(cancel_call(c, "job-2", "sched", member, NULL), "cancelled", "scheduled", 0, 0);
+    cr_assert(get_str(c, "sluice:{q}:idem:k2", val));
+    cr_assert_str_eq(val, "job-8");
+    redisFree(c);
+}
+
+Test(functions, enqueue_unique_refuses_bad_calls_and_writes_nothing)
+{
+    redisContext *c = th_redis();
+    const char *want = "sluice_enqueue_unique: KEYS[2] must be the idempotency key sluice:{q}:idem:K of the stream";
+    ERR_OF(c, want, "FCALL", "sluice_enqueue_unique", "3", STREAM, "sluice:{q}:other", SCHED, "60", "", "0", "type",
+           "t");
+    ERR_OF(c, want, "FCALL", "sluice_enqueue_unique", "3", STREAM, "sluice:{q}:idem:", SCHED, "60", "", "0", "type",
+           "t");
+    ERR_OF(c, want, "FCALL", "sluice_enqueue_unique", "3", STREAM, "sluice:{r}:idem:k", SCHED, "60", "", "0", "type",
+           "t");
+    ERR_OF(c, "sluice_enqueue_unique: TTL must be a positive integer", "FCALL", "sluice_enqueue_unique", "3", STREAM,
+           IDEM, SCHED, "0", "", "0", "type", "t");
+    ERR_OF(c, "sluice_enqueue_unique: mode must be", "FCALL", "sluice_enqueue_unique", "3", STREAM, IDEM, SCHED, "60",
+           "later", "5", "id", "j", "type", "t");
+    ERR_OF(c, "expected field/value pairs", "FCALL", "sluice_enqueue_unique", "3", STREAM, IDEM, SCHED, "60", "", "0",
+           "type");
+    cr_assert_eq(INT_OF(c, "EXISTS", STREAM, SCHED, IDEM, "sluice:{q}:other", "sluice:{q}:idem:", "sluice:{r}:idem:k"),
+                 0);
+    redisFree(c);
+}

@@ -1,7 +1,8 @@
 /* HTTP endpoint suite: a real `sluice run` with real workers and the test
  * plugins, scraped over a socket with a tiny HTTP/1.0 client. /metrics counts
  * (checked by promtool), /healthz, /readyz, /status, alerts, counters that
- * survive a worker kill, and the shipped alert rules and dashboard. */
+ * survive a worker kill, cancelled jobs, and the shipped alert rules and
+ * dashboard. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "tests/support/run.h"
 #include "tests/support/sup.h"
 #include "tests/support/th.h"
 
@@ -271,6 +273,111 @@ Test(http, metrics_count_jobs_and_pass_promtool)
     cr_assert_eq(metric(ID("test.record") "\",outcome=\"ok\"}"), 200);
     cr_assert_eq(metric(ID("test.fail") "\",outcome=\"dead\"}"), 20);
     cr_assert_eq(metric("sluice_job_duration_seconds_count{queue=\"hq\",group=\"rec\"}"), 220);
+    th_sup_stop(&sup, 15000);
+}
+
+/* sluice CLI command on the test's Redis, asserting exit 0; its stdout into
+ * out (n bytes), if given. */
+static void cli_ok(char *out, size_t n, const char *const *argv)
+{
+    th_run_result r = th_run_argv(argv);
+    cr_assert_eq(r.code, 0, "sluice %s %s: %s %s", argv[0], argv[1], r.out, r.err);
+    if (out)
+        snprintf(out, n, "%s", r.out);
+    th_run_free(&r);
+}
+
+typedef struct note_wait {
+    const char *file, *line;
+} note_wait;
+
+static int has_note(void *arg)
+{
+    const note_wait *w = arg;
+    return th_count_lines_with(w->file, w->line, NULL) > 0;
+}
+
+#define CANCELLED(x) "sluice_jobs_cancelled_total{queue=\"cq\",group=\"g\",type=\"" x "\"}"
+
+/* A job cancelled while queued behind a running one (its worker skips it), a
+ * running one that stops at should_stop and one killed after
+ * jobs.cancel_grace are counted once each, in sluice_jobs_cancelled_total
+ * only; a job the cancel removes itself (scheduled) is not. */
+Test(http, cancelled_jobs_are_counted_and_pass_promtool)
+{
+    char out[8192], *body = NULL;
+    const char *url = th_redis_url();
+    char *start = th_tmp_path("http-cancel-start.txt"), *gate = th_tmp_path("http-cancel-gate");
+    unlink(start), unlink(gate);
+    write_cfg(NULL, "\"jobs\":{\"cancel_grace\":\"1s\"},",
+              "{\"name\":\"c\",\"queue\":\"cq\",\"group\":\"g\",\"workers\":1,\"block\":\"200ms\","
+              "\"plugins\":[\"cancel\"],\"settings\":{\"record_file\":\"%s\",\"start_file\":\"%s\","
+              "\"gate_file\":\"%s\"}}",
+              rec_path, start, gate);
+    th_sup_start(&sup);
+    cr_assert(wait_http("/readyz", 200, NULL, 15000), "never ready");
+
+    /* g1 holds the only worker; d1 is read in the same batch (the group is
+     * paused while both are added), cancelled while g1 runs */
+    cli_ok(NULL, 0, (const char *const[]){"pause", "-u", url, "cq", "--group", "g", NULL});
+    th_sleep_ms(500); /* a read in flight when the pause came ends (block 200ms) */
+    cli_ok(NULL, 0,
+           (const char *const[]){"enqueue", "-q", "-u", url, "--id", "g1", "cq", "test.cancel.gate", "{}", NULL});
+    cli_ok(NULL, 0,
+           (const char *const[]){"enqueue", "-q", "-u", url, "--id", "d1", "cq", "test.cancel.quick", "{}", NULL});
+    cli_ok(NULL, 0,
+           (const char *const[]){"enqueue", "-q", "-u", url, "--id", "s1", "--delay", "1h", "cq", "test.cancel.quick",
+                                 "{}", NULL});
+    cli_ok(NULL, 0, (const char *const[]){"resume", "-u", url, "cq", "--group", "g", NULL});
+    note_wait w = {start, "g1 start"};
+    cr_assert(th_wait_until(has_note, &w, 20000), "g1 never started (see %s)", sup.log);
+    cli_ok(out, sizeof out, (const char *const[]){"jobs", "cancel", "--json", "-u", url, "cq", "d1", NULL});
+    cr_assert(strstr(out, "\"open\":\t1"), "d1 is held by g1's worker, which settles it: %s", out);
+    cli_ok(out, sizeof out, (const char *const[]){"jobs", "cancel", "--json", "-u", url, "cq", "s1", NULL});
+    cr_assert(strstr(out, "\"state\":\t\"scheduled\""), "%s", out);
+    cr_assert(th_write_file("http-cancel-gate", "go") != NULL);
+    cr_assert(wait_metric(CANCELLED("test.cancel.quick"), 1, 20000), "d1 skipped: %g",
+              metric(CANCELLED("test.cancel.quick")));
+
+    /* running: L1 stops at should_stop, I1 ignores it and is killed */
+    cli_ok(NULL, 0,
+           (const char *const[]){"enqueue", "-q", "-u", url, "--id", "L1", "cq", "test.cancel.loop", "{}", NULL});
+    w.line = "L1 start";
+    cr_assert(th_wait_until(has_note, &w, 20000), "L1 never started (see %s)", sup.log);
+    cli_ok(NULL, 0, (const char *const[]){"jobs", "cancel", "-u", url, "cq", "L1", NULL});
+    cr_assert(wait_metric(CANCELLED("test.cancel.loop"), 1, 20000), "L1 stopped: %g",
+              metric(CANCELLED("test.cancel.loop")));
+    cli_ok(NULL, 0,
+           (const char *const[]){"enqueue", "-q", "-u", url, "--id", "I1", "cq", "test.cancel.ignore", "{}", NULL});
+    w.line = "I1 start";
+    cr_assert(th_wait_until(has_note, &w, 20000), "I1 never started (see %s)", sup.log);
+    cli_ok(NULL, 0, (const char *const[]){"jobs", "cancel", "-u", url, "cq", "I1", NULL});
+    cr_assert(wait_metric(CANCELLED("test.cancel.ignore"), 1, 30000), "I1 killed: %g",
+              metric(CANCELLED("test.cancel.ignore")));
+    cr_assert(wait_http("/readyz", 200, NULL, 15000), "the killed worker is replaced");
+    th_sleep_ms(500); /* nothing more may come */
+
+    cr_assert_eq(http_get("/metrics", &body), 200);
+    cr_assert_eq(sample(body, CANCELLED("test.cancel.quick")), 1, "d1 only: s1 never reached a worker");
+    cr_assert_eq(sample(body, CANCELLED("test.cancel.loop")), 1);
+    cr_assert_eq(sample(body, CANCELLED("test.cancel.ignore")), 1);
+    cr_assert_eq(sample(body, CANCELLED("test.cancel.gate")), 0);
+    cr_assert_eq(sample(body, "sluice_jobs_total{queue=\"cq\",group=\"g\",type=\"test.cancel.gate\",outcome=\"ok\"}"),
+                 1);
+    static const char *const outcomes[] = {"ok", "retry", "unwritten", "dead", "skipped"};
+    static const char *const types[] = {"test.cancel.quick", "test.cancel.loop", "test.cancel.ignore"};
+    for (size_t t = 0; t < 3; t++)
+        for (size_t k = 0; k < 5; k++) {
+            char series[256];
+            snprintf(series, sizeof series, "sluice_jobs_total{queue=\"cq\",group=\"g\",type=\"%s\",outcome=\"%s\"}",
+                     types[t], outcomes[k]);
+            cr_assert_eq(sample(body, series), 0, "a cancelled job has no other outcome: %s", series);
+        }
+    cr_assert_null(strstr(body, "outcome=\"cancelled\""), "cancelled is a family of its own");
+    int rcode = promtool("check metrics", body, out, sizeof out);
+    cr_assert_eq(rcode, 0, "promtool check metrics failed:\n%s", out);
+    free(body);
+    free(start), free(gate);
     th_sup_stop(&sup, 15000);
 }
 
