@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "common/config.h"
+#include "common/util.h"
 #include "common/worker_slot.h"
 #include "runner/run.h"
 
@@ -75,8 +76,21 @@ int sl_cmd_run(int argc, char **argv)
         fprintf(stderr, "sluice: %s\n", err);
         return SL_EXIT_CONFIG;
     }
-    if (gethostname(hostname, sizeof hostname) != 0 || !hostname[0])
+    /* The identity in consumer names (HOST-POOL-SLOT): SLUICE_IDENTITY, else
+     * the host name. Two supervisors of one pool on one host need distinct
+     * ones: a shared consumer name would make each replay the other's
+     * pending entries as its own. */
+    const char *identity = getenv("SLUICE_IDENTITY");
+    if (identity && *identity) {
+        if (!sl_valid_name(identity)) {
+            fprintf(stderr, "sluice: SLUICE_IDENTITY: expected 1-64 characters from [A-Za-z0-9_.-]\n");
+            sl_cfg_free(cfg);
+            return SL_EXIT_CONFIG;
+        }
+        (void)snprintf(hostname, sizeof hostname, "%s", identity);
+    } else if (gethostname(hostname, sizeof hostname) != 0 || !hostname[0]) {
         (void)snprintf(hostname, sizeof hostname, "localhost");
+    }
     hostname[sizeof hostname - 1] = '\0';
     if (sl_run_prepare(cfg, path, hostname, check, err, sizeof err) != 0) { /* before any worker or file (privs.c) */
         fprintf(stderr, "sluice: %s\n", err);

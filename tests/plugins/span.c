@@ -2,7 +2,9 @@
  * <attempt> <pid>\n" (wall clock, CLOCK_REALTIME) to the pool setting
  * "record_file" with one O_APPEND write, after sleeping the payload's
  * "sleep_ms" (default 0): when each job ran, for the limit tests (rate over
- * time windows, concurrency from overlapping spans). */
+ * time windows, concurrency from overlapping spans). With the pool setting
+ * "start_file", "<job id> <pid>\n" is appended there when a job starts (which
+ * worker runs it). */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,17 @@ static sluice_result run(sluice_ctx *ctx, const sluice_job *job, void *data)
         return SLUICE_FAIL;
     }
     long long start = wall_ms();
+    const char *sf = host->config_get(ctx, "start_file");
+    if (sf) {
+        char mark[256];
+        int m = snprintf(mark, sizeof mark, "%s %ld\n", job->id, (long)getpid());
+        int fd = open(sf, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            if (m > 0 && (size_t)m < sizeof mark && write(fd, mark, (size_t)m) != m)
+                host->log(ctx, SLUICE_LOG_WARN, "cannot write the start file");
+            close(fd);
+        }
+    }
     const char *s = strstr(job->payload, "\"sleep_ms\":");
     if (s)
         test_sleep_ms(strtol(s + strlen("\"sleep_ms\":"), NULL, 10));

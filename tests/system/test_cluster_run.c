@@ -414,8 +414,9 @@ Test(cluster_run, schedules_fire_each_tick_once_through_the_cluster)
     free(json);
     th_sup_init(&sup, "cluster-cron-a", cfg, "cluster-cron-a.log");
     th_sup_init(&sup2, "cluster-cron-b", cfg, "cluster-cron-b.log");
-    th_sup_start(&sup);
-    th_sup_start(&sup2);
+    char *env_a[] = {"SLUICE_IDENTITY=host-a", NULL}, *env_b[] = {"SLUICE_IDENTITY=host-b", NULL};
+    th_sup_startv(&sup, NULL, env_a); /* distinct consumer names on one host */
+    th_sup_startv(&sup2, NULL, env_b);
     th_sup_wait_workers(&sup, 1, 30000);
     th_sup_wait_workers(&sup2, 1, 30000);
     cr_assert(th_wait_until(ran_ticks, rec, 60000), "8 ticks ran (see %s)", sup.log);

@@ -28,26 +28,41 @@ static void setup(void)
 
 static void teardown(void)
 {
+    /* SIGTERM first: a SIGKILLed supervisor leaves a worker in a long job
+     * running, to read the next test's queue when its handler returns. */
+    for (int i = 0; i < 2; i++)
+        if (sups[i].pid > 0)
+            (void)th_sup_term(&sups[i], 20000);
     for (int i = 0; i < 2; i++)
         th_sup_kill(&sups[i]);
 }
 
 TestSuite(limits, .init = setup, .fini = teardown, .timeout = 300);
 
-static char *write_config(const char *name, const char *limits, int workers, const char *rec)
+/* jobs: the "jobs" section (the kill test's short lease). */
+static char *write_config_sup(const char *name, const char *limits, const char *jobs, const char *sup, int workers,
+                              const char *rec)
 {
     char *json = NULL, file[64];
     cr_assert(asprintf(&json,
                        "{\"redis\":{\"url\":\"%s\"},\"plugin_dir\":\"%s\",\"log\":{\"level\":\"info\",\"jobs\":false},"
-                       "\"supervisor\":{\"http_listen\":null,\"promote_interval\":\"10ms\"},"
-                       "\"jobs\":{\"lease\":\"3s\",\"max_deliveries\":1},\"limits\":{%s},"
+                       /* a short shutdown_timeout: a stop kills a worker in a long job, so
+                        * none outlives its test and reads the next one's queue */
+                       "\"supervisor\":{\"http_listen\":null,\"promote_interval\":\"10ms\",\"shutdown_timeout\":\"1s\""
+                       "%s},"
+                       "\"jobs\":{%s},\"limits\":{%s},"
                        "\"pools\":[{\"name\":\"p\",\"queue\":\"lq\",\"group\":\"g\",\"workers\":%d,"
                        "\"plugins\":[\"span\"],\"block\":\"200ms\",\"settings\":{\"record_file\":\"%s\"}}]}",
-                       th_redis_url(), SLUICE_TEST_PLUGIN_DIR, limits, workers, rec) > 0);
+                       th_redis_url(), SLUICE_TEST_PLUGIN_DIR, sup, jobs, limits, workers, rec) > 0);
     snprintf(file, sizeof file, "%s.json", name);
     char *cfg = th_write_file(file, json);
     free(json);
     return cfg;
+}
+
+static char *write_config(const char *name, const char *limits, const char *jobs, int workers, const char *rec)
+{
+    return write_config_sup(name, limits, jobs, "", workers, rec);
 }
 
 static void start_both(const char *cfg, int workers)
@@ -56,10 +71,27 @@ static void start_both(const char *cfg, int workers)
         char name[16];
         snprintf(name, sizeof name, "lim%d", i);
         th_sup_init(&sups[i], name, cfg, NULL);
-        th_sup_start(&sups[i]);
+        /* distinct consumer names on one host (SLUICE_IDENTITY) */
+        char identity[48];
+        snprintf(identity, sizeof identity, "SLUICE_IDENTITY=host%d", i);
+        char *env[] = {identity, NULL};
+        th_sup_startv(&sups[i], NULL, env);
     }
     for (int i = 0; i < 2; i++)
         th_sup_wait_workers(&sups[i], workers, 30000);
+    cr_assert_gt(th_sup_log_count(&sups[1], "consumer=host1-p-0", NULL), 0, "SLUICE_IDENTITY names the consumers");
+}
+
+Test(limits, a_bad_identity_stops_start_up_naming_it)
+{
+    char *cfg = write_config("ident", "\"x\":{\"types\":[\"test.span\"],\"rate\":1}", "", 1, "/dev/null");
+    setenv("SLUICE_IDENTITY", "no spaces", 1);
+    th_run_result r = TH_RUN("run", "-t", "-c", cfg);
+    unsetenv("SLUICE_IDENTITY");
+    cr_assert_eq(r.code, 78, "exit %d: %s", r.code, r.err);
+    cr_assert(strstr(r.err, "SLUICE_IDENTITY: expected 1-64 characters"), "%s", r.err);
+    th_run_free(&r);
+    free(cfg);
 }
 
 /* One handler record: "<id> <start ms> <end ms> <attempt> <pid>". */
@@ -120,7 +152,7 @@ Test(limits, a_rate_limit_holds_across_two_supervisors_and_spends_no_attempt)
     char *rec = th_tmp_path("rate.txt");
     unlink(rec);
     char *cfg = write_config(
-        "rate", "\"partner-api\":{\"types\":[\"test.span\"],\"rate\":50,\"per\":\"1s\",\"burst\":10}", 2, rec);
+        "rate", "\"partner-api\":{\"types\":[\"test.span\"],\"rate\":50,\"per\":\"1s\",\"burst\":10}", "", 2, rec);
     start_both(cfg, 2);
     const char **payloads = calloc(JOBS, sizeof *payloads);
     for (int i = 0; i < JOBS; i++)
@@ -162,7 +194,14 @@ Test(limits, a_rate_limit_holds_across_two_supervisors_and_spends_no_attempt)
             "windows)\n",
             n - BURST, secs, (double)(n - BURST - 1) / secs, lo, hi, windows);
     cr_assert_gt(windows, 100);
+#if defined(__SANITIZE_ADDRESS__)
+    /* The instrumented build's pauses only delay starts (a window then holds
+     * fewer); the limit must still never be exceeded. The plain build checks
+     * both sides within 5%. */
+    cr_assert(hi <= 105, "no 2 s window holds more than 100 + 5%% starts (ASan build): %d..%d", lo, hi);
+#else
     cr_assert(lo >= 95 && hi <= 105, "every 2 s window holds 100 +- 5%% starts: %d..%d", lo, hi);
+#endif
     free(s);
     free(cfg);
     free(rec);
@@ -204,7 +243,7 @@ Test(limits, a_concurrency_limit_per_tenant_holds_across_two_supervisors)
     char *rec = th_tmp_path("conc.txt");
     unlink(rec);
     char *cfg = write_config(
-        "conc", "\"per-tenant\":{\"types\":[\"test.span\"],\"concurrency\":2,\"key\":\"tenant_id\"}", 4, rec);
+        "conc", "\"per-tenant\":{\"types\":[\"test.span\"],\"concurrency\":2,\"key\":\"tenant_id\"}", "", 4, rec);
     start_both(cfg, 4);
     const char *ids[PER * TENANTS], *payloads[PER * TENANTS];
     char idbuf[PER * TENANTS][32], pbuf[PER * TENANTS][64];
@@ -231,49 +270,104 @@ Test(limits, a_concurrency_limit_per_tenant_holds_across_two_supervisors)
         cr_assert_eq(s[i].attempt, 1, "waiting for a slot spent no attempt");
     free(s);
 
-    /* kill -9 of a worker holding a slot: two long jobs of tenant tk hold both
-     * slots; a third waits; one holder's worker is killed: the third runs
-     * within the lease (3 s) while the other long job still runs. */
-    unlink(rec);
-    const char *kid[] = {"tk-long-1", "tk-long-2"},
-               *kpay[] = {"{\"tenant_id\":\"tk\",\"sleep_ms\":25000}", "{\"tenant_id\":\"tk\",\"sleep_ms\":25000}"};
-    enqueue_all(kid, kpay, 2);
-    pid_t victim = 0;
-    for (int tries = 0; tries < 200 && !victim; tries++) { /* a worker in the long job's sleep */
-        pid_t pids[16];
-        for (int i = 0; i < 2 && !victim; i++) {
-            int k = th_sup_workers(&sups[i], pids, 16);
-            for (int j = 0; j < k && !victim; j++)
-                if (th_in_sleep(&pids[j]))
-                    victim = pids[j];
+    th_sup_stop(&sups[0], 20000);
+    th_sup_stop(&sups[1], 20000);
+    free(cfg);
+    free(rec);
+}
+
+/* The holders of tenant tk's bucket, sorted, joined by spaces, into out. */
+static void holders(char *out, size_t n)
+{
+    redisContext *c = th_redis();
+    redisReply *r = redisCommand(c, "ZRANGE sluice:{:limit:per-tenant:tk} 0 -1");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
+    out[0] = '\0';
+    const char *m[16];
+    size_t k = 0;
+    for (size_t i = 0; i < r->elements && k < 16; i++)
+        m[k++] = r->element[i]->str;
+    for (size_t i = 1; i < k; i++) /* by name: the score order changes with every extension */
+        for (size_t j = i; j > 0 && strcmp(m[j - 1], m[j]) > 0; j--) {
+            const char *t = m[j];
+            m[j] = m[j - 1];
+            m[j - 1] = t;
         }
-        th_sleep_ms(50);
+    for (size_t i = 0; i < k; i++) {
+        size_t u = strlen(out);
+        snprintf(out + u, n - u, "%s%s", u ? " " : "", m[i]);
     }
-    cr_assert(victim, "a worker runs a long job");
-    /* sluice stats shows the limit: the bucket of tk, its two slots held */
-    cr_assert(th_wait_until(stats_shows_two_held, NULL, 10000), "sluice stats: per-tenant, 1 bucket, 2 running");
-    th_sleep_ms(500);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+static long long wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+Test(limits, a_killed_workers_slot_frees_within_the_lease)
+{
+    /* Two long jobs of tenant tk hold both slots and a short one waits; the
+     * worker of one gets kill -9: nobody extends its hold any more, so it
+     * lapses within jobs.lease (3 s here) and a waiting job takes the slot
+     * (the short one, or the killed job's own replay by another worker) while
+     * the other long job still runs. One supervisor of three workers (distinct
+     * consumer names, so distinct holders); no respawn within the test (the
+     * successor, of the same name, would replay the job as the same holder). */
+    char *rec = th_tmp_path("kill.txt"), *starts = th_tmp_path("kill-starts.txt");
+    unlink(rec);
+    unlink(starts);
+    char *json = NULL;
+    cr_assert(
+        asprintf(&json,
+                 "{\"redis\":{\"url\":\"%s\"},\"plugin_dir\":\"%s\",\"log\":{\"level\":\"info\"},"
+                 "\"supervisor\":{\"http_listen\":null,\"promote_interval\":\"10ms\",\"shutdown_timeout\":\"1s\","
+                 "\"restart_backoff_min\":\"30s\",\"restart_backoff_max\":\"30s\"},\"jobs\":{\"lease\":\"3s\"},"
+                 "\"limits\":{\"per-tenant\":{\"types\":[\"test.span\"],\"concurrency\":2,\"key\":\"tenant_id\"}},"
+                 "\"pools\":[{\"name\":\"p\",\"queue\":\"lq\",\"group\":\"g\",\"workers\":3,\"plugins\":[\"span\"],"
+                 "\"block\":\"200ms\",\"settings\":{\"record_file\":\"%s\",\"start_file\":\"%s\"}}]}",
+                 th_redis_url(), SLUICE_TEST_PLUGIN_DIR, rec, starts) > 0);
+    char *cfg = th_write_file("kill.json", json);
+    free(json);
+    th_sup_init(&sups[0], "kill", cfg, NULL);
+    th_sup_start(&sups[0]);
+    th_sup_wait_workers(&sups[0], 3, 30000);
+    const char *kid[] = {"tk-long-1", "tk-long-2"},
+               *kpay[] = {"{\"tenant_id\":\"tk\",\"sleep_ms\":15000}", "{\"tenant_id\":\"tk\",\"sleep_ms\":15000}"};
+    enqueue_all(kid, kpay, 2);
+    cr_assert(th_wait_until(stats_shows_two_held, NULL, 20000), "sluice stats: per-tenant, 1 bucket, 2 running");
+    th_lines two = {starts, 2};
+    cr_assert(th_wait_until(th_has_lines, &two, 10000), "both long jobs started");
+    char *st = th_read_file(starts), *at = st ? strstr(st, "tk-long-1 ") : NULL;
+    cr_assert(at, "tk-long-1 started: %s", st ? st : "");
+    pid_t victim = (pid_t)strtol(at + strlen("tk-long-1 "), NULL, 10);
+    free(st);
     const char *cid[] = {"tk-short"}, *cpay[] = {"{\"tenant_id\":\"tk\"}"};
     enqueue_all(cid, cpay, 1);
     th_sleep_ms(1500);
-    cr_assert_eq(th_count_lines_with(rec, "tk-short", NULL), 0, "both slots are held: the short job waits");
-    long long killed_at = 0;
-    {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        killed_at = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    }
+    char before[1024], now[1024];
+    holders(before, sizeof before);
+    cr_assert_eq(th_count_lines_with(starts, "tk-short", NULL), 0, "both slots are held: the short job waits");
+    long long killed_at = wall_now(), changed_at = 0;
     kill(victim, SIGKILL);
-    th_lines one = {rec, 1};
-    cr_assert(th_wait_until(th_has_lines, &one, 15000), "a job of tk ran after the kill (see %s)", sups[0].log);
-    n = read_spans(rec, &s);
-    fprintf(stderr, "after the kill: %s started %lld ms after it\n", s[0].id, s[0].start - killed_at);
-    cr_assert(strcmp(s[0].id, "tk-short") == 0 || strncmp(s[0].id, "tk-long-", 8) == 0);
-    cr_assert_lt(s[0].start - killed_at, 3000 + 1000 + 500,
-                 "the killed worker's slot lapsed within the lease (3 s) and a check (the rest: scheduling)");
-    free(s);
-    th_sup_kill(&sups[0]);
-    th_sup_kill(&sups[1]);
+    for (int i = 0; i < 400 && !changed_at; i++) { /* 20 s at most */
+        holders(now, sizeof now);
+        if (strcmp(now, before) != 0)
+            changed_at = wall_now();
+        else
+            th_sleep_ms(50);
+    }
+    fprintf(stderr, "after the kill: the killed worker's slot went to a waiting job %lld ms later (%s -> %s)\n",
+            changed_at - killed_at, before, now);
+    cr_assert(changed_at, "the killed worker's slot was never freed: %s", now);
+    cr_assert_lt(changed_at - killed_at, 3000 + 1500,
+                 "it lapsed within the lease (3 s; the rest: the waiting job's next ask and the polling)");
+    cr_assert_eq(th_count_lines_with(rec, "tk-long-2", NULL), 0, "the other long job still runs, holding its slot");
+    free(starts);
+    (void)th_sup_term(&sups[0], 20000); /* a graceful stop kills the workers in long jobs too */
     free(cfg);
     free(rec);
 }

@@ -120,7 +120,10 @@ Test(schedules, three_supervisors_enqueue_each_tick_once)
         char name[16];
         snprintf(name, sizeof name, "sup%d", i);
         th_sup_init(&sups[i], name, cfg, NULL);
-        th_sup_start(&sups[i]);
+        char identity[48]; /* distinct consumer names on one host */
+        snprintf(identity, sizeof identity, "SLUICE_IDENTITY=host%d", i);
+        char *env[] = {identity, NULL};
+        th_sup_startv(&sups[i], NULL, env);
     }
     for (int i = 0; i < NSUP; i++)
         th_sup_wait_workers(&sups[i], 1, 30000);
