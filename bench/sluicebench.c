@@ -488,6 +488,11 @@ static pid_t start_sluice(int workers, const char *plugin, const char *settings)
     if (O.prefetch)
         snprintf(prefetch, sizeof prefetch, "\"prefetch\": \"%s\", ", O.prefetch);
     snprintf(log, sizeof log, "%s/sluice.log", O.tmp);
+    /* A fresh log per run: a drain writes a line per job, and runs that
+     * append to one file make later figures slower as it grows (GBs). */
+    FILE *lf = fopen(log, "w");
+    if (lf)
+        fclose(lf);
     FILE *f = fopen(cfg, "w");
     if (!f)
         die("fopen(%s) failed: %s", cfg, strerror(errno));

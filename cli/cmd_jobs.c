@@ -227,16 +227,8 @@ static void match_dlq(job_query *q, const char *key, const redisReply *e, void *
 static void find_scheduled(job_query *q)
 {
     char sched[SL_KEY_MAX], pat[600], cursor[32] = "0";
-    size_t k = 0;
     sl_key_sched(sched, sizeof sched, q->queue);
-    pat[k++] = '*';
-    for (const char *s = q->jid; *s && k + 3 < sizeof pat; s++) {
-        if (strchr("*?[]\\", *s))
-            pat[k++] = '\\';
-        pat[k++] = *s;
-    }
-    pat[k++] = '*';
-    pat[k] = '\0';
+    sl_glob_containing(pat, sizeof pat, q->jid);
     do {
         const char *argv[] = {"ZSCAN", sched, cursor, "MATCH", pat, "COUNT", "1000"};
         redisReply *rep = sl_cli_cmd(CMD, q->r, 7, argv);

@@ -135,14 +135,8 @@ void sl_stats_print_limits(const cJSON *limits)
         }
         snprintf(buckets, sizeof buckets, "%.0f", num(l, "buckets"));
         const cJSON *key = cJSON_GetObjectItem(l, "key");
-        const char *row[] = {cJSON_GetObjectItem(l, "name")->valuestring,
-                             types,
-                             rate,
-                             conc,
-                             cJSON_IsString(key) ? key->valuestring : "-",
-                             buckets,
-                             running,
-                             wait};
+        const char *row[] = {cJSON_GetObjectItem(l, "name")->valuestring,  types,   rate,    conc,
+                             cJSON_IsString(key) ? key->valuestring : "-", buckets, running, wait};
         sl_table_row(t, row);
     }
     printf("\n");

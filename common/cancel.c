@@ -107,15 +107,7 @@ static int scan_stream(sl_redis *r, const char *key, const char *job_id, const c
 static int find_scheduled(sl_redis *r, const char *sched, const char *job_id, places *p, char *err, size_t errlen)
 {
     char pat[2 * SL_KEY_MAX + 3], cursor[32] = "0";
-    size_t k = 0;
-    pat[k++] = '*';
-    for (const char *s = job_id; *s && k + 3 < sizeof pat; s++) {
-        if (strchr("*?[]\\", *s))
-            pat[k++] = '\\';
-        pat[k++] = *s;
-    }
-    pat[k++] = '*';
-    pat[k] = '\0';
+    sl_glob_containing(pat, sizeof pat, job_id);
     do {
         const char *argv[] = {"ZSCAN", sched, cursor, "MATCH", pat, "COUNT", "1000"};
         redisReply *rep = sl_redis_cmdargv(r, 7, argv, NULL);

@@ -666,6 +666,9 @@ the top:
                            sluice_begin before they start it (they learn that
                            from an EXISTS sent with each read), and
                            supervisors stop running jobs that are in it.
+  sluice:{Q}:cancels:removed  hash, state -> how many cancels ended in the
+                           call itself (a scheduled job removed, an unread
+                           entry deleted): no worker counts those.
   sluice:{Q}:cancelled:ID  hash, the record of job ID's cancel (TTL: the
                            caller's, jobs.done_ttl): state (how far the job
                            was: scheduled, queued, delivered, running), at (ms),
@@ -858,7 +861,12 @@ redis.register_function('sluice_cancel', function(keys, args)
     redis.call('HSET', record, 'state', state, 'job_id', job_id)
     redis.call('HSETNX', record, 'at', now)
     local left = redis.call('HINCRBY', record, 'open', open)
-    if left <= 0 then redis.call('HSET', record, 'outcome', 'removed') end
+    if left <= 0 then
+        redis.call('HSET', record, 'outcome', 'removed')
+        -- Ended here, with no worker to count it: counted for the metrics
+        -- (sluice_cancels_removed_total, sampled by the supervisors).
+        if not before then redis.call('HINCRBY', cancels .. ':removed', state, 1) end
+    end
     redis.call('EXPIRE', record, ttl)
     if open > 0 then cancels_add(cancels, job_id, now) end
     return {'cancelled', state, open, moved}

@@ -298,3 +298,21 @@ int64_t sl_backoff_ms(int64_t base_ms, int64_t cap_ms, unsigned attempt, int64_t
     r = ceiling >= INT64_MAX ? (int64_t)(sl_rand64() >> 1) : (int64_t)(sl_rand64() % (uint64_t)(ceiling + 1));
     return r < min_ms ? min_ms : r;
 }
+
+void sl_glob_containing(char *buf, size_t n, const char *s)
+{
+    size_t k = 0;
+    if (n < 3) {
+        if (n)
+            buf[0] = '\0';
+        return;
+    }
+    buf[k++] = '*';
+    for (; *s && k + 3 < n; s++) {
+        if (strchr("*?[]\\", *s))
+            buf[k++] = '\\';
+        buf[k++] = *s;
+    }
+    buf[k++] = '*';
+    buf[k] = '\0';
+}

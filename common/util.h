@@ -25,6 +25,9 @@ int sl_valid_type(const char *s, size_t len);
 /** Queue, group and pool names: [A-Za-z0-9_.-]{1,64}. Returns 1 if valid. */
 int sl_valid_name(const char *s);
 
+/** "*S*" with S's glob characters (*?[]\) escaped: a SCAN/ZSCAN MATCH pattern
+ *  for anything containing s (cut short when it would not fit in n). */
+void sl_glob_containing(char *buf, size_t n, const char *s);
 /** Random bytes from getrandom(2) (falls back to /dev/urandom). Returns 0 or -1. */
 int sl_random_bytes(void *buf, size_t n);
 /** A random 64-bit value (not for secrets): a per-thread generator seeded from

@@ -320,6 +320,17 @@ int sl_metrics_render(sl_metrics *m, struct evbuffer *o)
     sl_fam(o, "sluice_promoted_total", "counter", "Scheduled entries (retries, delayed jobs) moved back when due.");
     for (sl_mx_queue *q = m->queues; q; q = q->next)
         evbuffer_add_printf(o, "sluice_promoted_total{queue=\"%s\"} %llu\n", q->name, (unsigned long long)q->promoted);
+    sl_fam(o, "sluice_cancels_removed_total", "counter",
+           "Cancelled jobs no worker saw: scheduled jobs the cancel removed and unread entries it deleted (counted in "
+           "Redis: every supervisor of the queue shows the same value).");
+    for (sl_mx_queue *q = m->queues; q; q = q->next) {
+        uint64_t sch, que;
+        sl_maint_cancels_removed(m->owner.maint, q->name, &sch, &que);
+        evbuffer_add_printf(o, "sluice_cancels_removed_total{queue=\"%s\",state=\"scheduled\"} %llu\n", q->name,
+                            (unsigned long long)sch);
+        evbuffer_add_printf(o, "sluice_cancels_removed_total{queue=\"%s\",state=\"queued\"} %llu\n", q->name,
+                            (unsigned long long)que);
+    }
     sl_schedules(o, m);
     sl_gauges(o, m);
     rc = 0;

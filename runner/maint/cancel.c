@@ -66,6 +66,33 @@ static void sl_maint_on_swept(void *arg, redisReply *r)
         sl_mconn_reset(q->m->conn, "function library missing");
 }
 
+/* sluice:{Q}:cancels:removed: the cancels that ended in sluice_cancel itself. */
+static void sl_maint_on_removed(void *arg, redisReply *r)
+{
+    sl_maint_queue *q = arg;
+    if (!r || r->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        if (r->element[i]->type != REDIS_REPLY_STRING || r->element[i + 1]->type != REDIS_REPLY_STRING)
+            continue;
+        uint64_t n = strtoull(r->element[i + 1]->str, NULL, 10);
+        if (strcmp(r->element[i]->str, "scheduled") == 0)
+            q->removed_scheduled = n;
+        else if (strcmp(r->element[i]->str, "queued") == 0)
+            q->removed_queued = n;
+    }
+}
+
+void sl_maint_cancels_removed(const sl_maint *m, const char *queue, uint64_t *scheduled, uint64_t *queued)
+{
+    *scheduled = *queued = 0;
+    for (const sl_maint_queue *q = m ? m->queues : NULL; q; q = q->next)
+        if (strcmp(q->queue, queue) == 0) {
+            *scheduled += q->removed_scheduled;
+            *queued += q->removed_queued;
+        }
+}
+
 static void sl_maint_on_cancel_tick(evutil_socket_t fd, short what, void *arg)
 {
     sl_maint *m = arg;
@@ -78,8 +105,13 @@ static void sl_maint_on_cancel_tick(evutil_socket_t fd, short what, void *arg)
         return;
     for (sl_maint_queue *q = m->queues; q; q = q->next) {
         const char *argv[] = {"FCALL", "sluice_cancel_sweep", "1", q->cancels, "100"};
-        if (q->active)
+        char removed[SL_KEY_MAX + 16];
+        (void)snprintf(removed, sizeof removed, "%s:removed", q->cancels);
+        const char *hv[] = {"HGETALL", removed};
+        if (q->active) {
             (void)sl_mconn_call(m->conn, SL_MCONN_NOW, sl_maint_on_swept, q, 5, argv, NULL);
+            (void)sl_mconn_call(m->conn, SL_MCONN_NOW, sl_maint_on_removed, q, 2, hv, NULL);
+        }
     }
 }
 

@@ -20,6 +20,7 @@ typedef struct sl_maint_queue {
     char queue[128]; /* the queue (what the owner is told of) */
     char sched[256]; /* sluice:{Q}:sched, Q: name */
     char cancels[256]; /* sluice:{Q}:cancels */
+    uint64_t removed_scheduled, removed_queued; /* sluice:{Q}:cancels:removed, as last read */
     int active; /* in the current config */
     int inflight; /* a sluice_promote is outstanding: skip ticks */
     int failing; /* last call failed (logged once until it works again) */

@@ -84,6 +84,11 @@ void sl_maint_reload(sl_maint *m, const sl_config *cfg);
 /** The counters so far. */
 const sl_maint_stats *sl_maint_stats_of(const sl_maint *m);
 
+/** The cancels of queue (all its partitions) that ended in sluice_cancel
+ *  itself, as last read from Redis: scheduled jobs removed, unread entries
+ *  deleted (no worker counts them). */
+void sl_maint_cancels_removed(const sl_maint *m, const char *queue, uint64_t *scheduled, uint64_t *queued);
+
 /** The schedules run so far (schedules.h), for metrics. */
 const struct sl_mschedule *sl_maint_schedules_of(const sl_maint *m);
 

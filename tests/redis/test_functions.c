@@ -1579,6 +1579,7 @@ Test(functions, cancel_removes_a_scheduled_member)
     cancel_reply(cancel_call(c, "job-1", "sched", member, NULL), "already", "scheduled", 0, 1);
     cancel_reply(cancel_call(c, "job-1", NULL), "already", "scheduled", 0, 0);
     assert_record(c, "job-1", "scheduled", "0", "removed", NULL, 0, before, after);
+    cr_assert_eq(th_int(c, "HGET %s scheduled", CANCELS ":removed"), 1, "counted once, for the metrics");
 
     /* A member of another job is left alone: it counts as moved. */
     freeReplyObject(cmdl(c, "FCALL", "sluice_schedule", "2", STREAM, SCHED, "in", "60000", "id", "job-2", "type", "t",
@@ -1613,6 +1614,7 @@ Test(functions, cancel_deletes_an_entry_no_group_holds)
     assert_record(c, "job-1", "queued", "0", "removed", NULL, 0, before, after);
     assert_record(c, s3, "queued", "0", "removed", NULL, 0, before, after);
     cr_assert_eq(INT_OF(c, "EXISTS", CANCELS, CANCELS_SINCE), 0, "nothing left to settle");
+    cr_assert_eq(th_int(c, "HGET %s queued", CANCELS ":removed"), 3, "each deletion counted for the metrics");
     deliver(c, "c1", 10);
     cr_assert_eq(th_pending(c, STREAM, "g"), 1, "the group reads only job-2");
     cr_assert(pending(c, s2, owner, NULL, NULL));

@@ -362,6 +362,11 @@ Test(http, cancelled_jobs_are_counted_and_pass_promtool)
     cr_assert_eq(sample(body, CANCELLED("test.cancel.loop")), 1);
     cr_assert_eq(sample(body, CANCELLED("test.cancel.ignore")), 1);
     cr_assert_eq(sample(body, CANCELLED("test.cancel.gate")), 0);
+    /* s1, removed from the schedule by the cancel itself, is counted in Redis */
+    cr_assert(wait_metric("sluice_cancels_removed_total{queue=\"cq\",state=\"scheduled\"}", 1, 10000), "s1: %g",
+              metric("sluice_cancels_removed_total{queue=\"cq\",state=\"scheduled\"}"));
+    cr_assert_eq(metric("sluice_cancels_removed_total{queue=\"cq\",state=\"queued\"}"), 0,
+                 "d1 was held by a worker: it counts as skipped, not here");
     cr_assert_eq(sample(body, "sluice_jobs_total{queue=\"cq\",group=\"g\",type=\"test.cancel.gate\",outcome=\"ok\"}"),
                  1);
     static const char *const outcomes[] = {"ok", "retry", "unwritten", "dead", "skipped"};

@@ -253,3 +253,16 @@ Test(util, backoff_min_and_jitter)
     cr_assert_leq(sl_backoff_ms(INT64_MAX, INT64_MAX, 63, 0), INT64_MAX);
     cr_assert_geq(sl_backoff_ms(-5, -5, 1, -5), 0, "negative inputs clamp to 0");
 }
+
+Test(util, glob_containing_escapes_glob_characters)
+{
+    char buf[64];
+    sl_glob_containing(buf, sizeof buf, "job-1");
+    cr_assert_str_eq(buf, "*job-1*");
+    sl_glob_containing(buf, sizeof buf, "a*b?c[d]e\\f");
+    cr_assert_str_eq(buf, "*a\\*b\\?c\\[d\\]e\\\\f*");
+    sl_glob_containing(buf, 6, "abcdef");
+    cr_assert_str_eq(buf, "*ab*", "cut short to fit");
+    sl_glob_containing(buf, 2, "x");
+    cr_assert_str_eq(buf, "");
+}
