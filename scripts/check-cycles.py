@@ -30,8 +30,10 @@ TARGETS = {
 }
 # One concept in several files: the files of each set are one node.
 MODULES = [
-    # the config loader: parsing (config.c), output (config_json.c), queues section
-    {"common/config.c", "common/config_json.c", "common/config_queues.c"},
+    # the config loader: parsing (config.c), output (config_json.c), and its sections
+    # with their own tables (queues and pool queues, schedules, limits)
+    {"common/config.c", "common/config_json.c", "common/config_queues.c", "common/config_schedules.c",
+     "common/config_limits.c"},
     # the schema compiler and its $id/$ref registry, which compiles what a $ref names
     {"common/json/compile.c", "common/json/ref.c"},
     # the compatibility checker: keyword rules and the $ref/combinator walk
